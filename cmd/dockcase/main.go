@@ -1,0 +1,8 @@
+// Command dockcase collects evidence from a Docker host and analyses it.
+package main
+
+import "os"
+
+func main() {
+	os.Exit(Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}

@@ -1,0 +1,146 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/dockcase/dockcase/bundle"
+	"github.com/spf13/cobra"
+)
+
+// Exit codes, the same for every command.
+const (
+	exitOK        = 0
+	exitError     = 1
+	exitUsage     = 2
+	exitGaps      = 3 // finished, but with gaps: partial collection, unattributed evidence
+	exitIntegrity = 4 // a bundle or custody chain failed verification
+)
+
+const exitCodesHelp = `
+Exit codes:
+  0  ok
+  1  error
+  2  usage error
+  3  finished with gaps (partial collection, unattributed evidence)
+  4  integrity check failed (bundle, signature or custody chain)`
+
+// gapsError is returned by a command that finished but could not do all of
+// its work; its message has been printed already.
+type gapsError struct{ msg string }
+
+func (e *gapsError) Error() string { return e.msg }
+
+type usageError struct{ err error }
+
+func (e *usageError) Error() string { return e.err.Error() }
+func (e *usageError) Unwrap() error { return e.err }
+
+func usagef(format string, a ...any) error { return &usageError{fmt.Errorf(format, a...)} }
+
+// exitCode maps an error to the process exit code: the one place that does.
+func exitCode(err error) int {
+	var ue *usageError
+	var ge *gapsError
+	var ce *bundle.CustodyError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, &ue):
+		return exitUsage
+	case bundle.IsIntegrity(err), errors.As(err, &ce):
+		return exitIntegrity
+	case errors.As(err, &ge):
+		return exitGaps
+	}
+	return exitError
+}
+
+// Main runs dockcase with args and returns the exit code.
+func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	cmd := newRootCmd()
+	cmd.SetArgs(args)
+	cmd.SetIn(stdin)
+	cmd.SetOut(stdout)
+	cmd.SetErr(stderr)
+	err := cmd.ExecuteContext(ctx)
+	if err != nil {
+		var ge *gapsError
+		if !errors.As(err, &ge) {
+			fmt.Fprintf(stderr, "dockcase: %v\n", err)
+		}
+		for _, h := range hints(err) {
+			fmt.Fprintf(stderr, "hint: %s\n", h)
+		}
+	}
+	return exitCode(err)
+}
+
+func newRootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "dockcase",
+		Short: "Collect and analyse evidence from Docker hosts",
+		Long: `dockcase answers "which container talked to this address" on a Docker host.
+
+"dockcase collect" snapshots a live host (as root) into a signed evidence
+bundle; "dockcase analyze" reads the bundle offline, on a lab workstation.` + exitCodesHelp,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return &usageError{err}
+	})
+	root.AddCommand(
+		newVersionCmd(),
+		newVerifyCmd(),
+		newInspectCmd(),
+		newCustodyCmd(),
+	)
+	for _, c := range root.Commands() {
+		c.Long = strings.TrimSpace(c.Long) + "\n" + exitCodesHelp
+		if c.Args == nil {
+			c.Args = cobra.NoArgs
+		}
+		wrapArgs(c)
+	}
+	return root
+}
+
+// wrapArgs makes argument-count errors usage errors, recursively.
+func wrapArgs(c *cobra.Command) {
+	if check := c.Args; check != nil {
+		c.Args = func(cmd *cobra.Command, args []string) error {
+			if err := check(cmd, args); err != nil {
+				return &usageError{err}
+			}
+			return nil
+		}
+	}
+	for _, sub := range c.Commands() {
+		if sub.Long != "" && !strings.Contains(sub.Long, "Exit codes:") {
+			sub.Long = strings.TrimSpace(sub.Long) + "\n" + exitCodesHelp
+		}
+		wrapArgs(sub)
+	}
+}
+
+// hints suggests fixes for the common mistakes.
+func hints(err error) []string {
+	var out []string
+	var se *bundle.SignatureError
+	switch {
+	case errors.As(err, &se) && strings.Contains(se.Reason, "not a trusted signer"):
+		out = append(out, "compare the signer fingerprint with the one in the case notes; trust it with --fingerprint or --allowed-signers")
+	case errors.Is(err, os.ErrPermission):
+		out = append(out, "collection needs root: run it with sudo")
+	}
+	return out
+}

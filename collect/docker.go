@@ -1,0 +1,832 @@
+package collect
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/containerd/errdefs/pkg/errhttp"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/client"
+	"github.com/docker/docker/pkg/stdcopy"
+)
+
+// Bounds on what the engine may send. The engine reports what containers
+// wrote (labels, env, names, log lines), so its answers are attacker-influenced
+// and every read is capped.
+const (
+	// dockerMaxObjectBytes caps one object's JSON (inspect, history, top,
+	// version, info): real ones are a few KiB; 16 MiB leaves room for
+	// containers with huge env or label sets while bounding memory.
+	dockerMaxObjectBytes = 16 << 20
+	// dockerMaxListBytes caps list endpoints and diff: about 2 KiB per
+	// container in /containers/json, so 64 MiB covers ~30k containers, and
+	// ~50 B per changed path covers ~1M changed files in a diff.
+	dockerMaxListBytes = 64 << 20
+	// dockerMaxEventBytes caps one event line: events are well under 4 KiB,
+	// but carry every container label as attributes.
+	dockerMaxEventBytes = 1 << 20
+	// dockerMaxLogLineBytes caps a log line held while waiting for its
+	// newline, so a container writing without newlines cannot grow memory;
+	// the engine itself splits messages at 16 KiB.
+	dockerMaxLogLineBytes = 1 << 20
+	// dockerMaxErrorBytes caps the error body read from a failed request.
+	dockerMaxErrorBytes = 64 << 10
+)
+
+// ErrDockerUnreachable is wrapped by DialDocker errors when the engine cannot
+// be reached at all (socket missing, permission denied, daemon down), so the
+// caller can record "Docker unreachable" and go on with host-side steps.
+var ErrDockerUnreachable = errors.New("docker daemon unreachable")
+
+// Docker is a connection to one Docker engine, speaking the API version
+// negotiated at dial time. Methods return the engine's own JSON bytes so that
+// fields this client does not know survive into the bundle.
+type Docker struct {
+	cli     *client.Client
+	http    *http.Client
+	baseURL url.URL // scheme, host and base path of raw requests
+	host    string  // Host header; the client's placeholder for unix sockets
+}
+
+// DialDocker connects to the engine at host ("" means DOCKER_HOST or the
+// default socket), pings it and negotiates the API version. Errors when the
+// socket is missing or not accessible say so and wrap ErrDockerUnreachable.
+func DialDocker(ctx context.Context, host string) (*Docker, error) {
+	opts := []client.Opt{client.FromEnv, client.WithAPIVersionNegotiation()}
+	if host != "" {
+		opts = append(opts, client.WithHost(host))
+	}
+	cli, err := client.NewClientWithOpts(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("docker client: %w", err)
+	}
+	d, err := dockerNew(cli)
+	if err != nil {
+		cli.Close()
+		return nil, err
+	}
+	if err := d.ping(ctx); err != nil {
+		cli.Close()
+		return nil, err
+	}
+	return d, nil
+}
+
+func dockerNew(cli *client.Client) (*Docker, error) {
+	u, err := client.ParseHostURL(cli.DaemonHost())
+	if err != nil {
+		return nil, fmt.Errorf("docker host %q: %w", cli.DaemonHost(), err)
+	}
+	d := &Docker{cli: cli, http: cli.HTTPClient()}
+	switch u.Scheme {
+	case "unix", "npipe":
+		// The transport dials the socket whatever the URL says; the client
+		// uses this placeholder host, and so do we.
+		d.baseURL = url.URL{Scheme: "http", Host: client.DummyHost}
+		d.host = client.DummyHost
+	default:
+		// The client's own rule: TLS is configured from DOCKER_CERT_PATH.
+		scheme := "http"
+		if os.Getenv(client.EnvOverrideCertPath) != "" {
+			scheme = "https"
+		}
+		d.baseURL = url.URL{Scheme: scheme, Host: u.Host, Path: u.Path}
+		d.host = u.Host
+	}
+	return d, nil
+}
+
+func (d *Docker) ping(ctx context.Context) error {
+	host := d.cli.DaemonHost()
+	u, _ := client.ParseHostURL(host)
+	if u != nil && u.Scheme == "unix" {
+		// The client reports a missing socket as a generic "cannot connect",
+		// so look first.
+		fi, err := os.Stat(u.Host)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			return fmt.Errorf("%w: socket %s does not exist (is dockerd running? is --docker-host right?): %w",
+				ErrDockerUnreachable, u.Host, err)
+		case err != nil:
+			return fmt.Errorf("%w: socket %s: %w", ErrDockerUnreachable, u.Host, err)
+		case fi.Mode().Type() != fs.ModeSocket:
+			return fmt.Errorf("%w: %s is not a socket", ErrDockerUnreachable, u.Host)
+		}
+	}
+	p, err := d.cli.Ping(ctx)
+	if err != nil {
+		return dockerDialError(host, err)
+	}
+	d.cli.NegotiateAPIVersionPing(p)
+	return nil
+}
+
+// dockerDialError words a failed ping for the responder.
+func dockerDialError(host string, err error) error {
+	if errors.Is(err, fs.ErrPermission) {
+		return fmt.Errorf("%w: permission denied on %s (run as root or as a member of the docker group): %w",
+			ErrDockerUnreachable, host, err)
+	}
+	return fmt.Errorf("%w: ping %s: %w", ErrDockerUnreachable, host, err)
+}
+
+// Close releases the client's idle connections.
+func (d *Docker) Close() error {
+	return d.cli.Close()
+}
+
+// APIVersion returns the API version negotiated with the engine.
+func (d *Docker) APIVersion() string {
+	return d.cli.ClientVersion()
+}
+
+// IsNotFound reports whether err says the object (container, image, network)
+// does not exist, e.g. because it was removed during collection.
+func IsNotFound(err error) bool {
+	return cerrdefs.IsNotFound(err)
+}
+
+// IsNotRunning reports whether err is the engine's refusal of an action that
+// needs a running container (top, pause of a stopped container): the
+// container exited during collection.
+func IsNotRunning(err error) bool {
+	return cerrdefs.IsConflict(err)
+}
+
+// dockerAPIError is a non-2xx answer to a raw request. It matches the errdefs
+// class of its status code, so IsNotFound works on it as on client errors.
+type dockerAPIError struct {
+	Path    string
+	Status  int
+	Message string
+}
+
+func (e *dockerAPIError) Error() string {
+	return fmt.Sprintf("GET %q: engine answered %d: %q", e.Path, e.Status, e.Message)
+}
+
+func (e *dockerAPIError) Is(target error) bool {
+	native := errhttp.ToNative(e.Status)
+	return native != nil && errors.Is(native, target)
+}
+
+// open sends a GET at the negotiated version through the client's own
+// transport. The caller closes the body.
+func (d *Docker) open(ctx context.Context, path string, query url.Values) (*http.Response, error) {
+	u := d.baseURL
+	u.Path = strings.TrimSuffix(u.Path, "/") + "/v" + d.APIVersion() + path
+	u.RawQuery = query.Encode()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return nil, fmt.Errorf("GET %q: %w", path, err)
+	}
+	req.Host = d.host
+	resp, err := d.http.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("GET %q: %w", path, err)
+	}
+	if resp.StatusCode/100 == 2 {
+		return resp, nil
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, dockerMaxErrorBytes))
+	var msg struct {
+		Message string `json:"message"`
+	}
+	if json.Unmarshal(body, &msg) != nil || msg.Message == "" {
+		msg.Message = strings.TrimSpace(string(body))
+	}
+	return nil, &dockerAPIError{Path: path, Status: resp.StatusCode, Message: msg.Message}
+}
+
+// get returns the body of a GET, at most limit bytes.
+func (d *Docker) get(ctx context.Context, path string, query url.Values, limit int64) ([]byte, error) {
+	resp, err := d.open(ctx, path, query)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("GET %q: read: %w", path, err)
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("GET %q: answer exceeds %d bytes", path, limit)
+	}
+	if !json.Valid(b) {
+		return nil, fmt.Errorf("GET %q: answer is not valid JSON", path)
+	}
+	return bytes.TrimRight(b, "\r\n"), nil
+}
+
+// Version returns the engine's /version JSON.
+func (d *Docker) Version(ctx context.Context) ([]byte, error) {
+	return d.get(ctx, "/version", nil, dockerMaxObjectBytes)
+}
+
+// Info returns the engine's /info JSON.
+func (d *Docker) Info(ctx context.Context) ([]byte, error) {
+	return d.get(ctx, "/info", nil, dockerMaxObjectBytes)
+}
+
+// ContainerRef names one container as listed by the engine.
+type ContainerRef struct {
+	ID     string            `json:"id"`
+	Name   string            `json:"name"`
+	Image  string            `json:"image"`
+	State  string            `json:"state"`
+	Pid    int               `json:"pid"` // 0 unless running (or paused)
+	Labels map[string]string `json:"labels"`
+}
+
+// Containers lists every container, stopped ones too. Pid comes from each
+// container's inspect; a container removed between list and inspect keeps
+// its listed state and Pid 0, and the caller finds out from InspectContainer.
+func (d *Docker) Containers(ctx context.Context) ([]ContainerRef, error) {
+	raw, err := d.get(ctx, "/containers/json", url.Values{"all": {"1"}}, dockerMaxListBytes)
+	if err != nil {
+		return nil, fmt.Errorf("list containers: %w", err)
+	}
+	var list []struct {
+		ID     string            `json:"Id"`
+		Names  []string          `json:"Names"`
+		Image  string            `json:"Image"`
+		State  string            `json:"State"`
+		Labels map[string]string `json:"Labels"`
+	}
+	if err := json.Unmarshal(raw, &list); err != nil {
+		return nil, fmt.Errorf("list containers: %w", err)
+	}
+	refs := make([]ContainerRef, 0, len(list))
+	for _, c := range list {
+		ref := ContainerRef{ID: c.ID, Image: c.Image, State: c.State, Labels: c.Labels}
+		if len(c.Names) > 0 {
+			// Linked containers have extra names "/other/alias"; the
+			// container's own name is the one without an inner slash.
+			ref.Name = strings.TrimPrefix(c.Names[0], "/")
+			for _, n := range c.Names {
+				if !strings.Contains(n[min(1, len(n)):], "/") {
+					ref.Name = strings.TrimPrefix(n, "/")
+					break
+				}
+			}
+		}
+		if c.State == "running" || c.State == "paused" || c.State == "restarting" {
+			st, err := d.containerState(ctx, c.ID)
+			switch {
+			case IsNotFound(err):
+			case err != nil:
+				return nil, fmt.Errorf("list containers: %w", err)
+			default:
+				ref.Pid, ref.State = st.State.Pid, st.State.Status
+			}
+		}
+		refs = append(refs, ref)
+	}
+	return refs, nil
+}
+
+// dockerInspectFields holds the few inspect fields this file acts on.
+type dockerInspectFields struct {
+	ID    string `json:"Id"`
+	Name  string `json:"Name"`
+	State struct {
+		Status string `json:"Status"`
+		Pid    int    `json:"Pid"`
+	} `json:"State"`
+	Config struct {
+		Tty bool `json:"Tty"`
+	} `json:"Config"`
+	Mounts          []container.MountPoint `json:"Mounts"`
+	NetworkSettings struct {
+		Networks map[string]struct {
+			NetworkID string `json:"NetworkID"`
+		} `json:"Networks"`
+	} `json:"NetworkSettings"`
+}
+
+func (d *Docker) containerState(ctx context.Context, id string) (*dockerInspectFields, error) {
+	raw, err := d.InspectContainer(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	var f dockerInspectFields
+	if err := json.Unmarshal(raw, &f); err != nil {
+		return nil, fmt.Errorf("inspect container %q: %w", id, err)
+	}
+	return &f, nil
+}
+
+// InspectContainer returns the engine's inspect JSON of one container.
+func (d *Docker) InspectContainer(ctx context.Context, id string) ([]byte, error) {
+	b, err := d.get(ctx, "/containers/"+url.PathEscape(id)+"/json", nil, dockerMaxObjectBytes)
+	if err != nil {
+		return nil, fmt.Errorf("inspect container %q: %w", id, err)
+	}
+	return b, nil
+}
+
+// Top returns the engine's process list of a running container; the engine
+// refuses stopped ones (IsNotRunning).
+func (d *Docker) Top(ctx context.Context, id string) ([]byte, error) {
+	b, err := d.get(ctx, "/containers/"+url.PathEscape(id)+"/top", nil, dockerMaxObjectBytes)
+	if err != nil {
+		return nil, fmt.Errorf("top %q: %w", id, err)
+	}
+	return b, nil
+}
+
+// Diff returns the engine's list of paths changed in the container's
+// writable layer (Kind 0 modified, 1 added, 2 deleted).
+func (d *Docker) Diff(ctx context.Context, id string) ([]byte, error) {
+	b, err := d.get(ctx, "/containers/"+url.PathEscape(id)+"/changes", nil, dockerMaxListBytes)
+	if err != nil {
+		return nil, fmt.Errorf("diff %q: %w", id, err)
+	}
+	return b, nil
+}
+
+// LogStats describes what Logs wrote.
+type LogStats struct {
+	Bytes        int64 `json:"bytes"`         // written to w
+	Lines        int64 `json:"lines"`         // written to w
+	DroppedBytes int64 `json:"dropped_bytes"` // oldest output left out to honour maxBytes
+	TTY          bool  `json:"tty"`           // stdout and stderr were one terminal stream
+}
+
+// Logs writes the container's log as lines "<RFC3339Nano> stdout|stderr
+// <text>", timestamps from the engine. When the log exceeds maxBytes (> 0)
+// the most recent maxBytes are kept, cut at a line start, because the end of
+// the log is closest to the incident; memory use is up to maxBytes. A TTY
+// container has a single stream, which the engine stores as stdout.
+func (d *Docker) Logs(ctx context.Context, id string, w io.Writer, maxBytes int64) (LogStats, error) {
+	var st LogStats
+	f, err := d.containerState(ctx, id)
+	if err != nil {
+		return st, fmt.Errorf("logs %q: %w", id, err)
+	}
+	st.TTY = f.Config.Tty
+	rc, err := d.cli.ContainerLogs(ctx, id, container.LogsOptions{ShowStdout: true, ShowStderr: true, Timestamps: true})
+	if err != nil {
+		return st, fmt.Errorf("logs %q: %w", id, err)
+	}
+	defer rc.Close()
+
+	var tail *dockerLogTail
+	var dst io.Writer = w
+	if maxBytes > 0 {
+		tail = &dockerLogTail{max: int(maxBytes)}
+		dst = tail
+	}
+	cw := &dockerCountWriter{w: dst}
+	if err := dockerCopyLogs(cw, rc, st.TTY); err != nil {
+		return st, fmt.Errorf("logs %q: %w", id, err)
+	}
+	if tail == nil {
+		st.Bytes, st.Lines = cw.n, cw.lines
+		return st, nil
+	}
+	kept := tail.bytes()
+	st.DroppedBytes = cw.n - int64(len(kept))
+	n, err := w.Write(kept)
+	st.Bytes = int64(n)
+	st.Lines = int64(bytes.Count(kept[:n], []byte{'\n'}))
+	if err != nil {
+		return st, fmt.Errorf("logs %q: write: %w", id, err)
+	}
+	return st, nil
+}
+
+// dockerCopyLogs demultiplexes the engine's log stream src (a raw stream
+// when tty) into tagged lines on dst.
+func dockerCopyLogs(dst io.Writer, src io.Reader, tty bool) error {
+	stdout := &dockerLogStream{name: "stdout", w: dst}
+	stderr := &dockerLogStream{name: "stderr", w: dst}
+	var err error
+	if tty {
+		_, err = io.Copy(stdout, src)
+	} else {
+		_, err = stdcopy.StdCopy(stdout, stderr, src)
+	}
+	if err == nil {
+		err = stdout.flush()
+	}
+	if err == nil {
+		err = stderr.flush()
+	}
+	return err
+}
+
+// dockerLogStream turns one demultiplexed stream into tagged lines.
+type dockerLogStream struct {
+	name    string
+	w       io.Writer
+	pending []byte
+}
+
+func (s *dockerLogStream) Write(p []byte) (int, error) {
+	n := len(p)
+	for len(p) > 0 {
+		chunk := p[:min(len(p), dockerMaxLogLineBytes-len(s.pending))]
+		if i := bytes.IndexByte(chunk, '\n'); i >= 0 {
+			s.pending = append(s.pending, chunk[:i+1]...)
+			p = p[i+1:]
+			if err := s.emit(); err != nil {
+				return 0, err
+			}
+			continue
+		}
+		s.pending = append(s.pending, chunk...)
+		p = p[len(chunk):]
+		if len(s.pending) >= dockerMaxLogLineBytes {
+			if err := s.flush(); err != nil {
+				return 0, err
+			}
+		}
+	}
+	return n, nil
+}
+
+// flush emits a line that has no newline yet (end of log, or over
+// dockerMaxLogLineBytes), ending it with one.
+func (s *dockerLogStream) flush() error {
+	if len(s.pending) == 0 {
+		return nil
+	}
+	s.pending = append(s.pending, '\n')
+	return s.emit()
+}
+
+func (s *dockerLogStream) emit() error {
+	line := s.pending
+	s.pending = s.pending[:0]
+	ts, rest, ok := bytes.Cut(line, []byte{' '})
+	if _, err := time.Parse(time.RFC3339Nano, string(ts)); !ok || err != nil {
+		// Only the continuation of an over-long line lacks the engine's
+		// timestamp; "-" marks that rather than inventing a time.
+		ts, rest = []byte{'-'}, line
+	}
+	out := make([]byte, 0, len(ts)+len(s.name)+len(rest)+2)
+	out = append(out, ts...)
+	out = append(out, ' ')
+	out = append(out, s.name...)
+	out = append(out, ' ')
+	out = append(out, rest...)
+	_, err := s.w.Write(out)
+	return err
+}
+
+// dockerCountWriter counts bytes and lines passing through.
+type dockerCountWriter struct {
+	w        io.Writer
+	n, lines int64
+}
+
+func (c *dockerCountWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	c.lines += int64(bytes.Count(p[:n], []byte{'\n'}))
+	return n, err
+}
+
+// dockerLogTail keeps the last max bytes written to it: a buffer growing to
+// max, then a ring.
+type dockerLogTail struct {
+	max         int
+	buf         []byte
+	w           int  // next write position once full
+	full        bool // buf holds max bytes and wraps
+	dropped     bool // some output was overwritten
+	lastDropped byte // the newest byte overwritten
+}
+
+func (r *dockerLogTail) Write(p []byte) (int, error) {
+	n := len(p)
+	if !r.full {
+		k := min(r.max-len(r.buf), len(p))
+		r.buf = append(r.buf, p[:k]...)
+		p = p[k:]
+		if len(r.buf) == r.max {
+			r.full = true
+		}
+	}
+	for len(p) > 0 {
+		k := min(r.max-r.w, len(p))
+		r.lastDropped, r.dropped = r.buf[r.w+k-1], true
+		copy(r.buf[r.w:], p[:k])
+		p = p[k:]
+		r.w = (r.w + k) % r.max
+	}
+	return n, nil
+}
+
+// bytes returns the kept tail in order. When older output was dropped
+// mid-line, the partial first line goes too, unless it is all there is.
+func (r *dockerLogTail) bytes() []byte {
+	if !r.dropped {
+		return r.buf
+	}
+	out := append(slices.Clone(r.buf[r.w:]), r.buf[:r.w]...)
+	if r.lastDropped != '\n' {
+		if i := bytes.IndexByte(out, '\n'); i >= 0 && i < len(out)-1 {
+			out = out[i+1:]
+		}
+	}
+	return out
+}
+
+// Networks returns a JSON array holding each network's inspect, verbose
+// (swarm services and tasks where the engine has them). A network removed
+// between list and inspect appears as {"Id":…, "dockcase_error":…}.
+func (d *Docker) Networks(ctx context.Context) ([]byte, error) {
+	raw, err := d.get(ctx, "/networks", nil, dockerMaxListBytes)
+	if err != nil {
+		return nil, fmt.Errorf("list networks: %w", err)
+	}
+	var list []struct {
+		ID string `json:"Id"`
+	}
+	if err := json.Unmarshal(raw, &list); err != nil {
+		return nil, fmt.Errorf("list networks: %w", err)
+	}
+	out := make([]json.RawMessage, 0, len(list))
+	for _, n := range list {
+		b, err := d.get(ctx, "/networks/"+url.PathEscape(n.ID), url.Values{"verbose": {"true"}}, dockerMaxObjectBytes)
+		if err != nil {
+			if !IsNotFound(err) {
+				return nil, fmt.Errorf("inspect network %q: %w", n.ID, err)
+			}
+			b, _ = json.Marshal(map[string]string{"Id": n.ID, "dockcase_error": err.Error()})
+		}
+		out = append(out, b)
+	}
+	return json.Marshal(out)
+}
+
+// Volumes returns the engine's volume list JSON (volumes and warnings).
+func (d *Docker) Volumes(ctx context.Context) ([]byte, error) {
+	b, err := d.get(ctx, "/volumes", nil, dockerMaxListBytes)
+	if err != nil {
+		return nil, fmt.Errorf("list volumes: %w", err)
+	}
+	return b, nil
+}
+
+// dockerImageEntry is one element of Images: the engine's inspect and
+// history of one image, or the error that replaced them.
+type dockerImageEntry struct {
+	ID      string          `json:"id"`
+	Inspect json.RawMessage `json:"inspect,omitempty"`
+	History json.RawMessage `json:"history,omitempty"`
+	Error   string          `json:"error,omitempty"`
+}
+
+// Images returns a JSON array of {"id", "inspect", "history"} for every
+// image; an image removed during collection carries "error" instead.
+func (d *Docker) Images(ctx context.Context) ([]byte, error) {
+	raw, err := d.get(ctx, "/images/json", nil, dockerMaxListBytes)
+	if err != nil {
+		return nil, fmt.Errorf("list images: %w", err)
+	}
+	var list []struct {
+		ID string `json:"Id"`
+	}
+	if err := json.Unmarshal(raw, &list); err != nil {
+		return nil, fmt.Errorf("list images: %w", err)
+	}
+	out := make([]dockerImageEntry, 0, len(list))
+	for _, im := range list {
+		e := dockerImageEntry{ID: im.ID}
+		p := "/images/" + url.PathEscape(im.ID)
+		e.Inspect, err = d.get(ctx, p+"/json", nil, dockerMaxObjectBytes)
+		if err == nil {
+			e.History, err = d.get(ctx, p+"/history", nil, dockerMaxObjectBytes)
+		}
+		if err != nil {
+			if !IsNotFound(err) {
+				return nil, fmt.Errorf("inspect image %q: %w", im.ID, err)
+			}
+			e = dockerImageEntry{ID: im.ID, Error: err.Error()}
+		}
+		out = append(out, e)
+	}
+	return json.Marshal(out)
+}
+
+// Events writes the engine's events between since and until as JSON lines
+// and returns how many. A zero since asks for all the engine still holds (it
+// keeps only a bounded history in memory); a zero until means now.
+func (d *Docker) Events(ctx context.Context, since, until time.Time, w io.Writer) (int, error) {
+	if until.IsZero() {
+		until = time.Now()
+	}
+	q := url.Values{"until": {dockerUnixTime(until)}}
+	if !since.IsZero() {
+		q.Set("since", dockerUnixTime(since))
+	}
+	resp, err := d.open(ctx, "/events", q)
+	if err != nil {
+		return 0, fmt.Errorf("events: %w", err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 0, 64<<10), dockerMaxEventBytes)
+	n := 0
+	for sc.Scan() {
+		line := bytes.TrimSpace(sc.Bytes())
+		if len(line) == 0 {
+			continue
+		}
+		if !json.Valid(line) {
+			return n, fmt.Errorf("events: line %d is not JSON: %q", n+1, line[:min(len(line), 80)])
+		}
+		if _, err := w.Write(append(line, '\n')); err != nil {
+			return n, fmt.Errorf("events: write: %w", err)
+		}
+		n++
+	}
+	if err := sc.Err(); err != nil {
+		return n, fmt.Errorf("events: %w", err)
+	}
+	return n, nil
+}
+
+func dockerUnixTime(t time.Time) string {
+	return fmt.Sprintf("%d.%09d", t.Unix(), t.Nanosecond())
+}
+
+// DockerMount is a volume, bind or tmpfs mount of a container: its content
+// is not in a commit.
+type DockerMount struct {
+	Type        string `json:"type"`
+	Name        string `json:"name,omitempty"`   // volume name
+	Source      string `json:"source,omitempty"` // host path; empty for tmpfs
+	Destination string `json:"destination"`
+	RW          bool   `json:"rw"`
+}
+
+// CommitResult describes a preservation commit.
+type CommitResult struct {
+	Container   string        `json:"container"`
+	ImageID     string        `json:"image_id"`
+	Reference   string        `json:"reference"`
+	Paused      bool          `json:"paused"`        // the engine paused the container during the commit
+	NotInCommit []DockerMount `json:"not_in_commit"` // mounts whose content the image lacks
+}
+
+// Commit preserves the container's filesystem as an image tagged
+// "dockcase/<case>:<container name>", labelled dockcase.case=<caseID> on top
+// of the container's own labels. The engine pauses the container for the
+// commit (its default, kept so the filesystem is consistent), which the
+// result records. Mounted volumes and bind mounts are not in the image;
+// the result lists them with their host paths.
+func (d *Docker) Commit(ctx context.Context, id, caseID string) (CommitResult, error) {
+	if strings.ContainsFunc(caseID, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+		return CommitResult{}, fmt.Errorf("commit %q: case id %q has control characters", id, caseID)
+	}
+	f, err := d.containerState(ctx, id)
+	if err != nil {
+		return CommitResult{}, fmt.Errorf("commit %q: %w", id, err)
+	}
+	name := strings.TrimPrefix(f.Name, "/")
+	res := CommitResult{
+		Container: f.ID,
+		Reference: "dockcase/" + dockerRepoComponent(caseID) + ":" + dockerTag(name, f.ID),
+		Paused:    true,
+	}
+	for _, m := range f.Mounts {
+		res.NotInCommit = append(res.NotInCommit, DockerMount{
+			Type: string(m.Type), Name: m.Name, Source: m.Source, Destination: m.Destination, RW: m.RW,
+		})
+	}
+	// A Dockerfile LABEL change applies on top of the container's config,
+	// so its labels and the rest of its config stay as they are; passing a
+	// Config instead would rebuild it from a partial merge.
+	resp, err := d.cli.ContainerCommit(ctx, id, container.CommitOptions{
+		Reference: res.Reference,
+		Comment:   fmt.Sprintf("dockcase case %s: preservation of container %s (%s)", caseID, name, f.ID),
+		Author:    "dockcase",
+		Changes:   []string{"LABEL dockcase.case=" + dockerfileQuote(caseID)},
+		Pause:     true,
+	})
+	if err != nil {
+		return res, fmt.Errorf("commit %q: %w", id, err)
+	}
+	res.ImageID = resp.ID
+	return res, nil
+}
+
+// dockerfileQuote quotes s as one Dockerfile word, with no variable
+// expansion.
+func dockerfileQuote(s string) string {
+	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, `$`, `\$`)
+	return `"` + r.Replace(s) + `"`
+}
+
+// dockerRepoComponent turns s into a repository path component
+// ([a-z0-9]+ runs joined by "-"), "case" when nothing is left.
+func dockerRepoComponent(s string) string {
+	var b strings.Builder
+	sep := false
+	for _, r := range strings.ToLower(s) {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
+			if sep && b.Len() > 0 {
+				b.WriteByte('-')
+			}
+			sep = false
+			b.WriteRune(r)
+			continue
+		}
+		sep = true
+	}
+	out := b.String()
+	if len(out) > 128 {
+		out = strings.TrimRight(out[:128], "-")
+	}
+	if out == "" {
+		return "case"
+	}
+	return out
+}
+
+// dockerTag turns a container name into a tag ([A-Za-z0-9_][A-Za-z0-9_.-]
+// up to 128), falling back to the short id.
+func dockerTag(name, id string) string {
+	b := []byte(name)
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '.' || c == '-') {
+			b[i] = '_'
+		}
+	}
+	if len(b) > 0 && (b[0] == '.' || b[0] == '-') {
+		b = append([]byte{'_'}, b...)
+	}
+	if len(b) > 128 {
+		b = b[:128]
+	}
+	if len(b) == 0 {
+		return id[:min(12, len(id))]
+	}
+	return string(b)
+}
+
+// SaveImage streams the image as a docker-save tar. Saving by reference
+// rather than id records the tag in the tar's manifest.
+func (d *Docker) SaveImage(ctx context.Context, imageID string) (io.ReadCloser, error) {
+	rc, err := d.cli.ImageSave(ctx, []string{imageID})
+	if err != nil {
+		return nil, fmt.Errorf("save image %q: %w", imageID, err)
+	}
+	return rc, nil
+}
+
+// Pause freezes every process of the container.
+func (d *Docker) Pause(ctx context.Context, id string) error {
+	if err := d.cli.ContainerPause(ctx, id); err != nil {
+		return fmt.Errorf("pause %q: %w", id, err)
+	}
+	return nil
+}
+
+// DisconnectAll force-disconnects the container from every network it is
+// attached to and returns the names of those it left, sorted. It goes on
+// after a failure (host and none networks cannot be left) and returns all
+// errors joined.
+func (d *Docker) DisconnectAll(ctx context.Context, id string) ([]string, error) {
+	f, err := d.containerState(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("disconnect %q: %w", id, err)
+	}
+	names := make([]string, 0, len(f.NetworkSettings.Networks))
+	for n := range f.NetworkSettings.Networks {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	var done []string
+	var errs []error
+	for _, n := range names {
+		netID := f.NetworkSettings.Networks[n].NetworkID
+		if netID == "" {
+			netID = n
+		}
+		if err := d.cli.NetworkDisconnect(ctx, netID, id, true); err != nil {
+			errs = append(errs, fmt.Errorf("disconnect %q from %q: %w", id, n, err))
+			continue
+		}
+		done = append(done, n)
+	}
+	return done, errors.Join(errs...)
+}
