@@ -231,8 +231,10 @@ func (w *Writer) Err() error {
 	return w.err
 }
 
-// writeEntry writes one physical tar entry and records its hash.
-func (w *Writer) writeEntry(name string, data []byte, sum string) (time.Time, error) {
+// writeEntry writes one physical tar entry and records its hash. The hash
+// is a string, or a channel that delivers it once computed, so that hashing
+// can overlap compression.
+func (w *Writer) writeEntry(name string, data []byte, sum any) (time.Time, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.err != nil {
@@ -256,8 +258,27 @@ func (w *Writer) writeEntry(name string, data []byte, sum string) (time.Time, er
 		return now, w.err
 	}
 	w.names[name] = true
-	w.sums = append(w.sums, SumLine{SHA256: sum, Path: name})
+	var hexSum string
+	switch s := sum.(type) {
+	case string:
+		hexSum = s
+	case chan string:
+		hexSum = <-s
+	}
+	w.sums = append(w.sums, SumLine{SHA256: hexSum, Path: name})
 	return now, nil
+}
+
+// lastSum returns the recorded hash of a physical member just written.
+func (w *Writer) lastSum(name string) string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for i := len(w.sums) - 1; i >= 0; i-- {
+		if w.sums[i].Path == name {
+			return w.sums[i].SHA256
+		}
+	}
+	return ""
 }
 
 // Close writes the trailer (custody log, manifest, checksums, signature and
@@ -375,7 +396,6 @@ func (m *MemberWriter) Write(p []byte) (int, error) {
 		return 0, fmt.Errorf("member %q: write after close", m.name)
 	}
 	n := len(p)
-	m.whole.Write(p)
 	m.size += int64(n)
 	for len(p) > 0 {
 		if len(m.buf) == m.w.chunkBytes {
@@ -383,8 +403,12 @@ func (m *MemberWriter) Write(p []byte) (int, error) {
 				return 0, err
 			}
 		}
-		if m.buf == nil && len(p) >= m.w.chunkBytes {
-			m.buf = make([]byte, 0, m.w.chunkBytes)
+		if cap(m.buf) < m.w.chunkBytes && len(m.buf)+len(p) > growDirectBytes {
+			// A long member: take the whole chunk buffer at once rather
+			// than growing it by copies.
+			buf := make([]byte, len(m.buf), m.w.chunkBytes)
+			copy(buf, m.buf)
+			m.buf = buf
 		}
 		k := min(len(p), m.w.chunkBytes-len(m.buf))
 		m.buf = append(m.buf, p[:k]...)
@@ -393,13 +417,25 @@ func (m *MemberWriter) Write(p []byte) (int, error) {
 	return n, nil
 }
 
+// growDirectBytes is the member size past which the chunk buffer is
+// allocated whole.
+const growDirectBytes = 1 << 20
+
+// flushChunk writes the buffer as the next chunk. The chunk's hash and the
+// whole member's running hash are computed while the chunk is compressed.
 func (m *MemberWriter) flushChunk() error {
 	name := chunkName(m.name, len(m.chunks))
-	sum := sha256Hex(m.buf)
-	if _, err := m.w.writeEntry(name, m.buf, sum); err != nil {
+	data := m.buf
+	sum := make(chan string, 1)
+	go func() {
+		m.whole.Write(data)
+		sum <- sha256Hex(data)
+	}()
+	if _, err := m.w.writeEntry(name, data, sum); err != nil {
+		<-sum
 		return err
 	}
-	m.chunks = append(m.chunks, Chunk{Path: name, Size: int64(len(m.buf)), SHA256: sum})
+	m.chunks = append(m.chunks, Chunk{Path: name, Size: int64(len(data)), SHA256: m.w.lastSum(name)})
 	m.buf = m.buf[:0]
 	return nil
 }
@@ -411,15 +447,19 @@ func (m *MemberWriter) Close() error {
 	}
 	m.closed = true
 	defer m.release()
-	whole := hex.EncodeToString(m.whole.Sum(nil))
+	var whole string
 	if m.chunks != nil {
 		if len(m.buf) > 0 {
 			if err := m.flushChunk(); err != nil {
 				return err
 			}
 		}
-	} else if _, err := m.w.writeEntry(m.name, m.buf, whole); err != nil {
-		return err
+		whole = hex.EncodeToString(m.whole.Sum(nil))
+	} else {
+		whole = sha256Hex(m.buf)
+		if _, err := m.w.writeEntry(m.name, m.buf, whole); err != nil {
+			return err
+		}
 	}
 	mem := Member{
 		Path:    m.name,
