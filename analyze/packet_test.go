@@ -1,0 +1,385 @@
+package analyze
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"encoding/hex"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+)
+
+// packetTestSerialize builds a packet with gopacket's encoders, an implementation
+// independent of the decoder under test.
+func packetTestSerialize(t testing.TB, ls ...gopacket.SerializableLayer) []byte {
+	t.Helper()
+	buf := gopacket.NewSerializeBuffer()
+	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true}, ls...); err != nil {
+		t.Fatalf("serialize: %v", err)
+	}
+	return bytes.Clone(buf.Bytes())
+}
+
+var (
+	packetTestMAC1 = net.HardwareAddr{2, 0, 0, 0, 0, 1}
+	packetTestMAC2 = net.HardwareAddr{2, 0, 0, 0, 0, 2}
+	packetTestV4a  = net.IP{198, 18, 0, 1}
+	packetTestV4b  = net.IP{198, 19, 0, 2}
+	packetTestV6a  = net.ParseIP("2001:db8::1")
+	packetTestV6b  = net.ParseIP("2001:db8::2")
+)
+
+func packetTestIPv4(proto layers.IPProtocol) *layers.IPv4 {
+	return &layers.IPv4{Version: 4, IHL: 5, TTL: 64, Protocol: proto, SrcIP: packetTestV4a, DstIP: packetTestV4b}
+}
+
+func packetTestIPv6(nh layers.IPProtocol) *layers.IPv6 {
+	return &layers.IPv6{Version: 6, HopLimit: 63, NextHeader: nh, SrcIP: packetTestV6a, DstIP: packetTestV6b}
+}
+
+func TestDecodePacket(t *testing.T) {
+	eth := func(et layers.EthernetType) *layers.Ethernet {
+		return &layers.Ethernet{SrcMAC: packetTestMAC1, DstMAC: packetTestMAC2, EthernetType: et}
+	}
+	tcp := &layers.TCP{SrcPort: 40000, DstPort: 443, SYN: true, ACK: true, DataOffset: 5, Seq: 7}
+	udp := &layers.UDP{SrcPort: 5353, DstPort: 53}
+	payload := gopacket.Payload("hello")
+	ethTCP := packetTestSerialize(t, eth(layers.EthernetTypeIPv4), packetTestIPv4(layers.IPProtocolTCP), tcp, payload)
+	ip4UDP := packetTestSerialize(t, packetTestIPv4(layers.IPProtocolUDP), udp, payload)
+	ip6UDP := packetTestSerialize(t, packetTestIPv6(layers.IPProtocolUDP), udp, payload)
+	qinq := packetTestSerialize(t, eth(layers.EthernetTypeQinQ),
+		&layers.Dot1Q{VLANIdentifier: 100, Type: layers.EthernetTypeDot1Q},
+		&layers.Dot1Q{VLANIdentifier: 200, Type: layers.EthernetTypeIPv6},
+		packetTestIPv6(layers.IPProtocolUDP), udp, payload)
+	// IPv6 with hop-by-hop, routing and fragment headers, then UDP; the later
+	// fragment has no UDP header.
+	v6ext := func(fragOff uint16, more bool) []byte {
+		ext := []byte{43, 0, 1, 4, 0, 0, 0, 0} // hop-by-hop: next routing, PadN
+		ext = append(ext, 44, 2, 0, 0, 0, 0, 0, 0)
+		ext = append(ext, make([]byte, 16)...) // routing type 0, one address
+		fo := fragOff << 3
+		if more {
+			fo |= 1
+		}
+		ext = append(ext, 17, 0, byte(fo>>8), byte(fo), 0, 0, 0x12, 0x34)
+		body := packetTestSerialize(t, udp, payload)
+		return packetTestSerialize(t, eth(layers.EthernetTypeIPv6), packetTestIPv6(layers.IPProtocolIPv6HopByHop), gopacket.Payload(append(ext, body...)))
+	}
+	frag4 := func(off uint16, more bool) []byte {
+		ip := packetTestIPv4(layers.IPProtocolUDP)
+		ip.FragOffset = off
+		if more {
+			ip.Flags = layers.IPv4MoreFragments
+		}
+		return packetTestSerialize(t, ip, udp, payload)
+	}
+	ip4opts := packetTestIPv4(layers.IPProtocolTCP)
+	ip4opts.Options = []layers.IPv4Option{{OptionType: 7, OptionLength: 7, OptionData: []byte{4, 1, 2, 3, 4}}} // record route
+	withOpts := packetTestSerialize(t, eth(layers.EthernetTypeIPv4), ip4opts, tcp, payload)
+	sll := append([]byte{0, 4, 0, 1, 0, 6, 2, 0, 0, 0, 0, 1, 0, 0, 0x08, 0x00}, ip4UDP...)
+	sll2 := append([]byte{0x86, 0xdd, 0, 0, 0, 0, 0, 9, 0, 1, 0, 6, 2, 0, 0, 0, 0, 1, 0, 0}, ip6UDP...)
+	icmp4 := packetTestSerialize(t, packetTestIPv4(layers.IPProtocolICMPv4), &layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(3, 1)}, payload)
+	icmp6 := packetTestSerialize(t, packetTestIPv6(layers.IPProtocolICMPv6), gopacket.Payload([]byte{128, 0, 0, 0, 0, 1, 0, 1}))
+	null := func(order captureTestOrder, af uint32, ip []byte) []byte {
+		return append(order.AppendUint32(nil, af), ip...)
+	}
+	padded := append(bytes.Clone(ethTCP), make([]byte, 10)...)
+
+	v4a, v4b := netip.MustParseAddr("198.18.0.1"), netip.MustParseAddr("198.19.0.2")
+	v6a, v6b := netip.MustParseAddr("2001:db8::1"), netip.MustParseAddr("2001:db8::2")
+	type want struct {
+		layers     Layers
+		src, dst   netip.Addr
+		proto      uint8
+		sport      uint16
+		dport      uint16
+		flags      uint8
+		vlans      uint8
+		vlan0      uint16
+		vlan1      uint16
+		fragFirst  bool
+		payloadLen int
+		truncated  bool
+		malformed  bool
+	}
+	l4 := LayerIPv4
+	l6 := LayerIPv6
+	eth4 := LayerLink | LayerMAC | l4
+	tests := []struct {
+		name string
+		lt   LinkType
+		data []byte
+		want want
+	}{
+		{"ethernet tcp", LinkTypeEthernet, ethTCP, want{layers: eth4 | LayerTCP | LayerPayload, src: v4a, dst: v4b, proto: 6, sport: 40000, dport: 443, flags: TCPFlagSYN | TCPFlagACK, payloadLen: 5}},
+		{"ethernet padding excluded", LinkTypeEthernet, padded, want{layers: eth4 | LayerTCP | LayerPayload, src: v4a, dst: v4b, proto: 6, sport: 40000, dport: 443, flags: TCPFlagSYN | TCPFlagACK, payloadLen: 5}},
+		{"ipv4 options", LinkTypeEthernet, withOpts, want{layers: eth4 | LayerTCP | LayerPayload, src: v4a, dst: v4b, proto: 6, sport: 40000, dport: 443, flags: TCPFlagSYN | TCPFlagACK, payloadLen: 5}},
+		{"qinq ipv6 udp", LinkTypeEthernet, qinq, want{layers: LayerLink | LayerMAC | LayerVLAN | l6 | LayerUDP | LayerPayload, src: v6a, dst: v6b, proto: 17, sport: 5353, dport: 53, vlans: 2, vlan0: 100, vlan1: 200, payloadLen: 5}},
+		{"ipv6 ext first fragment", LinkTypeEthernet, v6ext(0, true), want{layers: LayerLink | LayerMAC | l6 | LayerFragment | LayerUDP | LayerPayload, src: v6a, dst: v6b, proto: 17, sport: 5353, dport: 53, fragFirst: true, payloadLen: 5}},
+		{"ipv6 ext later fragment", LinkTypeEthernet, v6ext(100, false), want{layers: LayerLink | LayerMAC | l6 | LayerFragment, src: v6a, dst: v6b, proto: 17}},
+		{"ipv6 ext not fragmented", LinkTypeEthernet, v6ext(0, false), want{layers: LayerLink | LayerMAC | l6 | LayerUDP | LayerPayload, src: v6a, dst: v6b, proto: 17, sport: 5353, dport: 53, payloadLen: 5}},
+		{"ipv4 first fragment", LinkTypeRaw, frag4(0, true), want{layers: l4 | LayerFragment | LayerUDP | LayerPayload, src: v4a, dst: v4b, proto: 17, sport: 5353, dport: 53, fragFirst: true, payloadLen: 5}},
+		{"ipv4 later fragment", LinkTypeRaw, frag4(185, false), want{layers: l4 | LayerFragment, src: v4a, dst: v4b, proto: 17}},
+		{"raw 12", LinkTypeRawBSD12, ip4UDP, want{layers: l4 | LayerUDP | LayerPayload, src: v4a, dst: v4b, proto: 17, sport: 5353, dport: 53, payloadLen: 5}},
+		{"raw 14 ipv6", LinkTypeRawBSD14, ip6UDP, want{layers: l6 | LayerUDP | LayerPayload, src: v6a, dst: v6b, proto: 17, sport: 5353, dport: 53, payloadLen: 5}},
+		{"ipv4 link", LinkTypeIPv4, ip4UDP, want{layers: l4 | LayerUDP | LayerPayload, src: v4a, dst: v4b, proto: 17, sport: 5353, dport: 53, payloadLen: 5}},
+		{"ipv6 link", LinkTypeIPv6, ip6UDP, want{layers: l6 | LayerUDP | LayerPayload, src: v6a, dst: v6b, proto: 17, sport: 5353, dport: 53, payloadLen: 5}},
+		{"ipv6 link given ipv4", LinkTypeIPv6, ip4UDP, want{malformed: true}},
+		{"sll", LinkTypeLinuxSLL, sll, want{layers: LayerLink | LayerMAC | l4 | LayerUDP | LayerPayload, src: v4a, dst: v4b, proto: 17, sport: 5353, dport: 53, payloadLen: 5}},
+		{"sll2", LinkTypeLinuxSLL2, sll2, want{layers: LayerLink | LayerMAC | l6 | LayerUDP | LayerPayload, src: v6a, dst: v6b, proto: 17, sport: 5353, dport: 53, payloadLen: 5}},
+		{"null little-endian", LinkTypeNull, null(binary.LittleEndian, 2, ip4UDP), want{layers: LayerLink | l4 | LayerUDP | LayerPayload, src: v4a, dst: v4b, proto: 17, sport: 5353, dport: 53, payloadLen: 5}},
+		{"null big-endian ipv6 darwin", LinkTypeNull, null(binary.BigEndian, 30, ip6UDP), want{layers: LayerLink | l6 | LayerUDP | LayerPayload, src: v6a, dst: v6b, proto: 17, sport: 5353, dport: 53, payloadLen: 5}},
+		{"loop ipv6 openbsd", LinkTypeLoop, null(binary.BigEndian, 24, ip6UDP), want{layers: LayerLink | l6 | LayerUDP | LayerPayload, src: v6a, dst: v6b, proto: 17, sport: 5353, dport: 53, payloadLen: 5}},
+		{"icmp", LinkTypeRaw, icmp4, want{layers: l4 | LayerICMP | LayerPayload, src: v4a, dst: v4b, proto: 1, payloadLen: 5}},
+		{"icmpv6", LinkTypeRaw, icmp6, want{layers: l6 | LayerICMP | LayerPayload, src: v6a, dst: v6b, proto: 58, payloadLen: 4}},
+		{"arp", LinkTypeEthernet, packetTestSerialize(t, eth(layers.EthernetTypeARP), gopacket.Payload(make([]byte, 28))), want{layers: LayerLink | LayerMAC}},
+		{"ethernet cut", LinkTypeEthernet, ethTCP[:10], want{truncated: true}},
+		{"ipv4 header cut", LinkTypeEthernet, ethTCP[:30], want{layers: LayerLink | LayerMAC, truncated: true}},
+		{"tcp ports only", LinkTypeEthernet, ethTCP[:38], want{layers: eth4 | LayerTCP, src: v4a, dst: v4b, proto: 6, sport: 40000, dport: 443, truncated: true}},
+		{"tcp header cut after flags", LinkTypeEthernet, ethTCP[:50], want{layers: eth4 | LayerTCP, src: v4a, dst: v4b, proto: 6, sport: 40000, dport: 443, flags: TCPFlagSYN | TCPFlagACK, truncated: true}},
+		{"ipv6 ext cut", LinkTypeEthernet, v6ext(0, true)[:60], want{layers: LayerLink | LayerMAC | l6, src: v6a, dst: v6b, proto: 0, truncated: true}},
+		{"ipv4 ihl 4", LinkTypeRaw, append([]byte{0x44}, ip4UDP[1:]...), want{malformed: true}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var p Packet
+			if err := DecodePacket(tt.lt, tt.data, &p); err != nil {
+				t.Fatalf("DecodePacket(%d, %x) error %v", tt.lt, tt.data, err)
+			}
+			w := tt.want
+			got := want{p.Layers, p.Src, p.Dst, p.IPProto, p.SrcPort, p.DstPort, p.TCPFlags, p.VLANCount, p.VLANs[0], p.VLANs[1], p.FragFirst, p.PayloadLen, p.Truncated, p.Malformed}
+			if got != w {
+				t.Errorf("DecodePacket(%d, %s) = %+v, want %+v", tt.lt, hex.EncodeToString(tt.data), got, w)
+			}
+			if p.Layers.Has(LayerPayload) && (p.PayloadOffset+p.PayloadLen > len(tt.data) || string(tt.data[p.PayloadOffset:p.PayloadOffset+p.PayloadLen]) != "hello"[:min(5, p.PayloadLen)] && p.IPProto != IPProtoICMPv6) {
+				t.Errorf("DecodePacket(%s): payload [%d:+%d] does not hold the payload", tt.name, p.PayloadOffset, p.PayloadLen)
+			}
+			if p.Layers.Has(LayerMAC) && p.SrcMAC != [6]byte(packetTestMAC1) {
+				t.Errorf("DecodePacket(%s): SrcMAC %x, want %x", tt.name, p.SrcMAC, packetTestMAC1)
+			}
+		})
+	}
+	var p Packet
+	if err := DecodePacket(LinkType(127), ethTCP, &p); err != ErrUnsupportedLinkType {
+		t.Errorf("DecodePacket(127) error %v, want ErrUnsupportedLinkType", err)
+	}
+}
+
+// packetTestMix returns Ethernet frames of several kinds for the allocation test
+// and the benchmarks.
+func packetTestMix(t testing.TB) [][]byte {
+	eth := &layers.Ethernet{SrcMAC: packetTestMAC1, DstMAC: packetTestMAC2, EthernetType: layers.EthernetTypeIPv4}
+	eth6 := &layers.Ethernet{SrcMAC: packetTestMAC1, DstMAC: packetTestMAC2, EthernetType: layers.EthernetTypeIPv6}
+	tcp := &layers.TCP{SrcPort: 40000, DstPort: 443, ACK: true, DataOffset: 5}
+	udp := &layers.UDP{SrcPort: 5353, DstPort: 53}
+	return [][]byte{
+		packetTestSerialize(t, eth, packetTestIPv4(layers.IPProtocolTCP), tcp, gopacket.Payload(make([]byte, 1400))),
+		packetTestSerialize(t, eth, packetTestIPv4(layers.IPProtocolUDP), udp, gopacket.Payload(make([]byte, 60))),
+		packetTestSerialize(t, eth6, packetTestIPv6(layers.IPProtocolTCP), tcp, gopacket.Payload(make([]byte, 200))),
+		packetTestSerialize(t, eth, packetTestIPv4(layers.IPProtocolTCP), tcp),
+	}
+}
+
+func TestDecodePacketAllocs(t *testing.T) {
+	mix := packetTestMix(t)
+	var p Packet
+	allocs := testing.AllocsPerRun(1000, func() {
+		for _, d := range mix {
+			_ = DecodePacket(LinkTypeEthernet, d, &p)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("DecodePacket allocates %v times per 4 packets, want 0", allocs)
+	}
+}
+
+func FuzzDecodePacket(f *testing.F) {
+	for _, d := range packetTestMix(f) {
+		f.Add(uint16(LinkTypeEthernet), d)
+		f.Add(uint16(LinkTypeRaw), d[14:])
+	}
+	f.Add(uint16(LinkTypeLinuxSLL2), append([]byte{0x81, 0, 0, 0, 0, 0, 0, 1, 0, 1, 0, 6, 1, 2, 3, 4, 5, 6, 0, 0, 0, 5, 0x86, 0xdd}, make([]byte, 48)...))
+	f.Add(uint16(LinkTypeNull), []byte{2, 0, 0, 0, 0x45, 0, 0, 20})
+	f.Fuzz(func(t *testing.T, lt uint16, data []byte) {
+		var p Packet
+		if err := DecodePacket(LinkType(lt), data, &p); err != nil {
+			return
+		}
+		if p.PayloadOffset < 0 || p.PayloadLen < 0 || p.PayloadOffset+p.PayloadLen > len(data) {
+			t.Fatalf("payload [%d:+%d] outside %d bytes", p.PayloadOffset, p.PayloadLen, len(data))
+		}
+		if p.Layers&(LayerTCP|LayerUDP) != 0 && p.IPProto != IPProtoTCP && p.IPProto != IPProtoUDP {
+			t.Fatalf("ports decoded for protocol %d", p.IPProto)
+		}
+		if p.Layers.Has(LayerFragment) && !p.FragFirst && p.Layers&(LayerTCP|LayerUDP|LayerICMP) != 0 {
+			t.Fatalf("transport decoded in a later fragment")
+		}
+		if p.Layers&(LayerIPv4|LayerIPv6) != 0 && !p.Src.IsValid() {
+			t.Fatalf("IP layer without source address")
+		}
+	})
+}
+
+func FuzzOpenCapture(f *testing.F) {
+	var recs []captureTestRec
+	for i, d := range packetTestMix(f) {
+		recs = append(recs, captureTestRec{iface: uint32(i % 2), ts: uint64(i), data: d[:min(len(d), 120)]})
+	}
+	f.Add(captureTestPcap(binary.LittleEndian, false, 1, recs))
+	f.Add(captureTestPcap(binary.BigEndian, true, 113, recs))
+	w := &captureTestNG{}
+	w.shb(binary.BigEndian)
+	w.idb(1, 0, w.opt(ngOptIfTSResol, []byte{0x80 | 30}), w.opt(ngOptIfName, []byte("eth0")))
+	w.idb(101, 64)
+	for _, r := range recs {
+		w.epb(r)
+	}
+	w.spb(recs[0])
+	w.isb(1, 3, 4)
+	w.shb(binary.LittleEndian)
+	w.idb(276, 0)
+	w.epb(captureTestRec{data: recs[1].data})
+	f.Add(w.b.Bytes())
+	if dir, err := captureFuzzCorpusDir(); err == nil {
+		for _, name := range []string{"802.1ad_QinQ.pcap", "OSPFv2_Capture_FINAL.pcapng", "ipv6-routing-header.pcap"} {
+			if b, err := os.ReadFile(filepath.Join(dir, name)); err == nil && len(b) < 64<<10 {
+				f.Add(b)
+			}
+		}
+	}
+	f.Fuzz(func(t *testing.T, file []byte) {
+		c, err := OpenCapture(bufio.NewReader(bytes.NewReader(file)), "fuzz")
+		if err != nil {
+			return
+		}
+		var p Packet
+		var last uint64
+		for range 10000 {
+			r, err := c.Next()
+			if err != nil {
+				if err != io.EOF {
+					if _, again := c.Next(); again != err {
+						t.Fatalf("error not sticky: %v then %v", err, again)
+					}
+				}
+				return
+			}
+			if int(r.CapLen) != len(r.Data) || r.CapLen > captureMaxSnapLen || r.Frame <= last ||
+				r.Interface < 0 || r.Interface >= len(c.Interfaces()) || c.Interfaces()[r.Interface].LinkType != r.LinkType {
+				t.Fatalf("bad record %+v after frame %d", r, last)
+			}
+			last = r.Frame
+			_ = DecodePacket(r.LinkType, r.Data, &p)
+		}
+	})
+}
+
+// captureFuzzCorpusDir finds the tcpdump corpus without a testing.T, for seeding.
+func captureFuzzCorpusDir() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			d := filepath.Join(dir, "..", "shared", "corpus", "tcpdump")
+			_, err := os.Stat(d)
+			return d, err
+		}
+		if filepath.Dir(dir) == dir {
+			return "", os.ErrNotExist
+		}
+		dir = filepath.Dir(dir)
+	}
+}
+
+func BenchmarkDecodePacket(b *testing.B) {
+	mix := packetTestMix(b)
+	var bytesPerOp int64
+	for _, d := range mix {
+		bytesPerOp += int64(len(d))
+	}
+	b.Run("hand", func(b *testing.B) {
+		var p Packet
+		b.SetBytes(bytesPerOp)
+		b.ReportAllocs()
+		for b.Loop() {
+			for _, d := range mix {
+				_ = DecodePacket(LinkTypeEthernet, d, &p)
+			}
+		}
+	})
+	b.Run("gopacket.NewPacket", func(b *testing.B) {
+		b.SetBytes(bytesPerOp)
+		b.ReportAllocs()
+		for b.Loop() {
+			for _, d := range mix {
+				pk := gopacket.NewPacket(d, layers.LayerTypeEthernet, gopacket.NoCopy)
+				_ = pk.NetworkLayer()
+				_ = pk.TransportLayer()
+			}
+		}
+	})
+	b.Run("DecodingLayerParser", func(b *testing.B) {
+		var (
+			eth  layers.Ethernet
+			dot  layers.Dot1Q
+			ip4  layers.IPv4
+			ip6  layers.IPv6
+			tcp  layers.TCP
+			udp  layers.UDP
+			icmp layers.ICMPv4
+			pl   gopacket.Payload
+		)
+		parser := gopacket.NewDecodingLayerParser(layers.LayerTypeEthernet, &eth, &dot, &ip4, &ip6, &tcp, &udp, &icmp, &pl)
+		parser.IgnoreUnsupported = true
+		decoded := make([]gopacket.LayerType, 0, 8)
+		b.SetBytes(bytesPerOp)
+		b.ReportAllocs()
+		for b.Loop() {
+			for _, d := range mix {
+				_ = parser.DecodeLayers(d, &decoded)
+			}
+		}
+	})
+}
+
+// BenchmarkRecordWalk reads and decodes every record of an in-memory pcap of mixed
+// packet sizes: the bare record walk the attribution pipeline is measured against.
+func BenchmarkRecordWalk(b *testing.B) {
+	mix := packetTestMix(b)
+	var recs []captureTestRec
+	for i := range 20000 {
+		recs = append(recs, captureTestRec{ts: uint64(i), data: mix[i%len(mix)]})
+	}
+	file := captureTestPcap(binary.LittleEndian, true, 1, recs)
+	b.SetBytes(int64(len(file)))
+	b.ReportAllocs()
+	var p Packet
+	for b.Loop() {
+		c, err := OpenCapture(bufio.NewReaderSize(bytes.NewReader(file), 1<<20), "bench")
+		if err != nil {
+			b.Fatal(err)
+		}
+		n := 0
+		for {
+			r, err := c.Next()
+			if err != nil {
+				break
+			}
+			_ = DecodePacket(r.LinkType, r.Data, &p)
+			n++
+		}
+		if n != len(recs) {
+			b.Fatalf("walked %d records, want %d", n, len(recs))
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(recs)), "ns/record")
+}
