@@ -100,6 +100,7 @@ bundle; "dockcase analyze" reads the bundle offline, on a lab workstation.` + ex
 	})
 	root.AddCommand(
 		newVersionCmd(),
+		newCollectCmd(),
 		newVerifyCmd(),
 		newInspectCmd(),
 		newCustodyCmd(),
@@ -136,7 +137,10 @@ func wrapArgs(c *cobra.Command) {
 func hints(err error) []string {
 	var out []string
 	var se *bundle.SignatureError
+	var ue *usageError
 	switch {
+	case errors.As(err, &ue):
+		out = append(out, "dockcase COMMAND --help shows a command's usage")
 	case errors.As(err, &se) && strings.Contains(se.Reason, "not a trusted signer"):
 		out = append(out, "compare the signer fingerprint with the one in the case notes; trust it with --fingerprint or --allowed-signers")
 	case errors.Is(err, os.ErrPermission):

@@ -1,0 +1,314 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"filippo.io/age"
+	"github.com/dockcase/dockcase/bundle"
+	"github.com/dockcase/dockcase/collect"
+	"github.com/spf13/cobra"
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/term"
+)
+
+type collectOptions struct {
+	caseID        string
+	examiner      string
+	out           string
+	containers    []string
+	noImages      bool
+	eventsSince   time.Duration
+	logsMax       string
+	dockerHost    string
+	key           string
+	agent         bool
+	recipients    []string
+	recipientFile string
+	pause         bool
+	isolate       bool
+	stepTimeout   time.Duration
+}
+
+func newCollectCmd() *cobra.Command {
+	opts := &collectOptions{}
+	cmd := &cobra.Command{
+		Use:   "collect --case ID --out FILE|-",
+		Short: "Snapshot this Docker host into a signed evidence bundle (as root)",
+		Long: `Collect snapshots this host, most volatile first: clock, conntrack,
+processes, every network namespace (links, addresses, routes, neighbours,
+sockets with their owning processes), firewall rules, Docker's view over its
+API (inspect, top, diff, logs, events, networks, volumes, images), then commits
+and saves the running containers' images. It writes one signed bundle, to a
+file or to stdout (--out -) so that nothing need be written on this disk:
+
+  sudo dockcase collect --case IR-7 --out - | ssh lab 'cat > case.tar.zst'
+
+Collection changes nothing on the host except the commit images (docker
+commit pauses each container while it commits); --pause and --isolate contain
+the selected containers after preservation. A step that fails is recorded and
+the collection goes on; the bundle then says what is missing (exit 3).
+SIGINT stops the running step and the bundle is still signed, marked
+incomplete.
+
+The signing key is --key FILE (OpenSSH Ed25519, passphrase asked when it is
+encrypted), --agent, or by default an ephemeral key made in memory and
+discarded: note the fingerprint printed at the end in the case notes.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runCollect(cmd.Context(), opts, cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&opts.caseID, "case", "", "case `ID` (required)")
+	f.StringVar(&opts.examiner, "examiner", "", "who collects")
+	f.StringVarP(&opts.out, "out", "o", "", "bundle `FILE`, or - for stdout (required)")
+	f.StringSliceVar(&opts.containers, "containers", nil, "limit logs, diff, top, preservation and containment to these `NAMES` (default all)")
+	f.BoolVar(&opts.noImages, "no-images", false, "do not commit and save container images")
+	f.DurationVar(&opts.eventsSince, "events-since", collect.DefaultEventsSince, "Docker events from this long ago")
+	f.StringVar(&opts.logsMax, "logs-max", "10MiB", "keep at most this much of each container's log (its end)")
+	f.StringVar(&opts.dockerHost, "docker-host", "", "Docker API address (default DOCKER_HOST or unix:///var/run/docker.sock)")
+	f.StringVar(&opts.key, "key", "", "sign with this OpenSSH private key `FILE`")
+	f.BoolVar(&opts.agent, "agent", false, "sign with the first key of the SSH agent")
+	f.StringSliceVar(&opts.recipients, "recipient", nil, "encrypt the bundle to this age `RECIPIENT` (age1…)")
+	f.StringVar(&opts.recipientFile, "recipient-file", "", "encrypt to the age recipients in `FILE`")
+	f.BoolVar(&opts.pause, "pause", false, "after preservation, pause the selected containers")
+	f.BoolVar(&opts.isolate, "isolate", false, "after preservation, disconnect the selected containers from every network")
+	f.DurationVar(&opts.stepTimeout, "step-timeout", collect.DefaultStepTimeout, "time limit of each step")
+	return cmd
+}
+
+func runCollect(ctx context.Context, opts *collectOptions, stdout, stderr io.Writer) error {
+	if opts.caseID == "" {
+		return usagef("--case is required")
+	}
+	if opts.out == "" {
+		return usagef("--out is required: a file name, or - for stdout")
+	}
+	if opts.key != "" && opts.agent {
+		return usagef("give --key or --agent, not both")
+	}
+	logsMax, err := parseBytes(opts.logsMax)
+	if err != nil {
+		return usagef("--logs-max: %v", err)
+	}
+	if os.Geteuid() != 0 {
+		return fmt.Errorf("collect must run as root to read every process and network namespace: %w", os.ErrPermission)
+	}
+	recipients, err := parseRecipients(opts.recipients, opts.recipientFile)
+	if err != nil {
+		return err
+	}
+	signer, closeSigner, err := chooseSigner(opts)
+	if err != nil {
+		return err
+	}
+	defer closeSigner()
+
+	out, err := openOutput(opts.out, stdout)
+	if err != nil {
+		return err
+	}
+	host, _ := os.Hostname()
+	meta := bundle.Meta{CaseID: opts.caseID, Examiner: opts.examiner, Host: host, Collector: versionString(), Started: time.Now().UTC()}
+	bw := bufio.NewWriterSize(out, 1<<20)
+	w, err := bundle.NewWriter(bw, meta, bundle.Options{Recipients: recipients})
+	if err != nil {
+		out.fail()
+		return err
+	}
+	gaps := collect.Run(ctx, w, collect.Options{
+		CaseID:      opts.caseID,
+		Containers:  opts.containers,
+		NoImages:    opts.noImages,
+		EventsSince: opts.eventsSince,
+		LogsMax:     logsMax,
+		DockerHost:  opts.dockerHost,
+		Pause:       opts.pause,
+		Isolate:     opts.isolate,
+		StepTimeout: opts.stepTimeout,
+		Progress:    stderr,
+	})
+	sum, err := w.Close(signer)
+	if err == nil {
+		err = bw.Flush()
+	}
+	if err == nil {
+		err = out.finish()
+	}
+	if err != nil {
+		out.fail()
+		return fmt.Errorf("the bundle could not be finished, nothing usable was written: %w", err)
+	}
+	fmt.Fprintf(stderr, "dockcase: bundle %s: %d members, %d bytes\n", sum.Root, sum.Members, sum.Size)
+	fmt.Fprintf(stderr, "dockcase: signer fingerprint  %s\n", sum.Fingerprint)
+	fmt.Fprintf(stderr, "dockcase: bundle sha256       %s\n", sum.SHA256)
+	if out.path != "" {
+		if err := writeSidecars(out.path, sum, opts, host); err != nil {
+			return err
+		}
+		fmt.Fprintf(stderr, "dockcase: wrote %s, %s.sha256 and %s\n", out.path, out.path, bundle.CustodyPath(out.path))
+	} else {
+		fmt.Fprintln(stderr, "dockcase: record the fingerprint and sha256 above in the case notes; on the lab side run: dockcase custody add BUNDLE --action received --by NAME")
+	}
+	if len(gaps) > 0 {
+		fmt.Fprintf(stderr, "dockcase: the bundle is INCOMPLETE (%d gap(s)):\n", len(gaps))
+		for _, g := range gaps {
+			fmt.Fprintf(stderr, "dockcase:   %s\n", firstLine(g))
+		}
+		return &gapsError{msg: "collection finished with gaps"}
+	}
+	return nil
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
+}
+
+// output is the bundle's destination: a file written under a temporary name
+// and renamed when complete, or stdout.
+type output struct {
+	io.Writer
+	f    *os.File
+	path string // final name; empty for stdout
+	tmp  string
+}
+
+func openOutput(name string, stdout io.Writer) (*output, error) {
+	if name == "-" {
+		if f, ok := stdout.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+			return nil, usagef("--out - writes a binary bundle: redirect or pipe stdout")
+		}
+		return &output{Writer: stdout}, nil
+	}
+	if _, err := os.Lstat(name); err == nil {
+		return nil, fmt.Errorf("%s exists: choose a new bundle name", name)
+	}
+	tmp := name + ".partial"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("create bundle: %w", err)
+	}
+	return &output{Writer: f, f: f, path: name, tmp: tmp}, nil
+}
+
+func (o *output) finish() error {
+	if o.f == nil {
+		return nil
+	}
+	if err := o.f.Sync(); err != nil {
+		return err
+	}
+	if err := o.f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(o.tmp, o.path)
+}
+
+// fail removes a partial file: never leave one that looks complete.
+func (o *output) fail() {
+	if o.f != nil {
+		o.f.Close()
+		os.Remove(o.tmp)
+	}
+}
+
+func writeSidecars(path string, sum bundle.Summary, opts *collectOptions, host string) error {
+	line := fmt.Sprintf("%s  %s\n", sum.SHA256, filepath.Base(path))
+	if err := os.WriteFile(path+".sha256", []byte(line), 0o644); err != nil {
+		return fmt.Errorf("write %s.sha256: %w", path, err)
+	}
+	by := opts.examiner
+	if by == "" {
+		by = "dockcase collect"
+	}
+	_, err := bundle.AppendCustodyFor(bundle.CustodyPath(path), sum.SHA256, bundle.CustodyEvent{
+		Action: bundle.ActionCollected, By: by, Where: host,
+		Note: fmt.Sprintf("case %s, signer %s", opts.caseID, sum.Fingerprint),
+	})
+	return err
+}
+
+func chooseSigner(opts *collectOptions) (ssh.Signer, func(), error) {
+	switch {
+	case opts.key != "":
+		s, err := bundle.LoadSigner(opts.key, askPassphrase(opts.key))
+		return s, func() {}, err
+	case opts.agent:
+		s, c, err := bundle.AgentSigner(os.Getenv("SSH_AUTH_SOCK"))
+		if err != nil {
+			return nil, nil, err
+		}
+		return s, func() { c.Close() }, nil
+	}
+	s, err := bundle.EphemeralSigner()
+	return s, func() {}, err
+}
+
+// askPassphrase reads a passphrase from the terminal without echo.
+func askPassphrase(path string) func() ([]byte, error) {
+	return func() ([]byte, error) {
+		tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
+		if err != nil {
+			return nil, errors.New("no terminal to ask the key's passphrase on")
+		}
+		defer tty.Close()
+		fmt.Fprintf(tty, "Passphrase for %s: ", path)
+		pass, err := term.ReadPassword(int(tty.Fd()))
+		fmt.Fprintln(tty)
+		return pass, err
+	}
+}
+
+func parseRecipients(list []string, file string) ([]age.Recipient, error) {
+	var out []age.Recipient
+	for _, r := range list {
+		rec, err := age.ParseX25519Recipient(r)
+		if err != nil {
+			return nil, usagef("--recipient %q: %v", r, err)
+		}
+		out = append(out, rec)
+	}
+	if file != "" {
+		f, err := os.Open(file)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		recs, err := age.ParseRecipients(f)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", file, err)
+		}
+		out = append(out, recs...)
+	}
+	return out, nil
+}
+
+// parseBytes reads sizes like 10MiB, 512KiB, 2GiB or a plain byte count.
+func parseBytes(s string) (int64, error) {
+	units := []struct {
+		suffix string
+		mult   int64
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"GB", 1e9}, {"MB", 1e6}, {"KB", 1e3}, {"B", 1}}
+	s = strings.TrimSpace(s)
+	mult := int64(1)
+	for _, u := range units {
+		if strings.HasSuffix(s, u.suffix) {
+			s, mult = strings.TrimSpace(strings.TrimSuffix(s, u.suffix)), u.mult
+			break
+		}
+	}
+	var n int64
+	if _, err := fmt.Sscan(s, &n); err != nil || n < 0 {
+		return 0, fmt.Errorf("%q is not a size (e.g. 10MiB)", s)
+	}
+	return n * mult, nil
+}

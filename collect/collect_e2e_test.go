@@ -1,0 +1,495 @@
+package collect_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/image"
+	"github.com/docker/docker/api/types/network"
+	"github.com/dockcase/dockcase/bundle"
+	"github.com/dockcase/dockcase/collect"
+	"github.com/dockcase/dockcase/collect/e2etest"
+)
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// dockcaseBinary builds cmd/dockcase once, statically, as responders get it.
+func dockcaseBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		root, err := e2etest.RepoRoot()
+		if err != nil {
+			buildErr = err
+			return
+		}
+		dir, err := os.MkdirTemp("", "dockcase-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "dockcase")
+		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/dockcase")
+		cmd.Dir = root
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+// run runs the binary and returns its exit code and stderr.
+func run(t *testing.T, args ...string) (int, string) {
+	t.Helper()
+	cmd := exec.Command(dockcaseBinary(t), args...)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return code, stderr.String()
+}
+
+// unreadableGap matches the one gap this sandbox always has: PID 1 holds a
+// capability outside root's bounding set here, so its /proc entries are
+// closed to the collector. Any other gap fails the test.
+var unreadableGap = regexp.MustCompile(`^(processes|namespaces): partial: .*permission denied`)
+
+func checkGaps(t *testing.T, code int, stderr string, gaps []string) {
+	t.Helper()
+	for _, g := range gaps {
+		if !unreadableGap.MatchString(g) {
+			t.Errorf("unexpected gap %q\nstderr:\n%s", g, stderr)
+		}
+	}
+	if want := map[bool]int{true: 0, false: 3}[len(gaps) == 0]; code != want {
+		t.Errorf("exit code %d with %d gap(s), want %d\nstderr:\n%s", code, len(gaps), want, stderr)
+	}
+}
+
+// hostState is what collection must leave as it found it.
+type hostState struct {
+	containers map[string]string // id → state
+	networks   []string
+	rules      string // iptables-save without counters and comments
+}
+
+func snapshotHost(t *testing.T, sc *e2etest.Scenario) hostState {
+	t.Helper()
+	ctx := context.Background()
+	cs, err := sc.Client().ContainerList(ctx, container.ListOptions{All: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := hostState{containers: map[string]string{}}
+	for _, c := range cs {
+		st.containers[c.ID] = c.State
+	}
+	ns, err := sc.Client().NetworkList(ctx, network.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range ns {
+		st.networks = append(st.networks, n.ID)
+	}
+	sort.Strings(st.networks)
+	for _, bin := range []string{"iptables-save", "ip6tables-save"} {
+		out, err := exec.Command(bin).Output()
+		if err != nil {
+			t.Fatalf("%s: %v", bin, err)
+		}
+		for _, line := range strings.Split(string(out), "\n") {
+			if !strings.HasPrefix(line, "#") {
+				st.rules += line + "\n"
+			}
+		}
+	}
+	return st
+}
+
+func openBundle(t *testing.T, path string) *bundle.Bundle {
+	t.Helper()
+	b, err := bundle.Open(path, bundle.OpenOptions{})
+	if err != nil {
+		t.Fatalf("bundle.Open(%s) = %v", path, err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b
+}
+
+func readJSON(t *testing.T, b *bundle.Bundle, member string, v any) {
+	t.Helper()
+	data, err := b.ReadFile(member, 256<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		t.Fatalf("%s: %v", member, err)
+	}
+}
+
+func TestCollectE2E(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("collect needs root")
+	}
+	e2etest.RequireDocker(t)
+	sc := e2etest.NewScenario(t, e2etest.ScenarioOptions{})
+	sc.WaitContact(t, 20*time.Second, func(e e2etest.Event) bool { return e.Proto == "tcp" })
+	sc.WaitContact(t, 20*time.Second, func(e e2etest.Event) bool { return e.Proto == "udp" })
+
+	t.Run("snapshot", func(t *testing.T) { testSnapshot(t, sc) })
+	t.Run("docker unreachable", testDockerUnreachable)
+	t.Run("interrupted", func(t *testing.T) { testInterrupted(t, sc) })
+	t.Run("full filesystem", testFullFilesystem)
+}
+
+func testSnapshot(t *testing.T, sc *e2etest.Scenario) {
+	before := snapshotHost(t, sc)
+	dir := t.TempDir()
+	out := filepath.Join(dir, "case.tar.zst")
+	t.Cleanup(func() { removeCaseImages(t, sc, "ir-e2e") })
+	code, stderr := run(t, "collect", "--case", "IR-E2E", "--examiner", "e2e test",
+		"--containers", sc.Beacon.Name, "--events-since", "1h", "--out", out)
+	after := snapshotHost(t, sc)
+
+	b := openBundle(t, out)
+	checkGaps(t, code, stderr, b.Manifest.Gaps)
+
+	// Nothing on the host changed but the commit image.
+	for id, st := range before.containers {
+		if after.containers[id] != st {
+			t.Errorf("container %.12s was %s before collection, %s after", id, st, after.containers[id])
+		}
+	}
+	if len(after.containers) != len(before.containers) || !slices.Equal(before.networks, after.networks) {
+		t.Errorf("containers or networks changed: %d→%d containers, networks %v→%v", len(before.containers), len(after.containers), before.networks, after.networks)
+	}
+	if before.rules != after.rules {
+		t.Errorf("firewall rules changed during collection:\nbefore:\n%s\nafter:\n%s", before.rules, after.rules)
+	}
+
+	// Standard tools.
+	fp := regexp.MustCompile(`signer fingerprint\s+(SHA256:\S+)`).FindStringSubmatch(stderr)
+	if fp == nil {
+		t.Fatalf("no signer fingerprint on stderr:\n%s", stderr)
+	}
+	if code, s := run(t, "verify", "--fingerprint", fp[1], out); code != 0 {
+		t.Errorf("dockcase verify = exit %d\n%s", code, s)
+	}
+	checkWithStandardTools(t, dir, out, b.Root)
+
+	// Every step ran and produced its members.
+	status := map[string]string{}
+	for _, s := range b.Steps {
+		status[s.Name] = s.Status
+	}
+	for _, s := range []string{"clock", "conntrack", "processes", "namespaces", "firewall", "docker", "preservation"} {
+		if st := status[s]; st != bundle.StepOK && !(st == bundle.StepPartial && (s == "processes" || s == "namespaces")) {
+			t.Errorf("step %s: status %q", s, st)
+		}
+	}
+	if status["containment"] != bundle.StepSkipped {
+		t.Errorf("containment ran without --pause/--isolate: %q", status["containment"])
+	}
+	for _, m := range []string{"host/clock.json", "host/conntrack.json", "host/processes.json", "netns/index.json",
+		"host/firewall/firewall.json", "host/firewall/iptables-save.txt", "docker/version.json", "docker/info.json",
+		"docker/containers.json", "docker/networks.json", "docker/volumes.json", "docker/images.json",
+		"docker/events.jsonl", "preservation/commits.json"} {
+		if !b.Has(m) {
+			t.Errorf("member %s missing", m)
+		}
+	}
+	for _, c := range []e2etest.Container{sc.Beacon, sc.Published, sc.Bridge, sc.Stopped} {
+		if !b.Has("docker/containers/" + c.ID + "/inspect.json") {
+			t.Errorf("no inspect of the %s container %s", c.Role, c.Name)
+		}
+	}
+	for _, m := range []string{"top.json", "diff.json", "logs.txt"} {
+		if !b.Has("docker/containers/" + sc.Beacon.ID + "/" + m) {
+			t.Errorf("beacon container: %s missing", m)
+		}
+	}
+	if b.Has("docker/containers/" + sc.Bridge.ID + "/logs.txt") {
+		t.Error("logs of a container outside --containers were collected")
+	}
+
+	checkConntrack(t, b, sc)
+	checkFirewall(t, b, sc)
+	checkNamespaces(t, b, sc)
+	checkPreservation(t, b, sc)
+}
+
+func checkWithStandardTools(t *testing.T, dir, out, root string) {
+	t.Helper()
+	x := t.TempDir()
+	if o, err := exec.Command("tar", "--zstd", "-xf", out, "-C", x).CombinedOutput(); err != nil {
+		t.Fatalf("tar --zstd -xf: %v\n%s", err, o)
+	}
+	rootDir := filepath.Join(x, root)
+	cmd := exec.Command("sha256sum", "-c", "--strict", "--quiet", bundle.SumsName)
+	cmd.Dir = rootDir
+	if o, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("sha256sum -c: %v\n%s", err, o)
+	}
+	pub, _ := os.ReadFile(filepath.Join(rootDir, bundle.SignerName))
+	allowed := filepath.Join(dir, "allowed_signers")
+	os.WriteFile(allowed, []byte("responder "+string(pub)), 0o644)
+	sums, _ := os.Open(filepath.Join(rootDir, bundle.SumsName))
+	defer sums.Close()
+	cmd = exec.Command("ssh-keygen", "-Y", "verify", "-f", allowed, "-I", "responder", "-n", bundle.SignatureNamespace,
+		"-s", filepath.Join(rootDir, bundle.SignatureName))
+	cmd.Stdin = sums
+	if o, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("ssh-keygen -Y verify: %v\n%s", err, o)
+	}
+	side, _ := os.ReadFile(out + ".sha256")
+	cmd = exec.Command("sha256sum", "-c", "--quiet", filepath.Base(out)+".sha256")
+	cmd.Dir = filepath.Dir(out)
+	if o, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("sha256sum -c of the sidecar %q: %v\n%s", side, err, o)
+	}
+	if _, err := os.Stat(out + ".partial"); err == nil {
+		t.Error("the .partial file is left beside the finished bundle")
+	}
+}
+
+func checkConntrack(t *testing.T, b *bundle.Bundle, sc *e2etest.Scenario) {
+	var table collect.ConntrackTable
+	readJSON(t, b, "host/conntrack.json", &table)
+	for _, proto := range []string{"tcp", "udp"} {
+		found := false
+		for _, e := range table.Entries {
+			if e.Proto == proto && e.Original.Src == sc.Beacon.IP.String() && e.Original.Dst == sc.C2Addr.String() &&
+				e.Reply.Src == sc.C2Addr.String() && e.Reply.Dst == sc.HostAddr.String() {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("conntrack (%s, %d entries) has no %s flow %s → %s masqueraded to %s", table.Source, len(table.Entries), proto, sc.Beacon.IP, sc.C2Addr, sc.HostAddr)
+		}
+	}
+}
+
+func checkFirewall(t *testing.T, b *bundle.Bundle, sc *e2etest.Scenario) {
+	rules, err := b.ReadFile("host/firewall/iptables-save.txt", 64<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	re := regexp.MustCompile(`(?m)^\[\d+:\d+\] -A POSTROUTING -s ` + regexp.QuoteMeta(sc.Subnet.String()) + ` ! -o ` + regexp.QuoteMeta(sc.BridgeName) + ` -j MASQUERADE$`)
+	if !re.Match(rules) {
+		t.Errorf("iptables-save -c output lacks the MASQUERADE rule of %s on %s", sc.Subnet, sc.BridgeName)
+	}
+	var fw collect.Firewall
+	readJSON(t, b, "host/firewall/firewall.json", &fw)
+	found := false
+	for _, s := range b.Steps {
+		for _, c := range s.Called {
+			if c.Kind == "command" && len(c.Argv) > 0 && c.Argv[0] == "iptables-save" && len(c.BinarySHA256) == 64 && c.Version != "" {
+				found = true
+			}
+		}
+	}
+	if !found {
+		t.Error("the custody log does not record iptables-save's path, version and sha256")
+	}
+	if fw.Sysctls["net.ipv4.ip_forward"] != "1" {
+		t.Errorf("sysctl net.ipv4.ip_forward = %q, want 1 on a Docker host", fw.Sysctls["net.ipv4.ip_forward"])
+	}
+}
+
+func checkNamespaces(t *testing.T, b *bundle.Bundle, sc *e2etest.Scenario) {
+	var index []collect.NamespaceIndex
+	readJSON(t, b, "netns/index.json", &index)
+	var hostNS, beaconNS *collect.NamespaceIndex
+	for i := range index {
+		if index[i].Host {
+			hostNS = &index[i]
+		}
+		if slices.Contains(index[i].Containers, sc.Beacon.ID) {
+			beaconNS = &index[i]
+		}
+	}
+	if hostNS == nil || beaconNS == nil {
+		t.Fatalf("netns/index.json: host namespace %v, beacon's %v", hostNS != nil, beaconNS != nil)
+	}
+	var socks []collect.SocketRecord
+	readJSON(t, b, fmt.Sprintf("netns/%d/sockets.json", beaconNS.Inode), &socks)
+	owned := false
+	for _, s := range socks {
+		if s.Proto != "tcp" || s.RemoteIP != sc.C2Addr.String() || s.RemotePort != sc.C2TCPPort {
+			continue
+		}
+		for _, o := range s.Owners {
+			if o.Comm == "workload" && slices.Contains(beaconNS.PIDs, o.PID) {
+				owned = true
+			}
+		}
+	}
+	if !owned {
+		t.Errorf("the beacon's namespace has no TCP socket to %s:%d owned by its workload process", sc.C2Addr, sc.C2TCPPort)
+	}
+
+	var host, inside collect.NetNS
+	readJSON(t, b, fmt.Sprintf("netns/%d/netns.json", hostNS.Inode), &host)
+	readJSON(t, b, fmt.Sprintf("netns/%d/netns.json", beaconNS.Inode), &inside)
+	var eth0 *collect.NetLink
+	for i, l := range inside.Links {
+		if l.Name == "eth0" {
+			eth0 = &inside.Links[i]
+		}
+	}
+	if eth0 == nil || eth0.ParentIndex == 0 {
+		t.Fatalf("beacon namespace: no eth0 with an iflink: %+v", inside.Links)
+	}
+	var veth *collect.NetLink
+	for i, l := range host.Links {
+		if l.Index == eth0.ParentIndex {
+			veth = &host.Links[i]
+		}
+	}
+	switch {
+	case veth == nil:
+		t.Errorf("host has no link with ifindex %d (the beacon eth0's iflink)", eth0.ParentIndex)
+	case veth.Kind != "veth" || veth.MasterName != sc.BridgeName || veth.ParentIndex != eth0.Index:
+		t.Errorf("host link %d = %s kind %s master %q iflink %d; want a veth on %s pointing back at ifindex %d",
+			veth.Index, veth.Name, veth.Kind, veth.MasterName, veth.ParentIndex, sc.BridgeName, eth0.Index)
+	}
+}
+
+func checkPreservation(t *testing.T, b *bundle.Bundle, sc *e2etest.Scenario) {
+	var commits []collect.CommitRecord
+	readJSON(t, b, "preservation/commits.json", &commits)
+	if len(commits) != 1 || commits[0].Container != sc.Beacon.ID || commits[0].Error != "" || !commits[0].Paused {
+		t.Fatalf("commits = %+v, want the beacon's, paused, without error", commits)
+	}
+	f, err := b.OpenMember(commits[0].Member)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	fi, _ := f.Stat()
+	if fi.Size() != commits[0].SavedSize || fi.Size() < 1<<20 {
+		t.Errorf("saved image %s is %d bytes, commits.json says %d", commits[0].Member, fi.Size(), commits[0].SavedSize)
+	}
+	list, err := exec.Command("tar", "-tf", f.Name()).Output()
+	if err != nil || !strings.Contains(string(list), "manifest.json") {
+		t.Errorf("the saved image is not a docker save tar (%v)", err)
+	}
+}
+
+// removeCaseImages deletes the images the collector committed for a case.
+func removeCaseImages(t *testing.T, sc *e2etest.Scenario, caseRepo string) {
+	ctx := context.Background()
+	imgs, err := sc.Client().ImageList(ctx, image.ListOptions{All: true})
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	for _, img := range imgs {
+		for _, tag := range img.RepoTags {
+			if strings.HasPrefix(tag, "dockcase/"+caseRepo+":") {
+				if _, err := sc.Client().ImageRemove(ctx, img.ID, image.RemoveOptions{Force: true, PruneChildren: true}); err != nil {
+					t.Errorf("remove %s: %v", tag, err)
+				}
+			}
+		}
+	}
+}
+
+func testDockerUnreachable(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "case.tar.zst")
+	code, stderr := run(t, "collect", "--case", "IR-NODOCKER", "--docker-host", "unix:///nonexistent/docker.sock", "--out", out)
+	if code != 3 {
+		t.Fatalf("exit code %d, want 3\n%s", code, stderr)
+	}
+	b := openBundle(t, out)
+	if b.Manifest.Complete || !slices.ContainsFunc(b.Manifest.Gaps, func(g string) bool { return strings.Contains(g, "docker unreachable") }) {
+		t.Errorf("gaps %q do not say Docker was unreachable", b.Manifest.Gaps)
+	}
+	for _, m := range []string{"host/clock.json", "host/conntrack.json", "host/processes.json", "netns/index.json", "host/firewall/iptables-save.txt"} {
+		if !b.Has(m) {
+			t.Errorf("host-side member %s missing when Docker is down", m)
+		}
+	}
+}
+
+func testInterrupted(t *testing.T, sc *e2etest.Scenario) {
+	out := filepath.Join(t.TempDir(), "case.tar.zst")
+	t.Cleanup(func() { removeCaseImages(t, sc, "ir-int") })
+	cmd := exec.Command(dockcaseBinary(t), "collect", "--case", "IR-INT", "--out", out)
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var log strings.Builder
+	sc2 := bufio.NewScanner(stderr)
+	signalled := false
+	for sc2.Scan() {
+		line := sc2.Text()
+		log.WriteString(line + "\n")
+		if !signalled && strings.Contains(line, "] docker") {
+			cmd.Process.Signal(syscall.SIGINT)
+			signalled = true
+		}
+	}
+	cmd.Wait()
+	if code := cmd.ProcessState.ExitCode(); code != 3 {
+		t.Fatalf("exit code after SIGINT %d, want 3\n%s", code, log.String())
+	}
+	b := openBundle(t, out)
+	interrupted := 0
+	for _, s := range b.Steps {
+		if s.Status == bundle.StepInterrupted {
+			interrupted++
+		}
+	}
+	if b.Manifest.Complete || interrupted == 0 {
+		t.Errorf("after SIGINT: complete %v, %d interrupted steps; gaps %q", b.Manifest.Complete, interrupted, b.Manifest.Gaps)
+	}
+}
+
+func testFullFilesystem(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "small")
+	os.Mkdir(dir, 0o755)
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size=16k"); err != nil {
+		t.Skipf("cannot mount a small tmpfs: %v", err)
+	}
+	t.Cleanup(func() { syscall.Unmount(dir, 0) })
+	out := filepath.Join(dir, "case.tar.zst")
+	code, stderr := run(t, "collect", "--case", "IR-FULL", "--no-images", "--out", out)
+	if code != 1 {
+		t.Errorf("exit code on a full filesystem %d, want 1\n%s", code, stderr)
+	}
+	if !strings.Contains(stderr, "no space left on device") {
+		t.Errorf("stderr does not say the disk is full:\n%s", stderr)
+	}
+	left, _ := os.ReadDir(dir)
+	if len(left) != 0 {
+		t.Errorf("files left on the full filesystem: %v", left)
+	}
+}

@@ -1,0 +1,457 @@
+package collect
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+const (
+	// procMaxStatBytes bounds /proc/<pid>/stat: 52 numbers and a comm of at
+	// most 16 bytes fit in well under 1 KiB.
+	procMaxStatBytes = 4 << 10 // 4 KiB
+
+	// procMaxStatusBytes bounds /proc/<pid>/status, about 1.5 KiB on 6.x
+	// kernels, longer with many supplementary groups or CPUs.
+	procMaxStatusBytes = 64 << 10 // 64 KiB
+
+	// procMaxCmdlineBytes bounds the command line kept per process. The
+	// process controls it (argv can be MiBs, and can be rewritten at run
+	// time); longer ones are cut and flagged.
+	procMaxCmdlineBytes = 256 << 10 // 256 KiB
+
+	// procMaxCgroupBytes bounds /proc/<pid>/cgroup: a dozen v1 hierarchies
+	// with docker paths is about 1.5 KiB; a process that may create cgroups
+	// can nest paths deeper.
+	procMaxCgroupBytes = 64 << 10 // 64 KiB
+
+	// procMaxCommBytes bounds /proc/<pid>/comm: TASK_COMM_LEN is 16.
+	procMaxCommBytes = 64
+
+	// procMaxAuxvBytes bounds /proc/self/auxv: a few dozen pairs of words.
+	procMaxAuxvBytes = 4 << 10 // 4 KiB
+
+	// procMaxProcStatBytes bounds /proc/stat, whose size grows with CPUs and
+	// interrupts: 1 MiB is a few thousand CPUs.
+	procMaxProcStatBytes = 1 << 20 // 1 MiB
+
+	// procDefaultClockTicks is USER_HZ on every architecture Docker runs on,
+	// used when the auxiliary vector does not say.
+	procDefaultClockTicks = 100
+
+	// procAuxClockTicks is AT_CLKTCK in the auxiliary vector.
+	procAuxClockTicks = 17
+)
+
+// procNamespaceKinds are the /proc/<pid>/ns links recorded for each process.
+var procNamespaceKinds = []string{"net", "pid", "mnt", "uts", "ipc", "cgroup", "user", "time"}
+
+// Process is one process of the host as /proc shows it.
+type Process struct {
+	PID              int               `json:"pid"`
+	PPID             int               `json:"ppid"`
+	UID              int               `json:"uid"`  // real
+	EUID             int               `json:"euid"` // effective
+	GID              int               `json:"gid"`  // real
+	EGID             int               `json:"egid"` // effective
+	Comm             string            `json:"comm"`
+	State            string            `json:"state"` // R, S, D, Z, T, I …
+	Cmdline          []string          `json:"cmdline"`
+	CmdlineTruncated bool              `json:"cmdline_truncated,omitempty"`
+	Exe              string            `json:"exe,omitempty"` // in the process's mount namespace; empty for kernel threads
+	ExeDeleted       bool              `json:"exe_deleted"`
+	Cwd              string            `json:"cwd,omitempty"`
+	StartTime        time.Time         `json:"start_time"` // UTC, to the second: boot time has 1 s resolution
+	Namespaces       ProcessNamespaces `json:"namespaces"`
+	Cgroup           []string          `json:"cgroup"`
+	ContainerID      string            `json:"container_id,omitempty"`
+	Errors           []string          `json:"errors,omitempty"` // parts of /proc that could not be read
+}
+
+// ProcessNamespaces holds the inode numbers of a process's namespaces; two
+// processes share a namespace when the numbers are equal. Zero means the
+// kernel has no such namespace or the link could not be read.
+type ProcessNamespaces struct {
+	Net    uint64 `json:"net"`
+	PID    uint64 `json:"pid"`
+	Mnt    uint64 `json:"mnt"`
+	UTS    uint64 `json:"uts"`
+	IPC    uint64 `json:"ipc"`
+	Cgroup uint64 `json:"cgroup"`
+	User   uint64 `json:"user"`
+	Time   uint64 `json:"time"`
+}
+
+func (n *ProcessNamespaces) set(kind string, inode uint64) {
+	switch kind {
+	case "net":
+		n.Net = inode
+	case "pid":
+		n.PID = inode
+	case "mnt":
+		n.Mnt = inode
+	case "uts":
+		n.UTS = inode
+	case "ipc":
+		n.IPC = inode
+	case "cgroup":
+		n.Cgroup = inode
+	case "user":
+		n.User = inode
+	case "time":
+		n.Time = inode
+	}
+}
+
+// ReadProcesses reads every process of the host from /proc, sorted by PID.
+// Processes that exit during the scan are left out; a process whose stat
+// cannot be read for another reason is counted in the error, and parts of a
+// process that cannot be read are listed in its Errors.
+func ReadProcesses() ([]Process, error) {
+	btime, err := procBootTime()
+	if err != nil {
+		return nil, fmt.Errorf("read processes: %w", err)
+	}
+	pids, err := procListPIDs()
+	if err != nil {
+		return nil, fmt.Errorf("read processes: %w", err)
+	}
+	tck := procClockTicks()
+	procs := make([]Process, 0, len(pids))
+	var failed int
+	var firstErr error
+	for _, pid := range pids {
+		p, err := procRead(pid, btime, tck)
+		if err != nil {
+			if procVanished(err) {
+				continue
+			}
+			failed++
+			if firstErr == nil {
+				firstErr = err
+			}
+			continue
+		}
+		procs = append(procs, p)
+	}
+	if failed > 0 {
+		return procs, fmt.Errorf("read processes: %d of %d unreadable, first: %w", failed, len(pids), firstErr)
+	}
+	return procs, nil
+}
+
+func procRead(pid int, btime time.Time, tck uint64) (Process, error) {
+	base := filepath.Join("/proc", strconv.Itoa(pid))
+	stat, err := procReadFile(filepath.Join(base, "stat"), procMaxStatBytes)
+	if err != nil {
+		return Process{}, fmt.Errorf("read process %d: %w", pid, err)
+	}
+	p := Process{PID: pid}
+	var startTicks uint64
+	if p.Comm, p.State, p.PPID, startTicks, err = procParseStat(stat); err != nil {
+		return Process{}, fmt.Errorf("read process %d: %w", pid, err)
+	}
+	p.StartTime = btime.Add(time.Duration(startTicks/tck) * time.Second).
+		Add(time.Duration(startTicks%tck) * time.Second / time.Duration(tck)).UTC()
+
+	// From here on the process may exit at any moment: what was read stays,
+	// and a part that vanished is not an error.
+	note := func(what string, err error) {
+		if err != nil && !procVanished(err) {
+			p.Errors = append(p.Errors, fmt.Sprintf("%s: %v", what, err))
+		}
+	}
+
+	status, err := procReadFile(filepath.Join(base, "status"), procMaxStatusBytes)
+	note("status", err)
+	if err == nil {
+		p.UID, p.EUID, p.GID, p.EGID, err = procParseStatus(status)
+		note("status", err)
+	}
+
+	cmdline, err := procReadFile(filepath.Join(base, "cmdline"), procMaxCmdlineBytes)
+	if errors.Is(err, errProcTooLong) {
+		p.CmdlineTruncated = true
+		err = nil
+	}
+	note("cmdline", err)
+	p.Cmdline = procSplitCmdline(cmdline)
+
+	p.Exe, p.ExeDeleted, err = procReadExe(base)
+	note("exe", err)
+
+	p.Cwd, err = os.Readlink(filepath.Join(base, "cwd"))
+	note("cwd", err)
+
+	for _, kind := range procNamespaceKinds {
+		link, err := os.Readlink(filepath.Join(base, "ns", kind))
+		if err != nil {
+			note("ns/"+kind, err)
+			continue
+		}
+		inode, err := procParseNSLink(link)
+		note("ns/"+kind, err)
+		p.Namespaces.set(kind, inode)
+	}
+
+	cgroup, err := procReadFile(filepath.Join(base, "cgroup"), procMaxCgroupBytes)
+	note("cgroup", err)
+	for line := range strings.Lines(string(cgroup)) {
+		if line = strings.TrimSuffix(line, "\n"); line != "" {
+			p.Cgroup = append(p.Cgroup, line)
+		}
+	}
+	p.ContainerID = ContainerIDFromCgroup(string(cgroup))
+	return p, nil
+}
+
+// procParseStat parses /proc/<pid>/stat. The comm in parentheses may contain
+// spaces and parentheses, so the fields are counted from the last ')'.
+func procParseStat(b []byte) (comm, state string, ppid int, startTicks uint64, err error) {
+	open := bytes.IndexByte(b, '(')
+	end := bytes.LastIndexByte(b, ')')
+	if open < 0 || end < open {
+		return "", "", 0, 0, fmt.Errorf("parse stat %q: no comm", b)
+	}
+	comm = string(b[open+1 : end])
+	f := strings.Fields(string(b[end+1:]))
+	// f[0] is field 3 (state), f[1] field 4 (ppid), f[19] field 22 (starttime).
+	if len(f) < 20 {
+		return "", "", 0, 0, fmt.Errorf("parse stat %q: %d fields", b, len(f)+2)
+	}
+	state = f[0]
+	if ppid, err = strconv.Atoi(f[1]); err != nil {
+		return "", "", 0, 0, fmt.Errorf("parse stat ppid: %w", err)
+	}
+	if startTicks, err = strconv.ParseUint(f[19], 10, 64); err != nil {
+		return "", "", 0, 0, fmt.Errorf("parse stat starttime: %w", err)
+	}
+	return comm, state, ppid, startTicks, nil
+}
+
+// procParseStatus takes the real and effective IDs from the Uid: and Gid:
+// lines of /proc/<pid>/status (real, effective, saved, filesystem).
+func procParseStatus(b []byte) (uid, euid, gid, egid int, err error) {
+	var haveUID, haveGID bool
+	for line := range strings.Lines(string(b)) {
+		key, val, ok := strings.Cut(line, ":")
+		if !ok || (key != "Uid" && key != "Gid") {
+			continue
+		}
+		f := strings.Fields(val)
+		if len(f) < 2 {
+			return 0, 0, 0, 0, fmt.Errorf("parse status %q: too few ids", line)
+		}
+		realID, err1 := strconv.Atoi(f[0])
+		eff, err2 := strconv.Atoi(f[1])
+		if err := errors.Join(err1, err2); err != nil {
+			return 0, 0, 0, 0, fmt.Errorf("parse status %q: %w", line, err)
+		}
+		if key == "Uid" {
+			uid, euid, haveUID = realID, eff, true
+		} else {
+			gid, egid, haveGID = realID, eff, true
+		}
+	}
+	if !haveUID || !haveGID {
+		return 0, 0, 0, 0, errors.New("parse status: no Uid or Gid line")
+	}
+	return uid, euid, gid, egid, nil
+}
+
+// procSplitCmdline splits the NUL-separated argv. A process that rewrote its
+// argv may leave a single string with spaces: it is kept as one element.
+func procSplitCmdline(b []byte) []string {
+	b = bytes.TrimRight(b, "\x00")
+	if len(b) == 0 {
+		return nil
+	}
+	return strings.Split(string(b), "\x00")
+}
+
+// procReadExe reads the exe link. The kernel appends " (deleted)" when the
+// file was unlinked, which includes memfd executables ("/memfd:x (deleted)").
+// A file can also be named "x (deleted)" on purpose, so the suffix counts
+// only when no file by the full name is the same inode as the running image.
+func procReadExe(base string) (exe string, deleted bool, err error) {
+	link, err := os.Readlink(filepath.Join(base, "exe"))
+	if err != nil {
+		return "", false, err
+	}
+	trimmed, ok := strings.CutSuffix(link, " (deleted)")
+	if !ok {
+		return link, false, nil
+	}
+	var running syscall.Stat_t
+	if err := syscall.Stat(filepath.Join(base, "exe"), &running); err != nil {
+		return link, true, err
+	}
+	if running.Nlink > 0 {
+		// The path is in the process's mount namespace: look it up through
+		// its root directory.
+		var named syscall.Stat_t
+		if syscall.Lstat(filepath.Join(base, "root", link), &named) == nil &&
+			named.Dev == running.Dev && named.Ino == running.Ino {
+			return link, false, nil
+		}
+	}
+	return trimmed, true, nil
+}
+
+// procParseNSLink parses a namespace link such as "net:[4026531840]".
+func procParseNSLink(link string) (uint64, error) {
+	_, rest, ok := strings.Cut(link, ":[")
+	if !ok || !strings.HasSuffix(rest, "]") {
+		return 0, fmt.Errorf("parse namespace link %q: bad form", link)
+	}
+	inode, err := strconv.ParseUint(strings.TrimSuffix(rest, "]"), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("parse namespace link %q: %w", link, err)
+	}
+	return inode, nil
+}
+
+// ContainerIDFromCgroup returns the Docker container ID found in the content
+// of a /proc/<pid>/cgroup file, or "" when the process is in no container's
+// cgroup. It knows Docker's two cgroup drivers: cgroupfs ("/docker/<id>",
+// under any parent, v1 and v2) and systemd ("/system.slice/docker-<id>.scope").
+// With nested containers the outermost ID is the one the host's dockerd knows,
+// so the first match wins.
+func ContainerIDFromCgroup(cgroupFile string) string {
+	for line := range strings.Lines(cgroupFile) {
+		line = strings.TrimRight(line, "\r\n")
+		path := line
+		if parts := strings.SplitN(line, ":", 3); len(parts) == 3 {
+			path = parts[2]
+		}
+		comps := strings.Split(path, "/")
+		for i, c := range comps {
+			if c == "docker" && i+1 < len(comps) && procIsContainerID(comps[i+1]) {
+				return comps[i+1]
+			}
+			if id, ok := strings.CutPrefix(c, "docker-"); ok {
+				if id, ok = strings.CutSuffix(id, ".scope"); ok && procIsContainerID(id) {
+					return id
+				}
+			}
+		}
+	}
+	return ""
+}
+
+// procIsContainerID reports whether s is a full Docker ID: 64 lowercase hex digits.
+func procIsContainerID(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// procListPIDs lists the numeric entries of /proc in ascending order: the
+// thread group leaders, which is one entry per process.
+func procListPIDs() ([]int, error) {
+	d, err := os.Open("/proc")
+	if err != nil {
+		return nil, fmt.Errorf("list processes: %w", err)
+	}
+	defer d.Close()
+	names, err := d.Readdirnames(-1)
+	if err != nil {
+		return nil, fmt.Errorf("list processes: %w", err)
+	}
+	pids := make([]int, 0, len(names))
+	for _, n := range names {
+		if pid, err := strconv.Atoi(n); err == nil && pid > 0 {
+			pids = append(pids, pid)
+		}
+	}
+	sort.Ints(pids)
+	return pids, nil
+}
+
+// procVanished reports whether err means the process or descriptor went away
+// while being read.
+func procVanished(err error) bool {
+	return errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ESRCH)
+}
+
+var errProcTooLong = errors.New("longer than the limit")
+
+// procReadFile reads at most max bytes of a /proc file; with more it returns
+// the first max bytes and errProcTooLong.
+func procReadFile(path string, max int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, max+1))
+	if err != nil {
+		return b, fmt.Errorf("read %s: %w", path, err)
+	}
+	if int64(len(b)) > max {
+		return b[:max], fmt.Errorf("read %s: %w (%d bytes)", path, errProcTooLong, max)
+	}
+	return b, nil
+}
+
+func procReadComm(pid int) (string, error) {
+	b, err := procReadFile(filepath.Join("/proc", strconv.Itoa(pid), "comm"), procMaxCommBytes)
+	return strings.TrimSuffix(string(b), "\n"), err
+}
+
+// procBootTime reads the btime line of /proc/stat: the wall-clock time of
+// boot, to the second.
+func procBootTime() (time.Time, error) {
+	b, err := procReadFile("/proc/stat", procMaxProcStatBytes)
+	if err != nil && !errors.Is(err, errProcTooLong) {
+		return time.Time{}, fmt.Errorf("boot time: %w", err)
+	}
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(line, "btime "); ok {
+			sec, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			if err != nil {
+				return time.Time{}, fmt.Errorf("boot time: %w", err)
+			}
+			return time.Unix(sec, 0).UTC(), nil
+		}
+	}
+	return time.Time{}, errors.New("boot time: no btime in /proc/stat")
+}
+
+// procClockTicks returns the kernel's USER_HZ, the unit of the start time in
+// /proc/<pid>/stat. Without cgo there is no sysconf(_SC_CLK_TCK); the kernel
+// passes the same value to every process in its auxiliary vector.
+func procClockTicks() uint64 {
+	b, err := procReadFile("/proc/self/auxv", procMaxAuxvBytes)
+	if err != nil {
+		return procDefaultClockTicks
+	}
+	word := strconv.IntSize / 8
+	for i := 0; i+2*word <= len(b); i += 2 * word {
+		var key, val uint64
+		if word == 8 {
+			key, val = binary.NativeEndian.Uint64(b[i:]), binary.NativeEndian.Uint64(b[i+8:])
+		} else {
+			key, val = uint64(binary.NativeEndian.Uint32(b[i:])), uint64(binary.NativeEndian.Uint32(b[i+4:]))
+		}
+		if key == procAuxClockTicks && val > 0 {
+			return val
+		}
+	}
+	return procDefaultClockTicks
+}

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# The whole test suite: what README.md calls "the test command" and what
+# .ci/run runs. Installs missing tools, makes sure a Docker engine runs (under
+# CI=true a missing engine fails the run instead of skipping the Docker
+# tests), vets, builds the static collector, runs every test, then each fuzz
+# target briefly.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+fuzztime=${FUZZTIME:-8s}
+
+./scripts/setup.sh
+if ! ./scripts/ensure-docker.sh; then
+  if [ "${CI:-}" = true ]; then
+    echo "test: the Docker engine could not be started; the end-to-end tests are mandatory under CI" >&2
+    exit 1
+  fi
+  echo "test: no Docker engine: the end-to-end tests will skip" >&2
+fi
+
+echo "== go vet"
+go vet ./...
+
+echo "== static build (CGO_ENABLED=0)"
+bin=$(mktemp -d)/dockcase
+CGO_ENABLED=0 go build -trimpath -o "$bin" ./cmd/dockcase
+if ldd "$bin" >/dev/null 2>&1; then
+  echo "test: $bin is dynamically linked" >&2
+  exit 1
+fi
+echo "static binary: $(du -h "$bin" | cut -f1)"
+rm -rf "$(dirname "$bin")"
+
+echo "== go test"
+go test -count=1 -timeout 20m ./...
+
+echo "== fuzz ($fuzztime each)"
+for pkg in $(go list ./...); do
+  dir=$(go list -f '{{.Dir}}' "$pkg")
+  for target in $(grep -ho '^func Fuzz[A-Za-z0-9_]*' "$dir"/*_test.go 2>/dev/null | sed 's/^func //' | sort -u); do
+    echo "-- $pkg $target"
+    go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" -parallel 1 "$pkg" | tail -1
+  done
+done
