@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"filippo.io/age"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/api/types/network"
@@ -166,6 +167,47 @@ func TestCollectE2E(t *testing.T) {
 	t.Run("docker unreachable", testDockerUnreachable)
 	t.Run("interrupted", func(t *testing.T) { testInterrupted(t, sc) })
 	t.Run("full filesystem", testFullFilesystem)
+	t.Run("stdout and encryption", testStdoutEncrypted)
+}
+
+// testStdoutEncrypted streams an age-encrypted bundle to stdout, as
+// responders do over ssh, and checks that only the lab's identity opens it.
+func testStdoutEncrypted(t *testing.T) {
+	dir := t.TempDir()
+	id, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	idFile := filepath.Join(dir, "lab.key")
+	os.WriteFile(idFile, []byte(id.String()+"\n"), 0o600)
+	out := filepath.Join(dir, "case.tar.zst.age")
+	f, err := os.Create(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(dockcaseBinary(t), "collect", "--case", "IR-STDOUT", "--no-images", "--recipient", id.Recipient().String(), "--out", "-")
+	cmd.Dir = dir
+	cmd.Stdout = f
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	err = cmd.Run()
+	f.Close()
+	if code := cmd.ProcessState.ExitCode(); code != 0 && code != 3 {
+		t.Fatalf("collect --out - exit %d: %v\n%s", code, err, stderr.String())
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, "*.partial")); len(left) != 0 {
+		t.Errorf("collect --out - wrote files: %v", left)
+	}
+	if code, s := run(t, "verify", out); code != 1 || !strings.Contains(s, "--identity") {
+		t.Errorf("verify of an encrypted bundle without identity = exit %d\n%s", code, s)
+	}
+	if code, s := run(t, "verify", "--identity", idFile, out); code != 0 {
+		t.Errorf("verify --identity = exit %d\n%s", code, s)
+	}
+	sum := regexp.MustCompile(`bundle sha256\s+([0-9a-f]{64})`).FindStringSubmatch(stderr.String())
+	if got, _ := bundle.FileSHA256(out); sum == nil || got != sum[1] {
+		t.Errorf("printed bundle sha256 %v, file's %s", sum, got)
+	}
 }
 
 func testSnapshot(t *testing.T, sc *e2etest.Scenario) {
