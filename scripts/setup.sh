@@ -18,6 +18,8 @@ have zstd      || need+=(zstd)
 have ssh-keygen || need+=(openssh-client)
 have sha256sum || need+=(coreutils)
 have ip        || need+=(iproute2)
+have chromium  || need+=(chromium)
+have ssh-agent || need+=(openssh-client)
 
 if ((${#need[@]})); then
   if [ "$(id -u)" != 0 ]; then
