@@ -61,6 +61,15 @@ type Options struct {
 	ImageTimeout time.Duration
 	// Progress receives one line per step and image; nil discards.
 	Progress io.Writer
+
+	// Capture, when positive, captures packets for this long from right
+	// after the clock step, while the snapshot runs; preservation starts
+	// after it ended. See CaptureOptions for the other fields.
+	Capture         time.Duration
+	CaptureIfaces   []string // nil or {"auto"}: bridges, container veths, uplinks
+	CaptureFilter   string   // final tcpdump expression, SSH exclusion included
+	CaptureMaxBytes int64
+	Snaplen         int
 }
 
 // Defaults for Options' zero values.
@@ -109,8 +118,14 @@ func Run(ctx context.Context, w *bundle.Writer, opts Options) (gaps []string) {
 		{"containment", c.contain},
 	}
 	for i, s := range steps {
+		if s.name == "preservation" {
+			c.finishCapture() // commits pause containers: not while capturing
+		}
 		fmt.Fprintf(opts.Progress, "dockcase: [%d/%d] %s\n", i+1, len(steps), s.name)
 		c.runStep(ctx, s.name, s.run)
+		if s.name == "clock" {
+			c.startCapture(ctx)
+		}
 	}
 	return c.gaps
 }
@@ -126,6 +141,7 @@ type collector struct {
 	docker     *Docker
 	containers []ContainerRef
 	selected   []ContainerRef // running or not, matched by --containers
+	capture    *captureRun    // while a capture runs
 }
 
 // step is what a step function writes through.
@@ -709,4 +725,3 @@ func firstLine(s string) string {
 	line, _, _ := strings.Cut(s, "\n")
 	return line
 }
-

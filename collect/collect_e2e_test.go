@@ -168,6 +168,7 @@ func TestCollectE2E(t *testing.T) {
 	t.Run("interrupted", func(t *testing.T) { testInterrupted(t, sc) })
 	t.Run("full filesystem", testFullFilesystem)
 	t.Run("stdout and encryption", testStdoutEncrypted)
+	t.Run("capture", func(t *testing.T) { testCapture(t, sc) })
 }
 
 // testStdoutEncrypted streams an age-encrypted bundle to stdout, as
@@ -534,4 +535,132 @@ func testFullFilesystem(t *testing.T) {
 	if len(left) != 0 {
 		t.Errorf("files left on the full filesystem: %v", left)
 	}
+}
+
+// testCapture collects with a packet capture while a second beaconing
+// container starts, and reads the pcapng with tshark and capinfos.
+func testCapture(t *testing.T, sc *e2etest.Scenario) {
+	for _, tool := range []string{"tshark", "capinfos"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s not installed", tool)
+		}
+	}
+	dir := t.TempDir()
+	out := filepath.Join(dir, "capture.tar.zst")
+	cmd := exec.Command(dockcaseBinary(t), "collect", "--case", "IR-CAP", "--no-images", "--capture", "8s", "--out", out)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * time.Second)
+	late := sc.StartBeacon(t, "dcqlate")
+	cmd.Wait()
+	b := openBundle(t, out)
+	checkGaps(t, cmd.ProcessState.ExitCode(), stderr.String(), b.Manifest.Gaps)
+
+	var res collect.CaptureResult
+	readJSON(t, b, "capture/interfaces.json", &res)
+	if res.StopReason != collect.CaptureStopDuration || res.Packets == 0 || res.Dropped != 0 {
+		t.Errorf("capture: stop %q, %d packets, %d dropped", res.StopReason, res.Packets, res.Dropped)
+	}
+	vethOf := map[string]string{} // container id → its veth
+	for _, it := range res.Interfaces {
+		if it.Role == collect.CaptureRoleVeth && it.Container != "" {
+			vethOf[it.Container] = it.Name
+		}
+	}
+	beaconVeth, lateVeth := vethOf[sc.Beacon.ID], vethOf[late.ID]
+	if beaconVeth == "" || lateVeth == "" {
+		t.Fatalf("interfaces.json: veth of the beacon %q, of the container started during the capture %q; interfaces %+v", beaconVeth, lateVeth, res.Interfaces)
+	}
+	added := false
+	for _, ch := range res.Changes {
+		if ch.Event == "added" && ch.Interface != nil && ch.Interface.Name == lateVeth {
+			added = true
+		}
+	}
+	if !added || res.Changes[0].Event != "start" || res.Changes[len(res.Changes)-1].Event != "end" {
+		t.Errorf("interfaces.json changes lack start, end or the addition of %s: %+v", lateVeth, res.Changes)
+	}
+
+	pcap := filepath.Join(dir, "capture.pcapng")
+	data, err := b.ReadFile("capture/capture.pcapng", 1<<30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(pcap, data, 0o644)
+	info, err := exec.Command("capinfos", "-I", pcap).CombinedOutput()
+	if err != nil {
+		t.Fatalf("capinfos: %v\n%s", err, info)
+	}
+	for _, name := range []string{"docker0", sc.BridgeName, sc.HostVeth, beaconVeth, lateVeth} {
+		if !strings.Contains(string(info), "Name = "+name+"\n") {
+			t.Errorf("capinfos -I does not name interface %s:\n%s", name, info)
+		}
+	}
+	if !strings.Contains(string(info), "veth of container "+sc.Beacon.Name) {
+		t.Errorf("capinfos -I does not describe the beacon's veth:\n%s", info)
+	}
+
+	// Who sent the TCP beacons, seen where.
+	lines, err := exec.Command("tshark", "-r", pcap, "-n", "-Y", fmt.Sprintf("tcp.dstport == %d && ip.dst == %s", sc.C2TCPPort, sc.C2Addr),
+		"-T", "fields", "-e", "frame.interface_name", "-e", "ip.src").Output()
+	if err != nil {
+		t.Fatalf("tshark: %v", err)
+	}
+	seen := map[string]bool{}
+	for _, l := range strings.Split(strings.TrimSpace(string(lines)), "\n") {
+		seen[l] = true
+		if strings.HasPrefix(l, "docker0\t") {
+			t.Errorf("docker0 carried a beacon to the C2: %q", l)
+		}
+	}
+	for _, want := range []string{
+		beaconVeth + "\t" + sc.Beacon.IP.String(),
+		sc.BridgeName + "\t" + sc.Beacon.IP.String(),
+		sc.HostVeth + "\t" + sc.HostAddr.String(),
+		lateVeth + "\t" + late.IP.String(),
+	} {
+		if !seen[want] {
+			t.Errorf("no TCP beacon to the C2 seen as %q (interface, source); seen: %v", want, seen)
+		}
+	}
+	if seen[sc.HostVeth+"\t"+sc.Beacon.IP.String()] {
+		t.Errorf("the beacon left %s unmasqueraded", sc.HostVeth)
+	}
+
+	t.Run("filter", func(t *testing.T) {
+		out := filepath.Join(dir, "filtered.tar.zst")
+		filter := "host " + sc.C2Addr.String()
+		code, stderr := run(t, "collect", "--case", "IR-CAPF", "--no-images", "--capture", "3s", "--capture-filter", filter, "--out", out)
+		b := openBundle(t, out)
+		checkGaps(t, code, stderr, b.Manifest.Gaps)
+		data, err := b.ReadFile("capture/capture.pcapng", 1<<30)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pcap := filepath.Join(dir, "filtered.pcapng")
+		os.WriteFile(pcap, data, 0o644)
+		all, err := exec.Command("tshark", "-r", pcap, "-n", "-T", "fields", "-e", "frame.number").Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		c2 := sc.C2Addr.String()
+		other, err := exec.Command("tshark", "-r", pcap, "-n", "-Y",
+			fmt.Sprintf("!(ip.addr == %s || arp.src.proto_ipv4 == %s || arp.dst.proto_ipv4 == %s)", c2, c2, c2),
+			"-T", "fields", "-e", "frame.interface_name", "-e", "ip.src", "-e", "ip.dst").Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(strings.TrimSpace(string(all))) == 0 || len(strings.TrimSpace(string(other))) != 0 {
+			t.Errorf("capture with filter %q: %d packets, and these not to or from %s:\n%s", filter,
+				strings.Count(string(all), "\n"), c2, other)
+		}
+		for _, m := range b.Members() {
+			if m.Path == "capture/capture.pcapng" && !strings.Contains(m.Note, filter) {
+				t.Errorf("the manifest does not record the filter: note %q", m.Note)
+			}
+		}
+	})
 }

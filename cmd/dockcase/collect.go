@@ -35,6 +35,11 @@ type collectOptions struct {
 	pause         bool
 	isolate       bool
 	stepTimeout   time.Duration
+	capture       time.Duration
+	captureIfaces []string
+	captureFilter string
+	captureMax    string
+	snaplen       int
 }
 
 func newCollectCmd() *cobra.Command {
@@ -82,6 +87,11 @@ discarded: note the fingerprint printed at the end in the case notes.`,
 	f.BoolVar(&opts.pause, "pause", false, "after preservation, pause the selected containers")
 	f.BoolVar(&opts.isolate, "isolate", false, "after preservation, disconnect the selected containers from every network")
 	f.DurationVar(&opts.stepTimeout, "step-timeout", collect.DefaultStepTimeout, "time limit of each step")
+	f.DurationVar(&opts.capture, "capture", 0, "capture packets for this long (e.g. 120s) while the snapshot runs; 0 captures nothing")
+	f.StringSliceVar(&opts.captureIfaces, "capture-ifaces", []string{"auto"}, "capture on these `IFACES`, or auto: Docker bridges, container veths, uplinks")
+	f.StringVar(&opts.captureFilter, "capture-filter", "", "tcpdump filter `EXPR` (host, net, port, portrange, proto, and/or/not)")
+	f.StringVar(&opts.captureMax, "capture-max-bytes", "2GiB", "stop the capture when the pcapng reaches this size")
+	f.IntVar(&opts.snaplen, "snaplen", collect.DefaultSnaplen, "keep at most this many `BYTES` of each packet")
 	return cmd
 }
 
@@ -98,6 +108,25 @@ func runCollect(ctx context.Context, opts *collectOptions, stdout, stderr io.Wri
 	logsMax, err := parseBytes(opts.logsMax)
 	if err != nil {
 		return usagef("--logs-max: %v", err)
+	}
+	captureMax, err := parseBytes(opts.captureMax)
+	if err != nil {
+		return usagef("--capture-max-bytes: %v", err)
+	}
+	if opts.snaplen <= 0 || opts.snaplen > collect.DefaultSnaplen {
+		return usagef("--snaplen %d: want 1 to %d", opts.snaplen, collect.DefaultSnaplen)
+	}
+	if err := collect.CheckCaptureFilter(opts.captureFilter); err != nil {
+		return usagef("--capture-filter: %v", err)
+	}
+	captureFilter := opts.captureFilter
+	if sshConn := os.Getenv("SSH_CONNECTION"); opts.out == "-" && opts.capture > 0 && sshConn != "" {
+		// The bundle leaves over this SSH connection: do not capture it.
+		exclude, err := collect.FilterSSHConnection(sshConn)
+		if err != nil {
+			return usagef("cannot exclude the SSH connection carrying the bundle: %v", err)
+		}
+		captureFilter = collect.CombineFilters(captureFilter, exclude)
 	}
 	if os.Geteuid() != 0 {
 		return fmt.Errorf("collect must run as root to read every process and network namespace: %w", os.ErrPermission)
@@ -135,6 +164,12 @@ func runCollect(ctx context.Context, opts *collectOptions, stdout, stderr io.Wri
 		Isolate:     opts.isolate,
 		StepTimeout: opts.stepTimeout,
 		Progress:    stderr,
+
+		Capture:         opts.capture,
+		CaptureIfaces:   opts.captureIfaces,
+		CaptureFilter:   captureFilter,
+		CaptureMaxBytes: captureMax,
+		Snaplen:         opts.snaplen,
 	})
 	sum, err := w.Close(signer)
 	if err == nil {

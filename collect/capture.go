@@ -1,0 +1,1552 @@
+package collect
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"github.com/dockcase/dockcase/bundle"
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+)
+
+// Capture defaults, for the flags and for CaptureOptions' zero values.
+const (
+	// DefaultSnaplen is tcpdump's: whole packets, GSO super-packets included.
+	DefaultSnaplen = 262144
+	// DefaultCaptureMaxBytes bounds the pcapng over all interfaces.
+	DefaultCaptureMaxBytes = 2 << 30 // 2 GiB
+)
+
+// Capture tuning. Each value is a trade between memory, latency and the
+// kernel dropping packets when the collector falls behind.
+const (
+	// captureBlockBytes is a TPACKET_V3 block: the kernel hands packets over
+	// a block at a time. 1 MiB is 256 pages, one allocation the kernel can
+	// still make on a fragmented host, and holds ~9,000 small packets.
+	captureBlockBytes = 1 << 20
+	// captureFrameBytes only has to divide the block: TPACKET_V3 packs
+	// packets of any length into a block.
+	captureFrameBytes = 2048
+	// captureRingBytes is the ring of a bridge, an uplink or a named
+	// interface: at 1 Gbit/s it holds 270 ms, time for the reader to be
+	// scheduled on a loaded 2-core host.
+	captureRingBytes = 32 << 20
+	// captureVethRingBytes is the ring of a container's veth: there may be
+	// hundreds, and each packet on one is also seen on its bridge.
+	captureVethRingBytes = 8 << 20
+	// captureBlockTimeout is the kernel's retire timeout: a partly filled
+	// block reaches the reader after at most this long.
+	captureBlockTimeout = 100 * time.Millisecond
+	// capturePollTimeout bounds a reader's sleep, so that it sees a stop
+	// request promptly.
+	capturePollTimeout = 200 * time.Millisecond
+	// captureDrainTime is how long a stopping reader keeps reading after
+	// it stopped the kernel from adding packets: long enough for the retire
+	// timer to hand over the last, partly filled block.
+	captureDrainTime = 3 * captureBlockTimeout
+	// captureBatchBytes is the size of the buffers readers fill with
+	// Enhanced Packet Blocks for the single writer.
+	captureBatchBytes = 1 << 20
+	// captureQueueBatches bounds the batches waiting for the writer
+	// (48 MiB): enough to ride out the writer compressing a 64 MiB bundle
+	// chunk at full rate without the rings overflowing, and no more memory.
+	captureQueueBatches = 48
+	// captureDiscoverInterval is how often netlink is asked for interfaces
+	// that appeared (a container started) or disappeared.
+	captureDiscoverInterval = 500 * time.Millisecond
+	// captureRescanInterval bounds how often /proc is scanned to find the
+	// container behind a veth that is still unknown.
+	captureRescanInterval = 2 * time.Second
+	// captureMaxInterfaces bounds the interfaces captured at once (open
+	// rings and their kernel memory); more are recorded as skipped.
+	captureMaxInterfaces = 1024
+	// captureDockerTimeout bounds each Docker API call made to name
+	// networks and containers.
+	captureDockerTimeout = 5 * time.Second
+	// captureMaxLabelBytes bounds a description written into the pcapng:
+	// container names come from whoever ran the container.
+	captureMaxLabelBytes = 256
+	// captureMaxEPBBytes is the largest Enhanced Packet Block: headers,
+	// a whole snaplen of data, a VLAN tag, padding and the flags option.
+	captureMaxEPBBytes = 32 + DefaultSnaplen + 4 + 3 + 12
+)
+
+// Interface roles in CaptureInterface.Role.
+const (
+	CaptureRoleBridge = "bridge" // a Docker bridge
+	CaptureRoleVeth   = "veth"   // the host side of a container's veth
+	CaptureRoleUplink = "uplink" // carries the default route or routes to non-container networks
+	CaptureRoleNamed  = "named"  // named with --capture-ifaces and none of the above
+)
+
+// Reasons a capture stopped, in CaptureResult.StopReason.
+const (
+	CaptureStopDuration    = "duration"
+	CaptureStopInterrupted = "interrupted"
+	CaptureStopMaxBytes    = "max_bytes"
+	CaptureStopWriteError  = "write_error"
+)
+
+// CaptureOptions say what Capture captures.
+type CaptureOptions struct {
+	// Duration ends the capture; zero means when ctx ends.
+	Duration time.Duration
+	// Ifaces names the interfaces; nil, empty or {"auto"} finds Docker's
+	// bridges, the containers' veths and the uplinks, and adds those that
+	// appear during the capture.
+	Ifaces []string
+	// Filter is a tcpdump expression (the supported subset of
+	// CompileFilter), attached in the kernel before the socket is bound.
+	Filter string
+	// Snaplen bounds the bytes kept of each packet; 0 means DefaultSnaplen.
+	Snaplen int
+	// MaxBytes bounds the pcapng written; 0 means DefaultCaptureMaxBytes.
+	// The capture stops cleanly when the next packet would exceed it.
+	MaxBytes int64
+	// DockerHost is the engine asked for network and container names;
+	// "" means the default. Without Docker the names come from /proc.
+	DockerHost string
+	// NoDocker skips the Docker API altogether.
+	NoDocker bool
+	// Application names the writer in the pcapng section header.
+	Application string
+	// Log receives one line per interface added or removed; nil discards.
+	Log io.Writer
+}
+
+// CaptureResult is what a capture did: the content of capture/interfaces.json.
+type CaptureResult struct {
+	Started    time.Time `json:"started"`
+	Ended      time.Time `json:"ended"`
+	Mode       string    `json:"mode"` // "auto" or "named"
+	Filter     string    `json:"filter"`
+	Snaplen    int       `json:"snaplen"`
+	MaxBytes   int64     `json:"max_bytes"`
+	StopReason string    `json:"stop_reason"`
+	// Bytes is the size of the pcapng written.
+	Bytes int64 `json:"bytes"`
+	// Packets were written; Received and Dropped are the kernel's counters
+	// (PACKET_STATISTICS) summed over the interfaces; OverLimit packets
+	// arrived after MaxBytes was reached and were not written.
+	Packets    uint64             `json:"packets"`
+	Received   uint64             `json:"kernel_received"`
+	Dropped    uint64             `json:"kernel_dropped"`
+	OverLimit  uint64             `json:"over_limit,omitempty"`
+	Interfaces []CaptureInterface `json:"interfaces"`
+	// Changes is the interface↔container map at the start, every change
+	// during the capture and the map at the end, in time order.
+	Changes []CaptureChange `json:"changes"`
+	Errors  []string        `json:"errors,omitempty"`
+}
+
+// CaptureInterface is one interface captured (or that could not be).
+type CaptureInterface struct {
+	// BlockID is the pcapng Interface Description Block id its packets
+	// carry; -1 when the interface could not be captured.
+	BlockID       int      `json:"pcapng_interface_id"`
+	Index         int      `json:"ifindex"`
+	Name          string   `json:"name"`
+	Kind          string   `json:"kind"` // rtnetlink kind: bridge, veth, device, …
+	Role          string   `json:"role"`
+	Description   string   `json:"description"`
+	LinkType      LinkType `json:"link_type"`
+	Bridge        string   `json:"bridge,omitempty"`  // a veth's master
+	Network       string   `json:"network,omitempty"` // a bridge's Docker network
+	Container     string   `json:"container_id,omitempty"`
+	ContainerName string   `json:"container_name,omitempty"`
+	Routes        []string `json:"routes,omitempty"` // why an uplink is one
+
+	Added   time.Time  `json:"added"`
+	Removed *time.Time `json:"removed,omitempty"`
+	// Captured packets were written; Received and Dropped are the kernel's
+	// PACKET_STATISTICS (received counts the dropped ones too).
+	Captured  uint64 `json:"captured"`
+	Received  uint64 `json:"kernel_received"`
+	Dropped   uint64 `json:"kernel_dropped"`
+	OverLimit uint64 `json:"over_limit,omitempty"`
+	Error     string `json:"error,omitempty"`
+}
+
+// CaptureChange is one entry of the interface↔container map's history.
+// Event is "start" and "end" (Map holds every interface captured then),
+// "added", "removed" or "identified" (a veth's container became known;
+// Interface is the one concerned).
+type CaptureChange struct {
+	Time      time.Time         `json:"time"`
+	Event     string            `json:"event"`
+	Interface *CaptureMapEntry  `json:"interface,omitempty"`
+	Map       []CaptureMapEntry `json:"map,omitempty"`
+}
+
+// CaptureMapEntry ties an interface to its container or network.
+type CaptureMapEntry struct {
+	BlockID       int    `json:"pcapng_interface_id"`
+	Index         int    `json:"ifindex"`
+	Name          string `json:"name"`
+	Role          string `json:"role"`
+	Bridge        string `json:"bridge,omitempty"`
+	Network       string `json:"network,omitempty"`
+	ContainerID   string `json:"container_id,omitempty"`
+	ContainerName string `json:"container_name,omitempty"`
+}
+
+// CheckCaptureFilter reports whether expr compiles for every link type a
+// capture may meet, so that a bad expression is refused before anything
+// starts.
+func CheckCaptureFilter(expr string) error {
+	for _, lt := range []LinkType{LinkTypeEthernet, LinkTypeRaw} {
+		if _, err := CompileFilter(expr, lt); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Capture captures packets on the host's interfaces into out as one pcapng
+// stream until opts.Duration has passed, ctx ends, or opts.MaxBytes is
+// reached. Each interface has its own AF_PACKET TPACKET_V3 ring, filtered in
+// the kernel before it is bound; packets are written as Enhanced Packet
+// Blocks with nanosecond timestamps and the direction, an Interface
+// Statistics Block closes each interface. The result holds the interfaces,
+// the kernel's counters and the interface↔container map. The error is
+// non-nil when nothing could be captured or out failed.
+func Capture(ctx context.Context, out io.Writer, opts CaptureOptions) (CaptureResult, error) {
+	if opts.Snaplen <= 0 || opts.Snaplen > DefaultSnaplen {
+		opts.Snaplen = DefaultSnaplen
+	}
+	if opts.MaxBytes <= 0 {
+		opts.MaxBytes = DefaultCaptureMaxBytes
+	}
+	if opts.Log == nil {
+		opts.Log = io.Discard
+	}
+	if opts.Application == "" {
+		opts.Application = "dockcase"
+	}
+	auto := len(opts.Ifaces) == 0 || (len(opts.Ifaces) == 1 && opts.Ifaces[0] == "auto")
+	res := CaptureResult{Started: time.Now().UTC(), Mode: "named", Filter: opts.Filter, Snaplen: opts.Snaplen, MaxBytes: opts.MaxBytes}
+	if auto {
+		res.Mode = "auto"
+	}
+	e := &capEngine{
+		opts:    opts,
+		progs:   map[LinkType][]unix.SockFilter{},
+		queue:   make(chan capItem, captureQueueBatches),
+		stop:    make(chan struct{}),
+		live:    map[int]*capIface{},
+		skipped: map[int]string{},
+	}
+	for _, lt := range []LinkType{LinkTypeEthernet, LinkTypeRaw} {
+		p, err := capProgram(opts.Filter, lt, opts.Snaplen)
+		if err != nil {
+			return res, err
+		}
+		e.progs[lt] = p
+	}
+	e.pool.New = func() any {
+		b := make([]byte, 0, captureBatchBytes+captureMaxEPBBytes)
+		return &b
+	}
+	shb := pcapngSectionHeader(opts.Application)
+	e.budget.Store(opts.MaxBytes - int64(len(shb)))
+	if _, err := out.Write(shb); err != nil {
+		return res, fmt.Errorf("write pcapng header: %w", err)
+	}
+	e.written.Store(int64(len(shb)))
+	writerDone := make(chan struct{})
+	go func() {
+		defer close(writerDone)
+		e.writeLoop(out)
+	}()
+
+	d := newCapDiscovery(ctx, opts)
+	defer d.close()
+	var timer <-chan time.Time
+	if opts.Duration > 0 {
+		t := time.NewTimer(opts.Duration)
+		defer t.Stop()
+		timer = t.C
+	}
+	e.sync(d, auto, true)
+	e.record("start", nil)
+	if len(e.live) == 0 {
+		e.requestStop("no_interface")
+	}
+	tick := time.NewTicker(captureDiscoverInterval)
+	defer tick.Stop()
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				e.requestStop(CaptureStopDuration)
+			} else {
+				e.requestStop(CaptureStopInterrupted)
+			}
+		case <-timer:
+			e.requestStop(CaptureStopDuration)
+		case <-e.stop:
+			break loop
+		case <-tick.C:
+			e.sync(d, auto, false)
+		}
+	}
+	e.wg.Wait()
+	close(e.queue)
+	<-writerDone
+	e.record("end", nil)
+
+	res.Ended = time.Now().UTC()
+	res.StopReason = e.stopReason
+	res.Bytes = e.written.Load()
+	for _, it := range e.all {
+		res.Interfaces = append(res.Interfaces, it.info)
+		res.Packets += it.info.Captured
+		res.Received += it.info.Received
+		res.Dropped += it.info.Dropped
+		res.OverLimit += it.info.OverLimit
+	}
+	res.Changes = e.changes
+	res.Errors = append(d.errs, e.errs...)
+	if e.werr != nil {
+		return res, fmt.Errorf("write capture: %w", e.werr)
+	}
+	if len(e.all) == 0 || !slices.ContainsFunc(e.all, func(it *capIface) bool { return it.info.BlockID >= 0 }) {
+		return res, fmt.Errorf("no interface could be captured: %s", strings.Join(res.Errors, "; "))
+	}
+	return res, nil
+}
+
+// capProgram compiles expr for a link type and makes every accepting return
+// keep at most snaplen bytes: the kernel truncates, as libpcap does.
+func capProgram(expr string, lt LinkType, snaplen int) ([]unix.SockFilter, error) {
+	raw, err := CompileFilter(expr, lt)
+	if err != nil {
+		return nil, err
+	}
+	prog := make([]unix.SockFilter, len(raw))
+	for i, in := range raw {
+		if in.Op == unix.BPF_RET|unix.BPF_K && in.K > uint32(snaplen) {
+			in.K = uint32(snaplen)
+		}
+		prog[i] = unix.SockFilter{Code: in.Op, Jt: in.Jt, Jf: in.Jf, K: in.K}
+	}
+	return prog, nil
+}
+
+// capEngine runs one capture: a reader goroutine per interface, one writer.
+type capEngine struct {
+	opts  CaptureOptions
+	progs map[LinkType][]unix.SockFilter
+	queue chan capItem
+	pool  sync.Pool
+
+	// budget is what MaxBytes still allows; readers reserve each packet.
+	budget  atomic.Int64
+	full    atomic.Bool
+	written atomic.Int64
+	werr    error // set by the writer only; read after it ended
+
+	stop       chan struct{}
+	stopOnce   sync.Once
+	stopReason string
+
+	wg      sync.WaitGroup
+	nextID  int
+	live    map[int]*capIface // by ifindex; the controller's only
+	skipped map[int]string    // ifindex → name of interfaces that could not be captured
+	all     []*capIface
+	changes []CaptureChange
+	errs    []string
+}
+
+// capItem is bytes for the writer: a batch of packets or one block.
+type capItem struct {
+	buf    *[]byte
+	pooled bool
+}
+
+// capIface is one captured interface and its reader.
+type capIface struct {
+	info     CaptureInterface
+	ring     *capRing
+	leave    chan struct{} // closed when the interface is gone
+	done     chan struct{}
+	leaveOne sync.Once
+}
+
+func (e *capEngine) requestStop(reason string) {
+	e.stopOnce.Do(func() {
+		e.stopReason = reason
+		close(e.stop)
+	})
+}
+
+func (e *capEngine) writeLoop(out io.Writer) {
+	for it := range e.queue {
+		if e.werr == nil {
+			n, err := out.Write(*it.buf)
+			e.written.Add(int64(n))
+			if err != nil {
+				e.werr = err
+				e.requestStop(CaptureStopWriteError)
+			}
+		}
+		if it.pooled {
+			*it.buf = (*it.buf)[:0]
+			e.pool.Put(it.buf)
+		}
+	}
+}
+
+// sync brings the captured set in line with the interfaces there are.
+func (e *capEngine) sync(d *capDiscovery, auto, first bool) {
+	cands, present := d.discover(auto, first)
+	now := time.Now().UTC()
+	for idx, it := range e.live {
+		if present == nil {
+			break // the listing failed: that says nothing about what is gone
+		}
+		name, ok := present[idx]
+		if ok && name == it.info.Name {
+			continue
+		}
+		it.leaveOne.Do(func() { close(it.leave) })
+		<-it.done
+		it.info.Removed = &now
+		delete(e.live, idx)
+		e.record("removed", it)
+		fmt.Fprintf(e.opts.Log, "dockcase: capture: %s gone\n", it.info.Name)
+	}
+	for _, c := range cands {
+		if it := e.live[c.Index]; it != nil {
+			// A veth's container may become known after it was added.
+			if it.info.Container == "" && c.Container != "" || it.info.ContainerName == "" && c.ContainerName != "" {
+				it.info.Container, it.info.ContainerName = c.Container, c.ContainerName
+				e.record("identified", it)
+			}
+			continue
+		}
+		if (first || auto) && (c.Index == 0 || e.skipped[c.Index] != c.Name) {
+			e.add(c, first)
+		}
+	}
+}
+
+// add opens a ring on the interface, writes its Interface Description Block
+// and starts its reader.
+func (e *capEngine) add(c CaptureInterface, first bool) {
+	select {
+	case <-e.stop:
+		return
+	default:
+	}
+	c.Added = time.Now().UTC()
+	c.BlockID = -1
+	it := &capIface{info: c, leave: make(chan struct{}), done: make(chan struct{})}
+	e.all = append(e.all, it)
+	switch {
+	case c.Error != "":
+	case len(e.live) >= captureMaxInterfaces:
+		it.info.Error = fmt.Sprintf("not captured: %d interfaces are already captured", captureMaxInterfaces)
+	default:
+		idb := pcapngInterfaceBlock(c.LinkType, uint32(e.opts.Snaplen), c.Name, c.Description, e.opts.Filter)
+		reserve := int64(len(idb) + pcapngStatsBlockBytes)
+		if e.budget.Add(-reserve) < 0 {
+			e.budget.Add(reserve)
+			it.info.Error = "not captured: --capture-max-bytes reached"
+			break
+		}
+		ringBytes := captureRingBytes
+		if c.Role == CaptureRoleVeth {
+			ringBytes = captureVethRingBytes
+		}
+		ring, err := capOpenRing(c.Index, e.progs[c.LinkType], ringBytes)
+		if err != nil {
+			e.budget.Add(reserve)
+			it.info.Error = err.Error()
+			break
+		}
+		it.ring = ring
+		it.info.BlockID = e.nextID
+		e.nextID++
+		e.queue <- capItem{buf: &idb}
+		e.live[c.Index] = it
+		e.wg.Add(1)
+		go e.read(it)
+	}
+	if it.info.Error != "" {
+		e.errs = append(e.errs, fmt.Sprintf("%s: %s", c.Name, it.info.Error))
+		e.skipped[c.Index] = c.Name
+		close(it.done)
+	}
+	if !first {
+		e.record("added", it)
+	}
+	fmt.Fprintf(e.opts.Log, "dockcase: capture: %s (%s)\n", c.Name, c.Description)
+}
+
+func (e *capEngine) record(event string, it *capIface) {
+	ch := CaptureChange{Time: time.Now().UTC(), Event: event}
+	entry := func(it *capIface) CaptureMapEntry {
+		return CaptureMapEntry{BlockID: it.info.BlockID, Index: it.info.Index, Name: it.info.Name, Role: it.info.Role,
+			Bridge: it.info.Bridge, Network: it.info.Network, ContainerID: it.info.Container, ContainerName: it.info.ContainerName}
+	}
+	if it != nil {
+		m := entry(it)
+		ch.Interface = &m
+	} else {
+		ch.Map = []CaptureMapEntry{}
+		for _, it := range e.all {
+			if it.info.BlockID >= 0 && (it.info.Removed == nil || event == "end") {
+				ch.Map = append(ch.Map, entry(it))
+			}
+		}
+	}
+	e.changes = append(e.changes, ch)
+}
+
+// read is an interface's reader: it alone touches and closes the ring.
+func (e *capEngine) read(it *capIface) {
+	defer e.wg.Done()
+	defer close(it.done)
+	r := it.ring
+	started := time.Now()
+	// An idle interface holds no batch buffer: there may be hundreds.
+	var batch *[]byte
+	flush := func() {
+		if batch != nil && len(*batch) > 0 {
+			e.queue <- capItem{buf: batch, pooled: true}
+			batch = nil
+		}
+	}
+	var drainUntil time.Time
+	for {
+		if blk := r.block(); r.ready(blk) {
+			e.consume(it, blk, &batch, flush)
+			r.release(blk)
+			continue
+		}
+		flush()
+		if drainUntil.IsZero() {
+			select {
+			case <-e.stop:
+			case <-it.leave:
+			default:
+				r.wait(capturePollTimeout)
+				continue
+			}
+			// Stop the kernel adding packets, then give the retire timer
+			// the time to hand over the last block.
+			if err := r.unhook(); err != nil {
+				break
+			}
+			drainUntil = time.Now().Add(captureDrainTime)
+		}
+		left := time.Until(drainUntil)
+		if left <= 0 {
+			break
+		}
+		r.wait(min(left, capturePollTimeout))
+	}
+	for blk := r.block(); r.ready(blk); blk = r.block() {
+		e.consume(it, blk, &batch, flush)
+		r.release(blk)
+	}
+	if err := r.readStats(); err != nil {
+		it.info.Error = fmt.Sprintf("read kernel statistics: %v", err)
+	}
+	it.info.Received, it.info.Dropped = r.recv, r.drops
+	isb := pcapngStatsBlock(uint32(it.info.BlockID), started, time.Now(), r.recv, r.drops, it.info.Captured)
+	flush()
+	e.queue <- capItem{buf: &isb}
+	r.close()
+}
+
+// consume turns one block's packets into Enhanced Packet Blocks.
+func (e *capEngine) consume(it *capIface, blk []byte, batch **[]byte, flush func()) {
+	ne := binary.NativeEndian
+	num := int(ne.Uint32(blk[12:]))
+	off := int(ne.Uint32(blk[16:]))
+	end := min(int(ne.Uint32(blk[20:])), len(blk))
+	id := uint32(it.info.BlockID)
+	ether := it.info.LinkType == LinkTypeEthernet
+	var tag [16]byte
+	for range num {
+		if off <= 0 || off+capHdrBytes > end {
+			break
+		}
+		h := blk[off:]
+		next := int(ne.Uint32(h[0:]))
+		ts := uint64(ne.Uint32(h[4:]))*1e9 + uint64(ne.Uint32(h[8:]))
+		snap := int(ne.Uint32(h[12:]))
+		origLen := ne.Uint32(h[16:])
+		status := ne.Uint32(h[20:])
+		mac := int(ne.Uint16(h[24:]))
+		pkttype := h[capSllPkttype]
+		if mac+snap > end-off {
+			break
+		}
+		data := h[mac : mac+snap]
+		var head []byte
+		if ether && status&unix.TP_STATUS_VLAN_VALID != 0 && len(data) >= 12 {
+			// The kernel took the 802.1Q tag off; put it back where it was
+			// on the wire, as libpcap does.
+			tpid := uint16(0x8100)
+			if status&unix.TP_STATUS_VLAN_TPID_VALID != 0 {
+				tpid = ne.Uint16(h[36:])
+			}
+			copy(tag[:12], data[:12])
+			binary.BigEndian.PutUint16(tag[12:], tpid)
+			binary.BigEndian.PutUint16(tag[14:], uint16(ne.Uint32(h[32:])))
+			head, data = tag[:], data[12:]
+			origLen += 4
+		}
+		n := pcapngEPBBytes(len(head) + len(data))
+		switch {
+		case e.full.Load():
+			it.info.OverLimit++
+		case e.budget.Add(-int64(n)) < 0:
+			e.full.Store(true)
+			e.requestStop(CaptureStopMaxBytes)
+			it.info.OverLimit++
+		default:
+			if *batch != nil && len(**batch)+n > cap(**batch) {
+				flush()
+			}
+			if *batch == nil {
+				*batch = e.pool.Get().(*[]byte)
+			}
+			**batch = pcapngAppendPacket(**batch, id, ts, head, data, origLen, capDirection(pkttype))
+			it.info.Captured++
+		}
+		if next == 0 {
+			break
+		}
+		off += next
+	}
+}
+
+// capDirection maps sll_pkttype to the pcapng epb_flags direction and
+// reception type bits.
+func capDirection(pkttype uint8) uint32 {
+	switch pkttype {
+	case unix.PACKET_HOST:
+		return 1 | 1<<2 // inbound, unicast
+	case unix.PACKET_BROADCAST:
+		return 1 | 3<<2
+	case unix.PACKET_MULTICAST:
+		return 1 | 2<<2
+	case unix.PACKET_OTHERHOST:
+		return 1 | 4<<2 // inbound, promiscuous: for another host
+	case unix.PACKET_OUTGOING:
+		return 2
+	}
+	return 0
+}
+
+// The TPACKET_V3 ring (linux/if_packet.h): each block starts with a
+// tpacket_block_desc; each packet with a tpacket3_hdr of 48 bytes followed
+// by its sockaddr_ll.
+const (
+	capHdrBytes   = 48 + 20 // tpacket3_hdr and sockaddr_ll
+	capSllPkttype = 48 + 10 // sockaddr_ll.sll_pkttype
+)
+
+// capEthPAll is ETH_P_ALL in network byte order, as sockaddr_ll wants it.
+var capEthPAll = binary.NativeEndian.Uint16(binary.BigEndian.AppendUint16(nil, unix.ETH_P_ALL))
+
+// capRing is one AF_PACKET socket with its mapped TPACKET_V3 ring.
+type capRing struct {
+	fd      int
+	ifindex int
+	ring    []byte
+	blocks  int
+	cur     int
+	recv    uint64
+	drops   uint64
+}
+
+// capOpenRing opens the socket with protocol 0, so that it receives nothing
+// yet, attaches the filter, maps the ring and only then binds to the
+// interface for every protocol: no unfiltered packet gets in.
+func capOpenRing(ifindex int, prog []unix.SockFilter, ringBytes int) (*capRing, error) {
+	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("socket(AF_PACKET): %w", err)
+	}
+	r := &capRing{fd: fd, ifindex: ifindex}
+	fail := func(op string, err error) (*capRing, error) {
+		r.close()
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
+	if len(prog) > 0 {
+		fp := unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]}
+		if err := unix.SetsockoptSockFprog(fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, &fp); err != nil {
+			return fail("attach filter", err)
+		}
+	}
+	if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_VERSION, unix.TPACKET_V3); err != nil {
+		return fail("set TPACKET_V3", err)
+	}
+	r.blocks = max(ringBytes/captureBlockBytes, 2)
+	req := unix.TpacketReq3{
+		Block_size:     captureBlockBytes,
+		Block_nr:       uint32(r.blocks),
+		Frame_size:     captureFrameBytes,
+		Frame_nr:       uint32(r.blocks * (captureBlockBytes / captureFrameBytes)),
+		Retire_blk_tov: uint32(captureBlockTimeout / time.Millisecond),
+	}
+	if err := unix.SetsockoptTpacketReq3(fd, unix.SOL_PACKET, unix.PACKET_RX_RING, &req); err != nil {
+		return fail("set up the ring", err)
+	}
+	r.ring, err = unix.Mmap(fd, 0, r.blocks*captureBlockBytes, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if err != nil {
+		return fail("map the ring", err)
+	}
+	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: capEthPAll, Ifindex: ifindex}); err != nil {
+		return fail(fmt.Sprintf("bind to ifindex %d", ifindex), err)
+	}
+	return r, nil
+}
+
+func (r *capRing) block() []byte {
+	return r.ring[r.cur*captureBlockBytes : (r.cur+1)*captureBlockBytes]
+}
+
+func (r *capRing) status(blk []byte) *uint32 {
+	return (*uint32)(unsafe.Pointer(&blk[8])) // tpacket_hdr_v1.block_status
+}
+
+func (r *capRing) ready(blk []byte) bool {
+	return atomic.LoadUint32(r.status(blk))&unix.TP_STATUS_USER != 0
+}
+
+// release gives a block back to the kernel.
+func (r *capRing) release(blk []byte) {
+	atomic.StoreUint32(r.status(blk), unix.TP_STATUS_KERNEL)
+	r.cur = (r.cur + 1) % r.blocks
+}
+
+// wait sleeps until a block may be ready or the timeout passed. An error
+// on the socket (ENETDOWN when the interface goes down or away) is read,
+// which clears it; the controller decides whether the interface is gone.
+func (r *capRing) wait(timeout time.Duration) {
+	fds := []unix.PollFd{{Fd: int32(r.fd), Events: unix.POLLIN}}
+	n, err := unix.Poll(fds, int(timeout/time.Millisecond)+1)
+	if err == nil && n > 0 && fds[0].Revents&unix.POLLERR != 0 {
+		_, _ = unix.GetsockoptInt(r.fd, unix.SOL_SOCKET, unix.SO_ERROR)
+		time.Sleep(min(timeout, captureBlockTimeout)) // an error is not a packet: do not spin
+	}
+}
+
+// unhook stops the kernel from adding packets: binding to protocol 0
+// removes the socket's packet hook and keeps the ring.
+func (r *capRing) unhook() error {
+	return unix.Bind(r.fd, &unix.SockaddrLinklayer{Protocol: 0, Ifindex: r.ifindex})
+}
+
+// readStats adds the kernel's counters, which reading resets.
+func (r *capRing) readStats() error {
+	st, err := unix.GetsockoptTpacketStatsV3(r.fd, unix.SOL_PACKET, unix.PACKET_STATISTICS)
+	if err != nil {
+		return err
+	}
+	r.recv += uint64(st.Packets)
+	r.drops += uint64(st.Drops)
+	return nil
+}
+
+func (r *capRing) close() {
+	if r.ring != nil {
+		_ = unix.Munmap(r.ring)
+		r.ring = nil
+	}
+	if r.fd >= 0 {
+		unix.Close(r.fd)
+		r.fd = -1
+	}
+}
+
+// pcapng (draft-ietf-opsawg-pcapng), written little-endian.
+const (
+	pcapngTypeSHB       = 0x0A0D0D0A
+	pcapngTypeIDB       = 1
+	pcapngTypeISB       = 5
+	pcapngTypeEPB       = 6
+	pcapngByteOrder     = 0x1A2B3C4D
+	pcapngOptEnd        = 0
+	pcapngOptComment    = 1
+	pcapngOptShbOS      = 3
+	pcapngOptShbUserApp = 4
+	pcapngOptIfName     = 2
+	pcapngOptIfDesc     = 3
+	pcapngOptIfTsresol  = 9
+	pcapngOptIfFilter   = 11
+	pcapngOptEpbFlags   = 2
+	pcapngOptIsbStart   = 2
+	pcapngOptIsbEnd     = 3
+	pcapngOptIsbIfRecv  = 4
+	pcapngOptIsbIfDrop  = 5
+	pcapngOptIsbUsrDel  = 8
+	// pcapngStatsBlockBytes is the size of the statistics block written:
+	// 12 bytes of header and trailer, 12 of body, 5 options and the end.
+	pcapngStatsBlockBytes = 12 + 12 + 5*12 + 4
+)
+
+type pcapngOption struct {
+	code uint16
+	val  []byte
+}
+
+// pcapngBlock assembles a block from its body and options.
+func pcapngBlock(typ uint32, body []byte, opts []pcapngOption) []byte {
+	le := binary.LittleEndian
+	n := 12 + len(body)
+	for _, o := range opts {
+		n += 4 + len(o.val) + (-len(o.val) & 3)
+	}
+	if len(opts) > 0 {
+		n += 4
+	}
+	b := make([]byte, 0, n)
+	b = le.AppendUint32(b, typ)
+	b = le.AppendUint32(b, uint32(n))
+	b = append(b, body...)
+	for _, o := range opts {
+		b = le.AppendUint16(b, o.code)
+		b = le.AppendUint16(b, uint16(len(o.val)))
+		b = append(b, o.val...)
+		b = append(b, make([]byte, -len(o.val)&3)...)
+	}
+	if len(opts) > 0 {
+		b = le.AppendUint32(b, pcapngOptEnd)
+	}
+	return le.AppendUint32(b, uint32(n))
+}
+
+func pcapngString(code uint16, s string) pcapngOption {
+	return pcapngOption{code, []byte(s)}
+}
+
+func pcapngU64(code uint16, v uint64) pcapngOption {
+	return pcapngOption{code, binary.LittleEndian.AppendUint64(nil, v)}
+}
+
+// pcapngTime is a timestamp option: high then low 32 bits of nanoseconds.
+func pcapngTime(code uint16, t time.Time) pcapngOption {
+	ns := uint64(t.UnixNano())
+	b := binary.LittleEndian.AppendUint32(nil, uint32(ns>>32))
+	return pcapngOption{code, binary.LittleEndian.AppendUint32(b, uint32(ns))}
+}
+
+// pcapngSectionHeader is the Section Header Block, of unknown section length.
+func pcapngSectionHeader(app string) []byte {
+	body := binary.LittleEndian.AppendUint32(nil, pcapngByteOrder)
+	body = binary.LittleEndian.AppendUint16(body, 1) // major
+	body = binary.LittleEndian.AppendUint16(body, 0) // minor
+	body = binary.LittleEndian.AppendUint64(body, ^uint64(0))
+	opts := []pcapngOption{pcapngString(pcapngOptShbUserApp, app)}
+	var u unix.Utsname
+	if unix.Uname(&u) == nil {
+		opts = append(opts, pcapngString(pcapngOptShbOS, unix.ByteSliceToString(u.Sysname[:])+" "+unix.ByteSliceToString(u.Release[:])))
+	}
+	return pcapngBlock(pcapngTypeSHB, body, opts)
+}
+
+// pcapngInterfaceBlock is an Interface Description Block with nanosecond
+// timestamps.
+func pcapngInterfaceBlock(lt LinkType, snaplen uint32, name, desc, filter string) []byte {
+	body := binary.LittleEndian.AppendUint16(nil, uint16(lt))
+	body = binary.LittleEndian.AppendUint16(body, 0)
+	body = binary.LittleEndian.AppendUint32(body, snaplen)
+	opts := []pcapngOption{
+		pcapngString(pcapngOptIfName, name),
+		pcapngString(pcapngOptIfDesc, capLabel(desc)),
+		{pcapngOptIfTsresol, []byte{9}},
+	}
+	if filter != "" {
+		// The first byte 0 says: a libpcap filter string.
+		opts = append(opts, pcapngOption{pcapngOptIfFilter, append([]byte{0}, filter...)})
+	}
+	return pcapngBlock(pcapngTypeIDB, body, opts)
+}
+
+// pcapngStatsBlock is an Interface Statistics Block with the kernel's
+// counters and the packets written.
+func pcapngStatsBlock(id uint32, start, end time.Time, recv, drop, delivered uint64) []byte {
+	ns := uint64(end.UnixNano())
+	body := binary.LittleEndian.AppendUint32(nil, id)
+	body = binary.LittleEndian.AppendUint32(body, uint32(ns>>32))
+	body = binary.LittleEndian.AppendUint32(body, uint32(ns))
+	return pcapngBlock(pcapngTypeISB, body, []pcapngOption{
+		pcapngTime(pcapngOptIsbStart, start),
+		pcapngTime(pcapngOptIsbEnd, end),
+		pcapngU64(pcapngOptIsbIfRecv, recv),
+		pcapngU64(pcapngOptIsbIfDrop, drop),
+		pcapngU64(pcapngOptIsbUsrDel, delivered),
+	})
+}
+
+// pcapngEPBBytes is the size of an Enhanced Packet Block of capLen bytes
+// with its flags option.
+func pcapngEPBBytes(capLen int) int {
+	return 28 + capLen + (-capLen & 3) + 12 + 4
+}
+
+// pcapngAppendPacket appends an Enhanced Packet Block whose data is head
+// then data, with an epb_flags option.
+func pcapngAppendPacket(b []byte, id uint32, tsNanos uint64, head, data []byte, origLen, flags uint32) []byte {
+	le := binary.LittleEndian
+	capLen := len(head) + len(data)
+	n := pcapngEPBBytes(capLen)
+	off := len(b)
+	b = slices.Grow(b, n)[:off+n]
+	p := b[off:]
+	le.PutUint32(p[0:], pcapngTypeEPB)
+	le.PutUint32(p[4:], uint32(n))
+	le.PutUint32(p[8:], id)
+	le.PutUint32(p[12:], uint32(tsNanos>>32))
+	le.PutUint32(p[16:], uint32(tsNanos))
+	le.PutUint32(p[20:], uint32(capLen))
+	le.PutUint32(p[24:], max(origLen, uint32(capLen)))
+	k := 28 + copy(p[28:], head)
+	k += copy(p[k:], data)
+	for ; k&3 != 0; k++ {
+		p[k] = 0
+	}
+	le.PutUint16(p[k:], pcapngOptEpbFlags)
+	le.PutUint16(p[k+2:], 4)
+	le.PutUint32(p[k+4:], flags)
+	le.PutUint32(p[k+8:], pcapngOptEnd)
+	le.PutUint32(p[k+12:], uint32(n))
+	return b
+}
+
+// capLabel bounds a description and keeps it printable: it may hold a
+// container name chosen by an attacker.
+func capLabel(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return '?'
+		}
+		return r
+	}, s)
+	if len(s) > captureMaxLabelBytes {
+		s = s[:captureMaxLabelBytes]
+	}
+	return strings.ToValidUTF8(s, "?")
+}
+
+// Discovery of the interfaces to capture.
+
+// capDockerBridgeName is the name Docker gives a user-defined network's
+// bridge: br- and the first 12 hex digits of the network id.
+var capDockerBridgeName = regexp.MustCompile(`^br-[0-9a-f]{12}$`)
+
+// capDiscovery finds interfaces and the containers and networks behind them.
+type capDiscovery struct {
+	ctx    context.Context
+	opts   CaptureOptions
+	hostNS uint64
+	host   *netlink.Handle
+	docker *Docker
+	errs   []string
+
+	// From Docker: bridge name → network name, container id → name.
+	networks   map[string]string
+	names      map[string]string
+	dockerLast time.Time
+	// From /proc: net namespace inode → container id ("" for none), and
+	// the veth ends found in container namespaces.
+	nsContainer map[uint64]string
+	peers       []capPeer
+	scanLast    time.Time
+	// checked holds veths already looked up, so that a veth with no
+	// container behind it does not cause a scan every round.
+	checked map[int]bool
+	logged  map[string]bool
+}
+
+// capPeer is a veth end inside a container's namespace.
+type capPeer struct {
+	container string
+	nsid      int // the host's id for the container's namespace, -1 unknown
+	index     int // its ifindex in the container's namespace
+	hostIndex int // its iflink: the host end's ifindex
+}
+
+func newCapDiscovery(ctx context.Context, opts CaptureOptions) *capDiscovery {
+	d := &capDiscovery{ctx: ctx, opts: opts, networks: map[string]string{}, names: map[string]string{},
+		nsContainer: map[uint64]string{}, checked: map[int]bool{}, logged: map[string]bool{}}
+	var err error
+	if d.hostNS, err = NetNSInode(os.Getpid()); err != nil {
+		d.fail("host namespace: %v", err)
+	}
+	if d.host, err = netlink.NewHandle(unix.NETLINK_ROUTE); err != nil {
+		d.fail("netlink: %v", err)
+	}
+	if !opts.NoDocker {
+		dctx, cancel := context.WithTimeout(ctx, captureDockerTimeout)
+		d.docker, err = DialDocker(dctx, opts.DockerHost)
+		cancel()
+		if err != nil {
+			d.fail("names from Docker unavailable, containers named by id only: %v", err)
+		}
+	}
+	return d
+}
+
+func (d *capDiscovery) close() {
+	if d.host != nil {
+		d.host.Close()
+	}
+	if d.docker != nil {
+		d.docker.Close()
+	}
+}
+
+// fail records a discovery problem once.
+func (d *capDiscovery) fail(format string, args ...any) {
+	s := fmt.Sprintf(format, args...)
+	if !d.logged[s] {
+		d.logged[s] = true
+		d.errs = append(d.errs, s)
+	}
+}
+
+// discover returns the interfaces to capture and every interface present
+// (ifindex → name), so that the caller can tell which are gone.
+func (d *capDiscovery) discover(auto, first bool) ([]CaptureInterface, map[int]string) {
+	if d.host == nil {
+		return nil, nil
+	}
+	links, err := d.host.LinkList()
+	if err != nil {
+		d.fail("list links: %v", err)
+		return nil, nil
+	}
+	present := make(map[int]string, len(links))
+	byIndex := make(map[int]netlink.Link, len(links))
+	for _, l := range links {
+		present[l.Attrs().Index] = l.Attrs().Name
+		byIndex[l.Attrs().Index] = l
+	}
+	if !auto && !first {
+		// Named interfaces are looked up once; later rounds only notice
+		// that one went away.
+		return nil, present
+	}
+	cls := d.classify(links, byIndex)
+	if !auto {
+		var out []CaptureInterface
+		for _, name := range d.opts.Ifaces {
+			name = strings.TrimSpace(name)
+			c := CaptureInterface{Name: name, Role: CaptureRoleNamed, Description: "interface " + name}
+			l, err := d.host.LinkByName(name)
+			if err != nil {
+				c.Error = fmt.Sprintf("no interface %q: %v", name, err)
+				out = append(out, c)
+				continue
+			}
+			if got, ok := cls[l.Attrs().Index]; ok {
+				c = got
+			} else {
+				c.Index, c.Kind = l.Attrs().Index, l.Type()
+				c.LinkType, c.Error = capLinkType(l)
+			}
+			out = append(out, c)
+		}
+		return out, present
+	}
+	out := make([]CaptureInterface, 0, len(cls))
+	for _, c := range cls {
+		out = append(out, c)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Index < out[j].Index })
+	return out, present
+}
+
+// classify finds the Docker bridges, the containers' veths and the uplinks.
+func (d *capDiscovery) classify(links []netlink.Link, byIndex map[int]netlink.Link) map[int]CaptureInterface {
+	out := map[int]CaptureInterface{}
+	d.refreshDocker(false)
+	isDockerBridge := map[int]bool{}
+	for _, l := range links {
+		a := l.Attrs()
+		if l.Type() == "bridge" && (a.Name == "docker0" || capDockerBridgeName.MatchString(a.Name) || d.networks[a.Name] != "") {
+			isDockerBridge[a.Index] = true
+		}
+	}
+	// The veths: on a Docker bridge, or with their peer in a container.
+	var veths []netlink.Link
+	needScan := false
+	for _, l := range links {
+		if l.Type() != "veth" {
+			continue
+		}
+		veths = append(veths, l)
+		if !d.checked[l.Attrs().Index] || (isDockerBridge[l.Attrs().MasterIndex] && d.peerOf(l).container == "") {
+			needScan = true
+		}
+	}
+	if needScan && time.Since(d.scanLast) >= captureRescanInterval {
+		d.scan()
+	}
+	containerOf := map[int]capPeer{}
+	for _, l := range veths {
+		a := l.Attrs()
+		d.checked[a.Index] = true
+		p := d.peerOf(l)
+		if p.container != "" {
+			containerOf[a.Index] = p
+			if m := byIndex[a.MasterIndex]; m != nil && m.Type() == "bridge" {
+				isDockerBridge[a.MasterIndex] = true // a custom bridge name Docker did not tell us
+			}
+		}
+	}
+	unnamed := slices.ContainsFunc(veths, func(l netlink.Link) bool {
+		p := containerOf[l.Attrs().Index]
+		return p.container != "" && d.names[p.container] == ""
+	})
+	for idx := range isDockerBridge {
+		if n := byIndex[idx].Attrs().Name; n != "docker0" && d.networks[n] == "" {
+			unnamed = true
+		}
+	}
+	if unnamed {
+		d.refreshDocker(true)
+	}
+	for idx := range isDockerBridge {
+		l := byIndex[idx]
+		c := d.base(l, CaptureRoleBridge)
+		c.Network = d.networks[c.Name]
+		if c.Network == "" && c.Name == "docker0" {
+			c.Network = "bridge"
+		}
+		label := c.Network
+		if label == "" {
+			label = strings.TrimPrefix(c.Name, "br-")
+		}
+		c.Description = "bridge of network " + label
+		out[idx] = c
+	}
+	for _, l := range veths {
+		a := l.Attrs()
+		p, ok := containerOf[a.Index]
+		if !ok && !isDockerBridge[a.MasterIndex] {
+			continue
+		}
+		c := d.base(l, CaptureRoleVeth)
+		if m := byIndex[a.MasterIndex]; m != nil {
+			c.Bridge = m.Attrs().Name
+		}
+		c.Container, c.ContainerName = p.container, d.names[p.container]
+		switch {
+		case c.ContainerName != "":
+			c.Description = fmt.Sprintf("veth of container %s (%s)", c.ContainerName, shortID(c.Container))
+		case c.Container != "":
+			c.Description = "veth of container " + shortID(c.Container)
+		default:
+			c.Description = "veth on bridge " + c.Bridge + " (container not yet known)"
+		}
+		out[a.Index] = c
+	}
+	for idx, routes := range d.uplinks() {
+		l := byIndex[idx]
+		if l == nil || out[idx].Role != "" || l.Attrs().Flags&net.FlagLoopback != 0 {
+			continue
+		}
+		c := d.base(l, CaptureRoleUplink)
+		c.Description = "uplink"
+		c.Routes = routes
+		out[idx] = c
+	}
+	return out
+}
+
+func (d *capDiscovery) base(l netlink.Link, role string) CaptureInterface {
+	c := CaptureInterface{Index: l.Attrs().Index, Name: l.Attrs().Name, Kind: l.Type(), Role: role}
+	c.LinkType, c.Error = capLinkType(l)
+	return c
+}
+
+// capLinkType is the link type of packets read with SOCK_RAW: Ethernet,
+// or raw IP for interfaces without a link-layer header.
+func capLinkType(l netlink.Link) (LinkType, string) {
+	switch l.Attrs().EncapType {
+	case "ether", "loopback":
+		return LinkTypeEthernet, ""
+	case "none", "tunnel", "tunnel6", "sit", "ppp", "rawip":
+		return LinkTypeRaw, ""
+	}
+	return 0, fmt.Sprintf("not captured: link type %q is not supported", l.Attrs().EncapType)
+}
+
+// uplinks returns the interfaces that carry the default route or a route
+// to a network that is not a container's, with those routes. Link-local
+// and multicast IPv6 routes, which every interface has, do not count.
+func (d *capDiscovery) uplinks() map[int][]string {
+	routes, err := d.host.RouteListFiltered(netlink.FAMILY_ALL, &netlink.Route{Table: unix.RT_TABLE_UNSPEC}, netlink.RT_FILTER_TABLE)
+	if err != nil {
+		d.fail("list routes: %v", err)
+		return nil
+	}
+	out := map[int][]string{}
+	for _, r := range routes {
+		if r.Table == unix.RT_TABLE_LOCAL || r.Type != unix.RTN_UNICAST {
+			continue
+		}
+		dst := "default"
+		if r.Dst != nil {
+			if ones, _ := r.Dst.Mask.Size(); ones == 0 {
+				dst = "default"
+			} else if r.Dst.IP.IsLinkLocalUnicast() || r.Dst.IP.IsMulticast() {
+				continue
+			} else {
+				dst = r.Dst.String()
+			}
+		}
+		if r.Table != unix.RT_TABLE_MAIN {
+			dst += " table " + strconv.Itoa(r.Table)
+		}
+		add := func(idx int) {
+			if idx > 0 && !slices.Contains(out[idx], dst) {
+				out[idx] = append(out[idx], dst)
+			}
+		}
+		add(r.LinkIndex)
+		for _, nh := range r.MultiPath {
+			add(nh.LinkIndex)
+		}
+	}
+	return out
+}
+
+// peerOf finds the container end of a host veth: the link in a container's
+// namespace whose iflink is this veth and whose ifindex is this veth's
+// iflink, in the namespace the veth's link-netnsid names.
+func (d *capDiscovery) peerOf(l netlink.Link) capPeer {
+	a := l.Attrs()
+	for _, p := range d.peers {
+		if p.hostIndex == a.Index && p.index == a.ParentIndex && (p.nsid < 0 || a.NetNsID < 0 || p.nsid == a.NetNsID) {
+			return p
+		}
+	}
+	return capPeer{}
+}
+
+// scan maps container namespaces to containers through /proc/<pid>/cgroup,
+// as the processes step does, and lists the veth ends inside them.
+func (d *capDiscovery) scan() {
+	d.scanLast = time.Now()
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		d.fail("scan /proc: %v", err)
+		return
+	}
+	var peers []capPeer
+	listed := map[uint64]bool{}
+	for _, ent := range ents {
+		pid, err := strconv.Atoi(ent.Name())
+		if err != nil || pid <= 0 {
+			continue
+		}
+		ino, err := NetNSInode(pid)
+		if err != nil || ino == d.hostNS || listed[ino] {
+			continue
+		}
+		id, seen := d.nsContainer[ino]
+		if !seen {
+			cg, err := procReadFile("/proc/"+ent.Name()+"/cgroup", procMaxCgroupBytes)
+			if err != nil {
+				continue
+			}
+			id = ContainerIDFromCgroup(string(cg))
+			d.nsContainer[ino] = id
+		}
+		if id == "" {
+			continue
+		}
+		ps, err := d.nsPeers(pid, id)
+		if err != nil {
+			continue // exited meanwhile: another process may still show the namespace
+		}
+		listed[ino] = true
+		peers = append(peers, ps...)
+	}
+	d.peers = peers
+}
+
+func (d *capDiscovery) nsPeers(pid int, container string) ([]capPeer, error) {
+	ns, err := netns.GetFromPid(pid)
+	if err != nil {
+		return nil, err
+	}
+	defer ns.Close()
+	nsid, err := d.host.GetNetNsIdByFd(int(ns))
+	if err != nil {
+		nsid = -1
+	}
+	h, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
+	if err != nil {
+		return nil, err
+	}
+	defer h.Close()
+	links, err := h.LinkList()
+	if err != nil {
+		return nil, err
+	}
+	var out []capPeer
+	for _, l := range links {
+		if l.Type() == "veth" && l.Attrs().ParentIndex > 0 {
+			out = append(out, capPeer{container: container, nsid: nsid, index: l.Attrs().Index, hostIndex: l.Attrs().ParentIndex})
+		}
+	}
+	return out, nil
+}
+
+// refreshDocker asks the engine for network and container names, at most
+// every captureRescanInterval unless forced by a container without a name.
+func (d *capDiscovery) refreshDocker(force bool) {
+	if d.docker == nil || (!d.dockerLast.IsZero() && (!force || time.Since(d.dockerLast) < captureRescanInterval)) {
+		return
+	}
+	d.dockerLast = time.Now()
+	ctx, cancel := context.WithTimeout(d.ctx, captureDockerTimeout)
+	defer cancel()
+	raw, err := d.docker.get(ctx, "/networks", nil, dockerMaxListBytes)
+	if err != nil {
+		d.fail("docker networks: %v", err)
+	} else {
+		var nets []struct {
+			Name    string            `json:"Name"`
+			ID      string            `json:"Id"`
+			Driver  string            `json:"Driver"`
+			Options map[string]string `json:"Options"`
+		}
+		if err := json.Unmarshal(raw, &nets); err != nil {
+			d.fail("docker networks: %v", err)
+		}
+		for _, n := range nets {
+			if n.Driver != "bridge" {
+				continue
+			}
+			br := n.Options["com.docker.network.bridge.name"]
+			if br == "" && len(n.ID) >= 12 {
+				br = "br-" + n.ID[:12]
+			}
+			d.networks[br] = n.Name
+		}
+	}
+	raw, err = d.docker.get(ctx, "/containers/json", url.Values{}, dockerMaxListBytes)
+	if err != nil {
+		d.fail("docker containers: %v", err)
+		return
+	}
+	var cs []struct {
+		ID    string   `json:"Id"`
+		Names []string `json:"Names"`
+	}
+	if err := json.Unmarshal(raw, &cs); err != nil {
+		d.fail("docker containers: %v", err)
+	}
+	for _, c := range cs {
+		for _, n := range c.Names {
+			// Linked containers have extra names "/other/alias".
+			if n = strings.TrimPrefix(n, "/"); !strings.Contains(n, "/") {
+				d.names[c.ID] = n
+				break
+			}
+		}
+	}
+}
+
+// The capture during collection.
+
+// captureRun is a capture running while the snapshot steps run.
+type captureRun struct {
+	started time.Time
+	pcap    *bundle.MemberWriter
+	events  *bundle.MemberWriter
+	filter  string
+	done    chan struct{}
+	res     CaptureResult
+	err     error
+	ct      ConntrackEventStats
+	ctErr   error
+	evErr   error
+}
+
+// startCapture starts the capture and the conntrack event recording; the
+// snapshot steps run meanwhile. A capture that cannot start is recorded as
+// a failed step at once.
+func (c *collector) startCapture(ctx context.Context) {
+	if c.opts.Capture <= 0 {
+		return
+	}
+	run := &captureRun{started: time.Now().UTC(), filter: c.opts.CaptureFilter, done: make(chan struct{})}
+	note := "no capture filter"
+	if run.filter != "" {
+		note = fmt.Sprintf("capture filter %q", run.filter)
+	}
+	var err error
+	run.pcap, err = c.w.Create("capture/capture.pcapng", bundle.MemberInfo{Step: "capture", Note: note,
+		Source: bundle.Source{Kind: "capture", Ref: "AF_PACKET TPACKET_V3, SO_ATTACH_FILTER before bind"}})
+	if err == nil {
+		run.events, err = c.w.Create("capture/conntrack-events.jsonl", bundle.MemberInfo{Step: "capture",
+			Source: bundle.Source{Kind: "netlink", Ref: "NFNLGRP_CONNTRACK_NEW, _UPDATE, _DESTROY"}})
+	}
+	if err != nil {
+		if run.pcap != nil {
+			run.pcap.Abort(err.Error())
+		}
+		c.recordCapture(run, bundle.StepFailed, fmt.Errorf("start capture: %w", err))
+		return
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		defer cancel() // the capture ended early (limit, error): stop the events too
+		run.res, run.err = Capture(cctx, run.pcap, CaptureOptions{
+			Duration:    c.opts.Capture,
+			Ifaces:      c.opts.CaptureIfaces,
+			Filter:      run.filter,
+			Snaplen:     c.opts.Snaplen,
+			MaxBytes:    c.opts.CaptureMaxBytes,
+			DockerHost:  c.opts.DockerHost,
+			Application: "dockcase " + clockBuildInfo().Version,
+			Log:         c.opts.Progress,
+		})
+		if errors.Is(ctx.Err(), context.Canceled) {
+			run.res.StopReason = CaptureStopInterrupted
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		run.ct, run.ctErr = RecordConntrackEvents(cctx, run.events)
+	}()
+	go func() {
+		wg.Wait()
+		close(run.done)
+	}()
+	c.capture = run
+	fmt.Fprintf(c.opts.Progress, "dockcase: capturing for %s while the snapshot runs\n", c.opts.Capture)
+}
+
+// finishCapture waits for the capture to end, closes its members, writes
+// capture/interfaces.json and records the capture step.
+func (c *collector) finishCapture() {
+	run := c.capture
+	if run == nil {
+		return
+	}
+	c.capture = nil
+	if time.Since(run.started) < c.opts.Capture {
+		fmt.Fprintf(c.opts.Progress, "dockcase: waiting for the capture to end (%s)\n", (c.opts.Capture - time.Since(run.started)).Round(time.Second))
+	}
+	<-run.done
+	res := run.res
+	var errs []error
+	if run.err != nil {
+		errs = append(errs, run.err)
+	}
+	var closeErr error
+	switch res.StopReason {
+	case CaptureStopMaxBytes:
+		closeErr = run.pcap.Abort(fmt.Sprintf("capture stopped at the --capture-max-bytes limit of %d bytes after %s; %d later packets not written",
+			res.MaxBytes, res.Ended.Sub(res.Started).Round(time.Millisecond), res.OverLimit))
+	case CaptureStopInterrupted:
+		closeErr = run.pcap.Abort("capture ended early: collection interrupted")
+	case CaptureStopWriteError:
+		closeErr = run.pcap.Abort("capture ended early: the bundle could not be written")
+	default:
+		closeErr = run.pcap.Close()
+	}
+	if closeErr != nil {
+		errs = append(errs, closeErr)
+	}
+	if run.ctErr != nil {
+		errs = append(errs, fmt.Errorf("conntrack events: %w", run.ctErr))
+		closeErr = run.events.Abort(run.ctErr.Error())
+	} else {
+		closeErr = run.events.Close()
+	}
+	if closeErr != nil {
+		errs = append(errs, closeErr)
+	}
+	if err := c.w.AddJSON("capture/interfaces.json", bundle.MemberInfo{Step: "capture",
+		Source: bundle.Source{Kind: "capture", Ref: "netlink links and routes, /proc/*/cgroup, Docker API, PACKET_STATISTICS"}}, res); err != nil {
+		errs = append(errs, err)
+	}
+	for _, it := range res.Interfaces {
+		if it.Dropped > 0 {
+			errs = append(errs, fmt.Errorf("the kernel dropped %d of %d packets on %s", it.Dropped, it.Received, it.Name))
+		}
+	}
+	if run.ct.Lost > 0 {
+		errs = append(errs, fmt.Errorf("%d conntrack event overflow(s): events were lost", run.ct.Lost))
+	}
+	status := bundle.StepOK
+	switch {
+	case res.StopReason == CaptureStopInterrupted:
+		status = bundle.StepInterrupted
+		errs = append(errs, ErrInterrupted)
+	case run.err != nil && len(res.Interfaces) == 0:
+		status = bundle.StepFailed
+	case len(errs) > 0:
+		status = bundle.StepPartial
+	}
+	c.recordCapture(run, status, errors.Join(errs...))
+}
+
+func (c *collector) recordCapture(run *captureRun, status string, err error) {
+	res := run.res
+	rec := bundle.StepRecord{Name: "capture", Started: run.started, Ended: time.Now().UTC(), Status: status,
+		Called: []bundle.Call{
+			{Kind: "capture", Ref: fmt.Sprintf("socket(AF_PACKET, SOCK_RAW), SO_ATTACH_FILTER, PACKET_RX_RING TPACKET_V3, bind, on %d interface(s)", len(res.Interfaces))},
+			{Kind: "netlink", Ref: "RTM_GETLINK, RTM_GETROUTE, RTM_GETNSID every " + captureDiscoverInterval.String()},
+			{Kind: "netlink", Ref: "NFNL_SUBSYS_CTNETLINK multicast NEW, UPDATE, DESTROY"},
+		},
+		Detail: map[string]any{
+			"filter": run.filter, "mode": res.Mode, "stop_reason": res.StopReason, "bytes": res.Bytes,
+			"max_bytes": res.MaxBytes, "packets": res.Packets, "kernel_received": res.Received,
+			"kernel_dropped": res.Dropped, "over_limit": res.OverLimit, "interfaces": len(res.Interfaces),
+			"conntrack_events": run.ct.Events,
+		},
+	}
+	if err != nil {
+		rec.Error = err.Error()
+	}
+	if res.StopReason == CaptureStopMaxBytes {
+		rec.Detail.(map[string]any)["note"] = fmt.Sprintf("stopped at the --capture-max-bytes limit of %d bytes", res.MaxBytes)
+		fmt.Fprintf(c.opts.Progress, "dockcase: capture stopped at the --capture-max-bytes limit (%d bytes)\n", res.MaxBytes)
+	}
+	switch status {
+	case bundle.StepInterrupted:
+		c.gap("capture: interrupted before it finished")
+	case bundle.StepFailed, bundle.StepPartial:
+		c.gap(fmt.Sprintf("capture: %s: %v", status, err))
+		fmt.Fprintf(c.opts.Progress, "dockcase: capture: %s: %s\n", status, firstLine(rec.Error))
+	}
+	c.w.Record(rec)
+}

@@ -1,0 +1,410 @@
+package collect
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gopacket/gopacket/pcapgo"
+)
+
+// capTestTshark runs tshark on a file and returns its field lines.
+func capTestTshark(t *testing.T, file string, args ...string) []string {
+	t.Helper()
+	if _, err := exec.LookPath("tshark"); err != nil {
+		t.Skip("tshark not installed")
+	}
+	out, err := exec.Command("tshark", append([]string{"-r", file, "-n"}, args...)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("tshark -r %s %v: %v\n%s", file, args, err, out)
+	}
+	var lines []string
+	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if l != "" && !strings.Contains(l, "Running as user") {
+			lines = append(lines, l)
+		}
+	}
+	return lines
+}
+
+// TestPcapngWriterReadByTshark writes a file by hand and checks that
+// tshark, capinfos and gopacket's reader see what was written.
+func TestPcapngWriterReadByTshark(t *testing.T) {
+	var buf bytes.Buffer
+	buf.Write(pcapngSectionHeader("dockcase test"))
+	buf.Write(pcapngInterfaceBlock(LinkTypeEthernet, 262144, "dcqeth0", "veth of container web-1 (0123456789ab)", "udp port 53"))
+	buf.Write(pcapngInterfaceBlock(LinkTypeRaw, 65535, "dcqtun0", "uplink", ""))
+	udp := capTestUDPv4(net.IPv4(198, 18, 0, 1), net.IPv4(198, 18, 0, 2), 40000, 53, []byte("hello"))
+	eth := append([]byte{2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00}, udp...)
+	ts1 := uint64(1_700_000_000_123_456_789)
+	ts2 := ts1 + 1
+	var b []byte
+	b = pcapngAppendPacket(b, 0, ts1, nil, eth, uint32(len(eth)), capDirection(4))
+	// A VLAN tag put back in front of the EtherType, as the reader does.
+	tag := append(append([]byte{}, eth[:12]...), 0x81, 0x00, 0x00, 0x07)
+	b = pcapngAppendPacket(b, 0, ts1+500, tag, eth[12:], uint32(len(eth)+4), capDirection(0))
+	// Raw IP, truncated to 20 bytes of a longer packet.
+	b = pcapngAppendPacket(b, 1, ts2, nil, udp[:20], uint32(len(udp)), capDirection(0))
+	buf.Write(b)
+	start := time.Unix(0, int64(ts1)-int64(time.Second))
+	buf.Write(pcapngStatsBlock(0, start, time.Unix(0, int64(ts2)), 10, 7, 2))
+	buf.Write(pcapngStatsBlock(1, start, time.Unix(0, int64(ts2)), 1, 0, 1))
+	file := filepath.Join(t.TempDir(), "t.pcapng")
+	if err := os.WriteFile(file, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	got := capTestTshark(t, file, "-T", "fields", "-E", "separator=|",
+		"-e", "frame.interface_name", "-e", "frame.interface_description", "-e", "frame.time_epoch",
+		"-e", "frame.len", "-e", "frame.cap_len", "-e", "ip.src", "-e", "udp.dstport", "-e", "vlan.id", "-e", "frame.packet_flags_direction")
+	want := []string{
+		"dcqeth0|veth of container web-1 (0123456789ab)|1700000000.123456789|47|47|198.18.0.1|53||0x00000002",
+		"dcqeth0|veth of container web-1 (0123456789ab)|1700000000.123457289|51|51|198.18.0.1|53|7|0x00000001",
+		"dcqtun0|uplink|1700000000.123456790|33|20|198.18.0.1|||0x00000001",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("tshark fields =\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+
+	out, err := exec.Command("capinfos", "-I", "-M", file).CombinedOutput()
+	if err != nil {
+		t.Fatalf("capinfos: %v\n%s", err, out)
+	}
+	for _, w := range []string{"Name = dcqeth0", "Name = dcqtun0", "Encapsulation = Ethernet", "Encapsulation = Raw IP",
+		"Time precision = nanoseconds", "Capture length = 262144", "Number of stat entries = 1", "Filter string = udp port 53"} {
+		if !strings.Contains(string(out), w) {
+			t.Errorf("capinfos -I lacks %q:\n%s", w, out)
+		}
+	}
+
+	// gopacket's reader gives the statistics blocks' counters.
+	r, err := pcapgo.NewNgReader(bytes.NewReader(buf.Bytes()), pcapgo.NgReaderOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, _, err := r.ReadPacketData(); err != nil {
+			break
+		}
+	}
+	intf, err := r.Interface(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := intf.Statistics; st.PacketsReceived != 10 || st.PacketsDropped != 7 || st.LastUpdate.UnixNano() != int64(ts2) {
+		t.Errorf("interface 0 statistics = %+v, want received 10, dropped 7, at %d", st, ts2)
+	}
+}
+
+func TestCapDirection(t *testing.T) {
+	for _, tc := range []struct {
+		pkttype uint8
+		want    uint32
+	}{{0, 0x5}, {1, 0xd}, {2, 0x9}, {3, 0x11}, {4, 0x2}, {7, 0}} {
+		if got := capDirection(tc.pkttype); got != tc.want {
+			t.Errorf("capDirection(%d) = %#x, want %#x", tc.pkttype, got, tc.want)
+		}
+	}
+}
+
+func TestCapProgramSnaplen(t *testing.T) {
+	for _, tc := range []struct {
+		expr    string
+		snaplen int
+	}{{"", 96}, {"udp port 53", 128}, {"host 198.18.0.1 or tcp", 262144}} {
+		prog, err := capProgram(tc.expr, LinkTypeEthernet, tc.snaplen)
+		if err != nil {
+			t.Fatalf("capProgram(%q) = %v", tc.expr, err)
+		}
+		accepts := 0
+		for _, in := range prog {
+			if in.Code == 0x06 && in.K != 0 {
+				accepts++
+				if in.K != uint32(tc.snaplen) {
+					t.Errorf("capProgram(%q, snaplen %d): ret #%d, want #%d", tc.expr, tc.snaplen, in.K, tc.snaplen)
+				}
+			}
+		}
+		if accepts == 0 {
+			t.Errorf("capProgram(%q) has no accepting return", tc.expr)
+		}
+	}
+	if err := CheckCaptureFilter("host 198.18.0.1 and port 80"); err != nil {
+		t.Errorf("CheckCaptureFilter(valid) = %v", err)
+	}
+	var fe *FilterError
+	if err := CheckCaptureFilter("ether host 02:00:00:00:00:01"); !errors.As(err, &fe) {
+		t.Errorf("CheckCaptureFilter(outside the subset) = %v, want a *FilterError", err)
+	}
+}
+
+func TestCapLabel(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"veth of container web-1 (0123456789ab)", "veth of container web-1 (0123456789ab)"},
+		{"evil\x1b[31m\nname", "evil?[31m?name"},
+		{strings.Repeat("a", 300), strings.Repeat("a", captureMaxLabelBytes)},
+	} {
+		if got := capLabel(tc.in); got != tc.want {
+			t.Errorf("capLabel(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+// capTestUDPv4 builds an IPv4 UDP packet (checksums left zero).
+func capTestUDPv4(src, dst net.IP, sport, dport uint16, payload []byte) []byte {
+	ip := make([]byte, 28+len(payload))
+	ip[0] = 0x45
+	total := len(ip)
+	ip[2], ip[3] = byte(total>>8), byte(total)
+	ip[8] = 64
+	ip[9] = 17
+	copy(ip[12:16], src.To4())
+	copy(ip[16:20], dst.To4())
+	ip[20], ip[21] = byte(sport>>8), byte(sport)
+	ip[22], ip[23] = byte(dport>>8), byte(dport)
+	l := 8 + len(payload)
+	ip[24], ip[25] = byte(l>>8), byte(l)
+	copy(ip[28:], payload)
+	return ip
+}
+
+// capTestLink is a veth pair made for a test: the host end in the host's
+// namespace, the peer in a namespace of its own, on 198.18.<n>.0/30.
+type capTestLink struct {
+	ns, host, peer string
+	hostAddr       net.IP
+	peerAddr       net.IP
+}
+
+func capTestIP(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := exec.Command("ip", args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ip %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+func newCapTestLink(t *testing.T) *capTestLink {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("AF_PACKET capture needs root")
+	}
+	if _, err := exec.LookPath("ip"); err != nil {
+		t.Skip("needs the ip command")
+	}
+	var r [2]byte
+	rand.Read(r[:])
+	id := hex.EncodeToString(r[:])
+	n := 200 + int(r[0])%50
+	l := &capTestLink{ns: "dcq-" + id, host: "dcqh" + id, peer: "dcqp" + id,
+		hostAddr: net.IPv4(198, 18, byte(n), 1), peerAddr: net.IPv4(198, 18, byte(n), 2)}
+	t.Cleanup(func() {
+		exec.Command("ip", "link", "del", l.host).Run()
+		exec.Command("ip", "netns", "del", l.ns).Run()
+	})
+	capTestIP(t, "netns", "add", l.ns)
+	capTestIP(t, "link", "add", l.host, "type", "veth", "peer", "name", l.peer, "netns", l.ns)
+	capTestIP(t, "addr", "add", l.hostAddr.String()+"/30", "dev", l.host)
+	capTestIP(t, "link", "set", l.host, "up")
+	capTestIP(t, "-n", l.ns, "addr", "add", l.peerAddr.String()+"/30", "dev", l.peer)
+	capTestIP(t, "-n", l.ns, "link", "set", l.peer, "up")
+	capTestIP(t, "-n", l.ns, "link", "set", "lo", "up")
+	// The hard rule: nothing is sent before the route is ours.
+	out := capTestIP(t, "route", "get", l.peerAddr.String())
+	f := strings.Fields(out)
+	dev := ""
+	for i := 0; i+1 < len(f); i++ {
+		if f[i] == "dev" {
+			dev = f[i+1]
+		}
+		if f[i] == "via" {
+			t.Fatalf("ip route get %s goes via a gateway: %s", l.peerAddr, out)
+		}
+	}
+	if dev != l.host {
+		t.Fatalf("ip route get %s = %q, want dev %s; refusing to send", l.peerAddr, out, l.host)
+	}
+	return l
+}
+
+// send sends count UDP datagrams to the peer, each payload naming its
+// port and number.
+func (l *capTestLink) send(t *testing.T, port, count int) {
+	t.Helper()
+	// Unconnected, so that the peer's port unreachable is not an error.
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: l.hostAddr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	dst := &net.UDPAddr{IP: l.peerAddr, Port: port}
+	for i := range count {
+		if _, err := c.WriteToUDP(fmt.Appendf(nil, "dcq-%d-%d", port, i), dst); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestCaptureAFPacket captures on a real veth next to tcpdump, with and
+// without a filter, and checks both saw the same datagrams.
+func TestCaptureAFPacket(t *testing.T) {
+	l := newCapTestLink(t)
+	if _, err := exec.LookPath("tcpdump"); err != nil {
+		t.Skip("tcpdump not installed")
+	}
+	for _, tc := range []struct {
+		filter string
+		want   map[int]int // port → datagrams expected
+	}{
+		{"", map[int]int{7001: 50, 7002: 30}},
+		{"udp and dst port 7001", map[int]int{7001: 50}},
+	} {
+		t.Run(fmt.Sprintf("filter %q", tc.filter), func(t *testing.T) {
+			dir := t.TempDir()
+			ref := filepath.Join(dir, "tcpdump.pcap")
+			args := []string{"-i", l.host, "-w", ref, "-n", "-U"}
+			if tc.filter != "" {
+				args = append(args, tc.filter)
+			}
+			td := exec.Command("tcpdump", args...)
+			tdErr, err := td.StderrPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := td.Start(); err != nil {
+				t.Fatal(err)
+			}
+			listening := make(chan struct{})
+			go func() {
+				sc := bufio.NewScanner(tdErr)
+				once := sync.Once{}
+				for sc.Scan() {
+					if strings.Contains(sc.Text(), "listening on") {
+						once.Do(func() { close(listening) })
+					}
+				}
+			}()
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			var out bytes.Buffer
+			var res CaptureResult
+			var capErr error
+			var wg sync.WaitGroup
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				res, capErr = Capture(ctx, &out, CaptureOptions{Ifaces: []string{l.host}, Filter: tc.filter, NoDocker: true})
+			}()
+			// Both must be listening before anything is sent.
+			select {
+			case <-listening:
+			case <-time.After(10 * time.Second):
+				t.Fatal("tcpdump is not listening after 10s")
+			}
+			time.Sleep(300 * time.Millisecond)
+			l.send(t, 7001, 50)
+			l.send(t, 7002, 30)
+			time.Sleep(300 * time.Millisecond)
+			cancel()
+			wg.Wait()
+			td.Process.Signal(os.Interrupt)
+			td.Wait()
+			if capErr != nil {
+				t.Fatalf("Capture = %v", capErr)
+			}
+			if res.StopReason != CaptureStopInterrupted || len(res.Interfaces) != 1 || res.Interfaces[0].Name != l.host {
+				t.Fatalf("result: stop %q, interfaces %+v", res.StopReason, res.Interfaces)
+			}
+			it := res.Interfaces[0]
+			if it.Dropped != 0 || it.Received != it.Captured || it.Captured == 0 {
+				t.Errorf("kernel counters: received %d dropped %d, captured %d", it.Received, it.Dropped, it.Captured)
+			}
+			if res.Bytes != int64(out.Len()) {
+				t.Errorf("result says %d bytes, %d written", res.Bytes, out.Len())
+			}
+			file := filepath.Join(dir, "dockcase.pcapng")
+			os.WriteFile(file, out.Bytes(), 0o644)
+
+			fields := []string{"-Y", "udp && !icmp", "-T", "fields", "-e", "udp.dstport", "-e", "data.data"}
+			ours := capTestTshark(t, file, fields...)
+			theirs := capTestTshark(t, ref, fields...)
+			if strings.Join(ours, "\n") != strings.Join(theirs, "\n") {
+				t.Errorf("dockcase saw %d datagrams, tcpdump %d; they differ:\nours %q\ntcpdump %q", len(ours), len(theirs), ours, theirs)
+			}
+			count := map[int]int{}
+			for _, line := range ours {
+				port, _ := strconv.Atoi(strings.Fields(line)[0])
+				count[port]++
+			}
+			for port, n := range tc.want {
+				if count[port] != n {
+					t.Errorf("port %d: %d datagrams captured, want %d", port, count[port], n)
+				}
+			}
+			if len(count) != len(tc.want) {
+				t.Errorf("ports captured %v, want %v", count, tc.want)
+			}
+			dirs := capTestTshark(t, file, "-Y", "udp && !icmp", "-T", "fields", "-e", "frame.interface_name", "-e", "frame.packet_flags_direction")
+			for _, d := range dirs {
+				if d != l.host+"\t0x00000002" {
+					t.Errorf("a datagram sent to the peer has interface and direction %q, want %s outbound (0x00000002)", d, l.host)
+					break
+				}
+			}
+		})
+	}
+}
+
+// TestCaptureMaxBytes stops at the limit with a well-formed file.
+func TestCaptureMaxBytes(t *testing.T) {
+	l := newCapTestLink(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var out bytes.Buffer
+	const limit = 8 << 10
+	done := make(chan struct{})
+	var res CaptureResult
+	var err error
+	go func() {
+		defer close(done)
+		res, err = Capture(ctx, &out, CaptureOptions{Ifaces: []string{l.host}, MaxBytes: limit, NoDocker: true})
+	}()
+	time.Sleep(300 * time.Millisecond)
+	for i := 0; i < 100; i++ {
+		select {
+		case <-done:
+		default:
+			l.send(t, 7003, 10)
+			time.Sleep(20 * time.Millisecond)
+			continue
+		}
+		break
+	}
+	<-done
+	if err != nil {
+		t.Fatalf("Capture = %v", err)
+	}
+	if res.StopReason != CaptureStopMaxBytes || out.Len() > limit || res.OverLimit == 0 {
+		t.Fatalf("stop %q, %d bytes written (limit %d), %d over the limit", res.StopReason, out.Len(), limit, res.OverLimit)
+	}
+	file := filepath.Join(t.TempDir(), "c.pcapng")
+	os.WriteFile(file, out.Bytes(), 0o644)
+	got := capTestTshark(t, file, "-T", "fields", "-e", "frame.interface_name")
+	if uint64(len(got)) != res.Packets || len(got) == 0 {
+		t.Errorf("tshark reads %d packets, the capture wrote %d", len(got), res.Packets)
+	}
+}
