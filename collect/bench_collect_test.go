@@ -15,11 +15,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dockcase/dockcase/bundle"
+	"github.com/dockcase/dockcase/collect/e2etest"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/client"
-	"github.com/dockcase/dockcase/bundle"
-	"github.com/dockcase/dockcase/collect/e2etest"
 )
 
 var benchCollect = flag.Bool("bench-collect", false, "run the collector benchmark (scripts/bench-collect.sh)")

@@ -18,12 +18,12 @@ import (
 	"time"
 
 	"filippo.io/age"
-	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/image"
-	"github.com/docker/docker/api/types/network"
 	"github.com/dockcase/dockcase/bundle"
 	"github.com/dockcase/dockcase/collect"
 	"github.com/dockcase/dockcase/collect/e2etest"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/image"
+	"github.com/docker/docker/api/types/network"
 )
 
 var (
