@@ -40,7 +40,7 @@ func TestGenerateTestdata(t *testing.T) {
 		os.Remove(f)
 	}
 	args := []string{"collect", "--case", "DEMO-1", "--examiner", "dockcase testdata generator",
-		"--key", key, "--no-images", "--events-since", "10m", "--out", out}
+		"--key", key, "--no-images", "--capture", "6s", "--events-since", "10m", "--out", out}
 	if extra := os.Getenv("DOCKCASE_TESTDATA_ARGS"); extra != "" {
 		args = append(args, strings.Fields(extra)...)
 	}
