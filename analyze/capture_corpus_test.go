@@ -23,23 +23,9 @@ const captureCorpusBudget = 2 * time.Second
 // captureCorpusDir finds ../shared/corpus/tcpdump next to the repository root.
 func captureCorpusDir(t testing.TB) string {
 	t.Helper()
-	dir, err := os.Getwd()
+	corpus, err := captureFuzzCorpusDir()
 	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("no go.mod above the test directory: cannot locate the corpus")
-		}
-		dir = parent
-	}
-	corpus := filepath.Join(dir, "..", "shared", "corpus", "tcpdump")
-	if _, err := os.Stat(corpus); err != nil {
-		t.Skipf("tcpdump corpus absent at %s: %v", corpus, err)
+		t.Skipf("tcpdump corpus not found beside the repository (../shared/corpus/tcpdump): %v", err)
 	}
 	return corpus
 }

@@ -10,6 +10,7 @@ import (
 	"unicode"
 
 	"github.com/olekukonko/tablewriter"
+	"github.com/olekukonko/tablewriter/tw"
 )
 
 // TerminalText makes s safe to print on a terminal: escape sequences and
@@ -65,9 +66,11 @@ func needsEscape(r rune) bool {
 }
 
 // Table prints rows under a header as a terminal table, every cell passed
-// through TerminalText.
+// through TerminalText. Headers are printed as given: they can be
+// interface names (br-568a2f648eb9) that tablewriter's header formatting
+// would split and upper-case.
 func Table(w io.Writer, header []string, rows [][]string) error {
-	t := tablewriter.NewTable(w)
+	t := tablewriter.NewTable(w, tablewriter.WithHeaderAutoFormat(tw.Off))
 	h := make([]any, len(header))
 	for i, c := range header {
 		h[i] = TerminalText(c)

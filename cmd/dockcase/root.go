@@ -104,6 +104,8 @@ bundle; "dockcase analyze" reads the bundle offline, on a lab workstation.` + ex
 		newVerifyCmd(),
 		newInspectCmd(),
 		newCustodyCmd(),
+		newAnalyzeCmd(),
+		newPathCmd(),
 	)
 	for _, c := range root.Commands() {
 		c.Long = strings.TrimSpace(c.Long) + "\n" + exitCodesHelp

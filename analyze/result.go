@@ -1,0 +1,220 @@
+package analyze
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"sort"
+	"time"
+
+	"github.com/dockcase/dockcase/bundle"
+)
+
+// ResultVersion is the version of the analysis document.
+const ResultVersion = "dockcase-analysis/v1"
+
+// DefaultDestination is the documentation address (RFC 5737) used as the
+// representative outside address when neither --to nor a default route
+// gives one.
+var DefaultDestination = netip.MustParseAddr("198.51.100.1")
+
+// Options tune Analyze.
+type Options struct {
+	// To are the outside addresses to explain each container's path
+	// towards; empty means the gateway of the host's default route, else
+	// DefaultDestination.
+	To []netip.Addr
+	// BundleSHA256 is the SHA-256 of the bundle file, when the caller has it.
+	BundleSHA256 string
+}
+
+// Result is the dockcase-analysis/v1 document. Warning is set, and is the
+// first key of the JSON, when the bundle did not verify and the user chose
+// to analyse it anyway.
+//
+// Extension points for later analyses (flows and IOCs, findings, timeline)
+// are the omitempty slices at the end; a reader of v1 ignores keys it does
+// not know.
+type Result struct {
+	Warning     string          `json:"warning,omitempty"`
+	Version     string          `json:"version"`
+	Bundle      BundleInfo      `json:"bundle"`
+	Host        HostInfo        `json:"host"`
+	Containers  []*Container    `json:"containers"`
+	Networks    []*Network      `json:"networks"`
+	Interfaces  []HostInterface `json:"interfaces"`
+	Paths       []*Path         `json:"paths"`
+	Visibility  []VisibilityRow `json:"visibility"`
+	IPOwnership []Lease         `json:"ip_ownership"`
+	Missing     []string        `json:"missing"`
+
+	Flows    []Flow    `json:"flows,omitempty"`
+	IOCs     []IOCHit  `json:"iocs,omitempty"`
+	Findings []Finding `json:"findings,omitempty"`
+	Timeline []Event   `json:"timeline,omitempty"`
+}
+
+// BundleInfo is what verification established about the bundle.
+type BundleInfo struct {
+	Path      string    `json:"path"`
+	SHA256    string    `json:"sha256,omitempty"`
+	Root      string    `json:"root"`
+	Case      string    `json:"case"`
+	Examiner  string    `json:"examiner,omitempty"`
+	Host      string    `json:"host"`
+	Collector string    `json:"collector"`
+	Started   time.Time `json:"started"`
+	Finished  time.Time `json:"finished,omitzero"`
+	// Signer is the signing key's fingerprint; Trusted says whether it is
+	// one the user named (--allowed-signers, --fingerprint).
+	Signer            string   `json:"signer,omitempty"`
+	Trusted           bool     `json:"trusted"`
+	Verified          bool     `json:"verified"`
+	VerificationError string   `json:"verification_error,omitempty"`
+	Complete          bool     `json:"complete"`
+	Gaps              []string `json:"gaps"`
+}
+
+// HostInfo summarises the host's network.
+type HostInfo struct {
+	Hostname string `json:"hostname,omitempty"`
+	// FirewallLayout is the Docker rule layout of the IPv4 ruleset
+	// (legacy, bridge-drop, ipset, docker-forward, nftables, none).
+	FirewallLayout string `json:"firewall_layout,omitempty"`
+	ForwardPolicy  string `json:"forward_policy,omitempty"`
+	// Destinations are the outside addresses the paths and the visibility
+	// matrix are about.
+	Destinations []netip.Addr `json:"destinations"`
+	Namespaces   int          `json:"namespaces"`
+	Conntrack    int          `json:"conntrack_entries"`
+	Processes    int          `json:"processes"`
+}
+
+// Flow is reserved for the flows of captured traffic (issue 6).
+type Flow struct {
+	Container string     `json:"container,omitempty"`
+	Evidence  []Evidence `json:"evidence,omitempty"`
+}
+
+// IOCHit is reserved for indicator matches (issue 6).
+type IOCHit struct {
+	IOC        string   `json:"ioc"`
+	Containers []string `json:"containers,omitempty"`
+}
+
+// Finding is reserved for triage findings (issue 7).
+type Finding struct {
+	ID       string     `json:"id"`
+	Severity string     `json:"severity"`
+	Evidence []Evidence `json:"evidence,omitempty"`
+}
+
+// Event is reserved for the case timeline (issue 7).
+type Event struct {
+	Time    time.Time `json:"time"`
+	Message string    `json:"message"`
+}
+
+// Analyze builds the host model from a verified (or knowingly unverified)
+// bundle and produces the analysis document.
+func Analyze(b *bundle.Bundle, opts Options) (*Result, error) {
+	h, err := Load(b)
+	if err != nil {
+		return nil, err
+	}
+	res := h.Result(opts)
+	bi := BundleInfo{Path: b.Path, SHA256: opts.BundleSHA256, Root: b.Root, Case: b.Meta.CaseID, Examiner: b.Meta.Examiner,
+		Host: b.Meta.Host, Collector: b.Meta.Collector, Started: b.Meta.Started.UTC(), Signer: b.Fingerprint,
+		Trusted: b.Trusted && b.Err == nil, Verified: b.Err == nil, Gaps: []string{}}
+	if b.Manifest != nil {
+		bi.Finished = b.Manifest.Finished.UTC()
+		bi.Complete = b.Manifest.Complete
+		bi.Gaps = append(bi.Gaps, b.Manifest.Gaps...)
+	}
+	if b.Err != nil {
+		bi.VerificationError = b.Err.Error()
+		res.Warning = fmt.Sprintf("UNVERIFIED: this bundle failed verification (%v); it was analysed only because --allow-unverified was given, and nothing in it can be relied on", b.Err)
+	}
+	res.Bundle = bi
+	return res, nil
+}
+
+// Result produces the analysis document of the host (without the bundle
+// section, which Analyze fills).
+func (h *Host) Result(opts Options) *Result {
+	res := &Result{Version: ResultVersion, Containers: h.Containers, Networks: h.Networks, Interfaces: h.Interfaces(),
+		Paths: []*Path{}, Visibility: []VisibilityRow{}, IPOwnership: h.Leases(), Missing: append([]string{}, h.Missing...)}
+	if res.Containers == nil {
+		res.Containers = []*Container{}
+	}
+	if res.Networks == nil {
+		res.Networks = []*Network{}
+	}
+	if res.Interfaces == nil {
+		res.Interfaces = []HostInterface{}
+	}
+	if res.IPOwnership == nil {
+		res.IPOwnership = []Lease{}
+	}
+	dsts := opts.To
+	if len(dsts) == 0 {
+		dsts = []netip.Addr{h.defaultDestination()}
+	}
+	res.Host = HostInfo{Hostname: h.Hostname, Destinations: dsts, Namespaces: len(h.Namespaces), Conntrack: len(h.Conntrack), Processes: len(h.Processes)}
+	if h.Firewall4 != nil {
+		res.Host.FirewallLayout = h.Firewall4.Layout()
+		res.Host.ForwardPolicy = h.Firewall4.Forward().Policy
+	}
+	for _, dst := range dsts {
+		for _, c := range h.Containers {
+			if p, err := h.Path(c.ID, dst); err == nil {
+				res.Paths = append(res.Paths, p)
+			}
+		}
+		res.Visibility = append(res.Visibility, h.Visibility(dst)...)
+	}
+	for _, c := range h.Containers {
+		if !c.Running() {
+			continue
+		}
+		for _, pb := range c.Ports {
+			if p, err := h.Inbound(c.ID, pb); err == nil {
+				res.Paths = append(res.Paths, p)
+			}
+		}
+	}
+	sort.SliceStable(res.Paths, func(i, j int) bool {
+		a, b := res.Paths[i], res.Paths[j]
+		if a.Kind != b.Kind {
+			return a.Kind < b.Kind
+		}
+		if a.ContainerName != b.ContainerName {
+			return a.ContainerName < b.ContainerName
+		}
+		return a.Dst.Less(b.Dst)
+	})
+	return res
+}
+
+// defaultDestination is the gateway of the host's IPv4 default route, or
+// the documentation address.
+func (h *Host) defaultDestination() netip.Addr {
+	if h.HostNS != nil {
+		if r, ok := bestRoute(h.HostNS.Routes, "ipv4", 254, netip.IPv4Unspecified()); ok && r.Dst.Bits() == 0 && r.Gw.IsValid() {
+			return r.Gw
+		}
+	}
+	return DefaultDestination
+}
+
+// Unknown reports whether the result leaves answers unknown because the
+// bundle lacks members or parts of them: the exit status 3 case. A gap of
+// the collection that the model did not need (say, the owner of one socket)
+// does not count; it is still shown under bundle.gaps.
+func (r *Result) Unknown() bool {
+	return len(r.Missing) > 0
+}
+
+// ErrUnknownAnswers marks an analysis that finished with answers left
+// unknown by gaps in the bundle.
+var ErrUnknownAnswers = errors.New("some answers are unknown because the bundle has gaps")

@@ -1,0 +1,119 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+
+	"github.com/dockcase/dockcase/analyze"
+	"github.com/dockcase/dockcase/bundle"
+	"github.com/dockcase/dockcase/report"
+	"github.com/spf13/cobra"
+)
+
+// analyzeOptions are the flags of analyze and path.
+type analyzeOptions struct {
+	trust           trustOptions
+	allowUnverified bool
+	to              []string
+	jsonOut         string
+}
+
+func (o *analyzeOptions) destinations() ([]netip.Addr, error) {
+	var out []netip.Addr
+	for _, s := range o.to {
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return nil, usagef("--to %q: not an IP address", s)
+		}
+		out = append(out, a.Unmap())
+	}
+	return out, nil
+}
+
+func newAnalyzeCmd() *cobra.Command {
+	opts := &analyzeOptions{}
+	cmd := &cobra.Command{
+		Use:   "analyze BUNDLE",
+		Short: "Rebuild a host's container network from a bundle and explain its paths",
+		Long: `Analyze verifies a bundle, then rebuilds the host's container network from
+it, offline: containers, networks, namespaces, veths and bridges, routes, NAT
+and filter rules. For each container it explains the path of its traffic
+towards an outside address (--to, else the host's default gateway), and which
+host interfaces a capture would show it on, under which source address.
+
+A bundle that fails verification is refused unless --allow-unverified is
+given; every output then says so on its first line (the JSON's first key is
+"warning"). Exit status 3 means the bundle has gaps that leave answers unknown.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runAnalyze(opts, args[0], cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
+	}
+	opts.trust.addFlags(cmd.Flags())
+	cmd.Flags().BoolVar(&opts.allowUnverified, "allow-unverified", false, "analyse a bundle that failed verification (every output says so)")
+	cmd.Flags().StringArrayVar(&opts.to, "to", nil, "explain paths towards this `IP` (repeatable)")
+	cmd.Flags().StringVar(&opts.jsonOut, "json", "", "write the dockcase-analysis/v1 document to `FILE` (- for stdout)")
+	return cmd
+}
+
+// openForAnalysis verifies and opens the bundle; an integrity failure is
+// returned as is (exit 4) unless allowUnverified.
+func openForAnalysis(opts *analyzeOptions, path string) (*bundle.Bundle, error) {
+	vo, err := opts.trust.verifyOptions()
+	if err != nil {
+		return nil, err
+	}
+	b, err := bundle.Open(path, bundle.OpenOptions{VerifyOptions: vo, AllowUnverified: opts.allowUnverified})
+	if err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+func runAnalyze(opts *analyzeOptions, path string, stdout, stderr io.Writer) error {
+	to, err := opts.destinations()
+	if err != nil {
+		return err
+	}
+	b, err := openForAnalysis(opts, path)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	sum, err := bundle.FileSHA256(path)
+	if err != nil {
+		return err
+	}
+	res, err := analyze.Analyze(b, analyze.Options{To: to, BundleSHA256: sum})
+	if err != nil {
+		return err
+	}
+	if opts.jsonOut != "" {
+		data, err := json.MarshalIndent(res, "", "  ")
+		if err != nil {
+			return fmt.Errorf("encode analysis: %w", err)
+		}
+		data = append(data, '\n')
+		if opts.jsonOut == "-" {
+			if _, err := stdout.Write(data); err != nil {
+				return err
+			}
+		} else if err := os.WriteFile(opts.jsonOut, data, 0o644); err != nil {
+			return fmt.Errorf("write analysis: %w", err)
+		}
+	}
+	if opts.jsonOut != "-" {
+		if err := report.Summary(stdout, res); err != nil {
+			return err
+		}
+	}
+	if res.Unknown() {
+		msg := fmt.Sprintf("%s: some answers are unknown: the bundle lacks %d things the analysis needs (see \"Unknown\", or \"missing\" in the JSON)", path, len(res.Missing))
+		fmt.Fprintf(stderr, "dockcase: %s\n", msg)
+		return &gapsError{msg}
+	}
+	return nil
+}
