@@ -57,10 +57,12 @@ const (
 	// capturePollTimeout bounds a reader's sleep, so that it sees a stop
 	// request promptly.
 	capturePollTimeout = 200 * time.Millisecond
-	// captureDrainTime is how long a stopping reader keeps reading after
-	// it stopped the kernel from adding packets: long enough for the retire
-	// timer to hand over the last, partly filled block.
-	captureDrainTime = 3 * captureBlockTimeout
+	// captureDrainTime is the longest a stopping reader keeps reading after
+	// it stopped the kernel from adding packets, waiting for the retire timer
+	// to hand over the last, partly filled block. It stops sooner once it has
+	// read every packet the kernel counted; on a loaded host the timer can
+	// fire late.
+	captureDrainTime = 20 * captureBlockTimeout
 	// captureBatchBytes is the size of the buffers readers fill with
 	// Enhanced Packet Blocks for the single writer.
 	captureBatchBytes = 1 << 20
@@ -563,6 +565,9 @@ func (e *capEngine) read(it *capIface) {
 		left := time.Until(drainUntil)
 		if left <= 0 {
 			break
+		}
+		if r.readStats() == nil && r.recv-r.drops <= it.info.Captured+it.info.OverLimit {
+			break // every packet the kernel accepted has been read
 		}
 		r.wait(min(left, capturePollTimeout))
 	}

@@ -318,7 +318,18 @@ func TestCaptureAFPacket(t *testing.T) {
 			time.Sleep(300 * time.Millisecond)
 			l.send(t, 7001, 50)
 			l.send(t, 7002, 30)
-			time.Sleep(300 * time.Millisecond)
+			// tcpdump loses what it has not read from its ring when it is
+			// interrupted: on a loaded host, wait until it wrote everything.
+			want := 0
+			for _, n := range tc.want {
+				want += n
+			}
+			for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+				out, _ := exec.Command("tshark", "-r", ref, "-Y", "udp && !icmp", "-T", "fields", "-e", "udp.dstport").Output()
+				if bytes.Count(out, []byte("\n")) >= want {
+					break
+				}
+			}
 			cancel()
 			wg.Wait()
 			td.Process.Signal(os.Interrupt)
