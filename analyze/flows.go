@@ -1,0 +1,765 @@
+package analyze
+
+import (
+	"bufio"
+	"cmp"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"net/netip"
+	"runtime"
+	"slices"
+	"sync"
+)
+
+// Limits of the flow table. A capture is attacker-controlled: a port scan or a
+// spoofed-source flood makes one flow per packet, so the table is bounded and the
+// bound is reported when hit.
+const (
+	// DefaultMaxFlows is the flow table bound used when FlowOptions.MaxFlows is 0:
+	// 1,000,000 live flows. At 186 to 211 bytes a flow as measured (112 in the
+	// flow array, the rest the index slot at Go's map load factor; see
+	// TestFlowTableBytesPerFlow) a full table holds about 200 MiB, which keeps a
+	// capture's peak RSS under the 300 MiB with the read buffer and the
+	// DNS log.
+	DefaultMaxFlows = 1_000_000
+	// flowMinMaxFlows is the smallest bound a table accepts: 64 flows, so that
+	// eviction of an eighth always frees a slot.
+	flowMinMaxFlows = 64
+	// flowEvictDivisor: a full table evicts its least recently active eighth at
+	// once, so the sort that finds them is paid once per max/8 new flows.
+	flowEvictDivisor = 8
+	// flowChunkLen is how many flows one storage chunk holds: 4096 (448 KiB). The
+	// flow array grows by chunks, never by copying, so growth has no peak.
+	flowChunkLen = 4096
+	// flowMaxFragments bounds the first fragments remembered for attaching the
+	// later ones: 65536 (about 3 MiB). Fragments of one datagram arrive within
+	// milliseconds; when the index is full it is cleared and later fragments of
+	// datagrams already seen are counted as unattached.
+	flowMaxFragments = 65536
+	// flowReadBufferBytes is the read buffer in front of a capture stream: 1 MiB,
+	// large enough that reads cost nothing next to decoding.
+	flowReadBufferBytes = 1 << 20
+)
+
+// flowState bits.
+const (
+	flowLive      = 1 << iota // the slot holds a flow
+	flowClientB               // side B of the key is the client
+	flowNamesDone             // the first client payload was looked at for names
+)
+
+// FlowKey identifies a bidirectional flow at one capture point of one capture: the
+// interface index, the IP protocol, and the two endpoints in canonical order (the
+// smaller address and port first), so that both directions of a conversation have
+// the same key. For ICMP and ICMPv6 the endpoints are ordered by address only and
+// the ports hold the ICMP type (echo replies folded onto the request type) and the
+// echo identifier, or the code for other types. FlowKey is comparable and is 40
+// bytes.
+type FlowKey struct {
+	aHi, aLo, bHi, bLo uint64
+	aPort, bPort       uint16
+	iface              uint16
+	proto              uint8
+	v6                 bool
+}
+
+// Interface returns the index of the capture interface (CaptureReader.Interfaces).
+func (k FlowKey) Interface() int { return int(k.iface) }
+
+// Proto returns the IP protocol number.
+func (k FlowKey) Proto() uint8 { return k.proto }
+
+// Addrs returns the two endpoint addresses in canonical order.
+func (k FlowKey) Addrs() (a, b netip.Addr) {
+	return flowAddr(k.aHi, k.aLo, k.v6), flowAddr(k.bHi, k.bLo, k.v6)
+}
+
+// Ports returns the ports of the endpoints in canonical order (for ICMP, the type
+// and the identifier or code).
+func (k FlowKey) Ports() (a, b uint16) { return k.aPort, k.bPort }
+
+// String returns the key as "proto a:port <-> b:port @iface".
+func (k FlowKey) String() string {
+	a, b := k.Addrs()
+	return fmt.Sprintf("%d %s <-> %s @%d", k.proto,
+		netip.AddrPortFrom(a, k.aPort), netip.AddrPortFrom(b, k.bPort), k.iface)
+}
+
+func flowAddr(hi, lo uint64, v6 bool) netip.Addr {
+	var b [16]byte
+	binary.BigEndian.PutUint64(b[:8], hi)
+	binary.BigEndian.PutUint64(b[8:], lo)
+	a := netip.AddrFrom16(b)
+	if !v6 {
+		return a.Unmap()
+	}
+	return a
+}
+
+func flowAddrBits(a netip.Addr) (hi, lo uint64) {
+	b := a.As16()
+	return binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:])
+}
+
+// NewFlowKey returns the key of a packet from src:sport to dst:dport captured on
+// interface iface, and whether src is side A of the key. For ICMP pass the type and
+// the identifier (or code) as the ports; they are normalised as FlowKey says.
+func NewFlowKey(iface int, proto uint8, src, dst netip.Addr, sport, dport uint16) (k FlowKey, srcIsA bool) {
+	k.iface, k.proto, k.v6 = uint16(iface), proto, src.Is6()
+	sh, sl := flowAddrBits(src)
+	dh, dl := flowAddrBits(dst)
+	if proto == IPProtoICMP || proto == IPProtoICMPv6 {
+		k.aPort, k.bPort = flowICMPType(proto, uint8(sport)), dport
+		srcIsA = sh < dh || sh == dh && sl <= dl
+	} else {
+		srcIsA = sh < dh || sh == dh && (sl < dl || sl == dl && sport <= dport)
+		k.aPort, k.bPort = sport, dport
+		if !srcIsA {
+			k.aPort, k.bPort = dport, sport
+		}
+	}
+	if srcIsA {
+		k.aHi, k.aLo, k.bHi, k.bLo = sh, sl, dh, dl
+	} else {
+		k.aHi, k.aLo, k.bHi, k.bLo = dh, dl, sh, sl
+	}
+	return k, srcIsA
+}
+
+// flowICMPType folds echo replies onto the request type, so a ping and its answer
+// are one flow.
+func flowICMPType(proto, typ uint8) uint16 {
+	switch {
+	case proto == IPProtoICMP && typ == 0:
+		return 8
+	case proto == IPProtoICMPv6 && typ == 129:
+		return 128
+	}
+	return uint16(typ)
+}
+
+func flowICMPEcho(proto, typ uint8) bool {
+	if proto == IPProtoICMP {
+		return typ == 0 || typ == 8
+	}
+	return typ == 128 || typ == 129
+}
+
+// flowState is one live flow in the table: 112 bytes. Directions are those of the
+// key: index 0 is A to B.
+type flowState struct {
+	key                   FlowKey
+	first, last           int64
+	pkts, bytes           [2]uint64
+	firstFrame, lastFrame uint64
+	frags                 uint32
+	flags                 [2]uint8
+	bits                  uint8
+}
+
+// PointCounts are the packet counters of one capture point. Every packet is in
+// exactly one of InFlows, NonIP, Undecodable, NoPorts and FragmentsUnattached;
+// Truncated and Malformed overlap them.
+type PointCounts struct {
+	Packets     uint64 // records captured on the interface
+	Bytes       uint64 // bytes on the wire (original lengths)
+	InFlows     uint64 // packets counted in a flow, attached fragments included
+	NonIP       uint64 // link layer decoded, no IP inside (ARP, LLDP, STP, ...)
+	Undecodable uint64 // unsupported link type, or cut or malformed before the IP addresses
+	// NoPorts counts TCP, UDP and ICMP packets whose transport header is missing
+	// (truncated or malformed): they have no flow.
+	NoPorts             uint64
+	Truncated           uint64 // the capture ended inside a header
+	Malformed           uint64 // a header contradicts itself
+	Fragments           uint64 // later IP fragments (no transport header)
+	FragmentsAttached   uint64 // later fragments whose IP id matched a first fragment seen
+	FragmentsUnattached uint64 // later fragments without a first fragment: no flow
+}
+
+// CapturePoint is one interface of one capture member: where a flow was seen.
+// The embedded CaptureInterface has the interface name, link type and the drop
+// statistics the capture recorded.
+type CapturePoint struct {
+	Member string // capture member path (bundle member or file name)
+	SHA256 string // SHA-256 of the member, as the caller gave it
+	Index  int    // interface index in the member
+	CaptureInterface
+	Counts PointCounts
+}
+
+// FlowRecord is one bidirectional flow seen at one capture point. Direction 0 is
+// client to server, 1 server to client. The client is the sender of the first
+// packet, or its receiver when that packet was a TCP SYN-ACK.
+type FlowRecord struct {
+	Point      *CapturePoint
+	Proto      uint8
+	Client     netip.Addr
+	Server     netip.Addr
+	ClientPort uint16 // for ICMP: the type (echo requests and replies as the request type)
+	ServerPort uint16 // for ICMP: the echo identifier, or the code for other types
+	First      int64  // time of the first packet, ns since the Unix epoch
+	Last       int64  // time of the last packet, ns since the Unix epoch
+	Packets    [2]uint64
+	Bytes      [2]uint64 // bytes on the wire (original frame lengths)
+	TCPFlags   [2]uint8  // OR of the TCP flags sent in each direction
+	FirstFrame uint64    // frame number of the first packet in the member
+	LastFrame  uint64    // frame number of the last packet in the member
+	Fragments  uint32    // later IP fragments attached by IP id (in Packets and Bytes)
+	// SNI and HTTPHost come from the first client payload of a TCP flow, found in
+	// frame NameFrame: the TLS ClientHello server_name and the HTTP/1 Host header,
+	// lowercased, without port or trailing dot. They are attacker-controlled.
+	SNI       string
+	HTTPHost  string
+	NameFrame uint64
+}
+
+// Key returns the flow's key.
+func (f *FlowRecord) Key() FlowKey {
+	k, _ := NewFlowKey(f.Point.Index, f.Proto, f.Client, f.Server, f.ClientPort, f.ServerPort)
+	return k
+}
+
+// FlowOptions tune the flow reader.
+type FlowOptions struct {
+	// MaxFlows bounds the live flows of one capture member (0: DefaultMaxFlows).
+	// ReadCapturesFlows divides it among the members read at the same time.
+	MaxFlows int
+	// Flushed receives the flows evicted from a full table (the least recently
+	// active eighth at a time), so that a caller can stream them out; with nil
+	// they are only counted. ReadCapturesFlows calls it from several goroutines.
+	Flushed func(*FlowRecord)
+}
+
+// flowFragKey identifies an IP datagram for fragment attachment.
+type flowFragKey struct {
+	sHi, sLo, dHi, dLo uint64
+	id                 uint32
+	iface              uint16
+	proto              uint8
+	v6                 bool
+}
+
+type flowFragRef struct {
+	idx  uint32
+	dirB bool // the datagram was sent by side B
+}
+
+// flowNames are the names found in a flow's first client payload.
+type flowNames struct {
+	sni, host string
+	frame     uint64
+}
+
+// FlowTable accumulates the flows of one capture member, packet by packet. It is
+// bounded: when it holds its maximum of live flows and a new one arrives, the
+// least recently active eighth is evicted (handed to FlowOptions.Flushed, else
+// only counted) and the event is reported. It is not safe for concurrent use.
+type FlowTable struct {
+	member, sha256 string
+	max            int
+	flushed        func(*FlowRecord)
+
+	index  map[FlowKey]uint32
+	chunks [][]flowState
+	used   uint32   // slots handed out so far
+	free   []uint32 // evicted slots to reuse
+	names  map[uint32]flowNames
+	frags  map[flowFragKey]flowFragRef
+	points []*CapturePoint
+	pkt    Packet
+
+	// A one-entry cache of the last flow: bursts of one flow skip the map.
+	lastKey FlowKey
+	lastIdx uint32
+	lastOK  bool
+
+	dns        []DNSResponse
+	dnsDropped uint64
+	dnsErrors  uint64
+
+	limitHit       bool
+	limitFrame     uint64
+	evictions      uint64
+	evicted        uint64
+	evictedPackets uint64
+	evictedBytes   uint64
+}
+
+// NewFlowTable returns an empty table for the capture member named member, whose
+// SHA-256 is sha256 (both are copied into the evidence of every flow).
+func NewFlowTable(member, sha256 string, opts FlowOptions) *FlowTable {
+	limit := opts.MaxFlows
+	if limit <= 0 {
+		limit = DefaultMaxFlows
+	}
+	return &FlowTable{
+		member: member, sha256: sha256, max: max(limit, flowMinMaxFlows), flushed: opts.Flushed,
+		index: make(map[FlowKey]uint32),
+		names: make(map[uint32]flowNames),
+		frags: make(map[flowFragKey]flowFragRef),
+	}
+}
+
+// Len returns the number of live flows.
+func (t *FlowTable) Len() int { return len(t.index) }
+
+func (t *FlowTable) slot(i uint32) *flowState {
+	return &t.chunks[i/flowChunkLen][i%flowChunkLen]
+}
+
+func (t *FlowTable) point(iface int) *CapturePoint {
+	for iface >= len(t.points) {
+		t.points = append(t.points, nil)
+	}
+	p := t.points[iface]
+	if p == nil {
+		p = &CapturePoint{Member: t.member, SHA256: t.sha256, Index: iface}
+		t.points[iface] = p
+	}
+	return p
+}
+
+// Add decodes one record and counts it in its flow and capture point. It does not
+// allocate for a packet of a flow already in the table; DNS responses and the
+// first client payload of a TCP flow may allocate the names they hold.
+func (t *FlowTable) Add(r *Record) {
+	pt := t.point(r.Interface)
+	c := &pt.Counts
+	c.Packets++
+	c.Bytes += uint64(r.OrigLen)
+	p := &t.pkt
+	if err := DecodePacket(r.LinkType, r.Data, p); err != nil {
+		c.Undecodable++
+		return
+	}
+	if p.Truncated {
+		c.Truncated++
+	}
+	if p.Malformed {
+		c.Malformed++
+	}
+	if p.Layers&(LayerIPv4|LayerIPv6) == 0 {
+		if p.Truncated || p.Malformed || p.Layers&LayerLink == 0 {
+			c.Undecodable++
+		} else {
+			c.NonIP++
+		}
+		return
+	}
+	if p.Layers&LayerFragment != 0 && !p.FragFirst {
+		t.addFragment(r, p, c)
+		return
+	}
+	var sport, dport uint16
+	switch p.IPProto {
+	case IPProtoTCP, IPProtoUDP:
+		if p.Layers&(LayerTCP|LayerUDP) == 0 {
+			c.NoPorts++
+			return
+		}
+		sport, dport = p.SrcPort, p.DstPort
+	case IPProtoICMP, IPProtoICMPv6:
+		if p.Layers&LayerICMP == 0 {
+			c.NoPorts++
+			return
+		}
+		sport, dport = uint16(p.ICMPType), uint16(p.ICMPCode)
+		if flowICMPEcho(p.IPProto, p.ICMPType) {
+			dport = flowICMPEchoID(p, r.Data)
+		}
+	}
+	c.InFlows++
+	key, fwd := NewFlowKey(r.Interface, p.IPProto, p.Src, p.Dst, sport, dport)
+	idx, isNew := t.lookup(key, r)
+	f := t.slot(idx)
+	if isNew {
+		// The first sender is the client, unless what it sent is a SYN-ACK (the
+		// capture missed the SYN): then the receiver is.
+		synACK := p.TCPFlags&(TCPFlagSYN|TCPFlagACK) == TCPFlagSYN|TCPFlagACK
+		if fwd == synACK {
+			f.bits |= flowClientB
+		}
+	}
+	dir := 0
+	if !fwd {
+		dir = 1
+	}
+	f.last = r.TimeUnixNano
+	f.lastFrame = r.Frame
+	f.pkts[dir]++
+	f.bytes[dir] += uint64(r.OrigLen)
+	if p.Layers&LayerTCP != 0 {
+		f.flags[dir] |= p.TCPFlags
+	}
+	if p.Layers&LayerFragment != 0 {
+		t.rememberFragment(r, p, idx, !fwd)
+	}
+	if p.Layers&LayerPayload == 0 || p.PayloadLen == 0 {
+		return
+	}
+	payload := r.Data[p.PayloadOffset : p.PayloadOffset+p.PayloadLen]
+	if (sport == 53 || dport == 53) && p.IPProto != IPProtoICMP && p.IPProto != IPProtoICMPv6 {
+		t.addDNS(pt, r, p, payload)
+	}
+	if p.IPProto == IPProtoTCP && f.bits&flowNamesDone == 0 && (dir == 1) == (f.bits&flowClientB != 0) {
+		f.bits |= flowNamesDone
+		t.addNames(idx, r.Frame, payload)
+	}
+}
+
+// flowICMPEchoID returns the identifier of an ICMP echo request or reply.
+func flowICMPEchoID(p *Packet, data []byte) uint16 {
+	if p.Layers&LayerPayload == 0 {
+		return 0
+	}
+	if p.IPProto == IPProtoICMP {
+		// ICMPv4 payload starts after the 8-byte header, the id is at 4.
+		return binary.BigEndian.Uint16(data[p.PayloadOffset-4:])
+	}
+	if p.PayloadLen < 2 { // ICMPv6 body starts after 4 bytes: id first
+		return 0
+	}
+	return binary.BigEndian.Uint16(data[p.PayloadOffset:])
+}
+
+// lookup returns the slot of key, creating the flow when it is new.
+func (t *FlowTable) lookup(key FlowKey, r *Record) (idx uint32, isNew bool) {
+	if t.lastOK && t.lastKey == key {
+		return t.lastIdx, false
+	}
+	idx, ok := t.index[key]
+	if !ok {
+		if len(t.index) >= t.max {
+			t.evict(r.Frame)
+		}
+		idx = t.alloc()
+		*t.slot(idx) = flowState{key: key, first: r.TimeUnixNano, firstFrame: r.Frame, bits: flowLive}
+		t.index[key] = idx
+	}
+	t.lastKey, t.lastIdx, t.lastOK = key, idx, true
+	return idx, !ok
+}
+
+func (t *FlowTable) alloc() uint32 {
+	if n := len(t.free); n > 0 {
+		idx := t.free[n-1]
+		t.free = t.free[:n-1]
+		return idx
+	}
+	if t.used%flowChunkLen == 0 {
+		t.chunks = append(t.chunks, make([]flowState, flowChunkLen))
+	}
+	t.used++
+	return t.used - 1
+}
+
+// evict removes the least recently active eighth of the flows. The fragment index
+// is cleared because it may point at evicted slots.
+func (t *FlowTable) evict(frame uint64) {
+	if !t.limitHit {
+		t.limitHit, t.limitFrame = true, frame
+	}
+	t.evictions++
+	type lastSeen struct {
+		last int64
+		idx  uint32
+	}
+	all := make([]lastSeen, 0, len(t.index))
+	for i := range t.used {
+		if f := t.slot(i); f.bits&flowLive != 0 {
+			all = append(all, lastSeen{f.last, i})
+		}
+	}
+	slices.SortFunc(all, func(a, b lastSeen) int {
+		return cmp.Or(cmp.Compare(a.last, b.last), cmp.Compare(t.slot(a.idx).lastFrame, t.slot(b.idx).lastFrame))
+	})
+	var rec FlowRecord
+	for _, e := range all[:len(all)/flowEvictDivisor] {
+		f := t.slot(e.idx)
+		t.evicted++
+		t.evictedPackets += f.pkts[0] + f.pkts[1]
+		t.evictedBytes += f.bytes[0] + f.bytes[1]
+		if t.flushed != nil {
+			t.record(e.idx, &rec)
+			t.flushed(&rec)
+		}
+		delete(t.index, f.key)
+		delete(t.names, e.idx)
+		*f = flowState{}
+		t.free = append(t.free, e.idx)
+	}
+	clear(t.frags)
+	t.lastOK = false
+}
+
+// record fills rec with the flow in slot idx, turned to client/server order.
+func (t *FlowTable) record(idx uint32, rec *FlowRecord) {
+	f := t.slot(idx)
+	a, b := f.key.Addrs()
+	*rec = FlowRecord{
+		Point: t.point(int(f.key.iface)), Proto: f.key.proto,
+		Client: a, Server: b, ClientPort: f.key.aPort, ServerPort: f.key.bPort,
+		First: f.first, Last: f.last, Packets: f.pkts, Bytes: f.bytes, TCPFlags: f.flags,
+		FirstFrame: f.firstFrame, LastFrame: f.lastFrame, Fragments: f.frags,
+	}
+	if f.bits&flowClientB != 0 {
+		rec.Client, rec.Server = b, a
+		if f.key.proto != IPProtoICMP && f.key.proto != IPProtoICMPv6 {
+			rec.ClientPort, rec.ServerPort = f.key.bPort, f.key.aPort
+		}
+		rec.Packets[0], rec.Packets[1] = f.pkts[1], f.pkts[0]
+		rec.Bytes[0], rec.Bytes[1] = f.bytes[1], f.bytes[0]
+		rec.TCPFlags[0], rec.TCPFlags[1] = f.flags[1], f.flags[0]
+	}
+	if n, ok := t.names[idx]; ok {
+		rec.SNI, rec.HTTPHost, rec.NameFrame = n.sni, n.host, n.frame
+	}
+}
+
+func flowFragKeyOf(iface int, p *Packet) flowFragKey {
+	k := flowFragKey{id: p.FragID, iface: uint16(iface), proto: p.IPProto, v6: p.Src.Is6()}
+	k.sHi, k.sLo = flowAddrBits(p.Src)
+	k.dHi, k.dLo = flowAddrBits(p.Dst)
+	return k
+}
+
+func (t *FlowTable) rememberFragment(r *Record, p *Packet, idx uint32, dirB bool) {
+	if len(t.frags) >= flowMaxFragments {
+		clear(t.frags)
+	}
+	t.frags[flowFragKeyOf(r.Interface, p)] = flowFragRef{idx: idx, dirB: dirB}
+}
+
+func (t *FlowTable) addFragment(r *Record, p *Packet, c *PointCounts) {
+	c.Fragments++
+	ref, ok := t.frags[flowFragKeyOf(r.Interface, p)]
+	if !ok {
+		c.FragmentsUnattached++
+		return
+	}
+	c.FragmentsAttached++
+	c.InFlows++
+	f := t.slot(ref.idx)
+	dir := 0
+	if ref.dirB {
+		dir = 1
+	}
+	f.last, f.lastFrame = r.TimeUnixNano, r.Frame
+	f.pkts[dir]++
+	f.bytes[dir] += uint64(r.OrigLen)
+	f.frags++
+}
+
+// CaptureFlows is what ReadCaptureFlows found in one capture member.
+type CaptureFlows struct {
+	Member string
+	SHA256 string
+	Format CaptureFormat
+	Frames uint64 // frame numbers handed out (packets and numbered non-packet blocks)
+	// Points has one entry per capture interface, in the capture's order.
+	Points []*CapturePoint
+	// Flows are the flows still in the table at the end, by first frame.
+	Flows []FlowRecord
+	// DNS are the DNS responses seen, in capture order (at most namesMaxDNSLog;
+	// DNSDropped counts the rest).
+	DNS        []DNSResponse
+	DNSDropped uint64
+	DNSErrors  uint64 // payloads from port 53 that looked like responses but did not parse
+
+	// MaxFlows is the bound the table had; LimitHit says it was reached (first at
+	// LimitFrame), and Evicted, EvictedPackets and EvictedBytes count the flows
+	// evicted to make room (handed to FlowOptions.Flushed when set).
+	MaxFlows       int
+	LimitHit       bool
+	LimitFrame     uint64
+	Evicted        uint64
+	EvictedPackets uint64
+	EvictedBytes   uint64
+
+	// Err is the error that ended the read early (usually a *CaptureError); the
+	// flows up to it are kept. Problems says in words what went wrong or was
+	// skipped, one line each.
+	Err      error
+	Problems []string
+}
+
+// Result returns the flows and counters of the table. The reader, when not nil,
+// supplies the interface names, link types and drop statistics; interfaces
+// without packets get a capture point too. The table is emptied: its memory is
+// released while the records are built.
+func (t *FlowTable) Result(c *CaptureReader) *CaptureFlows {
+	res := &CaptureFlows{
+		Member: t.member, SHA256: t.sha256, MaxFlows: t.max, DNS: t.dns, DNSDropped: t.dnsDropped, DNSErrors: t.dnsErrors,
+		LimitHit: t.limitHit, LimitFrame: t.limitFrame, Evicted: t.evicted,
+		EvictedPackets: t.evictedPackets, EvictedBytes: t.evictedBytes,
+	}
+	if c != nil {
+		res.Format, res.Frames = c.Format(), c.frames
+		for i, iface := range c.Interfaces() {
+			t.point(i).CaptureInterface = iface
+		}
+	}
+	for _, p := range t.points {
+		if p == nil {
+			continue // an index beyond the described interfaces cannot occur; keep going
+		}
+		res.Points = append(res.Points, p)
+	}
+	t.index = nil // the index is the larger part; let it go before the records grow
+	res.Flows = make([]FlowRecord, 0, t.used-uint32(len(t.free)))
+	for i := range t.used {
+		if t.slot(i).bits&flowLive != 0 {
+			res.Flows = append(res.Flows, FlowRecord{})
+			t.record(i, &res.Flows[len(res.Flows)-1])
+		}
+		if i%flowChunkLen == flowChunkLen-1 {
+			t.chunks[i/flowChunkLen] = nil
+		}
+	}
+	t.chunks, t.names, t.frags, t.free, t.used, t.dns = nil, nil, nil, nil, 0, nil
+	slices.SortFunc(res.Flows, func(a, b FlowRecord) int { return cmp.Compare(a.FirstFrame, b.FirstFrame) })
+	if t.limitHit {
+		res.Problems = append(res.Problems, fmt.Sprintf(
+			"flow table bound of %d flows reached at frame %d: %d least recently active flows evicted in %d rounds (%d packets, %d bytes)",
+			t.max, t.limitFrame, t.evicted, t.evictions, t.evictedPackets, t.evictedBytes))
+	}
+	if t.dnsDropped > 0 {
+		res.Problems = append(res.Problems, fmt.Sprintf("DNS log bound of %d responses reached: %d responses not logged", namesMaxDNSLog, t.dnsDropped))
+	}
+	for _, p := range res.Points {
+		c := &p.Counts
+		if n := c.Undecodable; n > 0 {
+			res.Problems = append(res.Problems, fmt.Sprintf("interface %d (%q, link type %d): %d packets not decodable", p.Index, p.Name, p.LinkType, n))
+		}
+		if n := c.Truncated; n > 0 {
+			res.Problems = append(res.Problems, fmt.Sprintf("interface %d (%q): %d packets truncated inside a header", p.Index, p.Name, n))
+		}
+		if n := c.FragmentsUnattached; n > 0 {
+			res.Problems = append(res.Problems, fmt.Sprintf("interface %d (%q): %d IP fragments without a first fragment", p.Index, p.Name, n))
+		}
+	}
+	return res
+}
+
+// ReadCaptureFlows reads one pcap or pcapng stream to its end and returns its flows,
+// per-interface counters, DNS log and problems. member names the capture in the
+// evidence and sha256 is its hash. It returns an error only when the stream is not
+// a capture at all; a capture cut short or malformed later returns what was read
+// before, with the error in CaptureFlows.Err.
+func ReadCaptureFlows(r io.Reader, member, sha256 string, opts FlowOptions) (*CaptureFlows, error) {
+	c, err := OpenCapture(bufio.NewReaderSize(r, flowReadBufferBytes), member)
+	if err != nil {
+		return nil, fmt.Errorf("read flows: %w", err)
+	}
+	t := NewFlowTable(member, sha256, opts)
+	var readErr error
+	for {
+		rec, err := c.Next()
+		if err != nil {
+			if err != io.EOF {
+				readErr = err
+			}
+			break
+		}
+		t.Add(&rec)
+	}
+	res := t.Result(c)
+	if readErr != nil {
+		res.Err = readErr
+		res.Problems = append(res.Problems, readErr.Error())
+	}
+	return res, nil
+}
+
+// CaptureInput is one capture for ReadCapturesFlows: its name in the evidence, its
+// SHA-256, and how to open it (each input is opened once, by the goroutine that
+// reads it, and closed when read).
+type CaptureInput struct {
+	Member string
+	SHA256 string
+	Open   func() (io.ReadCloser, error)
+}
+
+// FlowSet is the merge of several captures' flows.
+type FlowSet struct {
+	// Captures has one entry per input, in input order; an input that could not
+	// be opened or is not a capture has Err set and nothing else.
+	Captures []*CaptureFlows
+	// Flows points into the captures' flows, ordered by first packet time, then
+	// member order and frame.
+	Flows []*FlowRecord
+	// DNS points into the captures' DNS logs, ordered by time.
+	DNS []*DNSResponse
+}
+
+// ReadCapturesFlows reads several captures concurrently, one goroutine per capture
+// and at most GOMAXPROCS at a time, and merges their flows. Each table's bound is
+// opts.MaxFlows divided by the number of captures read at once, so the live flows
+// of all tables stay within the one bound; the results of finished captures are
+// kept in memory. Unreadable inputs are reported in their CaptureFlows.Err, never
+// fatal.
+func ReadCapturesFlows(inputs []CaptureInput, opts FlowOptions) *FlowSet {
+	workers := min(runtime.GOMAXPROCS(0), len(inputs))
+	per := opts
+	if per.MaxFlows <= 0 {
+		per.MaxFlows = DefaultMaxFlows
+	}
+	if workers > 1 {
+		per.MaxFlows /= workers
+	}
+	set := &FlowSet{Captures: make([]*CaptureFlows, len(inputs))}
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				set.Captures[i] = flowReadInput(inputs[i], per)
+			}
+		}()
+	}
+	for i := range inputs {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+
+	for _, c := range set.Captures {
+		for i := range c.Flows {
+			set.Flows = append(set.Flows, &c.Flows[i])
+		}
+		for i := range c.DNS {
+			set.DNS = append(set.DNS, &c.DNS[i])
+		}
+	}
+	// Stable sorts keep member order and, within a member, frame order for ties.
+	slices.SortStableFunc(set.Flows, func(a, b *FlowRecord) int { return cmp.Compare(a.First, b.First) })
+	slices.SortStableFunc(set.DNS, func(a, b *DNSResponse) int { return cmp.Compare(a.Time, b.Time) })
+	return set
+}
+
+func flowReadInput(in CaptureInput, opts FlowOptions) (res *CaptureFlows) {
+	fail := func(err error) *CaptureFlows {
+		return &CaptureFlows{Member: in.Member, SHA256: in.SHA256, Err: err, Problems: []string{err.Error()}}
+	}
+	if in.Open == nil {
+		return fail(fmt.Errorf("read flows of %q: no opener", in.Member))
+	}
+	rc, err := in.Open()
+	if err != nil {
+		return fail(fmt.Errorf("open %q: %w", in.Member, err))
+	}
+	defer func() {
+		if err := rc.Close(); err != nil && res.Err == nil {
+			res.Err = fmt.Errorf("close %q: %w", in.Member, err)
+			res.Problems = append(res.Problems, res.Err.Error())
+		}
+	}()
+	res, err = ReadCaptureFlows(rc, in.Member, in.SHA256, opts)
+	if err != nil {
+		return fail(err)
+	}
+	return res
+}

@@ -1,0 +1,223 @@
+package analyze
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gopacket/gopacket/layers"
+)
+
+// flowsBenchRecords returns records of n distinct TCP flows (one packet each,
+// alternating directions over the set) for steady-state benchmarks.
+func flowsBenchRecords(t testing.TB, n int) []Record {
+	t.Helper()
+	recs := make([]Record, 0, 2*n)
+	for i := range n {
+		src := fmt.Sprintf("172.%d.%d.%d", 20+i%2, i/250%250, 2+i%250)
+		dst := fmt.Sprintf("198.51.100.%d", 1+i%254)
+		out := &layers.TCP{SrcPort: layers.TCPPort(32768 + i%20000), DstPort: 443, ACK: true, DataOffset: 5}
+		back := &layers.TCP{SrcPort: 443, DstPort: layers.TCPPort(32768 + i%20000), ACK: true, DataOffset: 5}
+		for _, d := range [][]byte{
+			flowsPacket(t, src, dst, out, make([]byte, 100+i%1300), nil),
+			flowsPacket(t, dst, src, back, make([]byte, i%200), nil),
+		} {
+			recs = append(recs, Record{TimeUnixNano: int64(len(recs)), CapLen: uint32(len(d)), OrigLen: uint32(len(d)),
+				LinkType: LinkTypeEthernet, Frame: uint64(len(recs) + 1), Data: d})
+		}
+	}
+	return recs
+}
+
+// BenchmarkFlowTableAdd measures the per-packet update of flows already in the
+// table (decoding included): the steady state, which must not allocate.
+func BenchmarkFlowTableAdd(b *testing.B) {
+	recs := flowsBenchRecords(b, 4096)
+	t := NewFlowTable("bench", "", FlowOptions{})
+	for i := range recs {
+		t.Add(&recs[i])
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		t.Add(&recs[i])
+		i++
+		if i == len(recs) {
+			i = 0
+		}
+	}
+}
+
+func TestFlowTableAddAllocs(t *testing.T) {
+	recs := flowsBenchRecords(t, 512)
+	tab := NewFlowTable("allocs", "", FlowOptions{})
+	for i := range recs {
+		tab.Add(&recs[i])
+	}
+	i := 0
+	if n := testing.AllocsPerRun(10000, func() {
+		tab.Add(&recs[i%len(recs)])
+		i++
+	}); n != 0 {
+		t.Errorf("FlowTable.Add of a known flow allocates %v times per packet, want 0", n)
+	}
+}
+
+// flowsBenchBytesPerFlow fills a table with n flows and returns the heap it holds
+// per flow.
+func flowsBenchBytesPerFlow(t testing.TB, n int) float64 {
+	t.Helper()
+	var p Packet
+	rec := Record{LinkType: LinkTypeEthernet}
+	data := flowsPacket(t, "172.20.0.2", "198.51.100.1", &layers.UDP{SrcPort: 1, DstPort: 53}, nil, nil)
+	rec.Data = data
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	tab := NewFlowTable("mem", "", FlowOptions{MaxFlows: n + 1})
+	for i := range n {
+		// Vary the source address and port: every packet a new flow.
+		binary.BigEndian.PutUint32(data[14+12:], 0xac140000|uint32(i>>8))
+		binary.BigEndian.PutUint16(data[14+20:], uint16(i))
+		rec.Frame = uint64(i + 1)
+		tab.Add(&rec)
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	if tab.Len() != n {
+		t.Fatalf("table has %d flows, want %d", tab.Len(), n)
+	}
+	_ = DecodePacket(LinkTypeEthernet, data, &p)
+	runtime.KeepAlive(tab)
+	return float64(after.HeapAlloc-before.HeapAlloc) / float64(n)
+}
+
+// TestFlowTableBytesPerFlow checks the memory figure DefaultMaxFlows is based on.
+func TestFlowTableBytesPerFlow(t *testing.T) {
+	per := flowsBenchBytesPerFlow(t, 300_000)
+	t.Logf("%.0f bytes per flow; a full default table holds %.0f MiB", per, per*DefaultMaxFlows/(1<<20))
+	if per > 220 {
+		t.Errorf("%.0f bytes per flow, want at most 220 (DefaultMaxFlows assumes about 180)", per)
+	}
+}
+
+// BenchmarkFlowTableMemory reports the heap held per flow.
+func BenchmarkFlowTableMemory(b *testing.B) {
+	for b.Loop() {
+		b.ReportMetric(flowsBenchBytesPerFlow(b, 200_000), "B/flow")
+	}
+}
+
+// BenchmarkFlowPipeline compares the bare record walk and the flow pipeline on the
+// same generated capture held in memory.
+func BenchmarkFlowPipeline(b *testing.B) {
+	capture, _ := flowsGenCapture(b, b.TempDir(), "-size", "64MB", "-flows", "8000")
+	file, err := os.ReadFile(capture)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("walk", func(b *testing.B) {
+		b.SetBytes(int64(len(file)))
+		for b.Loop() {
+			if _, err := flowsWalk(bytes.NewReader(file)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("pipeline", func(b *testing.B) {
+		b.SetBytes(int64(len(file)))
+		for b.Loop() {
+			if _, err := ReadCaptureFlows(bytes.NewReader(file), "bench", "", FlowOptions{}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// flowsWalk is the bare record walk: read each record and decode its headers.
+func flowsWalk(r io.Reader) (packets uint64, err error) {
+	c, err := OpenCapture(bufio.NewReaderSize(r, flowReadBufferBytes), "walk")
+	if err != nil {
+		return 0, err
+	}
+	var p Packet
+	for {
+		rec, err := c.Next()
+		if err == io.EOF {
+			return packets, nil
+		}
+		if err != nil {
+			return packets, err
+		}
+		_ = DecodePacket(rec.LinkType, rec.Data, &p)
+		packets++
+	}
+}
+
+// TestFlowsBenchMode is the timing mode scripts/bench-flows.sh runs from a test
+// binary: DOCKCASE_FLOWS_BENCH=walk|pipeline over the comma-separated files in
+// DOCKCASE_FLOWS_BENCH_FILES. It prints one line of figures; it asserts only that
+// the files read.
+func TestFlowsBenchMode(t *testing.T) {
+	mode, list := os.Getenv("DOCKCASE_FLOWS_BENCH"), os.Getenv("DOCKCASE_FLOWS_BENCH_FILES")
+	if mode == "" || list == "" {
+		t.Skip("timing mode for scripts/bench-flows.sh (set DOCKCASE_FLOWS_BENCH and DOCKCASE_FLOWS_BENCH_FILES)")
+	}
+	files := strings.Split(list, ",")
+	var size int64
+	for _, f := range files {
+		st, err := os.Stat(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		size += st.Size()
+	}
+	start := time.Now()
+	var packets, flows uint64
+	switch mode {
+	case "walk":
+		for _, f := range files {
+			fh, err := os.Open(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n, err := flowsWalk(fh)
+			fh.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			packets += n
+		}
+	case "pipeline":
+		var inputs []CaptureInput
+		for _, f := range files {
+			inputs = append(inputs, CaptureInput{Member: f, Open: func() (io.ReadCloser, error) { return os.Open(f) }})
+		}
+		set := ReadCapturesFlows(inputs, FlowOptions{})
+		for _, c := range set.Captures {
+			if c.Err != nil {
+				t.Fatal(c.Err)
+			}
+			for _, p := range c.Points {
+				packets += p.Counts.Packets
+			}
+		}
+		flows = uint64(len(set.Flows))
+	default:
+		t.Fatalf("DOCKCASE_FLOWS_BENCH=%q: want walk or pipeline", mode)
+	}
+	wall := time.Since(start).Seconds()
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	cpu := time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+	fmt.Printf("BENCH mode=%s files=%d bytes=%d packets=%d flows=%d wall_s=%.3f cpu_s=%.3f mb_per_s=%.1f maxrss_kib=%d\n",
+		mode, len(files), size, packets, flows, wall, cpu, float64(size)/1e6/wall, ru.Maxrss)
+}
