@@ -106,6 +106,7 @@ bundle; "dockcase analyze" reads the bundle offline, on a lab workstation.` + ex
 		newCustodyCmd(),
 		newAnalyzeCmd(),
 		newPathCmd(),
+		newLocateCmd(),
 	)
 	for _, c := range root.Commands() {
 		c.Long = strings.TrimSpace(c.Long) + "\n" + exitCodesHelp
