@@ -39,6 +39,11 @@ for pkg in $(go list ./...); do
   dir=$(go list -f '{{.Dir}}' "$pkg")
   for target in $(grep -ho '^func Fuzz[A-Za-z0-9_]*' "$dir"/*_test.go 2>/dev/null | sed 's/^func //' | sort -u); do
     echo "-- $pkg $target"
-    go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" -parallel 1 "$pkg" | tail -1
+    if ! out=$(go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" -parallel 1 "$pkg" 2>&1); then
+      printf '%s\n' "$out"
+      echo "test: fuzz target $target failed; a crashing input, if any, is under $(go list -f '{{.Dir}}' "$pkg")/testdata/fuzz/$target" >&2
+      exit 1
+    fi
+    printf '%s\n' "$out" | tail -1
   done
 done
