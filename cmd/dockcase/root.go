@@ -107,6 +107,8 @@ bundle; "dockcase analyze" reads the bundle offline, on a lab workstation.` + ex
 		newAnalyzeCmd(),
 		newPathCmd(),
 		newLocateCmd(),
+		newFindingsCmd(),
+		newTimelineCmd(),
 	)
 	for _, c := range root.Commands() {
 		c.Long = strings.TrimSpace(c.Long) + "\n" + exitCodesHelp

@@ -1,0 +1,388 @@
+package analyze
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/netip"
+	"os"
+	"runtime/debug"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/dockcase/dockcase/bundle"
+)
+
+// Severities of a finding, lowest first.
+const (
+	SeverityInfo     = "info"
+	SeverityLow      = "low"
+	SeverityMedium   = "medium"
+	SeverityHigh     = "high"
+	SeverityCritical = "critical"
+)
+
+var severityRanks = map[string]int{SeverityInfo: 0, SeverityLow: 1, SeverityMedium: 2, SeverityHigh: 3, SeverityCritical: 4}
+
+// SeverityRank orders severities: info 0 … critical 4; -1 for an unknown
+// name.
+func SeverityRank(s string) int {
+	if r, ok := severityRanks[s]; ok {
+		return r
+	}
+	return -1
+}
+
+// ParseSeverity checks a severity name given by a user.
+func ParseSeverity(s string) (string, error) {
+	s = strings.ToLower(strings.TrimSpace(s))
+	if SeverityRank(s) < 0 {
+		return "", fmt.Errorf("severity %q: want info, low, medium, high or critical", s)
+	}
+	return s, nil
+}
+
+// TriageFinding is one triage finding: what was found, in which container,
+// why it matters and where the evidence is. Evidence text that came from
+// the host (command lines, file names) is attacker-controlled; secrets are
+// redacted before they reach a finding.
+type TriageFinding struct {
+	// ID names the rule; it is stable across versions (privileged-container,
+	// reverse-shell-process, …). Internal findings are "internal-rule-panic".
+	ID       string `json:"id"`
+	Title    string `json:"title"`
+	Severity string `json:"severity"`
+	// Container is the container's id; empty for a host-wide finding.
+	Container     string     `json:"container,omitempty"`
+	ContainerName string     `json:"container_name,omitempty"`
+	Why           string     `json:"why"`
+	Evidence      []Evidence `json:"evidence"`
+	// File describes the file a file rule is about.
+	File *LayerFile `json:"file,omitempty"`
+}
+
+// FindingOptions tune Findings.
+type FindingOptions struct {
+	// MinSeverity drops findings below it; "" keeps all.
+	MinSeverity string
+	// BadHashes are SHA-256 digests (lowercase hex) of known-bad files.
+	BadHashes map[string]bool
+	// IOCs are addresses, CIDRs and domains to flag contact with.
+	IOCs []string
+	// Flows and DNS are the traffic the network rules look at (from the
+	// captures, when the bundle has them).
+	Flows []FlowSummary
+	DNS   []DNSName
+	// Layers are the committed layers when the caller has read them
+	// already (CommittedLayers), with the problems it returned; nil reads
+	// them from the bundle.
+	Layers        map[string]*Layer
+	LayerProblems []string
+}
+
+// FlowSummary is the part of a flow the network rules need: who talked to
+// whom and when each connection began.
+type FlowSummary struct {
+	Container  string     `json:"container,omitempty"`
+	Proto      string     `json:"proto"`
+	Remote     netip.Addr `json:"remote"`
+	RemotePort uint16     `json:"remote_port"`
+	First      time.Time  `json:"first"`
+	Last       time.Time  `json:"last"`
+	Packets    int64      `json:"packets,omitempty"`
+	Bytes      int64      `json:"bytes,omitempty"`
+	Evidence   []Evidence `json:"evidence,omitempty"`
+}
+
+// DNSName is one name a container looked up.
+type DNSName struct {
+	Container string     `json:"container,omitempty"`
+	Name      string     `json:"name"`
+	Time      time.Time  `json:"time"`
+	Answers   []string   `json:"answers,omitempty"`
+	Evidence  []Evidence `json:"evidence,omitempty"`
+}
+
+// maxHashFileBytes bounds a --hash-file: 64 MiB is about 1M digests.
+const maxHashFileBytes = 64 << 20
+
+// ParseHashList reads SHA-256 digests, one a line: sha256sum output
+// ("<hex>  <name>") or bare digests; blank lines and # comments are
+// skipped. A line that has no 64-hex-digit first field is an error naming
+// the line.
+func ParseHashList(r io.Reader) (map[string]bool, error) {
+	data, err := io.ReadAll(io.LimitReader(r, maxHashFileBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("read hash list: %w", err)
+	}
+	if len(data) > maxHashFileBytes {
+		return nil, fmt.Errorf("hash list: larger than %d bytes", maxHashFileBytes)
+	}
+	out := map[string]bool{}
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+	n := 0
+	for sc.Scan() {
+		n++
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		f := strings.Fields(line)[0]
+		f = strings.TrimPrefix(strings.ToLower(f), `\`) // sha256sum escapes names with a leading backslash
+		f = strings.TrimPrefix(f, "sha256:")
+		if len(f) != 64 {
+			return nil, fmt.Errorf("hash list line %d: %q is not a SHA-256", n, truncateText(f, 80))
+		}
+		if _, err := hex.DecodeString(f); err != nil {
+			return nil, fmt.Errorf("hash list line %d: %q is not a SHA-256", n, truncateText(f, 80))
+		}
+		out[f] = true
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("hash list line %d: %w", n+1, err)
+	}
+	return out, nil
+}
+
+func truncateText(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+// triageSource is where the rules read members: a bundle, or members held
+// in memory by tests.
+type triageSource interface {
+	read(member string, max int64) ([]byte, error)
+	open(member string) (io.ReadSeekCloser, error)
+	sha256(member string) string
+	has(member string) bool
+}
+
+type triageBundle struct{ b *bundle.Bundle }
+
+func (s triageBundle) read(member string, max int64) ([]byte, error) {
+	if !s.b.Has(member) {
+		return nil, fmt.Errorf("member %s: %w", member, fs.ErrNotExist)
+	}
+	return s.b.ReadFile(member, max)
+}
+
+func (s triageBundle) open(member string) (io.ReadSeekCloser, error) {
+	return s.b.OpenMember(member)
+}
+
+func (s triageBundle) has(member string) bool { return s.b.Has(member) }
+
+func (s triageBundle) sha256(member string) string {
+	if s.b.Manifest == nil {
+		return ""
+	}
+	if m, ok := s.b.Manifest.Member(member); ok {
+		return m.SHA256
+	}
+	return ""
+}
+
+// triageMem holds members in memory.
+type triageMem map[string][]byte
+
+func (s triageMem) read(member string, max int64) ([]byte, error) {
+	b, ok := s[member]
+	if !ok {
+		return nil, fmt.Errorf("member %s: %w", member, fs.ErrNotExist)
+	}
+	if int64(len(b)) > max {
+		return nil, fmt.Errorf("member %s: larger than %d bytes", member, max)
+	}
+	return b, nil
+}
+
+type triageMemFile struct{ *bytes.Reader }
+
+func (triageMemFile) Close() error { return nil }
+
+func (s triageMem) open(member string) (io.ReadSeekCloser, error) {
+	b, ok := s[member]
+	if !ok {
+		return nil, fmt.Errorf("member %s: %w", member, fs.ErrNotExist)
+	}
+	return triageMemFile{bytes.NewReader(b)}, nil
+}
+
+func (s triageMem) has(member string) bool { _, ok := s[member]; return ok }
+
+func (s triageMem) sha256(member string) string {
+	sum := sha256.Sum256(s[member])
+	return hex.EncodeToString(sum[:])
+}
+
+// triage is what the rules share: the model, the source, the options, and
+// the members decoded once for several rules.
+type triage struct {
+	h    *Host
+	src  triageSource
+	opts FindingOptions
+
+	inspects map[string]*triageInspect // container id → inspect, decoded lazily
+	layers   map[string]*Layer         // container id → top layer of its commit
+	layersOK bool
+	// problems are members that could not be read; they become info
+	// findings, so a reader knows what the rules did not see.
+	problems []string
+}
+
+func (t *triage) ev(member, pointer string) Evidence {
+	return Evidence{Member: member, SHA256: t.src.sha256(member), Pointer: pointer}
+}
+
+func (t *triage) problem(format string, a ...any) {
+	t.problems = append(t.problems, fmt.Sprintf(format, a...))
+}
+
+// finding fills the container fields of a finding.
+func (t *triage) finding(c *Container, id, sev, title, why string, ev ...Evidence) TriageFinding {
+	f := TriageFinding{ID: id, Severity: sev, Title: title, Why: why, Evidence: ev}
+	if c != nil {
+		f.Container, f.ContainerName = c.ID, c.Name
+	}
+	if f.Evidence == nil {
+		f.Evidence = []Evidence{}
+	}
+	return f
+}
+
+// findingRule is one rule: a name (for internal findings) and its check.
+type findingRule struct {
+	name  string
+	check func(t *triage) []TriageFinding
+}
+
+// findingRules are the rules Findings runs, in order.
+var findingRules = []findingRule{
+	{"configuration", (*triage).configRules},
+	{"secrets-in-environment", (*triage).envRules},
+	{"processes", (*triage).processRules},
+	{"files", (*triage).fileRules},
+	{"network-conntrack", (*triage).conntrackRules},
+	{"network-flows", (*triage).flowRules},
+	{"dns", (*triage).dnsRules},
+	{"image-history", (*triage).imageHistoryRules},
+}
+
+// Findings runs the triage rules over the model and the bundle. A rule
+// that panics becomes an "internal" finding naming the rule, and the other
+// rules still run. Findings are sorted by severity (highest first), then
+// container and id.
+func Findings(h *Host, b *bundle.Bundle, opts FindingOptions) []TriageFinding {
+	return runFindings(h, triageBundle{b}, opts, findingRules)
+}
+
+func runFindings(h *Host, src triageSource, opts FindingOptions, rules []findingRule) []TriageFinding {
+	t := &triage{h: h, src: src, opts: opts, inspects: map[string]*triageInspect{}}
+	if opts.Layers != nil {
+		t.layers, t.layersOK = opts.Layers, true
+		t.problems = append(t.problems, opts.LayerProblems...)
+	}
+	var out []TriageFinding
+	for _, r := range rules {
+		out = append(out, t.runRule(r)...)
+	}
+	for _, p := range t.problems {
+		out = append(out, TriageFinding{ID: "rule-input-missing", Severity: SeverityInfo, Title: "A rule could not read its input",
+			Why: p + ": the rules that need it did not run on it, so absence of findings there proves nothing", Evidence: []Evidence{}})
+	}
+	minRank := SeverityRank(opts.MinSeverity)
+	kept := out[:0]
+	for _, f := range out {
+		if SeverityRank(f.Severity) >= minRank || f.ID == "internal-rule-panic" {
+			kept = append(kept, f)
+		}
+	}
+	sortFindings(kept)
+	if kept == nil {
+		kept = []TriageFinding{}
+	}
+	return kept
+}
+
+// runRule runs one rule and turns a panic into an internal finding.
+func (t *triage) runRule(r findingRule) (out []TriageFinding) {
+	defer func() {
+		if p := recover(); p != nil {
+			stack := string(debug.Stack())
+			if len(stack) > 2000 {
+				stack = stack[:2000]
+			}
+			out = []TriageFinding{{ID: "internal-rule-panic", Severity: SeverityInfo,
+				Title:    fmt.Sprintf("Rule %q failed: %v", r.name, p),
+				Why:      "the rule crashed on this bundle (a bug in dockcase, or input it did not expect); its checks did not run, the other rules did. Please report it with the stack trace.",
+				Evidence: []Evidence{{Member: "(internal)", Text: stack}}}}
+		}
+	}()
+	return r.check(t)
+}
+
+func sortFindings(fs []TriageFinding) {
+	sort.SliceStable(fs, func(i, j int) bool {
+		a, b := fs[i], fs[j]
+		if ra, rb := SeverityRank(a.Severity), SeverityRank(b.Severity); ra != rb {
+			return ra > rb
+		}
+		if a.ContainerName != b.ContainerName {
+			return a.ContainerName < b.ContainerName
+		}
+		if a.Container != b.Container {
+			return a.Container < b.Container
+		}
+		if a.ID != b.ID {
+			return a.ID < b.ID
+		}
+		if a.Title != b.Title {
+			return a.Title < b.Title
+		}
+		return evidenceKey(a.Evidence) < evidenceKey(b.Evidence)
+	})
+}
+
+func evidenceKey(ev []Evidence) string {
+	if len(ev) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%s#%s#%08d", ev[0].Member, ev[0].Pointer, ev[0].Line)
+}
+
+// containerByID returns the model's container for an id, or nil.
+func (t *triage) containerByID(id string) *Container {
+	if id == "" {
+		return nil
+	}
+	for _, c := range t.h.Containers {
+		if c.ID == id {
+			return c
+		}
+	}
+	return nil
+}
+
+// readMember reads a member the rules need, noting a problem when it is
+// there but unreadable; absent members are not a problem (the model
+// already lists them as missing).
+func (t *triage) readMember(member string, max int64) ([]byte, bool) {
+	data, err := t.src.read(member, max)
+	if err != nil {
+		if !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, os.ErrNotExist) {
+			t.problem("%s: %v", member, err)
+		}
+		return nil, false
+	}
+	return data, true
+}

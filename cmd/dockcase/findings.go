@@ -1,0 +1,188 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/dockcase/dockcase/analyze"
+	"github.com/dockcase/dockcase/report"
+	"github.com/spf13/cobra"
+)
+
+// findingsOptions are the flags of findings.
+type findingsOptions struct {
+	trust           trustOptions
+	allowUnverified bool
+	minSeverity     string
+	hashFile        string
+	iocs            []string
+	json            bool
+}
+
+// findingsVersion is the version of the findings JSON document.
+const findingsVersion = "dockcase-findings/v1"
+
+// findingsDoc is the JSON document of dockcase findings --json.
+type findingsDoc struct {
+	Warning  string                  `json:"warning,omitempty"`
+	Version  string                  `json:"version"`
+	Bundle   string                  `json:"bundle"`
+	Findings []analyze.TriageFinding `json:"findings"`
+	// Files are the committed layers' files: every file each container
+	// added or changed, with size, mode, mtime and SHA-256.
+	Files []*analyze.Layer `json:"files"`
+}
+
+func newFindingsCmd() *cobra.Command {
+	opts := &findingsOptions{}
+	cmd := &cobra.Command{
+		Use:   "findings BUNDLE",
+		Short: "Triage a bundle: risky configuration, suspicious processes, files and traffic",
+		Long: `Findings verifies a bundle, then runs the triage rules over it, offline:
+container configuration (privileged, capabilities, the Docker socket, host
+namespaces and paths, seccomp/AppArmor, published ports, secrets in the
+environment, shown redacted), processes (reverse shells, miners, programs run
+from /tmp, deleted executables, processes entered from outside), files (docker
+diff and the committed image's top layer: executables in /tmp, webshells,
+cron and systemd persistence, authorized_keys, ld.so.preload, SUID bits,
+--hash-file matches), traffic in the conntrack snapshot (IOCs, mining-pool
+ports, repeated contact) and image build history.
+
+Each finding names its evidence: the bundle member, its SHA-256 and a JSON
+pointer, line or layer entry. A rule that fails shows as an "internal-rule-panic"
+finding; the other rules still run.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runFindings(opts, args[0], cmd.OutOrStdout())
+		},
+	}
+	opts.trust.addFlags(cmd.Flags())
+	cmd.Flags().BoolVar(&opts.allowUnverified, "allow-unverified", false, "triage a bundle that failed verification (every output says so)")
+	cmd.Flags().StringVar(&opts.minSeverity, "min-severity", "info", "show findings of this `severity` and above: info, low, medium, high, critical")
+	cmd.Flags().StringVar(&opts.hashFile, "hash-file", "", "flag files whose SHA-256 is in `FILE` (sha256sum output or one digest a line)")
+	cmd.Flags().StringArrayVar(&opts.iocs, "ioc", nil, "flag contact with this `IP, CIDR or domain` (repeatable)")
+	cmd.Flags().BoolVar(&opts.json, "json", false, "print the findings as JSON ("+findingsVersion+")")
+	return cmd
+}
+
+func runFindings(opts *findingsOptions, path string, stdout io.Writer) error {
+	minSev, err := analyze.ParseSeverity(opts.minSeverity)
+	if err != nil {
+		return usagef("--min-severity: %v", err)
+	}
+	fo := analyze.FindingOptions{MinSeverity: minSev, IOCs: opts.iocs}
+	if opts.hashFile != "" {
+		f, err := os.Open(opts.hashFile)
+		if err != nil {
+			return fmt.Errorf("--hash-file: %w", err)
+		}
+		fo.BadHashes, err = analyze.ParseHashList(f)
+		f.Close()
+		if err != nil {
+			return &usageError{fmt.Errorf("--hash-file %s: %w", opts.hashFile, err)}
+		}
+	}
+	b, err := openForAnalysis(&analyzeOptions{trust: opts.trust, allowUnverified: opts.allowUnverified}, path)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	h, err := analyze.Load(b)
+	if err != nil {
+		return err
+	}
+	// The layers are read once, for the rules and for the file list;
+	// problems reading them come back as findings.
+	fo.Layers, fo.LayerProblems = analyze.CommittedLayers(b)
+	doc := findingsDoc{Version: findingsVersion, Bundle: path, Findings: analyze.Findings(h, b, fo), Files: analyze.ChangedFiles(fo.Layers)}
+	if b.Err != nil {
+		doc.Warning = unverifiedWarning(b.Err)
+	}
+	if opts.json {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(doc); err != nil {
+			return fmt.Errorf("encode findings: %w", err)
+		}
+		return nil
+	}
+	return printFindings(stdout, doc)
+}
+
+// unverifiedWarning is the first line of every output of a bundle that
+// failed verification.
+func unverifiedWarning(err error) string {
+	return fmt.Sprintf("UNVERIFIED: this bundle failed verification (%v); it was read only because --allow-unverified was given, and nothing in it can be relied on", err)
+}
+
+func printFindings(w io.Writer, doc findingsDoc) error {
+	if doc.Warning != "" {
+		fmt.Fprintln(w, report.TerminalText(doc.Warning))
+	}
+	if len(doc.Findings) == 0 {
+		_, err := fmt.Fprintln(w, "No findings.")
+		return err
+	}
+	rows := make([][]string, 0, len(doc.Findings))
+	for i, f := range doc.Findings {
+		ct := f.ContainerName
+		if ct == "" {
+			ct = "-"
+		}
+		rows = append(rows, []string{strconv.Itoa(i + 1), strings.ToUpper(f.Severity), f.ID, ct, f.Title})
+	}
+	if err := report.Table(w, []string{"#", "Severity", "ID", "Container", "Title"}, rows); err != nil {
+		return err
+	}
+	for i, f := range doc.Findings {
+		fmt.Fprintf(w, "\n[%d] %s %s: %s\n", i+1, strings.ToUpper(f.Severity), report.TerminalText(f.ID), report.TerminalText(f.Title))
+		if f.Container != "" {
+			fmt.Fprintf(w, "    container: %s (%s)\n", report.TerminalText(f.ContainerName), report.TerminalText(f.Container))
+		}
+		fmt.Fprintf(w, "    why: %s\n", report.TerminalText(f.Why))
+		if f.File != nil {
+			fmt.Fprintf(w, "    file: %s  size %d  mode %s  mtime %s  sha256 %s\n", report.TerminalText(f.File.Path), f.File.Size,
+				f.File.ModeText, f.File.ModTime.Format("2006-01-02T15:04:05Z07:00"), orNone(f.File.SHA256))
+		}
+		for _, e := range f.Evidence {
+			fmt.Fprintf(w, "    evidence: %s\n", report.TerminalText(evidenceLine(e)))
+		}
+	}
+	return nil
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return s
+}
+
+// evidenceLine renders one evidence citation on one line.
+func evidenceLine(e analyze.Evidence) string {
+	s := e.Member
+	if e.Pointer != "" {
+		s += " " + e.Pointer
+	}
+	if e.Line != 0 {
+		s += " line " + strconv.Itoa(e.Line)
+	}
+	if e.SHA256 != "" {
+		s += " (sha256 " + e.SHA256 + ")"
+	}
+	if e.Text != "" {
+		s += ": " + truncateForTerminal(e.Text, 300)
+	}
+	return s
+}
+
+func truncateForTerminal(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
