@@ -26,6 +26,17 @@ type Options struct {
 	To []netip.Addr
 	// BundleSHA256 is the SHA-256 of the bundle file, when the caller has it.
 	BundleSHA256 string
+	// IOCs are the indicators to match against the captures.
+	IOCs []IOC
+	// Pcaps are captures from outside the host (--pcap), read after the
+	// bundle's own.
+	Pcaps []string
+	// Flow tunes the flow tables (bound on live flows).
+	Flow FlowOptions
+	// MinSeverity and BadHashes tune the triage findings (--min-severity,
+	// --hash-file).
+	MinSeverity string
+	BadHashes   map[string]bool
 }
 
 // Result is the dockcase-analysis/v1 document. Warning is set, and is the
@@ -48,10 +59,17 @@ type Result struct {
 	IPOwnership []Lease         `json:"ip_ownership"`
 	Missing     []string        `json:"missing"`
 
-	Flows    []Flow    `json:"flows,omitempty"`
-	IOCs     []IOCHit  `json:"iocs,omitempty"`
-	Findings []Finding `json:"findings,omitempty"`
-	Timeline []Event   `json:"timeline,omitempty"`
+	// Captures, Flows, DNS and IOCs are what the bundle's captures (and
+	// --pcap files) show, each flow attributed to a container (issue 6).
+	Captures []CaptureSummary `json:"captures,omitempty"`
+	Flows    []Flow           `json:"flows,omitempty"`
+	DNS      []DNSQuery       `json:"dns,omitempty"`
+	IOCs     []IOCHit         `json:"iocs,omitempty"`
+	// TrafficProblems are reasons the attribution is incomplete beyond one
+	// capture's own problems (the conntrack events overflowed, say).
+	TrafficProblems []string        `json:"traffic_problems,omitempty"`
+	Findings        []TriageFinding `json:"findings,omitempty"`
+	Timeline        []TimelineEvent `json:"timeline,omitempty"`
 }
 
 // BundleInfo is what verification established about the bundle.
@@ -90,30 +108,12 @@ type HostInfo struct {
 	Processes    int          `json:"processes"`
 }
 
-// Flow is reserved for the flows of captured traffic (issue 6).
-type Flow struct {
-	Container string     `json:"container,omitempty"`
-	Evidence  []Evidence `json:"evidence,omitempty"`
-}
-
-// IOCHit is reserved for indicator matches (issue 6).
-type IOCHit struct {
-	IOC        string   `json:"ioc"`
-	Containers []string `json:"containers,omitempty"`
-}
-
-// Finding is reserved for triage findings (issue 7).
-type Finding struct {
-	ID       string     `json:"id"`
-	Severity string     `json:"severity"`
-	Evidence []Evidence `json:"evidence,omitempty"`
-}
-
-// Event is reserved for the case timeline (issue 7).
-type Event struct {
-	Time    time.Time `json:"time"`
-	Message string    `json:"message"`
-}
+// Finding and Event are the names the report code started from; they are
+// the triage finding and the timeline event.
+type (
+	Finding = TriageFinding
+	Event   = TimelineEvent
+)
 
 // Analyze builds the host model from a verified (or knowingly unverified)
 // bundle and produces the analysis document.
@@ -136,7 +136,40 @@ func Analyze(b *bundle.Bundle, opts Options) (*Result, error) {
 		res.Warning = fmt.Sprintf("UNVERIFIED: this bundle failed verification (%v); it was analysed only because --allow-unverified was given, and nothing in it can be relied on", b.Err)
 	}
 	res.Bundle = bi
+	t, err := ReadTraffic(h, b, TrafficOptions{Pcaps: opts.Pcaps, IOCs: opts.IOCs, Flow: opts.Flow})
+	if err != nil {
+		return nil, err
+	}
+	res.Captures, res.Flows, res.DNS, res.IOCs = t.Captures, t.Flows, t.DNS, t.IOCs
+	if len(opts.IOCs) > 0 && res.IOCs == nil {
+		res.IOCs = MatchIOCs(h, t, opts.IOCs) // no capture: each indicator is reported unseen
+	}
+	res.TrafficProblems = t.Problems
+
+	flows, dns, iocs := FlowSummaries(res.Flows), dnsNames(res.DNS), iocTexts(opts.IOCs)
+	layers, layerProblems := CommittedLayers(b)
+	res.Findings = Findings(h, b, FindingOptions{MinSeverity: opts.MinSeverity, BadHashes: opts.BadHashes, IOCs: iocs,
+		Flows: flows, DNS: dns, Layers: layers, LayerProblems: layerProblems})
+	res.Timeline = BuildTimeline(h, b, TimelineOptions{Flows: flows, DNS: dns, IOCs: iocs, BundleSHA256: opts.BundleSHA256,
+		Layers: layers, Findings: res.Findings})
 	return res, nil
+}
+
+// dnsNames turns the per-container DNS log into the findings' input.
+func dnsNames(qs []DNSQuery) []DNSName {
+	out := make([]DNSName, 0, len(qs))
+	for _, q := range qs {
+		out = append(out, DNSName{Container: q.Container, Name: q.QName, Time: q.Time, Answers: q.Answers, Evidence: []Evidence{q.Evidence}})
+	}
+	return out
+}
+
+func iocTexts(iocs []IOC) []string {
+	out := make([]string, len(iocs))
+	for i, ioc := range iocs {
+		out[i] = ioc.Text
+	}
+	return out
 }
 
 // Result produces the analysis document of the host (without the bundle
@@ -213,6 +246,18 @@ func (h *Host) defaultDestination() netip.Addr {
 // does not count; it is still shown under bundle.gaps.
 func (r *Result) Unknown() bool {
 	return len(r.Missing) > 0
+}
+
+// Unattributed returns how many captured flows stay "host or unknown" for
+// want of evidence: with any, the analysis finished with gaps (exit 3).
+func (r *Result) Unattributed() int {
+	n := 0
+	for i := range r.Flows {
+		if r.Flows[i].Rule == RuleUnknown {
+			n++
+		}
+	}
+	return n
 }
 
 // ErrUnknownAnswers marks an analysis that finished with answers left

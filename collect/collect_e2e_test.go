@@ -12,7 +12,6 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -26,38 +25,10 @@ import (
 	"github.com/docker/docker/api/types/network"
 )
 
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-)
-
 // dockcaseBinary builds cmd/dockcase once, statically, as responders get it.
 func dockcaseBinary(t *testing.T) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		root, err := e2etest.RepoRoot()
-		if err != nil {
-			buildErr = err
-			return
-		}
-		dir, err := os.MkdirTemp("", "dockcase-bin-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "dockcase")
-		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/dockcase")
-		cmd.Dir = root
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binPath
+	return e2etest.DockcaseBinary(t)
 }
 
 // run runs the binary and returns its exit code and stderr.

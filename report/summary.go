@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -60,11 +61,29 @@ func Summary(w io.Writer, res *analyze.Result) error {
 		{"Paths", pathsTable},
 		{"Visibility (would a capture on the interface show the container's traffic?)", visibilityTable},
 	}
+	if len(res.Captures) > 0 {
+		sections = append(sections, struct {
+			title string
+			fn    func(io.Writer, *analyze.Result) error
+		}{"Traffic (captured flows by container and attribution rule)", trafficTable})
+	}
+	if len(res.IOCs) > 0 {
+		sections = append(sections, struct {
+			title string
+			fn    func(io.Writer, *analyze.Result) error
+		}{"Indicators (who talked to them; packets at the busiest capture point)", iocTable})
+	}
 	for _, s := range sections {
 		fmt.Fprintf(w, "\n%s\n", s.title)
 		if err := s.fn(w, res); err != nil {
 			return err
 		}
+	}
+	if n := res.Unattributed(); n > 0 {
+		fmt.Fprintf(w, "\nUnattributed: %d captured flows stay \"host or unknown\" (rule unknown; see dockcase flows)\n", n)
+	}
+	for _, p := range res.TrafficProblems {
+		fmt.Fprintf(w, "  traffic: %s\n", t(p))
 	}
 	if len(res.Missing) > 0 {
 		fmt.Fprintln(w, "\nUnknown (the bundle lacks it)")
@@ -273,4 +292,80 @@ func PathDetail(w io.Writer, p *analyze.Path) error {
 		fmt.Fprintf(w, "unknown: %s\n", t(u))
 	}
 	return nil
+}
+
+// trafficTable counts the captured flows per container and rule.
+func trafficTable(w io.Writer, res *analyze.Result) error {
+	type key struct{ who, rule, conf string }
+	type agg struct {
+		flows, pkts int
+		points      map[string]bool
+	}
+	m := map[key]*agg{}
+	var keys []key
+	for i := range res.Flows {
+		f := &res.Flows[i]
+		who := f.ContainerName
+		if who == "" {
+			who = "(" + f.Rule + ")"
+		}
+		k := key{who, f.Rule, f.Confidence}
+		a := m[k]
+		if a == nil {
+			a = &agg{points: map[string]bool{}}
+			m[k] = a
+			keys = append(keys, k)
+		}
+		a.flows++
+		a.pkts += int(f.PacketsToServer + f.PacketsToClient)
+		a.points[f.Interface] = true
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		a, b := keys[i], keys[j]
+		if a.who != b.who {
+			return a.who < b.who
+		}
+		return a.rule < b.rule
+	})
+	var rows [][]string
+	for _, k := range keys {
+		a := m[k]
+		var pts []string
+		for p := range a.points {
+			pts = append(pts, p)
+		}
+		sort.Strings(pts)
+		rows = append(rows, []string{k.who, k.rule, k.conf, strconv.Itoa(a.flows), strconv.Itoa(a.pkts), strings.Join(pts, " ")})
+	}
+	for _, c := range res.Captures {
+		if c.Error != "" {
+			rows = append(rows, []string{"(capture " + c.Member + ")", "error", "-", "-", "-", c.Error})
+		}
+	}
+	return Table(w, []string{"container", "rule", "confidence", "flows", "packets", "capture points"}, rows)
+}
+
+// iocTable lists each indicator's contacts.
+func iocTable(w io.Writer, res *analyze.Result) error {
+	var rows [][]string
+	for _, h := range res.IOCs {
+		if len(h.Contacts) == 0 {
+			rows = append(rows, []string{h.IOC, "(not seen)", "-", "-", "-", "-", "-"})
+			continue
+		}
+		for _, c := range h.Contacts {
+			who := c.ContainerName
+			if who == "" {
+				who = "(" + strings.Join(c.Rules, ",") + ")"
+			}
+			var pts []string
+			for _, p := range c.Points {
+				pts = append(pts, p.Interface)
+			}
+			rows = append(rows, []string{h.IOC, who, strings.Join(c.Rules, ","),
+				c.First.UTC().Format(time.RFC3339) + " … " + c.Last.UTC().Format(time.RFC3339),
+				fmt.Sprintf("%d/%d", c.PacketsToIOC, c.PacketsFrom), strconv.Itoa(c.Lookups), strings.Join(pts, " ")})
+		}
+	}
+	return Table(w, []string{"indicator", "container", "rules", "first … last", "pkts to/from", "dns", "capture points"}, rows)
 }

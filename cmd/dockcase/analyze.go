@@ -19,6 +19,7 @@ type analyzeOptions struct {
 	allowUnverified bool
 	to              []string
 	jsonOut         string
+	traffic         trafficOptions
 }
 
 func (o *analyzeOptions) destinations() ([]netip.Addr, error) {
@@ -46,7 +47,18 @@ host interfaces a capture would show it on, under which source address.
 
 A bundle that fails verification is refused unless --allow-unverified is
 given; every output then says so on its first line (the JSON's first key is
-"warning"). Exit status 3 means the bundle has gaps that leave answers unknown.`,
+"warning").
+
+When the bundle holds a capture (collect --capture), or captures are given
+with --pcap (an IDS or firewall capture where the host's address is the
+source), every flow is attributed to a container, with the rule that decided
+it and a confidence: the container's veth; the container that held the
+address then (bridges); the conntrack entry, snapshot or events, that
+reverses the NAT (uplinks, --pcap); a published port's DNAT; a host-network
+container's socket. --ioc and --ioc-file match addresses, CIDRs and domains
+(through DNS answers, TLS SNI and HTTP Host) and say which containers talked
+to them. Exit status 3 means the bundle has gaps that leave answers unknown,
+or captured flows stay unattributed ("host or unknown").`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runAnalyze(opts, args[0], cmd.OutOrStdout(), cmd.ErrOrStderr())
@@ -56,6 +68,7 @@ given; every output then says so on its first line (the JSON's first key is
 	cmd.Flags().BoolVar(&opts.allowUnverified, "allow-unverified", false, "analyse a bundle that failed verification (every output says so)")
 	cmd.Flags().StringArrayVar(&opts.to, "to", nil, "explain paths towards this `IP` (repeatable)")
 	cmd.Flags().StringVar(&opts.jsonOut, "json", "", "write the dockcase-analysis/v1 document to `FILE` (- for stdout)")
+	opts.traffic.addFlags(cmd.Flags())
 	return cmd
 }
 
@@ -78,6 +91,10 @@ func runAnalyze(opts *analyzeOptions, path string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
+	iocs, err := opts.traffic.indicators()
+	if err != nil {
+		return err
+	}
 	b, err := openForAnalysis(opts, path)
 	if err != nil {
 		return err
@@ -87,7 +104,7 @@ func runAnalyze(opts *analyzeOptions, path string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	res, err := analyze.Analyze(b, analyze.Options{To: to, BundleSHA256: sum})
+	res, err := analyze.Analyze(b, analyze.Options{To: to, BundleSHA256: sum, IOCs: iocs, Pcaps: opts.traffic.pcaps})
 	if err != nil {
 		return err
 	}
@@ -114,6 +131,9 @@ func runAnalyze(opts *analyzeOptions, path string, stdout, stderr io.Writer) err
 		msg := fmt.Sprintf("%s: some answers are unknown: the bundle lacks %d things the analysis needs (see \"Unknown\", or \"missing\" in the JSON)", path, len(res.Missing))
 		fmt.Fprintf(stderr, "dockcase: %s\n", msg)
 		return &gapsError{msg}
+	}
+	if err := unattributedError(res, stderr); err != nil {
+		return err
 	}
 	return nil
 }

@@ -105,6 +105,8 @@ bundle; "dockcase analyze" reads the bundle offline, on a lab workstation.` + ex
 		newInspectCmd(),
 		newCustodyCmd(),
 		newAnalyzeCmd(),
+		newFlowsCmd(),
+		newExtractCmd(),
 		newPathCmd(),
 		newLocateCmd(),
 		newFindingsCmd(),

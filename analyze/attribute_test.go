@@ -1,0 +1,84 @@
+package analyze
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+)
+
+// TestAttributeRules runs the attributor over hand-made flows on a veth, a
+// bridge and an uplink of a small host, one per rule that needs no capture
+// member to decide.
+func TestAttributeRules(t *testing.T) {
+	a := netip.MustParseAddr
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	ns := func(d time.Duration) int64 { return t0.Add(d).UnixNano() }
+	web := &Container{ID: "aaaa000000000000", Name: "web-1", State: "running", StartedAt: t0.Add(-time.Hour),
+		Ports: []PortBinding{{ContainerPort: 8080, Proto: "tcp", HostPort: 18080}}}
+	db := &Container{ID: "bbbb000000000000", Name: "db-1", State: "running", StartedAt: t0.Add(-time.Hour)}
+	hostNS := &Namespace{Host: true, Links: []*Link{
+		{Name: "eth0", Addrs: []netip.Prefix{netip.MustParsePrefix("192.0.2.10/24")}},
+		{Name: "br-1", Kind: "bridge", Addrs: []netip.Prefix{netip.MustParsePrefix("172.18.0.1/16")}},
+	}}
+	h := &Host{Containers: []*Container{web, db}, HostNS: hostNS, Namespaces: []*Namespace{hostNS}, Collected: t0.Add(time.Minute),
+		Networks: []*Network{{ID: "n1", Name: "app", Subnets: []netip.Prefix{netip.MustParsePrefix("172.18.0.0/16")}, Gateways: []netip.Addr{a("172.18.0.1")}}},
+		byID:     map[string]*Container{web.ID: web, db.ID: db},
+		leases: []Lease{
+			{Addr: a("172.18.0.2"), Container: web.ID, ContainerName: web.Name, From: t0.Add(-time.Hour)},
+			{Addr: a("172.18.0.3"), Container: db.ID, ContainerName: db.Name, From: t0.Add(-time.Hour)},
+		},
+		Conntrack: []ConntrackFlow{{Family: "ipv4", Proto: "tcp", OrigSrc: "172.18.0.3", OrigDst: "198.51.100.7", OrigSPort: 40000, OrigDPort: 443,
+			ReplySrc: "198.51.100.7", ReplyDst: "192.0.2.10", ReplySPort: 443, ReplyDPort: 61000}},
+	}
+	hostNS.socks = []HostSocket{{Proto: "tcp", LocalIP: "0.0.0.0", LocalPort: 22, State: "LISTEN", PIDs: []int{7}}}
+	h.Processes = []HostProcess{{PID: 7, Comm: "sshd"}}
+	veth := &CapturePoint{Member: memberCapture, Index: 0, CaptureInterface: CaptureInterface{Name: "veth1"}}
+	bridge := &CapturePoint{Member: memberCapture, Index: 1, CaptureInterface: CaptureInterface{Name: "br-1"}}
+	uplink := &CapturePoint{Member: memberCapture, Index: 2, CaptureInterface: CaptureInterface{Name: "eth0"}}
+	rec := func(p *CapturePoint, proto uint8, c string, cp uint16, s string, sp uint16, at time.Duration) *FlowRecord {
+		return &FlowRecord{Point: p, Proto: proto, Client: a(c), ClientPort: cp, Server: a(s), ServerPort: sp,
+			First: ns(at), Last: ns(at + time.Second), Packets: [2]uint64{3, 2}, FirstFrame: 1, LastFrame: 5}
+	}
+	set := &FlowSet{Flows: []*FlowRecord{
+		rec(veth, IPProtoTCP, "172.18.0.2", 50000, "203.0.113.9", 80, 0),                     // 0 veth
+		rec(bridge, IPProtoTCP, "172.18.0.2", 50000, "203.0.113.9", 80, 0),                   // 1 bridge, lease
+		rec(uplink, IPProtoTCP, "192.0.2.10", 50000, "203.0.113.9", 80, 50*time.Millisecond), // 2 correlation, same port
+		rec(uplink, IPProtoTCP, "192.0.2.10", 61000, "198.51.100.7", 443, 0),                 // 3 conntrack snapshot
+		rec(uplink, IPProtoTCP, "198.51.100.20", 3333, "192.0.2.10", 18080, 0),               // 4 published port
+		rec(uplink, IPProtoTCP, "198.51.100.20", 3334, "192.0.2.10", 22, 0),                  // 5 host socket
+		rec(uplink, IPProtoUDP, "192.0.2.10", 5353, "198.51.100.30", 9999, 0),                // 6 unknown
+		rec(uplink, IPProtoUDP, "192.0.2.77", 68, "192.0.2.1", 67, 0),                        // 7 foreign
+		rec(bridge, IPProtoTCP, "172.18.0.9", 1234, "172.18.0.3", 5432, 0),                   // 8 bridge: server owned
+		rec(uplink, IPProtoTCP, "192.0.2.10", 50100, "203.0.113.9", 80, 10*time.Second),      // 9 correlation: nothing in the window
+	}}
+	at := newAttributor(h, nil)
+	at.points[veth] = &pointInfo{role: PointVeth, container: web.ID, containerName: web.Name}
+	at.points[bridge] = &pointInfo{role: PointBridge}
+	at.points[uplink] = &pointInfo{role: PointUplink}
+	tr := at.attribute(set)
+	want := []struct{ container, rule, side string }{
+		{web.ID, RuleVeth, "client"},
+		{web.ID, RuleAddressOwner, "client"},
+		{web.ID, RuleCorrelation, "client"},
+		{db.ID, RuleConntrack, "client"},
+		{web.ID, RuleDNAT, "server"},
+		{"", RuleHost, ""},
+		{"", RuleUnknown, ""},
+		{"", RuleForeign, ""},
+		{db.ID, RuleAddressOwner, "server"},
+		{"", RuleUnknown, ""},
+	}
+	for i, w := range want {
+		f := tr.Flows[i]
+		if f.Container != w.container || f.Rule != w.rule || f.ContainerSide != w.side {
+			t.Errorf("flow %d %s %s:%d→%s:%d on %s: attributed to %q by %q (%s side; %s), want %q by %q (%s side)", i, f.Proto, f.Client, f.ClientPort,
+				f.Server, f.ServerPort, f.Interface, f.Container, f.Rule, f.ContainerSide, f.Reason, w.container, w.rule, w.side)
+		}
+	}
+	if o := tr.Flows[3].Original; o == nil || o.Src != a("172.18.0.3") || o.SPort != 40000 {
+		t.Errorf("flow 3 original = %+v, want 172.18.0.3:40000", o)
+	}
+	if got := tr.Unattributed(); got != 2 {
+		t.Errorf("Unattributed() = %d, want 2", got)
+	}
+}

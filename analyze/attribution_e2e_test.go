@@ -1,0 +1,293 @@
+package analyze_test
+
+import (
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dockcase/dockcase/bundle"
+	"github.com/dockcase/dockcase/collect/e2etest"
+	"github.com/docker/docker/api/types/container"
+)
+
+// e2eFlow and e2eIOC are the parts of the dockcase-analysis/v1 document the
+// end-to-end test reads, decoded from the binary's --json output as a user's
+// script would.
+type e2eFlow struct {
+	Container     string `json:"container"`
+	ContainerName string `json:"container_name"`
+	Rule          string `json:"rule"`
+	Interface     string `json:"interface"`
+	Role          string `json:"role"`
+	Proto         string `json:"proto"`
+	Client        string `json:"client"`
+	Server        string `json:"server"`
+	ServerPort    int    `json:"server_port"`
+	Original      *struct {
+		Src string `json:"src"`
+	} `json:"original"`
+}
+
+type e2eIOC struct {
+	IOC          string   `json:"ioc"`
+	Containers   []string `json:"containers"`
+	Unattributed bool     `json:"unattributed"`
+	Contacts     []struct {
+		Container string   `json:"container"`
+		Rules     []string `json:"rules"`
+		Flows     int      `json:"flows"`
+		Lookups   int      `json:"dns_lookups"`
+		Packets   uint64   `json:"packets_to_ioc"`
+		Path      *struct {
+			Hops []struct {
+				Iface string `json:"iface"`
+			} `json:"hops"`
+		} `json:"path"`
+	} `json:"contacts"`
+}
+
+// TestAttributionE2E collects the real scenario with a capture while a
+// second, short-lived beacon starts, beacons, and is removed (and its
+// conntrack entries deleted) before the snapshot; then it runs the binary's
+// analyze, flows and extract on the bundle and checks that the C2 is
+// attributed to exactly the two beacons (TCP and UDP, on the C2 link through
+// conntrack), that docker0 holds none of it, that the domain leads to them
+// through their DNS lookups, and that the extract opens in tshark.
+func TestAttributionE2E(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end: -short")
+	}
+	for _, tool := range []string{"tshark", "conntrack"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			if os.Getenv("CI") == "true" {
+				t.Fatalf("%s not installed", tool)
+			}
+			t.Skipf("%s not installed", tool)
+		}
+	}
+	sc := e2etest.NewScenario(t, e2etest.ScenarioOptions{})
+	bin := e2etest.DockcaseBinary(t)
+	dir := t.TempDir()
+	out := filepath.Join(dir, "case.tar.zst")
+	cmd := exec.Command(bin, "collect", "--case", "IR-ATTRIB", "--no-images", "--capture", "8s", "--out", out)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	})
+	time.Sleep(1500 * time.Millisecond)
+	short := sc.StartBeacon(t, "dcashort")
+	time.Sleep(4 * sc.Interval)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	stop := 1
+	if err := sc.Client().ContainerStop(ctx, short.ID, container.StopOptions{Timeout: &stop}); err != nil {
+		t.Fatal(err)
+	}
+	if err := sc.Client().ContainerRemove(ctx, short.ID, container.RemoveOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// Its flows must be gone from the snapshot: delete the conntrack
+	// entries of its address (ours alone; the kernel keeps them for minutes
+	// otherwise). conntrack -D exits 1 when nothing matched.
+	if o, err := exec.Command("conntrack", "-D", "-s", short.IP.String()).CombinedOutput(); err != nil && !strings.Contains(string(o), "0 flow entries") {
+		t.Fatalf("conntrack -D -s %s: %v\n%s", short.IP, err, o)
+	}
+	if err := cmd.Wait(); err != nil && cmd.ProcessState.ExitCode() != 3 {
+		t.Fatalf("collect: %v\n%s", err, stderr.String())
+	}
+
+	b, err := bundle.Open(out, bundle.OpenOptions{TempDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	snap, err := b.ReadFile("host/conntrack.json", 256<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(snap), `"`+short.IP.String()+`"`) {
+		t.Fatalf("the short-lived beacon %s is still in the conntrack snapshot", short.IP)
+	}
+
+	c2, domain := sc.C2Addr.String(), sc.Domain
+	jsonOut := filepath.Join(dir, "analysis.json")
+	code, errText := runBin(t, bin, "analyze", out, "--ioc", c2, "--ioc", domain, "--json", jsonOut)
+	var doc struct {
+		Flows []e2eFlow `json:"flows"`
+		IOCs  []e2eIOC  `json:"iocs"`
+	}
+	data, err := os.ReadFile(jsonOut)
+	if err != nil {
+		t.Fatalf("analyze exit %d: %v\n%s", code, err, errText)
+	}
+	if err := json.Unmarshal(data, &doc); err != nil {
+		t.Fatal(err)
+	}
+	unknown := 0
+	for _, f := range doc.Flows {
+		if f.Rule == "unknown" {
+			unknown++
+		}
+	}
+	if want := map[bool]int{true: 0, false: 3}[unknown == 0]; code != want {
+		t.Errorf("analyze exit %d with %d unattributed flows, want %d\n%s", code, unknown, want, errText)
+	}
+	beacons := []string{sc.Beacon.ID, short.ID}
+
+	// The C2 address: exactly the beacons, TCP and UDP each, on the C2
+	// link reversed through conntrack; nothing on docker0.
+	type seenKey struct{ container, role, proto, rule string }
+	seen := map[seenKey]bool{}
+	for _, f := range doc.Flows {
+		if f.Server != c2 && f.Client != c2 {
+			continue
+		}
+		if f.Interface == "docker0" {
+			t.Errorf("docker0 carried traffic with the C2: %+v", f)
+		}
+		if f.Container == "" {
+			t.Errorf("a flow with the C2 stays unattributed: %+v", f)
+			continue
+		}
+		if !slices.Contains(beacons, f.Container) {
+			t.Errorf("flow with the C2 attributed to %s (%s), not a beacon: %+v", f.ContainerName, f.Container, f)
+		}
+		if f.Interface == sc.HostVeth {
+			if f.Client != sc.HostAddr.String() {
+				t.Errorf("on the C2 link the client is %s, want the host's %s", f.Client, sc.HostAddr)
+			}
+			if f.Original == nil {
+				t.Errorf("flow on the C2 link without the pre-NAT tuple: %+v", f)
+			}
+		}
+		seen[seenKey{f.Container, f.Role, f.Proto, f.Rule}] = true
+	}
+	for _, id := range beacons {
+		for _, proto := range []string{"tcp", "udp"} {
+			if !seen[seenKey{id, "veth", proto, "veth"}] {
+				t.Errorf("no %s flow of %s to the C2 attributed on its veth; seen %v", proto, id[:12], seen)
+			}
+			if !seen[seenKey{id, "bridge", proto, "address-owner"}] {
+				t.Errorf("no %s flow of %s to the C2 attributed on the bridge; seen %v", proto, id[:12], seen)
+			}
+			natRules := []string{"conntrack", "conntrack-event"}
+			if id == short.ID {
+				natRules = []string{"conntrack-event", "correlation"} // not in the snapshot
+				if seen[seenKey{id, "uplink", proto, "conntrack"}] {
+					t.Errorf("the short-lived beacon's %s flow was matched to the snapshot, which lacks it", proto)
+				}
+			}
+			if !seen[seenKey{id, "uplink", proto, natRules[0]}] && !seen[seenKey{id, "uplink", proto, natRules[1]}] {
+				t.Errorf("no %s flow of %s on the C2 link reversed through %v; seen %v", proto, id[:12], natRules, seen)
+			}
+		}
+	}
+
+	hits := map[string]e2eIOC{}
+	for _, h := range doc.IOCs {
+		hits[h.IOC] = h
+	}
+	for _, ioc := range []string{c2, domain} {
+		h, ok := hits[ioc]
+		if !ok {
+			t.Fatalf("no IOC entry for %s: %+v", ioc, doc.IOCs)
+		}
+		got := slices.Clone(h.Containers)
+		slices.Sort(got)
+		want := slices.Clone(beacons)
+		slices.Sort(want)
+		if !slices.Equal(got, want) || h.Unattributed {
+			t.Errorf("IOC %s: containers %v (unattributed %v), want exactly the beacons %v", ioc, got, h.Unattributed, want)
+		}
+		for _, c := range h.Contacts {
+			if c.Container == sc.Beacon.ID {
+				if c.Path == nil || !slices.ContainsFunc(c.Path.Hops, func(hp struct {
+					Iface string `json:"iface"`
+				}) bool {
+					return hp.Iface == sc.BridgeName
+				}) {
+					t.Errorf("IOC %s: the beacon's contact has no path through %s: %+v", ioc, sc.BridgeName, c.Path)
+				}
+			}
+			if c.Container != "" && ioc == domain && c.Lookups == 0 {
+				t.Errorf("IOC %s: contact %s has no DNS lookup", ioc, c.Container[:12])
+			}
+		}
+	}
+
+	// flows --container --ioc --csv: the short-lived beacon's C2 flows.
+	csvPath := filepath.Join(dir, "short.csv")
+	if code, e := runBin(t, bin, "flows", out, "--container", short.Name, "--ioc", c2, "--csv", csvPath); code != 0 {
+		t.Fatalf("flows exit %d\n%s", code, e)
+	}
+	f, err := os.Open(csvPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := csv.NewReader(f).ReadAll()
+	f.Close()
+	if err != nil || len(rows) < 2 {
+		t.Fatalf("flows --csv: %d rows, %v", len(rows), err)
+	}
+	for _, r := range rows[1:] {
+		if r[2] != short.Name || (r[9] != c2 && r[11] != c2) {
+			t.Errorf("flows --container %s --ioc %s gave %q", short.Name, c2, r)
+		}
+	}
+
+	// extract: the beacon's packets from its veth, the bridge and the C2
+	// link, interface names kept.
+	pcap := filepath.Join(dir, "beacon.pcapng")
+	if code, e := runBin(t, bin, "extract", out, "--container", sc.Beacon.Name, "-o", pcap); code != 0 {
+		t.Fatalf("extract exit %d\n%s", code, e)
+	}
+	lines, err := exec.Command("tshark", "-r", pcap, "-n", "-T", "fields", "-e", "frame.interface_name", "-e", "ip.src", "-e", "ip.dst").Output()
+	if err != nil {
+		t.Fatalf("tshark -r %s: %v", pcap, err)
+	}
+	ifaces := map[string]int{}
+	for _, l := range strings.Split(strings.TrimSpace(string(lines)), "\n") {
+		fields := strings.Split(l, "\t")
+		ifaces[fields[0]]++
+		// Non-IP frames (ARP) on the container's own veth are its traffic
+		// too; IP packets must involve the beacon or the C2.
+		if len(fields) == 3 && fields[1] != "" && fields[1] != sc.Beacon.IP.String() && fields[2] != sc.Beacon.IP.String() &&
+			fields[1] != c2 && fields[2] != c2 {
+			t.Errorf("extract of %s holds a packet between %s and %s", sc.Beacon.Name, fields[1], fields[2])
+		}
+	}
+	if ifaces[sc.BridgeName] == 0 || ifaces[sc.HostVeth] == 0 || ifaces["docker0"] != 0 || len(ifaces) != 3 {
+		t.Errorf("extract of %s: packets per interface %v, want its veth, %s and %s only", sc.Beacon.Name, ifaces, sc.BridgeName, sc.HostVeth)
+	}
+}
+
+// runBin runs the dockcase binary and returns its exit code and stderr.
+func runBin(t *testing.T, bin string, args ...string) (int, string) {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	if ee, ok := err.(*exec.ExitError); ok {
+		return ee.ExitCode(), stderr.String()
+	}
+	if err != nil {
+		t.Fatal(fmt.Errorf("run %s: %w", bin, err))
+	}
+	return 0, stderr.String()
+}

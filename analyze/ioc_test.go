@@ -1,0 +1,106 @@
+package analyze
+
+import (
+	"net/netip"
+	"strings"
+	"testing"
+)
+
+func TestParseIOC(t *testing.T) {
+	tests := []struct {
+		in, kind, want string // want: prefix or domain
+		err            bool
+	}{
+		{in: "198.51.100.7", kind: IOCAddress, want: "198.51.100.7/32"},
+		{in: " 2001:db8::1 ", kind: IOCAddress, want: "2001:db8::1/128"},
+		{in: "::ffff:198.51.100.7", kind: IOCAddress, want: "198.51.100.7/32"},
+		{in: "198.51.100.9/24", kind: IOCCIDR, want: "198.51.100.0/24"},
+		{in: "2001:db8::/32", kind: IOCCIDR, want: "2001:db8::/32"},
+		{in: "Evil.Example.", kind: IOCDomain, want: "evil.example"},
+		{in: "evil[.]example", kind: IOCDomain, want: "evil.example"},
+		{in: "*.evil.example", kind: IOCDomain, want: "evil.example"},
+		{in: "", err: true},
+		{in: "evil..example", err: true},
+		{in: "http://evil.example/", err: true},
+		{in: "1.2.3.4.5", err: true},
+		{in: "\x1b[31mred", err: true},
+		{in: strings.Repeat("a", 64) + ".example", err: true},
+	}
+	for _, tt := range tests {
+		got, err := ParseIOC(tt.in)
+		if tt.err {
+			if err == nil {
+				t.Errorf("ParseIOC(%q) = %+v, want an error", tt.in, got)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("ParseIOC(%q) = %v, want %s %s", tt.in, err, tt.kind, tt.want)
+			continue
+		}
+		val := got.Domain
+		if got.Kind != IOCDomain {
+			val = got.Prefix.String()
+		}
+		if got.Kind != tt.kind || val != tt.want {
+			t.Errorf("ParseIOC(%q) = %s %s, want %s %s", tt.in, got.Kind, val, tt.kind, tt.want)
+		}
+	}
+}
+
+func TestParseIOCList(t *testing.T) {
+	in := "# feed\n198.51.100.7\n\n  evil.example  # the domain\n203.0.113.0/24\n"
+	got, err := ParseIOCList(strings.NewReader(in), "iocs.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var texts []string
+	for _, i := range got {
+		texts = append(texts, i.Kind+":"+strings.TrimSpace(i.Text))
+	}
+	if want := "ip:198.51.100.7 domain:evil.example cidr:203.0.113.0/24"; strings.Join(texts, " ") != want {
+		t.Errorf("ParseIOCList(%q) = %v, want %s", in, texts, want)
+	}
+	_, err = ParseIOCList(strings.NewReader("198.51.100.7\nnot an ioc\n"), "bad.txt")
+	if err == nil || !strings.Contains(err.Error(), "bad.txt:2") {
+		t.Errorf("ParseIOCList(bad line 2) = %v, want an error naming bad.txt:2", err)
+	}
+	_, err = ParseIOCList(strings.NewReader(strings.Repeat("x", maxIOCLineBytes+10)), "long.txt")
+	if err == nil {
+		t.Error("ParseIOCList(a line over the bound) = nil error")
+	}
+}
+
+func TestIOCMatch(t *testing.T) {
+	mustIOC := func(s string) IOC {
+		i, err := ParseIOC(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return i
+	}
+	a := netip.MustParseAddr
+	flow := &Flow{Client: a("172.18.0.2"), Server: a("198.51.100.7"), SNI: "www.evil.example", ContainerSide: "client"}
+	nat := &Flow{Client: a("192.0.2.10"), Server: a("203.0.113.5"), Original: &FlowTuple{Src: a("172.18.0.2"), Dst: a("203.0.113.5")}}
+	tests := []struct {
+		ioc  string
+		f    *Flow
+		want bool
+	}{
+		{"198.51.100.7", flow, true},
+		{"198.51.100.0/24", flow, true},
+		{"198.51.100.8", flow, false},
+		{"evil.example", flow, true},
+		{"www.evil.example", flow, true},
+		{"notevil.example", flow, false},
+		{"example.evil", flow, false},
+		{"172.18.0.2", nat, true}, // the pre-NAT source
+		{"203.0.113.0/28", nat, true},
+		{"evil.example", nat, false},
+	}
+	for _, tt := range tests {
+		if got := mustIOC(tt.ioc).MatchFlow(tt.f); got != tt.want {
+			t.Errorf("ParseIOC(%q).MatchFlow(%v→%v sni %q) = %v, want %v", tt.ioc, tt.f.Client, tt.f.Server, tt.f.SNI, got, tt.want)
+		}
+	}
+}

@@ -1,0 +1,297 @@
+package main
+
+import (
+	"encoding/csv"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/dockcase/dockcase/analyze"
+	"github.com/dockcase/dockcase/bundle"
+	"github.com/dockcase/dockcase/report"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+)
+
+// trafficOptions are the flags that bring indicators and outside captures:
+// analyze, flows and extract share them.
+type trafficOptions struct {
+	iocs     []string
+	iocFiles []string
+	pcaps    []string
+}
+
+func (o *trafficOptions) addFlags(fs *pflag.FlagSet) {
+	fs.StringArrayVar(&o.iocs, "ioc", nil, "an indicator to match: `IP`, CIDR or domain (repeatable)")
+	fs.StringArrayVar(&o.iocFiles, "ioc-file", nil, "read indicators from `FILE`, one a line, # comments (repeatable)")
+	fs.StringArrayVar(&o.pcaps, "pcap", nil, "also read this capture `FILE` (pcap or pcapng from outside the host, after NAT; repeatable)")
+}
+
+// indicators parses --ioc and --ioc-file; a bad indicator is a usage error.
+func (o *trafficOptions) indicators() ([]analyze.IOC, error) {
+	var out []analyze.IOC
+	for _, s := range o.iocs {
+		i, err := analyze.ParseIOC(s)
+		if err != nil {
+			return nil, usagef("--ioc: %v", err)
+		}
+		out = append(out, i)
+	}
+	for _, name := range o.iocFiles {
+		f, err := os.Open(name)
+		if err != nil {
+			return nil, usagef("--ioc-file: %v", err)
+		}
+		list, err := analyze.ParseIOCList(f, name)
+		f.Close()
+		if err != nil {
+			return nil, usagef("--ioc-file: %v", err)
+		}
+		out = append(out, list...)
+	}
+	return out, nil
+}
+
+// unattributedError reports flows that stay "host or unknown": the
+// analysis finished with gaps (exit 3).
+func unattributedError(res *analyze.Result, stderr io.Writer) error {
+	n := res.Unattributed()
+	var iocs []string
+	for _, h := range res.IOCs {
+		if h.Unattributed {
+			iocs = append(iocs, h.IOC)
+		}
+	}
+	if n == 0 && len(iocs) == 0 {
+		return nil
+	}
+	msg := fmt.Sprintf("%d captured flows stay unattributed (\"host or unknown\", rule %q)", n, analyze.RuleUnknown)
+	if len(iocs) > 0 {
+		msg += fmt.Sprintf(", among them traffic with %q", iocs)
+	}
+	fmt.Fprintf(stderr, "dockcase: %s\n", msg)
+	return &gapsError{msg}
+}
+
+type flowsOptions struct {
+	analyze   analyzeOptions
+	container string
+	csvOut    string
+}
+
+func newFlowsCmd() *cobra.Command {
+	opts := &flowsOptions{}
+	cmd := &cobra.Command{
+		Use:   "flows BUNDLE",
+		Short: "List the captured flows, each attributed to a container",
+		Long: `Flows reads the bundle's captures (and --pcap files) and prints one line per
+flow and capture point: the container it is attributed to, the rule that
+decided it (veth, address-owner, conntrack, conntrack-event, correlation,
+dnat, host-socket; or host, foreign, unknown) with a confidence, the
+endpoints, times, packets and bytes each way, and the frames that are the
+evidence. --container keeps one container's flows, --ioc keeps the flows
+that match an indicator; --csv writes the table to a file instead.
+Exit status 3 means some flows shown stay unattributed.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runFlows(opts, args[0], cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
+	}
+	opts.analyze.trust.addFlags(cmd.Flags())
+	cmd.Flags().BoolVar(&opts.analyze.allowUnverified, "allow-unverified", false, "analyse a bundle that failed verification (every output says so)")
+	opts.analyze.traffic.addFlags(cmd.Flags())
+	cmd.Flags().StringVar(&opts.container, "container", "", "only the flows of this container (`NAME` or id)")
+	cmd.Flags().StringVar(&opts.csvOut, "csv", "", "write the flows as CSV to `FILE` (- for stdout)")
+	return cmd
+}
+
+// analyzeTraffic opens and analyses the bundle with the traffic flags; it
+// refuses a bundle without captures when no --pcap is given.
+func analyzeTraffic(opts *analyzeOptions, path string) (*bundle.Bundle, *analyze.Result, []analyze.IOC, error) {
+	iocs, err := opts.traffic.indicators()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	b, err := openForAnalysis(opts, path)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	res, err := analyze.Analyze(b, analyze.Options{IOCs: iocs, Pcaps: opts.traffic.pcaps})
+	if err != nil {
+		b.Close()
+		return nil, nil, nil, err
+	}
+	if len(res.Captures) == 0 {
+		b.Close()
+		return nil, nil, nil, analyze.ErrNoCapture
+	}
+	return b, res, iocs, nil
+}
+
+// selectFlows keeps the flows of one container (by id, id prefix or name,
+// also a container gone before the snapshot) that match any of iocs.
+func selectFlows(res *analyze.Result, container string, iocs []analyze.IOC) ([]*analyze.Flow, error) {
+	id := ""
+	if container != "" {
+		ref := strings.TrimPrefix(container, "/")
+		for _, c := range res.Containers {
+			if c.ID == ref || c.Name == ref || (len(ref) >= 4 && strings.HasPrefix(c.ID, ref)) {
+				id = c.ID
+				break
+			}
+		}
+		for i := range res.Flows {
+			f := &res.Flows[i]
+			if id == "" && f.Container != "" && (f.Container == ref || f.ContainerName == ref || (len(ref) >= 4 && strings.HasPrefix(f.Container, ref))) {
+				id = f.Container
+			}
+		}
+		if id == "" {
+			return nil, usagef("--container %q: no such container in the bundle or its captures", container)
+		}
+	}
+	var out []*analyze.Flow
+	for i := range res.Flows {
+		f := &res.Flows[i]
+		if id != "" && f.Container != id {
+			continue
+		}
+		if len(iocs) > 0 {
+			hit := false
+			for _, ioc := range iocs {
+				if ioc.MatchFlow(f) {
+					hit = true
+					break
+				}
+			}
+			if !hit {
+				continue
+			}
+		}
+		out = append(out, f)
+	}
+	return out, nil
+}
+
+var flowsHeader = []string{"first", "last", "container", "rule", "confidence", "member", "interface", "role", "proto",
+	"client", "client_port", "server", "server_port", "original", "packets_to_server", "packets_to_client",
+	"bytes_to_server", "bytes_to_client", "tcp_flags", "names", "first_frame", "last_frame", "reason"}
+
+func flowRow(f *analyze.Flow) []string {
+	who := f.ContainerName
+	if who == "" {
+		who = f.Container
+	}
+	orig := ""
+	if o := f.Original; o != nil {
+		orig = fmt.Sprintf("%s:%d>%s:%d", o.Src, o.SPort, o.Dst, o.DPort)
+	}
+	names := append([]string{}, f.Names...)
+	for _, n := range []string{f.SNI, f.HTTPHost} {
+		if n != "" {
+			names = append(names, n)
+		}
+	}
+	u := func(n uint64) string { return strconv.FormatUint(n, 10) }
+	return []string{f.First.Format(time.RFC3339Nano), f.Last.Format(time.RFC3339Nano), who, f.Rule, f.Confidence,
+		f.Member, f.Interface, f.Role, f.Proto, f.Client.String(), strconv.Itoa(int(f.ClientPort)), f.Server.String(),
+		strconv.Itoa(int(f.ServerPort)), orig, u(f.PacketsToServer), u(f.PacketsToClient), u(f.BytesToServer),
+		u(f.BytesToClient), f.TCPFlags, strings.Join(names, " "), u(f.FirstFrame), u(f.LastFrame), f.Reason}
+}
+
+func runFlows(opts *flowsOptions, path string, stdout, stderr io.Writer) error {
+	b, res, iocs, err := analyzeTraffic(&opts.analyze, path)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	flows, err := selectFlows(res, opts.container, iocs)
+	if err != nil {
+		return err
+	}
+	if res.Warning != "" {
+		fmt.Fprintf(stderr, "dockcase: WARNING: %s\n", res.Warning)
+	}
+	unknown := 0
+	for _, f := range flows {
+		if f.Rule == analyze.RuleUnknown {
+			unknown++
+		}
+	}
+	if opts.csvOut != "" {
+		w := stdout
+		var file *os.File
+		if opts.csvOut != "-" {
+			if file, err = os.Create(opts.csvOut); err != nil {
+				return fmt.Errorf("write flows: %w", err)
+			}
+			defer file.Close()
+			w = file
+		}
+		cw := csv.NewWriter(w)
+		if res.Warning != "" {
+			cw.Write([]string{"# " + res.Warning})
+		}
+		cw.Write(flowsHeader)
+		for _, f := range flows {
+			cw.Write(csvSafe(flowRow(f)))
+		}
+		cw.Flush()
+		if err := cw.Error(); err != nil {
+			return fmt.Errorf("write flows: %w", err)
+		}
+		if file != nil {
+			if err := file.Close(); err != nil {
+				return fmt.Errorf("write flows: %w", err)
+			}
+		}
+	} else {
+		if res.Warning != "" {
+			fmt.Fprintf(stdout, "WARNING: %s\n\n", report.TerminalText(res.Warning))
+		}
+		header := []string{"first", "container", "rule", "conf", "interface", "proto", "client", "server", "pkts c>s/s>c", "names"}
+		var rows [][]string
+		for _, f := range flows {
+			r := flowRow(f)
+			rows = append(rows, []string{f.First.Format("15:04:05.000"), orDashStr(r[2]), f.Rule, f.Confidence, f.Interface, f.Proto,
+				fmt.Sprintf("%s:%d", f.Client, f.ClientPort), fmt.Sprintf("%s:%d", f.Server, f.ServerPort),
+				fmt.Sprintf("%d/%d", f.PacketsToServer, f.PacketsToClient), r[19]})
+		}
+		if err := report.Table(stdout, header, rows); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%d flows\n", len(flows))
+	}
+	if unknown > 0 {
+		msg := fmt.Sprintf("%d of the flows shown stay unattributed (\"host or unknown\")", unknown)
+		fmt.Fprintf(stderr, "dockcase: %s\n", msg)
+		return &gapsError{msg}
+	}
+	return nil
+}
+
+func orDashStr(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// csvSafe defuses cells a spreadsheet would run as a formula: names and
+// reasons come from the evidence.
+func csvSafe(row []string) []string {
+	for i, c := range row {
+		if c != "" && strings.ContainsRune("=+-@\t\r", rune(c[0])) && !isNumber(c) {
+			row[i] = "'" + c
+		}
+	}
+	return row
+}
+
+func isNumber(s string) bool {
+	_, err := strconv.ParseFloat(s, 64)
+	return err == nil
+}
