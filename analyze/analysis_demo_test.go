@@ -143,7 +143,7 @@ func TestDemoBeaconPath(t *testing.T) {
 		t.Errorf("NAT evidence = %+v, want a line of host/firewall/iptables-save.txt", nat.Evidence[0])
 	}
 	route := p.Hops[3]
-	if !strings.Contains(route.Text, "198.18.216.0/30 dev "+s.c2Link) {
+	if c2Net := netip.PrefixFrom(s.c2Host, 30).Masked(); !strings.Contains(route.Text, c2Net.String()+" dev "+s.c2Link) {
 		t.Errorf("route hop = %q, want the C2 /30 via %s", route.Text, s.c2Link)
 	}
 	if p.OutIface != s.c2Link || p.FinalSrc != s.c2Host || !p.NAT || p.Src != s.beaconIP {

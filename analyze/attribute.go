@@ -1001,6 +1001,10 @@ func (a *attributor) afterNAT(f *Flow) {
 		return
 	}
 	switch {
+	case (a.hostAddrs[r.Client] || a.hostAddrs[r.Server]) && linkScoped(r.Client, r.Server):
+		// Forwarded container traffic is never given a link-local source,
+		// and link-local multicast (NDP, MLD, mDNS) does not cross a router.
+		f.set("", "", "", RuleHost, ConfidenceHigh, "link-local traffic of the host's own interface: neither NAT nor forwarding carries a container's packets there")
 	case a.hostAddrs[r.Client] || a.hostAddrs[r.Server]:
 		if !icmp {
 			if ct, ok := a.ctFind(a.ctReply, rev, at); ok {
@@ -1018,6 +1022,17 @@ func (a *attributor) afterNAT(f *Flow) {
 	default:
 		f.set("", "", "", RuleForeign, ConfidenceNone, "neither endpoint is an address of the host or of a container")
 	}
+}
+
+// linkScoped reports whether a flow is confined to one link: an end with a
+// link-local address, or a link-local multicast destination.
+func linkScoped(a, b netip.Addr) bool {
+	for _, x := range []netip.Addr{a, b} {
+		if x.IsLinkLocalUnicast() || x.IsLinkLocalMulticast() || (x.Is6() && x.IsMulticast() && x.As16()[1]&0x0f <= 2) {
+			return true
+		}
+	}
+	return false
 }
 
 // byAddressQuiet attributes an untranslated flow by address; it leaves the

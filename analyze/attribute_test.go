@@ -17,7 +17,7 @@ func TestAttributeRules(t *testing.T) {
 		Ports: []PortBinding{{ContainerPort: 8080, Proto: "tcp", HostPort: 18080}}}
 	db := &Container{ID: "bbbb000000000000", Name: "db-1", State: "running", StartedAt: t0.Add(-time.Hour)}
 	hostNS := &Namespace{Host: true, Links: []*Link{
-		{Name: "eth0", Addrs: []netip.Prefix{netip.MustParsePrefix("192.0.2.10/24")}},
+		{Name: "eth0", Addrs: []netip.Prefix{netip.MustParsePrefix("192.0.2.10/24"), netip.MustParsePrefix("fe80::10/64")}},
 		{Name: "br-1", Kind: "bridge", Addrs: []netip.Prefix{netip.MustParsePrefix("172.18.0.1/16")}},
 	}}
 	h := &Host{Containers: []*Container{web, db}, HostNS: hostNS, Namespaces: []*Namespace{hostNS}, Collected: t0.Add(time.Minute),
@@ -50,6 +50,7 @@ func TestAttributeRules(t *testing.T) {
 		rec(uplink, IPProtoUDP, "192.0.2.77", 68, "192.0.2.1", 67, 0),                        // 7 foreign
 		rec(bridge, IPProtoTCP, "172.18.0.9", 1234, "172.18.0.3", 5432, 0),                   // 8 bridge: server owned
 		rec(uplink, IPProtoTCP, "192.0.2.10", 50100, "203.0.113.9", 80, 10*time.Second),      // 9 correlation: nothing in the window
+		rec(uplink, IPProtoICMPv6, "fe80::10", 133, "ff02::2", 0, 0),                         // 10 router solicitation: the host's
 	}}
 	at := newAttributor(h, nil)
 	at.points[veth] = &pointInfo{role: PointVeth, container: web.ID, containerName: web.Name}
@@ -67,6 +68,7 @@ func TestAttributeRules(t *testing.T) {
 		{"", RuleForeign, ""},
 		{db.ID, RuleAddressOwner, "server"},
 		{"", RuleUnknown, ""},
+		{"", RuleHost, ""},
 	}
 	for i, w := range want {
 		f := tr.Flows[i]

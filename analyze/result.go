@@ -58,6 +58,8 @@ type Result struct {
 	Visibility  []VisibilityRow `json:"visibility"`
 	IPOwnership []Lease         `json:"ip_ownership"`
 	Missing     []string        `json:"missing"`
+	// Members is the evidence index: every member of the bundle and its hash.
+	Members []BundleMember `json:"members"`
 
 	// Captures, Flows, DNS and IOCs are what the bundle's captures (and
 	// --pcap files) show, each flow attributed to a container (issue 6).
@@ -108,12 +110,32 @@ type HostInfo struct {
 	Processes    int          `json:"processes"`
 }
 
-// Finding and Event are the names the report code started from; they are
-// the triage finding and the timeline event.
-type (
-	Finding = TriageFinding
-	Event   = TimelineEvent
-)
+// BundleMember is one member of the bundle, for the evidence index.
+type BundleMember struct {
+	Path   string `json:"path"`
+	Size   int64  `json:"size"`
+	SHA256 string `json:"sha256"`
+	Step   string `json:"step,omitempty"`
+	// Source is where the collector got it: "api GET /containers/…/json",
+	// "command /usr/sbin/xtables-nft-multi", "file /proc", …
+	Source string `json:"source,omitempty"`
+	Chunks int    `json:"chunks,omitempty"`
+	Note   string `json:"note,omitempty"`
+}
+
+// bundleMembers lists the manifest's members by path.
+func bundleMembers(b *bundle.Bundle) []BundleMember {
+	out := []BundleMember{}
+	for _, m := range b.Members() {
+		src := m.Source.Kind
+		if m.Source.Ref != "" {
+			src += " " + m.Source.Ref
+		}
+		out = append(out, BundleMember{Path: m.Path, Size: m.Size, SHA256: m.SHA256, Step: m.Step, Source: src, Chunks: len(m.Chunks), Note: m.Note})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
+	return out
+}
 
 // Analyze builds the host model from a verified (or knowingly unverified)
 // bundle and produces the analysis document.
@@ -136,6 +158,7 @@ func Analyze(b *bundle.Bundle, opts Options) (*Result, error) {
 		res.Warning = fmt.Sprintf("UNVERIFIED: this bundle failed verification (%v); it was analysed only because --allow-unverified was given, and nothing in it can be relied on", b.Err)
 	}
 	res.Bundle = bi
+	res.Members = bundleMembers(b)
 	t, err := ReadTraffic(h, b, TrafficOptions{Pcaps: opts.Pcaps, IOCs: opts.IOCs, Flow: opts.Flow})
 	if err != nil {
 		return nil, err
@@ -176,7 +199,7 @@ func iocTexts(iocs []IOC) []string {
 // section, which Analyze fills).
 func (h *Host) Result(opts Options) *Result {
 	res := &Result{Version: ResultVersion, Containers: h.Containers, Networks: h.Networks, Interfaces: h.Interfaces(),
-		Paths: []*Path{}, Visibility: []VisibilityRow{}, IPOwnership: h.Leases(), Missing: append([]string{}, h.Missing...)}
+		Paths: []*Path{}, Visibility: []VisibilityRow{}, IPOwnership: h.Leases(), Missing: append([]string{}, h.Missing...), Members: []BundleMember{}}
 	if res.Containers == nil {
 		res.Containers = []*Container{}
 	}

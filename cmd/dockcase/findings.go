@@ -75,16 +75,8 @@ func runFindings(opts *findingsOptions, path string, stdout io.Writer) error {
 		return usagef("--min-severity: %v", err)
 	}
 	fo := analyze.FindingOptions{MinSeverity: minSev, IOCs: opts.iocs}
-	if opts.hashFile != "" {
-		f, err := os.Open(opts.hashFile)
-		if err != nil {
-			return fmt.Errorf("--hash-file: %w", err)
-		}
-		fo.BadHashes, err = analyze.ParseHashList(f)
-		f.Close()
-		if err != nil {
-			return &usageError{fmt.Errorf("--hash-file %s: %w", opts.hashFile, err)}
-		}
+	if fo.BadHashes, err = readHashFile(opts.hashFile); err != nil {
+		return err
 	}
 	b, err := openForAnalysis(&analyzeOptions{trust: opts.trust, allowUnverified: opts.allowUnverified}, path)
 	if err != nil {
@@ -185,4 +177,21 @@ func truncateForTerminal(s string, n int) string {
 		return s
 	}
 	return s[:n] + "…"
+}
+
+// readHashFile reads --hash-file: nil when no file was given.
+func readHashFile(path string) (map[string]bool, error) {
+	if path == "" {
+		return nil, nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("--hash-file: %w", err)
+	}
+	defer f.Close()
+	hashes, err := analyze.ParseHashList(f)
+	if err != nil {
+		return nil, &usageError{fmt.Errorf("--hash-file %s: %w", path, err)}
+	}
+	return hashes, nil
 }

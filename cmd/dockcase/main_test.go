@@ -1,7 +1,9 @@
 package main
 
 import (
+	"fmt"
 	"os"
+	"strings"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -27,7 +29,7 @@ func TestScripts(t *testing.T) {
 		Dir: "testdata/script",
 		Setup: func(env *testscript.Env) error {
 			env.Setenv("DEMO", demo)
-			return nil
+			return demoScenarioEnv(env, filepath.Join(demo, "scenario.txt"))
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"flipbyte": func(ts *testscript.TestScript, neg bool, args []string) {
@@ -55,4 +57,33 @@ func TestScripts(t *testing.T) {
 			},
 		},
 	})
+}
+
+// demoScenarioEnv exports the demo scenario's names (scenario.txt, written
+// by scripts/make-testdata.sh) so that scripts survive a regenerated demo:
+// $DEMO_C2, $DEMO_BEACON, $DEMO_BEACON_IP, $DEMO_NETWORK, $DEMO_BRIDGE.
+func demoScenarioEnv(env *testscript.Env, path string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(line)
+		switch {
+		case len(f) >= 2 && f[0] == "C2":
+			env.Setenv("DEMO_C2", f[1])
+		case len(f) >= 5 && f[0] == "network":
+			env.Setenv("DEMO_NETWORK", f[1])
+			env.Setenv("DEMO_BRIDGE", f[4])
+		case len(f) >= 4 && f[0] == "beacon":
+			env.Setenv("DEMO_BEACON", f[1])
+			env.Setenv("DEMO_BEACON_IP", f[3])
+		}
+	}
+	for _, k := range []string{"DEMO_C2", "DEMO_BEACON", "DEMO_BRIDGE"} {
+		if env.Getenv(k) == "" {
+			return fmt.Errorf("%s: no %s", path, k)
+		}
+	}
+	return nil
 }

@@ -111,6 +111,7 @@ bundle; "dockcase analyze" reads the bundle offline, on a lab workstation.` + ex
 		newLocateCmd(),
 		newFindingsCmd(),
 		newTimelineCmd(),
+		newReportCmd(),
 	)
 	for _, c := range root.Commands() {
 		c.Long = strings.TrimSpace(c.Long) + "\n" + exitCodesHelp

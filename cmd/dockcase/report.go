@@ -1,0 +1,85 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/dockcase/dockcase/analyze"
+	"github.com/spf13/cobra"
+)
+
+// maxReportJSONBytes bounds the analysis document `dockcase report` reads:
+// 1 GiB holds a million flows at about 1 KB each, far beyond what a page
+// shows; a larger file is refused rather than exhausting memory.
+const maxReportJSONBytes = 1 << 30
+
+type reportOptions struct {
+	outputs reportOutputs
+}
+
+func newReportCmd() *cobra.Command {
+	opts := &reportOptions{}
+	cmd := &cobra.Command{
+		Use:   "report ANALYSIS.json",
+		Short: "Render the HTML or Markdown report from a saved analysis",
+		Long: `Report renders the reports of an analysis saved with "dockcase analyze
+--json FILE", without the bundle: --html writes one self-contained HTML file
+(no script, no external asset, nothing loaded from the network; it prints to
+PDF), --md writes Markdown for tickets and wikis.
+
+The saved document is not signed: it is only as trustworthy as the place it
+was kept. An analysis of an unverified bundle says so at the top of every
+report.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runReport(opts, args[0], cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
+	}
+	opts.outputs.addFlags(cmd.Flags())
+	return cmd
+}
+
+func runReport(opts *reportOptions, path string, stdout, stderr io.Writer) error {
+	if !opts.outputs.wanted() {
+		return usagef("nothing to write: give --html FILE, --md FILE or both")
+	}
+	res, err := readAnalysis(path)
+	if err != nil {
+		return err
+	}
+	if res.Warning != "" {
+		fmt.Fprintf(stderr, "dockcase: %s: %q\n", path, res.Warning)
+	}
+	return opts.outputs.write(res, stdout)
+}
+
+// readAnalysis reads a saved dockcase-analysis/v1 document.
+func readAnalysis(path string) (*analyze.Result, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxReportJSONBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("read analysis %s: %w", path, err)
+	}
+	if len(data) > maxReportJSONBytes {
+		return nil, fmt.Errorf("read analysis %s: larger than %d bytes", path, maxReportJSONBytes)
+	}
+	var res analyze.Result
+	if err := json.Unmarshal(data, &res); err != nil {
+		var se *json.SyntaxError
+		if errors.As(err, &se) {
+			return nil, fmt.Errorf("read analysis %s: not a JSON document: %w", path, err)
+		}
+		return nil, fmt.Errorf("read analysis %s: %w", path, err)
+	}
+	if res.Version != analyze.ResultVersion {
+		return nil, fmt.Errorf("read analysis %s: version %q, want %q (a file written by dockcase analyze --json)", path, res.Version, analyze.ResultVersion)
+	}
+	return &res, nil
+}
