@@ -754,7 +754,7 @@ func (l *loader) inspect(ct *Container) {
 	ct.StartedAt = dockerTime(d.State.StartedAt)
 	ct.FinishedAt = dockerTime(d.State.FinishedAt)
 	ct.NetworkMode = d.HostConfig.NetworkMode
-	ct.labels = d.Config.Labels
+	ct.Labels = d.Config.Labels
 	if target, ok := strings.CutPrefix(ct.NetworkMode, "container:"); ok {
 		ct.SharesWith = target
 	}

@@ -79,10 +79,11 @@ type Container struct {
 	Ports      []PortBinding `json:"ports"`
 	Mounts     []Mount       `json:"mounts"`
 	Privileges Privileges    `json:"privileges"`
-	Evidence   []Evidence    `json:"evidence"`
-	Unknown    []string      `json:"unknown,omitempty"`
-	inspected  bool
-	labels     map[string]string
+	// Labels are the container's labels (attacker-controlled text).
+	Labels    map[string]string `json:"labels,omitempty"`
+	Evidence  []Evidence        `json:"evidence"`
+	Unknown   []string          `json:"unknown,omitempty"`
+	inspected bool
 }
 
 // Running reports whether the container was running (or paused) at

@@ -60,6 +60,11 @@ type Result struct {
 	Missing     []string        `json:"missing"`
 	// Members is the evidence index: every member of the bundle and its hash.
 	Members []BundleMember `json:"members"`
+	// Processes are the containers' processes, Sockets their TCP, UDP and
+	// raw sockets, FileChanges the files they added, changed or deleted.
+	Processes   []HostProcess     `json:"processes"`
+	Sockets     []ContainerSocket `json:"sockets"`
+	FileChanges []FileChange      `json:"file_changes"`
 
 	// Captures, Flows, DNS and IOCs are what the bundle's captures (and
 	// --pcap files) show, each flow attributed to a container (issue 6).
@@ -171,6 +176,7 @@ func Analyze(b *bundle.Bundle, opts Options) (*Result, error) {
 
 	flows, dns, iocs := FlowSummaries(res.Flows), dnsNames(res.DNS), iocTexts(opts.IOCs)
 	layers, layerProblems := CommittedLayers(b)
+	res.FileChanges = h.fileChanges(b, layers)
 	res.Findings = Findings(h, b, FindingOptions{MinSeverity: opts.MinSeverity, BadHashes: opts.BadHashes, IOCs: iocs,
 		Flows: flows, DNS: dns, Layers: layers, LayerProblems: layerProblems})
 	res.Timeline = BuildTimeline(h, b, TimelineOptions{Flows: flows, DNS: dns, IOCs: iocs, BundleSHA256: opts.BundleSHA256,
@@ -199,7 +205,8 @@ func iocTexts(iocs []IOC) []string {
 // section, which Analyze fills).
 func (h *Host) Result(opts Options) *Result {
 	res := &Result{Version: ResultVersion, Containers: h.Containers, Networks: h.Networks, Interfaces: h.Interfaces(),
-		Paths: []*Path{}, Visibility: []VisibilityRow{}, IPOwnership: h.Leases(), Missing: append([]string{}, h.Missing...), Members: []BundleMember{}}
+		Paths: []*Path{}, Visibility: []VisibilityRow{}, IPOwnership: h.Leases(), Missing: append([]string{}, h.Missing...), Members: []BundleMember{},
+		Processes: h.containerProcesses(), Sockets: h.containerSockets(), FileChanges: []FileChange{}}
 	if res.Containers == nil {
 		res.Containers = []*Container{}
 	}

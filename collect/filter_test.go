@@ -683,15 +683,14 @@ func TestCompileFilterAttachAFPacket(t *testing.T) {
 		t.Fatalf("CompileFilter(%q) error: %v", expr, err)
 	}
 
-	// Sockets are created in nsA on a thread that stays there; the thread
-	// ends with its goroutine, so the test's own namespace is never changed.
+	// Sockets are created in nsA; a socket keeps its namespace after the
+	// thread that made it returns to its own (filterInNetns).
 	type socks struct {
 		filtered, all int
 		err           error
 	}
 	ch := make(chan socks)
 	go func() {
-		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
 		var s socks
 		s.err = filterInNetns(nsA, func() error {
 			ifi, err := filterIfindex(vethA)
@@ -719,7 +718,6 @@ func TestCompileFilterAttachAFPacket(t *testing.T) {
 
 	errc := make(chan error)
 	go func() {
-		runtime.LockOSThread() // never unlocked, as above
 		errc <- filterInNetns(nsB, func() error {
 			fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM, 0)
 			if err != nil {
@@ -769,9 +767,19 @@ func TestCompileFilterAttachAFPacket(t *testing.T) {
 	}
 }
 
-// filterInNetns runs fn with the calling thread, which must be locked, in
-// the named namespace.
+// filterInNetns runs fn on a locked thread moved into the named namespace,
+// then moves the thread back and unlocks it. A thread that cannot go back
+// stays locked and ends with its goroutine. Ending locked in the test
+// namespace is not enough: when the goroutine runs on the main thread, Go
+// parks that thread instead, and /proc/<pid>/ns/net (the main thread's)
+// would name the test namespace for the rest of the test binary.
 func filterInNetns(name string, fn func() error) error {
+	runtime.LockOSThread()
+	orig, err := netns.Get()
+	if err != nil {
+		return err
+	}
+	defer orig.Close()
 	h, err := netns.GetFromName(name)
 	if err != nil {
 		return err
@@ -780,6 +788,11 @@ func filterInNetns(name string, fn func() error) error {
 	if err := netns.Set(h); err != nil {
 		return err
 	}
+	defer func() {
+		if netns.Set(orig) == nil {
+			runtime.UnlockOSThread()
+		}
+	}()
 	return fn()
 }
 

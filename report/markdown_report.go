@@ -330,8 +330,15 @@ func (m *mdWriter) containers(v *reportView) {
 		m.line("**DNS**")
 		m.line("")
 		m.table(c.DNS, 0, 1)
-		m.line("Not in this analysis document: %s.", mdJoin(c.Absent, mdT, ", "))
+		m.line("**Processes**")
 		m.line("")
+		m.table(c.Processes, 2, 3)
+		m.line("**Sockets**")
+		m.line("")
+		m.table(c.Sockets, 1, 2)
+		m.line("**File changes**")
+		m.line("")
+		m.table(c.Files, 1, 5)
 	}
 }
 

@@ -25,6 +25,9 @@ const (
 	// maxContainerFlowRows bounds each container's own flow list, so that
 	// 200 containers do not repeat the whole flow table.
 	maxContainerFlowRows = 25
+	// maxContainerDetailRows bounds each container's processes, sockets
+	// and file changes on the page.
+	maxContainerDetailRows = 200
 	// maxTimelineRows is the length of the timeline table.
 	maxTimelineRows = 5000
 	// maxContainerDNSRows bounds each container's DNS log in the page.
@@ -177,9 +180,9 @@ type containerView struct {
 	Visibility viewTable
 	Flows      viewTable
 	DNS        viewTable
-	// Absent names the per-container data the analysis document does not
-	// carry (processes, sockets, DNS, file changes) until its analyses do.
-	Absent []string
+	Processes  viewTable
+	Sockets    viewTable
+	Files      viewTable
 }
 
 type findingGroup struct {
@@ -663,6 +666,7 @@ func containersSection(res *analyze.Result) []containerView {
 			{"Capabilities dropped", viewText(strings.Join(p.CapDrop, ", "))},
 			{"Pid / IPC / UTS mode", viewText(strings.Join([]string{orNone(p.PidMode), orNone(p.IpcMode), orNone(p.UTSMode)}, " / "))},
 			{"Security options", viewText(strings.Join(p.SecurityOpt, ", "))},
+			{"Labels", viewText(viewLabels(c.Labels))},
 		}
 		cv.Endpoints = viewTable{Header: []string{"network", "address", "gateway", "IPv6", "MAC", "evidence"}, Empty: "No network endpoint."}
 		for _, ep := range c.Endpoints {
@@ -707,13 +711,76 @@ func containersSection(res *analyze.Result) []containerView {
 		cv.Flows = flowsSection(res, c.ID, maxContainerFlowRows)
 		cv.Flows.Empty = "No captured flow is attributed to this container."
 		cv.DNS = dnsSection(res, c.ID)
-		cv.Absent = []string{"processes", "sockets", "file changes"}
+		cv.Processes, cv.Sockets, cv.Files = containerDetail(res, c.ID)
 		for _, t := range []*viewTable{&cv.Endpoints, &cv.Ports, &cv.Mounts, &cv.Visibility} {
 			t.Total = len(t.Rows)
 		}
 		out = append(out, cv)
 	}
 	return out
+}
+
+// viewLabels lists labels as key=value, sorted, cut like any long value.
+func viewLabels(labels map[string]string) string {
+	kv := make([]string, 0, len(labels))
+	for k, v := range labels {
+		kv = append(kv, k+"="+v)
+	}
+	sort.Strings(kv)
+	return viewCut(strings.Join(kv, ", "))
+}
+
+// containerDetail renders a container's processes, sockets and file
+// changes, each cut at maxContainerDetailRows.
+func containerDetail(res *analyze.Result, id string) (procs, socks, files viewTable) {
+	procs = viewTable{Header: []string{"pid", "ppid", "command line", "executable", "started", "evidence"},
+		Empty: "No process of this container was running at collection."}
+	for _, p := range res.Processes {
+		if p.ContainerID != id {
+			continue
+		}
+		procs.Total++
+		if len(procs.Rows) < maxContainerDetailRows {
+			procs.Rows = append(procs.Rows, []string{strconv.Itoa(p.PID), strconv.Itoa(p.PPID), viewText(viewCut(strings.Join(p.Cmdline, " "))),
+				viewText(p.Exe), viewTime(p.StartTime), viewEvidence(p.Evidence)})
+		}
+	}
+	socks = viewTable{Header: []string{"proto", "local", "remote", "state", "pids", "evidence"},
+		Empty: "No TCP, UDP or raw socket in this container's network namespace at collection."}
+	for _, so := range res.Sockets {
+		if so.Container != id {
+			continue
+		}
+		socks.Total++
+		if len(socks.Rows) < maxContainerDetailRows {
+			pids := make([]string, len(so.PIDs))
+			for i, p := range so.PIDs {
+				pids[i] = strconv.Itoa(p)
+			}
+			socks.Rows = append(socks.Rows, []string{viewText(so.Proto), viewText(so.LocalIP + ":" + strconv.Itoa(int(so.LocalPort))),
+				viewText(so.RemoteIP + ":" + strconv.Itoa(int(so.RemotePort))), viewText(so.State), strings.Join(pids, " "), viewEvidence(so.Evidence)})
+		}
+	}
+	files = viewTable{Header: []string{"change", "path", "size", "mode", "modified", "sha256", "from"},
+		Empty: "No file change recorded for this container."}
+	for _, f := range res.FileChanges {
+		if f.Container != id {
+			continue
+		}
+		files.Total++
+		if len(files.Rows) < maxContainerDetailRows {
+			size := ""
+			if f.Source != "docker diff" {
+				size = strconv.FormatInt(f.Size, 10)
+			}
+			files.Rows = append(files.Rows, []string{viewText(f.Kind), viewText(f.Path), size, viewText(f.Mode), viewTime(f.ModTime),
+				viewText(f.SHA256), viewText(f.Source)})
+		}
+	}
+	for _, t := range []*viewTable{&procs, &socks, &files} {
+		t.Rest = fmt.Sprintf("Showing %d of %d; the JSON analysis holds them all.", len(t.Rows), t.Total)
+	}
+	return procs, socks, files
 }
 
 func orNone(s string) string {

@@ -1,0 +1,150 @@
+package analyze
+
+import (
+	"encoding/json"
+	"fmt"
+	"path"
+	"slices"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/dockcase/dockcase/bundle"
+)
+
+// ContainerSocket is a socket of a container: one in its network namespace,
+// or (host network mode) one held by its processes.
+type ContainerSocket struct {
+	Container  string   `json:"container"`
+	Proto      string   `json:"proto"`
+	LocalIP    string   `json:"local_ip,omitempty"`
+	LocalPort  uint16   `json:"local_port"`
+	RemoteIP   string   `json:"remote_ip,omitempty"`
+	RemotePort uint16   `json:"remote_port"`
+	State      string   `json:"state"`
+	PIDs       []int    `json:"pids,omitempty"`
+	NetNS      uint64   `json:"netns"`
+	Evidence   Evidence `json:"evidence"`
+}
+
+// FileChange is a file a container added, changed or deleted while it ran.
+type FileChange struct {
+	Container string `json:"container"`
+	// Kind is added, changed, deleted, or "added or changed" when the
+	// committed layer cannot tell the two apart.
+	Kind    string    `json:"kind"`
+	Path    string    `json:"path"`
+	Type    string    `json:"type,omitempty"`
+	Size    int64     `json:"size,omitempty"`
+	Mode    string    `json:"mode,omitempty"`
+	ModTime time.Time `json:"mtime,omitzero"`
+	SHA256  string    `json:"sha256,omitempty"`
+	// Source is "committed layer" (path, mode, mtime and content hash) or
+	// "docker diff" (the path only) when the bundle holds no image.
+	Source   string   `json:"source"`
+	Evidence Evidence `json:"evidence"`
+}
+
+// maxDetailDiffBytes bounds one container's docker diff: a few hundred
+// thousand paths.
+const maxDetailDiffBytes = 64 << 20
+
+// containerProcesses returns the processes that belong to containers.
+func (h *Host) containerProcesses() []HostProcess {
+	out := []HostProcess{}
+	for _, p := range h.Processes {
+		if p.ContainerID != "" {
+			out = append(out, p)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].ContainerID != out[j].ContainerID {
+			return out[i].ContainerID < out[j].ContainerID
+		}
+		return out[i].PID < out[j].PID
+	})
+	return out
+}
+
+// containerSockets returns the TCP, UDP and raw sockets of every container.
+func (h *Host) containerSockets() []ContainerSocket {
+	out := []ContainerSocket{}
+	for _, c := range h.Containers {
+		seen := map[string]bool{}
+		add := func(s HostSocket) {
+			key := fmt.Sprintf("%s %s:%d %s:%d %s %d", s.Proto, s.LocalIP, s.LocalPort, s.RemoteIP, s.RemotePort, s.State, s.NetNS)
+			if s.Proto == "unix" || seen[key] {
+				return
+			}
+			seen[key] = true
+			out = append(out, ContainerSocket{Container: c.ID, Proto: s.Proto, LocalIP: s.LocalIP, LocalPort: s.LocalPort,
+				RemoteIP: s.RemoteIP, RemotePort: s.RemotePort, State: s.State, PIDs: s.PIDs, NetNS: s.NetNS, Evidence: s.Evidence})
+		}
+		if ns, ok := h.Namespace(c.NetNS); ok && !ns.Host {
+			for _, s := range ns.socks {
+				add(s)
+			}
+		}
+		for _, s := range h.socketsOf(c) {
+			add(s)
+		}
+	}
+	return out
+}
+
+// fileChanges lists each container's changed files from its committed
+// layer, or from docker diff when the bundle holds no image of it.
+func (h *Host) fileChanges(b *bundle.Bundle, layers map[string]*Layer) []FileChange {
+	out := []FileChange{}
+	for _, c := range h.Containers {
+		if l := layers[c.ID]; l != nil {
+			for _, f := range l.Files {
+				kind := "added or changed"
+				if f.Type == LayerWhiteout {
+					kind = "deleted"
+				}
+				out = append(out, FileChange{Container: c.ID, Kind: kind, Path: f.Path, Type: f.Type, Size: f.Size,
+					Mode: f.ModeText, ModTime: f.ModTime, SHA256: f.SHA256, Source: "committed layer",
+					Evidence: Evidence{Member: l.Member, SHA256: l.MemberSHA256, Text: f.Entry}})
+			}
+			continue
+		}
+		member := "docker/containers/" + c.ID + "/diff.json"
+		data, err := b.ReadFile(member, maxDetailDiffBytes)
+		if err != nil {
+			continue
+		}
+		var diffs []diffDoc
+		if json.Unmarshal(data, &diffs) != nil {
+			h.Missing = append(h.Missing, fmt.Sprintf("%s: not a docker diff: file changes of %s unknown", member, c.Name))
+			continue
+		}
+		sum := ""
+		if b.Manifest != nil {
+			if m, ok := b.Manifest.Member(member); ok {
+				sum = m.SHA256
+			}
+		}
+		for i, d := range diffs {
+			kind := map[int]string{0: "changed", 1: "added", 2: "deleted"}[d.Kind]
+			out = append(out, FileChange{Container: c.ID, Kind: kind, Path: path.Clean("/" + d.Path), Source: "docker diff",
+				Evidence: Evidence{Member: member, SHA256: sum, Pointer: "/" + strconv.Itoa(i)}})
+		}
+	}
+	slices.SortStableFunc(out, func(a, b FileChange) int {
+		if a.Container != b.Container {
+			if a.Container < b.Container {
+				return -1
+			}
+			return 1
+		}
+		if a.Path < b.Path {
+			return -1
+		}
+		if a.Path > b.Path {
+			return 1
+		}
+		return 0
+	})
+	return out
+}
