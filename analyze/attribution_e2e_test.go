@@ -232,7 +232,7 @@ func TestAttributionE2E(t *testing.T) {
 
 	// flows --container --ioc --csv: the short-lived beacon's C2 flows.
 	csvPath := filepath.Join(dir, "short.csv")
-	if code, e := runBin(t, bin, "flows", out, "--container", short.Name, "--ioc", c2, "--csv", csvPath); code != 0 {
+	if code, e := runBin(t, bin, "flows", out, "--container", short.ID[:12], "--ioc", c2, "--csv", csvPath); code != 0 {
 		t.Fatalf("flows exit %d\n%s", code, e)
 	}
 	f, err := os.Open(csvPath)
@@ -245,7 +245,7 @@ func TestAttributionE2E(t *testing.T) {
 		t.Fatalf("flows --csv: %d rows, %v", len(rows), err)
 	}
 	for _, r := range rows[1:] {
-		if r[2] != short.Name || (r[9] != c2 && r[11] != c2) {
+		if (r[2] != short.Name && r[2] != short.ID) || (r[9] != c2 && r[11] != c2) {
 			t.Errorf("flows --container %s --ioc %s gave %q", short.Name, c2, r)
 		}
 	}

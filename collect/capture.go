@@ -1285,7 +1285,13 @@ func (d *capDiscovery) scan() {
 				continue
 			}
 			id = ContainerIDFromCgroup(string(cg))
-			d.nsContainer[ino] = id
+			if id != "" {
+				// Only a found container is remembered: a namespace seen
+				// while its container is still being set up (its first
+				// process not yet in the container's cgroup) is looked at
+				// again on the next scan.
+				d.nsContainer[ino] = id
+			}
 		}
 		if id == "" {
 			continue

@@ -35,7 +35,10 @@ import (
 
 // Defaults of ScenarioOptions.
 const (
-	DefaultDomain   = "c2.evil.example"
+	// DefaultDomain is the C2's domain with the scenario's ID in front
+	// (c2-<ID>.evil.example): scenarios of tests running side by side must
+	// not see each other's lookups, since captures see every bridge.
+	DefaultDomain   = "evil.example"
 	DefaultTCPPort  = 4444
 	DefaultUDPPort  = 5555
 	DefaultInterval = 500 * time.Millisecond
@@ -80,7 +83,8 @@ const (
 // ScenarioOptions tunes the scenario; the zero value is the scenario.
 type ScenarioOptions struct {
 	// Domain is the name the C2's DNS server answers with the C2 address and
-	// the beaconing container looks up every interval. Default DefaultDomain.
+	// the beaconing container looks up every interval. Default
+	// c2-<ID>.DefaultDomain.
 	Domain string
 	// TCPPort and UDPPort are the C2 listener's beacon ports.
 	TCPPort, UDPPort uint16
@@ -220,7 +224,7 @@ func NewScenario(t testing.TB, opts ScenarioOptions) *Scenario {
 		Interval:  opts.Interval,
 	}
 	if s.Domain == "" {
-		s.Domain = DefaultDomain
+		s.Domain = "c2-" + s.ID + "." + DefaultDomain
 	}
 	if s.C2TCPPort == 0 {
 		s.C2TCPPort = DefaultTCPPort
