@@ -12,21 +12,6 @@ import (
 	"github.com/dockcase/dockcase/bundle"
 )
 
-// ContainerSocket is a socket of a container: one in its network namespace,
-// or (host network mode) one held by its processes.
-type ContainerSocket struct {
-	Container  string   `json:"container"`
-	Proto      string   `json:"proto"`
-	LocalIP    string   `json:"local_ip,omitempty"`
-	LocalPort  uint16   `json:"local_port"`
-	RemoteIP   string   `json:"remote_ip,omitempty"`
-	RemotePort uint16   `json:"remote_port"`
-	State      string   `json:"state"`
-	PIDs       []int    `json:"pids,omitempty"`
-	NetNS      uint64   `json:"netns"`
-	Evidence   Evidence `json:"evidence"`
-}
-
 // FileChange is a file a container added, changed or deleted while it ran.
 type FileChange struct {
 	Container string `json:"container"`
@@ -67,8 +52,10 @@ func (h *Host) containerProcesses() []HostProcess {
 }
 
 // containerSockets returns the TCP, UDP and raw sockets of every container.
-func (h *Host) containerSockets() []ContainerSocket {
-	out := []ContainerSocket{}
+// A container's sockets are those in its network namespace, or (host
+// network mode) those its processes hold.
+func (h *Host) containerSockets() []HostSocket {
+	out := []HostSocket{}
 	for _, c := range h.Containers {
 		seen := map[string]bool{}
 		add := func(s HostSocket) {
@@ -77,8 +64,8 @@ func (h *Host) containerSockets() []ContainerSocket {
 				return
 			}
 			seen[key] = true
-			out = append(out, ContainerSocket{Container: c.ID, Proto: s.Proto, LocalIP: s.LocalIP, LocalPort: s.LocalPort,
-				RemoteIP: s.RemoteIP, RemotePort: s.RemotePort, State: s.State, PIDs: s.PIDs, NetNS: s.NetNS, Evidence: s.Evidence})
+			s.Container = c.ID
+			out = append(out, s)
 		}
 		if ns, ok := h.Namespace(c.NetNS); ok && !ns.Host {
 			for _, s := range ns.socks {

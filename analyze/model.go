@@ -299,6 +299,9 @@ type HostProcess struct {
 
 // HostSocket is one socket of a namespace with the processes holding it.
 type HostSocket struct {
+	// Container is set where the socket is listed as a container's
+	// (Result.sockets).
+	Container  string   `json:"container,omitempty"`
 	Proto      string   `json:"proto"`
 	LocalIP    string   `json:"local_ip,omitempty"`
 	LocalPort  uint16   `json:"local_port"`

@@ -62,9 +62,9 @@ type Result struct {
 	Members []BundleMember `json:"members"`
 	// Processes are the containers' processes, Sockets their TCP, UDP and
 	// raw sockets, FileChanges the files they added, changed or deleted.
-	Processes   []HostProcess     `json:"processes"`
-	Sockets     []ContainerSocket `json:"sockets"`
-	FileChanges []FileChange      `json:"file_changes"`
+	Processes   []HostProcess `json:"processes"`
+	Sockets     []HostSocket  `json:"sockets"`
+	FileChanges []FileChange  `json:"file_changes"`
 
 	// Captures, Flows, DNS and IOCs are what the bundle's captures (and
 	// --pcap files) show, each flow attributed to a container (issue 6).

@@ -244,7 +244,7 @@ func hostileReportResult(tripwire string) *analyze.Result {
 			Evidence:   []analyze.Evidence{ev(i + 2)}}
 		res.Containers = append(res.Containers, c)
 		res.Processes = append(res.Processes, analyze.HostProcess{PID: 100 + i, PPID: 1, Comm: p(i), Cmdline: []string{p(i + 1), p(i + 2)}, Exe: p(i + 3), ContainerID: id, Evidence: ev(i)})
-		res.Sockets = append(res.Sockets, analyze.ContainerSocket{Container: id, Proto: p(i), LocalIP: p(i + 1), RemoteIP: p(i + 2), State: p(i + 3), Evidence: ev(i + 1)})
+		res.Sockets = append(res.Sockets, analyze.HostSocket{Container: id, Proto: p(i), LocalIP: p(i + 1), RemoteIP: p(i + 2), State: p(i + 3), Evidence: ev(i + 1)})
 		res.FileChanges = append(res.FileChanges, analyze.FileChange{Container: id, Kind: p(i), Path: p(i + 1), Mode: p(i + 2), SHA256: p(i + 3), Source: p(i + 4), Evidence: ev(i + 2)})
 		veth, bridge := p(i+3), p(i+4)
 		res.Interfaces = append(res.Interfaces, analyze.HostInterface{Name: veth, Kind: analyze.IfaceVeth, Container: id}, analyze.HostInterface{Name: bridge, Kind: analyze.IfaceBridge})
