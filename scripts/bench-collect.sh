@@ -6,4 +6,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
 ./scripts/ensure-docker.sh
-go test -count=1 -timeout 30m -run '^TestBenchCollect$' ./collect -args -bench-collect | grep -vE '^(=== |--- |PASS|ok )'
+go test -v -count=1 -timeout 30m -run '^TestBenchCollect$' ./collect -args -bench-collect | grep -E '^(image save|host snapshot)|FAIL|_test.go'
