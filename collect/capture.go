@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/url"
 	"os"
@@ -131,6 +132,36 @@ type CaptureOptions struct {
 	Application string
 	// Log receives one line per interface added or removed; nil discards.
 	Log io.Writer
+	// OnPacket, when set, is called with every packet the kernel filter
+	// accepted, from the interface's reader goroutine: calls for different
+	// interfaces run concurrently, so it must be safe for that, and it
+	// should return quickly, since the ring fills while it runs. With a nil
+	// out (or io.Discard) no pcapng is built at all and MaxBytes does not
+	// apply: the capture only feeds OnPacket.
+	OnPacket func(PacketInfo)
+}
+
+// PacketInfo is one captured packet as CaptureOptions.OnPacket sees it.
+type PacketInfo struct {
+	Time     time.Time
+	Index    int    // ifindex of the interface
+	Iface    string // its name
+	Role     string // CaptureRoleBridge, CaptureRoleVeth, …
+	LinkType LinkType
+	// Container is the container behind a veth, when known.
+	Container string
+	// Outgoing is set for packets the host sent on the interface
+	// (PACKET_OUTGOING); the others it received.
+	Outgoing bool
+	// VLAN is the 802.1Q tag the kernel took off the Ethernet header
+	// (TP_STATUS_VLAN_VALID); Data no longer holds it.
+	VLAN      uint16
+	VLANValid bool
+	// Data is the packet from its link-layer header, at most snaplen bytes.
+	// It points into the kernel's ring and is valid only during the call.
+	Data []byte
+	// OrigLen is the packet's length on the wire.
+	OrigLen int
 }
 
 // CaptureResult is what a capture did: the content of capture/interfaces.json.
@@ -242,10 +273,20 @@ func Capture(ctx context.Context, out io.Writer, opts CaptureOptions) (CaptureRe
 	if opts.Application == "" {
 		opts.Application = "dockcase"
 	}
+	// Without a writer the capture only feeds OnPacket: nothing is
+	// formatted, and the byte budget means nothing.
+	noPcap := out == nil || out == io.Discard
+	if noPcap {
+		out = io.Discard
+		opts.MaxBytes = math.MaxInt64
+	}
 	auto := len(opts.Ifaces) == 0 || (len(opts.Ifaces) == 1 && opts.Ifaces[0] == "auto")
 	res := CaptureResult{Started: time.Now().UTC(), Mode: "named", Filter: opts.Filter, Snaplen: opts.Snaplen, MaxBytes: opts.MaxBytes}
 	if auto {
 		res.Mode = "auto"
+	}
+	if noPcap {
+		res.MaxBytes = 0
 	}
 	e := &capEngine{
 		opts:    opts,
@@ -254,6 +295,7 @@ func Capture(ctx context.Context, out io.Writer, opts CaptureOptions) (CaptureRe
 		stop:    make(chan struct{}),
 		live:    map[int]*capIface{},
 		skipped: map[int]string{},
+		noPcap:  noPcap,
 	}
 	for _, lt := range []LinkType{LinkTypeEthernet, LinkTypeRaw} {
 		p, err := capProgram(opts.Filter, lt, opts.Snaplen)
@@ -359,6 +401,8 @@ type capEngine struct {
 	progs map[LinkType][]unix.SockFilter
 	queue chan capItem
 	pool  sync.Pool
+	// noPcap: the packets go to OnPacket only.
+	noPcap bool
 
 	// budget is what MaxBytes still allows; readers reserve each packet.
 	budget  atomic.Int64
@@ -392,6 +436,9 @@ type capIface struct {
 	leave    chan struct{} // closed when the interface is gone
 	done     chan struct{}
 	leaveOne sync.Once
+	// container is info.Container for the reader: the controller may
+	// learn it while the reader runs.
+	container atomic.Pointer[string]
 }
 
 func (e *capEngine) requestStop(reason string) {
@@ -442,6 +489,7 @@ func (e *capEngine) sync(d *capDiscovery, auto, first bool) {
 			// A veth's container may become known after it was added.
 			if it.info.Container == "" && c.Container != "" || it.info.ContainerName == "" && c.ContainerName != "" {
 				it.info.Container, it.info.ContainerName = c.Container, c.ContainerName
+				it.container.Store(&c.Container)
 				e.record("identified", it)
 			}
 			continue
@@ -463,6 +511,7 @@ func (e *capEngine) add(c CaptureInterface, first bool) {
 	c.Added = time.Now().UTC()
 	c.BlockID = -1
 	it := &capIface{info: c, leave: make(chan struct{}), done: make(chan struct{})}
+	it.container.Store(&c.Container)
 	e.all = append(e.all, it)
 	switch {
 	case c.Error != "":
@@ -594,6 +643,12 @@ func (e *capEngine) consume(it *capIface, blk []byte, batch **[]byte, flush func
 	id := uint32(it.info.BlockID)
 	ether := it.info.LinkType == LinkTypeEthernet
 	var tag [16]byte
+	onPacket := e.opts.OnPacket
+	var pi PacketInfo
+	if onPacket != nil {
+		pi = PacketInfo{Index: it.info.Index, Iface: it.info.Name, Role: it.info.Role, LinkType: it.info.LinkType,
+			Container: *it.container.Load()}
+	}
 	for range num {
 		if off <= 0 || off+capHdrBytes > end {
 			break
@@ -610,6 +665,26 @@ func (e *capEngine) consume(it *capIface, blk []byte, batch **[]byte, flush func
 			break
 		}
 		data := h[mac : mac+snap]
+		if onPacket != nil {
+			pi.Time = time.Unix(0, int64(ts)).UTC()
+			pi.Outgoing = pkttype == unix.PACKET_OUTGOING
+			pi.VLANValid = ether && status&unix.TP_STATUS_VLAN_VALID != 0
+			pi.VLAN = 0
+			if pi.VLANValid {
+				pi.VLAN = uint16(ne.Uint32(h[32:]))
+			}
+			pi.Data, pi.OrigLen = data, int(origLen)
+			onPacket(pi)
+			pi.Data = nil
+		}
+		if e.noPcap {
+			it.info.Captured++
+			if next == 0 {
+				break
+			}
+			off += next
+			continue
+		}
 		var head []byte
 		if ether && status&unix.TP_STATUS_VLAN_VALID != 0 && len(data) >= 12 {
 			// The kernel took the 802.1Q tag off; put it back where it was

@@ -4,9 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"net/url"
@@ -17,12 +19,14 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ti-mo/conntrack"
 	"github.com/ti-mo/netfilter"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+	"golang.org/x/net/dns/dnsmessage"
 	"golang.org/x/sys/unix"
 )
 
@@ -63,6 +67,12 @@ const (
 	// container list during a watch, so that flows from an address no
 	// container holds cannot make the watch hammer the engine.
 	locateRefreshMin = 500 * time.Millisecond
+	// locateMergeWindow is how long a watch holds a new contact for the
+	// other sources' sightings of the same flow, so that its Sources names
+	// every source that saw it: a flow's conntrack event and its packets
+	// arrive within milliseconds, while attributing the first can take a
+	// hundred.
+	locateMergeWindow = 300 * time.Millisecond
 )
 
 // Evidence sources of a Contact.
@@ -82,6 +92,69 @@ type Target struct {
 	Input    string         `json:"input"`
 	Domain   string         `json:"domain,omitempty"`
 	Prefixes []netip.Prefix `json:"prefixes"`
+
+	// live holds the addresses DNS answers for Domain added during a
+	// watch; copies of the target share it.
+	live *locateLive
+}
+
+// locateLive is the part of a watched target that grows while it runs.
+type locateLive struct {
+	added   atomic.Pointer[[]netip.Prefix] // read for every packet: no lock
+	mu      sync.Mutex
+	changed chan struct{} // closed and replaced at each addition
+}
+
+func newLocateLive() *locateLive { return &locateLive{changed: make(chan struct{})} }
+
+// watchPrefixes are the target's prefixes and those added since.
+func (t Target) watchPrefixes() []netip.Prefix {
+	if t.live == nil {
+		return t.Prefixes
+	}
+	ps := t.live.added.Load()
+	if ps == nil {
+		return t.Prefixes
+	}
+	return append(slices.Clip(t.Prefixes), *ps...)
+}
+
+// addAnswered adds a, an address a DNS answer gave for the domain, to a
+// watched target; false when it is in the target already or the target
+// holds locateMaxResolved addresses.
+func (t Target) addAnswered(a netip.Addr) bool {
+	if t.live == nil || !a.IsValid() {
+		return false
+	}
+	a = a.Unmap()
+	t.live.mu.Lock()
+	defer t.live.mu.Unlock()
+	if t.Contains(a) {
+		return false
+	}
+	var next []netip.Prefix
+	if ps := t.live.added.Load(); ps != nil {
+		next = slices.Clone(*ps)
+	}
+	if len(t.Prefixes)+len(next) >= locateMaxResolved {
+		return false
+	}
+	next = append(next, netip.PrefixFrom(a, a.BitLen()))
+	t.live.added.Store(&next)
+	close(t.live.changed)
+	t.live.changed = make(chan struct{})
+	return true
+}
+
+// liveChanged is closed at the next addition to a watched target; nil
+// (never ready) for a target that cannot grow.
+func (t Target) liveChanged() <-chan struct{} {
+	if t.live == nil {
+		return nil
+	}
+	t.live.mu.Lock()
+	defer t.live.mu.Unlock()
+	return t.live.changed
 }
 
 // TargetError says why a target could not be parsed; commands treat it as
@@ -178,6 +251,15 @@ func (t Target) Contains(a netip.Addr) bool {
 			return true
 		}
 	}
+	if t.live != nil {
+		if ps := t.live.added.Load(); ps != nil {
+			for _, p := range *ps {
+				if p.Contains(a) {
+					return true
+				}
+			}
+		}
+	}
 	return false
 }
 
@@ -233,14 +315,18 @@ type LocateOptions struct {
 	DockerHost string
 	// Resolve resolves a domain target; nil means HostResolver.
 	Resolve Resolver
-	// Sources are WatchLocate's event sources; nil means conntrack events.
+	// Sources are WatchLocate's event sources; nil means conntrack events
+	// and packets (ConntrackEvents and PacketEvents).
 	Sources []FlowSource
+	// Log receives a line for each address a watch adds to a domain
+	// target from a DNS answer; nil discards.
+	Log io.Writer
 }
 
 // Contact is one flow between a container (or the host) and the target.
 type Contact struct {
 	Time    time.Time `json:"time"`
-	Sources []string  `json:"sources"` // conntrack, socket, conntrack-event
+	Sources []string  `json:"sources"` // conntrack, socket, conntrack-event, packet
 	// ContainerID and ContainerName are empty for a host process, and
 	// for an address no container holds any more unless Note names the
 	// one container that can have held it.
@@ -283,14 +369,26 @@ func (c Contact) flowKey() string {
 type FlowEvent struct {
 	Time      time.Time
 	Source    string // SourceConntrackEvent, …
-	Kind      string // new, update, destroy
+	Kind      string // new, update, destroy; FlowKindTarget
 	Proto     string
 	Local     netip.AddrPort
 	Remote    netip.AddrPort
 	NAT       netip.AddrPort
 	Direction string
 	State     string
+	// ContainerID is the container the source saw the flow in, when the
+	// place says it: a packet on a container's veth.
+	ContainerID string
+	// Iface is the interface a packet source saw the flow on.
+	Iface string
+	// Note says how the source read the flow when that matters: NAT
+	// reversed through conntrack, or why it could not be.
+	Note string
 }
+
+// FlowKindTarget is the Kind of a FlowEvent that is no flow: a DNS answer
+// seen for a domain target added Remote's address to it; Note says where.
+const FlowKindTarget = "target"
 
 // FlowSource delivers flows involving the target until ctx ends. A source
 // returns nil when ctx ends; other errors end the source and are reported
@@ -319,15 +417,24 @@ func Locate(ctx context.Context, t Target, opts LocateOptions) ([]Contact, []err
 // every new contact as it happens, until ctx ends. A contact is new when no
 // contact of the same container (or process), protocol and remote address
 // and port was reported before: a beacon that opens a connection every
-// second is reported once. emit is called from one goroutine.
+// second is reported once. A new contact is emitted locateMergeWindow
+// after it was seen, with every source that saw it in that time. emit is
+// called from one goroutine.
 func WatchLocate(ctx context.Context, t Target, opts LocateOptions, emit func(Contact)) []error {
 	t, err := ResolveTarget(ctx, t, opts.Resolve)
 	if err != nil {
 		return []error{err}
 	}
+	if t.Domain != "" {
+		t.live = newLocateLive()
+	}
+	logw := opts.Log
+	if logw == nil {
+		logw = io.Discard
+	}
 	sources := opts.Sources
 	if sources == nil {
-		sources = []FlowSource{ConntrackEvents()}
+		sources = []FlowSource{ConntrackEvents(), locatePackets{dockerHost: opts.DockerHost}}
 	}
 	// Listen before the snapshot, so that a flow starting in between is
 	// seen by one or the other.
@@ -368,15 +475,75 @@ func WatchLocate(ctx context.Context, t Target, opts LocateOptions, emit func(Co
 	for _, c := range h.snapshot(t) {
 		report(c)
 	}
-	for ev := range events {
-		c, ok := h.attributeEvent(ctx, ev, seen)
-		if ok {
-			report(c)
+
+	// New contacts wait in pending, in the order they were seen, for the
+	// other sources' sightings.
+	type held struct {
+		key string
+		due time.Time
+	}
+	pending := map[string]*Contact{}
+	var queue []held
+	merge := func(c Contact) {
+		p := pending[c.watchKey()]
+		if p == nil {
+			return
+		}
+		for _, s := range c.Sources {
+			if !slices.Contains(p.Sources, s) {
+				p.Sources = append(p.Sources, s)
+			}
+		}
+		if !p.NAT.IsValid() {
+			p.NAT = c.NAT
 		}
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	return append(h.errs, errs...)
+	flush := func(all bool) {
+		now := time.Now()
+		for len(queue) > 0 && (all || !queue[0].due.After(now)) {
+			k := queue[0].key
+			queue = queue[1:]
+			emit(*pending[k])
+			delete(pending, k)
+		}
+	}
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		var due <-chan time.Time
+		if len(queue) > 0 {
+			timer.Reset(time.Until(queue[0].due))
+			due = timer.C
+		}
+		select {
+		case <-due:
+			flush(false)
+			continue
+		case ev, ok := <-events:
+			if !ok {
+				flush(true)
+				mu.Lock()
+				defer mu.Unlock()
+				return append(h.errs, errs...)
+			}
+			if ev.Kind == FlowKindTarget {
+				fmt.Fprintf(logw, "dockcase: %s\n", ev.Note)
+				continue
+			}
+			c, isNew := h.attributeEvent(ctx, ev, seen)
+			k := c.watchKey()
+			if !isNew || seen[k] {
+				merge(c)
+				continue
+			}
+			if len(seen) >= locateMaxWatchKeys {
+				clear(seen)
+			}
+			seen[k] = true
+			pending[k] = &c
+			queue = append(queue, held{key: k, due: time.Now().Add(locateMergeWindow)})
+		}
+	}
 }
 
 // watchKey identifies a contact for WatchLocate's "new" test.
@@ -1253,16 +1420,19 @@ func (h *locateHost) attributeEvent(ctx context.Context, ev FlowEvent, seen map[
 		Local: ev.Local, Remote: ev.Remote, NAT: ev.NAT, Direction: ev.Direction, State: ev.State,
 	}
 	local := c.Local.Addr()
-	if h.byIP[local] == nil && !h.isHostAddr(local) && h.docker != nil && time.Since(h.lastRefresh) >= locateRefreshMin {
+	unknown := h.byIP[local] == nil && !h.isHostAddr(local) || ev.ContainerID != "" && h.containers[ev.ContainerID] == nil
+	if unknown && h.docker != nil && time.Since(h.lastRefresh) >= locateRefreshMin {
 		if err := h.refreshDocker(ctx); err != nil && ctx.Err() == nil {
 			h.errs = append(h.errs, fmt.Errorf("refresh containers: %w", err))
 		}
 	}
-	if ctr := h.byIP[local]; ctr != nil {
+	// A packet on a container's veth names it, whatever its address.
+	c.ContainerID = ev.ContainerID
+	if ctr := h.byIP[local]; ctr != nil && c.ContainerID == "" {
 		c.ContainerID = ctr.id
-		if seen[c.watchKey()] {
-			return c, false
-		}
+	}
+	if c.ContainerID != "" && seen[c.watchKey()] {
+		return c, false
 	}
 	// A new contact: its namespace, process and socket may all be newer
 	// than what was read, so read them again.
@@ -1270,7 +1440,16 @@ func (h *locateHost) attributeEvent(ctx context.Context, ev FlowEvent, seen map[
 	h.ownersRead = false
 	h.sockCache = nil
 	h.attribute(&c, nil)
-	h.checkOwners([]Contact{c})
+	cs := []Contact{c}
+	h.checkOwners(cs)
+	c = cs[0]
+	if ev.Note != "" {
+		if c.Note != "" {
+			c.Note = ev.Note + "; " + c.Note
+		} else {
+			c.Note = ev.Note
+		}
+	}
 	return c, true
 }
 
@@ -1379,5 +1558,571 @@ func (locateCtEvents) listen(ctx context.Context, t Target, out chan<- FlowEvent
 				return nil
 			}
 		}
+	}
+}
+
+// The packet source: the capture's readers, filtered in the kernel for the
+// target, feed a parser that keeps the first packet of each flow.
+
+const (
+	// locatePacketSnaplen is what the kernel copies of each packet: the
+	// headers only (Ethernet with two VLAN tags, IPv6 with a few extension
+	// headers, TCP with options fit in 256 bytes).
+	locatePacketSnaplen = 256
+	// locatePacketMaxFlows bounds the flows the packet source remembers as
+	// seen; past it the set starts over and a flow may be reported again
+	// (the watch still deduplicates the contact).
+	locatePacketMaxFlows = 1 << 16
+	// locatePacketQueue is the channel between the capture's readers and
+	// the attribution of new flows; a reader never waits on it, a new flow
+	// that finds it full is counted as lost.
+	locatePacketQueue = 1024
+	// locateMaxVLANTags bounds the 802.1Q/802.1ad tags skipped in a frame:
+	// QinQ has two; more is not a frame worth reading.
+	locateMaxVLANTags = 2
+	// locateDNSSnaplen is what the kernel copies of each packet when the
+	// target is a domain, so that DNS answers arrive whole: a classic
+	// answer is at most 512 bytes, one with EDNS fits a 1500-byte MTU
+	// unless fragmented.
+	locateDNSSnaplen = 1600
+	// locateMaxDNSAnswers bounds the resource records read of one answer.
+	locateMaxDNSAnswers = 64
+	// locateMaxCNAMEChain bounds the CNAMEs followed from the domain.
+	locateMaxCNAMEChain = 8
+	// locateMaxIPv6ExtHeaders bounds the IPv6 extension headers walked to
+	// find the transport header.
+	locateMaxIPv6ExtHeaders = 8
+)
+
+// SourcePacket is the evidence source of a flow seen in the packets of a
+// bridge, a veth or an uplink.
+const SourcePacket = "packet"
+
+// locatePacket is what the packet source reads of one packet.
+type locatePacket struct {
+	proto    uint8 // unix.IPPROTO_TCP or unix.IPPROTO_UDP
+	src, dst netip.AddrPort
+	tcpFlags uint8
+}
+
+func (p locatePacket) String() string {
+	return fmt.Sprintf("proto %d %s → %s flags %#x", p.proto, p.src, p.dst, p.tcpFlags)
+}
+
+// TCP flags (RFC 9293).
+const (
+	locateTCPFin = 0x01
+	locateTCPSyn = 0x02
+	locateTCPRst = 0x04
+	locateTCPAck = 0x10
+)
+
+// locateParsePacket reads the addresses and ports of a TCP or UDP packet
+// over IPv4 or IPv6, from Ethernet (with up to locateMaxVLANTags tags) or
+// raw IP. Every other packet, a truncated one, and a fragment other than
+// the first are refused: they carry no ports.
+func locateParsePacket(data []byte, lt LinkType) (locatePacket, bool) {
+	p, _, ok := locateParseL4(data, lt)
+	return p, ok
+}
+
+// locateParseL4 is locateParsePacket that also returns the transport
+// header and what follows, as far as it was captured.
+func locateParseL4(data []byte, lt LinkType) (locatePacket, []byte, bool) {
+	var p locatePacket
+	b := data
+	switch lt {
+	case LinkTypeEthernet:
+		if len(b) < 14 {
+			return p, nil, false
+		}
+		etype := binary.BigEndian.Uint16(b[12:])
+		b = b[14:]
+		for range locateMaxVLANTags {
+			if etype != 0x8100 && etype != 0x88a8 {
+				break
+			}
+			if len(b) < 4 {
+				return p, nil, false
+			}
+			etype = binary.BigEndian.Uint16(b[2:])
+			b = b[4:]
+		}
+		switch etype {
+		case 0x0800, 0x86dd:
+		default:
+			return p, nil, false
+		}
+	case LinkTypeRaw, LinkTypeRawDLT:
+	default:
+		return p, nil, false
+	}
+	if len(b) < 1 {
+		return p, nil, false
+	}
+	var l4 []byte
+	switch b[0] >> 4 {
+	case 4:
+		if len(b) < 20 {
+			return p, nil, false
+		}
+		ihl := int(b[0]&0x0f) * 4
+		if ihl < 20 || len(b) < ihl {
+			return p, nil, false
+		}
+		if binary.BigEndian.Uint16(b[6:])&0x1fff != 0 {
+			return p, nil, false // not the first fragment
+		}
+		p.proto = b[9]
+		src, dst := netip.AddrFrom4([4]byte(b[12:16])), netip.AddrFrom4([4]byte(b[16:20]))
+		p.src, p.dst = netip.AddrPortFrom(src, 0), netip.AddrPortFrom(dst, 0)
+		l4 = b[ihl:]
+	case 6:
+		if len(b) < 40 {
+			return p, nil, false
+		}
+		next := b[6]
+		src, dst := netip.AddrFrom16([16]byte(b[8:24])), netip.AddrFrom16([16]byte(b[24:40]))
+		p.src, p.dst = netip.AddrPortFrom(src, 0), netip.AddrPortFrom(dst, 0)
+		l4 = b[40:]
+		for range locateMaxIPv6ExtHeaders {
+			switch next {
+			case 0, 43, 60: // hop-by-hop, routing, destination options
+				if len(l4) < 8 {
+					return p, nil, false
+				}
+				n := (int(l4[1]) + 1) * 8
+				if len(l4) < n {
+					return p, nil, false
+				}
+				next, l4 = l4[0], l4[n:]
+				continue
+			case 44: // fragment
+				if len(l4) < 8 || binary.BigEndian.Uint16(l4[2:])&0xfff8 != 0 {
+					return p, nil, false
+				}
+				next, l4 = l4[0], l4[8:]
+				continue
+			}
+			break
+		}
+		p.proto = next
+	default:
+		return p, nil, false
+	}
+	switch p.proto {
+	case unix.IPPROTO_TCP:
+		if len(l4) < 14 {
+			return p, nil, false
+		}
+		p.tcpFlags = l4[13]
+	case unix.IPPROTO_UDP:
+		if len(l4) < 4 {
+			return p, nil, false
+		}
+	default:
+		return p, nil, false
+	}
+	p.src = netip.AddrPortFrom(p.src.Addr(), binary.BigEndian.Uint16(l4[0:]))
+	p.dst = netip.AddrPortFrom(p.dst.Addr(), binary.BigEndian.Uint16(l4[2:]))
+	return p, l4, true
+}
+
+// locatePacketFilter is the kernel filter for the target's addresses, and
+// for a domain target the DNS answers too.
+func locatePacketFilter(t Target) string {
+	ps := t.watchPrefixes()
+	terms := make([]string, 0, len(ps)+1)
+	for _, p := range ps {
+		if p.IsSingleIP() {
+			terms = append(terms, "host "+p.Addr().String())
+		} else {
+			terms = append(terms, "net "+p.Masked().String())
+		}
+	}
+	if t.Domain != "" {
+		// The answers that may name the domain.
+		terms = append(terms, "(udp and src port 53)")
+	}
+	return strings.Join(terms, " or ")
+}
+
+// locatePacketKey identifies a flow seen on one kind of interface. Each
+// kind tells something of its own: a veth names the container whatever
+// address it uses, a bridge holds the containers' addresses, an uplink
+// the translated ones, traced back through conntrack.
+type locatePacketKey struct {
+	role  string
+	proto uint8
+	a, b  netip.AddrPort // in order, so that both directions match
+}
+
+// locateSighting is the first packet of a flow on an interface, or a DNS
+// answer that added an address to the target.
+type locateSighting struct {
+	answer    netip.Addr
+	pkt       locatePacket
+	time      time.Time
+	iface     string
+	role      string
+	container string
+}
+
+// PacketEvents is the FlowSource of the packets on Docker's bridges, the
+// containers' veths and the host's uplinks, captured as Capture does in
+// its auto mode (interfaces that appear are added) with a kernel filter
+// for the target's addresses, so that the host's other traffic never
+// reaches the process. Each flow is reported once per kind of interface,
+// at its first packet there (so up to three times): on a veth with its
+// container; on a bridge with the container's address; on an uplink, where
+// the container's address was translated (masquerade), with the flow's
+// conntrack entry reversing the translation, or a note saying it could
+// not be.
+func PacketEvents() FlowSource { return locatePackets{} }
+
+// locatePackets names the interfaces' containers through the engine at
+// dockerHost ("" for the default), as Capture does.
+type locatePackets struct{ dockerHost string }
+
+func (locatePackets) Name() string { return SourcePacket }
+
+// Run captures until ctx ends. For a domain target it also reads the DNS
+// answers on the bridges and veths: an answer naming the domain adds its
+// addresses to the target, and the capture starts again with them in its
+// filter.
+func (s locatePackets) Run(ctx context.Context, t Target, out chan<- FlowEvent) error {
+	if len(t.Prefixes) == 0 {
+		return errors.New("no address to watch")
+	}
+	if t.Domain != "" && t.live == nil {
+		t.live = newLocateLive()
+	}
+	sightings := make(chan locateSighting, locatePacketQueue)
+	var (
+		mu   sync.Mutex
+		seen = map[locatePacketKey]bool{}
+		lost int
+	)
+	queue := func(s locateSighting) bool {
+		select {
+		case sightings <- s:
+			return true
+		default:
+			lost++
+			return false
+		}
+	}
+	onPacket := func(pi PacketInfo) {
+		p, l4, ok := locateParseL4(pi.Data, pi.LinkType)
+		if !ok {
+			return
+		}
+		if t.Domain != "" && p.proto == unix.IPPROTO_UDP && p.src.Port() == 53 && pi.Role != CaptureRoleUplink && len(l4) > 8 {
+			for _, a := range locateDNSAnswers(l4[8:], t.Domain) {
+				if t.addAnswered(a) {
+					mu.Lock()
+					queue(locateSighting{answer: a, pkt: p, time: pi.Time, iface: pi.Iface, role: pi.Role, container: pi.Container})
+					mu.Unlock()
+				}
+			}
+		}
+		if !t.Contains(p.src.Addr()) && !t.Contains(p.dst.Addr()) {
+			return
+		}
+		k := locatePacketKey{role: pi.Role, proto: p.proto, a: p.src, b: p.dst}
+		if k.b.Compare(k.a) < 0 {
+			k.a, k.b = k.b, k.a
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if seen[k] {
+			return
+		}
+		if len(seen) >= locatePacketMaxFlows {
+			clear(seen)
+		}
+		seen[k] = true
+		if !queue(locateSighting{pkt: p, time: pi.Time, iface: pi.Iface, role: pi.Role, container: pi.Container}) {
+			delete(seen, k) // its next packet may make it
+		}
+	}
+
+	var ct *conntrack.Conn
+	var ctErr error
+	defer func() {
+		if ct != nil {
+			ct.Close()
+		}
+	}()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			var s locateSighting
+			select {
+			case s = <-sightings:
+			case <-ctx.Done():
+				return
+			}
+			var ev FlowEvent
+			if s.answer.IsValid() {
+				ev = FlowEvent{Time: s.time, Source: SourcePacket, Kind: FlowKindTarget, Remote: netip.AddrPortFrom(s.answer, 0),
+					Iface: s.iface, ContainerID: s.container,
+					Note: fmt.Sprintf("DNS answer from %s to %s on %s: %s is %s: added to the target", s.pkt.src, s.pkt.dst, s.iface, t.Domain, s.answer)}
+			} else {
+				ev = locateSightingEvent(t, s)
+				if s.role == CaptureRoleUplink {
+					if ct == nil && ctErr == nil {
+						ct, ctErr = conntrack.Dial(nil)
+					}
+					locateReverseUplink(ct, ctErr, t, s, &ev)
+				}
+			}
+			select {
+			case out <- ev:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+
+	errs := locateCaptureLoop(ctx, t, s.dockerHost, onPacket)
+	<-done
+	mu.Lock()
+	if lost > 0 {
+		errs = append(errs, fmt.Errorf("%d new flows were not attributed in time (queue full) and may be missing", lost))
+	}
+	mu.Unlock()
+	return errors.Join(errs...)
+}
+
+// locateCaptureOverlap is how long the capture of a grown target runs next
+// to the one it replaces, so that no packet falls between the two: the new
+// one has opened its rings by then (one discovery round).
+const locateCaptureOverlap = 2 * captureDiscoverInterval
+
+// locateCaptureLoop runs the capture until ctx ends, and again with a new
+// filter each time the target grows. It returns what the captures could
+// not watch.
+func locateCaptureLoop(ctx context.Context, t Target, dockerHost string, onPacket func(PacketInfo)) []error {
+	type run struct {
+		cancel context.CancelFunc
+		done   chan struct{}
+		res    CaptureResult
+		err    error
+	}
+	snaplen := locatePacketSnaplen
+	if t.Domain != "" {
+		snaplen = locateDNSSnaplen
+	}
+	start := func() *run {
+		cctx, cancel := context.WithCancel(ctx)
+		r := &run{cancel: cancel, done: make(chan struct{})}
+		filter := locatePacketFilter(t)
+		go func() {
+			defer close(r.done)
+			r.res, r.err = Capture(cctx, nil, CaptureOptions{
+				Filter: filter, Snaplen: snaplen, DockerHost: dockerHost, Application: "dockcase locate", OnPacket: onPacket,
+			})
+		}()
+		return r
+	}
+	var errs []error
+	notWatched := map[string]bool{}
+	var dropped, received uint64
+	finish := func(r *run) {
+		r.cancel()
+		<-r.done
+		if r.err != nil && ctx.Err() == nil {
+			errs = append(errs, fmt.Errorf("capture: %w", r.err))
+		}
+		for _, it := range r.res.Interfaces {
+			if it.BlockID < 0 && it.Error != "" && !notWatched[it.Name] {
+				notWatched[it.Name] = true
+				errs = append(errs, fmt.Errorf("%s (%s) not watched: %s", it.Name, it.Role, it.Error))
+			}
+		}
+		dropped += r.res.Dropped
+		received += r.res.Received
+	}
+	changed := t.liveChanged()
+	cur := start()
+	for {
+		select {
+		case <-ctx.Done():
+		case <-cur.done:
+		case <-changed:
+			changed = t.liveChanged()
+			next := start()
+			select {
+			case <-time.After(locateCaptureOverlap):
+			case <-ctx.Done():
+			}
+			finish(cur)
+			cur = next
+			continue
+		}
+		break
+	}
+	finish(cur)
+	if dropped > 0 {
+		errs = append(errs, fmt.Errorf("the kernel dropped %d of %d packets (ring full): flows may be missing", dropped, received))
+	}
+	return errs
+}
+
+// locateDNSAnswers returns the addresses a DNS response gives for domain,
+// following CNAMEs within the answer section. A message cut short (by the
+// snaplen, or forged) yields what was read before the cut.
+func locateDNSAnswers(msg []byte, domain string) []netip.Addr {
+	var p dnsmessage.Parser
+	h, err := p.Start(msg)
+	if err != nil || !h.Response || h.RCode != dnsmessage.RCodeSuccess {
+		return nil
+	}
+	if err := p.SkipAllQuestions(); err != nil {
+		return nil
+	}
+	type record struct {
+		owner string
+		addr  netip.Addr
+	}
+	var recs []record
+	cnames := map[string]string{}
+	// A record that cannot be read ends the answer section.
+	for range locateMaxDNSAnswers {
+		rh, err := p.AnswerHeader()
+		if err != nil {
+			break
+		}
+		owner := strings.ToLower(rh.Name.String())
+		switch rh.Type {
+		case dnsmessage.TypeA:
+			r, err := p.AResource()
+			if err != nil {
+				break
+			}
+			recs = append(recs, record{owner, netip.AddrFrom4(r.A)})
+			continue
+		case dnsmessage.TypeAAAA:
+			r, err := p.AAAAResource()
+			if err != nil {
+				break
+			}
+			recs = append(recs, record{owner, netip.AddrFrom16(r.AAAA).Unmap()})
+			continue
+		case dnsmessage.TypeCNAME:
+			r, err := p.CNAMEResource()
+			if err != nil {
+				break
+			}
+			cnames[owner] = strings.ToLower(r.CNAME.String())
+			continue
+		default:
+			if p.SkipAnswer() == nil {
+				continue
+			}
+		}
+		break
+	}
+	names := map[string]bool{}
+	name := strings.ToLower(strings.TrimSuffix(domain, ".")) + "."
+	for range locateMaxCNAMEChain {
+		if names[name] {
+			break
+		}
+		names[name] = true
+		next, ok := cnames[name]
+		if !ok {
+			break
+		}
+		name = next
+	}
+	var out []netip.Addr
+	for _, r := range recs {
+		if names[r.owner] && !slices.Contains(out, r.addr) {
+			out = append(out, r.addr)
+		}
+	}
+	return out
+}
+
+// locateSightingEvent orients a flow's first packet on an interface: the
+// target's side is Remote. The sender of the first packet seen is taken as
+// the side that opened the flow, except for a TCP SYN-ACK.
+func locateSightingEvent(t Target, s locateSighting) FlowEvent {
+	p := s.pkt
+	ev := FlowEvent{Time: s.time, Source: SourcePacket, Kind: "new", Iface: s.iface, ContainerID: s.container}
+	ev.Proto = "udp"
+	if p.proto == unix.IPPROTO_TCP {
+		ev.Proto = "tcp"
+	}
+	fromLocal := t.Contains(p.dst.Addr())
+	if fromLocal {
+		ev.Local, ev.Remote = p.src, p.dst
+	} else {
+		ev.Local, ev.Remote = p.dst, p.src
+	}
+	opener := fromLocal
+	switch f := p.tcpFlags; {
+	case p.proto != unix.IPPROTO_TCP:
+	case f&(locateTCPSyn|locateTCPAck) == locateTCPSyn|locateTCPAck:
+		opener = !fromLocal
+		ev.State = "SYN_RECV"
+	case f&locateTCPSyn != 0:
+		ev.State = "SYN_SENT"
+	case f&locateTCPRst != 0:
+		ev.State = "RST"
+	case f&locateTCPFin != 0:
+		ev.State = "FIN"
+	}
+	ev.Direction = "outbound"
+	if !opener {
+		ev.Direction = "inbound"
+	}
+	if s.role != CaptureRoleVeth {
+		ev.ContainerID = "" // a bridge or an uplink carries many containers' packets
+	}
+	return ev
+}
+
+// locateReverseUplink finds the conntrack entry of a flow seen on an
+// uplink, where the container's address was replaced by the host's, and
+// sets the event's ends from it. The packet's tuple matches the entry's
+// reply tuple when it came from the target, and its inverse when it went
+// to it; both are tried.
+func locateReverseUplink(ct *conntrack.Conn, ctErr error, t Target, s locateSighting, ev *FlowEvent) {
+	seenAs := fmt.Sprintf("seen on uplink %s as %s → %s", s.iface, s.pkt.src, s.pkt.dst)
+	if ctErr != nil {
+		ev.Note = fmt.Sprintf("%s; NAT not reversed: conntrack: %v", seenAs, ctErr)
+		return
+	}
+	tuple := func(src, dst netip.AddrPort) conntrack.Tuple {
+		return conntrack.Tuple{
+			IP:    conntrack.IPTuple{SourceAddress: src.Addr(), DestinationAddress: dst.Addr()},
+			Proto: conntrack.ProtoTuple{Protocol: s.pkt.proto, SourcePort: src.Port(), DestinationPort: dst.Port()},
+		}
+	}
+	var lastErr error
+	for _, tu := range []conntrack.Tuple{tuple(s.pkt.src, s.pkt.dst), tuple(s.pkt.dst, s.pkt.src)} {
+		f, err := ct.Get(conntrack.Flow{TupleReply: tu})
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		ends, ok := t.Orient(ctFromFlow(&f))
+		if !ok {
+			break
+		}
+		ev.Local, ev.Remote, ev.NAT, ev.Direction = ends.Local, ends.Remote, ends.NAT, ends.Direction
+		if ends.NAT.IsValid() {
+			ev.Note = fmt.Sprintf("%s, NAT reversed through conntrack", seenAs)
+		}
+		return
+	}
+	if lastErr != nil {
+		ev.Note = fmt.Sprintf("%s; NAT not reversed: no conntrack entry (%v)", seenAs, lastErr)
+	} else {
+		ev.Note = seenAs + "; NAT not reversed: the conntrack entry does not involve the target"
 	}
 }

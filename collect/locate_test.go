@@ -2,10 +2,12 @@ package collect
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -19,6 +21,9 @@ import (
 
 	"github.com/dockcase/dockcase/collect/e2etest"
 	"github.com/docker/docker/api/types/container"
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+	"golang.org/x/net/dns/dnsmessage"
 )
 
 func TestParseTarget(t *testing.T) {
@@ -319,7 +324,7 @@ func TestLocateE2E(t *testing.T) {
 		}
 	})
 
-	var late e2etest.Container
+	var late, udpOnly e2etest.Container
 	t.Run("watch", func(t *testing.T) {
 		cmd := exec.Command(locateBinary(t), "locate", "--watch", "20s", "--json", sc.C2Addr.String())
 		stdout, err := cmd.StdoutPipe()
@@ -382,12 +387,47 @@ func TestLocateE2E(t *testing.T) {
 		}
 		t.Logf("%s reported %v after it was ready: %+v", late.Name, lateSeen.at.Sub(ready), lateSeen.c)
 		c := lateSeen.c
+		// Both default sources saw the flow, within the merge window.
 		if c.ContainerName != late.Name || c.Network != sc.NetworkName || c.Local.Addr() != late.IP || c.Remote.Addr() != sc.C2Addr ||
-			len(c.Sources) == 0 || c.Sources[0] != SourceConntrackEvent {
-			t.Errorf("late beacon contact = %+v, want %s from %s to %s by %s", c, late.Name, late.IP, sc.C2Addr, SourceConntrackEvent)
+			!slices.Contains(c.Sources, SourceConntrackEvent) || !slices.Contains(c.Sources, SourcePacket) {
+			t.Errorf("late beacon contact = %+v, want %s from %s to %s by %s and %s", c, late.Name, late.IP, sc.C2Addr, SourceConntrackEvent, SourcePacket)
 		}
 		if d := lateSeen.at.Sub(ready); d > 3*time.Second {
 			t.Errorf("late beacon reported %v after it started beaconing, want within 3s", d)
+		}
+
+		// A beacon over UDP only, no connection to track the state of.
+		udpOnly = sc.StartContainer(t, "dcw-udp", e2etest.ContainerSpec{Cmd: []string{"/workload", "-name", "dce-dcw-udp-" + sc.ID,
+			"-beacon-udp", netip.AddrPortFrom(sc.C2Addr, sc.C2UDPPort).String(), "-interval", sc.Interval.String()}})
+		ready = time.Now()
+		deadline = time.After(10 * time.Second)
+		var udpSeen *seen
+	waitUDP:
+		for {
+			select {
+			case s, ok := <-lines:
+				if !ok {
+					break waitUDP
+				}
+				got = append(got, s.c)
+				if s.c.ContainerID == udpOnly.ID {
+					udpSeen = &s
+					break waitUDP
+				}
+			case <-deadline:
+				break waitUDP
+			}
+		}
+		if udpSeen == nil {
+			t.Fatalf("the UDP-only beacon %s started during the watch was not reported; contacts: %+v\nstderr:\n%s", udpOnly.Name, got, stderr.String())
+		}
+		t.Logf("%s reported %v after it was ready: %+v", udpOnly.Name, udpSeen.at.Sub(ready), udpSeen.c)
+		if c := udpSeen.c; c.ContainerName != udpOnly.Name || c.Proto != "udp" || c.Local.Addr() != udpOnly.IP ||
+			c.Remote != netip.AddrPortFrom(sc.C2Addr, sc.C2UDPPort) || !slices.Contains(c.Sources, SourcePacket) {
+			t.Errorf("UDP-only beacon contact = %+v, want %s udp from %s to %s:%d by %s", c, udpOnly.Name, udpOnly.IP, sc.C2Addr, sc.C2UDPPort, SourcePacket)
+		}
+		if d := udpSeen.at.Sub(ready); d > 3*time.Second {
+			t.Errorf("UDP-only beacon reported %v after it started beaconing, want within 3s", d)
 		}
 		// The running beacon came first, from the snapshot.
 		if len(got) == 0 || got[0].ContainerID != sc.Beacon.ID {
@@ -404,6 +444,10 @@ func TestLocateE2E(t *testing.T) {
 			t.Errorf("dockcase locate --watch 20s: exit %d, want 0\nstderr:\n%s", code, stderr.String())
 		}
 	})
+
+	t.Run("packet source", func(t *testing.T) { testLocatePacketSource(t, sc, late, udpOnly) })
+
+	t.Run("domain watch", func(t *testing.T) { testLocateDomainWatch(t, sc) })
 
 	t.Run("host network", func(t *testing.T) { testLocateHostNetwork(t, sc) })
 
@@ -588,4 +632,339 @@ func locateDump(cs []Contact) string {
 		fmt.Fprintf(&b, "  %+v\n", c)
 	}
 	return b.String()
+}
+
+// locateTestFrame serializes layers into one frame with gopacket, the
+// independent encoder the parser is checked against.
+func locateTestFrame(t testing.TB, ls ...gopacket.SerializableLayer) []byte {
+	t.Helper()
+	buf := gopacket.NewSerializeBuffer()
+	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true}, ls...); err != nil {
+		t.Fatal(err)
+	}
+	return slices.Clone(buf.Bytes())
+}
+
+func TestLocateParsePacket(t *testing.T) {
+	mac := net.HardwareAddr{2, 0, 0, 0, 0, 1}
+	eth := func(et layers.EthernetType) *layers.Ethernet {
+		return &layers.Ethernet{SrcMAC: mac, DstMAC: mac, EthernetType: et}
+	}
+	v4 := func(src, dst string, proto layers.IPProtocol) *layers.IPv4 {
+		return &layers.IPv4{Version: 4, IHL: 5, TTL: 64, Protocol: proto, SrcIP: net.ParseIP(src), DstIP: net.ParseIP(dst)}
+	}
+	v6 := func(src, dst string, next layers.IPProtocol) *layers.IPv6 {
+		return &layers.IPv6{Version: 6, HopLimit: 64, NextHeader: next, SrcIP: net.ParseIP(src), DstIP: net.ParseIP(dst)}
+	}
+	syn := &layers.TCP{SrcPort: 40000, DstPort: 4444, SYN: true, DataOffset: 5}
+	synack := &layers.TCP{SrcPort: 4444, DstPort: 40000, SYN: true, ACK: true, DataOffset: 5}
+	udp := &layers.UDP{SrcPort: 41000, DstPort: 5555}
+	ap := netip.MustParseAddrPort
+	frag := v4("198.19.3.2", "198.18.7.2", layers.IPProtocolUDP)
+	frag.FragOffset = 185
+	hopByHop := &layers.IPv6HopByHop{Options: []*layers.IPv6HopByHopOption{{OptionType: 1, OptionData: []byte{0, 0, 0, 0}}}}
+	hopByHop.NextHeader = layers.IPProtocolTCP
+	ipv4TCP := locateTestFrame(t, eth(layers.EthernetTypeIPv4), v4("198.19.3.2", "198.18.7.2", layers.IPProtocolTCP), syn)
+	tests := []struct {
+		name string
+		lt   LinkType
+		data []byte
+		want locatePacket
+		ok   bool
+	}{
+		{name: "ethernet ipv4 tcp syn", lt: LinkTypeEthernet, data: ipv4TCP,
+			want: locatePacket{proto: 6, src: ap("198.19.3.2:40000"), dst: ap("198.18.7.2:4444"), tcpFlags: locateTCPSyn}, ok: true},
+		{name: "ethernet ipv4 tcp syn-ack", lt: LinkTypeEthernet,
+			data: locateTestFrame(t, eth(layers.EthernetTypeIPv4), v4("198.18.7.2", "198.18.7.1", layers.IPProtocolTCP), synack),
+			want: locatePacket{proto: 6, src: ap("198.18.7.2:4444"), dst: ap("198.18.7.1:40000"), tcpFlags: locateTCPSyn | locateTCPAck}, ok: true},
+		{name: "802.1Q ipv4 udp", lt: LinkTypeEthernet,
+			data: locateTestFrame(t, eth(layers.EthernetTypeDot1Q), &layers.Dot1Q{VLANIdentifier: 7, Type: layers.EthernetTypeIPv4},
+				v4("198.19.3.2", "198.18.7.2", layers.IPProtocolUDP), udp),
+			want: locatePacket{proto: 17, src: ap("198.19.3.2:41000"), dst: ap("198.18.7.2:5555")}, ok: true},
+		{name: "raw ipv6 udp", lt: LinkTypeRaw,
+			data: locateTestFrame(t, v6("2001:db8::2", "2001:db8:7::2", layers.IPProtocolUDP), udp),
+			want: locatePacket{proto: 17, src: ap("[2001:db8::2]:41000"), dst: ap("[2001:db8:7::2]:5555")}, ok: true},
+		{name: "ipv6 hop-by-hop then tcp", lt: LinkTypeEthernet,
+			data: locateTestFrame(t, eth(layers.EthernetTypeIPv6), v6("2001:db8::2", "2001:db8:7::2", layers.IPProtocolIPv6HopByHop),
+				hopByHop, syn),
+			want: locatePacket{proto: 6, src: ap("[2001:db8::2]:40000"), dst: ap("[2001:db8:7::2]:4444"), tcpFlags: locateTCPSyn}, ok: true},
+		{name: "ipv4 fragment after the first", lt: LinkTypeEthernet,
+			data: locateTestFrame(t, eth(layers.EthernetTypeIPv4), frag, gopacket.Payload(make([]byte, 16)))},
+		{name: "icmp", lt: LinkTypeEthernet,
+			data: locateTestFrame(t, eth(layers.EthernetTypeIPv4), v4("198.19.3.2", "198.18.7.2", layers.IPProtocolICMPv4),
+				&layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(8, 0)})},
+		{name: "arp", lt: LinkTypeEthernet,
+			data: locateTestFrame(t, eth(layers.EthernetTypeARP), &layers.ARP{AddrType: 1, Protocol: 0x800, HwAddressSize: 6, ProtAddressSize: 4,
+				SourceHwAddress: mac, SourceProtAddress: []byte{1, 2, 3, 4}, DstHwAddress: mac, DstProtAddress: []byte{1, 2, 3, 5}})},
+		{name: "truncated in the tcp header", lt: LinkTypeEthernet, data: ipv4TCP[:14+20+10]},
+		{name: "truncated in the ip header", lt: LinkTypeEthernet, data: ipv4TCP[:14+12]},
+		{name: "ipv4 header length below 20", lt: LinkTypeRaw, data: append([]byte{0x44}, ipv4TCP[15:]...)},
+		{name: "empty", lt: LinkTypeRaw},
+		{name: "unknown link type", lt: 999, data: ipv4TCP},
+	}
+	for _, tt := range tests {
+		got, ok := locateParsePacket(tt.data, tt.lt)
+		if ok != tt.ok || (ok && got != tt.want) {
+			t.Errorf("locateParsePacket(%s, %x) = %v, %v, want %v, %v", tt.name, tt.data, got, ok, tt.want, tt.ok)
+		}
+	}
+}
+
+// FuzzLocateParsePacket feeds the parser hostile frames: it must neither
+// panic nor read past them, and what it returns must be TCP or UDP.
+func FuzzLocateParsePacket(f *testing.F) {
+	mac := net.HardwareAddr{2, 0, 0, 0, 0, 1}
+	f.Add(locateTestFrame(f, &layers.Ethernet{SrcMAC: mac, DstMAC: mac, EthernetType: layers.EthernetTypeIPv4},
+		&layers.IPv4{Version: 4, IHL: 5, Protocol: layers.IPProtocolUDP, SrcIP: net.IP{198, 19, 0, 2}, DstIP: net.IP{198, 18, 0, 2}},
+		&layers.UDP{SrcPort: 1, DstPort: 2}), uint8(0))
+	f.Add([]byte{0x60, 0, 0, 0, 0, 8, 0, 64}, uint8(1))
+	f.Fuzz(func(t *testing.T, data []byte, raw uint8) {
+		lt := LinkTypeEthernet
+		if raw&1 == 1 {
+			lt = LinkTypeRaw
+		}
+		p, ok := locateParsePacket(data, lt)
+		if ok && (p.proto != 6 && p.proto != 17 || !p.src.Addr().IsValid() || !p.dst.Addr().IsValid()) {
+			t.Errorf("locateParsePacket(%x) = %v, ok, want a TCP or UDP flow", data, p)
+		}
+	})
+}
+
+func TestLocatePacketFilter(t *testing.T) {
+	tests := []struct {
+		in, want string
+	}{
+		{"198.51.100.7", "host 198.51.100.7"},
+		{"198.51.100.0/24", "net 198.51.100.0/24"},
+		{"2001:db8::/32", "net 2001:db8::/32"},
+		{"2001:db8::7", "host 2001:db8::7"},
+	}
+	for _, tt := range tests {
+		tg, err := ParseTarget(tt.in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := locatePacketFilter(tg)
+		if got != tt.want {
+			t.Errorf("locatePacketFilter(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+		if err := CheckCaptureFilter(got); err != nil {
+			t.Errorf("locatePacketFilter(%q) = %q, which does not compile: %v", tt.in, got, err)
+		}
+	}
+	two := Target{Prefixes: []netip.Prefix{netip.MustParsePrefix("198.51.100.7/32"), netip.MustParsePrefix("2001:db8::7/128")}}
+	if got, want := locatePacketFilter(two), "host 198.51.100.7 or host 2001:db8::7"; got != want {
+		t.Errorf("locatePacketFilter(%v) = %q, want %q", two.Prefixes, got, want)
+	}
+	// A domain's answers come in too, and the addresses they add.
+	dom := Target{Domain: "c2.evil.example", Prefixes: two.Prefixes[:1], live: newLocateLive()}
+	if !dom.addAnswered(netip.MustParseAddr("198.18.7.2")) || dom.addAnswered(netip.MustParseAddr("198.18.7.2")) {
+		t.Errorf("addAnswered(198.18.7.2) twice: want true, then false")
+	}
+	got := locatePacketFilter(dom)
+	if want := "host 198.51.100.7 or host 198.18.7.2 or (udp and src port 53)"; got != want {
+		t.Errorf("locatePacketFilter(%s + answer) = %q, want %q", dom.Domain, got, want)
+	}
+	if err := CheckCaptureFilter(got); err != nil {
+		t.Errorf("locatePacketFilter(%s) = %q, which does not compile: %v", dom.Domain, got, err)
+	}
+	if !dom.Contains(netip.MustParseAddr("198.18.7.2")) || dom.Contains(netip.MustParseAddr("198.18.7.3")) {
+		t.Errorf("Contains after addAnswered(198.18.7.2): want 198.18.7.2 only")
+	}
+}
+
+// testLocatePacketSource runs the packet source alone while the beacons
+// run: each flow is seen on the container's veth (naming the container),
+// on the network's bridge, and on the C2 link, an uplink where the
+// masqueraded flow is traced back to the container through conntrack.
+func testLocatePacketSource(t *testing.T, sc *e2etest.Scenario, others ...e2etest.Container) {
+	target, _ := ParseTarget(sc.C2Addr.String())
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	events := make(chan FlowEvent, 1024)
+	runErr := make(chan error, 1)
+	start := time.Now()
+	go func() { runErr <- PacketEvents().Run(ctx, target, events) }()
+	ours := map[netip.Addr]bool{sc.Beacon.IP: true}
+	for _, c := range others {
+		if c.IP.IsValid() {
+			ours[c.IP] = true
+		}
+	}
+	var veth, bridge, uplink, udp *FlowEvent
+	var all []FlowEvent
+wait:
+	for veth == nil || bridge == nil || uplink == nil || udp == nil {
+		select {
+		case ev := <-events:
+			all = append(all, ev)
+			if ev.Source != SourcePacket || ev.Remote.Addr() != sc.C2Addr || !ours[ev.Local.Addr()] {
+				t.Errorf("packet event %+v: want a flow of a scenario beacon to %s by %s", ev, sc.C2Addr, SourcePacket)
+				continue
+			}
+			if ev.Local.Addr() != sc.Beacon.IP {
+				continue
+			}
+			switch {
+			case ev.ContainerID == sc.Beacon.ID && veth == nil:
+				veth = &ev
+			case ev.Iface == sc.BridgeName && ev.ContainerID == "" && bridge == nil:
+				bridge = &ev
+			case ev.Iface == sc.HostVeth && uplink == nil && ev.Proto == "tcp":
+				uplink = &ev
+				t.Logf("first uplink flow after %v: %+v", time.Since(start), ev)
+			}
+			if ev.Proto == "udp" && ev.Remote.Port() == sc.C2UDPPort && udp == nil {
+				udp = &ev
+			}
+		case <-ctx.Done():
+			break wait
+		}
+	}
+	cancel()
+	if err := <-runErr; err != nil {
+		t.Errorf("PacketEvents().Run: %v", err)
+	}
+	if veth == nil || bridge == nil || uplink == nil || udp == nil {
+		t.Fatalf("packet events of %s: veth %v, bridge %s %v, uplink %s %v, udp %v; want all; events:\n%+v",
+			sc.Beacon.Name, veth != nil, sc.BridgeName, bridge != nil, sc.HostVeth, uplink != nil, udp != nil, all)
+	}
+	if uplink.NAT.Addr() != sc.HostAddr || uplink.Direction != "outbound" || !strings.Contains(uplink.Note, "NAT reversed through conntrack") {
+		t.Errorf("uplink flow %+v: want NAT %s reversed through conntrack to %s, outbound", uplink, sc.HostAddr, sc.Beacon.IP)
+	}
+	if veth.Direction != "outbound" || veth.Remote.Port() != sc.C2TCPPort && veth.Remote.Port() != sc.C2UDPPort && veth.Remote.Port() != sc.C2DNSPort {
+		t.Errorf("veth flow %+v: want outbound to a C2 port", veth)
+	}
+}
+
+// testLocateDomainWatch watches the scenario's domain with a resolver that
+// gives a decoy address nobody talks to (no query leaves the machine): the
+// beacon's lookups, answered by the C2's DNS server, must add the C2's
+// address, and the beacon's flows to it must then be reported.
+func testLocateDomainWatch(t *testing.T, sc *e2etest.Scenario) {
+	decoy := netip.AddrFrom4([4]byte{198, 18, sc.C2Prefix.Addr().As4()[2], 3}) // the /30's broadcast
+	resolve := func(ctx context.Context, host string) ([]netip.Addr, error) {
+		if host != sc.Domain {
+			return nil, fmt.Errorf("%s: no such host", host)
+		}
+		return []netip.Addr{decoy}, nil
+	}
+	target, err := ParseTarget(sc.Domain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	var log locateSyncBuffer
+	var got []Contact
+	start := time.Now()
+	var at time.Duration
+	errs := WatchLocate(ctx, target, LocateOptions{Resolve: resolve, Log: &log}, func(c Contact) {
+		got = append(got, c)
+		if c.ContainerID == sc.Beacon.ID && c.Remote.Addr() == sc.C2Addr && at == 0 {
+			at = time.Since(start)
+			cancel()
+		}
+	})
+	for _, err := range errs {
+		t.Errorf("WatchLocate gap: %v", err)
+	}
+	t.Logf("log:\n%s", log.String())
+	if at == 0 {
+		t.Fatalf("no contact of %s with %s after its DNS answer; contacts:\n%s", sc.Beacon.Name, sc.C2Addr, locateDump(got))
+	}
+	t.Logf("%s's flow to %s reported %v after the watch started", sc.Beacon.Name, sc.C2Addr, at)
+	want := fmt.Sprintf("%s is %s: added to the target", sc.Domain, sc.C2Addr)
+	if !strings.Contains(log.String(), want) {
+		t.Errorf("log does not say %q:\n%s", want, log.String())
+	}
+}
+
+// locateSyncBuffer is a strings.Builder safe for the watch's goroutines.
+type locateSyncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (b *locateSyncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *locateSyncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+func TestLocateDNSAnswers(t *testing.T) {
+	name := func(s string) dnsmessage.Name { return dnsmessage.MustNewName(s) }
+	type rr struct {
+		owner, cname string
+		addr         string
+	}
+	msg := func(h dnsmessage.Header, answers ...rr) []byte {
+		b := dnsmessage.NewBuilder(nil, h)
+		b.EnableCompression()
+		if err := b.StartQuestions(); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Question(dnsmessage.Question{Name: name("c2.evil.example."), Type: dnsmessage.TypeA, Class: dnsmessage.ClassINET}); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.StartAnswers(); err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range answers {
+			rh := dnsmessage.ResourceHeader{Name: name(a.owner), Class: dnsmessage.ClassINET, TTL: 60}
+			var err error
+			switch ip := netip.MustParseAddr(cmp.Or(a.addr, "0.0.0.0")); {
+			case a.cname != "":
+				err = b.CNAMEResource(rh, dnsmessage.CNAMEResource{CNAME: name(a.cname)})
+			case ip.Is4():
+				err = b.AResource(rh, dnsmessage.AResource{A: ip.As4()})
+			default:
+				err = b.AAAAResource(rh, dnsmessage.AAAAResource{AAAA: ip.As16()})
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		out, err := b.Finish()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	resp := dnsmessage.Header{ID: 1, Response: true}
+	addrs := func(s ...string) []netip.Addr {
+		var out []netip.Addr
+		for _, a := range s {
+			out = append(out, netip.MustParseAddr(a))
+		}
+		return out
+	}
+	full := msg(resp, rr{owner: "c2.evil.example.", addr: "198.18.7.2"}, rr{owner: "c2.evil.example.", addr: "2001:db8::7"})
+	tests := []struct {
+		name string
+		msg  []byte
+		want []netip.Addr
+	}{
+		{"a and aaaa", full, addrs("198.18.7.2", "2001:db8::7")},
+		{"through a cname, in any order", msg(resp, rr{owner: "cdn.example.", addr: "198.18.7.9"},
+			rr{owner: "C2.Evil.Example.", cname: "cdn.example."}), addrs("198.18.7.9")},
+		{"another name", msg(resp, rr{owner: "other.example.", addr: "198.18.7.3"}), nil},
+		{"a cname loop", msg(resp, rr{owner: "c2.evil.example.", cname: "a.example."}, rr{owner: "a.example.", cname: "c2.evil.example."}), nil},
+		{"not a response", msg(dnsmessage.Header{ID: 1}, rr{owner: "c2.evil.example.", addr: "198.18.7.2"}), nil},
+		{"nxdomain", msg(dnsmessage.Header{ID: 1, Response: true, RCode: dnsmessage.RCodeNameError}), nil},
+		{"cut in the second record", full[:len(full)-4], addrs("198.18.7.2")},
+		{"garbage", []byte("\x00\x01not dns"), nil},
+	}
+	for _, tt := range tests {
+		got := locateDNSAnswers(tt.msg, "c2.evil.example")
+		if !slices.Equal(got, tt.want) {
+			t.Errorf("locateDNSAnswers(%s, %x) = %v, want %v", tt.name, tt.msg, got, tt.want)
+		}
+	}
 }

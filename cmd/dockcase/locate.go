@@ -22,6 +22,7 @@ type locateOptions struct {
 	watch      time.Duration
 	json       bool
 	dockerHost string
+	noPackets  bool
 }
 
 func newLocateCmd() *cobra.Command {
@@ -40,9 +41,15 @@ resolved the way this host resolves it, and the addresses used are printed.
   sudo dockcase locate 198.51.100.0/24 --json
   sudo dockcase locate evil.example --watch 60s
 
-With --watch it then follows the kernel's conntrack events and prints each
-new contact as it happens; a container that keeps reconnecting is printed
-once per remote address and port.
+With --watch it then follows the kernel's conntrack events and the packets
+on Docker's bridges, the containers' veths and the uplinks (filtered in the
+kernel for the target's addresses; a flow seen on an uplink after masquerade
+is traced back to its container through conntrack), and prints each new
+contact as it happens, with the sources that saw it (conntrack-event,
+packet); a container that keeps reconnecting is printed once per remote
+address and port. For a domain, the DNS answers seen on the bridges and
+veths that name it add their addresses to the watch (said on stderr).
+--no-packets watches conntrack events only.
 
 Output: one line per contact, a table on a terminal, tab-separated lines
 otherwise, JSON with --json (an array; JSON lines with --watch). Locate
@@ -56,6 +63,7 @@ none was, 3 when part of the host could not be read.`,
 	f := cmd.Flags()
 	f.DurationVar(&opts.watch, "watch", 0, "then watch for new contacts this `long` (e.g. 60s)")
 	f.BoolVar(&opts.json, "json", false, "print JSON")
+	f.BoolVar(&opts.noPackets, "no-packets", false, "with --watch, follow conntrack events only, not packets")
 	f.StringVar(&opts.dockerHost, "docker-host", "", "Docker API address (default DOCKER_HOST or unix:///var/run/docker.sock)")
 	return cmd
 }
@@ -121,7 +129,10 @@ func runLocate(ctx context.Context, opts *locateOptions, arg string, stdout, std
 	if os.Geteuid() != 0 {
 		fmt.Fprintln(stderr, "dockcase: not root: other users' sockets and processes cannot be read")
 	}
-	lopts := collect.LocateOptions{DockerHost: opts.dockerHost}
+	lopts := collect.LocateOptions{DockerHost: opts.dockerHost, Log: stderr}
+	if opts.noPackets {
+		lopts.Sources = []collect.FlowSource{collect.ConntrackEvents()}
+	}
 	tty := false
 	if f, ok := stdout.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		tty = true
