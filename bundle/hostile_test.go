@@ -261,3 +261,22 @@ func TestHostileFixtures(t *testing.T) {
 		})
 	}
 }
+
+// TestDecompressionBounds: zeros appended after the tar's end, and members
+// that would take the bundle past MaxBytes, stop verification early.
+func TestDecompressionBounds(t *testing.T) {
+	good := writeTestBundle(t, Options{})
+	enc, _ := zstd.NewWriter(nil)
+	bomb := enc.EncodeAll(make([]byte, 8<<20), nil) // 8 MiB of zeros in a few hundred bytes
+	padded := append(bytes.Clone(good.data), bomb...)
+	var fe *FormatError
+	if _, err := Verify(bytes.NewReader(padded), VerifyOptions{}); !errors.As(err, &fe) || !strings.Contains(fe.Reason, "after the end") {
+		t.Errorf("Verify(bundle + %d bytes of zstd zeros) = %v, want a FormatError about data after the end", len(bomb), err)
+	}
+	if _, err := Verify(bytes.NewReader(good.data), VerifyOptions{MaxBytes: 2000}); !errors.As(err, &fe) || !strings.Contains(fe.Reason, "exceed 2000") {
+		t.Errorf("Verify with MaxBytes 2000 = %v, want a FormatError naming the bound", err)
+	}
+	if _, err := Verify(bytes.NewReader(good.data), VerifyOptions{MaxBytes: 1 << 20}); err != nil {
+		t.Errorf("Verify within MaxBytes = %v", err)
+	}
+}

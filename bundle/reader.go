@@ -38,7 +38,20 @@ type VerifyOptions struct {
 	// Progress, when set, is called with the count of decompressed bytes
 	// read so far, now and then.
 	Progress func(bytes int64)
+	// MaxBytes bounds the decompressed size of the bundle; 0 means
+	// DefaultMaxBundleBytes. zstd expands runs of one byte some 40,000
+	// times, so a small hostile file can otherwise keep a verifier busy
+	// for hours.
+	MaxBytes int64
 }
+
+// DefaultMaxBundleBytes is the largest decompressed bundle a reader
+// accepts: committed images and captures of a large host stay far below.
+const DefaultMaxBundleBytes = 4 << 40
+
+// maxTrailingBytes bounds what may follow the tar's end blocks: the writer
+// leaves only the tar's own zero padding there.
+const maxTrailingBytes = 1 << 20
 
 // Result is what verification established about a bundle.
 type Result struct {
@@ -104,7 +117,11 @@ func Verify(r io.Reader, opts VerifyOptions) (*Result, error) {
 	}
 	defer zr.Close()
 
-	v := &verifier{opts: opts, res: res, seen: map[string]seenMember{}, runs: map[string]*chunkRun{}, buf: make([]byte, 1<<20)}
+	v := &verifier{opts: opts, res: res, seen: map[string]seenMember{}, runs: map[string]*chunkRun{}, buf: make([]byte, 1<<20),
+		maxBytes: opts.MaxBytes}
+	if v.maxBytes <= 0 {
+		v.maxBytes = DefaultMaxBundleBytes
+	}
 	if err := v.walk(tar.NewReader(zr)); err != nil {
 		return res, err
 	}
@@ -129,13 +146,14 @@ func Verify(r io.Reader, opts VerifyOptions) (*Result, error) {
 }
 
 type verifier struct {
-	opts    VerifyOptions
-	res     *Result
-	seen    map[string]seenMember
-	runs    map[string]*chunkRun
-	trailer map[string][]byte
-	order   []string
-	buf     []byte
+	maxBytes int64
+	opts     VerifyOptions
+	res      *Result
+	seen     map[string]seenMember
+	runs     map[string]*chunkRun
+	trailer  map[string][]byte
+	order    []string
+	buf      []byte
 }
 
 // walk reads every tar entry, enforcing the structural rules.
@@ -170,6 +188,9 @@ func (v *verifier) walk(tr *tar.Reader) error {
 		}
 		if v.res.Physical == 0 && rel != HeaderName {
 			return &FormatError{Member: rel, Reason: "the first member must be " + HeaderName}
+		}
+		if hdr.Size > v.maxBytes-v.res.Bytes {
+			return &FormatError{Member: rel, Reason: fmt.Sprintf("the bundle would exceed %d decompressed bytes", v.maxBytes)}
 		}
 		sum, size, err := v.consume(tr, rel, hdr.Size)
 		if err != nil {
@@ -473,12 +494,15 @@ func (v *verifier) reassemble() error {
 	return nil
 }
 
-// drainZeros reads r to its end, failing on anything but zero bytes.
+// drainZeros reads r to its end, failing on anything but zero bytes or
+// more than maxTrailingBytes of them.
 func drainZeros(r io.Reader) error {
 	buf := make([]byte, 64<<10)
+	var n int64
 	for {
-		n, err := r.Read(buf)
-		if bytes.ContainsFunc(buf[:n], func(r rune) bool { return r != 0 }) {
+		k, err := r.Read(buf)
+		n += int64(k)
+		if bytes.ContainsFunc(buf[:k], func(r rune) bool { return r != 0 }) || n > maxTrailingBytes {
 			return &FormatError{Reason: "data after the end of the tar archive"}
 		}
 		if err == io.EOF {

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"hash"
 	"io"
-	"runtime"
 	"sort"
 	"sync"
 	"time"
@@ -93,7 +92,7 @@ type Writer struct {
 
 	out  *hashWriter
 	enc  io.WriteCloser // age, or nil
-	zw   *zstd.Encoder
+	zw   *frameWriter
 	mu   sync.Mutex // guards everything below
 	tw   *tar.Writer
 	err  error // sticky: after a write error nothing more is written
@@ -132,10 +131,7 @@ func NewWriter(w io.Writer, meta Meta, opts Options) (*Writer, error) {
 		bw.enc = enc
 		zdst = enc
 	}
-	zw, err := zstd.NewWriter(zdst,
-		zstd.WithEncoderLevel(zstd.SpeedDefault),
-		zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)),
-		zstd.WithWindowSize(8<<20))
+	zw, err := newFrameWriter(zdst, zstd.SpeedDefault)
 	if err != nil {
 		return nil, fmt.Errorf("start zstd: %w", err)
 	}
