@@ -254,3 +254,22 @@ func TestWriterReportsOutputFailure(t *testing.T) {
 		t.Errorf("Close after a failed write = %v, want the write error", err)
 	}
 }
+
+// TestEveryByteFlipped flips the low bit of every third byte of a bundle
+// file, and of every byte of the digest frame at its end, in turn: zstd has
+// bits that change nothing a stream decodes to, so only the digest frame
+// makes each of these flips fail verification.
+func TestEveryByteFlipped(t *testing.T) {
+	tb := writeTestBundle(t, Options{})
+	data := bytes.Clone(tb.data)
+	for pos := range data {
+		if pos%3 != 0 && pos < len(data)-digestFrameBytes {
+			continue
+		}
+		data[pos] ^= 0x01
+		if _, err := Verify(bytes.NewReader(data), VerifyOptions{}); err == nil {
+			t.Errorf("byte %d of %d flipped and Verify succeeded", pos, len(data))
+		}
+		data[pos] ^= 0x01
+	}
+}

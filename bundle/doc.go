@@ -12,6 +12,12 @@
 //	cd dockcase-web01-20261128T093000Z && sha256sum -c MANIFEST.sha256
 //	ssh-keygen -Y check-novalidate -n dockcase -s MANIFEST.sha256.sig < MANIFEST.sha256
 //
+// The zstd stream is a sequence of frames of at most 8 MiB of input each,
+// compressed in parallel; it ends with a zstd skippable frame (magic
+// 0x184D2A5D, 32 bytes of content) holding the SHA-256 of the frames before
+// it. Decoders pass over skippable frames; a reader checks the digest, since
+// zstd leaves bits whose change does not alter what the stream decodes to.
+//
 // Every member lives under one top-level folder, the bundle's root, named
 // dockcase-<host>-<UTC start time as 20060102T150405Z>, where <host> keeps
 // only [A-Za-z0-9._-] of the host name. Members are regular files; a reader

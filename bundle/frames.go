@@ -1,7 +1,11 @@
 package bundle
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
 	"errors"
+	"hash"
 	"io"
 	"runtime"
 	"sync"
@@ -25,8 +29,10 @@ type frameWriter struct {
 	buf  []byte
 	jobs chan *frameJob // in stream order, to the writer goroutine
 	sem  chan struct{}  // bounds the frames compressing at once
-	pool sync.Pool
+	pool sync.Pool      // frame inputs
+	outs sync.Pool      // compressed frames
 	done chan struct{}
+	sum  hash.Hash // of the frames written, for the digest frame
 	mu   sync.Mutex
 	err  error
 }
@@ -50,9 +56,11 @@ func newFrameWriter(out io.Writer, level zstd.EncoderLevel) (*frameWriter, error
 		jobs: make(chan *frameJob, workers),
 		sem:  make(chan struct{}, workers),
 		done: make(chan struct{}),
+		sum:  sha256.New(),
 	}
 	fw.pool.New = func() any { return make([]byte, 0, frameBytes) }
-	go fw.writeOut()
+	fw.outs.New = func() any { return make([]byte, 0, frameBytes+frameBytes/64) }
+	go fw.writeOut(fw.jobs)
 	return fw, nil
 }
 
@@ -81,7 +89,7 @@ func (fw *frameWriter) submit() {
 	fw.buf = nil
 	fw.sem <- struct{}{}
 	go func() {
-		job.out = fw.enc.EncodeAll(job.in, nil)
+		job.out = fw.enc.EncodeAll(job.in, fw.outs.Get().([]byte)[:0])
 		<-fw.sem
 		close(job.ok)
 	}()
@@ -89,16 +97,19 @@ func (fw *frameWriter) submit() {
 }
 
 // writeOut writes the compressed frames in the order they were submitted.
-func (fw *frameWriter) writeOut() {
+// It gets the channel as an argument: Close clears the field.
+func (fw *frameWriter) writeOut(jobs <-chan *frameJob) {
 	defer close(fw.done)
-	for job := range fw.jobs {
+	for job := range jobs {
 		<-job.ok
 		if fw.error() == nil {
+			fw.sum.Write(job.out)
 			if _, err := fw.out.Write(job.out); err != nil {
 				fw.setError(err)
 			}
 		}
 		fw.pool.Put(job.in[:0])
+		fw.outs.Put(job.out[:0])
 	}
 }
 
@@ -129,5 +140,64 @@ func (fw *frameWriter) Close() error {
 	fw.jobs = nil
 	<-fw.done
 	fw.enc.Close()
-	return fw.error()
+	if err := fw.error(); err != nil {
+		return err
+	}
+	_, err := fw.out.Write(digestFrame(fw.sum.Sum(nil)))
+	return err
+}
+
+// The stream ends with a zstd skippable frame (which every decoder passes
+// over) holding the SHA-256 of the frames before it. zstd leaves bits that
+// do not change what a stream decodes to; the digest makes a change to any
+// byte of the file detectable all the same.
+const (
+	digestMagic      = 0x184D2A5D
+	digestFrameBytes = 8 + sha256.Size
+)
+
+func digestFrame(sum []byte) []byte {
+	f := binary.LittleEndian.AppendUint32(nil, digestMagic)
+	f = binary.LittleEndian.AppendUint32(f, sha256.Size)
+	return append(f, sum...)
+}
+
+// digestReader hashes the bytes it passes on, all but the last
+// digestFrameBytes, which it keeps: at the end they are the digest frame.
+type digestReader struct {
+	r    io.Reader
+	h    hash.Hash
+	tail []byte
+}
+
+func newDigestReader(r io.Reader) *digestReader {
+	return &digestReader{r: r, h: sha256.New()}
+}
+
+func (d *digestReader) Read(p []byte) (int, error) {
+	n, err := d.r.Read(p)
+	d.tail = append(d.tail, p[:n]...)
+	if over := len(d.tail) - digestFrameBytes; over > 0 {
+		d.h.Write(d.tail[:over])
+		d.tail = append(d.tail[:0], d.tail[over:]...)
+	}
+	return n, err
+}
+
+// check reads what is left and compares the digest frame, when the stream
+// ends with one (bundles written before it existed do not).
+func (d *digestReader) check() error {
+	if _, err := io.Copy(io.Discard, d); err != nil {
+		return err
+	}
+	magic := binary.LittleEndian.Uint32(d.tail)
+	if len(d.tail) != digestFrameBytes || magic&^0xF != digestMagic&^0xF || binary.LittleEndian.Uint32(d.tail[4:]) != sha256.Size {
+		return nil // no digest frame: a bundle from before it existed
+	}
+	// Any skippable frame of a digest's size at the end is one: a flipped
+	// low bit of its magic still makes a skippable frame.
+	if magic != digestMagic || !bytes.Equal(d.tail[8:], d.h.Sum(nil)) {
+		return &FormatError{Reason: "the compressed stream does not match its SHA-256 digest frame: the file was changed"}
+	}
+	return nil
 }

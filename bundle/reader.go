@@ -109,7 +109,8 @@ func Verify(r io.Reader, opts VerifyOptions) (*Result, error) {
 	} else {
 		r = br
 	}
-	zr, err := zstd.NewReader(r,
+	dr := newDigestReader(r)
+	zr, err := zstd.NewReader(dr,
 		zstd.WithDecoderMaxWindow(maxZstdWindowBytes),
 		zstd.WithDecoderConcurrency(min(runtime.GOMAXPROCS(0), 4)))
 	if err != nil {
@@ -128,6 +129,9 @@ func Verify(r io.Reader, opts VerifyOptions) (*Result, error) {
 	// Read to the end of the zstd stream: its checksum is only checked there,
 	// and nothing may follow the tar's end blocks.
 	if err := drainZeros(zr); err != nil {
+		return res, err
+	}
+	if err := dr.check(); err != nil {
 		return res, err
 	}
 	if err := v.checkTrailer(); err != nil {
