@@ -75,8 +75,11 @@ const (
 	// that appeared (a container started) or disappeared.
 	captureDiscoverInterval = 500 * time.Millisecond
 	// captureRescanInterval bounds how often /proc is scanned to find the
-	// container behind a veth that is still unknown.
-	captureRescanInterval = 2 * time.Second
+	// container behind a veth that is still unknown. A container's process
+	// joins its namespace after the veth appears, and a short-lived
+	// container may be gone two seconds later: its traffic is then
+	// attributed only if it was identified in time.
+	captureRescanInterval = captureDiscoverInterval
 	// captureMaxInterfaces bounds the interfaces captured at once (open
 	// rings and their kernel memory); more are recorded as skipped.
 	captureMaxInterfaces = 1024
