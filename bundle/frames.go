@@ -190,8 +190,11 @@ func (d *digestReader) check() error {
 	if _, err := io.Copy(io.Discard, d); err != nil {
 		return err
 	}
+	if len(d.tail) != digestFrameBytes {
+		return nil // too short to hold one: the stream was already judged
+	}
 	magic := binary.LittleEndian.Uint32(d.tail)
-	if len(d.tail) != digestFrameBytes || magic&^0xF != digestMagic&^0xF || binary.LittleEndian.Uint32(d.tail[4:]) != sha256.Size {
+	if magic&^0xF != digestMagic&^0xF || binary.LittleEndian.Uint32(d.tail[4:]) != sha256.Size {
 		return nil // no digest frame: a bundle from before it existed
 	}
 	// Any skippable frame of a digest's size at the end is one: a flipped
