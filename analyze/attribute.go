@@ -2,7 +2,6 @@ package analyze
 
 import (
 	"bufio"
-	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -1344,14 +1343,6 @@ func FlowSummaries(flows []Flow) []FlowSummary {
 			Bytes: int64(f.BytesToServer + f.BytesToClient), Evidence: f.Evidence[:1]})
 	}
 	return out
-}
-
-// sortFlows orders flows by first packet, then member, interface and frame.
-func sortFlows(flows []Flow) {
-	slices.SortStableFunc(flows, func(a, b Flow) int {
-		return cmp.Or(a.First.Compare(b.First), cmp.Compare(a.Member, b.Member), cmp.Compare(a.InterfaceID, b.InterfaceID),
-			cmp.Compare(a.FirstFrame, b.FirstFrame))
-	})
 }
 
 // ErrNoCapture reports that there is no traffic to analyse.

@@ -230,11 +230,11 @@ func (w *Writer) Err() error {
 // writeEntry writes one physical tar entry and records its hash. The hash
 // is a string, or a channel that delivers it once computed, so that hashing
 // can overlap compression.
-func (w *Writer) writeEntry(name string, data []byte, sum any) (time.Time, error) {
+func (w *Writer) writeEntry(name string, data []byte, sum any) (string, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.err != nil {
-		return time.Time{}, w.err
+		return "", w.err
 	}
 	now := w.now().UTC()
 	hdr := &tar.Header{
@@ -247,11 +247,11 @@ func (w *Writer) writeEntry(name string, data []byte, sum any) (time.Time, error
 	}
 	if err := w.tw.WriteHeader(hdr); err != nil {
 		w.err = fmt.Errorf("write %s: %w", name, err)
-		return now, w.err
+		return "", w.err
 	}
 	if _, err := w.tw.Write(data); err != nil {
 		w.err = fmt.Errorf("write %s: %w", name, err)
-		return now, w.err
+		return "", w.err
 	}
 	w.names[name] = true
 	var hexSum string
@@ -262,19 +262,7 @@ func (w *Writer) writeEntry(name string, data []byte, sum any) (time.Time, error
 		hexSum = <-s
 	}
 	w.sums = append(w.sums, SumLine{SHA256: hexSum, Path: name})
-	return now, nil
-}
-
-// lastSum returns the recorded hash of a physical member just written.
-func (w *Writer) lastSum(name string) string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	for i := len(w.sums) - 1; i >= 0; i-- {
-		if w.sums[i].Path == name {
-			return w.sums[i].SHA256
-		}
-	}
-	return ""
+	return hexSum, nil
 }
 
 // Close writes the trailer (custody log, manifest, checksums, signature and
@@ -427,11 +415,12 @@ func (m *MemberWriter) flushChunk() error {
 		m.whole.Write(data)
 		sum <- sha256Hex(data)
 	}()
-	if _, err := m.w.writeEntry(name, data, sum); err != nil {
+	chunkSum, err := m.w.writeEntry(name, data, sum)
+	if err != nil {
 		<-sum
 		return err
 	}
-	m.chunks = append(m.chunks, Chunk{Path: name, Size: int64(len(data)), SHA256: m.w.lastSum(name)})
+	m.chunks = append(m.chunks, Chunk{Path: name, Size: int64(len(data)), SHA256: chunkSum})
 	m.buf = m.buf[:0]
 	return nil
 }
