@@ -764,7 +764,9 @@ func (a *attributor) attribute(set *FlowSet) *Traffic {
 		a.onBridge(f)
 	}
 	for _, f := range byRole(PointVeth, PointBridge) {
-		if f.Attributed() && f.ContainerSide == "client" {
+		// Link-scoped flows (NDP, MLD, mDNS) never leave their link, so
+		// nothing after NAT can be their continuation.
+		if f.Attributed() && f.ContainerSide == "client" && !linkScoped(f.Client, f.Server) {
 			k := corrKey{f.rec.Proto, f.Server, corrPort(f.rec.Proto, f.ServerPort)}
 			a.corr[k] = append(a.corr[k], f)
 		}
@@ -1126,6 +1128,9 @@ func (a *attributor) ownedAt(c *Container, at int64) bool {
 // port first (MASQUERADE keeps it when it is free).
 func (a *attributor) correlate(f *Flow) bool {
 	r := f.rec
+	if linkScoped(r.Client, r.Server) {
+		return false
+	}
 	cands := a.corr[corrKey{r.Proto, r.Server, corrPort(r.Proto, r.ServerPort)}]
 	var best *Flow
 	var bestDiff int64

@@ -51,6 +51,8 @@ func TestAttributeRules(t *testing.T) {
 		rec(bridge, IPProtoTCP, "172.18.0.9", 1234, "172.18.0.3", 5432, 0),                   // 8 bridge: server owned
 		rec(uplink, IPProtoTCP, "192.0.2.10", 50100, "203.0.113.9", 80, 10*time.Second),      // 9 correlation: nothing in the window
 		rec(uplink, IPProtoICMPv6, "fe80::10", 133, "ff02::2", 0, 0),                         // 10 router solicitation: the host's
+		rec(veth, IPProtoICMPv6, "fe80::2", 143, "ff02::16", 0, 0),                           // 11 MLD report on the veth
+		rec(uplink, IPProtoICMPv6, "fe80::99", 143, "ff02::16", 0, 0),                        // 12 a neighbour's MLD report: not 11's continuation
 	}}
 	at := newAttributor(h, nil)
 	at.points[veth] = &pointInfo{role: PointVeth, container: web.ID, containerName: web.Name}
@@ -69,6 +71,8 @@ func TestAttributeRules(t *testing.T) {
 		{db.ID, RuleAddressOwner, "server"},
 		{"", RuleUnknown, ""},
 		{"", RuleHost, ""},
+		{web.ID, RuleVeth, "client"},
+		{"", RuleForeign, ""},
 	}
 	for i, w := range want {
 		f := tr.Flows[i]
