@@ -2,6 +2,7 @@ package analyze
 
 import (
 	"bufio"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,8 +10,11 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/dockcase/dockcase/bundle"
@@ -742,16 +746,25 @@ func (a *attributor) pointOf(p *CapturePoint) *pointInfo {
 // attribute turns the flow set into attributed flows, in three passes:
 // veths first (they teach which address a vanished container had), then
 // bridges, then everything after NAT (which may correlate with the first
-// two).
+// two). The veth pass writes what it learns; the others only read the
+// attributor's indexes and write their own flows, so they run on every core.
 func (a *attributor) attribute(set *FlowSet) *Traffic {
-	t := &Traffic{Flows: make([]Flow, len(set.Flows))}
-	for i, r := range set.Flows {
-		t.Flows[i] = newFlow(r)
+	var last *CapturePoint
+	for _, r := range set.Flows {
+		if r.Point != last {
+			a.pointOf(r.Point) // fill the cache: later passes only read it
+			last = r.Point
+		}
 	}
+	t := &Traffic{Flows: make([]Flow, len(set.Flows))}
+	attributeParallel(t.Flows, func(f *Flow, i int) {
+		*f = newFlow(set.Flows[i])
+		f.Role = a.pointOf(f.rec.Point).role // the rules read it
+	})
 	byRole := func(roles ...string) []*Flow {
 		var out []*Flow
 		for i := range t.Flows {
-			if slices.Contains(roles, a.pointOf(t.Flows[i].rec.Point).role) {
+			if slices.Contains(roles, t.Flows[i].Role) {
 				out = append(out, &t.Flows[i])
 			}
 		}
@@ -760,9 +773,7 @@ func (a *attributor) attribute(set *FlowSet) *Traffic {
 	for _, f := range byRole(PointVeth) {
 		a.onVeth(f)
 	}
-	for _, f := range byRole(PointBridge) {
-		a.onBridge(f)
-	}
+	attributeParallel(byRole(PointBridge), func(f **Flow, _ int) { a.onBridge(*f) })
 	for _, f := range byRole(PointVeth, PointBridge) {
 		// Link-scoped flows (NDP, MLD, mDNS) never leave their link, so
 		// nothing after NAT can be their continuation.
@@ -771,12 +782,12 @@ func (a *attributor) attribute(set *FlowSet) *Traffic {
 			a.corr[k] = append(a.corr[k], f)
 		}
 	}
-	for _, f := range byRole(PointUplink, PointExternal, PointOther) {
-		a.afterNAT(f)
+	for _, cands := range a.corr {
+		slices.SortStableFunc(cands, func(x, y *Flow) int { return cmp.Compare(x.rec.First, y.rec.First) })
 	}
+	attributeParallel(byRole(PointUplink, PointExternal, PointOther), func(f **Flow, _ int) { a.afterNAT(*f) })
 	for i := range t.Flows {
 		f := &t.Flows[i]
-		f.Role = a.pointOf(f.rec.Point).role
 		if len(f.Evidence) > maxAttribEvidence {
 			f.Evidence = f.Evidence[:maxAttribEvidence]
 		}
@@ -793,6 +804,26 @@ func (a *attributor) attribute(set *FlowSet) *Traffic {
 	return t
 }
 
+// attributeMinChunk is the fewest flows worth a goroutine of their own
+// (a variable so that a test can make every pass parallel).
+var attributeMinChunk = 4096
+
+// attributeParallel calls fn for every element of s (with its index),
+// splitting s among up to GOMAXPROCS goroutines.
+func attributeParallel[E any](s []E, fn func(e *E, i int)) {
+	n := min(runtime.GOMAXPROCS(0), max(1, len(s)/attributeMinChunk))
+	var wg sync.WaitGroup
+	for w := range n {
+		lo, hi := len(s)*w/n, len(s)*(w+1)/n
+		wg.Go(func() {
+			for i := lo; i < hi; i++ {
+				fn(&s[i], i)
+			}
+		})
+	}
+	wg.Wait()
+}
+
 func corrPort(proto uint8, port uint16) uint16 {
 	if proto == IPProtoICMP || proto == IPProtoICMPv6 {
 		return 0 // masquerade may rewrite the echo identifier
@@ -807,26 +838,39 @@ func newFlow(r *FlowRecord) Flow {
 		PacketsToServer: r.Packets[0], PacketsToClient: r.Packets[1], BytesToServer: r.Bytes[0], BytesToClient: r.Bytes[1],
 		TCPFlags: tcpFlagsText(r.TCPFlags[0] | r.TCPFlags[1]), SNI: r.SNI, HTTPHost: r.HTTPHost,
 		FirstFrame: r.FirstFrame, LastFrame: r.LastFrame, Rule: RuleUnknown, Confidence: ConfidenceNone}
-	f.Evidence = []Evidence{{Member: r.Point.Member, SHA256: r.Point.SHA256,
-		Text: fmt.Sprintf("frames %d to %d on interface %d (%q)", r.FirstFrame, r.LastFrame, r.Point.Index, r.Point.Name)}}
+	text := make([]byte, 0, 64+len(r.Point.Name))
+	text = append(text, "frames "...)
+	text = strconv.AppendUint(text, r.FirstFrame, 10)
+	text = append(text, " to "...)
+	text = strconv.AppendUint(text, r.LastFrame, 10)
+	text = append(text, " on interface "...)
+	text = strconv.AppendInt(text, int64(r.Point.Index), 10)
+	text = append(text, " ("...)
+	text = strconv.AppendQuote(text, r.Point.Name)
+	text = append(text, ')')
+	f.Evidence = []Evidence{{Member: r.Point.Member, SHA256: r.Point.SHA256, Text: string(text)}}
 	return f
 }
 
-func tcpFlagsText(fl uint8) string {
-	if fl == 0 {
-		return ""
-	}
-	var b strings.Builder
-	for i, n := range []string{"FIN", "SYN", "RST", "PSH", "ACK", "URG", "ECE", "CWR"} {
-		if fl&(1<<i) != 0 {
-			if b.Len() > 0 {
-				b.WriteByte(',')
+// tcpFlagsTexts holds the text of every combination of TCP flags, so that
+// a flow's costs no allocation.
+var tcpFlagsTexts = func() (t [256]string) {
+	for fl := 1; fl < 256; fl++ {
+		var b strings.Builder
+		for i, n := range []string{"FIN", "SYN", "RST", "PSH", "ACK", "URG", "ECE", "CWR"} {
+			if fl&(1<<i) != 0 {
+				if b.Len() > 0 {
+					b.WriteByte(',')
+				}
+				b.WriteString(n)
 			}
-			b.WriteString(n)
 		}
+		t[fl] = b.String()
 	}
-	return b.String()
-}
+	return t
+}()
+
+func tcpFlagsText(fl uint8) string { return tcpFlagsTexts[fl] }
 
 func (f *Flow) set(container, name, side, rule, conf, reason string, ev ...Evidence) {
 	f.Container, f.ContainerName, f.ContainerSide = container, name, side
@@ -1131,20 +1175,27 @@ func (a *attributor) correlate(f *Flow) bool {
 	if linkScoped(r.Client, r.Server) {
 		return false
 	}
+	// The candidates are sorted by start (attribute sorts them): the window
+	// is found by binary search, so a busy remote costs log n, not n.
 	cands := a.corr[corrKey{r.Proto, r.Server, corrPort(r.Proto, r.ServerPort)}]
+	window := int64(FlowCorrelationWindow)
+	lo, _ := slices.BinarySearchFunc(cands, r.First-window, func(c *Flow, at int64) int { return cmp.Compare(c.rec.First, at) })
 	var best *Flow
 	var bestDiff int64
 	samePort := false
-	containers := map[string]bool{}
-	for _, c := range cands {
+	var buf [8]string
+	containers := buf[:0] // distinct, in the order met
+	for _, c := range cands[lo:] {
+		if c.rec.First > r.First+window {
+			break
+		}
 		d := c.rec.First - r.First
 		if d < 0 {
 			d = -d
 		}
-		if d > int64(FlowCorrelationWindow) {
-			continue
+		if !slices.Contains(containers, c.Container) {
+			containers = append(containers, c.Container)
 		}
-		containers[c.Container] = true
 		sp := c.ClientPort == r.ClientPort
 		if best == nil || (sp && !samePort) || (sp == samePort && d < bestDiff) {
 			best, bestDiff, samePort = c, d, sp

@@ -1,6 +1,7 @@
 package analyze
 
 import (
+	"fmt"
 	"net/netip"
 	"testing"
 	"time"
@@ -10,6 +11,16 @@ import (
 // bridge and an uplink of a small host, one per rule that needs no capture
 // member to decide.
 func TestAttributeRules(t *testing.T) {
+	for _, chunk := range []int{attributeMinChunk, 1} {
+		t.Run(fmt.Sprintf("chunk=%d", chunk), func(t *testing.T) {
+			defer func(old int) { attributeMinChunk = old }(attributeMinChunk)
+			attributeMinChunk = chunk
+			testAttributeRules(t)
+		})
+	}
+}
+
+func testAttributeRules(t *testing.T) {
 	a := netip.MustParseAddr
 	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	ns := func(d time.Duration) int64 { return t0.Add(d).UnixNano() }
@@ -35,6 +46,7 @@ func TestAttributeRules(t *testing.T) {
 	veth := &CapturePoint{Member: memberCapture, Index: 0, CaptureInterface: CaptureInterface{Name: "veth1"}}
 	bridge := &CapturePoint{Member: memberCapture, Index: 1, CaptureInterface: CaptureInterface{Name: "br-1"}}
 	uplink := &CapturePoint{Member: memberCapture, Index: 2, CaptureInterface: CaptureInterface{Name: "eth0"}}
+	ids := &CapturePoint{Member: externalMember("/cases/ids.pcap"), CaptureInterface: CaptureInterface{Name: "ids0"}}
 	rec := func(p *CapturePoint, proto uint8, c string, cp uint16, s string, sp uint16, at time.Duration) *FlowRecord {
 		return &FlowRecord{Point: p, Proto: proto, Client: a(c), ClientPort: cp, Server: a(s), ServerPort: sp,
 			First: ns(at), Last: ns(at + time.Second), Packets: [2]uint64{3, 2}, FirstFrame: 1, LastFrame: 5}
@@ -53,6 +65,7 @@ func TestAttributeRules(t *testing.T) {
 		rec(uplink, IPProtoICMPv6, "fe80::10", 133, "ff02::2", 0, 0),                         // 10 router solicitation: the host's
 		rec(veth, IPProtoICMPv6, "fe80::2", 143, "ff02::16", 0, 0),                           // 11 MLD report on the veth
 		rec(uplink, IPProtoICMPv6, "fe80::99", 143, "ff02::16", 0, 0),                        // 12 a neighbour's MLD report: not 11's continuation
+		rec(ids, IPProtoTCP, "198.51.100.20", 3335, "203.0.113.50", 18080, 0),                // 13 --pcap at the perimeter: the public address, published port
 	}}
 	at := newAttributor(h, nil)
 	at.points[veth] = &pointInfo{role: PointVeth, container: web.ID, containerName: web.Name}
@@ -73,6 +86,7 @@ func TestAttributeRules(t *testing.T) {
 		{"", RuleHost, ""},
 		{web.ID, RuleVeth, "client"},
 		{"", RuleForeign, ""},
+		{web.ID, RuleDNAT, "server"},
 	}
 	for i, w := range want {
 		f := tr.Flows[i]

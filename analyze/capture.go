@@ -1,6 +1,7 @@
 package analyze
 
 import (
+	"bufio"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -135,6 +136,7 @@ func (e *CaptureError) Unwrap() error { return e.Err }
 // allocating per record. Errors are sticky: after the first one, Next returns it again.
 type CaptureReader struct {
 	r      io.Reader
+	br     *bufio.Reader // r, when it is buffered: records are then read in place
 	name   string
 	format CaptureFormat
 	order  binary.ByteOrder
@@ -154,6 +156,7 @@ type CaptureReader struct {
 // buffered reader for speed; OpenCapture does not add one, so r is read exactly.
 func OpenCapture(r io.Reader, name string) (*CaptureReader, error) {
 	c := &CaptureReader{r: r, name: name}
+	c.br, _ = r.(*bufio.Reader)
 	var magic [4]byte
 	n, err := io.ReadFull(r, magic[:])
 	if err != nil {
@@ -241,9 +244,17 @@ func (c *CaptureReader) fail(at int64, reason string, err error) error {
 	return &CaptureError{File: c.name, Offset: at, Frame: c.frames, Reason: reason, Err: err}
 }
 
-// read fills n bytes of the record buffer from the stream. The buffer grows only as
-// the bytes actually arrive, so a length field larger than the file costs no memory.
+// read returns the next n bytes of the stream: in place in the buffered
+// reader's buffer when they fit there (no copy), else in the record buffer,
+// which grows only as the bytes actually arrive, so that a length field larger
+// than the file costs no memory.
 func (c *CaptureReader) read(n int) ([]byte, error) {
+	if c.br != nil && n <= c.br.Size() {
+		b, err := c.br.Peek(n)
+		m, _ := c.br.Discard(len(b)) // the bytes are buffered: Discard cannot fail
+		c.off += int64(m)
+		return b, err
+	}
 	if n <= cap(c.buf) {
 		b := c.buf[:n]
 		m, err := io.ReadFull(c.r, b)

@@ -17,11 +17,11 @@ import (
 // bound is reported when hit.
 const (
 	// DefaultMaxFlows is the flow table bound used when FlowOptions.MaxFlows is 0:
-	// 1,000,000 live flows. At 186 to 211 bytes a flow as measured (112 in the
-	// flow array, the rest the index slot at Go's map load factor; see
-	// TestFlowTableBytesPerFlow) a full table holds about 200 MiB, which keeps a
-	// capture's peak RSS under the 300 MiB with the read buffer and the
-	// DNS log.
+	// 1,000,000 live flows. At 136 to 152 bytes a flow (120 in the flow array,
+	// 16 to 32 in the index, which is kept between a quarter and half full; see
+	// TestFlowTableBytesPerFlow) a full table holds about 150 MiB, which keeps a
+	// capture's peak RSS under the 300 MiB with the read buffers, the
+	// batches between the reading and counting goroutines, and the DNS log.
 	DefaultMaxFlows = 1_000_000
 	// flowMinMaxFlows is the smallest bound a table accepts: 64 flows, so that
 	// eviction of an eighth always frees a slot.
@@ -146,7 +146,7 @@ func flowICMPEcho(proto, typ uint8) bool {
 	return typ == 128 || typ == 129
 }
 
-// flowState is one live flow in the table: 112 bytes. Directions are those of the
+// flowState is one live flow in the table: 120 bytes. Directions are those of the
 // key: index 0 is A to B.
 type flowState struct {
 	key                   FlowKey
@@ -154,6 +154,7 @@ type flowState struct {
 	pkts, bytes           [2]uint64
 	firstFrame, lastFrame uint64
 	frags                 uint32
+	names                 uint32 // 1 + the index of the flow's names in FlowTable.names; 0: none
 	flags                 [2]uint8
 	bits                  uint8
 }
@@ -260,11 +261,11 @@ type FlowTable struct {
 	max            int
 	flushed        func(*FlowRecord)
 
-	index  map[FlowKey]uint32
+	index  flowIndex
 	chunks [][]flowState
-	used   uint32   // slots handed out so far
-	free   []uint32 // evicted slots to reuse
-	names  map[uint32]flowNames
+	used   uint32      // slots handed out so far
+	free   []uint32    // evicted slots to reuse
+	names  []flowNames // referenced by flowState.names
 	frags  map[flowFragKey]flowFragRef
 	points []*CapturePoint
 	pkt    Packet
@@ -295,14 +296,13 @@ func NewFlowTable(member, sha256 string, opts FlowOptions) *FlowTable {
 	}
 	return &FlowTable{
 		member: member, sha256: sha256, max: max(limit, flowMinMaxFlows), flushed: opts.Flushed,
-		index: make(map[FlowKey]uint32),
-		names: make(map[uint32]flowNames),
+		index: newFlowIndex(),
 		frags: make(map[flowFragKey]flowFragRef),
 	}
 }
 
 // Len returns the number of live flows.
-func (t *FlowTable) Len() int { return len(t.index) }
+func (t *FlowTable) Len() int { return t.index.n }
 
 func (t *FlowTable) slot(i uint32) *flowState {
 	return &t.chunks[i/flowChunkLen][i%flowChunkLen]
@@ -324,60 +324,180 @@ func (t *FlowTable) point(iface int) *CapturePoint {
 // allocate for a packet of a flow already in the table; DNS responses and the
 // first client payload of a TCP flow may allocate the names they hold.
 func (t *FlowTable) Add(r *Record) {
-	pt := t.point(r.Interface)
-	c := &pt.Counts
-	c.Packets++
-	c.Bytes += uint64(r.OrigLen)
-	p := &t.pkt
+	var ev flowEvent
+	payload := decodeFlowEvent(r, &t.pkt, &ev)
+	t.apply(&ev, payload)
+}
+
+// flowEvent kinds: what the decoder made of a record.
+const (
+	flowEvUndecodable = iota // unsupported link type, or cut or malformed before the IP addresses
+	flowEvNonIP              // a link layer without IP inside
+	flowEvNoPorts            // TCP, UDP or ICMP without its transport header
+	flowEvFragment           // a later IP fragment: no transport header
+	flowEvFlow               // a packet of a flow: key is set
+)
+
+// flowEvent bits.
+const (
+	flowEvTruncated = 1 << iota
+	flowEvMalformed
+	flowEvFwd       // the sender is side A of the key
+	flowEvSynACK    // TCP SYN and ACK set
+	flowEvTCP       // TCP header present: flags are set
+	flowEvFragFirst // a first fragment: later ones attach to its flow
+	flowEvPayload   // transport payload present
+	flowEvNameBytes // the payload may hold a TLS server name or an HTTP Host, and is passed on
+	flowEvDNSBytes  // the payload may be a DNS response, and is passed on
+)
+
+// flowEvent is what the flow table needs of one record, decoded: no pointers
+// and no packet bytes, except the payload prefix a name or DNS parser reads,
+// handed beside it. Decoding (decodeFlowEvent) and counting (FlowTable.apply)
+// are separate so that they can run on two cores.
+type flowEvent struct {
+	key      FlowKey // the flow's key (flowEvFlow); for fragments only iface, proto, v6 and the addresses, src first
+	time     int64
+	frame    uint64
+	origLen  uint32
+	fragID   uint32
+	iface    uint16
+	kind     uint8
+	bits     uint16
+	tcpFlags uint8
+}
+
+func (e *flowEvent) has(b uint16) bool { return e.bits&b != 0 }
+
+// decodeFlowEvent decodes r into ev using p as scratch space and returns the
+// payload bytes the table must see (a name or DNS candidate), or nil.
+func decodeFlowEvent(r *Record, p *Packet, ev *flowEvent) []byte {
+	*ev = flowEvent{time: r.TimeUnixNano, frame: r.Frame, origLen: r.OrigLen, iface: uint16(r.Interface)}
 	if err := DecodePacket(r.LinkType, r.Data, p); err != nil {
-		c.Undecodable++
-		return
+		ev.kind = flowEvUndecodable
+		return nil
 	}
 	if p.Truncated {
-		c.Truncated++
+		ev.bits |= flowEvTruncated
 	}
 	if p.Malformed {
-		c.Malformed++
+		ev.bits |= flowEvMalformed
 	}
 	if p.Layers&(LayerIPv4|LayerIPv6) == 0 {
+		ev.kind = flowEvNonIP
 		if p.Truncated || p.Malformed || p.Layers&LayerLink == 0 {
-			c.Undecodable++
-		} else {
-			c.NonIP++
+			ev.kind = flowEvUndecodable
 		}
-		return
+		return nil
 	}
+	ev.fragID = p.FragID
 	if p.Layers&LayerFragment != 0 && !p.FragFirst {
-		t.addFragment(r, p, c)
-		return
+		ev.kind = flowEvFragment
+		ev.key.iface, ev.key.proto, ev.key.v6 = uint16(r.Interface), p.IPProto, p.Src.Is6()
+		ev.key.aHi, ev.key.aLo = flowAddrBits(p.Src)
+		ev.key.bHi, ev.key.bLo = flowAddrBits(p.Dst)
+		return nil
 	}
 	var sport, dport uint16
 	switch p.IPProto {
 	case IPProtoTCP, IPProtoUDP:
 		if p.Layers&(LayerTCP|LayerUDP) == 0 {
-			c.NoPorts++
-			return
+			ev.kind = flowEvNoPorts
+			return nil
 		}
 		sport, dport = p.SrcPort, p.DstPort
 	case IPProtoICMP, IPProtoICMPv6:
 		if p.Layers&LayerICMP == 0 {
-			c.NoPorts++
-			return
+			ev.kind = flowEvNoPorts
+			return nil
 		}
 		sport, dport = uint16(p.ICMPType), uint16(p.ICMPCode)
 		if flowICMPEcho(p.IPProto, p.ICMPType) {
 			dport = flowICMPEchoID(p, r.Data)
 		}
 	}
+	ev.kind = flowEvFlow
+	var fwd bool
+	ev.key, fwd = NewFlowKey(r.Interface, p.IPProto, p.Src, p.Dst, sport, dport)
+	if fwd {
+		ev.bits |= flowEvFwd
+	}
+	if p.TCPFlags&(TCPFlagSYN|TCPFlagACK) == TCPFlagSYN|TCPFlagACK {
+		ev.bits |= flowEvSynACK
+	}
+	if p.Layers&LayerTCP != 0 {
+		ev.bits |= flowEvTCP
+		ev.tcpFlags = p.TCPFlags
+	}
+	if p.Layers&LayerFragment != 0 {
+		ev.bits |= flowEvFragFirst
+	}
+	if p.Layers&LayerPayload == 0 || p.PayloadLen == 0 {
+		return nil
+	}
+	ev.bits |= flowEvPayload
+	payload := r.Data[p.PayloadOffset : p.PayloadOffset+p.PayloadLen]
+	if p.SrcPort == 53 && (p.IPProto == IPProtoTCP || p.IPProto == IPProtoUDP) {
+		ev.bits |= flowEvDNSBytes
+		return payload
+	}
+	if p.IPProto == IPProtoTCP && namesCandidate(payload) {
+		ev.bits |= flowEvNameBytes
+		return payload[:min(len(payload), namesMaxPayloadBytes)]
+	}
+	return nil
+}
+
+// namesCandidate reports whether b passes the first test of namesParseSNI (a
+// TLS handshake record holding a ClientHello) or of namesParseHTTPHost (an
+// upper-case method token and a space). Only such payloads are handed to the
+// flow table, so that a capture's other payloads are never copied.
+func namesCandidate(b []byte) bool {
+	if len(b) >= 6 && b[0] == namesTLSHandshake && b[1] == 3 && b[5] == namesTLSClientHello {
+		return true
+	}
+	i := 0
+	for i < len(b) && i <= 16 && 'A' <= b[i] && b[i] <= 'Z' {
+		i++
+	}
+	return i >= 3 && i < len(b) && b[i] == ' '
+}
+
+// apply counts a decoded record in its capture point and flow; payload is the
+// one decodeFlowEvent returned for it.
+func (t *FlowTable) apply(ev *flowEvent, payload []byte) {
+	pt := t.point(int(ev.iface))
+	c := &pt.Counts
+	c.Packets++
+	c.Bytes += uint64(ev.origLen)
+	if ev.has(flowEvTruncated) {
+		c.Truncated++
+	}
+	if ev.has(flowEvMalformed) {
+		c.Malformed++
+	}
+	switch ev.kind {
+	case flowEvUndecodable:
+		c.Undecodable++
+		return
+	case flowEvNonIP:
+		c.NonIP++
+		return
+	case flowEvNoPorts:
+		c.NoPorts++
+		return
+	case flowEvFragment:
+		t.addFragment(ev, c)
+		return
+	}
 	c.InFlows++
-	key, fwd := NewFlowKey(r.Interface, p.IPProto, p.Src, p.Dst, sport, dport)
-	idx, isNew := t.lookup(key, r)
+	idx, isNew := t.lookup(&ev.key, ev.time, ev.frame)
 	f := t.slot(idx)
+	fwd := ev.has(flowEvFwd)
 	if isNew {
 		// The first sender is the client, unless what it sent is a SYN-ACK (the
 		// capture missed the SYN): then the receiver is.
-		synACK := p.TCPFlags&(TCPFlagSYN|TCPFlagACK) == TCPFlagSYN|TCPFlagACK
-		if fwd == synACK {
+		if fwd == ev.has(flowEvSynACK) {
 			f.bits |= flowClientB
 		}
 	}
@@ -385,26 +505,27 @@ func (t *FlowTable) Add(r *Record) {
 	if !fwd {
 		dir = 1
 	}
-	f.last = r.TimeUnixNano
-	f.lastFrame = r.Frame
+	f.last = ev.time
+	f.lastFrame = ev.frame
 	f.pkts[dir]++
-	f.bytes[dir] += uint64(r.OrigLen)
-	if p.Layers&LayerTCP != 0 {
-		f.flags[dir] |= p.TCPFlags
+	f.bytes[dir] += uint64(ev.origLen)
+	if ev.has(flowEvTCP) {
+		f.flags[dir] |= ev.tcpFlags
 	}
-	if p.Layers&LayerFragment != 0 {
-		t.rememberFragment(r, p, idx, !fwd)
+	if ev.has(flowEvFragFirst) {
+		t.rememberFragment(ev, idx, !fwd)
 	}
-	if p.Layers&LayerPayload == 0 || p.PayloadLen == 0 {
+	if !ev.has(flowEvPayload) {
 		return
 	}
-	payload := r.Data[p.PayloadOffset : p.PayloadOffset+p.PayloadLen]
-	if (sport == 53 || dport == 53) && p.IPProto != IPProtoICMP && p.IPProto != IPProtoICMPv6 {
-		t.addDNS(pt, r, p, payload)
+	if ev.has(flowEvDNSBytes) {
+		t.addDNS(pt, ev, payload)
 	}
-	if p.IPProto == IPProtoTCP && f.bits&flowNamesDone == 0 && (dir == 1) == (f.bits&flowClientB != 0) {
+	if ev.key.proto == IPProtoTCP && f.bits&flowNamesDone == 0 && (dir == 1) == (f.bits&flowClientB != 0) {
 		f.bits |= flowNamesDone
-		t.addNames(idx, r.Frame, payload)
+		if ev.has(flowEvNameBytes) {
+			t.addNames(f, ev.frame, payload)
+		}
 	}
 }
 
@@ -424,20 +545,21 @@ func flowICMPEchoID(p *Packet, data []byte) uint16 {
 }
 
 // lookup returns the slot of key, creating the flow when it is new.
-func (t *FlowTable) lookup(key FlowKey, r *Record) (idx uint32, isNew bool) {
-	if t.lastOK && t.lastKey == key {
+func (t *FlowTable) lookup(key *FlowKey, time int64, frame uint64) (idx uint32, isNew bool) {
+	if t.lastOK && t.lastKey == *key {
 		return t.lastIdx, false
 	}
-	idx, ok := t.index[key]
+	h := t.index.hash(key)
+	idx, ok := t.index.find(t, key, h)
 	if !ok {
-		if len(t.index) >= t.max {
-			t.evict(r.Frame)
+		if t.index.n >= t.max {
+			t.evict(frame)
 		}
 		idx = t.alloc()
-		*t.slot(idx) = flowState{key: key, first: r.TimeUnixNano, firstFrame: r.Frame, bits: flowLive}
-		t.index[key] = idx
+		*t.slot(idx) = flowState{key: *key, first: time, firstFrame: frame, bits: flowLive}
+		t.index.insert(h, idx)
 	}
-	t.lastKey, t.lastIdx, t.lastOK = key, idx, true
+	t.lastKey, t.lastIdx, t.lastOK = *key, idx, true
 	return idx, !ok
 }
 
@@ -465,7 +587,7 @@ func (t *FlowTable) evict(frame uint64) {
 		last int64
 		idx  uint32
 	}
-	all := make([]lastSeen, 0, len(t.index))
+	all := make([]lastSeen, 0, t.index.n)
 	for i := range t.used {
 		if f := t.slot(i); f.bits&flowLive != 0 {
 			all = append(all, lastSeen{f.last, i})
@@ -484,11 +606,18 @@ func (t *FlowTable) evict(frame uint64) {
 			t.record(e.idx, &rec)
 			t.flushed(&rec)
 		}
-		delete(t.index, f.key)
-		delete(t.names, e.idx)
 		*f = flowState{}
 		t.free = append(t.free, e.idx)
 	}
+	t.index.rebuild(len(t.index.entries), func(slot uint32) bool { return t.slot(slot).bits&flowLive != 0 })
+	names := make([]flowNames, 0, len(t.names))
+	for i := range t.used {
+		if f := t.slot(i); f.names != 0 {
+			names = append(names, t.names[f.names-1])
+			f.names = uint32(len(names))
+		}
+	}
+	t.names = names
 	clear(t.frags)
 	t.lastOK = false
 }
@@ -512,7 +641,8 @@ func (t *FlowTable) record(idx uint32, rec *FlowRecord) {
 		rec.Bytes[0], rec.Bytes[1] = f.bytes[1], f.bytes[0]
 		rec.TCPFlags[0], rec.TCPFlags[1] = f.flags[1], f.flags[0]
 	}
-	if n, ok := t.names[idx]; ok {
+	if f.names != 0 {
+		n := &t.names[f.names-1]
 		rec.SNI, rec.HTTPHost, rec.NameFrame = n.sni, n.host, n.frame
 	}
 }
@@ -524,16 +654,27 @@ func flowFragKeyOf(iface int, p *Packet) flowFragKey {
 	return k
 }
 
-func (t *FlowTable) rememberFragment(r *Record, p *Packet, idx uint32, dirB bool) {
+// fragKey returns the datagram key of a fragment event: for a later fragment
+// the key holds the source first; for a first fragment, the side flowEvFwd says.
+func (e *flowEvent) fragKey() flowFragKey {
+	k := flowFragKey{id: e.fragID, iface: e.key.iface, proto: e.key.proto, v6: e.key.v6,
+		sHi: e.key.aHi, sLo: e.key.aLo, dHi: e.key.bHi, dLo: e.key.bLo}
+	if e.kind == flowEvFlow && !e.has(flowEvFwd) {
+		k.sHi, k.sLo, k.dHi, k.dLo = e.key.bHi, e.key.bLo, e.key.aHi, e.key.aLo
+	}
+	return k
+}
+
+func (t *FlowTable) rememberFragment(ev *flowEvent, idx uint32, dirB bool) {
 	if len(t.frags) >= flowMaxFragments {
 		clear(t.frags)
 	}
-	t.frags[flowFragKeyOf(r.Interface, p)] = flowFragRef{idx: idx, dirB: dirB}
+	t.frags[ev.fragKey()] = flowFragRef{idx: idx, dirB: dirB}
 }
 
-func (t *FlowTable) addFragment(r *Record, p *Packet, c *PointCounts) {
+func (t *FlowTable) addFragment(ev *flowEvent, c *PointCounts) {
 	c.Fragments++
-	ref, ok := t.frags[flowFragKeyOf(r.Interface, p)]
+	ref, ok := t.frags[ev.fragKey()]
 	if !ok {
 		c.FragmentsUnattached++
 		return
@@ -545,9 +686,9 @@ func (t *FlowTable) addFragment(r *Record, p *Packet, c *PointCounts) {
 	if ref.dirB {
 		dir = 1
 	}
-	f.last, f.lastFrame = r.TimeUnixNano, r.Frame
+	f.last, f.lastFrame = ev.time, ev.frame
 	f.pkts[dir]++
-	f.bytes[dir] += uint64(r.OrigLen)
+	f.bytes[dir] += uint64(ev.origLen)
 	f.frags++
 }
 
@@ -606,7 +747,7 @@ func (t *FlowTable) Result(c *CaptureReader) *CaptureFlows {
 		}
 		res.Points = append(res.Points, p)
 	}
-	t.index = nil // the index is the larger part; let it go before the records grow
+	t.index = flowIndex{} // let the index go before the records grow
 	res.Flows = make([]FlowRecord, 0, t.used-uint32(len(t.free)))
 	for i := range t.used {
 		if t.slot(i).bits&flowLive != 0 {
@@ -647,22 +788,31 @@ func (t *FlowTable) Result(c *CaptureReader) *CaptureFlows {
 // evidence and sha256 is its hash. It returns an error only when the stream is not
 // a capture at all; a capture cut short or malformed later returns what was read
 // before, with the error in CaptureFlows.Err.
+//
+// Reading runs on two goroutines: one reads and decodes the records, the
+// caller's counts them into the table, with batches of decoded records
+// between them. The table's work is mostly waiting on memory (a flow's state
+// is rarely in cache), the reader's mostly copying and parsing, so on two
+// cores the pipeline runs close to the speed of reading alone.
 func ReadCaptureFlows(r io.Reader, member, sha256 string, opts FlowOptions) (*CaptureFlows, error) {
 	c, err := OpenCapture(bufio.NewReaderSize(r, flowReadBufferBytes), member)
 	if err != nil {
 		return nil, fmt.Errorf("read flows: %w", err)
 	}
 	t := NewFlowTable(member, sha256, opts)
+	full := make(chan *flowBatch, flowBatches)
+	free := make(chan *flowBatch, flowBatches)
+	for range flowBatches {
+		free <- &flowBatch{evs: make([]flowEvent, 0, flowBatchEvents)}
+	}
+	go flowDecode(c, free, full)
 	var readErr error
-	for {
-		rec, err := c.Next()
-		if err != nil {
-			if err != io.EOF {
-				readErr = err
-			}
-			break
+	for b := range full {
+		t.applyBatch(b)
+		if b.err != nil {
+			readErr = b.err
 		}
-		t.Add(&rec)
+		free <- b
 	}
 	res := t.Result(c)
 	if readErr != nil {
@@ -670,6 +820,75 @@ func ReadCaptureFlows(r io.Reader, member, sha256 string, opts FlowOptions) (*Ca
 		res.Problems = append(res.Problems, readErr.Error())
 	}
 	return res, nil
+}
+
+// Batches between the decoding and the counting goroutine of ReadCaptureFlows:
+// sixteen of up to 1024 records (72 KiB of events) and 512 KiB of payload
+// bytes (plus the one payload that crossed the mark) each, so that neither
+// side waits on the other for long and memory stays bounded (under 10 MiB)
+// whatever the capture holds.
+const (
+	flowBatches         = 16
+	flowBatchEvents     = 1024
+	flowBatchArenaBytes = 512 << 10
+)
+
+// flowBatch is a run of decoded records and the payload bytes the table must
+// see, copied out of the reader's buffer (payloads[i] belongs to the event
+// evs[payloads[i].ev]). err, on the last batch, is the error that ended the
+// capture (io.EOF excluded).
+type flowBatch struct {
+	evs      []flowEvent
+	payloads []flowPayload
+	arena    []byte
+	err      error
+}
+
+type flowPayload struct {
+	ev     int32
+	off, n uint32
+}
+
+// flowDecode reads and decodes c into batches taken from free and sent to
+// full, which it closes at the end of the capture.
+func flowDecode(c *CaptureReader, free <-chan *flowBatch, full chan<- *flowBatch) {
+	defer close(full)
+	var p Packet
+	b := <-free
+	for {
+		rec, err := c.Next()
+		if err != nil {
+			if err != io.EOF {
+				b.err = err
+			}
+			full <- b
+			return
+		}
+		b.evs = append(b.evs, flowEvent{})
+		if payload := decodeFlowEvent(&rec, &p, &b.evs[len(b.evs)-1]); payload != nil {
+			b.payloads = append(b.payloads, flowPayload{ev: int32(len(b.evs) - 1), off: uint32(len(b.arena)), n: uint32(len(payload))})
+			b.arena = append(b.arena, payload...)
+		}
+		if len(b.evs) == cap(b.evs) || len(b.arena) >= flowBatchArenaBytes {
+			full <- b
+			b = <-free
+			b.evs, b.payloads, b.arena = b.evs[:0], b.payloads[:0], b.arena[:0]
+		}
+	}
+}
+
+// applyBatch counts the records of b.
+func (t *FlowTable) applyBatch(b *flowBatch) {
+	next := 0
+	for i := range b.evs {
+		var payload []byte
+		if next < len(b.payloads) && int(b.payloads[next].ev) == i {
+			pl := b.payloads[next]
+			payload = b.arena[pl.off : pl.off+pl.n]
+			next++
+		}
+		t.apply(&b.evs[i], payload)
+	}
 }
 
 // CaptureInput is one capture for ReadCapturesFlows: its name in the evidence, its

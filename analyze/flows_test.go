@@ -344,6 +344,14 @@ func TestFlowTableBound(t *testing.T) {
 	const max, n = 64, 1000
 	var recs []captureTestRec
 	for i := range n {
+		// Every third flow is an HTTP request naming its port: names must stay
+		// with their flows when the table is compacted.
+		if i%3 == 0 {
+			tcp := &layers.TCP{SrcPort: layers.TCPPort(1000 + i), DstPort: 80, PSH: true, ACK: true, DataOffset: 5}
+			req := fmt.Sprintf("GET / HTTP/1.1\r\nHost: h%d.example\r\n\r\n", 1000+i)
+			recs = append(recs, captureTestRec{ts: uint64(i), data: flowsPacket(t, "198.18.0.1", "198.18.0.2", tcp, []byte(req), nil)})
+			continue
+		}
 		udp := &layers.UDP{SrcPort: layers.UDPPort(1000 + i), DstPort: 53}
 		recs = append(recs, captureTestRec{ts: uint64(i), data: flowsPacket(t, "198.18.0.1", "198.18.0.2", udp, nil, nil)})
 	}
@@ -364,6 +372,15 @@ func TestFlowTableBound(t *testing.T) {
 	for i, f := range flushed {
 		if f.ClientPort != uint16(1000+i) {
 			t.Fatalf("flushed[%d] port %d, want %d (oldest first)", i, f.ClientPort, 1000+i)
+		}
+	}
+	for _, f := range append(flushed, res.Flows...) {
+		want := ""
+		if f.Proto == IPProtoTCP {
+			want = fmt.Sprintf("h%d.example", f.ClientPort)
+		}
+		if f.HTTPHost != want {
+			t.Errorf("flow from port %d: HTTP Host %q, want %q", f.ClientPort, f.HTTPHost, want)
 		}
 	}
 }

@@ -203,12 +203,9 @@ func namesParseDNS(msg []byte) (DNSResponse, error) {
 
 // addDNS logs the DNS response in payload, if it is one: a UDP or TCP payload from
 // port 53. A TCP payload is parsed only when it starts a message.
-func (t *FlowTable) addDNS(pt *CapturePoint, r *Record, p *Packet, payload []byte) {
-	if p.SrcPort != 53 {
-		return // queries and answers to port 53 are not responses
-	}
+func (t *FlowTable) addDNS(pt *CapturePoint, ev *flowEvent, payload []byte) {
 	msg := payload
-	if p.IPProto == IPProtoTCP {
+	if ev.key.proto == IPProtoTCP {
 		if len(msg) < 2 {
 			return
 		}
@@ -230,22 +227,29 @@ func (t *FlowTable) addDNS(pt *CapturePoint, r *Record, p *Packet, payload []byt
 		t.dnsErrors++
 		return
 	}
-	resp.Point, resp.Time, resp.Frame = pt, r.TimeUnixNano, r.Frame
-	resp.Client, resp.Server = p.Dst, p.Src
+	resp.Point, resp.Time, resp.Frame = pt, ev.time, ev.frame
+	a, b := ev.key.Addrs()
+	resp.Client, resp.Server = a, b // the response's destination asked
+	if ev.has(flowEvFwd) {
+		resp.Client, resp.Server = b, a
+	}
 	t.dns = append(t.dns, resp)
 }
 
 // addNames looks for a TLS server name or an HTTP Host in a flow's first client
 // payload.
-func (t *FlowTable) addNames(idx uint32, frame uint64, payload []byte) {
+func (t *FlowTable) addNames(f *flowState, frame uint64, payload []byte) {
 	if len(payload) > namesMaxPayloadBytes {
 		payload = payload[:namesMaxPayloadBytes]
 	}
 	if sni, ok := namesParseSNI(payload); ok {
-		t.names[idx] = flowNames{sni: sni, frame: frame}
+		t.names = append(t.names, flowNames{sni: sni, frame: frame})
 	} else if host, ok := namesParseHTTPHost(payload); ok {
-		t.names[idx] = flowNames{host: host, frame: frame}
+		t.names = append(t.names, flowNames{host: host, frame: frame})
+	} else {
+		return
 	}
+	f.names = uint32(len(t.names))
 }
 
 // namesReader reads big-endian fields from a byte slice; a read past the end sets

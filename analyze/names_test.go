@@ -97,6 +97,9 @@ func TestParseSNI(t *testing.T) {
 		if got != tt.want || ok != tt.ok {
 			t.Errorf("%s: namesParseSNI(%q) = %q, %v, want %q, %v", tt.name, tt.in, got, ok, tt.want, tt.ok)
 		}
+		if ok && !namesCandidate(tt.in) {
+			t.Errorf("%s: namesCandidate(%q) = false for a payload holding a name", tt.name, tt.in)
+		}
 	}
 }
 
@@ -123,6 +126,9 @@ func TestParseHTTPHost(t *testing.T) {
 		got, ok := namesParseHTTPHost([]byte(tt.in))
 		if got != tt.want || ok != tt.ok {
 			t.Errorf("namesParseHTTPHost(%q) = %q, %v, want %q, %v", tt.in, got, ok, tt.want, tt.ok)
+		}
+		if ok && !namesCandidate([]byte(tt.in)) {
+			t.Errorf("namesCandidate(%q) = false for a payload holding a name", tt.in)
 		}
 	}
 }
@@ -307,6 +313,9 @@ func FuzzParseSNI(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		name, ok := namesParseSNI(b)
 		namesCheckName(t, name, ok)
+		if ok && !namesCandidate(b) {
+			t.Fatalf("namesCandidate(%q) = false, but namesParseSNI finds %q", b, name)
+		}
 	})
 }
 
@@ -316,5 +325,8 @@ func FuzzParseHTTPHost(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		name, ok := namesParseHTTPHost(b)
 		namesCheckName(t, name, ok)
+		if ok && !namesCandidate(b) {
+			t.Fatalf("namesCandidate(%q) = false, but namesParseHTTPHost finds %q", b, name)
+		}
 	})
 }

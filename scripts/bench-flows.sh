@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Flow engine speed (issue 6): on a generated capture of SIZE (default 1GB),
 # times (a) the bare record walk (read each record, decode Ethernet/IP/ports),
-# (b) the whole flow pipeline (flows, names, DNS), (c) tshark -q -z conv,ip,
-# and the pipeline over the same traffic split in two files read concurrently.
-# Prints throughputs, the ratios pipeline/walk (target >= 0.70) and
-# pipeline/tshark (target >= 40), the pipeline's peak RSS, and the CPU use of
-# the split run ((user+sys)/wall > 1.3: both cores used). It prints; it does
-# not assert. The captures live in a temporary directory removed at the end.
-# Nothing is sent on any network.
+# (b) the flow pipeline (flows, names, DNS), (c) the same plus attribution of
+# every flow to a container (the host gencapture pretends to capture; the
+# uplink's flows are attributed by correlation), (d) tshark -q -z conv,ip,
+# and the attribution pipeline over the same traffic split in two files read
+# concurrently. Each is run ROUNDS times (default 3) in turn and the fastest
+# run of each counts: the machine is shared and noisy. Prints throughputs, the
+# ratios to the walk (target >= 0.70) and to tshark (target >= 40), peak RSS,
+# and the CPU use of the split run ((user+sys)/wall > 1.3: both cores used).
+# It prints; it does not assert. The captures live in a temporary directory
+# removed at the end. Nothing is sent on any network.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SIZE=${SIZE:-1GB}
@@ -24,15 +27,20 @@ cat "$one" "$work"/two.pcapng.* >/dev/null # warm the page cache: time the engin
 echo "kernel $(uname -r), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "capture: $(stat -c %s "$one") bytes, $(capinfos -c -M "$one" | awk -F': *' '/Number of packets/ {print $2}') packets"
 
-bench() { # mode files
-	DOCKCASE_FLOWS_BENCH=$1 DOCKCASE_FLOWS_BENCH_FILES=$2 GOGC=${GOGC:-100} \
-		"$work/analyze.test" -test.run '^TestFlowsBenchMode$' -test.count=1 | grep '^BENCH'
+ROUNDS=${ROUNDS:-3}
+bench() { # mode files: the fastest of ROUNDS runs
+	for _ in $(seq "$ROUNDS"); do
+		DOCKCASE_FLOWS_BENCH=$1 DOCKCASE_FLOWS_BENCH_FILES=$2 GOGC=${GOGC:-100} \
+			"$work/analyze.test" -test.run '^TestFlowsBenchMode$' -test.count=1 | grep '^BENCH'
+	done | awk '{ for (i = 1; i <= NF; i++) if ($i ~ /^wall_s=/) { split($i, w, "="); if (best == "" || w[2] < bw) { best = $0; bw = w[2] } } } END { print best }'
 }
 walk=$(bench walk "$one")
 pipe=$(bench pipeline "$one")
-split=$(bench pipeline "$two")
+attr=$(bench attribution "$one")
+split=$(bench attribution "$two")
 echo "$walk"
 echo "$pipe"
+echo "$attr"
 echo "$split (two files, concurrent)"
 
 tstart=$(date +%s.%N)
@@ -40,20 +48,22 @@ tstart=$(date +%s.%N)
 tend=$(date +%s.%N)
 grep maxrss "$work/tshark.time" || cat "$work/tshark.time"
 
-python3 - "$walk" "$pipe" "$split" "$tstart" "$tend" "$(stat -c %s "$one")" <<'EOF'
+python3 - "$walk" "$pipe" "$attr" "$split" "$tstart" "$tend" "$(stat -c %s "$one")" <<'EOF'
 import sys
 def kv(line):
     return {k: v for k, v in (f.split("=", 1) for f in line.split()[1:] if "=" in f)}
-walk, pipe, split = kv(sys.argv[1]), kv(sys.argv[2]), kv(sys.argv[3])
-tshark_s = float(sys.argv[5]) - float(sys.argv[4])
-size = int(sys.argv[6])
-w, p = float(walk["mb_per_s"]), float(pipe["mb_per_s"])
+walk, pipe, attr, split = (kv(a) for a in sys.argv[1:5])
+tshark_s = float(sys.argv[6]) - float(sys.argv[5])
+size = int(sys.argv[7])
+w, p, a = float(walk["mb_per_s"]), float(pipe["mb_per_s"]), float(attr["mb_per_s"])
 t = size / 1e6 / tshark_s
-print(f"walk      {w:8.1f} MB/s")
-print(f"pipeline  {p:8.1f} MB/s   peak RSS {int(pipe['maxrss_kib'])/1024:.0f} MiB, {pipe['flows']} flows")
-print(f"tshark    {t:8.1f} MB/s   ({tshark_s:.1f} s for conv,ip)")
-print(f"ratio pipeline/walk    {p / w:.2f}   (target >= 0.70)")
-print(f"ratio pipeline/tshark  {p / t:.1f}x  (target >= 40x)")
+print(f"walk         {w:8.1f} MB/s")
+print(f"flows        {p:8.1f} MB/s   peak RSS {int(pipe['maxrss_kib'])/1024:.0f} MiB, {pipe['flows']} flows")
+print(f"attribution  {a:8.1f} MB/s   peak RSS {int(attr['maxrss_kib'])/1024:.0f} MiB")
+print(f"tshark       {t:8.1f} MB/s   ({tshark_s:.1f} s for conv,ip)")
+print(f"ratio flows/walk          {p / w:.2f}   (target >= 0.70)")
+print(f"ratio attribution/walk    {a / w:.2f}   (target >= 0.70)")
+print(f"ratio attribution/tshark  {a / t:.1f}x  (target >= 40x)")
 util = float(split["cpu_s"]) / float(split["wall_s"])
 print(f"split x2: {float(split['mb_per_s']):.1f} MB/s, cpu/wall {util:.2f} (> 1.3: both cores), peak RSS {int(split['maxrss_kib'])/1024:.0f} MiB")
 EOF
