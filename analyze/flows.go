@@ -17,12 +17,14 @@ import (
 // bound is reported when hit.
 const (
 	// DefaultMaxFlows is the flow table bound used when FlowOptions.MaxFlows is 0:
-	// 1,000,000 live flows. At 136 to 152 bytes a flow (120 in the flow array,
-	// 16 to 32 in the index, which is kept between a quarter and half full; see
-	// TestFlowTableBytesPerFlow) a full table holds about 150 MiB, which keeps a
-	// capture's peak RSS under the 300 MiB with the read buffers, the
-	// batches between the reading and counting goroutines, and the DNS log.
-	DefaultMaxFlows = 1_000_000
+	// 150,000 live flows. The table itself needs 136 to 152 bytes a flow (120
+	// in the flow array, 16 to 32 in the index, which is kept between a quarter
+	// and half full; see TestFlowTableBytesPerFlow), but every flow kept is
+	// then attributed and reported, about 1.5 KiB a flow in all: at this bound
+	// the analysis of a 10 GB capture of 900,000 flows peaked at 228 MiB of
+	// RSS (scripts/bench-flows.sh), under the 300 MiB the analysis is held to.
+	// dockcase's --max-flows raises it where memory allows.
+	DefaultMaxFlows = 150_000
 	// flowMinMaxFlows is the smallest bound a table accepts: 64 flows, so that
 	// eviction of an eighth always frees a slot.
 	flowMinMaxFlows = 64

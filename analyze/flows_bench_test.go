@@ -101,7 +101,8 @@ func flowsBenchBytesPerFlow(t testing.TB, n int) float64 {
 	return float64(after.HeapAlloc-before.HeapAlloc) / float64(n)
 }
 
-// TestFlowTableBytesPerFlow checks the memory figure DefaultMaxFlows is based on.
+// TestFlowTableBytesPerFlow checks the flow table's part of the memory figure
+// DefaultMaxFlows is based on.
 func TestFlowTableBytesPerFlow(t *testing.T) {
 	per := flowsBenchBytesPerFlow(t, 300_000)
 	t.Logf("%.0f bytes per flow; a full default table holds %.0f MiB", per, per*DefaultMaxFlows/(1<<20))
@@ -202,7 +203,13 @@ func TestFlowsBenchMode(t *testing.T) {
 		for _, f := range files {
 			inputs = append(inputs, CaptureInput{Member: f, Open: func() (io.ReadCloser, error) { return os.Open(f) }})
 		}
-		set := ReadCapturesFlows(inputs, FlowOptions{})
+		var opts FlowOptions
+		if v := os.Getenv("DOCKCASE_FLOWS_BENCH_MAX_FLOWS"); v != "" {
+			if _, err := fmt.Sscan(v, &opts.MaxFlows); err != nil {
+				t.Fatalf("DOCKCASE_FLOWS_BENCH_MAX_FLOWS=%q: %v", v, err)
+			}
+		}
+		set := ReadCapturesFlows(inputs, opts)
 		for _, c := range set.Captures {
 			if c.Err != nil {
 				t.Fatal(c.Err)

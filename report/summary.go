@@ -85,6 +85,13 @@ func Summary(w io.Writer, res *analyze.Result) error {
 	for _, p := range res.TrafficProblems {
 		fmt.Fprintf(w, "  traffic: %s\n", t(p))
 	}
+	// A capture read in part (cut short, the flow table bound hit) is said
+	// here too: the tables above hold less than the capture.
+	for _, c := range res.Captures {
+		for _, p := range c.Problems {
+			fmt.Fprintf(w, "  capture %s: %s\n", t(c.Member), t(p))
+		}
+	}
 	if len(res.Missing) > 0 {
 		fmt.Fprintln(w, "\nUnknown (the bundle lacks it)")
 		for _, m := range res.Missing {

@@ -112,7 +112,8 @@ func runAnalyze(opts *analyzeOptions, path string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	res, err := analyze.Analyze(b, analyze.Options{To: to, BundleSHA256: sum, IOCs: iocs, Pcaps: opts.traffic.pcaps, BadHashes: badHashes})
+	res, err := analyze.Analyze(b, analyze.Options{To: to, BundleSHA256: sum, IOCs: iocs, Pcaps: opts.traffic.pcaps, BadHashes: badHashes,
+		Flow: analyze.FlowOptions{MaxFlows: opts.traffic.maxFlows}})
 	if err != nil {
 		return err
 	}

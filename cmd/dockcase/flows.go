@@ -22,16 +22,22 @@ type trafficOptions struct {
 	iocs     []string
 	iocFiles []string
 	pcaps    []string
+	maxFlows int
 }
 
 func (o *trafficOptions) addFlags(fs *pflag.FlagSet) {
 	fs.StringArrayVar(&o.iocs, "ioc", nil, "an indicator to match: `IP`, CIDR or domain (repeatable)")
 	fs.StringArrayVar(&o.iocFiles, "ioc-file", nil, "read indicators from `FILE`, one a line, # comments (repeatable)")
 	fs.StringArrayVar(&o.pcaps, "pcap", nil, "also read this capture `FILE` (pcap or pcapng from outside the host, after NAT; repeatable)")
+	fs.IntVar(&o.maxFlows, "max-flows", analyze.DefaultMaxFlows, "keep at most `N` flows in memory; beyond, the least recently active are counted, not analysed (about 1.5 KiB each: raise it where memory allows)")
 }
 
-// indicators parses --ioc and --ioc-file; a bad indicator is a usage error.
+// indicators parses --ioc and --ioc-file, and checks --max-flows; a bad
+// indicator or bound is a usage error.
 func (o *trafficOptions) indicators() ([]analyze.IOC, error) {
+	if o.maxFlows < 1 {
+		return nil, usagef("--max-flows %d: want a positive number of flows", o.maxFlows)
+	}
 	var out []analyze.IOC
 	for _, s := range o.iocs {
 		i, err := analyze.ParseIOC(s)
@@ -119,7 +125,7 @@ func analyzeTraffic(opts *analyzeOptions, path string) (*bundle.Bundle, *analyze
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	res, err := analyze.Analyze(b, analyze.Options{IOCs: iocs, Pcaps: opts.traffic.pcaps})
+	res, err := analyze.Analyze(b, analyze.Options{IOCs: iocs, Pcaps: opts.traffic.pcaps, Flow: analyze.FlowOptions{MaxFlows: opts.traffic.maxFlows}})
 	if err != nil {
 		b.Close()
 		return nil, nil, nil, err
@@ -264,6 +270,12 @@ func runFlows(opts *flowsOptions, path string, stdout, stderr io.Writer) error {
 			return err
 		}
 		fmt.Fprintf(stdout, "%d flows\n", len(flows))
+	}
+	for _, c := range res.Captures {
+		if l := c.Limit; l != nil {
+			fmt.Fprintf(stderr, "dockcase: %s: the bound of %d flows was reached: %d least recently active flows (%d packets) are counted, not listed; raise --max-flows\n",
+				report.TerminalText(c.Member), l.MaxFlows, l.Evicted, l.EvictedPackets)
+		}
 	}
 	if unknown > 0 {
 		msg := fmt.Sprintf("%d of the flows shown stay unattributed (\"host or unknown\")", unknown)
