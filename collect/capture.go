@@ -18,6 +18,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 	"unsafe"
 
@@ -68,9 +69,12 @@ const (
 	// Enhanced Packet Blocks for the single writer.
 	captureBatchBytes = 1 << 20
 	// captureQueueBatches bounds the batches waiting for the writer
-	// (48 MiB): enough to ride out the writer compressing a 64 MiB bundle
-	// chunk at full rate without the rings overflowing, and no more memory.
-	captureQueueBatches = 48
+	// (128 MiB, taken only while the writer is behind). Writing into a
+	// bundle, the writer stops each time a 64 MiB chunk is full until the
+	// chunk is compressed and hashed: on 2 cores at 1 Gbit/s that took
+	// 200-250 ms, and 700 ms for the first chunk, whose buffers are new.
+	// With the interface's ring, this rides out twice that.
+	captureQueueBatches = 128
 	// captureDiscoverInterval is how often netlink is asked for interfaces
 	// that appeared (a container started) or disappeared.
 	captureDiscoverInterval = 500 * time.Millisecond
@@ -308,7 +312,7 @@ func Capture(ctx context.Context, out io.Writer, opts CaptureOptions) (CaptureRe
 		e.progs[lt] = p
 	}
 	e.pool.New = func() any {
-		b := make([]byte, 0, captureBatchBytes+captureMaxEPBBytes)
+		b := make([]byte, 0, max(captureBatchBytes, captureMaxEPBBytes))
 		return &b
 	}
 	shb := pcapngSectionHeader(opts.Application)
@@ -583,22 +587,15 @@ func (e *capEngine) read(it *capIface) {
 	defer close(it.done)
 	r := it.ring
 	started := time.Now()
-	// An idle interface holds no batch buffer: there may be hundreds.
-	var batch *[]byte
-	flush := func() {
-		if batch != nil && len(*batch) > 0 {
-			e.queue <- capItem{buf: batch, pooled: true}
-			batch = nil
-		}
-	}
+	var b capBatch
 	var drainUntil time.Time
 	for {
 		if blk := r.block(); r.ready(blk) {
-			e.consume(it, blk, &batch, flush)
+			e.consume(it, blk, &b)
 			r.release(blk)
 			continue
 		}
-		flush()
+		e.flush(&b)
 		if drainUntil.IsZero() {
 			select {
 			case <-e.stop:
@@ -624,7 +621,7 @@ func (e *capEngine) read(it *capIface) {
 		r.wait(min(left, capturePollTimeout))
 	}
 	for blk := r.block(); r.ready(blk); blk = r.block() {
-		e.consume(it, blk, &batch, flush)
+		e.consume(it, blk, &b)
 		r.release(blk)
 	}
 	if err := r.readStats(); err != nil {
@@ -632,99 +629,212 @@ func (e *capEngine) read(it *capIface) {
 	}
 	it.info.Received, it.info.Dropped = r.recv, r.drops
 	isb := pcapngStatsBlock(uint32(it.info.BlockID), started, time.Now(), r.recv, r.drops, it.info.Captured)
-	flush()
+	e.flush(&b)
 	e.queue <- capItem{buf: &isb}
 	r.close()
 }
 
-// consume turns one block's packets into Enhanced Packet Blocks.
-func (e *capEngine) consume(it *capIface, blk []byte, batch **[]byte, flush func()) {
-	ne := binary.NativeEndian
-	num := int(ne.Uint32(blk[12:]))
-	off := int(ne.Uint32(blk[16:]))
-	end := min(int(ne.Uint32(blk[20:])), len(blk))
-	id := uint32(it.info.BlockID)
-	ether := it.info.LinkType == LinkTypeEthernet
-	var tag [16]byte
-	onPacket := e.opts.OnPacket
-	var pi PacketInfo
-	if onPacket != nil {
-		pi = PacketInfo{Index: it.info.Index, Iface: it.info.Name, Role: it.info.Role, LinkType: it.info.LinkType,
-			Container: *it.container.Load()}
+// capBatch is the buffer a reader fills with Enhanced Packet Blocks for the
+// writer. An idle interface holds none: there may be hundreds.
+type capBatch struct {
+	p *[]byte // from the engine's pool; nil when none is held
+}
+
+// flush hands the batch, if it holds anything, to the writer.
+func (e *capEngine) flush(b *capBatch) {
+	if b.p != nil && len(*b.p) > 0 {
+		e.queue <- capItem{buf: b.p, pooled: true}
+		b.p = nil
 	}
+}
+
+// consume hands one block's packets to OnPacket, turns them into Enhanced
+// Packet Blocks, or both.
+func (e *capEngine) consume(it *capIface, blk []byte, b *capBatch) {
+	if e.noPcap {
+		it.info.Captured += uint64(e.deliver(it, blk))
+		return
+	}
+	if e.opts.OnPacket != nil {
+		e.deliver(it, blk)
+	}
+	e.format(it, blk, b)
+}
+
+// capBlock reads a block's descriptor (tpacket_hdr_v1): its packet count,
+// the offset of its first packet and the end of its last.
+func capBlock(blk []byte) (num, off, end int) {
+	ne := binary.NativeEndian
+	return int(ne.Uint32(blk[12:])), int(ne.Uint32(blk[16:])), min(int(ne.Uint32(blk[20:])), len(blk))
+}
+
+// capPacket returns the packet at off in a ring block: its tpacket3_hdr (to
+// the end of the block's packets at end), the bytes captured, and the offset
+// of the next packet, 0 after the last. ok is false when the header or the
+// bytes would run past end.
+func capPacket(blk []byte, off, end int) (h, data []byte, next int, ok bool) {
+	if off <= 0 || off+capHdrBytes > end {
+		return nil, nil, 0, false
+	}
+	ne := binary.NativeEndian
+	h = blk[off:end]
+	if n := int(ne.Uint32(h[0:])); n > 0 {
+		next = off + n
+	}
+	snap := int(ne.Uint32(h[12:]))
+	mac := int(ne.Uint16(h[24:]))
+	if mac+snap > len(h) {
+		return nil, nil, 0, false
+	}
+	return h, h[mac : mac+snap], next, true
+}
+
+// deliver calls OnPacket, if set, with each packet of a block and returns
+// how many there were.
+func (e *capEngine) deliver(it *capIface, blk []byte) int {
+	onPacket := e.opts.OnPacket
+	ne := binary.NativeEndian
+	num, off, end := capBlock(blk)
+	ether := it.info.LinkType == LinkTypeEthernet
+	pi := PacketInfo{Index: it.info.Index, Iface: it.info.Name, Role: it.info.Role, LinkType: it.info.LinkType,
+		Container: *it.container.Load()}
+	n := 0
 	for range num {
-		if off <= 0 || off+capHdrBytes > end {
+		h, data, next, ok := capPacket(blk, off, end)
+		if !ok {
 			break
 		}
-		h := blk[off:]
-		next := int(ne.Uint32(h[0:]))
-		ts := uint64(ne.Uint32(h[4:]))*1e9 + uint64(ne.Uint32(h[8:]))
-		snap := int(ne.Uint32(h[12:]))
-		origLen := ne.Uint32(h[16:])
-		status := ne.Uint32(h[20:])
-		mac := int(ne.Uint16(h[24:]))
-		pkttype := h[capSllPkttype]
-		if mac+snap > end-off {
-			break
-		}
-		data := h[mac : mac+snap]
-		if onPacket != nil {
-			pi.Time = time.Unix(0, int64(ts)).UTC()
-			pi.Outgoing = pkttype == unix.PACKET_OUTGOING
-			pi.VLANValid = ether && status&unix.TP_STATUS_VLAN_VALID != 0
-			pi.VLAN = 0
-			if pi.VLANValid {
-				pi.VLAN = uint16(ne.Uint32(h[32:]))
-			}
-			pi.Data, pi.OrigLen = data, int(origLen)
-			onPacket(pi)
-			pi.Data = nil
-		}
-		if e.noPcap {
-			it.info.Captured++
-			if next == 0 {
-				break
-			}
-			off += next
+		off = next
+		n++
+		if onPacket == nil {
 			continue
 		}
-		var head []byte
-		if ether && status&unix.TP_STATUS_VLAN_VALID != 0 && len(data) >= 12 {
-			// The kernel took the 802.1Q tag off; put it back where it was
-			// on the wire, as libpcap does.
+		status := ne.Uint32(h[20:])
+		pi.Time = time.Unix(int64(ne.Uint32(h[4:])), int64(ne.Uint32(h[8:]))).UTC()
+		pi.Outgoing = h[capSllPkttype] == unix.PACKET_OUTGOING
+		pi.VLANValid = ether && status&unix.TP_STATUS_VLAN_VALID != 0
+		pi.VLAN = 0
+		if pi.VLANValid {
+			pi.VLAN = uint16(ne.Uint32(h[32:]))
+		}
+		pi.Data, pi.OrigLen = data, int(ne.Uint32(h[16:]))
+		onPacket(pi)
+		pi.Data = nil
+	}
+	return n
+}
+
+// format appends one block's packets to the batch as Enhanced Packet Blocks.
+// It is the capture's inner loop: per packet it reads the kernel's header
+// and copies the packet once; the budget's atomic is taken per block and
+// the writer's channel per batch.
+func (e *capEngine) format(it *capIface, blk []byte, b *capBatch) {
+	ne := binary.NativeEndian
+	num, off, end := capBlock(blk)
+	if num == 0 || off <= 0 || off >= end {
+		return
+	}
+	// The budget is reserved once for the whole block: each packet's
+	// Enhanced Packet Block is smaller than the room it takes in the ring
+	// (at least 82 bytes of headers there, at most 51 here), so the
+	// block's length bounds them all. What is left is given back. Near
+	// the limit the reservation fails, and packets are reserved one by one.
+	credit := e.reserveBlock(end - off)
+	id := uint32(it.info.BlockID)
+	ether := it.info.LinkType == LinkTypeEthernet
+	var buf []byte
+	if b.p != nil {
+		buf = *b.p
+	}
+	var captured, over uint64
+	for range num {
+		h, data, next, ok := capPacket(blk, off, end)
+		if !ok {
+			break
+		}
+		off = next
+		snap := len(data)
+		origLen := ne.Uint32(h[16:])
+		status := ne.Uint32(h[20:])
+		// The kernel took an 802.1Q tag off; it is put back where it was
+		// on the wire, as libpcap does.
+		vlan := ether && status&unix.TP_STATUS_VLAN_VALID != 0 && snap >= 12
+		capLen := snap
+		if vlan {
+			capLen += 4
+			origLen += 4
+		}
+		n := pcapngEPBBytes(capLen)
+		if credit >= n {
+			credit -= n
+		} else if !e.reserve(n) {
+			over++
+			continue
+		}
+		if len(buf)+n > cap(buf) {
+			if b.p != nil {
+				*b.p = buf
+				e.flush(b)
+			}
+			b.p = e.pool.Get().(*[]byte)
+			buf = (*b.p)[:0]
+		}
+		k := len(buf)
+		buf = buf[:k+n]
+		p := buf[k : k+n : k+n]
+		ts := uint64(ne.Uint32(h[4:]))*1e9 + uint64(ne.Uint32(h[8:]))
+		flags := capDirection(h[capSllPkttype])
+		if vlan {
+			var tag [16]byte
+			copy(tag[:12], data)
 			tpid := uint16(0x8100)
 			if status&unix.TP_STATUS_VLAN_TPID_VALID != 0 {
 				tpid = ne.Uint16(h[36:])
 			}
-			copy(tag[:12], data[:12])
 			binary.BigEndian.PutUint16(tag[12:], tpid)
 			binary.BigEndian.PutUint16(tag[14:], uint16(ne.Uint32(h[32:])))
-			head, data = tag[:], data[12:]
-			origLen += 4
+			pcapngPutPacket(p, id, ts, tag[:], data[12:], origLen, flags)
+		} else {
+			pcapngPutPacket(p, id, ts, nil, data, origLen, flags)
 		}
-		n := pcapngEPBBytes(len(head) + len(data))
-		switch {
-		case e.full.Load():
-			it.info.OverLimit++
-		case e.budget.Add(-int64(n)) < 0:
-			e.full.Store(true)
-			e.requestStop(CaptureStopMaxBytes)
-			it.info.OverLimit++
-		default:
-			if *batch != nil && len(**batch)+n > cap(**batch) {
-				flush()
-			}
-			if *batch == nil {
-				*batch = e.pool.Get().(*[]byte)
-			}
-			**batch = pcapngAppendPacket(**batch, id, ts, head, data, origLen, capDirection(pkttype))
-			it.info.Captured++
-		}
-		if next == 0 {
-			break
-		}
-		off += next
+		captured++
 	}
+	if b.p != nil {
+		*b.p = buf
+	}
+	if credit > 0 {
+		e.budget.Add(int64(credit))
+	}
+	it.info.Captured += captured
+	it.info.OverLimit += over
+}
+
+// reserveBlock takes n bytes from the budget if they are all there, and
+// returns what it took: n or 0.
+func (e *capEngine) reserveBlock(n int) int {
+	for {
+		left := e.budget.Load()
+		if left < int64(n) || e.full.Load() {
+			return 0
+		}
+		if e.budget.CompareAndSwap(left, left-int64(n)) {
+			return n
+		}
+	}
+}
+
+// reserve takes n bytes from the budget; when they are not there, the
+// capture stops at the limit.
+func (e *capEngine) reserve(n int) bool {
+	if e.full.Load() {
+		return false
+	}
+	if e.budget.Add(-int64(n)) < 0 {
+		e.full.Store(true)
+		e.requestStop(CaptureStopMaxBytes)
+		return false
+	}
+	return true
 }
 
 // capDirection maps sll_pkttype to the pcapng epb_flags direction and
@@ -765,13 +875,23 @@ type capRing struct {
 	cur     int
 	recv    uint64
 	drops   uint64
+	// file owns fd once the ring is bound, and holds it in the runtime's
+	// poller: a reader waiting for a block parks its goroutine instead of
+	// holding a thread in poll(2), which the runtime takes its P from and
+	// then watches every 20 µs (that cost more CPU than the packets did).
+	// polled is false when the poller would not take the socket; wait
+	// then blocks in poll(2).
+	file   *os.File
+	conn   syscall.RawConn
+	polled bool
+	filled func(uintptr) bool // for conn.Read: whether the current block is the reader's
 }
 
 // capOpenRing opens the socket with protocol 0, so that it receives nothing
 // yet, attaches the filter, maps the ring and only then binds to the
 // interface for every protocol: no unfiltered packet gets in.
 func capOpenRing(ifindex int, prog []unix.SockFilter, ringBytes int) (*capRing, error) {
-	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
+	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
 	if err != nil {
 		return nil, fmt.Errorf("socket(AF_PACKET): %w", err)
 	}
@@ -807,7 +927,19 @@ func capOpenRing(ifindex int, prog []unix.SockFilter, ringBytes int) (*capRing, 
 	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: capEthPAll, Ifindex: ifindex}); err != nil {
 		return fail(fmt.Sprintf("bind to ifindex %d", ifindex), err)
 	}
+	r.poll()
 	return r, nil
+}
+
+// poll hands the socket to an os.File, which puts it in the runtime's
+// poller when the poller takes it.
+func (r *capRing) poll() {
+	r.file = os.NewFile(uintptr(r.fd), "AF_PACKET")
+	conn, err := r.file.SyscallConn()
+	// Without the poller SetReadDeadline fails with os.ErrNoDeadline.
+	r.polled = err == nil && r.file.SetReadDeadline(time.Time{}) == nil
+	r.conn = conn
+	r.filled = func(uintptr) bool { return r.ready(r.block()) }
 }
 
 func (r *capRing) block() []byte {
@@ -832,6 +964,16 @@ func (r *capRing) release(blk []byte) {
 // on the socket (ENETDOWN when the interface goes down or away) is read,
 // which clears it; the controller decides whether the interface is gone.
 func (r *capRing) wait(timeout time.Duration) {
+	if r.polled {
+		r.file.SetReadDeadline(time.Now().Add(timeout))
+		err := r.conn.Read(r.filled)
+		if err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+			return
+		}
+		// The poller reported an error on the socket, and keeps
+		// reporting it until the next event: poll(2) below reads the
+		// error and waits.
+	}
 	fds := []unix.PollFd{{Fd: int32(r.fd), Events: unix.POLLIN}}
 	n, err := unix.Poll(fds, int(timeout/time.Millisecond)+1)
 	if err == nil && n > 0 && fds[0].Revents&unix.POLLERR != 0 {
@@ -861,6 +1003,10 @@ func (r *capRing) close() {
 	if r.ring != nil {
 		_ = unix.Munmap(r.ring)
 		r.ring = nil
+	}
+	if r.file != nil {
+		r.file.Close()
+		r.file, r.fd = nil, -1
 	}
 	if r.fd >= 0 {
 		unix.Close(r.fd)
@@ -997,30 +1143,37 @@ func pcapngEPBBytes(capLen int) int {
 // pcapngAppendPacket appends an Enhanced Packet Block whose data is head
 // then data, with an epb_flags option.
 func pcapngAppendPacket(b []byte, id uint32, tsNanos uint64, head, data []byte, origLen, flags uint32) []byte {
-	le := binary.LittleEndian
-	capLen := len(head) + len(data)
-	n := pcapngEPBBytes(capLen)
+	n := pcapngEPBBytes(len(head) + len(data))
 	off := len(b)
 	b = slices.Grow(b, n)[:off+n]
-	p := b[off:]
+	pcapngPutPacket(b[off:], id, tsNanos, head, data, origLen, flags)
+	return b
+}
+
+// pcapngPutPacket writes an Enhanced Packet Block whose data is head then
+// data, with an epb_flags option, into p, which is exactly its size.
+func pcapngPutPacket(p []byte, id uint32, tsNanos uint64, head, data []byte, origLen, flags uint32) {
+	le := binary.LittleEndian
+	capLen := len(head) + len(data)
+	_ = p[27]
 	le.PutUint32(p[0:], pcapngTypeEPB)
-	le.PutUint32(p[4:], uint32(n))
+	le.PutUint32(p[4:], uint32(len(p)))
 	le.PutUint32(p[8:], id)
 	le.PutUint32(p[12:], uint32(tsNanos>>32))
 	le.PutUint32(p[16:], uint32(tsNanos))
 	le.PutUint32(p[20:], uint32(capLen))
 	le.PutUint32(p[24:], max(origLen, uint32(capLen)))
-	k := 28 + copy(p[28:], head)
-	k += copy(p[k:], data)
-	for ; k&3 != 0; k++ {
-		p[k] = 0
-	}
-	le.PutUint16(p[k:], pcapngOptEpbFlags)
-	le.PutUint16(p[k+2:], 4)
-	le.PutUint32(p[k+4:], flags)
-	le.PutUint32(p[k+8:], pcapngOptEnd)
-	le.PutUint32(p[k+12:], uint32(n))
-	return b
+	// Zero the last word of the data before copying it: what the data
+	// does not cover of it is the padding.
+	le.PutUint32(p[28+capLen&^3:], 0)
+	copy(p[28+copy(p[28:], head):], data)
+	t := p[len(p)-16:]
+	_ = t[15]
+	le.PutUint16(t[0:], pcapngOptEpbFlags)
+	le.PutUint16(t[2:], 4)
+	le.PutUint32(t[4:], flags)
+	le.PutUint32(t[8:], pcapngOptEnd)
+	le.PutUint32(t[12:], uint32(len(p)))
 }
 
 // capLabel bounds a description and keeps it printable: it may hold a

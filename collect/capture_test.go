@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/gopacket/gopacket/pcapgo"
+	"golang.org/x/sys/unix"
 )
 
 // capTestTshark runs tshark on a file and returns its field lines.
@@ -224,21 +225,27 @@ func newCapTestLink(t *testing.T) *capTestLink {
 	capTestIP(t, "-n", l.ns, "link", "set", l.peer, "up")
 	capTestIP(t, "-n", l.ns, "link", "set", "lo", "up")
 	// The hard rule: nothing is sent before the route is ours.
-	out := capTestIP(t, "route", "get", l.peerAddr.String())
+	capTestCheckRoute(t, l.peerAddr, l.host)
+	return l
+}
+
+// capTestCheckRoute fails the test unless dst is reached through dev directly.
+func capTestCheckRoute(t *testing.T, dst net.IP, dev string) {
+	t.Helper()
+	out := capTestIP(t, "route", "get", dst.String())
 	f := strings.Fields(out)
-	dev := ""
+	got := ""
 	for i := 0; i+1 < len(f); i++ {
 		if f[i] == "dev" {
-			dev = f[i+1]
+			got = f[i+1]
 		}
 		if f[i] == "via" {
-			t.Fatalf("ip route get %s goes via a gateway: %s", l.peerAddr, out)
+			t.Fatalf("ip route get %s goes via a gateway: %s", dst, out)
 		}
 	}
-	if dev != l.host {
-		t.Fatalf("ip route get %s = %q, want dev %s; refusing to send", l.peerAddr, out, l.host)
+	if got != dev {
+		t.Fatalf("ip route get %s = %q, want dev %s; refusing to send", dst, out, dev)
 	}
-	return l
 }
 
 // send sends count UDP datagrams to the peer, each payload naming its
@@ -417,5 +424,121 @@ func TestCaptureMaxBytes(t *testing.T) {
 	got := capTestTshark(t, file, "-T", "fields", "-e", "frame.interface_name")
 	if uint64(len(got)) != res.Packets || len(got) == 0 {
 		t.Errorf("tshark reads %d packets, the capture wrote %d", len(got), res.Packets)
+	}
+}
+
+// capTestCapture captures on iface while send runs, then reads the UDP
+// datagrams of the file back with tshark's -T fields args.
+func capTestCapture(t *testing.T, iface string, send func(), fields ...string) (CaptureResult, []string) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out bytes.Buffer
+	var res CaptureResult
+	var err error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		res, err = Capture(ctx, &out, CaptureOptions{Ifaces: []string{iface}, NoDocker: true})
+	}()
+	time.Sleep(300 * time.Millisecond)
+	send()
+	cancel()
+	<-done
+	if err != nil {
+		t.Fatalf("Capture = %v", err)
+	}
+	file := filepath.Join(t.TempDir(), "c.pcapng")
+	if err := os.WriteFile(file, out.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return res, capTestTshark(t, file, append([]string{"-Y", "udp && !icmp", "-T", "fields"}, fields...)...)
+}
+
+// TestCaptureVLAN captures 802.1Q-tagged frames arriving on the veth. The
+// kernel takes the tag off into the packet's metadata before capture
+// sees it; the file must show it where it was on the wire.
+func TestCaptureVLAN(t *testing.T) {
+	l := newCapTestLink(t)
+	host, err := net.InterfaceByName(l.host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var frames [][]byte
+	var want []string
+	for i := range 5 {
+		payload := fmt.Appendf(nil, "dcq-7006-%d", i)
+		f := append([]byte{}, host.HardwareAddr...)
+		f = append(f, 0x02, 0, 0, 0, 0, 0x07, 0x81, 0x00, 0x00, 0x07, 0x08, 0x00)
+		f = append(f, capTestUDPv4(l.peerAddr, l.hostAddr, 40000, 7006, payload)...)
+		frames = append(frames, f)
+		want = append(want, fmt.Sprintf("7\t%d\t%s\t7006\t%s", len(f), l.hostAddr, hex.EncodeToString(payload)))
+	}
+	_, got := capTestCapture(t, l.host, func() { capTestSendFrames(t, l.ns, l.peer, frames) },
+		"-e", "vlan.id", "-e", "frame.len", "-e", "ip.dst", "-e", "udp.dstport", "-e", "data.data")
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("tagged frames (vlan.id, frame.len, ip.dst, udp.dstport, data) =\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// capTestSendFrames sends Ethernet frames as they are out of iface in the
+// namespace ns.
+func capTestSendFrames(t *testing.T, ns, iface string, frames [][]byte) {
+	t.Helper()
+	err := filterInNetns(ns, func() error {
+		ifi, err := net.InterfaceByName(iface)
+		if err != nil {
+			return err
+		}
+		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return err
+		}
+		defer unix.Close(fd)
+		for _, f := range frames {
+			to := &unix.SockaddrLinklayer{Ifindex: ifi.Index, Halen: 6}
+			copy(to.Addr[:], f[:6])
+			if err := unix.Sendto(fd, f, 0, to); err != nil {
+				return fmt.Errorf("send a frame on %s: %w", iface, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("in namespace %s: %v", ns, err)
+	}
+}
+
+// TestCaptureLinkDownUp keeps capturing on an interface that goes down
+// and comes back: the kernel unhooks the socket and sets ENETDOWN on it
+// meanwhile, which must not end the capture of the interface.
+func TestCaptureLinkDownUp(t *testing.T) {
+	l := newCapTestLink(t)
+	res, got := capTestCapture(t, l.host, func() {
+		l.send(t, 7004, 20)
+		time.Sleep(200 * time.Millisecond)
+		capTestIP(t, "link", "set", l.host, "down")
+		time.Sleep(500 * time.Millisecond)
+		capTestIP(t, "link", "set", l.host, "up")
+		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			if out, _ := exec.Command("ip", "route", "get", l.peerAddr.String()).CombinedOutput(); strings.Contains(string(out), " dev "+l.host+" ") {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no route to %s through %s 5s after it came up", l.peerAddr, l.host)
+			}
+		}
+		capTestCheckRoute(t, l.peerAddr, l.host)
+		l.send(t, 7005, 20)
+	}, "-e", "udp.dstport")
+	count := map[string]int{}
+	for _, port := range got {
+		count[port]++
+	}
+	if count["7004"] != 20 || count["7005"] != 20 {
+		t.Errorf("datagrams by port = %v, want 20 to 7004 before the link went down and 20 to 7005 after", count)
+	}
+	if len(res.Interfaces) != 1 || res.Interfaces[0].Removed != nil || res.Interfaces[0].Dropped != 0 {
+		t.Errorf("interfaces = %+v, want %s captured throughout with no drops", res.Interfaces, l.host)
 	}
 }

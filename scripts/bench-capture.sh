@@ -5,15 +5,36 @@
 # each for DUR (default 30s). On each load the sink's veth is captured by
 # dockcase's capture code (into a bundle, and into a plain pcapng) and by
 # `tcpdump -i IF -w FILE`, one after the other. Prints kernel drops, CPU time
-# per captured packet (rusage) and the ratio dockcase/tcpdump. It prints; it
-# does not assert. Needs root.
+# per captured packet (rusage) and, for the plain pcapng and for the bundle,
+# the ratio to tcpdump in the same run. It prints; it does not assert.
+# Needs root.
+#
+#	DUR=10          seconds of traffic per run
+#	LOADS=64        only the 64-byte load (or 1400)
+#	TOOLS="pcapng tcpdump"   only these capturers (bundle, pcapng, tcpdump)
+#	PROFILE=DIR     write dockcase's CPU profiles to DIR/<mode>-<size>.pprof
+#
+# Each row also shows the generator's CPU (which includes the veth's
+# receive path and the kernel's copy into the capture's ring), the CPU the
+# rest of the host used meanwhile (other processes, ksoftirqd; rough) and
+# the host's idle share: a capturer that drops while "rest cpu" is high
+# lost its CPU to something else. Run it under the benchmark lock:
+#
+#	flock /tmp/dockcase-bench.lock ./scripts/bench-capture.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DUR=${DUR:-30}
+LOADS=${LOADS:-64 1400}
+TOOLS=${TOOLS:-bundle pcapng tcpdump}
+PROFILE=${PROFILE:-}
 GEN=dcq-gen SINK=dcq-sink GIF=dcqg0 SIF=dcqs0
 SRC=198.18.250.1 DST=198.18.250.2
 work=$(mktemp -d /dev/shm/dcq-bench-XXXXXX) # RAM: the disk must not be the bottleneck
 cleanup() {
+	if [ -n "${cap_pid:-}" ]; then
+		kill "$cap_pid" 2>/dev/null || true
+		wait "$cap_pid" 2>/dev/null || true
+	fi
 	ip netns del "$GEN" 2>/dev/null || true
 	ip netns del "$SINK" 2>/dev/null || true
 	rm -rf "$work"
@@ -53,23 +74,49 @@ esac
 echo "route check: $route" | head -1
 echo "kernel $(uname -r), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 
-run() { # tool mode size pps
-	local tool=$1 mode=$2 size=$3 pps=$4 out="$work/out"
+cap_pid=
+run() { # tool mode size pps results-file
+	local tool=$1 mode=$2 size=$3 pps=$4 res=$5 out="$work/out"
 	rm -f "$out"
+	local host0 host1
+	host0=$(head -1 /proc/stat)
 	if [ "$tool" = tcpdump ]; then
 		ip netns exec "$SINK" "$work/capturebench" tcpdump -iface "$SIF" -dur "$((DUR + 2))s" -out "$out" >"$work/res" &
 	else
-		ip netns exec "$SINK" "$work/capturebench" dockcase -mode "$mode" -iface "$SIF" -dur "$((DUR + 2))s" -out "$out" >"$work/res" &
+		local prof=()
+		if [ -n "$PROFILE" ]; then
+			mkdir -p "$PROFILE"
+			prof=(-cpuprofile "$PROFILE/$mode-$size.pprof")
+		fi
+		ip netns exec "$SINK" "$work/capturebench" dockcase -mode "$mode" -iface "$SIF" -dur "$((DUR + 2))s" -out "$out" "${prof[@]}" >"$work/res" &
 	fi
-	local cap=$!
+	cap_pid=$!
 	sleep 1
-	ip netns exec "$GEN" "$work/capturebench" gen -dst "$DST:9" -size "$size" -pps "$pps" -dur "${DUR}s"
-	wait "$cap"
-	cat "$work/res"
+	ip netns exec "$GEN" "$work/capturebench" gen -dst "$DST:9" -size "$size" -pps "$pps" -dur "${DUR}s" >"$work/gen"
+	wait "$cap_pid"
+	cap_pid=
+	host1=$(head -1 /proc/stat)
+	cat "$work/gen"
+	# The capturer's line, with the generator's CPU and what the rest of
+	# the host did meanwhile (other processes, ksoftirqd): CPU others took
+	# is CPU the capturer could not have.
+	python3 - "$work/res" "$work/gen" "$host0" "$host1" "$(getconf CLK_TCK)" <<'EOF' | tee -a "$res"
+import json, re, sys
+res, gen, h0, h1, hz = sys.argv[1:]
+r = json.loads(open(res).read())
+r["gen_cpu_s"] = float(re.search(r"cpu ([0-9.]+)s", open(gen).read()).group(1))
+a, b = [list(map(int, h.split()[1:9])) for h in (h0, h1)]
+d = [y - x for x, y in zip(a, b)]
+idle, busy = d[3] + d[4], d[0] + d[1] + d[2] + d[5] + d[6] + d[7]
+r["host_idle_pct"] = 100 * idle / (idle + busy)
+# /proc/stat is sampled at each tick, rusage is exact: the difference is
+# rough, and never below zero.
+r["rest_cpu_s"] = max(0, busy / int(hz) - r["cpu_s"] - r["gen_cpu_s"])
+print(json.dumps(r))
+EOF
 	rm -f "$out"
 }
 
-declare -A ns
 summary() { # label file
 	python3 - "$@" <<'EOF'
 import json, sys
@@ -77,27 +124,35 @@ label, path = sys.argv[1], sys.argv[2]
 rows = [json.loads(l) for l in open(path) if l.startswith("{")]
 by = {r["tool"]: r for r in rows}
 print(f"== {label}")
-print(f"{'tool':<16}{'captured':>12}{'received':>12}{'dropped':>10}{'cpu s':>8}{'ns/pkt':>9}{'MB written':>12}")
+print(f"{'tool':<16}{'captured':>10}{'received':>10}{'dropped':>9}{'cpu s':>7}{'user':>6}{'sys':>6}{'ns/pkt':>8}{'MB out':>8}"
+      f"{'gen cpu':>8}{'rest cpu':>9}{'idle%':>6}")
 for r in rows:
-    print(f"{r['tool']:<16}{r['captured']:>12}{r['kernel_received']:>12}{r['kernel_dropped']:>10}{r['cpu_s']:>8.2f}{r['cpu_ns_per_packet']:>9.0f}{r['bytes_written']/1e6:>12.1f}")
+    print(f"{r['tool']:<16}{r['captured']:>10}{r['kernel_received']:>10}{r['kernel_dropped']:>9}{r['cpu_s']:>7.2f}{r['user_s']:>6.2f}"
+          f"{r['sys_s']:>6.2f}{r['cpu_ns_per_packet']:>8.0f}{r['bytes_written']/1e6:>8.1f}{r['gen_cpu_s']:>8.2f}{r['rest_cpu_s']:>9.2f}{r['host_idle_pct']:>6.0f}")
 t = by.get("tcpdump")
-for k in ("dockcase-bundle", "dockcase-pcapng"):
-    if t and k in by and t["cpu_ns_per_packet"] > 0:
-        print(f"ratio {k}/tcpdump CPU per packet: {by[k]['cpu_ns_per_packet'] / t['cpu_ns_per_packet']:.2f}x")
+notes = {"dockcase-pcapng": "plain pcapng",
+         "dockcase-bundle": "zstd bundle as collect --capture writes it; tcpdump -w does not compress"}
+for k in ("dockcase-pcapng", "dockcase-bundle"):
+    if k not in by:
+        continue
+    r = by[k]
+    ratio = f"{r['cpu_ns_per_packet'] / t['cpu_ns_per_packet']:.2f}x" if t and t["cpu_ns_per_packet"] > 0 else "n/a"
+    print(f"ratio {k}/tcpdump CPU per packet: {ratio}, dropped {r['kernel_dropped']} of {r['kernel_received']} ({notes[k]})")
+if t:
+    print(f"tcpdump dropped {t['kernel_dropped']} of {t['kernel_received']}")
 EOF
 }
 
-for load in "64 200000" "1400 89286"; do
-	set -- $load
-	res="$work/results-$1"
+declare -A pps=([64]=200000 [1400]=89286) # 1400 B × 8 × 89,286/s = 1 Gbit/s
+for size in $LOADS; do
+	res="$work/results-$size"
 	: >"$res"
-	echo "-- load: $1-byte frames at $2 pkt/s for ${DUR}s"
-	for tm in "dockcase bundle" "dockcase pcapng" "tcpdump -"; do
-		set -- $load
-		size=$1 pps=$2
-		set -- $tm
-		run "$1" "$2" "$size" "$pps" | tee -a "$res"
+	echo "-- load: $size-byte frames at ${pps[$size]} pkt/s for ${DUR}s"
+	for t in $TOOLS; do
+		case $t in
+		tcpdump) run tcpdump - "$size" "${pps[$size]}" "$res" ;;
+		*) run dockcase "$t" "$size" "${pps[$size]}" "$res" ;;
+		esac
 	done
-	set -- $load
-	summary "$1-byte frames at $2 pkt/s" "$res"
+	summary "$size-byte frames at ${pps[$size]} pkt/s for ${DUR}s" "$res"
 done
