@@ -33,6 +33,7 @@ type frameWriter struct {
 	outs sync.Pool      // compressed frames
 	done chan struct{}
 	sum  hash.Hash // of the frames written, for the digest frame
+	own  bool      // sum is the writer's own: it hashes the frames itself
 	mu   sync.Mutex
 	err  error
 }
@@ -43,7 +44,11 @@ type frameJob struct {
 	ok  chan struct{}
 }
 
-func newFrameWriter(out io.Writer, level zstd.EncoderLevel) (*frameWriter, error) {
+// newFrameWriter returns a frameWriter to out. sum, when not nil, is a
+// running SHA-256 of exactly the bytes out receives, kept by the caller (the
+// bundle's file hash when nothing is encrypted): the digest frame is read
+// from it, and the frames are not hashed a second time.
+func newFrameWriter(out io.Writer, level zstd.EncoderLevel, sum hash.Hash) (*frameWriter, error) {
 	workers := runtime.GOMAXPROCS(0)
 	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(level), zstd.WithEncoderConcurrency(workers),
 		zstd.WithWindowSize(frameBytes))
@@ -56,7 +61,10 @@ func newFrameWriter(out io.Writer, level zstd.EncoderLevel) (*frameWriter, error
 		jobs: make(chan *frameJob, workers),
 		sem:  make(chan struct{}, workers),
 		done: make(chan struct{}),
-		sum:  sha256.New(),
+		sum:  sum,
+	}
+	if fw.sum == nil {
+		fw.sum, fw.own = sha256.New(), true
 	}
 	fw.pool.New = func() any { return make([]byte, 0, frameBytes) }
 	fw.outs.New = func() any { return make([]byte, 0, frameBytes+frameBytes/64) }
@@ -103,7 +111,9 @@ func (fw *frameWriter) writeOut(jobs <-chan *frameJob) {
 	for job := range jobs {
 		<-job.ok
 		if fw.error() == nil {
-			fw.sum.Write(job.out)
+			if fw.own {
+				fw.sum.Write(job.out)
+			}
 			if _, err := fw.out.Write(job.out); err != nil {
 				fw.setError(err)
 			}

@@ -123,15 +123,16 @@ func NewWriter(w io.Writer, meta Meta, opts Options) (*Writer, error) {
 	}
 	bw.out = &hashWriter{w: w, h: sha256.New()}
 	var zdst io.Writer = bw.out
+	sum := bw.out.h // unencrypted, the file is the frames: one hash serves both
 	if len(opts.Recipients) > 0 {
 		enc, err := age.Encrypt(bw.out, opts.Recipients...)
 		if err != nil {
 			return nil, fmt.Errorf("start encryption: %w", err)
 		}
 		bw.enc = enc
-		zdst = enc
+		zdst, sum = enc, nil
 	}
-	zw, err := newFrameWriter(zdst, zstd.SpeedDefault)
+	zw, err := newFrameWriter(zdst, zstd.SpeedDefault, sum)
 	if err != nil {
 		return nil, fmt.Errorf("start zstd: %w", err)
 	}
