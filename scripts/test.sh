@@ -39,11 +39,27 @@ for pkg in $(go list ./...); do
   dir=$(go list -f '{{.Dir}}' "$pkg")
   for target in $(grep -ho '^func Fuzz[A-Za-z0-9_]*' "$dir"/*_test.go 2>/dev/null | sed 's/^func //' | sort -u); do
     echo "-- $pkg $target"
-    if ! out=$(go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" -parallel 1 "$pkg" 2>&1); then
+    crashers="$dir/testdata/fuzz/$target"
+    for attempt in 1 2; do
+      before=$(ls "$crashers" 2>/dev/null | wc -l || true)
+      if out=$(go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" -parallel 1 "$pkg" 2>&1); then
+        break
+      fi
+      # Go 1.26's fuzz coordinator can report its own -fuzztime deadline as
+      # a failure (go.dev/issue/75804, fixed in Go 1.27): that failure
+      # writes no crashing input. Anything else, or a new input, fails.
+      after=$(ls "$crashers" 2>/dev/null | wc -l || true)
+      if [ "$after" = "$before" ] && grep -q '^    context deadline exceeded$' <<<"$out"; then
+        echo "fuzz: $target hit the fuzztime deadline race of go.dev/issue/75804 (no crashing input written); attempt $attempt"
+        if [ "$attempt" = 2 ]; then
+          out="fuzz: $target ran its time twice without a crashing input; counted as passed"
+        fi
+        continue
+      fi
       printf '%s\n' "$out"
-      echo "test: fuzz target $target failed; a crashing input, if any, is under $(go list -f '{{.Dir}}' "$pkg")/testdata/fuzz/$target" >&2
+      echo "test: fuzz target $target failed; a crashing input, if any, is under $crashers" >&2
       exit 1
-    fi
+    done
     printf '%s\n' "$out" | tail -1
   done
 done
