@@ -757,8 +757,9 @@ func (a *attributor) attribute(set *FlowSet) *Traffic {
 		}
 	}
 	t := &Traffic{Flows: make([]Flow, len(set.Flows))}
+	evidence := make([]Evidence, len(set.Flows))
 	attributeParallel(t.Flows, func(f *Flow, i int) {
-		*f = newFlow(set.Flows[i])
+		f.init(set.Flows[i], evidence[i:i+1:i+1])
 		f.Role = a.pointOf(f.rec.Point).role // the rules read it
 	})
 	byRole := func(roles ...string) []*Flow {
@@ -831,13 +832,24 @@ func corrPort(proto uint8, port uint16) uint16 {
 	return port
 }
 
-func newFlow(r *FlowRecord) Flow {
-	f := Flow{rec: r, Member: r.Point.Member, Interface: r.Point.Name, InterfaceID: r.Point.Index,
-		Proto: protoName(r.Proto), Client: r.Client, ClientPort: r.ClientPort, Server: r.Server, ServerPort: r.ServerPort,
-		First: time.Unix(0, r.First).UTC(), Last: time.Unix(0, r.Last).UTC(),
-		PacketsToServer: r.Packets[0], PacketsToClient: r.Packets[1], BytesToServer: r.Bytes[0], BytesToClient: r.Bytes[1],
-		TCPFlags: tcpFlagsText(r.TCPFlags[0] | r.TCPFlags[1]), SNI: r.SNI, HTTPHost: r.HTTPHost,
-		FirstFrame: r.FirstFrame, LastFrame: r.LastFrame, Rule: RuleUnknown, Confidence: ConfidenceNone}
+// init fills a zero Flow from its record; evs, of length and capacity 1,
+// takes the flow's first evidence (the frames of the record): the caller
+// allocates the evidence of many flows at once, and evidence appended later
+// gets an array of its own. Fields are set one by one: copying a
+// whole Flow into the slice cost a bulk write barrier per flow while the
+// collector ran.
+func (f *Flow) init(r *FlowRecord, evs []Evidence) {
+	f.rec = r
+	f.Member, f.Interface, f.InterfaceID = r.Point.Member, r.Point.Name, r.Point.Index
+	f.Proto = protoName(r.Proto)
+	f.Client, f.ClientPort, f.Server, f.ServerPort = r.Client, r.ClientPort, r.Server, r.ServerPort
+	f.First, f.Last = time.Unix(0, r.First).UTC(), time.Unix(0, r.Last).UTC()
+	f.PacketsToServer, f.PacketsToClient = r.Packets[0], r.Packets[1]
+	f.BytesToServer, f.BytesToClient = r.Bytes[0], r.Bytes[1]
+	f.TCPFlags = tcpFlagsText(r.TCPFlags[0] | r.TCPFlags[1])
+	f.SNI, f.HTTPHost = r.SNI, r.HTTPHost
+	f.FirstFrame, f.LastFrame = r.FirstFrame, r.LastFrame
+	f.Rule, f.Confidence = RuleUnknown, ConfidenceNone
 	text := make([]byte, 0, 64+len(r.Point.Name))
 	text = append(text, "frames "...)
 	text = strconv.AppendUint(text, r.FirstFrame, 10)
@@ -848,8 +860,8 @@ func newFlow(r *FlowRecord) Flow {
 	text = append(text, " ("...)
 	text = strconv.AppendQuote(text, r.Point.Name)
 	text = append(text, ')')
-	f.Evidence = []Evidence{{Member: r.Point.Member, SHA256: r.Point.SHA256, Text: string(text)}}
-	return f
+	evs[0] = Evidence{Member: r.Point.Member, SHA256: r.Point.SHA256, Text: string(text)}
+	f.Evidence = evs
 }
 
 // tcpFlagsTexts holds the text of every combination of TCP flags, so that
