@@ -61,6 +61,9 @@ func main() {
 			[]string{self, "-child", "write", in, out},
 			[]string{"sh", "-c", `zstd -q -T0 -3 -c "$1" | sha256sum >/dev/null`, "sh", in})
 		report(kind, "write", w)
+		if err := reportSize(kind, in, out); err != nil {
+			log.Fatal(err)
+		}
 		v := compare(*runs,
 			[]string{self, "-child", "verify", out},
 			[]string{"sh", "-c", `zstd -q -dc "$1" | sha256sum >/dev/null`, "sh", out})
@@ -78,6 +81,27 @@ type result struct {
 func report(kind, op string, r result) {
 	fmt.Printf("%-14s %-7s %9.2fs %9.2fs %6.2fx %9d MiB %9d MiB\n", kind, op,
 		r.ours.Seconds(), r.peer.Seconds(), r.ours.Seconds()/r.peer.Seconds(), r.oursRSS>>10, r.peerRSS>>10)
+}
+
+// reportSize prints the size of the bundle written from in next to that of
+// the peer's zstd -3 output, measured once outside the timings: the writer
+// compresses at a faster level than the peer.
+func reportSize(kind, in, out string) error {
+	st, err := os.Stat(out)
+	if err != nil {
+		return err
+	}
+	peer, err := exec.Command("sh", "-c", `zstd -q -T0 -3 -c "$1" | wc -c`, "sh", in).Output()
+	if err != nil {
+		return fmt.Errorf("zstd -3 size of %s: %w", in, err)
+	}
+	var peerBytes int64
+	if _, err := fmt.Sscan(string(peer), &peerBytes); err != nil || peerBytes == 0 {
+		return fmt.Errorf("zstd -3 size of %s: %q", in, peer)
+	}
+	fmt.Printf("%-14s %-7s %8.0fMB %8.0fMB %6.2fx\n", kind, "size", float64(st.Size())/1e6, float64(peerBytes)/1e6,
+		float64(st.Size())/float64(peerBytes))
+	return nil
 }
 
 func compare(runs int, ours, peer []string) result {
