@@ -66,6 +66,7 @@ func Extract(w io.Writer, inputs []CaptureInput, flows []*Flow) (ExtractStats, e
 		written := 0
 		frags := map[flowFragKey]bool{}
 		var p Packet
+		var ev flowEvent
 		for {
 			rec, err := c.Next()
 			if err != nil {
@@ -74,40 +75,18 @@ func Extract(w io.Writer, inputs []CaptureInput, flows []*Flow) (ExtractStats, e
 			for ifs := c.Interfaces(); written < len(ifs); written++ {
 				ng.iface(ifs[written])
 			}
-			if DecodePacket(rec.LinkType, rec.Data, &p) != nil || p.Layers&(LayerIPv4|LayerIPv6) == 0 {
+			// The flow table's own decoding gives the keys, so that the
+			// packets written are exactly those counted in the flows.
+			decodeFlowEvent(&rec, &p, &ev)
+			switch {
+			case ev.kind == flowEvFragment && frags[ev.fragKey()]:
+				st.Fragments++
+			case ev.kind == flowEvFlow && want[memberKey{in.Member, ev.key}]:
+				if ev.has(flowEvFragFirst) && len(frags) < flowMaxFragments {
+					frags[ev.fragKey()] = true
+				}
+			default:
 				continue
-			}
-			if p.Layers&LayerFragment != 0 && !p.FragFirst {
-				if frags[flowFragKeyOf(rec.Interface, &p)] {
-					ng.packet(base+rec.Interface, &rec)
-					st.Packets++
-					st.Bytes += uint64(rec.CapLen)
-					st.Fragments++
-				}
-				continue
-			}
-			var sport, dport uint16
-			switch p.IPProto {
-			case IPProtoTCP, IPProtoUDP:
-				if p.Layers&(LayerTCP|LayerUDP) == 0 {
-					continue
-				}
-				sport, dport = p.SrcPort, p.DstPort
-			case IPProtoICMP, IPProtoICMPv6:
-				if p.Layers&LayerICMP == 0 {
-					continue
-				}
-				sport, dport = uint16(p.ICMPType), uint16(p.ICMPCode)
-				if flowICMPEcho(p.IPProto, p.ICMPType) {
-					dport = flowICMPEchoID(&p, rec.Data)
-				}
-			}
-			key, _ := NewFlowKey(rec.Interface, p.IPProto, p.Src, p.Dst, sport, dport)
-			if !want[memberKey{in.Member, key}] {
-				continue
-			}
-			if p.Layers&LayerFragment != 0 && len(frags) < flowMaxFragments {
-				frags[flowFragKeyOf(rec.Interface, &p)] = true
 			}
 			ng.packet(base+rec.Interface, &rec)
 			st.Packets++

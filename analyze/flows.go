@@ -649,13 +649,6 @@ func (t *FlowTable) record(idx uint32, rec *FlowRecord) {
 	}
 }
 
-func flowFragKeyOf(iface int, p *Packet) flowFragKey {
-	k := flowFragKey{id: p.FragID, iface: uint16(iface), proto: p.IPProto, v6: p.Src.Is6()}
-	k.sHi, k.sLo = flowAddrBits(p.Src)
-	k.dHi, k.dLo = flowAddrBits(p.Dst)
-	return k
-}
-
 // fragKey returns the datagram key of a fragment event: for a later fragment
 // the key holds the source first; for a first fragment, the side flowEvFwd says.
 func (e *flowEvent) fragKey() flowFragKey {
