@@ -5,15 +5,14 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/dockcase/dockcase/bundle"
+	"github.com/dockcase/dockcase/analyze/analyzetest"
 )
-
-const demoBundle = "../testdata/demo/demo.tar.zst"
 
 // demoScenario is testdata/demo/scenario.txt: what the end-to-end harness
 // put in the demo bundle.
@@ -31,7 +30,7 @@ type demoScenario struct {
 
 func readDemoScenario(t testing.TB) demoScenario {
 	t.Helper()
-	f, err := os.Open("../testdata/demo/scenario.txt")
+	f, err := os.Open(filepath.Join(analyzetest.DemoDir(), "scenario.txt"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,32 +63,12 @@ func readDemoScenario(t testing.TB) demoScenario {
 	return s
 }
 
-// openDemo opens the demo bundle, trusting its signer.
-func openDemo(t testing.TB) *bundle.Bundle {
-	t.Helper()
-	f, err := os.Open("../testdata/demo/allowed_signers")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	keys, err := bundle.ParseAllowedSigners(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := bundle.Open(demoBundle, bundle.OpenOptions{VerifyOptions: bundle.VerifyOptions{Trust: bundle.Trust{Keys: keys}}, TempDir: t.TempDir()})
-	if err != nil {
-		t.Fatalf("open demo bundle: %v", err)
-	}
-	t.Cleanup(func() { b.Close() })
-	return b
-}
-
 // TestDemoBeaconPath checks the answer to the case's question on the real
 // bundle: the beacon's path names its real veth, its br- bridge, the
 // MASQUERADE rule with counters and the C2 link with the host's address.
 func TestDemoBeaconPath(t *testing.T) {
 	s := readDemoScenario(t)
-	h, err := Load(openDemo(t))
+	h, err := Load(analyzetest.OpenDemo(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,7 +134,7 @@ func TestDemoBeaconPath(t *testing.T) {
 // its bridge is br-<id>, and the C2 link carries it as the host.
 func TestDemoVisibility(t *testing.T) {
 	s := readDemoScenario(t)
-	h, err := Load(openDemo(t))
+	h, err := Load(analyzetest.OpenDemo(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,7 +174,7 @@ func TestDemoVisibility(t *testing.T) {
 // holds its address from its network connect on, and not before.
 func TestDemoOwnership(t *testing.T) {
 	s := readDemoScenario(t)
-	h, err := Load(openDemo(t))
+	h, err := Load(analyzetest.OpenDemo(t))
 	if err != nil {
 		t.Fatal(err)
 	}

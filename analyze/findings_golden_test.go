@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/dockcase/dockcase/analyze"
+	"github.com/dockcase/dockcase/analyze/analyzetest"
 	"github.com/dockcase/dockcase/bundle"
 )
 
@@ -15,7 +16,7 @@ import (
 // bundle and compares them with the golden file; the demo's beacon
 // container must show its contact with the C2's ports.
 func TestGoldenFindingsDemo(t *testing.T) {
-	b := openDemoBundle(t)
+	b := analyzetest.OpenDemo(t)
 	h, err := analyze.Load(b)
 	if err != nil {
 		t.Fatal(err)
@@ -26,7 +27,7 @@ func TestGoldenFindingsDemo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "findings_demo.json", append(js, '\n'))
+	analyzetest.Golden(t, *update, "findings_demo.json", append(js, '\n'))
 
 	var ioc, panics bool
 	for _, f := range fs {
@@ -54,12 +55,12 @@ func TestGoldenFindingsDemo(t *testing.T) {
 // Timesketch and CSV exports with the golden files, and checks what
 // Timesketch's importer requires of each line.
 func TestGoldenTimelineDemo(t *testing.T) {
-	b := openDemoBundle(t)
+	b := analyzetest.OpenDemo(t)
 	h, err := analyze.Load(b)
 	if err != nil {
 		t.Fatal(err)
 	}
-	sum, err := bundle.FileSHA256(goldenDemoBundle)
+	sum, err := bundle.FileSHA256(analyzetest.DemoBundle())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,8 +73,8 @@ func TestGoldenTimelineDemo(t *testing.T) {
 	if err := analyze.WriteTimelineCSV(&csv, evs); err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "findings_timeline_demo.jsonl", js.Bytes())
-	golden(t, "findings_timeline_demo.csv", csv.Bytes())
+	analyzetest.Golden(t, *update, "findings_timeline_demo.jsonl", js.Bytes())
+	analyzetest.Golden(t, *update, "findings_timeline_demo.csv", csv.Bytes())
 
 	var last time.Time
 	kinds := map[string]int{}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"reflect"
 	"sort"
 	"strings"
@@ -15,89 +14,31 @@ import (
 	"time"
 
 	"github.com/dockcase/dockcase/analyze"
+	"github.com/dockcase/dockcase/analyze/analyzetest"
 	"github.com/dockcase/dockcase/bundle"
 	"github.com/dockcase/dockcase/report"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files and docs/analysis-v1.schema.json")
 
-const (
-	goldenDemoBundle = "../testdata/demo/demo.tar.zst"
-	schemaFile       = "../docs/analysis-v1.schema.json"
-)
+const schemaFile = "../docs/analysis-v1.schema.json"
 
-func openDemoBundle(t testing.TB) *bundle.Bundle {
-	t.Helper()
-	f, err := os.Open("../testdata/demo/allowed_signers")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	keys, err := bundle.ParseAllowedSigners(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := bundle.Open(goldenDemoBundle, bundle.OpenOptions{VerifyOptions: bundle.VerifyOptions{Trust: bundle.Trust{Keys: keys}}, TempDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
-	return b
-}
-
-// demoC2 reads the C2 address from testdata/demo/scenario.txt.
+// demoC2 is the C2 address of the demo scenario.
 func demoC2(t testing.TB) netip.Addr {
-	data, err := os.ReadFile("../testdata/demo/scenario.txt")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if f := strings.Fields(line); len(f) > 1 && f[0] == "C2" {
-			return netip.MustParseAddr(f[1])
-		}
-	}
-	t.Fatal("scenario.txt names no C2")
-	return netip.Addr{}
+	return netip.MustParseAddr(analyzetest.Scenario(t, "C2", 1))
 }
 
 func demoResult(t testing.TB) *analyze.Result {
 	t.Helper()
-	sum, err := bundle.FileSHA256(goldenDemoBundle)
+	sum, err := bundle.FileSHA256(analyzetest.DemoBundle())
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := analyze.Analyze(openDemoBundle(t), analyze.Options{To: []netip.Addr{demoC2(t)}, BundleSHA256: sum})
+	res, err := analyze.Analyze(analyzetest.OpenDemo(t), analyze.Options{To: []netip.Addr{demoC2(t)}, BundleSHA256: sum})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return res
-}
-
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", "golden", name)
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		gl, wl := strings.Split(string(got), "\n"), strings.Split(string(want), "\n")
-		for i := 0; i < len(gl) && i < len(wl); i++ {
-			if gl[i] != wl[i] {
-				t.Fatalf("%s differs at line %d:\n got: %s\nwant: %s\n(run go test -update if the change is intended)", path, i+1, gl[i], wl[i])
-			}
-		}
-		t.Fatalf("%s differs in length: got %d lines, want %d (run go test -update if intended)", path, len(gl), len(wl))
-	}
 }
 
 func TestGoldenDemo(t *testing.T) {
@@ -106,12 +47,12 @@ func TestGoldenDemo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "demo.analysis.json", append(js, '\n'))
+	analyzetest.Golden(t, *update, "demo.analysis.json", append(js, '\n'))
 	var sum bytes.Buffer
 	if err := report.Summary(&sum, res); err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "demo.summary.txt", sum.Bytes())
+	analyzetest.Golden(t, *update, "demo.summary.txt", sum.Bytes())
 	// Deterministic: a second run gives the same bytes.
 	js2, _ := json.MarshalIndent(demoResult(t), "", "  ")
 	if !bytes.Equal(js, js2) {

@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/dockcase/dockcase/analyze/analyzetest"
 )
 
 // reportArtifacts is where the browser tests keep what a person should look
@@ -39,7 +41,7 @@ func TestBrowserDemoReport(t *testing.T) {
 	}
 	png := filepath.Join(dir, "demo-report.png")
 	dom := browse(t, page, png)
-	bridge := reportDemoScenario(t, "network", 4)
+	bridge := analyzetest.Scenario(t, "network", 4)
 	for _, want := range []string{"1. Integrity", "verified: the manifest", bridge, "MASQUERADE", "<svg"} {
 		if !strings.Contains(dom, want) {
 			t.Errorf("the rendered demo report lacks %q", want)

@@ -6,46 +6,29 @@ import (
 	"flag"
 	"io"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/dockcase/dockcase/analyze"
+	"github.com/dockcase/dockcase/analyze/analyzetest"
 	"github.com/dockcase/dockcase/bundle"
 	"golang.org/x/net/html"
 )
 
 var reportUpdate = flag.Bool("update", false, "rewrite the golden files under testdata/golden")
 
-const reportDemoBundle = "../testdata/demo/demo.tar.zst"
-
 // reportDemoResult analyses the demo bundle, trusting its signer: the real
 // result of the real collector's bundle.
 func reportDemoResult(t testing.TB) *analyze.Result {
 	t.Helper()
-	f, err := os.Open("../testdata/demo/allowed_signers")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	keys, err := bundle.ParseAllowedSigners(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := bundle.Open(reportDemoBundle, bundle.OpenOptions{VerifyOptions: bundle.VerifyOptions{Trust: bundle.Trust{Keys: keys}}, TempDir: t.TempDir()})
-	if err != nil {
-		t.Fatalf("open demo bundle: %v", err)
-	}
-	defer b.Close()
-	sum, err := bundle.FileSHA256(reportDemoBundle)
+	sum, err := bundle.FileSHA256(analyzetest.DemoBundle())
 	if err != nil {
 		t.Fatal(err)
 	}
 	// The paths go towards the scenario's C2 address, as in the analyzer's
 	// golden files: the case's question.
-	res, err := analyze.Analyze(b, analyze.Options{BundleSHA256: sum, To: []netip.Addr{reportDemoC2(t)}})
+	res, err := analyze.Analyze(analyzetest.OpenDemo(t), analyze.Options{BundleSHA256: sum, To: []netip.Addr{reportDemoC2(t)}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,53 +38,7 @@ func reportDemoResult(t testing.TB) *analyze.Result {
 // reportDemoC2 is the C2 address of testdata/demo/scenario.txt.
 func reportDemoC2(t testing.TB) netip.Addr {
 	t.Helper()
-	return netip.MustParseAddr(reportDemoScenario(t, "C2", 1))
-}
-
-// reportDemoScenario returns field n of the scenario.txt line that starts
-// with key (scripts/make-testdata.sh writes it with the demo bundle).
-func reportDemoScenario(t testing.TB, key string, n int) string {
-	t.Helper()
-	data, err := os.ReadFile("../testdata/demo/scenario.txt")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if f := strings.Fields(line); len(f) > n && f[0] == key {
-			return f[n]
-		}
-	}
-	t.Fatalf("scenario.txt has no %q line with %d fields", key, n+1)
-	return ""
-}
-
-// reportGolden compares got with testdata/golden/name, or rewrites it under
-// -update.
-func reportGolden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", "golden", name)
-	if *reportUpdate {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test ./report/ -run %s -update to create it)", err, t.Name())
-	}
-	if !bytes.Equal(got, want) {
-		gl, wl := strings.Split(string(got), "\n"), strings.Split(string(want), "\n")
-		for i := 0; i < len(gl) && i < len(wl); i++ {
-			if gl[i] != wl[i] {
-				t.Fatalf("%s differs from the golden file at line %d:\ngot:  %s\nwant: %s\n(run with -update if the change is intended)", name, i+1, gl[i], wl[i])
-			}
-		}
-		t.Fatalf("%s differs from the golden file in length: %d lines, want %d", name, len(gl), len(wl))
-	}
+	return netip.MustParseAddr(analyzetest.Scenario(t, "C2", 1))
 }
 
 func reportRender(t testing.TB, f func(io.Writer, *analyze.Result) error, res *analyze.Result) []byte {
@@ -132,7 +69,7 @@ func TestGoldenDemo(t *testing.T) {
 			if !bytes.Equal(got, again) {
 				t.Fatalf("%s is not deterministic: two renderings of the same bundle differ", tc.name)
 			}
-			reportGolden(t, tc.name, got)
+			analyzetest.Golden(t, *reportUpdate, tc.name, got)
 		})
 	}
 }
