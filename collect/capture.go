@@ -1210,15 +1210,36 @@ type capDiscovery struct {
 	networks   map[string]string
 	names      map[string]string
 	dockerLast time.Time
-	// From /proc: net namespace inode → container id ("" for none), and
+	// From /proc: net namespace inode → the container found in it, and
 	// the veth ends found in container namespaces.
-	nsContainer map[uint64]string
+	nsContainer map[uint64]capNSOwner
 	peers       []capPeer
 	scanLast    time.Time
 	// checked holds veths already looked up, so that a veth with no
 	// container behind it does not cause a scan every round.
 	checked map[int]bool
 	logged  map[string]bool
+}
+
+// capNSOwner is the container found in a network namespace and the process
+// whose cgroup showed it. The kernel reuses a freed namespace's inode number
+// at once, so the entry holds only while that process, by pid and start
+// time, is still in the namespace: a container that stops during the
+// capture and one that starts after it may see the same inode.
+type capNSOwner struct {
+	container string
+	pid       int
+	start     uint64 // the process's start time in clock ticks since boot
+}
+
+// capProcStart returns the start time of pid in clock ticks since boot.
+func capProcStart(pid int) (uint64, error) {
+	stat, err := procReadFile("/proc/"+strconv.Itoa(pid)+"/stat", procMaxStatBytes)
+	if err != nil {
+		return 0, err
+	}
+	_, _, _, start, err := procParseStat(stat)
+	return start, err
 }
 
 // capPeer is a veth end inside a container's namespace.
@@ -1231,7 +1252,7 @@ type capPeer struct {
 
 func newCapDiscovery(ctx context.Context, opts CaptureOptions) *capDiscovery {
 	d := &capDiscovery{ctx: ctx, opts: opts, networks: map[string]string{}, names: map[string]string{},
-		nsContainer: map[uint64]string{}, checked: map[int]bool{}, logged: map[string]bool{}}
+		nsContainer: map[uint64]capNSOwner{}, checked: map[int]bool{}, logged: map[string]bool{}}
 	var err error
 	if d.hostNS, err = NetNSInode(os.Getpid()); err != nil {
 		d.fail("host namespace: %v", err)
@@ -1509,21 +1530,7 @@ func (d *capDiscovery) scan() {
 		if err != nil || ino == d.hostNS || listed[ino] {
 			continue
 		}
-		id, seen := d.nsContainer[ino]
-		if !seen {
-			cg, err := procReadFile("/proc/"+ent.Name()+"/cgroup", procMaxCgroupBytes)
-			if err != nil {
-				continue
-			}
-			id = ContainerIDFromCgroup(string(cg))
-			if id != "" {
-				// Only a found container is remembered: a namespace seen
-				// while its container is still being set up (its first
-				// process not yet in the container's cgroup) is looked at
-				// again on the next scan.
-				d.nsContainer[ino] = id
-			}
-		}
+		id := d.nsOwner(pid, ino)
 		if id == "" {
 			continue
 		}
@@ -1535,6 +1542,37 @@ func (d *capDiscovery) scan() {
 		peers = append(peers, ps...)
 	}
 	d.peers = peers
+}
+
+// nsOwner returns the container whose namespace ino is, found through pid
+// in it: from the cache while the process that proved it is still there,
+// from pid's cgroup otherwise.
+func (d *capDiscovery) nsOwner(pid int, ino uint64) string {
+	if o, ok := d.nsContainer[ino]; ok {
+		if cur, err := NetNSInode(o.pid); err == nil && cur == ino {
+			if start, err := capProcStart(o.pid); err == nil && start == o.start {
+				return o.container
+			}
+		}
+		delete(d.nsContainer, ino)
+	}
+	cg, err := procReadFile("/proc/"+strconv.Itoa(pid)+"/cgroup", procMaxCgroupBytes)
+	if err != nil {
+		return ""
+	}
+	id := ContainerIDFromCgroup(string(cg))
+	if id == "" {
+		// Not remembered: a namespace seen while its container is still
+		// being set up (its first process not yet in the container's
+		// cgroup) is looked at again on the next scan.
+		return ""
+	}
+	start, err := capProcStart(pid)
+	if err != nil {
+		return id
+	}
+	d.nsContainer[ino] = capNSOwner{container: id, pid: pid, start: start}
+	return id
 }
 
 func (d *capDiscovery) nsPeers(pid int, container string) ([]capPeer, error) {

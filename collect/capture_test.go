@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dockcase/dockcase/collect/e2etest"
 	"github.com/gopacket/gopacket/pcapgo"
 	"golang.org/x/sys/unix"
 )
@@ -540,5 +541,64 @@ func TestCaptureLinkDownUp(t *testing.T) {
 	}
 	if len(res.Interfaces) != 1 || res.Interfaces[0].Removed != nil || res.Interfaces[0].Dropped != 0 {
 		t.Errorf("interfaces = %+v, want %s captured throughout with no drops", res.Interfaces, l.host)
+	}
+}
+
+// TestCapDiscoveryNamespaceReuse checks that the capture's map from network
+// namespace to container does not outlive the process that proved it. The
+// kernel hands a freed namespace's inode number to the next namespace, so a
+// container stopped during a capture and one started after it can share
+// one: CI once saw the new beacon's veth named as the stopped container's.
+func TestCapDiscoveryNamespaceReuse(t *testing.T) {
+	sc := e2etest.NewScenario(t, e2etest.ScenarioOptions{})
+	b := sc.Beacon
+	ino, err := NetNSInode(b.Pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start, err := capProcStart(b.Pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	self, err := capProcStart(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	const stale = "5ca1ab1e5ca1ab1e5ca1ab1e5ca1ab1e5ca1ab1e5ca1ab1e5ca1ab1e5ca1ab1e"
+	d := newCapDiscovery(context.Background(), CaptureOptions{NoDocker: true})
+	defer d.close()
+	for _, tt := range []struct {
+		name  string
+		owner capNSOwner
+		want  string
+	}{
+		{"witness exited", capNSOwner{container: stale, pid: 1 << 22, start: start}, b.ID},
+		{"witness in another namespace", capNSOwner{container: stale, pid: os.Getpid(), start: self}, b.ID},
+		{"witness pid reused", capNSOwner{container: stale, pid: b.Pid, start: start + 1}, b.ID},
+		// While the witness holds, the cache is used and cgroups are not
+		// read again: the made-up id comes back.
+		{"witness holds", capNSOwner{container: stale, pid: b.Pid, start: start}, stale},
+	} {
+		d.nsContainer = map[uint64]capNSOwner{ino: tt.owner}
+		if got := d.nsOwner(b.Pid, ino); got != tt.want {
+			t.Errorf("%s: nsOwner = %.12s, want %.12s", tt.name, got, tt.want)
+		}
+	}
+
+	// Through a scan: the beacon's veth end is found under its own id.
+	d.nsContainer = map[uint64]capNSOwner{ino: {container: stale, pid: 1 << 22, start: start}}
+	d.scan()
+	found := false
+	for _, p := range d.peers {
+		if p.container == stale {
+			t.Errorf("scan kept the stale owner for a veth end (index %d, host %d)", p.index, p.hostIndex)
+		}
+		found = found || p.container == b.ID
+	}
+	if !found {
+		t.Errorf("scan found no veth end of the beacon %.12s among %d", b.ID, len(d.peers))
+	}
+	if o := d.nsContainer[ino]; o.container != b.ID || o.start == 0 {
+		t.Errorf("cache after scan = %+v, want the beacon %.12s with a witness", o, b.ID)
 	}
 }
