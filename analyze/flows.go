@@ -108,25 +108,33 @@ func flowAddrBits(a netip.Addr) (hi, lo uint64) {
 // interface iface, and whether src is side A of the key. For ICMP pass the type and
 // the identifier (or code) as the ports; they are normalised as FlowKey says.
 func NewFlowKey(iface int, proto uint8, src, dst netip.Addr, sport, dport uint16) (k FlowKey, srcIsA bool) {
-	k.iface, k.proto, k.v6 = uint16(iface), proto, src.Is6()
 	sh, sl := flowAddrBits(src)
 	dh, dl := flowAddrBits(dst)
+	srcIsA = k.set(iface, proto, src.Is6(), [2]uint64{sh, sl}, [2]uint64{dh, dl}, sport, dport)
+	return k, srcIsA
+}
+
+// set makes k the key of NewFlowKey from the addresses as two big-endian
+// halves each (IPv4 mapped into IPv6) and reports whether src is side A.
+// It writes k in place: a key built on the stack and copied costs the
+// per-packet path a stalled load.
+func (k *FlowKey) set(iface int, proto uint8, v6 bool, src, dst [2]uint64, sport, dport uint16) (srcIsA bool) {
+	sh, sl, dh, dl := src[0], src[1], dst[0], dst[1]
 	if proto == IPProtoICMP || proto == IPProtoICMPv6 {
-		k.aPort, k.bPort = flowICMPType(proto, uint8(sport)), dport
+		sport = flowICMPType(proto, uint8(sport))
 		srcIsA = sh < dh || sh == dh && sl <= dl
 	} else {
 		srcIsA = sh < dh || sh == dh && (sl < dl || sl == dl && sport <= dport)
-		k.aPort, k.bPort = sport, dport
 		if !srcIsA {
-			k.aPort, k.bPort = dport, sport
+			sport, dport = dport, sport
 		}
 	}
-	if srcIsA {
-		k.aHi, k.aLo, k.bHi, k.bLo = sh, sl, dh, dl
-	} else {
-		k.aHi, k.aLo, k.bHi, k.bLo = dh, dl, sh, sl
+	if !srcIsA {
+		sh, sl, dh, dl = dh, dl, sh, sl
 	}
-	return k, srcIsA
+	k.aHi, k.aLo, k.bHi, k.bLo = sh, sl, dh, dl
+	k.aPort, k.bPort, k.iface, k.proto, k.v6 = sport, dport, uint16(iface), proto, v6
+	return srcIsA
 }
 
 // flowICMPType folds echo replies onto the request type, so a ping and its answer
@@ -396,8 +404,8 @@ func decodeFlowEvent(r *Record, p *Packet, ev *flowEvent) []byte {
 	if p.Layers&LayerFragment != 0 && !p.FragFirst {
 		ev.kind = flowEvFragment
 		ev.key.iface, ev.key.proto, ev.key.v6 = uint16(r.Interface), p.IPProto, p.Src.Is6()
-		ev.key.aHi, ev.key.aLo = flowAddrBits(p.Src)
-		ev.key.bHi, ev.key.bLo = flowAddrBits(p.Dst)
+		ev.key.aHi, ev.key.aLo = p.srcBits[0], p.srcBits[1]
+		ev.key.bHi, ev.key.bLo = p.dstBits[0], p.dstBits[1]
 		return nil
 	}
 	var sport, dport uint16
@@ -419,9 +427,7 @@ func decodeFlowEvent(r *Record, p *Packet, ev *flowEvent) []byte {
 		}
 	}
 	ev.kind = flowEvFlow
-	var fwd bool
-	ev.key, fwd = NewFlowKey(r.Interface, p.IPProto, p.Src, p.Dst, sport, dport)
-	if fwd {
+	if ev.key.set(r.Interface, p.IPProto, p.Src.Is6(), p.srcBits, p.dstBits, sport, dport) {
 		ev.bits |= flowEvFwd
 	}
 	if p.TCPFlags&(TCPFlagSYN|TCPFlagACK) == TCPFlagSYN|TCPFlagACK {

@@ -79,6 +79,11 @@ type Packet struct {
 	EtherType  uint16 // protocol of the network layer (after VLAN tags)
 
 	Src, Dst   netip.Addr
+	// srcBits and dstBits are Src and Dst as two big-endian halves (IPv4
+	// mapped into IPv6), read from the header directly: the flow key is
+	// made of them, and taking them from a netip.Addr costs a round trip
+	// through memory on every packet.
+	srcBits, dstBits [2]uint64
 	IPProto    uint8  // transport protocol (after IPv6 extension headers)
 	TTL        uint8  // IPv4 TTL or IPv6 hop limit
 	IPTotalLen uint32 // IP header plus payload as the IP header states it
@@ -95,6 +100,10 @@ type Packet struct {
 	PayloadOffset int // transport payload start in data
 	PayloadLen    int // transport payload bytes present in data (link padding excluded)
 }
+
+// packetV4Mapped is the low half of ::ffff:0.0.0.0, the IPv6 form of an
+// IPv4 address.
+const packetV4Mapped = 0xffff << 32
 
 // DecodePacket fills p with the headers of data, a record of link type lt. It never
 // allocates and never fails on unknown protocols: it stops there, and p.Layers says
@@ -245,6 +254,8 @@ func packetIPv4(data []byte, off int, p *Packet) {
 	}
 	p.Src = netip.AddrFrom4([4]byte(b[12:16]))
 	p.Dst = netip.AddrFrom4([4]byte(b[16:20]))
+	p.srcBits = [2]uint64{0, packetV4Mapped | uint64(binary.BigEndian.Uint32(b[12:16]))}
+	p.dstBits = [2]uint64{0, packetV4Mapped | uint64(binary.BigEndian.Uint32(b[16:20]))}
 	p.Layers |= LayerIPv4
 	p.EtherType = 0x0800
 	p.TTL = b[8]
@@ -300,6 +311,8 @@ func packetIPv6(data []byte, off int, p *Packet) {
 	}
 	p.Src = netip.AddrFrom16([16]byte(b[8:24]))
 	p.Dst = netip.AddrFrom16([16]byte(b[24:40]))
+	p.srcBits = [2]uint64{binary.BigEndian.Uint64(b[8:16]), binary.BigEndian.Uint64(b[16:24])}
+	p.dstBits = [2]uint64{binary.BigEndian.Uint64(b[24:32]), binary.BigEndian.Uint64(b[32:40])}
 	p.Layers |= LayerIPv6
 	p.EtherType = 0x86dd
 	p.TTL = b[7]

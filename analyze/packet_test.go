@@ -224,6 +224,18 @@ func FuzzDecodePacket(f *testing.F) {
 		if p.Layers&(LayerIPv4|LayerIPv6) != 0 && !p.Src.IsValid() {
 			t.Fatalf("IP layer without source address")
 		}
+		// The flow key takes the addresses' bits from the header itself:
+		// they must be those of Src and Dst.
+		if p.Layers&(LayerIPv4|LayerIPv6) != 0 {
+			for _, a := range []struct {
+				addr netip.Addr
+				bits [2]uint64
+			}{{p.Src, p.srcBits}, {p.Dst, p.dstBits}} {
+				if hi, lo := flowAddrBits(a.addr); [2]uint64{hi, lo} != a.bits {
+					t.Fatalf("address %s has bits %x, header bits %x", a.addr, [2]uint64{hi, lo}, a.bits)
+				}
+			}
+		}
 	})
 }
 
