@@ -95,6 +95,9 @@ const (
 	maxIfaceMapBytes = 64 << 20
 	// maxAttribEvidence bounds the evidence entries attached to one flow.
 	maxAttribEvidence = 8
+	// attribEvidenceCap is the evidence entries a flow has room for before
+	// its slice grows: the frames, what decided, and the entry behind it.
+	attribEvidenceCap = 3
 )
 
 // Capture members of a bundle.
@@ -355,6 +358,28 @@ type learnedAddr struct {
 	container, name string
 	from, to        int64
 	evidence        Evidence
+	owned           owned // what owner returns for it, built once
+}
+
+// owned is a container found holding an address, with the words and
+// evidence the rules cite: built once per lease or learned address, so
+// that attributing a flow by address allocates nothing.
+type owned struct {
+	id, name, conf string
+	ev             []Evidence
+	held           string // "<name> held <addr>"
+	heldBegan      string // held + " when the flow began"
+}
+
+func newOwned(id, name, conf string, addr netip.Addr, ev []Evidence) owned {
+	held := name + " held " + addr.String()
+	return owned{id: id, name: name, conf: conf, ev: ev, held: held, heldBegan: held + " when the flow began"}
+}
+
+// leaseRef is a lease in the attributor's index.
+type leaseRef struct {
+	l     *Lease
+	owned owned
 }
 
 type pubKey struct {
@@ -378,6 +403,15 @@ type corrKey struct {
 	port  uint16
 }
 
+// corrCand is a pre-NAT flow in the correlation index: what the window
+// scan compares, side by side in memory, and the flow itself.
+type corrCand struct {
+	first int64
+	f     *Flow
+	cont  int32  // the flow's container, numbered in the order met
+	port  uint16 // the flow's client port
+}
+
 // attributor holds the indexes built once per analysis, so that each flow
 // costs a few map lookups.
 type attributor struct {
@@ -385,7 +419,7 @@ type attributor struct {
 	b         *bundle.Bundle
 	points    map[*CapturePoint]*pointInfo
 	ifaceMap  map[int]*pointInfo // pcapng interface id of the bundle capture → info
-	leases    map[netip.Addr][]*Lease
+	leases    map[netip.Addr][]leaseRef
 	learned   map[netip.Addr][]learnedAddr
 	hostAddrs map[netip.Addr]bool
 	subnets   []netip.Prefix
@@ -396,19 +430,19 @@ type attributor struct {
 	pub       map[pubKey][]pubRef
 	socks     map[sockKey][]HostSocket
 	procs     map[int]*HostProcess
-	corr      map[corrKey][]*Flow
+	corr      map[corrKey][]corrCand
 	problems  []string
 }
 
 func newAttributor(h *Host, b *bundle.Bundle) *attributor {
 	a := &attributor{h: h, b: b, points: map[*CapturePoint]*pointInfo{}, ifaceMap: map[int]*pointInfo{},
-		leases: map[netip.Addr][]*Lease{}, learned: map[netip.Addr][]learnedAddr{}, hostAddrs: map[netip.Addr]bool{},
+		leases: map[netip.Addr][]leaseRef{}, learned: map[netip.Addr][]learnedAddr{}, hostAddrs: map[netip.Addr]bool{},
 		gateways: map[netip.Addr]bool{}, ctReply: map[ctTuple][]int32{}, ctOrig: map[ctTuple][]int32{},
-		pub: map[pubKey][]pubRef{}, socks: map[sockKey][]HostSocket{}, procs: map[int]*HostProcess{}, corr: map[corrKey][]*Flow{}}
+		pub: map[pubKey][]pubRef{}, socks: map[sockKey][]HostSocket{}, procs: map[int]*HostProcess{}, corr: map[corrKey][]corrCand{}}
 	for i := range h.leases {
 		l := &h.leases[i]
 		if l.Addr.IsValid() {
-			a.leases[l.Addr] = append(a.leases[l.Addr], l)
+			a.leases[l.Addr] = append(a.leases[l.Addr], leaseRef{l, newOwned(l.Container, l.ContainerName, ConfidenceHigh, l.Addr.Unmap(), l.Evidence)})
 		}
 	}
 	if h.HostNS != nil {
@@ -757,36 +791,50 @@ func (a *attributor) attribute(set *FlowSet) *Traffic {
 		}
 	}
 	t := &Traffic{Flows: make([]Flow, len(set.Flows))}
-	evidence := make([]Evidence, len(set.Flows))
+	// Room for the evidence most rules cite (the frames, what decided, and
+	// the lease or conntrack entry behind it), allocated at once.
+	evidence := make([]Evidence, attribEvidenceCap*len(set.Flows))
 	attributeParallel(t.Flows, func(f *Flow, i int) {
-		f.init(set.Flows[i], evidence[i:i+1:i+1])
+		f.init(set.Flows[i], evidence[attribEvidenceCap*i:attribEvidenceCap*i+1:attribEvidenceCap*(i+1)])
 		f.Role = a.pointOf(f.rec.Point).role // the rules read it
 	})
-	byRole := func(roles ...string) []*Flow {
-		var out []*Flow
-		for i := range t.Flows {
-			if slices.Contains(roles, t.Flows[i].Role) {
-				out = append(out, &t.Flows[i])
-			}
+	var veths, bridges, afterNAT []*Flow
+	for i := range t.Flows {
+		switch f := &t.Flows[i]; f.Role {
+		case PointVeth:
+			veths = append(veths, f)
+		case PointBridge:
+			bridges = append(bridges, f)
+		case PointUplink, PointExternal, PointOther:
+			afterNAT = append(afterNAT, f)
 		}
-		return out
 	}
-	for _, f := range byRole(PointVeth) {
+	for _, f := range veths {
 		a.onVeth(f)
 	}
-	attributeParallel(byRole(PointBridge), func(f **Flow, _ int) { a.onBridge(*f) })
-	for _, f := range byRole(PointVeth, PointBridge) {
+	attributeParallel(bridges, func(f **Flow, _ int) { a.onBridge(*f) })
+	conts := map[string]int32{}
+	for i := range t.Flows {
+		f := &t.Flows[i]
+		if f.Role != PointVeth && f.Role != PointBridge {
+			continue
+		}
 		// Link-scoped flows (NDP, MLD, mDNS) never leave their link, so
 		// nothing after NAT can be their continuation.
 		if f.Attributed() && f.ContainerSide == "client" && !linkScoped(f.Client, f.Server) {
 			k := corrKey{f.rec.Proto, f.Server, corrPort(f.rec.Proto, f.ServerPort)}
-			a.corr[k] = append(a.corr[k], f)
+			ci, ok := conts[f.Container]
+			if !ok {
+				ci = int32(len(conts))
+				conts[f.Container] = ci
+			}
+			a.corr[k] = append(a.corr[k], corrCand{first: f.rec.First, f: f, cont: ci, port: f.ClientPort})
 		}
 	}
 	for _, cands := range a.corr {
-		slices.SortStableFunc(cands, func(x, y *Flow) int { return cmp.Compare(x.rec.First, y.rec.First) })
+		slices.SortStableFunc(cands, func(x, y corrCand) int { return cmp.Compare(x.first, y.first) })
 	}
-	attributeParallel(byRole(PointUplink, PointExternal, PointOther), func(f **Flow, _ int) { a.afterNAT(*f) })
+	attributeParallel(afterNAT, func(f **Flow, _ int) { a.afterNAT(*f) })
 	for i := range t.Flows {
 		f := &t.Flows[i]
 		if len(f.Evidence) > maxAttribEvidence {
@@ -850,8 +898,8 @@ func (f *Flow) init(r *FlowRecord, evs []Evidence) {
 	f.SNI, f.HTTPHost = r.SNI, r.HTTPHost
 	f.FirstFrame, f.LastFrame = r.FirstFrame, r.LastFrame
 	f.Rule, f.Confidence = RuleUnknown, ConfidenceNone
-	text := make([]byte, 0, 64+len(r.Point.Name))
-	text = append(text, "frames "...)
+	var buf [96]byte // "frames N to N on interface N ("name")" fits for most names
+	text := append(buf[:0], "frames "...)
 	text = strconv.AppendUint(text, r.FirstFrame, 10)
 	text = append(text, " to "...)
 	text = strconv.AppendUint(text, r.LastFrame, 10)
@@ -914,8 +962,12 @@ func (a *attributor) onVeth(f *Flow) {
 		local = f.Server
 	}
 	if a.isContainerAddr(local) {
+		ev := f.Evidence[0]
+		local = local.Unmap()
 		a.learned[local] = append(a.learned[local], learnedAddr{container: pi.container, name: pi.containerName,
-			from: f.rec.First, to: f.rec.Last, evidence: f.Evidence[0]})
+			from: f.rec.First, to: f.rec.Last, evidence: ev,
+			owned: newOwned(pi.container, pi.containerName, ConfidenceMedium, local, []Evidence{{Member: ev.Member, SHA256: ev.SHA256,
+				Text: fmt.Sprintf("%s was the address of %q on its veth then (%s)", local, pi.containerName, ev.Text)}})})
 	}
 }
 
@@ -948,12 +1000,14 @@ func (a *attributor) byAddress(f *Flow, prefix string) bool {
 		if side == "server" {
 			addr = f.Server
 		}
-		if id, name, conf, ev, ok := a.owner(addr, at); ok {
-			reason := fmt.Sprintf("%s%s held %s when the flow began", prefix, name, addr)
+		if o, ok := a.owner(addr, at); ok {
+			reason := o.heldBegan
 			if other := a.otherEnd(f, side, at); other != "" {
-				reason += "; the other end is container " + other
+				reason = prefix + reason + "; the other end is container " + other
+			} else if prefix != "" {
+				reason = prefix + reason
 			}
-			f.set(id, name, side, RuleAddressOwner, conf, reason, ev...)
+			f.set(o.id, o.name, side, RuleAddressOwner, o.conf, reason, o.ev...)
 			return true
 		}
 	}
@@ -973,18 +1027,19 @@ func (a *attributor) otherEnd(f *Flow, side string, at int64) string {
 	if side == "server" {
 		addr = f.Client
 	}
-	if _, name, _, _, ok := a.owner(addr, at); ok {
-		return name
+	if o, ok := a.owner(addr, at); ok {
+		return o.name
 	}
 	return ""
 }
 
 // owner finds the container holding addr at time at (ns): a lease of the
 // model, else an address learned from a veth.
-func (a *attributor) owner(addr netip.Addr, at int64) (id, name, conf string, ev []Evidence, ok bool) {
+func (a *attributor) owner(addr netip.Addr, at int64) (owned, bool) {
 	addr = addr.Unmap()
 	t := time.Unix(0, at)
-	for _, l := range a.leases[addr] {
+	for _, r := range a.leases[addr] {
+		l := r.l
 		if l.From.IsZero() || t.Before(l.From) {
 			continue
 		}
@@ -995,16 +1050,15 @@ func (a *attributor) owner(addr netip.Addr, at int64) (id, name, conf string, ev
 		if !end.IsZero() && t.After(end) {
 			continue
 		}
-		return l.Container, l.ContainerName, ConfidenceHigh, l.Evidence, true
+		return r.owned, true
 	}
 	slack := int64(FlowCorrelationWindow)
 	for _, l := range a.learned[addr] {
 		if l.from-slack <= at && at <= l.to+slack {
-			return l.container, l.name, ConfidenceMedium, []Evidence{{Member: l.evidence.Member, SHA256: l.evidence.SHA256,
-				Text: fmt.Sprintf("%s was the address of %q on its veth then (%s)", addr, l.name, l.evidence.Text)}}, true
+			return l.owned, true
 		}
 	}
-	return "", "", "", nil, false
+	return owned{}, false
 }
 
 // ctFind returns the conntrack record indexed under k whose lifetime
@@ -1096,7 +1150,7 @@ func linkScoped(a, b netip.Addr) bool {
 // flow untouched when no container held either address.
 func (a *attributor) byAddressQuiet(f *Flow) bool {
 	for _, addr := range []netip.Addr{f.Client, f.Server} {
-		if _, _, _, _, ok := a.owner(addr, f.rec.First); ok {
+		if _, ok := a.owner(addr, f.rec.First); ok {
 			return a.byAddress(f, "not translated: ")
 		}
 	}
@@ -1109,7 +1163,7 @@ func (a *attributor) fromCT(f *Flow, ct *ctRecord, side string, addr netip.Addr,
 		rule, src = RuleConntrackEvent, "the conntrack events"
 	}
 	f.Original = &FlowTuple{Src: orig.src, SPort: orig.sport, Dst: orig.dst, DPort: orig.dport}
-	id, name, conf, ev, ok := a.owner(addr, f.rec.First)
+	o, ok := a.owner(addr, f.rec.First)
 	if !ok {
 		if a.hostAddrs[addr] {
 			f.set("", "", "", RuleHost, ConfidenceHigh, fmt.Sprintf("%s translate it to the host's address %s", src, addr), ct.evidence)
@@ -1118,15 +1172,33 @@ func (a *attributor) fromCT(f *Flow, ct *ctRecord, side string, addr netip.Addr,
 		f.set("", "", "", RuleUnknown, ConfidenceNone, fmt.Sprintf("host or unknown: %s translate it to %s, which no known container held then", src, addr), ct.evidence)
 		return
 	}
+	conf := o.conf
 	if conf == ConfidenceHigh && rule == RuleConntrack && !a.h.Collected.IsZero() && time.Unix(0, f.rec.Last).Before(a.h.Collected.Add(-10*time.Minute)) {
 		conf = ConfidenceMedium // an old flow matched to a snapshot entry may be a reused tuple
 	}
 	if side == "server" {
 		rule = RuleDNAT
 	}
-	f.set(id, name, side, rule, conf, fmt.Sprintf("%s map %s:%d to %s:%d, held by %s", src,
-		pick(side == "client", f.Client, f.Server), pick(side == "client", f.ClientPort, f.ServerPort), addr,
-		pick(side == "client", orig.sport, ct.reply.sport), name), append([]Evidence{ct.evidence}, ev...)...)
+	// "<src> map <addr>:<port> to <addr>:<port>, held by <name>", without
+	// fmt: one allocation per flow.
+	text := make([]byte, 0, 64+len(src)+len(o.name))
+	text = append(text, src...)
+	text = append(text, " map "...)
+	text = appendAddrColonPort(text, pick(side == "client", f.Client, f.Server), pick(side == "client", f.ClientPort, f.ServerPort))
+	text = append(text, " to "...)
+	text = appendAddrColonPort(text, addr, pick(side == "client", orig.sport, ct.reply.sport))
+	text = append(text, ", held by "...)
+	text = append(text, o.name...)
+	f.set(o.id, o.name, side, rule, conf, string(text), ct.evidence)
+	f.Evidence = append(f.Evidence, o.ev...)
+}
+
+// appendAddrColonPort appends addr, a colon and port, as "%s:%d" would
+// (no brackets around an IPv6 address).
+func appendAddrColonPort(b []byte, addr netip.Addr, port uint16) []byte {
+	b = addr.AppendTo(b)
+	b = append(b, ':')
+	return strconv.AppendUint(b, uint64(port), 10)
 }
 
 func pick[T any](c bool, a, b T) T {
@@ -1191,24 +1263,25 @@ func (a *attributor) correlate(f *Flow) bool {
 	// is found by binary search, so a busy remote costs log n, not n.
 	cands := a.corr[corrKey{r.Proto, r.Server, corrPort(r.Proto, r.ServerPort)}]
 	window := int64(FlowCorrelationWindow)
-	lo, _ := slices.BinarySearchFunc(cands, r.First-window, func(c *Flow, at int64) int { return cmp.Compare(c.rec.First, at) })
-	var best *Flow
+	lo, _ := slices.BinarySearchFunc(cands, r.First-window, func(c corrCand, at int64) int { return cmp.Compare(c.first, at) })
+	var best *corrCand
 	var bestDiff int64
 	samePort := false
-	var buf [8]string
+	var buf [64]int32
 	containers := buf[:0] // distinct, in the order met
-	for _, c := range cands[lo:] {
-		if c.rec.First > r.First+window {
+	for i := lo; i < len(cands); i++ {
+		c := &cands[i]
+		if c.first > r.First+window {
 			break
 		}
-		d := c.rec.First - r.First
+		d := c.first - r.First
 		if d < 0 {
 			d = -d
 		}
-		if !slices.Contains(containers, c.Container) {
-			containers = append(containers, c.Container)
+		if !slices.Contains(containers, c.cont) {
+			containers = append(containers, c.cont)
 		}
-		sp := c.ClientPort == r.ClientPort
+		sp := c.port == r.ClientPort
 		if best == nil || (sp && !samePort) || (sp == samePort && d < bestDiff) {
 			best, bestDiff, samePort = c, d, sp
 		}
@@ -1220,18 +1293,40 @@ func (a *attributor) correlate(f *Flow) bool {
 	how := "the same source port"
 	if !samePort {
 		if len(containers) > 1 {
-			f.set("", "", "", RuleUnknown, ConfidenceNone, fmt.Sprintf("host or unknown: %d containers had a flow to %s:%d starting within %v, none with the same source port",
-				len(containers), r.Server, r.ServerPort, FlowCorrelationWindow))
+			// "host or unknown: %d containers had a flow to %s:%d starting
+			// within %v, none with the same source port", without fmt.
+			text := make([]byte, 0, 160)
+			text = append(text, "host or unknown: "...)
+			text = strconv.AppendInt(text, int64(len(containers)), 10)
+			text = append(text, " containers had a flow to "...)
+			text = appendAddrColonPort(text, r.Server, r.ServerPort)
+			text = append(text, " starting within "...)
+			text = append(text, corrWindowText...)
+			text = append(text, ", none with the same source port"...)
+			f.set("", "", "", RuleUnknown, ConfidenceNone, string(text))
 			return true
 		}
 		conf, how = ConfidenceLow, "a different source port"
 	}
-	f.Original = &FlowTuple{Src: best.Client, SPort: best.ClientPort, Dst: best.Server, DPort: best.ServerPort}
-	f.set(best.Container, best.ContainerName, "client", RuleCorrelation, conf,
-		fmt.Sprintf("no conntrack entry; correlated with the pre-NAT flow on %q (same remote %s:%d, %s, start %v apart)",
-			best.Interface, r.Server, r.ServerPort, how, time.Duration(bestDiff)), best.Evidence[0])
+	pre := best.f
+	f.Original = &FlowTuple{Src: pre.Client, SPort: pre.ClientPort, Dst: pre.Server, DPort: pre.ServerPort}
+	// "no conntrack entry; correlated with the pre-NAT flow on %q (same
+	// remote %s:%d, %s, start %v apart)", without fmt.
+	text := make([]byte, 0, 160+len(pre.Interface))
+	text = append(text, "no conntrack entry; correlated with the pre-NAT flow on "...)
+	text = strconv.AppendQuote(text, pre.Interface)
+	text = append(text, " (same remote "...)
+	text = appendAddrColonPort(text, r.Server, r.ServerPort)
+	text = append(text, ", "...)
+	text = append(text, how...)
+	text = append(text, ", start "...)
+	text = append(text, time.Duration(bestDiff).String()...)
+	text = append(text, " apart)"...)
+	f.set(pre.Container, pre.ContainerName, "client", RuleCorrelation, conf, string(text), pre.Evidence[0])
 	return true
 }
+
+var corrWindowText = FlowCorrelationWindow.String()
 
 // hostSocket applies rule 5: a socket of the host's namespace with the
 // flow's local port, held by a process of a container.
