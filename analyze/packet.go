@@ -79,11 +79,6 @@ type Packet struct {
 	EtherType  uint16 // protocol of the network layer (after VLAN tags)
 
 	Src, Dst   netip.Addr
-	// srcBits and dstBits are Src and Dst as two big-endian halves (IPv4
-	// mapped into IPv6), read from the header directly: the flow key is
-	// made of them, and taking them from a netip.Addr costs a round trip
-	// through memory on every packet.
-	srcBits, dstBits [2]uint64
 	IPProto    uint8  // transport protocol (after IPv6 extension headers)
 	TTL        uint8  // IPv4 TTL or IPv6 hop limit
 	IPTotalLen uint32 // IP header plus payload as the IP header states it
@@ -99,6 +94,12 @@ type Packet struct {
 
 	PayloadOffset int // transport payload start in data
 	PayloadLen    int // transport payload bytes present in data (link padding excluded)
+
+	// srcBits and dstBits are Src and Dst as two big-endian halves (IPv4
+	// mapped into IPv6), read from the header directly: the flow key is
+	// made of them, and taking them from a netip.Addr costs a round trip
+	// through memory on every packet.
+	srcBits, dstBits [2]uint64
 }
 
 // packetV4Mapped is the low half of ::ffff:0.0.0.0, the IPv6 form of an
