@@ -232,7 +232,7 @@ type triage struct {
 	src  triageSource
 	opts FindingOptions
 
-	inspects map[string]*triageInspect // container id → inspect, decoded lazily
+	inspects map[string]*inspectDoc // container id → inspect, decoded lazily
 	layers   map[string]*Layer         // container id → top layer of its commit
 	layersOK bool
 	// problems are members that could not be read; they become info
@@ -287,7 +287,7 @@ func Findings(h *Host, b *bundle.Bundle, opts FindingOptions) []TriageFinding {
 }
 
 func runFindings(h *Host, src triageSource, opts FindingOptions, rules []findingRule) []TriageFinding {
-	t := &triage{h: h, src: src, opts: opts, inspects: map[string]*triageInspect{}}
+	t := &triage{h: h, src: src, opts: opts, inspects: map[string]*inspectDoc{}}
 	if opts.Layers != nil {
 		t.layers, t.layersOK = opts.Layers, true
 		t.problems = append(t.problems, opts.LayerProblems...)

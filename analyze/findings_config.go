@@ -1,7 +1,6 @@
 package analyze
 
 import (
-	"encoding/json"
 	"fmt"
 	"path"
 	"regexp"
@@ -10,39 +9,11 @@ import (
 	"strings"
 )
 
-// triageInspect is the part of a container's inspect the configuration
-// rules read; the model keeps less (no environment, no AppArmor profile).
-type triageInspect struct {
-	AppArmorProfile string `json:"AppArmorProfile"`
-	HostConfig      struct {
-		Privileged   bool                        `json:"Privileged"`
-		CapAdd       []string                    `json:"CapAdd"`
-		NetworkMode  string                      `json:"NetworkMode"`
-		PidMode      string                      `json:"PidMode"`
-		IpcMode      string                      `json:"IpcMode"`
-		UTSMode      string                      `json:"UTSMode"`
-		SecurityOpt  []string                    `json:"SecurityOpt"`
-		PortBindings map[string][]portBindingDoc `json:"PortBindings"`
-	} `json:"HostConfig"`
-	Config struct {
-		Env []string `json:"Env"`
-	} `json:"Config"`
-	Mounts []struct {
-		Type        string `json:"Type"`
-		Source      string `json:"Source"`
-		Destination string `json:"Destination"`
-		RW          bool   `json:"RW"`
-	} `json:"Mounts"`
-	NetworkSettings struct {
-		Ports map[string][]portBindingDoc `json:"Ports"`
-	} `json:"NetworkSettings"`
-}
-
 func inspectMember(id string) string { return "docker/containers/" + id + "/inspect.json" }
 
 // inspect returns the decoded inspect of a container, nil when the bundle
 // lacks it.
-func (t *triage) inspect(c *Container) *triageInspect {
+func (t *triage) inspect(c *Container) *inspectDoc {
 	if d, ok := t.inspects[c.ID]; ok {
 		return d
 	}
@@ -51,8 +22,8 @@ func (t *triage) inspect(c *Container) *triageInspect {
 	if !ok {
 		return nil
 	}
-	d := &triageInspect{}
-	if err := json.Unmarshal(data, d); err != nil {
+	d, err := decodeInspect(data)
+	if err != nil {
 		t.problem("%s: %v", inspectMember(c.ID), err)
 		return nil
 	}

@@ -556,12 +556,15 @@ type portBindingDoc struct {
 	HostPort string `json:"HostPort"`
 }
 
+// inspectDoc is the part of a container's inspect that the model and the
+// configuration findings read.
 type inspectDoc struct {
-	ID      string `json:"Id"`
-	Created string `json:"Created"`
-	Name    string `json:"Name"`
-	Image   string `json:"Image"`
-	State   struct {
+	ID              string `json:"Id"`
+	AppArmorProfile string `json:"AppArmorProfile"`
+	Created         string `json:"Created"`
+	Name            string `json:"Name"`
+	Image           string `json:"Image"`
+	State           struct {
 		Status     string `json:"Status"`
 		Pid        int    `json:"Pid"`
 		StartedAt  string `json:"StartedAt"`
@@ -581,6 +584,7 @@ type inspectDoc struct {
 	Config struct {
 		Image  string            `json:"Image"`
 		Labels map[string]string `json:"Labels"`
+		Env    []string          `json:"Env"` // secrets in the environment: findings only, never in the model
 	} `json:"Config"`
 	Mounts []struct {
 		Type        string `json:"Type"`

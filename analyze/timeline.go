@@ -142,7 +142,7 @@ func sortTimeline(evs []TimelineEvent) {
 }
 
 func buildTimeline(h *Host, src triageSource, steps []bundle.StepRecord, opts TimelineOptions) []TimelineEvent {
-	t := &triage{h: h, src: src, inspects: map[string]*triageInspect{}}
+	t := &triage{h: h, src: src, inspects: map[string]*inspectDoc{}}
 	if opts.Layers != nil {
 		t.layers, t.layersOK = opts.Layers, true
 	}
