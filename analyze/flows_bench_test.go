@@ -10,6 +10,7 @@ import (
 	"os"
 	"runtime"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -225,8 +226,33 @@ func TestFlowsBenchMode(t *testing.T) {
 				t.Fatalf("attribution: %d of %d flows unattributed: the bench host does not match gencapture", n, len(tr.Flows))
 			}
 		}
+	case "walk2":
+		// Two walks of the files at once, one goroutine each: how much of
+		// a second core the machine gives to the walk's kind of work.
+		var wg sync.WaitGroup
+		var n [2]uint64
+		for w := range 2 {
+			wg.Go(func() {
+				for _, f := range files {
+					fh, err := os.Open(f)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					k, err := flowsWalk(fh)
+					fh.Close()
+					if err != nil {
+						t.Error(err)
+					}
+					n[w] += k
+				}
+			})
+		}
+		wg.Wait()
+		packets = n[0] + n[1]
+		size *= 2
 	default:
-		t.Fatalf("DOCKCASE_FLOWS_BENCH=%q: want walk, pipeline or attribution", mode)
+		t.Fatalf("DOCKCASE_FLOWS_BENCH=%q: want walk, walk2, pipeline or attribution", mode)
 	}
 	wall := time.Since(start).Seconds()
 	var ru syscall.Rusage
