@@ -233,7 +233,7 @@ type triage struct {
 	opts FindingOptions
 
 	inspects map[string]*inspectDoc // container id → inspect, decoded lazily
-	layers   map[string]*Layer         // container id → top layer of its commit
+	layers   map[string]*Layer      // container id → top layer of its commit
 	layersOK bool
 	// problems are members that could not be read; they become info
 	// findings, so a reader knows what the rules did not see.

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -18,6 +17,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/dockcase/dockcase/scripts/gencapture/truth"
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 )
@@ -46,47 +46,16 @@ func flowsGenCapture(t testing.TB, dir string, args ...string) (capture, truth s
 	return capture, truth
 }
 
-// flowsTruthRecord is one line of the generator's -truth output.
-type flowsTruthRecord struct {
-	Kind       string    `json:"kind"`
-	File       int       `json:"file"`
-	Interface  int       `json:"interface"`
-	Proto      uint8     `json:"proto"`
-	Client     string    `json:"client"`
-	ClientPort uint16    `json:"client_port"`
-	Server     string    `json:"server"`
-	ServerPort uint16    `json:"server_port"`
-	Packets    [2]uint64 `json:"packets"`
-	Bytes      [2]uint64 `json:"bytes"`
-	TCPFlags   [2]uint8  `json:"tcp_flags"`
-	First      int64     `json:"first"`
-	Last       int64     `json:"last"`
-	FirstFrame uint64    `json:"first_frame"`
-	LastFrame  uint64    `json:"last_frame"`
-	SNI        string    `json:"sni"`
-	HTTPHost   string    `json:"http_host"`
-	Frame      uint64    `json:"frame"`
-	QName      string    `json:"qname"`
-	Answers    []string  `json:"answers"`
-	CNAME      string    `json:"cname"`
-}
-
-func flowsReadTruth(t testing.TB, path string) (flows, dns []flowsTruthRecord) {
+func flowsReadTruth(t testing.TB, path string) (flows []truth.Flow, dns []truth.DNS) {
 	t.Helper()
-	b, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for line := range bytes.Lines(b) {
-		var r flowsTruthRecord
-		if err := json.Unmarshal(line, &r); err != nil {
-			t.Fatalf("truth line %q: %v", line, err)
-		}
-		if r.Kind == "dns" {
-			dns = append(dns, r)
-		} else {
-			flows = append(flows, r)
-		}
+	defer f.Close()
+	flows, dns, err = truth.Read(f)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
 	}
 	return flows, dns
 }

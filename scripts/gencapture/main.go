@@ -35,6 +35,8 @@ import (
 	"strings"
 
 	"golang.org/x/net/dns/dnsmessage"
+
+	"github.com/dockcase/dockcase/scripts/gencapture/truth"
 )
 
 const (
@@ -136,38 +138,6 @@ func genParseSize(s string) (int64, error) {
 	return v, nil
 }
 
-// TruthFlow is one generated flow at one capture point, as -truth writes it.
-type TruthFlow struct {
-	Kind       string    `json:"kind"` // "flow"
-	File       int       `json:"file"`
-	Interface  int       `json:"interface"`
-	Proto      uint8     `json:"proto"`
-	Client     string    `json:"client"`
-	ClientPort uint16    `json:"client_port"`
-	Server     string    `json:"server"`
-	ServerPort uint16    `json:"server_port"`
-	Packets    [2]uint64 `json:"packets"`
-	Bytes      [2]uint64 `json:"bytes"`
-	TCPFlags   [2]uint8  `json:"tcp_flags"`
-	First      int64     `json:"first"`
-	Last       int64     `json:"last"`
-	FirstFrame uint64    `json:"first_frame"`
-	LastFrame  uint64    `json:"last_frame"`
-	SNI        string    `json:"sni,omitempty"`
-	HTTPHost   string    `json:"http_host,omitempty"`
-}
-
-// TruthDNS is one generated DNS response.
-type TruthDNS struct {
-	Kind    string   `json:"kind"` // "dns"
-	File    int      `json:"file"`
-	Frame   uint64   `json:"frame"`
-	Client  string   `json:"client"`
-	QName   string   `json:"qname"`
-	Answers []string `json:"answers"` // A addresses in order
-	CNAME   string   `json:"cname,omitempty"`
-}
-
 type genEndpoint struct {
 	addr netip.Addr
 	mac  [6]byte
@@ -189,7 +159,7 @@ type genFlow struct {
 	sni, host   string
 	qname       string
 	ipID        uint16
-	truth       [2]*TruthFlow // bridge, uplink
+	truth       [2]*truth.Flow // bridge, uplink
 }
 
 type gen struct {
@@ -206,8 +176,8 @@ type gen struct {
 	next    int // flows started
 	flows   int // flows to start in this file
 	active  []*genFlow
-	done    []*TruthFlow
-	dns     []TruthDNS
+	done    []*truth.Flow
+	dns     []truth.DNS
 	uplink  genEndpoint
 	bridges [2]genEndpoint
 }
@@ -429,7 +399,7 @@ func (g *gen) dnsQuery(f *genFlow) {
 }
 
 func (g *gen) dnsResponse(f *genFlow) {
-	d := TruthDNS{Kind: "dns", File: g.file, Client: f.client.addr.String(), QName: f.qname}
+	d := truth.DNS{Kind: "dns", File: g.file, Client: f.client.addr.String(), QName: f.qname}
 	b := dnsmessage.NewBuilder(nil, dnsmessage.Header{ID: uint16(f.cport), Response: true, RecursionDesired: true, RecursionAvailable: true})
 	b.StartQuestions()
 	q := dnsmessage.MustNewName(f.qname + ".")
@@ -573,7 +543,7 @@ func (g *gen) emit(f *genFlow, point int, toServer bool, flags uint8, payload []
 	t := f.truth[point]
 	if t == nil {
 		// The first packet's sender is the client (no flow starts with a SYN-ACK).
-		t = &TruthFlow{Kind: "flow", File: g.file, Proto: f.proto, First: g.now, FirstFrame: g.frame}
+		t = &truth.Flow{Kind: "flow", File: g.file, Proto: f.proto, First: g.now, FirstFrame: g.frame}
 		if g.ng {
 			t.Interface = point
 		}
