@@ -358,12 +358,11 @@ type learnedAddr struct {
 	container, name string
 	from, to        int64
 	evidence        Evidence
-	owned           owned // what owner returns for it, built once
 }
 
 // owned is a container found holding an address, with the words and
-// evidence the rules cite: built once per lease or learned address, so
-// that attributing a flow by address allocates nothing.
+// evidence the rules cite: built once per lease, so that attributing a
+// flow by a lease allocates nothing.
 type owned struct {
 	id, name, conf string
 	ev             []Evidence
@@ -962,12 +961,8 @@ func (a *attributor) onVeth(f *Flow) {
 		local = f.Server
 	}
 	if a.isContainerAddr(local) {
-		ev := f.Evidence[0]
-		local = local.Unmap()
 		a.learned[local] = append(a.learned[local], learnedAddr{container: pi.container, name: pi.containerName,
-			from: f.rec.First, to: f.rec.Last, evidence: ev,
-			owned: newOwned(pi.container, pi.containerName, ConfidenceMedium, local, []Evidence{{Member: ev.Member, SHA256: ev.SHA256,
-				Text: fmt.Sprintf("%s was the address of %q on its veth then (%s)", local, pi.containerName, ev.Text)}})})
+			from: f.rec.First, to: f.rec.Last, evidence: f.Evidence[0]})
 	}
 }
 
@@ -1055,7 +1050,9 @@ func (a *attributor) owner(addr netip.Addr, at int64) (owned, bool) {
 	slack := int64(FlowCorrelationWindow)
 	for _, l := range a.learned[addr] {
 		if l.from-slack <= at && at <= l.to+slack {
-			return l.owned, true
+			// Built when used: most veth flows never stand in for a lease.
+			return newOwned(l.container, l.name, ConfidenceMedium, addr, []Evidence{{Member: l.evidence.Member, SHA256: l.evidence.SHA256,
+				Text: fmt.Sprintf("%s was the address of %q on its veth then (%s)", addr, l.name, l.evidence.Text)}}), true
 		}
 	}
 	return owned{}, false
