@@ -447,6 +447,46 @@ func TestLocateE2E(t *testing.T) {
 
 	t.Run("packet source", func(t *testing.T) { testLocatePacketSource(t, sc, late, udpOnly) })
 
+	// --no-packets leaves conntrack events as the only live source: a
+	// beacon started during the watch still shows, and nothing comes from
+	// packets.
+	t.Run("watch without packets", func(t *testing.T) {
+		cmd := exec.Command(locateBinary(t), "locate", "--watch", "10s", "--no-packets", "--json", sc.C2Addr.String())
+		var stdout, stderr strings.Builder
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			if cmd.ProcessState == nil {
+				cmd.Process.Kill()
+				cmd.Wait()
+			}
+		})
+		time.Sleep(2 * time.Second)
+		quiet := sc.StartBeacon(t, "dcn-late")
+		if err := cmd.Wait(); err != nil {
+			t.Fatalf("dockcase locate --watch 10s --no-packets: %v\nstderr:\n%s", err, stderr.String())
+		}
+		found := false
+		for line := range strings.Lines(stdout.String()) {
+			var c Contact
+			if err := json.Unmarshal([]byte(line), &c); err != nil {
+				t.Errorf("watch line is not a contact: %v: %q", err, line)
+				continue
+			}
+			if slices.Contains(c.Sources, SourcePacket) {
+				t.Errorf("contact from packets under --no-packets: %+v", c)
+			}
+			if c.ContainerID == quiet.ID && slices.Contains(c.Sources, SourceConntrackEvent) {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("%s, started during the watch, not reported from conntrack events:\n%s\nstderr:\n%s", quiet.Name, stdout.String(), stderr.String())
+		}
+	})
+
 	t.Run("domain watch", func(t *testing.T) { testLocateDomainWatch(t, sc) })
 
 	t.Run("host network", func(t *testing.T) { testLocateHostNetwork(t, sc) })
