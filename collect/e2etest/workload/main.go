@@ -24,6 +24,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -103,6 +104,7 @@ type options struct {
 	dnsAnswers listFlag
 	drops      listFlag
 	writes     listFlag
+	chmods     listFlag
 }
 
 func main() {
@@ -120,6 +122,7 @@ func main() {
 	fs.Var(&o.dnsAnswers, "dns-answer", "answer A queries for `NAME=IP` (repeatable)")
 	fs.Var(&o.drops, "drop", "copy this executable to `PATH` with mode 0755 (repeatable)")
 	fs.Var(&o.writes, "write", "append a line to a file, `PATH=TEXT` (repeatable)")
+	fs.Var(&o.chmods, "chmod", "set a file's mode bits, setuid and setgid included, after the drops and writes, `PATH=OCTAL` (repeatable)")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		os.Exit(2)
 	}
@@ -156,6 +159,19 @@ func run(ctx context.Context, o options, l *logger) error {
 			return err
 		}
 		l.log(event{Event: "write", Data: path})
+	}
+	for _, c := range o.chmods {
+		path, mode, ok := strings.Cut(c, "=")
+		bits, err := strconv.ParseUint(mode, 8, 32)
+		if !ok || err != nil || bits > 0o7777 {
+			return fmt.Errorf("-chmod %q: want PATH=OCTAL", c)
+		}
+		// syscall.Chmod takes the raw bits; os.Chmod would want Go's
+		// ModeSetuid and ModeSetgid instead.
+		if err := syscall.Chmod(path, uint32(bits)); err != nil {
+			return fmt.Errorf("chmod %q: %w", path, err)
+		}
+		l.log(event{Event: "chmod", Data: c})
 	}
 
 	// Bind everything before reporting ready, so a test that waits for the
