@@ -1369,15 +1369,24 @@ func (a *attributor) hostSocket(f *Flow) bool {
 // dnsLog attributes each DNS response to the container that asked, through
 // the flow that carried it.
 func (a *attributor) dnsLog(set *FlowSet, flows []Flow) []DNSQuery {
+	// A flow is found by its two addresses in either order: where a
+	// capture began with the answer (an interface added while a lookup was
+	// under way), the flow's first sender, its client, is the DNS server.
 	type key struct {
-		p            *CapturePoint
-		client, serv netip.Addr
+		p    *CapturePoint
+		a, b netip.Addr // the smaller address first
+	}
+	keyOf := func(p *CapturePoint, x, y netip.Addr) key {
+		if y.Less(x) {
+			x, y = y, x
+		}
+		return key{p, x, y}
 	}
 	idx := map[key][]*Flow{}
 	for i := range flows {
 		f := &flows[i]
-		if f.ServerPort == 53 && (f.rec.Proto == IPProtoUDP || f.rec.Proto == IPProtoTCP) {
-			k := key{f.rec.Point, f.Client, f.Server}
+		if (f.ServerPort == 53 || f.ClientPort == 53) && (f.rec.Proto == IPProtoUDP || f.rec.Proto == IPProtoTCP) {
+			k := keyOf(f.rec.Point, f.Client, f.Server)
 			idx[k] = append(idx[k], f)
 		}
 	}
@@ -1397,7 +1406,7 @@ func (a *attributor) dnsLog(set *FlowSet, flows []Flow) []DNSQuery {
 			}
 		}
 		var best *Flow
-		for _, f := range idx[key{r.Point, r.Client, r.Server}] {
+		for _, f := range idx[keyOf(r.Point, r.Client, r.Server)] {
 			if f.rec.First <= r.Time && r.Time <= f.rec.Last {
 				best = f
 				break

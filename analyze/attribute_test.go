@@ -66,7 +66,15 @@ func testAttributeRules(t *testing.T) {
 		rec(veth, IPProtoICMPv6, "fe80::2", 143, "ff02::16", 0, 0),                           // 11 MLD report on the veth
 		rec(uplink, IPProtoICMPv6, "fe80::99", 143, "ff02::16", 0, 0),                        // 12 a neighbour's MLD report: not 11's continuation
 		rec(ids, IPProtoTCP, "198.51.100.20", 3335, "203.0.113.50", 18080, 0),                // 13 --pcap at the perimeter: the public address, published port
+		rec(veth, IPProtoUDP, "203.0.113.53", 53, "172.18.0.2", 40053, 0),                    // 14 DNS whose capture began with the answer
+		rec(bridge, IPProtoUDP, "172.18.0.3", 40054, "203.0.113.53", 53, 0),                  // 15 DNS, query first
 	}}
+	// The DNS log: each response belongs to its flow, whichever side sent
+	// the flow's first packet.
+	set.DNS = []*DNSResponse{
+		{Point: veth, Time: ns(500 * time.Millisecond), Client: a("172.18.0.2"), Server: a("203.0.113.53"), QName: "a.example"},
+		{Point: bridge, Time: ns(500 * time.Millisecond), Client: a("172.18.0.3"), Server: a("203.0.113.53"), QName: "b.example"},
+	}
 	at := newAttributor(h, nil)
 	at.points[veth] = &pointInfo{role: PointVeth, container: web.ID, containerName: web.Name}
 	at.points[bridge] = &pointInfo{role: PointBridge}
@@ -87,6 +95,8 @@ func testAttributeRules(t *testing.T) {
 		{web.ID, RuleVeth, "client"},
 		{"", RuleForeign, ""},
 		{web.ID, RuleDNAT, "server"},
+		{web.ID, RuleVeth, "server"},
+		{db.ID, RuleAddressOwner, "client"},
 	}
 	for i, w := range want {
 		f := tr.Flows[i]
@@ -100,5 +110,10 @@ func testAttributeRules(t *testing.T) {
 	}
 	if got := tr.Unattributed(); got != 2 {
 		t.Errorf("Unattributed() = %d, want 2", got)
+	}
+	for i, w := range []struct{ container, rule string }{{web.ID, RuleVeth}, {db.ID, RuleAddressOwner}} {
+		if q := tr.DNS[i]; q.Container != w.container || q.Rule != w.rule {
+			t.Errorf("DNS response %d (%s from %s on %s): container %q by %q, want %q by %q", i, q.QName, q.Server, q.Interface, q.Container, q.Rule, w.container, w.rule)
+		}
 	}
 }
