@@ -1,6 +1,7 @@
 package analyze_test
 
 import (
+	"bufio"
 	"context"
 	"encoding/csv"
 	"encoding/json"
@@ -78,8 +79,10 @@ func TestAttributionE2E(t *testing.T) {
 	dir := t.TempDir()
 	out := filepath.Join(dir, "case.tar.zst")
 	cmd := exec.Command(bin, "collect", "--case", "IR-ATTRIB", "--no-images", "--capture", "8s", "--out", out)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
+	pipe, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +92,32 @@ func TestAttributionE2E(t *testing.T) {
 			cmd.Wait()
 		}
 	})
-	time.Sleep(1500 * time.Millisecond)
+	// The short-lived beacon must start after the conntrack snapshot (the
+	// capture is running by then): wait for the step after it, however
+	// slowly a loaded machine gets there.
+	var stderr strings.Builder
+	snapshotted := make(chan struct{})
+	stderrDone := make(chan struct{})
+	go func() {
+		defer close(stderrDone)
+		lines := bufio.NewScanner(pipe)
+		seen := false
+		for lines.Scan() {
+			stderr.WriteString(lines.Text() + "\n")
+			if !seen && strings.Contains(lines.Text(), "] processes") {
+				seen = true
+				close(snapshotted)
+			}
+		}
+	}()
+	select {
+	case <-snapshotted:
+	case <-stderrDone:
+		cmd.Wait()
+		t.Fatalf("collect ended before its processes step\n%s", stderr.String())
+	case <-time.After(30 * time.Second):
+		t.Fatal("collect did not reach its processes step in 30 s")
+	}
 	short := sc.StartBeacon(t, "dcashort")
 	time.Sleep(4 * sc.Interval)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -107,6 +135,7 @@ func TestAttributionE2E(t *testing.T) {
 	if o, err := exec.Command("conntrack", "-D", "-s", short.IP.String()).CombinedOutput(); err != nil && !strings.Contains(string(o), "0 flow entries") {
 		t.Fatalf("conntrack -D -s %s: %v\n%s", short.IP, err, o)
 	}
+	<-stderrDone // the pipe is read to its end before Wait closes it
 	if err := cmd.Wait(); err != nil && cmd.ProcessState.ExitCode() != 3 {
 		t.Fatalf("collect: %v\n%s", err, stderr.String())
 	}
@@ -128,8 +157,9 @@ func TestAttributionE2E(t *testing.T) {
 	jsonOut := filepath.Join(dir, "analysis.json")
 	code, errText := runBin(t, bin, "analyze", out, "--ioc", c2, "--ioc", domain, "--json", jsonOut)
 	var doc struct {
-		Flows []e2eFlow `json:"flows"`
-		IOCs  []e2eIOC  `json:"iocs"`
+		Flows   []e2eFlow `json:"flows"`
+		IOCs    []e2eIOC  `json:"iocs"`
+		Missing []string  `json:"missing"`
 	}
 	data, err := os.ReadFile(jsonOut)
 	if err != nil {
@@ -144,8 +174,19 @@ func TestAttributionE2E(t *testing.T) {
 			unknown++
 		}
 	}
-	if want := map[bool]int{true: 0, false: 3}[unknown == 0]; code != want {
-		t.Errorf("analyze exit %d with %d unattributed flows, want %d\n%s", code, unknown, want, errText)
+	// Tests of other packages start and remove containers on this engine
+	// while we collect: what the bundle lacks about theirs is an honest gap
+	// (exit 3), but nothing of this scenario may be missing.
+	for _, m := range doc.Missing {
+		t.Logf("the analysis reports missing: %s", m)
+		for _, ours := range []string{"-" + sc.ID, sc.Beacon.ID[:12], short.ID[:12], sc.BridgeName, sc.HostVeth} {
+			if strings.Contains(m, ours) {
+				t.Errorf("missing from the bundle, about this scenario (%s): %s", ours, m)
+			}
+		}
+	}
+	if want := map[bool]int{true: 0, false: 3}[unknown == 0 && len(doc.Missing) == 0]; code != want {
+		t.Errorf("analyze exit %d with %d unattributed flows and %d missing items, want %d\n%s", code, unknown, len(doc.Missing), want, errText)
 	}
 	beacons := []string{sc.Beacon.ID, short.ID}
 
