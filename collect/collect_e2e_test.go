@@ -64,11 +64,14 @@ func checkGaps(t *testing.T, code int, stderr string, gaps []string) {
 	}
 }
 
-// hostState is what collection must leave as it found it.
+// hostState is what collection must leave as it found it: the scenario's
+// containers, its network and the firewall rules that name them. Packages
+// run side by side on one engine, so the rest of the host changes under
+// the test by other tests' hands.
 type hostState struct {
 	containers map[string]string // id → state
 	networks   []string
-	rules      string // iptables-save without counters and comments
+	rules      string // iptables-save lines naming the scenario's bridge or addresses
 }
 
 func snapshotHost(t *testing.T, sc *e2etest.Scenario) hostState {
@@ -78,16 +81,30 @@ func snapshotHost(t *testing.T, sc *e2etest.Scenario) hostState {
 	if err != nil {
 		t.Fatal(err)
 	}
+	ours := map[string]bool{}
+	marks := []string{sc.BridgeName, sc.Subnet.String()}
+	for _, c := range sc.Containers() {
+		ours[c.ID] = true
+		if c.IP.IsValid() {
+			// As iptables-save writes them: "-d 172.17.0.2/32",
+			// "--to-destination 172.17.0.2:8080" (not 172.17.0.23).
+			marks = append(marks, c.IP.String()+"/", c.IP.String()+":")
+		}
+	}
 	st := hostState{containers: map[string]string{}}
 	for _, c := range cs {
-		st.containers[c.ID] = c.State
+		if ours[c.ID] {
+			st.containers[c.ID] = c.State
+		}
 	}
 	ns, err := sc.Client().NetworkList(ctx, network.ListOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, n := range ns {
-		st.networks = append(st.networks, n.ID)
+		if n.Name == sc.NetworkName || n.Name == "bridge" {
+			st.networks = append(st.networks, n.ID)
+		}
 	}
 	sort.Strings(st.networks)
 	for _, bin := range []string{"iptables-save", "ip6tables-save"} {
@@ -96,10 +113,13 @@ func snapshotHost(t *testing.T, sc *e2etest.Scenario) hostState {
 			t.Fatalf("%s: %v", bin, err)
 		}
 		for _, line := range strings.Split(string(out), "\n") {
-			if !strings.HasPrefix(line, "#") {
+			if !strings.HasPrefix(line, "#") && slices.ContainsFunc(marks, func(m string) bool { return strings.Contains(line, m) }) {
 				st.rules += line + "\n"
 			}
 		}
+	}
+	if len(st.containers) != len(ours) || len(st.networks) != 2 || st.rules == "" {
+		t.Fatalf("host state: %d of the scenario's %d containers, %d of its 2 networks, rules:\n%s", len(st.containers), len(ours), len(st.networks), st.rules)
 	}
 	return st
 }
