@@ -83,15 +83,7 @@ func TestAttributionE2E(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			cmd.Process.Kill()
-			cmd.Wait()
-		}
-	})
+	e2etest.Start(t, cmd)
 	// The short-lived beacon must start after the conntrack snapshot (the
 	// capture is running by then): wait for the step after it, however
 	// slowly a loaded machine gets there.

@@ -333,15 +333,7 @@ func TestLocateE2E(t *testing.T) {
 		}
 		var stderr strings.Builder
 		cmd.Stderr = &stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			if cmd.ProcessState == nil {
-				cmd.Process.Kill()
-				cmd.Wait()
-			}
-		})
+		e2etest.Start(t, cmd)
 		type seen struct {
 			c  Contact
 			at time.Time
@@ -454,15 +446,7 @@ func TestLocateE2E(t *testing.T) {
 		cmd := exec.Command(locateBinary(t), "locate", "--watch", "10s", "--no-packets", "--json", sc.C2Addr.String())
 		var stdout, stderr strings.Builder
 		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			if cmd.ProcessState == nil {
-				cmd.Process.Kill()
-				cmd.Wait()
-			}
-		})
+		e2etest.Start(t, cmd)
 		time.Sleep(2 * time.Second)
 		quiet := sc.StartBeacon(t, "dcn-late")
 		if err := cmd.Wait(); err != nil {

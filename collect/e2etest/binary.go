@@ -44,3 +44,19 @@ func DockcaseBinary(t testing.TB) string {
 	}
 	return binaryPath
 }
+
+// Start starts cmd and, at the test's cleanup, kills and reaps it unless
+// the test has waited for it: a failing test leaves no collector or
+// watcher running.
+func Start(t testing.TB, cmd *exec.Cmd) {
+	t.Helper()
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", cmd.Path, err)
+	}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	})
+}
