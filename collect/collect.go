@@ -328,9 +328,6 @@ func (c *collector) namespaces(ctx context.Context, s *step) error {
 			ns.Containers = append(ns.Containers, p.ContainerID)
 		}
 	}
-	owners, err := SocketOwners()
-	s.call("file", "/proc/*/fd", err)
-	s.keep(err)
 	var index []*NamespaceIndex
 	for _, ns := range byNS {
 		sort.Strings(ns.Containers)
@@ -343,7 +340,19 @@ func (c *collector) namespaces(ctx context.Context, s *step) error {
 		}
 		return index[i].Inode < index[j].Inode
 	})
-	for _, ns := range index {
+	// Every namespace's socket tables first, then the owners: a socket is
+	// looked up in /proc/*/fd a moment after it was listed, not after the
+	// netlink reads of every namespace before it (seconds on a busy host,
+	// in which a beaconing process replaces its connection).
+	socks := make([][]Socket, len(index))
+	sockErrs := make([]error, len(index))
+	for i, ns := range index {
+		socks[i], sockErrs[i] = c.readSockets(ns)
+	}
+	owners, err := SocketOwners()
+	s.call("file", "/proc/*/fd", err)
+	s.keep(err)
+	for i, ns := range index {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
@@ -357,14 +366,13 @@ func (c *collector) namespaces(ctx context.Context, s *step) error {
 		if err := s.addJSON(dir+"netns.json", bundle.Source{Kind: "netlink", Ref: fmt.Sprintf("/proc/%d/ns/net", ns.PID)}, n); err != nil {
 			return err
 		}
-		socks, err := c.readSockets(ns)
-		s.call("file", fmt.Sprintf("/proc/%d/net/{tcp,tcp6,udp,udp6,raw,raw6,unix}", ns.PID), err)
-		if err != nil {
-			s.keep(fmt.Errorf("sockets of namespace %d (pid %d): %w", ns.Inode, ns.PID, err))
+		s.call("file", fmt.Sprintf("/proc/%d/net/{tcp,tcp6,udp,udp6,raw,raw6,unix}", ns.PID), sockErrs[i])
+		if sockErrs[i] != nil {
+			s.keep(fmt.Errorf("sockets of namespace %d (pid %d): %w", ns.Inode, ns.PID, sockErrs[i]))
 		}
-		recs := make([]SocketRecord, len(socks))
-		for i, so := range socks {
-			recs[i] = SocketRecord{Socket: so, Owners: owners[so.Inode]}
+		recs := make([]SocketRecord, len(socks[i]))
+		for j, so := range socks[i] {
+			recs[j] = SocketRecord{Socket: so, Owners: owners[so.Inode]}
 		}
 		if err := s.addJSON(dir+"sockets.json", bundle.Source{Kind: "file", Ref: fmt.Sprintf("/proc/%d/net", ns.PID)}, recs); err != nil {
 			return err
