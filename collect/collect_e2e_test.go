@@ -405,10 +405,12 @@ func checkNamespaces(t *testing.T, b *bundle.Bundle, sc *e2etest.Scenario) {
 	var socks []collect.SocketRecord
 	readJSON(t, b, fmt.Sprintf("netns/%d/sockets.json", beaconNS.Inode), &socks)
 	owned := false
+	var toC2 []string
 	for _, s := range socks {
 		if s.Proto != "tcp" || s.RemoteIP != sc.C2Addr.String() || s.RemotePort != sc.C2TCPPort {
 			continue
 		}
+		toC2 = append(toC2, fmt.Sprintf("%s:%d %s inode %d owners %+v", s.LocalIP, s.LocalPort, s.State, s.Inode, s.Owners))
 		for _, o := range s.Owners {
 			if o.Comm == "workload" && slices.Contains(beaconNS.PIDs, o.PID) {
 				owned = true
@@ -416,7 +418,8 @@ func checkNamespaces(t *testing.T, b *bundle.Bundle, sc *e2etest.Scenario) {
 		}
 	}
 	if !owned {
-		t.Errorf("the beacon's namespace has no TCP socket to %s:%d owned by its workload process", sc.C2Addr, sc.C2TCPPort)
+		t.Errorf("the beacon's namespace has no TCP socket to %s:%d owned by its workload process (pids %v); its sockets to the C2:\n%s",
+			sc.C2Addr, sc.C2TCPPort, beaconNS.PIDs, strings.Join(toC2, "\n"))
 	}
 
 	var host, inside collect.NetNS
