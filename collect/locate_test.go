@@ -353,28 +353,52 @@ func TestLocateE2E(t *testing.T) {
 			}
 		}()
 
+		var got []Contact
+		// next reads contacts, keeping them in got, until one of container
+		// id comes or the time until is up (nil then).
+		next := func(id string, until time.Time) *seen {
+			timeout := time.After(time.Until(until))
+			for {
+				select {
+				case s, ok := <-lines:
+					if !ok {
+						return nil
+					}
+					got = append(got, s.c)
+					if s.c.ContainerID == id {
+						return &s
+					}
+				case <-timeout:
+					return nil
+				}
+			}
+		}
+		// sourcesOf gathers the sources of container id's contacts, from
+		// first on, until both default sources have shown or until passes.
+		// Its first contact usually carries both (they merge within a
+		// window), but on a loaded machine the capture of a new veth may
+		// start after the first packets: a later contact carries them.
+		sourcesOf := func(id string, first Contact, until time.Time) []string {
+			sources := map[string]bool{}
+			for c := &first; c != nil; {
+				for _, src := range c.Sources {
+					sources[src] = true
+				}
+				if sources[SourceConntrackEvent] && sources[SourcePacket] {
+					break
+				}
+				c = nil
+				if s := next(id, until); s != nil {
+					c = &s.c
+				}
+			}
+			return slices.Sorted(maps.Keys(sources))
+		}
+
 		time.Sleep(3 * time.Second)
 		late = sc.StartBeacon(t, "dcl-late")
 		ready := time.Now()
-		deadline := time.After(15 * time.Second)
-		var got []Contact
-		var lateSeen *seen
-	wait:
-		for {
-			select {
-			case s, ok := <-lines:
-				if !ok {
-					break wait
-				}
-				got = append(got, s.c)
-				if s.c.ContainerID == late.ID {
-					lateSeen = &s
-					break wait
-				}
-			case <-deadline:
-				break wait
-			}
-		}
+		lateSeen := next(late.ID, ready.Add(15*time.Second))
 		if lateSeen == nil {
 			t.Fatalf("the beacon %s started during the watch was not reported; contacts: %+v\nstderr:\n%s", late.Name, got, stderr.String())
 		}
@@ -386,68 +410,28 @@ func TestLocateE2E(t *testing.T) {
 		if d := lateSeen.at.Sub(ready); d > 3*time.Second {
 			t.Errorf("late beacon reported %v after it started beaconing, want within 3s", d)
 		}
-		// Both default sources see the beacon. Its first contact usually
-		// carries both (they merge within a window), but on a loaded
-		// machine the capture of its new veth may start after its first
-		// lookup: a later contact of it then carries the packets.
-		sources := map[string]bool{}
-		for _, src := range c.Sources {
-			sources[src] = true
-		}
-		more := time.After(10 * time.Second)
-	bothSources:
-		for !sources[SourceConntrackEvent] || !sources[SourcePacket] {
-			select {
-			case s, ok := <-lines:
-				if !ok {
-					break bothSources
-				}
-				got = append(got, s.c)
-				if s.c.ContainerID == late.ID {
-					for _, src := range s.c.Sources {
-						sources[src] = true
-					}
-				}
-			case <-more:
-				break bothSources
-			}
-		}
-		if !sources[SourceConntrackEvent] || !sources[SourcePacket] {
-			t.Errorf("the late beacon's contacts came from %v, want both %s and %s", slices.Sorted(maps.Keys(sources)), SourceConntrackEvent, SourcePacket)
+		if srcs := sourcesOf(late.ID, c, time.Now().Add(10*time.Second)); !slices.Contains(srcs, SourceConntrackEvent) || !slices.Contains(srcs, SourcePacket) {
+			t.Errorf("the late beacon's contacts came from %v, want both %s and %s", srcs, SourceConntrackEvent, SourcePacket)
 		}
 
 		// A beacon over UDP only, no connection to track the state of.
 		udpOnly = sc.StartContainer(t, "dcw-udp", e2etest.ContainerSpec{Cmd: []string{"/workload", "-name", "dce-dcw-udp-" + sc.ID,
 			"-beacon-udp", netip.AddrPortFrom(sc.C2Addr, sc.C2UDPPort).String(), "-interval", sc.Interval.String()}})
 		ready = time.Now()
-		deadline = time.After(10 * time.Second)
-		var udpSeen *seen
-	waitUDP:
-		for {
-			select {
-			case s, ok := <-lines:
-				if !ok {
-					break waitUDP
-				}
-				got = append(got, s.c)
-				if s.c.ContainerID == udpOnly.ID {
-					udpSeen = &s
-					break waitUDP
-				}
-			case <-deadline:
-				break waitUDP
-			}
-		}
+		udpSeen := next(udpOnly.ID, ready.Add(10*time.Second))
 		if udpSeen == nil {
 			t.Fatalf("the UDP-only beacon %s started during the watch was not reported; contacts: %+v\nstderr:\n%s", udpOnly.Name, got, stderr.String())
 		}
 		t.Logf("%s reported %v after it was ready: %+v", udpOnly.Name, udpSeen.at.Sub(ready), udpSeen.c)
 		if c := udpSeen.c; c.ContainerName != udpOnly.Name || c.Proto != "udp" || c.Local.Addr() != udpOnly.IP ||
-			c.Remote != netip.AddrPortFrom(sc.C2Addr, sc.C2UDPPort) || !slices.Contains(c.Sources, SourcePacket) {
-			t.Errorf("UDP-only beacon contact = %+v, want %s udp from %s to %s:%d by %s", c, udpOnly.Name, udpOnly.IP, sc.C2Addr, sc.C2UDPPort, SourcePacket)
+			c.Remote != netip.AddrPortFrom(sc.C2Addr, sc.C2UDPPort) {
+			t.Errorf("UDP-only beacon contact = %+v, want %s udp from %s to %s:%d", c, udpOnly.Name, udpOnly.IP, sc.C2Addr, sc.C2UDPPort)
 		}
 		if d := udpSeen.at.Sub(ready); d > 3*time.Second {
 			t.Errorf("UDP-only beacon reported %v after it started beaconing, want within 3s", d)
+		}
+		if srcs := sourcesOf(udpOnly.ID, udpSeen.c, time.Now().Add(10*time.Second)); !slices.Contains(srcs, SourcePacket) {
+			t.Errorf("the UDP-only beacon's contacts came from %v, want %s among them", srcs, SourcePacket)
 		}
 		// The running beacon came first, from the snapshot.
 		if len(got) == 0 || got[0].ContainerID != sc.Beacon.ID {
