@@ -1085,6 +1085,20 @@ func (a *attributor) afterNAT(f *Flow) {
 	rev := ctTuple{r.Proto, r.Server, r.Client, r.ServerPort, r.ClientPort}
 	icmp := r.Proto == IPProtoICMP || r.Proto == IPProtoICMPv6
 	if !icmp {
+		// A capture that began mid-connection with the far end's packet
+		// made the far end the flow's client. Conntrack knows which end
+		// began: when only the turned-round tuples match an entry, the
+		// flow is turned round first.
+		_, replyRev := a.ctFind(a.ctReply, rev, at)
+		_, origFwd := a.ctFind(a.ctOrig, fwd, at)
+		if !replyRev && !origFwd {
+			_, replyFwd := a.ctFind(a.ctReply, fwd, at)
+			_, origRev := a.ctFind(a.ctOrig, rev, at)
+			if replyFwd || origRev {
+				f.turnRound()
+				fwd, rev = rev, fwd
+			}
+		}
 		// Outbound, source-translated: the flow is the reply tuple reversed.
 		if ct, ok := a.ctFind(a.ctReply, rev, at); ok && ct.orig.src != r.Client {
 			a.fromCT(f, ct, "client", ct.orig.src, ct.orig)
@@ -1130,6 +1144,21 @@ func (a *attributor) afterNAT(f *Flow) {
 	default:
 		f.set("", "", "", RuleForeign, ConfidenceNone, "neither endpoint is an address of the host or of a container")
 	}
+}
+
+// turnRound swaps the flow's client and server, with their ports and
+// per-direction counters, in the flow and its record.
+func (f *Flow) turnRound() {
+	r := f.rec
+	r.Client, r.Server = r.Server, r.Client
+	r.ClientPort, r.ServerPort = r.ServerPort, r.ClientPort
+	r.Packets[0], r.Packets[1] = r.Packets[1], r.Packets[0]
+	r.Bytes[0], r.Bytes[1] = r.Bytes[1], r.Bytes[0]
+	r.TCPFlags[0], r.TCPFlags[1] = r.TCPFlags[1], r.TCPFlags[0]
+	f.Client, f.Server = f.Server, f.Client
+	f.ClientPort, f.ServerPort = f.ServerPort, f.ClientPort
+	f.PacketsToServer, f.PacketsToClient = f.PacketsToClient, f.PacketsToServer
+	f.BytesToServer, f.BytesToClient = f.BytesToClient, f.BytesToServer
 }
 
 // linkScoped reports whether a flow is confined to one link: an end with a

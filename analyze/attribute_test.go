@@ -68,6 +68,7 @@ func testAttributeRules(t *testing.T) {
 		rec(ids, IPProtoTCP, "198.51.100.20", 3335, "203.0.113.50", 18080, 0),                // 13 --pcap at the perimeter: the public address, published port
 		rec(veth, IPProtoUDP, "203.0.113.53", 53, "172.18.0.2", 40053, 0),                    // 14 DNS whose capture began with the answer
 		rec(bridge, IPProtoUDP, "172.18.0.3", 40054, "203.0.113.53", 53, 0),                  // 15 DNS, query first
+		rec(uplink, IPProtoTCP, "198.51.100.7", 443, "192.0.2.10", 61000, 0),                 // 16 flow 3 seen from its far end's packet first
 	}}
 	// The DNS log: each response belongs to its flow, whichever side sent
 	// the flow's first packet.
@@ -97,6 +98,7 @@ func testAttributeRules(t *testing.T) {
 		{web.ID, RuleDNAT, "server"},
 		{web.ID, RuleVeth, "server"},
 		{db.ID, RuleAddressOwner, "client"},
+		{db.ID, RuleConntrack, "client"},
 	}
 	for i, w := range want {
 		f := tr.Flows[i]
@@ -107,6 +109,13 @@ func testAttributeRules(t *testing.T) {
 	}
 	if o := tr.Flows[3].Original; o == nil || o.Src != a("172.18.0.3") || o.SPort != 40000 {
 		t.Errorf("flow 3 original = %+v, want 172.18.0.3:40000", o)
+	}
+	// Turned round by conntrack: the host's side is the client again, with
+	// its counters.
+	if f := tr.Flows[16]; f.Client != a("192.0.2.10") || f.ClientPort != 61000 || f.Server != a("198.51.100.7") || f.ServerPort != 443 ||
+		f.PacketsToServer != 2 || f.PacketsToClient != 3 || f.rec.Client != f.Client || f.Original == nil || f.Original.SPort != 40000 {
+		t.Errorf("flow 16 = %s:%d → %s:%d, packets %d/%d, record client %s, original %+v; want 192.0.2.10:61000 → 198.51.100.7:443, 2/3, from 172.18.0.3:40000",
+			f.Client, f.ClientPort, f.Server, f.ServerPort, f.PacketsToServer, f.PacketsToClient, f.rec.Client, f.Original)
 	}
 	if got := tr.Unattributed(); got != 2 {
 		t.Errorf("Unattributed() = %d, want 2", got)
