@@ -366,13 +366,11 @@ type learnedAddr struct {
 type owned struct {
 	id, name, conf string
 	ev             []Evidence
-	held           string // "<name> held <addr>"
-	heldBegan      string // held + " when the flow began"
+	heldBegan      string // "<name> held <addr> when the flow began"
 }
 
 func newOwned(id, name, conf string, addr netip.Addr, ev []Evidence) owned {
-	held := name + " held " + addr.String()
-	return owned{id: id, name: name, conf: conf, ev: ev, held: held, heldBegan: held + " when the flow began"}
+	return owned{id: id, name: name, conf: conf, ev: ev, heldBegan: name + " held " + addr.String() + " when the flow began"}
 }
 
 // leaseRef is a lease in the attributor's index.

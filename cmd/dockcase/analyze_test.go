@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/klauspost/compress/zstd"
+
+	"github.com/dockcase/dockcase/analyze/analyzetest"
 )
 
 // tamperedDemo writes a copy of the demo bundle in which one firewall rule
@@ -18,7 +20,7 @@ import (
 // attacker rewriting evidence after collection.
 func tamperedDemo(t *testing.T) string {
 	t.Helper()
-	in, err := os.Open("../../testdata/demo/demo.tar.zst")
+	in, err := os.Open(analyzetest.DemoBundle())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +78,7 @@ func tamperedDemo(t *testing.T) string {
 
 func TestAnalyzeTampered(t *testing.T) {
 	path := tamperedDemo(t)
-	signers := "--allowed-signers=../../testdata/demo/allowed_signers"
+	signers := "--allowed-signers=" + filepath.Join(analyzetest.DemoDir(), "allowed_signers")
 	var stdout, stderr bytes.Buffer
 	if code := Main([]string{"analyze", signers, path}, nil, &stdout, &stderr); code != exitIntegrity {
 		t.Fatalf("analyze tampered bundle: exit %d, want %d\nstderr: %s", code, exitIntegrity, stderr.String())

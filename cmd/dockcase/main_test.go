@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/dockcase/dockcase/analyze/analyzetest"
 )
 
 func TestMain(m *testing.M) {
@@ -21,7 +23,7 @@ func TestMain(m *testing.M) {
 // bundle as $DEMO and have two commands of their own: flipbyte FILE OFFSET
 // (negative offsets count from the end) and truncate FILE SIZE.
 func TestScripts(t *testing.T) {
-	demo, err := filepath.Abs("../../testdata/demo")
+	demo, err := filepath.Abs(analyzetest.DemoDir())
 	if err != nil {
 		t.Fatal(err)
 	}
