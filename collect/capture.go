@@ -213,7 +213,10 @@ type CaptureInterface struct {
 	ContainerName string   `json:"container_name,omitempty"`
 	Routes        []string `json:"routes,omitempty"` // why an uplink is one
 
-	Added   time.Time  `json:"added"`
+	Added time.Time `json:"added"`
+	// Removed is when the interface was found gone. With a BlockID of -1
+	// and no Error it vanished before its ring could be bound, after
+	// Added: it was never captured, and nothing of it is missing.
 	Removed *time.Time `json:"removed,omitempty"`
 	// Captured packets were written; Received and Dropped are the kernel's
 	// PACKET_STATISTICS (received counts the dropped ones too).
@@ -227,7 +230,10 @@ type CaptureInterface struct {
 // CaptureChange is one entry of the interface↔container map's history.
 // Event is "start" and "end" (Map holds every interface captured then),
 // "added", "removed" or "identified" (a veth's container became known;
-// Interface is the one concerned).
+// Interface is the one concerned). A "removed" interface with a
+// pcapng_interface_id of -1 vanished before its capture started; one gone
+// so in the first round is only in CaptureResult.Interfaces, since the
+// changes begin with "start".
 type CaptureChange struct {
 	Time      time.Time         `json:"time"`
 	Event     string            `json:"event"`
@@ -295,28 +301,12 @@ func Capture(ctx context.Context, out io.Writer, opts CaptureOptions) (CaptureRe
 	if noPcap {
 		res.MaxBytes = 0
 	}
-	e := &capEngine{
-		opts:    opts,
-		progs:   map[LinkType][]unix.SockFilter{},
-		queue:   make(chan capItem, captureQueueBatches),
-		stop:    make(chan struct{}),
-		live:    map[int]*capIface{},
-		skipped: map[int]string{},
-		noPcap:  noPcap,
-	}
-	for _, lt := range []LinkType{LinkTypeEthernet, LinkTypeRaw} {
-		p, err := capProgram(opts.Filter, lt, opts.Snaplen)
-		if err != nil {
-			return res, err
-		}
-		e.progs[lt] = p
-	}
-	e.pool.New = func() any {
-		b := make([]byte, 0, max(captureBatchBytes, captureMaxEPBBytes))
-		return &b
+	e, err := newCapEngine(opts, noPcap)
+	if err != nil {
+		return res, err
 	}
 	shb := pcapngSectionHeader(opts.Application)
-	e.budget.Store(opts.MaxBytes - int64(len(shb)))
+	e.budget.Add(-int64(len(shb)))
 	if _, err := out.Write(shb); err != nil {
 		return res, fmt.Errorf("write pcapng header: %w", err)
 	}
@@ -380,7 +370,13 @@ loop:
 		return res, fmt.Errorf("write capture: %w", e.werr)
 	}
 	if len(e.all) == 0 || !slices.ContainsFunc(e.all, func(it *capIface) bool { return it.info.BlockID >= 0 }) {
-		return res, fmt.Errorf("no interface could be captured: %s", strings.Join(res.Errors, "; "))
+		why := slices.Clone(res.Errors)
+		for _, it := range e.all {
+			if it.info.Removed != nil {
+				why = append(why, it.info.Name+": gone before its capture started")
+			}
+		}
+		return res, fmt.Errorf("no interface could be captured: %s", strings.Join(why, "; "))
 	}
 	return res, nil
 }
@@ -400,6 +396,33 @@ func capProgram(expr string, lt LinkType, snaplen int) ([]unix.SockFilter, error
 		prog[i] = unix.SockFilter{Code: in.Op, Jt: in.Jt, Jf: in.Jf, K: in.K}
 	}
 	return prog, nil
+}
+
+// newCapEngine compiles the filter for every link type and sets the byte
+// budget to opts.MaxBytes; opts has Capture's defaults filled in.
+func newCapEngine(opts CaptureOptions, noPcap bool) (*capEngine, error) {
+	e := &capEngine{
+		opts:    opts,
+		progs:   map[LinkType][]unix.SockFilter{},
+		queue:   make(chan capItem, captureQueueBatches),
+		stop:    make(chan struct{}),
+		live:    map[int]*capIface{},
+		skipped: map[int]string{},
+		noPcap:  noPcap,
+	}
+	for _, lt := range []LinkType{LinkTypeEthernet, LinkTypeRaw} {
+		p, err := capProgram(opts.Filter, lt, opts.Snaplen)
+		if err != nil {
+			return nil, err
+		}
+		e.progs[lt] = p
+	}
+	e.pool.New = func() any {
+		b := make([]byte, 0, max(captureBatchBytes, captureMaxEPBBytes))
+		return &b
+	}
+	e.budget.Store(opts.MaxBytes)
+	return e, nil
 }
 
 // capEngine runs one capture: a reader goroutine per interface, one writer.
@@ -539,6 +562,13 @@ func (e *capEngine) add(c CaptureInterface, first bool) {
 		ring, err := capOpenRing(c.Index, e.progs[c.LinkType], ringBytes)
 		if err != nil {
 			e.budget.Add(reserve)
+			if capGone(c, err) {
+				// A container stopped between discovery and bind: nothing
+				// could be captured there after, so it is no gap.
+				now := time.Now().UTC()
+				it.info.Removed = &now
+				break
+			}
 			it.info.Error = err.Error()
 			break
 		}
@@ -550,6 +580,15 @@ func (e *capEngine) add(c CaptureInterface, first bool) {
 		e.wg.Add(1)
 		go e.read(it)
 	}
+	if it.info.Removed != nil {
+		close(it.done)
+		// The first round's changes begin with "start".
+		if !first {
+			e.record("removed", it)
+		}
+		fmt.Fprintf(e.opts.Log, "dockcase: capture: %s gone before its capture started\n", c.Name)
+		return
+	}
 	if it.info.Error != "" {
 		e.errs = append(e.errs, fmt.Sprintf("%s: %s", c.Name, it.info.Error))
 		e.skipped[c.Index] = c.Name
@@ -559,6 +598,22 @@ func (e *capEngine) add(c CaptureInterface, first bool) {
 		e.record("added", it)
 	}
 	fmt.Fprintf(e.opts.Log, "dockcase: capture: %s (%s)\n", c.Name, c.Description)
+}
+
+// capGone reports whether err, from opening a ring on c, says that c no
+// longer exists: bind found no device at its ifindex (ENODEV), and the
+// ifindex is still unknown or names another interface now. Any doubt, the
+// lookup failing included, leaves err an error.
+func capGone(c CaptureInterface, err error) bool {
+	if !errors.Is(err, unix.ENODEV) {
+		return false
+	}
+	l, err := netlink.LinkByIndex(c.Index)
+	var nf netlink.LinkNotFoundError
+	if errors.As(err, &nf) {
+		return true
+	}
+	return err == nil && l.Attrs().Name != c.Name
 }
 
 func (e *capEngine) record(event string, it *capIface) {

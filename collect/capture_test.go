@@ -602,3 +602,152 @@ func TestCapDiscoveryNamespaceReuse(t *testing.T) {
 		t.Errorf("cache after scan = %+v, want the beacon %.12s with a witness", o, b.ID)
 	}
 }
+
+// newCapTestVeth makes a veth pair in the host's namespace, with no address
+// and down, and returns one end's name: an interface to open and delete,
+// on which nothing is sent.
+func newCapTestVeth(t *testing.T) string {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("AF_PACKET capture needs root")
+	}
+	if _, err := exec.LookPath("ip"); err != nil {
+		t.Skip("needs the ip command")
+	}
+	var r [3]byte
+	rand.Read(r[:])
+	name := "dcqg" + hex.EncodeToString(r[:])
+	t.Cleanup(func() { exec.Command("ip", "link", "del", name).Run() })
+	capTestIP(t, "link", "add", name, "type", "veth", "peer", "name", name+"p")
+	return name
+}
+
+// TestCaptureInterfaceGoneBeforeOpen makes an interface vanish between its
+// discovery and the bind of its ring, as when a container stops meanwhile:
+// it must be recorded as gone with the time, not as an error, a gap or an
+// interface locate did not watch. An open that fails otherwise stays an
+// error.
+func TestCaptureInterfaceGoneBeforeOpen(t *testing.T) {
+	gone, kept := newCapTestVeth(t), newCapTestVeth(t)
+	discover := func(name string) CaptureInterface {
+		t.Helper()
+		d := newCapDiscovery(context.Background(), CaptureOptions{Ifaces: []string{name}, NoDocker: true})
+		defer d.close()
+		cands, _ := d.discover(false, true)
+		if len(cands) != 1 || cands[0].Name != name || cands[0].Index == 0 || cands[0].Error != "" {
+			t.Fatalf("discover(%s) = %+v, want it alone, with an ifindex and no error", name, cands)
+		}
+		return cands[0]
+	}
+	goneIf, keptIf := discover(gone), discover(kept)
+	capTestIP(t, "link", "del", gone)
+
+	// A filter the kernel refuses: a classic BPF program must end in a return.
+	badProg := []unix.SockFilter{{Code: unix.BPF_LD | unix.BPF_W | unix.BPF_ABS}}
+	for _, tc := range []struct {
+		name    string
+		c       CaptureInterface
+		first   bool
+		prog    []unix.SockFilter // replaces the compiled filter when set
+		wantErr string            // "" when the interface is gone
+		event   string            // the change recorded, "" for none
+	}{
+		{"gone, first round", goneIf, true, nil, "", ""},
+		{"gone, later round", goneIf, false, nil, "", "removed"},
+		{"filter refused", keptIf, false, badProg, "attach filter: invalid argument", "added"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var log bytes.Buffer
+			e, err := newCapEngine(CaptureOptions{Snaplen: DefaultSnaplen, MaxBytes: DefaultCaptureMaxBytes, Log: &log}, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.prog != nil {
+				e.progs[tc.c.LinkType] = tc.prog
+			}
+			before := time.Now().UTC()
+			e.add(tc.c, tc.first)
+			after := time.Now().UTC()
+
+			if len(e.all) != 1 || len(e.live) != 0 {
+				t.Fatalf("add(%s): %d interfaces recorded, %d live; want 1 recorded, none live", tc.c.Name, len(e.all), len(e.live))
+			}
+			got := e.all[0].info
+			if got.BlockID != -1 || got.Added.Before(before) || got.Added.After(after) {
+				t.Errorf("add(%s): block id %d, added %s; want -1, added between %s and %s", tc.c.Name, got.BlockID, got.Added, before, after)
+			}
+			if tc.wantErr == "" {
+				if got.Error != "" || len(e.errs) != 0 {
+					t.Errorf("add(%s) of a vanished interface: error %q, engine errors %q; want none", tc.c.Name, got.Error, e.errs)
+				}
+				if got.Removed == nil || got.Removed.Before(got.Added) || got.Removed.After(after) {
+					t.Errorf("add(%s) of a vanished interface: removed %v, want a time between %s and %s", tc.c.Name, got.Removed, got.Added, after)
+				}
+				if !strings.Contains(log.String(), tc.c.Name+" gone before its capture started") {
+					t.Errorf("add(%s) logged %q, want it gone before its capture started", tc.c.Name, log.String())
+				}
+			} else {
+				want := tc.c.Name + ": " + tc.wantErr
+				if !strings.HasSuffix(got.Error, tc.wantErr) || len(e.errs) != 1 || !strings.HasSuffix(e.errs[0], tc.wantErr) || !strings.HasPrefix(e.errs[0], tc.c.Name+": ") {
+					t.Errorf("add(%s) with a refused filter: error %q, engine errors %q; want %q", tc.c.Name, got.Error, e.errs, want)
+				}
+				if got.Removed != nil {
+					t.Errorf("add(%s) of a present interface: removed %s, want nil", tc.c.Name, got.Removed)
+				}
+			}
+			var events []string
+			for _, ch := range e.changes {
+				events = append(events, ch.Event)
+				if ch.Interface == nil || ch.Interface.Name != tc.c.Name || ch.Interface.BlockID != -1 || ch.Time.Before(before) || ch.Time.After(after) {
+					t.Errorf("change %q = %+v, want %s with block id -1 between %s and %s", ch.Event, ch, tc.c.Name, before, after)
+				}
+			}
+			if want := strings.Fields(tc.event); strings.Join(events, " ") != strings.Join(want, " ") {
+				t.Errorf("add(%s, first %v) recorded changes %q, want %q", tc.c.Name, tc.first, events, want)
+			}
+
+			// What locate tells the responder about the same result.
+			res := CaptureResult{Interfaces: []CaptureInterface{got}, Changes: e.changes, Errors: e.errs}
+			nw := locateNotWatched(res, map[string]bool{})
+			switch {
+			case tc.wantErr == "" && len(nw) != 0:
+				t.Errorf("locate reports the vanished %s: %v", tc.c.Name, nw)
+			case tc.wantErr != "" && (len(nw) != 1 || !strings.Contains(nw[0].Error(), tc.c.Name+" (") || !strings.Contains(nw[0].Error(), "not watched: ")):
+				t.Errorf("locate reports %v, want %s not watched", nw, tc.c.Name)
+			}
+		})
+	}
+}
+
+// TestCapGone checks what an open error must say, and what the link table
+// must still say, for an interface to count as gone. The kernel gives
+// ENODEV only for an ifindex it does not know, so the errors are made here.
+func TestCapGone(t *testing.T) {
+	gone, kept := newCapTestVeth(t), newCapTestVeth(t)
+	goneIf, err := net.InterfaceByName(gone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keptIf, err := net.InterfaceByName(kept)
+	if err != nil {
+		t.Fatal(err)
+	}
+	capTestIP(t, "link", "del", gone)
+	bind := func(index int, errno error) error { return fmt.Errorf("bind to ifindex %d: %w", index, errno) }
+	for _, tc := range []struct {
+		name string
+		c    CaptureInterface
+		err  error
+		want bool
+	}{
+		{"ENODEV, ifindex gone", CaptureInterface{Index: goneIf.Index, Name: gone}, bind(goneIf.Index, unix.ENODEV), true},
+		{"ENODEV, ifindex names another interface", CaptureInterface{Index: keptIf.Index, Name: gone}, bind(keptIf.Index, unix.ENODEV), true},
+		{"ENODEV, interface still there", CaptureInterface{Index: keptIf.Index, Name: kept}, bind(keptIf.Index, unix.ENODEV), false},
+		{"other error, ifindex gone", CaptureInterface{Index: goneIf.Index, Name: gone}, bind(goneIf.Index, unix.EINVAL), false},
+		{"ENODEV text, not the errno", CaptureInterface{Index: goneIf.Index, Name: gone}, errors.New("bind: no such device"), false},
+	} {
+		if got := capGone(tc.c, tc.err); got != tc.want {
+			t.Errorf("%s: capGone(%s #%d, %v) = %v, want %v", tc.name, tc.c.Name, tc.c.Index, tc.err, got, tc.want)
+		}
+	}
+}
