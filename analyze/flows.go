@@ -611,6 +611,7 @@ func (t *FlowTable) evict(frame uint64) {
 		t.evictedPackets += f.pkts[0] + f.pkts[1]
 		t.evictedBytes += f.bytes[0] + f.bytes[1]
 		if t.flushed != nil {
+			rec = FlowRecord{}
 			t.record(e.idx, &rec)
 			t.flushed(&rec)
 		}
@@ -630,16 +631,26 @@ func (t *FlowTable) evict(frame uint64) {
 	t.lastOK = false
 }
 
-// record fills rec with the flow in slot idx, turned to client/server order.
+// flowOrder is a live slot and its first frame, for putting records in
+// frame order.
+type flowOrder struct {
+	frame uint64
+	slot  uint32
+}
+
+func (a flowOrder) compare(b flowOrder) int { return cmp.Compare(a.frame, b.frame) }
+
+// record fills rec, which must be zero, with the flow in slot idx, turned to
+// client/server order. Fields are set one by one: assigning a whole record
+// (it holds pointers) would clear it again behind a bulk write barrier while
+// the collector runs.
 func (t *FlowTable) record(idx uint32, rec *FlowRecord) {
 	f := t.slot(idx)
 	a, b := f.key.Addrs()
-	*rec = FlowRecord{
-		Point: t.point(int(f.key.iface)), Proto: f.key.proto,
-		Client: a, Server: b, ClientPort: f.key.aPort, ServerPort: f.key.bPort,
-		First: f.first, Last: f.last, Packets: f.pkts, Bytes: f.bytes, TCPFlags: f.flags,
-		FirstFrame: f.firstFrame, LastFrame: f.lastFrame, Fragments: f.frags,
-	}
+	rec.Point, rec.Proto = t.point(int(f.key.iface)), f.key.proto
+	rec.Client, rec.Server, rec.ClientPort, rec.ServerPort = a, b, f.key.aPort, f.key.bPort
+	rec.First, rec.Last, rec.Packets, rec.Bytes, rec.TCPFlags = f.first, f.last, f.pkts, f.bytes, f.flags
+	rec.FirstFrame, rec.LastFrame, rec.Fragments = f.firstFrame, f.lastFrame, f.frags
 	if f.bits&flowClientB != 0 {
 		rec.Client, rec.Server = b, a
 		if f.key.proto != IPProtoICMP && f.key.proto != IPProtoICMPv6 {
@@ -749,18 +760,30 @@ func (t *FlowTable) Result(c *CaptureReader) *CaptureFlows {
 		res.Points = append(res.Points, p)
 	}
 	t.index = flowIndex{} // let the index go before the records grow
-	res.Flows = make([]FlowRecord, 0, t.used-uint32(len(t.free)))
+	// Slots are handed out in frame order until an eviction frees some, so
+	// the records are usually in order already. Otherwise an index of
+	// first frames is sorted, not the records: moving records (which hold
+	// pointers) costs write barriers while the collector runs.
+	order := make([]flowOrder, 0, t.used-uint32(len(t.free)))
 	for i := range t.used {
-		if t.slot(i).bits&flowLive != 0 {
-			res.Flows = append(res.Flows, FlowRecord{})
-			t.record(i, &res.Flows[len(res.Flows)-1])
+		if f := t.slot(i); f.bits&flowLive != 0 {
+			order = append(order, flowOrder{f.firstFrame, i})
 		}
-		if i%flowChunkLen == flowChunkLen-1 {
-			t.chunks[i/flowChunkLen] = nil
+	}
+	inOrder := slices.IsSortedFunc(order, flowOrder.compare)
+	if !inOrder {
+		slices.SortFunc(order, flowOrder.compare)
+	}
+	// The slice is zeroed when made: record fills each element in place.
+	// In slot order, each chunk of states is let go once read.
+	res.Flows = make([]FlowRecord, len(order))
+	for i, o := range order {
+		t.record(o.slot, &res.Flows[i])
+		if inOrder && (i+1 == len(order) || order[i+1].slot/flowChunkLen != o.slot/flowChunkLen) {
+			t.chunks[o.slot/flowChunkLen] = nil
 		}
 	}
 	t.chunks, t.names, t.frags, t.free, t.used, t.dns = nil, nil, nil, nil, 0, nil
-	slices.SortFunc(res.Flows, func(a, b FlowRecord) int { return cmp.Compare(a.FirstFrame, b.FirstFrame) })
 	if t.limitHit {
 		res.Problems = append(res.Problems, fmt.Sprintf(
 			"flow table bound of %d flows reached at frame %d: %d least recently active flows evicted in %d rounds (%d packets, %d bytes)",
@@ -946,6 +969,11 @@ func ReadCapturesFlows(inputs []CaptureInput, opts FlowOptions) *FlowSet {
 	close(next)
 	wg.Wait()
 
+	var nFlows, nDNS int
+	for _, c := range set.Captures {
+		nFlows, nDNS = nFlows+len(c.Flows), nDNS+len(c.DNS)
+	}
+	set.Flows, set.DNS = make([]*FlowRecord, 0, nFlows), make([]*DNSResponse, 0, nDNS)
 	for _, c := range set.Captures {
 		for i := range c.Flows {
 			set.Flows = append(set.Flows, &c.Flows[i])
@@ -954,9 +982,16 @@ func ReadCapturesFlows(inputs []CaptureInput, opts FlowOptions) *FlowSet {
 			set.DNS = append(set.DNS, &c.DNS[i])
 		}
 	}
-	// Stable sorts keep member order and, within a member, frame order for ties.
-	slices.SortStableFunc(set.Flows, func(a, b *FlowRecord) int { return cmp.Compare(a.First, b.First) })
-	slices.SortStableFunc(set.DNS, func(a, b *DNSResponse) int { return cmp.Compare(a.Time, b.Time) })
+	// Stable sorts keep member order and, within a member, frame order for
+	// ties. A single capture's flows are usually in time order already.
+	byFirst := func(a, b *FlowRecord) int { return cmp.Compare(a.First, b.First) }
+	if !slices.IsSortedFunc(set.Flows, byFirst) {
+		slices.SortStableFunc(set.Flows, byFirst)
+	}
+	byTime := func(a, b *DNSResponse) int { return cmp.Compare(a.Time, b.Time) }
+	if !slices.IsSortedFunc(set.DNS, byTime) {
+		slices.SortStableFunc(set.DNS, byTime)
+	}
 	return set
 }
 

@@ -3,6 +3,7 @@ package analyze
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -336,6 +337,11 @@ func TestFlowTableBound(t *testing.T) {
 	}
 	if res.LimitFrame != max+1 || len(res.Problems) != 1 || !strings.Contains(res.Problems[0], "bound of 64 flows") {
 		t.Errorf("limit frame %d, problems %q", res.LimitFrame, res.Problems)
+	}
+	// Evicted slots are reused, so the live flows are not in slot order: the
+	// result must still list them by first frame.
+	if !slices.IsSortedFunc(res.Flows, func(a, b FlowRecord) int { return cmp.Compare(a.FirstFrame, b.FirstFrame) }) {
+		t.Errorf("live flows not in first-frame order after evictions")
 	}
 	// The least recently active go first: flushed ports increase.
 	for i, f := range flushed {
