@@ -383,11 +383,18 @@ func (c *collector) namespaces(ctx context.Context, s *step) error {
 
 // readNetNS reads a namespace through one of its processes, trying the next
 // when that process has exited meanwhile.
+// readNetNS reads the namespace through the first of its processes still
+// in it. A PID whose number now names a process elsewhere counts as gone.
 func (c *collector) readNetNS(ns *NamespaceIndex) (NetNS, error) {
 	var n NetNS
 	var err error
 	for _, pid := range ns.PIDs {
-		if n, err = ReadNetNS(pid); err == nil || !isGone(err) {
+		n, err = ReadNetNS(pid)
+		if n.Inode != 0 && n.Inode != ns.Inode {
+			err = fmt.Errorf("pid %d is in net namespace %d now, not %d: %w", pid, n.Inode, ns.Inode, os.ErrNotExist)
+			n = NetNS{}
+		}
+		if err == nil || !isGone(err) {
 			ns.PID = pid
 			return n, err
 		}
@@ -395,11 +402,13 @@ func (c *collector) readNetNS(ns *NamespaceIndex) (NetNS, error) {
 	return n, err
 }
 
+// readSockets reads the namespace's socket tables through the first of its
+// processes still in it.
 func (c *collector) readSockets(ns *NamespaceIndex) ([]Socket, error) {
 	var socks []Socket
 	var err error
 	for _, pid := range ns.PIDs {
-		if socks, err = ReadSockets(pid); err == nil || !isGone(err) {
+		if socks, err = ReadSocketsIn(pid, ns.Inode); err == nil || !isGone(err) {
 			return socks, err
 		}
 	}

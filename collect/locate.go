@@ -13,7 +13,6 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
-	"path/filepath"
 	"slices"
 	"sort"
 	"strconv"
@@ -906,28 +905,6 @@ func (t Target) Orient(e ConntrackEntry) (FlowEnds, bool) {
 // locateInetTables are the socket tables that can hold a flow.
 var locateInetTables = []string{"tcp", "tcp6", "udp", "udp6", "raw", "raw6"}
 
-// locateReadInet reads the inet socket tables of the namespace of pid.
-func locateReadInet(pid int) ([]Socket, error) {
-	dir := filepath.Join("/proc", strconv.Itoa(pid), "net")
-	var all []Socket
-	var errs []error
-	read := 0
-	for _, proto := range locateInetTables {
-		socks, err := sockReadTable(filepath.Join(dir, proto), proto)
-		all = append(all, socks...)
-		if err == nil {
-			read++
-		} else if !errors.Is(err, os.ErrNotExist) {
-			read++
-			errs = append(errs, err)
-		}
-	}
-	if read == 0 {
-		return nil, fmt.Errorf("sockets of pid %d: %w", pid, os.ErrNotExist)
-	}
-	return all, errors.Join(errs...)
-}
-
 // nsSockets reads the sockets of ns through the first of its processes
 // still alive.
 func (h *locateHost) nsSockets(ns *locateNS) ([]Socket, error) {
@@ -937,7 +914,7 @@ func (h *locateHost) nsSockets(ns *locateNS) ([]Socket, error) {
 	err := fmt.Errorf("namespace %d: no process left", ns.inode)
 	for _, pid := range ns.pids {
 		var socks []Socket
-		if socks, err = locateReadInet(pid); err == nil || !isGone(err) {
+		if socks, err = readSockets(pid, ns.inode, locateInetTables); err == nil || !isGone(err) {
 			if err == nil {
 				if h.sockCache == nil {
 					h.sockCache = map[uint64][]Socket{}
@@ -990,7 +967,7 @@ func (h *locateHost) matchSockets(t Target) []Contact {
 		}
 	}
 	for _, pid := range h.unknownNS {
-		socks, err := locateReadInet(pid)
+		socks, err := readSockets(pid, 0, locateInetTables)
 		if err != nil && !isGone(err) {
 			h.errs = append(h.errs, fmt.Errorf("sockets of pid %d (namespace unreadable): %w", pid, err))
 		}

@@ -122,16 +122,41 @@ const sockUnixAcceptCon = 1 << 16
 //
 // A table that does not exist (no IPv6 in the kernel) is skipped; other
 // failures are returned along with the sockets that could be read.
-func ReadSockets(pid int) ([]Socket, error) {
-	dir := filepath.Join("/proc", strconv.Itoa(pid), "net")
-	if _, err := os.Stat(dir); err != nil {
+func ReadSockets(pid int) ([]Socket, error) { return readSockets(pid, 0, sockTables) }
+
+// ReadSocketsIn is ReadSockets for the network namespace whose inode is
+// inode, read through process pid. It reads nothing and fails with an error
+// matching os.ErrNotExist when pid has exited or is in another namespace:
+// a PID listed a moment ago may since have been given to a process
+// elsewhere, whose tables would otherwise be recorded under this namespace.
+func ReadSocketsIn(pid int, inode uint64) ([]Socket, error) {
+	return readSockets(pid, inode, sockTables)
+}
+
+// readSockets reads the tables named in tables through process pid, and
+// checks that pid is in namespace inode unless inode is 0.
+func readSockets(pid int, inode uint64, tables []string) ([]Socket, error) {
+	// The tables are opened through the process's /proc directory, which
+	// names that process only: once it exits, nothing opens through it,
+	// even after its number is reused.
+	dir, err := os.Open(filepath.Join("/proc", strconv.Itoa(pid)))
+	if err != nil {
 		return nil, fmt.Errorf("read sockets of pid %d: %w", pid, err)
+	}
+	defer dir.Close()
+	dfd := int(dir.Fd())
+	if inode != 0 {
+		if ino, err := sockNetNS(dfd); err != nil {
+			return nil, fmt.Errorf("read sockets of pid %d: %w", pid, err)
+		} else if ino != inode {
+			return nil, fmt.Errorf("read sockets of pid %d: it is in net namespace %d, not %d: %w", pid, ino, inode, os.ErrNotExist)
+		}
 	}
 	var all []Socket
 	var errs []error
 	read := 0
-	for _, proto := range sockTables {
-		socks, err := sockReadTable(filepath.Join(dir, proto), proto)
+	for _, proto := range tables {
+		socks, err := sockReadTable(dfd, pid, proto)
 		all = append(all, socks...)
 		switch {
 		case err == nil:
@@ -142,18 +167,47 @@ func ReadSockets(pid int) ([]Socket, error) {
 		}
 	}
 	if read == 0 {
-		// The process exited after the check above: no table is not the
+		// The process exited after it was opened: no table is not the
 		// same as no sockets.
 		return nil, fmt.Errorf("read sockets of pid %d: no table readable: %w", pid, os.ErrNotExist)
+	}
+	if inode != 0 {
+		// Had the process moved to another namespace meanwhile, some tables
+		// may be that one's. One that exited was in this namespace when its
+		// tables were opened.
+		if ino, err := sockNetNS(dfd); err == nil && ino != inode {
+			return nil, fmt.Errorf("read sockets of pid %d: it moved to net namespace %d from %d: %w", pid, ino, inode, os.ErrNotExist)
+		}
 	}
 	return all, errors.Join(errs...)
 }
 
-func sockReadTable(path, proto string) ([]Socket, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("read socket table: %w", err)
+// sockNetNS returns the inode of the network namespace of the process whose
+// /proc directory is dfd; the error matches os.ErrNotExist when it is gone.
+func sockNetNS(dfd int) (uint64, error) {
+	var st unix.Stat_t
+	if err := unix.Fstatat(dfd, "ns/net", &st, 0); err != nil {
+		return 0, fmt.Errorf("stat ns/net: %w", sockGone(err))
 	}
+	return st.Ino, nil
+}
+
+// sockGone makes ESRCH, which /proc gives for a process that has exited,
+// match os.ErrNotExist like ENOENT does.
+func sockGone(err error) error {
+	if errors.Is(err, unix.ESRCH) {
+		return fmt.Errorf("%w (%w)", os.ErrNotExist, err)
+	}
+	return err
+}
+
+func sockReadTable(dfd, pid int, proto string) ([]Socket, error) {
+	path := fmt.Sprintf("/proc/%d/net/%s", pid, proto)
+	fd, err := unix.Openat(dfd, "net/"+proto, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("read socket table %s: %w", path, sockGone(err))
+	}
+	f := os.NewFile(uintptr(fd), path)
 	defer f.Close()
 	socks, err := ParseProcNet(proto, f)
 	if err != nil {

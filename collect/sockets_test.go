@@ -221,6 +221,119 @@ func TestReadSocketsNetns(t *testing.T) {
 	}
 }
 
+// TestReadSocketsInPIDReused gives a namespace's only process's PID to a
+// process in the host's namespace, as happens when PIDs wrap around while a
+// collection runs: the namespace's socket tables must then be reported
+// gone, not read as the host's and recorded under the namespace.
+func TestReadSocketsInPIDReused(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to create a network namespace and set ns_last_pid")
+	}
+	if _, err := exec.LookPath("ip"); err != nil {
+		t.Skip("needs the ip command")
+	}
+	var rnd [4]byte
+	rand.Read(rnd[:])
+	ns := "dcp-" + hex.EncodeToString(rnd[:])
+	if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
+		t.Fatalf("ip netns add %s: %v: %s", ns, err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("ip", "netns", "del", ns).CombinedOutput(); err != nil {
+			t.Errorf("ip netns del %s: %v: %s", ns, err, out)
+		}
+	})
+	start := func(argv ...string) *exec.Cmd {
+		t.Helper()
+		cmd := exec.Command(argv[0], argv[1:]...)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+		return cmd
+	}
+	// ip netns exec execs sleep in place: the PID is sleep's.
+	inNS := start("ip", "netns", "exec", ns, "sleep", "60")
+	pid := inNS.Process.Pid
+	var inode uint64
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		// Until ip has entered the namespace, the PID is in the host's.
+		ino, err := NetNSInode(pid)
+		if err == nil && ino != sockSelfNetNS(t) {
+			inode = ino
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("pid %d never entered namespace %s: inode %d, %v", pid, ns, ino, err)
+		}
+	}
+	if _, err := ReadSocketsIn(pid, inode); err != nil {
+		t.Fatalf("ReadSocketsIn(%d, %d) of a live process: %v", pid, inode, err)
+	}
+	if _, err := ReadSocketsIn(pid, inode+1); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("ReadSocketsIn(%d, another namespace) error = %v, want one matching os.ErrNotExist", pid, err)
+	}
+	dir, err := os.Open(fmt.Sprintf("/proc/%d", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dir.Close()
+
+	inNS.Process.Kill()
+	inNS.Wait()
+	if _, err := ReadSocketsIn(pid, inode); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("ReadSocketsIn(%d, %d) after its exit: error = %v, want one matching os.ErrNotExist", pid, inode, err)
+	}
+	// The next PID the kernel hands out is ns_last_pid + 1; another fork on
+	// the machine may come first, so try a few times.
+	var reused *exec.Cmd
+	for range 50 {
+		if err := os.WriteFile("/proc/sys/kernel/ns_last_pid", []byte(strconv.Itoa(pid-1)), 0); err != nil {
+			t.Skipf("cannot choose the next PID: %v", err)
+		}
+		c := start("sleep", "60")
+		if c.Process.Pid == pid {
+			reused = c
+			break
+		}
+		c.Process.Kill()
+		c.Wait()
+	}
+	if reused == nil {
+		t.Fatalf("pid %d was not handed out again in 50 tries", pid)
+	}
+	if ino, err := NetNSInode(pid); err != nil || ino != sockSelfNetNS(t) {
+		t.Fatalf("pid %d reused in namespace %d (%v), want the host's %d", pid, ino, err, sockSelfNetNS(t))
+	}
+	if socks, err := ReadSocketsIn(pid, inode); !errors.Is(err, os.ErrNotExist) || socks != nil {
+		t.Errorf("ReadSocketsIn(%d, %d) with the PID reused in the host: %d sockets, error %v; want none and one matching os.ErrNotExist",
+			pid, inode, len(socks), err)
+	}
+	// The collector's step reads both through the namespace's PIDs.
+	var c collector
+	if n, err := c.readNetNS(&NamespaceIndex{Inode: inode, PIDs: []int{pid}}); err == nil || !isGone(err) || n.Inode != 0 {
+		t.Errorf("readNetNS of namespace %d through reused pid %d: inode %d, error %v; want nothing and the namespace gone", inode, pid, n.Inode, err)
+	}
+	if socks, err := c.readSockets(&NamespaceIndex{Inode: inode, PIDs: []int{pid}}); err == nil || !isGone(err) || socks != nil {
+		t.Errorf("readSockets of namespace %d through reused pid %d: %d sockets, error %v; want none and the namespace gone", inode, pid, len(socks), err)
+	}
+	// What the tables are read through: the dead process's /proc directory
+	// opens nothing, although its number names a live process again.
+	if fd, err := unix.Openat(int(dir.Fd()), "net/tcp", unix.O_RDONLY|unix.O_CLOEXEC, 0); err == nil {
+		unix.Close(fd)
+		t.Errorf("net/tcp opened through the /proc directory of exited pid %d", pid)
+	}
+}
+
+func sockSelfNetNS(t *testing.T) uint64 {
+	t.Helper()
+	ino, err := NetNSInode(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ino
+}
+
 func TestParseProcNet(t *testing.T) {
 	tcpHeader := "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
 	tcp6Header := "  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
