@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/dockcase/dockcase/collect/e2etest"
 )
 
 // fwLayoutCase describes what a user checks in one Docker rule layout: the
@@ -568,7 +570,7 @@ func fwRequireDocker(t *testing.T) {
 	if os.Geteuid() != 0 {
 		skip("not root: iptables-save needs CAP_NET_ADMIN")
 	}
-	for _, tool := range []string{"docker", "iptables-save", "nft", "tar"} {
+	for _, tool := range []string{"docker", "iptables-save", "nft"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			skip(tool + " not installed")
 		}
@@ -587,34 +589,6 @@ func fwRun(t *testing.T, name string, args ...string) string {
 	return strings.TrimSpace(string(out))
 }
 
-// fwSleepImage imports an image holding one static binary that sleeps, so
-// that a container stays up (its port rules exist only while it runs)
-// without any network activity.
-func fwSleepImage(t *testing.T, tag string) {
-	t.Helper()
-	dir := t.TempDir()
-	src := "package main\n\nimport \"time\"\n\nfunc main() {\n\tfor {\n\t\ttime.Sleep(time.Hour)\n\t}\n}\n"
-	if err := os.WriteFile(filepath.Join(dir, "main.go"), []byte(src), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module dcfsleep\n\ngo 1.26\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		goBin = "/usr/local/go/bin/go"
-	}
-	cmd := exec.Command(goBin, "build", "-trimpath", "-o", filepath.Join(dir, "root", "sleep"), ".")
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build sleep binary: %v\n%s", err, out)
-	}
-	fwRun(t, "tar", "-C", filepath.Join(dir, "root"), "-cf", filepath.Join(dir, "img.tar"), "sleep")
-	fwRun(t, "docker", "import", "--change", `ENTRYPOINT ["/sleep"]`, filepath.Join(dir, "img.tar"), tag)
-	t.Cleanup(func() { _ = exec.Command("docker", "rmi", "-f", tag).Run() })
-}
-
 // TestFirewallLiveDocker creates two user-defined networks and a container
 // with a published port on the real engine, then checks that the parsed
 // iptables-save and nft -j output show what the engine reports. It sends no
@@ -622,8 +596,10 @@ func fwSleepImage(t *testing.T, tag string) {
 func TestFirewallLiveDocker(t *testing.T) {
 	fwRequireDocker(t)
 	prefix := fmt.Sprintf("dcf-fwt-%d", os.Getpid())
-	image := prefix + ":1"
-	fwSleepImage(t, image)
+	// The shared workload image, which other tests reuse: not removed here.
+	// Without flags the workload idles, so the container stays up (its port
+	// rules exist only while it runs) and sends nothing.
+	image := e2etest.WorkloadImage(t)
 	var nets [2]struct{ name, id, bridge, subnet string }
 	for i := range nets {
 		n := &nets[i]

@@ -26,6 +26,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dockcase/dockcase/collect/e2etest"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/api/types/network"
@@ -217,84 +218,6 @@ func dockerTestDial(t *testing.T, ctx context.Context) *Docker {
 	return d
 }
 
-const dockerTestWorkload = `package main
-
-import (
-	"fmt"
-	"os"
-	"time"
-)
-
-func main() {
-	if err := os.WriteFile("/tmp/dropped", []byte("dcd\n"), 0o644); err != nil {
-		fmt.Fprintln(os.Stderr, "write /tmp/dropped:", err)
-	}
-	once := len(os.Args) > 1 && os.Args[1] == "once"
-	for i := 0; ; i++ {
-		fmt.Printf("out %d\n", i)
-		fmt.Fprintf(os.Stderr, "err %d\n", i)
-		if once {
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-`
-
-// dockerTestImage builds the workload statically and imports it as an image
-// holding /workload and /tmp, removed at cleanup.
-func dockerTestImage(t *testing.T, ctx context.Context, d *Docker, ref string) {
-	t.Helper()
-	src := t.TempDir()
-	for name, body := range map[string]string{
-		"main.go": dockerTestWorkload,
-		"go.mod":  "module dcdworkload\n\ngo 1.22\n",
-	} {
-		if err := os.WriteFile(filepath.Join(src, name), []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		goBin = "/usr/local/go/bin/go"
-	}
-	bin := filepath.Join(src, "workload")
-	cmd := exec.CommandContext(ctx, goBin, "build", "-o", bin, ".")
-	cmd.Dir = src
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOTOOLCHAIN=local", "GOFLAGS=")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build workload: %v\n%s", err, out)
-	}
-	exe, err := os.ReadFile(bin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var tarBuf bytes.Buffer
-	tw := tar.NewWriter(&tarBuf)
-	now := time.Now()
-	tw.WriteHeader(&tar.Header{Name: "tmp/", Typeflag: tar.TypeDir, Mode: 0o1777, ModTime: now})
-	tw.WriteHeader(&tar.Header{Name: "workload", Typeflag: tar.TypeReg, Mode: 0o755, Size: int64(len(exe)), ModTime: now})
-	tw.Write(exe)
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	rc, err := d.cli.ImageImport(ctx, image.ImportSource{Source: &tarBuf, SourceName: "-"}, ref,
-		image.ImportOptions{Changes: []string{`CMD ["/workload"]`}})
-	if err != nil {
-		t.Fatalf("import image: %v", err)
-	}
-	t.Cleanup(func() {
-		if _, err := d.cli.ImageRemove(context.Background(), ref, image.RemoveOptions{Force: true, PruneChildren: true}); err != nil {
-			t.Errorf("cleanup: remove image %s: %v", ref, err)
-		}
-	})
-	progress, err := io.ReadAll(rc)
-	rc.Close()
-	if err != nil || bytes.Contains(progress, []byte(`"error"`)) {
-		t.Fatalf("import image: %v %s", err, progress)
-	}
-}
-
 // dockerTestSubnet picks a /28 in 198.19.200.0/21 (benchmark space) that no
 // route on the host covers yet, so the test network takes nothing from
 // anyone, and returns it with its first host address.
@@ -395,8 +318,12 @@ func TestDockerEngine(t *testing.T) {
 	defer cancel()
 	d := dockerTestDial(t, ctx)
 	rnd := dockerTestRand(t)
-	imageRef := "dcd-test/workload:" + rnd
-	dockerTestImage(t, ctx, d, imageRef)
+	// The shared, content-tagged workload image: other tests use it too, so
+	// this test does not remove it.
+	imageRef := e2etest.WorkloadImage(t)
+	// chatterCmd drops /tmp/dropped, then prints "out N" on stdout and
+	// "err N" on stderr every 100 ms and nothing else on either stream.
+	chatterCmd := []string{"/workload", "-quiet", "-write", "/tmp/dropped=dcd", "-chatter", "-interval", "100ms"}
 
 	subnet, gw := dockerTestSubnet(t)
 	netName := "dcd-net-" + rnd
@@ -454,9 +381,9 @@ func TestDockerEngine(t *testing.T) {
 
 	t0 := time.Now()
 	runName := "dcd-run-" + rnd
-	runID := create(runName, false, netName, nil, []string{bindDir + ":/evidence"})
-	stopID := create("dcd-stop-"+rnd, false, "none", []string{"/workload", "once"}, nil)
-	ttyID := create("dcd-tty-"+rnd, true, "none", nil, nil)
+	runID := create(runName, false, netName, chatterCmd, []string{bindDir + ":/evidence"})
+	stopID := create("dcd-stop-"+rnd, false, "none", append(slices.Clip(chatterCmd), "-once"), nil)
+	ttyID := create("dcd-tty-"+rnd, true, "none", chatterCmd, nil)
 	waitC, errC := d.cli.ContainerWait(ctx, stopID, container.WaitConditionNotRunning)
 	select {
 	case <-waitC:
@@ -700,7 +627,7 @@ func TestDockerEngine(t *testing.T) {
 		if im.Config.Labels["dockcase.case"] != caseID || im.Config.Labels["dcd.test"] != origLabel {
 			t.Errorf("committed image labels = %q, want dockcase.case=%q and dcd.test=%q", im.Config.Labels, caseID, origLabel)
 		}
-		if !reflect.DeepEqual(im.Config.Cmd, []string{"/workload"}) || !strings.Contains(im.Comment, caseID) {
+		if !reflect.DeepEqual(im.Config.Cmd, chatterCmd) || !strings.Contains(im.Comment, caseID) {
 			t.Errorf("committed image cmd %q comment %q; want the container's cmd and the case", im.Config.Cmd, im.Comment)
 		}
 		after, _ := d.InspectContainer(ctx, runID)

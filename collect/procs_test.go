@@ -1,8 +1,6 @@
 package collect
 
 import (
-	"archive/tar"
-	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"io"
@@ -16,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dockcase/dockcase/collect/e2etest"
 	"golang.org/x/sys/unix"
 )
 
@@ -318,52 +317,6 @@ func procDockerExpected(t *testing.T) bool {
 	return false
 }
 
-// procImportSleepImage imports an image holding sleep and the libraries it
-// links, built without any registry, and removes it when the test ends.
-func procImportSleepImage(t *testing.T, tag string) {
-	t.Helper()
-	sleep, err := exec.LookPath("sleep")
-	if err != nil {
-		t.Skip("needs sleep")
-	}
-	out, err := exec.Command("ldd", sleep).Output()
-	if err != nil {
-		t.Skipf("ldd %s: %v", sleep, err)
-	}
-	files := []string{sleep}
-	for _, f := range strings.Fields(string(out)) {
-		if strings.HasPrefix(f, "/") {
-			files = append(files, f)
-		}
-	}
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	for _, name := range files {
-		b, err := os.ReadFile(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		hdr := &tar.Header{Name: strings.TrimPrefix(name, "/"), Mode: 0o755, Size: int64(len(b)), Typeflag: tar.TypeReg}
-		if err := tw.WriteHeader(hdr); err != nil {
-			t.Fatal(err)
-		}
-		tw.Write(b)
-	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	imp := exec.Command("docker", "import", "-", tag)
-	imp.Stdin = &buf
-	if out, err := imp.CombinedOutput(); err != nil {
-		t.Fatalf("docker import: %v: %s", err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("docker", "rmi", "-f", tag).CombinedOutput(); err != nil {
-			t.Errorf("docker rmi %s: %v: %s", tag, err, out)
-		}
-	})
-}
-
 func TestReadProcessesContainer(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to read other processes")
@@ -374,11 +327,13 @@ func TestReadProcessesContainer(t *testing.T) {
 	var rnd [4]byte
 	rand.Read(rnd[:])
 	name := "dcp-" + hex.EncodeToString(rnd[:])
-	tag := name + ":test"
-	procImportSleepImage(t, tag)
+	// The shared workload image, which other tests reuse: not removed here.
+	img := e2etest.WorkloadImage(t)
 
-	// No network: the container sends nothing anywhere.
-	out, err := exec.Command("docker", "run", "-d", "--name", name, "--network", "none", tag, "/usr/bin/sleep", "120").CombinedOutput()
+	// No network: the container sends nothing anywhere. Without flags the
+	// workload idles; -name only gives it a command line to check.
+	cmdline := []string{"/workload", "-name", name}
+	out, err := exec.Command("docker", append([]string{"run", "-d", "--name", name, "--network", "none", img}, cmdline...)...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("docker run: %v: %s", err, out)
 	}
@@ -408,8 +363,8 @@ func TestReadProcessesContainer(t *testing.T) {
 	if p.ContainerID != id {
 		t.Errorf("ReadProcesses pid %d container_id = %q, want %q (cgroup %q)", pid, p.ContainerID, id, p.Cgroup)
 	}
-	if want := []string{"/usr/bin/sleep", "120"}; !reflect.DeepEqual(p.Cmdline, want) || p.Exe != "/usr/bin/sleep" || p.ExeDeleted {
-		t.Errorf("ReadProcesses pid %d = cmdline %q exe %q deleted %v, want %q", pid, p.Cmdline, p.Exe, p.ExeDeleted, want)
+	if !reflect.DeepEqual(p.Cmdline, cmdline) || p.Exe != "/workload" || p.ExeDeleted {
+		t.Errorf("ReadProcesses pid %d = cmdline %q exe %q deleted %v, want %q", pid, p.Cmdline, p.Exe, p.ExeDeleted, cmdline)
 	}
 	self, _ := procFind(procs, os.Getpid())
 	if p.Namespaces.Net == 0 || p.Namespaces.Net == self.Namespaces.Net || p.Namespaces.PID == self.Namespaces.PID || p.Namespaces.Mnt == self.Namespaces.Mnt {

@@ -3,7 +3,13 @@
 // and drops files; in the C2 network namespace it is the listener that answers
 // the beacons and the DNS server that answers for the C2 domain. It logs every
 // event as one JSON object per line on stdout, so tests can read the C2 log
-// file and the container logs alike, and it runs until it is killed.
+// file and the container logs alike, and it runs until it is killed. With no
+// flags it only idles, which is all a test needs of a container that must
+// stay up.
+//
+// For tests of container logs it can also write plain numbered lines on
+// stdout and stderr (-chatter) with the JSON log turned off (-quiet), and exit
+// after one round instead of running (-once).
 //
 // Positional arguments after the flags are ignored on purpose: a test can give
 // the process a command line of any shape (a reverse shell, a miner) and the
@@ -105,6 +111,9 @@ type options struct {
 	drops      listFlag
 	writes     listFlag
 	chmods     listFlag
+	chatter    bool
+	quiet      bool
+	once       bool
 }
 
 func main() {
@@ -123,6 +132,9 @@ func main() {
 	fs.Var(&o.drops, "drop", "copy this executable to `PATH` with mode 0755 (repeatable)")
 	fs.Var(&o.writes, "write", "append a line to a file, `PATH=TEXT` (repeatable)")
 	fs.Var(&o.chmods, "chmod", "set a file's mode bits, setuid and setgid included, after the drops and writes, `PATH=OCTAL` (repeatable)")
+	fs.BoolVar(&o.chatter, "chatter", false, "print \"out N\" on stdout and \"err N\" on stderr every interval, N counting from 0, as a program with a plain-text log does")
+	fs.BoolVar(&o.quiet, "quiet", false, "write no JSON event log, so stdout carries only the -chatter lines; a fatal error still goes to stderr")
+	fs.BoolVar(&o.once, "once", false, "exit after the drops, writes, chmods and one round of -chatter instead of running until killed; not with the listeners, beacons or lookups")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		os.Exit(2)
 	}
@@ -130,11 +142,23 @@ func main() {
 		fmt.Fprintln(os.Stderr, "workload: -interval must be positive")
 		os.Exit(2)
 	}
-	l := &logger{enc: json.NewEncoder(os.Stdout), name: o.name}
+	if o.once && (o.beaconTCP != "" || o.beaconUDP != "" || o.serve != "" || o.resolve != "" ||
+		o.listenTCP != "" || o.listenUDP != "" || o.dnsServe != "") {
+		fmt.Fprintln(os.Stderr, "workload: -once does not go with the listeners, beacons or lookups")
+		os.Exit(2)
+	}
+	var logOut io.Writer = os.Stdout
+	if o.quiet {
+		logOut = io.Discard
+	}
+	l := &logger{enc: json.NewEncoder(logOut), name: o.name}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, o, l); err != nil {
 		l.log(event{Event: "fatal", Err: err.Error()})
+		if o.quiet {
+			fmt.Fprintln(os.Stderr, "workload:", err)
+		}
 		os.Exit(1)
 	}
 }
@@ -172,6 +196,12 @@ func run(ctx context.Context, o options, l *logger) error {
 			return fmt.Errorf("chmod %q: %w", path, err)
 		}
 		l.log(event{Event: "chmod", Data: c})
+	}
+	if o.once {
+		if o.chatter {
+			chatter(ctx, o.interval, true)
+		}
+		return nil
 	}
 
 	// Bind everything before reporting ready, so a test that waits for the
@@ -213,6 +243,9 @@ func run(ctx context.Context, o options, l *logger) error {
 	}
 	if o.resolve != "" {
 		starters = append(starters, func() { resolveLoop(ctx, o.resolve, o.interval, l) })
+	}
+	if o.chatter {
+		starters = append(starters, func() { chatter(ctx, o.interval, false) })
 	}
 	var wg sync.WaitGroup
 	for _, start := range starters {
@@ -519,6 +552,27 @@ func beaconUDP(ctx context.Context, addr, name string, interval time.Duration, l
 			if c != nil {
 				c.Close()
 			}
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// chatter prints "out N" on stdout and "err N" on stderr every interval, the
+// lines a test of container logs can tell apart by stream and order; with
+// once it prints only round 0. Each line is one write, so it stays whole
+// next to the JSON log.
+func chatter(ctx context.Context, interval time.Duration, once bool) {
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for seq := 0; ; seq++ {
+		fmt.Fprintf(os.Stdout, "out %d\n", seq)
+		fmt.Fprintf(os.Stderr, "err %d\n", seq)
+		if once {
+			return
+		}
+		select {
+		case <-ctx.Done():
 			return
 		case <-tick.C:
 		}
