@@ -340,16 +340,20 @@ func (c *collector) namespaces(ctx context.Context, s *step) error {
 		}
 		return index[i].Inode < index[j].Inode
 	})
-	// Every namespace's socket tables first, then the owners: a socket is
-	// looked up in /proc/*/fd a moment after it was listed, not after the
-	// netlink reads of every namespace before it (seconds on a busy host,
-	// in which a beaconing process replaces its connection).
+	// Each namespace's socket tables, then at once the descriptors of its
+	// processes, then those of every other process (owners in another
+	// namespace, as dockerd of a container's DNS sockets); the netlink reads
+	// come after. A socket is looked up a moment after it was listed: a
+	// beaconing process may replace its connection every half second, and
+	// scanning the whole host takes longer than that on a busy one.
 	socks := make([][]Socket, len(index))
 	sockErrs := make([]error, len(index))
+	scan := NewSocketOwnerScan()
 	for i, ns := range index {
 		socks[i], sockErrs[i] = c.readSockets(ns)
+		scan.Scan(ns.PIDs)
 	}
-	owners, err := SocketOwners()
+	owners, err := scan.Rest()
 	s.call("file", "/proc/*/fd", err)
 	s.keep(err)
 	for i, ns := range index {

@@ -435,26 +435,59 @@ func sockParseUnixLine(line string) (Socket, error) {
 // Processes and descriptors that go away during the scan are skipped; other
 // failures are counted in the error, which comes with what could be read.
 func SocketOwners() (map[uint64][]SocketOwner, error) {
-	pids, err := procListPIDs()
-	if err != nil {
-		return nil, fmt.Errorf("socket owners: %w", err)
-	}
-	sc := sockOwnerScan{owners: make(map[uint64][]SocketOwner)}
-	var failed int
-	var firstErr error
+	return NewSocketOwnerScan().Rest()
+}
+
+// SocketOwnerScan builds what SocketOwners returns in parts, so that the
+// processes of a namespace can be scanned right after its socket tables
+// are read: a connection a process replaces every few hundred milliseconds
+// is still open then, and would have no owner after a scan of the whole
+// host. Each process is scanned once.
+type SocketOwnerScan struct {
+	sockOwnerScan
+	done     map[int]bool
+	scanned  int
+	failed   int
+	firstErr error
+	tooMany  error
+}
+
+// NewSocketOwnerScan returns a scan that has read no process yet.
+func NewSocketOwnerScan() *SocketOwnerScan {
+	return &SocketOwnerScan{sockOwnerScan: sockOwnerScan{owners: make(map[uint64][]SocketOwner)}, done: map[int]bool{}}
+}
+
+// Scan reads the descriptors of the processes in pids not scanned yet.
+func (sc *SocketOwnerScan) Scan(pids []int) {
 	for _, pid := range pids {
-		err := sc.process(pid)
-		if err == nil || procVanished(err) {
+		if sc.done[pid] || sc.tooMany != nil {
 			continue
 		}
-		if errors.Is(err, errSockTooMany) {
-			return sc.owners, fmt.Errorf("socket owners: %w", err)
-		}
-		failed++
-		if firstErr == nil {
-			firstErr = err
+		sc.done[pid] = true
+		sc.scanned++
+		err := sc.process(pid)
+		switch {
+		case err == nil || procVanished(err):
+		case errors.Is(err, errSockTooMany):
+			sc.tooMany = err
+		default:
+			sc.failed++
+			if sc.firstErr == nil {
+				sc.firstErr = err
+			}
 		}
 	}
+}
+
+// Rest scans every other process of the host and returns the owners of
+// every socket seen, and an error counting the processes that could not be
+// read.
+func (sc *SocketOwnerScan) Rest() (map[uint64][]SocketOwner, error) {
+	pids, err := procListPIDs()
+	if err != nil {
+		return sc.owners, fmt.Errorf("socket owners: %w", err)
+	}
+	sc.Scan(pids)
 	for _, list := range sc.owners {
 		sort.Slice(list, func(i, j int) bool {
 			a, b := list[i], list[j]
@@ -467,8 +500,11 @@ func SocketOwners() (map[uint64][]SocketOwner, error) {
 			return a.FD < b.FD
 		})
 	}
-	if failed > 0 {
-		return sc.owners, fmt.Errorf("socket owners: %d of %d processes unreadable, first: %w", failed, len(pids), firstErr)
+	if sc.tooMany != nil {
+		return sc.owners, fmt.Errorf("socket owners: %w", sc.tooMany)
+	}
+	if sc.failed > 0 {
+		return sc.owners, fmt.Errorf("socket owners: %d of %d processes unreadable, first: %w", sc.failed, sc.scanned, sc.firstErr)
 	}
 	return sc.owners, nil
 }

@@ -119,6 +119,55 @@ func TestReadSocketsOwnProcess(t *testing.T) {
 	}
 }
 
+// TestSocketOwnerScanWhenListed replaces a connection between the scan of
+// its process and the scan of the rest of the host, as a beaconing process
+// does: the connection listed before must keep the owner seen when it was
+// listed, and the process is not scanned twice.
+func TestSocketOwnerScanWhenListed(t *testing.T) {
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	dial := func() *net.TCPConn {
+		c, err := net.Dial("tcp4", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c.(*net.TCPConn)
+	}
+	old := dial()
+	oldInode := sockInodeOf(t, old)
+
+	scan := NewSocketOwnerScan()
+	scan.Scan([]int{os.Getpid()})
+	old.Close()
+	cur := dial()
+	defer cur.Close()
+	owners, err := scan.Rest()
+	sockCheckOwnersErr(t, err)
+	if o := owners[oldInode]; len(o) != 1 || o[0].PID != os.Getpid() {
+		t.Errorf("owners of the replaced connection (inode %d) = %+v, want this process, seen when it was scanned", oldInode, o)
+	}
+	if o, ok := owners[sockInodeOf(t, cur)]; ok {
+		t.Errorf("owners of the connection opened after the scan = %+v: this process was scanned twice", o)
+	}
+	if n, err := SocketOwners(); err == nil || strings.Contains(err.Error(), "processes unreadable") {
+		if _, ok := n[oldInode]; ok {
+			t.Errorf("a scan of the whole host after the replacement still finds inode %d: the test shows nothing", oldInode)
+		}
+	}
+}
+
 // TestSockHelperProcess is not a test: it is the listener that
 // TestReadSocketsNetns starts inside a network namespace.
 func TestSockHelperProcess(t *testing.T) {
