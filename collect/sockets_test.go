@@ -184,7 +184,10 @@ func TestSockHelperProcess(t *testing.T) {
 	os.Exit(0)
 }
 
-func TestReadSocketsNetns(t *testing.T) {
+// sockTestNetns creates a named network namespace, deleted at cleanup, and
+// returns its name.
+func sockTestNetns(t *testing.T) string {
+	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to create a network namespace")
 	}
@@ -202,6 +205,11 @@ func TestReadSocketsNetns(t *testing.T) {
 			t.Errorf("ip netns del %s: %v: %s", ns, err, out)
 		}
 	})
+	return ns
+}
+
+func TestReadSocketsNetns(t *testing.T) {
+	ns := sockTestNetns(t)
 
 	// ip netns exec execs the helper in place, so the PID is the helper's.
 	cmd := exec.Command("ip", "netns", "exec", ns, os.Args[0], "-test.run=^TestSockHelperProcess$")
@@ -275,23 +283,7 @@ func TestReadSocketsNetns(t *testing.T) {
 // collection runs: the namespace's socket tables must then be reported
 // gone, not read as the host's and recorded under the namespace.
 func TestReadSocketsInPIDReused(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to create a network namespace and set ns_last_pid")
-	}
-	if _, err := exec.LookPath("ip"); err != nil {
-		t.Skip("needs the ip command")
-	}
-	var rnd [4]byte
-	rand.Read(rnd[:])
-	ns := "dcp-" + hex.EncodeToString(rnd[:])
-	if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
-		t.Fatalf("ip netns add %s: %v: %s", ns, err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("ip", "netns", "del", ns).CombinedOutput(); err != nil {
-			t.Errorf("ip netns del %s: %v: %s", ns, err, out)
-		}
-	})
+	ns := sockTestNetns(t) // root, which also sets ns_last_pid
 	start := func(argv ...string) *exec.Cmd {
 		t.Helper()
 		cmd := exec.Command(argv[0], argv[1:]...)
