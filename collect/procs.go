@@ -7,12 +7,13 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 const (
@@ -150,8 +151,20 @@ func ReadProcesses() ([]Process, error) {
 }
 
 func procRead(pid int, btime time.Time, tck uint64) (Process, error) {
-	base := filepath.Join("/proc", strconv.Itoa(pid))
-	stat, err := procReadFile(filepath.Join(base, "stat"), procMaxStatBytes)
+	d, err := openProcDir(pid)
+	if err != nil {
+		return Process{}, fmt.Errorf("read process %d: %w", pid, err)
+	}
+	defer d.Close()
+	return procReadFrom(d, btime, tck)
+}
+
+// procReadFrom reads the process of d. Every part is read through d, so a
+// record never mixes two processes that had the same PID one after the
+// other: once the process exits, the rest of its parts are missing.
+func procReadFrom(d *procDir, btime time.Time, tck uint64) (Process, error) {
+	pid := d.pid
+	stat, err := d.readFile("stat", procMaxStatBytes)
 	if err != nil {
 		return Process{}, fmt.Errorf("read process %d: %w", pid, err)
 	}
@@ -171,14 +184,14 @@ func procRead(pid int, btime time.Time, tck uint64) (Process, error) {
 		}
 	}
 
-	status, err := procReadFile(filepath.Join(base, "status"), procMaxStatusBytes)
+	status, err := d.readFile("status", procMaxStatusBytes)
 	note("status", err)
 	if err == nil {
 		p.UID, p.EUID, p.GID, p.EGID, err = procParseStatus(status)
 		note("status", err)
 	}
 
-	cmdline, err := procReadFile(filepath.Join(base, "cmdline"), procMaxCmdlineBytes)
+	cmdline, err := d.readFile("cmdline", procMaxCmdlineBytes)
 	if errors.Is(err, errProcTooLong) {
 		p.CmdlineTruncated = true
 		err = nil
@@ -186,14 +199,14 @@ func procRead(pid int, btime time.Time, tck uint64) (Process, error) {
 	note("cmdline", err)
 	p.Cmdline = procSplitCmdline(cmdline)
 
-	p.Exe, p.ExeDeleted, err = procReadExe(base)
+	p.Exe, p.ExeDeleted, err = procReadExe(d)
 	note("exe", err)
 
-	p.Cwd, err = os.Readlink(filepath.Join(base, "cwd"))
+	p.Cwd, err = d.readlink("cwd")
 	note("cwd", err)
 
 	for _, kind := range procNamespaceKinds {
-		link, err := os.Readlink(filepath.Join(base, "ns", kind))
+		link, err := d.readlink("ns/" + kind)
 		if err != nil {
 			note("ns/"+kind, err)
 			continue
@@ -203,7 +216,7 @@ func procRead(pid int, btime time.Time, tck uint64) (Process, error) {
 		p.Namespaces.set(kind, inode)
 	}
 
-	cgroup, err := procReadFile(filepath.Join(base, "cgroup"), procMaxCgroupBytes)
+	cgroup, err := d.readFile("cgroup", procMaxCgroupBytes)
 	note("cgroup", err)
 	for line := range strings.Lines(string(cgroup)) {
 		if line = strings.TrimSuffix(line, "\n"); line != "" {
@@ -282,8 +295,8 @@ func procSplitCmdline(b []byte) []string {
 // file was unlinked, which includes memfd executables ("/memfd:x (deleted)").
 // A file can also be named "x (deleted)" on purpose, so the suffix counts
 // only when no file by the full name is the same inode as the running image.
-func procReadExe(base string) (exe string, deleted bool, err error) {
-	link, err := os.Readlink(filepath.Join(base, "exe"))
+func procReadExe(d *procDir) (exe string, deleted bool, err error) {
+	link, err := d.readlink("exe")
 	if err != nil {
 		return "", false, err
 	}
@@ -291,15 +304,14 @@ func procReadExe(base string) (exe string, deleted bool, err error) {
 	if !ok {
 		return link, false, nil
 	}
-	var running syscall.Stat_t
-	if err := syscall.Stat(filepath.Join(base, "exe"), &running); err != nil {
+	running, err := d.stat("exe", 0)
+	if err != nil {
 		return link, true, err
 	}
 	if running.Nlink > 0 {
 		// The path is in the process's mount namespace: look it up through
 		// its root directory.
-		var named syscall.Stat_t
-		if syscall.Lstat(filepath.Join(base, "root", link), &named) == nil &&
+		if named, err := d.stat("root"+link, unix.AT_SYMLINK_NOFOLLOW); err == nil &&
 			named.Dev == running.Dev && named.Ino == running.Ino {
 			return link, false, nil
 		}
@@ -399,19 +411,90 @@ func procReadFile(path string, max int64) ([]byte, error) {
 		return nil, err
 	}
 	defer f.Close()
+	return procReadLimited(f, max)
+}
+
+func procReadLimited(f *os.File, max int64) ([]byte, error) {
 	b, err := io.ReadAll(io.LimitReader(f, max+1))
 	if err != nil {
-		return b, fmt.Errorf("read %s: %w", path, err)
+		return b, fmt.Errorf("read %s: %w", f.Name(), err)
 	}
 	if int64(len(b)) > max {
-		return b[:max], fmt.Errorf("read %s: %w (%d bytes)", path, errProcTooLong, max)
+		return b[:max], fmt.Errorf("read %s: %w (%d bytes)", f.Name(), errProcTooLong, max)
 	}
 	return b, nil
 }
 
-func procReadComm(pid int) (string, error) {
-	b, err := procReadFile(filepath.Join("/proc", strconv.Itoa(pid), "comm"), procMaxCommBytes)
-	return strings.TrimSuffix(string(b), "\n"), err
+// procDir is an open /proc/<pid> directory. What is read through it is of
+// that one process: once the process exits, opening anything through the
+// directory fails, even after its PID has been given to another process.
+type procDir struct {
+	f   *os.File
+	pid int
+}
+
+func openProcDir(pid int) (*procDir, error) {
+	f, err := os.Open("/proc/" + strconv.Itoa(pid))
+	if err != nil {
+		return nil, err
+	}
+	return &procDir{f: f, pid: pid}, nil
+}
+
+func (d *procDir) Close() error { return d.f.Close() }
+
+func (d *procDir) fd() int { return int(d.f.Fd()) }
+
+// path names the file name of the process in messages.
+func (d *procDir) path(name string) string { return d.f.Name() + "/" + name }
+
+// open opens the file name of the process (a relative path) read-only.
+func (d *procDir) open(name string) (*os.File, error) {
+	fd, err := unix.Openat(d.fd(), name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: d.path(name), Err: err}
+	}
+	return os.NewFile(uintptr(fd), d.path(name)), nil
+}
+
+// readFile reads at most max bytes of the file name of the process, as
+// procReadFile does.
+func (d *procDir) readFile(name string, max int64) ([]byte, error) {
+	f, err := d.open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return procReadLimited(f, max)
+}
+
+// readlink reads the link name of the process (exe, cwd, ns/net, fd/3).
+func (d *procDir) readlink(name string) (string, error) {
+	return procReadlinkAt(d.fd(), name, d.path(name))
+}
+
+// stat stats the file name of the process, with fstatat's flags.
+func (d *procDir) stat(name string, flags int) (unix.Stat_t, error) {
+	var st unix.Stat_t
+	if err := unix.Fstatat(d.fd(), name, &st, flags); err != nil {
+		return st, &os.PathError{Op: "stat", Path: d.path(name), Err: err}
+	}
+	return st, nil
+}
+
+// procReadlinkAt reads the link name relative to the directory dirfd;
+// path names it in errors.
+func procReadlinkAt(dirfd int, name, path string) (string, error) {
+	for size := 256; ; size *= 4 {
+		buf := make([]byte, size)
+		n, err := unix.Readlinkat(dirfd, name, buf)
+		if err != nil {
+			return "", &os.PathError{Op: "readlink", Path: path, Err: err}
+		}
+		if n < size {
+			return string(buf[:n]), nil
+		}
+	}
 }
 
 // procBootTime reads the btime line of /proc/stat: the wall-clock time of

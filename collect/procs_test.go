@@ -3,11 +3,13 @@ package collect
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -390,5 +392,91 @@ func BenchmarkReadProcesses(b *testing.B) {
 	for b.Loop() {
 		procs, _ := ReadProcesses()
 		b.ReportMetric(float64(len(procs)), "procs")
+	}
+}
+
+// procTestStart starts argv, killed and waited for at cleanup, and returns
+// once the child has executed it (its command line is argv).
+func procTestStart(t *testing.T, argv ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(argv[0], argv[1:]...)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	want := strings.Join(argv, "\x00") + "\x00"
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", cmd.Process.Pid))
+		if err == nil && string(b) == want {
+			return cmd
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("pid %d never ran %q: command line %q, %v", cmd.Process.Pid, argv, b, err)
+		}
+	}
+}
+
+// procTestReusePID starts argv with the PID pid, whose process has exited,
+// as the kernel does once PIDs wrap around. The next PID handed out is
+// ns_last_pid + 1; another fork on the machine may come first, so it tries
+// a few times.
+func procTestReusePID(t *testing.T, pid int, argv ...string) *exec.Cmd {
+	t.Helper()
+	for range 50 {
+		if err := os.WriteFile("/proc/sys/kernel/ns_last_pid", []byte(strconv.Itoa(pid-1)), 0); err != nil {
+			t.Skipf("cannot choose the next PID: %v", err)
+		}
+		c := procTestStart(t, argv...)
+		if c.Process.Pid == pid {
+			return c
+		}
+		c.Process.Kill()
+		c.Wait()
+	}
+	t.Fatalf("pid %d was not handed out again in 50 tries", pid)
+	return nil
+}
+
+// TestProcReadPIDReused reads a process through its /proc directory opened
+// before it exited and its PID went to another process: the record must
+// say it is gone, not describe the other process under the first one's
+// start. A fresh read of the PID gets the other process, which is what
+// reading part after part by path could have mixed in.
+func TestProcReadPIDReused(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to set ns_last_pid")
+	}
+	first := procTestStart(t, "sleep", "61")
+	pid := first.Process.Pid
+	btime, err := procBootTime()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tck := procClockTicks()
+	d, err := openProcDir(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if p, err := procReadFrom(d, btime, tck); err != nil || !slices.Equal(p.Cmdline, []string{"sleep", "61"}) {
+		t.Fatalf("procReadFrom(%d) of the live process = %q, %v; want sleep 61", pid, p.Cmdline, err)
+	}
+	first.Process.Kill()
+	first.Wait()
+	procTestReusePID(t, pid, "sleep", "62")
+
+	if p, err := procReadFrom(d, btime, tck); !procVanished(err) {
+		t.Errorf("procReadFrom(%d) through the exited process's directory = %q, %v; want it vanished", pid, p.Cmdline, err)
+	}
+	for _, name := range []string{"cmdline", "cgroup", "status"} {
+		if b, err := d.readFile(name, 1<<16); !procVanished(err) {
+			t.Errorf("%s read through the exited process's directory = %q, %v; want it vanished", name, b, err)
+		}
+	}
+	if l, err := d.readlink("ns/net"); !procVanished(err) {
+		t.Errorf("ns/net read through the exited process's directory = %q, %v; want it vanished", l, err)
+	}
+	if p, err := procRead(pid, btime, tck); err != nil || !slices.Equal(p.Cmdline, []string{"sleep", "62"}) {
+		t.Errorf("procRead(%d) after the reuse = %q, %v; want the new process, sleep 62", pid, p.Cmdline, err)
 	}
 }

@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -136,27 +135,27 @@ func ReadSocketsIn(pid int, inode uint64) ([]Socket, error) {
 // readSockets reads the tables named in tables through process pid, and
 // checks that pid is in namespace inode unless inode is 0.
 func readSockets(pid int, inode uint64, tables []string) ([]Socket, error) {
-	// The tables are opened through the process's /proc directory, which
-	// names that process only: once it exits, nothing opens through it,
-	// even after its number is reused.
-	dir, err := os.Open(filepath.Join("/proc", strconv.Itoa(pid)))
+	// Through the process's /proc directory: once the process exits,
+	// nothing opens through it, even after its number is reused.
+	d, err := openProcDir(pid)
 	if err != nil {
 		return nil, fmt.Errorf("read sockets of pid %d: %w", pid, err)
 	}
-	defer dir.Close()
-	dfd := int(dir.Fd())
+	defer d.Close()
 	if inode != 0 {
-		if ino, err := sockNetNS(dfd); err != nil {
-			return nil, fmt.Errorf("read sockets of pid %d: %w", pid, err)
-		} else if ino != inode {
-			return nil, fmt.Errorf("read sockets of pid %d: it is in net namespace %d, not %d: %w", pid, ino, inode, os.ErrNotExist)
+		st, err := d.stat("ns/net", 0)
+		if err != nil {
+			return nil, fmt.Errorf("read sockets of pid %d: %w", pid, sockGone(err))
+		}
+		if st.Ino != inode {
+			return nil, fmt.Errorf("read sockets of pid %d: it is in net namespace %d, not %d: %w", pid, st.Ino, inode, os.ErrNotExist)
 		}
 	}
 	var all []Socket
 	var errs []error
 	read := 0
 	for _, proto := range tables {
-		socks, err := sockReadTable(dfd, pid, proto)
+		socks, err := sockReadTable(d, proto)
 		all = append(all, socks...)
 		switch {
 		case err == nil:
@@ -175,21 +174,11 @@ func readSockets(pid int, inode uint64, tables []string) ([]Socket, error) {
 		// Had the process moved to another namespace meanwhile, some tables
 		// may be that one's. One that exited was in this namespace when its
 		// tables were opened.
-		if ino, err := sockNetNS(dfd); err == nil && ino != inode {
-			return nil, fmt.Errorf("read sockets of pid %d: it moved to net namespace %d from %d: %w", pid, ino, inode, os.ErrNotExist)
+		if st, err := d.stat("ns/net", 0); err == nil && st.Ino != inode {
+			return nil, fmt.Errorf("read sockets of pid %d: it moved to net namespace %d from %d: %w", pid, st.Ino, inode, os.ErrNotExist)
 		}
 	}
 	return all, errors.Join(errs...)
-}
-
-// sockNetNS returns the inode of the network namespace of the process whose
-// /proc directory is dfd; the error matches os.ErrNotExist when it is gone.
-func sockNetNS(dfd int) (uint64, error) {
-	var st unix.Stat_t
-	if err := unix.Fstatat(dfd, "ns/net", &st, 0); err != nil {
-		return 0, fmt.Errorf("stat ns/net: %w", sockGone(err))
-	}
-	return st.Ino, nil
 }
 
 // sockGone makes ESRCH, which /proc gives for a process that has exited,
@@ -201,17 +190,15 @@ func sockGone(err error) error {
 	return err
 }
 
-func sockReadTable(dfd, pid int, proto string) ([]Socket, error) {
-	path := fmt.Sprintf("/proc/%d/net/%s", pid, proto)
-	fd, err := unix.Openat(dfd, "net/"+proto, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+func sockReadTable(d *procDir, proto string) ([]Socket, error) {
+	f, err := d.open("net/" + proto)
 	if err != nil {
-		return nil, fmt.Errorf("read socket table %s: %w", path, sockGone(err))
+		return nil, fmt.Errorf("read socket table: %w", sockGone(err))
 	}
-	f := os.NewFile(uintptr(fd), path)
 	defer f.Close()
 	socks, err := ParseProcNet(proto, f)
 	if err != nil {
-		return socks, fmt.Errorf("read socket table %s: %w", path, err)
+		return socks, fmt.Errorf("read socket table %s: %w", f.Name(), err)
 	}
 	return socks, nil
 }
@@ -527,18 +514,30 @@ type sockFDInode struct {
 }
 
 func (sc *sockOwnerScan) process(pid int) error {
-	base := filepath.Join("/proc", strconv.Itoa(pid))
-	comm, _ := procReadComm(pid)
-	seen := make(map[sockFDInode]bool)
-	if err := sc.fdDir(filepath.Join(base, "fd"), SocketOwner{PID: pid, Comm: comm}, seen, nil); err != nil {
+	// Through the process's /proc directory, so that a PID reused meanwhile
+	// gives no descriptors of another process under this one's name.
+	d, err := openProcDir(pid)
+	if err != nil {
 		return fmt.Errorf("scan descriptors of pid %d: %w", pid, err)
 	}
-	tids, err := os.ReadDir(filepath.Join(base, "task"))
+	defer d.Close()
+	comm, _ := d.readFile("comm", procMaxCommBytes)
+	seen := make(map[sockFDInode]bool)
+	owner := SocketOwner{PID: pid, Comm: strings.TrimSuffix(string(comm), "\n")}
+	if err := sc.fdDir(d, "fd", owner, seen, nil); err != nil {
+		return fmt.Errorf("scan descriptors of pid %d: %w", pid, err)
+	}
+	tasks, err := d.open("task")
 	if err != nil {
 		return fmt.Errorf("scan threads of pid %d: %w", pid, err)
 	}
-	for _, t := range tids {
-		tid, err := strconv.Atoi(t.Name())
+	tids, err := tasks.Readdirnames(-1)
+	tasks.Close()
+	if err != nil {
+		return fmt.Errorf("scan threads of pid %d: %w", pid, err)
+	}
+	for _, name := range tids {
+		tid, err := strconv.Atoi(name)
 		if err != nil || tid == pid {
 			continue
 		}
@@ -549,28 +548,28 @@ func (sc *sockOwnerScan) process(pid int) error {
 		if errno == unix.ESRCH || (errno == 0 && r == 0) {
 			continue
 		}
-		tbase := filepath.Join(base, "task", t.Name())
-		tcomm, _ := procReadFile(filepath.Join(tbase, "comm"), procMaxCommBytes)
+		tcomm, _ := d.readFile("task/"+name+"/comm", procMaxCommBytes)
 		owner := SocketOwner{PID: pid, TID: tid, Comm: strings.TrimSuffix(string(tcomm), "\n")}
-		if err := sc.fdDir(filepath.Join(tbase, "fd"), owner, nil, seen); err != nil && !procVanished(err) {
+		if err := sc.fdDir(d, "task/"+name+"/fd", owner, nil, seen); err != nil && !procVanished(err) {
 			return fmt.Errorf("scan descriptors of pid %d thread %d: %w", pid, tid, err)
 		}
 	}
 	return nil
 }
 
-// fdDir records the sockets of one fd directory as held by owner. It adds
-// each descriptor to record when that is set, and skips those in skip.
-func (sc *sockOwnerScan) fdDir(dir string, owner SocketOwner, record, skip map[sockFDInode]bool) error {
-	d, err := os.Open(dir)
+// fdDir records the sockets of the fd directory name of process d as held
+// by owner. It adds each descriptor to record when that is set, and skips
+// those in skip.
+func (sc *sockOwnerScan) fdDir(d *procDir, name string, owner SocketOwner, record, skip map[sockFDInode]bool) error {
+	dir, err := d.open(name)
 	if err != nil {
 		return err
 	}
-	defer d.Close()
+	defer dir.Close()
 	for {
-		names, err := d.Readdirnames(sockReadDirBatch)
-		for _, name := range names {
-			target, err := os.Readlink(filepath.Join(dir, name))
+		names, err := dir.Readdirnames(sockReadDirBatch)
+		for _, fdName := range names {
+			target, err := procReadlinkAt(int(dir.Fd()), fdName, dir.Name()+"/"+fdName)
 			if err != nil {
 				if procVanished(err) {
 					continue // the descriptor was closed meanwhile
@@ -581,7 +580,7 @@ func (sc *sockOwnerScan) fdDir(dir string, owner SocketOwner, record, skip map[s
 			if !ok {
 				continue
 			}
-			fd, err := strconv.Atoi(name)
+			fd, err := strconv.Atoi(fdName)
 			if err != nil {
 				continue
 			}

@@ -284,17 +284,8 @@ func TestReadSocketsNetns(t *testing.T) {
 // gone, not read as the host's and recorded under the namespace.
 func TestReadSocketsInPIDReused(t *testing.T) {
 	ns := sockTestNetns(t) // root, which also sets ns_last_pid
-	start := func(argv ...string) *exec.Cmd {
-		t.Helper()
-		cmd := exec.Command(argv[0], argv[1:]...)
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-		return cmd
-	}
 	// ip netns exec execs sleep in place: the PID is sleep's.
-	inNS := start("ip", "netns", "exec", ns, "sleep", "60")
+	inNS := procTestStart(t, "ip", "netns", "exec", ns, "sleep", "60")
 	pid := inNS.Process.Pid
 	var inode uint64
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
@@ -325,24 +316,7 @@ func TestReadSocketsInPIDReused(t *testing.T) {
 	if _, err := ReadSocketsIn(pid, inode); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("ReadSocketsIn(%d, %d) after its exit: error = %v, want one matching os.ErrNotExist", pid, inode, err)
 	}
-	// The next PID the kernel hands out is ns_last_pid + 1; another fork on
-	// the machine may come first, so try a few times.
-	var reused *exec.Cmd
-	for range 50 {
-		if err := os.WriteFile("/proc/sys/kernel/ns_last_pid", []byte(strconv.Itoa(pid-1)), 0); err != nil {
-			t.Skipf("cannot choose the next PID: %v", err)
-		}
-		c := start("sleep", "60")
-		if c.Process.Pid == pid {
-			reused = c
-			break
-		}
-		c.Process.Kill()
-		c.Wait()
-	}
-	if reused == nil {
-		t.Fatalf("pid %d was not handed out again in 50 tries", pid)
-	}
+	procTestReusePID(t, pid, "sleep", "60")
 	if ino, err := NetNSInode(pid); err != nil || ino != sockSelfNetNS(t) {
 		t.Fatalf("pid %d reused in namespace %d (%v), want the host's %d", pid, ino, err, sockSelfNetNS(t))
 	}
