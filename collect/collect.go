@@ -488,8 +488,12 @@ func (c *collector) dockerAPI(ctx context.Context, s *step) error {
 	for _, ct := range c.containers {
 		dir := "docker/containers/" + ct.ID + "/"
 		id := ct.ID
-		b, err := d.InspectContainer(ctx, id)
+		b, err := d.InspectListed(ctx, ct)
 		s.call("api", "GET /containers/"+id+"/json", err)
+		if IsNotFound(err) && ct.State == "created" {
+			s.keep(fmt.Errorf("container %s (%s) was listed while being created and never found: its creation failed or it was removed during collection", shortID(id), ct.Name))
+			continue
+		}
 		if IsNotFound(err) {
 			s.keep(fmt.Errorf("container %s (%s) was removed during collection", shortID(id), ct.Name))
 			continue

@@ -339,6 +339,32 @@ func (d *Docker) InspectContainer(ctx context.Context, id string) ([]byte, error
 	return b, nil
 }
 
+// dockerCreatedWait bounds how long InspectListed waits for a container
+// listed as created that the engine cannot inspect yet.
+var dockerCreatedWait = 3 * time.Second
+
+// InspectListed inspects a container as the list gave it. Engines up to
+// 20.10 list a container while they are still creating it, before inspect
+// can find it (the listed view is saved before the container is
+// registered), which on a loaded host can last seconds. So a container
+// listed as created that inspect does not find is asked for again for up
+// to dockerCreatedWait; for any other, not found means removed.
+func (d *Docker) InspectListed(ctx context.Context, ref ContainerRef) ([]byte, error) {
+	b, err := d.InspectContainer(ctx, ref.ID)
+	if ref.State != "created" {
+		return b, err
+	}
+	for deadline := time.Now().Add(dockerCreatedWait); IsNotFound(err) && time.Now().Before(deadline); {
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(100 * time.Millisecond):
+		}
+		b, err = d.InspectContainer(ctx, ref.ID)
+	}
+	return b, err
+}
+
 // Top returns the engine's process list of a running container; the engine
 // refuses stopped ones (IsNotRunning).
 func (d *Docker) Top(ctx context.Context, id string) ([]byte, error) {

@@ -13,6 +13,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
@@ -22,6 +23,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -724,4 +726,60 @@ func dockerTestLostKeys(raw, re []byte) []string {
 	walk("", a, b)
 	slices.Sort(lost)
 	return lost
+}
+
+// TestInspectListedCreating serves the engine's answers for containers the
+// list gave: one listed as created that inspect finds only on the fourth
+// ask, as engines up to 20.10 answer while they create it, must be
+// inspected, not reported removed; one listed as running that is not found
+// is removed, asked once; one listed as created and never found is given up
+// after dockerCreatedWait.
+func TestInspectListedCreating(t *testing.T) {
+	asked := map[string]int{}
+	var mu sync.Mutex
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/_ping" {
+			w.Header().Set("Api-Version", "1.41")
+			fmt.Fprint(w, "OK")
+			return
+		}
+		id := strings.TrimSuffix(strings.TrimPrefix(r.URL.Path, "/v1.41/containers/"), "/json")
+		mu.Lock()
+		asked[id]++
+		n := asked[id]
+		mu.Unlock()
+		if id == "creating" && n >= 4 {
+			fmt.Fprint(w, `{"Id":"creating"}`)
+			return
+		}
+		w.WriteHeader(http.StatusNotFound)
+		fmt.Fprintf(w, `{"message":"No such container: %s"}`, id)
+	}))
+	defer srv.Close()
+	count := func(id string) int {
+		mu.Lock()
+		defer mu.Unlock()
+		return asked[id]
+	}
+	ctx := context.Background()
+	d, err := DialDocker(ctx, "tcp://"+srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	old := dockerCreatedWait
+	dockerCreatedWait = 600 * time.Millisecond
+	defer func() { dockerCreatedWait = old }()
+
+	if b, err := d.InspectListed(ctx, ContainerRef{ID: "creating", State: "created"}); err != nil || string(b) != `{"Id":"creating"}` || count("creating") != 4 {
+		t.Errorf("InspectListed(created, found on the 4th ask) = %q, %v after %d asks; want it inspected", b, err, count("creating"))
+	}
+	if _, err := d.InspectListed(ctx, ContainerRef{ID: "gone", State: "running"}); !IsNotFound(err) || count("gone") != 1 {
+		t.Errorf("InspectListed(running, not found) = %v after %d asks; want not found after one", err, count("gone"))
+	}
+	start := time.Now()
+	_, err = d.InspectListed(ctx, ContainerRef{ID: "never", State: "created"})
+	if took := time.Since(start); !IsNotFound(err) || took < dockerCreatedWait || took > dockerCreatedWait+2*time.Second {
+		t.Errorf("InspectListed(created, never found) = %v after %v and %d asks; want not found after about %v", err, took, count("never"), dockerCreatedWait)
+	}
 }
