@@ -6,11 +6,13 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -78,7 +80,7 @@ func TestAttributionE2E(t *testing.T) {
 	bin := e2etest.DockcaseBinary(t)
 	dir := t.TempDir()
 	out := filepath.Join(dir, "case.tar.zst")
-	cmd := exec.Command(bin, "collect", "--case", "IR-ATTRIB", "--no-images", "--capture", "8s", "--out", out)
+	cmd := exec.Command(bin, "collect", "--case", "IR-ATTRIB", "--no-images", "--capture", "12s", "--out", out)
 	pipe, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -88,6 +90,12 @@ func TestAttributionE2E(t *testing.T) {
 	// capture is running by then): wait for the step after it, however
 	// slowly a loaded machine gets there.
 	var stderr strings.Builder
+	var stderrMu sync.Mutex
+	logged := func(s string) bool {
+		stderrMu.Lock()
+		defer stderrMu.Unlock()
+		return strings.Contains(stderr.String(), s)
+	}
 	snapshotted := make(chan struct{})
 	stderrDone := make(chan struct{})
 	go func() {
@@ -95,7 +103,9 @@ func TestAttributionE2E(t *testing.T) {
 		lines := bufio.NewScanner(pipe)
 		seen := false
 		for lines.Scan() {
+			stderrMu.Lock()
 			stderr.WriteString(lines.Text() + "\n")
+			stderrMu.Unlock()
 			if !seen && strings.Contains(lines.Text(), "] processes") {
 				seen = true
 				close(snapshotted)
@@ -111,6 +121,23 @@ func TestAttributionE2E(t *testing.T) {
 		t.Fatal("collect did not reach its processes step in 30 s")
 	}
 	short := sc.StartBeacon(t, "dcashort")
+	// A loaded machine may start capturing the new veth seconds after the
+	// beacon: keep it up for four beacons once its veth is captured, so
+	// that TCP and UDP both cross it.
+	veth := attribHostVeth(t, sc, short.ID)
+	for deadline := time.Now().Add(20 * time.Second); !logged("capture: " + veth + " ("); time.Sleep(50 * time.Millisecond) {
+		select {
+		case <-stderrDone:
+			t.Fatalf("collect ended before it captured %s, the short-lived beacon's veth\n%s", veth, stderr.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			stderrMu.Lock()
+			so := stderr.String()
+			stderrMu.Unlock()
+			t.Fatalf("collect did not capture %s, the short-lived beacon's veth, in 20 s\n%s", veth, so)
+		}
+	}
 	time.Sleep(4 * sc.Interval)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -323,4 +350,30 @@ func runBin(t *testing.T, bin string, args ...string) (int, string) {
 		t.Fatal(fmt.Errorf("run %s: %w", bin, err))
 	}
 	return 0, stderr.String()
+}
+
+// attribHostVeth returns the name of the host side of the veth of container
+// id: the interface whose index the container's eth0 gives as its link.
+func attribHostVeth(t *testing.T, sc *e2etest.Scenario, id string) string {
+	t.Helper()
+	ins, err := sc.Client().ContainerInspect(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ins.State == nil || ins.State.Pid == 0 {
+		t.Fatalf("container %.12s is not running", id)
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/root/sys/class/net/eth0/iflink", ins.State.Pid))
+	if err != nil {
+		t.Fatalf("veth of container %.12s: %v", id, err)
+	}
+	var index int
+	if _, err := fmt.Sscan(string(b), &index); err != nil {
+		t.Fatalf("veth of container %.12s: iflink %q: %v", id, b, err)
+	}
+	l, err := net.InterfaceByIndex(index)
+	if err != nil {
+		t.Fatalf("veth of container %.12s: interface %d: %v", id, index, err)
+	}
+	return l.Name
 }
