@@ -386,9 +386,8 @@ func (c *collector) namespaces(ctx context.Context, s *step) error {
 }
 
 // readNetNS reads a namespace through one of its processes, trying the next
-// when that process has exited meanwhile.
-// readNetNS reads the namespace through the first of its processes still
-// in it. A PID whose number now names a process elsewhere counts as gone.
+// when that process has exited meanwhile; a PID whose number now names a
+// process in another namespace counts as exited.
 func (c *collector) readNetNS(ns *NamespaceIndex) (NetNS, error) {
 	var n NetNS
 	var err error

@@ -431,7 +431,8 @@ func SocketOwners() (map[uint64][]SocketOwner, error) {
 // is still open then, and would have no owner after a scan of the whole
 // host. Each process is scanned once.
 type SocketOwnerScan struct {
-	sockOwnerScan
+	owners   map[uint64][]SocketOwner
+	n        int // entries in owners
 	done     map[int]bool
 	scanned  int
 	failed   int
@@ -441,7 +442,7 @@ type SocketOwnerScan struct {
 
 // NewSocketOwnerScan returns a scan that has read no process yet.
 func NewSocketOwnerScan() *SocketOwnerScan {
-	return &SocketOwnerScan{sockOwnerScan: sockOwnerScan{owners: make(map[uint64][]SocketOwner)}, done: map[int]bool{}}
+	return &SocketOwnerScan{owners: make(map[uint64][]SocketOwner), done: map[int]bool{}}
 }
 
 // Scan reads the descriptors of the processes in pids not scanned yet.
@@ -502,18 +503,13 @@ var errSockTooMany = fmt.Errorf("more than %d socket descriptors, rest not read"
 // descriptor tables of two tasks.
 const sockKcmpFiles = 2
 
-type sockOwnerScan struct {
-	owners map[uint64][]SocketOwner
-	n      int // entries in owners
-}
-
 // sockFDInode is a descriptor number and the socket inode it refers to.
 type sockFDInode struct {
 	fd    int
 	inode uint64
 }
 
-func (sc *sockOwnerScan) process(pid int) error {
+func (sc *SocketOwnerScan) process(pid int) error {
 	// Through the process's /proc directory, so that a PID reused meanwhile
 	// gives no descriptors of another process under this one's name.
 	d, err := openProcDir(pid)
@@ -560,7 +556,7 @@ func (sc *sockOwnerScan) process(pid int) error {
 // fdDir records the sockets of the fd directory name of process d as held
 // by owner. It adds each descriptor to record when that is set, and skips
 // those in skip.
-func (sc *sockOwnerScan) fdDir(d *procDir, name string, owner SocketOwner, record, skip map[sockFDInode]bool) error {
+func (sc *SocketOwnerScan) fdDir(d *procDir, name string, owner SocketOwner, record, skip map[sockFDInode]bool) error {
 	dir, err := d.open(name)
 	if err != nil {
 		return err
