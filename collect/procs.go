@@ -452,7 +452,7 @@ func (d *procDir) path(name string) string { return d.f.Name() + "/" + name }
 func (d *procDir) open(name string) (*os.File, error) {
 	fd, err := unix.Openat(d.fd(), name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return nil, &os.PathError{Op: "open", Path: d.path(name), Err: err}
+		return nil, procPathError("open", d.path(name), err)
 	}
 	return os.NewFile(uintptr(fd), d.path(name)), nil
 }
@@ -477,9 +477,18 @@ func (d *procDir) readlink(name string) (string, error) {
 func (d *procDir) stat(name string, flags int) (unix.Stat_t, error) {
 	var st unix.Stat_t
 	if err := unix.Fstatat(d.fd(), name, &st, flags); err != nil {
-		return st, &os.PathError{Op: "stat", Path: d.path(name), Err: err}
+		return st, procPathError("stat", d.path(name), err)
 	}
 	return st, nil
+}
+
+// procPathError is the error of op on path. ESRCH, which /proc gives for a
+// process that has exited, matches os.ErrNotExist as ENOENT does.
+func procPathError(op, path string, err error) error {
+	if errors.Is(err, unix.ESRCH) {
+		err = fmt.Errorf("%w (%w)", os.ErrNotExist, err)
+	}
+	return &os.PathError{Op: op, Path: path, Err: err}
 }
 
 // procReadlinkAt reads the link name relative to the directory dirfd;
@@ -489,7 +498,7 @@ func procReadlinkAt(dirfd int, name, path string) (string, error) {
 		buf := make([]byte, size)
 		n, err := unix.Readlinkat(dirfd, name, buf)
 		if err != nil {
-			return "", &os.PathError{Op: "readlink", Path: path, Err: err}
+			return "", procPathError("readlink", path, err)
 		}
 		if n < size {
 			return string(buf[:n]), nil

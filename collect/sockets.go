@@ -145,7 +145,7 @@ func readSockets(pid int, inode uint64, tables []string) ([]Socket, error) {
 	if inode != 0 {
 		st, err := d.stat("ns/net", 0)
 		if err != nil {
-			return nil, fmt.Errorf("read sockets of pid %d: %w", pid, sockGone(err))
+			return nil, fmt.Errorf("read sockets of pid %d: %w", pid, err)
 		}
 		if st.Ino != inode {
 			return nil, fmt.Errorf("read sockets of pid %d: it is in net namespace %d, not %d: %w", pid, st.Ino, inode, os.ErrNotExist)
@@ -181,19 +181,10 @@ func readSockets(pid int, inode uint64, tables []string) ([]Socket, error) {
 	return all, errors.Join(errs...)
 }
 
-// sockGone makes ESRCH, which /proc gives for a process that has exited,
-// match os.ErrNotExist like ENOENT does.
-func sockGone(err error) error {
-	if errors.Is(err, unix.ESRCH) {
-		return fmt.Errorf("%w (%w)", os.ErrNotExist, err)
-	}
-	return err
-}
-
 func sockReadTable(d *procDir, proto string) ([]Socket, error) {
 	f, err := d.open("net/" + proto)
 	if err != nil {
-		return nil, fmt.Errorf("read socket table: %w", sockGone(err))
+		return nil, fmt.Errorf("read socket table: %w", err)
 	}
 	defer f.Close()
 	socks, err := ParseProcNet(proto, f)
