@@ -152,7 +152,7 @@ func (t *triage) layerRules(c *Container, l *Layer) []TriageFinding {
 			add("executable-in-tmp", SeverityHigh, "Executable added in a temporary directory: "+p,
 				"an executable file appeared in /tmp, /dev/shm or /var/tmp while the container ran: a dropped tool or payload")
 		}
-		if !deleted && f.Type == LayerRegular && (webshellExt[path.Ext(p)] || underAny(p, webRoots)) && webshellPatterns.Match(f.head) {
+		if !deleted && f.Type == LayerRegular && (webshellExt[path.Ext(p)] || underAny(p, webRoots)) && webshellPatterns.Match(f.Head()) {
 			add("webshell", SeverityCritical, "Webshell shape in "+p,
 				"the file evaluates or executes input from an HTTP request: a webshell gives anyone who knows its URL command execution")
 		}
@@ -165,7 +165,7 @@ func (t *triage) layerRules(c *Container, l *Layer) []TriageFinding {
 				"a systemd unit or boot script written at run time starts the attacker's code again at boot")
 		}
 		if base := path.Base(p); base == "authorized_keys" || base == "authorized_keys2" {
-			keys := authorizedKeysSummary(f.head)
+			keys := authorizedKeysSummary(f.Head())
 			if keys != "" {
 				e2 := e
 				e2.Text = e.Text + ": " + keys

@@ -1,4 +1,4 @@
-package analyze
+package firewall
 
 import (
 	"bytes"
@@ -70,7 +70,7 @@ func ParseNftJSON(r io.Reader) (*Ruleset, error) {
 	if err := json.Unmarshal(data, &doc); err != nil {
 		return rs, fmt.Errorf("parse nft json: %w", err)
 	}
-	p := &fwNftParser{rs: rs}
+	p := &nftParser{rs: rs}
 	for i, item := range doc.Nftables {
 		path := fmt.Sprintf("nftables[%d]", i)
 		if err := p.item(path, item); err != nil {
@@ -81,18 +81,18 @@ func ParseNftJSON(r io.Reader) (*Ruleset, error) {
 	return rs, rs.err()
 }
 
-type fwNftParser struct {
+type nftParser struct {
 	rs    *Ruleset
 	rules int
 }
 
-func (p *fwNftParser) problem(path, msg string) {
+func (p *nftParser) problem(path, msg string) {
 	if len(p.rs.Problems) < maxRulesetProblems {
 		p.rs.Problems = append(p.rs.Problems, RuleLineError{Path: path, Msg: msg})
 	}
 }
 
-type fwNftChainJSON struct {
+type nftChainJSON struct {
 	Family string          `json:"family"`
 	Table  string          `json:"table"`
 	Name   string          `json:"name"`
@@ -103,7 +103,7 @@ type fwNftChainJSON struct {
 	Policy string          `json:"policy"`
 }
 
-type fwNftRuleJSON struct {
+type nftRuleJSON struct {
 	Family  string            `json:"family"`
 	Table   string            `json:"table"`
 	Chain   string            `json:"chain"`
@@ -112,7 +112,7 @@ type fwNftRuleJSON struct {
 	Expr    []json.RawMessage `json:"expr"`
 }
 
-type fwNftSetJSON struct {
+type nftSetJSON struct {
 	Family string            `json:"family"`
 	Table  string            `json:"table"`
 	Name   string            `json:"name"`
@@ -123,7 +123,7 @@ type fwNftSetJSON struct {
 
 // item handles one element of the top-level "nftables" array. It returns an
 // error only for a limit.
-func (p *fwNftParser) item(path string, item map[string]json.RawMessage) error {
+func (p *nftParser) item(path string, item map[string]json.RawMessage) error {
 	if len(item) != 1 {
 		p.problem(path, fmt.Sprintf("item has %d keys, want 1", len(item)))
 		return nil
@@ -146,7 +146,7 @@ func (p *fwNftParser) item(path string, item map[string]json.RawMessage) error {
 			}
 			p.rs.Tables = append(p.rs.Tables, &Table{Family: t.Family, Name: t.Name, Path: path, Chains: []*Chain{}})
 		case "chain":
-			var c fwNftChainJSON
+			var c nftChainJSON
 			if err := json.Unmarshal(raw, &c); err != nil || c.Name == "" {
 				p.problem(path, "bad chain")
 				return nil
@@ -165,7 +165,7 @@ func (p *fwNftParser) item(path string, item map[string]json.RawMessage) error {
 				if ch.Policy == "" {
 					ch.Policy = "ACCEPT"
 				}
-				prio, err := fwNftPriority(c.Prio)
+				prio, err := nftPriority(c.Prio)
 				if err != nil {
 					p.problem(path, err.Error())
 				}
@@ -173,7 +173,7 @@ func (p *fwNftParser) item(path string, item map[string]json.RawMessage) error {
 			}
 			t.addChain(ch)
 		case "rule":
-			var r fwNftRuleJSON
+			var r nftRuleJSON
 			if err := json.Unmarshal(raw, &r); err != nil || r.Chain == "" {
 				p.problem(path, "bad rule")
 				return nil
@@ -200,13 +200,13 @@ func (p *fwNftParser) item(path string, item map[string]json.RawMessage) error {
 			for j, e := range r.Expr {
 				if err := p.expr(rule, e); err != nil {
 					p.problem(fmt.Sprintf("%s.rule.expr[%d]", path, j), err.Error())
-					rule.Unknown = append(rule.Unknown, fwNftClip(e))
+					rule.Unknown = append(rule.Unknown, nftClip(e))
 				}
 			}
-			rule.Raw = fwNftRender(rule)
+			rule.Raw = nftRender(rule)
 			c.Rules = append(c.Rules, rule)
 		case "set", "map":
-			var s fwNftSetJSON
+			var s nftSetJSON
 			if err := json.Unmarshal(raw, &s); err != nil || s.Name == "" {
 				p.problem(path, "bad "+kind)
 				return nil
@@ -215,13 +215,13 @@ func (p *fwNftParser) item(path string, item map[string]json.RawMessage) error {
 				return fmt.Errorf("more than %d maps: %w", maxRulesetChains, ErrRulesetTooLarge)
 			}
 			t := p.table(path, s.Family, s.Table)
-			m := &NftMap{Name: s.Name, Type: fwNftTypeName(s.Type), Data: fwNftTypeName(s.Map), Path: path}
+			m := &NftMap{Name: s.Name, Type: nftTypeName(s.Type), Data: nftTypeName(s.Map), Path: path}
 			if len(s.Elem) > maxNftMapElems {
 				p.problem(path, fmt.Sprintf("%s %q has %d elements, keeping %d", kind, s.Name, len(s.Elem), maxNftMapElems))
 				s.Elem = s.Elem[:maxNftMapElems]
 			}
 			for _, e := range s.Elem {
-				el, err := fwNftElem(e)
+				el, err := nftElem(e)
 				if err != nil {
 					p.problem(path, fmt.Sprintf("%s %q: %v", kind, s.Name, err))
 					continue
@@ -243,7 +243,7 @@ func (p *fwNftParser) item(path string, item map[string]json.RawMessage) error {
 
 // table returns the table a chain, rule or map names, creating it (and
 // recording a problem) when the document did not list it first.
-func (p *fwNftParser) table(path, family, name string) *Table {
+func (p *nftParser) table(path, family, name string) *Table {
 	if t := p.rs.Table(family, name); t != nil {
 		return t
 	}
@@ -253,9 +253,9 @@ func (p *fwNftParser) table(path, family, name string) *Table {
 	return t
 }
 
-// fwNftPriority reads a chain priority: a number, or for older nft a
+// nftPriority reads a chain priority: a number, or for older nft a
 // standard name.
-func fwNftPriority(raw json.RawMessage) (int, error) {
+func nftPriority(raw json.RawMessage) (int, error) {
 	if len(raw) == 0 {
 		return 0, nil
 	}
@@ -270,10 +270,10 @@ func fwNftPriority(raw json.RawMessage) (int, error) {
 			return v, nil
 		}
 	}
-	return 0, fmt.Errorf("bad chain priority %s", fwNftClip(raw))
+	return 0, fmt.Errorf("bad chain priority %s", nftClip(raw))
 }
 
-func fwNftTypeName(raw json.RawMessage) string {
+func nftTypeName(raw json.RawMessage) string {
 	if len(raw) == 0 {
 		return ""
 	}
@@ -285,37 +285,37 @@ func fwNftTypeName(raw json.RawMessage) string {
 	if json.Unmarshal(raw, &l) == nil {
 		return strings.Join(l, " . ")
 	}
-	return fwNftClip(raw)
+	return nftClip(raw)
 }
 
-// fwNftElem reads one set or map element: a key, or [key, verdict].
-func fwNftElem(raw json.RawMessage) (NftMapElem, error) {
+// nftElem reads one set or map element: a key, or [key, verdict].
+func nftElem(raw json.RawMessage) (NftMapElem, error) {
 	var pair []json.RawMessage
 	if json.Unmarshal(raw, &pair) == nil {
 		if len(pair) != 2 {
 			return NftMapElem{}, fmt.Errorf("map element has %d parts", len(pair))
 		}
-		key, err := fwNftKeyString(pair[0], 0)
+		key, err := nftKeyString(pair[0], 0)
 		if err != nil {
 			return NftMapElem{}, err
 		}
-		v, err := fwNftVerdict(pair[1])
+		v, err := nftVerdict(pair[1])
 		if err != nil {
 			// A data map (not a verdict map): keep the key only.
 			return NftMapElem{Key: key}, nil
 		}
 		return NftMapElem{Key: key, Verdict: v}, nil
 	}
-	key, err := fwNftKeyString(raw, 0)
+	key, err := nftKeyString(raw, 0)
 	if err != nil {
 		return NftMapElem{}, err
 	}
 	return NftMapElem{Key: key}, nil
 }
 
-// fwNftKeyString renders an element key (string, number, prefix, range,
+// nftKeyString renders an element key (string, number, prefix, range,
 // or {"elem": {"val": …}}) as text.
-func fwNftKeyString(raw json.RawMessage, depth int) (string, error) {
+func nftKeyString(raw json.RawMessage, depth int) (string, error) {
 	if depth > maxNftExprDepth {
 		return "", errors.New("element nests too deeply")
 	}
@@ -334,7 +334,7 @@ func fwNftKeyString(raw json.RawMessage, depth int) (string, error) {
 				Val json.RawMessage `json:"val"`
 			}
 			if json.Unmarshal(e, &el) == nil && el.Val != nil {
-				return fwNftKeyString(el.Val, depth+1)
+				return nftKeyString(el.Val, depth+1)
 			}
 		}
 		if pf, ok := obj["prefix"]; ok {
@@ -349,19 +349,19 @@ func fwNftKeyString(raw json.RawMessage, depth int) (string, error) {
 		if rg, ok := obj["range"]; ok {
 			var parts []json.RawMessage
 			if json.Unmarshal(rg, &parts) == nil && len(parts) == 2 {
-				a, err1 := fwNftKeyString(parts[0], depth+1)
-				b, err2 := fwNftKeyString(parts[1], depth+1)
+				a, err1 := nftKeyString(parts[0], depth+1)
+				b, err2 := nftKeyString(parts[1], depth+1)
 				if err1 == nil && err2 == nil {
 					return a + "-" + b, nil
 				}
 			}
 		}
 	}
-	return "", fmt.Errorf("unsupported element key %s", fwNftClip(raw))
+	return "", fmt.Errorf("unsupported element key %s", nftClip(raw))
 }
 
-// fwNftVerdict reads a verdict object: {"accept":null}, {"jump":{"target":…}}.
-func fwNftVerdict(raw json.RawMessage) (*RuleTarget, error) {
+// nftVerdict reads a verdict object: {"accept":null}, {"jump":{"target":…}}.
+func nftVerdict(raw json.RawMessage) (*RuleTarget, error) {
 	var obj map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &obj); err != nil || len(obj) != 1 {
 		return nil, errors.New("not a verdict")
@@ -383,7 +383,7 @@ func fwNftVerdict(raw json.RawMessage) (*RuleTarget, error) {
 	return nil, errors.New("not a verdict")
 }
 
-func fwNftClip(raw json.RawMessage) string {
+func nftClip(raw json.RawMessage) string {
 	if len(raw) > maxNftRawExprBytes {
 		return string(raw[:maxNftRawExprBytes]) + "…"
 	}
@@ -392,7 +392,7 @@ func fwNftClip(raw json.RawMessage) string {
 
 // expr translates one rule expression into the rule. An error means the
 // expression was malformed (not merely unknown).
-func (p *fwNftParser) expr(rule *Rule, raw json.RawMessage) error {
+func (p *nftParser) expr(rule *Rule, raw json.RawMessage) error {
 	var obj map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &obj); err != nil {
 		return fmt.Errorf("expression is not an object")
@@ -403,7 +403,7 @@ func (p *fwNftParser) expr(rule *Rule, raw json.RawMessage) error {
 	for k, v := range obj {
 		switch k {
 		case "match":
-			return fwNftMatch(rule, v, raw)
+			return nftMatch(rule, v, raw)
 		case "counter":
 			var c struct {
 				Packets uint64 `json:"packets"`
@@ -415,13 +415,13 @@ func (p *fwNftParser) expr(rule *Rule, raw json.RawMessage) error {
 			}
 			rule.Counters = &PacketCounters{Packets: c.Packets, Bytes: c.Bytes}
 		case "accept", "drop", "return", "continue", "jump", "goto", "queue":
-			t, err := fwNftVerdict(raw)
+			t, err := nftVerdict(raw)
 			if err != nil {
 				return err
 			}
 			rule.Target = t
 		case "reject":
-			rule.Target = &RuleTarget{Name: "REJECT", Args: []string{fwNftClip(v)}}
+			rule.Target = &RuleTarget{Name: "REJECT", Args: []string{nftClip(v)}}
 		case "masquerade":
 			rule.Target = &RuleTarget{Name: "MASQUERADE"}
 		case "snat", "dnat":
@@ -434,14 +434,14 @@ func (p *fwNftParser) expr(rule *Rule, raw json.RawMessage) error {
 			}
 			to := ""
 			if n.Addr != nil {
-				a, err := fwNftKeyString(n.Addr, 0)
+				a, err := nftKeyString(n.Addr, 0)
 				if err != nil {
 					return fmt.Errorf("bad %s address", k)
 				}
 				to = a
 			}
 			if n.Port != nil {
-				port, err := fwNftKeyString(n.Port, 0)
+				port, err := nftKeyString(n.Port, 0)
 				if err != nil {
 					return fmt.Errorf("bad %s port", k)
 				}
@@ -467,11 +467,11 @@ func (p *fwNftParser) expr(rule *Rule, raw json.RawMessage) error {
 			var name string
 			if json.Unmarshal(vm.Data, &name) != nil || !strings.HasPrefix(name, "@") {
 				// An anonymous verdict map: not modelled.
-				rule.Unknown = append(rule.Unknown, fwNftClip(raw))
-				rule.Matches = append(rule.Matches, Match{Kind: MatchOther, Raw: fwNftClip(raw)})
+				rule.Unknown = append(rule.Unknown, nftClip(raw))
+				rule.Matches = append(rule.Matches, Match{Kind: MatchOther, Raw: nftClip(raw)})
 				return nil
 			}
-			key := fwNftMetaKey(vm.Key)
+			key := nftMetaKey(vm.Key)
 			rule.Target = &RuleTarget{Name: "VMAP", Map: strings.TrimPrefix(name, "@"), MapKey: key}
 		case "xt":
 			// iptables-nft compat expression: the name is all nft shows.
@@ -483,23 +483,23 @@ func (p *fwNftParser) expr(rule *Rule, raw json.RawMessage) error {
 			if x.Type == "target" {
 				rule.Target = &RuleTarget{Name: x.Name, Args: []string{"(xt target: arguments not shown by nft)"}}
 			} else {
-				rule.Matches = append(rule.Matches, Match{Kind: MatchOther, Module: x.Name, Raw: fwNftClip(raw)})
+				rule.Matches = append(rule.Matches, Match{Kind: MatchOther, Module: x.Name, Raw: nftClip(raw)})
 				rule.Modules = append(rule.Modules, x.Name)
 			}
 		case "log", "limit", "mangle", "notrack", "flow", "quota", "meter", "set", "ct helper", "objref":
 			// Non-terminal statements that do not affect the verdict.
-			rule.Unknown = append(rule.Unknown, fwNftClip(raw))
+			rule.Unknown = append(rule.Unknown, nftClip(raw))
 		default:
-			rule.Unknown = append(rule.Unknown, fwNftClip(raw))
-			rule.Matches = append(rule.Matches, Match{Kind: MatchOther, Raw: fwNftClip(raw)})
+			rule.Unknown = append(rule.Unknown, nftClip(raw))
+			rule.Matches = append(rule.Matches, Match{Kind: MatchOther, Raw: nftClip(raw)})
 		}
 	}
 	return nil
 }
 
-// fwNftMetaKey maps the left side of a match or vmap to a Match kind, or ""
+// nftMetaKey maps the left side of a match or vmap to a Match kind, or ""
 // for one the model does not evaluate.
-func fwNftMetaKey(raw json.RawMessage) string {
+func nftMetaKey(raw json.RawMessage) string {
 	var left map[string]json.RawMessage
 	if json.Unmarshal(raw, &left) != nil {
 		return ""
@@ -531,9 +531,9 @@ func fwNftMetaKey(raw json.RawMessage) string {
 			return MatchDest
 		case x.Protocol == "ip" && x.Field == "protocol", x.Protocol == "ip6" && x.Field == "nexthdr":
 			return MatchProto
-		case x.Field == "dport" && fwNftL4(x.Protocol):
+		case x.Field == "dport" && nftL4(x.Protocol):
 			return MatchDPort
-		case x.Field == "sport" && fwNftL4(x.Protocol):
+		case x.Field == "sport" && nftL4(x.Protocol):
 			return MatchSPort
 		}
 	}
@@ -570,7 +570,7 @@ func fwNftMetaKey(raw json.RawMessage) string {
 	return ""
 }
 
-func fwNftL4(proto string) bool {
+func nftL4(proto string) bool {
 	switch proto {
 	case "tcp", "udp", "sctp", "dccp", "udplite", "th":
 		return true
@@ -578,8 +578,8 @@ func fwNftL4(proto string) bool {
 	return false
 }
 
-// fwNftMatch translates {"op", "left", "right"}.
-func fwNftMatch(rule *Rule, v, raw json.RawMessage) error {
+// nftMatch translates {"op", "left", "right"}.
+func nftMatch(rule *Rule, v, raw json.RawMessage) error {
 	var m struct {
 		Op    string          `json:"op"`
 		Left  json.RawMessage `json:"left"`
@@ -588,18 +588,18 @@ func fwNftMatch(rule *Rule, v, raw json.RawMessage) error {
 	if err := json.Unmarshal(v, &m); err != nil || m.Left == nil || m.Right == nil {
 		return errors.New("bad match")
 	}
-	kind := fwNftMetaKey(m.Left)
+	kind := nftMetaKey(m.Left)
 	neg := m.Op == "!="
 	if kind == "" || (m.Op != "==" && m.Op != "!=" && m.Op != "in") {
-		rule.Matches = append(rule.Matches, Match{Kind: MatchOther, Raw: fwNftClip(raw)})
-		rule.Unknown = append(rule.Unknown, fwNftClip(raw))
+		rule.Matches = append(rule.Matches, Match{Kind: MatchOther, Raw: nftClip(raw)})
+		rule.Unknown = append(rule.Unknown, nftClip(raw))
 		return nil
 	}
-	vals, err := fwNftRightValues(m.Right)
+	vals, err := nftRightValues(m.Right)
 	if err != nil {
 		return err
 	}
-	out := Match{Kind: kind, Negate: neg, Values: vals, Raw: fwNftClip(raw)}
+	out := Match{Kind: kind, Negate: neg, Values: vals, Raw: nftClip(raw)}
 	switch kind {
 	case MatchSource, MatchDest, MatchCTOrigDst:
 		for _, s := range vals {
@@ -613,14 +613,14 @@ func fwNftMatch(rule *Rule, v, raw json.RawMessage) error {
 					continue
 				}
 			}
-			pfx, err := fwParsePrefix(s)
+			pfx, err := parsePrefix(s)
 			if err != nil {
 				return fmt.Errorf("bad address %q", s)
 			}
 			out.Prefixes = append(out.Prefixes, pfx)
 		}
 	case MatchDPort, MatchSPort, MatchCTOrigDstPort:
-		ports, err := fwParsePorts(strings.Join(vals, ","), "-")
+		ports, err := parsePorts(strings.Join(vals, ","), "-")
 		if err != nil {
 			return err
 		}
@@ -649,14 +649,14 @@ func fwNftMatch(rule *Rule, v, raw json.RawMessage) error {
 	return nil
 }
 
-// fwNftRightValues flattens the right side of a match: a scalar, a list
+// nftRightValues flattens the right side of a match: a scalar, a list
 // (flags), a {"set": […]}, a {"prefix"}, or a {"range"}.
-func fwNftRightValues(raw json.RawMessage) ([]string, error) {
+func nftRightValues(raw json.RawMessage) ([]string, error) {
 	var list []json.RawMessage
 	if json.Unmarshal(raw, &list) == nil {
 		var out []string
 		for _, e := range list {
-			s, err := fwNftKeyString(e, 1)
+			s, err := nftKeyString(e, 1)
 			if err != nil {
 				return nil, err
 			}
@@ -667,19 +667,19 @@ func fwNftRightValues(raw json.RawMessage) ([]string, error) {
 	var obj map[string]json.RawMessage
 	if json.Unmarshal(raw, &obj) == nil {
 		if set, ok := obj["set"]; ok {
-			return fwNftRightValues(set)
+			return nftRightValues(set)
 		}
 	}
-	s, err := fwNftKeyString(raw, 0)
+	s, err := nftKeyString(raw, 0)
 	if err != nil {
 		return nil, err
 	}
 	return []string{s}, nil
 }
 
-// fwNftRender writes a rule in nft's own syntax, close to what
+// nftRender writes a rule in nft's own syntax, close to what
 // `nft list ruleset` prints, so that reports can quote it.
-func fwNftRender(r *Rule) string {
+func nftRender(r *Rule) string {
 	var b bytes.Buffer
 	word := func(s string) {
 		if b.Len() > 0 {
@@ -714,7 +714,7 @@ func fwNftRender(r *Rule) string {
 			word(fam + " " + field + " " + op + val)
 		case MatchProto:
 			// Printed with the port match that implies it.
-			if !fwRuleHasPortMatch(r) {
+			if !ruleHasPortMatch(r) {
 				word("meta l4proto " + op + val)
 			}
 		case MatchDPort, MatchSPort:
@@ -781,7 +781,7 @@ func fwNftRender(r *Rule) string {
 	return b.String()
 }
 
-func fwRuleHasPortMatch(r *Rule) bool {
+func ruleHasPortMatch(r *Rule) bool {
 	for _, m := range r.Matches {
 		if m.Kind == MatchDPort || m.Kind == MatchSPort {
 			return true
@@ -790,9 +790,9 @@ func fwRuleHasPortMatch(r *Rule) bool {
 	return false
 }
 
-// fwSortedHookChains returns the base chains on a hook, in priority order,
+// sortedHookChains returns the base chains on a hook, in priority order,
 // for the tables that see a packet of the given family.
-func (rs *Ruleset) fwSortedHookChains(hook string, v6 bool) []*Chain {
+func (rs *Ruleset) sortedHookChains(hook string, v6 bool) []*Chain {
 	var out []*Chain
 	for _, t := range rs.Tables {
 		switch t.Family {
@@ -819,8 +819,8 @@ func (rs *Ruleset) fwSortedHookChains(hook string, v6 bool) []*Chain {
 	return out
 }
 
-// fwMap finds an nft map in a table.
-func (t *Table) fwMap(name string) *NftMap {
+// mapNamed finds an nft map in a table.
+func (t *Table) mapNamed(name string) *NftMap {
 	if t.mapIndex == nil {
 		t.mapIndex = make(map[string]*NftMap, len(t.Maps))
 		for _, m := range t.Maps {
@@ -830,8 +830,8 @@ func (t *Table) fwMap(name string) *NftMap {
 	return t.mapIndex[name]
 }
 
-// fwPrefixContains is netip.Prefix.Contains after unmapping, so that an
+// prefixContains is netip.Prefix.Contains after unmapping, so that an
 // IPv4-mapped probe address matches an IPv4 rule.
-func fwPrefixContains(p netip.Prefix, a netip.Addr) bool {
+func prefixContains(p netip.Prefix, a netip.Addr) bool {
 	return p.Contains(a.Unmap())
 }

@@ -1,4 +1,9 @@
-package analyze
+// Package layer reads the top layer of a container's committed image, from
+// the docker save tar in the bundle: the files the container added, changed
+// or deleted, each with its type, mode, size and SHA-256. The image was
+// committed from a container the attacker controlled, so every read is
+// bounded.
+package layer
 
 import (
 	"archive/tar"
@@ -41,22 +46,22 @@ const (
 	maxLayerNameBytes = 4096
 )
 
-// File types of a LayerFile.
+// The types of a File.
 const (
-	LayerRegular  = "file"
-	LayerDir      = "dir"
-	LayerSymlink  = "symlink"
-	LayerHardlink = "hardlink"
-	LayerOther    = "other"
-	// LayerWhiteout is a file the container deleted (an overlay whiteout,
-	// .wh.<name>); LayerOpaque a directory whose lower content it hid.
-	LayerWhiteout = "whiteout"
-	LayerOpaque   = "opaque"
+	Regular  = "file"
+	Dir      = "dir"
+	Symlink  = "symlink"
+	Hardlink = "hardlink"
+	Other    = "other"
+	// Whiteout is a file the container deleted (an overlay whiteout,
+	// .wh.<name>); Opaque a directory whose lower content it hid.
+	Whiteout = "whiteout"
+	Opaque   = "opaque"
 )
 
-// LayerFile is one entry of an image layer: a file the container added or
+// File is one entry of an image layer: a file the container added or
 // changed (or deleted: a whiteout).
-type LayerFile struct {
+type File struct {
 	// Path is absolute, as seen inside the container.
 	Path string      `json:"path"`
 	Type string      `json:"type"`
@@ -77,10 +82,14 @@ type LayerFile struct {
 	head []byte
 }
 
+// Head is the start of a regular file's content (at most 64 KiB, the
+// limit the reader keeps), for rules that look at what a file holds.
+func (f *File) Head() []byte { return f.head }
+
 // Executable reports whether the file is a regular file with an execute
 // bit, or whose content starts like a program (ELF, #!).
-func (f *LayerFile) Executable() bool {
-	if f.Type != LayerRegular {
+func (f *File) Executable() bool {
+	if f.Type != Regular {
 		return false
 	}
 	return f.Mode&0o111 != 0 || bytes.HasPrefix(f.head, []byte("\x7fELF")) || bytes.HasPrefix(f.head, []byte("#!"))
@@ -94,8 +103,8 @@ type Layer struct {
 	MemberSHA256 string `json:"member_sha256,omitempty"`
 	// Entry is the layer's name in the saved image (<id>/layer.tar or
 	// blobs/sha256/<digest>).
-	Entry string      `json:"entry"`
-	Files []LayerFile `json:"files"`
+	Entry string `json:"entry"`
+	Files []File `json:"files"`
 	// Truncated says the layer had more than maxLayerEntries entries, or
 	// more bytes than maxLayerTotalHashBytes to hash.
 	Truncated bool     `json:"truncated,omitempty"`
@@ -109,11 +118,11 @@ type savedManifest struct {
 	Layers   []string `json:"Layers"`
 }
 
-// ReadTopLayer reads the last layer of the (first) image in a docker save
+// ReadTop reads the last layer of the (first) image in a docker save
 // tar: the layer a commit adds on top of the container's image, holding
 // everything the container changed. The tar is read twice (manifest, then
 // the layer), so it must be seekable.
-func ReadTopLayer(r io.ReadSeeker) (*Layer, error) {
+func ReadTop(r io.ReadSeeker) (*Layer, error) {
 	var man []savedManifest
 	if err := layerScan(r, func(name string, hdr *tar.Header, tr *tar.Reader) (bool, error) {
 		if name != "manifest.json" {
@@ -137,7 +146,7 @@ func ReadTopLayer(r io.ReadSeeker) (*Layer, error) {
 		return nil, errors.New("saved image: manifest.json names no layer")
 	}
 	top := path.Clean(man[0].Layers[len(man[0].Layers)-1])
-	l := &Layer{Entry: top, Files: []LayerFile{}}
+	l := &Layer{Entry: top, Files: []File{}}
 	found := false
 	if _, err := r.Seek(0, io.SeekStart); err != nil {
 		return nil, fmt.Errorf("saved image: rewind: %w", err)
@@ -214,39 +223,39 @@ func readLayerTar(r io.Reader, l *Layer) error {
 			l.Problems = append(l.Problems, fmt.Sprintf("entry name of %d bytes skipped", len(hdr.Name)))
 			continue
 		}
-		f := LayerFile{Entry: hdr.Name, Size: hdr.Size, Mode: hdr.FileInfo().Mode(), ModTime: hdr.ModTime.UTC(),
+		f := File{Entry: hdr.Name, Size: hdr.Size, Mode: hdr.FileInfo().Mode(), ModTime: hdr.ModTime.UTC(),
 			UID: hdr.Uid, GID: hdr.Gid}
 		p := "/" + strings.TrimPrefix(path.Clean("/"+hdr.Name), "/")
 		dir, base := path.Split(p)
 		switch {
 		case base == ".wh..wh..opq":
-			f.Type, p = LayerOpaque, path.Clean(dir)
+			f.Type, p = Opaque, path.Clean(dir)
 		case strings.HasPrefix(base, ".wh."):
-			f.Type, p = LayerWhiteout, path.Join(dir, strings.TrimPrefix(base, ".wh."))
+			f.Type, p = Whiteout, path.Join(dir, strings.TrimPrefix(base, ".wh."))
 		default:
 			switch hdr.Typeflag {
 			case tar.TypeReg:
-				f.Type = LayerRegular
+				f.Type = Regular
 			case tar.TypeDir:
-				f.Type = LayerDir
+				f.Type = Dir
 			case tar.TypeSymlink:
-				f.Type, f.Link = LayerSymlink, hdr.Linkname
+				f.Type, f.Link = Symlink, hdr.Linkname
 			case tar.TypeLink:
-				f.Type, f.Link = LayerHardlink, "/"+strings.TrimPrefix(path.Clean("/"+hdr.Linkname), "/")
+				f.Type, f.Link = Hardlink, "/"+strings.TrimPrefix(path.Clean("/"+hdr.Linkname), "/")
 			default:
-				f.Type = LayerOther
+				f.Type = Other
 			}
 		}
 		f.Path = p
 		f.ModeText = fmt.Sprintf("%s (%04o)", f.Mode, uint32(f.Mode.Perm())|setBits(f.Mode))
-		if f.Type == LayerWhiteout || f.Type == LayerOpaque {
+		if f.Type == Whiteout || f.Type == Opaque {
 			f.Size = 0
 		}
-		if f.Type == LayerRegular && tarSparse(hdr) {
+		if f.Type == Regular && tarSparse(hdr) {
 			// Docker never writes sparse entries; one here was crafted, and
 			// its holes would expand to gigabytes of zeros to hash.
 			l.Problems = append(l.Problems, fmt.Sprintf("%q: sparse entry of %d bytes: not hashed", f.Path, hdr.Size))
-		} else if f.Type == LayerRegular {
+		} else if f.Type == Regular {
 			if hdr.Size > maxLayerHashBytes || hashed+hdr.Size > maxLayerTotalHashBytes {
 				if hashed+hdr.Size > maxLayerTotalHashBytes {
 					l.Truncated = true

@@ -1,4 +1,4 @@
-package analyze
+package firewall
 
 import (
 	"bufio"
@@ -228,7 +228,7 @@ var ErrRulesetTooLarge = errors.New("ruleset exceeds limit")
 // not know are kept in Rule.Unknown, not reported as errors.
 func ParseIPTablesSave(r io.Reader) (*Ruleset, error) {
 	rs := &Ruleset{Source: "iptables-save", Tables: []*Table{}}
-	p := &fwSaveParser{rs: rs}
+	p := &saveParser{rs: rs}
 	lr := io.LimitReader(r, maxIPTablesSaveBytes+1)
 	sc := bufio.NewScanner(lr)
 	sc.Buffer(make([]byte, 0, 64<<10), maxIPTablesLineBytes)
@@ -256,7 +256,7 @@ func ParseIPTablesSave(r io.Reader) (*Ruleset, error) {
 	if p.table != nil {
 		p.problem(p.line, fmt.Sprintf("table %q has no COMMIT", p.table.Name))
 	}
-	rs.Family = fwInferFamily(rs)
+	rs.Family = inferFamily(rs)
 	return rs, rs.err()
 }
 
@@ -268,14 +268,14 @@ func (rs *Ruleset) err() error {
 	return &RulesetError{First: rs.Problems[0], Count: len(rs.Problems)}
 }
 
-type fwSaveParser struct {
+type saveParser struct {
 	rs    *Ruleset
 	line  int
 	table *Table
 	rules int
 }
 
-func (p *fwSaveParser) problem(line int, msg string) {
+func (p *saveParser) problem(line int, msg string) {
 	if len(p.rs.Problems) < maxRulesetProblems {
 		p.rs.Problems = append(p.rs.Problems, RuleLineError{Line: line, Msg: msg})
 	}
@@ -283,7 +283,7 @@ func (p *fwSaveParser) problem(line int, msg string) {
 
 // parseLine handles one line. It returns an error only for a limit, which
 // stops the parse; malformed lines are recorded as problems.
-func (p *fwSaveParser) parseLine(line string) error {
+func (p *saveParser) parseLine(line string) error {
 	s := strings.TrimRight(line, "\r")
 	t := strings.TrimSpace(s)
 	switch {
@@ -314,7 +314,7 @@ func (p *fwSaveParser) parseLine(line string) error {
 }
 
 // parseChainLine parses ":NAME POLICY [pkts:bytes]".
-func (p *fwSaveParser) parseChainLine(t string) error {
+func (p *saveParser) parseChainLine(t string) error {
 	if p.table == nil {
 		p.problem(p.line, "chain outside a table")
 		return nil
@@ -332,14 +332,14 @@ func (p *fwSaveParser) parseChainLine(t string) error {
 		c.Policy = f[1]
 	}
 	if len(f) == 3 {
-		ctr, ok := fwParseCounters(f[2])
+		ctr, ok := parseCounters(f[2])
 		if !ok {
 			p.problem(p.line, fmt.Sprintf("bad counters %q", f[2]))
 		} else {
 			c.Counters = ctr
 		}
 	}
-	c.Hook, c.Priority = fwIPTablesHook(p.table.Name, c.Name)
+	c.Hook, c.Priority = iptablesHook(p.table.Name, c.Name)
 	if c.Hook != "" && p.table.Name == "nat" {
 		c.Type = "nat"
 	} else if c.Hook != "" {
@@ -395,8 +395,8 @@ func (rs *Ruleset) Table(family, name string) *Table {
 	return nil
 }
 
-// fwParseCounters parses "[pkts:bytes]".
-func fwParseCounters(s string) (*PacketCounters, bool) {
+// parseCounters parses "[pkts:bytes]".
+func parseCounters(s string) (*PacketCounters, bool) {
 	if len(s) < 5 || s[0] != '[' || s[len(s)-1] != ']' {
 		return nil, false
 	}
@@ -412,9 +412,9 @@ func fwParseCounters(s string) (*PacketCounters, bool) {
 	return &PacketCounters{Packets: pk, Bytes: by}, true
 }
 
-// fwIPTablesHook places an iptables built-in chain in the netfilter hooks
+// iptablesHook places an iptables built-in chain in the netfilter hooks
 // with the priority the kernel gives its table (NF_IP_PRI_*).
-func fwIPTablesHook(table, chain string) (string, int) {
+func iptablesHook(table, chain string) (string, int) {
 	prio := map[string]int{"raw": -300, "mangle": -150, "nat": -100, "filter": 0, "security": 50}
 	p, ok := prio[table]
 	if !ok {
@@ -453,12 +453,12 @@ func fwIPTablesHook(table, chain string) (string, int) {
 }
 
 // parseRuleLine parses "[pkts:bytes] -A CHAIN options…".
-func (p *fwSaveParser) parseRuleLine(t string) error {
+func (p *saveParser) parseRuleLine(t string) error {
 	if p.table == nil {
 		p.problem(p.line, "rule outside a table")
 		return nil
 	}
-	toks, err := fwTokenize(t)
+	toks, err := tokenize(t)
 	if err != nil {
 		p.problem(p.line, err.Error())
 		return nil
@@ -469,7 +469,7 @@ func (p *fwSaveParser) parseRuleLine(t string) error {
 	}
 	var ctr *PacketCounters
 	if len(toks) > 0 && strings.HasPrefix(toks[0], "[") {
-		c, ok := fwParseCounters(toks[0])
+		c, ok := parseCounters(toks[0])
 		if !ok {
 			p.problem(p.line, fmt.Sprintf("bad counters %q", toks[0]))
 			return nil
@@ -478,7 +478,7 @@ func (p *fwSaveParser) parseRuleLine(t string) error {
 		toks = toks[1:]
 	}
 	if len(toks) < 2 || (toks[0] != "-A" && toks[0] != "--append") {
-		p.problem(p.line, fmt.Sprintf("expected -A CHAIN, got %q", fwShorten(t)))
+		p.problem(p.line, fmt.Sprintf("expected -A CHAIN, got %q", shorten(t)))
 		return nil
 	}
 	c := p.table.chain(toks[1])
@@ -500,14 +500,14 @@ func (p *fwSaveParser) parseRuleLine(t string) error {
 		raw = strings.TrimSpace(t[strings.Index(t, "]")+1:])
 	}
 	rule := &Rule{Table: p.table.Name, Chain: c.Name, Line: p.line, Position: len(c.Rules) + 1, Raw: raw, Counters: ctr}
-	for _, msg := range fwParseRuleOptions(rule, toks[2:]) {
+	for _, msg := range parseRuleOptions(rule, toks[2:]) {
 		p.problem(p.line, msg)
 	}
 	c.Rules = append(c.Rules, rule)
 	return nil
 }
 
-func fwShorten(s string) string {
+func shorten(s string) string {
 	const maxQuoted = 80 // bytes of evidence repeated in an error message
 	if len(s) > maxQuoted {
 		return s[:maxQuoted] + "…"
@@ -515,9 +515,9 @@ func fwShorten(s string) string {
 	return s
 }
 
-// fwTokenize splits a rule line the way iptables-restore does: on blanks,
+// tokenize splits a rule line the way iptables-restore does: on blanks,
 // with double-quoted strings in which backslash escapes '"' and '\'.
-func fwTokenize(s string) ([]string, error) {
+func tokenize(s string) ([]string, error) {
 	var toks []string
 	var cur strings.Builder
 	inTok, inQuote, esc := false, false, false
@@ -555,9 +555,9 @@ func fwTokenize(s string) ([]string, error) {
 	return toks, nil
 }
 
-// fwOptionArgs lists the options whose argument count the parser knows, so
+// optionArgs lists the options whose argument count the parser knows, so
 // that an option it does not interpret is skipped with exactly its arguments.
-var fwOptionArgs = map[string]int{
+var optionArgs = map[string]int{
 	"-s": 1, "--source": 1, "-d": 1, "--destination": 1,
 	"-i": 1, "--in-interface": 1, "-o": 1, "--out-interface": 1,
 	"-p": 1, "--protocol": 1, "-m": 1, "--match": 1,
@@ -570,9 +570,9 @@ var fwOptionArgs = map[string]int{
 	"--physdev-in": 1, "--physdev-out": 1, "--physdev-is-in": 0, "--physdev-is-out": 0, "--physdev-is-bridged": 0,
 }
 
-// fwParseRuleOptions fills rule from the tokens after "-A CHAIN" and returns
+// parseRuleOptions fills rule from the tokens after "-A CHAIN" and returns
 // the problems found.
-func fwParseRuleOptions(rule *Rule, toks []string) []string {
+func parseRuleOptions(rule *Rule, toks []string) []string {
 	var problems []string
 	module := ""
 	neg := false
@@ -584,10 +584,10 @@ func fwParseRuleOptions(rule *Rule, toks []string) []string {
 		}
 		if rule.Target != nil {
 			// Everything after -j/-g belongs to the target.
-			fwTargetOption(rule.Target, toks[i:])
+			targetOption(rule.Target, toks[i:])
 			break
 		}
-		n, known := fwOptionArgs[tok]
+		n, known := optionArgs[tok]
 		if !known {
 			// Unknown option: keep it and its arguments (tokens up to the next
 			// option) verbatim.
@@ -627,7 +627,7 @@ func fwParseRuleOptions(rule *Rule, toks []string) []string {
 			}
 			m.Module = ""
 			for _, a := range strings.Split(args[0], ",") {
-				pfx, err := fwParsePrefix(a)
+				pfx, err := parsePrefix(a)
 				if err != nil {
 					problems = append(problems, fmt.Sprintf("bad address %q", a))
 					continue
@@ -666,7 +666,7 @@ func fwParseRuleOptions(rule *Rule, toks []string) []string {
 				m.Kind = MatchSPort
 			}
 			m.Values = []string{args[0]}
-			ports, err := fwParsePorts(args[0], ":")
+			ports, err := parsePorts(args[0], ":")
 			if err != nil {
 				problems = append(problems, err.Error())
 			}
@@ -683,14 +683,14 @@ func fwParseRuleOptions(rule *Rule, toks []string) []string {
 			m.Kind, m.Values = MatchCTState, strings.Split(strings.ToUpper(args[0]), ",")
 		case "--ctorigdstport":
 			m.Kind, m.Values = MatchCTOrigDstPort, []string{args[0]}
-			ports, err := fwParsePorts(args[0], ":")
+			ports, err := parsePorts(args[0], ":")
 			if err != nil {
 				problems = append(problems, err.Error())
 			}
 			m.Ports = ports
 		case "--ctorigdst":
 			m.Kind, m.Values = MatchCTOrigDst, []string{args[0]}
-			if pfx, err := fwParsePrefix(args[0]); err == nil {
+			if pfx, err := parsePrefix(args[0]); err == nil {
 				m.Prefixes = []netip.Prefix{pfx}
 			} else {
 				problems = append(problems, fmt.Sprintf("bad address %q", args[0]))
@@ -713,8 +713,8 @@ func fwParseRuleOptions(rule *Rule, toks []string) []string {
 	return problems
 }
 
-// fwTargetOption records the target's options.
-func fwTargetOption(t *RuleTarget, toks []string) {
+// targetOption records the target's options.
+func targetOption(t *RuleTarget, toks []string) {
 	t.Args = append(t.Args, toks...)
 	for i := 0; i+1 < len(toks); i++ {
 		switch toks[i] {
@@ -730,9 +730,9 @@ func fwTargetOption(t *RuleTarget, toks []string) {
 	}
 }
 
-// fwParsePrefix parses "a.b.c.d/n", "a.b.c.d" or an IPv6 equivalent. An
+// parsePrefix parses "a.b.c.d/n", "a.b.c.d" or an IPv6 equivalent. An
 // iptables netmask in dotted form ("/255.255.0.0") is converted.
-func fwParsePrefix(s string) (netip.Prefix, error) {
+func parsePrefix(s string) (netip.Prefix, error) {
 	if addr, mask, ok := strings.Cut(s, "/"); ok {
 		if strings.Contains(mask, ".") {
 			a, err := netip.ParseAddr(addr)
@@ -762,9 +762,9 @@ func fwParsePrefix(s string) (netip.Prefix, error) {
 	return netip.PrefixFrom(a, a.BitLen()), nil
 }
 
-// fwParsePorts parses a comma-separated list of ports and ranges; sep is ':'
+// parsePorts parses a comma-separated list of ports and ranges; sep is ':'
 // for iptables and '-' for nft.
-func fwParsePorts(s, sep string) ([]PortSpan, error) {
+func parsePorts(s, sep string) ([]PortSpan, error) {
 	var out []PortSpan
 	for _, part := range strings.Split(s, ",") {
 		a, b, isRange := strings.Cut(part, sep)
@@ -783,9 +783,9 @@ func fwParsePorts(s, sep string) ([]PortSpan, error) {
 	return out, nil
 }
 
-// fwInferFamily says which IP family an iptables-save dump is from, by the
+// inferFamily says which IP family an iptables-save dump is from, by the
 // addresses it mentions.
-func fwInferFamily(rs *Ruleset) string {
+func inferFamily(rs *Ruleset) string {
 	v4, v6 := false, false
 	for _, t := range rs.Tables {
 		for _, c := range t.Chains {
@@ -897,7 +897,7 @@ func (rs *Ruleset) rules(fn func(*Table, *Chain, *Rule)) {
 	}
 }
 
-func fwFirstMatch(r *Rule, kind string) (Match, bool) {
+func firstMatch(r *Rule, kind string) (Match, bool) {
 	for _, m := range r.Matches {
 		if m.Kind == kind {
 			return m, true
@@ -914,16 +914,16 @@ func (rs *Ruleset) Masquerades() []NATRule {
 			return
 		}
 		n := NATRule{Ref: r.Ref(), Kind: r.Target.Name, ToSource: r.Target.ToSource}
-		if m, ok := fwFirstMatch(r, MatchSource); ok {
-			n.Source, n.SourceNegated = fwMatchText(m), m.Negate
+		if m, ok := firstMatch(r, MatchSource); ok {
+			n.Source, n.SourceNegated = matchText(m), m.Negate
 		}
-		if m, ok := fwFirstMatch(r, MatchDest); ok {
-			n.Dest, n.DestNegated = fwMatchText(m), m.Negate
+		if m, ok := firstMatch(r, MatchDest); ok {
+			n.Dest, n.DestNegated = matchText(m), m.Negate
 		}
-		if m, ok := fwFirstMatch(r, MatchOutIface); ok {
+		if m, ok := firstMatch(r, MatchOutIface); ok {
 			n.OutIface, n.OutNegated = strings.Join(m.Values, ","), m.Negate
 		}
-		if m, ok := fwFirstMatch(r, MatchProto); ok {
+		if m, ok := firstMatch(r, MatchProto); ok {
 			n.Proto = strings.Join(m.Values, ",")
 		}
 		out = append(out, n)
@@ -931,9 +931,9 @@ func (rs *Ruleset) Masquerades() []NATRule {
 	return out
 }
 
-// fwMatchText renders an address match as CIDR text, the way Docker
+// matchText renders an address match as CIDR text, the way Docker
 // configured it ("172.18.0.0/16", "192.0.2.2/32").
-func fwMatchText(m Match) string {
+func matchText(m Match) string {
 	if len(m.Prefixes) > 0 {
 		parts := make([]string, len(m.Prefixes))
 		for i, p := range m.Prefixes {
@@ -954,24 +954,24 @@ func (rs *Ruleset) PublishedPorts() []DNATRule {
 			return
 		}
 		d := DNATRule{Ref: r.Ref(), ToDestination: r.Target.ToDestination}
-		if m, ok := fwFirstMatch(r, MatchProto); ok {
+		if m, ok := firstMatch(r, MatchProto); ok {
 			d.Proto = strings.Join(m.Values, ",")
 		}
-		if m, ok := fwFirstMatch(r, MatchDest); ok {
+		if m, ok := firstMatch(r, MatchDest); ok {
 			if len(m.Prefixes) == 1 && m.Prefixes[0].IsSingleIP() {
 				d.HostIP = m.Prefixes[0].Addr().String()
 			} else {
-				d.HostIP = fwMatchText(m)
+				d.HostIP = matchText(m)
 			}
 			d.HostIPNegated = m.Negate
 		}
-		if m, ok := fwFirstMatch(r, MatchDPort); ok && len(m.Ports) > 0 {
+		if m, ok := firstMatch(r, MatchDPort); ok && len(m.Ports) > 0 {
 			d.HostPort = m.Ports[0].From
 			if m.Ports[0].To != m.Ports[0].From {
 				d.HostPortEnd = m.Ports[0].To
 			}
 		}
-		if m, ok := fwFirstMatch(r, MatchInIface); ok {
+		if m, ok := firstMatch(r, MatchInIface); ok {
 			d.InIface, d.InNegated = strings.Join(m.Values, ","), m.Negate
 		}
 		if ap, err := netip.ParseAddrPort(r.Target.ToDestination); err == nil {
@@ -995,7 +995,7 @@ func (rs *Ruleset) PublishedPorts() []DNATRule {
 
 // Docker's chains and what each does in the forward path, cited in verdict
 // traces so that a reader need not know the layout by heart.
-var fwDockerChainRoles = map[string]string{
+var dockerChainRoles = map[string]string{
 	"DOCKER-USER":              "user rules, evaluated before Docker's own; Docker leaves it empty (or a lone RETURN)",
 	"DOCKER-FORWARD":           "Docker ≥28.0.1 entry chain: conntrack, isolation/internal, per-bridge port filtering, then accept from bridges",
 	"DOCKER-CT":                "Docker ≥28.0.1: accept established/related traffic towards a bridge",
@@ -1047,7 +1047,7 @@ type DockerChainUse struct {
 func (rs *Ruleset) Forward() ForwardPolicy {
 	fp := ForwardPolicy{Layout: rs.Layout(), Policy: "ACCEPT"}
 	for _, v6 := range []bool{false, true} {
-		for _, c := range rs.fwSortedHookChains("forward", v6) {
+		for _, c := range rs.sortedHookChains("forward", v6) {
 			dup := false
 			for _, b := range fp.BaseChains {
 				if b.Table == c.table.Name && b.Family == c.table.Family && b.Chain == c.Name {
@@ -1065,9 +1065,9 @@ func (rs *Ruleset) Forward() ForwardPolicy {
 	}
 	for _, t := range rs.Tables {
 		for _, c := range t.Chains {
-			role, ok := fwDockerChainRoles[c.Name]
+			role, ok := dockerChainRoles[c.Name]
 			if !ok && t.Name == "docker-bridges" {
-				role, ok = fwNftChainRole(c.Name)
+				role, ok = nftChainRole(c.Name)
 			}
 			if ok && (t.Name == "filter" || t.Name == "raw" || t.Name == "docker-bridges") {
 				fp.Chains = append(fp.Chains, DockerChainUse{Table: t.Name, Chain: c.Name, Rules: len(c.Rules), Role: role})
@@ -1077,10 +1077,10 @@ func (rs *Ruleset) Forward() ForwardPolicy {
 					continue
 				}
 				switch {
-				case c.Hook == "prerouting" && (t.Name == "raw" || c.Priority <= -300) && fwHasMatch(r, MatchDest):
+				case c.Hook == "prerouting" && (t.Name == "raw" || c.Priority <= -300) && hasMatch(r, MatchDest):
 					fp.DirectAccessDrops = append(fp.DirectAccessDrops, r.Ref())
 				case strings.HasPrefix(c.Name, "DOCKER-ISOLATION") || c.Name == "DOCKER-INTERNAL" ||
-					(c.Name == "DOCKER" && t.Name == "filter" && !fwHasMatch(r, MatchDPort)):
+					(c.Name == "DOCKER" && t.Name == "filter" && !hasMatch(r, MatchDPort)):
 					fp.Isolation = append(fp.Isolation, r.Ref())
 				case strings.HasPrefix(c.Name, "filter-forward-in__") || strings.HasPrefix(c.Name, "filter-forward-out__"):
 					fp.Isolation = append(fp.Isolation, r.Ref())
@@ -1091,7 +1091,7 @@ func (rs *Ruleset) Forward() ForwardPolicy {
 	return fp
 }
 
-func fwNftChainRole(name string) (string, bool) {
+func nftChainRole(name string) (string, bool) {
 	switch {
 	case strings.HasPrefix(name, "filter-forward-in__"):
 		return "Docker nftables: traffic into network " + strings.TrimPrefix(name, "filter-forward-in__") + ": established, ICC, published ports, then drop", true
@@ -1105,8 +1105,8 @@ func fwNftChainRole(name string) (string, bool) {
 	return "", false
 }
 
-func fwHasMatch(r *Rule, kind string) bool {
-	_, ok := fwFirstMatch(r, kind)
+func hasMatch(r *Rule, kind string) bool {
+	_, ok := firstMatch(r, kind)
 	return ok
 }
 
@@ -1125,7 +1125,7 @@ func (rs *Ruleset) Layout() string {
 	}
 	if fw := f.chain("FORWARD"); fw != nil {
 		for _, r := range fw.Rules {
-			if m, ok := fwFirstMatch(r, MatchSet); ok && len(m.Values) > 0 && strings.HasPrefix(m.Values[0], "docker-ext-bridges") {
+			if m, ok := firstMatch(r, MatchSet); ok && len(m.Values) > 0 && strings.HasPrefix(m.Values[0], "docker-ext-bridges") {
 				return LayoutIPSet
 			}
 		}
@@ -1135,7 +1135,7 @@ func (rs *Ruleset) Layout() string {
 		return LayoutNone
 	}
 	for _, r := range d.Rules {
-		if r.Target != nil && r.Target.Name == "DROP" && !fwHasMatch(r, MatchDPort) {
+		if r.Target != nil && r.Target.Name == "DROP" && !hasMatch(r, MatchDPort) {
 			return LayoutBridgeDrop
 		}
 	}
@@ -1213,10 +1213,10 @@ func (rs *Ruleset) Evaluate(p Probe) Verdict {
 	if p.CTState == "" {
 		p.CTState = "NEW"
 	}
-	w := &fwWalker{rs: rs, v: Verdict{Probe: p, Verdict: "accept", Steps: []TraceStep{}}, pkt: p}
+	w := &walker{rs: rs, v: Verdict{Probe: p, Verdict: "accept", Steps: []TraceStep{}}, pkt: p}
 	v6 := p.Dst.Unmap().Is6() || p.Src.Unmap().Is6()
 	for _, hook := range []string{"prerouting", "forward"} {
-		for _, c := range rs.fwSortedHookChains(hook, v6) {
+		for _, c := range rs.sortedHookChains(hook, v6) {
 			if c.Type == "nat" && w.pkt.CTState != "NEW" {
 				continue
 			}
@@ -1234,7 +1234,7 @@ func (rs *Ruleset) Evaluate(p Probe) Verdict {
 	return w.v
 }
 
-type fwWalker struct {
+type walker struct {
 	rs    *Ruleset
 	v     Verdict
 	pkt   Probe
@@ -1244,13 +1244,13 @@ type fwWalker struct {
 	inNat bool
 }
 
-func (w *fwWalker) step(ref RuleRef, action, note string) {
+func (w *walker) step(ref RuleRef, action, note string) {
 	w.v.Steps = append(w.v.Steps, TraceStep{Ref: ref, Action: action, Note: note})
 }
 
 // base walks a base chain; it returns the verdict ("accept", "drop",
 // "reject") and what decided it.
-func (w *fwWalker) base(c *Chain) (string, *RuleRef) {
+func (w *walker) base(c *Chain) (string, *RuleRef) {
 	w.inNat = c.Type == "nat"
 	verdict, ref, ended := w.chain(c, 0)
 	if !ended {
@@ -1267,7 +1267,7 @@ func (w *fwWalker) base(c *Chain) (string, *RuleRef) {
 
 // chain walks one chain. ended is true when the chain ran out or returned,
 // so the caller continues.
-func (w *fwWalker) chain(c *Chain, depth int) (verdict string, ref *RuleRef, ended bool) {
+func (w *walker) chain(c *Chain, depth int) (verdict string, ref *RuleRef, ended bool) {
 	if depth > maxVerdictJumpDepth {
 		w.v.Truncated = true
 		return "", nil, true
@@ -1323,9 +1323,9 @@ func (w *fwWalker) chain(c *Chain, depth int) (verdict string, ref *RuleRef, end
 			}
 			note := ""
 			if next := c.table.chain(target.Name); next != nil {
-				note = fwChainNote(next)
+				note = chainNote(next)
 			}
-			w.step(ref, fmt.Sprintf("vmap @%s → %s", t.Map, fwTargetText(target)), note)
+			w.step(ref, fmt.Sprintf("vmap @%s → %s", t.Map, targetText(target)), note)
 			t = target
 			switch t.Name {
 			case "ACCEPT":
@@ -1355,7 +1355,7 @@ func (w *fwWalker) chain(c *Chain, depth int) (verdict string, ref *RuleRef, end
 			if t.Goto {
 				verb = "goto "
 			}
-			w.step(ref, verb+t.Name, fwChainNote(next))
+			w.step(ref, verb+t.Name, chainNote(next))
 		}
 		verdict, vref, ended := w.chain(next, depth+1)
 		if !ended {
@@ -1369,15 +1369,15 @@ func (w *fwWalker) chain(c *Chain, depth int) (verdict string, ref *RuleRef, end
 	return "", nil, true
 }
 
-func fwChainNote(c *Chain) string {
-	if role, ok := fwDockerChainRoles[c.Name]; ok {
+func chainNote(c *Chain) string {
+	if role, ok := dockerChainRoles[c.Name]; ok {
 		return role
 	}
-	role, _ := fwNftChainRole(c.Name)
+	role, _ := nftChainRole(c.Name)
 	return role
 }
 
-func fwTargetText(t *RuleTarget) string {
+func targetText(t *RuleTarget) string {
 	switch t.Name {
 	case "ACCEPT", "DROP", "RETURN", "CONTINUE":
 		return strings.ToLower(t.Name)
@@ -1389,11 +1389,11 @@ func fwTargetText(t *RuleTarget) string {
 }
 
 // vmapLookup finds the verdict for the probe in a verdict map.
-func (w *fwWalker) vmapLookup(c *Chain, t *RuleTarget) *RuleTarget {
+func (w *walker) vmapLookup(c *Chain, t *RuleTarget) *RuleTarget {
 	if c.table == nil {
 		return nil
 	}
-	m := c.table.fwMap(t.Map)
+	m := c.table.mapNamed(t.Map)
 	if m == nil {
 		return nil
 	}
@@ -1407,14 +1407,14 @@ func (w *fwWalker) vmapLookup(c *Chain, t *RuleTarget) *RuleTarget {
 		return nil
 	}
 	for _, e := range m.Elems {
-		if e.Verdict != nil && fwIfaceMatch(e.Key, "*", key) {
+		if e.Verdict != nil && ifaceMatch(e.Key, "*", key) {
 			return e.Verdict
 		}
 	}
 	return nil
 }
 
-func (w *fwWalker) applyDNAT(to string) {
+func (w *walker) applyDNAT(to string) {
 	w.v.NATDest = to
 	if ap, err := netip.ParseAddrPort(to); err == nil {
 		w.pkt.Dst, w.pkt.DPort = ap.Addr(), ap.Port()
@@ -1427,27 +1427,27 @@ func (w *fwWalker) applyDNAT(to string) {
 	}
 }
 
-// fwIfaceMatch matches an interface name against a rule's name, where a
+// ifaceMatch matches an interface name against a rule's name, where a
 // trailing wildcard character (iptables '+', nft '*') matches any suffix.
-func fwIfaceMatch(pattern, wildcard, name string) bool {
+func ifaceMatch(pattern, wildcard, name string) bool {
 	if wildcard != "" && strings.HasSuffix(pattern, wildcard) {
 		return strings.HasPrefix(name, strings.TrimSuffix(pattern, wildcard))
 	}
 	return pattern == name
 }
 
-// fwProtoNumbers maps protocol names to numbers so that "-p 6" and "-p tcp"
+// protoNumbers maps protocol names to numbers so that "-p 6" and "-p tcp"
 // compare equal.
-var fwProtoNumbers = map[string]string{"tcp": "6", "udp": "17", "icmp": "1", "sctp": "132", "icmpv6": "58", "ipv6-icmp": "58", "udplite": "136", "dccp": "33", "gre": "47", "esp": "50", "ah": "51"}
+var protoNumbers = map[string]string{"tcp": "6", "udp": "17", "icmp": "1", "sctp": "132", "icmpv6": "58", "ipv6-icmp": "58", "udplite": "136", "dccp": "33", "gre": "47", "esp": "50", "ah": "51"}
 
-func fwProtoEqual(a, b string) bool {
+func protoEqual(a, b string) bool {
 	if a == b {
 		return true
 	}
-	if n, ok := fwProtoNumbers[a]; ok {
+	if n, ok := protoNumbers[a]; ok {
 		a = n
 	}
-	if n, ok := fwProtoNumbers[b]; ok {
+	if n, ok := protoNumbers[b]; ok {
 		b = n
 	}
 	return a == b
@@ -1456,7 +1456,7 @@ func fwProtoEqual(a, b string) bool {
 // matches reports whether every condition of r holds for the probe, and
 // whether some condition could not be evaluated (it is then taken as not
 // holding).
-func (w *fwWalker) matches(r *Rule) (match, uncertain bool) {
+func (w *walker) matches(r *Rule) (match, uncertain bool) {
 	p := w.pkt
 	for _, m := range r.Matches {
 		var ok bool
@@ -1470,7 +1470,7 @@ func (w *fwWalker) matches(r *Rule) (match, uncertain bool) {
 				return false, true
 			}
 			for _, pfx := range m.Prefixes {
-				if fwPrefixContains(pfx, a) {
+				if prefixContains(pfx, a) {
 					ok = true
 				}
 			}
@@ -1480,13 +1480,13 @@ func (w *fwWalker) matches(r *Rule) (match, uncertain bool) {
 				name = p.Out
 			}
 			for _, v := range m.Values {
-				if fwIfaceMatch(v, m.wildcard, name) {
+				if ifaceMatch(v, m.wildcard, name) {
 					ok = true
 				}
 			}
 		case MatchProto:
 			for _, v := range m.Values {
-				if v == "all" || v == "0" || fwProtoEqual(v, strings.ToLower(p.Proto)) {
+				if v == "all" || v == "0" || protoEqual(v, strings.ToLower(p.Proto)) {
 					ok = true
 				}
 			}
@@ -1515,7 +1515,7 @@ func (w *fwWalker) matches(r *Rule) (match, uncertain bool) {
 			if m.Kind == MatchSrcType {
 				return false, true
 			}
-			if !fwOnly(m.Values, "LOCAL") {
+			if !onlyValue(m.Values, "LOCAL") {
 				// Only LOCAL is known (from the probe); other address types
 				// need the host's addresses.
 				return false, true
@@ -1533,7 +1533,7 @@ func (w *fwWalker) matches(r *Rule) (match, uncertain bool) {
 				a = p.Src
 			}
 			for _, pfx := range members {
-				if fwPrefixContains(pfx, a) {
+				if prefixContains(pfx, a) {
 					ok = true
 				}
 			}
@@ -1551,7 +1551,7 @@ func (w *fwWalker) matches(r *Rule) (match, uncertain bool) {
 	return true, false
 }
 
-func fwOnly(vals []string, want string) bool {
+func onlyValue(vals []string, want string) bool {
 	for _, v := range vals {
 		if v != want {
 			return false

@@ -1,4 +1,4 @@
-package analyze
+package firewall
 
 import (
 	"errors"
@@ -10,7 +10,7 @@ import (
 )
 
 func TestParseNftJSONDocker29(t *testing.T) {
-	rs := fwLoad(t, "docker-29-nftables.json", true)
+	rs := loadRuleset(t, "docker-29-nftables.json", true)
 	tbl := rs.Table("ip", "docker-bridges")
 	if tbl == nil {
 		t.Fatalf("ParseNftJSON: no table ip docker-bridges in %+v", rs.Tables)
@@ -22,7 +22,7 @@ func TestParseNftJSONDocker29(t *testing.T) {
 	if raw := tbl.Chain("raw-PREROUTING"); raw == nil || raw.Priority != -300 {
 		t.Errorf("raw-PREROUTING = %+v, want priority -300", raw)
 	}
-	m := tbl.fwMap("filter-forward-in-jumps")
+	m := tbl.mapNamed("filter-forward-in-jumps")
 	if m == nil || m.Type != "ifname" || m.Data != "verdict" || len(m.Elems) != 2 ||
 		m.Elems[1].Key != "bridge1" || m.Elems[1].Verdict == nil || m.Elems[1].Verdict.Name != "filter-forward-in__bridge1" {
 		t.Errorf("map filter-forward-in-jumps = %+v, want bridge1 → jump filter-forward-in__bridge1", m)

@@ -1,4 +1,4 @@
-package analyze
+package firewall
 
 import (
 	"encoding/json"
@@ -14,10 +14,10 @@ import (
 	"github.com/dockcase/dockcase/collect/e2etest"
 )
 
-// fwLayoutCase describes what a user checks in one Docker rule layout: the
+// layoutCase describes what a user checks in one Docker rule layout: the
 // masquerade of the user-defined network, the DNAT of its published port,
 // and three forwarding verdicts.
-type fwLayoutCase struct {
+type layoutCase struct {
 	file       string
 	nft        bool
 	wantLayout string
@@ -45,7 +45,7 @@ type fwLayoutCase struct {
 	unpublishedByPol bool
 }
 
-var fwLayoutCases = []fwLayoutCase{
+var layoutCases = []layoutCase{
 	{
 		file: "docker-20.10-live.iptables", wantLayout: LayoutLegacy,
 		bridgeA: "br-62229c0407a8", bridgeB: "dcf-br-b", subnetA: "172.29.10.0/24",
@@ -104,7 +104,7 @@ var fwLayoutCases = []fwLayoutCase{
 	},
 }
 
-func fwLoad(t testing.TB, file string, nft bool) *Ruleset {
+func loadRuleset(t testing.TB, file string, nft bool) *Ruleset {
 	t.Helper()
 	f, err := os.Open(filepath.Join("testdata", "firewall", file))
 	if err != nil {
@@ -124,9 +124,9 @@ func fwLoad(t testing.TB, file string, nft bool) *Ruleset {
 }
 
 func TestFirewallDockerLayouts(t *testing.T) {
-	for _, tc := range fwLayoutCases {
+	for _, tc := range layoutCases {
 		t.Run(tc.file, func(t *testing.T) {
-			rs := fwLoad(t, tc.file, tc.nft)
+			rs := loadRuleset(t, tc.file, tc.nft)
 			if tc.ipsets {
 				if got := rs.InferDockerIPSets(); len(got) != 1 || got[0] != dockerExtBridgesV4 {
 					t.Errorf("InferDockerIPSets() = %v, want [%s]", got, dockerExtBridgesV4)
@@ -135,14 +135,14 @@ func TestFirewallDockerLayouts(t *testing.T) {
 			if got := rs.Layout(); got != tc.wantLayout {
 				t.Errorf("Layout() = %q, want %q", got, tc.wantLayout)
 			}
-			fwCheckMasquerade(t, rs, tc)
-			fwCheckDNAT(t, rs, tc)
-			fwCheckVerdicts(t, rs, tc)
+			checkMasquerade(t, rs, tc)
+			checkDNAT(t, rs, tc)
+			checkVerdicts(t, rs, tc)
 		})
 	}
 }
 
-func fwCheckMasquerade(t *testing.T, rs *Ruleset, tc fwLayoutCase) {
+func checkMasquerade(t *testing.T, rs *Ruleset, tc layoutCase) {
 	t.Helper()
 	var found *NATRule
 	masq := rs.Masquerades()
@@ -172,7 +172,7 @@ func fwCheckMasquerade(t *testing.T, rs *Ruleset, tc fwLayoutCase) {
 	}
 }
 
-func fwCheckDNAT(t *testing.T, rs *Ruleset, tc fwLayoutCase) {
+func checkDNAT(t *testing.T, rs *Ruleset, tc layoutCase) {
 	t.Helper()
 	var found *DNATRule
 	ports := rs.PublishedPorts()
@@ -198,18 +198,18 @@ func fwCheckDNAT(t *testing.T, rs *Ruleset, tc fwLayoutCase) {
 	}
 }
 
-func fwCheckVerdicts(t *testing.T, rs *Ruleset, tc fwLayoutCase) {
+func checkVerdicts(t *testing.T, rs *Ruleset, tc layoutCase) {
 	t.Helper()
 	a := netip.MustParseAddr
 	// Container → outside.
 	v := rs.ForwardVerdict(tc.bridgeA, tc.uplink, a(tc.containerA), a(tc.outside), "tcp", 443)
 	if v.Verdict != "accept" {
-		t.Errorf("ForwardVerdict(%s→%s) = %s by %+v, want accept; steps %s", tc.bridgeA, tc.uplink, v.Verdict, v.DecidedBy, fwSteps(v))
+		t.Errorf("ForwardVerdict(%s→%s) = %s by %+v, want accept; steps %s", tc.bridgeA, tc.uplink, v.Verdict, v.DecidedBy, stepsText(v))
 	}
 	// Bridge A → bridge B.
 	v = rs.ForwardVerdict(tc.bridgeA, tc.bridgeB, a(tc.containerA), a(tc.containerB), "tcp", 80)
 	if v.Verdict != "drop" || v.DecidedBy == nil || v.DecidedBy.Chain != tc.isolationChain || v.DecidedBy.Policy != "" {
-		t.Errorf("ForwardVerdict(%s→%s) = %s by %+v, want drop by a rule in %s; steps %s", tc.bridgeA, tc.bridgeB, v.Verdict, v.DecidedBy, tc.isolationChain, fwSteps(v))
+		t.Errorf("ForwardVerdict(%s→%s) = %s by %+v, want drop by a rule in %s; steps %s", tc.bridgeA, tc.bridgeB, v.Verdict, v.DecidedBy, tc.isolationChain, stepsText(v))
 	}
 	// Outside → a container port that is not published.
 	v = rs.ForwardVerdict(tc.uplink, tc.bridgeA, a(tc.outside), a(tc.containerA), "tcp", 22)
@@ -222,7 +222,7 @@ func fwCheckVerdicts(t *testing.T, rs *Ruleset, tc fwLayoutCase) {
 		ok = ok && v.DecidedBy.Policy == ""
 	}
 	if !ok {
-		t.Errorf("ForwardVerdict(%s→%s:22) = %s by %+v, want drop by %s of %s; steps %s", tc.uplink, tc.bridgeA, v.Verdict, v.DecidedBy, want, tc.unpublishedChain, fwSteps(v))
+		t.Errorf("ForwardVerdict(%s→%s:22) = %s by %+v, want drop by %s of %s; steps %s", tc.uplink, tc.bridgeA, v.Verdict, v.DecidedBy, want, tc.unpublishedChain, stepsText(v))
 	}
 	if tc.xtHidesNAT {
 		return
@@ -236,11 +236,11 @@ func fwCheckVerdicts(t *testing.T, rs *Ruleset, tc fwLayoutCase) {
 	v = rs.Evaluate(p)
 	wantNAT := fmt.Sprintf("%s:%d", tc.containerA, tc.containerPort)
 	if v.Verdict != "accept" || v.NATDest != wantNAT {
-		t.Errorf("Evaluate(%+v) = %s nat %q, want accept nat %q; steps %s", p, v.Verdict, v.NATDest, wantNAT, fwSteps(v))
+		t.Errorf("Evaluate(%+v) = %s nat %q, want accept nat %q; steps %s", p, v.Verdict, v.NATDest, wantNAT, stepsText(v))
 	}
 }
 
-func fwSteps(v Verdict) string {
+func stepsText(v Verdict) string {
 	var b strings.Builder
 	for _, s := range v.Steps {
 		fmt.Fprintf(&b, "\n\t%s/%s #%d %q: %s", s.Ref.Table, s.Ref.Chain, s.Ref.Position, s.Ref.Raw, s.Action)
@@ -264,7 +264,7 @@ func TestFirewallForwardPolicy(t *testing.T) {
 		{"docker-29-nftables.json", true, "ACCEPT", []string{"filter-FORWARD", "raw-PREROUTING", "filter-forward-in__bridge1"}, 1, 2},
 	}
 	for _, tt := range tests {
-		rs := fwLoad(t, tt.file, tt.nft)
+		rs := loadRuleset(t, tt.file, tt.nft)
 		fp := rs.Forward()
 		if fp.Policy != tt.policy {
 			t.Errorf("Forward(%q).Policy = %q, want %q", tt.file, fp.Policy, tt.policy)
@@ -319,10 +319,10 @@ func TestFirewallVerdictDetails(t *testing.T) {
 		{"docker-29-nftables.json", true, Probe{In: "bridge1", Out: "bridge1", Src: a("192.0.2.3"), Dst: a("192.0.2.2"), Proto: "tcp", DPort: 5432}, "accept", "filter-forward-in__bridge1", 0},
 	}
 	for _, tt := range tests {
-		rs := fwLoad(t, tt.file, tt.nft)
+		rs := loadRuleset(t, tt.file, tt.nft)
 		v := rs.Evaluate(tt.probe)
 		if v.Verdict != tt.want || v.DecidedBy == nil || v.DecidedBy.Chain != tt.wantChain || v.DecidedBy.Line != tt.wantLine {
-			t.Errorf("%s: Evaluate(%+v) = %s by %+v, want %s by %s line %d; steps %s", tt.file, tt.probe, v.Verdict, v.DecidedBy, tt.want, tt.wantChain, tt.wantLine, fwSteps(v))
+			t.Errorf("%s: Evaluate(%+v) = %s by %+v, want %s by %s line %d; steps %s", tt.file, tt.probe, v.Verdict, v.DecidedBy, tt.want, tt.wantChain, tt.wantLine, stepsText(v))
 		}
 	}
 }
@@ -336,15 +336,15 @@ func TestParseIPTablesSaveRules(t *testing.T) {
 			if r.Counters == nil || r.Counters.Packets != 5 || r.Counters.Bytes != 300 {
 				return fmt.Sprintf("counters %+v", r.Counters)
 			}
-			m, _ := fwFirstMatch(r, MatchDest)
+			m, _ := firstMatch(r, MatchDest)
 			if !m.Negate || m.Prefixes[0] != netip.MustParsePrefix("192.168.1.1/32") {
 				return fmt.Sprintf("dest %+v", m)
 			}
-			m, _ = fwFirstMatch(r, MatchInIface)
+			m, _ = firstMatch(r, MatchInIface)
 			if m.Values[0] != "br-+" || m.wildcard != "+" {
 				return fmt.Sprintf("in iface %+v", m)
 			}
-			m, _ = fwFirstMatch(r, MatchDPort)
+			m, _ = firstMatch(r, MatchDPort)
 			if len(m.Ports) != 3 || m.Ports[2] != (PortSpan{8000, 8100}) || m.Module != "multiport" {
 				return fmt.Sprintf("dports %+v", m)
 			}
@@ -357,7 +357,7 @@ func TestParseIPTablesSaveRules(t *testing.T) {
 			if r.Comment != `block "lab" net` {
 				return fmt.Sprintf("comment %q", r.Comment)
 			}
-			m, ok := fwFirstMatch(r, MatchSet)
+			m, ok := firstMatch(r, MatchSet)
 			if !ok || !m.Negate || m.Values[0] != "bad" || m.Values[1] != "src" {
 				return fmt.Sprintf("set %+v", m)
 			}
@@ -367,13 +367,13 @@ func TestParseIPTablesSaveRules(t *testing.T) {
 			return ""
 		}},
 		{`-A PREROUTING -m conntrack --ctstate DNAT --ctorigdstport 8080 -m physdev --physdev-in veth1 --physdev-is-bridged -g OTHER`, func(r *Rule) string {
-			if m, _ := fwFirstMatch(r, MatchCTOrigDstPort); len(m.Ports) != 1 || m.Ports[0].From != 8080 {
+			if m, _ := firstMatch(r, MatchCTOrigDstPort); len(m.Ports) != 1 || m.Ports[0].From != 8080 {
 				return fmt.Sprintf("ctorigdstport %+v", m)
 			}
-			if m, _ := fwFirstMatch(r, MatchPhysdevIn); len(m.Values) != 1 || m.Values[0] != "veth1" {
+			if m, _ := firstMatch(r, MatchPhysdevIn); len(m.Values) != 1 || m.Values[0] != "veth1" {
 				return fmt.Sprintf("physdev %+v", m)
 			}
-			if !fwHasMatch(r, MatchPhysdevFlag) || r.Target.Name != "OTHER" || !r.Target.Goto {
+			if !hasMatch(r, MatchPhysdevFlag) || r.Target.Name != "OTHER" || !r.Target.Goto {
 				return fmt.Sprintf("physdev flag / goto %+v", r.Target)
 			}
 			return ""
@@ -388,10 +388,10 @@ func TestParseIPTablesSaveRules(t *testing.T) {
 			return ""
 		}},
 		{`-A DOCKER -d 10.1.0.0/255.255.0.0 -p udp -m udp --sport 53 -j REDIRECT --to-ports 5353`, func(r *Rule) string {
-			if m, _ := fwFirstMatch(r, MatchDest); m.Prefixes[0] != netip.MustParsePrefix("10.1.0.0/16") {
+			if m, _ := firstMatch(r, MatchDest); m.Prefixes[0] != netip.MustParsePrefix("10.1.0.0/16") {
 				return fmt.Sprintf("dotted netmask %+v", m)
 			}
-			if m, _ := fwFirstMatch(r, MatchSPort); len(m.Ports) != 1 || m.Ports[0].From != 53 {
+			if m, _ := firstMatch(r, MatchSPort); len(m.Ports) != 1 || m.Ports[0].From != 53 {
 				return fmt.Sprintf("sport %+v", m)
 			}
 			if r.Target.ToPorts != "5353" {
@@ -400,7 +400,7 @@ func TestParseIPTablesSaveRules(t *testing.T) {
 			return ""
 		}},
 		{`-A DOCKER -d fd00:dead::2/128 ! -i br-1 -o br-1 -p tcp -m tcp --dport 80 -j ACCEPT`, func(r *Rule) string {
-			if m, _ := fwFirstMatch(r, MatchDest); !m.Prefixes[0].Addr().Is6() {
+			if m, _ := firstMatch(r, MatchDest); !m.Prefixes[0].Addr().Is6() {
 				return fmt.Sprintf("v6 dest %+v", m)
 			}
 			return ""
@@ -514,7 +514,7 @@ func TestFirewallUncertain(t *testing.T) {
 // TestRulesetJSON checks that the model serialises (it ends up in the
 // analysis document) with its evidence fields.
 func TestRulesetJSON(t *testing.T) {
-	rs := fwLoad(t, "docker-27.iptables", false)
+	rs := loadRuleset(t, "docker-27.iptables", false)
 	b, err := json.Marshal(rs)
 	if err != nil {
 		t.Fatal(err)
@@ -557,9 +557,9 @@ func FuzzParseIPTablesSave(f *testing.F) {
 	})
 }
 
-// fwRequireDocker skips when the real engine or the netfilter tools are
+// requireDocker skips when the real engine or the netfilter tools are
 // absent, except under CI=true where their absence is a failure.
-func fwRequireDocker(t *testing.T) {
+func requireDocker(t *testing.T) {
 	t.Helper()
 	skip := func(reason string) {
 		if os.Getenv("CI") == "true" {
@@ -580,7 +580,7 @@ func fwRequireDocker(t *testing.T) {
 	}
 }
 
-func fwRun(t *testing.T, name string, args ...string) string {
+func runTool(t *testing.T, name string, args ...string) string {
 	t.Helper()
 	out, err := exec.Command(name, args...).CombinedOutput()
 	if err != nil {
@@ -594,7 +594,7 @@ func fwRun(t *testing.T, name string, args ...string) string {
 // iptables-save and nft -j output show what the engine reports. It sends no
 // traffic.
 func TestFirewallLiveDocker(t *testing.T) {
-	fwRequireDocker(t)
+	requireDocker(t)
 	prefix := fmt.Sprintf("dcf-fwt-%d", os.Getpid())
 	// The shared workload image, which other tests reuse: not removed here.
 	// Without flags the workload idles, so the container stays up (its port
@@ -604,19 +604,19 @@ func TestFirewallLiveDocker(t *testing.T) {
 	for i := range nets {
 		n := &nets[i]
 		n.name = fmt.Sprintf("%s-n%d", prefix, i)
-		n.id = fwRun(t, "docker", "network", "create", "--driver", "bridge", n.name)
+		n.id = runTool(t, "docker", "network", "create", "--driver", "bridge", n.name)
 		t.Cleanup(func() { _ = exec.Command("docker", "network", "rm", n.name).Run() })
 		n.bridge = "br-" + n.id[:12]
-		n.subnet = fwRun(t, "docker", "network", "inspect", "-f", "{{(index .IPAM.Config 0).Subnet}}", n.name)
+		n.subnet = runTool(t, "docker", "network", "inspect", "-f", "{{(index .IPAM.Config 0).Subnet}}", n.name)
 	}
 	ctr := prefix + "-web"
 	// --dns 127.0.0.1: the container must never use the host's resolvers.
-	fwRun(t, "docker", "run", "-d", "--name", ctr, "--network", nets[0].name, "--dns", "127.0.0.1", "-p", "127.0.0.1::80/tcp", image)
+	runTool(t, "docker", "run", "-d", "--name", ctr, "--network", nets[0].name, "--dns", "127.0.0.1", "-p", "127.0.0.1::80/tcp", image)
 	t.Cleanup(func() { _ = exec.Command("docker", "rm", "-f", ctr).Run() })
-	ctrIP := netip.MustParseAddr(fwRun(t, "docker", "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", ctr))
-	hostAP := netip.MustParseAddrPort(fwRun(t, "docker", "port", ctr, "80/tcp"))
+	ctrIP := netip.MustParseAddr(runTool(t, "docker", "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", ctr))
+	hostAP := netip.MustParseAddrPort(runTool(t, "docker", "port", ctr, "80/tcp"))
 
-	rs, err := ParseIPTablesSave(strings.NewReader(fwRun(t, "iptables-save", "-c")))
+	rs, err := ParseIPTablesSave(strings.NewReader(runTool(t, "iptables-save", "-c")))
 	if err != nil {
 		t.Fatalf("ParseIPTablesSave(live): %v", err)
 	}
@@ -642,16 +642,16 @@ func TestFirewallLiveDocker(t *testing.T) {
 	otherIP := netip.MustParsePrefix(other).Addr().Next().Next()
 	v := rs.ForwardVerdict(nets[0].bridge, nets[1].bridge, ctrIP, otherIP, "tcp", 80)
 	if v.Verdict != "drop" || v.DecidedBy == nil || !strings.HasPrefix(v.DecidedBy.Chain, "DOCKER") {
-		t.Errorf("live ForwardVerdict(%s→%s) = %s by %+v, want drop by a Docker chain; steps %s", nets[0].bridge, nets[1].bridge, v.Verdict, v.DecidedBy, fwSteps(v))
+		t.Errorf("live ForwardVerdict(%s→%s) = %s by %+v, want drop by a Docker chain; steps %s", nets[0].bridge, nets[1].bridge, v.Verdict, v.DecidedBy, stepsText(v))
 	}
 	v = rs.ForwardVerdict(nets[0].bridge, "eth0", ctrIP, netip.MustParseAddr("100.64.7.7"), "tcp", 443)
 	if v.Verdict != "accept" {
-		t.Errorf("live ForwardVerdict(%s→eth0) = %s by %+v, want accept; steps %s", nets[0].bridge, v.Verdict, v.DecidedBy, fwSteps(v))
+		t.Errorf("live ForwardVerdict(%s→eth0) = %s by %+v, want accept; steps %s", nets[0].bridge, v.Verdict, v.DecidedBy, stepsText(v))
 	}
 
 	// The same rules through nft's JSON (iptables-nft shows them as xt
 	// expressions where it has no native form).
-	nrs, err := ParseNftJSON(strings.NewReader(fwRun(t, "nft", "-j", "list", "ruleset")))
+	nrs, err := ParseNftJSON(strings.NewReader(runTool(t, "nft", "-j", "list", "ruleset")))
 	if err != nil {
 		t.Fatalf("ParseNftJSON(live): %v", err)
 	}
