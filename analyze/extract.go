@@ -2,16 +2,14 @@ package analyze
 
 import (
 	"bufio"
-	"encoding/binary"
 	"fmt"
 	"io"
+
+	"github.com/dockcase/dockcase/internal/pcapng"
 )
 
-// pcapng options written by Extract (the block types and the other option
-// codes are capture.go's).
+// Limits of what Extract writes.
 const (
-	extractOptComment      = 1
-	extractTSResolNanosecs = 9
 	// extractMaxOptionBytes bounds a name or description copied into an
 	// interface block: 4 KiB (they come from the capture, and a pcapng
 	// option length is 16 bits).
@@ -47,8 +45,7 @@ func Extract(w io.Writer, inputs []CaptureInput, flows []*Flow) (ExtractStats, e
 		}
 	}
 	bw := bufio.NewWriterSize(w, flowReadBufferBytes)
-	ng := &ngWriter{w: bw}
-	ng.header()
+	ng := pcapng.NewWriter(bw, extractOption(pcapng.OptComment, "dockcase extract: one container's packets from every capture point"))
 	for _, in := range inputs {
 		if in.Open == nil {
 			continue
@@ -62,7 +59,7 @@ func Extract(w io.Writer, inputs []CaptureInput, flows []*Flow) (ExtractStats, e
 			rc.Close()
 			return st, fmt.Errorf("extract: %w", err)
 		}
-		base := ng.ifaces
+		base := ng.Interfaces()
 		written := 0
 		frags := map[flowFragKey]bool{}
 		var p Packet
@@ -73,7 +70,7 @@ func Extract(w io.Writer, inputs []CaptureInput, flows []*Flow) (ExtractStats, e
 				break // io.EOF, or a broken capture: what came before is written
 			}
 			for ifs := c.Interfaces(); written < len(ifs); written++ {
-				ng.iface(ifs[written])
+				extractInterface(ng, ifs[written])
 			}
 			// The flow table's own decoding gives the keys, so that the
 			// packets written are exactly those counted in the flows.
@@ -88,21 +85,21 @@ func Extract(w io.Writer, inputs []CaptureInput, flows []*Flow) (ExtractStats, e
 			default:
 				continue
 			}
-			ng.packet(base+rec.Interface, &rec)
+			ng.WritePacket(base+rec.Interface, rec.TimeUnixNano, rec.Data, rec.OrigLen)
 			st.Packets++
 			st.Bytes += uint64(rec.CapLen)
 		}
 		for ifs := c.Interfaces(); written < len(ifs); written++ {
-			ng.iface(ifs[written])
+			extractInterface(ng, ifs[written])
 		}
 		rc.Close()
-		if ng.err != nil {
+		if ng.Err() != nil {
 			break
 		}
 	}
-	st.Interfaces = ng.ifaces
-	if ng.err != nil {
-		return st, fmt.Errorf("extract: write: %w", ng.err)
+	st.Interfaces = ng.Interfaces()
+	if err := ng.Err(); err != nil {
+		return st, fmt.Errorf("extract: write: %w", err)
 	}
 	if err := bw.Flush(); err != nil {
 		return st, fmt.Errorf("extract: write: %w", err)
@@ -110,81 +107,25 @@ func Extract(w io.Writer, inputs []CaptureInput, flows []*Flow) (ExtractStats, e
 	return st, nil
 }
 
-// ngWriter writes a little-endian pcapng stream; the first write error is
-// kept and later writes are skipped.
-type ngWriter struct {
-	w      io.Writer
-	ifaces int
-	err    error
-	buf    []byte
-}
-
-func (n *ngWriter) block(typ uint32, body []byte) {
-	if n.err != nil {
-		return
+// extractOption is an option of a block Extract writes, its value cut at
+// extractMaxOptionBytes.
+func extractOption(code uint16, s string) pcapng.Option {
+	if len(s) > extractMaxOptionBytes {
+		s = s[:extractMaxOptionBytes]
 	}
-	total := 12 + len(body)
-	b := n.buf[:0]
-	b = binary.LittleEndian.AppendUint32(b, typ)
-	b = binary.LittleEndian.AppendUint32(b, uint32(total))
-	b = append(b, body...)
-	b = binary.LittleEndian.AppendUint32(b, uint32(total))
-	n.buf = b
-	_, n.err = n.w.Write(b)
+	return pcapng.StringOption(code, s)
 }
 
-func ngOption(b []byte, code uint16, val []byte) []byte {
-	if len(val) > extractMaxOptionBytes {
-		val = val[:extractMaxOptionBytes]
-	}
-	b = binary.LittleEndian.AppendUint16(b, code)
-	b = binary.LittleEndian.AppendUint16(b, uint16(len(val)))
-	b = append(b, val...)
-	for len(b)%4 != 0 {
-		b = append(b, 0)
-	}
-	return b
-}
-
-func (n *ngWriter) header() {
-	var b []byte
-	b = binary.LittleEndian.AppendUint32(b, ngByteOrderMagic)
-	b = binary.LittleEndian.AppendUint16(b, 1) // major
-	b = binary.LittleEndian.AppendUint16(b, 0) // minor
-	b = binary.LittleEndian.AppendUint64(b, ^uint64(0))
-	b = ngOption(b, extractOptComment, []byte("dockcase extract: one container's packets from every capture point"))
-	b = ngOption(b, ngOptEnd, nil)
-	n.block(ngBlockSHB, b)
-}
-
-func (n *ngWriter) iface(ci CaptureInterface) {
-	var b []byte
-	b = binary.LittleEndian.AppendUint16(b, uint16(ci.LinkType))
-	b = binary.LittleEndian.AppendUint16(b, 0)
-	b = binary.LittleEndian.AppendUint32(b, ci.SnapLen)
+// extractInterface writes the interface block of ci: its name and
+// description, and nanosecond timestamps.
+func extractInterface(ng *pcapng.Writer, ci pcapng.Interface) {
+	opts := make([]pcapng.Option, 0, 3)
 	if ci.Name != "" {
-		b = ngOption(b, ngOptIfName, []byte(ci.Name))
+		opts = append(opts, extractOption(pcapng.OptIfName, ci.Name))
 	}
 	if ci.Description != "" {
-		b = ngOption(b, ngOptIfDesc, []byte(ci.Description))
+		opts = append(opts, extractOption(pcapng.OptIfDescription, ci.Description))
 	}
-	b = ngOption(b, ngOptIfTSResol, []byte{extractTSResolNanosecs})
-	b = ngOption(b, ngOptEnd, nil)
-	n.block(ngBlockIDB, b)
-	n.ifaces++
-}
-
-func (n *ngWriter) packet(iface int, r *Record) {
-	b := make([]byte, 0, 20+len(r.Data)+3)
-	ts := uint64(r.TimeUnixNano)
-	b = binary.LittleEndian.AppendUint32(b, uint32(iface))
-	b = binary.LittleEndian.AppendUint32(b, uint32(ts>>32))
-	b = binary.LittleEndian.AppendUint32(b, uint32(ts))
-	b = binary.LittleEndian.AppendUint32(b, uint32(len(r.Data)))
-	b = binary.LittleEndian.AppendUint32(b, r.OrigLen)
-	b = append(b, r.Data...)
-	for len(b)%4 != 0 {
-		b = append(b, 0)
-	}
-	n.block(ngBlockEPB, b)
+	opts = append(opts, pcapng.Option{Code: pcapng.OptIfTSResol, Value: []byte{pcapng.TSResolNanoseconds}})
+	ng.AddInterface(ci.LinkType, ci.SnapLen, opts...)
 }

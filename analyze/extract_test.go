@@ -6,6 +6,7 @@ import (
 	"io"
 	"testing"
 
+	"github.com/dockcase/dockcase/internal/pcapng/pcapngtest"
 	"github.com/gopacket/gopacket/layers"
 )
 
@@ -30,15 +31,15 @@ func TestExtract(t *testing.T) {
 		b[14+9] = byte(layers.IPProtocolUDP)
 		return b
 	}
-	recs := []captureTestRec{
-		{data: flowsPacket(t, "198.18.0.1", "198.18.0.2", tcp, []byte("x"), nil)},                   // 1: TCP
-		{data: flowsPacket(t, "198.18.0.1", "198.18.0.3", echo, make([]byte, 8), nil)},              // 2: ICMP, not selected
-		{data: flowsPacket(t, "198.18.0.2", "198.18.0.1", back, nil, nil)},                          // 3: TCP back
-		{data: flowsPacket(t, "198.18.0.1", "198.18.0.2", udp, make([]byte, 24), frag(9, 0, true))}, // 4: UDP, first fragment
-		{data: later(9)},  // 5: its later fragment
-		{data: later(10)}, // 6: a fragment of nothing selected
+	recs := []pcapngtest.Rec{
+		{Data: flowsPacket(t, "198.18.0.1", "198.18.0.2", tcp, []byte("x"), nil)},                   // 1: TCP
+		{Data: flowsPacket(t, "198.18.0.1", "198.18.0.3", echo, make([]byte, 8), nil)},              // 2: ICMP, not selected
+		{Data: flowsPacket(t, "198.18.0.2", "198.18.0.1", back, nil, nil)},                          // 3: TCP back
+		{Data: flowsPacket(t, "198.18.0.1", "198.18.0.2", udp, make([]byte, 24), frag(9, 0, true))}, // 4: UDP, first fragment
+		{Data: later(9)},  // 5: its later fragment
+		{Data: later(10)}, // 6: a fragment of nothing selected
 	}
-	file := captureTestPcap(binary.LittleEndian, false, 1, recs)
+	file := pcapngtest.Pcap(binary.LittleEndian, false, 1, recs)
 	res, err := ReadCaptureFlows(bytes.NewReader(file), "t.pcap", "", FlowOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -70,7 +71,7 @@ func TestExtract(t *testing.T) {
 		if err != nil {
 			t.Fatalf("record for frame %d: %v", want+1, err)
 		}
-		if !bytes.Equal(rec.Data, recs[want].data) {
+		if !bytes.Equal(rec.Data, recs[want].Data) {
 			t.Errorf("record %d is not frame %d of the capture", rec.Frame, want+1)
 		}
 	}

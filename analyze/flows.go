@@ -404,8 +404,8 @@ func decodeFlowEvent(r *Record, p *Packet, ev *flowEvent) []byte {
 	if p.Layers&LayerFragment != 0 && !p.FragFirst {
 		ev.kind = flowEvFragment
 		ev.key.iface, ev.key.proto, ev.key.v6 = uint16(r.Interface), p.IPProto, p.Src.Is6()
-		ev.key.aHi, ev.key.aLo = p.srcBits[0], p.srcBits[1]
-		ev.key.bHi, ev.key.bLo = p.dstBits[0], p.dstBits[1]
+		ev.key.aHi, ev.key.aLo = p.SrcBits()
+		ev.key.bHi, ev.key.bLo = p.DstBits()
 		return nil
 	}
 	var sport, dport uint16
@@ -427,7 +427,9 @@ func decodeFlowEvent(r *Record, p *Packet, ev *flowEvent) []byte {
 		}
 	}
 	ev.kind = flowEvFlow
-	if ev.key.set(r.Interface, p.IPProto, p.Src.Is6(), p.srcBits, p.dstBits, sport, dport) {
+	sHi, sLo := p.SrcBits()
+	dHi, dLo := p.DstBits()
+	if ev.key.set(r.Interface, p.IPProto, p.Src.Is6(), [2]uint64{sHi, sLo}, [2]uint64{dHi, dLo}, sport, dport) {
 		ev.bits |= flowEvFwd
 	}
 	if p.TCPFlags&(TCPFlagSYN|TCPFlagACK) == TCPFlagSYN|TCPFlagACK {
@@ -748,7 +750,7 @@ func (t *FlowTable) Result(c *CaptureReader) *CaptureFlows {
 		EvictedPackets: t.evictedPackets, EvictedBytes: t.evictedBytes,
 	}
 	if c != nil {
-		res.Format, res.Frames = c.Format(), c.frames
+		res.Format, res.Frames = c.Format(), c.Frames()
 		for i, iface := range c.Interfaces() {
 			t.point(i).CaptureInterface = iface
 		}

@@ -18,6 +18,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/dockcase/dockcase/internal/pcapng/pcapngtest"
 	"github.com/dockcase/dockcase/scripts/gencapture/truth"
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
@@ -255,24 +256,24 @@ func TestFlowTableCases(t *testing.T) {
 	udp := &layers.UDP{SrcPort: 5000, DstPort: 6000}
 	later := flowsPacket(t, "198.18.0.1", "198.18.0.2", nil, make([]byte, 100), frag(9, 4, false))
 	later[14+9] = byte(layers.IPProtocolUDP) // serialised without a transport layer: say what the datagram carries
-	recs := []captureTestRec{
-		{data: flowsPacket(t, "198.18.0.2", "198.18.0.1", synack, nil, nil)},                                               // 1: server first
-		{data: flowsPacket(t, "198.18.0.1", "198.18.0.2", ack, []byte("GET / HTTP/1.0\r\nHost: A.example.\r\n\r\n"), nil)}, // 2
-		{data: flowsPacket(t, "198.18.0.1", "198.18.0.3", echo, make([]byte, 8), nil)},                                     // 3
-		{data: flowsPacket(t, "198.18.0.3", "198.18.0.1", reply, make([]byte, 8), nil)},                                    // 4
-		{data: flowsPacket(t, "198.18.0.1", "198.18.0.2", udp, make([]byte, 24), frag(9, 0, true))},                        // 5: first fragment
-		{data: later}, // 6: attached by id 9
-		{data: func() []byte { b := bytes.Clone(later); b[14+5] = 10; return b }()}, // 7: id 10: unattached
-		{data: flowsPacket(t, "198.18.0.1", "198.18.0.2", ack, nil, nil)[:14+20+2]}, // 8: cut inside the TCP ports
-		{data: []byte{1, 2, 3}}, // 9: not even Ethernet
-		{data: packetTestSerialize(t, &layers.Ethernet{SrcMAC: packetTestMAC1, DstMAC: packetTestMAC2, EthernetType: layers.EthernetTypeARP},
+	recs := []pcapngtest.Rec{
+		{Data: flowsPacket(t, "198.18.0.2", "198.18.0.1", synack, nil, nil)},                                               // 1: server first
+		{Data: flowsPacket(t, "198.18.0.1", "198.18.0.2", ack, []byte("GET / HTTP/1.0\r\nHost: A.example.\r\n\r\n"), nil)}, // 2
+		{Data: flowsPacket(t, "198.18.0.1", "198.18.0.3", echo, make([]byte, 8), nil)},                                     // 3
+		{Data: flowsPacket(t, "198.18.0.3", "198.18.0.1", reply, make([]byte, 8), nil)},                                    // 4
+		{Data: flowsPacket(t, "198.18.0.1", "198.18.0.2", udp, make([]byte, 24), frag(9, 0, true))},                        // 5: first fragment
+		{Data: later}, // 6: attached by id 9
+		{Data: func() []byte { b := bytes.Clone(later); b[14+5] = 10; return b }()}, // 7: id 10: unattached
+		{Data: flowsPacket(t, "198.18.0.1", "198.18.0.2", ack, nil, nil)[:14+20+2]}, // 8: cut inside the TCP ports
+		{Data: []byte{1, 2, 3}}, // 9: not even Ethernet
+		{Data: packetTestSerialize(t, &layers.Ethernet{SrcMAC: packetTestMAC1, DstMAC: packetTestMAC2, EthernetType: layers.EthernetTypeARP},
 			&layers.ARP{AddrType: layers.LinkTypeEthernet, Protocol: layers.EthernetTypeIPv4, HwAddressSize: 6, ProtAddressSize: 4,
 				SourceHwAddress: packetTestMAC1, SourceProtAddress: []byte{198, 18, 0, 1}, DstHwAddress: make([]byte, 6), DstProtAddress: []byte{198, 18, 0, 2}})}, // 10
 	}
 	for i := range recs {
-		recs[i].ts = uint64(1000 + i)
+		recs[i].TS = uint64(1000 + i)
 	}
-	file := captureTestPcap(binary.LittleEndian, false, 1, recs)
+	file := pcapngtest.Pcap(binary.LittleEndian, false, 1, recs)
 	res, err := ReadCaptureFlows(bytes.NewReader(file), "hand.pcap", "abc", FlowOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -282,7 +283,7 @@ func TestFlowTableCases(t *testing.T) {
 		got[fmt.Sprintf("%d %s:%d>%s:%d", f.Proto, f.Client, f.ClientPort, f.Server, f.ServerPort)] = fmt.Sprintf(
 			"pkts %v bytes %v flags %v frames %d-%d frags %d host %q", f.Packets, f.Bytes, f.TCPFlags, f.FirstFrame, f.LastFrame, f.Fragments, f.HTTPHost)
 	}
-	l := func(i int) uint64 { return uint64(len(recs[i-1].data)) }
+	l := func(i int) uint64 { return uint64(len(recs[i-1].Data)) }
 	want := map[string]string{
 		"6 198.18.0.1:40000>198.18.0.2:443":  fmt.Sprintf("pkts [1 1] bytes [%d %d] flags [16 18] frames 1-2 frags 0 host %q", l(2), l(1), "a.example"),
 		"1 198.18.0.1:8>198.18.0.3:77":       fmt.Sprintf("pkts [1 1] bytes [%d %d] flags [0 0] frames 3-4 frags 0 host \"\"", l(3), l(4)),
@@ -312,20 +313,20 @@ func TestFlowTableCases(t *testing.T) {
 // the bound holds, evicted flows reach Flushed, and nothing is lost from the totals.
 func TestFlowTableBound(t *testing.T) {
 	const max, n = 64, 1000
-	var recs []captureTestRec
+	var recs []pcapngtest.Rec
 	for i := range n {
 		// Every third flow is an HTTP request naming its port: names must stay
 		// with their flows when the table is compacted.
 		if i%3 == 0 {
 			tcp := &layers.TCP{SrcPort: layers.TCPPort(1000 + i), DstPort: 80, PSH: true, ACK: true, DataOffset: 5}
 			req := fmt.Sprintf("GET / HTTP/1.1\r\nHost: h%d.example\r\n\r\n", 1000+i)
-			recs = append(recs, captureTestRec{ts: uint64(i), data: flowsPacket(t, "198.18.0.1", "198.18.0.2", tcp, []byte(req), nil)})
+			recs = append(recs, pcapngtest.Rec{TS: uint64(i), Data: flowsPacket(t, "198.18.0.1", "198.18.0.2", tcp, []byte(req), nil)})
 			continue
 		}
 		udp := &layers.UDP{SrcPort: layers.UDPPort(1000 + i), DstPort: 53}
-		recs = append(recs, captureTestRec{ts: uint64(i), data: flowsPacket(t, "198.18.0.1", "198.18.0.2", udp, nil, nil)})
+		recs = append(recs, pcapngtest.Rec{TS: uint64(i), Data: flowsPacket(t, "198.18.0.1", "198.18.0.2", udp, nil, nil)})
 	}
-	file := captureTestPcap(binary.LittleEndian, false, 1, recs)
+	file := pcapngtest.Pcap(binary.LittleEndian, false, 1, recs)
 	var flushed []FlowRecord
 	res, err := ReadCaptureFlows(bytes.NewReader(file), "scan.pcap", "", FlowOptions{MaxFlows: max,
 		Flushed: func(f *FlowRecord) { flushed = append(flushed, *f) }})
@@ -487,7 +488,7 @@ func TestReadCaptureFlowsTshark(t *testing.T) {
 	if _, err := exec.LookPath("tshark"); err != nil {
 		t.Skip("tshark not installed: it is the oracle for this test")
 	}
-	dir := captureCorpusDir(t)
+	dir := pcapngtest.CorpusDir(t)
 	files := slices.Clone(flowsCorpusConvFiles)
 	if all := os.Getenv("DOCKCASE_FLOWS_ALL_CORPUS"); all != "" {
 		ents, _ := os.ReadDir(dir)
@@ -519,7 +520,7 @@ func TestReadCaptureFlowsTshark(t *testing.T) {
 
 // TestDNSTshark compares the DNS log with tshark's reading of UDP DNS responses.
 func TestDNSTshark(t *testing.T) {
-	dir := captureCorpusDir(t)
+	dir := pcapngtest.CorpusDir(t)
 	compared := 0
 	for _, name := range []string{"dns_udp.pcap", "dns_udp_2.pcap", "dnssec.pcap", "edns-opts.pcap", "dns-zlip-1.pcap",
 		"dns_fwdptr.pcap", "dns-badlabel.pcap", "dns-badcookie.pcap", "ppp_ip_udp_dns.pcap"} {
@@ -586,7 +587,7 @@ func TestDNSTshark(t *testing.T) {
 	}
 }
 
-// tsharkFramesFilter is tsharkFrames with a display filter; it skips without tshark.
+// tsharkFramesFilter is pcapngtest.TsharkFrames with a display filter; it skips without tshark.
 func tsharkFramesFilter(t *testing.T, path, filter string, fields ...string) [][]string {
 	t.Helper()
 	if _, err := exec.LookPath("tshark"); err != nil {

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dockcase/dockcase/internal/pcapng/pcapngtest"
 	"golang.org/x/net/dns/dnsmessage"
 )
 
@@ -240,7 +241,7 @@ func TestNamesTshark(t *testing.T) {
 
 // namesFuzzSeeds are DNS messages from the corpus's DNS captures.
 func namesFuzzSeeds(f *testing.F, port uint16) {
-	dir, err := captureFuzzCorpusDir()
+	dir, err := pcapngtest.FuzzCorpusDir()
 	if err != nil {
 		return
 	}

@@ -36,6 +36,7 @@ import (
 
 	"golang.org/x/net/dns/dnsmessage"
 
+	"github.com/dockcase/dockcase/internal/pcapng"
 	"github.com/dockcase/dockcase/scripts/gencapture/truth"
 )
 
@@ -171,6 +172,7 @@ type gen struct {
 	frame   uint64
 	now     int64
 	buf     []byte
+	hdr     []byte // pcapng blocks, encoded here before they are written
 	w       *bufio.Writer
 	ng      bool
 	next    int // flows started
@@ -588,37 +590,11 @@ func (g *gen) header() {
 		g.out(h)
 		return
 	}
-	shb := make([]byte, 28)
-	binary.LittleEndian.PutUint32(shb[0:], 0x0a0d0d0a)
-	binary.LittleEndian.PutUint32(shb[4:], 28)
-	binary.LittleEndian.PutUint32(shb[8:], 0x1a2b3c4d)
-	binary.LittleEndian.PutUint16(shb[12:], 1)
-	binary.LittleEndian.PutUint64(shb[16:], ^uint64(0)) // section length unknown
-	binary.LittleEndian.PutUint32(shb[24:], 28)
-	g.out(shb)
+	g.out(pcapng.AppendSectionHeader(g.hdr[:0]))
 	for _, name := range []string{"br-gen0", "eth0"} {
-		var opts []byte
-		opt := func(code uint16, v []byte) {
-			opts = binary.LittleEndian.AppendUint16(opts, code)
-			opts = binary.LittleEndian.AppendUint16(opts, uint16(len(v)))
-			opts = append(opts, v...)
-			for len(opts)%4 != 0 {
-				opts = append(opts, 0)
-			}
-		}
-		opt(2, []byte(name))
-		opt(9, []byte{9}) // if_tsresol: nanoseconds
-		opts = append(opts, 0, 0, 0, 0)
-		total := 20 + len(opts)
-		idb := make([]byte, 0, total)
-		idb = binary.LittleEndian.AppendUint32(idb, 1)
-		idb = binary.LittleEndian.AppendUint32(idb, uint32(total))
-		idb = binary.LittleEndian.AppendUint16(idb, 1) // Ethernet
-		idb = append(idb, 0, 0)
-		idb = binary.LittleEndian.AppendUint32(idb, 65535)
-		idb = append(idb, opts...)
-		idb = binary.LittleEndian.AppendUint32(idb, uint32(total))
-		g.out(idb)
+		g.out(pcapng.AppendInterface(g.hdr[:0], pcapng.LinkTypeEthernet, 65535,
+			pcapng.StringOption(pcapng.OptIfName, name),
+			pcapng.Option{Code: pcapng.OptIfTSResol, Value: []byte{pcapng.TSResolNanoseconds}}))
 	}
 }
 
@@ -630,7 +606,7 @@ func (g *gen) out(b []byte) {
 // record writes one packet record on interface point.
 func (g *gen) record(point int, data []byte) {
 	g.frame++
-	var h [28]byte
+	var h [16]byte
 	if !g.ng {
 		le := binary.LittleEndian
 		le.PutUint32(h[0:], uint32(g.now/1e9))
@@ -641,19 +617,6 @@ func (g *gen) record(point int, data []byte) {
 		g.out(data)
 		return
 	}
-	pad := (4 - len(data)%4) % 4
-	total := 32 + len(data) + pad
-	le := binary.LittleEndian
-	le.PutUint32(h[0:], 6)
-	le.PutUint32(h[4:], uint32(total))
-	le.PutUint32(h[8:], uint32(point))
-	le.PutUint32(h[12:], uint32(uint64(g.now)>>32))
-	le.PutUint32(h[16:], uint32(g.now))
-	le.PutUint32(h[20:], uint32(len(data)))
-	le.PutUint32(h[24:], uint32(len(data)))
-	g.out(h[:28])
-	g.out(data)
-	var tail [8]byte
-	le.PutUint32(tail[pad:], uint32(total))
-	g.out(tail[:pad+4])
+	g.hdr = pcapng.AppendPacket(g.hdr[:0], uint32(point), uint64(g.now), data, uint32(len(data)))
+	g.out(g.hdr)
 }

@@ -1,4 +1,4 @@
-package analyze
+package pcapng
 
 import (
 	"bufio"
@@ -14,29 +14,29 @@ import (
 // anyone's IDS, so every length read from it is checked against one of these before
 // anything is allocated or skipped.
 const (
-	// captureMaxSnapLen is the largest record the reader accepts: 256 KiB, libpcap's
+	// MaxSnapLen is the largest record the reader accepts: 256 KiB, libpcap's
 	// MAXIMUM_SNAPLEN and Wireshark's limit for every link type we decode (BIG TCP
 	// captures reach 185 KiB).
-	captureMaxSnapLen = 262144
-	// captureMaxBlockBytes bounds one pcapng block: 16 MiB, a maximal packet plus
+	MaxSnapLen = 262144
+	// maxBlockBytes bounds one pcapng block: 16 MiB, a maximal packet plus
 	// generous options, far below anything that could exhaust memory.
-	captureMaxBlockBytes = 16 << 20
-	// captureMaxInterfaces bounds the interface descriptions kept for one file
+	maxBlockBytes = 16 << 20
+	// maxInterfaces bounds the interface descriptions kept for one file
 	// (over all sections): 4096, more than any real capture host has interfaces.
-	captureMaxInterfaces = 4096
-	// captureMaxStringBytes bounds the interface name and description kept: 256 bytes,
+	maxInterfaces = 4096
+	// maxStringBytes bounds the interface name and description kept: 256 bytes,
 	// Linux names are at most 15 and descriptions a line.
-	captureMaxStringBytes = 256
-	// captureGrowStep is how much the record buffer grows at a time beyond what has
+	maxStringBytes = 256
+	// growStep is how much the record buffer grows at a time beyond what has
 	// already arrived, so that a lying length cannot allocate more than the file holds.
-	captureGrowStep = 64 << 10
+	growStep = 64 << 10
 )
 
 // LinkType is a pcap/pcapng link-layer header type (LINKTYPE_* in the tcpdump.org
 // registry), the 16 low bits of the pcap header field.
 type LinkType uint16
 
-// Link types decoded by DecodePacket.
+// Link types decoded by packet.Decode.
 const (
 	LinkTypeNull      LinkType = 0   // BSD loopback, address family in host byte order
 	LinkTypeEthernet  LinkType = 1   // Ethernet II and 802.3
@@ -50,18 +50,18 @@ const (
 	LinkTypeLinuxSLL2 LinkType = 276 // Linux "any" cooked capture v2
 )
 
-// CaptureFormat names the container format of a capture file.
-type CaptureFormat uint8
+// Format names the container format of a capture file.
+type Format uint8
 
-// Capture formats recognised by OpenCapture.
+// Capture formats recognised by NewReader.
 const (
-	FormatPcap     CaptureFormat = iota + 1 // libpcap, microsecond timestamps
-	FormatPcapNano                          // libpcap, nanosecond timestamps
-	FormatPcapNG                            // pcapng
+	FormatPcap     Format = iota + 1 // libpcap, microsecond timestamps
+	FormatPcapNano                   // libpcap, nanosecond timestamps
+	FormatPcapNG                     // pcapng
 )
 
 // String returns the usual name of the format.
-func (f CaptureFormat) String() string {
+func (f Format) String() string {
 	switch f {
 	case FormatPcap:
 		return "pcap"
@@ -88,9 +88,9 @@ type Record struct {
 // Time returns the capture time of r in UTC.
 func (r *Record) Time() time.Time { return time.Unix(0, r.TimeUnixNano).UTC() }
 
-// CaptureInterface describes one capture interface: the file header of a pcap, or an
+// Interface describes one capture interface: the file header of a pcap, or an
 // interface description block of a pcapng.
-type CaptureInterface struct {
+type Interface struct {
 	Section     int // 0-based pcapng section holding the interface
 	Name        string
 	Description string
@@ -112,9 +112,9 @@ type CaptureInterface struct {
 	tsOffsetSecs int64
 }
 
-// CaptureError reports a capture file that cannot be read further: a malformed header
+// Error reports a capture file that cannot be read further: a malformed header
 // or block. Records before it were returned normally.
-type CaptureError struct {
+type Error struct {
 	File   string
 	Offset int64  // byte offset of the header or block at fault
 	Frame  uint64 // frames returned before the fault
@@ -122,7 +122,7 @@ type CaptureError struct {
 	Err    error // underlying read error, if any
 }
 
-func (e *CaptureError) Error() string {
+func (e *Error) Error() string {
 	s := fmt.Sprintf("read capture %q at offset %d after %d frames: %s", e.File, e.Offset, e.Frame, e.Reason)
 	if e.Err != nil {
 		s += ": " + e.Err.Error()
@@ -130,15 +130,15 @@ func (e *CaptureError) Error() string {
 	return s
 }
 
-func (e *CaptureError) Unwrap() error { return e.Err }
+func (e *Error) Unwrap() error { return e.Err }
 
-// CaptureReader reads the records of a pcap or pcapng stream one by one without
+// Reader reads the records of a pcap or pcapng stream one by one without
 // allocating per record. Errors are sticky: after the first one, Next returns it again.
-type CaptureReader struct {
+type Reader struct {
 	r      io.Reader
 	br     *bufio.Reader // r, when it is buffered: records are then read in place
 	name   string
-	format CaptureFormat
+	format Format
 	order  binary.ByteOrder
 	off    int64 // bytes consumed from r
 	frames uint64
@@ -146,16 +146,16 @@ type CaptureReader struct {
 	buf    []byte
 	hdr    [32]byte
 
-	ifaces      []CaptureInterface
+	ifaces      []Interface
 	sectionBase int // index in ifaces of the current section's interface 0
 	section     int
 }
 
-// OpenCapture reads the file header of a pcap or pcapng stream and returns a reader
+// NewReader reads the file header of a pcap or pcapng stream and returns a reader
 // of its records. name is used only in error messages. The caller should pass a
-// buffered reader for speed; OpenCapture does not add one, so r is read exactly.
-func OpenCapture(r io.Reader, name string) (*CaptureReader, error) {
-	c := &CaptureReader{r: r, name: name}
+// buffered reader for speed; NewReader does not add one, so r is read exactly.
+func NewReader(r io.Reader, name string) (*Reader, error) {
+	c := &Reader{r: r, name: name}
 	c.br, _ = r.(*bufio.Reader)
 	var magic [4]byte
 	n, err := io.ReadFull(r, magic[:])
@@ -195,7 +195,7 @@ func OpenCapture(r io.Reader, name string) (*CaptureReader, error) {
 	if major := c.order.Uint16(h[0:]); major != 2 {
 		return nil, c.fail(0, fmt.Sprintf("pcap version %d.%d not supported", major, c.order.Uint16(h[2:])), nil)
 	}
-	iface := CaptureInterface{
+	iface := Interface{
 		SnapLen:  c.order.Uint32(h[12:]),
 		LinkType: LinkType(c.order.Uint32(h[16:])), // high bits carry FCS length flags
 	}
@@ -209,15 +209,19 @@ func OpenCapture(r io.Reader, name string) (*CaptureReader, error) {
 }
 
 // Format returns the container format of the capture.
-func (c *CaptureReader) Format() CaptureFormat { return c.format }
+func (c *Reader) Format() Format { return c.format }
+
+// Frames returns the frame numbers handed out so far: packet records and the
+// non-packet blocks Wireshark numbers as frames.
+func (c *Reader) Frames() uint64 { return c.frames }
 
 // Interfaces returns the interfaces described so far (one for a pcap file). The
 // slice is shared with the reader and grows as pcapng blocks are read.
-func (c *CaptureReader) Interfaces() []CaptureInterface { return c.ifaces }
+func (c *Reader) Interfaces() []Interface { return c.ifaces }
 
 // Next returns the next packet record. It returns io.EOF at the clean end of the
-// capture and a *CaptureError when the capture is malformed or cut short.
-func (c *CaptureReader) Next() (Record, error) {
+// capture and a *Error when the capture is malformed or cut short.
+func (c *Reader) Next() (Record, error) {
 	if c.err != nil {
 		return Record{}, c.err
 	}
@@ -237,18 +241,18 @@ func (c *CaptureReader) Next() (Record, error) {
 	return rec, nil
 }
 
-func (c *CaptureReader) fail(at int64, reason string, err error) error {
+func (c *Reader) fail(at int64, reason string, err error) error {
 	if errors.Is(err, io.EOF) {
 		err = io.ErrUnexpectedEOF
 	}
-	return &CaptureError{File: c.name, Offset: at, Frame: c.frames, Reason: reason, Err: err}
+	return &Error{File: c.name, Offset: at, Frame: c.frames, Reason: reason, Err: err}
 }
 
 // read returns the next n bytes of the stream: in place in the buffered
 // reader's buffer when they fit there (no copy), else in the record buffer,
 // which grows only as the bytes actually arrive, so that a length field larger
 // than the file costs no memory.
-func (c *CaptureReader) read(n int) ([]byte, error) {
+func (c *Reader) read(n int) ([]byte, error) {
 	if c.br != nil && n <= c.br.Size() {
 		b, err := c.br.Peek(n)
 		m, _ := c.br.Discard(len(b)) // the bytes are buffered: Discard cannot fail
@@ -263,7 +267,7 @@ func (c *CaptureReader) read(n int) ([]byte, error) {
 	}
 	b := c.buf[:0]
 	for len(b) < n {
-		step := min(n-len(b), max(len(b), captureGrowStep))
+		step := min(n-len(b), max(len(b), growStep))
 		if cap(b)-len(b) < step {
 			nb := make([]byte, len(b), len(b)+step)
 			copy(nb, b)
@@ -281,7 +285,7 @@ func (c *CaptureReader) read(n int) ([]byte, error) {
 	return b, nil
 }
 
-func (c *CaptureReader) pcapNext() (Record, error) {
+func (c *Reader) pcapNext() (Record, error) {
 	at := c.off
 	h := c.hdr[:16]
 	n, err := io.ReadFull(c.r, h)
@@ -296,8 +300,8 @@ func (c *CaptureReader) pcapNext() (Record, error) {
 	frac := int64(c.order.Uint32(h[4:]))
 	capLen := c.order.Uint32(h[8:])
 	origLen := c.order.Uint32(h[12:])
-	if capLen > captureMaxSnapLen {
-		return Record{}, c.fail(at, fmt.Sprintf("record of %d bytes exceeds the %d-byte limit", capLen, captureMaxSnapLen), nil)
+	if capLen > MaxSnapLen {
+		return Record{}, c.fail(at, fmt.Sprintf("record of %d bytes exceeds the %d-byte limit", capLen, MaxSnapLen), nil)
 	}
 	data, err := c.read(int(capLen))
 	if err != nil {
@@ -316,28 +320,12 @@ func (c *CaptureReader) pcapNext() (Record, error) {
 	}, nil
 }
 
-// pcapng block types and option codes (draft-ietf-opsawg-pcapng).
+// Block types and limits only the reader needs.
 const (
-	ngBlockSHB          = 0x0a0d0d0a
-	ngBlockIDB          = 1
-	ngBlockPB           = 2 // obsolete packet block
-	ngBlockSPB          = 3
-	ngBlockISB          = 5
-	ngBlockEPB          = 6
 	ngBlockJournal      = 9 // systemd journal export
 	ngBlockCustom       = 0x00000bad
 	ngBlockCustomNoCopy = 0x40000bad
 
-	ngByteOrderMagic uint32 = 0x1a2b3c4d
-
-	ngOptEnd         = 0
-	ngOptIfName      = 2
-	ngOptIfDesc      = 3
-	ngOptIfTSResol   = 9
-	ngOptIfTSOffset  = 14
-	ngOptISBIfRecv   = 4
-	ngOptISBIfDrop   = 5
-	ngOptISBOSDrop   = 7
 	ngMinBlockBytes  = 12 // type, length, trailing length
 	ngMinSHBBytes    = 28
 	ngMaxTSResolExp  = 63 // beyond, units per second overflow 64 bits for 2^x (10^x stops at 19)
@@ -346,7 +334,7 @@ const (
 )
 
 // ngNext reads blocks until a packet block and returns its record.
-func (c *CaptureReader) ngNext() (Record, error) {
+func (c *Reader) ngNext() (Record, error) {
 	for {
 		at := c.off
 		h := c.hdr[:8]
@@ -358,7 +346,7 @@ func (c *CaptureReader) ngNext() (Record, error) {
 		if err != nil {
 			return Record{}, c.fail(at, "pcapng block header cut short", err)
 		}
-		if binary.LittleEndian.Uint32(h) == ngBlockSHB {
+		if binary.LittleEndian.Uint32(h) == BlockSectionHeader {
 			// The length field is in the new section's byte order, known only after
 			// the byte-order magic, so the header is re-read from there.
 			if err := c.ngSectionHeaderAfter(at, h); err != nil {
@@ -367,7 +355,7 @@ func (c *CaptureReader) ngNext() (Record, error) {
 			continue
 		}
 		typ, total := c.order.Uint32(h[0:]), c.order.Uint32(h[4:])
-		if total < ngMinBlockBytes || total%4 != 0 || total > captureMaxBlockBytes {
+		if total < ngMinBlockBytes || total%4 != 0 || total > maxBlockBytes {
 			return Record{}, c.fail(at, fmt.Sprintf("pcapng block type %#x length %d invalid", typ, total), nil)
 		}
 		body, err := c.read(int(total) - 8)
@@ -379,15 +367,15 @@ func (c *CaptureReader) ngNext() (Record, error) {
 		}
 		body = body[:len(body)-4]
 		switch typ {
-		case ngBlockEPB, ngBlockPB:
+		case BlockEnhancedPacket, BlockPacket:
 			return c.ngPacket(at, typ, body)
-		case ngBlockSPB:
+		case BlockSimplePacket:
 			return c.ngSimplePacket(at, body)
-		case ngBlockIDB:
+		case BlockInterface:
 			if err := c.ngInterface(at, body); err != nil {
 				return Record{}, err
 			}
-		case ngBlockISB:
+		case BlockStatistics:
 			if err := c.ngStatistics(at, body); err != nil {
 				return Record{}, err
 			}
@@ -403,13 +391,13 @@ func (c *CaptureReader) ngNext() (Record, error) {
 
 // ngSectionHeaderAfter handles a section header whose first 8 bytes (type and
 // length of unknown byte order) are in h.
-func (c *CaptureReader) ngSectionHeaderAfter(at int64, h []byte) error {
+func (c *Reader) ngSectionHeaderAfter(at int64, h []byte) error {
 	var bom [4]byte
 	if _, err := io.ReadFull(c.r, bom[:]); err != nil {
 		return c.fail(at, "pcapng section header cut short", err)
 	}
 	c.off += 4
-	switch ngByteOrderMagic {
+	switch ByteOrderMagic {
 	case binary.LittleEndian.Uint32(bom[:]):
 		c.order = binary.LittleEndian
 	case binary.BigEndian.Uint32(bom[:]):
@@ -418,7 +406,7 @@ func (c *CaptureReader) ngSectionHeaderAfter(at int64, h []byte) error {
 		return c.fail(at, fmt.Sprintf("pcapng byte-order magic % x invalid", bom[:]), nil)
 	}
 	total := c.order.Uint32(h[4:])
-	if total < ngMinSHBBytes || total%4 != 0 || total > captureMaxBlockBytes {
+	if total < ngMinSHBBytes || total%4 != 0 || total > maxBlockBytes {
 		return c.fail(at, fmt.Sprintf("pcapng section header length %d invalid", total), nil)
 	}
 	body, err := c.read(int(total) - 12)
@@ -438,10 +426,10 @@ func (c *CaptureReader) ngSectionHeaderAfter(at int64, h []byte) error {
 
 // ngOptions calls fn for each option in b, stopping at opt_endofopt. Options that
 // overrun the block end the walk: the fixed part of the block is still good.
-func (c *CaptureReader) ngOptions(b []byte, fn func(code uint16, val []byte)) {
+func (c *Reader) ngOptions(b []byte, fn func(code uint16, val []byte)) {
 	for len(b) >= 4 {
 		code, n := c.order.Uint16(b[0:]), int(c.order.Uint16(b[2:]))
-		if code == ngOptEnd {
+		if code == OptEnd {
 			return
 		}
 		b = b[4:]
@@ -457,14 +445,14 @@ func (c *CaptureReader) ngOptions(b []byte, fn func(code uint16, val []byte)) {
 	}
 }
 
-func (c *CaptureReader) ngInterface(at int64, body []byte) error {
+func (c *Reader) ngInterface(at int64, body []byte) error {
 	if len(body) < 8 {
 		return c.fail(at, "pcapng interface description too short", nil)
 	}
-	if len(c.ifaces) >= captureMaxInterfaces {
-		return c.fail(at, fmt.Sprintf("more than %d interfaces", captureMaxInterfaces), nil)
+	if len(c.ifaces) >= maxInterfaces {
+		return c.fail(at, fmt.Sprintf("more than %d interfaces", maxInterfaces), nil)
 	}
-	iface := CaptureInterface{
+	iface := Interface{
 		Section:   c.section,
 		LinkType:  LinkType(c.order.Uint16(body[0:])),
 		SnapLen:   c.order.Uint32(body[4:]),
@@ -474,11 +462,11 @@ func (c *CaptureReader) ngInterface(at int64, body []byte) error {
 	var bad string
 	c.ngOptions(body[8:], func(code uint16, val []byte) {
 		switch code {
-		case ngOptIfName:
-			iface.Name = captureString(val)
-		case ngOptIfDesc:
-			iface.Description = captureString(val)
-		case ngOptIfTSResol:
+		case OptIfName:
+			iface.Name = optionString(val)
+		case OptIfDescription:
+			iface.Description = optionString(val)
+		case OptIfTSResol:
 			if len(val) < 1 {
 				return
 			}
@@ -487,7 +475,7 @@ func (c *CaptureReader) ngInterface(at int64, body []byte) error {
 			if iface.tsDecimal && iface.tsExp > ngMaxDecimalExp || iface.tsExp > ngMaxTSResolExp {
 				bad = fmt.Sprintf("if_tsresol %#x out of range", val[0])
 			}
-		case ngOptIfTSOffset:
+		case OptIfTSOffset:
 			if len(val) >= 8 {
 				iface.tsOffsetSecs = int64(c.order.Uint64(val))
 			}
@@ -500,11 +488,11 @@ func (c *CaptureReader) ngInterface(at int64, body []byte) error {
 	return nil
 }
 
-// captureString copies an option value into a string, bounded and without the NUL
+// optionString copies an option value into a string, bounded and without the NUL
 // padding some writers include.
-func captureString(val []byte) string {
-	if len(val) > captureMaxStringBytes {
-		val = val[:captureMaxStringBytes]
+func optionString(val []byte) string {
+	if len(val) > maxStringBytes {
+		val = val[:maxStringBytes]
 	}
 	for len(val) > 0 && val[len(val)-1] == 0 {
 		val = val[:len(val)-1]
@@ -513,19 +501,19 @@ func captureString(val []byte) string {
 }
 
 // ngIface maps a section-local interface id to the global index.
-func (c *CaptureReader) ngIface(at int64, id uint32) (int, error) {
+func (c *Reader) ngIface(at int64, id uint32) (int, error) {
 	if uint64(id) >= uint64(len(c.ifaces)-c.sectionBase) {
 		return 0, c.fail(at, fmt.Sprintf("interface id %d not described in section %d", id, c.section), nil)
 	}
 	return c.sectionBase + int(id), nil
 }
 
-func (c *CaptureReader) ngPacket(at int64, typ uint32, body []byte) (Record, error) {
+func (c *Reader) ngPacket(at int64, typ uint32, body []byte) (Record, error) {
 	if len(body) < ngEPBHeaderBytes {
 		return Record{}, c.fail(at, "pcapng packet block too short", nil)
 	}
 	var id uint32
-	if typ == ngBlockEPB {
+	if typ == BlockEnhancedPacket {
 		id = c.order.Uint32(body[0:])
 	} else {
 		id = uint32(c.order.Uint16(body[0:])) // the obsolete block also holds a drop count
@@ -536,8 +524,8 @@ func (c *CaptureReader) ngPacket(at int64, typ uint32, body []byte) (Record, err
 	}
 	ts := uint64(c.order.Uint32(body[4:]))<<32 | uint64(c.order.Uint32(body[8:]))
 	capLen, origLen := c.order.Uint32(body[12:]), c.order.Uint32(body[16:])
-	if capLen > captureMaxSnapLen {
-		return Record{}, c.fail(at, fmt.Sprintf("record of %d bytes exceeds the %d-byte limit", capLen, captureMaxSnapLen), nil)
+	if capLen > MaxSnapLen {
+		return Record{}, c.fail(at, fmt.Sprintf("record of %d bytes exceeds the %d-byte limit", capLen, MaxSnapLen), nil)
 	}
 	if uint64(capLen) > uint64(len(body)-ngEPBHeaderBytes) {
 		return Record{}, c.fail(at, fmt.Sprintf("captured length %d overruns the block", capLen), nil)
@@ -553,7 +541,7 @@ func (c *CaptureReader) ngPacket(at int64, typ uint32, body []byte) (Record, err
 	}, nil
 }
 
-func (c *CaptureReader) ngSimplePacket(at int64, body []byte) (Record, error) {
+func (c *Reader) ngSimplePacket(at int64, body []byte) (Record, error) {
 	if len(body) < 4 {
 		return Record{}, c.fail(at, "pcapng simple packet block too short", nil)
 	}
@@ -571,8 +559,8 @@ func (c *CaptureReader) ngSimplePacket(at int64, body []byte) (Record, error) {
 	if capLen > uint64(len(body)-4) {
 		return Record{}, c.fail(at, fmt.Sprintf("packet length %d overruns the simple packet block", capLen), nil)
 	}
-	if capLen > captureMaxSnapLen {
-		return Record{}, c.fail(at, fmt.Sprintf("record of %d bytes exceeds the %d-byte limit", capLen, captureMaxSnapLen), nil)
+	if capLen > MaxSnapLen {
+		return Record{}, c.fail(at, fmt.Sprintf("record of %d bytes exceeds the %d-byte limit", capLen, MaxSnapLen), nil)
 	}
 	return Record{
 		CapLen:    uint32(capLen),
@@ -583,7 +571,7 @@ func (c *CaptureReader) ngSimplePacket(at int64, body []byte) (Record, error) {
 	}, nil
 }
 
-func (c *CaptureReader) ngStatistics(at int64, body []byte) error {
+func (c *Reader) ngStatistics(at int64, body []byte) error {
 	if len(body) < 12 {
 		return c.fail(at, "pcapng interface statistics block too short", nil)
 	}
@@ -599,11 +587,11 @@ func (c *CaptureReader) ngStatistics(at int64, body []byte) error {
 		}
 		v := c.order.Uint64(val)
 		switch code {
-		case ngOptISBIfRecv:
+		case OptISBIfRecv:
 			iface.Received, iface.HasReceived = v, true
-		case ngOptISBIfDrop:
+		case OptISBIfDrop:
 			iface.Dropped, iface.HasDropped = v, true
-		case ngOptISBOSDrop:
+		case OptISBOSDrop:
 			iface.OSDropped, iface.HasOSDrop = v, true
 		}
 	})
@@ -612,16 +600,16 @@ func (c *CaptureReader) ngStatistics(at int64, body []byte) error {
 
 // timeUnixNano converts a pcapng timestamp in the interface's units to nanoseconds
 // since the epoch. Values beyond the int64 range wrap; they are garbage either way.
-func (i *CaptureInterface) timeUnixNano(ts uint64) int64 {
+func (i *Interface) timeUnixNano(ts uint64) int64 {
 	var secs, ns uint64
 	if i.tsDecimal {
-		per := captureTenPow[i.tsExp]
+		per := tenPow[i.tsExp]
 		secs = ts / per
 		frac := ts % per
 		if i.tsExp <= 9 {
-			ns = frac * captureTenPow[9-i.tsExp]
+			ns = frac * tenPow[9-i.tsExp]
 		} else {
-			ns = frac / captureTenPow[i.tsExp-9]
+			ns = frac / tenPow[i.tsExp-9]
 		}
 	} else {
 		secs = ts >> i.tsExp
@@ -635,7 +623,7 @@ func (i *CaptureInterface) timeUnixNano(ts uint64) int64 {
 	return (int64(secs)+i.tsOffsetSecs)*1e9 + int64(ns)
 }
 
-var captureTenPow = [ngMaxDecimalExp + 1]uint64{
+var tenPow = [ngMaxDecimalExp + 1]uint64{
 	1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9,
 	1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19,
 }

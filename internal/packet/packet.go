@@ -1,9 +1,16 @@
-package analyze
+// Package packet decodes the link, network and transport headers of one
+// captured packet (Ethernet, 802.1Q/QinQ, Linux SLL and SLL2, raw IP, BSD
+// loopback, IPv4, IPv6 with its extension headers, TCP, UDP, ICMP) without
+// allocating. It is the one header decoder of the module: the offline flow
+// table and the live locate both read packets through Decode.
+package packet
 
 import (
 	"encoding/binary"
 	"errors"
 	"net/netip"
+
+	"github.com/dockcase/dockcase/internal/pcapng"
 )
 
 // Limits of the packet decoder: how far it follows chains of headers an attacker can
@@ -19,7 +26,7 @@ const (
 	packetMaxIPv6ExtHeaders = 16
 )
 
-// Layers is a set of headers DecodePacket found in a packet.
+// Layers is a set of headers Decode found in a packet.
 type Layers uint16
 
 // Headers recorded in Packet.Layers.
@@ -59,15 +66,15 @@ const (
 	IPProtoICMPv6 = 58
 )
 
-// ErrUnsupportedLinkType is returned by DecodePacket for a link type it does not
+// ErrUnsupportedLinkType is returned by Decode for a link type it does not
 // decode; the packet is then only counted.
 var ErrUnsupportedLinkType = errors.New("unsupported link type")
 
-// Packet holds the header fields of one packet as DecodePacket found them. Fields of a
+// Packet holds the header fields of one packet as Decode found them. Fields of a
 // layer are valid only when Layers has that layer.
 type Packet struct {
 	Layers    Layers
-	Truncated bool // the capture ended inside a header DecodePacket was reading
+	Truncated bool // the capture ended inside a header Decode was reading
 	Malformed bool // a header contradicts itself (bad version, length below minimum)
 
 	SrcMAC, DstMAC [6]byte
@@ -92,8 +99,11 @@ type Packet struct {
 	ICMPType         uint8
 	ICMPCode         uint8
 
-	PayloadOffset int // transport payload start in data
-	PayloadLen    int // transport payload bytes present in data (link padding excluded)
+	// TransportOffset is where the transport header starts in data, valid
+	// with LayerTCP, LayerUDP or LayerICMP.
+	TransportOffset int
+	PayloadOffset   int // transport payload start in data
+	PayloadLen      int // transport payload bytes present in data (link padding excluded)
 
 	// srcBits and dstBits are Src and Dst as two big-endian halves (IPv4
 	// mapped into IPv6), read from the header directly: the flow key is
@@ -102,29 +112,37 @@ type Packet struct {
 	srcBits, dstBits [2]uint64
 }
 
+// SrcBits returns Src as two big-endian halves, an IPv4 address mapped into
+// IPv6 (::ffff:a.b.c.d): the form of a flow key, read from the header
+// without a round trip through netip.Addr.
+func (p *Packet) SrcBits() (hi, lo uint64) { return p.srcBits[0], p.srcBits[1] }
+
+// DstBits returns Dst as SrcBits returns Src.
+func (p *Packet) DstBits() (hi, lo uint64) { return p.dstBits[0], p.dstBits[1] }
+
 // packetV4Mapped is the low half of ::ffff:0.0.0.0, the IPv6 form of an
 // IPv4 address.
 const packetV4Mapped = 0xffff << 32
 
-// DecodePacket fills p with the headers of data, a record of link type lt. It never
+// Decode fills p with the headers of data, a record of link type lt. It never
 // allocates and never fails on unknown protocols: it stops there, and p.Layers says
 // how far it got. The only error is ErrUnsupportedLinkType.
-func DecodePacket(lt LinkType, data []byte, p *Packet) error {
+func Decode(lt pcapng.LinkType, data []byte, p *Packet) error {
 	*p = Packet{}
 	switch lt {
-	case LinkTypeEthernet:
+	case pcapng.LinkTypeEthernet:
 		packetEthernet(data, p)
-	case LinkTypeLinuxSLL:
+	case pcapng.LinkTypeLinuxSLL:
 		packetSLL(data, p)
-	case LinkTypeLinuxSLL2:
+	case pcapng.LinkTypeLinuxSLL2:
 		packetSLL2(data, p)
-	case LinkTypeRaw, LinkTypeRawBSD12, LinkTypeRawBSD14:
+	case pcapng.LinkTypeRaw, pcapng.LinkTypeRawBSD12, pcapng.LinkTypeRawBSD14:
 		packetRawIP(data, p)
-	case LinkTypeIPv4:
+	case pcapng.LinkTypeIPv4:
 		packetIPv4(data, 0, p)
-	case LinkTypeIPv6:
+	case pcapng.LinkTypeIPv6:
 		packetIPv6(data, 0, p)
-	case LinkTypeNull, LinkTypeLoop:
+	case pcapng.LinkTypeNull, pcapng.LinkTypeLoop:
 		packetLoopback(lt, data, p)
 	default:
 		return ErrUnsupportedLinkType
@@ -216,13 +234,13 @@ func packetRawIP(data []byte, p *Packet) {
 	}
 }
 
-func packetLoopback(lt LinkType, data []byte, p *Packet) {
+func packetLoopback(lt pcapng.LinkType, data []byte, p *Packet) {
 	if len(data) < 4 {
 		p.Truncated = true
 		return
 	}
 	af := binary.BigEndian.Uint32(data)
-	if lt == LinkTypeNull && af&0xffff0000 != 0 {
+	if lt == pcapng.LinkTypeNull && af&0xffff0000 != 0 {
 		// DLT_NULL is in the byte order of the capturing host; a big-endian reading
 		// with high bits set means it was little-endian.
 		af = binary.LittleEndian.Uint32(data)
@@ -395,6 +413,7 @@ func packetTransport(data []byte, off int, p *Packet) {
 		return
 	}
 	b := data[off:]
+	p.TransportOffset = off
 	switch p.IPProto {
 	case IPProtoTCP:
 		if len(b) < 4 {

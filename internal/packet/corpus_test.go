@@ -1,4 +1,4 @@
-package analyze
+package packet
 
 import (
 	"bufio"
@@ -14,27 +14,20 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/dockcase/dockcase/internal/pcapng"
+	"github.com/dockcase/dockcase/internal/pcapng/pcapngtest"
 	"time"
 )
 
 // captureCorpusBudget is the time one corpus file may take, from the issue.
 const captureCorpusBudget = 2 * time.Second
 
-// captureCorpusDir finds ../shared/corpus/tcpdump next to the repository root.
-func captureCorpusDir(t testing.TB) string {
-	t.Helper()
-	corpus, err := captureFuzzCorpusDir()
-	if err != nil {
-		t.Skipf("tcpdump corpus not found beside the repository (../shared/corpus/tcpdump): %v", err)
-	}
-	return corpus
-}
-
 // captureFileStats is what the reader and decoder made of one file.
 type captureFileStats struct {
 	records     int
-	linkTypes   map[LinkType]int
-	unsupported int // records of a link type DecodePacket does not handle
+	linkTypes   map[pcapng.LinkType]int
+	unsupported int // records of a link type Decode does not handle
 	truncated   int
 	malformed   int
 	transport   int // records with ports or ICMP type decoded
@@ -44,7 +37,7 @@ type captureFileStats struct {
 }
 
 func captureScanFile(path string) (st captureFileStats) {
-	st.linkTypes = map[LinkType]int{}
+	st.linkTypes = map[pcapng.LinkType]int{}
 	start := time.Now()
 	defer func() { st.elapsed = time.Since(start) }()
 	f, err := os.Open(path)
@@ -53,7 +46,7 @@ func captureScanFile(path string) (st captureFileStats) {
 		return st
 	}
 	defer f.Close()
-	c, err := OpenCapture(bufio.NewReader(f), filepath.Base(path))
+	c, err := pcapng.NewReader(bufio.NewReader(f), filepath.Base(path))
 	if err != nil {
 		st.openErr = err
 		return st
@@ -69,7 +62,7 @@ func captureScanFile(path string) (st captureFileStats) {
 		}
 		st.records++
 		st.linkTypes[r.LinkType]++
-		if err := DecodePacket(r.LinkType, r.Data, &p); errors.Is(err, ErrUnsupportedLinkType) {
+		if err := Decode(r.LinkType, r.Data, &p); errors.Is(err, ErrUnsupportedLinkType) {
 			st.unsupported++
 			continue
 		}
@@ -116,7 +109,7 @@ func capinfosCounts(t *testing.T, dir string, names []string) map[string]string 
 }
 
 func TestCaptureCorpus(t *testing.T) {
-	dir := captureCorpusDir(t)
+	dir := pcapngtest.CorpusDir(t)
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -128,9 +121,9 @@ func TestCaptureCorpus(t *testing.T) {
 		}
 	}
 	oracle := capinfosCounts(t, dir, names)
-	compared := map[LinkType]bool{
-		LinkTypeEthernet: true, LinkTypeLinuxSLL: true, LinkTypeLinuxSLL2: true,
-		LinkTypeRaw: true, LinkTypeRawBSD12: true, LinkTypeRawBSD14: true, LinkTypeIPv4: true, LinkTypeIPv6: true,
+	compared := map[pcapng.LinkType]bool{
+		pcapng.LinkTypeEthernet: true, pcapng.LinkTypeLinuxSLL: true, pcapng.LinkTypeLinuxSLL2: true,
+		pcapng.LinkTypeRaw: true, pcapng.LinkTypeRawBSD12: true, pcapng.LinkTypeRawBSD14: true, pcapng.LinkTypeIPv4: true, pcapng.LinkTypeIPv6: true,
 	}
 	var (
 		files, records, unsupported, truncated, malformed, transport, openErrs, readErrs, checked int
@@ -159,7 +152,7 @@ func TestCaptureCorpus(t *testing.T) {
 		}
 		if st.readErr != nil {
 			readErrs++
-			var ce *CaptureError
+			var ce *pcapng.Error
 			if errors.As(st.readErr, &ce) {
 				readErrByReason[regexp.MustCompile(`[0-9]+`).ReplaceAllString(ce.Reason, "N")]++
 			}
@@ -227,7 +220,7 @@ func tsharkTuple(row []string) string {
 // TestDecodePacketTshark compares decoded addresses, ports and VLAN ids with tshark on
 // corpus files chosen for their headers, and on an SLL2 file built from one of them.
 func TestDecodePacketTshark(t *testing.T) {
-	dir := captureCorpusDir(t)
+	dir := pcapngtest.CorpusDir(t)
 	files := []string{
 		"802.1ad_QinQ.pcap",        // QinQ
 		"ipv6-routing-header.pcap", // IPv6 routing header
@@ -250,13 +243,13 @@ func TestDecodePacketTshark(t *testing.T) {
 		}
 	}
 	for _, path := range paths {
-		rows := tsharkFrames(t, path, "ip.src", "ip.dst", "ipv6.src", "ipv6.dst", "tcp.srcport", "tcp.dstport",
+		rows := pcapngtest.TsharkFrames(t, path, "ip.src", "ip.dst", "ipv6.src", "ipv6.dst", "tcp.srcport", "tcp.dstport",
 			"udp.srcport", "udp.dstport", "vlan.id", "ieee8021ad.id")
 		f, err := os.Open(path)
 		if err != nil {
 			t.Fatal(err)
 		}
-		c, err := OpenCapture(bufio.NewReader(f), path)
+		c, err := pcapng.NewReader(bufio.NewReader(f), path)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -271,7 +264,7 @@ func TestDecodePacketTshark(t *testing.T) {
 				t.Errorf("%s: more records than tshark frames", path)
 				break
 			}
-			if err := DecodePacket(r.LinkType, r.Data, &p); err != nil {
+			if err := Decode(r.LinkType, r.Data, &p); err != nil {
 				t.Errorf("%s frame %d: %v", path, r.Frame, err)
 				continue
 			}
@@ -315,11 +308,11 @@ func captureTestToSLL2(src, dst string) error {
 	if err != nil {
 		return err
 	}
-	c, err := OpenCapture(bytes.NewReader(b), src)
+	c, err := pcapng.NewReader(bytes.NewReader(b), src)
 	if err != nil {
 		return err
 	}
-	var recs []captureTestRec
+	var recs []pcapngtest.Rec
 	for {
 		r, err := c.Next()
 		if err == io.EOF {
@@ -337,7 +330,7 @@ func captureTestToSLL2(src, dst string) error {
 		binary.BigEndian.PutUint16(h[8:], 1) // ARPHRD_ETHER
 		h[10], h[11] = 4, 6                  // outgoing, 6-byte address
 		copy(h[12:], r.Data[6:12])
-		recs = append(recs, captureTestRec{ts: uint64(r.TimeUnixNano / 1000), data: append(h, r.Data[14:]...)})
+		recs = append(recs, pcapngtest.Rec{TS: uint64(r.TimeUnixNano / 1000), Data: append(h, r.Data[14:]...)})
 	}
-	return os.WriteFile(dst, captureTestPcap(binary.LittleEndian, false, uint32(LinkTypeLinuxSLL2), recs), 0o600)
+	return os.WriteFile(dst, pcapngtest.Pcap(binary.LittleEndian, false, uint32(pcapng.LinkTypeLinuxSLL2), recs), 0o600)
 }
