@@ -49,8 +49,9 @@ environment, shown redacted), processes (reverse shells, miners, programs run
 from /tmp, deleted executables, processes entered from outside), files (docker
 diff and the committed image's top layer: executables in /tmp, webshells,
 cron and systemd persistence, authorized_keys, ld.so.preload, SUID bits,
---hash-file matches), traffic in the conntrack snapshot (IOCs, mining-pool
-ports, repeated contact) and image build history.
+--hash-file matches), traffic in the conntrack snapshot and the captures
+(IOCs, DNS lookups of IOC domains, mining-pool ports, repeated contact) and
+image build history. --ioc and --ioc-file are read as analyze reads them.
 
 Each finding names its evidence: the bundle member, its SHA-256 and a JSON
 pointer, line or layer entry. A rule that fails shows as an "internal-rule-panic"
