@@ -282,17 +282,15 @@ func (t *Traffic) Unattributed() int {
 // CaptureInputs lists the capture members of a bundle and the --pcap files
 // as inputs of ReadCapturesFlows. A --pcap file that does not exist is an
 // error: the user named it.
-func CaptureInputs(b *bundle.Bundle, pcaps []string) ([]CaptureInput, error) {
+func CaptureInputs(h *Host, pcaps []string) ([]CaptureInput, error) {
 	var in []CaptureInput
-	if b != nil {
-		for _, m := range b.Members() {
-			if !strings.HasPrefix(m.Path, captureMemberDir) || !(strings.HasSuffix(m.Path, ".pcapng") || strings.HasSuffix(m.Path, ".pcap")) {
-				continue
-			}
-			in = append(in, CaptureInput{Member: m.Path, SHA256: m.SHA256, Open: func() (io.ReadCloser, error) {
-				return b.OpenMember(m.Path)
-			}})
+	for _, m := range h.MemberPaths() {
+		if !strings.HasPrefix(m, captureMemberDir) || !(strings.HasSuffix(m, ".pcapng") || strings.HasSuffix(m, ".pcap")) {
+			continue
 		}
+		in = append(in, CaptureInput{Member: m, SHA256: h.MemberSHA256(m), Open: func() (io.ReadCloser, error) {
+			return h.Open(m)
+		}})
 	}
 	for _, p := range pcaps {
 		sum, err := bundle.FileSHA256(p)
@@ -311,19 +309,25 @@ func externalMember(path string) string { return "pcap:" + filepath.Base(path) }
 // attributes each flow and DNS response to a container, and matches the
 // IOCs. Unreadable captures and members are reported in Problems, never
 // fatal; the error is for a --pcap file that cannot be opened at all.
-func ReadTraffic(h *Host, b *bundle.Bundle, opts TrafficOptions) (*Traffic, error) {
-	inputs, err := CaptureInputs(b, opts.Pcaps)
+func ReadTraffic(h *Host, opts TrafficOptions) (*Traffic, error) {
+	inputs, err := CaptureInputs(h, opts.Pcaps)
 	if err != nil {
 		return nil, err
 	}
+	return readTraffic(h, inputs, opts), nil
+}
+
+// readTraffic reads the capture inputs: ReadTraffic for inputs listed
+// already.
+func readTraffic(h *Host, inputs []CaptureInput, opts TrafficOptions) *Traffic {
 	if len(inputs) == 0 {
-		return &Traffic{}, nil
+		return &Traffic{}
 	}
 	set := ReadCapturesFlows(inputs, opts.Flow)
-	a := newAttributor(h, b)
+	a := newAttributor(h)
 	t := a.attribute(set)
 	t.IOCs = MatchIOCs(h, t, opts.IOCs)
-	return t, nil
+	return t
 }
 
 // pointInfo is what the interface map and the model say about a capture
@@ -413,7 +417,6 @@ type corrCand struct {
 // costs a few map lookups.
 type attributor struct {
 	h         *Host
-	b         *bundle.Bundle
 	points    map[*CapturePoint]*pointInfo
 	ifaceMap  map[int]*pointInfo // pcapng interface id of the bundle capture → info
 	leases    map[netip.Addr][]leaseRef
@@ -431,8 +434,8 @@ type attributor struct {
 	problems  []string
 }
 
-func newAttributor(h *Host, b *bundle.Bundle) *attributor {
-	a := &attributor{h: h, b: b, points: map[*CapturePoint]*pointInfo{}, ifaceMap: map[int]*pointInfo{},
+func newAttributor(h *Host) *attributor {
+	a := &attributor{h: h, points: map[*CapturePoint]*pointInfo{}, ifaceMap: map[int]*pointInfo{},
 		leases: map[netip.Addr][]leaseRef{}, learned: map[netip.Addr][]learnedAddr{}, hostAddrs: map[netip.Addr]bool{},
 		gateways: map[netip.Addr]bool{}, ctReply: map[ctTuple][]int32{}, ctOrig: map[ctTuple][]int32{},
 		pub: map[pubKey][]pubRef{}, socks: map[sockKey][]HostSocket{}, procs: map[int]*HostProcess{}, corr: map[corrKey][]corrCand{}}
@@ -479,7 +482,7 @@ func newAttributor(h *Host, b *bundle.Bundle) *attributor {
 		r.evidence = ct.Evidence
 		a.addCT(r)
 	}
-	if b != nil {
+	if h.src != nil {
 		a.loadIfaceMap()
 		a.loadCTEvents()
 	}
@@ -549,10 +552,10 @@ type ifaceMapEntry struct {
 }
 
 func (a *attributor) loadIfaceMap() {
-	if !a.b.Has(memberIfaceMap) {
+	if !a.h.Has(memberIfaceMap) {
 		return
 	}
-	data, err := a.b.ReadFile(memberIfaceMap, maxIfaceMapBytes)
+	data, err := a.h.src.ReadMember(memberIfaceMap, maxIfaceMapBytes)
 	if err != nil {
 		a.problems = append(a.problems, fmt.Sprintf("%s: %v: capture points identified by name only", memberIfaceMap, err))
 		return
@@ -562,7 +565,7 @@ func (a *attributor) loadIfaceMap() {
 		a.problems = append(a.problems, fmt.Sprintf("%s: %v: capture points identified by name only", memberIfaceMap, err))
 		return
 	}
-	sum := bundleSource{a.b}.sha256(memberIfaceMap)
+	sum := a.h.MemberSHA256(memberIfaceMap)
 	set := func(e ifaceMapEntry, ptr string) {
 		if e.BlockID < 0 {
 			return
@@ -623,16 +626,16 @@ type ctEventTuple struct {
 // loadCTEvents reads the conntrack events recorded during the capture: the
 // flows that began and ended between two snapshots are only there.
 func (a *attributor) loadCTEvents() {
-	if !a.b.Has(memberCTEvents) {
+	if !a.h.Has(memberCTEvents) {
 		return
 	}
-	f, err := a.b.OpenMember(memberCTEvents)
+	f, err := a.h.Open(memberCTEvents)
 	if err != nil {
 		a.problems = append(a.problems, fmt.Sprintf("%s: %v", memberCTEvents, err))
 		return
 	}
 	defer f.Close()
-	sum := bundleSource{a.b}.sha256(memberCTEvents)
+	sum := a.h.MemberSHA256(memberCTEvents)
 	sc := bufio.NewScanner(io.LimitReader(f, maxCTEventsBytes))
 	sc.Buffer(make([]byte, 0, 64<<10), maxCTEventLineBytes)
 	type pair struct{ orig, reply ctTuple }

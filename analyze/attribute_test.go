@@ -76,7 +76,7 @@ func testAttributeRules(t *testing.T) {
 		{Point: veth, Time: ns(500 * time.Millisecond), Client: a("172.18.0.2"), Server: a("203.0.113.53"), QName: "a.example"},
 		{Point: bridge, Time: ns(500 * time.Millisecond), Client: a("172.18.0.3"), Server: a("203.0.113.53"), QName: "b.example"},
 	}
-	at := newAttributor(h, nil)
+	at := newAttributor(h)
 	at.points[veth] = &pointInfo{role: PointVeth, container: web.ID, containerName: web.Name}
 	at.points[bridge] = &pointInfo{role: PointBridge}
 	at.points[uplink] = &pointInfo{role: PointUplink}

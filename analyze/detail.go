@@ -1,15 +1,12 @@
 package analyze
 
 import (
-	"encoding/json"
 	"fmt"
 	"path"
 	"slices"
 	"sort"
 	"strconv"
 	"time"
-
-	"github.com/dockcase/dockcase/bundle"
 )
 
 // FileChange is a file a container added, changed or deleted while it ran.
@@ -29,10 +26,6 @@ type FileChange struct {
 	Source   string   `json:"source"`
 	Evidence Evidence `json:"evidence"`
 }
-
-// maxDetailDiffBytes bounds one container's docker diff: a few hundred
-// thousand paths.
-const maxDetailDiffBytes = 64 << 20
 
 // containerProcesses returns the processes that belong to containers.
 func (h *Host) containerProcesses() []HostProcess {
@@ -81,7 +74,7 @@ func (h *Host) containerSockets() []HostSocket {
 
 // fileChanges lists each container's changed files from its committed
 // layer, or from docker diff when the bundle holds no image of it.
-func (h *Host) fileChanges(b *bundle.Bundle, layers map[string]*Layer) []FileChange {
+func (h *Host) fileChanges(layers map[string]*Layer) []FileChange {
 	out := []FileChange{}
 	for _, c := range h.Containers {
 		if l := layers[c.ID]; l != nil {
@@ -97,21 +90,15 @@ func (h *Host) fileChanges(b *bundle.Bundle, layers map[string]*Layer) []FileCha
 			continue
 		}
 		member := "docker/containers/" + c.ID + "/diff.json"
-		data, err := b.ReadFile(member, maxDetailDiffBytes)
-		if err != nil {
+		d := h.diff(c.ID)
+		if d.readErr != nil {
 			continue
 		}
-		var diffs []diffDoc
-		if json.Unmarshal(data, &diffs) != nil {
+		if d.decodeErr != nil {
 			h.Missing = append(h.Missing, fmt.Sprintf("%s: not a docker diff: file changes of %s unknown", member, c.Name))
 			continue
 		}
-		sum := ""
-		if b.Manifest != nil {
-			if m, ok := b.Manifest.Member(member); ok {
-				sum = m.SHA256
-			}
-		}
+		diffs, sum := d.entries, h.MemberSHA256(member)
 		for i, d := range diffs {
 			kind := map[int]string{0: "changed", 1: "added", 2: "deleted"}[d.Kind]
 			out = append(out, FileChange{Container: c.ID, Kind: kind, Path: path.Clean("/" + d.Path), Source: "docker diff",

@@ -3,7 +3,6 @@ package analyze
 import (
 	"bufio"
 	"bytes"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -15,8 +14,6 @@ import (
 	"sort"
 	"strings"
 	"time"
-
-	"github.com/dockcase/dockcase/bundle"
 )
 
 // Severities of a finding, lowest first.
@@ -158,78 +155,11 @@ func truncateText(s string, n int) string {
 	return s[:n] + "…"
 }
 
-// triageSource is where the rules read members: a bundle, or members held
-// in memory by tests.
-type triageSource interface {
-	read(member string, max int64) ([]byte, error)
-	open(member string) (io.ReadSeekCloser, error)
-	sha256(member string) string
-	has(member string) bool
-}
-
-type triageBundle struct{ b *bundle.Bundle }
-
-func (s triageBundle) read(member string, max int64) ([]byte, error) {
-	if !s.b.Has(member) {
-		return nil, fmt.Errorf("member %s: %w", member, fs.ErrNotExist)
-	}
-	return s.b.ReadFile(member, max)
-}
-
-func (s triageBundle) open(member string) (io.ReadSeekCloser, error) {
-	return s.b.OpenMember(member)
-}
-
-func (s triageBundle) has(member string) bool { return s.b.Has(member) }
-
-func (s triageBundle) sha256(member string) string {
-	if s.b.Manifest == nil {
-		return ""
-	}
-	if m, ok := s.b.Manifest.Member(member); ok {
-		return m.SHA256
-	}
-	return ""
-}
-
-// triageMem holds members in memory.
-type triageMem map[string][]byte
-
-func (s triageMem) read(member string, max int64) ([]byte, error) {
-	b, ok := s[member]
-	if !ok {
-		return nil, fmt.Errorf("member %s: %w", member, fs.ErrNotExist)
-	}
-	if int64(len(b)) > max {
-		return nil, fmt.Errorf("member %s: larger than %d bytes", member, max)
-	}
-	return b, nil
-}
-
-type triageMemFile struct{ *bytes.Reader }
-
-func (triageMemFile) Close() error { return nil }
-
-func (s triageMem) open(member string) (io.ReadSeekCloser, error) {
-	b, ok := s[member]
-	if !ok {
-		return nil, fmt.Errorf("member %s: %w", member, fs.ErrNotExist)
-	}
-	return triageMemFile{bytes.NewReader(b)}, nil
-}
-
-func (s triageMem) has(member string) bool { _, ok := s[member]; return ok }
-
-func (s triageMem) sha256(member string) string {
-	sum := sha256.Sum256(s[member])
-	return hex.EncodeToString(sum[:])
-}
-
 // triage is what the rules share: the model, the source, the options, and
 // the members decoded once for several rules.
 type triage struct {
 	h    *Host
-	src  triageSource
+	src  Source
 	opts FindingOptions
 
 	inspects map[string]*inspectDoc // container id → inspect, decoded lazily
@@ -241,7 +171,7 @@ type triage struct {
 }
 
 func (t *triage) ev(member, pointer string) Evidence {
-	return Evidence{Member: member, SHA256: t.src.sha256(member), Pointer: pointer}
+	return Evidence{Member: member, SHA256: t.src.SHA256(member), Pointer: pointer}
 }
 
 func (t *triage) problem(format string, a ...any) {
@@ -278,16 +208,16 @@ var findingRules = []findingRule{
 	{"image-history", (*triage).imageHistoryRules},
 }
 
-// Findings runs the triage rules over the model and the bundle. A rule
+// Findings runs the triage rules over the model. A rule
 // that panics becomes an "internal" finding naming the rule, and the other
 // rules still run. Findings are sorted by severity (highest first), then
 // container and id.
-func Findings(h *Host, b *bundle.Bundle, opts FindingOptions) []TriageFinding {
-	return runFindings(h, triageBundle{b}, opts, findingRules)
+func Findings(h *Host, opts FindingOptions) []TriageFinding {
+	return runFindings(h, opts, findingRules)
 }
 
-func runFindings(h *Host, src triageSource, opts FindingOptions, rules []findingRule) []TriageFinding {
-	t := &triage{h: h, src: src, opts: opts, inspects: map[string]*inspectDoc{}}
+func runFindings(h *Host, opts FindingOptions, rules []findingRule) []TriageFinding {
+	t := &triage{h: h, src: h.source(), opts: opts, inspects: map[string]*inspectDoc{}}
 	if opts.Layers != nil {
 		t.layers, t.layersOK = opts.Layers, true
 		t.problems = append(t.problems, opts.LayerProblems...)
@@ -377,7 +307,7 @@ func (t *triage) containerByID(id string) *Container {
 // there but unreadable; absent members are not a problem (the model
 // already lists them as missing).
 func (t *triage) readMember(member string, max int64) ([]byte, bool) {
-	data, err := t.src.read(member, max)
+	data, err := t.src.ReadMember(member, max)
 	if err != nil {
 		if !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, os.ErrNotExist) {
 			t.problem("%s: %v", member, err)

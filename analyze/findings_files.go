@@ -3,6 +3,7 @@ package analyze
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
 	"path"
@@ -10,8 +11,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-
-	"github.com/dockcase/dockcase/bundle"
 )
 
 const (
@@ -33,6 +32,33 @@ type commitDoc struct {
 	Error     string `json:"error"`
 }
 
+// containerDiff is a container's docker diff as read once from the bundle,
+// for the file changes and the file rules.
+type containerDiff struct {
+	entries   []diffDoc
+	readErr   error // absent (fs.ErrNotExist) or unreadable
+	decodeErr error
+}
+
+// diff reads and decodes docker/containers/<id>/diff.json on first use.
+func (h *Host) diff(id string) *containerDiff {
+	if d, ok := h.diffs[id]; ok {
+		return d
+	}
+	if h.diffs == nil {
+		h.diffs = map[string]*containerDiff{}
+	}
+	d := &containerDiff{}
+	h.diffs[id] = d
+	data, err := h.source().ReadMember("docker/containers/"+id+"/diff.json", maxDiffJSONBytes)
+	if err != nil {
+		d.readErr = err
+		return d
+	}
+	d.decodeErr = json.Unmarshal(data, &d.entries)
+	return d
+}
+
 // diffDoc is one entry of docker diff: Kind 0 changed, 1 added, 2 deleted.
 type diffDoc struct {
 	Path string `json:"Path"`
@@ -42,8 +68,8 @@ type diffDoc struct {
 // CommittedLayers reads the top layer of every image the collector
 // committed, keyed by container id. Layers that cannot be read are
 // skipped; the problems are returned.
-func CommittedLayers(b *bundle.Bundle) (map[string]*Layer, []string) {
-	t := &triage{src: triageBundle{b}}
+func CommittedLayers(h *Host) (map[string]*Layer, []string) {
+	t := &triage{h: h, src: h.source()}
 	return t.committedLayers(), t.problems
 }
 
@@ -64,10 +90,10 @@ func (t *triage) committedLayers() map[string]*Layer {
 		return t.layers
 	}
 	for _, cm := range commits {
-		if cm.Member == "" || cm.Error != "" || !t.src.has(cm.Member) {
+		if cm.Member == "" || cm.Error != "" || !t.src.Has(cm.Member) {
 			continue
 		}
-		f, err := t.src.open(cm.Member)
+		f, err := t.src.Open(cm.Member)
 		if err != nil {
 			t.problem("%s: %v", cm.Member, err)
 			continue
@@ -80,7 +106,7 @@ func (t *triage) committedLayers() map[string]*Layer {
 				continue
 			}
 		}
-		l.Container, l.Member, l.MemberSHA256 = cm.Container, cm.Member, t.src.sha256(cm.Member)
+		l.Container, l.Member, l.MemberSHA256 = cm.Container, cm.Member, t.src.SHA256(cm.Member)
 		for _, p := range l.Problems {
 			t.problem("%s: %s", cm.Member, p)
 		}
@@ -240,15 +266,18 @@ func authorizedKeysSummary(data []byte) string {
 // paths only, no content, mode or hash.
 func (t *triage) diffRules(c *Container) []TriageFinding {
 	member := "docker/containers/" + c.ID + "/diff.json"
-	data, ok := t.readMember(member, maxDiffJSONBytes)
-	if !ok {
+	d := t.h.diff(c.ID)
+	if d.readErr != nil {
+		if !errors.Is(d.readErr, fs.ErrNotExist) {
+			t.problem("%s: %v", member, d.readErr)
+		}
 		return nil
 	}
-	var diffs []diffDoc
-	if err := json.Unmarshal(data, &diffs); err != nil {
-		t.problem("%s: %v", member, err)
+	if d.decodeErr != nil {
+		t.problem("%s: %v", member, d.decodeErr)
 		return nil
 	}
+	diffs := d.entries
 	var out []TriageFinding
 	for i, d := range diffs {
 		if d.Kind == 2 {

@@ -22,7 +22,7 @@ func TestGoldenFindingsDemo(t *testing.T) {
 		t.Fatal(err)
 	}
 	c2 := demoC2(t).String()
-	fs := analyze.Findings(h, b, analyze.FindingOptions{IOCs: []string{c2}})
+	fs := analyze.Findings(h, analyze.FindingOptions{IOCs: []string{c2}})
 	js, err := json.MarshalIndent(fs, "", "  ")
 	if err != nil {
 		t.Fatal(err)
@@ -64,8 +64,8 @@ func TestGoldenTimelineDemo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fs := analyze.Findings(h, b, analyze.FindingOptions{IOCs: []string{demoC2(t).String()}})
-	evs := analyze.BuildTimeline(h, b, analyze.TimelineOptions{BundleSHA256: sum, Findings: fs})
+	fs := analyze.Findings(h, analyze.FindingOptions{IOCs: []string{demoC2(t).String()}})
+	evs := analyze.BuildTimeline(h, analyze.TimelineOptions{BundleSHA256: sum, Findings: fs})
 	var js, csv bytes.Buffer
 	if err := analyze.WriteTimesketch(&js, evs); err != nil {
 		t.Fatal(err)
@@ -109,7 +109,7 @@ func TestGoldenTimelineDemo(t *testing.T) {
 		t.Errorf("no timeline event carries a finding's tag")
 	}
 	// The demo host's clock was not synchronised: the timeline says so.
-	if n := analyze.ClockNote(b); !strings.Contains(n, "NOT synchronised") || !strings.Contains(js.String(), "NOT synchronised") {
+	if n := analyze.ClockNote(h); !strings.Contains(n, "NOT synchronised") || !strings.Contains(js.String(), "NOT synchronised") {
 		t.Errorf("ClockNote() = %q; the timeline must carry it", n)
 	}
 }

@@ -20,9 +20,9 @@ const triageTestID = "aaaaaaaaaaaabbbbbbbbbbbbccccccccccccddddddddddddeeeeeeeeee
 
 // triageTestMembers returns a minimal bundle: one running container whose
 // inspect is given, plus extra members.
-func triageTestMembers(t *testing.T, inspect string, extra map[string][]byte) triageMem {
+func triageTestMembers(t *testing.T, inspect string, extra map[string][]byte) MemSource {
 	t.Helper()
-	m := triageMem{
+	m := MemSource{
 		memberContainers:            []byte(`[{"id":"` + triageTestID + `","name":"web","image":"img","state":"running","pid":100}]`),
 		inspectMember(triageTestID): []byte(inspect),
 	}
@@ -33,15 +33,15 @@ func triageTestMembers(t *testing.T, inspect string, extra map[string][]byte) tr
 }
 
 // triageRun loads the model from the members and runs every rule.
-func triageRun(t *testing.T, m triageMem, opts FindingOptions) []TriageFinding {
+func triageRun(t *testing.T, m MemSource, opts FindingOptions) []TriageFinding {
 	t.Helper()
-	src := memSource{}
+	src := MemSource{}
 	for k, v := range m {
 		src[k] = v
 	}
 	h := loadHost(src)
 	h.buildLeases()
-	return runFindings(h, m, opts, findingRules)
+	return runFindings(h, opts, findingRules)
 }
 
 func triageIDs(fs []TriageFinding) []string {
@@ -329,7 +329,7 @@ func TestFileRulesLayer(t *testing.T) {
 			continue
 		}
 		e := f.Evidence[0]
-		if e.Member != "images/web-aaaaaaaaaaaa.tar" || e.SHA256 != m.sha256(e.Member) || !strings.Contains(e.Text, "top/layer.tar") {
+		if e.Member != "images/web-aaaaaaaaaaaa.tar" || e.SHA256 != m.SHA256(e.Member) || !strings.Contains(e.Text, "top/layer.tar") {
 			t.Errorf("%s evidence = %+v", tc.id, e)
 		}
 	}
@@ -447,7 +447,7 @@ func TestImageHistoryRules(t *testing.T) {
 func TestRulePanicBecomesInternalFinding(t *testing.T) {
 	inspect := `{"Id":"` + triageTestID + `","Name":"/web","State":{"Status":"running","Pid":100},"HostConfig":{"Privileged":true}}`
 	m := triageTestMembers(t, inspect, nil)
-	src := memSource{}
+	src := MemSource{}
 	for k, v := range m {
 		src[k] = v
 	}
@@ -456,7 +456,7 @@ func TestRulePanicBecomesInternalFinding(t *testing.T) {
 		{"boom", func(*triage) []TriageFinding { var p *Container; return []TriageFinding{{ID: p.Name}} }},
 		{"configuration", (*triage).configRules},
 	}
-	fs := runFindings(h, m, FindingOptions{MinSeverity: SeverityCritical}, rules)
+	fs := runFindings(h, FindingOptions{MinSeverity: SeverityCritical}, rules)
 	if triageHas(fs, "privileged-container", "") == nil {
 		t.Errorf("the rule after the panicking one did not run: %q", triageIDs(fs))
 	}
@@ -541,10 +541,10 @@ func TestTimelineExports(t *testing.T) {
 
 func TestClockNote(t *testing.T) {
 	unsync := `{"wall":"2026-11-28T10:02:43Z","ntp":{"synchronized":false,"state":"TIME_ERROR","status_flags":["STA_UNSYNC"],"est_error_us":16000000,"max_error_us":16000000,"offset_ns":2500000}}`
-	if n := clockNote(triageMem{memberClock: []byte(unsync)}); !strings.Contains(n, "NOT synchronised") || !strings.Contains(n, "±16s") || !strings.Contains(n, "2.5ms") {
+	if n := ClockNote(loadHost(MemSource{memberClock: []byte(unsync)})); !strings.Contains(n, "NOT synchronised") || !strings.Contains(n, "±16s") || !strings.Contains(n, "2.5ms") {
 		t.Errorf("clockNote(unsynchronised) = %q", n)
 	}
-	if n := clockNote(triageMem{memberClock: []byte(`{"wall":"2026-11-28T10:02:43Z","ntp":{"synchronized":true}}`)}); n != "" {
+	if n := ClockNote(loadHost(MemSource{memberClock: []byte(`{"wall":"2026-11-28T10:02:43Z","ntp":{"synchronized":true}}`)})); n != "" {
 		t.Errorf("clockNote(synchronised) = %q, want empty", n)
 	}
 }
@@ -566,7 +566,7 @@ not json
 	clock := `{"wall":"2026-11-28T10:04:00Z","ntp":{"synchronized":false,"state":"TIME_ERROR","status_flags":["STA_UNSYNC"],"est_error_us":1000}}`
 	m := triageTestMembers(t, inspect, map[string][]byte{memberCommits: commits, "images/web.tar": triageSavedImage(t, top), memberEvents: []byte(events),
 		memberProcesses: procs, memberActions: []byte(actions), memberClock: []byte(clock)})
-	src := memSource{}
+	src := MemSource{}
 	for k, v := range m {
 		src[k] = v
 	}
@@ -577,7 +577,8 @@ not json
 		{ID: "b-rule", Evidence: []Evidence{{Member: memberProcesses, Pointer: "/0", Text: "differs"}}},
 		{ID: "a-rule", Evidence: []Evidence{{Member: memberProcesses, Pointer: "/0"}, {Member: "images/web.tar", Text: "layer top/layer.tar entry tmp/.x/kworker: more"}}},
 	}
-	evs := buildTimeline(h, m, steps, TimelineOptions{Findings: tags, IOCs: []string{"198.18.0.2", "evil.example"},
+	h.Steps = steps
+	evs := buildTimeline(h, TimelineOptions{Findings: tags, IOCs: []string{"198.18.0.2", "evil.example"},
 		Flows: []FlowSummary{{Container: triageTestID, Proto: "tcp", Remote: netip.MustParseAddr("198.18.0.2"), RemotePort: 4444, First: base, Last: base.Add(time.Minute)}},
 		DNS:   []DNSName{{Container: triageTestID, Name: "c2.evil.example", Time: base.Add(-time.Second), Answers: []string{"198.18.0.2"}}}})
 	var got []string
@@ -609,7 +610,7 @@ not json
 		"09:45:00 First packet first packet tcp IOC contact 198.18.0.2: web → 198.18.0.2:4444",
 		"09:46:00 Last packet last packet tcp IOC contact 198.18.0.2: web → 198.18.0.2:4444",
 		"10:04:00 Collection step collection step clock: ok",
-		"10:04:00 Host clock reading host clock read by the collector: " + clockNote(m),
+		"10:04:00 Host clock reading host clock read by the collector: " + ClockNote(h),
 		"10:05:00 Containment containment: pause web",
 	}
 	if !slices.Equal(got, want) {

@@ -310,7 +310,7 @@ func flowsBenchAttributor(set *FlowSet) *attributor {
 		h.leases = append(h.leases, Lease{Addr: addr, Container: c.ID, ContainerName: c.Name, From: start})
 	}
 	h.Namespaces = []*Namespace{h.HostNS}
-	a := newAttributor(h, nil)
+	a := newAttributor(h)
 	for _, c := range set.Captures {
 		for _, p := range c.Points {
 			role := PointOther

@@ -36,7 +36,7 @@ func TestIfaceMapVanishedInterface(t *testing.T) {
 		},
 	}}, nil)
 
-	a := newAttributor(&Host{}, b)
+	a := newAttributor(&Host{src: BundleSource(b)})
 	if len(a.problems) != 0 {
 		t.Errorf("problems = %q, want none", a.problems)
 	}

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net/netip"
 	"path"
@@ -68,26 +69,47 @@ const (
 	memberNft        = "host/firewall/nft.json"
 )
 
-// hostSource is where Load reads members from: a verified bundle, or (in
-// benchmarks and fuzz tests) members held in memory.
-type hostSource interface {
-	// read returns the member's bytes, an error wrapping fs.ErrNotExist
-	// when the bundle lacks it.
-	read(member string, max int64) ([]byte, error)
-	sha256(member string) string
-	members() []string
+// Source is where the model reads the members of a bundle from: a verified
+// bundle (BundleSource), or members held in memory (MemSource, for tests,
+// benchmarks and fuzzing). It is the one reader of bundle members: the
+// stages read what Load kept on the Host, and open the streams too large
+// to hold (captures, layers) through Host.Open.
+type Source interface {
+	// ReadMember returns the member's bytes, at most max of them; the error
+	// wraps fs.ErrNotExist when the bundle lacks the member.
+	ReadMember(member string, max int64) ([]byte, error)
+	// Open opens a member as a stream, for those too large to hold.
+	Open(member string) (io.ReadSeekCloser, error)
+	// SHA256 is the member's hash as the manifest records it ("" if
+	// unknown).
+	SHA256(member string) string
+	Has(member string) bool
+	// Members lists the members' paths.
+	Members() []string
 }
+
+// BundleSource reads the members of an opened bundle.
+func BundleSource(b *bundle.Bundle) Source { return bundleSource{b} }
 
 type bundleSource struct{ b *bundle.Bundle }
 
-func (s bundleSource) read(member string, max int64) ([]byte, error) {
+func (s bundleSource) ReadMember(member string, max int64) ([]byte, error) {
 	if !s.b.Has(member) {
 		return nil, fmt.Errorf("member %s: %w", member, fs.ErrNotExist)
 	}
 	return s.b.ReadFile(member, max)
 }
 
-func (s bundleSource) sha256(member string) string {
+func (s bundleSource) Open(member string) (io.ReadSeekCloser, error) {
+	if !s.b.Has(member) {
+		return nil, fmt.Errorf("member %s: %w", member, fs.ErrNotExist)
+	}
+	return s.b.OpenMember(member)
+}
+
+func (s bundleSource) Has(member string) bool { return s.b.Has(member) }
+
+func (s bundleSource) SHA256(member string) string {
 	if s.b.Manifest == nil {
 		return ""
 	}
@@ -97,7 +119,7 @@ func (s bundleSource) sha256(member string) string {
 	return ""
 }
 
-func (s bundleSource) members() []string {
+func (s bundleSource) Members() []string {
 	var out []string
 	for _, m := range s.b.Members() {
 		out = append(out, m.Path)
@@ -105,10 +127,12 @@ func (s bundleSource) members() []string {
 	return out
 }
 
-// memSource holds members in memory.
-type memSource map[string][]byte
+// MemSource holds members in memory, by path.
+type MemSource map[string][]byte
 
-func (s memSource) read(member string, max int64) ([]byte, error) {
+// ReadMember returns the member, or an error when it is absent or larger
+// than max.
+func (s MemSource) ReadMember(member string, max int64) ([]byte, error) {
 	b, ok := s[member]
 	if !ok {
 		return nil, fmt.Errorf("member %s: %w", member, fs.ErrNotExist)
@@ -119,18 +143,73 @@ func (s memSource) read(member string, max int64) ([]byte, error) {
 	return b, nil
 }
 
-func (s memSource) sha256(member string) string {
+// Open returns a reader of the member.
+func (s MemSource) Open(member string) (io.ReadSeekCloser, error) {
+	b, ok := s[member]
+	if !ok {
+		return nil, fmt.Errorf("member %s: %w", member, fs.ErrNotExist)
+	}
+	return memFile{bytes.NewReader(b)}, nil
+}
+
+type memFile struct{ *bytes.Reader }
+
+func (memFile) Close() error { return nil }
+
+// Has reports whether the member is held.
+func (s MemSource) Has(member string) bool { _, ok := s[member]; return ok }
+
+// SHA256 hashes the member.
+func (s MemSource) SHA256(member string) string {
 	sum := sha256.Sum256(s[member])
 	return hex.EncodeToString(sum[:])
 }
 
-func (s memSource) members() []string {
+// Members lists the members, sorted.
+func (s MemSource) Members() []string {
 	out := make([]string, 0, len(s))
 	for k := range s {
 		out = append(out, k)
 	}
 	sort.Strings(out)
 	return out
+}
+
+// Open opens a member of the bundle the model was loaded from, for the
+// streams the model does not hold (captures, committed layers, conntrack
+// events).
+func (h *Host) Open(member string) (io.ReadSeekCloser, error) {
+	if h.src == nil {
+		return nil, fmt.Errorf("member %s: %w", member, fs.ErrNotExist)
+	}
+	return h.src.Open(member)
+}
+
+// source is the model's source; an empty one for a Host built by hand.
+func (h *Host) source() Source {
+	if h.src == nil {
+		return MemSource{}
+	}
+	return h.src
+}
+
+// Has reports whether the bundle the model was loaded from holds member.
+func (h *Host) Has(member string) bool { return h.src != nil && h.src.Has(member) }
+
+// MemberSHA256 is the manifest's hash of a member ("" if unknown).
+func (h *Host) MemberSHA256(member string) string {
+	if h.src == nil {
+		return ""
+	}
+	return h.src.SHA256(member)
+}
+
+// MemberPaths lists the members of the bundle the model was loaded from.
+func (h *Host) MemberPaths() []string {
+	if h.src == nil {
+		return nil
+	}
+	return h.src.Members()
 }
 
 // Load builds the model of the host from a bundle. Members the bundle lacks
@@ -141,6 +220,7 @@ func Load(b *bundle.Bundle) (*Host, error) {
 		return nil, errors.New("load: no bundle")
 	}
 	h := loadHost(bundleSource{b})
+	h.Steps, h.BundlePath = b.Steps, b.Path
 	if b.Manifest != nil {
 		h.Collected = b.Manifest.Finished.UTC()
 		if h.Hostname == "" {
@@ -153,12 +233,12 @@ func Load(b *bundle.Bundle) (*Host, error) {
 
 // loader carries the source and the host being built.
 type loader struct {
-	src hostSource
+	src Source
 	h   *Host
 }
 
 func (l *loader) ev(member, pointer string) Evidence {
-	return Evidence{Member: member, SHA256: l.src.sha256(member), Pointer: pointer}
+	return Evidence{Member: member, SHA256: l.src.SHA256(member), Pointer: pointer}
 }
 
 func (l *loader) missing(format string, a ...any) {
@@ -168,7 +248,7 @@ func (l *loader) missing(format string, a ...any) {
 // readJSON reads and decodes a member; ok is false (and the reason recorded
 // as missing, with what it leaves unknown) when it is absent or malformed.
 func (l *loader) read(member string, max int64, unknown string) ([]byte, bool) {
-	data, err := l.src.read(member, max)
+	data, err := l.src.ReadMember(member, max)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			l.missing("%s: not in the bundle: %s unknown", member, unknown)
@@ -180,8 +260,8 @@ func (l *loader) read(member string, max int64, unknown string) ([]byte, bool) {
 	return data, true
 }
 
-func loadHost(src hostSource) *Host {
-	l := &loader{src: src, h: &Host{byID: map[string]*Container{}}}
+func loadHost(src Source) *Host {
+	l := &loader{src: src, h: &Host{byID: map[string]*Container{}, src: src}}
 	l.loadClock()
 	l.loadNamespaces()
 	l.pairLinks()
@@ -213,9 +293,29 @@ func ptrIdx(prefix string, i int, rest ...string) string {
 
 // --- clock ---
 
+// HostClock is host/clock.json: the host's wall clock as the collector
+// read it, and what adjtimex said of its synchronisation (nil when the
+// collector did not record it).
+type HostClock struct {
+	Wall     time.Time
+	Hostname string
+	NTP      *ClockNTP
+}
+
+// ClockNTP is the kernel's view of the clock's synchronisation.
+type ClockNTP struct {
+	Synchronized bool     `json:"synchronized"`
+	State        string   `json:"state"`
+	StatusFlags  []string `json:"status_flags"`
+	MaxErrorUS   int64    `json:"max_error_us"`
+	EstErrorUS   int64    `json:"est_error_us"`
+	OffsetNS     int64    `json:"offset_ns"`
+}
+
 type clockDoc struct {
-	Wall     time.Time `json:"wall"`
-	Hostname string    `json:"hostname"`
+	Wall     time.Time       `json:"wall"`
+	Hostname string          `json:"hostname"`
+	NTP      json.RawMessage `json:"ntp"`
 }
 
 func decodeClock(data []byte) (clockDoc, error) {
@@ -224,6 +324,8 @@ func decodeClock(data []byte) (clockDoc, error) {
 	return d, err
 }
 
+// loadClock keeps the host name, and the clock for the timeline when its
+// NTP part is well formed too.
 func (l *loader) loadClock() {
 	data, ok := l.read(memberClock, maxClockJSONBytes, "the host name")
 	if !ok {
@@ -235,6 +337,13 @@ func (l *loader) loadClock() {
 		return
 	}
 	l.h.Hostname = d.Hostname
+	c := &HostClock{Wall: d.Wall, Hostname: d.Hostname}
+	if len(d.NTP) > 0 && string(d.NTP) != "null" {
+		if json.Unmarshal(d.NTP, &c.NTP) != nil {
+			return
+		}
+	}
+	l.h.Clock = c
 }
 
 // --- namespaces ---
@@ -347,7 +456,7 @@ func (l *loader) loadNamespaces() {
 	}
 	if index == nil {
 		// Without the index, still read every namespace the bundle holds.
-		for _, m := range l.src.members() {
+		for _, m := range l.src.Members() {
 			dir, file := path.Split(m)
 			if file != "netns.json" || !strings.HasPrefix(dir, "netns/") {
 				continue
@@ -651,7 +760,7 @@ func (l *loader) loadDocker() {
 	for _, c := range list {
 		ids[c.ID] = true
 	}
-	for _, m := range l.src.members() {
+	for _, m := range l.src.Members() {
 		if strings.HasPrefix(m, "docker/containers/") && strings.HasSuffix(m, "/inspect.json") {
 			id := strings.TrimSuffix(strings.TrimPrefix(m, "docker/containers/"), "/inspect.json")
 			if !strings.Contains(id, "/") && !ids[id] {
@@ -940,6 +1049,18 @@ func (l *loader) loadConntrack() {
 	}
 }
 
+// EngineEvent is one line of docker/events.jsonl, every type and action:
+// the model's DockerEvents keep only those that move addresses, the
+// timeline shows them all.
+type EngineEvent struct {
+	// Line is the event's 1-based line in the member.
+	Line         int
+	Time         time.Time
+	Type, Action string
+	Actor        string
+	Attributes   map[string]string
+}
+
 type eventDoc struct {
 	Type   string `json:"Type"`
 	Action string `json:"Action"`
@@ -986,6 +1107,14 @@ func (l *loader) loadEvents() {
 	if bad > 0 {
 		l.missing("%s: %d malformed lines skipped", memberEvents, bad)
 	}
+	l.h.EngineEvents = make([]EngineEvent, len(docs))
+	for i, d := range docs {
+		at := time.Unix(0, d.TimeNano).UTC()
+		if d.TimeNano == 0 {
+			at = time.Unix(d.Time, 0).UTC()
+		}
+		l.h.EngineEvents[i] = EngineEvent{Line: lines[i], Time: at, Type: d.Type, Action: d.Action, Actor: d.Actor.ID, Attributes: d.Actor.Attributes}
+	}
 	for i, d := range docs {
 		if !(d.Type == "container" && (d.Action == "start" || d.Action == "die" || d.Action == "destroy")) &&
 			!(d.Type == "network" && (d.Action == "connect" || d.Action == "disconnect")) {
@@ -996,7 +1125,7 @@ func (l *loader) loadEvents() {
 			t = time.Unix(d.Time, 0).UTC()
 		}
 		e := DockerEvent{Time: t, Type: d.Type, Action: d.Action, Actor: d.Actor.ID, Name: d.Actor.Attributes["name"],
-			Evidence: Evidence{Member: memberEvents, SHA256: l.src.sha256(memberEvents), Line: lines[i], Text: d.Type + " " + d.Action}}
+			Evidence: Evidence{Member: memberEvents, SHA256: l.src.SHA256(memberEvents), Line: lines[i], Text: d.Type + " " + d.Action}}
 		if d.Type == "container" {
 			e.Container = d.Actor.ID
 		} else {
@@ -1011,7 +1140,7 @@ func (l *loader) loadEvents() {
 
 func (l *loader) loadFirewall() {
 	parse := func(member string, v6 bool) (*Ruleset, *Evidence) {
-		data, err := l.src.read(member, maxFirewallTextBytes)
+		data, err := l.src.ReadMember(member, maxFirewallTextBytes)
 		if err != nil {
 			return nil, nil
 		}
@@ -1029,7 +1158,7 @@ func (l *loader) loadFirewall() {
 	}
 	l.h.Firewall4, l.h.fwEv4 = parse(memberIPTables, false)
 	l.h.Firewall6, l.h.fwEv6 = parse(memberIP6Tables, true)
-	if data, err := l.src.read(memberNft, maxFirewallTextBytes); err == nil && len(bytes.TrimSpace(data)) > 0 {
+	if data, err := l.src.ReadMember(memberNft, maxFirewallTextBytes); err == nil && len(bytes.TrimSpace(data)) > 0 {
 		rs, err := ParseNftJSON(bytes.NewReader(data))
 		var re *RulesetError
 		switch {

@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/dockcase/dockcase/bundle"
 )
 
 // Evidence cites where a fact comes from: a bundle member, its SHA-256 as
@@ -36,6 +38,11 @@ type Host struct {
 	Conntrack []ConntrackFlow `json:"-"`
 	Processes []HostProcess   `json:"-"`
 	Events    []DockerEvent   `json:"-"`
+	// EngineEvents are all of docker/events.jsonl's well-formed lines, in
+	// the member's order.
+	EngineEvents []EngineEvent `json:"-"`
+	// Clock is host/clock.json; nil when absent or malformed.
+	Clock *HostClock `json:"-"`
 
 	// Firewall4 and Firewall6 are the rulesets that decide NAT and
 	// forwarding: iptables-save (or ip6tables-save) unless the engine uses
@@ -50,8 +57,18 @@ type Host struct {
 	// Missing lists what the bundle lacks and what is unknown because of it.
 	Missing []string `json:"missing,omitempty"`
 
+	// Steps are the collection steps of the custody log, and BundlePath
+	// the bundle file the model was loaded from ("" for members in
+	// memory): the timeline cites both.
+	Steps      []bundle.StepRecord `json:"-"`
+	BundlePath string              `json:"-"`
+
 	leases []Lease
 	byID   map[string]*Container
+	diffs  map[string]*containerDiff // container id → docker diff, read on first use
+	// src is the bundle the model was loaded from, for the streams it does
+	// not hold (Open).
+	src Source
 }
 
 // Container is one container as inspect, the namespace index and the

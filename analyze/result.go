@@ -2,7 +2,6 @@ package analyze
 
 import (
 	"errors"
-	"fmt"
 	"net/netip"
 	"sort"
 	"time"
@@ -143,45 +142,13 @@ func bundleMembers(b *bundle.Bundle) []BundleMember {
 }
 
 // Analyze builds the host model from a verified (or knowingly unverified)
-// bundle and produces the analysis document.
+// bundle and produces the analysis document: Open and Result.
 func Analyze(b *bundle.Bundle, opts Options) (*Result, error) {
-	h, err := Load(b)
+	c, err := Open(b, opts)
 	if err != nil {
 		return nil, err
 	}
-	res := h.Result(opts)
-	bi := BundleInfo{Path: b.Path, SHA256: opts.BundleSHA256, Root: b.Root, Case: b.Meta.CaseID, Examiner: b.Meta.Examiner,
-		Host: b.Meta.Host, Collector: b.Meta.Collector, Started: b.Meta.Started.UTC(), Signer: b.Fingerprint,
-		Trusted: b.Trusted && b.Err == nil, Verified: b.Err == nil, Gaps: []string{}}
-	if b.Manifest != nil {
-		bi.Finished = b.Manifest.Finished.UTC()
-		bi.Complete = b.Manifest.Complete
-		bi.Gaps = append(bi.Gaps, b.Manifest.Gaps...)
-	}
-	if b.Err != nil {
-		bi.VerificationError = b.Err.Error()
-		res.Warning = fmt.Sprintf("UNVERIFIED: this bundle failed verification (%v); it was analysed only because --allow-unverified was given, and nothing in it can be relied on", b.Err)
-	}
-	res.Bundle = bi
-	res.Members = bundleMembers(b)
-	t, err := ReadTraffic(h, b, TrafficOptions{Pcaps: opts.Pcaps, IOCs: opts.IOCs, Flow: opts.Flow})
-	if err != nil {
-		return nil, err
-	}
-	res.Captures, res.Flows, res.DNS, res.IOCs = t.Captures, t.Flows, t.DNS, t.IOCs
-	if len(opts.IOCs) > 0 && res.IOCs == nil {
-		res.IOCs = MatchIOCs(h, t, opts.IOCs) // no capture: each indicator is reported unseen
-	}
-	res.TrafficProblems = t.Problems
-
-	flows, dns, iocs := FlowSummaries(res.Flows), dnsNames(res.DNS), iocTexts(opts.IOCs)
-	layers, layerProblems := CommittedLayers(b)
-	res.FileChanges = h.fileChanges(b, layers)
-	res.Findings = Findings(h, b, FindingOptions{MinSeverity: opts.MinSeverity, BadHashes: opts.BadHashes, IOCs: iocs,
-		Flows: flows, DNS: dns, Layers: layers, LayerProblems: layerProblems})
-	res.Timeline = BuildTimeline(h, b, TimelineOptions{Flows: flows, DNS: dns, IOCs: iocs, BundleSHA256: opts.BundleSHA256,
-		Layers: layers, Findings: res.Findings})
-	return res, nil
+	return c.Result()
 }
 
 // dnsNames turns the per-container DNS log into the findings' input.

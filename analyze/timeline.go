@@ -1,7 +1,6 @@
 package analyze
 
 import (
-	"bytes"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
@@ -77,9 +76,6 @@ type TimelineOptions struct {
 }
 
 const (
-	// maxTimelineEventsBytes bounds events.jsonl as the timeline reads it;
-	// the same bound as the model's.
-	maxTimelineEventsBytes = maxEventsBytes
 	// maxActionsJSONBytes bounds containment/actions.json: two actions per
 	// container.
 	maxActionsJSONBytes = 16 << 20
@@ -93,29 +89,9 @@ const (
 // matters for reading the times: a clock not synchronised by NTP (adjtimex
 // said so), with its offset and estimated error. It is "" for a
 // synchronised clock or a bundle without host/clock.json.
-func ClockNote(b *bundle.Bundle) string {
-	return clockNote(triageBundle{b})
-}
-
-type clockNTPDoc struct {
-	Wall time.Time `json:"wall"`
-	NTP  *struct {
-		Synchronized bool     `json:"synchronized"`
-		State        string   `json:"state"`
-		StatusFlags  []string `json:"status_flags"`
-		MaxErrorUS   int64    `json:"max_error_us"`
-		EstErrorUS   int64    `json:"est_error_us"`
-		OffsetNS     int64    `json:"offset_ns"`
-	} `json:"ntp"`
-}
-
-func clockNote(src triageSource) string {
-	data, err := src.read(memberClock, maxClockJSONBytes)
-	if err != nil {
-		return ""
-	}
-	var d clockNTPDoc
-	if json.Unmarshal(data, &d) != nil || d.NTP == nil || d.NTP.Synchronized {
+func ClockNote(h *Host) string {
+	d := h.Clock
+	if d == nil || d.NTP == nil || d.NTP.Synchronized {
 		return ""
 	}
 	return fmt.Sprintf("host clock NOT synchronised at collection (adjtimex %s, %s): host times may be off; kernel offset %s, estimated error ±%s, maximum error ±%s; compare with the collector's wall clock %s",
@@ -125,13 +101,13 @@ func clockNote(src triageSource) string {
 
 // BuildTimeline builds the case timeline: container lifecycle (inspect and
 // engine events), process starts, file modification times of the committed
-// layers, traffic when given, and every collection, containment and custody
-// step. Events are sorted by time (stable: same-time events keep the order
-// of their sources).
-func BuildTimeline(h *Host, b *bundle.Bundle, opts TimelineOptions) []TimelineEvent {
-	evs := buildTimeline(h, triageBundle{b}, b.Steps, opts)
-	if !opts.NoSidecar && b.Path != "" {
-		evs = append(evs, sidecarEvents(b.Path, opts.BundleSHA256)...)
+// layers, traffic when given, every collection and containment step, and
+// the custody sidecar next to the bundle file. Events are sorted by time
+// (stable: same-time events keep the order of their sources).
+func BuildTimeline(h *Host, opts TimelineOptions) []TimelineEvent {
+	evs := buildTimeline(h, opts)
+	if !opts.NoSidecar && h.BundlePath != "" {
+		evs = append(evs, sidecarEvents(h.BundlePath, opts.BundleSHA256)...)
 		sortTimeline(evs)
 	}
 	return evs
@@ -141,8 +117,8 @@ func sortTimeline(evs []TimelineEvent) {
 	sort.SliceStable(evs, func(i, j int) bool { return evs[i].Time.Before(evs[j].Time) })
 }
 
-func buildTimeline(h *Host, src triageSource, steps []bundle.StepRecord, opts TimelineOptions) []TimelineEvent {
-	t := &triage{h: h, src: src, inspects: map[string]*inspectDoc{}}
+func buildTimeline(h *Host, opts TimelineOptions) []TimelineEvent {
+	t := &triage{h: h, src: h.source(), inspects: map[string]*inspectDoc{}}
 	if opts.Layers != nil {
 		t.layers, t.layersOK = opts.Layers, true
 	}
@@ -263,7 +239,7 @@ func buildTimeline(h *Host, src triageSource, steps []bundle.StepRecord, opts Ti
 	}
 
 	// Collection steps, containment, the clock.
-	for i, s := range steps {
+	for i, s := range h.Steps {
 		msg := fmt.Sprintf("collection step %s: %s", s.Name, s.Status)
 		if s.Error != "" {
 			msg += ": " + truncateText(s.Error, 300)
@@ -295,22 +271,19 @@ func buildTimeline(h *Host, src triageSource, steps []bundle.StepRecord, opts Ti
 			}
 		}
 	}
-	if data, err := src.read(memberClock, maxClockJSONBytes); err == nil {
-		var d clockNTPDoc
-		if json.Unmarshal(data, &d) == nil {
-			msg := "host clock read by the collector"
-			if note := clockNote(src); note != "" {
-				msg += ": " + note
-			} else if d.NTP != nil {
-				msg += ": synchronised (NTP)"
-			}
-			e := TimelineEvent{Time: d.Wall, Kind: TimeHostClock, Source: "clock", Message: msg, Evidence: ev(t.ev(memberClock, "/wall"))}
-			if d.NTP != nil {
-				e.Attrs = map[string]string{"ntp_synchronized": strconv.FormatBool(d.NTP.Synchronized), "offset_ns": strconv.FormatInt(d.NTP.OffsetNS, 10),
-					"est_error_us": strconv.FormatInt(d.NTP.EstErrorUS, 10)}
-			}
-			add(e)
+	if d := h.Clock; d != nil {
+		msg := "host clock read by the collector"
+		if note := ClockNote(h); note != "" {
+			msg += ": " + note
+		} else if d.NTP != nil {
+			msg += ": synchronised (NTP)"
 		}
+		e := TimelineEvent{Time: d.Wall, Kind: TimeHostClock, Source: "clock", Message: msg, Evidence: ev(t.ev(memberClock, "/wall"))}
+		if d.NTP != nil {
+			e.Attrs = map[string]string{"ntp_synchronized": strconv.FormatBool(d.NTP.Synchronized), "offset_ns": strconv.FormatInt(d.NTP.OffsetNS, 10),
+				"est_error_us": strconv.FormatInt(d.NTP.EstErrorUS, 10)}
+		}
+		add(e)
 	}
 	tagTimeline(evs, opts.Findings)
 	sortTimeline(evs)
@@ -357,50 +330,31 @@ func tagTimeline(evs []TimelineEvent, fs []TriageFinding) {
 // container, network, image and volume event, not only the ones the model
 // keeps for address ownership.
 func (t *triage) engineEvents() []TimelineEvent {
-	data, ok := t.readMember(memberEvents, maxTimelineEventsBytes)
-	if !ok {
-		return nil
-	}
 	names := map[string]string{}
 	for _, c := range t.h.Containers {
 		names[c.ID] = c.Name
 	}
-	sha := t.src.sha256(memberEvents)
+	sha := t.src.SHA256(memberEvents)
 	var out []TimelineEvent
-	line := 0
-	for len(data) > 0 {
-		line++
-		l := data
-		if i := bytes.IndexByte(data, '\n'); i >= 0 {
-			l, data = data[:i], data[i+1:]
-		} else {
-			data = nil
-		}
-		var d eventDoc
-		if len(bytes.TrimSpace(l)) == 0 || json.Unmarshal(l, &d) != nil {
-			continue
-		}
-		at := time.Unix(0, d.TimeNano).UTC()
-		if d.TimeNano == 0 {
-			at = time.Unix(d.Time, 0).UTC()
-		}
+	for _, d := range t.h.EngineEvents {
+		at := d.Time
 		e := TimelineEvent{Time: at, Kind: TimeEngineEvent, Source: "docker events",
-			Evidence: &Evidence{Member: memberEvents, SHA256: sha, Line: line, Text: d.Type + " " + d.Action}, Attrs: map[string]string{"type": d.Type, "action": d.Action}}
-		name := d.Actor.Attributes["name"]
+			Evidence: &Evidence{Member: memberEvents, SHA256: sha, Line: d.Line, Text: d.Type + " " + d.Action}, Attrs: map[string]string{"type": d.Type, "action": d.Action}}
+		name := d.Attributes["name"]
 		switch d.Type {
 		case "container":
-			e.Container = d.Actor.ID
+			e.Container = d.Actor
 			e.ContainerName = name
-			e.Message = fmt.Sprintf("container %s %s (%s)", d.Action, name, shortID(d.Actor.ID))
-			if img := d.Actor.Attributes["image"]; img != "" {
+			e.Message = fmt.Sprintf("container %s %s (%s)", d.Action, name, shortID(d.Actor))
+			if img := d.Attributes["image"]; img != "" {
 				e.Attrs["image"] = img
 			}
-			if code := d.Actor.Attributes["exitCode"]; code != "" {
+			if code := d.Attributes["exitCode"]; code != "" {
 				e.Attrs["exit_code"] = code
 				e.Message += " exit code " + code
 			}
 		case "network":
-			e.Container = d.Actor.Attributes["container"]
+			e.Container = d.Attributes["container"]
 			e.ContainerName = names[e.Container]
 			if e.Container != "" {
 				cn := e.ContainerName
@@ -409,7 +363,7 @@ func (t *triage) engineEvents() []TimelineEvent {
 				}
 				e.Message = fmt.Sprintf("network %s: container %s %s network %s", d.Action, cn, map[bool]string{true: "left", false: "joined"}[d.Action == "disconnect"], name)
 			} else {
-				e.Message = fmt.Sprintf("network %s %s (%s)", d.Action, name, shortID(d.Actor.ID))
+				e.Message = fmt.Sprintf("network %s %s (%s)", d.Action, name, shortID(d.Actor))
 			}
 		default:
 			e.Message = fmt.Sprintf("%s %s %s", d.Type, d.Action, name)

@@ -112,8 +112,12 @@ func runAnalyze(opts *analyzeOptions, path string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	res, err := analyze.Analyze(b, analyze.Options{To: to, BundleSHA256: sum, IOCs: iocs, Pcaps: opts.traffic.pcaps, BadHashes: badHashes,
+	c, err := analyze.Open(b, analyze.Options{To: to, BundleSHA256: sum, IOCs: iocs, Pcaps: opts.traffic.pcaps, BadHashes: badHashes,
 		Flow: analyze.FlowOptions{MaxFlows: opts.traffic.maxFlows}})
+	if err != nil {
+		return err
+	}
+	res, err := c.Result()
 	if err != nil {
 		return err
 	}

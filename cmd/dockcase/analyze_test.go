@@ -12,6 +12,7 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 
+	"github.com/dockcase/dockcase/analyze"
 	"github.com/dockcase/dockcase/analyze/analyzetest"
 )
 
@@ -115,5 +116,105 @@ func TestAnalyzeTampered(t *testing.T) {
 	}
 	if err := json.Unmarshal(data, &res); err != nil || res.Bundle.Verified || res.Bundle.Error == "" {
 		t.Errorf("bundle section = %+v (%v), want verified false with the error", res.Bundle, err)
+	}
+}
+
+// demoAnalysis runs analyze --json - on the demo bundle with extra flags
+// and decodes the document.
+func demoAnalysis(t *testing.T, extra ...string) *analyze.Result {
+	t.Helper()
+	signers := "--allowed-signers=" + filepath.Join(analyzetest.DemoDir(), "allowed_signers")
+	var stdout, stderr bytes.Buffer
+	args := append([]string{"analyze", signers, "--json", "-"}, extra...)
+	if code := Main(append(args, analyzetest.DemoBundle()), nil, &stdout, &stderr); code != exitOK && code != exitGaps {
+		t.Fatalf("%v: exit %d\nstderr: %s", args, code, stderr.String())
+	}
+	var res analyze.Result
+	if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {
+		t.Fatalf("decode analysis: %v", err)
+	}
+	return &res
+}
+
+// TestTimelineIsTheAnalysisTimeline checks that dockcase timeline prints
+// the events of the analysis document's timeline, the captured traffic
+// included: both come from one Case.
+func TestTimelineIsTheAnalysisTimeline(t *testing.T) {
+	domain := analyzetest.Scenario(t, "C2", 5)
+	res := demoAnalysis(t, "--ioc", domain)
+	var want bytes.Buffer
+	if err := analyze.WriteTimelineCSV(&want, res.Timeline); err != nil {
+		t.Fatal(err)
+	}
+	kinds := map[string]int{}
+	for _, e := range res.Timeline {
+		kinds[e.Kind]++
+	}
+	if kinds[analyze.TimeFlowFirst] == 0 || kinds[analyze.TimeDNSQuery] == 0 {
+		t.Fatalf("the analysis timeline has no traffic events: %v", kinds)
+	}
+	signers := "--allowed-signers=" + filepath.Join(analyzetest.DemoDir(), "allowed_signers")
+	var stdout, stderr bytes.Buffer
+	if code := Main([]string{"timeline", signers, "--ioc", domain, "--csv", "-", analyzetest.DemoBundle()}, nil, &stdout, &stderr); code != exitOK {
+		t.Fatalf("timeline --csv -: exit %d\nstderr: %s", code, stderr.String())
+	}
+	if got := stdout.String(); got != want.String() {
+		t.Errorf("timeline --csv - differs from the analysis timeline:\n got %d lines\nwant %d lines", strings.Count(got, "\n"), strings.Count(want.String(), "\n"))
+	}
+	ts := filepath.Join(t.TempDir(), "timeline.jsonl")
+	if code := Main([]string{"timeline", signers, "--ioc", domain, "--timesketch", ts, analyzetest.DemoBundle()}, nil, io.Discard, &stderr); code != exitOK {
+		t.Fatalf("timeline --timesketch: exit %d\nstderr: %s", code, stderr.String())
+	}
+	var wantTS bytes.Buffer
+	if err := analyze.WriteTimesketch(&wantTS, res.Timeline); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := os.ReadFile(ts); err != nil || !bytes.Equal(got, wantTS.Bytes()) {
+		t.Errorf("timeline --timesketch differs from the analysis timeline (%v): %d bytes, want %d", err, len(got), wantTS.Len())
+	}
+}
+
+// TestFindingsIOCIsAnalyzeIOC checks that findings --ioc flags the same
+// contacts as analyze --ioc: the C2's domain, seen only in the captures'
+// DNS, and its address.
+func TestFindingsIOCIsAnalyzeIOC(t *testing.T) {
+	addr, domain := analyzetest.Scenario(t, "C2", 1), analyzetest.Scenario(t, "C2", 5)
+	iocFindings := func(fs []analyze.TriageFinding) []analyze.TriageFinding {
+		var out []analyze.TriageFinding
+		for _, f := range fs {
+			if f.ID == "ioc-contact" {
+				out = append(out, f)
+			}
+		}
+		return out
+	}
+	res := demoAnalysis(t, "--ioc", domain, "--ioc", addr)
+	want := iocFindings(res.Findings)
+	var lookup bool
+	for _, f := range want {
+		lookup = lookup || strings.Contains(f.Title, "Lookup of IOC domain "+domain)
+	}
+	if !lookup {
+		t.Fatalf("analyze --ioc %s found no lookup of it: %+v", domain, want)
+	}
+	signers := "--allowed-signers=" + filepath.Join(analyzetest.DemoDir(), "allowed_signers")
+	var stdout, stderr bytes.Buffer
+	if code := Main([]string{"findings", signers, "--json", "--ioc", domain, "--ioc", addr, analyzetest.DemoBundle()}, nil, &stdout, &stderr); code != exitOK {
+		t.Fatalf("findings --ioc: exit %d\nstderr: %s", code, stderr.String())
+	}
+	var doc findingsDoc
+	if err := json.Unmarshal(stdout.Bytes(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	got := iocFindings(doc.Findings)
+	gj, _ := json.Marshal(got)
+	wj, _ := json.Marshal(want)
+	if !bytes.Equal(gj, wj) {
+		t.Errorf("findings --ioc gave %d IOC findings, analyze --ioc %d:\n got %s\nwant %s", len(got), len(want), gj, wj)
+	}
+	// The indicators are parsed as analyze parses them: a bad one is a
+	// usage error.
+	if code := Main([]string{"findings", signers, "--ioc", "not an indicator", analyzetest.DemoBundle()}, nil, io.Discard, io.Discard); code != exitUsage {
+		t.Errorf("findings --ioc 'not an indicator': exit %d, want %d", code, exitUsage)
 	}
 }

@@ -46,10 +46,11 @@ func runExtract(opts *extractOptions, path string, stdout, stderr io.Writer) err
 	if opts.out == "" {
 		return usagef("-o FILE is required")
 	}
-	b, res, iocs, err := analyzeTraffic(&opts.analyze, path)
+	b, c, res, err := analyzeTraffic(&opts.analyze, path)
 	if err != nil {
 		return err
 	}
+	iocs := c.Options().IOCs
 	defer b.Close()
 	if res.Warning != "" {
 		fmt.Fprintf(stderr, "dockcase: WARNING: %s\n", res.Warning)
@@ -58,7 +59,7 @@ func runExtract(opts *extractOptions, path string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	inputs, err := analyze.CaptureInputs(b, opts.analyze.traffic.pcaps)
+	inputs, err := c.CaptureInputs()
 	if err != nil {
 		return err
 	}

@@ -19,7 +19,7 @@ type findingsOptions struct {
 	allowUnverified bool
 	minSeverity     string
 	hashFile        string
-	iocs            []string
+	traffic         trafficOptions
 	json            bool
 }
 
@@ -49,8 +49,9 @@ environment, shown redacted), processes (reverse shells, miners, programs run
 from /tmp, deleted executables, processes entered from outside), files (docker
 diff and the committed image's top layer: executables in /tmp, webshells,
 cron and systemd persistence, authorized_keys, ld.so.preload, SUID bits,
---hash-file matches), traffic in the conntrack snapshot (IOCs, mining-pool
-ports, repeated contact) and image build history.
+--hash-file matches), traffic in the conntrack snapshot and the captures
+(IOCs, DNS lookups of IOC domains, mining-pool ports, repeated contact) and
+image build history. --ioc and --ioc-file are read as analyze reads them.
 
 Each finding names its evidence: the bundle member, its SHA-256 and a JSON
 pointer, line or layer entry. A rule that fails shows as an "internal-rule-panic"
@@ -64,7 +65,7 @@ finding; the other rules still run.`,
 	cmd.Flags().BoolVar(&opts.allowUnverified, "allow-unverified", false, "triage a bundle that failed verification (every output says so)")
 	cmd.Flags().StringVar(&opts.minSeverity, "min-severity", "info", "show findings of this `severity` and above: info, low, medium, high, critical")
 	cmd.Flags().StringVar(&opts.hashFile, "hash-file", "", "flag files whose SHA-256 is in `FILE` (sha256sum output or one digest a line)")
-	cmd.Flags().StringArrayVar(&opts.iocs, "ioc", nil, "flag contact with this `IP, CIDR or domain` (repeatable)")
+	opts.traffic.addFlags(cmd.Flags())
 	cmd.Flags().BoolVar(&opts.json, "json", false, "print the findings as JSON ("+findingsVersion+")")
 	return cmd
 }
@@ -74,8 +75,12 @@ func runFindings(opts *findingsOptions, path string, stdout io.Writer) error {
 	if err != nil {
 		return usagef("--min-severity: %v", err)
 	}
-	fo := analyze.FindingOptions{MinSeverity: minSev, IOCs: opts.iocs}
-	if fo.BadHashes, err = readHashFile(opts.hashFile); err != nil {
+	iocs, err := opts.traffic.indicators()
+	if err != nil {
+		return err
+	}
+	badHashes, err := readHashFile(opts.hashFile)
+	if err != nil {
 		return err
 	}
 	b, err := openForAnalysis(&analyzeOptions{trust: opts.trust, allowUnverified: opts.allowUnverified}, path)
@@ -83,14 +88,16 @@ func runFindings(opts *findingsOptions, path string, stdout io.Writer) error {
 		return err
 	}
 	defer b.Close()
-	h, err := analyze.Load(b)
+	c, err := analyze.Open(b, analyze.Options{MinSeverity: minSev, BadHashes: badHashes, IOCs: iocs, Pcaps: opts.traffic.pcaps,
+		Flow: analyze.FlowOptions{MaxFlows: opts.traffic.maxFlows}})
 	if err != nil {
 		return err
 	}
-	// The layers are read once, for the rules and for the file list;
-	// problems reading them come back as findings.
-	fo.Layers, fo.LayerProblems = analyze.CommittedLayers(b)
-	doc := findingsDoc{Version: findingsVersion, Bundle: path, Findings: analyze.Findings(h, b, fo), Files: analyze.ChangedFiles(fo.Layers)}
+	fs, err := c.Findings()
+	if err != nil {
+		return err
+	}
+	doc := findingsDoc{Version: findingsVersion, Bundle: path, Findings: fs, Files: c.ChangedFiles()}
 	if b.Err != nil {
 		doc.Warning = unverifiedWarning(b.Err)
 	}

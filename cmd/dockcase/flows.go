@@ -114,9 +114,11 @@ Exit status 3 means some flows shown stay unattributed.`,
 	return cmd
 }
 
-// analyzeTraffic opens and analyses the bundle with the traffic flags; it
-// refuses a bundle without captures when no --pcap is given.
-func analyzeTraffic(opts *analyzeOptions, path string) (*bundle.Bundle, *analyze.Result, []analyze.IOC, error) {
+// analyzeTraffic opens the bundle's Case with the traffic flags and reads
+// its traffic (only: no findings, timeline or paths); it refuses a bundle
+// without captures when no --pcap is given. res holds the traffic part of
+// the analysis document: warning, containers, captures, flows and IOCs.
+func analyzeTraffic(opts *analyzeOptions, path string) (*bundle.Bundle, *analyze.Case, *analyze.Result, error) {
 	iocs, err := opts.traffic.indicators()
 	if err != nil {
 		return nil, nil, nil, err
@@ -125,16 +127,22 @@ func analyzeTraffic(opts *analyzeOptions, path string) (*bundle.Bundle, *analyze
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	res, err := analyze.Analyze(b, analyze.Options{IOCs: iocs, Pcaps: opts.traffic.pcaps, Flow: analyze.FlowOptions{MaxFlows: opts.traffic.maxFlows}})
+	c, err := analyze.Open(b, analyze.Options{IOCs: iocs, Pcaps: opts.traffic.pcaps, Flow: analyze.FlowOptions{MaxFlows: opts.traffic.maxFlows}})
 	if err != nil {
 		b.Close()
 		return nil, nil, nil, err
 	}
-	if len(res.Captures) == 0 {
+	t, err := c.Traffic()
+	if err != nil {
+		b.Close()
+		return nil, nil, nil, err
+	}
+	if len(t.Captures) == 0 {
 		b.Close()
 		return nil, nil, nil, analyze.ErrNoCapture
 	}
-	return b, res, iocs, nil
+	res := &analyze.Result{Warning: c.Warning(), Containers: c.Host().Containers, Captures: t.Captures, Flows: t.Flows, IOCs: t.IOCs}
+	return b, c, res, nil
 }
 
 // selectFlows keeps the flows of one container (by id, id prefix or name,
@@ -209,10 +217,11 @@ func flowRow(f *analyze.Flow) []string {
 }
 
 func runFlows(opts *flowsOptions, path string, stdout, stderr io.Writer) error {
-	b, res, iocs, err := analyzeTraffic(&opts.analyze, path)
+	b, c, res, err := analyzeTraffic(&opts.analyze, path)
 	if err != nil {
 		return err
 	}
+	iocs := c.Options().IOCs
 	defer b.Close()
 	flows, err := selectFlows(res, opts.container, iocs)
 	if err != nil {

@@ -43,19 +43,17 @@ func runPath(opts *analyzeOptions, path, container string, stdout io.Writer) err
 	if b.Err != nil {
 		fmt.Fprintf(stdout, "WARNING: UNVERIFIED: this bundle failed verification (%s); nothing in it can be relied on\n\n", report.TerminalText(b.Err.Error()))
 	}
-	h, err := analyze.Load(b)
+	c, err := analyze.Open(b, analyze.Options{To: to})
 	if err != nil {
 		return err
 	}
-	if len(to) == 0 {
-		to = h.Result(analyze.Options{}).Host.Destinations
-	}
+	to = c.Destinations()
 	var unknown bool
 	for i, dst := range to {
 		if i > 0 {
 			fmt.Fprintln(stdout)
 		}
-		p, err := h.Path(container, dst)
+		p, err := c.Path(container, dst)
 		if err != nil {
 			return usagef("%v", err)
 		}

@@ -17,6 +17,7 @@ type timelineOptions struct {
 	allowUnverified bool
 	timesketch      string
 	csv             string
+	traffic         trafficOptions
 }
 
 func newTimelineCmd() *cobra.Command {
@@ -44,6 +45,7 @@ says so with the offset and error the kernel reported.`,
 	cmd.Flags().BoolVar(&opts.allowUnverified, "allow-unverified", false, "read a bundle that failed verification (every output says so)")
 	cmd.Flags().StringVar(&opts.timesketch, "timesketch", "", "write the timeline as Timesketch JSONL to `FILE` (- for stdout)")
 	cmd.Flags().StringVar(&opts.csv, "csv", "", "write the timeline as CSV to `FILE` (- for stdout)")
+	opts.traffic.addFlags(cmd.Flags())
 	return cmd
 }
 
@@ -51,33 +53,35 @@ func runTimeline(opts *timelineOptions, path string, stdout, stderr io.Writer) e
 	if opts.timesketch == "-" && opts.csv == "-" {
 		return usagef("--timesketch and --csv cannot both write to stdout")
 	}
+	iocs, err := opts.traffic.indicators()
+	if err != nil {
+		return err
+	}
 	b, err := openForAnalysis(&analyzeOptions{trust: opts.trust, allowUnverified: opts.allowUnverified}, path)
 	if err != nil {
 		return err
 	}
 	defer b.Close()
-	h, err := analyze.Load(b)
-	if err != nil {
-		return err
-	}
 	sum, err := bundle.FileSHA256(path)
 	if err != nil {
 		return err
 	}
-	// The findings tag the events that are their evidence; the layers are
-	// read once for both.
-	layers, layerProblems := analyze.CommittedLayers(b)
-	fs := analyze.Findings(h, b, analyze.FindingOptions{Layers: layers, LayerProblems: layerProblems})
-	evs := analyze.BuildTimeline(h, b, analyze.TimelineOptions{BundleSHA256: sum, Layers: layers, Findings: fs})
+	c, err := analyze.Open(b, analyze.Options{BundleSHA256: sum, IOCs: iocs, Pcaps: opts.traffic.pcaps,
+		Flow: analyze.FlowOptions{MaxFlows: opts.traffic.maxFlows}})
+	if err != nil {
+		return err
+	}
+	evs, err := c.Timeline()
+	if err != nil {
+		return err
+	}
 	var notes []string
 	if b.Err != nil {
 		notes = append(notes, unverifiedWarning(b.Err))
 	}
-	if n := analyze.ClockNote(b); n != "" {
+	if n := c.ClockNote(); n != "" {
 		notes = append(notes, n)
 	}
-	// The notes go where the reader looks first: the table's top, or
-	// stderr when the timeline itself goes to stdout as a file format.
 	toStdout := opts.timesketch == "-" || opts.csv == "-"
 	for _, n := range notes {
 		if toStdout {

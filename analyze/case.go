@@ -1,0 +1,208 @@
+package analyze
+
+import (
+	"fmt"
+	"net/netip"
+
+	"github.com/dockcase/dockcase/bundle"
+)
+
+// Case is one analysis of one bundle: the host model, loaded once by Open,
+// and the stages over it, each built at most once, on first use. Every
+// command asks the Case for what it prints, so that the analysis document,
+// the findings, the timeline, the flows and the paths all come from the
+// same model and the same traffic.
+//
+// What each accessor reads: Host, Paths and ClockNote only the model;
+// CaptureInputs lists the captures without reading them; Traffic reads
+// every capture (once); Layers reads the committed layers (once); Findings
+// and Timeline need both, since the flow and DNS rules and the traffic
+// events run on the captures whenever the bundle (or --pcap) has any.
+//
+// A Case is not safe for concurrent use.
+type Case struct {
+	b    *bundle.Bundle
+	opts Options
+	h    *Host
+
+	inputs     []CaptureInput
+	inputsErr  error
+	inputsDone bool
+
+	traffic    *Traffic
+	trafficErr error
+
+	layers        map[string]*Layer
+	layerProblems []string
+	layersDone    bool
+
+	findings []TriageFinding
+	timeline []TimelineEvent
+	result   *Result
+}
+
+// Open loads the model of the host from a verified (or knowingly
+// unverified) bundle. Members the bundle lacks do not make it fail:
+// Host().Missing says what is unknown. The stages are built later, when
+// asked for.
+func Open(b *bundle.Bundle, opts Options) (*Case, error) {
+	h, err := Load(b)
+	if err != nil {
+		return nil, err
+	}
+	return &Case{b: b, opts: opts, h: h}, nil
+}
+
+// Host is the model of the host.
+func (c *Case) Host() *Host { return c.h }
+
+// Options are the options the Case was opened with.
+func (c *Case) Options() Options { return c.opts }
+
+// Warning is the line every output of an unverified bundle starts with; ""
+// for a verified one.
+func (c *Case) Warning() string {
+	if c.b.Err == nil {
+		return ""
+	}
+	return fmt.Sprintf("UNVERIFIED: this bundle failed verification (%v); it was analysed only because --allow-unverified was given, and nothing in it can be relied on", c.b.Err)
+}
+
+// Destinations are the outside addresses the paths are about: the
+// options' To, else the gateway of the host's default route, else
+// DefaultDestination.
+func (c *Case) Destinations() []netip.Addr {
+	if len(c.opts.To) > 0 {
+		return c.opts.To
+	}
+	return []netip.Addr{c.h.defaultDestination()}
+}
+
+// Path explains the path of a container's traffic towards dst.
+func (c *Case) Path(container string, dst netip.Addr) (*Path, error) {
+	return c.h.Path(container, dst)
+}
+
+// ClockNote says when the host clock was not synchronised at collection
+// ("" otherwise).
+func (c *Case) ClockNote() string { return ClockNote(c.h) }
+
+// CaptureInputs lists the bundle's captures and the --pcap files, for
+// reading flows or extracting packets. The captures are opened through the
+// model's source when read.
+func (c *Case) CaptureInputs() ([]CaptureInput, error) {
+	if !c.inputsDone {
+		c.inputsDone = true
+		c.inputs, c.inputsErr = CaptureInputs(c.h, c.opts.Pcaps)
+	}
+	return c.inputs, c.inputsErr
+}
+
+// Traffic reads every capture once and attributes its flows and DNS
+// answers; it matches the options' IOCs. The error is for a --pcap file
+// that cannot be opened at all.
+func (c *Case) Traffic() (*Traffic, error) {
+	if c.traffic != nil || c.trafficErr != nil {
+		return c.traffic, c.trafficErr
+	}
+	inputs, err := c.CaptureInputs()
+	if err != nil {
+		c.trafficErr = err
+		return nil, err
+	}
+	c.traffic = readTraffic(c.h, inputs, TrafficOptions{Pcaps: c.opts.Pcaps, IOCs: c.opts.IOCs, Flow: c.opts.Flow})
+	return c.traffic, nil
+}
+
+// Layers are the committed top layers, by container id, read once, with
+// the problems met reading them.
+func (c *Case) Layers() (map[string]*Layer, []string) {
+	if !c.layersDone {
+		c.layersDone = true
+		c.layers, c.layerProblems = CommittedLayers(c.h)
+	}
+	return c.layers, c.layerProblems
+}
+
+// ChangedFiles are the files the committed layers add, change or delete.
+func (c *Case) ChangedFiles() []*Layer {
+	l, _ := c.Layers()
+	return ChangedFiles(l)
+}
+
+// Findings runs the triage rules once, over the model, the committed
+// layers and the traffic.
+func (c *Case) Findings() ([]TriageFinding, error) {
+	if c.findings != nil {
+		return c.findings, nil
+	}
+	t, err := c.Traffic()
+	if err != nil {
+		return nil, err
+	}
+	layers, problems := c.Layers()
+	c.findings = Findings(c.h, FindingOptions{MinSeverity: c.opts.MinSeverity, BadHashes: c.opts.BadHashes, IOCs: iocTexts(c.opts.IOCs),
+		Flows: FlowSummaries(t.Flows), DNS: dnsNames(t.DNS), Layers: layers, LayerProblems: problems})
+	return c.findings, nil
+}
+
+// Timeline builds the case timeline once: the model's events, the
+// committed layers' files, the traffic, the custody sidecar, tagged with
+// the findings.
+func (c *Case) Timeline() ([]TimelineEvent, error) {
+	if c.timeline != nil {
+		return c.timeline, nil
+	}
+	fs, err := c.Findings()
+	if err != nil {
+		return nil, err
+	}
+	t, _ := c.Traffic() // Findings has read it
+	layers, _ := c.Layers()
+	c.timeline = BuildTimeline(c.h, TimelineOptions{Flows: FlowSummaries(t.Flows), DNS: dnsNames(t.DNS), IOCs: iocTexts(c.opts.IOCs),
+		BundleSHA256: c.opts.BundleSHA256, Layers: layers, Findings: fs})
+	return c.timeline, nil
+}
+
+// Result is the analysis document (dockcase-analysis/v1), built once from
+// the stages.
+func (c *Case) Result() (*Result, error) {
+	if c.result != nil {
+		return c.result, nil
+	}
+	b, h, opts := c.b, c.h, c.opts
+	res := h.Result(opts)
+	bi := BundleInfo{Path: b.Path, SHA256: opts.BundleSHA256, Root: b.Root, Case: b.Meta.CaseID, Examiner: b.Meta.Examiner,
+		Host: b.Meta.Host, Collector: b.Meta.Collector, Started: b.Meta.Started.UTC(), Signer: b.Fingerprint,
+		Trusted: b.Trusted && b.Err == nil, Verified: b.Err == nil, Gaps: []string{}}
+	if b.Manifest != nil {
+		bi.Finished = b.Manifest.Finished.UTC()
+		bi.Complete = b.Manifest.Complete
+		bi.Gaps = append(bi.Gaps, b.Manifest.Gaps...)
+	}
+	if b.Err != nil {
+		bi.VerificationError = b.Err.Error()
+		res.Warning = c.Warning()
+	}
+	res.Bundle = bi
+	res.Members = bundleMembers(b)
+	t, err := c.Traffic()
+	if err != nil {
+		return nil, err
+	}
+	res.Captures, res.Flows, res.DNS, res.IOCs = t.Captures, t.Flows, t.DNS, t.IOCs
+	if len(opts.IOCs) > 0 && res.IOCs == nil {
+		res.IOCs = MatchIOCs(h, t, opts.IOCs) // no capture: each indicator is reported unseen
+	}
+	res.TrafficProblems = t.Problems
+	layers, _ := c.Layers()
+	res.FileChanges = h.fileChanges(layers)
+	if res.Findings, err = c.Findings(); err != nil {
+		return nil, err
+	}
+	if res.Timeline, err = c.Timeline(); err != nil {
+		return nil, err
+	}
+	c.result = res
+	return res, nil
+}
