@@ -17,6 +17,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dockcase/dockcase/analyze/model"
+	"github.com/dockcase/dockcase/analyze/netpath"
 	"github.com/dockcase/dockcase/bundle"
 )
 
@@ -439,8 +441,9 @@ func newAttributor(h *Host) *attributor {
 		leases: map[netip.Addr][]leaseRef{}, learned: map[netip.Addr][]learnedAddr{}, hostAddrs: map[netip.Addr]bool{},
 		gateways: map[netip.Addr]bool{}, ctReply: map[ctTuple][]int32{}, ctOrig: map[ctTuple][]int32{},
 		pub: map[pubKey][]pubRef{}, socks: map[sockKey][]HostSocket{}, procs: map[int]*HostProcess{}, corr: map[corrKey][]corrCand{}}
-	for i := range h.leases {
-		l := &h.leases[i]
+	leases := h.Leases()
+	for i := range leases {
+		l := &leases[i]
 		if l.Addr.IsValid() {
 			a.leases[l.Addr] = append(a.leases[l.Addr], leaseRef{l, newOwned(l.Container, l.ContainerName, ConfidenceHigh, l.Addr.Unmap(), l.Evidence)})
 		}
@@ -451,7 +454,7 @@ func newAttributor(h *Host) *attributor {
 				a.hostAddrs[p.Addr().Unmap()] = true
 			}
 		}
-		for _, s := range h.HostNS.socks {
+		for _, s := range h.HostNS.Sockets {
 			k := sockKey{ctProtoNum(s.Proto), s.LocalPort}
 			a.socks[k] = append(a.socks[k], s)
 		}
@@ -482,10 +485,8 @@ func newAttributor(h *Host) *attributor {
 		r.evidence = ct.Evidence
 		a.addCT(r)
 	}
-	if h.src != nil {
-		a.loadIfaceMap()
-		a.loadCTEvents()
-	}
+	a.loadIfaceMap()
+	a.loadCTEvents()
 	return a
 }
 
@@ -555,7 +556,7 @@ func (a *attributor) loadIfaceMap() {
 	if !a.h.Has(memberIfaceMap) {
 		return
 	}
-	data, err := a.h.src.ReadMember(memberIfaceMap, maxIfaceMapBytes)
+	data, err := a.h.Source().ReadMember(memberIfaceMap, maxIfaceMapBytes)
 	if err != nil {
 		a.problems = append(a.problems, fmt.Sprintf("%s: %v: capture points identified by name only", memberIfaceMap, err))
 		return
@@ -594,11 +595,11 @@ func (a *attributor) loadIfaceMap() {
 		}
 	}
 	for i, e := range d.Interfaces {
-		set(e, ptrIdx("/interfaces", i))
+		set(e, model.IndexPointer("/interfaces", i))
 	}
 	for i, c := range d.Changes {
 		if c.Interface != nil {
-			set(*c.Interface, ptrIdx("/changes", i, "interface"))
+			set(*c.Interface, model.IndexPointer("/changes", i, "interface"))
 		}
 	}
 }
@@ -739,7 +740,7 @@ func (a *attributor) pointOf(p *CapturePoint) *pointInfo {
 	case p.Member == memberCapture && a.ifaceMap[p.Index] != nil:
 		*pi = *a.ifaceMap[p.Index]
 	default:
-		for _, hi := range a.h.Interfaces() {
+		for _, hi := range netpath.Interfaces(a.h) {
 			if hi.Name != p.Name {
 				continue
 			}
@@ -757,7 +758,7 @@ func (a *attributor) pointOf(p *CapturePoint) *pointInfo {
 					pi.containerName = c.Name
 				}
 				if l := a.h.HostNS.LinkByName(hi.Name); l != nil {
-					pi.evidence = linkEvidence(l)
+					pi.evidence = l.Cite()
 				}
 			}
 		}
@@ -1254,7 +1255,7 @@ func (a *attributor) published(f *Flow) bool {
 	}
 	p := match[0]
 	var ev []Evidence
-	if path, err := a.h.Inbound(p.c.ID, p.pb); err == nil {
+	if path, err := netpath.Inbound(a.h, p.c.ID, p.pb); err == nil {
 		for _, hop := range path.Hops {
 			if hop.Kind == HopDNAT {
 				ev = append(ev, hop.Evidence...)

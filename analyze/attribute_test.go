@@ -33,15 +33,15 @@ func testAttributeRules(t *testing.T) {
 	}}
 	h := &Host{Containers: []*Container{web, db}, HostNS: hostNS, Namespaces: []*Namespace{hostNS}, Collected: t0.Add(time.Minute),
 		Networks: []*Network{{ID: "n1", Name: "app", Subnets: []netip.Prefix{netip.MustParsePrefix("172.18.0.0/16")}, Gateways: []netip.Addr{a("172.18.0.1")}}},
-		byID:     map[string]*Container{web.ID: web, db.ID: db},
-		leases: []Lease{
-			{Addr: a("172.18.0.2"), Container: web.ID, ContainerName: web.Name, From: t0.Add(-time.Hour)},
-			{Addr: a("172.18.0.3"), Container: db.ID, ContainerName: db.Name, From: t0.Add(-time.Hour)},
-		},
 		Conntrack: []ConntrackFlow{{Family: "ipv4", Proto: "tcp", OrigSrc: "172.18.0.3", OrigDst: "198.51.100.7", OrigSPort: 40000, OrigDPort: 443,
 			ReplySrc: "198.51.100.7", ReplyDst: "192.0.2.10", ReplySPort: 443, ReplyDPort: 61000}},
 	}
-	hostNS.socks = []HostSocket{{Proto: "tcp", LocalIP: "0.0.0.0", LocalPort: 22, State: "LISTEN", PIDs: []int{7}}}
+	h.Index()
+	h.SetLeases([]Lease{
+		{Addr: a("172.18.0.2"), Container: web.ID, ContainerName: web.Name, From: t0.Add(-time.Hour)},
+		{Addr: a("172.18.0.3"), Container: db.ID, ContainerName: db.Name, From: t0.Add(-time.Hour)},
+	})
+	hostNS.Sockets = []HostSocket{{Proto: "tcp", LocalIP: "0.0.0.0", LocalPort: 22, State: "LISTEN", PIDs: []int{7}}}
 	h.Processes = []HostProcess{{PID: 7, Comm: "sshd"}}
 	veth := &CapturePoint{Member: memberCapture, Index: 0, CaptureInterface: CaptureInterface{Name: "veth1"}}
 	bridge := &CapturePoint{Member: memberCapture, Index: 1, CaptureInterface: CaptureInterface{Name: "br-1"}}

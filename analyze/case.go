@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 
+	"github.com/dockcase/dockcase/analyze/netpath"
 	"github.com/dockcase/dockcase/bundle"
 )
 
@@ -75,12 +76,12 @@ func (c *Case) Destinations() []netip.Addr {
 	if len(c.opts.To) > 0 {
 		return c.opts.To
 	}
-	return []netip.Addr{c.h.defaultDestination()}
+	return []netip.Addr{netpath.DefaultDestination(c.h)}
 }
 
 // Path explains the path of a container's traffic towards dst.
 func (c *Case) Path(container string, dst netip.Addr) (*Path, error) {
-	return c.h.Path(container, dst)
+	return netpath.Egress(c.h, container, dst)
 }
 
 // ClockNote says when the host clock was not synchronised at collection
@@ -171,7 +172,7 @@ func (c *Case) Result() (*Result, error) {
 		return c.result, nil
 	}
 	b, h, opts := c.b, c.h, c.opts
-	res := h.Result(opts)
+	res := hostResult(h, opts)
 	bi := BundleInfo{Path: b.Path, SHA256: opts.BundleSHA256, Root: b.Root, Case: b.Meta.CaseID, Examiner: b.Meta.Examiner,
 		Host: b.Meta.Host, Collector: b.Meta.Collector, Started: b.Meta.Started.UTC(), Signer: b.Fingerprint,
 		Trusted: b.Trusted && b.Err == nil, Verified: b.Err == nil, Gaps: []string{}}
@@ -196,7 +197,7 @@ func (c *Case) Result() (*Result, error) {
 	}
 	res.TrafficProblems = t.Problems
 	layers, _ := c.Layers()
-	res.FileChanges = h.fileChanges(layers)
+	res.FileChanges = fileChanges(h, layers)
 	if res.Findings, err = c.Findings(); err != nil {
 		return nil, err
 	}

@@ -162,9 +162,9 @@ type triage struct {
 	src  Source
 	opts FindingOptions
 
-	inspects map[string]*inspectDoc // container id → inspect, decoded lazily
-	layers   map[string]*Layer      // container id → top layer of its commit
-	layersOK bool
+	inspected map[string]bool   // container ids whose inspect problems are reported
+	layers    map[string]*Layer // container id → top layer of its commit
+	layersOK  bool
 	// problems are members that could not be read; they become info
 	// findings, so a reader knows what the rules did not see.
 	problems []string
@@ -217,7 +217,7 @@ func Findings(h *Host, opts FindingOptions) []TriageFinding {
 }
 
 func runFindings(h *Host, opts FindingOptions, rules []findingRule) []TriageFinding {
-	t := &triage{h: h, src: h.source(), opts: opts, inspects: map[string]*inspectDoc{}}
+	t := &triage{h: h, src: h.Source(), opts: opts}
 	if opts.Layers != nil {
 		t.layers, t.layersOK = opts.Layers, true
 		t.problems = append(t.problems, opts.LayerProblems...)

@@ -7,28 +7,29 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/dockcase/dockcase/analyze/model"
 )
 
 func inspectMember(id string) string { return "docker/containers/" + id + "/inspect.json" }
 
 // inspect returns the decoded inspect of a container, nil when the bundle
-// lacks it.
-func (t *triage) inspect(c *Container) *inspectDoc {
-	if d, ok := t.inspects[c.ID]; ok {
-		return d
+// lacks it; one there but unreadable or malformed is a problem the rules
+// report.
+func (t *triage) inspect(c *Container) *model.Inspect {
+	if t.inspected[c.ID] {
+		return c.Inspect
 	}
-	t.inspects[c.ID] = nil
-	data, ok := t.readMember(inspectMember(c.ID), maxInspectJSONBytes)
-	if !ok {
-		return nil
+	if t.inspected == nil {
+		t.inspected = map[string]bool{}
 	}
-	d, err := decodeInspect(data)
-	if err != nil {
+	t.inspected[c.ID] = true
+	if err := t.h.ReadErrors[inspectMember(c.ID)]; err != nil {
 		t.problem("%s: %v", inspectMember(c.ID), err)
-		return nil
+	} else if c.InspectErr != nil {
+		t.problem("%s: %v", inspectMember(c.ID), c.InspectErr)
 	}
-	t.inspects[c.ID] = d
-	return d
+	return c.Inspect
 }
 
 // dangerousCaps are the capabilities that let a container reach beyond

@@ -11,6 +11,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/dockcase/dockcase/analyze/model"
 )
 
 const (
@@ -18,9 +20,6 @@ const (
 	// maxCommitsJSONBytes bounds preservation/commits.json: one record of
 	// a few hundred bytes per committed container.
 	maxCommitsJSONBytes = 16 << 20
-	// maxDiffJSONBytes bounds one docker diff: 64 MiB is about 1M changed
-	// paths.
-	maxDiffJSONBytes = 64 << 20
 )
 
 // commitDoc is one record of preservation/commits.json.
@@ -32,44 +31,11 @@ type commitDoc struct {
 	Error     string `json:"error"`
 }
 
-// containerDiff is a container's docker diff as read once from the bundle,
-// for the file changes and the file rules.
-type containerDiff struct {
-	entries   []diffDoc
-	readErr   error // absent (fs.ErrNotExist) or unreadable
-	decodeErr error
-}
-
-// diff reads and decodes docker/containers/<id>/diff.json on first use.
-func (h *Host) diff(id string) *containerDiff {
-	if d, ok := h.diffs[id]; ok {
-		return d
-	}
-	if h.diffs == nil {
-		h.diffs = map[string]*containerDiff{}
-	}
-	d := &containerDiff{}
-	h.diffs[id] = d
-	data, err := h.source().ReadMember("docker/containers/"+id+"/diff.json", maxDiffJSONBytes)
-	if err != nil {
-		d.readErr = err
-		return d
-	}
-	d.decodeErr = json.Unmarshal(data, &d.entries)
-	return d
-}
-
-// diffDoc is one entry of docker diff: Kind 0 changed, 1 added, 2 deleted.
-type diffDoc struct {
-	Path string `json:"Path"`
-	Kind int    `json:"Kind"`
-}
-
 // CommittedLayers reads the top layer of every image the collector
 // committed, keyed by container id. Layers that cannot be read are
 // skipped; the problems are returned.
 func CommittedLayers(h *Host) (map[string]*Layer, []string) {
-	t := &triage{h: h, src: h.source()}
+	t := &triage{h: h, src: h.Source()}
 	return t.committedLayers(), t.problems
 }
 
@@ -266,18 +232,18 @@ func authorizedKeysSummary(data []byte) string {
 // paths only, no content, mode or hash.
 func (t *triage) diffRules(c *Container) []TriageFinding {
 	member := "docker/containers/" + c.ID + "/diff.json"
-	d := t.h.diff(c.ID)
-	if d.readErr != nil {
-		if !errors.Is(d.readErr, fs.ErrNotExist) {
-			t.problem("%s: %v", member, d.readErr)
+	d := t.h.Diff(c.ID)
+	if d.ReadErr != nil {
+		if !errors.Is(d.ReadErr, fs.ErrNotExist) {
+			t.problem("%s: %v", member, d.ReadErr)
 		}
 		return nil
 	}
-	if d.decodeErr != nil {
-		t.problem("%s: %v", member, d.decodeErr)
+	if d.DecodeErr != nil {
+		t.problem("%s: %v", member, d.DecodeErr)
 		return nil
 	}
-	diffs := d.entries
+	diffs := d.Entries
 	var out []TriageFinding
 	for i, d := range diffs {
 		if d.Kind == 2 {
@@ -308,7 +274,7 @@ func (t *triage) diffRules(c *Container) []TriageFinding {
 
 // isDirInDiff reports whether another diff entry lies under p (so p is a
 // directory).
-func isDirInDiff(diffs []diffDoc, p string) bool {
+func isDirInDiff(diffs []model.DiffEntry, p string) bool {
 	for _, d := range diffs {
 		if strings.HasPrefix(path.Clean("/"+d.Path), p+"/") {
 			return true

@@ -1,7 +1,6 @@
 package analyze
 
 import (
-	"encoding/json"
 	"fmt"
 	"regexp"
 	"strings"
@@ -39,26 +38,9 @@ func inTmpDir(p string) bool {
 	return false
 }
 
-// triageProcess is the part of processes.json the model does not keep.
-type triageProcess struct {
-	PID        int    `json:"pid"`
-	ExeDeleted bool   `json:"exe_deleted"`
-	UID        int    `json:"uid"`
-	Cwd        string `json:"cwd"`
-}
-
 func (t *triage) processRules() []TriageFinding {
 	if len(t.h.Processes) == 0 {
 		return nil
-	}
-	extra := map[int]triageProcess{}
-	if data, ok := t.readMember(memberProcesses, maxProcessesJSONBytes); ok {
-		var docs []triageProcess
-		if err := json.Unmarshal(data, &docs); err == nil {
-			for _, d := range docs {
-				extra[d.PID] = d
-			}
-		}
 	}
 	byPID := map[int]*HostProcess{}
 	for i := range t.h.Processes {
@@ -98,7 +80,7 @@ func (t *triage) processRules() []TriageFinding {
 			out = append(out, t.finding(c, "process-from-tmp", SeverityHigh, fmt.Sprintf("Process runs from a temporary directory (pid %d)", p.PID),
 				"programs are installed under /usr or /opt; one run from /tmp, /dev/shm or /var/tmp was most likely dropped there at run time", ee))
 		}
-		if extra[p.PID].ExeDeleted || strings.HasSuffix(p.Exe, " (deleted)") {
+		if p.ExeDeleted || strings.HasSuffix(p.Exe, " (deleted)") {
 			out = append(out, t.finding(c, "deleted-executable", SeverityHigh, fmt.Sprintf("Process runs a deleted executable (pid %d)", p.PID),
 				"the program file was removed after it started, a common way to leave no file behind; the binary can still be recovered from /proc/<pid>/exe on the live host", e))
 		}

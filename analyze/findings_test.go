@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dockcase/dockcase/analyze/model"
 	"github.com/dockcase/dockcase/bundle"
 )
 
@@ -23,7 +24,7 @@ const triageTestID = "aaaaaaaaaaaabbbbbbbbbbbbccccccccccccddddddddddddeeeeeeeeee
 func triageTestMembers(t *testing.T, inspect string, extra map[string][]byte) MemSource {
 	t.Helper()
 	m := MemSource{
-		memberContainers:            []byte(`[{"id":"` + triageTestID + `","name":"web","image":"img","state":"running","pid":100}]`),
+		model.MemberContainers:      []byte(`[{"id":"` + triageTestID + `","name":"web","image":"img","state":"running","pid":100}]`),
 		inspectMember(triageTestID): []byte(inspect),
 	}
 	for k, v := range extra {
@@ -39,8 +40,7 @@ func triageRun(t *testing.T, m MemSource, opts FindingOptions) []TriageFinding {
 	for k, v := range m {
 		src[k] = v
 	}
-	h := loadHost(src)
-	h.buildLeases()
+	h := model.LoadSource(src)
 	return runFindings(h, opts, findingRules)
 }
 
@@ -171,7 +171,7 @@ func TestProcessRules(t *testing.T) {
 		{"pid": 104, "ppid": 100, "comm": "nginx", "cmdline": []string{"nginx", "-g", "daemon off;"}, "exe": "/usr/sbin/nginx", "container_id": triageTestID},
 	}
 	pj, _ := json.Marshal(procs)
-	fs := triageRun(t, triageTestMembers(t, inspect, map[string][]byte{memberProcesses: pj}), FindingOptions{})
+	fs := triageRun(t, triageTestMembers(t, inspect, map[string][]byte{model.MemberProcesses: pj}), FindingOptions{})
 	for _, tc := range []struct{ id, title string }{
 		{"reverse-shell-process", "pid 100"},
 		{"reverse-shell-process", "pid 103"},
@@ -185,7 +185,7 @@ func TestProcessRules(t *testing.T) {
 			t.Errorf("Findings() has no %s %q; got %q", tc.id, tc.title, triageIDs(fs))
 			continue
 		}
-		if f.Evidence[0].Member != memberProcesses || !strings.HasPrefix(f.Evidence[0].Pointer, "/") {
+		if f.Evidence[0].Member != model.MemberProcesses || !strings.HasPrefix(f.Evidence[0].Pointer, "/") {
 			t.Errorf("%s evidence = %+v", tc.id, f.Evidence[0])
 		}
 	}
@@ -396,7 +396,7 @@ func TestNetworkRules(t *testing.T) {
 		{Container: triageTestID, Name: "c2.bad.example", Time: base},
 		{Container: triageTestID, Name: "aaaaaaaaaaaaaaaaaaaaaaaa.example.com", Time: base},
 	}
-	m := triageTestMembers(t, inspect, map[string][]byte{memberConntrack: []byte(ct)})
+	m := triageTestMembers(t, inspect, map[string][]byte{model.MemberConntrack: []byte(ct)})
 	fs := triageRun(t, m, FindingOptions{Flows: flows, DNS: dns, IOCs: []string{"198.51.100.0/24", "bad.example", "# comment"}})
 	for _, tc := range []struct{ id, title string }{
 		{"ioc-contact", "198.51.100.0/24"},
@@ -451,7 +451,7 @@ func TestRulePanicBecomesInternalFinding(t *testing.T) {
 	for k, v := range m {
 		src[k] = v
 	}
-	h := loadHost(src)
+	h := model.LoadSource(src)
 	rules := []findingRule{
 		{"boom", func(*triage) []TriageFinding { var p *Container; return []TriageFinding{{ID: p.Name}} }},
 		{"configuration", (*triage).configRules},
@@ -509,7 +509,7 @@ func TestTimelineExports(t *testing.T) {
 	at := time.Date(2026, 11, 28, 10, 0, 0, 123456789, time.UTC)
 	evs := []TimelineEvent{
 		{Time: at, Kind: TimeProcessStart, Message: `=HYPERLINK("http://x")`, Source: "processes", Container: "c1", ContainerName: "web",
-			Evidence: &Evidence{Member: memberProcesses, SHA256: "ab", Pointer: "/3"}, Attrs: map[string]string{"pid": "7", "message": "shadow"}},
+			Evidence: &Evidence{Member: model.MemberProcesses, SHA256: "ab", Pointer: "/3"}, Attrs: map[string]string{"pid": "7", "message": "shadow"}},
 		{Time: at.Add(time.Second), Kind: TimeCollectionStep, Message: "step clock", Source: "custody log", Evidence: &Evidence{Member: "custody.jsonl", Line: 1}},
 	}
 	var js bytes.Buffer
@@ -541,10 +541,10 @@ func TestTimelineExports(t *testing.T) {
 
 func TestClockNote(t *testing.T) {
 	unsync := `{"wall":"2026-11-28T10:02:43Z","ntp":{"synchronized":false,"state":"TIME_ERROR","status_flags":["STA_UNSYNC"],"est_error_us":16000000,"max_error_us":16000000,"offset_ns":2500000}}`
-	if n := ClockNote(loadHost(MemSource{memberClock: []byte(unsync)})); !strings.Contains(n, "NOT synchronised") || !strings.Contains(n, "±16s") || !strings.Contains(n, "2.5ms") {
+	if n := ClockNote(model.LoadSource(MemSource{model.MemberClock: []byte(unsync)})); !strings.Contains(n, "NOT synchronised") || !strings.Contains(n, "±16s") || !strings.Contains(n, "2.5ms") {
 		t.Errorf("clockNote(unsynchronised) = %q", n)
 	}
-	if n := ClockNote(loadHost(MemSource{memberClock: []byte(`{"wall":"2026-11-28T10:02:43Z","ntp":{"synchronized":true}}`)})); n != "" {
+	if n := ClockNote(model.LoadSource(MemSource{model.MemberClock: []byte(`{"wall":"2026-11-28T10:02:43Z","ntp":{"synchronized":true}}`)})); n != "" {
 		t.Errorf("clockNote(synchronised) = %q, want empty", n)
 	}
 }
@@ -564,18 +564,18 @@ not json
 	})
 	actions := `[{"time":"2026-11-28T10:05:00Z","action":"pause","container":"` + triageTestID + `","name":"web"}]`
 	clock := `{"wall":"2026-11-28T10:04:00Z","ntp":{"synchronized":false,"state":"TIME_ERROR","status_flags":["STA_UNSYNC"],"est_error_us":1000}}`
-	m := triageTestMembers(t, inspect, map[string][]byte{memberCommits: commits, "images/web.tar": triageSavedImage(t, top), memberEvents: []byte(events),
-		memberProcesses: procs, memberActions: []byte(actions), memberClock: []byte(clock)})
+	m := triageTestMembers(t, inspect, map[string][]byte{memberCommits: commits, "images/web.tar": triageSavedImage(t, top), model.MemberEvents: []byte(events),
+		model.MemberProcesses: procs, memberActions: []byte(actions), model.MemberClock: []byte(clock)})
 	src := MemSource{}
 	for k, v := range m {
 		src[k] = v
 	}
-	h := loadHost(src)
+	h := model.LoadSource(src)
 	steps := []bundle.StepRecord{{Name: "clock", Started: time.Date(2026, 11, 28, 10, 4, 0, 0, time.UTC), Status: "ok"}}
 	base := time.Date(2026, 11, 28, 9, 45, 0, 0, time.UTC)
 	tags := []TriageFinding{
-		{ID: "b-rule", Evidence: []Evidence{{Member: memberProcesses, Pointer: "/0", Text: "differs"}}},
-		{ID: "a-rule", Evidence: []Evidence{{Member: memberProcesses, Pointer: "/0"}, {Member: "images/web.tar", Text: "layer top/layer.tar entry tmp/.x/kworker: more"}}},
+		{ID: "b-rule", Evidence: []Evidence{{Member: model.MemberProcesses, Pointer: "/0", Text: "differs"}}},
+		{ID: "a-rule", Evidence: []Evidence{{Member: model.MemberProcesses, Pointer: "/0"}, {Member: "images/web.tar", Text: "layer top/layer.tar entry tmp/.x/kworker: more"}}},
 	}
 	h.Steps = steps
 	evs := buildTimeline(h, TimelineOptions{Findings: tags, IOCs: []string{"198.18.0.2", "evil.example"},

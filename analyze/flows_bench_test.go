@@ -298,17 +298,19 @@ func flowsBenchTouch(mib int) int {
 // attributed by correlation with the bridge's, the costliest rule.
 func flowsBenchAttributor(set *FlowSet) *attributor {
 	start := time.Unix(1704067200, 0).Add(-time.Hour)
-	h := &Host{byID: map[string]*Container{}, HostNS: &Namespace{Host: true, Links: []*Link{
+	h := &Host{HostNS: &Namespace{Host: true, Links: []*Link{
 		{Name: "eth0", Addrs: []netip.Prefix{netip.MustParsePrefix("192.0.2.10/24")}},
 		{Name: "br-gen0", Kind: "bridge", Addrs: []netip.Prefix{netip.MustParsePrefix("172.20.0.1/16"), netip.MustParsePrefix("172.21.0.1/16")}},
 	}}}
+	var leases []Lease
 	for i := range 50 {
 		c := &Container{ID: fmt.Sprintf("%064x", i+1), Name: fmt.Sprintf("gen-%d", i), State: "running", StartedAt: start}
 		h.Containers = append(h.Containers, c)
-		h.byID[c.ID] = c
 		addr := netip.AddrFrom4([4]byte{172, byte(20 + i%2), 0, byte(2 + i/2)})
-		h.leases = append(h.leases, Lease{Addr: addr, Container: c.ID, ContainerName: c.Name, From: start})
+		leases = append(leases, Lease{Addr: addr, Container: c.ID, ContainerName: c.Name, From: start})
 	}
+	h.Index()
+	h.SetLeases(leases)
 	h.Namespaces = []*Namespace{h.HostNS}
 	a := newAttributor(h)
 	for _, c := range set.Captures {

@@ -1,6 +1,10 @@
 package analyze
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/dockcase/dockcase/analyze/model"
+)
 
 // TestIfaceMapVanishedInterface reads a capture/interfaces.json in which a
 // container's veth vanished between discovery and the bind of its ring, as
@@ -36,7 +40,7 @@ func TestIfaceMapVanishedInterface(t *testing.T) {
 		},
 	}}, nil)
 
-	a := newAttributor(&Host{src: BundleSource(b)})
+	a := newAttributor(model.LoadSource(BundleSource(b)))
 	if len(a.problems) != 0 {
 		t.Errorf("problems = %q, want none", a.problems)
 	}

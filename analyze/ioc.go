@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/dockcase/dockcase/analyze/netpath"
 )
 
 // Limits of IOC matching.
@@ -280,7 +282,7 @@ func MatchIOCs(h *Host, t *Traffic, iocs []IOC) []IOCHit {
 				}
 			}
 			if c.Container != "" && len(c.Remotes) > 0 && h != nil {
-				if p, err := h.Path(c.Container, c.Remotes[0]); err == nil {
+				if p, err := netpath.Egress(h, c.Container, c.Remotes[0]); err == nil {
 					c.Path = p
 				}
 			}

@@ -9,6 +9,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/dockcase/dockcase/analyze/model"
+	"github.com/dockcase/dockcase/analyze/netpath"
 )
 
 // fakeMemSource marshals the hand-made host's members into memory.
@@ -36,7 +39,7 @@ func FuzzMemberDecoders(f *testing.F) {
 	for n := range base {
 		names = append(names, n)
 	}
-	names = append(names, memberEvents, memberConntrack, memberContainers, memberProcesses, memberNft)
+	names = append(names, model.MemberEvents, model.MemberConntrack, model.MemberContainers, model.MemberProcesses, model.MemberNft)
 	sort.Strings(names)
 	for i, n := range names {
 		if b, ok := base[n]; ok {
@@ -53,44 +56,18 @@ func FuzzMemberDecoders(f *testing.F) {
 			src[k] = v
 		}
 		src[names[int(which)%len(names)]] = data
-		h := loadHost(src)
+		h := model.LoadSource(src)
 		h.Collected = time.Date(2026, 1, 2, 3, 5, 0, 0, time.UTC)
-		h.buildLeases()
-		res := h.Result(Options{To: []netip.Addr{netip.MustParseAddr("198.51.100.7"), netip.MustParseAddr("2001:db8:99::1")}})
+		res := hostResult(h, Options{To: []netip.Addr{netip.MustParseAddr("198.51.100.7"), netip.MustParseAddr("2001:db8:99::1")}})
 		if _, err := json.Marshal(res); err != nil {
 			t.Fatalf("marshal result: %v", err)
 		}
 		for _, c := range h.Containers {
 			h.Owner(netip.MustParseAddr("172.17.0.2"), h.Collected)
-			if _, err := h.Path(c.ID, netip.MustParseAddr("172.17.0.2")); err != nil {
+			if _, err := netpath.Egress(h, c.ID, netip.MustParseAddr("172.17.0.2")); err != nil {
 				t.Fatalf("Path(%q): %v", c.ID, err)
 			}
 		}
-	})
-}
-
-// FuzzDecoders runs each member decoder on arbitrary bytes.
-func FuzzDecoders(f *testing.F) {
-	for _, s := range []string{`[]`, `{}`, `null`, `[{"Id":"x","Name":"/y","NetworkSettings":{"Networks":{"a/b~c":{"IPAddress":"1.2.3.4"}}}}]`,
-		"{\"Type\":\"network\",\"Action\":\"connect\",\"timeNano\":-1}\n\n{", `{"entries":[{"original":{"sport":70000}}]}`} {
-		f.Add([]byte(s))
-	}
-	f.Fuzz(func(t *testing.T, data []byte) {
-		decodeClock(data)
-		decodeNSIndex(data)
-		decodeNetNS(data)
-		decodeSockets(data)
-		decodeNetworks(data)
-		decodeContainerList(data)
-		decodeInspect(data)
-		decodeProcesses(data)
-		decodeConntrack(data)
-		events, lines, bad := decodeEvents(data)
-		if len(events) != len(lines) || bad < 0 {
-			t.Fatalf("decodeEvents: %d events, %d lines", len(events), len(lines))
-		}
-		JSONPointer(string(data))
-		nftPointer(string(data))
 	})
 }
 
@@ -150,16 +127,16 @@ func synthHost(n, nets int) MemSource {
 	src["netns/1/netns.json"] = b
 	src["netns/1/sockets.json"] = []byte("[]")
 	b, _ = json.Marshal(index)
-	src[memberIndex] = b
+	src[model.MemberIndex] = b
 	b, _ = json.Marshal(networks)
-	src[memberNetworks] = b
+	src[model.MemberNetworks] = b
 	b, _ = json.Marshal(list)
-	src[memberContainers] = b
-	src[memberEvents] = []byte(strings.Join(events, "\n"))
-	src[memberIPTables] = []byte(ipt.String() + fwd.String())
-	src[memberConntrack] = []byte(`{"source":"netlink","entries":[]}`)
-	src[memberProcesses] = []byte("[]")
-	src[memberClock] = []byte(`{"hostname":"synth"}`)
+	src[model.MemberContainers] = b
+	src[model.MemberEvents] = []byte(strings.Join(events, "\n"))
+	src[model.MemberIPTables] = []byte(ipt.String() + fwd.String())
+	src[model.MemberConntrack] = []byte(`{"source":"netlink","entries":[]}`)
+	src[model.MemberProcesses] = []byte("[]")
+	src[model.MemberClock] = []byte(`{"hostname":"synth"}`)
 	return src
 }
 
@@ -169,8 +146,7 @@ func BenchmarkLoad500(b *testing.B) {
 	src := synthHost(500, 50)
 	b.ResetTimer()
 	for b.Loop() {
-		h := loadHost(src)
-		h.buildLeases()
+		h := model.LoadSource(src)
 		if len(h.Containers) != 500 || len(h.Networks) != 50 || len(h.Missing) != 0 {
 			b.Fatalf("model: %d containers, %d networks, missing %q", len(h.Containers), len(h.Networks), h.Missing)
 		}
@@ -187,15 +163,14 @@ func TestLoad500(t *testing.T) {
 	took := time.Hour
 	for range 3 {
 		start := time.Now()
-		h = loadHost(src)
-		h.buildLeases()
+		h = model.LoadSource(src)
 		took = min(took, time.Since(start))
 	}
 	if took > time.Second {
 		t.Errorf("Load of 500 containers took %s, want under 1 s", took)
 	}
 	for _, c := range []string{"ct-0", "ct-499", "ct-251"} {
-		p, err := h.Path(c, netip.MustParseAddr("198.51.100.7"))
+		p, err := netpath.Egress(h, c, netip.MustParseAddr("198.51.100.7"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -237,9 +212,8 @@ func TestMutatedMembers(t *testing.T) {
 					t.Fatalf("mutation %d of %s: panic %v\n%s", i, name, p, data)
 				}
 			}()
-			h := loadHost(src)
-			h.buildLeases()
-			if _, err := json.Marshal(h.Result(Options{To: dsts})); err != nil {
+			h := model.LoadSource(src)
+			if _, err := json.Marshal(hostResult(h, Options{To: dsts})); err != nil {
 				t.Fatalf("mutation %d of %s: marshal: %v", i, name, err)
 			}
 		}()

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dockcase/dockcase/analyze/model"
+	"github.com/dockcase/dockcase/analyze/netpath"
 	"github.com/dockcase/dockcase/bundle"
 )
 
@@ -244,7 +246,7 @@ func writeFakeBundle(t testing.TB, members map[string]any, raw map[string]string
 }
 
 func fakeFirewall() map[string]string {
-	return map[string]string{memberIPTables: fakeIPTables, memberIP6Tables: fakeIP6Tables}
+	return map[string]string{model.MemberIPTables: fakeIPTables, model.MemberIP6Tables: fakeIP6Tables}
 }
 
 func TestPathModes(t *testing.T) {
@@ -292,7 +294,7 @@ func TestPathModes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p, err := h.Path(tt.container, tt.dst)
+			p, err := netpath.Egress(h, tt.container, tt.dst)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -317,7 +319,7 @@ func TestPathModes(t *testing.T) {
 	}
 	// Visibility: the host-mode container shows only on the uplink, as the
 	// host; the macvlan container on its parent with its own address.
-	for _, r := range h.Visibility(out4) {
+	for _, r := range netpath.Visibility(h, out4) {
 		switch {
 		case r.ContainerName == "c-host" && r.Iface == "eth0":
 			if r.Visible != VisibleYes || r.As != "host" {
@@ -364,10 +366,10 @@ func TestLoadWithGaps(t *testing.T) {
 		if len(h.Containers) != 0 || !containsSub(h.Missing, "docker/networks.json: not in the bundle") {
 			t.Errorf("containers %d, Missing %q: want none and docker/networks.json missing", len(h.Containers), h.Missing)
 		}
-		if len(h.Interfaces()) == 0 {
+		if len(netpath.Interfaces(h)) == 0 {
 			t.Error("Interfaces() empty: the host's links are in the bundle")
 		}
-		if _, err := h.Path("c-bridge", netip.MustParseAddr("198.51.100.7")); err == nil {
+		if _, err := netpath.Egress(h, "c-bridge", netip.MustParseAddr("198.51.100.7")); err == nil {
 			t.Error("Path of an unknown container: want an error")
 		}
 	})
@@ -387,17 +389,17 @@ func TestLoadWithGaps(t *testing.T) {
 				t.Errorf("Missing = %q, want an entry with %q", h.Missing, want)
 			}
 		}
-		p, err := h.Path("c-bridge", netip.MustParseAddr("198.51.100.7"))
+		p, err := netpath.Egress(h, "c-bridge", netip.MustParseAddr("198.51.100.7"))
 		if err != nil {
 			t.Fatal(err)
 		}
 		if len(p.Unknown) == 0 || !strings.Contains(p.Unknown[0], "not in the bundle") {
 			t.Errorf("Path.Unknown = %q, want the namespace named as missing", p.Unknown)
 		}
-		for _, r := range h.Visibility(netip.MustParseAddr("198.51.100.7")) {
+		for _, r := range netpath.Visibility(h, netip.MustParseAddr("198.51.100.7")) {
 			t.Errorf("visibility row without host interfaces: %+v", r)
 		}
-		res := h.Result(Options{})
+		res := hostResult(h, Options{})
 		if !res.Unknown() {
 			t.Error("Result.Unknown() = false for a bundle with gaps")
 		}
@@ -436,7 +438,7 @@ func TestOwnerNeverBeforeLease(t *testing.T) {
 		ev("container", "start", idB, map[string]string{"name": "c-bridge"}, t0.Add(3*time.Minute+time.Second)),
 	}, "\n")
 	raw := fakeFirewall()
-	raw[memberEvents] = events
+	raw[model.MemberEvents] = events
 	h, err := Load(writeFakeBundle(t, m, raw))
 	if err != nil {
 		t.Fatal(err)

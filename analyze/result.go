@@ -6,6 +6,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/dockcase/dockcase/analyze/netpath"
 	"github.com/dockcase/dockcase/bundle"
 )
 
@@ -15,7 +16,7 @@ const ResultVersion = "dockcase-analysis/v1"
 // DefaultDestination is the documentation address (RFC 5737) used as the
 // representative outside address when neither --to nor a default route
 // gives one.
-var DefaultDestination = netip.MustParseAddr("198.51.100.1")
+var DefaultDestination = netpath.Documentation
 
 // Options tune Analyze.
 type Options struct {
@@ -168,12 +169,12 @@ func iocTexts(iocs []IOC) []string {
 	return out
 }
 
-// Result produces the analysis document of the host (without the bundle
+// hostResult produces the analysis document of the host (without the bundle
 // section, which Analyze fills).
-func (h *Host) Result(opts Options) *Result {
-	res := &Result{Version: ResultVersion, Containers: h.Containers, Networks: h.Networks, Interfaces: h.Interfaces(),
+func hostResult(h *Host, opts Options) *Result {
+	res := &Result{Version: ResultVersion, Containers: h.Containers, Networks: h.Networks, Interfaces: netpath.Interfaces(h),
 		Paths: []*Path{}, Visibility: []VisibilityRow{}, IPOwnership: h.Leases(), Missing: append([]string{}, h.Missing...), Members: []BundleMember{},
-		Processes: h.containerProcesses(), Sockets: h.containerSockets(), FileChanges: []FileChange{}}
+		Processes: h.ContainerProcesses(), Sockets: h.ContainerSockets(), FileChanges: []FileChange{}}
 	if res.Containers == nil {
 		res.Containers = []*Container{}
 	}
@@ -188,7 +189,7 @@ func (h *Host) Result(opts Options) *Result {
 	}
 	dsts := opts.To
 	if len(dsts) == 0 {
-		dsts = []netip.Addr{h.defaultDestination()}
+		dsts = []netip.Addr{netpath.DefaultDestination(h)}
 	}
 	res.Host = HostInfo{Hostname: h.Hostname, Destinations: dsts, Namespaces: len(h.Namespaces), Conntrack: len(h.Conntrack), Processes: len(h.Processes)}
 	if h.Firewall4 != nil {
@@ -197,18 +198,18 @@ func (h *Host) Result(opts Options) *Result {
 	}
 	for _, dst := range dsts {
 		for _, c := range h.Containers {
-			if p, err := h.Path(c.ID, dst); err == nil {
+			if p, err := netpath.Egress(h, c.ID, dst); err == nil {
 				res.Paths = append(res.Paths, p)
 			}
 		}
-		res.Visibility = append(res.Visibility, h.Visibility(dst)...)
+		res.Visibility = append(res.Visibility, netpath.Visibility(h, dst)...)
 	}
 	for _, c := range h.Containers {
 		if !c.Running() {
 			continue
 		}
 		for _, pb := range c.Ports {
-			if p, err := h.Inbound(c.ID, pb); err == nil {
+			if p, err := netpath.Inbound(h, c.ID, pb); err == nil {
 				res.Paths = append(res.Paths, p)
 			}
 		}
@@ -224,17 +225,6 @@ func (h *Host) Result(opts Options) *Result {
 		return a.Dst.Less(b.Dst)
 	})
 	return res
-}
-
-// defaultDestination is the gateway of the host's IPv4 default route, or
-// the documentation address.
-func (h *Host) defaultDestination() netip.Addr {
-	if h.HostNS != nil {
-		if r, ok := bestRoute(h.HostNS.Routes, "ipv4", 254, netip.IPv4Unspecified()); ok && r.Dst.Bits() == 0 && r.Gw.IsValid() {
-			return r.Gw
-		}
-	}
-	return DefaultDestination
 }
 
 // Unknown reports whether the result leaves answers unknown because the

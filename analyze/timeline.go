@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dockcase/dockcase/analyze/model"
 	"github.com/dockcase/dockcase/bundle"
 )
 
@@ -118,7 +119,7 @@ func sortTimeline(evs []TimelineEvent) {
 }
 
 func buildTimeline(h *Host, opts TimelineOptions) []TimelineEvent {
-	t := &triage{h: h, src: h.source(), inspects: map[string]*inspectDoc{}}
+	t := &triage{h: h, src: h.Source()}
 	if opts.Layers != nil {
 		t.layers, t.layersOK = opts.Layers, true
 	}
@@ -146,7 +147,7 @@ func buildTimeline(h *Host, opts TimelineOptions) []TimelineEvent {
 		} {
 			e := base
 			e.Time, e.Kind = x.at, x.kind
-			e.Message = fmt.Sprintf("%s %s (%s, image %s)", strings.ToLower(x.kind), c.Name, shortID(c.ID), c.Image)
+			e.Message = fmt.Sprintf("%s %s (%s, image %s)", strings.ToLower(x.kind), c.Name, model.ShortID(c.ID), c.Image)
 			e.Evidence = ev(t.ev(m, x.ptr))
 			add(e)
 		}
@@ -208,7 +209,7 @@ func buildTimeline(h *Host, opts TimelineOptions) []TimelineEvent {
 		attrs := map[string]string{"proto": f.Proto, "remote": f.Remote.String(), "remote_port": strconv.Itoa(int(f.RemotePort)), "packets": strconv.FormatInt(f.Packets, 10), "bytes": strconv.FormatInt(f.Bytes, 10)}
 		who := names[f.Container]
 		if who == "" {
-			who = shortID(f.Container)
+			who = model.ShortID(f.Container)
 		}
 		if v, ok := iocs.matchAddr(f.Remote); ok {
 			attrs["ioc"] = v
@@ -278,7 +279,7 @@ func buildTimeline(h *Host, opts TimelineOptions) []TimelineEvent {
 		} else if d.NTP != nil {
 			msg += ": synchronised (NTP)"
 		}
-		e := TimelineEvent{Time: d.Wall, Kind: TimeHostClock, Source: "clock", Message: msg, Evidence: ev(t.ev(memberClock, "/wall"))}
+		e := TimelineEvent{Time: d.Wall, Kind: TimeHostClock, Source: "clock", Message: msg, Evidence: ev(t.ev(model.MemberClock, "/wall"))}
 		if d.NTP != nil {
 			e.Attrs = map[string]string{"ntp_synchronized": strconv.FormatBool(d.NTP.Synchronized), "offset_ns": strconv.FormatInt(d.NTP.OffsetNS, 10),
 				"est_error_us": strconv.FormatInt(d.NTP.EstErrorUS, 10)}
@@ -334,18 +335,18 @@ func (t *triage) engineEvents() []TimelineEvent {
 	for _, c := range t.h.Containers {
 		names[c.ID] = c.Name
 	}
-	sha := t.src.SHA256(memberEvents)
+	sha := t.src.SHA256(model.MemberEvents)
 	var out []TimelineEvent
 	for _, d := range t.h.EngineEvents {
 		at := d.Time
 		e := TimelineEvent{Time: at, Kind: TimeEngineEvent, Source: "docker events",
-			Evidence: &Evidence{Member: memberEvents, SHA256: sha, Line: d.Line, Text: d.Type + " " + d.Action}, Attrs: map[string]string{"type": d.Type, "action": d.Action}}
+			Evidence: &Evidence{Member: model.MemberEvents, SHA256: sha, Line: d.Line, Text: d.Type + " " + d.Action}, Attrs: map[string]string{"type": d.Type, "action": d.Action}}
 		name := d.Attributes["name"]
 		switch d.Type {
 		case "container":
 			e.Container = d.Actor
 			e.ContainerName = name
-			e.Message = fmt.Sprintf("container %s %s (%s)", d.Action, name, shortID(d.Actor))
+			e.Message = fmt.Sprintf("container %s %s (%s)", d.Action, name, model.ShortID(d.Actor))
 			if img := d.Attributes["image"]; img != "" {
 				e.Attrs["image"] = img
 			}
@@ -359,11 +360,11 @@ func (t *triage) engineEvents() []TimelineEvent {
 			if e.Container != "" {
 				cn := e.ContainerName
 				if cn == "" {
-					cn = shortID(e.Container)
+					cn = model.ShortID(e.Container)
 				}
 				e.Message = fmt.Sprintf("network %s: container %s %s network %s", d.Action, cn, map[bool]string{true: "left", false: "joined"}[d.Action == "disconnect"], name)
 			} else {
-				e.Message = fmt.Sprintf("network %s %s (%s)", d.Action, name, shortID(d.Actor))
+				e.Message = fmt.Sprintf("network %s %s (%s)", d.Action, name, model.ShortID(d.Actor))
 			}
 		default:
 			e.Message = fmt.Sprintf("%s %s %s", d.Type, d.Action, name)

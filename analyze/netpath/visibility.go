@@ -1,4 +1,4 @@
-package analyze
+package netpath
 
 import (
 	"fmt"
@@ -6,6 +6,8 @@ import (
 	"slices"
 	"sort"
 	"strings"
+
+	"github.com/dockcase/dockcase/analyze/model"
 )
 
 // Visibility answers.
@@ -45,15 +47,15 @@ type HostInterface struct {
 	Name  string `json:"name"`
 	Kind  string `json:"kind"`
 	Index int    `json:"ifindex"`
-	// Container is the container whose veth this is.
+	// model.Container is the container whose veth this is.
 	Container string `json:"container,omitempty"`
 }
 
-// Interfaces lists the host's bridges, veths and uplinks, in that order and
+// interfaces lists the host's bridges, veths and uplinks, in that order and
 // by name. An uplink is a link (not a bridge, not a bridge port, not
 // loopback) that carries a route of the host's main table: the default
 // route or a route to a network that is not a container network.
-func (h *Host) Interfaces() []HostInterface {
+func (h host) interfaces() []HostInterface {
 	host := h.HostNS
 	if host == nil {
 		return nil
@@ -93,11 +95,11 @@ func (h *Host) Interfaces() []HostInterface {
 
 // containerOfLink returns the running container whose namespace holds the
 // peer of a host veth.
-func (h *Host) containerOfLink(l *Link) *Container {
+func (h host) containerOfLink(l *model.Link) *model.Container {
 	if l.PeerNS == 0 {
 		return nil
 	}
-	var found *Container
+	var found *model.Container
 	for _, c := range h.Containers {
 		if c.NetNS == l.PeerNS && c.Running() {
 			if found == nil || (found.SharesWith != "" && c.SharesWith == "") {
@@ -108,13 +110,13 @@ func (h *Host) containerOfLink(l *Link) *Container {
 	return found
 }
 
-// Visibility builds the matrix for traffic towards dst: for each container
+// visibility builds the matrix for traffic towards dst: for each container
 // and each host interface, whether a capture there would show it.
-func (h *Host) Visibility(dst netip.Addr) []VisibilityRow {
-	ifaces := h.Interfaces()
+func (h host) visibility(dst netip.Addr) []VisibilityRow {
+	ifaces := h.interfaces()
 	var rows []VisibilityRow
 	for _, c := range h.Containers {
-		p, err := h.Path(c.ID, dst)
+		p, err := h.egress(c.ID, dst)
 		if err != nil {
 			continue
 		}
@@ -125,7 +127,7 @@ func (h *Host) Visibility(dst netip.Addr) []VisibilityRow {
 	return rows
 }
 
-func (h *Host) visibilityRow(c *Container, p *Path, hi HostInterface) VisibilityRow {
+func (h host) visibilityRow(c *model.Container, p *Path, hi HostInterface) VisibilityRow {
 	row := VisibilityRow{Container: c.ID, ContainerName: c.Name, Dst: p.Dst, Iface: hi.Name, IfaceKind: hi.Kind, Visible: VisibleNo}
 	// Where the path crosses this interface.
 	for i, hop := range p.Hops {
@@ -215,11 +217,11 @@ func pathIface(p *Path, kind string) string {
 	return ""
 }
 
-func (h *Host) nameOf(id string) string {
-	if c := h.byID[id]; c != nil {
+func (h host) nameOf(id string) string {
+	if c, ok := h.ContainerByID(id); ok {
 		return c.Name
 	}
-	return shortID(id)
+	return model.ShortID(id)
 }
 
 // visibleWhy explains in one sentence why the path crosses hop i.

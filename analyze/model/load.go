@@ -1,4 +1,4 @@
-package analyze
+package model
 
 import (
 	"bytes"
@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dockcase/dockcase/analyze/firewall"
 	"github.com/dockcase/dockcase/bundle"
 )
 
@@ -55,18 +56,18 @@ const (
 	maxLoadContainers = 100_000
 )
 
-// Members Load reads.
+// The members Load reads.
 const (
-	memberIndex      = "netns/index.json"
-	memberNetworks   = "docker/networks.json"
-	memberContainers = "docker/containers.json"
-	memberEvents     = "docker/events.jsonl"
-	memberConntrack  = "host/conntrack.json"
-	memberProcesses  = "host/processes.json"
-	memberClock      = "host/clock.json"
-	memberIPTables   = "host/firewall/iptables-save.txt"
-	memberIP6Tables  = "host/firewall/ip6tables-save.txt"
-	memberNft        = "host/firewall/nft.json"
+	MemberIndex      = "netns/index.json"
+	MemberNetworks   = "docker/networks.json"
+	MemberContainers = "docker/containers.json"
+	MemberEvents     = "docker/events.jsonl"
+	MemberConntrack  = "host/conntrack.json"
+	MemberProcesses  = "host/processes.json"
+	MemberClock      = "host/clock.json"
+	MemberIPTables   = "host/firewall/iptables-save.txt"
+	MemberIP6Tables  = "host/firewall/ip6tables-save.txt"
+	MemberNft        = "host/firewall/nft.json"
 )
 
 // Source is where the model reads the members of a bundle from: a verified
@@ -185,8 +186,9 @@ func (h *Host) Open(member string) (io.ReadSeekCloser, error) {
 	return h.src.Open(member)
 }
 
-// source is the model's source; an empty one for a Host built by hand.
-func (h *Host) source() Source {
+// Source is the bundle the model was loaded from, for members it does not
+// hold decoded; an empty one for a Host built by hand.
+func (h *Host) Source() Source {
 	if h.src == nil {
 		return MemSource{}
 	}
@@ -254,10 +256,22 @@ func (l *loader) read(member string, max int64, unknown string) ([]byte, bool) {
 			l.missing("%s: not in the bundle: %s unknown", member, unknown)
 		} else {
 			l.missing("%s: %v: %s unknown", member, err, unknown)
+			if l.h.ReadErrors == nil {
+				l.h.ReadErrors = map[string]error{}
+			}
+			l.h.ReadErrors[member] = err
 		}
 		return nil, false
 	}
 	return data, true
+}
+
+// LoadSource builds the model from the members of any Source (MemSource
+// in tests): Load without the bundle's manifest and custody log.
+func LoadSource(src Source) *Host {
+	h := loadHost(src)
+	h.buildLeases()
+	return h
 }
 
 func loadHost(src Source) *Host {
@@ -287,7 +301,9 @@ func JSONPointer(tokens ...string) string {
 	return b.String()
 }
 
-func ptrIdx(prefix string, i int, rest ...string) string {
+// IndexPointer is the JSON pointer of element i of the array at prefix,
+// then of rest inside it.
+func IndexPointer(prefix string, i int, rest ...string) string {
 	return prefix + "/" + strconv.Itoa(i) + JSONPointer(rest...)
 }
 
@@ -327,13 +343,13 @@ func decodeClock(data []byte) (clockDoc, error) {
 // loadClock keeps the host name, and the clock for the timeline when its
 // NTP part is well formed too.
 func (l *loader) loadClock() {
-	data, ok := l.read(memberClock, maxClockJSONBytes, "the host name")
+	data, ok := l.read(MemberClock, maxClockJSONBytes, "the host name")
 	if !ok {
 		return
 	}
 	d, err := decodeClock(data)
 	if err != nil {
-		l.missing("%s: %v", memberClock, err)
+		l.missing("%s: %v", MemberClock, err)
 		return
 	}
 	l.h.Hostname = d.Hostname
@@ -447,10 +463,10 @@ func decodeSockets(data []byte) ([]socketDoc, error) {
 
 func (l *loader) loadNamespaces() {
 	var index []nsIndexDoc
-	if data, ok := l.read(memberIndex, maxIndexJSONBytes, "which containers share a network namespace"); ok {
+	if data, ok := l.read(MemberIndex, maxIndexJSONBytes, "which containers share a network namespace"); ok {
 		var err error
 		if index, err = decodeNSIndex(data); err != nil {
-			l.missing("%s: %v: namespaces unknown", memberIndex, err)
+			l.missing("%s: %v: namespaces unknown", MemberIndex, err)
 			index = nil
 		}
 	}
@@ -494,13 +510,13 @@ func (l *loader) loadNamespaces() {
 			}
 			for j, s := range socks {
 				hs := HostSocket{Proto: s.Proto, LocalIP: s.LocalIP, LocalPort: s.LocalPort, RemoteIP: s.RemoteIP,
-					RemotePort: s.RemotePort, State: s.State, NetNS: d.Inode, Evidence: l.ev(smember, ptrIdx("", j))}
+					RemotePort: s.RemotePort, State: s.State, NetNS: d.Inode, Evidence: l.ev(smember, IndexPointer("", j))}
 				for _, o := range s.Owners {
 					if !slices.Contains(hs.PIDs, o.PID) {
 						hs.PIDs = append(hs.PIDs, o.PID)
 					}
 				}
-				ns.socks = append(ns.socks, hs)
+				ns.Sockets = append(ns.Sockets, hs)
 			}
 		}
 	}
@@ -519,7 +535,7 @@ func (l *loader) loadNamespaces() {
 func (l *loader) fillNamespace(ns *Namespace, member string, d *netnsDoc) {
 	for i, dl := range d.Links {
 		lk := &Link{Index: dl.Index, Name: dl.Name, Kind: dl.Kind, Iflink: dl.Iflink, Master: dl.Master,
-			MAC: strings.ToLower(dl.MAC), OperState: dl.OperState, NS: ns.Inode, Evidence: l.ev(member, ptrIdx("/links", i))}
+			MAC: strings.ToLower(dl.MAC), OperState: dl.OperState, NS: ns.Inode, Evidence: l.ev(member, IndexPointer("/links", i))}
 		if lk.Iflink == lk.Index {
 			lk.Iflink = 0 // a link whose iflink is itself has no peer or parent
 		}
@@ -537,7 +553,7 @@ func (l *loader) fillNamespace(ns *Namespace, member string, d *netnsDoc) {
 		}
 		if lk := ns.byIdx[a.Index]; lk != nil {
 			lk.Addrs = append(lk.Addrs, p)
-			e := l.ev(member, ptrIdx("/addrs", i))
+			e := l.ev(member, IndexPointer("/addrs", i))
 			e.Text = a.Dev + " " + a.CIDR
 			lk.addrEv = append(lk.addrEv, e)
 		}
@@ -569,7 +585,7 @@ func (l *loader) fillNamespace(ns *Namespace, member string, d *netnsDoc) {
 				rt.Dev = nh.Dev
 			}
 		}
-		rt.Evidence = l.ev(member, ptrIdx("/routes", i))
+		rt.Evidence = l.ev(member, IndexPointer("/routes", i))
 		rt.Evidence.Text = rt.Text()
 		ns.Routes = append(ns.Routes, rt)
 	}
@@ -577,7 +593,7 @@ func (l *loader) fillNamespace(ns *Namespace, member string, d *netnsDoc) {
 		pr := PolicyRule{Family: r.Family, Priority: r.Priority, Action: r.Action, Table: r.Table, Src: r.Src, Dst: r.Dst,
 			Iif: r.Iif, Oif: r.Oif, Mark: r.Mark, Invert: r.Invert,
 			Other:    r.IPProto != 0 || r.Sport != "" || r.Dport != "" || r.UIDRange != "" || r.Tos != 0,
-			Evidence: l.ev(member, ptrIdx("/rules", i))}
+			Evidence: l.ev(member, IndexPointer("/rules", i))}
 		ns.Rules = append(ns.Rules, pr)
 	}
 }
@@ -665,9 +681,9 @@ type portBindingDoc struct {
 	HostPort string `json:"HostPort"`
 }
 
-// inspectDoc is the part of a container's inspect that the model and the
+// Inspect is the part of a container's inspect that the model and the
 // configuration findings read.
-type inspectDoc struct {
+type Inspect struct {
 	ID              string `json:"Id"`
 	AppArmorProfile string `json:"AppArmorProfile"`
 	Created         string `json:"Created"`
@@ -716,8 +732,8 @@ type inspectDoc struct {
 	} `json:"NetworkSettings"`
 }
 
-func decodeInspect(data []byte) (*inspectDoc, error) {
-	var d inspectDoc
+func decodeInspect(data []byte) (*Inspect, error) {
+	var d Inspect
 	if err := json.Unmarshal(data, &d); err != nil {
 		return nil, err
 	}
@@ -735,10 +751,10 @@ func dockerTime(s string) time.Time {
 }
 
 func (l *loader) loadDocker() {
-	if data, ok := l.read(memberNetworks, maxDockerListJSONBytes, "networks (subnets, bridges)"); ok {
+	if data, ok := l.read(MemberNetworks, maxDockerListJSONBytes, "networks (subnets, bridges)"); ok {
 		docs, err := decodeNetworks(data)
 		if err != nil {
-			l.missing("%s: %v: networks unknown", memberNetworks, err)
+			l.missing("%s: %v: networks unknown", MemberNetworks, err)
 		}
 		for i, d := range docs {
 			l.h.Networks = append(l.h.Networks, l.network(i, d))
@@ -747,10 +763,10 @@ func (l *loader) loadDocker() {
 	sort.Slice(l.h.Networks, func(i, j int) bool { return l.h.Networks[i].Name < l.h.Networks[j].Name })
 
 	var list []containerListDoc
-	if data, ok := l.read(memberContainers, maxDockerListJSONBytes, "the list of containers"); ok {
+	if data, ok := l.read(MemberContainers, maxDockerListJSONBytes, "the list of containers"); ok {
 		var err error
 		if list, err = decodeContainerList(data); err != nil {
-			l.missing("%s: %v: the list of containers unknown", memberContainers, err)
+			l.missing("%s: %v: the list of containers unknown", MemberContainers, err)
 		}
 	}
 	// Inspect members the list does not name (a list that failed) are read
@@ -779,7 +795,7 @@ func (l *loader) loadDocker() {
 		}
 		ct := &Container{ID: c.ID, Name: c.Name, Image: c.Image, State: c.State, Pid: c.Pid, Endpoints: []Endpoint{}, Ports: []PortBinding{}, Mounts: []Mount{}, Evidence: []Evidence{}}
 		if idx < listed {
-			ct.Evidence = append(ct.Evidence, l.ev(memberContainers, ptrIdx("", idx)))
+			ct.Evidence = append(ct.Evidence, l.ev(MemberContainers, IndexPointer("", idx)))
 		}
 		l.inspect(ct)
 		if _, dup := l.h.byID[ct.ID]; dup {
@@ -811,7 +827,7 @@ func (l *loader) loadDocker() {
 
 func (l *loader) network(i int, d networkDoc) *Network {
 	n := &Network{ID: d.ID, Name: d.Name, Driver: d.Driver, Scope: d.Scope, Internal: d.Internal, EnableIPv6: d.EnableIPv6,
-		Subnets: []netip.Prefix{}, Gateways: []netip.Addr{}, Containers: []string{}, Evidence: l.ev(memberNetworks, ptrIdx("", i))}
+		Subnets: []netip.Prefix{}, Gateways: []netip.Addr{}, Containers: []string{}, Evidence: l.ev(MemberNetworks, IndexPointer("", i))}
 	for _, c := range d.IPAM.Config {
 		if p, err := netip.ParsePrefix(c.Subnet); err == nil {
 			n.Subnets = append(n.Subnets, p.Masked())
@@ -838,18 +854,20 @@ func (l *loader) network(i int, d networkDoc) *Network {
 
 func (l *loader) inspect(ct *Container) {
 	member := "docker/containers/" + ct.ID + "/inspect.json"
-	data, ok := l.read(member, maxInspectJSONBytes, fmt.Sprintf("configuration and addresses of container %s", shortID(ct.ID)))
+	data, ok := l.read(member, maxInspectJSONBytes, fmt.Sprintf("configuration and addresses of container %s", ShortID(ct.ID)))
 	if !ok {
 		ct.Unknown = append(ct.Unknown, "inspect is not in the bundle: endpoints, ports and mounts unknown")
 		return
 	}
 	d, err := decodeInspect(data)
 	if err != nil {
-		l.missing("%s: %v: configuration of container %s unknown", member, err, shortID(ct.ID))
+		ct.InspectErr = err
+		l.missing("%s: %v: configuration of container %s unknown", member, err, ShortID(ct.ID))
 		ct.Unknown = append(ct.Unknown, "inspect could not be decoded")
 		return
 	}
 	ct.inspected = true
+	ct.Inspect = d
 	ct.Evidence = append(ct.Evidence, l.ev(member, ""))
 	if d.Name != "" {
 		ct.Name = strings.TrimPrefix(d.Name, "/")
@@ -924,7 +942,9 @@ func (l *loader) inspect(ct *Container) {
 	}
 }
 
-func shortID(id string) string {
+// ShortID is the 12-character form of a container or network id that
+// docker prints.
+func ShortID(id string) string {
 	if len(id) > 12 {
 		return id[:12]
 	}
@@ -974,6 +994,7 @@ type processDoc struct {
 		Net uint64 `json:"net"`
 	} `json:"namespaces"`
 	ContainerID string `json:"container_id"`
+	ExeDeleted  bool   `json:"exe_deleted"`
 }
 
 func decodeProcesses(data []byte) ([]processDoc, error) {
@@ -983,17 +1004,18 @@ func decodeProcesses(data []byte) ([]processDoc, error) {
 }
 
 func (l *loader) loadProcesses() {
-	data, ok := l.read(memberProcesses, maxProcessesJSONBytes, "processes (attribution of host-network containers)")
+	data, ok := l.read(MemberProcesses, maxProcessesJSONBytes, "processes (attribution of host-network containers)")
 	if !ok {
 		return
 	}
 	docs, err := decodeProcesses(data)
 	if err != nil {
-		l.missing("%s: %v: processes unknown", memberProcesses, err)
+		l.missing("%s: %v: processes unknown", MemberProcesses, err)
 	}
 	for i, d := range docs {
 		l.h.Processes = append(l.h.Processes, HostProcess{PID: d.PID, PPID: d.PPID, Comm: d.Comm, Cmdline: d.Cmdline, Exe: d.Exe,
-			StartTime: d.StartTime.UTC(), NetNS: d.Namespaces.Net, ContainerID: d.ContainerID, Evidence: l.ev(memberProcesses, ptrIdx("", i))})
+			StartTime: d.StartTime.UTC(), NetNS: d.Namespaces.Net, ContainerID: d.ContainerID,
+			ExeDeleted: d.ExeDeleted, Evidence: l.ev(MemberProcesses, IndexPointer("", i))})
 	}
 }
 
@@ -1029,23 +1051,23 @@ func decodeConntrack(data []byte) (*conntrackDoc, error) {
 }
 
 func (l *loader) loadConntrack() {
-	data, ok := l.read(memberConntrack, maxConntrackJSONBytes, "the conntrack table (reversal of NAT)")
+	data, ok := l.read(MemberConntrack, maxConntrackJSONBytes, "the conntrack table (reversal of NAT)")
 	if !ok {
 		return
 	}
 	d, err := decodeConntrack(data)
 	if err != nil {
-		l.missing("%s: %v: conntrack unknown", memberConntrack, err)
+		l.missing("%s: %v: conntrack unknown", MemberConntrack, err)
 		return
 	}
 	if d.Truncated {
-		l.missing("%s: truncated by the collector: some flows are not in the snapshot", memberConntrack)
+		l.missing("%s: truncated by the collector: some flows are not in the snapshot", MemberConntrack)
 	}
 	for i, e := range d.Entries {
 		l.h.Conntrack = append(l.h.Conntrack, ConntrackFlow{Family: e.Family, Proto: e.Proto,
 			OrigSrc: e.Original.Src, OrigDst: e.Original.Dst, OrigSPort: e.Original.SPort, OrigDPort: e.Original.DPort,
 			ReplySrc: e.Reply.Src, ReplyDst: e.Reply.Dst, ReplySPort: e.Reply.SPort, ReplyDPort: e.Reply.DPort,
-			State: e.State, Status: e.Status, Evidence: l.ev(memberConntrack, ptrIdx("/entries", i))})
+			State: e.State, Status: e.Status, Evidence: l.ev(MemberConntrack, IndexPointer("/entries", i))})
 	}
 }
 
@@ -1099,13 +1121,13 @@ func decodeEvents(data []byte) (events []eventDoc, lines []int, bad int) {
 }
 
 func (l *loader) loadEvents() {
-	data, ok := l.read(memberEvents, maxEventsBytes, "address history before the collection (only current addresses are known)")
+	data, ok := l.read(MemberEvents, maxEventsBytes, "address history before the collection (only current addresses are known)")
 	if !ok {
 		return
 	}
 	docs, lines, bad := decodeEvents(data)
 	if bad > 0 {
-		l.missing("%s: %d malformed lines skipped", memberEvents, bad)
+		l.missing("%s: %d malformed lines skipped", MemberEvents, bad)
 	}
 	l.h.EngineEvents = make([]EngineEvent, len(docs))
 	for i, d := range docs {
@@ -1125,7 +1147,7 @@ func (l *loader) loadEvents() {
 			t = time.Unix(d.Time, 0).UTC()
 		}
 		e := DockerEvent{Time: t, Type: d.Type, Action: d.Action, Actor: d.Actor.ID, Name: d.Actor.Attributes["name"],
-			Evidence: Evidence{Member: memberEvents, SHA256: l.src.SHA256(memberEvents), Line: lines[i], Text: d.Type + " " + d.Action}}
+			Evidence: Evidence{Member: MemberEvents, SHA256: l.src.SHA256(MemberEvents), Line: lines[i], Text: d.Type + " " + d.Action}}
 		if d.Type == "container" {
 			e.Container = d.Actor.ID
 		} else {
@@ -1139,14 +1161,14 @@ func (l *loader) loadEvents() {
 // --- firewall ---
 
 func (l *loader) loadFirewall() {
-	parse := func(member string, v6 bool) (*Ruleset, *Evidence) {
+	parse := func(member string, v6 bool) (*firewall.Ruleset, *Evidence) {
 		data, err := l.src.ReadMember(member, maxFirewallTextBytes)
 		if err != nil {
 			return nil, nil
 		}
-		rs, err := ParseIPTablesSave(bytes.NewReader(data))
+		rs, err := firewall.ParseIPTablesSave(bytes.NewReader(data))
 		if err != nil {
-			var re *RulesetError
+			var re *firewall.RulesetError
 			if !errors.As(err, &re) || rs == nil {
 				l.missing("%s: %v: NAT and forwarding rules unknown", member, err)
 				return nil, nil
@@ -1156,26 +1178,26 @@ func (l *loader) loadFirewall() {
 		e := l.ev(member, "")
 		return rs, &e
 	}
-	l.h.Firewall4, l.h.fwEv4 = parse(memberIPTables, false)
-	l.h.Firewall6, l.h.fwEv6 = parse(memberIP6Tables, true)
-	if data, err := l.src.ReadMember(memberNft, maxFirewallTextBytes); err == nil && len(bytes.TrimSpace(data)) > 0 {
-		rs, err := ParseNftJSON(bytes.NewReader(data))
-		var re *RulesetError
+	l.h.Firewall4, l.h.Firewall4Evidence = parse(MemberIPTables, false)
+	l.h.Firewall6, l.h.Firewall6Evidence = parse(MemberIP6Tables, true)
+	if data, err := l.src.ReadMember(MemberNft, maxFirewallTextBytes); err == nil && len(bytes.TrimSpace(data)) > 0 {
+		rs, err := firewall.ParseNftJSON(bytes.NewReader(data))
+		var re *firewall.RulesetError
 		switch {
 		case err == nil || (errors.As(err, &re) && rs != nil):
 			l.h.Nft = rs
 			// With Docker's nftables backend the rules that matter are in
 			// the nft document; iptables-save shows none of them.
-			if rs.Layout() == LayoutNftables {
-				e := l.ev(memberNft, "")
-				l.h.Firewall4, l.h.fwEv4 = rs, &e
-				l.h.Firewall6, l.h.fwEv6 = rs, &e
+			if rs.Layout() == firewall.LayoutNftables {
+				e := l.ev(MemberNft, "")
+				l.h.Firewall4, l.h.Firewall4Evidence = rs, &e
+				l.h.Firewall6, l.h.Firewall6Evidence = rs, &e
 			}
 		default:
-			l.missing("%s: %v", memberNft, err)
+			l.missing("%s: %v", MemberNft, err)
 		}
 	}
 	if l.h.Firewall4 == nil {
-		l.missing("%s: not in the bundle: NAT and forwarding of IPv4 unknown", memberIPTables)
+		l.missing("%s: not in the bundle: NAT and forwarding of IPv4 unknown", MemberIPTables)
 	}
 }

@@ -1,4 +1,4 @@
-package analyze
+package netpath
 
 import (
 	"errors"
@@ -7,6 +7,9 @@ import (
 	"slices"
 	"sort"
 	"strings"
+
+	"github.com/dockcase/dockcase/analyze/firewall"
+	"github.com/dockcase/dockcase/analyze/model"
 )
 
 // Path kinds.
@@ -35,14 +38,14 @@ const (
 // packet crosses an interface of the host at this hop, and Src is then its
 // source address on the wire there: what a capture on Iface would show.
 type Hop struct {
-	Kind     string          `json:"kind"`
-	Iface    string          `json:"iface,omitempty"`
-	Ifindex  int             `json:"ifindex,omitempty"`
-	Addr     netip.Addr      `json:"addr,omitzero"`
-	Src      netip.Addr      `json:"src,omitzero"`
-	Text     string          `json:"text"`
-	Counters *PacketCounters `json:"counters,omitempty"`
-	Evidence []Evidence      `json:"evidence"`
+	Kind     string                   `json:"kind"`
+	Iface    string                   `json:"iface,omitempty"`
+	Ifindex  int                      `json:"ifindex,omitempty"`
+	Addr     netip.Addr               `json:"addr,omitzero"`
+	Src      netip.Addr               `json:"src,omitzero"`
+	Text     string                   `json:"text"`
+	Counters *firewall.PacketCounters `json:"counters,omitempty"`
+	Evidence []model.Evidence         `json:"evidence"`
 }
 
 // Path is how a container's traffic reaches an address (or how inbound
@@ -61,7 +64,7 @@ type Path struct {
 	FinalSrc netip.Addr `json:"final_src,omitzero"`
 	OutIface string     `json:"out_iface,omitempty"`
 	NAT      bool       `json:"nat"`
-	// Verdict is the forward path's verdict: accept, drop, reject, or
+	// firewall.Verdict is the forward path's verdict: accept, drop, reject, or
 	// unknown when the firewall is not in the bundle; empty when the
 	// packet is not forwarded (host network, macvlan).
 	Verdict string `json:"verdict,omitempty"`
@@ -92,14 +95,14 @@ func (p *Path) unknown(format string, a ...any) {
 
 func (p *Path) hop(h Hop) {
 	if h.Evidence == nil {
-		h.Evidence = []Evidence{}
+		h.Evidence = []model.Evidence{}
 	}
 	p.Hops = append(p.Hops, h)
 }
 
-// Path explains how the container's traffic reaches dst: to a container
+// egress explains how the container's traffic reaches dst: to a container
 // (same bridge or across bridges) or out of the host.
-func (h *Host) Path(containerRef string, dst netip.Addr) (*Path, error) {
+func (h host) egress(containerRef string, dst netip.Addr) (*Path, error) {
 	c, ok := h.Container(containerRef)
 	if !ok {
 		return nil, fmt.Errorf("path: %q: %w", containerRef, ErrNoContainer)
@@ -124,23 +127,23 @@ func (h *Host) Path(containerRef string, dst netip.Addr) (*Path, error) {
 
 // resolveShared follows container:<id> mode to the container whose
 // namespace is shared.
-func (h *Host) resolveShared(c *Container, p *Path) *Container {
+func (h host) resolveShared(c *model.Container, p *Path) *model.Container {
 	seen := map[string]bool{}
 	for c.SharesWith != "" && !seen[c.ID] {
 		seen[c.ID] = true
-		t, ok := h.byID[c.SharesWith]
+		t, ok := h.ContainerByID(c.SharesWith)
 		if !ok {
 			p.unknown("network mode %s: that container is not in the bundle", c.NetworkMode)
 			return c
 		}
-		p.Notes = append(p.Notes, fmt.Sprintf("network mode container:%s: %s shares the network namespace of %s (%s); traffic of both leaves by the same interfaces and cannot be told apart by address", shortID(t.ID), c.Name, t.Name, shortID(t.ID)))
+		p.Notes = append(p.Notes, fmt.Sprintf("network mode container:%s: %s shares the network namespace of %s (%s); traffic of both leaves by the same interfaces and cannot be told apart by address", model.ShortID(t.ID), c.Name, t.Name, model.ShortID(t.ID)))
 		c = t
 	}
 	return c
 }
 
 // containerAt returns the running container holding addr now.
-func (h *Host) containerAt(addr netip.Addr) *Container {
+func (h host) containerAt(addr netip.Addr) *model.Container {
 	for _, c := range h.Containers {
 		if !c.Running() {
 			continue
@@ -157,8 +160,8 @@ func (h *Host) containerAt(addr netip.Addr) *Container {
 // hostModePath is the path of a container on the host's network stack: no
 // veth, no bridge, no NAT; its traffic is the host's, told apart only by
 // process and socket.
-func (h *Host) hostModePath(c *Container, p *Path) {
-	hop := Hop{Kind: HopHostStack, Text: "network mode host: the container's processes use the host's interfaces", Evidence: append([]Evidence{}, c.Evidence...)}
+func (h host) hostModePath(c *model.Container, p *Path) {
+	hop := Hop{Kind: HopHostStack, Text: "network mode host: the container's processes use the host's interfaces", Evidence: append([]model.Evidence{}, c.Evidence...)}
 	for _, pr := range h.Processes {
 		if pr.ContainerID == c.ID {
 			hop.Evidence = append(hop.Evidence, pr.Evidence)
@@ -178,38 +181,16 @@ func (h *Host) hostModePath(c *Container, p *Path) {
 	src := h.sourceFor(rc.route, out, p.Dst)
 	p.Src, p.FinalSrc, p.OutIface = src, src, rc.route.Dev
 	p.hop(Hop{Kind: HopOut, Iface: rc.route.Dev, Ifindex: linkIndex(out), Src: src,
-		Text: fmt.Sprintf("%s, source %s (the host's own address)", rc.route.Dev, addrText(src)), Evidence: linkEvidence(out)})
-	for _, s := range h.socketsOf(c) {
+		Text: fmt.Sprintf("%s, source %s (the host's own address)", rc.route.Dev, addrText(src)), Evidence: out.Cite()})
+	for _, s := range h.SocketsOf(c) {
 		p.Notes = append(p.Notes, fmt.Sprintf("socket %s %s:%d → %s:%d %s held by pid %v", s.Proto, s.LocalIP, s.LocalPort, s.RemoteIP, s.RemotePort, s.State, s.PIDs))
 	}
-}
-
-// socketsOf returns the sockets held by the container's processes.
-func (h *Host) socketsOf(c *Container) []HostSocket {
-	pids := map[int]bool{}
-	for _, pr := range h.Processes {
-		if pr.ContainerID == c.ID {
-			pids[pr.PID] = true
-		}
-	}
-	var out []HostSocket
-	for _, ns := range h.Namespaces {
-		for _, s := range ns.socks {
-			for _, pid := range s.PIDs {
-				if pids[pid] && s.Proto != "unix" {
-					out = append(out, s)
-					break
-				}
-			}
-		}
-	}
-	return out
 }
 
 // bridgedPath follows a container with its own namespace: its interface,
 // then a veth and bridge (bridge, overlay's docker_gwbridge) or a parent NIC
 // (macvlan, ipvlan), then the host's routing, filter and NAT.
-func (h *Host) bridgedPath(c *Container, p *Path) {
+func (h host) bridgedPath(c *model.Container, p *Path) {
 	v6 := p.Dst.Is6()
 	ns, _ := h.Namespace(c.NetNS)
 	if c.NetNS == 0 || ns == nil || ns.Member == "" {
@@ -242,8 +223,8 @@ func (h *Host) bridgedPath(c *Container, p *Path) {
 	if ep != nil && ep.Network != "" {
 		text = fmt.Sprintf("%s %s (container, network %s)", cl.Name, addrText(src), ep.Network)
 	}
-	ev := linkEvidence(cl)
-	ev = append(ev, addrEvidence(cl, src)...)
+	ev := cl.Cite()
+	ev = append(ev, cl.AddrEvidence(src)...)
 	ev = append(ev, rc.route.Evidence)
 	if ep != nil {
 		ev = append(ev, ep.Evidence)
@@ -264,7 +245,7 @@ func (h *Host) bridgedPath(c *Container, p *Path) {
 		}
 		p.hop(Hop{Kind: HopParent, Iface: parent.Name, Ifindex: parent.Index, Src: src,
 			Text:     fmt.Sprintf("%s (parent NIC, host ifindex %d = %s's iflink); %s frames leave with the container's own MAC and address, not through the host's routing or NAT", parent.Name, parent.Index, cl.Name, cl.Kind),
-			Evidence: linkEvidence(parent)})
+			Evidence: parent.Cite()})
 		p.FinalSrc, p.OutIface = src, parent.Name
 		p.Notes = append(p.Notes, cl.Kind+": no NAT; the host itself cannot reach the container through the parent, and a capture on a bridge or veth never shows this traffic")
 		return
@@ -280,7 +261,7 @@ func (h *Host) bridgedPath(c *Container, p *Path) {
 	}
 	p.hop(Hop{Kind: HopVeth, Iface: veth.Name, Ifindex: veth.Index, Src: src,
 		Text:     fmt.Sprintf("%s (host ifindex %d = %s's iflink)", veth.Name, veth.Index, cl.Name),
-		Evidence: append(linkEvidence(veth), linkEvidence(cl)...)})
+		Evidence: append(veth.Cite(), cl.Cite()...)})
 	if veth.Master == "" {
 		p.unknown("%s is not a port of any bridge: the path beyond it is not modelled", veth.Name)
 		return
@@ -293,10 +274,10 @@ func (h *Host) bridgedPath(c *Container, p *Path) {
 			brText += " " + a.String()
 		}
 	}
-	bh := Hop{Kind: HopBridge, Iface: veth.Master, Ifindex: linkIndex(br), Src: src, Text: brText, Evidence: linkEvidence(br)}
+	bh := Hop{Kind: HopBridge, Iface: veth.Master, Ifindex: linkIndex(br), Src: src, Text: brText, Evidence: br.Cite()}
 	if br != nil && gw.IsValid() {
 		bh.Addr = gw
-		bh.Evidence = append(bh.Evidence, addrEvidence(br, gw)...)
+		bh.Evidence = append(bh.Evidence, br.AddrEvidence(gw)...)
 	}
 	if n := h.networkByBridge(veth.Master); n != nil {
 		bh.Text += " (network " + n.Name + ")"
@@ -312,7 +293,7 @@ func (h *Host) bridgedPath(c *Container, p *Path) {
 // hostForward continues a path from the bridge the packet arrived on:
 // same-bridge delivery, or the host's route, forward verdict, NAT and out
 // interface.
-func (h *Host) hostForward(p *Path, inBridge string, src netip.Addr, br *Link) {
+func (h host) hostForward(p *Path, inBridge string, src netip.Addr, br *model.Link) {
 	host := h.HostNS
 	v6 := p.Dst.Is6()
 	// Same bridge: the bridge delivers the frame itself; no routing, no NAT.
@@ -334,16 +315,16 @@ func (h *Host) hostForward(p *Path, inBridge string, src netip.Addr, br *Link) {
 		return
 	}
 	out := host.LinkByName(rc.route.Dev)
-	p.hop(Hop{Kind: HopRoute, Text: "route " + quoteRoute(rc.route) + rc.tableNote, Evidence: append([]Evidence{rc.route.Evidence}, rc.ruleEv...)})
+	p.hop(Hop{Kind: HopRoute, Text: "route " + quoteRoute(rc.route) + rc.tableNote, Evidence: append([]model.Evidence{rc.route.Evidence}, rc.ruleEv...)})
 	p.OutIface = rc.route.Dev
 	if rc.route.Type != "" && rc.route.Type != "unicast" {
 		p.Notes = append(p.Notes, fmt.Sprintf("the route is of type %s: the packet does not leave", rc.route.Type))
 		return
 	}
 	// Forward verdict.
-	rs, fwEv := h.Firewall4, h.fwEv4
+	rs, fwEv := h.Firewall4, h.Firewall4Evidence
 	if v6 {
-		rs, fwEv = h.Firewall6, h.fwEv6
+		rs, fwEv = h.Firewall6, h.Firewall6Evidence
 	}
 	if rs == nil {
 		p.Verdict = "unknown"
@@ -377,7 +358,7 @@ func (h *Host) hostForward(p *Path, inBridge string, src netip.Addr, br *Link) {
 		}
 		if nr != nil {
 			ref := nr.Ref()
-			nh := Hop{Kind: HopNAT, Counters: ref.Counters, Evidence: []Evidence{ruleEvidence(fwEv, ref)}}
+			nh := Hop{Kind: HopNAT, Counters: ref.Counters, Evidence: []model.Evidence{ruleEvidence(fwEv, ref)}}
 			switch nr.Target.Name {
 			case "SNAT":
 				to, _, _ := strings.Cut(nr.Target.ToSource, ":")
@@ -400,18 +381,18 @@ func (h *Host) hostForward(p *Path, inBridge string, src netip.Addr, br *Link) {
 			return
 		}
 	}
-	oh := Hop{Kind: HopOut, Iface: rc.route.Dev, Ifindex: linkIndex(out), Src: final, Evidence: linkEvidence(out)}
+	oh := Hop{Kind: HopOut, Iface: rc.route.Dev, Ifindex: linkIndex(out), Src: final, Evidence: out.Cite()}
 	oh.Text = fmt.Sprintf("%s, source %s", rc.route.Dev, addrText(final))
 	if p.NAT && out != nil {
-		oh.Evidence = append(oh.Evidence, addrEvidence(out, final)...)
+		oh.Evidence = append(oh.Evidence, out.AddrEvidence(final)...)
 		oh.Text += " (the host's address)"
 	}
 	p.hop(oh)
 }
 
 // deliverToPeer ends a container path at the destination container's veth.
-func (h *Host) deliverToPeer(p *Path, src netip.Addr) {
-	peer := h.byID[p.PeerContainer]
+func (h host) deliverToPeer(p *Path, src netip.Addr) {
+	peer, _ := h.ContainerByID(p.PeerContainer)
 	if peer == nil || h.HostNS == nil {
 		return
 	}
@@ -426,13 +407,13 @@ func (h *Host) deliverToPeer(p *Path, src netip.Addr) {
 		}
 		p.hop(Hop{Kind: HopVeth, Iface: v.Name, Ifindex: v.Index, Src: src,
 			Text:     fmt.Sprintf("%s (host ifindex %d) → %s %s of %s", v.Name, v.Index, l.Name, p.Dst, peer.Name),
-			Evidence: append(linkEvidence(v), linkEvidence(l)...)})
+			Evidence: append(v.Cite(), l.Cite()...)})
 		return
 	}
 	p.unknown("the veth of container %s is not in the bundle", peer.Name)
 }
 
-func nsLinks(ns *Namespace) []*Link {
+func nsLinks(ns *model.Namespace) []*model.Link {
 	if ns == nil {
 		return nil
 	}
@@ -441,7 +422,7 @@ func nsLinks(ns *Namespace) []*Link {
 
 // pathFromInspect gives what inspect alone says when the container's
 // namespace is not in the bundle: its network and that network's bridge.
-func (h *Host) pathFromInspect(c *Container, p *Path) {
+func (h host) pathFromInspect(c *model.Container, p *Path) {
 	for _, ep := range c.Endpoints {
 		n, ok := h.Network(ep.NetworkID)
 		if !ok {
@@ -453,28 +434,28 @@ func (h *Host) pathFromInspect(c *Container, p *Path) {
 		if ep.IP.IsValid() {
 			p.Src = ep.IP
 		}
-		p.hop(Hop{Kind: HopBridge, Iface: n.Bridge, Text: fmt.Sprintf("%s (network %s, from inspect; the veth is unknown)", n.Bridge, n.Name), Evidence: []Evidence{ep.Evidence, n.Evidence}})
+		p.hop(Hop{Kind: HopBridge, Iface: n.Bridge, Text: fmt.Sprintf("%s (network %s, from inspect; the veth is unknown)", n.Bridge, n.Name), Evidence: []model.Evidence{ep.Evidence, n.Evidence}})
 		return
 	}
 }
 
 // routeChoice is the route a lookup chose and how.
 type routeChoice struct {
-	route     Route
+	route     model.Route
 	tableNote string
-	ruleEv    []Evidence
+	ruleEv    []model.Evidence
 }
 
 // lookupRoute picks the route for dst in ns: policy rules in priority order
 // (when the namespace has any beyond the defaults), each table by longest
 // prefix then lowest metric. src and iif are the packet's, for rule
 // selectors.
-func (h *Host) lookupRoute(ns *Namespace, dst, src netip.Addr, iif string, p *Path) *routeChoice {
+func (h host) lookupRoute(ns *model.Namespace, dst, src netip.Addr, iif string, p *Path) *routeChoice {
 	fam := "ipv4"
 	if dst.Is6() {
 		fam = "ipv6"
 	}
-	var rules []PolicyRule
+	var rules []model.PolicyRule
 	for _, r := range ns.Rules {
 		if r.Family == fam {
 			rules = append(rules, r)
@@ -482,7 +463,7 @@ func (h *Host) lookupRoute(ns *Namespace, dst, src netip.Addr, iif string, p *Pa
 	}
 	sort.SliceStable(rules, func(i, j int) bool { return rules[i].Priority < rules[j].Priority })
 	if len(rules) == 0 {
-		rules = []PolicyRule{{Family: fam, Action: "to_tbl", Table: 254}}
+		rules = []model.PolicyRule{{Family: fam, Action: "to_tbl", Table: 254}}
 	}
 	for _, r := range rules {
 		if r.Table == 255 || r.Action != "to_tbl" && r.Action != "" {
@@ -502,8 +483,8 @@ func (h *Host) lookupRoute(ns *Namespace, dst, src netip.Addr, iif string, p *Pa
 		if best, ok := bestRoute(ns.Routes, fam, r.Table, dst); ok {
 			rc := &routeChoice{route: best}
 			if r.Table != 254 {
-				rc.tableNote = fmt.Sprintf(" (table %s, chosen by ip rule %d)", tableName(r.Table), r.Priority)
-				rc.ruleEv = []Evidence{r.Evidence}
+				rc.tableNote = fmt.Sprintf(" (table %s, chosen by ip rule %d)", model.TableName(r.Table), r.Priority)
+				rc.ruleEv = []model.Evidence{r.Evidence}
 			}
 			return rc
 		}
@@ -514,7 +495,7 @@ func (h *Host) lookupRoute(ns *Namespace, dst, src netip.Addr, iif string, p *Pa
 
 // policyMatches says whether a rule's selectors match: 1 yes, 0 no, -1 it
 // has selectors the model does not evaluate.
-func policyMatches(r PolicyRule, dst, src netip.Addr, iif string) int {
+func policyMatches(r model.PolicyRule, dst, src netip.Addr, iif string) int {
 	m := true
 	if r.Src != "" {
 		pf, err := netip.ParsePrefix(r.Src)
@@ -542,8 +523,8 @@ func policyMatches(r PolicyRule, dst, src netip.Addr, iif string) int {
 	return 1
 }
 
-func bestRoute(routes []Route, fam string, table int, dst netip.Addr) (Route, bool) {
-	var best Route
+func bestRoute(routes []model.Route, fam string, table int, dst netip.Addr) (model.Route, bool) {
+	var best model.Route
 	found := false
 	for _, r := range routes {
 		if r.Family != fam || r.Table != table || !r.Dst.Contains(dst) {
@@ -564,7 +545,7 @@ func bestRoute(routes []Route, fam string, table int, dst netip.Addr) (Route, bo
 // sourceFor is the address the kernel picks for traffic out of link by
 // route: the route's preferred source, else the link's first address of the
 // family (global before link-local).
-func (h *Host) sourceFor(r Route, link *Link, dst netip.Addr) netip.Addr {
+func (h host) sourceFor(r model.Route, link *model.Link, dst netip.Addr) netip.Addr {
 	if r.Src.IsValid() {
 		return r.Src
 	}
@@ -573,7 +554,7 @@ func (h *Host) sourceFor(r Route, link *Link, dst netip.Addr) netip.Addr {
 
 // firstAddr returns the link's address equal to want, else its first global
 // address of the family.
-func firstAddr(l *Link, v6 bool, want netip.Addr) netip.Addr {
+func firstAddr(l *model.Link, v6 bool, want netip.Addr) netip.Addr {
 	if l == nil {
 		return netip.Addr{}
 	}
@@ -601,7 +582,7 @@ func firstAddr(l *Link, v6 bool, want netip.Addr) netip.Addr {
 	return fallback
 }
 
-func endpointFor(c *Container, l *Link, src netip.Addr) *Endpoint {
+func endpointFor(c *model.Container, l *model.Link, src netip.Addr) *model.Endpoint {
 	for i := range c.Endpoints {
 		ep := &c.Endpoints[i]
 		if (ep.MAC != "" && ep.MAC == l.MAC) || (src.IsValid() && (ep.IP == src || ep.IPv6 == src)) {
@@ -611,7 +592,7 @@ func endpointFor(c *Container, l *Link, src netip.Addr) *Endpoint {
 	return nil
 }
 
-func (h *Host) networkByBridge(name string) *Network {
+func (h host) networkByBridge(name string) *model.Network {
 	for _, n := range h.Networks {
 		if n.Bridge == name && n.Bridge != "" {
 			return n
@@ -620,9 +601,9 @@ func (h *Host) networkByBridge(name string) *Network {
 	return nil
 }
 
-// Inbound explains how traffic from outside reaches a published port of the
+// inbound explains how traffic from outside reaches a published port of the
 // container: the uplink it arrives on, the DNAT rule, the bridge and veth.
-func (h *Host) Inbound(containerRef string, pb PortBinding) (*Path, error) {
+func (h host) inbound(containerRef string, pb model.PortBinding) (*Path, error) {
 	c, ok := h.Container(containerRef)
 	if !ok {
 		return nil, fmt.Errorf("inbound: %q: %w", containerRef, ErrNoContainer)
@@ -640,7 +621,7 @@ func (h *Host) Inbound(containerRef string, pb PortBinding) (*Path, error) {
 	}
 	// The uplink: the interface holding the published address, else the
 	// one carrying the default route.
-	var up *Link
+	var up *model.Link
 	if hostIP.IsValid() {
 		for _, l := range host.Links {
 			if slices.ContainsFunc(l.Addrs, func(a netip.Prefix) bool { return a.Addr() == hostIP }) {
@@ -657,11 +638,11 @@ func (h *Host) Inbound(containerRef string, pb PortBinding) (*Path, error) {
 		return p, nil
 	}
 	p.hop(Hop{Kind: HopUplink, Iface: up.Name, Ifindex: up.Index, Addr: hostIP,
-		Text: fmt.Sprintf("%s %s:%d/%s (published %s)", up.Name, addrText(hostIP), pb.HostPort, pb.Proto, pb.Evidence.Text), Evidence: append(linkEvidence(up), pb.Evidence)})
+		Text: fmt.Sprintf("%s %s:%d/%s (published %s)", up.Name, addrText(hostIP), pb.HostPort, pb.Proto, pb.Evidence.Text), Evidence: append(up.Cite(), pb.Evidence)})
 	if up.Kind == "device" && up.Name == "lo" || hostIP.IsLoopback() {
 		p.Notes = append(p.Notes, fmt.Sprintf("published on %s: reachable only from the host itself (nat OUTPUT, or docker-proxy), not from an uplink", hostIP))
 	}
-	var ep *Endpoint
+	var ep *model.Endpoint
 	for i := range c.Endpoints {
 		if c.Endpoints[i].IP.IsValid() {
 			ep = &c.Endpoints[i]
@@ -672,7 +653,7 @@ func (h *Host) Inbound(containerRef string, pb PortBinding) (*Path, error) {
 		p.unknown("container %s has no address at collection", c.Name)
 		return p, nil
 	}
-	rs, fwEv := h.Firewall4, h.fwEv4
+	rs, fwEv := h.Firewall4, h.Firewall4Evidence
 	if rs == nil {
 		p.Verdict = "unknown"
 		p.unknown("no firewall dump in the bundle: DNAT and forward verdict unknown")
@@ -684,7 +665,7 @@ func (h *Host) Inbound(containerRef string, pb PortBinding) (*Path, error) {
 		}
 		p.hop(Hop{Kind: HopDNAT, Addr: ep.IP, Counters: d.Ref.Counters,
 			Text:     fmt.Sprintf("nat %s %s%s: destination becomes %s", d.Ref.Chain, quoteRule(d.Ref), counterText(d.Ref.Counters), d.ToDestination),
-			Evidence: []Evidence{ruleEvidence(fwEv, d.Ref)}})
+			Evidence: []model.Evidence{ruleEvidence(fwEv, d.Ref)}})
 		break
 	}
 	if len(p.Hops) < 2 {
@@ -695,17 +676,17 @@ func (h *Host) Inbound(containerRef string, pb PortBinding) (*Path, error) {
 		p.unknown("network %q of the container has no bridge", ep.Network)
 		return p, nil
 	}
-	v := rs.Evaluate(Probe{In: up.Name, Out: n.Bridge, Src: netip.IPv4Unspecified(), Dst: ep.IP, Proto: pb.Proto, DPort: pb.ContainerPort, CTState: "NEW"})
+	v := rs.Evaluate(firewall.Probe{In: up.Name, Out: n.Bridge, Src: netip.IPv4Unspecified(), Dst: ep.IP, Proto: pb.Proto, DPort: pb.ContainerPort, CTState: "NEW"})
 	p.Verdict = v.Verdict
 	fh := Hop{Kind: HopForward, Text: "forward " + v.Verdict}
 	if v.DecidedBy != nil {
 		fh.Text += " by " + quoteRule(*v.DecidedBy)
 		fh.Counters = v.DecidedBy.Counters
-		fh.Evidence = []Evidence{ruleEvidence(fwEv, *v.DecidedBy)}
+		fh.Evidence = []model.Evidence{ruleEvidence(fwEv, *v.DecidedBy)}
 	}
 	p.hop(fh)
 	br := host.LinkByName(n.Bridge)
-	p.hop(Hop{Kind: HopBridge, Iface: n.Bridge, Ifindex: linkIndex(br), Text: fmt.Sprintf("%s (network %s)", n.Bridge, n.Name), Evidence: append(linkEvidence(br), n.Evidence)})
+	p.hop(Hop{Kind: HopBridge, Iface: n.Bridge, Ifindex: linkIndex(br), Text: fmt.Sprintf("%s (network %s)", n.Bridge, n.Name), Evidence: append(br.Cite(), n.Evidence)})
 	p.PeerContainer = c.ID
 	save := p.Kind
 	p.Kind, p.Dst = PathContainer, ep.IP
@@ -716,42 +697,15 @@ func (h *Host) Inbound(containerRef string, pb PortBinding) (*Path, error) {
 
 // --- evidence helpers ---
 
-func linkEvidence(l *Link) []Evidence {
-	if l == nil {
-		return []Evidence{}
-	}
-	e := l.Evidence
-	e.Text = fmt.Sprintf("%s ifindex %d kind %s", l.Name, l.Index, l.Kind)
-	if l.Iflink != 0 {
-		e.Text += fmt.Sprintf(" iflink %d", l.Iflink)
-	}
-	if l.Master != "" {
-		e.Text += " master " + l.Master
-	}
-	return []Evidence{e}
-}
-
-func addrEvidence(l *Link, a netip.Addr) []Evidence {
-	if l == nil {
-		return nil
-	}
-	for i, p := range l.Addrs {
-		if p.Addr() == a && i < len(l.addrEv) {
-			return []Evidence{l.addrEv[i]}
-		}
-	}
-	return nil
-}
-
-func linkIndex(l *Link) int {
+func linkIndex(l *model.Link) int {
 	if l == nil {
 		return 0
 	}
 	return l.Index
 }
 
-func ruleEvidence(member *Evidence, ref RuleRef) Evidence {
-	e := Evidence{Text: ref.Raw}
+func ruleEvidence(member *model.Evidence, ref firewall.RuleRef) model.Evidence {
+	e := model.Evidence{Text: ref.Raw}
 	if member != nil {
 		e.Member, e.SHA256 = member.Member, member.SHA256
 	}
@@ -769,7 +723,7 @@ func nftPointer(p string) string {
 	var b strings.Builder
 	for _, part := range strings.Split(p, ".") {
 		name, idx, hasIdx := strings.Cut(part, "[")
-		b.WriteString(JSONPointer(name))
+		b.WriteString(model.JSONPointer(name))
 		if hasIdx {
 			b.WriteString("/" + strings.TrimSuffix(idx, "]"))
 		}
@@ -777,11 +731,11 @@ func nftPointer(p string) string {
 	return b.String()
 }
 
-func quoteRule(r RuleRef) string { return fmt.Sprintf("%q", r.Raw) }
+func quoteRule(r firewall.RuleRef) string { return fmt.Sprintf("%q", r.Raw) }
 
-func quoteRoute(r Route) string { return fmt.Sprintf("%q", r.Text()) }
+func quoteRoute(r model.Route) string { return fmt.Sprintf("%q", r.Text()) }
 
-func counterText(c *PacketCounters) string {
+func counterText(c *firewall.PacketCounters) string {
 	if c == nil {
 		return ""
 	}
@@ -793,4 +747,16 @@ func addrText(a netip.Addr) string {
 		return "(unknown)"
 	}
 	return a.String()
+}
+
+// DefaultDestination is the gateway of the host's IPv4 default route, or
+// the documentation address.
+func DefaultDestination(m *model.Host) netip.Addr {
+	h := host{m}
+	if h.HostNS != nil {
+		if r, ok := bestRoute(h.HostNS.Routes, "ipv4", 254, netip.IPv4Unspecified()); ok && r.Dst.Bits() == 0 && r.Gw.IsValid() {
+			return r.Gw
+		}
+	}
+	return Documentation
 }

@@ -1,4 +1,4 @@
-package analyze
+package netpath
 
 import (
 	"bufio"
@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/dockcase/dockcase/analyze/analyzetest"
+	"github.com/dockcase/dockcase/analyze/model"
 )
 
 // demoScenario is testdata/demo/scenario.txt: what the end-to-end harness
@@ -68,14 +69,14 @@ func readDemoScenario(t testing.TB) demoScenario {
 // MASQUERADE rule with counters and the C2 link with the host's address.
 func TestDemoBeaconPath(t *testing.T) {
 	s := readDemoScenario(t)
-	h, err := Load(analyzetest.OpenDemo(t))
+	h, err := model.Load(analyzetest.OpenDemo(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(h.Missing) != 0 {
 		t.Errorf("Missing = %q, want nothing for the complete demo bundle", h.Missing)
 	}
-	p, err := h.Path(s.beaconName, s.c2)
+	p, err := Egress(h, s.beaconName, s.c2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +102,8 @@ func TestDemoBeaconPath(t *testing.T) {
 	}
 	// The veth is the real one: its ifindex is the container eth0's iflink
 	// and its iflink the eth0's ifindex.
-	ns, _ := h.Namespace(h.byID[s.beacon].NetNS)
+	beacon, _ := h.ContainerByID(s.beacon)
+	ns, _ := h.Namespace(beacon.NetNS)
 	eth0 := ns.LinkByName("eth0")
 	veth := h.HostNS.Link(p.Hops[1].Ifindex)
 	if eth0 == nil || veth == nil || veth.Index != eth0.Iflink || veth.Iflink != eth0.Index || veth.Name != p.Hops[1].Iface {
@@ -134,12 +136,12 @@ func TestDemoBeaconPath(t *testing.T) {
 // its bridge is br-<id>, and the C2 link carries it as the host.
 func TestDemoVisibility(t *testing.T) {
 	s := readDemoScenario(t)
-	h, err := Load(analyzetest.OpenDemo(t))
+	h, err := model.Load(analyzetest.OpenDemo(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	rows := map[string]VisibilityRow{}
-	for _, r := range h.Visibility(s.c2) {
+	for _, r := range Visibility(h, s.c2) {
 		if r.Container == s.beacon {
 			rows[r.Iface] = r
 		}
@@ -163,7 +165,7 @@ func TestDemoVisibility(t *testing.T) {
 		t.Errorf("eth0 row = %+v, want not visible: the route to the C2 leaves by %s", up, s.c2Link)
 	}
 	// The default-bridge container is on docker0.
-	for _, r := range h.Visibility(s.c2) {
+	for _, r := range Visibility(h, s.c2) {
 		if r.Container == s.bridged && r.Iface == "docker0" && r.Visible != VisibleYes {
 			t.Errorf("bridge container on docker0 = %+v, want visible", r)
 		}
@@ -174,7 +176,7 @@ func TestDemoVisibility(t *testing.T) {
 // holds its address from its network connect on, and not before.
 func TestDemoOwnership(t *testing.T) {
 	s := readDemoScenario(t)
-	h, err := Load(analyzetest.OpenDemo(t))
+	h, err := model.Load(analyzetest.OpenDemo(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,13 +187,13 @@ func TestDemoOwnership(t *testing.T) {
 	if _, ok := h.Owner(s.beaconIP, l.From.Add(-time.Nanosecond)); ok {
 		t.Errorf("Owner(%s, before its lease) = true, want false", s.beaconIP)
 	}
-	c := h.byID[s.beacon]
+	c, _ := h.ContainerByID(s.beacon)
 	if l.From.After(c.StartedAt) {
 		t.Errorf("lease from %s is after the container started %s", l.From, c.StartedAt)
 	}
 	// The stopped container's address is not in the bundle: its window is
 	// recorded without one, and nobody owns an address then by guess.
-	var window *Lease
+	var window *model.Lease
 	for i, x := range h.Leases() {
 		if x.Container == s.stopped {
 			window = &h.Leases()[i]

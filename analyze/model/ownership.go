@@ -1,4 +1,4 @@
-package analyze
+package model
 
 import (
 	"net/netip"

@@ -1,11 +1,13 @@
-package analyze
+package model
 
 import (
+	"fmt"
 	"net/netip"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/dockcase/dockcase/analyze/firewall"
 	"github.com/dockcase/dockcase/bundle"
 )
 
@@ -48,14 +50,19 @@ type Host struct {
 	// forwarding: iptables-save (or ip6tables-save) unless the engine uses
 	// the nftables backend, in which case the nft document. Nft is the nft
 	// document as parsed, when present.
-	Firewall4 *Ruleset  `json:"-"`
-	Firewall6 *Ruleset  `json:"-"`
-	Nft       *Ruleset  `json:"-"`
-	fwEv4     *Evidence // the member Firewall4 came from
-	fwEv6     *Evidence
+	Firewall4 *firewall.Ruleset `json:"-"`
+	Firewall6 *firewall.Ruleset `json:"-"`
+	Nft       *firewall.Ruleset `json:"-"`
+	// Firewall4Evidence and Firewall6Evidence cite the member each came
+	// from.
+	Firewall4Evidence *Evidence `json:"-"`
+	Firewall6Evidence *Evidence `json:"-"`
 
 	// Missing lists what the bundle lacks and what is unknown because of it.
 	Missing []string `json:"missing,omitempty"`
+	// ReadErrors are the members that are in the bundle but could not be
+	// read (over their bound, or failing verification), with the error.
+	ReadErrors map[string]error `json:"-"`
 
 	// Steps are the collection steps of the custody log, and BundlePath
 	// the bundle file the model was loaded from ("" for members in
@@ -65,7 +72,7 @@ type Host struct {
 
 	leases []Lease
 	byID   map[string]*Container
-	diffs  map[string]*containerDiff // container id → docker diff, read on first use
+	diffs  map[string]*Diff // container id → docker diff, read on first use
 	// src is the bundle the model was loaded from, for the streams it does
 	// not hold (Open).
 	src Source
@@ -101,6 +108,11 @@ type Container struct {
 	Evidence  []Evidence        `json:"evidence"`
 	Unknown   []string          `json:"unknown,omitempty"`
 	inspected bool
+	// Inspect is the container's inspect as decoded from the bundle, for
+	// the configuration rules; nil when absent or malformed. InspectErr is
+	// the decoding error of a malformed one.
+	Inspect    *Inspect `json:"-"`
+	InspectErr error    `json:"-"`
 }
 
 // Running reports whether the container was running (or paused) at
@@ -185,8 +197,10 @@ type Namespace struct {
 	Routes []Route      `json:"routes"`
 	Rules  []PolicyRule `json:"rules,omitempty"`
 	Error  string       `json:"error,omitempty"`
-	socks  []HostSocket
-	byIdx  map[int]*Link
+	// Sockets are the namespace's TCP, UDP, raw and unix sockets with the
+	// processes holding them.
+	Sockets []HostSocket `json:"-"`
+	byIdx   map[int]*Link
 }
 
 // Link is one network interface of a namespace.
@@ -248,7 +262,7 @@ func (r Route) Text() string {
 		b.WriteString(" nexthop dev " + d)
 	}
 	if r.Table != 0 && r.Table != 254 {
-		b.WriteString(" table " + tableName(r.Table))
+		b.WriteString(" table " + TableName(r.Table))
 	}
 	if r.Src.IsValid() {
 		b.WriteString(" src " + r.Src.String())
@@ -256,7 +270,8 @@ func (r Route) Text() string {
 	return b.String()
 }
 
-func tableName(t int) string {
+// TableName is the name ip route prints for a routing table.
+func TableName(t int) string {
 	switch t {
 	case 254:
 		return "main"
@@ -312,6 +327,10 @@ type HostProcess struct {
 	NetNS       uint64    `json:"netns,omitempty"`
 	ContainerID string    `json:"container_id,omitempty"`
 	Evidence    Evidence  `json:"evidence"`
+	// ExeDeleted says the executable was deleted after the process
+	// started, for the process rules; the analysis document does not
+	// carry it.
+	ExeDeleted bool `json:"-"`
 }
 
 // HostSocket is one socket of a namespace with the processes holding it.
@@ -408,4 +427,35 @@ func (ns *Namespace) LinkByName(name string) *Link {
 		}
 	}
 	return nil
+}
+
+// AddrEvidence cites the link's address a; nil when the link is nil or
+// does not hold a.
+func (l *Link) AddrEvidence(a netip.Addr) []Evidence {
+	if l == nil {
+		return nil
+	}
+	for i, p := range l.Addrs {
+		if p.Addr() == a && i < len(l.addrEv) {
+			return []Evidence{l.addrEv[i]}
+		}
+	}
+	return nil
+}
+
+// Cite is the link's evidence with a text naming the link (name, ifindex,
+// kind, iflink, master); an empty list for a nil link.
+func (l *Link) Cite() []Evidence {
+	if l == nil {
+		return []Evidence{}
+	}
+	e := l.Evidence
+	e.Text = fmt.Sprintf("%s ifindex %d kind %s", l.Name, l.Index, l.Kind)
+	if l.Iflink != 0 {
+		e.Text += fmt.Sprintf(" iflink %d", l.Iflink)
+	}
+	if l.Master != "" {
+		e.Text += " master " + l.Master
+	}
+	return []Evidence{e}
 }
