@@ -1406,32 +1406,28 @@ func (d *capDiscovery) peerOf(l netlink.Link) capPeer {
 // as the processes step does, and lists the veth ends inside them.
 func (d *capDiscovery) scan() {
 	d.scanLast = time.Now()
-	ents, err := os.ReadDir("/proc")
+	nss, err := ScanNamespaces(d.hostNS)
 	if err != nil {
 		d.fail("scan /proc: %v", err)
 		return
 	}
 	var peers []capPeer
-	listed := map[uint64]bool{}
-	for _, ent := range ents {
-		pid, err := strconv.Atoi(ent.Name())
-		if err != nil || pid <= 0 {
+	for _, ns := range nss {
+		if ns.Host {
 			continue
 		}
-		ino, err := NetNSInode(pid)
-		if err != nil || ino == d.hostNS || listed[ino] {
-			continue
+		for _, pid := range ns.PIDs {
+			id := d.nsOwner(pid, ns.Inode)
+			if id == "" {
+				continue
+			}
+			ps, err := d.nsPeers(pid, id)
+			if err != nil {
+				continue // exited meanwhile: another process may still show the namespace
+			}
+			peers = append(peers, ps...)
+			break
 		}
-		id := d.nsOwner(pid, ino)
-		if id == "" {
-			continue
-		}
-		ps, err := d.nsPeers(pid, id)
-		if err != nil {
-			continue // exited meanwhile: another process may still show the namespace
-		}
-		listed[ino] = true
-		peers = append(peers, ps...)
 	}
 	d.peers = peers
 }

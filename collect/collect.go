@@ -285,19 +285,6 @@ func (c *collector) processes(ctx context.Context, s *step) error {
 	return s.addJSON("host/processes.json", bundle.Source{Kind: "file", Ref: "/proc"}, procs)
 }
 
-// NamespaceIndex describes one network namespace of the host.
-type NamespaceIndex struct {
-	Inode      uint64   `json:"inode"`
-	Host       bool     `json:"host"`
-	PID        int      `json:"pid"`  // the process whose namespace was read
-	PIDs       []int    `json:"pids"` // every process in it
-	Containers []string `json:"containers,omitempty"`
-	// Orphan is a namespace that is not the host's and holds no container
-	// process: worth a look.
-	Orphan bool   `json:"orphan,omitempty"`
-	Error  string `json:"error,omitempty"`
-}
-
 // SocketRecord is a socket with the processes that hold it.
 type SocketRecord struct {
 	Socket
@@ -308,38 +295,10 @@ func (c *collector) namespaces(ctx context.Context, s *step) error {
 	if c.procs == nil {
 		return errors.New("no process list: the processes step failed")
 	}
-	byNS := map[uint64]*NamespaceIndex{}
-	for _, p := range c.procs {
-		ino := p.Namespaces.Net
-		if ino == 0 {
-			continue
-		}
-		ns := byNS[ino]
-		if ns == nil {
-			ns = &NamespaceIndex{Inode: ino, Host: ino == c.hostNetNS, PID: p.PID}
-			byNS[ino] = ns
-		}
-		if p.PID == os.Getpid() {
-			ns.PIDs = append([]int{p.PID}, ns.PIDs...) // read the host's through ourselves
-		} else {
-			ns.PIDs = append(ns.PIDs, p.PID)
-		}
-		if p.ContainerID != "" && !slices.Contains(ns.Containers, p.ContainerID) {
-			ns.Containers = append(ns.Containers, p.ContainerID)
-		}
-	}
-	var index []*NamespaceIndex
-	for _, ns := range byNS {
+	index := GroupNamespaces(c.procs, c.hostNetNS)
+	for _, ns := range index {
 		sort.Strings(ns.Containers)
-		ns.Orphan = !ns.Host && len(ns.Containers) == 0
-		index = append(index, ns)
 	}
-	sort.Slice(index, func(i, j int) bool {
-		if index[i].Host != index[j].Host {
-			return index[i].Host
-		}
-		return index[i].Inode < index[j].Inode
-	})
 	// Each namespace's socket tables, then at once the descriptors of its
 	// processes, then those of every other process (owners in another
 	// namespace, as dockerd of a container's DNS sockets); the netlink reads
@@ -350,7 +309,7 @@ func (c *collector) namespaces(ctx context.Context, s *step) error {
 	sockErrs := make([]error, len(index))
 	scan := NewSocketOwnerScan()
 	for i, ns := range index {
-		socks[i], sockErrs[i] = c.readSockets(ns)
+		socks[i], sockErrs[i] = ns.ReadSockets()
 		scan.Scan(ns.PIDs)
 	}
 	owners, err := scan.Rest()
@@ -361,7 +320,7 @@ func (c *collector) namespaces(ctx context.Context, s *step) error {
 			return ctx.Err()
 		}
 		dir := fmt.Sprintf("netns/%d/", ns.Inode)
-		n, err := c.readNetNS(ns)
+		n, err := ns.ReadNetNS()
 		s.call("netlink", fmt.Sprintf("RTM_GET{LINK,ADDR,ROUTE,RULE,NEIGH} in the net namespace of pid %d", ns.PID), err)
 		if err != nil {
 			ns.Error = err.Error()
@@ -383,43 +342,6 @@ func (c *collector) namespaces(ctx context.Context, s *step) error {
 		}
 	}
 	return s.addJSON("netns/index.json", bundle.Source{Kind: "collector", Ref: "net namespaces of every process"}, index)
-}
-
-// readNetNS reads a namespace through one of its processes, trying the next
-// when that process has exited meanwhile; a PID whose number now names a
-// process in another namespace counts as exited.
-func (c *collector) readNetNS(ns *NamespaceIndex) (NetNS, error) {
-	var n NetNS
-	var err error
-	for _, pid := range ns.PIDs {
-		n, err = ReadNetNS(pid)
-		if n.Inode != 0 && n.Inode != ns.Inode {
-			err = fmt.Errorf("pid %d is in net namespace %d now, not %d: %w", pid, n.Inode, ns.Inode, os.ErrNotExist)
-			n = NetNS{}
-		}
-		if err == nil || !isGone(err) {
-			ns.PID = pid
-			return n, err
-		}
-	}
-	return n, err
-}
-
-// readSockets reads the namespace's socket tables through the first of its
-// processes still in it.
-func (c *collector) readSockets(ns *NamespaceIndex) ([]Socket, error) {
-	var socks []Socket
-	var err error
-	for _, pid := range ns.PIDs {
-		if socks, err = ReadSocketsIn(pid, ns.Inode); err == nil || !isGone(err) {
-			return socks, err
-		}
-	}
-	return socks, err
-}
-
-func isGone(err error) bool {
-	return errors.Is(err, os.ErrNotExist) || strings.Contains(err.Error(), "no such process")
 }
 
 func (c *collector) firewall(ctx context.Context, s *step) error {

@@ -388,9 +388,9 @@ func checkFirewall(t *testing.T, b *bundle.Bundle, sc *e2etest.Scenario) {
 }
 
 func checkNamespaces(t *testing.T, b *bundle.Bundle, sc *e2etest.Scenario) {
-	var index []collect.NamespaceIndex
+	var index []collect.Namespace
 	readJSON(t, b, "netns/index.json", &index)
-	var hostNS, beaconNS *collect.NamespaceIndex
+	var hostNS, beaconNS *collect.Namespace
 	for i := range index {
 		if index[i].Host {
 			hostNS = &index[i]

@@ -335,12 +335,9 @@ func (c Contact) watchKey() string {
 
 // locateNS is one network namespace of the host.
 type locateNS struct {
-	inode      uint64
-	host       bool
-	pids       []int
-	containers []string // IDs, from the cgroups of its processes
-	addrs      []netip.Addr
-	addrsRead  bool
+	*Namespace
+	addrs     []netip.Addr
+	addrsRead bool
 }
 
 // locateContainer is a container as the engine lists it.
@@ -452,27 +449,15 @@ func (h *locateHost) readProcesses() {
 	for i := range procs {
 		p := &procs[i]
 		h.procs[p.PID] = p
-		ino := p.Namespaces.Net
-		if ino == 0 {
+		if p.Namespaces.Net == 0 {
 			h.unknownNS = append(h.unknownNS, p.PID)
-			continue
-		}
-		ns := h.namespaces[ino]
-		if ns == nil {
-			ns = &locateNS{inode: ino, host: ino == h.hostNS}
-			h.namespaces[ino] = ns
-		}
-		if p.PID == os.Getpid() {
-			ns.pids = append([]int{p.PID}, ns.pids...)
-		} else {
-			ns.pids = append(ns.pids, p.PID)
-		}
-		if p.ContainerID != "" && !slices.Contains(ns.containers, p.ContainerID) {
-			ns.containers = append(ns.containers, p.ContainerID)
 		}
 	}
+	for _, ns := range GroupNamespaces(procs, h.hostNS) {
+		h.namespaces[ns.Inode] = &locateNS{Namespace: ns}
+	}
 	if ns := h.namespaces[h.hostNS]; ns == nil && h.hostNS != 0 {
-		h.namespaces[h.hostNS] = &locateNS{inode: h.hostNS, host: true, pids: []int{os.Getpid()}}
+		h.namespaces[h.hostNS] = &locateNS{Namespace: &Namespace{Inode: h.hostNS, Host: true, PID: os.Getpid(), PIDs: []int{os.Getpid()}}}
 	}
 	if err == nil {
 		return
@@ -582,7 +567,7 @@ func (h *locateHost) socketClosed(c Contact) bool {
 	if ns == nil {
 		return false
 	}
-	delete(h.sockCache, ns.inode)
+	delete(h.sockCache, ns.Inode)
 	socks, err := h.nsSockets(ns)
 	if err != nil {
 		return false
@@ -684,23 +669,17 @@ var locateInetTables = []string{"tcp", "tcp6", "udp", "udp6", "raw", "raw6"}
 // nsSockets reads the sockets of ns through the first of its processes
 // still alive.
 func (h *locateHost) nsSockets(ns *locateNS) ([]Socket, error) {
-	if socks, ok := h.sockCache[ns.inode]; ok {
+	if socks, ok := h.sockCache[ns.Inode]; ok {
 		return socks, nil
 	}
-	err := fmt.Errorf("namespace %d: no process left", ns.inode)
-	for _, pid := range ns.pids {
-		var socks []Socket
-		if socks, err = readSockets(pid, ns.inode, locateInetTables); err == nil || !isGone(err) {
-			if err == nil {
-				if h.sockCache == nil {
-					h.sockCache = map[uint64][]Socket{}
-				}
-				h.sockCache[ns.inode] = socks
-			}
-			return socks, err
+	socks, err := ns.ReadSocketTables(locateInetTables)
+	if err == nil {
+		if h.sockCache == nil {
+			h.sockCache = map[uint64][]Socket{}
 		}
+		h.sockCache[ns.Inode] = socks
 	}
-	return nil, err
+	return socks, err
 }
 
 // matchSockets reads every namespace's socket tables and keeps the sockets
@@ -736,7 +715,7 @@ func (h *locateHost) matchSockets(t Target) []Contact {
 		ns := h.namespaces[ino]
 		socks, err := h.nsSockets(ns)
 		if err != nil && !isGone(err) {
-			h.errs = append(h.errs, fmt.Errorf("sockets of namespace %d: %w", ns.inode, err))
+			h.errs = append(h.errs, fmt.Errorf("sockets of namespace %d: %w", ns.Inode, err))
 		}
 		for _, s := range socks {
 			keep(s, ns)
@@ -760,7 +739,7 @@ func (h *locateHost) matchSockets(t Target) []Contact {
 		c.Local = netip.AddrPortFrom(la.Unmap(), f.s.LocalPort)
 		c.Remote = netip.AddrPortFrom(ra.Unmap(), f.s.RemotePort)
 		if f.ns != nil {
-			c.NetNS = f.ns.inode
+			c.NetNS = f.ns.Inode
 		}
 		h.attribute(&c, &f.s)
 		out = append(out, c)
@@ -784,9 +763,9 @@ func (h *locateHost) attribute(c *Contact, s *Socket) {
 		if ctr := h.byIP[c.Local.Addr()]; ctr != nil {
 			c.ContainerID = ctr.id
 		} else if ns := h.nsOfAddr(c.Local.Addr()); ns != nil {
-			c.NetNS = ns.inode
-			if len(ns.containers) > 0 {
-				c.ContainerID = ns.containers[0]
+			c.NetNS = ns.Inode
+			if len(ns.Containers) > 0 {
+				c.ContainerID = ns.Containers[0]
 			}
 		}
 	}
@@ -859,7 +838,7 @@ func (h *locateHost) findSocket(c *Contact) *Socket {
 		ns = h.namespaces[h.hostNS]
 	} else if ctr := h.byIP[c.Local.Addr()]; ctr != nil {
 		for _, n := range h.namespaces {
-			if slices.Contains(n.containers, ctr.id) && !n.host {
+			if slices.Contains(n.Containers, ctr.id) && !n.Host {
 				ns = n
 				break
 			}
@@ -880,7 +859,7 @@ func (h *locateHost) findSocket(c *Contact) *Socket {
 		ra, _ := netip.ParseAddr(s.RemoteIP)
 		if strings.TrimSuffix(s.Proto, "6") == c.Proto && s.LocalPort == c.Local.Port() && s.RemotePort == c.Remote.Port() &&
 			ra.Unmap() == c.Remote.Addr() && (la.Unmap() == c.Local.Addr() || la.IsUnspecified()) {
-			c.NetNS = ns.inode
+			c.NetNS = ns.Inode
 			if c.State == "" {
 				c.State = s.State
 			}
@@ -898,7 +877,7 @@ func (h *locateHost) nsOfAddr(a netip.Addr) *locateNS {
 		return nil
 	}
 	for _, ns := range h.namespaces {
-		if ns.host {
+		if ns.Host {
 			continue
 		}
 		h.readNSAddrs(ns)
@@ -914,14 +893,14 @@ func (h *locateHost) readNSAddrs(ns *locateNS) {
 		return
 	}
 	ns.addrsRead = true
-	for _, pid := range ns.pids {
+	for _, pid := range ns.PIDs {
 		addrs, err := locateNSAddrs(pid)
 		if err == nil {
 			ns.addrs = addrs
 			return
 		}
 		if !isGone(err) {
-			h.errs = append(h.errs, fmt.Errorf("addresses of namespace %d: %w", ns.inode, err))
+			h.errs = append(h.errs, fmt.Errorf("addresses of namespace %d: %w", ns.Inode, err))
 			return
 		}
 	}
