@@ -1546,3 +1546,18 @@ func (d *capDiscovery) refreshDocker(force bool) {
 		}
 	}
 }
+
+// notWatched returns an error for each interface the capture could
+// not open, once per name over the captures of one watch (reported holds
+// the names already told). An interface that vanished before its ring was
+// bound is none: nothing could have been seen there.
+func capNotWatched(res CaptureResult, reported map[string]bool) []error {
+	var errs []error
+	for _, it := range res.Interfaces {
+		if it.BlockID < 0 && it.Error != "" && !reported[it.Name] {
+			reported[it.Name] = true
+			errs = append(errs, fmt.Errorf("%s (%s) not watched: %s", it.Name, it.Role, it.Error))
+		}
+	}
+	return errs
+}

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/dockcase/dockcase/collect/e2etest"
 	"github.com/gopacket/gopacket/pcapgo"
+	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 )
 
@@ -486,7 +488,7 @@ func TestCaptureVLAN(t *testing.T) {
 // namespace ns.
 func capTestSendFrames(t *testing.T, ns, iface string, frames [][]byte) {
 	t.Helper()
-	err := filterInNetns(ns, func() error {
+	err := capInNetns(ns, func() error {
 		ifi, err := net.InterfaceByName(iface)
 		if err != nil {
 			return err
@@ -708,7 +710,7 @@ func TestCaptureInterfaceGoneBeforeOpen(t *testing.T) {
 
 			// What locate tells the responder about the same result.
 			res := CaptureResult{Interfaces: []CaptureInterface{got}, Changes: e.changes, Errors: e.errs}
-			nw := locateNotWatched(res, map[string]bool{})
+			nw := capNotWatched(res, map[string]bool{})
 			switch {
 			case tc.wantErr == "" && len(nw) != 0:
 				t.Errorf("locate reports the vanished %s: %v", tc.c.Name, nw)
@@ -750,4 +752,33 @@ func TestCapGone(t *testing.T) {
 			t.Errorf("%s: capGone(%s #%d, %v) = %v, want %v", tc.name, tc.c.Name, tc.c.Index, tc.err, got, tc.want)
 		}
 	}
+}
+
+// capInNetns runs fn on a locked thread moved into the named namespace,
+// then moves the thread back and unlocks it. A thread that cannot go back
+// stays locked and ends with its goroutine. Ending locked in the test
+// namespace is not enough: when the goroutine runs on the main thread, Go
+// parks that thread instead, and /proc/<pid>/ns/net (the main thread's)
+// would name the test namespace for the rest of the test binary.
+func capInNetns(name string, fn func() error) error {
+	runtime.LockOSThread()
+	orig, err := netns.Get()
+	if err != nil {
+		return err
+	}
+	defer orig.Close()
+	h, err := netns.GetFromName(name)
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	if err := netns.Set(h); err != nil {
+		return err
+	}
+	defer func() {
+		if netns.Set(orig) == nil {
+			runtime.UnlockOSThread()
+		}
+	}()
+	return fn()
 }

@@ -642,13 +642,6 @@ func (p *progressWriter) Write(b []byte) (int, error) {
 	return n, err
 }
 
-func shortID(id string) string {
-	if len(id) > 12 {
-		return id[:12]
-	}
-	return id
-}
-
 // safeName keeps a container name usable in a member path.
 func safeName(name string) string {
 	name = strings.TrimPrefix(name, "/")

@@ -856,3 +856,11 @@ func (d *Docker) DisconnectAll(ctx context.Context, id string) ([]string, error)
 	}
 	return done, errors.Join(errs...)
 }
+
+// shortID is the 12-character form of a container or image ID.
+func shortID(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}

@@ -1537,7 +1537,7 @@ func locateCaptureLoop(ctx context.Context, t Target, dockerHost string, onPacke
 		if r.err != nil && ctx.Err() == nil {
 			errs = append(errs, fmt.Errorf("capture: %w", r.err))
 		}
-		errs = append(errs, locateNotWatched(r.res, notWatched)...)
+		errs = append(errs, capNotWatched(r.res, notWatched)...)
 		dropped += r.res.Dropped
 		received += r.res.Received
 	}
@@ -1563,21 +1563,6 @@ func locateCaptureLoop(ctx context.Context, t Target, dockerHost string, onPacke
 	finish(cur)
 	if dropped > 0 {
 		errs = append(errs, fmt.Errorf("the kernel dropped %d of %d packets (ring full): flows may be missing", dropped, received))
-	}
-	return errs
-}
-
-// locateNotWatched returns an error for each interface the capture could
-// not open, once per name over the captures of one watch (reported holds
-// the names already told). An interface that vanished before its ring was
-// bound is none: nothing could have been seen there.
-func locateNotWatched(res CaptureResult, reported map[string]bool) []error {
-	var errs []error
-	for _, it := range res.Interfaces {
-		if it.BlockID < 0 && it.Error != "" && !reported[it.Name] {
-			reported[it.Name] = true
-			errs = append(errs, fmt.Errorf("%s (%s) not watched: %s", it.Name, it.Role, it.Error))
-		}
 	}
 	return errs
 }
