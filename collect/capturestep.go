@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/dockcase/dockcase/bundle"
+	"github.com/dockcase/dockcase/collect/capture"
+	"github.com/dockcase/dockcase/collect/host"
 )
 
 // The capture during collection.
@@ -19,9 +21,9 @@ type captureRun struct {
 	events  *bundle.MemberWriter
 	filter  string
 	done    chan struct{}
-	res     CaptureResult
+	res     capture.Result
 	err     error
-	ct      ConntrackEventStats
+	ct      host.ConntrackEventStats
 	ctErr   error
 	evErr   error
 }
@@ -58,23 +60,23 @@ func (c *collector) startCapture(ctx context.Context) {
 	go func() {
 		defer wg.Done()
 		defer cancel() // the capture ended early (limit, error): stop the events too
-		run.res, run.err = Capture(cctx, run.pcap, CaptureOptions{
+		run.res, run.err = capture.Run(cctx, run.pcap, capture.Options{
 			Duration:    c.opts.Capture,
 			Ifaces:      c.opts.CaptureIfaces,
 			Filter:      run.filter,
 			Snaplen:     c.opts.Snaplen,
 			MaxBytes:    c.opts.CaptureMaxBytes,
 			DockerHost:  c.opts.DockerHost,
-			Application: "dockcase " + clockBuildInfo().Version,
+			Application: "dockcase " + host.ReadBuildInfo().Version,
 			Log:         c.opts.Progress,
 		})
 		if errors.Is(ctx.Err(), context.Canceled) {
-			run.res.StopReason = CaptureStopInterrupted
+			run.res.StopReason = capture.CaptureStopInterrupted
 		}
 	}()
 	go func() {
 		defer wg.Done()
-		run.ct, run.ctErr = RecordConntrackEvents(cctx, run.events)
+		run.ct, run.ctErr = host.RecordConntrackEvents(cctx, run.events)
 	}()
 	go func() {
 		wg.Wait()
@@ -103,12 +105,12 @@ func (c *collector) finishCapture() {
 	}
 	var closeErr error
 	switch res.StopReason {
-	case CaptureStopMaxBytes:
+	case capture.CaptureStopMaxBytes:
 		closeErr = run.pcap.Abort(fmt.Sprintf("capture stopped at the --capture-max-bytes limit of %d bytes after %s; %d later packets not written",
 			res.MaxBytes, res.Ended.Sub(res.Started).Round(time.Millisecond), res.OverLimit))
-	case CaptureStopInterrupted:
+	case capture.CaptureStopInterrupted:
 		closeErr = run.pcap.Abort("capture ended early: collection interrupted")
-	case CaptureStopWriteError:
+	case capture.CaptureStopWriteError:
 		closeErr = run.pcap.Abort("capture ended early: the bundle could not be written")
 	default:
 		closeErr = run.pcap.Close()
@@ -139,7 +141,7 @@ func (c *collector) finishCapture() {
 	}
 	status := bundle.StepOK
 	switch {
-	case res.StopReason == CaptureStopInterrupted:
+	case res.StopReason == capture.CaptureStopInterrupted:
 		status = bundle.StepInterrupted
 		errs = append(errs, ErrInterrupted)
 	case run.err != nil && len(res.Interfaces) == 0:
@@ -155,7 +157,7 @@ func (c *collector) recordCapture(run *captureRun, status string, err error) {
 	rec := bundle.StepRecord{Name: "capture", Started: run.started, Ended: time.Now().UTC(), Status: status,
 		Called: []bundle.Call{
 			{Kind: "capture", Ref: fmt.Sprintf("socket(AF_PACKET, SOCK_RAW), SO_ATTACH_FILTER, PACKET_RX_RING TPACKET_V3, bind, on %d interface(s)", len(res.Interfaces))},
-			{Kind: "netlink", Ref: "RTM_GETLINK, RTM_GETROUTE, RTM_GETNSID every " + captureDiscoverInterval.String()},
+			{Kind: "netlink", Ref: "RTM_GETLINK, RTM_GETROUTE, RTM_GETNSID every " + capture.DiscoverInterval.String()},
 			{Kind: "netlink", Ref: "NFNL_SUBSYS_CTNETLINK multicast NEW, UPDATE, DESTROY"},
 		},
 		Detail: map[string]any{
@@ -168,7 +170,7 @@ func (c *collector) recordCapture(run *captureRun, status string, err error) {
 	if err != nil {
 		rec.Error = err.Error()
 	}
-	if res.StopReason == CaptureStopMaxBytes {
+	if res.StopReason == capture.CaptureStopMaxBytes {
 		rec.Detail.(map[string]any)["note"] = fmt.Sprintf("stopped at the --capture-max-bytes limit of %d bytes", res.MaxBytes)
 		fmt.Fprintf(c.opts.Progress, "dockcase: capture stopped at the --capture-max-bytes limit (%d bytes)\n", res.MaxBytes)
 	}

@@ -39,6 +39,7 @@ import (
 	"time"
 
 	"github.com/dockcase/dockcase/bundle"
+	"github.com/dockcase/dockcase/collect/host"
 )
 
 // Options say what to collect.
@@ -64,7 +65,7 @@ type Options struct {
 
 	// Capture, when positive, captures packets for this long from right
 	// after the clock step, while the snapshot runs; preservation starts
-	// after it ended. See CaptureOptions for the other fields.
+	// after it ended. See capture.Options for the other fields.
 	Capture         time.Duration
 	CaptureIfaces   []string // nil or {"auto"}: bridges, container veths, uplinks
 	CaptureFilter   string   // final tcpdump expression, SSH exclusion included
@@ -136,12 +137,12 @@ type collector struct {
 	started time.Time
 	gaps    []string
 
-	procs      []Process
+	procs      []host.Process
 	hostNetNS  uint64
-	docker     *Docker
-	containers []ContainerRef
-	selected   []ContainerRef // running or not, matched by --containers
-	capture    *captureRun    // while a capture runs
+	docker     *host.Docker
+	containers []host.ContainerRef
+	selected   []host.ContainerRef // running or not, matched by --containers
+	capture    *captureRun         // while a capture runs
 }
 
 // step is what a step function writes through.
@@ -254,14 +255,14 @@ func (s *step) call(kind, ref string, err error) {
 }
 
 func (c *collector) clock(ctx context.Context, s *step) error {
-	clk, err := ReadClock()
+	clk, err := host.ReadClock()
 	s.call("syscall", "clock_gettime, adjtimex, uname", err)
 	s.keep(err)
 	return s.addJSON("host/clock.json", bundle.Source{Kind: "syscall", Ref: "clock_gettime(REALTIME, MONOTONIC, BOOTTIME), adjtimex, uname"}, clk)
 }
 
 func (c *collector) conntrack(ctx context.Context, s *step) error {
-	table, err := ReadConntrack()
+	table, err := host.ReadConntrack()
 	s.call("netlink", "NFNL_SUBSYS_CTNETLINK IPCTNL_MSG_CT_GET dump ("+table.Source+")", err)
 	if len(table.Entries) == 0 && err != nil {
 		return err
@@ -271,7 +272,7 @@ func (c *collector) conntrack(ctx context.Context, s *step) error {
 }
 
 func (c *collector) processes(ctx context.Context, s *step) error {
-	procs, err := ReadProcesses()
+	procs, err := host.ReadProcesses()
 	s.call("file", "/proc/*/{stat,status,cmdline,exe,cwd,ns/*,cgroup}", err)
 	if len(procs) == 0 {
 		return fmt.Errorf("no process could be read: %w", err)
@@ -280,22 +281,22 @@ func (c *collector) processes(ctx context.Context, s *step) error {
 	c.procs = procs
 	// The collector runs in the host's network namespace; PID 1 may be
 	// unreadable even to root (a process with capabilities outside ours).
-	c.hostNetNS, err = NetNSInode(os.Getpid())
+	c.hostNetNS, err = host.NetNSInode(os.Getpid())
 	s.keep(err)
 	return s.addJSON("host/processes.json", bundle.Source{Kind: "file", Ref: "/proc"}, procs)
 }
 
 // SocketRecord is a socket with the processes that hold it.
 type SocketRecord struct {
-	Socket
-	Owners []SocketOwner `json:"owners,omitempty"`
+	host.Socket
+	Owners []host.SocketOwner `json:"owners,omitempty"`
 }
 
 func (c *collector) namespaces(ctx context.Context, s *step) error {
 	if c.procs == nil {
 		return errors.New("no process list: the processes step failed")
 	}
-	index := GroupNamespaces(c.procs, c.hostNetNS)
+	index := host.GroupNamespaces(c.procs, c.hostNetNS)
 	for _, ns := range index {
 		sort.Strings(ns.Containers)
 	}
@@ -305,9 +306,9 @@ func (c *collector) namespaces(ctx context.Context, s *step) error {
 	// come after. A socket is looked up a moment after it was listed: a
 	// beaconing process may replace its connection every half second, and
 	// scanning the whole host takes longer than that on a busy one.
-	socks := make([][]Socket, len(index))
+	socks := make([][]host.Socket, len(index))
 	sockErrs := make([]error, len(index))
-	scan := NewSocketOwnerScan()
+	scan := host.NewSocketOwnerScan()
 	for i, ns := range index {
 		socks[i], sockErrs[i] = ns.ReadSockets()
 		scan.Scan(ns.PIDs)
@@ -345,7 +346,7 @@ func (c *collector) namespaces(ctx context.Context, s *step) error {
 }
 
 func (c *collector) firewall(ctx context.Context, s *step) error {
-	fw, err := ReadFirewall(ctx)
+	fw, err := host.ReadFirewall(ctx)
 	s.keep(err)
 	for _, cmd := range fw.Commands {
 		exit := cmd.ExitCode
@@ -373,7 +374,7 @@ func (c *collector) firewall(ctx context.Context, s *step) error {
 }
 
 func (c *collector) dockerAPI(ctx context.Context, s *step) error {
-	d, err := DialDocker(ctx, c.opts.DockerHost)
+	d, err := host.DialDocker(ctx, c.opts.DockerHost)
 	s.call("api", "GET /_ping", err)
 	if err != nil {
 		return fmt.Errorf("docker unreachable: %w", err)
@@ -411,12 +412,12 @@ func (c *collector) dockerAPI(ctx context.Context, s *step) error {
 		id := ct.ID
 		b, err := d.InspectListed(ctx, ct)
 		s.call("api", "GET /containers/"+id+"/json", err)
-		if IsNotFound(err) && ct.State == "created" {
-			s.keep(fmt.Errorf("container %s (%s) was listed while being created and never found: its creation failed or it was removed during collection", shortID(id), ct.Name))
+		if host.IsNotFound(err) && ct.State == "created" {
+			s.keep(fmt.Errorf("container %s (%s) was listed while being created and never found: its creation failed or it was removed during collection", host.ShortID(id), ct.Name))
 			continue
 		}
-		if IsNotFound(err) {
-			s.keep(fmt.Errorf("container %s (%s) was removed during collection", shortID(id), ct.Name))
+		if host.IsNotFound(err) {
+			s.keep(fmt.Errorf("container %s (%s) was removed during collection", host.ShortID(id), ct.Name))
 			continue
 		}
 		if err != nil {
@@ -456,7 +457,7 @@ func (c *collector) dockerAPI(ctx context.Context, s *step) error {
 	return nil
 }
 
-func (c *collector) logs(ctx context.Context, s *step, d *Docker, id, member string) error {
+func (c *collector) logs(ctx context.Context, s *step, d *host.Docker, id, member string) error {
 	ref := "GET /containers/" + id + "/logs?stdout=1&stderr=1&timestamps=1"
 	mw, err := c.w.Create(member, bundle.MemberInfo{Step: s.name, Source: bundle.Source{Kind: "api", Ref: ref}})
 	if err != nil {
@@ -465,7 +466,7 @@ func (c *collector) logs(ctx context.Context, s *step, d *Docker, id, member str
 	st, err := d.Logs(ctx, id, mw, c.opts.LogsMax)
 	s.call("api", ref, err)
 	if err != nil {
-		s.keep(fmt.Errorf("logs of %s: %w", shortID(id), err))
+		s.keep(fmt.Errorf("logs of %s: %w", host.ShortID(id), err))
 		return mw.Abort(err.Error())
 	}
 	if st.DroppedBytes > 0 {
@@ -475,15 +476,15 @@ func (c *collector) logs(ctx context.Context, s *step, d *Docker, id, member str
 }
 
 // selectContainers matches --containers against names, ids and id prefixes.
-func selectContainers(all []ContainerRef, want []string) ([]ContainerRef, error) {
+func selectContainers(all []host.ContainerRef, want []string) ([]host.ContainerRef, error) {
 	if len(want) == 0 {
 		return all, nil
 	}
-	var out []ContainerRef
+	var out []host.ContainerRef
 	var missing []string
 	for _, w := range want {
 		w = strings.TrimPrefix(strings.TrimSpace(w), "/")
-		var match []ContainerRef
+		var match []host.ContainerRef
 		for _, ct := range all {
 			if strings.TrimPrefix(ct.Name, "/") == w || ct.ID == w || (len(w) >= 4 && strings.HasPrefix(ct.ID, w)) {
 				match = append(match, ct)
@@ -493,7 +494,7 @@ func selectContainers(all []ContainerRef, want []string) ([]ContainerRef, error)
 		case 0:
 			missing = append(missing, w)
 		case 1:
-			if !slices.ContainsFunc(out, func(c ContainerRef) bool { return c.ID == match[0].ID }) {
+			if !slices.ContainsFunc(out, func(c host.ContainerRef) bool { return c.ID == match[0].ID }) {
 				out = append(out, match[0])
 			}
 		default:
@@ -508,7 +509,7 @@ func selectContainers(all []ContainerRef, want []string) ([]ContainerRef, error)
 
 // CommitRecord is what preservation did for one container.
 type CommitRecord struct {
-	CommitResult
+	host.CommitResult
 	Name      string `json:"name"`
 	Member    string `json:"member,omitempty"`
 	SavedSize int64  `json:"saved_bytes,omitempty"`
@@ -548,7 +549,7 @@ func (c *collector) preserve(ctx context.Context, s *step) error {
 	return ctx.Err()
 }
 
-func (c *collector) preserveOne(ctx context.Context, s *step, ct ContainerRef, rec *CommitRecord) error {
+func (c *collector) preserveOne(ctx context.Context, s *step, ct host.ContainerRef, rec *CommitRecord) error {
 	res, err := c.docker.Commit(ctx, ct.ID, c.opts.CaseID)
 	s.call("api", "POST /commit?container="+ct.ID+"&pause=1", err)
 	if err != nil {
@@ -561,7 +562,7 @@ func (c *collector) preserveOne(ctx context.Context, s *step, ct ContainerRef, r
 		return err
 	}
 	defer rc.Close()
-	name := fmt.Sprintf("images/%s-%s.tar", safeName(ct.Name), shortID(ct.ID))
+	name := fmt.Sprintf("images/%s-%s.tar", safeName(ct.Name), host.ShortID(ct.ID))
 	mw, err := c.w.Create(name, bundle.MemberInfo{Step: s.name, Source: bundle.Source{Kind: "api", Ref: "GET /images/get?names=" + res.ImageID}})
 	if err != nil {
 		return err
@@ -616,7 +617,7 @@ func (c *collector) contain(ctx context.Context, s *step) error {
 	return s.addJSON("containment/actions.json", bundle.Source{Kind: "api", Ref: "containment"}, acts)
 }
 
-func action(kind string, ct ContainerRef, nets []string, err error) ContainmentAction {
+func action(kind string, ct host.ContainerRef, nets []string, err error) ContainmentAction {
 	a := ContainmentAction{Time: time.Now().UTC(), Action: kind, Container: ct.ID, Name: ct.Name, Networks: nets}
 	if err != nil {
 		a.Error = err.Error()

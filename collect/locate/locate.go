@@ -1,4 +1,4 @@
-package collect
+package locate
 
 import (
 	"bufio"
@@ -18,6 +18,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dockcase/dockcase/collect/capture"
+	"github.com/dockcase/dockcase/collect/host"
 	"github.com/ti-mo/conntrack"
 	"github.com/ti-mo/netfilter"
 	"github.com/vishvananda/netlink"
@@ -29,7 +31,7 @@ import (
 // Locate answers "which container talks to this address" from what the
 // kernel holds now: the conntrack table (NAT reversed to the container's own
 // address and port) and the socket tables of every network namespace, each
-// socket with the process holding it. WatchLocate goes on with the flows that
+// socket with the process holding it. Watch goes on with the flows that
 // start afterwards. Both only read.
 
 const (
@@ -82,15 +84,15 @@ const (
 // namespace: a container run with --network host, or a host process.
 const NetworkHost = "host"
 
-// LocateOptions tune Locate and WatchLocate.
-type LocateOptions struct {
+// Options tune Run and Watch.
+type Options struct {
 	// DockerHost is the engine's address; "" means DOCKER_HOST or the
 	// default socket. Without an engine, contacts are still attributed to
 	// container IDs through cgroups, without names.
 	DockerHost string
 	// Resolve resolves a domain target; nil means HostResolver.
 	Resolve Resolver
-	// Sources are WatchLocate's event sources; nil means conntrack events
+	// Sources are Watch's event sources; nil means conntrack events
 	// and packets (ConntrackEvents and PacketEvents).
 	Sources []FlowSource
 	// Log receives a line for each address a watch adds to a domain
@@ -177,7 +179,7 @@ type FlowSource interface {
 // the target, from the conntrack table and the socket tables now. The
 // errors are the parts of the host that could not be read and that could
 // hide a contact; the contacts found are returned either way, sorted.
-func Locate(ctx context.Context, t Target, opts LocateOptions) ([]Contact, []error) {
+func Run(ctx context.Context, t Target, opts Options) ([]Contact, []error) {
 	t, err := ResolveTarget(ctx, t, opts.Resolve)
 	if err != nil {
 		return nil, []error{err}
@@ -188,14 +190,14 @@ func Locate(ctx context.Context, t Target, opts LocateOptions) ([]Contact, []err
 	return contacts, h.errs
 }
 
-// WatchLocate reports, through emit, the contacts Locate finds now, then
+// Watch reports, through emit, the contacts Locate finds now, then
 // every new contact as it happens, until ctx ends. A contact is new when no
 // contact of the same container (or process), protocol and remote address
 // and port was reported before: a beacon that opens a connection every
 // second is reported once. A new contact is emitted locateMergeWindow
 // after it was seen, with every source that saw it in that time. emit is
 // called from one goroutine.
-func WatchLocate(ctx context.Context, t Target, opts LocateOptions, emit func(Contact)) []error {
+func Watch(ctx context.Context, t Target, opts Options, emit func(Contact)) []error {
 	t, err := ResolveTarget(ctx, t, opts.Resolve)
 	if err != nil {
 		return []error{err}
@@ -321,7 +323,7 @@ func WatchLocate(ctx context.Context, t Target, opts LocateOptions, emit func(Co
 	}
 }
 
-// watchKey identifies a contact for WatchLocate's "new" test.
+// watchKey identifies a contact for Watch's "new" test.
 func (c Contact) watchKey() string {
 	who := c.ContainerID
 	if who == "" && c.PID != 0 {
@@ -335,7 +337,7 @@ func (c Contact) watchKey() string {
 
 // locateNS is one network namespace of the host.
 type locateNS struct {
-	*Namespace
+	*host.Namespace
 	addrs     []netip.Addr
 	addrsRead bool
 }
@@ -354,11 +356,11 @@ type locateNetwork struct {
 
 // locateHost is what Locate read of the host.
 type locateHost struct {
-	opts LocateOptions
+	opts Options
 	now  time.Time
 	errs []error
 
-	procs      map[int]*Process
+	procs      map[int]*host.Process
 	hostNS     uint64
 	namespaces map[uint64]*locateNS
 	// unknownNS are processes whose namespace link could not be read: their
@@ -366,7 +368,7 @@ type locateHost struct {
 	unknownNS []int
 	hostAddrs map[netip.Addr]bool
 
-	docker        *Docker
+	docker        *host.Docker
 	dockerErr     error
 	containers    map[string]*locateContainer // by ID
 	byIP          map[netip.Addr]*locateContainer
@@ -375,13 +377,13 @@ type locateHost struct {
 	disconnects   []locateDisconnect
 	disconnectsOK bool
 
-	owners     map[uint64][]SocketOwner
+	owners     map[uint64][]host.SocketOwner
 	ownersErr  error
 	ownersRead bool
-	sockCache  map[uint64][]Socket // by namespace inode
+	sockCache  map[uint64][]host.Socket // by namespace inode
 }
 
-func newLocateHost(ctx context.Context, opts LocateOptions) *locateHost {
+func newLocateHost(ctx context.Context, opts Options) *locateHost {
 	h := &locateHost{opts: opts, now: time.Now().UTC()}
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -404,7 +406,7 @@ func (h *locateHost) close() {
 }
 
 func (h *locateHost) readDocker(ctx context.Context) {
-	d, err := DialDocker(ctx, h.opts.DockerHost)
+	d, err := host.DialDocker(ctx, h.opts.DockerHost)
 	if err != nil {
 		h.dockerErr = err
 		return
@@ -438,12 +440,12 @@ func (h *locateHost) refreshDocker(ctx context.Context) error {
 
 // readProcesses groups the host's processes by network namespace.
 func (h *locateHost) readProcesses() {
-	procs, err := ReadProcesses()
-	h.procs = map[int]*Process{}
+	procs, err := host.ReadProcesses()
+	h.procs = map[int]*host.Process{}
 	h.namespaces = map[uint64]*locateNS{}
 	h.unknownNS = nil
 	var nsErr error
-	if h.hostNS, nsErr = NetNSInode(os.Getpid()); nsErr != nil {
+	if h.hostNS, nsErr = host.NetNSInode(os.Getpid()); nsErr != nil {
 		h.errs = append(h.errs, fmt.Errorf("own network namespace: %w", nsErr))
 	}
 	for i := range procs {
@@ -453,18 +455,18 @@ func (h *locateHost) readProcesses() {
 			h.unknownNS = append(h.unknownNS, p.PID)
 		}
 	}
-	for _, ns := range GroupNamespaces(procs, h.hostNS) {
+	for _, ns := range host.GroupNamespaces(procs, h.hostNS) {
 		h.namespaces[ns.Inode] = &locateNS{Namespace: ns}
 	}
 	if ns := h.namespaces[h.hostNS]; ns == nil && h.hostNS != 0 {
-		h.namespaces[h.hostNS] = &locateNS{Namespace: &Namespace{Inode: h.hostNS, Host: true, PID: os.Getpid(), PIDs: []int{os.Getpid()}}}
+		h.namespaces[h.hostNS] = &locateNS{Namespace: &host.Namespace{Inode: h.hostNS, Host: true, PID: os.Getpid(), PIDs: []int{os.Getpid()}}}
 	}
 	if err == nil {
 		return
 	}
 	// A process that could not be read hides a namespace only if its
 	// socket tables cannot be read either: matchSockets tries them.
-	pids, lerr := procListPIDs()
+	pids, lerr := host.ListPIDs()
 	if lerr != nil {
 		h.errs = append(h.errs, err)
 		return
@@ -479,14 +481,14 @@ func (h *locateHost) readProcesses() {
 // snapshot finds the contacts in the socket tables and the conntrack table.
 func (h *locateHost) snapshot(t Target) []Contact {
 	var (
-		ct    ConntrackTable
+		ct    host.ConntrackTable
 		ctErr error
 		wg    sync.WaitGroup
 	)
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		ct, ctErr = ReadConntrack()
+		ct, ctErr = host.ReadConntrack()
 	}()
 	socks := h.matchSockets(t)
 	wg.Wait()
@@ -546,11 +548,11 @@ func (h *locateHost) checkOwners(cs []Contact) {
 			continue
 		}
 		if !rescanned {
-			h.owners, h.ownersErr = SocketOwners()
+			h.owners, h.ownersErr = host.SocketOwners()
 			rescanned = true
 		}
 		c.ContainerID, c.ContainerName, c.Network, c.Note = "", "", "", ""
-		h.attribute(c, &Socket{Inode: c.inode})
+		h.attribute(c, &host.Socket{Inode: c.inode})
 		if c.PID == 0 && h.ownersErr != nil {
 			h.errs = append(h.errs, fmt.Errorf("owner of the socket %s → %s unknown: %w", c.Local, c.Remote, h.ownersErr))
 			h.ownersErr = nil
@@ -601,7 +603,7 @@ func locateSort(cs []Contact) {
 
 // locateConntrackState is the TCP state, or for stateless protocols
 // whether the remote side answered.
-func locateConntrackState(e ConntrackEntry) string {
+func locateConntrackState(e host.ConntrackEntry) string {
 	if e.State != "" {
 		return e.State
 	}
@@ -621,7 +623,7 @@ type FlowEnds struct {
 // NAT reversed: for an outbound flow the original source (the container's
 // address before masquerade), for an inbound one the reply source (the
 // container's address behind a published port).
-func (t Target) Orient(e ConntrackEntry) (FlowEnds, bool) {
+func (t Target) Orient(e host.ConntrackEntry) (FlowEnds, bool) {
 	ap := func(a string, port uint16) netip.AddrPort {
 		ip, err := netip.ParseAddr(a)
 		if err != nil {
@@ -668,14 +670,14 @@ var locateInetTables = []string{"tcp", "tcp6", "udp", "udp6", "raw", "raw6"}
 
 // nsSockets reads the sockets of ns through the first of its processes
 // still alive.
-func (h *locateHost) nsSockets(ns *locateNS) ([]Socket, error) {
+func (h *locateHost) nsSockets(ns *locateNS) ([]host.Socket, error) {
 	if socks, ok := h.sockCache[ns.Inode]; ok {
 		return socks, nil
 	}
 	socks, err := ns.ReadSocketTables(locateInetTables)
 	if err == nil {
 		if h.sockCache == nil {
-			h.sockCache = map[uint64][]Socket{}
+			h.sockCache = map[uint64][]host.Socket{}
 		}
 		h.sockCache[ns.Inode] = socks
 	}
@@ -686,12 +688,12 @@ func (h *locateHost) nsSockets(ns *locateNS) ([]Socket, error) {
 // connected to the target, attributed through their owners.
 func (h *locateHost) matchSockets(t Target) []Contact {
 	type found struct {
-		s  Socket
+		s  host.Socket
 		ns *locateNS
 	}
 	var hits []found
 	seen := map[string]bool{} // sockets read twice through a process of unknown namespace
-	keep := func(s Socket, ns *locateNS) {
+	keep := func(s host.Socket, ns *locateNS) {
 		ra, err := netip.ParseAddr(s.RemoteIP)
 		if err != nil || !t.Contains(ra) || (s.RemotePort == 0 && s.State == "LISTEN") {
 			return
@@ -714,7 +716,7 @@ func (h *locateHost) matchSockets(t Target) []Contact {
 	for _, ino := range inodes {
 		ns := h.namespaces[ino]
 		socks, err := h.nsSockets(ns)
-		if err != nil && !isGone(err) {
+		if err != nil && !host.IsGone(err) {
 			h.errs = append(h.errs, fmt.Errorf("sockets of namespace %d: %w", ns.Inode, err))
 		}
 		for _, s := range socks {
@@ -722,8 +724,8 @@ func (h *locateHost) matchSockets(t Target) []Contact {
 		}
 	}
 	for _, pid := range h.unknownNS {
-		socks, err := readSockets(pid, 0, locateInetTables)
-		if err != nil && !isGone(err) {
+		socks, err := host.ReadProcSocketTables(pid, 0, locateInetTables)
+		if err != nil && !host.IsGone(err) {
 			h.errs = append(h.errs, fmt.Errorf("sockets of pid %d (namespace unreadable): %w", pid, err))
 		}
 		for _, s := range socks {
@@ -751,7 +753,7 @@ func (h *locateHost) matchSockets(t Target) []Contact {
 // the socket's owner when there is a socket, else through the local
 // address: a container's address from the engine or a namespace, or the
 // host's, where the socket with the same ends is looked up.
-func (h *locateHost) attribute(c *Contact, s *Socket) {
+func (h *locateHost) attribute(c *Contact, s *host.Socket) {
 	if s == nil {
 		s = h.findSocket(c)
 	}
@@ -805,7 +807,7 @@ func (h *locateHost) attribute(c *Contact, s *Socket) {
 // attributeOwner sets the process holding socket inode, and its container.
 func (h *locateHost) attributeOwner(c *Contact, inode uint64) {
 	if !h.ownersRead {
-		h.owners, h.ownersErr = SocketOwners()
+		h.owners, h.ownersErr = host.SocketOwners()
 		h.ownersRead = true
 	}
 	owners := h.owners[inode]
@@ -817,7 +819,7 @@ func (h *locateHost) attributeOwner(c *Contact, inode uint64) {
 	c.PID = o.PID
 	p := h.procs[o.PID]
 	if p == nil {
-		if pp, err := procRead(o.PID, time.Time{}, procDefaultClockTicks); err == nil {
+		if pp, err := host.ReadProcess(o.PID, time.Time{}, host.DefaultClockTicks); err == nil {
 			p = &pp
 			h.procs[o.PID] = p
 		}
@@ -832,7 +834,7 @@ func (h *locateHost) attributeOwner(c *Contact, inode uint64) {
 
 // findSocket looks for the socket of a conntrack flow in the namespace that
 // holds its local address.
-func (h *locateHost) findSocket(c *Contact) *Socket {
+func (h *locateHost) findSocket(c *Contact) *host.Socket {
 	var ns *locateNS
 	if h.isHostAddr(c.Local.Addr()) {
 		ns = h.namespaces[h.hostNS]
@@ -899,7 +901,7 @@ func (h *locateHost) readNSAddrs(ns *locateNS) {
 			ns.addrs = addrs
 			return
 		}
-		if !isGone(err) {
+		if !host.IsGone(err) {
 			h.errs = append(h.errs, fmt.Errorf("addresses of namespace %d: %w", ns.Inode, err))
 			return
 		}
@@ -975,7 +977,7 @@ func (h *locateHost) inferStopped(c *Contact) {
 		if ctr := h.containers[id]; ctr != nil {
 			return ctr.name
 		}
-		return shortID(id) + " (removed)"
+		return host.ShortID(id) + " (removed)"
 	}
 	switch len(cands) {
 	case 0:
@@ -1024,8 +1026,8 @@ func locateOnNetwork(ctr *locateContainer, name string) bool {
 
 // locateListContainers lists every container with its addresses, in one
 // request.
-func locateListContainers(ctx context.Context, d *Docker) ([]*locateContainer, error) {
-	raw, err := d.get(ctx, "/containers/json", url.Values{"all": {"1"}}, dockerMaxListBytes)
+func locateListContainers(ctx context.Context, d *host.Docker) ([]*locateContainer, error) {
+	raw, err := d.Get(ctx, "/containers/json", url.Values{"all": {"1"}}, host.MaxDockerListBytes)
 	if err != nil {
 		return nil, fmt.Errorf("list containers: %w", err)
 	}
@@ -1067,8 +1069,8 @@ func locateListContainers(ctx context.Context, d *Docker) ([]*locateContainer, e
 }
 
 // locateListNetworks lists the engine's networks and their subnets.
-func locateListNetworks(ctx context.Context, d *Docker) ([]locateNetwork, error) {
-	raw, err := d.get(ctx, "/networks", nil, dockerMaxListBytes)
+func locateListNetworks(ctx context.Context, d *host.Docker) ([]locateNetwork, error) {
+	raw, err := d.Get(ctx, "/networks", nil, host.MaxDockerListBytes)
 	if err != nil {
 		return nil, fmt.Errorf("list networks: %w", err)
 	}
@@ -1098,16 +1100,16 @@ func locateListNetworks(ctx context.Context, d *Docker) ([]locateNetwork, error)
 }
 
 // locateDisconnects reads the engine's network disconnect events since.
-func locateDisconnects(ctx context.Context, d *Docker, since time.Time) ([]locateDisconnect, error) {
+func locateDisconnects(ctx context.Context, d *host.Docker, since time.Time) ([]locateDisconnect, error) {
 	filters, _ := json.Marshal(map[string][]string{"type": {"network"}, "event": {"disconnect"}})
-	q := url.Values{"since": {dockerUnixTime(since)}, "until": {dockerUnixTime(time.Now())}, "filters": {string(filters)}}
-	resp, err := d.open(ctx, "/events", q)
+	q := url.Values{"since": {host.DockerUnixTime(since)}, "until": {host.DockerUnixTime(time.Now())}, "filters": {string(filters)}}
+	resp, err := d.Open(ctx, "/events", q)
 	if err != nil {
 		return nil, err
 	}
 	defer resp.Body.Close()
 	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 0, 64<<10), dockerMaxEventBytes)
+	sc.Buffer(make([]byte, 0, 64<<10), host.MaxDockerEventBytes)
 	var out []locateDisconnect
 	for sc.Scan() {
 		line := bytes.TrimSpace(sc.Bytes())
@@ -1267,7 +1269,7 @@ func (locateCtEvents) listen(ctx context.Context, t Target, out chan<- FlowEvent
 			if ev.Flow == nil {
 				continue
 			}
-			e := ctFromFlow(ev.Flow)
+			e := host.ConntrackEntryFromFlow(ev.Flow)
 			ends, ok := t.Orient(e)
 			if !ok {
 				continue
@@ -1413,12 +1415,12 @@ func (s locatePackets) Run(ctx context.Context, t Target, out chan<- FlowEvent) 
 			return false
 		}
 	}
-	onPacket := func(pi PacketInfo) {
+	onPacket := func(pi capture.PacketInfo) {
 		p, l4, ok := locateParseL4(pi.Data, pi.LinkType)
 		if !ok {
 			return
 		}
-		if t.Domain != "" && p.proto == unix.IPPROTO_UDP && p.src.Port() == 53 && pi.Role != CaptureRoleUplink && len(l4) > 8 {
+		if t.Domain != "" && p.proto == unix.IPPROTO_UDP && p.src.Port() == 53 && pi.Role != capture.CaptureRoleUplink && len(l4) > 8 {
 			for _, a := range locateDNSAnswers(l4[8:], t.Domain) {
 				if t.addAnswered(a) {
 					mu.Lock()
@@ -1472,7 +1474,7 @@ func (s locatePackets) Run(ctx context.Context, t Target, out chan<- FlowEvent) 
 					Note: fmt.Sprintf("DNS answer from %s to %s on %s: %s is %s: added to the target", s.pkt.src, s.pkt.dst, s.iface, t.Domain, s.answer)}
 			} else {
 				ev = locateSightingEvent(t, s)
-				if s.role == CaptureRoleUplink {
+				if s.role == capture.CaptureRoleUplink {
 					if ct == nil && ctErr == nil {
 						ct, ctErr = conntrack.Dial(nil)
 					}
@@ -1500,16 +1502,16 @@ func (s locatePackets) Run(ctx context.Context, t Target, out chan<- FlowEvent) 
 // locateCaptureOverlap is how long the capture of a grown target runs next
 // to the one it replaces, so that no packet falls between the two: the new
 // one has opened its rings by then (one discovery round).
-const locateCaptureOverlap = 2 * captureDiscoverInterval
+const locateCaptureOverlap = 2 * capture.DiscoverInterval
 
 // locateCaptureLoop runs the capture until ctx ends, and again with a new
 // filter each time the target grows. It returns what the captures could
 // not watch.
-func locateCaptureLoop(ctx context.Context, t Target, dockerHost string, onPacket func(PacketInfo)) []error {
+func locateCaptureLoop(ctx context.Context, t Target, dockerHost string, onPacket func(capture.PacketInfo)) []error {
 	type run struct {
 		cancel context.CancelFunc
 		done   chan struct{}
-		res    CaptureResult
+		res    capture.Result
 		err    error
 	}
 	snaplen := locatePacketSnaplen
@@ -1522,7 +1524,7 @@ func locateCaptureLoop(ctx context.Context, t Target, dockerHost string, onPacke
 		filter := locatePacketFilter(t)
 		go func() {
 			defer close(r.done)
-			r.res, r.err = Capture(cctx, nil, CaptureOptions{
+			r.res, r.err = capture.Run(cctx, nil, capture.Options{
 				Filter: filter, Snaplen: snaplen, DockerHost: dockerHost, Application: "dockcase locate", OnPacket: onPacket,
 			})
 		}()
@@ -1537,7 +1539,7 @@ func locateCaptureLoop(ctx context.Context, t Target, dockerHost string, onPacke
 		if r.err != nil && ctx.Err() == nil {
 			errs = append(errs, fmt.Errorf("capture: %w", r.err))
 		}
-		errs = append(errs, capNotWatched(r.res, notWatched)...)
+		errs = append(errs, capture.NotWatched(r.res, notWatched)...)
 		dropped += r.res.Dropped
 		received += r.res.Received
 	}
@@ -1676,7 +1678,7 @@ func locateSightingEvent(t Target, s locateSighting) FlowEvent {
 	if !opener {
 		ev.Direction = "inbound"
 	}
-	if s.role != CaptureRoleVeth {
+	if s.role != capture.CaptureRoleVeth {
 		ev.ContainerID = "" // a bridge or an uplink carries many containers' packets
 	}
 	return ev
@@ -1706,7 +1708,7 @@ func locateReverseUplink(ct *conntrack.Conn, ctErr error, t Target, s locateSigh
 			lastErr = err
 			continue
 		}
-		ends, ok := t.Orient(ctFromFlow(&f))
+		ends, ok := t.Orient(host.ConntrackEntryFromFlow(&f))
 		if !ok {
 			break
 		}

@@ -1,10 +1,11 @@
-package collect
+package locate
 
 import (
 	"encoding/binary"
 	"fmt"
 	"net/netip"
 
+	"github.com/dockcase/dockcase/internal/pcapfilter"
 	"golang.org/x/sys/unix"
 )
 
@@ -31,18 +32,18 @@ const (
 // over IPv4 or IPv6, from Ethernet (with up to locateMaxVLANTags tags) or
 // raw IP. Every other packet, a truncated one, and a fragment other than
 // the first are refused: they carry no ports.
-func locateParsePacket(data []byte, lt LinkType) (locatePacket, bool) {
+func locateParsePacket(data []byte, lt pcapfilter.LinkType) (locatePacket, bool) {
 	p, _, ok := locateParseL4(data, lt)
 	return p, ok
 }
 
 // locateParseL4 is locateParsePacket that also returns the transport
 // header and what follows, as far as it was captured.
-func locateParseL4(data []byte, lt LinkType) (locatePacket, []byte, bool) {
+func locateParseL4(data []byte, lt pcapfilter.LinkType) (locatePacket, []byte, bool) {
 	var p locatePacket
 	b := data
 	switch lt {
-	case LinkTypeEthernet:
+	case pcapfilter.LinkTypeEthernet:
 		if len(b) < 14 {
 			return p, nil, false
 		}
@@ -63,7 +64,7 @@ func locateParseL4(data []byte, lt LinkType) (locatePacket, []byte, bool) {
 		default:
 			return p, nil, false
 		}
-	case LinkTypeRaw, LinkTypeRawDLT:
+	case pcapfilter.LinkTypeRaw, pcapfilter.LinkTypeRawDLT:
 	default:
 		return p, nil, false
 	}

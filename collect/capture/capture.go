@@ -1,4 +1,4 @@
-package collect
+package capture
 
 import (
 	"context"
@@ -22,12 +22,14 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/dockcase/dockcase/collect/host"
+	"github.com/dockcase/dockcase/internal/pcapfilter"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 )
 
-// Capture defaults, for the flags and for CaptureOptions' zero values.
+// Run defaults, for the flags and for Options' zero values.
 const (
 	// DefaultSnaplen is tcpdump's: whole packets, GSO super-packets included.
 	DefaultSnaplen = 262144
@@ -74,15 +76,15 @@ const (
 	// 200-250 ms, and 700 ms for the first chunk, whose buffers are new.
 	// With the interface's ring, this rides out twice that.
 	captureQueueBatches = 128
-	// captureDiscoverInterval is how often netlink is asked for interfaces
+	// DiscoverInterval is how often netlink is asked for interfaces
 	// that appeared (a container started) or disappeared.
-	captureDiscoverInterval = 500 * time.Millisecond
+	DiscoverInterval = 500 * time.Millisecond
 	// captureRescanInterval bounds how often /proc is scanned to find the
 	// container behind a veth that is still unknown. A container's process
 	// joins its namespace after the veth appears, and a short-lived
 	// container may be gone two seconds later: its traffic is then
 	// attributed only if it was identified in time.
-	captureRescanInterval = captureDiscoverInterval
+	captureRescanInterval = DiscoverInterval
 	// captureMaxInterfaces bounds the interfaces captured at once (open
 	// rings and their kernel memory); more are recorded as skipped.
 	captureMaxInterfaces = 1024
@@ -97,7 +99,7 @@ const (
 	captureMaxEPBBytes = 32 + DefaultSnaplen + 4 + 3 + 12
 )
 
-// Interface roles in CaptureInterface.Role.
+// Interface roles in Interface.Role.
 const (
 	CaptureRoleBridge = "bridge" // a Docker bridge
 	CaptureRoleVeth   = "veth"   // the host side of a container's veth
@@ -105,7 +107,7 @@ const (
 	CaptureRoleNamed  = "named"  // named with --capture-ifaces and none of the above
 )
 
-// Reasons a capture stopped, in CaptureResult.StopReason.
+// Reasons a capture stopped, in Result.StopReason.
 const (
 	CaptureStopDuration    = "duration"
 	CaptureStopInterrupted = "interrupted"
@@ -113,8 +115,8 @@ const (
 	CaptureStopWriteError  = "write_error"
 )
 
-// CaptureOptions say what Capture captures.
-type CaptureOptions struct {
+// Options say what Run captures.
+type Options struct {
 	// Duration ends the capture; zero means when ctx ends.
 	Duration time.Duration
 	// Ifaces names the interfaces; nil, empty or {"auto"} finds Docker's
@@ -122,7 +124,7 @@ type CaptureOptions struct {
 	// appear during the capture.
 	Ifaces []string
 	// Filter is a tcpdump expression (the supported subset of
-	// CompileFilter), attached in the kernel before the socket is bound.
+	// pcapfilter.Compile), attached in the kernel before the socket is bound.
 	Filter string
 	// Snaplen bounds the bytes kept of each packet; 0 means DefaultSnaplen.
 	Snaplen int
@@ -147,13 +149,13 @@ type CaptureOptions struct {
 	OnPacket func(PacketInfo)
 }
 
-// PacketInfo is one captured packet as CaptureOptions.OnPacket sees it.
+// PacketInfo is one captured packet as Options.OnPacket sees it.
 type PacketInfo struct {
 	Time     time.Time
 	Index    int    // ifindex of the interface
 	Iface    string // its name
 	Role     string // CaptureRoleBridge, CaptureRoleVeth, …
-	LinkType LinkType
+	LinkType pcapfilter.LinkType
 	// Container is the container behind a veth, when known.
 	Container string
 	// Outgoing is set for packets the host sent on the interface
@@ -170,8 +172,8 @@ type PacketInfo struct {
 	OrigLen int
 }
 
-// CaptureResult is what a capture did: the content of capture/interfaces.json.
-type CaptureResult struct {
+// Result is what a capture did: the content of capture/interfaces.json.
+type Result struct {
 	Started    time.Time `json:"started"`
 	Ended      time.Time `json:"ended"`
 	Mode       string    `json:"mode"` // "auto" or "named"
@@ -184,33 +186,33 @@ type CaptureResult struct {
 	// Packets were written; Received and Dropped are the kernel's counters
 	// (PACKET_STATISTICS) summed over the interfaces; OverLimit packets
 	// arrived after MaxBytes was reached and were not written.
-	Packets    uint64             `json:"packets"`
-	Received   uint64             `json:"kernel_received"`
-	Dropped    uint64             `json:"kernel_dropped"`
-	OverLimit  uint64             `json:"over_limit,omitempty"`
-	Interfaces []CaptureInterface `json:"interfaces"`
+	Packets    uint64      `json:"packets"`
+	Received   uint64      `json:"kernel_received"`
+	Dropped    uint64      `json:"kernel_dropped"`
+	OverLimit  uint64      `json:"over_limit,omitempty"`
+	Interfaces []Interface `json:"interfaces"`
 	// Changes is the interface↔container map at the start, every change
 	// during the capture and the map at the end, in time order.
-	Changes []CaptureChange `json:"changes"`
-	Errors  []string        `json:"errors,omitempty"`
+	Changes []Change `json:"changes"`
+	Errors  []string `json:"errors,omitempty"`
 }
 
-// CaptureInterface is one interface captured (or that could not be).
-type CaptureInterface struct {
+// Interface is one interface captured (or that could not be).
+type Interface struct {
 	// BlockID is the pcapng Interface Description Block id its packets
 	// carry; -1 when the interface could not be captured.
-	BlockID       int      `json:"pcapng_interface_id"`
-	Index         int      `json:"ifindex"`
-	Name          string   `json:"name"`
-	Kind          string   `json:"kind"` // rtnetlink kind: bridge, veth, device, …
-	Role          string   `json:"role"`
-	Description   string   `json:"description"`
-	LinkType      LinkType `json:"link_type"`
-	Bridge        string   `json:"bridge,omitempty"`  // a veth's master
-	Network       string   `json:"network,omitempty"` // a bridge's Docker network
-	Container     string   `json:"container_id,omitempty"`
-	ContainerName string   `json:"container_name,omitempty"`
-	Routes        []string `json:"routes,omitempty"` // why an uplink is one
+	BlockID       int                 `json:"pcapng_interface_id"`
+	Index         int                 `json:"ifindex"`
+	Name          string              `json:"name"`
+	Kind          string              `json:"kind"` // rtnetlink kind: bridge, veth, device, …
+	Role          string              `json:"role"`
+	Description   string              `json:"description"`
+	LinkType      pcapfilter.LinkType `json:"link_type"`
+	Bridge        string              `json:"bridge,omitempty"`  // a veth's master
+	Network       string              `json:"network,omitempty"` // a bridge's Docker network
+	Container     string              `json:"container_id,omitempty"`
+	ContainerName string              `json:"container_name,omitempty"`
+	Routes        []string            `json:"routes,omitempty"` // why an uplink is one
 
 	Added time.Time `json:"added"`
 	// Removed is when the interface was found gone. With a BlockID of -1
@@ -226,22 +228,22 @@ type CaptureInterface struct {
 	Error     string `json:"error,omitempty"`
 }
 
-// CaptureChange is one entry of the interface↔container map's history.
+// Change is one entry of the interface↔container map's history.
 // Event is "start" and "end" (Map holds every interface captured then),
 // "added", "removed" or "identified" (a veth's container became known;
 // Interface is the one concerned). A "removed" interface with a
 // pcapng_interface_id of -1 vanished before its capture started; one gone
-// so in the first round is only in CaptureResult.Interfaces, since the
+// so in the first round is only in Result.Interfaces, since the
 // changes begin with "start".
-type CaptureChange struct {
-	Time      time.Time         `json:"time"`
-	Event     string            `json:"event"`
-	Interface *CaptureMapEntry  `json:"interface,omitempty"`
-	Map       []CaptureMapEntry `json:"map,omitempty"`
+type Change struct {
+	Time      time.Time  `json:"time"`
+	Event     string     `json:"event"`
+	Interface *MapEntry  `json:"interface,omitempty"`
+	Map       []MapEntry `json:"map,omitempty"`
 }
 
-// CaptureMapEntry ties an interface to its container or network.
-type CaptureMapEntry struct {
+// MapEntry ties an interface to its container or network.
+type MapEntry struct {
 	BlockID       int    `json:"pcapng_interface_id"`
 	Index         int    `json:"ifindex"`
 	Name          string `json:"name"`
@@ -252,19 +254,19 @@ type CaptureMapEntry struct {
 	ContainerName string `json:"container_name,omitempty"`
 }
 
-// CheckCaptureFilter reports whether expr compiles for every link type a
+// CheckFilter reports whether expr compiles for every link type a
 // capture may meet, so that a bad expression is refused before anything
 // starts.
-func CheckCaptureFilter(expr string) error {
-	for _, lt := range []LinkType{LinkTypeEthernet, LinkTypeRaw} {
-		if _, err := CompileFilter(expr, lt); err != nil {
+func CheckFilter(expr string) error {
+	for _, lt := range []pcapfilter.LinkType{pcapfilter.LinkTypeEthernet, pcapfilter.LinkTypeRaw} {
+		if _, err := pcapfilter.Compile(expr, lt, 0); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// Capture captures packets on the host's interfaces into out as one pcapng
+// Run captures packets on the host's interfaces into out as one pcapng
 // stream until opts.Duration has passed, ctx ends, or opts.MaxBytes is
 // reached. Each interface has its own AF_PACKET TPACKET_V3 ring, filtered in
 // the kernel before it is bound; packets are written as Enhanced Packet
@@ -272,7 +274,7 @@ func CheckCaptureFilter(expr string) error {
 // Statistics Block closes each interface. The result holds the interfaces,
 // the kernel's counters and the interface↔container map. The error is
 // non-nil when nothing could be captured or out failed.
-func Capture(ctx context.Context, out io.Writer, opts CaptureOptions) (CaptureResult, error) {
+func Run(ctx context.Context, out io.Writer, opts Options) (Result, error) {
 	if opts.Snaplen <= 0 || opts.Snaplen > DefaultSnaplen {
 		opts.Snaplen = DefaultSnaplen
 	}
@@ -293,7 +295,7 @@ func Capture(ctx context.Context, out io.Writer, opts CaptureOptions) (CaptureRe
 		opts.MaxBytes = math.MaxInt64
 	}
 	auto := len(opts.Ifaces) == 0 || (len(opts.Ifaces) == 1 && opts.Ifaces[0] == "auto")
-	res := CaptureResult{Started: time.Now().UTC(), Mode: "named", Filter: opts.Filter, Snaplen: opts.Snaplen, MaxBytes: opts.MaxBytes}
+	res := Result{Started: time.Now().UTC(), Mode: "named", Filter: opts.Filter, Snaplen: opts.Snaplen, MaxBytes: opts.MaxBytes}
 	if auto {
 		res.Mode = "auto"
 	}
@@ -329,7 +331,7 @@ func Capture(ctx context.Context, out io.Writer, opts CaptureOptions) (CaptureRe
 	if len(e.live) == 0 {
 		e.requestStop("no_interface")
 	}
-	tick := time.NewTicker(captureDiscoverInterval)
+	tick := time.NewTicker(DiscoverInterval)
 	defer tick.Stop()
 loop:
 	for {
@@ -382,16 +384,13 @@ loop:
 
 // capProgram compiles expr for a link type and makes every accepting return
 // keep at most snaplen bytes: the kernel truncates, as libpcap does.
-func capProgram(expr string, lt LinkType, snaplen int) ([]unix.SockFilter, error) {
-	raw, err := CompileFilter(expr, lt)
+func capProgram(expr string, lt pcapfilter.LinkType, snaplen int) ([]unix.SockFilter, error) {
+	raw, err := pcapfilter.Compile(expr, lt, snaplen)
 	if err != nil {
 		return nil, err
 	}
 	prog := make([]unix.SockFilter, len(raw))
 	for i, in := range raw {
-		if in.Op == unix.BPF_RET|unix.BPF_K && in.K > uint32(snaplen) {
-			in.K = uint32(snaplen)
-		}
 		prog[i] = unix.SockFilter{Code: in.Op, Jt: in.Jt, Jf: in.Jf, K: in.K}
 	}
 	return prog, nil
@@ -399,17 +398,17 @@ func capProgram(expr string, lt LinkType, snaplen int) ([]unix.SockFilter, error
 
 // newCapEngine compiles the filter for every link type and sets the byte
 // budget to opts.MaxBytes; opts has Capture's defaults filled in.
-func newCapEngine(opts CaptureOptions, noPcap bool) (*capEngine, error) {
+func newCapEngine(opts Options, noPcap bool) (*capEngine, error) {
 	e := &capEngine{
 		opts:    opts,
-		progs:   map[LinkType][]unix.SockFilter{},
+		progs:   map[pcapfilter.LinkType][]unix.SockFilter{},
 		queue:   make(chan capItem, captureQueueBatches),
 		stop:    make(chan struct{}),
 		live:    map[int]*capIface{},
 		skipped: map[int]string{},
 		noPcap:  noPcap,
 	}
-	for _, lt := range []LinkType{LinkTypeEthernet, LinkTypeRaw} {
+	for _, lt := range []pcapfilter.LinkType{pcapfilter.LinkTypeEthernet, pcapfilter.LinkTypeRaw} {
 		p, err := capProgram(opts.Filter, lt, opts.Snaplen)
 		if err != nil {
 			return nil, err
@@ -426,8 +425,8 @@ func newCapEngine(opts CaptureOptions, noPcap bool) (*capEngine, error) {
 
 // capEngine runs one capture: a reader goroutine per interface, one writer.
 type capEngine struct {
-	opts  CaptureOptions
-	progs map[LinkType][]unix.SockFilter
+	opts  Options
+	progs map[pcapfilter.LinkType][]unix.SockFilter
 	queue chan capItem
 	pool  sync.Pool
 	// noPcap: the packets go to OnPacket only.
@@ -448,7 +447,7 @@ type capEngine struct {
 	live    map[int]*capIface // by ifindex; the controller's only
 	skipped map[int]string    // ifindex → name of interfaces that could not be captured
 	all     []*capIface
-	changes []CaptureChange
+	changes []Change
 	errs    []string
 }
 
@@ -460,7 +459,7 @@ type capItem struct {
 
 // capIface is one captured interface and its reader.
 type capIface struct {
-	info     CaptureInterface
+	info     Interface
 	ring     *capRing
 	leave    chan struct{} // closed when the interface is gone
 	done     chan struct{}
@@ -531,7 +530,7 @@ func (e *capEngine) sync(d *capDiscovery, auto, first bool) {
 
 // add opens a ring on the interface, writes its Interface Description Block
 // and starts its reader.
-func (e *capEngine) add(c CaptureInterface, first bool) {
+func (e *capEngine) add(c Interface, first bool) {
 	select {
 	case <-e.stop:
 		return
@@ -603,7 +602,7 @@ func (e *capEngine) add(c CaptureInterface, first bool) {
 // longer exists: bind found no device at its ifindex (ENODEV), and the
 // ifindex is still unknown or names another interface now. Any doubt, the
 // lookup failing included, leaves err an error.
-func capGone(c CaptureInterface, err error) bool {
+func capGone(c Interface, err error) bool {
 	if !errors.Is(err, unix.ENODEV) {
 		return false
 	}
@@ -616,16 +615,16 @@ func capGone(c CaptureInterface, err error) bool {
 }
 
 func (e *capEngine) record(event string, it *capIface) {
-	ch := CaptureChange{Time: time.Now().UTC(), Event: event}
-	entry := func(it *capIface) CaptureMapEntry {
-		return CaptureMapEntry{BlockID: it.info.BlockID, Index: it.info.Index, Name: it.info.Name, Role: it.info.Role,
+	ch := Change{Time: time.Now().UTC(), Event: event}
+	entry := func(it *capIface) MapEntry {
+		return MapEntry{BlockID: it.info.BlockID, Index: it.info.Index, Name: it.info.Name, Role: it.info.Role,
 			Bridge: it.info.Bridge, Network: it.info.Network, ContainerID: it.info.Container, ContainerName: it.info.ContainerName}
 	}
 	if it != nil {
 		m := entry(it)
 		ch.Interface = &m
 	} else {
-		ch.Map = []CaptureMapEntry{}
+		ch.Map = []MapEntry{}
 		for _, it := range e.all {
 			if it.info.BlockID >= 0 && (it.info.Removed == nil || event == "end") {
 				ch.Map = append(ch.Map, entry(it))
@@ -749,7 +748,7 @@ func (e *capEngine) deliver(it *capIface, blk []byte) int {
 	onPacket := e.opts.OnPacket
 	ne := binary.NativeEndian
 	num, off, end := capBlock(blk)
-	ether := it.info.LinkType == LinkTypeEthernet
+	ether := it.info.LinkType == pcapfilter.LinkTypeEthernet
 	pi := PacketInfo{Index: it.info.Index, Iface: it.info.Name, Role: it.info.Role, LinkType: it.info.LinkType,
 		Container: *it.container.Load()}
 	n := 0
@@ -795,7 +794,7 @@ func (e *capEngine) format(it *capIface, blk []byte, b *capBatch) {
 	// the limit the reservation fails, and packets are reserved one by one.
 	credit := e.reserveBlock(end - off)
 	id := uint32(it.info.BlockID)
-	ether := it.info.LinkType == LinkTypeEthernet
+	ether := it.info.LinkType == pcapfilter.LinkTypeEthernet
 	var buf []byte
 	if b.p != nil {
 		buf = *b.p
@@ -1092,10 +1091,10 @@ var capDockerBridgeName = regexp.MustCompile(`^br-[0-9a-f]{12}$`)
 // capDiscovery finds interfaces and the containers and networks behind them.
 type capDiscovery struct {
 	ctx    context.Context
-	opts   CaptureOptions
+	opts   Options
 	hostNS uint64
 	host   *netlink.Handle
-	docker *Docker
+	docker *host.Docker
 	errs   []string
 
 	// From Docker: bridge name → network name, container id → name.
@@ -1126,11 +1125,11 @@ type capNSOwner struct {
 
 // capProcStart returns the start time of pid in clock ticks since boot.
 func capProcStart(pid int) (uint64, error) {
-	stat, err := procReadFile("/proc/"+strconv.Itoa(pid)+"/stat", procMaxStatBytes)
+	stat, err := host.ReadProcFile("/proc/"+strconv.Itoa(pid)+"/stat", host.MaxStatBytes)
 	if err != nil {
 		return 0, err
 	}
-	_, _, _, start, err := procParseStat(stat)
+	_, _, _, start, err := host.ParseStat(stat)
 	return start, err
 }
 
@@ -1142,11 +1141,11 @@ type capPeer struct {
 	hostIndex int // its iflink: the host end's ifindex
 }
 
-func newCapDiscovery(ctx context.Context, opts CaptureOptions) *capDiscovery {
+func newCapDiscovery(ctx context.Context, opts Options) *capDiscovery {
 	d := &capDiscovery{ctx: ctx, opts: opts, networks: map[string]string{}, names: map[string]string{},
 		nsContainer: map[uint64]capNSOwner{}, checked: map[int]bool{}, logged: map[string]bool{}}
 	var err error
-	if d.hostNS, err = NetNSInode(os.Getpid()); err != nil {
+	if d.hostNS, err = host.NetNSInode(os.Getpid()); err != nil {
 		d.fail("host namespace: %v", err)
 	}
 	if d.host, err = netlink.NewHandle(unix.NETLINK_ROUTE); err != nil {
@@ -1154,7 +1153,7 @@ func newCapDiscovery(ctx context.Context, opts CaptureOptions) *capDiscovery {
 	}
 	if !opts.NoDocker {
 		dctx, cancel := context.WithTimeout(ctx, captureDockerTimeout)
-		d.docker, err = DialDocker(dctx, opts.DockerHost)
+		d.docker, err = host.DialDocker(dctx, opts.DockerHost)
 		cancel()
 		if err != nil {
 			d.fail("names from Docker unavailable, containers named by id only: %v", err)
@@ -1183,7 +1182,7 @@ func (d *capDiscovery) fail(format string, args ...any) {
 
 // discover returns the interfaces to capture and every interface present
 // (ifindex → name), so that the caller can tell which are gone.
-func (d *capDiscovery) discover(auto, first bool) ([]CaptureInterface, map[int]string) {
+func (d *capDiscovery) discover(auto, first bool) ([]Interface, map[int]string) {
 	if d.host == nil {
 		return nil, nil
 	}
@@ -1205,10 +1204,10 @@ func (d *capDiscovery) discover(auto, first bool) ([]CaptureInterface, map[int]s
 	}
 	cls := d.classify(links, byIndex)
 	if !auto {
-		var out []CaptureInterface
+		var out []Interface
 		for _, name := range d.opts.Ifaces {
 			name = strings.TrimSpace(name)
-			c := CaptureInterface{Name: name, Role: CaptureRoleNamed, Description: "interface " + name}
+			c := Interface{Name: name, Role: CaptureRoleNamed, Description: "interface " + name}
 			l, err := d.host.LinkByName(name)
 			if err != nil {
 				c.Error = fmt.Sprintf("no interface %q: %v", name, err)
@@ -1225,7 +1224,7 @@ func (d *capDiscovery) discover(auto, first bool) ([]CaptureInterface, map[int]s
 		}
 		return out, present
 	}
-	out := make([]CaptureInterface, 0, len(cls))
+	out := make([]Interface, 0, len(cls))
 	for _, c := range cls {
 		out = append(out, c)
 	}
@@ -1234,8 +1233,8 @@ func (d *capDiscovery) discover(auto, first bool) ([]CaptureInterface, map[int]s
 }
 
 // classify finds the Docker bridges, the containers' veths and the uplinks.
-func (d *capDiscovery) classify(links []netlink.Link, byIndex map[int]netlink.Link) map[int]CaptureInterface {
-	out := map[int]CaptureInterface{}
+func (d *capDiscovery) classify(links []netlink.Link, byIndex map[int]netlink.Link) map[int]Interface {
+	out := map[int]Interface{}
 	d.refreshDocker(false)
 	isDockerBridge := map[int]bool{}
 	for _, l := range links {
@@ -1310,9 +1309,9 @@ func (d *capDiscovery) classify(links []netlink.Link, byIndex map[int]netlink.Li
 		c.Container, c.ContainerName = p.container, d.names[p.container]
 		switch {
 		case c.ContainerName != "":
-			c.Description = fmt.Sprintf("veth of container %s (%s)", c.ContainerName, shortID(c.Container))
+			c.Description = fmt.Sprintf("veth of container %s (%s)", c.ContainerName, host.ShortID(c.Container))
 		case c.Container != "":
-			c.Description = "veth of container " + shortID(c.Container)
+			c.Description = "veth of container " + host.ShortID(c.Container)
 		default:
 			c.Description = "veth on bridge " + c.Bridge + " (container not yet known)"
 		}
@@ -1331,20 +1330,20 @@ func (d *capDiscovery) classify(links []netlink.Link, byIndex map[int]netlink.Li
 	return out
 }
 
-func (d *capDiscovery) base(l netlink.Link, role string) CaptureInterface {
-	c := CaptureInterface{Index: l.Attrs().Index, Name: l.Attrs().Name, Kind: l.Type(), Role: role}
+func (d *capDiscovery) base(l netlink.Link, role string) Interface {
+	c := Interface{Index: l.Attrs().Index, Name: l.Attrs().Name, Kind: l.Type(), Role: role}
 	c.LinkType, c.Error = capLinkType(l)
 	return c
 }
 
 // capLinkType is the link type of packets read with SOCK_RAW: Ethernet,
 // or raw IP for interfaces without a link-layer header.
-func capLinkType(l netlink.Link) (LinkType, string) {
+func capLinkType(l netlink.Link) (pcapfilter.LinkType, string) {
 	switch l.Attrs().EncapType {
 	case "ether", "loopback":
-		return LinkTypeEthernet, ""
+		return pcapfilter.LinkTypeEthernet, ""
 	case "none", "tunnel", "tunnel6", "sit", "ppp", "rawip":
-		return LinkTypeRaw, ""
+		return pcapfilter.LinkTypeRaw, ""
 	}
 	return 0, fmt.Sprintf("not captured: link type %q is not supported", l.Attrs().EncapType)
 }
@@ -1406,7 +1405,7 @@ func (d *capDiscovery) peerOf(l netlink.Link) capPeer {
 // as the processes step does, and lists the veth ends inside them.
 func (d *capDiscovery) scan() {
 	d.scanLast = time.Now()
-	nss, err := ScanNamespaces(d.hostNS)
+	nss, err := host.ScanNamespaces(d.hostNS)
 	if err != nil {
 		d.fail("scan /proc: %v", err)
 		return
@@ -1437,18 +1436,18 @@ func (d *capDiscovery) scan() {
 // from pid's cgroup otherwise.
 func (d *capDiscovery) nsOwner(pid int, ino uint64) string {
 	if o, ok := d.nsContainer[ino]; ok {
-		if cur, err := NetNSInode(o.pid); err == nil && cur == ino {
+		if cur, err := host.NetNSInode(o.pid); err == nil && cur == ino {
 			if start, err := capProcStart(o.pid); err == nil && start == o.start {
 				return o.container
 			}
 		}
 		delete(d.nsContainer, ino)
 	}
-	cg, err := procReadFile("/proc/"+strconv.Itoa(pid)+"/cgroup", procMaxCgroupBytes)
+	cg, err := host.ReadProcFile("/proc/"+strconv.Itoa(pid)+"/cgroup", host.MaxCgroupBytes)
 	if err != nil {
 		return ""
 	}
-	id := ContainerIDFromCgroup(string(cg))
+	id := host.ContainerIDFromCgroup(string(cg))
 	if id == "" {
 		// Not remembered: a namespace seen while its container is still
 		// being set up (its first process not yet in the container's
@@ -1500,7 +1499,7 @@ func (d *capDiscovery) refreshDocker(force bool) {
 	d.dockerLast = time.Now()
 	ctx, cancel := context.WithTimeout(d.ctx, captureDockerTimeout)
 	defer cancel()
-	raw, err := d.docker.get(ctx, "/networks", nil, dockerMaxListBytes)
+	raw, err := d.docker.Get(ctx, "/networks", nil, host.MaxDockerListBytes)
 	if err != nil {
 		d.fail("docker networks: %v", err)
 	} else {
@@ -1524,7 +1523,7 @@ func (d *capDiscovery) refreshDocker(force bool) {
 			d.networks[br] = n.Name
 		}
 	}
-	raw, err = d.docker.get(ctx, "/containers/json", url.Values{}, dockerMaxListBytes)
+	raw, err = d.docker.Get(ctx, "/containers/json", url.Values{}, host.MaxDockerListBytes)
 	if err != nil {
 		d.fail("docker containers: %v", err)
 		return
@@ -1551,7 +1550,7 @@ func (d *capDiscovery) refreshDocker(force bool) {
 // not open, once per name over the captures of one watch (reported holds
 // the names already told). An interface that vanished before its ring was
 // bound is none: nothing could have been seen there.
-func capNotWatched(res CaptureResult, reported map[string]bool) []error {
+func NotWatched(res Result, reported map[string]bool) []error {
 	var errs []error
 	for _, it := range res.Interfaces {
 		if it.BlockID < 0 && it.Error != "" && !reported[it.Name] {

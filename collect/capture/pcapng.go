@@ -1,10 +1,11 @@
-package collect
+package capture
 
 import (
 	"encoding/binary"
 	"slices"
 	"time"
 
+	"github.com/dockcase/dockcase/internal/pcapfilter"
 	"golang.org/x/sys/unix"
 )
 
@@ -96,7 +97,7 @@ func pcapngSectionHeader(app string) []byte {
 
 // pcapngInterfaceBlock is an Interface Description Block with nanosecond
 // timestamps.
-func pcapngInterfaceBlock(lt LinkType, snaplen uint32, name, desc, filter string) []byte {
+func pcapngInterfaceBlock(lt pcapfilter.LinkType, snaplen uint32, name, desc, filter string) []byte {
 	body := binary.LittleEndian.AppendUint16(nil, uint16(lt))
 	body = binary.LittleEndian.AppendUint16(body, 0)
 	body = binary.LittleEndian.AppendUint32(body, snaplen)

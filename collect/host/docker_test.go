@@ -1,4 +1,4 @@
-package collect
+package host
 
 import (
 	"archive/tar"
@@ -621,7 +621,7 @@ func TestDockerEngine(t *testing.T) {
 		if !slices.Contains(res.NotInCommit, wantMount) {
 			t.Errorf("Commit: not-in-commit = %+v, want %+v", res.NotInCommit, wantMount)
 		}
-		raw, err := d.get(ctx, "/images/"+url.PathEscape(res.ImageID)+"/json", nil, dockerMaxObjectBytes)
+		raw, err := d.Get(ctx, "/images/"+url.PathEscape(res.ImageID)+"/json", nil, dockerMaxObjectBytes)
 		if err != nil {
 			t.Fatalf("inspect committed image: %v", err)
 		}

@@ -1,4 +1,4 @@
-package collect
+package host
 
 import (
 	"bufio"
@@ -31,13 +31,13 @@ const (
 	// version, info): real ones are a few KiB; 16 MiB leaves room for
 	// containers with huge env or label sets while bounding memory.
 	dockerMaxObjectBytes = 16 << 20
-	// dockerMaxListBytes caps list endpoints and diff: about 2 KiB per
+	// MaxDockerListBytes caps list endpoints and diff: about 2 KiB per
 	// container in /containers/json, so 64 MiB covers ~30k containers, and
 	// ~50 B per changed path covers ~1M changed files in a diff.
-	dockerMaxListBytes = 64 << 20
-	// dockerMaxEventBytes caps one event line: events are well under 4 KiB,
+	MaxDockerListBytes = 64 << 20
+	// MaxDockerEventBytes caps one event line: events are well under 4 KiB,
 	// but carry every container label as attributes.
-	dockerMaxEventBytes = 1 << 20
+	MaxDockerEventBytes = 1 << 20
 	// dockerMaxLogLineBytes caps a log line held while waiting for its
 	// newline, so a container writing without newlines cannot grow memory;
 	// the engine itself splits messages at 16 KiB.
@@ -185,7 +185,7 @@ func (e *dockerAPIError) Is(target error) bool {
 
 // open sends a GET at the negotiated version through the client's own
 // transport. The caller closes the body.
-func (d *Docker) open(ctx context.Context, path string, query url.Values) (*http.Response, error) {
+func (d *Docker) Open(ctx context.Context, path string, query url.Values) (*http.Response, error) {
 	u := d.baseURL
 	u.Path = strings.TrimSuffix(u.Path, "/") + "/v" + d.APIVersion() + path
 	u.RawQuery = query.Encode()
@@ -213,8 +213,8 @@ func (d *Docker) open(ctx context.Context, path string, query url.Values) (*http
 }
 
 // get returns the body of a GET, at most limit bytes.
-func (d *Docker) get(ctx context.Context, path string, query url.Values, limit int64) ([]byte, error) {
-	resp, err := d.open(ctx, path, query)
+func (d *Docker) Get(ctx context.Context, path string, query url.Values, limit int64) ([]byte, error) {
+	resp, err := d.Open(ctx, path, query)
 	if err != nil {
 		return nil, err
 	}
@@ -234,12 +234,12 @@ func (d *Docker) get(ctx context.Context, path string, query url.Values, limit i
 
 // Version returns the engine's /version JSON.
 func (d *Docker) Version(ctx context.Context) ([]byte, error) {
-	return d.get(ctx, "/version", nil, dockerMaxObjectBytes)
+	return d.Get(ctx, "/version", nil, dockerMaxObjectBytes)
 }
 
 // Info returns the engine's /info JSON.
 func (d *Docker) Info(ctx context.Context) ([]byte, error) {
-	return d.get(ctx, "/info", nil, dockerMaxObjectBytes)
+	return d.Get(ctx, "/info", nil, dockerMaxObjectBytes)
 }
 
 // ContainerRef names one container as listed by the engine.
@@ -256,7 +256,7 @@ type ContainerRef struct {
 // container's inspect; a container removed between list and inspect keeps
 // its listed state and Pid 0, and the caller finds out from InspectContainer.
 func (d *Docker) Containers(ctx context.Context) ([]ContainerRef, error) {
-	raw, err := d.get(ctx, "/containers/json", url.Values{"all": {"1"}}, dockerMaxListBytes)
+	raw, err := d.Get(ctx, "/containers/json", url.Values{"all": {"1"}}, MaxDockerListBytes)
 	if err != nil {
 		return nil, fmt.Errorf("list containers: %w", err)
 	}
@@ -332,7 +332,7 @@ func (d *Docker) containerState(ctx context.Context, id string) (*dockerInspectF
 
 // InspectContainer returns the engine's inspect JSON of one container.
 func (d *Docker) InspectContainer(ctx context.Context, id string) ([]byte, error) {
-	b, err := d.get(ctx, "/containers/"+url.PathEscape(id)+"/json", nil, dockerMaxObjectBytes)
+	b, err := d.Get(ctx, "/containers/"+url.PathEscape(id)+"/json", nil, dockerMaxObjectBytes)
 	if err != nil {
 		return nil, fmt.Errorf("inspect container %q: %w", id, err)
 	}
@@ -368,7 +368,7 @@ func (d *Docker) InspectListed(ctx context.Context, ref ContainerRef) ([]byte, e
 // Top returns the engine's process list of a running container; the engine
 // refuses stopped ones (IsNotRunning).
 func (d *Docker) Top(ctx context.Context, id string) ([]byte, error) {
-	b, err := d.get(ctx, "/containers/"+url.PathEscape(id)+"/top", nil, dockerMaxObjectBytes)
+	b, err := d.Get(ctx, "/containers/"+url.PathEscape(id)+"/top", nil, dockerMaxObjectBytes)
 	if err != nil {
 		return nil, fmt.Errorf("top %q: %w", id, err)
 	}
@@ -378,7 +378,7 @@ func (d *Docker) Top(ctx context.Context, id string) ([]byte, error) {
 // Diff returns the engine's list of paths changed in the container's
 // writable layer (Kind 0 modified, 1 added, 2 deleted).
 func (d *Docker) Diff(ctx context.Context, id string) ([]byte, error) {
-	b, err := d.get(ctx, "/containers/"+url.PathEscape(id)+"/changes", nil, dockerMaxListBytes)
+	b, err := d.Get(ctx, "/containers/"+url.PathEscape(id)+"/changes", nil, MaxDockerListBytes)
 	if err != nil {
 		return nil, fmt.Errorf("diff %q: %w", id, err)
 	}
@@ -578,7 +578,7 @@ func (r *dockerLogTail) bytes() []byte {
 // (swarm services and tasks where the engine has them). A network removed
 // between list and inspect appears as {"Id":…, "dockcase_error":…}.
 func (d *Docker) Networks(ctx context.Context) ([]byte, error) {
-	raw, err := d.get(ctx, "/networks", nil, dockerMaxListBytes)
+	raw, err := d.Get(ctx, "/networks", nil, MaxDockerListBytes)
 	if err != nil {
 		return nil, fmt.Errorf("list networks: %w", err)
 	}
@@ -590,7 +590,7 @@ func (d *Docker) Networks(ctx context.Context) ([]byte, error) {
 	}
 	out := make([]json.RawMessage, 0, len(list))
 	for _, n := range list {
-		b, err := d.get(ctx, "/networks/"+url.PathEscape(n.ID), url.Values{"verbose": {"true"}}, dockerMaxObjectBytes)
+		b, err := d.Get(ctx, "/networks/"+url.PathEscape(n.ID), url.Values{"verbose": {"true"}}, dockerMaxObjectBytes)
 		if err != nil {
 			if !IsNotFound(err) {
 				return nil, fmt.Errorf("inspect network %q: %w", n.ID, err)
@@ -604,7 +604,7 @@ func (d *Docker) Networks(ctx context.Context) ([]byte, error) {
 
 // Volumes returns the engine's volume list JSON (volumes and warnings).
 func (d *Docker) Volumes(ctx context.Context) ([]byte, error) {
-	b, err := d.get(ctx, "/volumes", nil, dockerMaxListBytes)
+	b, err := d.Get(ctx, "/volumes", nil, MaxDockerListBytes)
 	if err != nil {
 		return nil, fmt.Errorf("list volumes: %w", err)
 	}
@@ -623,7 +623,7 @@ type dockerImageEntry struct {
 // Images returns a JSON array of {"id", "inspect", "history"} for every
 // image; an image removed during collection carries "error" instead.
 func (d *Docker) Images(ctx context.Context) ([]byte, error) {
-	raw, err := d.get(ctx, "/images/json", nil, dockerMaxListBytes)
+	raw, err := d.Get(ctx, "/images/json", nil, MaxDockerListBytes)
 	if err != nil {
 		return nil, fmt.Errorf("list images: %w", err)
 	}
@@ -637,9 +637,9 @@ func (d *Docker) Images(ctx context.Context) ([]byte, error) {
 	for _, im := range list {
 		e := dockerImageEntry{ID: im.ID}
 		p := "/images/" + url.PathEscape(im.ID)
-		e.Inspect, err = d.get(ctx, p+"/json", nil, dockerMaxObjectBytes)
+		e.Inspect, err = d.Get(ctx, p+"/json", nil, dockerMaxObjectBytes)
 		if err == nil {
-			e.History, err = d.get(ctx, p+"/history", nil, dockerMaxObjectBytes)
+			e.History, err = d.Get(ctx, p+"/history", nil, dockerMaxObjectBytes)
 		}
 		if err != nil {
 			if !IsNotFound(err) {
@@ -659,17 +659,17 @@ func (d *Docker) Events(ctx context.Context, since, until time.Time, w io.Writer
 	if until.IsZero() {
 		until = time.Now()
 	}
-	q := url.Values{"until": {dockerUnixTime(until)}}
+	q := url.Values{"until": {DockerUnixTime(until)}}
 	if !since.IsZero() {
-		q.Set("since", dockerUnixTime(since))
+		q.Set("since", DockerUnixTime(since))
 	}
-	resp, err := d.open(ctx, "/events", q)
+	resp, err := d.Open(ctx, "/events", q)
 	if err != nil {
 		return 0, fmt.Errorf("events: %w", err)
 	}
 	defer resp.Body.Close()
 	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 0, 64<<10), dockerMaxEventBytes)
+	sc.Buffer(make([]byte, 0, 64<<10), MaxDockerEventBytes)
 	n := 0
 	for sc.Scan() {
 		line := bytes.TrimSpace(sc.Bytes())
@@ -690,7 +690,7 @@ func (d *Docker) Events(ctx context.Context, since, until time.Time, w io.Writer
 	return n, nil
 }
 
-func dockerUnixTime(t time.Time) string {
+func DockerUnixTime(t time.Time) string {
 	return fmt.Sprintf("%d.%09d", t.Unix(), t.Nanosecond())
 }
 
@@ -857,8 +857,8 @@ func (d *Docker) DisconnectAll(ctx context.Context, id string) ([]string, error)
 	return done, errors.Join(errs...)
 }
 
-// shortID is the 12-character form of a container or image ID.
-func shortID(id string) string {
+// ShortID is the 12-character form of a container or image ID.
+func ShortID(id string) string {
 	if len(id) > 12 {
 		return id[:12]
 	}

@@ -1,4 +1,4 @@
-package collect
+package host
 
 import (
 	"errors"
@@ -53,7 +53,7 @@ func GroupNamespaces(procs []Process, hostNetNS uint64) []*Namespace {
 // PIDs (ascending) but no containers. They are in the order of their lowest
 // PID; a process that exits meanwhile is left out.
 func ScanNamespaces(hostNetNS uint64) ([]*Namespace, error) {
-	pids, err := procListPIDs()
+	pids, err := ListPIDs()
 	if err != nil {
 		return nil, err
 	}
@@ -107,7 +107,7 @@ func (ns *Namespace) ReadNetNS() (NetNS, error) {
 			err = fmt.Errorf("pid %d is in net namespace %d now, not %d: %w", pid, n.Inode, ns.Inode, os.ErrNotExist)
 			n = NetNS{}
 		}
-		if err == nil || !isGone(err) {
+		if err == nil || !IsGone(err) {
 			ns.PID = pid
 			return n, err
 		}
@@ -125,15 +125,15 @@ func (ns *Namespace) ReadSocketTables(tables []string) ([]Socket, error) {
 	var socks []Socket
 	err := fmt.Errorf("namespace %d: no process left", ns.Inode)
 	for _, pid := range ns.PIDs {
-		if socks, err = readSockets(pid, ns.Inode, tables); err == nil || !isGone(err) {
+		if socks, err = ReadProcSocketTables(pid, ns.Inode, tables); err == nil || !IsGone(err) {
 			return socks, err
 		}
 	}
 	return socks, err
 }
 
-// isGone reports whether err says that a process or one of its files has
+// IsGone reports whether err says that a process or one of its files has
 // gone: the process exited while it was read.
-func isGone(err error) bool {
+func IsGone(err error) bool {
 	return errors.Is(err, os.ErrNotExist) || strings.Contains(err.Error(), "no such process")
 }
