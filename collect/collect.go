@@ -39,6 +39,7 @@ import (
 	"time"
 
 	"github.com/dockcase/dockcase/bundle"
+	"github.com/dockcase/dockcase/collect/docker"
 	"github.com/dockcase/dockcase/collect/host"
 )
 
@@ -139,10 +140,10 @@ type collector struct {
 
 	procs      []host.Process
 	hostNetNS  uint64
-	docker     *host.Docker
-	containers []host.ContainerRef
-	selected   []host.ContainerRef // running or not, matched by --containers
-	capture    *captureRun         // while a capture runs
+	docker     *docker.Client
+	containers []docker.ContainerRef
+	selected   []docker.ContainerRef // running or not, matched by --containers
+	capture    *captureRun           // while a capture runs
 }
 
 // step is what a step function writes through.
@@ -374,7 +375,7 @@ func (c *collector) firewall(ctx context.Context, s *step) error {
 }
 
 func (c *collector) dockerAPI(ctx context.Context, s *step) error {
-	d, err := host.DialDocker(ctx, c.opts.DockerHost)
+	d, err := docker.Dial(ctx, c.opts.DockerHost)
 	s.call("api", "GET /_ping", err)
 	if err != nil {
 		return fmt.Errorf("docker unreachable: %w", err)
@@ -412,12 +413,12 @@ func (c *collector) dockerAPI(ctx context.Context, s *step) error {
 		id := ct.ID
 		b, err := d.InspectListed(ctx, ct)
 		s.call("api", "GET /containers/"+id+"/json", err)
-		if host.IsNotFound(err) && ct.State == "created" {
-			s.keep(fmt.Errorf("container %s (%s) was listed while being created and never found: its creation failed or it was removed during collection", host.ShortID(id), ct.Name))
+		if docker.IsNotFound(err) && ct.State == "created" {
+			s.keep(fmt.Errorf("container %s (%s) was listed while being created and never found: its creation failed or it was removed during collection", docker.ShortID(id), ct.Name))
 			continue
 		}
-		if host.IsNotFound(err) {
-			s.keep(fmt.Errorf("container %s (%s) was removed during collection", host.ShortID(id), ct.Name))
+		if docker.IsNotFound(err) {
+			s.keep(fmt.Errorf("container %s (%s) was removed during collection", docker.ShortID(id), ct.Name))
 			continue
 		}
 		if err != nil {
@@ -457,7 +458,7 @@ func (c *collector) dockerAPI(ctx context.Context, s *step) error {
 	return nil
 }
 
-func (c *collector) logs(ctx context.Context, s *step, d *host.Docker, id, member string) error {
+func (c *collector) logs(ctx context.Context, s *step, d *docker.Client, id, member string) error {
 	ref := "GET /containers/" + id + "/logs?stdout=1&stderr=1&timestamps=1"
 	mw, err := c.w.Create(member, bundle.MemberInfo{Step: s.name, Source: bundle.Source{Kind: "api", Ref: ref}})
 	if err != nil {
@@ -466,7 +467,7 @@ func (c *collector) logs(ctx context.Context, s *step, d *host.Docker, id, membe
 	st, err := d.Logs(ctx, id, mw, c.opts.LogsMax)
 	s.call("api", ref, err)
 	if err != nil {
-		s.keep(fmt.Errorf("logs of %s: %w", host.ShortID(id), err))
+		s.keep(fmt.Errorf("logs of %s: %w", docker.ShortID(id), err))
 		return mw.Abort(err.Error())
 	}
 	if st.DroppedBytes > 0 {
@@ -476,15 +477,15 @@ func (c *collector) logs(ctx context.Context, s *step, d *host.Docker, id, membe
 }
 
 // selectContainers matches --containers against names, ids and id prefixes.
-func selectContainers(all []host.ContainerRef, want []string) ([]host.ContainerRef, error) {
+func selectContainers(all []docker.ContainerRef, want []string) ([]docker.ContainerRef, error) {
 	if len(want) == 0 {
 		return all, nil
 	}
-	var out []host.ContainerRef
+	var out []docker.ContainerRef
 	var missing []string
 	for _, w := range want {
 		w = strings.TrimPrefix(strings.TrimSpace(w), "/")
-		var match []host.ContainerRef
+		var match []docker.ContainerRef
 		for _, ct := range all {
 			if strings.TrimPrefix(ct.Name, "/") == w || ct.ID == w || (len(w) >= 4 && strings.HasPrefix(ct.ID, w)) {
 				match = append(match, ct)
@@ -494,7 +495,7 @@ func selectContainers(all []host.ContainerRef, want []string) ([]host.ContainerR
 		case 0:
 			missing = append(missing, w)
 		case 1:
-			if !slices.ContainsFunc(out, func(c host.ContainerRef) bool { return c.ID == match[0].ID }) {
+			if !slices.ContainsFunc(out, func(c docker.ContainerRef) bool { return c.ID == match[0].ID }) {
 				out = append(out, match[0])
 			}
 		default:
@@ -509,7 +510,7 @@ func selectContainers(all []host.ContainerRef, want []string) ([]host.ContainerR
 
 // CommitRecord is what preservation did for one container.
 type CommitRecord struct {
-	host.CommitResult
+	docker.CommitResult
 	Name      string `json:"name"`
 	Member    string `json:"member,omitempty"`
 	SavedSize int64  `json:"saved_bytes,omitempty"`
@@ -549,7 +550,7 @@ func (c *collector) preserve(ctx context.Context, s *step) error {
 	return ctx.Err()
 }
 
-func (c *collector) preserveOne(ctx context.Context, s *step, ct host.ContainerRef, rec *CommitRecord) error {
+func (c *collector) preserveOne(ctx context.Context, s *step, ct docker.ContainerRef, rec *CommitRecord) error {
 	res, err := c.docker.Commit(ctx, ct.ID, c.opts.CaseID)
 	s.call("api", "POST /commit?container="+ct.ID+"&pause=1", err)
 	if err != nil {
@@ -562,7 +563,7 @@ func (c *collector) preserveOne(ctx context.Context, s *step, ct host.ContainerR
 		return err
 	}
 	defer rc.Close()
-	name := fmt.Sprintf("images/%s-%s.tar", safeName(ct.Name), host.ShortID(ct.ID))
+	name := fmt.Sprintf("images/%s-%s.tar", safeName(ct.Name), docker.ShortID(ct.ID))
 	mw, err := c.w.Create(name, bundle.MemberInfo{Step: s.name, Source: bundle.Source{Kind: "api", Ref: "GET /images/get?names=" + res.ImageID}})
 	if err != nil {
 		return err
@@ -617,7 +618,7 @@ func (c *collector) contain(ctx context.Context, s *step) error {
 	return s.addJSON("containment/actions.json", bundle.Source{Kind: "api", Ref: "containment"}, acts)
 }
 
-func action(kind string, ct host.ContainerRef, nets []string, err error) ContainmentAction {
+func action(kind string, ct docker.ContainerRef, nets []string, err error) ContainmentAction {
 	a := ContainmentAction{Time: time.Now().UTC(), Action: kind, Container: ct.ID, Name: ct.Name, Networks: nets}
 	if err != nil {
 		a.Error = err.Error()

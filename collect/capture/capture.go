@@ -22,6 +22,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/dockcase/dockcase/collect/docker"
 	"github.com/dockcase/dockcase/collect/host"
 	"github.com/dockcase/dockcase/internal/pcapfilter"
 	"github.com/vishvananda/netlink"
@@ -1094,7 +1095,7 @@ type capDiscovery struct {
 	opts   Options
 	hostNS uint64
 	host   *netlink.Handle
-	docker *host.Docker
+	docker *docker.Client
 	errs   []string
 
 	// From Docker: bridge name → network name, container id → name.
@@ -1153,7 +1154,7 @@ func newCapDiscovery(ctx context.Context, opts Options) *capDiscovery {
 	}
 	if !opts.NoDocker {
 		dctx, cancel := context.WithTimeout(ctx, captureDockerTimeout)
-		d.docker, err = host.DialDocker(dctx, opts.DockerHost)
+		d.docker, err = docker.Dial(dctx, opts.DockerHost)
 		cancel()
 		if err != nil {
 			d.fail("names from Docker unavailable, containers named by id only: %v", err)
@@ -1309,9 +1310,9 @@ func (d *capDiscovery) classify(links []netlink.Link, byIndex map[int]netlink.Li
 		c.Container, c.ContainerName = p.container, d.names[p.container]
 		switch {
 		case c.ContainerName != "":
-			c.Description = fmt.Sprintf("veth of container %s (%s)", c.ContainerName, host.ShortID(c.Container))
+			c.Description = fmt.Sprintf("veth of container %s (%s)", c.ContainerName, docker.ShortID(c.Container))
 		case c.Container != "":
-			c.Description = "veth of container " + host.ShortID(c.Container)
+			c.Description = "veth of container " + docker.ShortID(c.Container)
 		default:
 			c.Description = "veth on bridge " + c.Bridge + " (container not yet known)"
 		}
@@ -1499,7 +1500,7 @@ func (d *capDiscovery) refreshDocker(force bool) {
 	d.dockerLast = time.Now()
 	ctx, cancel := context.WithTimeout(d.ctx, captureDockerTimeout)
 	defer cancel()
-	raw, err := d.docker.Get(ctx, "/networks", nil, host.MaxDockerListBytes)
+	raw, err := d.docker.Get(ctx, "/networks", nil, docker.MaxListBytes)
 	if err != nil {
 		d.fail("docker networks: %v", err)
 	} else {
@@ -1523,7 +1524,7 @@ func (d *capDiscovery) refreshDocker(force bool) {
 			d.networks[br] = n.Name
 		}
 	}
-	raw, err = d.docker.Get(ctx, "/containers/json", url.Values{}, host.MaxDockerListBytes)
+	raw, err = d.docker.Get(ctx, "/containers/json", url.Values{}, docker.MaxListBytes)
 	if err != nil {
 		d.fail("docker containers: %v", err)
 		return

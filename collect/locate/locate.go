@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/dockcase/dockcase/collect/capture"
+	"github.com/dockcase/dockcase/collect/docker"
 	"github.com/dockcase/dockcase/collect/host"
 	"github.com/ti-mo/conntrack"
 	"github.com/ti-mo/netfilter"
@@ -368,7 +369,7 @@ type locateHost struct {
 	unknownNS []int
 	hostAddrs map[netip.Addr]bool
 
-	docker        *host.Docker
+	docker        *docker.Client
 	dockerErr     error
 	containers    map[string]*locateContainer // by ID
 	byIP          map[netip.Addr]*locateContainer
@@ -406,7 +407,7 @@ func (h *locateHost) close() {
 }
 
 func (h *locateHost) readDocker(ctx context.Context) {
-	d, err := host.DialDocker(ctx, h.opts.DockerHost)
+	d, err := docker.Dial(ctx, h.opts.DockerHost)
 	if err != nil {
 		h.dockerErr = err
 		return
@@ -977,7 +978,7 @@ func (h *locateHost) inferStopped(c *Contact) {
 		if ctr := h.containers[id]; ctr != nil {
 			return ctr.name
 		}
-		return host.ShortID(id) + " (removed)"
+		return docker.ShortID(id) + " (removed)"
 	}
 	switch len(cands) {
 	case 0:
@@ -1026,8 +1027,8 @@ func locateOnNetwork(ctr *locateContainer, name string) bool {
 
 // locateListContainers lists every container with its addresses, in one
 // request.
-func locateListContainers(ctx context.Context, d *host.Docker) ([]*locateContainer, error) {
-	raw, err := d.Get(ctx, "/containers/json", url.Values{"all": {"1"}}, host.MaxDockerListBytes)
+func locateListContainers(ctx context.Context, d *docker.Client) ([]*locateContainer, error) {
+	raw, err := d.Get(ctx, "/containers/json", url.Values{"all": {"1"}}, docker.MaxListBytes)
 	if err != nil {
 		return nil, fmt.Errorf("list containers: %w", err)
 	}
@@ -1069,8 +1070,8 @@ func locateListContainers(ctx context.Context, d *host.Docker) ([]*locateContain
 }
 
 // locateListNetworks lists the engine's networks and their subnets.
-func locateListNetworks(ctx context.Context, d *host.Docker) ([]locateNetwork, error) {
-	raw, err := d.Get(ctx, "/networks", nil, host.MaxDockerListBytes)
+func locateListNetworks(ctx context.Context, d *docker.Client) ([]locateNetwork, error) {
+	raw, err := d.Get(ctx, "/networks", nil, docker.MaxListBytes)
 	if err != nil {
 		return nil, fmt.Errorf("list networks: %w", err)
 	}
@@ -1100,16 +1101,16 @@ func locateListNetworks(ctx context.Context, d *host.Docker) ([]locateNetwork, e
 }
 
 // locateDisconnects reads the engine's network disconnect events since.
-func locateDisconnects(ctx context.Context, d *host.Docker, since time.Time) ([]locateDisconnect, error) {
+func locateDisconnects(ctx context.Context, d *docker.Client, since time.Time) ([]locateDisconnect, error) {
 	filters, _ := json.Marshal(map[string][]string{"type": {"network"}, "event": {"disconnect"}})
-	q := url.Values{"since": {host.DockerUnixTime(since)}, "until": {host.DockerUnixTime(time.Now())}, "filters": {string(filters)}}
+	q := url.Values{"since": {docker.UnixTime(since)}, "until": {docker.UnixTime(time.Now())}, "filters": {string(filters)}}
 	resp, err := d.Open(ctx, "/events", q)
 	if err != nil {
 		return nil, err
 	}
 	defer resp.Body.Close()
 	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 0, 64<<10), host.MaxDockerEventBytes)
+	sc.Buffer(make([]byte, 0, 64<<10), docker.MaxEventBytes)
 	var out []locateDisconnect
 	for sc.Scan() {
 		line := bytes.TrimSpace(sc.Bytes())

@@ -1,4 +1,4 @@
-package host
+package docker
 
 import (
 	"archive/tar"
@@ -185,7 +185,7 @@ func TestDockerDialErrors(t *testing.T) {
 		{"unix://" + deadSock, "ping"},
 	}
 	for _, tt := range tests {
-		d, err := DialDocker(ctx, tt.host)
+		d, err := Dial(ctx, tt.host)
 		if err == nil {
 			d.Close()
 			t.Errorf("DialDocker(%q) = nil error, want %q", tt.host, tt.want)
@@ -207,9 +207,9 @@ func TestDockerDialErrors(t *testing.T) {
 
 // dockerTestDial connects to the local engine, skipping when there is none
 // (failing under CI=true).
-func dockerTestDial(t *testing.T, ctx context.Context) *Docker {
+func dockerTestDial(t *testing.T, ctx context.Context) *Client {
 	t.Helper()
-	d, err := DialDocker(ctx, "")
+	d, err := Dial(ctx, "")
 	if err != nil {
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("CI=true and no Docker engine: %v", err)
@@ -617,7 +617,7 @@ func TestDockerEngine(t *testing.T) {
 		if res.Reference != wantRef || res.ImageID == "" || !res.Paused || res.Container != runID {
 			t.Errorf("Commit = %+v, want reference %s, an image id, paused", res, wantRef)
 		}
-		wantMount := DockerMount{Type: "bind", Source: bindDir, Destination: "/evidence", RW: true}
+		wantMount := Mount{Type: "bind", Source: bindDir, Destination: "/evidence", RW: true}
 		if !slices.Contains(res.NotInCommit, wantMount) {
 			t.Errorf("Commit: not-in-commit = %+v, want %+v", res.NotInCommit, wantMount)
 		}
@@ -762,7 +762,7 @@ func TestInspectListedCreating(t *testing.T) {
 		return asked[id]
 	}
 	ctx := context.Background()
-	d, err := DialDocker(ctx, "tcp://"+srv.Listener.Addr().String())
+	d, err := Dial(ctx, "tcp://"+srv.Listener.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
