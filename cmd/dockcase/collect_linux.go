@@ -1,3 +1,5 @@
+//go:build linux && !portable
+
 package main
 
 import (
@@ -20,6 +22,10 @@ import (
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/term"
 )
+
+// collectorBuilt says whether this build holds the live commands, collect
+// and locate: only a Linux build does.
+const collectorBuilt = true
 
 type collectOptions struct {
 	caseID        string
