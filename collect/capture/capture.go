@@ -1,3 +1,8 @@
+// Package capture is the collector's packet capture: one AF_PACKET
+// TPACKET_V3 ring per interface (Docker bridges, container veths, uplinks,
+// found and followed through netlink), filtered in the kernel, written as
+// one pcapng stream by capture.Run. The pcapng block encoders are in
+// pcapng.go.
 package capture
 
 import (
@@ -30,7 +35,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Run defaults, for the flags and for Options' zero values.
+// Capture defaults, for the flags and for Options' zero values.
 const (
 	// DefaultSnaplen is tcpdump's: whole packets, GSO super-packets included.
 	DefaultSnaplen = 262144

@@ -1,3 +1,7 @@
+// Package docker is the collector's client of the Docker Engine API: a
+// bounded reader of what the engine says of its containers, networks,
+// volumes, images and events, and the few calls that preserve and contain
+// (commit, save, pause, disconnect).
 package docker
 
 import (

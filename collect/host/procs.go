@@ -1,3 +1,8 @@
+// Package host reads what the live host holds, one file per evidence
+// source: processes (procs.go), sockets and their owners (sockets.go),
+// network namespaces and their links, routes and neighbours (netns.go,
+// namespaces.go), conntrack and its events (conntrack.go, ctevents.go),
+// the firewall (firewall.go) and the clock (clock.go). It only reads.
 package host
 
 import (

@@ -1,3 +1,6 @@
+// Package locate answers "which container talks to this address" on the
+// live host (locate.Run, locate.Watch). The indicator parser is in
+// target.go and the packet header decoder in packet.go.
 package locate
 
 import (
@@ -176,7 +179,7 @@ type FlowSource interface {
 	Run(ctx context.Context, t Target, out chan<- FlowEvent) error
 }
 
-// Locate finds the flows of every container (and of host processes) with
+// Run finds the flows of every container (and of host processes) with
 // the target, from the conntrack table and the socket tables now. The
 // errors are the parts of the host that could not be read and that could
 // hide a contact; the contacts found are returned either way, sorted.
@@ -191,7 +194,7 @@ func Run(ctx context.Context, t Target, opts Options) ([]Contact, []error) {
 	return contacts, h.errs
 }
 
-// Watch reports, through emit, the contacts Locate finds now, then
+// Watch reports, through emit, the contacts Run finds now, then
 // every new contact as it happens, until ctx ends. A contact is new when no
 // contact of the same container (or process), protocol and remote address
 // and port was reported before: a beacon that opens a connection every
@@ -355,7 +358,7 @@ type locateNetwork struct {
 	subnets  []netip.Prefix
 }
 
-// locateHost is what Locate read of the host.
+// locateHost is what Run read of the host.
 type locateHost struct {
 	opts Options
 	now  time.Time

@@ -64,7 +64,7 @@ func locateParseL4(data []byte, lt pcapfilter.LinkType) (locatePacket, []byte, b
 		default:
 			return p, nil, false
 		}
-	case pcapfilter.LinkTypeRaw, pcapfilter.LinkTypeRawDLT:
+	case pcapfilter.LinkTypeRaw, pcapfilter.LinkTypeRawBSD12:
 	default:
 		return p, nil, false
 	}

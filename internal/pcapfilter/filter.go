@@ -1,3 +1,7 @@
+// Package pcapfilter compiles tcpdump filter expressions (the subset a
+// responder types: host, net, port, portrange, proto and their qualifiers)
+// into classic BPF programs for a capture interface's link type, as
+// pcapfilter.Compile(expr, lt, snaplen). It is pure Go and runs anywhere.
 package pcapfilter
 
 import (
@@ -16,10 +20,10 @@ type LinkType uint32
 const (
 	// LinkTypeEthernet is IEEE 802.3 Ethernet (LINKTYPE_ETHERNET, DLT_EN10MB).
 	LinkTypeEthernet LinkType = 1
-	// LinkTypeRawDLT is raw IP under its Linux DLT number (DLT_RAW, 12):
+	// LinkTypeRawBSD12 is raw IP under its Linux DLT number (DLT_RAW, 12):
 	// packets start at the IPv4 or IPv6 header. It is accepted as a synonym
 	// of LinkTypeRaw because Linux libpcap hands out 12 for raw-IP interfaces.
-	LinkTypeRawDLT LinkType = 12
+	LinkTypeRawBSD12 LinkType = 12
 	// LinkTypeRaw is raw IP (LINKTYPE_RAW): packets start at the IPv4 or
 	// IPv6 header, as on tun devices and other interfaces without a link
 	// header.
@@ -105,7 +109,7 @@ func compile(expr string, linkType LinkType) ([]bpf.RawInstruction, error) {
 	switch linkType {
 	case LinkTypeEthernet:
 		linkOff = 14
-	case LinkTypeRaw, LinkTypeRawDLT:
+	case LinkTypeRaw, LinkTypeRawBSD12:
 		linkOff = 0
 	default:
 		return nil, &Error{Expr: expr, Offset: -1, Msg: fmt.Sprintf("unsupported link type %d", linkType)}

@@ -164,7 +164,7 @@ func filterReadCorpus(t testing.TB, dir string) (map[LinkType][]filterFrame, map
 		switch LinkType(lt) {
 		case LinkTypeEthernet:
 			return LinkTypeEthernet, true
-		case LinkTypeRaw, LinkTypeRawDLT:
+		case LinkTypeRaw, LinkTypeRawBSD12:
 			return LinkTypeRaw, true
 		}
 		return 0, false
