@@ -71,7 +71,7 @@ func (c *collector) startCapture(ctx context.Context) {
 			Log:         c.opts.Progress,
 		})
 		if errors.Is(ctx.Err(), context.Canceled) {
-			run.res.StopReason = capture.CaptureStopInterrupted
+			run.res.StopReason = capture.StopInterrupted
 		}
 	}()
 	go func() {
@@ -105,12 +105,12 @@ func (c *collector) finishCapture() {
 	}
 	var closeErr error
 	switch res.StopReason {
-	case capture.CaptureStopMaxBytes:
+	case capture.StopMaxBytes:
 		closeErr = run.pcap.Abort(fmt.Sprintf("capture stopped at the --capture-max-bytes limit of %d bytes after %s; %d later packets not written",
 			res.MaxBytes, res.Ended.Sub(res.Started).Round(time.Millisecond), res.OverLimit))
-	case capture.CaptureStopInterrupted:
+	case capture.StopInterrupted:
 		closeErr = run.pcap.Abort("capture ended early: collection interrupted")
-	case capture.CaptureStopWriteError:
+	case capture.StopWriteError:
 		closeErr = run.pcap.Abort("capture ended early: the bundle could not be written")
 	default:
 		closeErr = run.pcap.Close()
@@ -141,7 +141,7 @@ func (c *collector) finishCapture() {
 	}
 	status := bundle.StepOK
 	switch {
-	case res.StopReason == capture.CaptureStopInterrupted:
+	case res.StopReason == capture.StopInterrupted:
 		status = bundle.StepInterrupted
 		errs = append(errs, ErrInterrupted)
 	case run.err != nil && len(res.Interfaces) == 0:
@@ -170,7 +170,7 @@ func (c *collector) recordCapture(run *captureRun, status string, err error) {
 	if err != nil {
 		rec.Error = err.Error()
 	}
-	if res.StopReason == capture.CaptureStopMaxBytes {
+	if res.StopReason == capture.StopMaxBytes {
 		rec.Detail.(map[string]any)["note"] = fmt.Sprintf("stopped at the --capture-max-bytes limit of %d bytes", res.MaxBytes)
 		fmt.Fprintf(c.opts.Progress, "dockcase: capture stopped at the --capture-max-bytes limit (%d bytes)\n", res.MaxBytes)
 	}

@@ -588,12 +588,12 @@ func testCapture(t *testing.T, sc *e2etest.Scenario) {
 
 	var res capture.Result
 	readJSON(t, b, "capture/interfaces.json", &res)
-	if res.StopReason != capture.CaptureStopDuration || res.Packets == 0 || res.Dropped != 0 {
+	if res.StopReason != capture.StopDuration || res.Packets == 0 || res.Dropped != 0 {
 		t.Errorf("capture: stop %q, %d packets, %d dropped", res.StopReason, res.Packets, res.Dropped)
 	}
 	vethOf := map[string]string{} // container id → its veth
 	for _, it := range res.Interfaces {
-		if it.Role == capture.CaptureRoleVeth && it.Container != "" {
+		if it.Role == capture.RoleVeth && it.Container != "" {
 			vethOf[it.Container] = it.Name
 		}
 	}

@@ -107,18 +107,18 @@ const (
 
 // Interface roles in Interface.Role.
 const (
-	CaptureRoleBridge = "bridge" // a Docker bridge
-	CaptureRoleVeth   = "veth"   // the host side of a container's veth
-	CaptureRoleUplink = "uplink" // carries the default route or routes to non-container networks
-	CaptureRoleNamed  = "named"  // named with --capture-ifaces and none of the above
+	RoleBridge = "bridge" // a Docker bridge
+	RoleVeth   = "veth"   // the host side of a container's veth
+	RoleUplink = "uplink" // carries the default route or routes to non-container networks
+	RoleNamed  = "named"  // named with --capture-ifaces and none of the above
 )
 
 // Reasons a capture stopped, in Result.StopReason.
 const (
-	CaptureStopDuration    = "duration"
-	CaptureStopInterrupted = "interrupted"
-	CaptureStopMaxBytes    = "max_bytes"
-	CaptureStopWriteError  = "write_error"
+	StopDuration    = "duration"
+	StopInterrupted = "interrupted"
+	StopMaxBytes    = "max_bytes"
+	StopWriteError  = "write_error"
 )
 
 // Options say what Run captures.
@@ -160,7 +160,7 @@ type PacketInfo struct {
 	Time     time.Time
 	Index    int    // ifindex of the interface
 	Iface    string // its name
-	Role     string // CaptureRoleBridge, CaptureRoleVeth, …
+	Role     string // RoleBridge, RoleVeth, …
 	LinkType pcapfilter.LinkType
 	// Container is the container behind a veth, when known.
 	Container string
@@ -344,12 +344,12 @@ loop:
 		select {
 		case <-ctx.Done():
 			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				e.requestStop(CaptureStopDuration)
+				e.requestStop(StopDuration)
 			} else {
-				e.requestStop(CaptureStopInterrupted)
+				e.requestStop(StopInterrupted)
 			}
 		case <-timer:
-			e.requestStop(CaptureStopDuration)
+			e.requestStop(StopDuration)
 		case <-e.stop:
 			break loop
 		case <-tick.C:
@@ -489,7 +489,7 @@ func (e *capEngine) writeLoop(out io.Writer) {
 			e.written.Add(int64(n))
 			if err != nil {
 				e.werr = err
-				e.requestStop(CaptureStopWriteError)
+				e.requestStop(StopWriteError)
 			}
 		}
 		if it.pooled {
@@ -560,7 +560,7 @@ func (e *capEngine) add(c Interface, first bool) {
 			break
 		}
 		ringBytes := captureRingBytes
-		if c.Role == CaptureRoleVeth {
+		if c.Role == RoleVeth {
 			ringBytes = captureVethRingBytes
 		}
 		ring, err := capOpenRing(c.Index, e.progs[c.LinkType], ringBytes)
@@ -890,7 +890,7 @@ func (e *capEngine) reserve(n int) bool {
 	}
 	if e.budget.Add(-int64(n)) < 0 {
 		e.full.Store(true)
-		e.requestStop(CaptureStopMaxBytes)
+		e.requestStop(StopMaxBytes)
 		return false
 	}
 	return true
@@ -1213,7 +1213,7 @@ func (d *capDiscovery) discover(auto, first bool) ([]Interface, map[int]string) 
 		var out []Interface
 		for _, name := range d.opts.Ifaces {
 			name = strings.TrimSpace(name)
-			c := Interface{Name: name, Role: CaptureRoleNamed, Description: "interface " + name}
+			c := Interface{Name: name, Role: RoleNamed, Description: "interface " + name}
 			l, err := d.host.LinkByName(name)
 			if err != nil {
 				c.Error = fmt.Sprintf("no interface %q: %v", name, err)
@@ -1290,7 +1290,7 @@ func (d *capDiscovery) classify(links []netlink.Link, byIndex map[int]netlink.Li
 	}
 	for idx := range isDockerBridge {
 		l := byIndex[idx]
-		c := d.base(l, CaptureRoleBridge)
+		c := d.base(l, RoleBridge)
 		c.Network = d.networks[c.Name]
 		if c.Network == "" && c.Name == "docker0" {
 			c.Network = "bridge"
@@ -1308,7 +1308,7 @@ func (d *capDiscovery) classify(links []netlink.Link, byIndex map[int]netlink.Li
 		if !ok && !isDockerBridge[a.MasterIndex] {
 			continue
 		}
-		c := d.base(l, CaptureRoleVeth)
+		c := d.base(l, RoleVeth)
 		if m := byIndex[a.MasterIndex]; m != nil {
 			c.Bridge = m.Attrs().Name
 		}
@@ -1328,7 +1328,7 @@ func (d *capDiscovery) classify(links []netlink.Link, byIndex map[int]netlink.Li
 		if l == nil || out[idx].Role != "" || l.Attrs().Flags&net.FlagLoopback != 0 {
 			continue
 		}
-		c := d.base(l, CaptureRoleUplink)
+		c := d.base(l, RoleUplink)
 		c.Description = "uplink"
 		c.Routes = routes
 		out[idx] = c

@@ -349,7 +349,7 @@ func TestCaptureAFPacket(t *testing.T) {
 			if capErr != nil {
 				t.Fatalf("Capture = %v", capErr)
 			}
-			if res.StopReason != CaptureStopInterrupted || len(res.Interfaces) != 1 || res.Interfaces[0].Name != l.host {
+			if res.StopReason != StopInterrupted || len(res.Interfaces) != 1 || res.Interfaces[0].Name != l.host {
 				t.Fatalf("result: stop %q, interfaces %+v", res.StopReason, res.Interfaces)
 			}
 			it := res.Interfaces[0]
@@ -421,7 +421,7 @@ func TestCaptureMaxBytes(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Capture = %v", err)
 	}
-	if res.StopReason != CaptureStopMaxBytes || out.Len() > limit || res.OverLimit == 0 {
+	if res.StopReason != StopMaxBytes || out.Len() > limit || res.OverLimit == 0 {
 		t.Fatalf("stop %q, %d bytes written (limit %d), %d over the limit", res.StopReason, out.Len(), limit, res.OverLimit)
 	}
 	file := filepath.Join(t.TempDir(), "c.pcapng")

@@ -50,10 +50,10 @@ const (
 	dockerMaxErrorBytes = 64 << 10
 )
 
-// ErrDockerUnreachable is wrapped by Dial errors when the engine cannot
+// ErrUnreachable is wrapped by Dial errors when the engine cannot
 // be reached at all (socket missing, permission denied, daemon down), so the
 // caller can record "Docker unreachable" and go on with host-side steps.
-var ErrDockerUnreachable = errors.New("docker daemon unreachable")
+var ErrUnreachable = errors.New("docker daemon unreachable")
 
 // Client is a connection to one Docker engine, speaking the API version
 // negotiated at dial time. Methods return the engine's own JSON bytes so that
@@ -67,7 +67,7 @@ type Client struct {
 
 // Dial connects to the engine at host ("" means DOCKER_HOST or the
 // default socket), pings it and negotiates the API version. Errors when the
-// socket is missing or not accessible say so and wrap ErrDockerUnreachable.
+// socket is missing or not accessible say so and wrap ErrUnreachable.
 func Dial(ctx context.Context, host string) (*Client, error) {
 	opts := []client.Opt{client.FromEnv, client.WithAPIVersionNegotiation()}
 	if host != "" {
@@ -123,11 +123,11 @@ func (d *Client) ping(ctx context.Context) error {
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
 			return fmt.Errorf("%w: socket %s does not exist (is dockerd running? is --docker-host right?): %w",
-				ErrDockerUnreachable, u.Host, err)
+				ErrUnreachable, u.Host, err)
 		case err != nil:
-			return fmt.Errorf("%w: socket %s: %w", ErrDockerUnreachable, u.Host, err)
+			return fmt.Errorf("%w: socket %s: %w", ErrUnreachable, u.Host, err)
 		case fi.Mode().Type() != fs.ModeSocket:
-			return fmt.Errorf("%w: %s is not a socket", ErrDockerUnreachable, u.Host)
+			return fmt.Errorf("%w: %s is not a socket", ErrUnreachable, u.Host)
 		}
 	}
 	p, err := d.cli.Ping(ctx)
@@ -142,9 +142,9 @@ func (d *Client) ping(ctx context.Context) error {
 func dockerDialError(host string, err error) error {
 	if errors.Is(err, fs.ErrPermission) {
 		return fmt.Errorf("%w: permission denied on %s (run as root or as a member of the docker group): %w",
-			ErrDockerUnreachable, host, err)
+			ErrUnreachable, host, err)
 	}
-	return fmt.Errorf("%w: ping %s: %w", ErrDockerUnreachable, host, err)
+	return fmt.Errorf("%w: ping %s: %w", ErrUnreachable, host, err)
 }
 
 // Close releases the client's idle connections.

@@ -191,8 +191,8 @@ func TestDockerDialErrors(t *testing.T) {
 			t.Errorf("DialDocker(%q) = nil error, want %q", tt.host, tt.want)
 			continue
 		}
-		if !errors.Is(err, ErrDockerUnreachable) || !strings.Contains(err.Error(), tt.want) {
-			t.Errorf("DialDocker(%q) = %v, want ErrDockerUnreachable and %q", tt.host, err, tt.want)
+		if !errors.Is(err, ErrUnreachable) || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("DialDocker(%q) = %v, want ErrUnreachable and %q", tt.host, err, tt.want)
 		}
 	}
 
@@ -200,7 +200,7 @@ func TestDockerDialErrors(t *testing.T) {
 	// refusal is checked on the error the client would wrap.
 	eacces := &url.Error{Op: "Get", URL: "http://x/_ping", Err: &net.OpError{Op: "dial", Net: "unix", Err: os.NewSyscallError("connect", syscall.EACCES)}}
 	err = dockerDialError("unix:///var/run/docker.sock", eacces)
-	if !errors.Is(err, ErrDockerUnreachable) || !strings.Contains(err.Error(), "permission denied") || !strings.Contains(err.Error(), "docker group") {
+	if !errors.Is(err, ErrUnreachable) || !strings.Contains(err.Error(), "permission denied") || !strings.Contains(err.Error(), "docker group") {
 		t.Errorf("dockerDialError(EACCES) = %v, want a permission hint", err)
 	}
 }

@@ -1424,7 +1424,7 @@ func (s locatePackets) Run(ctx context.Context, t Target, out chan<- FlowEvent) 
 		if !ok {
 			return
 		}
-		if t.Domain != "" && p.proto == unix.IPPROTO_UDP && p.src.Port() == 53 && pi.Role != capture.CaptureRoleUplink && len(l4) > 8 {
+		if t.Domain != "" && p.proto == unix.IPPROTO_UDP && p.src.Port() == 53 && pi.Role != capture.RoleUplink && len(l4) > 8 {
 			for _, a := range locateDNSAnswers(l4[8:], t.Domain) {
 				if t.addAnswered(a) {
 					mu.Lock()
@@ -1478,7 +1478,7 @@ func (s locatePackets) Run(ctx context.Context, t Target, out chan<- FlowEvent) 
 					Note: fmt.Sprintf("DNS answer from %s to %s on %s: %s is %s: added to the target", s.pkt.src, s.pkt.dst, s.iface, t.Domain, s.answer)}
 			} else {
 				ev = locateSightingEvent(t, s)
-				if s.role == capture.CaptureRoleUplink {
+				if s.role == capture.RoleUplink {
 					if ct == nil && ctErr == nil {
 						ct, ctErr = conntrack.Dial(nil)
 					}
@@ -1682,7 +1682,7 @@ func locateSightingEvent(t Target, s locateSighting) FlowEvent {
 	if !opener {
 		ev.Direction = "inbound"
 	}
-	if s.role != capture.CaptureRoleVeth {
+	if s.role != capture.RoleVeth {
 		ev.ContainerID = "" // a bridge or an uplink carries many containers' packets
 	}
 	return ev
