@@ -39,6 +39,8 @@ import (
 	"time"
 
 	"github.com/dockcase/dockcase/bundle"
+	"github.com/dockcase/dockcase/collect/docker"
+	"github.com/dockcase/dockcase/collect/host"
 )
 
 // Options say what to collect.
@@ -64,7 +66,7 @@ type Options struct {
 
 	// Capture, when positive, captures packets for this long from right
 	// after the clock step, while the snapshot runs; preservation starts
-	// after it ended. See CaptureOptions for the other fields.
+	// after it ended. See capture.Options for the other fields.
 	Capture         time.Duration
 	CaptureIfaces   []string // nil or {"auto"}: bridges, container veths, uplinks
 	CaptureFilter   string   // final tcpdump expression, SSH exclusion included
@@ -136,12 +138,12 @@ type collector struct {
 	started time.Time
 	gaps    []string
 
-	procs      []Process
+	procs      []host.Process
 	hostNetNS  uint64
-	docker     *Docker
-	containers []ContainerRef
-	selected   []ContainerRef // running or not, matched by --containers
-	capture    *captureRun    // while a capture runs
+	docker     *docker.Client
+	containers []docker.ContainerRef
+	selected   []docker.ContainerRef // running or not, matched by --containers
+	capture    *captureRun           // while a capture runs
 }
 
 // step is what a step function writes through.
@@ -254,14 +256,14 @@ func (s *step) call(kind, ref string, err error) {
 }
 
 func (c *collector) clock(ctx context.Context, s *step) error {
-	clk, err := ReadClock()
+	clk, err := host.ReadClock()
 	s.call("syscall", "clock_gettime, adjtimex, uname", err)
 	s.keep(err)
 	return s.addJSON("host/clock.json", bundle.Source{Kind: "syscall", Ref: "clock_gettime(REALTIME, MONOTONIC, BOOTTIME), adjtimex, uname"}, clk)
 }
 
 func (c *collector) conntrack(ctx context.Context, s *step) error {
-	table, err := ReadConntrack()
+	table, err := host.ReadConntrack()
 	s.call("netlink", "NFNL_SUBSYS_CTNETLINK IPCTNL_MSG_CT_GET dump ("+table.Source+")", err)
 	if len(table.Entries) == 0 && err != nil {
 		return err
@@ -271,7 +273,7 @@ func (c *collector) conntrack(ctx context.Context, s *step) error {
 }
 
 func (c *collector) processes(ctx context.Context, s *step) error {
-	procs, err := ReadProcesses()
+	procs, err := host.ReadProcesses()
 	s.call("file", "/proc/*/{stat,status,cmdline,exe,cwd,ns/*,cgroup}", err)
 	if len(procs) == 0 {
 		return fmt.Errorf("no process could be read: %w", err)
@@ -280,77 +282,36 @@ func (c *collector) processes(ctx context.Context, s *step) error {
 	c.procs = procs
 	// The collector runs in the host's network namespace; PID 1 may be
 	// unreadable even to root (a process with capabilities outside ours).
-	c.hostNetNS, err = NetNSInode(os.Getpid())
+	c.hostNetNS, err = host.NetNSInode(os.Getpid())
 	s.keep(err)
 	return s.addJSON("host/processes.json", bundle.Source{Kind: "file", Ref: "/proc"}, procs)
 }
 
-// NamespaceIndex describes one network namespace of the host.
-type NamespaceIndex struct {
-	Inode      uint64   `json:"inode"`
-	Host       bool     `json:"host"`
-	PID        int      `json:"pid"`  // the process whose namespace was read
-	PIDs       []int    `json:"pids"` // every process in it
-	Containers []string `json:"containers,omitempty"`
-	// Orphan is a namespace that is not the host's and holds no container
-	// process: worth a look.
-	Orphan bool   `json:"orphan,omitempty"`
-	Error  string `json:"error,omitempty"`
-}
-
 // SocketRecord is a socket with the processes that hold it.
 type SocketRecord struct {
-	Socket
-	Owners []SocketOwner `json:"owners,omitempty"`
+	host.Socket
+	Owners []host.SocketOwner `json:"owners,omitempty"`
 }
 
 func (c *collector) namespaces(ctx context.Context, s *step) error {
 	if c.procs == nil {
 		return errors.New("no process list: the processes step failed")
 	}
-	byNS := map[uint64]*NamespaceIndex{}
-	for _, p := range c.procs {
-		ino := p.Namespaces.Net
-		if ino == 0 {
-			continue
-		}
-		ns := byNS[ino]
-		if ns == nil {
-			ns = &NamespaceIndex{Inode: ino, Host: ino == c.hostNetNS, PID: p.PID}
-			byNS[ino] = ns
-		}
-		if p.PID == os.Getpid() {
-			ns.PIDs = append([]int{p.PID}, ns.PIDs...) // read the host's through ourselves
-		} else {
-			ns.PIDs = append(ns.PIDs, p.PID)
-		}
-		if p.ContainerID != "" && !slices.Contains(ns.Containers, p.ContainerID) {
-			ns.Containers = append(ns.Containers, p.ContainerID)
-		}
-	}
-	var index []*NamespaceIndex
-	for _, ns := range byNS {
+	index := host.GroupNamespaces(c.procs, c.hostNetNS)
+	for _, ns := range index {
 		sort.Strings(ns.Containers)
-		ns.Orphan = !ns.Host && len(ns.Containers) == 0
-		index = append(index, ns)
 	}
-	sort.Slice(index, func(i, j int) bool {
-		if index[i].Host != index[j].Host {
-			return index[i].Host
-		}
-		return index[i].Inode < index[j].Inode
-	})
 	// Each namespace's socket tables, then at once the descriptors of its
 	// processes, then those of every other process (owners in another
 	// namespace, as dockerd of a container's DNS sockets); the netlink reads
 	// come after. A socket is looked up a moment after it was listed: a
 	// beaconing process may replace its connection every half second, and
 	// scanning the whole host takes longer than that on a busy one.
-	socks := make([][]Socket, len(index))
+	socks := make([][]host.Socket, len(index))
 	sockErrs := make([]error, len(index))
-	scan := NewSocketOwnerScan()
+	scan := host.NewSocketOwnerScan()
 	for i, ns := range index {
-		socks[i], sockErrs[i] = c.readSockets(ns)
+		socks[i], sockErrs[i] = ns.ReadSockets()
 		scan.Scan(ns.PIDs)
 	}
 	owners, err := scan.Rest()
@@ -361,7 +322,7 @@ func (c *collector) namespaces(ctx context.Context, s *step) error {
 			return ctx.Err()
 		}
 		dir := fmt.Sprintf("netns/%d/", ns.Inode)
-		n, err := c.readNetNS(ns)
+		n, err := ns.ReadNetNS()
 		s.call("netlink", fmt.Sprintf("RTM_GET{LINK,ADDR,ROUTE,RULE,NEIGH} in the net namespace of pid %d", ns.PID), err)
 		if err != nil {
 			ns.Error = err.Error()
@@ -385,45 +346,8 @@ func (c *collector) namespaces(ctx context.Context, s *step) error {
 	return s.addJSON("netns/index.json", bundle.Source{Kind: "collector", Ref: "net namespaces of every process"}, index)
 }
 
-// readNetNS reads a namespace through one of its processes, trying the next
-// when that process has exited meanwhile; a PID whose number now names a
-// process in another namespace counts as exited.
-func (c *collector) readNetNS(ns *NamespaceIndex) (NetNS, error) {
-	var n NetNS
-	var err error
-	for _, pid := range ns.PIDs {
-		n, err = ReadNetNS(pid)
-		if n.Inode != 0 && n.Inode != ns.Inode {
-			err = fmt.Errorf("pid %d is in net namespace %d now, not %d: %w", pid, n.Inode, ns.Inode, os.ErrNotExist)
-			n = NetNS{}
-		}
-		if err == nil || !isGone(err) {
-			ns.PID = pid
-			return n, err
-		}
-	}
-	return n, err
-}
-
-// readSockets reads the namespace's socket tables through the first of its
-// processes still in it.
-func (c *collector) readSockets(ns *NamespaceIndex) ([]Socket, error) {
-	var socks []Socket
-	var err error
-	for _, pid := range ns.PIDs {
-		if socks, err = ReadSocketsIn(pid, ns.Inode); err == nil || !isGone(err) {
-			return socks, err
-		}
-	}
-	return socks, err
-}
-
-func isGone(err error) bool {
-	return errors.Is(err, os.ErrNotExist) || strings.Contains(err.Error(), "no such process")
-}
-
 func (c *collector) firewall(ctx context.Context, s *step) error {
-	fw, err := ReadFirewall(ctx)
+	fw, err := host.ReadFirewall(ctx)
 	s.keep(err)
 	for _, cmd := range fw.Commands {
 		exit := cmd.ExitCode
@@ -451,7 +375,7 @@ func (c *collector) firewall(ctx context.Context, s *step) error {
 }
 
 func (c *collector) dockerAPI(ctx context.Context, s *step) error {
-	d, err := DialDocker(ctx, c.opts.DockerHost)
+	d, err := docker.Dial(ctx, c.opts.DockerHost)
 	s.call("api", "GET /_ping", err)
 	if err != nil {
 		return fmt.Errorf("docker unreachable: %w", err)
@@ -489,12 +413,12 @@ func (c *collector) dockerAPI(ctx context.Context, s *step) error {
 		id := ct.ID
 		b, err := d.InspectListed(ctx, ct)
 		s.call("api", "GET /containers/"+id+"/json", err)
-		if IsNotFound(err) && ct.State == "created" {
-			s.keep(fmt.Errorf("container %s (%s) was listed while being created and never found: its creation failed or it was removed during collection", shortID(id), ct.Name))
+		if docker.IsNotFound(err) && ct.State == "created" {
+			s.keep(fmt.Errorf("container %s (%s) was listed while being created and never found: its creation failed or it was removed during collection", docker.ShortID(id), ct.Name))
 			continue
 		}
-		if IsNotFound(err) {
-			s.keep(fmt.Errorf("container %s (%s) was removed during collection", shortID(id), ct.Name))
+		if docker.IsNotFound(err) {
+			s.keep(fmt.Errorf("container %s (%s) was removed during collection", docker.ShortID(id), ct.Name))
 			continue
 		}
 		if err != nil {
@@ -534,7 +458,7 @@ func (c *collector) dockerAPI(ctx context.Context, s *step) error {
 	return nil
 }
 
-func (c *collector) logs(ctx context.Context, s *step, d *Docker, id, member string) error {
+func (c *collector) logs(ctx context.Context, s *step, d *docker.Client, id, member string) error {
 	ref := "GET /containers/" + id + "/logs?stdout=1&stderr=1&timestamps=1"
 	mw, err := c.w.Create(member, bundle.MemberInfo{Step: s.name, Source: bundle.Source{Kind: "api", Ref: ref}})
 	if err != nil {
@@ -543,7 +467,7 @@ func (c *collector) logs(ctx context.Context, s *step, d *Docker, id, member str
 	st, err := d.Logs(ctx, id, mw, c.opts.LogsMax)
 	s.call("api", ref, err)
 	if err != nil {
-		s.keep(fmt.Errorf("logs of %s: %w", shortID(id), err))
+		s.keep(fmt.Errorf("logs of %s: %w", docker.ShortID(id), err))
 		return mw.Abort(err.Error())
 	}
 	if st.DroppedBytes > 0 {
@@ -553,15 +477,15 @@ func (c *collector) logs(ctx context.Context, s *step, d *Docker, id, member str
 }
 
 // selectContainers matches --containers against names, ids and id prefixes.
-func selectContainers(all []ContainerRef, want []string) ([]ContainerRef, error) {
+func selectContainers(all []docker.ContainerRef, want []string) ([]docker.ContainerRef, error) {
 	if len(want) == 0 {
 		return all, nil
 	}
-	var out []ContainerRef
+	var out []docker.ContainerRef
 	var missing []string
 	for _, w := range want {
 		w = strings.TrimPrefix(strings.TrimSpace(w), "/")
-		var match []ContainerRef
+		var match []docker.ContainerRef
 		for _, ct := range all {
 			if strings.TrimPrefix(ct.Name, "/") == w || ct.ID == w || (len(w) >= 4 && strings.HasPrefix(ct.ID, w)) {
 				match = append(match, ct)
@@ -571,7 +495,7 @@ func selectContainers(all []ContainerRef, want []string) ([]ContainerRef, error)
 		case 0:
 			missing = append(missing, w)
 		case 1:
-			if !slices.ContainsFunc(out, func(c ContainerRef) bool { return c.ID == match[0].ID }) {
+			if !slices.ContainsFunc(out, func(c docker.ContainerRef) bool { return c.ID == match[0].ID }) {
 				out = append(out, match[0])
 			}
 		default:
@@ -586,7 +510,7 @@ func selectContainers(all []ContainerRef, want []string) ([]ContainerRef, error)
 
 // CommitRecord is what preservation did for one container.
 type CommitRecord struct {
-	CommitResult
+	docker.CommitResult
 	Name      string `json:"name"`
 	Member    string `json:"member,omitempty"`
 	SavedSize int64  `json:"saved_bytes,omitempty"`
@@ -626,7 +550,7 @@ func (c *collector) preserve(ctx context.Context, s *step) error {
 	return ctx.Err()
 }
 
-func (c *collector) preserveOne(ctx context.Context, s *step, ct ContainerRef, rec *CommitRecord) error {
+func (c *collector) preserveOne(ctx context.Context, s *step, ct docker.ContainerRef, rec *CommitRecord) error {
 	res, err := c.docker.Commit(ctx, ct.ID, c.opts.CaseID)
 	s.call("api", "POST /commit?container="+ct.ID+"&pause=1", err)
 	if err != nil {
@@ -639,7 +563,7 @@ func (c *collector) preserveOne(ctx context.Context, s *step, ct ContainerRef, r
 		return err
 	}
 	defer rc.Close()
-	name := fmt.Sprintf("images/%s-%s.tar", safeName(ct.Name), shortID(ct.ID))
+	name := fmt.Sprintf("images/%s-%s.tar", safeName(ct.Name), docker.ShortID(ct.ID))
 	mw, err := c.w.Create(name, bundle.MemberInfo{Step: s.name, Source: bundle.Source{Kind: "api", Ref: "GET /images/get?names=" + res.ImageID}})
 	if err != nil {
 		return err
@@ -694,7 +618,7 @@ func (c *collector) contain(ctx context.Context, s *step) error {
 	return s.addJSON("containment/actions.json", bundle.Source{Kind: "api", Ref: "containment"}, acts)
 }
 
-func action(kind string, ct ContainerRef, nets []string, err error) ContainmentAction {
+func action(kind string, ct docker.ContainerRef, nets []string, err error) ContainmentAction {
 	a := ContainmentAction{Time: time.Now().UTC(), Action: kind, Container: ct.ID, Name: ct.Name, Networks: nets}
 	if err != nil {
 		a.Error = err.Error()
@@ -718,13 +642,6 @@ func (p *progressWriter) Write(b []byte) (int, error) {
 		fmt.Fprintf(p.out, "dockcase: %s: %d MiB\n", p.label, p.n>>20)
 	}
 	return n, err
-}
-
-func shortID(id string) string {
-	if len(id) > 12 {
-		return id[:12]
-	}
-	return id
 }
 
 // safeName keeps a container name usable in a member path.

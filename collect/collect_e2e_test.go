@@ -19,7 +19,9 @@ import (
 	"filippo.io/age"
 	"github.com/dockcase/dockcase/bundle"
 	"github.com/dockcase/dockcase/collect"
+	"github.com/dockcase/dockcase/collect/capture"
 	"github.com/dockcase/dockcase/collect/e2etest"
+	"github.com/dockcase/dockcase/collect/host"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/api/types/network"
@@ -344,7 +346,7 @@ func checkWithStandardTools(t *testing.T, dir, out, root string) {
 }
 
 func checkConntrack(t *testing.T, b *bundle.Bundle, sc *e2etest.Scenario) {
-	var table collect.ConntrackTable
+	var table host.ConntrackTable
 	readJSON(t, b, "host/conntrack.json", &table)
 	for _, proto := range []string{"tcp", "udp"} {
 		found := false
@@ -369,7 +371,7 @@ func checkFirewall(t *testing.T, b *bundle.Bundle, sc *e2etest.Scenario) {
 	if !re.Match(rules) {
 		t.Errorf("iptables-save -c output lacks the MASQUERADE rule of %s on %s", sc.Subnet, sc.BridgeName)
 	}
-	var fw collect.Firewall
+	var fw host.Firewall
 	readJSON(t, b, "host/firewall/firewall.json", &fw)
 	found := false
 	for _, s := range b.Steps {
@@ -388,9 +390,9 @@ func checkFirewall(t *testing.T, b *bundle.Bundle, sc *e2etest.Scenario) {
 }
 
 func checkNamespaces(t *testing.T, b *bundle.Bundle, sc *e2etest.Scenario) {
-	var index []collect.NamespaceIndex
+	var index []host.Namespace
 	readJSON(t, b, "netns/index.json", &index)
-	var hostNS, beaconNS *collect.NamespaceIndex
+	var hostNS, beaconNS *host.Namespace
 	for i := range index {
 		if index[i].Host {
 			hostNS = &index[i]
@@ -422,10 +424,10 @@ func checkNamespaces(t *testing.T, b *bundle.Bundle, sc *e2etest.Scenario) {
 			sc.C2Addr, sc.C2TCPPort, beaconNS.PIDs, strings.Join(toC2, "\n"))
 	}
 
-	var host, inside collect.NetNS
-	readJSON(t, b, fmt.Sprintf("netns/%d/netns.json", hostNS.Inode), &host)
+	var hostNet, inside host.NetNS
+	readJSON(t, b, fmt.Sprintf("netns/%d/netns.json", hostNS.Inode), &hostNet)
 	readJSON(t, b, fmt.Sprintf("netns/%d/netns.json", beaconNS.Inode), &inside)
-	var eth0 *collect.NetLink
+	var eth0 *host.NetLink
 	for i, l := range inside.Links {
 		if l.Name == "eth0" {
 			eth0 = &inside.Links[i]
@@ -434,10 +436,10 @@ func checkNamespaces(t *testing.T, b *bundle.Bundle, sc *e2etest.Scenario) {
 	if eth0 == nil || eth0.ParentIndex == 0 {
 		t.Fatalf("beacon namespace: no eth0 with an iflink: %+v", inside.Links)
 	}
-	var veth *collect.NetLink
-	for i, l := range host.Links {
+	var veth *host.NetLink
+	for i, l := range hostNet.Links {
 		if l.Index == eth0.ParentIndex {
-			veth = &host.Links[i]
+			veth = &hostNet.Links[i]
 		}
 	}
 	switch {
@@ -584,14 +586,14 @@ func testCapture(t *testing.T, sc *e2etest.Scenario) {
 	b := openBundle(t, out)
 	checkGaps(t, sc, cmd.ProcessState.ExitCode(), stderr.String(), b.Manifest.Gaps)
 
-	var res collect.CaptureResult
+	var res capture.Result
 	readJSON(t, b, "capture/interfaces.json", &res)
-	if res.StopReason != collect.CaptureStopDuration || res.Packets == 0 || res.Dropped != 0 {
+	if res.StopReason != capture.StopDuration || res.Packets == 0 || res.Dropped != 0 {
 		t.Errorf("capture: stop %q, %d packets, %d dropped", res.StopReason, res.Packets, res.Dropped)
 	}
 	vethOf := map[string]string{} // container id → its veth
 	for _, it := range res.Interfaces {
-		if it.Role == collect.CaptureRoleVeth && it.Container != "" {
+		if it.Role == capture.RoleVeth && it.Container != "" {
 			vethOf[it.Container] = it.Name
 		}
 	}

@@ -2,8 +2,9 @@
 # The whole test suite: what README.md calls "the test command" and what
 # .ci/run runs. Installs missing tools, makes sure a Docker engine runs (under
 # CI=true a missing engine fails the run instead of skipping the Docker
-# tests), vets, builds the static collector, runs every test, then each fuzz
-# target briefly.
+# tests), vets, builds the static collector, cross-builds the offline
+# commands for macOS and Windows and tests them without the Linux-only files,
+# runs every test, then each fuzz target briefly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,6 +31,19 @@ if ldd "$bin" >/dev/null 2>&1; then
 fi
 echo "static binary: $(du -h "$bin" | cut -f1)"
 rm -rf "$(dirname "$bin")"
+
+# The offline commands run on the analyst's Mac or Windows machine: collect
+# and locate there are usage errors that say they run on the Linux host.
+echo "== cross builds (CGO_ENABLED=0)"
+for target in darwin/amd64 darwin/arm64 windows/amd64; do
+  CGO_ENABLED=0 GOOS=${target%/*} GOARCH=${target#*/} go build -trimpath -o /dev/null ./cmd/dockcase
+  echo "built $target"
+done
+
+# The same offline packages' tests in a build without the Linux-only files
+# (the portable tag stands in for another GOOS on this machine).
+echo "== go test -tags portable (offline packages)"
+go test -count=1 -tags portable $(go list ./... | grep -v /collect)
 
 echo "== go test"
 go test -count=1 -timeout 20m ./...

@@ -29,6 +29,14 @@ func TestScripts(t *testing.T) {
 	}
 	testscript.Run(t, testscript.Params{
 		Dir: "testdata/script",
+		// [collector]: this build holds collect and locate (Linux, without
+		// the portable tag).
+		Condition: func(cond string) (bool, error) {
+			if cond == "collector" {
+				return collectorBuilt, nil
+			}
+			return false, fmt.Errorf("unknown condition %q", cond)
+		},
 		Setup: func(env *testscript.Env) error {
 			env.Setenv("DEMO", demo)
 			return demoScenarioEnv(env, filepath.Join(demo, "scenario.txt"))

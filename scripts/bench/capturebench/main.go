@@ -25,7 +25,7 @@ import (
 	"time"
 
 	"github.com/dockcase/dockcase/bundle"
-	"github.com/dockcase/dockcase/collect"
+	"github.com/dockcase/dockcase/collect/capture"
 	"golang.org/x/net/ipv4"
 )
 
@@ -167,13 +167,13 @@ func captureDockcase(args []string) error {
 	var before syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &before)
 	start := time.Now()
-	opts := collect.CaptureOptions{Ifaces: []string{*iface}, Duration: *dur, NoDocker: true, MaxBytes: 1 << 40}
-	var res collect.CaptureResult
+	opts := capture.Options{Ifaces: []string{*iface}, Duration: *dur, NoDocker: true, MaxBytes: 1 << 40}
+	var res capture.Result
 	switch *mode {
 	case "pcapng":
 		// Straight to the file: Capture hands its writer batches of 1 MiB
 		// already, which a bufio.Writer would only copy once more.
-		res, err = collect.Capture(context.Background(), f, opts)
+		res, err = capture.Run(context.Background(), f, opts)
 	case "bundle":
 		// As dockcase collect writes a bundle: through a 1 MiB bufio.Writer.
 		bw := bufio.NewWriterSize(f, 1<<20)
@@ -185,7 +185,7 @@ func captureDockcase(args []string) error {
 		if err2 != nil {
 			return err2
 		}
-		res, err = collect.Capture(context.Background(), mw, opts)
+		res, err = capture.Run(context.Background(), mw, opts)
 		if err == nil {
 			err = mw.Close()
 		}

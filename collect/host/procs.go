@@ -1,4 +1,9 @@
-package collect
+// Package host reads what the live host holds, one file per evidence
+// source: processes (procs.go), sockets and their owners (sockets.go),
+// network namespaces and their links, routes and neighbours (netns.go,
+// namespaces.go), conntrack and its events (conntrack.go, ctevents.go),
+// the firewall (firewall.go) and the clock (clock.go). It only reads.
+package host
 
 import (
 	"bytes"
@@ -17,9 +22,9 @@ import (
 )
 
 const (
-	// procMaxStatBytes bounds /proc/<pid>/stat: 52 numbers and a comm of at
+	// MaxStatBytes bounds /proc/<pid>/stat: 52 numbers and a comm of at
 	// most 16 bytes fit in well under 1 KiB.
-	procMaxStatBytes = 4 << 10 // 4 KiB
+	MaxStatBytes = 4 << 10 // 4 KiB
 
 	// procMaxStatusBytes bounds /proc/<pid>/status, about 1.5 KiB on 6.x
 	// kernels, longer with many supplementary groups or CPUs.
@@ -30,10 +35,10 @@ const (
 	// time); longer ones are cut and flagged.
 	procMaxCmdlineBytes = 256 << 10 // 256 KiB
 
-	// procMaxCgroupBytes bounds /proc/<pid>/cgroup: a dozen v1 hierarchies
+	// MaxCgroupBytes bounds /proc/<pid>/cgroup: a dozen v1 hierarchies
 	// with docker paths is about 1.5 KiB; a process that may create cgroups
 	// can nest paths deeper.
-	procMaxCgroupBytes = 64 << 10 // 64 KiB
+	MaxCgroupBytes = 64 << 10 // 64 KiB
 
 	// procMaxCommBytes bounds /proc/<pid>/comm: TASK_COMM_LEN is 16.
 	procMaxCommBytes = 64
@@ -45,9 +50,9 @@ const (
 	// interrupts: 1 MiB is a few thousand CPUs.
 	procMaxProcStatBytes = 1 << 20 // 1 MiB
 
-	// procDefaultClockTicks is USER_HZ on every architecture Docker runs on,
+	// DefaultClockTicks is USER_HZ on every architecture Docker runs on,
 	// used when the auxiliary vector does not say.
-	procDefaultClockTicks = 100
+	DefaultClockTicks = 100
 
 	// procAuxClockTicks is AT_CLKTCK in the auxiliary vector.
 	procAuxClockTicks = 17
@@ -122,7 +127,7 @@ func ReadProcesses() ([]Process, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read processes: %w", err)
 	}
-	pids, err := procListPIDs()
+	pids, err := ListPIDs()
 	if err != nil {
 		return nil, fmt.Errorf("read processes: %w", err)
 	}
@@ -131,7 +136,7 @@ func ReadProcesses() ([]Process, error) {
 	var failed int
 	var firstErr error
 	for _, pid := range pids {
-		p, err := procRead(pid, btime, tck)
+		p, err := ReadProcess(pid, btime, tck)
 		if err != nil {
 			if procVanished(err) {
 				continue
@@ -150,7 +155,7 @@ func ReadProcesses() ([]Process, error) {
 	return procs, nil
 }
 
-func procRead(pid int, btime time.Time, tck uint64) (Process, error) {
+func ReadProcess(pid int, btime time.Time, tck uint64) (Process, error) {
 	d, err := openProcDir(pid)
 	if err != nil {
 		return Process{}, fmt.Errorf("read process %d: %w", pid, err)
@@ -164,13 +169,13 @@ func procRead(pid int, btime time.Time, tck uint64) (Process, error) {
 // other: once the process exits, the rest of its parts are missing.
 func procReadFrom(d *procDir, btime time.Time, tck uint64) (Process, error) {
 	pid := d.pid
-	stat, err := d.readFile("stat", procMaxStatBytes)
+	stat, err := d.readFile("stat", MaxStatBytes)
 	if err != nil {
 		return Process{}, fmt.Errorf("read process %d: %w", pid, err)
 	}
 	p := Process{PID: pid}
 	var startTicks uint64
-	if p.Comm, p.State, p.PPID, startTicks, err = procParseStat(stat); err != nil {
+	if p.Comm, p.State, p.PPID, startTicks, err = ParseStat(stat); err != nil {
 		return Process{}, fmt.Errorf("read process %d: %w", pid, err)
 	}
 	p.StartTime = btime.Add(time.Duration(startTicks/tck) * time.Second).
@@ -216,7 +221,7 @@ func procReadFrom(d *procDir, btime time.Time, tck uint64) (Process, error) {
 		p.Namespaces.set(kind, inode)
 	}
 
-	cgroup, err := d.readFile("cgroup", procMaxCgroupBytes)
+	cgroup, err := d.readFile("cgroup", MaxCgroupBytes)
 	note("cgroup", err)
 	for line := range strings.Lines(string(cgroup)) {
 		if line = strings.TrimSuffix(line, "\n"); line != "" {
@@ -227,9 +232,9 @@ func procReadFrom(d *procDir, btime time.Time, tck uint64) (Process, error) {
 	return p, nil
 }
 
-// procParseStat parses /proc/<pid>/stat. The comm in parentheses may contain
+// ParseStat parses /proc/<pid>/stat. The comm in parentheses may contain
 // spaces and parentheses, so the fields are counted from the last ')'.
-func procParseStat(b []byte) (comm, state string, ppid int, startTicks uint64, err error) {
+func ParseStat(b []byte) (comm, state string, ppid int, startTicks uint64, err error) {
 	open := bytes.IndexByte(b, '(')
 	end := bytes.LastIndexByte(b, ')')
 	if open < 0 || end < open {
@@ -373,9 +378,9 @@ func procIsContainerID(s string) bool {
 	return true
 }
 
-// procListPIDs lists the numeric entries of /proc in ascending order: the
+// ListPIDs lists the numeric entries of /proc in ascending order: the
 // thread group leaders, which is one entry per process.
-func procListPIDs() ([]int, error) {
+func ListPIDs() ([]int, error) {
 	d, err := os.Open("/proc")
 	if err != nil {
 		return nil, fmt.Errorf("list processes: %w", err)
@@ -403,9 +408,9 @@ func procVanished(err error) bool {
 
 var errProcTooLong = errors.New("longer than the limit")
 
-// procReadFile reads at most max bytes of a /proc file; with more it returns
+// ReadProcFile reads at most max bytes of a /proc file; with more it returns
 // the first max bytes and errProcTooLong.
-func procReadFile(path string, max int64) ([]byte, error) {
+func ReadProcFile(path string, max int64) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -458,7 +463,7 @@ func (d *procDir) open(name string) (*os.File, error) {
 }
 
 // readFile reads at most max bytes of the file name of the process, as
-// procReadFile does.
+// ReadProcFile does.
 func (d *procDir) readFile(name string, max int64) ([]byte, error) {
 	f, err := d.open(name)
 	if err != nil {
@@ -509,7 +514,7 @@ func procReadlinkAt(dirfd int, name, path string) (string, error) {
 // procBootTime reads the btime line of /proc/stat: the wall-clock time of
 // boot, to the second.
 func procBootTime() (time.Time, error) {
-	b, err := procReadFile("/proc/stat", procMaxProcStatBytes)
+	b, err := ReadProcFile("/proc/stat", procMaxProcStatBytes)
 	if err != nil && !errors.Is(err, errProcTooLong) {
 		return time.Time{}, fmt.Errorf("boot time: %w", err)
 	}
@@ -529,9 +534,9 @@ func procBootTime() (time.Time, error) {
 // /proc/<pid>/stat. Without cgo there is no sysconf(_SC_CLK_TCK); the kernel
 // passes the same value to every process in its auxiliary vector.
 func procClockTicks() uint64 {
-	b, err := procReadFile("/proc/self/auxv", procMaxAuxvBytes)
+	b, err := ReadProcFile("/proc/self/auxv", procMaxAuxvBytes)
 	if err != nil {
-		return procDefaultClockTicks
+		return DefaultClockTicks
 	}
 	word := strconv.IntSize / 8
 	for i := 0; i+2*word <= len(b); i += 2 * word {
@@ -545,5 +550,5 @@ func procClockTicks() uint64 {
 			return val
 		}
 	}
-	return procDefaultClockTicks
+	return DefaultClockTicks
 }

@@ -1,4 +1,4 @@
-package collect
+package host
 
 import (
 	"bufio"
@@ -121,7 +121,7 @@ const sockUnixAcceptCon = 1 << 16
 //
 // A table that does not exist (no IPv6 in the kernel) is skipped; other
 // failures are returned along with the sockets that could be read.
-func ReadSockets(pid int) ([]Socket, error) { return readSockets(pid, 0, sockTables) }
+func ReadSockets(pid int) ([]Socket, error) { return ReadProcSocketTables(pid, 0, sockTables) }
 
 // ReadSocketsIn is ReadSockets for the network namespace whose inode is
 // inode, read through process pid. It reads nothing and fails with an error
@@ -129,12 +129,12 @@ func ReadSockets(pid int) ([]Socket, error) { return readSockets(pid, 0, sockTab
 // a PID listed a moment ago may since have been given to a process
 // elsewhere, whose tables would otherwise be recorded under this namespace.
 func ReadSocketsIn(pid int, inode uint64) ([]Socket, error) {
-	return readSockets(pid, inode, sockTables)
+	return ReadProcSocketTables(pid, inode, sockTables)
 }
 
-// readSockets reads the tables named in tables through process pid, and
+// ReadProcSocketTables reads the tables named in tables through process pid, and
 // checks that pid is in namespace inode unless inode is 0.
-func readSockets(pid int, inode uint64, tables []string) ([]Socket, error) {
+func ReadProcSocketTables(pid int, inode uint64, tables []string) ([]Socket, error) {
 	// Through the process's /proc directory: once the process exits,
 	// nothing opens through it, even after its number is reused.
 	d, err := openProcDir(pid)
@@ -462,7 +462,7 @@ func (sc *SocketOwnerScan) Scan(pids []int) {
 // every socket seen, and an error counting the processes that could not be
 // read.
 func (sc *SocketOwnerScan) Rest() (map[uint64][]SocketOwner, error) {
-	pids, err := procListPIDs()
+	pids, err := ListPIDs()
 	if err != nil {
 		return sc.owners, fmt.Errorf("socket owners: %w", err)
 	}

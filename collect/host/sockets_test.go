@@ -1,4 +1,4 @@
-package collect
+package host
 
 import (
 	"bufio"
@@ -325,12 +325,11 @@ func TestReadSocketsInPIDReused(t *testing.T) {
 			pid, inode, len(socks), err)
 	}
 	// The collector's step reads both through the namespace's PIDs.
-	var c collector
-	if n, err := c.readNetNS(&NamespaceIndex{Inode: inode, PIDs: []int{pid}}); err == nil || !isGone(err) || n.Inode != 0 {
+	if n, err := (&Namespace{Inode: inode, PIDs: []int{pid}}).ReadNetNS(); err == nil || !IsGone(err) || n.Inode != 0 {
 		t.Errorf("readNetNS of namespace %d through reused pid %d: inode %d, error %v; want nothing and the namespace gone", inode, pid, n.Inode, err)
 	}
-	if socks, err := c.readSockets(&NamespaceIndex{Inode: inode, PIDs: []int{pid}}); err == nil || !isGone(err) || socks != nil {
-		t.Errorf("readSockets of namespace %d through reused pid %d: %d sockets, error %v; want none and the namespace gone", inode, pid, len(socks), err)
+	if socks, err := (&Namespace{Inode: inode, PIDs: []int{pid}}).ReadSockets(); err == nil || !IsGone(err) || socks != nil {
+		t.Errorf("ReadProcSocketTables of namespace %d through reused pid %d: %d sockets, error %v; want none and the namespace gone", inode, pid, len(socks), err)
 	}
 	// What the tables are read through: the dead process's /proc directory
 	// opens nothing, although its number names a live process again.

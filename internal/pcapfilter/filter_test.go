@@ -1,4 +1,4 @@
-package collect
+package pcapfilter
 
 import (
 	"bytes"
@@ -164,7 +164,7 @@ func filterReadCorpus(t testing.TB, dir string) (map[LinkType][]filterFrame, map
 		switch LinkType(lt) {
 		case LinkTypeEthernet:
 			return LinkTypeEthernet, true
-		case LinkTypeRaw, LinkTypeRawDLT:
+		case LinkTypeRaw, LinkTypeRawBSD12:
 			return LinkTypeRaw, true
 		}
 		return 0, false
@@ -285,17 +285,17 @@ func filterTcpdumpKept(t testing.TB, in, out, expr string) (kept map[int]bool, r
 
 func filterVM(t testing.TB, expr string, lt LinkType) *bpf.VM {
 	t.Helper()
-	raw, err := CompileFilter(expr, lt)
+	raw, err := Compile(expr, lt, 0)
 	if err != nil {
-		t.Fatalf("CompileFilter(%q, %d) error: %v", expr, lt, err)
+		t.Fatalf("Compile(%q, %d) error: %v", expr, lt, err)
 	}
 	prog, ok := bpf.Disassemble(raw)
 	if !ok {
-		t.Fatalf("CompileFilter(%q, %d): program does not disassemble", expr, lt)
+		t.Fatalf("Compile(%q, %d): program does not disassemble", expr, lt)
 	}
 	vm, err := bpf.NewVM(prog)
 	if err != nil {
-		t.Fatalf("CompileFilter(%q, %d): VM rejects program: %v", expr, lt, err)
+		t.Fatalf("Compile(%q, %d): VM rejects program: %v", expr, lt, err)
 	}
 	return vm
 }
@@ -345,7 +345,7 @@ func TestCompileFilterMatchesTcpdump(t *testing.T) {
 			for i, f := range fr {
 				v, err := vm.Run(f.data)
 				if err != nil {
-					t.Fatalf("CompileFilter(%q, %d): run on %s frame %d: %v", expr, lt, f.file, f.frame, err)
+					t.Fatalf("Compile(%q, %d): run on %s frame %d: %v", expr, lt, f.file, f.frame, err)
 				}
 				where := fmt.Sprintf("%s#%d", f.file, f.frame)
 				switch {
@@ -361,17 +361,17 @@ func TestCompileFilterMatchesTcpdump(t *testing.T) {
 				}
 			}
 			if rejectsAll && n != 0 {
-				t.Errorf("CompileFilter(%q, %d) accepts %d packets, tcpdump says the expression rejects all", expr, lt, n)
+				t.Errorf("Compile(%q, %d) accepts %d packets, tcpdump says the expression rejects all", expr, lt, n)
 			}
 			if len(extra) > 0 || len(missing) > 0 {
-				t.Errorf("CompileFilter(%q, %d) accepts %d packets tcpdump drops (%s) and drops %d packets tcpdump keeps (%s)",
+				t.Errorf("Compile(%q, %d) accepts %d packets tcpdump drops (%s) and drops %d packets tcpdump keeps (%s)",
 					expr, lt, len(extra), filterFirst(extra), len(missing), filterFirst(missing))
 			}
 			if len(runts) > 0 {
-				t.Logf("CompileFilter(%q, %d) differs from tcpdump on %d packets the program reads past the end of (%s): libpcap's optimizer skipped the failing load",
+				t.Logf("Compile(%q, %d) differs from tcpdump on %d packets the program reads past the end of (%s): libpcap's optimizer skipped the failing load",
 					expr, lt, len(runts), filterFirst(runts))
 				if len(runts) > filterMaxRuntDiffs {
-					t.Errorf("CompileFilter(%q, %d) differs from tcpdump on %d header-truncated packets, more than the %d tolerated", expr, lt, len(runts), filterMaxRuntDiffs)
+					t.Errorf("Compile(%q, %d) differs from tcpdump on %d header-truncated packets, more than the %d tolerated", expr, lt, len(runts), filterMaxRuntDiffs)
 				}
 			}
 			if n > 0 && n < len(fr) {
@@ -401,9 +401,9 @@ const filterMaxRuntDiffs = 3
 // changed from 0 to 1, so that a 0 from the VM can only mean that a load
 // ran past the captured bytes.
 func filterAbortProbe(t testing.TB, expr string, lt LinkType) *bpf.VM {
-	raw, err := CompileFilter(expr, lt)
+	raw, err := Compile(expr, lt, 0)
 	if err != nil {
-		t.Fatalf("CompileFilter(%q, %d) error: %v", expr, lt, err)
+		t.Fatalf("Compile(%q, %d) error: %v", expr, lt, err)
 	}
 	prog, _ := bpf.Disassemble(raw)
 	for i, ins := range prog {
@@ -492,14 +492,14 @@ func TestCompileFilterErrors(t *testing.T) {
 		{"tcp", 113, "unsupported link type 113"},
 	}
 	for _, tt := range tests {
-		_, err := CompileFilter(tt.expr, tt.lt)
+		_, err := Compile(tt.expr, tt.lt, 0)
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
-			t.Errorf("CompileFilter(%.60q, %d) = %v, want error containing %q", tt.expr, tt.lt, err, tt.want)
+			t.Errorf("Compile(%.60q, %d) = %v, want error containing %q", tt.expr, tt.lt, err, tt.want)
 			continue
 		}
-		var fe *FilterError
+		var fe *Error
 		if !errors.As(err, &fe) {
-			t.Errorf("CompileFilter(%.60q, %d) error %v is %T, want *FilterError", tt.expr, tt.lt, err, err)
+			t.Errorf("Compile(%.60q, %d) error %v is %T, want *Error", tt.expr, tt.lt, err, err)
 		}
 	}
 }
@@ -512,12 +512,12 @@ func TestCompileFilterFarJumps(t *testing.T) {
 		hosts = append(hosts, fmt.Sprintf("10.9.%d.%d", i/100, i%100))
 	}
 	expr := "not (host " + strings.Join(hosts, " or ") + ") and udp"
-	raw, err := CompileFilter(expr, LinkTypeEthernet)
+	raw, err := Compile(expr, LinkTypeEthernet, 0)
 	if err != nil {
-		t.Fatalf("CompileFilter(%.60q) error: %v", expr, err)
+		t.Fatalf("Compile(%.60q) error: %v", expr, err)
 	}
 	if len(raw) < 2*filterMaxCondSkip {
-		t.Fatalf("CompileFilter(%.60q) = %d instructions, want more than %d to exercise far jumps", expr, len(raw), 2*filterMaxCondSkip)
+		t.Fatalf("Compile(%.60q) = %d instructions, want more than %d to exercise far jumps", expr, len(raw), 2*filterMaxCondSkip)
 	}
 	vm := filterVM(t, expr, LinkTypeEthernet)
 	tests := []struct {
@@ -538,7 +538,7 @@ func TestCompileFilterFarJumps(t *testing.T) {
 			t.Fatal(err)
 		}
 		if got := v != 0; got != tt.want {
-			t.Errorf("CompileFilter(far jumps) on %s > %s proto %d = %v, want %v", tt.src, tt.dst, tt.proto, got, tt.want)
+			t.Errorf("Compile(far jumps) on %s > %s proto %d = %v, want %v", tt.src, tt.dst, tt.proto, got, tt.want)
 		}
 	}
 }
@@ -572,26 +572,26 @@ func TestFilterSSHConnection(t *testing.T) {
 		{"  10.0.0.1   1 10.0.0.2 65535\n", "not (host 10.0.0.1 and host 10.0.0.2 and port 1 and port 65535)"},
 	}
 	for _, tt := range tests {
-		got, err := FilterSSHConnection(tt.in)
+		got, err := SSHConnection(tt.in)
 		if err != nil || got != tt.want {
-			t.Errorf("FilterSSHConnection(%q) = %q, %v, want %q", tt.in, got, err, tt.want)
+			t.Errorf("SSHConnection(%q) = %q, %v, want %q", tt.in, got, err, tt.want)
 			continue
 		}
-		if _, err := CompileFilter(got, LinkTypeEthernet); err != nil {
-			t.Errorf("CompileFilter(FilterSSHConnection(%q)) error: %v", tt.in, err)
+		if _, err := Compile(got, LinkTypeEthernet, 0); err != nil {
+			t.Errorf("Compile(SSHConnection(%q)) error: %v", tt.in, err)
 		}
 	}
 	for _, in := range []string{"", "10.0.0.1 22 10.0.0.2", "10.0.0.1 x 10.0.0.2 22", "10.0.0.1 0 10.0.0.2 22",
 		"10.0.0.1 22 10.0.0.2 65536", "host 22 10.0.0.2 22", "10.0.0.1 22 2001:db8::1 22", "10.0.0.1 22 10.0.0.2 22 extra"} {
-		if got, err := FilterSSHConnection(in); err == nil {
-			t.Errorf("FilterSSHConnection(%q) = %q, want error", in, got)
+		if got, err := SSHConnection(in); err == nil {
+			t.Errorf("SSHConnection(%q) = %q, want error", in, got)
 		}
 	}
 
 	// The exclusion must drop both directions of the connection and keep
 	// everything else, on IPv4 and IPv6.
 	conn := "203.0.113.9 50022 198.51.100.7 22"
-	excl, _ := FilterSSHConnection(conn)
+	excl, _ := SSHConnection(conn)
 	vm := filterVM(t, excl, LinkTypeEthernet)
 	a, b := netip.MustParseAddr("203.0.113.9"), netip.MustParseAddr("198.51.100.7")
 	cases := []struct {
@@ -607,7 +607,7 @@ func TestFilterSSHConnection(t *testing.T) {
 	for _, c := range cases {
 		v, _ := vm.Run(c.pkt)
 		if got := v != 0; got != c.want {
-			t.Errorf("CompileFilter(%q) on %s = %v, want %v", excl, c.name, got, c.want)
+			t.Errorf("Compile(%q) on %s = %v, want %v", excl, c.name, got, c.want)
 		}
 	}
 }
@@ -620,17 +620,17 @@ func TestCombineFilters(t *testing.T) {
 		{"tcp or udp", "not port 22", "(tcp or udp) and (not port 22)"},
 	}
 	for _, tt := range tests {
-		if got := CombineFilters(tt.a, tt.b); got != tt.want {
-			t.Errorf("CombineFilters(%q, %q) = %q, want %q", tt.a, tt.b, got, tt.want)
+		if got := Combine(tt.a, tt.b); got != tt.want {
+			t.Errorf("Combine(%q, %q) = %q, want %q", tt.a, tt.b, got, tt.want)
 		}
 	}
 	// Without the parentheses, tcpdump's left-to-right and/or would make
 	// "port 53 or port 80" and "not host X" mean something else.
-	combined := CombineFilters("port 53 or port 80", "not host 10.0.0.1")
+	combined := Combine("port 53 or port 80", "not host 10.0.0.1")
 	vm := filterVM(t, combined, LinkTypeEthernet)
 	pkt := filterIPv4Packet(netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.0.2"), 17, 5000, 53)
 	if v, _ := vm.Run(pkt); v != 0 {
-		t.Errorf("CompileFilter(%q) accepts a packet from the excluded host", combined)
+		t.Errorf("Compile(%q) accepts a packet from the excluded host", combined)
 	}
 }
 
@@ -678,9 +678,9 @@ func TestCompileFilterAttachAFPacket(t *testing.T) {
 
 	const matchPort, otherPort = 40001, 40002
 	expr := fmt.Sprintf("udp and dst port %d and src host %s", matchPort, addrB)
-	raw, err := CompileFilter(expr, LinkTypeEthernet)
+	raw, err := Compile(expr, LinkTypeEthernet, 0)
 	if err != nil {
-		t.Fatalf("CompileFilter(%q) error: %v", expr, err)
+		t.Fatalf("Compile(%q) error: %v", expr, err)
 	}
 
 	// Sockets are created in nsA; a socket keeps its namespace after the
@@ -762,7 +762,7 @@ func TestCompileFilterAttachAFPacket(t *testing.T) {
 		t.Fatalf("unfiltered socket saw %v, want UDP to both %d and %d: the traffic did not cross the veth", all, matchPort, otherPort)
 	}
 	if got[matchPort] != all[matchPort] || len(got) != 1 {
-		t.Errorf("socket with CompileFilter(%q) saw %v (port: count, -1 other), want only %d packets to %d; unfiltered saw %v",
+		t.Errorf("socket with Compile(%q) saw %v (port: count, -1 other), want only %d packets to %d; unfiltered saw %v",
 			expr, got, all[matchPort], matchPort, all)
 	}
 }
@@ -846,7 +846,7 @@ func filterPacketSocket(ifindex int, prog []bpf.RawInstruction) (int, error) {
 }
 
 // FuzzCompileFilter checks that any expression either fails with a
-// *FilterError or yields a program the kernel would load: within the size
+// *Error or yields a program the kernel would load: within the size
 // limit, every jump inside the program, ending in a return.
 func FuzzCompileFilter(f *testing.F) {
 	for _, e := range filterOracleExprs {
@@ -862,16 +862,16 @@ func FuzzCompileFilter(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, expr string) {
 		for _, lt := range []LinkType{LinkTypeEthernet, LinkTypeRaw} {
-			raw, err := CompileFilter(expr, lt)
+			raw, err := Compile(expr, lt, 0)
 			if err != nil {
-				var fe *FilterError
+				var fe *Error
 				if !errors.As(err, &fe) {
-					t.Fatalf("CompileFilter(%q, %d) error %v is %T, want *FilterError", expr, lt, err, err)
+					t.Fatalf("Compile(%q, %d) error %v is %T, want *Error", expr, lt, err, err)
 				}
 				continue
 			}
 			if len(raw) == 0 || len(raw) > maxFilterInstructions {
-				t.Fatalf("CompileFilter(%q, %d) = %d instructions", expr, lt, len(raw))
+				t.Fatalf("Compile(%q, %d) = %d instructions", expr, lt, len(raw))
 			}
 			for i, ins := range raw {
 				if ins.Op&0x07 != 0x05 { // not BPF_JMP
@@ -879,28 +879,28 @@ func FuzzCompileFilter(f *testing.F) {
 				}
 				if ins.Op&0xf0 == 0x00 { // BPF_JA
 					if uint64(i)+1+uint64(ins.K) >= uint64(len(raw)) {
-						t.Fatalf("CompileFilter(%q, %d): ja at %d jumps out of the program", expr, lt, i)
+						t.Fatalf("Compile(%q, %d): ja at %d jumps out of the program", expr, lt, i)
 					}
 					continue
 				}
 				if i+1+int(max(ins.Jt, ins.Jf)) >= len(raw) {
-					t.Fatalf("CompileFilter(%q, %d): jump at %d out of the program", expr, lt, i)
+					t.Fatalf("Compile(%q, %d): jump at %d out of the program", expr, lt, i)
 				}
 			}
 			if last := raw[len(raw)-1].Op; last&0x07 != 0x06 { // BPF_RET
-				t.Fatalf("CompileFilter(%q, %d): last instruction %#x is not a return", expr, lt, last)
+				t.Fatalf("Compile(%q, %d): last instruction %#x is not a return", expr, lt, last)
 			}
 			prog, ok := bpf.Disassemble(raw)
 			if !ok {
-				t.Fatalf("CompileFilter(%q, %d): program does not disassemble", expr, lt)
+				t.Fatalf("Compile(%q, %d): program does not disassemble", expr, lt)
 			}
 			vm, err := bpf.NewVM(prog)
 			if err != nil {
-				t.Fatalf("CompileFilter(%q, %d): VM rejects program: %v", expr, lt, err)
+				t.Fatalf("Compile(%q, %d): VM rejects program: %v", expr, lt, err)
 			}
 			for _, p := range pkts {
 				if _, err := vm.Run(p); err != nil {
-					t.Fatalf("CompileFilter(%q, %d): run: %v", expr, lt, err)
+					t.Fatalf("Compile(%q, %d): run: %v", expr, lt, err)
 				}
 			}
 		}

@@ -1,4 +1,4 @@
-package collect
+package host
 
 import (
 	"bytes"
@@ -320,7 +320,7 @@ func fwReadSysctls() (map[string]string, error) {
 	vals := make(map[string]string)
 	var errs []error
 	read := func(key, path string) {
-		b, err := procReadFile(path, fwMaxSysctlBytes)
+		b, err := ReadProcFile(path, fwMaxSysctlBytes)
 		switch {
 		case errors.Is(err, os.ErrNotExist):
 			vals[key] = fwSysctlAbsent

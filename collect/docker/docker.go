@@ -1,4 +1,8 @@
-package collect
+// Package docker is the collector's client of the Docker Engine API: a
+// bounded reader of what the engine says of its containers, networks,
+// volumes, images and events, and the few calls that preserve and contain
+// (commit, save, pause, disconnect).
+package docker
 
 import (
 	"bufio"
@@ -31,13 +35,13 @@ const (
 	// version, info): real ones are a few KiB; 16 MiB leaves room for
 	// containers with huge env or label sets while bounding memory.
 	dockerMaxObjectBytes = 16 << 20
-	// dockerMaxListBytes caps list endpoints and diff: about 2 KiB per
+	// MaxListBytes caps list endpoints and diff: about 2 KiB per
 	// container in /containers/json, so 64 MiB covers ~30k containers, and
 	// ~50 B per changed path covers ~1M changed files in a diff.
-	dockerMaxListBytes = 64 << 20
-	// dockerMaxEventBytes caps one event line: events are well under 4 KiB,
+	MaxListBytes = 64 << 20
+	// MaxEventBytes caps one event line: events are well under 4 KiB,
 	// but carry every container label as attributes.
-	dockerMaxEventBytes = 1 << 20
+	MaxEventBytes = 1 << 20
 	// dockerMaxLogLineBytes caps a log line held while waiting for its
 	// newline, so a container writing without newlines cannot grow memory;
 	// the engine itself splits messages at 16 KiB.
@@ -46,25 +50,25 @@ const (
 	dockerMaxErrorBytes = 64 << 10
 )
 
-// ErrDockerUnreachable is wrapped by DialDocker errors when the engine cannot
+// ErrUnreachable is wrapped by Dial errors when the engine cannot
 // be reached at all (socket missing, permission denied, daemon down), so the
 // caller can record "Docker unreachable" and go on with host-side steps.
-var ErrDockerUnreachable = errors.New("docker daemon unreachable")
+var ErrUnreachable = errors.New("docker daemon unreachable")
 
-// Docker is a connection to one Docker engine, speaking the API version
+// Client is a connection to one Docker engine, speaking the API version
 // negotiated at dial time. Methods return the engine's own JSON bytes so that
 // fields this client does not know survive into the bundle.
-type Docker struct {
+type Client struct {
 	cli     *client.Client
 	http    *http.Client
 	baseURL url.URL // scheme, host and base path of raw requests
 	host    string  // Host header; the client's placeholder for unix sockets
 }
 
-// DialDocker connects to the engine at host ("" means DOCKER_HOST or the
+// Dial connects to the engine at host ("" means DOCKER_HOST or the
 // default socket), pings it and negotiates the API version. Errors when the
-// socket is missing or not accessible say so and wrap ErrDockerUnreachable.
-func DialDocker(ctx context.Context, host string) (*Docker, error) {
+// socket is missing or not accessible say so and wrap ErrUnreachable.
+func Dial(ctx context.Context, host string) (*Client, error) {
 	opts := []client.Opt{client.FromEnv, client.WithAPIVersionNegotiation()}
 	if host != "" {
 		opts = append(opts, client.WithHost(host))
@@ -85,12 +89,12 @@ func DialDocker(ctx context.Context, host string) (*Docker, error) {
 	return d, nil
 }
 
-func dockerNew(cli *client.Client) (*Docker, error) {
+func dockerNew(cli *client.Client) (*Client, error) {
 	u, err := client.ParseHostURL(cli.DaemonHost())
 	if err != nil {
 		return nil, fmt.Errorf("docker host %q: %w", cli.DaemonHost(), err)
 	}
-	d := &Docker{cli: cli, http: cli.HTTPClient()}
+	d := &Client{cli: cli, http: cli.HTTPClient()}
 	switch u.Scheme {
 	case "unix", "npipe":
 		// The transport dials the socket whatever the URL says; the client
@@ -109,7 +113,7 @@ func dockerNew(cli *client.Client) (*Docker, error) {
 	return d, nil
 }
 
-func (d *Docker) ping(ctx context.Context) error {
+func (d *Client) ping(ctx context.Context) error {
 	host := d.cli.DaemonHost()
 	u, _ := client.ParseHostURL(host)
 	if u != nil && u.Scheme == "unix" {
@@ -119,11 +123,11 @@ func (d *Docker) ping(ctx context.Context) error {
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
 			return fmt.Errorf("%w: socket %s does not exist (is dockerd running? is --docker-host right?): %w",
-				ErrDockerUnreachable, u.Host, err)
+				ErrUnreachable, u.Host, err)
 		case err != nil:
-			return fmt.Errorf("%w: socket %s: %w", ErrDockerUnreachable, u.Host, err)
+			return fmt.Errorf("%w: socket %s: %w", ErrUnreachable, u.Host, err)
 		case fi.Mode().Type() != fs.ModeSocket:
-			return fmt.Errorf("%w: %s is not a socket", ErrDockerUnreachable, u.Host)
+			return fmt.Errorf("%w: %s is not a socket", ErrUnreachable, u.Host)
 		}
 	}
 	p, err := d.cli.Ping(ctx)
@@ -138,18 +142,18 @@ func (d *Docker) ping(ctx context.Context) error {
 func dockerDialError(host string, err error) error {
 	if errors.Is(err, fs.ErrPermission) {
 		return fmt.Errorf("%w: permission denied on %s (run as root or as a member of the docker group): %w",
-			ErrDockerUnreachable, host, err)
+			ErrUnreachable, host, err)
 	}
-	return fmt.Errorf("%w: ping %s: %w", ErrDockerUnreachable, host, err)
+	return fmt.Errorf("%w: ping %s: %w", ErrUnreachable, host, err)
 }
 
 // Close releases the client's idle connections.
-func (d *Docker) Close() error {
+func (d *Client) Close() error {
 	return d.cli.Close()
 }
 
 // APIVersion returns the API version negotiated with the engine.
-func (d *Docker) APIVersion() string {
+func (d *Client) APIVersion() string {
 	return d.cli.ClientVersion()
 }
 
@@ -185,7 +189,7 @@ func (e *dockerAPIError) Is(target error) bool {
 
 // open sends a GET at the negotiated version through the client's own
 // transport. The caller closes the body.
-func (d *Docker) open(ctx context.Context, path string, query url.Values) (*http.Response, error) {
+func (d *Client) Open(ctx context.Context, path string, query url.Values) (*http.Response, error) {
 	u := d.baseURL
 	u.Path = strings.TrimSuffix(u.Path, "/") + "/v" + d.APIVersion() + path
 	u.RawQuery = query.Encode()
@@ -213,8 +217,8 @@ func (d *Docker) open(ctx context.Context, path string, query url.Values) (*http
 }
 
 // get returns the body of a GET, at most limit bytes.
-func (d *Docker) get(ctx context.Context, path string, query url.Values, limit int64) ([]byte, error) {
-	resp, err := d.open(ctx, path, query)
+func (d *Client) Get(ctx context.Context, path string, query url.Values, limit int64) ([]byte, error) {
+	resp, err := d.Open(ctx, path, query)
 	if err != nil {
 		return nil, err
 	}
@@ -233,13 +237,13 @@ func (d *Docker) get(ctx context.Context, path string, query url.Values, limit i
 }
 
 // Version returns the engine's /version JSON.
-func (d *Docker) Version(ctx context.Context) ([]byte, error) {
-	return d.get(ctx, "/version", nil, dockerMaxObjectBytes)
+func (d *Client) Version(ctx context.Context) ([]byte, error) {
+	return d.Get(ctx, "/version", nil, dockerMaxObjectBytes)
 }
 
 // Info returns the engine's /info JSON.
-func (d *Docker) Info(ctx context.Context) ([]byte, error) {
-	return d.get(ctx, "/info", nil, dockerMaxObjectBytes)
+func (d *Client) Info(ctx context.Context) ([]byte, error) {
+	return d.Get(ctx, "/info", nil, dockerMaxObjectBytes)
 }
 
 // ContainerRef names one container as listed by the engine.
@@ -255,8 +259,8 @@ type ContainerRef struct {
 // Containers lists every container, stopped ones too. Pid comes from each
 // container's inspect; a container removed between list and inspect keeps
 // its listed state and Pid 0, and the caller finds out from InspectContainer.
-func (d *Docker) Containers(ctx context.Context) ([]ContainerRef, error) {
-	raw, err := d.get(ctx, "/containers/json", url.Values{"all": {"1"}}, dockerMaxListBytes)
+func (d *Client) Containers(ctx context.Context) ([]ContainerRef, error) {
+	raw, err := d.Get(ctx, "/containers/json", url.Values{"all": {"1"}}, MaxListBytes)
 	if err != nil {
 		return nil, fmt.Errorf("list containers: %w", err)
 	}
@@ -318,7 +322,7 @@ type dockerInspectFields struct {
 	} `json:"NetworkSettings"`
 }
 
-func (d *Docker) containerState(ctx context.Context, id string) (*dockerInspectFields, error) {
+func (d *Client) containerState(ctx context.Context, id string) (*dockerInspectFields, error) {
 	raw, err := d.InspectContainer(ctx, id)
 	if err != nil {
 		return nil, err
@@ -331,8 +335,8 @@ func (d *Docker) containerState(ctx context.Context, id string) (*dockerInspectF
 }
 
 // InspectContainer returns the engine's inspect JSON of one container.
-func (d *Docker) InspectContainer(ctx context.Context, id string) ([]byte, error) {
-	b, err := d.get(ctx, "/containers/"+url.PathEscape(id)+"/json", nil, dockerMaxObjectBytes)
+func (d *Client) InspectContainer(ctx context.Context, id string) ([]byte, error) {
+	b, err := d.Get(ctx, "/containers/"+url.PathEscape(id)+"/json", nil, dockerMaxObjectBytes)
 	if err != nil {
 		return nil, fmt.Errorf("inspect container %q: %w", id, err)
 	}
@@ -349,7 +353,7 @@ var dockerCreatedWait = 3 * time.Second
 // registered), which on a loaded host can last seconds. So a container
 // listed as created that inspect does not find is asked for again for up
 // to dockerCreatedWait; for any other, not found means removed.
-func (d *Docker) InspectListed(ctx context.Context, ref ContainerRef) ([]byte, error) {
+func (d *Client) InspectListed(ctx context.Context, ref ContainerRef) ([]byte, error) {
 	b, err := d.InspectContainer(ctx, ref.ID)
 	if ref.State != "created" {
 		return b, err
@@ -367,8 +371,8 @@ func (d *Docker) InspectListed(ctx context.Context, ref ContainerRef) ([]byte, e
 
 // Top returns the engine's process list of a running container; the engine
 // refuses stopped ones (IsNotRunning).
-func (d *Docker) Top(ctx context.Context, id string) ([]byte, error) {
-	b, err := d.get(ctx, "/containers/"+url.PathEscape(id)+"/top", nil, dockerMaxObjectBytes)
+func (d *Client) Top(ctx context.Context, id string) ([]byte, error) {
+	b, err := d.Get(ctx, "/containers/"+url.PathEscape(id)+"/top", nil, dockerMaxObjectBytes)
 	if err != nil {
 		return nil, fmt.Errorf("top %q: %w", id, err)
 	}
@@ -377,8 +381,8 @@ func (d *Docker) Top(ctx context.Context, id string) ([]byte, error) {
 
 // Diff returns the engine's list of paths changed in the container's
 // writable layer (Kind 0 modified, 1 added, 2 deleted).
-func (d *Docker) Diff(ctx context.Context, id string) ([]byte, error) {
-	b, err := d.get(ctx, "/containers/"+url.PathEscape(id)+"/changes", nil, dockerMaxListBytes)
+func (d *Client) Diff(ctx context.Context, id string) ([]byte, error) {
+	b, err := d.Get(ctx, "/containers/"+url.PathEscape(id)+"/changes", nil, MaxListBytes)
 	if err != nil {
 		return nil, fmt.Errorf("diff %q: %w", id, err)
 	}
@@ -398,7 +402,7 @@ type LogStats struct {
 // the most recent maxBytes are kept, cut at a line start, because the end of
 // the log is closest to the incident; memory use is up to maxBytes. A TTY
 // container has a single stream, which the engine stores as stdout.
-func (d *Docker) Logs(ctx context.Context, id string, w io.Writer, maxBytes int64) (LogStats, error) {
+func (d *Client) Logs(ctx context.Context, id string, w io.Writer, maxBytes int64) (LogStats, error) {
 	var st LogStats
 	f, err := d.containerState(ctx, id)
 	if err != nil {
@@ -577,8 +581,8 @@ func (r *dockerLogTail) bytes() []byte {
 // Networks returns a JSON array holding each network's inspect, verbose
 // (swarm services and tasks where the engine has them). A network removed
 // between list and inspect appears as {"Id":…, "dockcase_error":…}.
-func (d *Docker) Networks(ctx context.Context) ([]byte, error) {
-	raw, err := d.get(ctx, "/networks", nil, dockerMaxListBytes)
+func (d *Client) Networks(ctx context.Context) ([]byte, error) {
+	raw, err := d.Get(ctx, "/networks", nil, MaxListBytes)
 	if err != nil {
 		return nil, fmt.Errorf("list networks: %w", err)
 	}
@@ -590,7 +594,7 @@ func (d *Docker) Networks(ctx context.Context) ([]byte, error) {
 	}
 	out := make([]json.RawMessage, 0, len(list))
 	for _, n := range list {
-		b, err := d.get(ctx, "/networks/"+url.PathEscape(n.ID), url.Values{"verbose": {"true"}}, dockerMaxObjectBytes)
+		b, err := d.Get(ctx, "/networks/"+url.PathEscape(n.ID), url.Values{"verbose": {"true"}}, dockerMaxObjectBytes)
 		if err != nil {
 			if !IsNotFound(err) {
 				return nil, fmt.Errorf("inspect network %q: %w", n.ID, err)
@@ -603,8 +607,8 @@ func (d *Docker) Networks(ctx context.Context) ([]byte, error) {
 }
 
 // Volumes returns the engine's volume list JSON (volumes and warnings).
-func (d *Docker) Volumes(ctx context.Context) ([]byte, error) {
-	b, err := d.get(ctx, "/volumes", nil, dockerMaxListBytes)
+func (d *Client) Volumes(ctx context.Context) ([]byte, error) {
+	b, err := d.Get(ctx, "/volumes", nil, MaxListBytes)
 	if err != nil {
 		return nil, fmt.Errorf("list volumes: %w", err)
 	}
@@ -622,8 +626,8 @@ type dockerImageEntry struct {
 
 // Images returns a JSON array of {"id", "inspect", "history"} for every
 // image; an image removed during collection carries "error" instead.
-func (d *Docker) Images(ctx context.Context) ([]byte, error) {
-	raw, err := d.get(ctx, "/images/json", nil, dockerMaxListBytes)
+func (d *Client) Images(ctx context.Context) ([]byte, error) {
+	raw, err := d.Get(ctx, "/images/json", nil, MaxListBytes)
 	if err != nil {
 		return nil, fmt.Errorf("list images: %w", err)
 	}
@@ -637,9 +641,9 @@ func (d *Docker) Images(ctx context.Context) ([]byte, error) {
 	for _, im := range list {
 		e := dockerImageEntry{ID: im.ID}
 		p := "/images/" + url.PathEscape(im.ID)
-		e.Inspect, err = d.get(ctx, p+"/json", nil, dockerMaxObjectBytes)
+		e.Inspect, err = d.Get(ctx, p+"/json", nil, dockerMaxObjectBytes)
 		if err == nil {
-			e.History, err = d.get(ctx, p+"/history", nil, dockerMaxObjectBytes)
+			e.History, err = d.Get(ctx, p+"/history", nil, dockerMaxObjectBytes)
 		}
 		if err != nil {
 			if !IsNotFound(err) {
@@ -655,21 +659,21 @@ func (d *Docker) Images(ctx context.Context) ([]byte, error) {
 // Events writes the engine's events between since and until as JSON lines
 // and returns how many. A zero since asks for all the engine still holds (it
 // keeps only a bounded history in memory); a zero until means now.
-func (d *Docker) Events(ctx context.Context, since, until time.Time, w io.Writer) (int, error) {
+func (d *Client) Events(ctx context.Context, since, until time.Time, w io.Writer) (int, error) {
 	if until.IsZero() {
 		until = time.Now()
 	}
-	q := url.Values{"until": {dockerUnixTime(until)}}
+	q := url.Values{"until": {UnixTime(until)}}
 	if !since.IsZero() {
-		q.Set("since", dockerUnixTime(since))
+		q.Set("since", UnixTime(since))
 	}
-	resp, err := d.open(ctx, "/events", q)
+	resp, err := d.Open(ctx, "/events", q)
 	if err != nil {
 		return 0, fmt.Errorf("events: %w", err)
 	}
 	defer resp.Body.Close()
 	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 0, 64<<10), dockerMaxEventBytes)
+	sc.Buffer(make([]byte, 0, 64<<10), MaxEventBytes)
 	n := 0
 	for sc.Scan() {
 		line := bytes.TrimSpace(sc.Bytes())
@@ -690,13 +694,13 @@ func (d *Docker) Events(ctx context.Context, since, until time.Time, w io.Writer
 	return n, nil
 }
 
-func dockerUnixTime(t time.Time) string {
+func UnixTime(t time.Time) string {
 	return fmt.Sprintf("%d.%09d", t.Unix(), t.Nanosecond())
 }
 
-// DockerMount is a volume, bind or tmpfs mount of a container: its content
+// Mount is a volume, bind or tmpfs mount of a container: its content
 // is not in a commit.
-type DockerMount struct {
+type Mount struct {
 	Type        string `json:"type"`
 	Name        string `json:"name,omitempty"`   // volume name
 	Source      string `json:"source,omitempty"` // host path; empty for tmpfs
@@ -706,11 +710,11 @@ type DockerMount struct {
 
 // CommitResult describes a preservation commit.
 type CommitResult struct {
-	Container   string        `json:"container"`
-	ImageID     string        `json:"image_id"`
-	Reference   string        `json:"reference"`
-	Paused      bool          `json:"paused"`        // the engine paused the container during the commit
-	NotInCommit []DockerMount `json:"not_in_commit"` // mounts whose content the image lacks
+	Container   string  `json:"container"`
+	ImageID     string  `json:"image_id"`
+	Reference   string  `json:"reference"`
+	Paused      bool    `json:"paused"`        // the engine paused the container during the commit
+	NotInCommit []Mount `json:"not_in_commit"` // mounts whose content the image lacks
 }
 
 // Commit preserves the container's filesystem as an image tagged
@@ -719,7 +723,7 @@ type CommitResult struct {
 // commit (its default, kept so the filesystem is consistent), which the
 // result records. Mounted volumes and bind mounts are not in the image;
 // the result lists them with their host paths.
-func (d *Docker) Commit(ctx context.Context, id, caseID string) (CommitResult, error) {
+func (d *Client) Commit(ctx context.Context, id, caseID string) (CommitResult, error) {
 	if strings.ContainsFunc(caseID, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
 		return CommitResult{}, fmt.Errorf("commit %q: case id %q has control characters", id, caseID)
 	}
@@ -734,7 +738,7 @@ func (d *Docker) Commit(ctx context.Context, id, caseID string) (CommitResult, e
 		Paused:    true,
 	}
 	for _, m := range f.Mounts {
-		res.NotInCommit = append(res.NotInCommit, DockerMount{
+		res.NotInCommit = append(res.NotInCommit, Mount{
 			Type: string(m.Type), Name: m.Name, Source: m.Source, Destination: m.Destination, RW: m.RW,
 		})
 	}
@@ -811,7 +815,7 @@ func dockerTag(name, id string) string {
 
 // SaveImage streams the image as a docker-save tar. Saving by reference
 // rather than id records the tag in the tar's manifest.
-func (d *Docker) SaveImage(ctx context.Context, imageID string) (io.ReadCloser, error) {
+func (d *Client) SaveImage(ctx context.Context, imageID string) (io.ReadCloser, error) {
 	rc, err := d.cli.ImageSave(ctx, []string{imageID})
 	if err != nil {
 		return nil, fmt.Errorf("save image %q: %w", imageID, err)
@@ -820,7 +824,7 @@ func (d *Docker) SaveImage(ctx context.Context, imageID string) (io.ReadCloser, 
 }
 
 // Pause freezes every process of the container.
-func (d *Docker) Pause(ctx context.Context, id string) error {
+func (d *Client) Pause(ctx context.Context, id string) error {
 	if err := d.cli.ContainerPause(ctx, id); err != nil {
 		return fmt.Errorf("pause %q: %w", id, err)
 	}
@@ -831,7 +835,7 @@ func (d *Docker) Pause(ctx context.Context, id string) error {
 // attached to and returns the names of those it left, sorted. It goes on
 // after a failure (host and none networks cannot be left) and returns all
 // errors joined.
-func (d *Docker) DisconnectAll(ctx context.Context, id string) ([]string, error) {
+func (d *Client) DisconnectAll(ctx context.Context, id string) ([]string, error) {
 	f, err := d.containerState(ctx, id)
 	if err != nil {
 		return nil, fmt.Errorf("disconnect %q: %w", id, err)
@@ -855,4 +859,12 @@ func (d *Docker) DisconnectAll(ctx context.Context, id string) ([]string, error)
 		done = append(done, n)
 	}
 	return done, errors.Join(errs...)
+}
+
+// ShortID is the 12-character form of a container or image ID.
+func ShortID(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
 }

@@ -1,4 +1,4 @@
-package collect
+package locate
 
 import (
 	"bufio"
@@ -20,7 +20,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dockcase/dockcase/collect/capture"
 	"github.com/dockcase/dockcase/collect/e2etest"
+	"github.com/dockcase/dockcase/collect/host"
+	"github.com/dockcase/dockcase/internal/pcapfilter"
 	"github.com/docker/docker/api/types/container"
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
@@ -120,15 +123,15 @@ func TestResolveTarget(t *testing.T) {
 }
 
 func TestTargetOrient(t *testing.T) {
-	tuple := func(src string, sport uint16, dst string, dport uint16) ConntrackTuple {
-		return ConntrackTuple{Src: src, SrcPort: sport, Dst: dst, DstPort: dport}
+	tuple := func(src string, sport uint16, dst string, dport uint16) host.ConntrackTuple {
+		return host.ConntrackTuple{Src: src, SrcPort: sport, Dst: dst, DstPort: dport}
 	}
 	ap := netip.MustParseAddrPort
 	target, _ := ParseTarget("198.18.7.2")
 	wide, _ := ParseTarget("198.18.7.0/30")
 	tests := []struct {
 		name      string
-		orig, rep ConntrackTuple
+		orig, rep host.ConntrackTuple
 		want      FlowEnds
 		ok        bool
 		wide      bool // target the /30 instead of the address
@@ -163,7 +166,7 @@ func TestTargetOrient(t *testing.T) {
 		if tt.wide {
 			tg = wide
 		}
-		got, ok := tg.Orient(ConntrackEntry{Original: tt.orig, Reply: tt.rep})
+		got, ok := tg.Orient(host.ConntrackEntry{Original: tt.orig, Reply: tt.rep})
 		if ok != tt.ok || got != tt.want {
 			t.Errorf("Orient(%s: %+v / %+v) = %+v, %v, want %+v, %v", tt.name, tt.orig, tt.rep, got, ok, tt.want, tt.ok)
 		}
@@ -239,7 +242,7 @@ func TestLocateE2E(t *testing.T) {
 			t.Fatal(err)
 		}
 		start := time.Now()
-		cs, errs := Locate(context.Background(), target, LocateOptions{})
+		cs, errs := Run(context.Background(), target, Options{})
 		took := time.Since(start)
 		t.Logf("Locate(%s) took %v: %d contacts", sc.C2Addr, took, len(cs))
 		if took > 2*time.Second {
@@ -256,7 +259,7 @@ func TestLocateE2E(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		cs, errs := Locate(context.Background(), target, LocateOptions{})
+		cs, errs := Run(context.Background(), target, Options{})
 		for _, err := range errs {
 			t.Errorf("Locate gap: %v", err)
 		}
@@ -490,7 +493,7 @@ func TestLocateE2E(t *testing.T) {
 	t.Run("another event source", func(t *testing.T) {
 		// The shape a packet source will have: it reports a flow of the
 		// published container, which never talks to the C2, so only this
-		// source can make WatchLocate report it.
+		// source can make Watch report it.
 		local := netip.AddrPortFrom(sc.Published.IP, 40000)
 		src := locateTestSource{ev: FlowEvent{Source: "packet", Kind: "new", Proto: "tcp", Local: local,
 			Remote: netip.AddrPortFrom(sc.C2Addr, sc.C2TCPPort), Direction: "outbound", State: "SYN"}}
@@ -498,14 +501,14 @@ func TestLocateE2E(t *testing.T) {
 		defer cancel()
 		target, _ := ParseTarget(sc.C2Addr.String())
 		var got []Contact
-		errs := WatchLocate(ctx, target, LocateOptions{Sources: []FlowSource{src, ConntrackEvents()}}, func(c Contact) {
+		errs := Watch(ctx, target, Options{Sources: []FlowSource{src, ConntrackEvents()}}, func(c Contact) {
 			got = append(got, c)
 			if c.Local == local {
 				cancel()
 			}
 		})
 		for _, err := range errs {
-			t.Errorf("WatchLocate gap: %v", err)
+			t.Errorf("Watch gap: %v", err)
 		}
 		i := slices.IndexFunc(got, func(c Contact) bool { return c.Local == local })
 		if i < 0 {
@@ -528,7 +531,7 @@ func TestLocateE2E(t *testing.T) {
 			t.Fatal(err)
 		}
 		target, _ := ParseTarget(sc.C2Addr.String())
-		cs, errs := Locate(context.Background(), target, LocateOptions{})
+		cs, errs := Run(context.Background(), target, Options{})
 		for _, err := range errs {
 			t.Errorf("Locate gap: %v", err)
 		}
@@ -571,7 +574,7 @@ func testLocateHostNetwork(t *testing.T, sc *e2etest.Scenario) {
 		return e.Proto == "udp" && strings.Contains(e.Data, "name=dcl-hostnet ")
 	})
 	target, _ := ParseTarget(c2)
-	cs, errs := Locate(context.Background(), target, LocateOptions{})
+	cs, errs := Run(context.Background(), target, Options{})
 	for _, err := range errs {
 		t.Errorf("Locate gap: %v", err)
 	}
@@ -703,39 +706,39 @@ func TestLocateParsePacket(t *testing.T) {
 	ipv4TCP := locateTestFrame(t, eth(layers.EthernetTypeIPv4), v4("198.19.3.2", "198.18.7.2", layers.IPProtocolTCP), syn)
 	tests := []struct {
 		name string
-		lt   LinkType
+		lt   pcapfilter.LinkType
 		data []byte
 		want locatePacket
 		ok   bool
 	}{
-		{name: "ethernet ipv4 tcp syn", lt: LinkTypeEthernet, data: ipv4TCP,
+		{name: "ethernet ipv4 tcp syn", lt: pcapfilter.LinkTypeEthernet, data: ipv4TCP,
 			want: locatePacket{proto: 6, src: ap("198.19.3.2:40000"), dst: ap("198.18.7.2:4444"), tcpFlags: locateTCPSyn}, ok: true},
-		{name: "ethernet ipv4 tcp syn-ack", lt: LinkTypeEthernet,
+		{name: "ethernet ipv4 tcp syn-ack", lt: pcapfilter.LinkTypeEthernet,
 			data: locateTestFrame(t, eth(layers.EthernetTypeIPv4), v4("198.18.7.2", "198.18.7.1", layers.IPProtocolTCP), synack),
 			want: locatePacket{proto: 6, src: ap("198.18.7.2:4444"), dst: ap("198.18.7.1:40000"), tcpFlags: locateTCPSyn | locateTCPAck}, ok: true},
-		{name: "802.1Q ipv4 udp", lt: LinkTypeEthernet,
+		{name: "802.1Q ipv4 udp", lt: pcapfilter.LinkTypeEthernet,
 			data: locateTestFrame(t, eth(layers.EthernetTypeDot1Q), &layers.Dot1Q{VLANIdentifier: 7, Type: layers.EthernetTypeIPv4},
 				v4("198.19.3.2", "198.18.7.2", layers.IPProtocolUDP), udp),
 			want: locatePacket{proto: 17, src: ap("198.19.3.2:41000"), dst: ap("198.18.7.2:5555")}, ok: true},
-		{name: "raw ipv6 udp", lt: LinkTypeRaw,
+		{name: "raw ipv6 udp", lt: pcapfilter.LinkTypeRaw,
 			data: locateTestFrame(t, v6("2001:db8::2", "2001:db8:7::2", layers.IPProtocolUDP), udp),
 			want: locatePacket{proto: 17, src: ap("[2001:db8::2]:41000"), dst: ap("[2001:db8:7::2]:5555")}, ok: true},
-		{name: "ipv6 hop-by-hop then tcp", lt: LinkTypeEthernet,
+		{name: "ipv6 hop-by-hop then tcp", lt: pcapfilter.LinkTypeEthernet,
 			data: locateTestFrame(t, eth(layers.EthernetTypeIPv6), v6("2001:db8::2", "2001:db8:7::2", layers.IPProtocolIPv6HopByHop),
 				hopByHop, syn),
 			want: locatePacket{proto: 6, src: ap("[2001:db8::2]:40000"), dst: ap("[2001:db8:7::2]:4444"), tcpFlags: locateTCPSyn}, ok: true},
-		{name: "ipv4 fragment after the first", lt: LinkTypeEthernet,
+		{name: "ipv4 fragment after the first", lt: pcapfilter.LinkTypeEthernet,
 			data: locateTestFrame(t, eth(layers.EthernetTypeIPv4), frag, gopacket.Payload(make([]byte, 16)))},
-		{name: "icmp", lt: LinkTypeEthernet,
+		{name: "icmp", lt: pcapfilter.LinkTypeEthernet,
 			data: locateTestFrame(t, eth(layers.EthernetTypeIPv4), v4("198.19.3.2", "198.18.7.2", layers.IPProtocolICMPv4),
 				&layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(8, 0)})},
-		{name: "arp", lt: LinkTypeEthernet,
+		{name: "arp", lt: pcapfilter.LinkTypeEthernet,
 			data: locateTestFrame(t, eth(layers.EthernetTypeARP), &layers.ARP{AddrType: 1, Protocol: 0x800, HwAddressSize: 6, ProtAddressSize: 4,
 				SourceHwAddress: mac, SourceProtAddress: []byte{1, 2, 3, 4}, DstHwAddress: mac, DstProtAddress: []byte{1, 2, 3, 5}})},
-		{name: "truncated in the tcp header", lt: LinkTypeEthernet, data: ipv4TCP[:14+20+10]},
-		{name: "truncated in the ip header", lt: LinkTypeEthernet, data: ipv4TCP[:14+12]},
-		{name: "ipv4 header length below 20", lt: LinkTypeRaw, data: append([]byte{0x44}, ipv4TCP[15:]...)},
-		{name: "empty", lt: LinkTypeRaw},
+		{name: "truncated in the tcp header", lt: pcapfilter.LinkTypeEthernet, data: ipv4TCP[:14+20+10]},
+		{name: "truncated in the ip header", lt: pcapfilter.LinkTypeEthernet, data: ipv4TCP[:14+12]},
+		{name: "ipv4 header length below 20", lt: pcapfilter.LinkTypeRaw, data: append([]byte{0x44}, ipv4TCP[15:]...)},
+		{name: "empty", lt: pcapfilter.LinkTypeRaw},
 		{name: "unknown link type", lt: 999, data: ipv4TCP},
 	}
 	for _, tt := range tests {
@@ -755,9 +758,9 @@ func FuzzLocateParsePacket(f *testing.F) {
 		&layers.UDP{SrcPort: 1, DstPort: 2}), uint8(0))
 	f.Add([]byte{0x60, 0, 0, 0, 0, 8, 0, 64}, uint8(1))
 	f.Fuzz(func(t *testing.T, data []byte, raw uint8) {
-		lt := LinkTypeEthernet
+		lt := pcapfilter.LinkTypeEthernet
 		if raw&1 == 1 {
-			lt = LinkTypeRaw
+			lt = pcapfilter.LinkTypeRaw
 		}
 		p, ok := locateParsePacket(data, lt)
 		if ok && (p.proto != 6 && p.proto != 17 || !p.src.Addr().IsValid() || !p.dst.Addr().IsValid()) {
@@ -784,7 +787,7 @@ func TestLocatePacketFilter(t *testing.T) {
 		if got != tt.want {
 			t.Errorf("locatePacketFilter(%q) = %q, want %q", tt.in, got, tt.want)
 		}
-		if err := CheckCaptureFilter(got); err != nil {
+		if err := capture.CheckFilter(got); err != nil {
 			t.Errorf("locatePacketFilter(%q) = %q, which does not compile: %v", tt.in, got, err)
 		}
 	}
@@ -801,7 +804,7 @@ func TestLocatePacketFilter(t *testing.T) {
 	if want := "host 198.51.100.7 or host 198.18.7.2 or (udp and src port 53)"; got != want {
 		t.Errorf("locatePacketFilter(%s + answer) = %q, want %q", dom.Domain, got, want)
 	}
-	if err := CheckCaptureFilter(got); err != nil {
+	if err := capture.CheckFilter(got); err != nil {
 		t.Errorf("locatePacketFilter(%s) = %q, which does not compile: %v", dom.Domain, got, err)
 	}
 	if !dom.Contains(netip.MustParseAddr("198.18.7.2")) || dom.Contains(netip.MustParseAddr("198.18.7.3")) {
@@ -895,7 +898,7 @@ func testLocateDomainWatch(t *testing.T, sc *e2etest.Scenario) {
 	var got []Contact
 	start := time.Now()
 	var at time.Duration
-	errs := WatchLocate(ctx, target, LocateOptions{Resolve: resolve, Log: &log}, func(c Contact) {
+	errs := Watch(ctx, target, Options{Resolve: resolve, Log: &log}, func(c Contact) {
 		got = append(got, c)
 		if c.ContainerID == sc.Beacon.ID && c.Remote.Addr() == sc.C2Addr && at == 0 {
 			at = time.Since(start)
@@ -903,7 +906,7 @@ func testLocateDomainWatch(t *testing.T, sc *e2etest.Scenario) {
 		}
 	})
 	for _, err := range errs {
-		t.Errorf("WatchLocate gap: %v", err)
+		t.Errorf("Watch gap: %v", err)
 	}
 	t.Logf("log:\n%s", log.String())
 	if at == 0 {

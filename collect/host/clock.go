@@ -1,4 +1,4 @@
-package collect
+package host
 
 import (
 	"errors"
@@ -170,7 +170,7 @@ func ReadClock() (Clock, error) {
 	}
 	c.NTP = ntp
 
-	c.Collector = clockBuildInfo()
+	c.Collector = ReadBuildInfo()
 	return c, errors.Join(errs...)
 }
 
@@ -206,7 +206,7 @@ func clockReadNTP() (NTPState, error) {
 	return n, nil
 }
 
-func clockBuildInfo() BuildInfo {
+func ReadBuildInfo() BuildInfo {
 	b := BuildInfo{GoVersion: runtime.Version(), GOOS: runtime.GOOS, GOARCH: runtime.GOARCH}
 	info, ok := debug.ReadBuildInfo()
 	if !ok {

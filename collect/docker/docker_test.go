@@ -1,4 +1,4 @@
-package collect
+package docker
 
 import (
 	"archive/tar"
@@ -185,14 +185,14 @@ func TestDockerDialErrors(t *testing.T) {
 		{"unix://" + deadSock, "ping"},
 	}
 	for _, tt := range tests {
-		d, err := DialDocker(ctx, tt.host)
+		d, err := Dial(ctx, tt.host)
 		if err == nil {
 			d.Close()
 			t.Errorf("DialDocker(%q) = nil error, want %q", tt.host, tt.want)
 			continue
 		}
-		if !errors.Is(err, ErrDockerUnreachable) || !strings.Contains(err.Error(), tt.want) {
-			t.Errorf("DialDocker(%q) = %v, want ErrDockerUnreachable and %q", tt.host, err, tt.want)
+		if !errors.Is(err, ErrUnreachable) || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("DialDocker(%q) = %v, want ErrUnreachable and %q", tt.host, err, tt.want)
 		}
 	}
 
@@ -200,16 +200,16 @@ func TestDockerDialErrors(t *testing.T) {
 	// refusal is checked on the error the client would wrap.
 	eacces := &url.Error{Op: "Get", URL: "http://x/_ping", Err: &net.OpError{Op: "dial", Net: "unix", Err: os.NewSyscallError("connect", syscall.EACCES)}}
 	err = dockerDialError("unix:///var/run/docker.sock", eacces)
-	if !errors.Is(err, ErrDockerUnreachable) || !strings.Contains(err.Error(), "permission denied") || !strings.Contains(err.Error(), "docker group") {
+	if !errors.Is(err, ErrUnreachable) || !strings.Contains(err.Error(), "permission denied") || !strings.Contains(err.Error(), "docker group") {
 		t.Errorf("dockerDialError(EACCES) = %v, want a permission hint", err)
 	}
 }
 
 // dockerTestDial connects to the local engine, skipping when there is none
 // (failing under CI=true).
-func dockerTestDial(t *testing.T, ctx context.Context) *Docker {
+func dockerTestDial(t *testing.T, ctx context.Context) *Client {
 	t.Helper()
-	d, err := DialDocker(ctx, "")
+	d, err := Dial(ctx, "")
 	if err != nil {
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("CI=true and no Docker engine: %v", err)
@@ -617,11 +617,11 @@ func TestDockerEngine(t *testing.T) {
 		if res.Reference != wantRef || res.ImageID == "" || !res.Paused || res.Container != runID {
 			t.Errorf("Commit = %+v, want reference %s, an image id, paused", res, wantRef)
 		}
-		wantMount := DockerMount{Type: "bind", Source: bindDir, Destination: "/evidence", RW: true}
+		wantMount := Mount{Type: "bind", Source: bindDir, Destination: "/evidence", RW: true}
 		if !slices.Contains(res.NotInCommit, wantMount) {
 			t.Errorf("Commit: not-in-commit = %+v, want %+v", res.NotInCommit, wantMount)
 		}
-		raw, err := d.get(ctx, "/images/"+url.PathEscape(res.ImageID)+"/json", nil, dockerMaxObjectBytes)
+		raw, err := d.Get(ctx, "/images/"+url.PathEscape(res.ImageID)+"/json", nil, dockerMaxObjectBytes)
 		if err != nil {
 			t.Fatalf("inspect committed image: %v", err)
 		}
@@ -762,7 +762,7 @@ func TestInspectListedCreating(t *testing.T) {
 		return asked[id]
 	}
 	ctx := context.Background()
-	d, err := DialDocker(ctx, "tcp://"+srv.Listener.Addr().String())
+	d, err := Dial(ctx, "tcp://"+srv.Listener.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,3 +1,5 @@
+//go:build linux && !portable
+
 package main
 
 import (
@@ -12,7 +14,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/dockcase/dockcase/collect"
+	"github.com/dockcase/dockcase/collect/locate"
 	"github.com/dockcase/dockcase/report"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -71,10 +73,10 @@ none was, 3 when part of the host could not be read.`,
 // locateHeader is the table header; locateRow gives the cells in its order.
 var locateHeader = []string{"TIME", "CONTAINER", "ID", "NETWORK", "CONTAINER ADDR", "REMOTE", "PROTO", "STATE", "PID", "COMMAND", "SOURCE", "NOTE"}
 
-func locateRow(c collect.Contact) []string {
+func locateRow(c locate.Contact) []string {
 	name := c.ContainerName
 	switch {
-	case name == "" && c.ContainerID == "" && c.Network == collect.NetworkHost:
+	case name == "" && c.ContainerID == "" && c.Network == locate.NetworkHost:
 		name = "(host)"
 	case name == "" && c.ContainerID == "":
 		name = "(unknown)"
@@ -96,7 +98,7 @@ func locateRow(c collect.Contact) []string {
 // locateLine is a contact as one tab-separated line; every cell goes
 // through report.TerminalText, which also escapes tabs and newlines, so a
 // command line cannot add columns or lines.
-func locateLine(c collect.Contact) string {
+func locateLine(c locate.Contact) string {
 	row := locateRow(c)
 	for i, cell := range row {
 		if cell == "" {
@@ -111,12 +113,12 @@ func runLocate(ctx context.Context, opts *locateOptions, arg string, stdout, std
 	if opts.watch < 0 {
 		return usagef("--watch %s: must be positive", opts.watch)
 	}
-	t, err := collect.ParseTarget(arg)
+	t, err := locate.ParseTarget(arg)
 	if err != nil {
 		return &usageError{err}
 	}
 	if t.Domain != "" {
-		t, err = collect.ResolveTarget(ctx, t, nil)
+		t, err = locate.ResolveTarget(ctx, t, nil)
 		if err != nil {
 			return err
 		}
@@ -129,16 +131,16 @@ func runLocate(ctx context.Context, opts *locateOptions, arg string, stdout, std
 	if os.Geteuid() != 0 {
 		fmt.Fprintln(stderr, "dockcase: not root: other users' sockets and processes cannot be read")
 	}
-	lopts := collect.LocateOptions{DockerHost: opts.dockerHost, Log: stderr}
+	lopts := locate.Options{DockerHost: opts.dockerHost, Log: stderr}
 	if opts.noPackets {
-		lopts.Sources = []collect.FlowSource{collect.ConntrackEvents()}
+		lopts.Sources = []locate.FlowSource{locate.ConntrackEvents()}
 	}
 	tty := false
 	if f, ok := stdout.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		tty = true
 	}
 
-	var contacts []collect.Contact
+	var contacts []locate.Contact
 	var gaps []error
 	if opts.watch > 0 {
 		wctx, cancel := context.WithTimeout(ctx, opts.watch)
@@ -148,7 +150,7 @@ func runLocate(ctx context.Context, opts *locateOptions, arg string, stdout, std
 			fmt.Fprintln(stdout, strings.Join(locateHeader, "\t"))
 		}
 		enc := json.NewEncoder(stdout)
-		gaps = collect.WatchLocate(wctx, t, lopts, func(c collect.Contact) {
+		gaps = locate.Watch(wctx, t, lopts, func(c locate.Contact) {
 			contacts = append(contacts, c)
 			var err error
 			if opts.json {
@@ -162,11 +164,11 @@ func runLocate(ctx context.Context, opts *locateOptions, arg string, stdout, std
 			}
 		})
 	} else {
-		contacts, gaps = collect.Locate(ctx, t, lopts)
+		contacts, gaps = locate.Run(ctx, t, lopts)
 		switch {
 		case opts.json:
 			if contacts == nil {
-				contacts = []collect.Contact{}
+				contacts = []locate.Contact{}
 			}
 			enc := json.NewEncoder(stdout)
 			enc.SetIndent("", "  ")
@@ -216,7 +218,7 @@ func runLocate(ctx context.Context, opts *locateOptions, arg string, stdout, std
 	return nil
 }
 
-func locateNone(t collect.Target, contacts []collect.Contact) string {
+func locateNone(t locate.Target, contacts []locate.Contact) string {
 	if len(contacts) > 0 {
 		return fmt.Sprintf("no container in contact with %s (%d contact(s) of the host or of unknown origin)", report.TerminalText(t.Input), len(contacts))
 	}

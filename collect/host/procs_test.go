@@ -1,4 +1,4 @@
-package collect
+package host
 
 import (
 	"crypto/rand"
@@ -240,9 +240,9 @@ func TestProcParseStat(t *testing.T) {
 		{"1234 x S 1\n", "", "", 0, 0, true},
 	}
 	for _, tt := range tests {
-		comm, state, ppid, ticks, err := procParseStat([]byte(tt.in))
+		comm, state, ppid, ticks, err := ParseStat([]byte(tt.in))
 		if (err != nil) != tt.wantFailed || comm != tt.wantComm || state != tt.wantState || ppid != tt.wantPPID || ticks != tt.wantTicks {
-			t.Errorf("procParseStat(%q) = %q %q %d %d %v, want %q %q %d %d (error %v)",
+			t.Errorf("ParseStat(%q) = %q %q %d %d %v, want %q %q %d %d (error %v)",
 				tt.in, comm, state, ppid, ticks, err, tt.wantComm, tt.wantState, tt.wantPPID, tt.wantTicks, tt.wantFailed)
 		}
 	}
@@ -476,7 +476,7 @@ func TestProcReadPIDReused(t *testing.T) {
 	if l, err := d.readlink("ns/net"); !procVanished(err) {
 		t.Errorf("ns/net read through the exited process's directory = %q, %v; want it vanished", l, err)
 	}
-	if p, err := procRead(pid, btime, tck); err != nil || !slices.Equal(p.Cmdline, []string{"sleep", "62"}) {
-		t.Errorf("procRead(%d) after the reuse = %q, %v; want the new process, sleep 62", pid, p.Cmdline, err)
+	if p, err := ReadProcess(pid, btime, tck); err != nil || !slices.Equal(p.Cmdline, []string{"sleep", "62"}) {
+		t.Errorf("ReadProcess(%d) after the reuse = %q, %v; want the new process, sleep 62", pid, p.Cmdline, err)
 	}
 }

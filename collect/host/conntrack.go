@@ -1,4 +1,4 @@
-package collect
+package host
 
 import (
 	"bufio"
@@ -250,12 +250,12 @@ func ctDumpNetlink() ([]ConntrackEntry, error) {
 	}
 	entries := make([]ConntrackEntry, 0, len(flows))
 	for i := range flows {
-		entries = append(entries, ctFromFlow(&flows[i]))
+		entries = append(entries, ConntrackEntryFromFlow(&flows[i]))
 	}
 	return entries, nil
 }
 
-func ctFromFlow(f *conntrack.Flow) ConntrackEntry {
+func ConntrackEntryFromFlow(f *conntrack.Flow) ConntrackEntry {
 	e := ConntrackEntry{
 		Family:         "ipv4",
 		ProtoNum:       f.TupleOrig.Proto.Protocol,

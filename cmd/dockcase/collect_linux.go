@@ -1,3 +1,5 @@
+//go:build linux && !portable
+
 package main
 
 import (
@@ -14,10 +16,16 @@ import (
 	"filippo.io/age"
 	"github.com/dockcase/dockcase/bundle"
 	"github.com/dockcase/dockcase/collect"
+	"github.com/dockcase/dockcase/collect/capture"
+	"github.com/dockcase/dockcase/internal/pcapfilter"
 	"github.com/spf13/cobra"
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/term"
 )
+
+// collectorBuilt says whether this build holds the live commands, collect
+// and locate: only a Linux build does.
+const collectorBuilt = true
 
 type collectOptions struct {
 	caseID        string
@@ -91,7 +99,7 @@ discarded: note the fingerprint printed at the end in the case notes.`,
 	f.StringSliceVar(&opts.captureIfaces, "capture-ifaces", []string{"auto"}, "capture on these `IFACES`, or auto: Docker bridges, container veths, uplinks")
 	f.StringVar(&opts.captureFilter, "capture-filter", "", "tcpdump filter `EXPR` (host, net, port, portrange, proto, and/or/not)")
 	f.StringVar(&opts.captureMax, "capture-max-bytes", "2GiB", "stop the capture when the pcapng reaches this size")
-	f.IntVar(&opts.snaplen, "snaplen", collect.DefaultSnaplen, "keep at most this many `BYTES` of each packet")
+	f.IntVar(&opts.snaplen, "snaplen", capture.DefaultSnaplen, "keep at most this many `BYTES` of each packet")
 	return cmd
 }
 
@@ -113,20 +121,20 @@ func runCollect(ctx context.Context, opts *collectOptions, stdout, stderr io.Wri
 	if err != nil {
 		return usagef("--capture-max-bytes: %v", err)
 	}
-	if opts.snaplen <= 0 || opts.snaplen > collect.DefaultSnaplen {
-		return usagef("--snaplen %d: want 1 to %d", opts.snaplen, collect.DefaultSnaplen)
+	if opts.snaplen <= 0 || opts.snaplen > capture.DefaultSnaplen {
+		return usagef("--snaplen %d: want 1 to %d", opts.snaplen, capture.DefaultSnaplen)
 	}
-	if err := collect.CheckCaptureFilter(opts.captureFilter); err != nil {
+	if err := capture.CheckFilter(opts.captureFilter); err != nil {
 		return usagef("--capture-filter: %v", err)
 	}
 	captureFilter := opts.captureFilter
 	if sshConn := os.Getenv("SSH_CONNECTION"); opts.out == "-" && opts.capture > 0 && sshConn != "" {
 		// The bundle leaves over this SSH connection: do not capture it.
-		exclude, err := collect.FilterSSHConnection(sshConn)
+		exclude, err := pcapfilter.SSHConnection(sshConn)
 		if err != nil {
 			return usagef("cannot exclude the SSH connection carrying the bundle: %v", err)
 		}
-		captureFilter = collect.CombineFilters(captureFilter, exclude)
+		captureFilter = pcapfilter.Combine(captureFilter, exclude)
 	}
 	if os.Geteuid() != 0 {
 		return fmt.Errorf("collect must run as root to read every process and network namespace: %w", os.ErrPermission)

@@ -1,4 +1,9 @@
-package collect
+// Package capture is the collector's packet capture: one AF_PACKET
+// TPACKET_V3 ring per interface (Docker bridges, container veths, uplinks,
+// found and followed through netlink), filtered in the kernel, written as
+// one pcapng stream by capture.Run. The pcapng block encoders are in
+// pcapng.go.
+package capture
 
 import (
 	"context"
@@ -22,13 +27,15 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/dockcase/dockcase/bundle"
+	"github.com/dockcase/dockcase/collect/docker"
+	"github.com/dockcase/dockcase/collect/host"
+	"github.com/dockcase/dockcase/internal/pcapfilter"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 )
 
-// Capture defaults, for the flags and for CaptureOptions' zero values.
+// Capture defaults, for the flags and for Options' zero values.
 const (
 	// DefaultSnaplen is tcpdump's: whole packets, GSO super-packets included.
 	DefaultSnaplen = 262144
@@ -75,15 +82,15 @@ const (
 	// 200-250 ms, and 700 ms for the first chunk, whose buffers are new.
 	// With the interface's ring, this rides out twice that.
 	captureQueueBatches = 128
-	// captureDiscoverInterval is how often netlink is asked for interfaces
+	// DiscoverInterval is how often netlink is asked for interfaces
 	// that appeared (a container started) or disappeared.
-	captureDiscoverInterval = 500 * time.Millisecond
+	DiscoverInterval = 500 * time.Millisecond
 	// captureRescanInterval bounds how often /proc is scanned to find the
 	// container behind a veth that is still unknown. A container's process
 	// joins its namespace after the veth appears, and a short-lived
 	// container may be gone two seconds later: its traffic is then
 	// attributed only if it was identified in time.
-	captureRescanInterval = captureDiscoverInterval
+	captureRescanInterval = DiscoverInterval
 	// captureMaxInterfaces bounds the interfaces captured at once (open
 	// rings and their kernel memory); more are recorded as skipped.
 	captureMaxInterfaces = 1024
@@ -98,24 +105,24 @@ const (
 	captureMaxEPBBytes = 32 + DefaultSnaplen + 4 + 3 + 12
 )
 
-// Interface roles in CaptureInterface.Role.
+// Interface roles in Interface.Role.
 const (
-	CaptureRoleBridge = "bridge" // a Docker bridge
-	CaptureRoleVeth   = "veth"   // the host side of a container's veth
-	CaptureRoleUplink = "uplink" // carries the default route or routes to non-container networks
-	CaptureRoleNamed  = "named"  // named with --capture-ifaces and none of the above
+	RoleBridge = "bridge" // a Docker bridge
+	RoleVeth   = "veth"   // the host side of a container's veth
+	RoleUplink = "uplink" // carries the default route or routes to non-container networks
+	RoleNamed  = "named"  // named with --capture-ifaces and none of the above
 )
 
-// Reasons a capture stopped, in CaptureResult.StopReason.
+// Reasons a capture stopped, in Result.StopReason.
 const (
-	CaptureStopDuration    = "duration"
-	CaptureStopInterrupted = "interrupted"
-	CaptureStopMaxBytes    = "max_bytes"
-	CaptureStopWriteError  = "write_error"
+	StopDuration    = "duration"
+	StopInterrupted = "interrupted"
+	StopMaxBytes    = "max_bytes"
+	StopWriteError  = "write_error"
 )
 
-// CaptureOptions say what Capture captures.
-type CaptureOptions struct {
+// Options say what Run captures.
+type Options struct {
 	// Duration ends the capture; zero means when ctx ends.
 	Duration time.Duration
 	// Ifaces names the interfaces; nil, empty or {"auto"} finds Docker's
@@ -123,7 +130,7 @@ type CaptureOptions struct {
 	// appear during the capture.
 	Ifaces []string
 	// Filter is a tcpdump expression (the supported subset of
-	// CompileFilter), attached in the kernel before the socket is bound.
+	// pcapfilter.Compile), attached in the kernel before the socket is bound.
 	Filter string
 	// Snaplen bounds the bytes kept of each packet; 0 means DefaultSnaplen.
 	Snaplen int
@@ -148,13 +155,13 @@ type CaptureOptions struct {
 	OnPacket func(PacketInfo)
 }
 
-// PacketInfo is one captured packet as CaptureOptions.OnPacket sees it.
+// PacketInfo is one captured packet as Options.OnPacket sees it.
 type PacketInfo struct {
 	Time     time.Time
 	Index    int    // ifindex of the interface
 	Iface    string // its name
-	Role     string // CaptureRoleBridge, CaptureRoleVeth, …
-	LinkType LinkType
+	Role     string // RoleBridge, RoleVeth, …
+	LinkType pcapfilter.LinkType
 	// Container is the container behind a veth, when known.
 	Container string
 	// Outgoing is set for packets the host sent on the interface
@@ -171,8 +178,8 @@ type PacketInfo struct {
 	OrigLen int
 }
 
-// CaptureResult is what a capture did: the content of capture/interfaces.json.
-type CaptureResult struct {
+// Result is what a capture did: the content of capture/interfaces.json.
+type Result struct {
 	Started    time.Time `json:"started"`
 	Ended      time.Time `json:"ended"`
 	Mode       string    `json:"mode"` // "auto" or "named"
@@ -185,33 +192,33 @@ type CaptureResult struct {
 	// Packets were written; Received and Dropped are the kernel's counters
 	// (PACKET_STATISTICS) summed over the interfaces; OverLimit packets
 	// arrived after MaxBytes was reached and were not written.
-	Packets    uint64             `json:"packets"`
-	Received   uint64             `json:"kernel_received"`
-	Dropped    uint64             `json:"kernel_dropped"`
-	OverLimit  uint64             `json:"over_limit,omitempty"`
-	Interfaces []CaptureInterface `json:"interfaces"`
+	Packets    uint64      `json:"packets"`
+	Received   uint64      `json:"kernel_received"`
+	Dropped    uint64      `json:"kernel_dropped"`
+	OverLimit  uint64      `json:"over_limit,omitempty"`
+	Interfaces []Interface `json:"interfaces"`
 	// Changes is the interface↔container map at the start, every change
 	// during the capture and the map at the end, in time order.
-	Changes []CaptureChange `json:"changes"`
-	Errors  []string        `json:"errors,omitempty"`
+	Changes []Change `json:"changes"`
+	Errors  []string `json:"errors,omitempty"`
 }
 
-// CaptureInterface is one interface captured (or that could not be).
-type CaptureInterface struct {
+// Interface is one interface captured (or that could not be).
+type Interface struct {
 	// BlockID is the pcapng Interface Description Block id its packets
 	// carry; -1 when the interface could not be captured.
-	BlockID       int      `json:"pcapng_interface_id"`
-	Index         int      `json:"ifindex"`
-	Name          string   `json:"name"`
-	Kind          string   `json:"kind"` // rtnetlink kind: bridge, veth, device, …
-	Role          string   `json:"role"`
-	Description   string   `json:"description"`
-	LinkType      LinkType `json:"link_type"`
-	Bridge        string   `json:"bridge,omitempty"`  // a veth's master
-	Network       string   `json:"network,omitempty"` // a bridge's Docker network
-	Container     string   `json:"container_id,omitempty"`
-	ContainerName string   `json:"container_name,omitempty"`
-	Routes        []string `json:"routes,omitempty"` // why an uplink is one
+	BlockID       int                 `json:"pcapng_interface_id"`
+	Index         int                 `json:"ifindex"`
+	Name          string              `json:"name"`
+	Kind          string              `json:"kind"` // rtnetlink kind: bridge, veth, device, …
+	Role          string              `json:"role"`
+	Description   string              `json:"description"`
+	LinkType      pcapfilter.LinkType `json:"link_type"`
+	Bridge        string              `json:"bridge,omitempty"`  // a veth's master
+	Network       string              `json:"network,omitempty"` // a bridge's Docker network
+	Container     string              `json:"container_id,omitempty"`
+	ContainerName string              `json:"container_name,omitempty"`
+	Routes        []string            `json:"routes,omitempty"` // why an uplink is one
 
 	Added time.Time `json:"added"`
 	// Removed is when the interface was found gone. With a BlockID of -1
@@ -227,22 +234,22 @@ type CaptureInterface struct {
 	Error     string `json:"error,omitempty"`
 }
 
-// CaptureChange is one entry of the interface↔container map's history.
+// Change is one entry of the interface↔container map's history.
 // Event is "start" and "end" (Map holds every interface captured then),
 // "added", "removed" or "identified" (a veth's container became known;
 // Interface is the one concerned). A "removed" interface with a
 // pcapng_interface_id of -1 vanished before its capture started; one gone
-// so in the first round is only in CaptureResult.Interfaces, since the
+// so in the first round is only in Result.Interfaces, since the
 // changes begin with "start".
-type CaptureChange struct {
-	Time      time.Time         `json:"time"`
-	Event     string            `json:"event"`
-	Interface *CaptureMapEntry  `json:"interface,omitempty"`
-	Map       []CaptureMapEntry `json:"map,omitempty"`
+type Change struct {
+	Time      time.Time  `json:"time"`
+	Event     string     `json:"event"`
+	Interface *MapEntry  `json:"interface,omitempty"`
+	Map       []MapEntry `json:"map,omitempty"`
 }
 
-// CaptureMapEntry ties an interface to its container or network.
-type CaptureMapEntry struct {
+// MapEntry ties an interface to its container or network.
+type MapEntry struct {
 	BlockID       int    `json:"pcapng_interface_id"`
 	Index         int    `json:"ifindex"`
 	Name          string `json:"name"`
@@ -253,19 +260,19 @@ type CaptureMapEntry struct {
 	ContainerName string `json:"container_name,omitempty"`
 }
 
-// CheckCaptureFilter reports whether expr compiles for every link type a
+// CheckFilter reports whether expr compiles for every link type a
 // capture may meet, so that a bad expression is refused before anything
 // starts.
-func CheckCaptureFilter(expr string) error {
-	for _, lt := range []LinkType{LinkTypeEthernet, LinkTypeRaw} {
-		if _, err := CompileFilter(expr, lt); err != nil {
+func CheckFilter(expr string) error {
+	for _, lt := range []pcapfilter.LinkType{pcapfilter.LinkTypeEthernet, pcapfilter.LinkTypeRaw} {
+		if _, err := pcapfilter.Compile(expr, lt, 0); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// Capture captures packets on the host's interfaces into out as one pcapng
+// Run captures packets on the host's interfaces into out as one pcapng
 // stream until opts.Duration has passed, ctx ends, or opts.MaxBytes is
 // reached. Each interface has its own AF_PACKET TPACKET_V3 ring, filtered in
 // the kernel before it is bound; packets are written as Enhanced Packet
@@ -273,7 +280,7 @@ func CheckCaptureFilter(expr string) error {
 // Statistics Block closes each interface. The result holds the interfaces,
 // the kernel's counters and the interface↔container map. The error is
 // non-nil when nothing could be captured or out failed.
-func Capture(ctx context.Context, out io.Writer, opts CaptureOptions) (CaptureResult, error) {
+func Run(ctx context.Context, out io.Writer, opts Options) (Result, error) {
 	if opts.Snaplen <= 0 || opts.Snaplen > DefaultSnaplen {
 		opts.Snaplen = DefaultSnaplen
 	}
@@ -294,7 +301,7 @@ func Capture(ctx context.Context, out io.Writer, opts CaptureOptions) (CaptureRe
 		opts.MaxBytes = math.MaxInt64
 	}
 	auto := len(opts.Ifaces) == 0 || (len(opts.Ifaces) == 1 && opts.Ifaces[0] == "auto")
-	res := CaptureResult{Started: time.Now().UTC(), Mode: "named", Filter: opts.Filter, Snaplen: opts.Snaplen, MaxBytes: opts.MaxBytes}
+	res := Result{Started: time.Now().UTC(), Mode: "named", Filter: opts.Filter, Snaplen: opts.Snaplen, MaxBytes: opts.MaxBytes}
 	if auto {
 		res.Mode = "auto"
 	}
@@ -330,19 +337,19 @@ func Capture(ctx context.Context, out io.Writer, opts CaptureOptions) (CaptureRe
 	if len(e.live) == 0 {
 		e.requestStop("no_interface")
 	}
-	tick := time.NewTicker(captureDiscoverInterval)
+	tick := time.NewTicker(DiscoverInterval)
 	defer tick.Stop()
 loop:
 	for {
 		select {
 		case <-ctx.Done():
 			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				e.requestStop(CaptureStopDuration)
+				e.requestStop(StopDuration)
 			} else {
-				e.requestStop(CaptureStopInterrupted)
+				e.requestStop(StopInterrupted)
 			}
 		case <-timer:
-			e.requestStop(CaptureStopDuration)
+			e.requestStop(StopDuration)
 		case <-e.stop:
 			break loop
 		case <-tick.C:
@@ -383,16 +390,13 @@ loop:
 
 // capProgram compiles expr for a link type and makes every accepting return
 // keep at most snaplen bytes: the kernel truncates, as libpcap does.
-func capProgram(expr string, lt LinkType, snaplen int) ([]unix.SockFilter, error) {
-	raw, err := CompileFilter(expr, lt)
+func capProgram(expr string, lt pcapfilter.LinkType, snaplen int) ([]unix.SockFilter, error) {
+	raw, err := pcapfilter.Compile(expr, lt, snaplen)
 	if err != nil {
 		return nil, err
 	}
 	prog := make([]unix.SockFilter, len(raw))
 	for i, in := range raw {
-		if in.Op == unix.BPF_RET|unix.BPF_K && in.K > uint32(snaplen) {
-			in.K = uint32(snaplen)
-		}
 		prog[i] = unix.SockFilter{Code: in.Op, Jt: in.Jt, Jf: in.Jf, K: in.K}
 	}
 	return prog, nil
@@ -400,17 +404,17 @@ func capProgram(expr string, lt LinkType, snaplen int) ([]unix.SockFilter, error
 
 // newCapEngine compiles the filter for every link type and sets the byte
 // budget to opts.MaxBytes; opts has Capture's defaults filled in.
-func newCapEngine(opts CaptureOptions, noPcap bool) (*capEngine, error) {
+func newCapEngine(opts Options, noPcap bool) (*capEngine, error) {
 	e := &capEngine{
 		opts:    opts,
-		progs:   map[LinkType][]unix.SockFilter{},
+		progs:   map[pcapfilter.LinkType][]unix.SockFilter{},
 		queue:   make(chan capItem, captureQueueBatches),
 		stop:    make(chan struct{}),
 		live:    map[int]*capIface{},
 		skipped: map[int]string{},
 		noPcap:  noPcap,
 	}
-	for _, lt := range []LinkType{LinkTypeEthernet, LinkTypeRaw} {
+	for _, lt := range []pcapfilter.LinkType{pcapfilter.LinkTypeEthernet, pcapfilter.LinkTypeRaw} {
 		p, err := capProgram(opts.Filter, lt, opts.Snaplen)
 		if err != nil {
 			return nil, err
@@ -427,8 +431,8 @@ func newCapEngine(opts CaptureOptions, noPcap bool) (*capEngine, error) {
 
 // capEngine runs one capture: a reader goroutine per interface, one writer.
 type capEngine struct {
-	opts  CaptureOptions
-	progs map[LinkType][]unix.SockFilter
+	opts  Options
+	progs map[pcapfilter.LinkType][]unix.SockFilter
 	queue chan capItem
 	pool  sync.Pool
 	// noPcap: the packets go to OnPacket only.
@@ -449,7 +453,7 @@ type capEngine struct {
 	live    map[int]*capIface // by ifindex; the controller's only
 	skipped map[int]string    // ifindex → name of interfaces that could not be captured
 	all     []*capIface
-	changes []CaptureChange
+	changes []Change
 	errs    []string
 }
 
@@ -461,7 +465,7 @@ type capItem struct {
 
 // capIface is one captured interface and its reader.
 type capIface struct {
-	info     CaptureInterface
+	info     Interface
 	ring     *capRing
 	leave    chan struct{} // closed when the interface is gone
 	done     chan struct{}
@@ -485,7 +489,7 @@ func (e *capEngine) writeLoop(out io.Writer) {
 			e.written.Add(int64(n))
 			if err != nil {
 				e.werr = err
-				e.requestStop(CaptureStopWriteError)
+				e.requestStop(StopWriteError)
 			}
 		}
 		if it.pooled {
@@ -532,7 +536,7 @@ func (e *capEngine) sync(d *capDiscovery, auto, first bool) {
 
 // add opens a ring on the interface, writes its Interface Description Block
 // and starts its reader.
-func (e *capEngine) add(c CaptureInterface, first bool) {
+func (e *capEngine) add(c Interface, first bool) {
 	select {
 	case <-e.stop:
 		return
@@ -556,7 +560,7 @@ func (e *capEngine) add(c CaptureInterface, first bool) {
 			break
 		}
 		ringBytes := captureRingBytes
-		if c.Role == CaptureRoleVeth {
+		if c.Role == RoleVeth {
 			ringBytes = captureVethRingBytes
 		}
 		ring, err := capOpenRing(c.Index, e.progs[c.LinkType], ringBytes)
@@ -604,7 +608,7 @@ func (e *capEngine) add(c CaptureInterface, first bool) {
 // longer exists: bind found no device at its ifindex (ENODEV), and the
 // ifindex is still unknown or names another interface now. Any doubt, the
 // lookup failing included, leaves err an error.
-func capGone(c CaptureInterface, err error) bool {
+func capGone(c Interface, err error) bool {
 	if !errors.Is(err, unix.ENODEV) {
 		return false
 	}
@@ -617,16 +621,16 @@ func capGone(c CaptureInterface, err error) bool {
 }
 
 func (e *capEngine) record(event string, it *capIface) {
-	ch := CaptureChange{Time: time.Now().UTC(), Event: event}
-	entry := func(it *capIface) CaptureMapEntry {
-		return CaptureMapEntry{BlockID: it.info.BlockID, Index: it.info.Index, Name: it.info.Name, Role: it.info.Role,
+	ch := Change{Time: time.Now().UTC(), Event: event}
+	entry := func(it *capIface) MapEntry {
+		return MapEntry{BlockID: it.info.BlockID, Index: it.info.Index, Name: it.info.Name, Role: it.info.Role,
 			Bridge: it.info.Bridge, Network: it.info.Network, ContainerID: it.info.Container, ContainerName: it.info.ContainerName}
 	}
 	if it != nil {
 		m := entry(it)
 		ch.Interface = &m
 	} else {
-		ch.Map = []CaptureMapEntry{}
+		ch.Map = []MapEntry{}
 		for _, it := range e.all {
 			if it.info.BlockID >= 0 && (it.info.Removed == nil || event == "end") {
 				ch.Map = append(ch.Map, entry(it))
@@ -750,7 +754,7 @@ func (e *capEngine) deliver(it *capIface, blk []byte) int {
 	onPacket := e.opts.OnPacket
 	ne := binary.NativeEndian
 	num, off, end := capBlock(blk)
-	ether := it.info.LinkType == LinkTypeEthernet
+	ether := it.info.LinkType == pcapfilter.LinkTypeEthernet
 	pi := PacketInfo{Index: it.info.Index, Iface: it.info.Name, Role: it.info.Role, LinkType: it.info.LinkType,
 		Container: *it.container.Load()}
 	n := 0
@@ -796,7 +800,7 @@ func (e *capEngine) format(it *capIface, blk []byte, b *capBatch) {
 	// the limit the reservation fails, and packets are reserved one by one.
 	credit := e.reserveBlock(end - off)
 	id := uint32(it.info.BlockID)
-	ether := it.info.LinkType == LinkTypeEthernet
+	ether := it.info.LinkType == pcapfilter.LinkTypeEthernet
 	var buf []byte
 	if b.p != nil {
 		buf = *b.p
@@ -886,7 +890,7 @@ func (e *capEngine) reserve(n int) bool {
 	}
 	if e.budget.Add(-int64(n)) < 0 {
 		e.full.Store(true)
-		e.requestStop(CaptureStopMaxBytes)
+		e.requestStop(StopMaxBytes)
 		return false
 	}
 	return true
@@ -1069,168 +1073,6 @@ func (r *capRing) close() {
 	}
 }
 
-// pcapng (draft-ietf-opsawg-pcapng), written little-endian.
-const (
-	pcapngTypeSHB       = 0x0A0D0D0A
-	pcapngTypeIDB       = 1
-	pcapngTypeISB       = 5
-	pcapngTypeEPB       = 6
-	pcapngByteOrder     = 0x1A2B3C4D
-	pcapngOptEnd        = 0
-	pcapngOptComment    = 1
-	pcapngOptShbOS      = 3
-	pcapngOptShbUserApp = 4
-	pcapngOptIfName     = 2
-	pcapngOptIfDesc     = 3
-	pcapngOptIfTsresol  = 9
-	pcapngOptIfFilter   = 11
-	pcapngOptEpbFlags   = 2
-	pcapngOptIsbStart   = 2
-	pcapngOptIsbEnd     = 3
-	pcapngOptIsbIfRecv  = 4
-	pcapngOptIsbIfDrop  = 5
-	pcapngOptIsbUsrDel  = 8
-	// pcapngStatsBlockBytes is the size of the statistics block written:
-	// 12 bytes of header and trailer, 12 of body, 5 options and the end.
-	pcapngStatsBlockBytes = 12 + 12 + 5*12 + 4
-)
-
-type pcapngOption struct {
-	code uint16
-	val  []byte
-}
-
-// pcapngBlock assembles a block from its body and options.
-func pcapngBlock(typ uint32, body []byte, opts []pcapngOption) []byte {
-	le := binary.LittleEndian
-	n := 12 + len(body)
-	for _, o := range opts {
-		n += 4 + len(o.val) + (-len(o.val) & 3)
-	}
-	if len(opts) > 0 {
-		n += 4
-	}
-	b := make([]byte, 0, n)
-	b = le.AppendUint32(b, typ)
-	b = le.AppendUint32(b, uint32(n))
-	b = append(b, body...)
-	for _, o := range opts {
-		b = le.AppendUint16(b, o.code)
-		b = le.AppendUint16(b, uint16(len(o.val)))
-		b = append(b, o.val...)
-		b = append(b, make([]byte, -len(o.val)&3)...)
-	}
-	if len(opts) > 0 {
-		b = le.AppendUint32(b, pcapngOptEnd)
-	}
-	return le.AppendUint32(b, uint32(n))
-}
-
-func pcapngString(code uint16, s string) pcapngOption {
-	return pcapngOption{code, []byte(s)}
-}
-
-func pcapngU64(code uint16, v uint64) pcapngOption {
-	return pcapngOption{code, binary.LittleEndian.AppendUint64(nil, v)}
-}
-
-// pcapngTime is a timestamp option: high then low 32 bits of nanoseconds.
-func pcapngTime(code uint16, t time.Time) pcapngOption {
-	ns := uint64(t.UnixNano())
-	b := binary.LittleEndian.AppendUint32(nil, uint32(ns>>32))
-	return pcapngOption{code, binary.LittleEndian.AppendUint32(b, uint32(ns))}
-}
-
-// pcapngSectionHeader is the Section Header Block, of unknown section length.
-func pcapngSectionHeader(app string) []byte {
-	body := binary.LittleEndian.AppendUint32(nil, pcapngByteOrder)
-	body = binary.LittleEndian.AppendUint16(body, 1) // major
-	body = binary.LittleEndian.AppendUint16(body, 0) // minor
-	body = binary.LittleEndian.AppendUint64(body, ^uint64(0))
-	opts := []pcapngOption{pcapngString(pcapngOptShbUserApp, app)}
-	var u unix.Utsname
-	if unix.Uname(&u) == nil {
-		opts = append(opts, pcapngString(pcapngOptShbOS, unix.ByteSliceToString(u.Sysname[:])+" "+unix.ByteSliceToString(u.Release[:])))
-	}
-	return pcapngBlock(pcapngTypeSHB, body, opts)
-}
-
-// pcapngInterfaceBlock is an Interface Description Block with nanosecond
-// timestamps.
-func pcapngInterfaceBlock(lt LinkType, snaplen uint32, name, desc, filter string) []byte {
-	body := binary.LittleEndian.AppendUint16(nil, uint16(lt))
-	body = binary.LittleEndian.AppendUint16(body, 0)
-	body = binary.LittleEndian.AppendUint32(body, snaplen)
-	opts := []pcapngOption{
-		pcapngString(pcapngOptIfName, name),
-		pcapngString(pcapngOptIfDesc, capLabel(desc)),
-		{pcapngOptIfTsresol, []byte{9}},
-	}
-	if filter != "" {
-		// The first byte 0 says: a libpcap filter string.
-		opts = append(opts, pcapngOption{pcapngOptIfFilter, append([]byte{0}, filter...)})
-	}
-	return pcapngBlock(pcapngTypeIDB, body, opts)
-}
-
-// pcapngStatsBlock is an Interface Statistics Block with the kernel's
-// counters and the packets written.
-func pcapngStatsBlock(id uint32, start, end time.Time, recv, drop, delivered uint64) []byte {
-	ns := uint64(end.UnixNano())
-	body := binary.LittleEndian.AppendUint32(nil, id)
-	body = binary.LittleEndian.AppendUint32(body, uint32(ns>>32))
-	body = binary.LittleEndian.AppendUint32(body, uint32(ns))
-	return pcapngBlock(pcapngTypeISB, body, []pcapngOption{
-		pcapngTime(pcapngOptIsbStart, start),
-		pcapngTime(pcapngOptIsbEnd, end),
-		pcapngU64(pcapngOptIsbIfRecv, recv),
-		pcapngU64(pcapngOptIsbIfDrop, drop),
-		pcapngU64(pcapngOptIsbUsrDel, delivered),
-	})
-}
-
-// pcapngEPBBytes is the size of an Enhanced Packet Block of capLen bytes
-// with its flags option.
-func pcapngEPBBytes(capLen int) int {
-	return 28 + capLen + (-capLen & 3) + 12 + 4
-}
-
-// pcapngAppendPacket appends an Enhanced Packet Block whose data is head
-// then data, with an epb_flags option.
-func pcapngAppendPacket(b []byte, id uint32, tsNanos uint64, head, data []byte, origLen, flags uint32) []byte {
-	n := pcapngEPBBytes(len(head) + len(data))
-	off := len(b)
-	b = slices.Grow(b, n)[:off+n]
-	pcapngPutPacket(b[off:], id, tsNanos, head, data, origLen, flags)
-	return b
-}
-
-// pcapngPutPacket writes an Enhanced Packet Block whose data is head then
-// data, with an epb_flags option, into p, which is exactly its size.
-func pcapngPutPacket(p []byte, id uint32, tsNanos uint64, head, data []byte, origLen, flags uint32) {
-	le := binary.LittleEndian
-	capLen := len(head) + len(data)
-	_ = p[27]
-	le.PutUint32(p[0:], pcapngTypeEPB)
-	le.PutUint32(p[4:], uint32(len(p)))
-	le.PutUint32(p[8:], id)
-	le.PutUint32(p[12:], uint32(tsNanos>>32))
-	le.PutUint32(p[16:], uint32(tsNanos))
-	le.PutUint32(p[20:], uint32(capLen))
-	le.PutUint32(p[24:], max(origLen, uint32(capLen)))
-	// Zero the last word of the data before copying it: what the data
-	// does not cover of it is the padding.
-	le.PutUint32(p[28+capLen&^3:], 0)
-	copy(p[28+copy(p[28:], head):], data)
-	t := p[len(p)-16:]
-	_ = t[15]
-	le.PutUint16(t[0:], pcapngOptEpbFlags)
-	le.PutUint16(t[2:], 4)
-	le.PutUint32(t[4:], flags)
-	le.PutUint32(t[8:], pcapngOptEnd)
-	le.PutUint32(t[12:], uint32(len(p)))
-}
-
 // capLabel bounds a description and keeps it printable: it may hold a
 // container name chosen by an attacker.
 func capLabel(s string) string {
@@ -1255,10 +1097,10 @@ var capDockerBridgeName = regexp.MustCompile(`^br-[0-9a-f]{12}$`)
 // capDiscovery finds interfaces and the containers and networks behind them.
 type capDiscovery struct {
 	ctx    context.Context
-	opts   CaptureOptions
+	opts   Options
 	hostNS uint64
 	host   *netlink.Handle
-	docker *Docker
+	docker *docker.Client
 	errs   []string
 
 	// From Docker: bridge name → network name, container id → name.
@@ -1289,11 +1131,11 @@ type capNSOwner struct {
 
 // capProcStart returns the start time of pid in clock ticks since boot.
 func capProcStart(pid int) (uint64, error) {
-	stat, err := procReadFile("/proc/"+strconv.Itoa(pid)+"/stat", procMaxStatBytes)
+	stat, err := host.ReadProcFile("/proc/"+strconv.Itoa(pid)+"/stat", host.MaxStatBytes)
 	if err != nil {
 		return 0, err
 	}
-	_, _, _, start, err := procParseStat(stat)
+	_, _, _, start, err := host.ParseStat(stat)
 	return start, err
 }
 
@@ -1305,11 +1147,11 @@ type capPeer struct {
 	hostIndex int // its iflink: the host end's ifindex
 }
 
-func newCapDiscovery(ctx context.Context, opts CaptureOptions) *capDiscovery {
+func newCapDiscovery(ctx context.Context, opts Options) *capDiscovery {
 	d := &capDiscovery{ctx: ctx, opts: opts, networks: map[string]string{}, names: map[string]string{},
 		nsContainer: map[uint64]capNSOwner{}, checked: map[int]bool{}, logged: map[string]bool{}}
 	var err error
-	if d.hostNS, err = NetNSInode(os.Getpid()); err != nil {
+	if d.hostNS, err = host.NetNSInode(os.Getpid()); err != nil {
 		d.fail("host namespace: %v", err)
 	}
 	if d.host, err = netlink.NewHandle(unix.NETLINK_ROUTE); err != nil {
@@ -1317,7 +1159,7 @@ func newCapDiscovery(ctx context.Context, opts CaptureOptions) *capDiscovery {
 	}
 	if !opts.NoDocker {
 		dctx, cancel := context.WithTimeout(ctx, captureDockerTimeout)
-		d.docker, err = DialDocker(dctx, opts.DockerHost)
+		d.docker, err = docker.Dial(dctx, opts.DockerHost)
 		cancel()
 		if err != nil {
 			d.fail("names from Docker unavailable, containers named by id only: %v", err)
@@ -1346,7 +1188,7 @@ func (d *capDiscovery) fail(format string, args ...any) {
 
 // discover returns the interfaces to capture and every interface present
 // (ifindex → name), so that the caller can tell which are gone.
-func (d *capDiscovery) discover(auto, first bool) ([]CaptureInterface, map[int]string) {
+func (d *capDiscovery) discover(auto, first bool) ([]Interface, map[int]string) {
 	if d.host == nil {
 		return nil, nil
 	}
@@ -1368,10 +1210,10 @@ func (d *capDiscovery) discover(auto, first bool) ([]CaptureInterface, map[int]s
 	}
 	cls := d.classify(links, byIndex)
 	if !auto {
-		var out []CaptureInterface
+		var out []Interface
 		for _, name := range d.opts.Ifaces {
 			name = strings.TrimSpace(name)
-			c := CaptureInterface{Name: name, Role: CaptureRoleNamed, Description: "interface " + name}
+			c := Interface{Name: name, Role: RoleNamed, Description: "interface " + name}
 			l, err := d.host.LinkByName(name)
 			if err != nil {
 				c.Error = fmt.Sprintf("no interface %q: %v", name, err)
@@ -1388,7 +1230,7 @@ func (d *capDiscovery) discover(auto, first bool) ([]CaptureInterface, map[int]s
 		}
 		return out, present
 	}
-	out := make([]CaptureInterface, 0, len(cls))
+	out := make([]Interface, 0, len(cls))
 	for _, c := range cls {
 		out = append(out, c)
 	}
@@ -1397,8 +1239,8 @@ func (d *capDiscovery) discover(auto, first bool) ([]CaptureInterface, map[int]s
 }
 
 // classify finds the Docker bridges, the containers' veths and the uplinks.
-func (d *capDiscovery) classify(links []netlink.Link, byIndex map[int]netlink.Link) map[int]CaptureInterface {
-	out := map[int]CaptureInterface{}
+func (d *capDiscovery) classify(links []netlink.Link, byIndex map[int]netlink.Link) map[int]Interface {
+	out := map[int]Interface{}
 	d.refreshDocker(false)
 	isDockerBridge := map[int]bool{}
 	for _, l := range links {
@@ -1448,7 +1290,7 @@ func (d *capDiscovery) classify(links []netlink.Link, byIndex map[int]netlink.Li
 	}
 	for idx := range isDockerBridge {
 		l := byIndex[idx]
-		c := d.base(l, CaptureRoleBridge)
+		c := d.base(l, RoleBridge)
 		c.Network = d.networks[c.Name]
 		if c.Network == "" && c.Name == "docker0" {
 			c.Network = "bridge"
@@ -1466,16 +1308,16 @@ func (d *capDiscovery) classify(links []netlink.Link, byIndex map[int]netlink.Li
 		if !ok && !isDockerBridge[a.MasterIndex] {
 			continue
 		}
-		c := d.base(l, CaptureRoleVeth)
+		c := d.base(l, RoleVeth)
 		if m := byIndex[a.MasterIndex]; m != nil {
 			c.Bridge = m.Attrs().Name
 		}
 		c.Container, c.ContainerName = p.container, d.names[p.container]
 		switch {
 		case c.ContainerName != "":
-			c.Description = fmt.Sprintf("veth of container %s (%s)", c.ContainerName, shortID(c.Container))
+			c.Description = fmt.Sprintf("veth of container %s (%s)", c.ContainerName, docker.ShortID(c.Container))
 		case c.Container != "":
-			c.Description = "veth of container " + shortID(c.Container)
+			c.Description = "veth of container " + docker.ShortID(c.Container)
 		default:
 			c.Description = "veth on bridge " + c.Bridge + " (container not yet known)"
 		}
@@ -1486,7 +1328,7 @@ func (d *capDiscovery) classify(links []netlink.Link, byIndex map[int]netlink.Li
 		if l == nil || out[idx].Role != "" || l.Attrs().Flags&net.FlagLoopback != 0 {
 			continue
 		}
-		c := d.base(l, CaptureRoleUplink)
+		c := d.base(l, RoleUplink)
 		c.Description = "uplink"
 		c.Routes = routes
 		out[idx] = c
@@ -1494,20 +1336,20 @@ func (d *capDiscovery) classify(links []netlink.Link, byIndex map[int]netlink.Li
 	return out
 }
 
-func (d *capDiscovery) base(l netlink.Link, role string) CaptureInterface {
-	c := CaptureInterface{Index: l.Attrs().Index, Name: l.Attrs().Name, Kind: l.Type(), Role: role}
+func (d *capDiscovery) base(l netlink.Link, role string) Interface {
+	c := Interface{Index: l.Attrs().Index, Name: l.Attrs().Name, Kind: l.Type(), Role: role}
 	c.LinkType, c.Error = capLinkType(l)
 	return c
 }
 
 // capLinkType is the link type of packets read with SOCK_RAW: Ethernet,
 // or raw IP for interfaces without a link-layer header.
-func capLinkType(l netlink.Link) (LinkType, string) {
+func capLinkType(l netlink.Link) (pcapfilter.LinkType, string) {
 	switch l.Attrs().EncapType {
 	case "ether", "loopback":
-		return LinkTypeEthernet, ""
+		return pcapfilter.LinkTypeEthernet, ""
 	case "none", "tunnel", "tunnel6", "sit", "ppp", "rawip":
-		return LinkTypeRaw, ""
+		return pcapfilter.LinkTypeRaw, ""
 	}
 	return 0, fmt.Sprintf("not captured: link type %q is not supported", l.Attrs().EncapType)
 }
@@ -1569,32 +1411,28 @@ func (d *capDiscovery) peerOf(l netlink.Link) capPeer {
 // as the processes step does, and lists the veth ends inside them.
 func (d *capDiscovery) scan() {
 	d.scanLast = time.Now()
-	ents, err := os.ReadDir("/proc")
+	nss, err := host.ScanNamespaces(d.hostNS)
 	if err != nil {
 		d.fail("scan /proc: %v", err)
 		return
 	}
 	var peers []capPeer
-	listed := map[uint64]bool{}
-	for _, ent := range ents {
-		pid, err := strconv.Atoi(ent.Name())
-		if err != nil || pid <= 0 {
+	for _, ns := range nss {
+		if ns.Host {
 			continue
 		}
-		ino, err := NetNSInode(pid)
-		if err != nil || ino == d.hostNS || listed[ino] {
-			continue
+		for _, pid := range ns.PIDs {
+			id := d.nsOwner(pid, ns.Inode)
+			if id == "" {
+				continue
+			}
+			ps, err := d.nsPeers(pid, id)
+			if err != nil {
+				continue // exited meanwhile: another process may still show the namespace
+			}
+			peers = append(peers, ps...)
+			break
 		}
-		id := d.nsOwner(pid, ino)
-		if id == "" {
-			continue
-		}
-		ps, err := d.nsPeers(pid, id)
-		if err != nil {
-			continue // exited meanwhile: another process may still show the namespace
-		}
-		listed[ino] = true
-		peers = append(peers, ps...)
 	}
 	d.peers = peers
 }
@@ -1604,18 +1442,18 @@ func (d *capDiscovery) scan() {
 // from pid's cgroup otherwise.
 func (d *capDiscovery) nsOwner(pid int, ino uint64) string {
 	if o, ok := d.nsContainer[ino]; ok {
-		if cur, err := NetNSInode(o.pid); err == nil && cur == ino {
+		if cur, err := host.NetNSInode(o.pid); err == nil && cur == ino {
 			if start, err := capProcStart(o.pid); err == nil && start == o.start {
 				return o.container
 			}
 		}
 		delete(d.nsContainer, ino)
 	}
-	cg, err := procReadFile("/proc/"+strconv.Itoa(pid)+"/cgroup", procMaxCgroupBytes)
+	cg, err := host.ReadProcFile("/proc/"+strconv.Itoa(pid)+"/cgroup", host.MaxCgroupBytes)
 	if err != nil {
 		return ""
 	}
-	id := ContainerIDFromCgroup(string(cg))
+	id := host.ContainerIDFromCgroup(string(cg))
 	if id == "" {
 		// Not remembered: a namespace seen while its container is still
 		// being set up (its first process not yet in the container's
@@ -1667,7 +1505,7 @@ func (d *capDiscovery) refreshDocker(force bool) {
 	d.dockerLast = time.Now()
 	ctx, cancel := context.WithTimeout(d.ctx, captureDockerTimeout)
 	defer cancel()
-	raw, err := d.docker.get(ctx, "/networks", nil, dockerMaxListBytes)
+	raw, err := d.docker.Get(ctx, "/networks", nil, docker.MaxListBytes)
 	if err != nil {
 		d.fail("docker networks: %v", err)
 	} else {
@@ -1691,7 +1529,7 @@ func (d *capDiscovery) refreshDocker(force bool) {
 			d.networks[br] = n.Name
 		}
 	}
-	raw, err = d.docker.get(ctx, "/containers/json", url.Values{}, dockerMaxListBytes)
+	raw, err = d.docker.Get(ctx, "/containers/json", url.Values{}, docker.MaxListBytes)
 	if err != nil {
 		d.fail("docker containers: %v", err)
 		return
@@ -1714,174 +1552,17 @@ func (d *capDiscovery) refreshDocker(force bool) {
 	}
 }
 
-// The capture during collection.
-
-// captureRun is a capture running while the snapshot steps run.
-type captureRun struct {
-	started time.Time
-	pcap    *bundle.MemberWriter
-	events  *bundle.MemberWriter
-	filter  string
-	done    chan struct{}
-	res     CaptureResult
-	err     error
-	ct      ConntrackEventStats
-	ctErr   error
-	evErr   error
-}
-
-// startCapture starts the capture and the conntrack event recording; the
-// snapshot steps run meanwhile. A capture that cannot start is recorded as
-// a failed step at once.
-func (c *collector) startCapture(ctx context.Context) {
-	if c.opts.Capture <= 0 {
-		return
-	}
-	run := &captureRun{started: time.Now().UTC(), filter: c.opts.CaptureFilter, done: make(chan struct{})}
-	note := "no capture filter"
-	if run.filter != "" {
-		note = fmt.Sprintf("capture filter %q", run.filter)
-	}
-	var err error
-	run.pcap, err = c.w.Create("capture/capture.pcapng", bundle.MemberInfo{Step: "capture", Note: note,
-		Source: bundle.Source{Kind: "capture", Ref: "AF_PACKET TPACKET_V3, SO_ATTACH_FILTER before bind"}})
-	if err == nil {
-		run.events, err = c.w.Create("capture/conntrack-events.jsonl", bundle.MemberInfo{Step: "capture",
-			Source: bundle.Source{Kind: "netlink", Ref: "NFNLGRP_CONNTRACK_NEW, _UPDATE, _DESTROY"}})
-	}
-	if err != nil {
-		if run.pcap != nil {
-			run.pcap.Abort(err.Error())
-		}
-		c.recordCapture(run, bundle.StepFailed, fmt.Errorf("start capture: %w", err))
-		return
-	}
-	cctx, cancel := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
-		defer cancel() // the capture ended early (limit, error): stop the events too
-		run.res, run.err = Capture(cctx, run.pcap, CaptureOptions{
-			Duration:    c.opts.Capture,
-			Ifaces:      c.opts.CaptureIfaces,
-			Filter:      run.filter,
-			Snaplen:     c.opts.Snaplen,
-			MaxBytes:    c.opts.CaptureMaxBytes,
-			DockerHost:  c.opts.DockerHost,
-			Application: "dockcase " + clockBuildInfo().Version,
-			Log:         c.opts.Progress,
-		})
-		if errors.Is(ctx.Err(), context.Canceled) {
-			run.res.StopReason = CaptureStopInterrupted
-		}
-	}()
-	go func() {
-		defer wg.Done()
-		run.ct, run.ctErr = RecordConntrackEvents(cctx, run.events)
-	}()
-	go func() {
-		wg.Wait()
-		close(run.done)
-	}()
-	c.capture = run
-	fmt.Fprintf(c.opts.Progress, "dockcase: capturing for %s while the snapshot runs\n", c.opts.Capture)
-}
-
-// finishCapture waits for the capture to end, closes its members, writes
-// capture/interfaces.json and records the capture step.
-func (c *collector) finishCapture() {
-	run := c.capture
-	if run == nil {
-		return
-	}
-	c.capture = nil
-	if time.Since(run.started) < c.opts.Capture {
-		fmt.Fprintf(c.opts.Progress, "dockcase: waiting for the capture to end (%s)\n", (c.opts.Capture - time.Since(run.started)).Round(time.Second))
-	}
-	<-run.done
-	res := run.res
+// notWatched returns an error for each interface the capture could
+// not open, once per name over the captures of one watch (reported holds
+// the names already told). An interface that vanished before its ring was
+// bound is none: nothing could have been seen there.
+func NotWatched(res Result, reported map[string]bool) []error {
 	var errs []error
-	if run.err != nil {
-		errs = append(errs, run.err)
-	}
-	var closeErr error
-	switch res.StopReason {
-	case CaptureStopMaxBytes:
-		closeErr = run.pcap.Abort(fmt.Sprintf("capture stopped at the --capture-max-bytes limit of %d bytes after %s; %d later packets not written",
-			res.MaxBytes, res.Ended.Sub(res.Started).Round(time.Millisecond), res.OverLimit))
-	case CaptureStopInterrupted:
-		closeErr = run.pcap.Abort("capture ended early: collection interrupted")
-	case CaptureStopWriteError:
-		closeErr = run.pcap.Abort("capture ended early: the bundle could not be written")
-	default:
-		closeErr = run.pcap.Close()
-	}
-	if closeErr != nil {
-		errs = append(errs, closeErr)
-	}
-	if run.ctErr != nil {
-		errs = append(errs, fmt.Errorf("conntrack events: %w", run.ctErr))
-		closeErr = run.events.Abort(run.ctErr.Error())
-	} else {
-		closeErr = run.events.Close()
-	}
-	if closeErr != nil {
-		errs = append(errs, closeErr)
-	}
-	if err := c.w.AddJSON("capture/interfaces.json", bundle.MemberInfo{Step: "capture",
-		Source: bundle.Source{Kind: "capture", Ref: "netlink links and routes, /proc/*/cgroup, Docker API, PACKET_STATISTICS"}}, res); err != nil {
-		errs = append(errs, err)
-	}
 	for _, it := range res.Interfaces {
-		if it.Dropped > 0 {
-			errs = append(errs, fmt.Errorf("the kernel dropped %d of %d packets on %s", it.Dropped, it.Received, it.Name))
+		if it.BlockID < 0 && it.Error != "" && !reported[it.Name] {
+			reported[it.Name] = true
+			errs = append(errs, fmt.Errorf("%s (%s) not watched: %s", it.Name, it.Role, it.Error))
 		}
 	}
-	if run.ct.Lost > 0 {
-		errs = append(errs, fmt.Errorf("%d conntrack event overflow(s): events were lost", run.ct.Lost))
-	}
-	status := bundle.StepOK
-	switch {
-	case res.StopReason == CaptureStopInterrupted:
-		status = bundle.StepInterrupted
-		errs = append(errs, ErrInterrupted)
-	case run.err != nil && len(res.Interfaces) == 0:
-		status = bundle.StepFailed
-	case len(errs) > 0:
-		status = bundle.StepPartial
-	}
-	c.recordCapture(run, status, errors.Join(errs...))
-}
-
-func (c *collector) recordCapture(run *captureRun, status string, err error) {
-	res := run.res
-	rec := bundle.StepRecord{Name: "capture", Started: run.started, Ended: time.Now().UTC(), Status: status,
-		Called: []bundle.Call{
-			{Kind: "capture", Ref: fmt.Sprintf("socket(AF_PACKET, SOCK_RAW), SO_ATTACH_FILTER, PACKET_RX_RING TPACKET_V3, bind, on %d interface(s)", len(res.Interfaces))},
-			{Kind: "netlink", Ref: "RTM_GETLINK, RTM_GETROUTE, RTM_GETNSID every " + captureDiscoverInterval.String()},
-			{Kind: "netlink", Ref: "NFNL_SUBSYS_CTNETLINK multicast NEW, UPDATE, DESTROY"},
-		},
-		Detail: map[string]any{
-			"filter": run.filter, "mode": res.Mode, "stop_reason": res.StopReason, "bytes": res.Bytes,
-			"max_bytes": res.MaxBytes, "packets": res.Packets, "kernel_received": res.Received,
-			"kernel_dropped": res.Dropped, "over_limit": res.OverLimit, "interfaces": len(res.Interfaces),
-			"conntrack_events": run.ct.Events,
-		},
-	}
-	if err != nil {
-		rec.Error = err.Error()
-	}
-	if res.StopReason == CaptureStopMaxBytes {
-		rec.Detail.(map[string]any)["note"] = fmt.Sprintf("stopped at the --capture-max-bytes limit of %d bytes", res.MaxBytes)
-		fmt.Fprintf(c.opts.Progress, "dockcase: capture stopped at the --capture-max-bytes limit (%d bytes)\n", res.MaxBytes)
-	}
-	switch status {
-	case bundle.StepInterrupted:
-		c.gap("capture: interrupted before it finished")
-	case bundle.StepFailed, bundle.StepPartial:
-		c.gap(fmt.Sprintf("capture: %s: %v", status, err))
-		fmt.Fprintf(c.opts.Progress, "dockcase: capture: %s: %s\n", status, firstLine(rec.Error))
-	}
-	c.w.Record(rec)
+	return errs
 }

@@ -1,4 +1,4 @@
-package collect
+package host
 
 import (
 	"bufio"
@@ -188,7 +188,7 @@ func ctEventLine(ev conntrack.Event) (ConntrackEvent, bool) {
 	if ev.Flow == nil {
 		return line, false
 	}
-	e := ctFromFlow(ev.Flow)
+	e := ConntrackEntryFromFlow(ev.Flow)
 	line.Flow = &e
 	if !ev.Flow.Timestamp.Stop.IsZero() {
 		s := ev.Flow.Timestamp.Stop.UTC()

@@ -1,4 +1,4 @@
-package collect
+package capture
 
 import (
 	"bufio"
@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,7 +20,10 @@ import (
 	"time"
 
 	"github.com/dockcase/dockcase/collect/e2etest"
+	"github.com/dockcase/dockcase/collect/host"
+	"github.com/dockcase/dockcase/internal/pcapfilter"
 	"github.com/gopacket/gopacket/pcapgo"
+	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 )
 
@@ -47,8 +51,8 @@ func capTestTshark(t *testing.T, file string, args ...string) []string {
 func TestPcapngWriterReadByTshark(t *testing.T) {
 	var buf bytes.Buffer
 	buf.Write(pcapngSectionHeader("dockcase test"))
-	buf.Write(pcapngInterfaceBlock(LinkTypeEthernet, 262144, "dcqeth0", "veth of container web-1 (0123456789ab)", "udp port 53"))
-	buf.Write(pcapngInterfaceBlock(LinkTypeRaw, 65535, "dcqtun0", "uplink", ""))
+	buf.Write(pcapngInterfaceBlock(pcapfilter.LinkTypeEthernet, 262144, "dcqeth0", "veth of container web-1 (0123456789ab)", "udp port 53"))
+	buf.Write(pcapngInterfaceBlock(pcapfilter.LinkTypeRaw, 65535, "dcqtun0", "uplink", ""))
 	udp := capTestUDPv4(net.IPv4(198, 18, 0, 1), net.IPv4(198, 18, 0, 2), 40000, 53, []byte("hello"))
 	eth := append([]byte{2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00}, udp...)
 	ts1 := uint64(1_700_000_000_123_456_789)
@@ -127,7 +131,7 @@ func TestCapProgramSnaplen(t *testing.T) {
 		expr    string
 		snaplen int
 	}{{"", 96}, {"udp port 53", 128}, {"host 198.18.0.1 or tcp", 262144}} {
-		prog, err := capProgram(tc.expr, LinkTypeEthernet, tc.snaplen)
+		prog, err := capProgram(tc.expr, pcapfilter.LinkTypeEthernet, tc.snaplen)
 		if err != nil {
 			t.Fatalf("capProgram(%q) = %v", tc.expr, err)
 		}
@@ -144,12 +148,12 @@ func TestCapProgramSnaplen(t *testing.T) {
 			t.Errorf("capProgram(%q) has no accepting return", tc.expr)
 		}
 	}
-	if err := CheckCaptureFilter("host 198.18.0.1 and port 80"); err != nil {
-		t.Errorf("CheckCaptureFilter(valid) = %v", err)
+	if err := CheckFilter("host 198.18.0.1 and port 80"); err != nil {
+		t.Errorf("CheckFilter(valid) = %v", err)
 	}
-	var fe *FilterError
-	if err := CheckCaptureFilter("ether host 02:00:00:00:00:01"); !errors.As(err, &fe) {
-		t.Errorf("CheckCaptureFilter(outside the subset) = %v, want a *FilterError", err)
+	var fe *pcapfilter.Error
+	if err := CheckFilter("ether host 02:00:00:00:00:01"); !errors.As(err, &fe) {
+		t.Errorf("CheckFilter(outside the subset) = %v, want a *pcapfilter.Error", err)
 	}
 }
 
@@ -309,13 +313,13 @@ func TestCaptureAFPacket(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			var out bytes.Buffer
-			var res CaptureResult
+			var res Result
 			var capErr error
 			var wg sync.WaitGroup
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				res, capErr = Capture(ctx, &out, CaptureOptions{Ifaces: []string{l.host}, Filter: tc.filter, NoDocker: true})
+				res, capErr = Run(ctx, &out, Options{Ifaces: []string{l.host}, Filter: tc.filter, NoDocker: true})
 			}()
 			// Both must be listening before anything is sent.
 			select {
@@ -345,7 +349,7 @@ func TestCaptureAFPacket(t *testing.T) {
 			if capErr != nil {
 				t.Fatalf("Capture = %v", capErr)
 			}
-			if res.StopReason != CaptureStopInterrupted || len(res.Interfaces) != 1 || res.Interfaces[0].Name != l.host {
+			if res.StopReason != StopInterrupted || len(res.Interfaces) != 1 || res.Interfaces[0].Name != l.host {
 				t.Fatalf("result: stop %q, interfaces %+v", res.StopReason, res.Interfaces)
 			}
 			it := res.Interfaces[0]
@@ -396,11 +400,11 @@ func TestCaptureMaxBytes(t *testing.T) {
 	var out bytes.Buffer
 	const limit = 8 << 10
 	done := make(chan struct{})
-	var res CaptureResult
+	var res Result
 	var err error
 	go func() {
 		defer close(done)
-		res, err = Capture(ctx, &out, CaptureOptions{Ifaces: []string{l.host}, MaxBytes: limit, NoDocker: true})
+		res, err = Run(ctx, &out, Options{Ifaces: []string{l.host}, MaxBytes: limit, NoDocker: true})
 	}()
 	time.Sleep(300 * time.Millisecond)
 	for i := 0; i < 100; i++ {
@@ -417,7 +421,7 @@ func TestCaptureMaxBytes(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Capture = %v", err)
 	}
-	if res.StopReason != CaptureStopMaxBytes || out.Len() > limit || res.OverLimit == 0 {
+	if res.StopReason != StopMaxBytes || out.Len() > limit || res.OverLimit == 0 {
 		t.Fatalf("stop %q, %d bytes written (limit %d), %d over the limit", res.StopReason, out.Len(), limit, res.OverLimit)
 	}
 	file := filepath.Join(t.TempDir(), "c.pcapng")
@@ -430,17 +434,17 @@ func TestCaptureMaxBytes(t *testing.T) {
 
 // capTestCapture captures on iface while send runs, then reads the UDP
 // datagrams of the file back with tshark's -T fields args.
-func capTestCapture(t *testing.T, iface string, send func(), fields ...string) (CaptureResult, []string) {
+func capTestCapture(t *testing.T, iface string, send func(), fields ...string) (Result, []string) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var out bytes.Buffer
-	var res CaptureResult
+	var res Result
 	var err error
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		res, err = Capture(ctx, &out, CaptureOptions{Ifaces: []string{iface}, NoDocker: true})
+		res, err = Run(ctx, &out, Options{Ifaces: []string{iface}, NoDocker: true})
 	}()
 	time.Sleep(300 * time.Millisecond)
 	send()
@@ -486,7 +490,7 @@ func TestCaptureVLAN(t *testing.T) {
 // namespace ns.
 func capTestSendFrames(t *testing.T, ns, iface string, frames [][]byte) {
 	t.Helper()
-	err := filterInNetns(ns, func() error {
+	err := capInNetns(ns, func() error {
 		ifi, err := net.InterfaceByName(iface)
 		if err != nil {
 			return err
@@ -552,7 +556,7 @@ func TestCaptureLinkDownUp(t *testing.T) {
 func TestCapDiscoveryNamespaceReuse(t *testing.T) {
 	sc := e2etest.NewScenario(t, e2etest.ScenarioOptions{})
 	b := sc.Beacon
-	ino, err := NetNSInode(b.Pid)
+	ino, err := host.NetNSInode(b.Pid)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -565,7 +569,7 @@ func TestCapDiscoveryNamespaceReuse(t *testing.T) {
 		t.Fatal(err)
 	}
 	const stale = "5ca1ab1e5ca1ab1e5ca1ab1e5ca1ab1e5ca1ab1e5ca1ab1e5ca1ab1e5ca1ab1e"
-	d := newCapDiscovery(context.Background(), CaptureOptions{NoDocker: true})
+	d := newCapDiscovery(context.Background(), Options{NoDocker: true})
 	defer d.close()
 	for _, tt := range []struct {
 		name  string
@@ -629,9 +633,9 @@ func newCapTestVeth(t *testing.T) string {
 // error.
 func TestCaptureInterfaceGoneBeforeOpen(t *testing.T) {
 	gone, kept := newCapTestVeth(t), newCapTestVeth(t)
-	discover := func(name string) CaptureInterface {
+	discover := func(name string) Interface {
 		t.Helper()
-		d := newCapDiscovery(context.Background(), CaptureOptions{Ifaces: []string{name}, NoDocker: true})
+		d := newCapDiscovery(context.Background(), Options{Ifaces: []string{name}, NoDocker: true})
 		defer d.close()
 		cands, _ := d.discover(false, true)
 		if len(cands) != 1 || cands[0].Name != name || cands[0].Index == 0 || cands[0].Error != "" {
@@ -646,7 +650,7 @@ func TestCaptureInterfaceGoneBeforeOpen(t *testing.T) {
 	badProg := []unix.SockFilter{{Code: unix.BPF_LD | unix.BPF_W | unix.BPF_ABS}}
 	for _, tc := range []struct {
 		name    string
-		c       CaptureInterface
+		c       Interface
 		first   bool
 		prog    []unix.SockFilter // replaces the compiled filter when set
 		wantErr string            // "" when the interface is gone
@@ -658,7 +662,7 @@ func TestCaptureInterfaceGoneBeforeOpen(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var log bytes.Buffer
-			e, err := newCapEngine(CaptureOptions{Snaplen: DefaultSnaplen, MaxBytes: DefaultCaptureMaxBytes, Log: &log}, true)
+			e, err := newCapEngine(Options{Snaplen: DefaultSnaplen, MaxBytes: DefaultCaptureMaxBytes, Log: &log}, true)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -707,8 +711,8 @@ func TestCaptureInterfaceGoneBeforeOpen(t *testing.T) {
 			}
 
 			// What locate tells the responder about the same result.
-			res := CaptureResult{Interfaces: []CaptureInterface{got}, Changes: e.changes, Errors: e.errs}
-			nw := locateNotWatched(res, map[string]bool{})
+			res := Result{Interfaces: []Interface{got}, Changes: e.changes, Errors: e.errs}
+			nw := NotWatched(res, map[string]bool{})
 			switch {
 			case tc.wantErr == "" && len(nw) != 0:
 				t.Errorf("locate reports the vanished %s: %v", tc.c.Name, nw)
@@ -736,18 +740,47 @@ func TestCapGone(t *testing.T) {
 	bind := func(index int, errno error) error { return fmt.Errorf("bind to ifindex %d: %w", index, errno) }
 	for _, tc := range []struct {
 		name string
-		c    CaptureInterface
+		c    Interface
 		err  error
 		want bool
 	}{
-		{"ENODEV, ifindex gone", CaptureInterface{Index: goneIf.Index, Name: gone}, bind(goneIf.Index, unix.ENODEV), true},
-		{"ENODEV, ifindex names another interface", CaptureInterface{Index: keptIf.Index, Name: gone}, bind(keptIf.Index, unix.ENODEV), true},
-		{"ENODEV, interface still there", CaptureInterface{Index: keptIf.Index, Name: kept}, bind(keptIf.Index, unix.ENODEV), false},
-		{"other error, ifindex gone", CaptureInterface{Index: goneIf.Index, Name: gone}, bind(goneIf.Index, unix.EINVAL), false},
-		{"ENODEV text, not the errno", CaptureInterface{Index: goneIf.Index, Name: gone}, errors.New("bind: no such device"), false},
+		{"ENODEV, ifindex gone", Interface{Index: goneIf.Index, Name: gone}, bind(goneIf.Index, unix.ENODEV), true},
+		{"ENODEV, ifindex names another interface", Interface{Index: keptIf.Index, Name: gone}, bind(keptIf.Index, unix.ENODEV), true},
+		{"ENODEV, interface still there", Interface{Index: keptIf.Index, Name: kept}, bind(keptIf.Index, unix.ENODEV), false},
+		{"other error, ifindex gone", Interface{Index: goneIf.Index, Name: gone}, bind(goneIf.Index, unix.EINVAL), false},
+		{"ENODEV text, not the errno", Interface{Index: goneIf.Index, Name: gone}, errors.New("bind: no such device"), false},
 	} {
 		if got := capGone(tc.c, tc.err); got != tc.want {
 			t.Errorf("%s: capGone(%s #%d, %v) = %v, want %v", tc.name, tc.c.Name, tc.c.Index, tc.err, got, tc.want)
 		}
 	}
+}
+
+// capInNetns runs fn on a locked thread moved into the named namespace,
+// then moves the thread back and unlocks it. A thread that cannot go back
+// stays locked and ends with its goroutine. Ending locked in the test
+// namespace is not enough: when the goroutine runs on the main thread, Go
+// parks that thread instead, and /proc/<pid>/ns/net (the main thread's)
+// would name the test namespace for the rest of the test binary.
+func capInNetns(name string, fn func() error) error {
+	runtime.LockOSThread()
+	orig, err := netns.Get()
+	if err != nil {
+		return err
+	}
+	defer orig.Close()
+	h, err := netns.GetFromName(name)
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	if err := netns.Set(h); err != nil {
+		return err
+	}
+	defer func() {
+		if netns.Set(orig) == nil {
+			runtime.UnlockOSThread()
+		}
+	}()
+	return fn()
 }

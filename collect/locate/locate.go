@@ -1,15 +1,16 @@
-package collect
+// Package locate answers "which container talks to this address" on the
+// live host (locate.Run, locate.Watch). The indicator parser is in
+// target.go and the packet header decoder in packet.go.
+package locate
 
 import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/netip"
 	"net/url"
 	"os"
@@ -18,9 +19,11 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
+	"github.com/dockcase/dockcase/collect/capture"
+	"github.com/dockcase/dockcase/collect/docker"
+	"github.com/dockcase/dockcase/collect/host"
 	"github.com/ti-mo/conntrack"
 	"github.com/ti-mo/netfilter"
 	"github.com/vishvananda/netlink"
@@ -32,7 +35,7 @@ import (
 // Locate answers "which container talks to this address" from what the
 // kernel holds now: the conntrack table (NAT reversed to the container's own
 // address and port) and the socket tables of every network namespace, each
-// socket with the process holding it. WatchLocate goes on with the flows that
+// socket with the process holding it. Watch goes on with the flows that
 // start afterwards. Both only read.
 
 const (
@@ -85,236 +88,15 @@ const (
 // namespace: a container run with --network host, or a host process.
 const NetworkHost = "host"
 
-// Target is what the responder looks for: an address, a prefix, or a domain
-// and the addresses it resolved to.
-type Target struct {
-	Input    string         `json:"input"`
-	Domain   string         `json:"domain,omitempty"`
-	Prefixes []netip.Prefix `json:"prefixes"`
-
-	// live holds the addresses DNS answers for Domain added during a
-	// watch; copies of the target share it.
-	live *locateLive
-}
-
-// locateLive is the part of a watched target that grows while it runs.
-type locateLive struct {
-	added   atomic.Pointer[[]netip.Prefix] // read for every packet: no lock
-	mu      sync.Mutex
-	changed chan struct{} // closed and replaced at each addition
-}
-
-func newLocateLive() *locateLive { return &locateLive{changed: make(chan struct{})} }
-
-// watchPrefixes are the target's prefixes and those added since.
-func (t Target) watchPrefixes() []netip.Prefix {
-	if t.live == nil {
-		return t.Prefixes
-	}
-	ps := t.live.added.Load()
-	if ps == nil {
-		return t.Prefixes
-	}
-	return append(slices.Clip(t.Prefixes), *ps...)
-}
-
-// addAnswered adds a, an address a DNS answer gave for the domain, to a
-// watched target; false when it is in the target already or the target
-// holds locateMaxResolved addresses.
-func (t Target) addAnswered(a netip.Addr) bool {
-	if t.live == nil || !a.IsValid() {
-		return false
-	}
-	a = a.Unmap()
-	t.live.mu.Lock()
-	defer t.live.mu.Unlock()
-	if t.Contains(a) {
-		return false
-	}
-	var next []netip.Prefix
-	if ps := t.live.added.Load(); ps != nil {
-		next = slices.Clone(*ps)
-	}
-	if len(t.Prefixes)+len(next) >= locateMaxResolved {
-		return false
-	}
-	next = append(next, netip.PrefixFrom(a, a.BitLen()))
-	t.live.added.Store(&next)
-	close(t.live.changed)
-	t.live.changed = make(chan struct{})
-	return true
-}
-
-// liveChanged is closed at the next addition to a watched target; nil
-// (never ready) for a target that cannot grow.
-func (t Target) liveChanged() <-chan struct{} {
-	if t.live == nil {
-		return nil
-	}
-	t.live.mu.Lock()
-	defer t.live.mu.Unlock()
-	return t.live.changed
-}
-
-// TargetError says why a target could not be parsed; commands treat it as
-// a usage error.
-type TargetError struct {
-	Input  string
-	Reason string
-}
-
-func (e *TargetError) Error() string {
-	return fmt.Sprintf("target %q: %s", e.Input, e.Reason)
-}
-
-// ParseTarget parses an IP address (v4 or v6), a CIDR prefix or a domain
-// name. A domain is not resolved here: see ResolveTarget.
-func ParseTarget(s string) (Target, error) {
-	in := strings.TrimSpace(s)
-	t := Target{Input: in}
-	bad := func(reason string) (Target, error) { return Target{}, &TargetError{Input: s, Reason: reason} }
-	if in == "" {
-		return bad("empty")
-	}
-	if strings.Contains(in, "/") {
-		p, err := netip.ParsePrefix(in)
-		if err != nil {
-			return bad("not a CIDR prefix")
-		}
-		if p.Addr().Zone() != "" {
-			return bad("zoned addresses are not supported")
-		}
-		t.Prefixes = []netip.Prefix{locateUnmapPrefix(p).Masked()}
-		return t, nil
-	}
-	if a, err := netip.ParseAddr(in); err == nil {
-		if a.Zone() != "" {
-			return bad("zoned addresses are not supported")
-		}
-		a = a.Unmap()
-		t.Prefixes = []netip.Prefix{netip.PrefixFrom(a, a.BitLen())}
-		return t, nil
-	}
-	name := strings.TrimSuffix(strings.ToLower(in), ".")
-	if reason := locateCheckDomain(name); reason != "" {
-		return bad(reason)
-	}
-	t.Domain = name
-	return t, nil
-}
-
-// locateCheckDomain returns why name is not a domain name, or "".
-func locateCheckDomain(name string) string {
-	if len(name) > locateMaxDomainBytes {
-		return fmt.Sprintf("longer than %d characters", locateMaxDomainBytes)
-	}
-	labels := strings.Split(name, ".")
-	for _, l := range labels {
-		if l == "" || len(l) > 63 {
-			return "not an address, a prefix or a domain name"
-		}
-		if l[0] == '-' || l[len(l)-1] == '-' {
-			return "not an address, a prefix or a domain name"
-		}
-		for _, c := range []byte(l) {
-			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
-				return "not an address, a prefix or a domain name"
-			}
-		}
-	}
-	// A name whose last label is all digits is a mistyped address
-	// (1.2.3.4.5, 300.1.1.1), never a real domain.
-	last := labels[len(labels)-1]
-	if strings.Trim(last, "0123456789") == "" {
-		return "not a valid IP address"
-	}
-	return ""
-}
-
-func locateUnmapPrefix(p netip.Prefix) netip.Prefix {
-	if !p.Addr().Is4In6() {
-		return p
-	}
-	bits := p.Bits() - 96
-	if bits < 0 {
-		bits = 0
-	}
-	return netip.PrefixFrom(p.Addr().Unmap(), bits)
-}
-
-// Contains reports whether a is one of the target's addresses.
-func (t Target) Contains(a netip.Addr) bool {
-	a = a.Unmap()
-	for _, p := range t.Prefixes {
-		if p.Contains(a) {
-			return true
-		}
-	}
-	if t.live != nil {
-		if ps := t.live.added.Load(); ps != nil {
-			for _, p := range *ps {
-				if p.Contains(a) {
-					return true
-				}
-			}
-		}
-	}
-	return false
-}
-
-// Resolver looks up a host name's addresses.
-type Resolver func(ctx context.Context, host string) ([]netip.Addr, error)
-
-// HostResolver resolves the way the host does without cgo: /etc/hosts and
-// the nameservers of /etc/resolv.conf, in the order /etc/nsswitch.conf says.
-func HostResolver() Resolver {
-	r := &net.Resolver{PreferGo: true}
-	return func(ctx context.Context, host string) ([]netip.Addr, error) {
-		return r.LookupNetIP(ctx, "ip", host)
-	}
-}
-
-// ResolveTarget fills in the addresses of a domain target with resolve
-// (HostResolver when nil). Other targets are returned as they are.
-func ResolveTarget(ctx context.Context, t Target, resolve Resolver) (Target, error) {
-	if t.Domain == "" || len(t.Prefixes) > 0 {
-		return t, nil
-	}
-	if resolve == nil {
-		resolve = HostResolver()
-	}
-	addrs, err := resolve(ctx, t.Domain)
-	if err != nil {
-		return t, fmt.Errorf("resolve %q: %w", t.Domain, err)
-	}
-	seen := map[netip.Addr]bool{}
-	for _, a := range addrs {
-		a = a.Unmap().WithZone("")
-		if !a.IsValid() || seen[a] {
-			continue
-		}
-		if len(t.Prefixes) == locateMaxResolved {
-			return t, fmt.Errorf("resolve %q: more than %d addresses", t.Domain, locateMaxResolved)
-		}
-		seen[a] = true
-		t.Prefixes = append(t.Prefixes, netip.PrefixFrom(a, a.BitLen()))
-	}
-	if len(t.Prefixes) == 0 {
-		return t, fmt.Errorf("resolve %q: no address", t.Domain)
-	}
-	sort.Slice(t.Prefixes, func(i, j int) bool { return t.Prefixes[i].Addr().Less(t.Prefixes[j].Addr()) })
-	return t, nil
-}
-
-// LocateOptions tune Locate and WatchLocate.
-type LocateOptions struct {
+// Options tune Run and Watch.
+type Options struct {
 	// DockerHost is the engine's address; "" means DOCKER_HOST or the
 	// default socket. Without an engine, contacts are still attributed to
 	// container IDs through cgroups, without names.
 	DockerHost string
 	// Resolve resolves a domain target; nil means HostResolver.
 	Resolve Resolver
-	// Sources are WatchLocate's event sources; nil means conntrack events
+	// Sources are Watch's event sources; nil means conntrack events
 	// and packets (ConntrackEvents and PacketEvents).
 	Sources []FlowSource
 	// Log receives a line for each address a watch adds to a domain
@@ -397,11 +179,11 @@ type FlowSource interface {
 	Run(ctx context.Context, t Target, out chan<- FlowEvent) error
 }
 
-// Locate finds the flows of every container (and of host processes) with
+// Run finds the flows of every container (and of host processes) with
 // the target, from the conntrack table and the socket tables now. The
 // errors are the parts of the host that could not be read and that could
 // hide a contact; the contacts found are returned either way, sorted.
-func Locate(ctx context.Context, t Target, opts LocateOptions) ([]Contact, []error) {
+func Run(ctx context.Context, t Target, opts Options) ([]Contact, []error) {
 	t, err := ResolveTarget(ctx, t, opts.Resolve)
 	if err != nil {
 		return nil, []error{err}
@@ -412,14 +194,14 @@ func Locate(ctx context.Context, t Target, opts LocateOptions) ([]Contact, []err
 	return contacts, h.errs
 }
 
-// WatchLocate reports, through emit, the contacts Locate finds now, then
+// Watch reports, through emit, the contacts Run finds now, then
 // every new contact as it happens, until ctx ends. A contact is new when no
 // contact of the same container (or process), protocol and remote address
 // and port was reported before: a beacon that opens a connection every
 // second is reported once. A new contact is emitted locateMergeWindow
 // after it was seen, with every source that saw it in that time. emit is
 // called from one goroutine.
-func WatchLocate(ctx context.Context, t Target, opts LocateOptions, emit func(Contact)) []error {
+func Watch(ctx context.Context, t Target, opts Options, emit func(Contact)) []error {
 	t, err := ResolveTarget(ctx, t, opts.Resolve)
 	if err != nil {
 		return []error{err}
@@ -545,7 +327,7 @@ func WatchLocate(ctx context.Context, t Target, opts LocateOptions, emit func(Co
 	}
 }
 
-// watchKey identifies a contact for WatchLocate's "new" test.
+// watchKey identifies a contact for Watch's "new" test.
 func (c Contact) watchKey() string {
 	who := c.ContainerID
 	if who == "" && c.PID != 0 {
@@ -559,12 +341,9 @@ func (c Contact) watchKey() string {
 
 // locateNS is one network namespace of the host.
 type locateNS struct {
-	inode      uint64
-	host       bool
-	pids       []int
-	containers []string // IDs, from the cgroups of its processes
-	addrs      []netip.Addr
-	addrsRead  bool
+	*host.Namespace
+	addrs     []netip.Addr
+	addrsRead bool
 }
 
 // locateContainer is a container as the engine lists it.
@@ -579,13 +358,13 @@ type locateNetwork struct {
 	subnets  []netip.Prefix
 }
 
-// locateHost is what Locate read of the host.
+// locateHost is what Run read of the host.
 type locateHost struct {
-	opts LocateOptions
+	opts Options
 	now  time.Time
 	errs []error
 
-	procs      map[int]*Process
+	procs      map[int]*host.Process
 	hostNS     uint64
 	namespaces map[uint64]*locateNS
 	// unknownNS are processes whose namespace link could not be read: their
@@ -593,7 +372,7 @@ type locateHost struct {
 	unknownNS []int
 	hostAddrs map[netip.Addr]bool
 
-	docker        *Docker
+	docker        *docker.Client
 	dockerErr     error
 	containers    map[string]*locateContainer // by ID
 	byIP          map[netip.Addr]*locateContainer
@@ -602,13 +381,13 @@ type locateHost struct {
 	disconnects   []locateDisconnect
 	disconnectsOK bool
 
-	owners     map[uint64][]SocketOwner
+	owners     map[uint64][]host.SocketOwner
 	ownersErr  error
 	ownersRead bool
-	sockCache  map[uint64][]Socket // by namespace inode
+	sockCache  map[uint64][]host.Socket // by namespace inode
 }
 
-func newLocateHost(ctx context.Context, opts LocateOptions) *locateHost {
+func newLocateHost(ctx context.Context, opts Options) *locateHost {
 	h := &locateHost{opts: opts, now: time.Now().UTC()}
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -631,7 +410,7 @@ func (h *locateHost) close() {
 }
 
 func (h *locateHost) readDocker(ctx context.Context) {
-	d, err := DialDocker(ctx, h.opts.DockerHost)
+	d, err := docker.Dial(ctx, h.opts.DockerHost)
 	if err != nil {
 		h.dockerErr = err
 		return
@@ -665,45 +444,33 @@ func (h *locateHost) refreshDocker(ctx context.Context) error {
 
 // readProcesses groups the host's processes by network namespace.
 func (h *locateHost) readProcesses() {
-	procs, err := ReadProcesses()
-	h.procs = map[int]*Process{}
+	procs, err := host.ReadProcesses()
+	h.procs = map[int]*host.Process{}
 	h.namespaces = map[uint64]*locateNS{}
 	h.unknownNS = nil
 	var nsErr error
-	if h.hostNS, nsErr = NetNSInode(os.Getpid()); nsErr != nil {
+	if h.hostNS, nsErr = host.NetNSInode(os.Getpid()); nsErr != nil {
 		h.errs = append(h.errs, fmt.Errorf("own network namespace: %w", nsErr))
 	}
 	for i := range procs {
 		p := &procs[i]
 		h.procs[p.PID] = p
-		ino := p.Namespaces.Net
-		if ino == 0 {
+		if p.Namespaces.Net == 0 {
 			h.unknownNS = append(h.unknownNS, p.PID)
-			continue
-		}
-		ns := h.namespaces[ino]
-		if ns == nil {
-			ns = &locateNS{inode: ino, host: ino == h.hostNS}
-			h.namespaces[ino] = ns
-		}
-		if p.PID == os.Getpid() {
-			ns.pids = append([]int{p.PID}, ns.pids...)
-		} else {
-			ns.pids = append(ns.pids, p.PID)
-		}
-		if p.ContainerID != "" && !slices.Contains(ns.containers, p.ContainerID) {
-			ns.containers = append(ns.containers, p.ContainerID)
 		}
 	}
+	for _, ns := range host.GroupNamespaces(procs, h.hostNS) {
+		h.namespaces[ns.Inode] = &locateNS{Namespace: ns}
+	}
 	if ns := h.namespaces[h.hostNS]; ns == nil && h.hostNS != 0 {
-		h.namespaces[h.hostNS] = &locateNS{inode: h.hostNS, host: true, pids: []int{os.Getpid()}}
+		h.namespaces[h.hostNS] = &locateNS{Namespace: &host.Namespace{Inode: h.hostNS, Host: true, PID: os.Getpid(), PIDs: []int{os.Getpid()}}}
 	}
 	if err == nil {
 		return
 	}
 	// A process that could not be read hides a namespace only if its
 	// socket tables cannot be read either: matchSockets tries them.
-	pids, lerr := procListPIDs()
+	pids, lerr := host.ListPIDs()
 	if lerr != nil {
 		h.errs = append(h.errs, err)
 		return
@@ -718,14 +485,14 @@ func (h *locateHost) readProcesses() {
 // snapshot finds the contacts in the socket tables and the conntrack table.
 func (h *locateHost) snapshot(t Target) []Contact {
 	var (
-		ct    ConntrackTable
+		ct    host.ConntrackTable
 		ctErr error
 		wg    sync.WaitGroup
 	)
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		ct, ctErr = ReadConntrack()
+		ct, ctErr = host.ReadConntrack()
 	}()
 	socks := h.matchSockets(t)
 	wg.Wait()
@@ -785,11 +552,11 @@ func (h *locateHost) checkOwners(cs []Contact) {
 			continue
 		}
 		if !rescanned {
-			h.owners, h.ownersErr = SocketOwners()
+			h.owners, h.ownersErr = host.SocketOwners()
 			rescanned = true
 		}
 		c.ContainerID, c.ContainerName, c.Network, c.Note = "", "", "", ""
-		h.attribute(c, &Socket{Inode: c.inode})
+		h.attribute(c, &host.Socket{Inode: c.inode})
 		if c.PID == 0 && h.ownersErr != nil {
 			h.errs = append(h.errs, fmt.Errorf("owner of the socket %s → %s unknown: %w", c.Local, c.Remote, h.ownersErr))
 			h.ownersErr = nil
@@ -806,7 +573,7 @@ func (h *locateHost) socketClosed(c Contact) bool {
 	if ns == nil {
 		return false
 	}
-	delete(h.sockCache, ns.inode)
+	delete(h.sockCache, ns.Inode)
 	socks, err := h.nsSockets(ns)
 	if err != nil {
 		return false
@@ -840,7 +607,7 @@ func locateSort(cs []Contact) {
 
 // locateConntrackState is the TCP state, or for stateless protocols
 // whether the remote side answered.
-func locateConntrackState(e ConntrackEntry) string {
+func locateConntrackState(e host.ConntrackEntry) string {
 	if e.State != "" {
 		return e.State
 	}
@@ -860,7 +627,7 @@ type FlowEnds struct {
 // NAT reversed: for an outbound flow the original source (the container's
 // address before masquerade), for an inbound one the reply source (the
 // container's address behind a published port).
-func (t Target) Orient(e ConntrackEntry) (FlowEnds, bool) {
+func (t Target) Orient(e host.ConntrackEntry) (FlowEnds, bool) {
 	ap := func(a string, port uint16) netip.AddrPort {
 		ip, err := netip.ParseAddr(a)
 		if err != nil {
@@ -907,36 +674,30 @@ var locateInetTables = []string{"tcp", "tcp6", "udp", "udp6", "raw", "raw6"}
 
 // nsSockets reads the sockets of ns through the first of its processes
 // still alive.
-func (h *locateHost) nsSockets(ns *locateNS) ([]Socket, error) {
-	if socks, ok := h.sockCache[ns.inode]; ok {
+func (h *locateHost) nsSockets(ns *locateNS) ([]host.Socket, error) {
+	if socks, ok := h.sockCache[ns.Inode]; ok {
 		return socks, nil
 	}
-	err := fmt.Errorf("namespace %d: no process left", ns.inode)
-	for _, pid := range ns.pids {
-		var socks []Socket
-		if socks, err = readSockets(pid, ns.inode, locateInetTables); err == nil || !isGone(err) {
-			if err == nil {
-				if h.sockCache == nil {
-					h.sockCache = map[uint64][]Socket{}
-				}
-				h.sockCache[ns.inode] = socks
-			}
-			return socks, err
+	socks, err := ns.ReadSocketTables(locateInetTables)
+	if err == nil {
+		if h.sockCache == nil {
+			h.sockCache = map[uint64][]host.Socket{}
 		}
+		h.sockCache[ns.Inode] = socks
 	}
-	return nil, err
+	return socks, err
 }
 
 // matchSockets reads every namespace's socket tables and keeps the sockets
 // connected to the target, attributed through their owners.
 func (h *locateHost) matchSockets(t Target) []Contact {
 	type found struct {
-		s  Socket
+		s  host.Socket
 		ns *locateNS
 	}
 	var hits []found
 	seen := map[string]bool{} // sockets read twice through a process of unknown namespace
-	keep := func(s Socket, ns *locateNS) {
+	keep := func(s host.Socket, ns *locateNS) {
 		ra, err := netip.ParseAddr(s.RemoteIP)
 		if err != nil || !t.Contains(ra) || (s.RemotePort == 0 && s.State == "LISTEN") {
 			return
@@ -959,16 +720,16 @@ func (h *locateHost) matchSockets(t Target) []Contact {
 	for _, ino := range inodes {
 		ns := h.namespaces[ino]
 		socks, err := h.nsSockets(ns)
-		if err != nil && !isGone(err) {
-			h.errs = append(h.errs, fmt.Errorf("sockets of namespace %d: %w", ns.inode, err))
+		if err != nil && !host.IsGone(err) {
+			h.errs = append(h.errs, fmt.Errorf("sockets of namespace %d: %w", ns.Inode, err))
 		}
 		for _, s := range socks {
 			keep(s, ns)
 		}
 	}
 	for _, pid := range h.unknownNS {
-		socks, err := readSockets(pid, 0, locateInetTables)
-		if err != nil && !isGone(err) {
+		socks, err := host.ReadProcSocketTables(pid, 0, locateInetTables)
+		if err != nil && !host.IsGone(err) {
 			h.errs = append(h.errs, fmt.Errorf("sockets of pid %d (namespace unreadable): %w", pid, err))
 		}
 		for _, s := range socks {
@@ -984,7 +745,7 @@ func (h *locateHost) matchSockets(t Target) []Contact {
 		c.Local = netip.AddrPortFrom(la.Unmap(), f.s.LocalPort)
 		c.Remote = netip.AddrPortFrom(ra.Unmap(), f.s.RemotePort)
 		if f.ns != nil {
-			c.NetNS = f.ns.inode
+			c.NetNS = f.ns.Inode
 		}
 		h.attribute(&c, &f.s)
 		out = append(out, c)
@@ -996,7 +757,7 @@ func (h *locateHost) matchSockets(t Target) []Contact {
 // the socket's owner when there is a socket, else through the local
 // address: a container's address from the engine or a namespace, or the
 // host's, where the socket with the same ends is looked up.
-func (h *locateHost) attribute(c *Contact, s *Socket) {
+func (h *locateHost) attribute(c *Contact, s *host.Socket) {
 	if s == nil {
 		s = h.findSocket(c)
 	}
@@ -1008,9 +769,9 @@ func (h *locateHost) attribute(c *Contact, s *Socket) {
 		if ctr := h.byIP[c.Local.Addr()]; ctr != nil {
 			c.ContainerID = ctr.id
 		} else if ns := h.nsOfAddr(c.Local.Addr()); ns != nil {
-			c.NetNS = ns.inode
-			if len(ns.containers) > 0 {
-				c.ContainerID = ns.containers[0]
+			c.NetNS = ns.Inode
+			if len(ns.Containers) > 0 {
+				c.ContainerID = ns.Containers[0]
 			}
 		}
 	}
@@ -1050,7 +811,7 @@ func (h *locateHost) attribute(c *Contact, s *Socket) {
 // attributeOwner sets the process holding socket inode, and its container.
 func (h *locateHost) attributeOwner(c *Contact, inode uint64) {
 	if !h.ownersRead {
-		h.owners, h.ownersErr = SocketOwners()
+		h.owners, h.ownersErr = host.SocketOwners()
 		h.ownersRead = true
 	}
 	owners := h.owners[inode]
@@ -1062,7 +823,7 @@ func (h *locateHost) attributeOwner(c *Contact, inode uint64) {
 	c.PID = o.PID
 	p := h.procs[o.PID]
 	if p == nil {
-		if pp, err := procRead(o.PID, time.Time{}, procDefaultClockTicks); err == nil {
+		if pp, err := host.ReadProcess(o.PID, time.Time{}, host.DefaultClockTicks); err == nil {
 			p = &pp
 			h.procs[o.PID] = p
 		}
@@ -1077,13 +838,13 @@ func (h *locateHost) attributeOwner(c *Contact, inode uint64) {
 
 // findSocket looks for the socket of a conntrack flow in the namespace that
 // holds its local address.
-func (h *locateHost) findSocket(c *Contact) *Socket {
+func (h *locateHost) findSocket(c *Contact) *host.Socket {
 	var ns *locateNS
 	if h.isHostAddr(c.Local.Addr()) {
 		ns = h.namespaces[h.hostNS]
 	} else if ctr := h.byIP[c.Local.Addr()]; ctr != nil {
 		for _, n := range h.namespaces {
-			if slices.Contains(n.containers, ctr.id) && !n.host {
+			if slices.Contains(n.Containers, ctr.id) && !n.Host {
 				ns = n
 				break
 			}
@@ -1104,7 +865,7 @@ func (h *locateHost) findSocket(c *Contact) *Socket {
 		ra, _ := netip.ParseAddr(s.RemoteIP)
 		if strings.TrimSuffix(s.Proto, "6") == c.Proto && s.LocalPort == c.Local.Port() && s.RemotePort == c.Remote.Port() &&
 			ra.Unmap() == c.Remote.Addr() && (la.Unmap() == c.Local.Addr() || la.IsUnspecified()) {
-			c.NetNS = ns.inode
+			c.NetNS = ns.Inode
 			if c.State == "" {
 				c.State = s.State
 			}
@@ -1122,7 +883,7 @@ func (h *locateHost) nsOfAddr(a netip.Addr) *locateNS {
 		return nil
 	}
 	for _, ns := range h.namespaces {
-		if ns.host {
+		if ns.Host {
 			continue
 		}
 		h.readNSAddrs(ns)
@@ -1138,14 +899,14 @@ func (h *locateHost) readNSAddrs(ns *locateNS) {
 		return
 	}
 	ns.addrsRead = true
-	for _, pid := range ns.pids {
+	for _, pid := range ns.PIDs {
 		addrs, err := locateNSAddrs(pid)
 		if err == nil {
 			ns.addrs = addrs
 			return
 		}
-		if !isGone(err) {
-			h.errs = append(h.errs, fmt.Errorf("addresses of namespace %d: %w", ns.inode, err))
+		if !host.IsGone(err) {
+			h.errs = append(h.errs, fmt.Errorf("addresses of namespace %d: %w", ns.Inode, err))
 			return
 		}
 	}
@@ -1220,7 +981,7 @@ func (h *locateHost) inferStopped(c *Contact) {
 		if ctr := h.containers[id]; ctr != nil {
 			return ctr.name
 		}
-		return shortID(id) + " (removed)"
+		return docker.ShortID(id) + " (removed)"
 	}
 	switch len(cands) {
 	case 0:
@@ -1269,8 +1030,8 @@ func locateOnNetwork(ctr *locateContainer, name string) bool {
 
 // locateListContainers lists every container with its addresses, in one
 // request.
-func locateListContainers(ctx context.Context, d *Docker) ([]*locateContainer, error) {
-	raw, err := d.get(ctx, "/containers/json", url.Values{"all": {"1"}}, dockerMaxListBytes)
+func locateListContainers(ctx context.Context, d *docker.Client) ([]*locateContainer, error) {
+	raw, err := d.Get(ctx, "/containers/json", url.Values{"all": {"1"}}, docker.MaxListBytes)
 	if err != nil {
 		return nil, fmt.Errorf("list containers: %w", err)
 	}
@@ -1312,8 +1073,8 @@ func locateListContainers(ctx context.Context, d *Docker) ([]*locateContainer, e
 }
 
 // locateListNetworks lists the engine's networks and their subnets.
-func locateListNetworks(ctx context.Context, d *Docker) ([]locateNetwork, error) {
-	raw, err := d.get(ctx, "/networks", nil, dockerMaxListBytes)
+func locateListNetworks(ctx context.Context, d *docker.Client) ([]locateNetwork, error) {
+	raw, err := d.Get(ctx, "/networks", nil, docker.MaxListBytes)
 	if err != nil {
 		return nil, fmt.Errorf("list networks: %w", err)
 	}
@@ -1343,16 +1104,16 @@ func locateListNetworks(ctx context.Context, d *Docker) ([]locateNetwork, error)
 }
 
 // locateDisconnects reads the engine's network disconnect events since.
-func locateDisconnects(ctx context.Context, d *Docker, since time.Time) ([]locateDisconnect, error) {
+func locateDisconnects(ctx context.Context, d *docker.Client, since time.Time) ([]locateDisconnect, error) {
 	filters, _ := json.Marshal(map[string][]string{"type": {"network"}, "event": {"disconnect"}})
-	q := url.Values{"since": {dockerUnixTime(since)}, "until": {dockerUnixTime(time.Now())}, "filters": {string(filters)}}
-	resp, err := d.open(ctx, "/events", q)
+	q := url.Values{"since": {docker.UnixTime(since)}, "until": {docker.UnixTime(time.Now())}, "filters": {string(filters)}}
+	resp, err := d.Open(ctx, "/events", q)
 	if err != nil {
 		return nil, err
 	}
 	defer resp.Body.Close()
 	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 0, 64<<10), dockerMaxEventBytes)
+	sc.Buffer(make([]byte, 0, 64<<10), docker.MaxEventBytes)
 	var out []locateDisconnect
 	for sc.Scan() {
 		line := bytes.TrimSpace(sc.Bytes())
@@ -1512,7 +1273,7 @@ func (locateCtEvents) listen(ctx context.Context, t Target, out chan<- FlowEvent
 			if ev.Flow == nil {
 				continue
 			}
-			e := ctFromFlow(ev.Flow)
+			e := host.ConntrackEntryFromFlow(ev.Flow)
 			ends, ok := t.Orient(e)
 			if !ok {
 				continue
@@ -1575,137 +1336,6 @@ const (
 // bridge, a veth or an uplink.
 const SourcePacket = "packet"
 
-// locatePacket is what the packet source reads of one packet.
-type locatePacket struct {
-	proto    uint8 // unix.IPPROTO_TCP or unix.IPPROTO_UDP
-	src, dst netip.AddrPort
-	tcpFlags uint8
-}
-
-func (p locatePacket) String() string {
-	return fmt.Sprintf("proto %d %s → %s flags %#x", p.proto, p.src, p.dst, p.tcpFlags)
-}
-
-// TCP flags (RFC 9293).
-const (
-	locateTCPFin = 0x01
-	locateTCPSyn = 0x02
-	locateTCPRst = 0x04
-	locateTCPAck = 0x10
-)
-
-// locateParsePacket reads the addresses and ports of a TCP or UDP packet
-// over IPv4 or IPv6, from Ethernet (with up to locateMaxVLANTags tags) or
-// raw IP. Every other packet, a truncated one, and a fragment other than
-// the first are refused: they carry no ports.
-func locateParsePacket(data []byte, lt LinkType) (locatePacket, bool) {
-	p, _, ok := locateParseL4(data, lt)
-	return p, ok
-}
-
-// locateParseL4 is locateParsePacket that also returns the transport
-// header and what follows, as far as it was captured.
-func locateParseL4(data []byte, lt LinkType) (locatePacket, []byte, bool) {
-	var p locatePacket
-	b := data
-	switch lt {
-	case LinkTypeEthernet:
-		if len(b) < 14 {
-			return p, nil, false
-		}
-		etype := binary.BigEndian.Uint16(b[12:])
-		b = b[14:]
-		for range locateMaxVLANTags {
-			if etype != 0x8100 && etype != 0x88a8 {
-				break
-			}
-			if len(b) < 4 {
-				return p, nil, false
-			}
-			etype = binary.BigEndian.Uint16(b[2:])
-			b = b[4:]
-		}
-		switch etype {
-		case 0x0800, 0x86dd:
-		default:
-			return p, nil, false
-		}
-	case LinkTypeRaw, LinkTypeRawDLT:
-	default:
-		return p, nil, false
-	}
-	if len(b) < 1 {
-		return p, nil, false
-	}
-	var l4 []byte
-	switch b[0] >> 4 {
-	case 4:
-		if len(b) < 20 {
-			return p, nil, false
-		}
-		ihl := int(b[0]&0x0f) * 4
-		if ihl < 20 || len(b) < ihl {
-			return p, nil, false
-		}
-		if binary.BigEndian.Uint16(b[6:])&0x1fff != 0 {
-			return p, nil, false // not the first fragment
-		}
-		p.proto = b[9]
-		src, dst := netip.AddrFrom4([4]byte(b[12:16])), netip.AddrFrom4([4]byte(b[16:20]))
-		p.src, p.dst = netip.AddrPortFrom(src, 0), netip.AddrPortFrom(dst, 0)
-		l4 = b[ihl:]
-	case 6:
-		if len(b) < 40 {
-			return p, nil, false
-		}
-		next := b[6]
-		src, dst := netip.AddrFrom16([16]byte(b[8:24])), netip.AddrFrom16([16]byte(b[24:40]))
-		p.src, p.dst = netip.AddrPortFrom(src, 0), netip.AddrPortFrom(dst, 0)
-		l4 = b[40:]
-		for range locateMaxIPv6ExtHeaders {
-			switch next {
-			case 0, 43, 60: // hop-by-hop, routing, destination options
-				if len(l4) < 8 {
-					return p, nil, false
-				}
-				n := (int(l4[1]) + 1) * 8
-				if len(l4) < n {
-					return p, nil, false
-				}
-				next, l4 = l4[0], l4[n:]
-				continue
-			case 44: // fragment
-				if len(l4) < 8 || binary.BigEndian.Uint16(l4[2:])&0xfff8 != 0 {
-					return p, nil, false
-				}
-				next, l4 = l4[0], l4[8:]
-				continue
-			}
-			break
-		}
-		p.proto = next
-	default:
-		return p, nil, false
-	}
-	switch p.proto {
-	case unix.IPPROTO_TCP:
-		if len(l4) < 14 {
-			return p, nil, false
-		}
-		p.tcpFlags = l4[13]
-	case unix.IPPROTO_UDP:
-		if len(l4) < 4 {
-			return p, nil, false
-		}
-	default:
-		return p, nil, false
-	}
-	p.src = netip.AddrPortFrom(p.src.Addr(), binary.BigEndian.Uint16(l4[0:]))
-	p.dst = netip.AddrPortFrom(p.dst.Addr(), binary.BigEndian.Uint16(l4[2:]))
-	return p, l4, true
-}
-
-// locatePacketFilter is the kernel filter for the target's addresses, and
 // for a domain target the DNS answers too.
 func locatePacketFilter(t Target) string {
 	ps := t.watchPrefixes()
@@ -1789,12 +1419,12 @@ func (s locatePackets) Run(ctx context.Context, t Target, out chan<- FlowEvent) 
 			return false
 		}
 	}
-	onPacket := func(pi PacketInfo) {
+	onPacket := func(pi capture.PacketInfo) {
 		p, l4, ok := locateParseL4(pi.Data, pi.LinkType)
 		if !ok {
 			return
 		}
-		if t.Domain != "" && p.proto == unix.IPPROTO_UDP && p.src.Port() == 53 && pi.Role != CaptureRoleUplink && len(l4) > 8 {
+		if t.Domain != "" && p.proto == unix.IPPROTO_UDP && p.src.Port() == 53 && pi.Role != capture.RoleUplink && len(l4) > 8 {
 			for _, a := range locateDNSAnswers(l4[8:], t.Domain) {
 				if t.addAnswered(a) {
 					mu.Lock()
@@ -1848,7 +1478,7 @@ func (s locatePackets) Run(ctx context.Context, t Target, out chan<- FlowEvent) 
 					Note: fmt.Sprintf("DNS answer from %s to %s on %s: %s is %s: added to the target", s.pkt.src, s.pkt.dst, s.iface, t.Domain, s.answer)}
 			} else {
 				ev = locateSightingEvent(t, s)
-				if s.role == CaptureRoleUplink {
+				if s.role == capture.RoleUplink {
 					if ct == nil && ctErr == nil {
 						ct, ctErr = conntrack.Dial(nil)
 					}
@@ -1876,16 +1506,16 @@ func (s locatePackets) Run(ctx context.Context, t Target, out chan<- FlowEvent) 
 // locateCaptureOverlap is how long the capture of a grown target runs next
 // to the one it replaces, so that no packet falls between the two: the new
 // one has opened its rings by then (one discovery round).
-const locateCaptureOverlap = 2 * captureDiscoverInterval
+const locateCaptureOverlap = 2 * capture.DiscoverInterval
 
 // locateCaptureLoop runs the capture until ctx ends, and again with a new
 // filter each time the target grows. It returns what the captures could
 // not watch.
-func locateCaptureLoop(ctx context.Context, t Target, dockerHost string, onPacket func(PacketInfo)) []error {
+func locateCaptureLoop(ctx context.Context, t Target, dockerHost string, onPacket func(capture.PacketInfo)) []error {
 	type run struct {
 		cancel context.CancelFunc
 		done   chan struct{}
-		res    CaptureResult
+		res    capture.Result
 		err    error
 	}
 	snaplen := locatePacketSnaplen
@@ -1898,7 +1528,7 @@ func locateCaptureLoop(ctx context.Context, t Target, dockerHost string, onPacke
 		filter := locatePacketFilter(t)
 		go func() {
 			defer close(r.done)
-			r.res, r.err = Capture(cctx, nil, CaptureOptions{
+			r.res, r.err = capture.Run(cctx, nil, capture.Options{
 				Filter: filter, Snaplen: snaplen, DockerHost: dockerHost, Application: "dockcase locate", OnPacket: onPacket,
 			})
 		}()
@@ -1913,7 +1543,7 @@ func locateCaptureLoop(ctx context.Context, t Target, dockerHost string, onPacke
 		if r.err != nil && ctx.Err() == nil {
 			errs = append(errs, fmt.Errorf("capture: %w", r.err))
 		}
-		errs = append(errs, locateNotWatched(r.res, notWatched)...)
+		errs = append(errs, capture.NotWatched(r.res, notWatched)...)
 		dropped += r.res.Dropped
 		received += r.res.Received
 	}
@@ -1939,21 +1569,6 @@ func locateCaptureLoop(ctx context.Context, t Target, dockerHost string, onPacke
 	finish(cur)
 	if dropped > 0 {
 		errs = append(errs, fmt.Errorf("the kernel dropped %d of %d packets (ring full): flows may be missing", dropped, received))
-	}
-	return errs
-}
-
-// locateNotWatched returns an error for each interface the capture could
-// not open, once per name over the captures of one watch (reported holds
-// the names already told). An interface that vanished before its ring was
-// bound is none: nothing could have been seen there.
-func locateNotWatched(res CaptureResult, reported map[string]bool) []error {
-	var errs []error
-	for _, it := range res.Interfaces {
-		if it.BlockID < 0 && it.Error != "" && !reported[it.Name] {
-			reported[it.Name] = true
-			errs = append(errs, fmt.Errorf("%s (%s) not watched: %s", it.Name, it.Role, it.Error))
-		}
 	}
 	return errs
 }
@@ -2067,7 +1682,7 @@ func locateSightingEvent(t Target, s locateSighting) FlowEvent {
 	if !opener {
 		ev.Direction = "inbound"
 	}
-	if s.role != CaptureRoleVeth {
+	if s.role != capture.RoleVeth {
 		ev.ContainerID = "" // a bridge or an uplink carries many containers' packets
 	}
 	return ev
@@ -2097,7 +1712,7 @@ func locateReverseUplink(ct *conntrack.Conn, ctErr error, t Target, s locateSigh
 			lastErr = err
 			continue
 		}
-		ends, ok := t.Orient(ctFromFlow(&f))
+		ends, ok := t.Orient(host.ConntrackEntryFromFlow(&f))
 		if !ok {
 			break
 		}

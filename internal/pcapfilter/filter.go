@@ -1,4 +1,8 @@
-package collect
+// Package pcapfilter compiles tcpdump filter expressions (the subset a
+// responder types: host, net, port, portrange, proto and their qualifiers)
+// into classic BPF programs for a capture interface's link type, as
+// pcapfilter.Compile(expr, lt, snaplen). It is pure Go and runs anywhere.
+package pcapfilter
 
 import (
 	"fmt"
@@ -16,10 +20,10 @@ type LinkType uint32
 const (
 	// LinkTypeEthernet is IEEE 802.3 Ethernet (LINKTYPE_ETHERNET, DLT_EN10MB).
 	LinkTypeEthernet LinkType = 1
-	// LinkTypeRawDLT is raw IP under its Linux DLT number (DLT_RAW, 12):
+	// LinkTypeRawBSD12 is raw IP under its Linux DLT number (DLT_RAW, 12):
 	// packets start at the IPv4 or IPv6 header. It is accepted as a synonym
 	// of LinkTypeRaw because Linux libpcap hands out 12 for raw-IP interfaces.
-	LinkTypeRawDLT LinkType = 12
+	LinkTypeRawBSD12 LinkType = 12
 	// LinkTypeRaw is raw IP (LINKTYPE_RAW): packets start at the IPv4 or
 	// IPv6 header, as on tun devices and other interfaces without a link
 	// header.
@@ -46,27 +50,28 @@ const (
 	filterMaxCondSkip = 255
 )
 
-// FilterError reports a capture filter expression that is outside the
+// Error reports a capture filter expression that is outside the
 // supported subset of tcpdump syntax or is malformed. Offset is the byte
 // offset of the offending word in Expr, or -1 when the error concerns the
 // whole expression.
-type FilterError struct {
+type Error struct {
 	Expr   string
 	Offset int
 	Msg    string
 }
 
 // Error formats the error as `capture filter "EXPR": MSG at offset N`.
-func (e *FilterError) Error() string {
+func (e *Error) Error() string {
 	if e.Offset < 0 {
 		return fmt.Sprintf("capture filter %q: %s", e.Expr, e.Msg)
 	}
 	return fmt.Sprintf("capture filter %q: %s at offset %d", e.Expr, e.Msg, e.Offset)
 }
 
-// CompileFilter compiles a tcpdump filter expression into a classic BPF
-// program for a capture interface of the given link type, ready for
-// SO_ATTACH_FILTER. The program accepts exactly the packets libpcap's own
+// Compile compiles a tcpdump filter expression into a classic BPF program
+// for a capture interface of the given link type, ready for
+// SO_ATTACH_FILTER; with snaplen > 0 every accepting return keeps at most
+// snaplen bytes, so that the kernel truncates as libpcap does. The program accepts exactly the packets libpcap's own
 // program for the same expression accepts.
 //
 // The supported subset is: host, net (CIDR or "mask"), port, portrange,
@@ -76,21 +81,38 @@ func (e *FilterError) Error() string {
 // icmp, icmp6, and/&&, or/||, not/!, parentheses, and tcpdump's habit of
 // carrying the last qualifier over to a bare value ("host A or B"). As in
 // tcpdump, and and or have the same precedence and group to the left.
-// Anything else is a *FilterError that names the word and its offset.
+// Anything else is an *Error that names the word and its offset.
 // An empty expression accepts every packet.
-func CompileFilter(expr string, linkType LinkType) ([]bpf.RawInstruction, error) {
+func Compile(expr string, linkType LinkType, snaplen int) ([]bpf.RawInstruction, error) {
+	prog, err := compile(expr, linkType)
+	if err != nil || snaplen <= 0 {
+		return prog, err
+	}
+	for i, in := range prog {
+		if in.Op == opRetK && in.K > uint32(snaplen) {
+			prog[i].K = uint32(snaplen)
+		}
+	}
+	return prog, nil
+}
+
+// opRetK is the opcode of "ret #k" (BPF_RET|BPF_K), the only return the
+// compiler emits.
+const opRetK = 0x06
+
+func compile(expr string, linkType LinkType) ([]bpf.RawInstruction, error) {
 	if len(expr) > maxFilterExprBytes {
-		return nil, &FilterError{Expr: expr[:64] + "...", Offset: -1,
+		return nil, &Error{Expr: expr[:64] + "...", Offset: -1,
 			Msg: fmt.Sprintf("expression of %d bytes exceeds the limit of %d bytes", len(expr), maxFilterExprBytes)}
 	}
 	var linkOff uint32
 	switch linkType {
 	case LinkTypeEthernet:
 		linkOff = 14
-	case LinkTypeRaw, LinkTypeRawDLT:
+	case LinkTypeRaw, LinkTypeRawBSD12:
 		linkOff = 0
 	default:
-		return nil, &FilterError{Expr: expr, Offset: -1, Msg: fmt.Sprintf("unsupported link type %d", linkType)}
+		return nil, &Error{Expr: expr, Offset: -1, Msg: fmt.Sprintf("unsupported link type %d", linkType)}
 	}
 	toks := filterLex(expr)
 	p := &filterParser{expr: expr, toks: toks, raw: linkOff == 0, linkOff: linkOff}
@@ -107,7 +129,7 @@ func CompileFilter(expr string, linkType LinkType) ([]bpf.RawInstruction, error)
 	}
 	prog := filterAssemble(root, linkOff)
 	if len(prog) > maxFilterInstructions {
-		return nil, &FilterError{Expr: expr, Offset: -1,
+		return nil, &Error{Expr: expr, Offset: -1,
 			Msg: fmt.Sprintf("program of %d instructions exceeds the kernel limit of %d", len(prog), maxFilterInstructions)}
 	}
 	raw, err := bpf.Assemble(prog)
@@ -117,11 +139,11 @@ func CompileFilter(expr string, linkType LinkType) ([]bpf.RawInstruction, error)
 	return raw, nil
 }
 
-// FilterSSHConnection returns the filter expression that excludes the SSH
+// SSHConnection returns the filter expression that excludes the SSH
 // connection described by sshConnection, the value sshd puts in
 // SSH_CONNECTION ("client_ip client_port server_ip server_port"). A capture
 // streamed out over that connection would otherwise capture itself.
-func FilterSSHConnection(sshConnection string) (string, error) {
+func SSHConnection(sshConnection string) (string, error) {
 	f := strings.Fields(sshConnection)
 	if len(f) != 4 {
 		return "", fmt.Errorf("parse SSH_CONNECTION %q: want 4 fields, got %d", sshConnection, len(f))
@@ -150,11 +172,11 @@ func FilterSSHConnection(sshConnection string) (string, error) {
 	return fmt.Sprintf("not (host %s and host %s and port %d and port %d)", addrs[0], addrs[1], ports[0], ports[1]), nil
 }
 
-// CombineFilters returns the expression that accepts what both a and b
+// Combine returns the expression that accepts what both a and b
 // accept. Either may be empty (accept everything). Each side is
 // parenthesised so that tcpdump's equal precedence of and and or cannot
 // regroup them.
-func CombineFilters(a, b string) string {
+func Combine(a, b string) string {
 	a, b = strings.TrimSpace(a), strings.TrimSpace(b)
 	switch {
 	case a == "":
@@ -367,7 +389,7 @@ type filterParser struct {
 }
 
 func (p *filterParser) errAt(t filterToken, msg string) error {
-	return &FilterError{Expr: p.expr, Offset: t.off, Msg: msg}
+	return &Error{Expr: p.expr, Offset: t.off, Msg: msg}
 }
 
 // unexpected reports token t where it does not fit; what is appended to
@@ -380,7 +402,7 @@ func (p *filterParser) unexpected(t filterToken, what string) error {
 }
 
 func (p *filterParser) errEnd(msg string) error {
-	return &FilterError{Expr: p.expr, Offset: len(p.expr), Msg: msg}
+	return &Error{Expr: p.expr, Offset: len(p.expr), Msg: msg}
 }
 
 func (p *filterParser) peek(k int) (filterToken, bool) {
