@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/dockcase/dockcase/internal/indicator"
 )
 
 // miningPorts are the ports mining pools commonly listen on (stratum).
@@ -37,54 +39,40 @@ const (
 	dnsEntropyMinBits  = 3.5
 )
 
-// iocSet is the parsed --ioc list.
-type iocSet struct {
-	addrs    map[netip.Addr]string
-	prefixes []netip.Prefix
-	domains  []string
-}
+// iocSet is the parsed --ioc list of findings and the timeline.
+type iocSet struct{ set *indicator.Set }
 
+// parseIOCs parses the --ioc list. Findings and the timeline take it as
+// given: an entry that does not parse (a "#" comment, garbage) matches
+// nothing, and the commands check the list before it gets here.
 func parseIOCs(list []string) iocSet {
-	s := iocSet{addrs: map[netip.Addr]string{}}
+	var iocs []indicator.Indicator
 	for _, raw := range list {
-		v := strings.TrimSpace(raw)
-		if v == "" || strings.HasPrefix(v, "#") {
-			continue
-		}
-		if a, err := netip.ParseAddr(v); err == nil {
-			s.addrs[a.Unmap()] = v
-		} else if p, err := netip.ParsePrefix(v); err == nil {
-			s.prefixes = append(s.prefixes, p.Masked())
-		} else {
-			s.domains = append(s.domains, strings.TrimSuffix(strings.ToLower(v), "."))
+		if i, err := indicator.Parse(raw); err == nil {
+			iocs = append(iocs, i)
 		}
 	}
-	return s
+	return iocSet{indicator.NewSet(iocs)}
 }
 
-// matchAddr returns the IOC an address matches.
+// matchAddr returns the IOC an address matches, as a finding names it: an
+// address as typed, a CIDR masked.
 func (s iocSet) matchAddr(a netip.Addr) (string, bool) {
-	a = a.Unmap()
-	if v, ok := s.addrs[a]; ok {
-		return v, true
+	i, ok := s.set.Addr(a)
+	if !ok {
+		return "", false
 	}
-	for _, p := range s.prefixes {
-		if p.Contains(a) {
-			return p.String(), true
-		}
+	if i.Kind == indicator.CIDR {
+		return i.Prefix.String(), true
 	}
-	return "", false
+	return iocLabel(i), true
 }
 
-// matchDomain returns the IOC a name matches (the name or a parent).
+// matchDomain returns the IOC a name matches (the name or a parent), as a
+// finding names it: the domain, lowercase.
 func (s iocSet) matchDomain(name string) (string, bool) {
-	name = strings.TrimSuffix(strings.ToLower(name), ".")
-	for _, d := range s.domains {
-		if name == d || strings.HasSuffix(name, "."+d) {
-			return d, true
-		}
-	}
-	return "", false
+	i, ok := s.set.Name(name)
+	return i.Domain, ok
 }
 
 // containerByAddr returns the container that held addr at the time at

@@ -1,131 +1,18 @@
 package analyze
 
 import (
-	"bufio"
 	"cmp"
-	"fmt"
-	"io"
 	"net/netip"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/dockcase/dockcase/analyze/netpath"
+	"github.com/dockcase/dockcase/internal/indicator"
 )
 
-// Limits of IOC matching.
-const (
-	// maxIOCFileBytes bounds an --ioc-file: 64 MiB is about a million
-	// indicators, more than any feed a responder pastes in.
-	maxIOCFileBytes = 64 << 20
-	// maxIOCLineBytes bounds one line of an --ioc-file: 4 KiB, far above the
-	// longest domain (253 bytes) or CIDR.
-	maxIOCLineBytes = 4 << 10
-	// maxIOCEvidence bounds the evidence entries of one contact: the first
-	// 32 flows and lookups; the counters cover all of them.
-	maxIOCEvidence = 32
-)
-
-// IOC kinds.
-const (
-	IOCAddress = "ip"
-	IOCCIDR    = "cidr"
-	IOCDomain  = "domain"
-)
-
-// IOC is one indicator of compromise: an address, a CIDR or a domain (which
-// matches its subdomains too).
-type IOC struct {
-	Text   string
-	Kind   string
-	Prefix netip.Prefix // ip and cidr
-	Domain string       // domain, lowercase, without the trailing dot
-}
-
-// ParseIOC parses one indicator: an IPv4 or IPv6 address, a CIDR, or a
-// domain. Defanged dots ("evil[.]example") and a leading "*." are accepted.
-func ParseIOC(s string) (IOC, error) {
-	s = strings.TrimSpace(s)
-	s = strings.ReplaceAll(strings.ReplaceAll(s, "[.]", "."), "(.)", ".")
-	if s == "" {
-		return IOC{}, fmt.Errorf("empty indicator")
-	}
-	if a, err := netip.ParseAddr(s); err == nil {
-		a = a.Unmap().WithZone("")
-		return IOC{Text: s, Kind: IOCAddress, Prefix: netip.PrefixFrom(a, a.BitLen())}, nil
-	}
-	if p, err := netip.ParsePrefix(s); err == nil {
-		p = netip.PrefixFrom(p.Addr().Unmap(), min(p.Bits(), p.Addr().Unmap().BitLen())).Masked()
-		return IOC{Text: s, Kind: IOCCIDR, Prefix: p}, nil
-	}
-	d := strings.TrimSuffix(strings.TrimPrefix(strings.ToLower(s), "*."), ".")
-	if !iocValidDomain(d) {
-		return IOC{}, fmt.Errorf("indicator %q is not an IP address, a CIDR or a domain", s)
-	}
-	return IOC{Text: s, Kind: IOCDomain, Domain: d}, nil
-}
-
-func iocValidDomain(d string) bool {
-	if len(d) == 0 || len(d) > namesMaxNameBytes {
-		return false
-	}
-	letter := false
-	for _, label := range strings.Split(d, ".") {
-		if label == "" || len(label) > 63 {
-			return false
-		}
-		for _, c := range label {
-			switch {
-			case 'a' <= c && c <= 'z':
-				letter = true
-			case '0' <= c && c <= '9', c == '-', c == '_':
-			default:
-				return false
-			}
-		}
-	}
-	return letter
-}
-
-// ParseIOCList reads indicators one a line; blank lines and text after a
-// "#" are ignored. Errors name the line.
-func ParseIOCList(r io.Reader, name string) ([]IOC, error) {
-	sc := bufio.NewScanner(io.LimitReader(r, maxIOCFileBytes+1))
-	sc.Buffer(make([]byte, 0, 4096), maxIOCLineBytes)
-	var out []IOC
-	line, total := 0, 0
-	for sc.Scan() {
-		line++
-		total += len(sc.Bytes()) + 1
-		if total > maxIOCFileBytes {
-			return nil, fmt.Errorf("%s: larger than %d bytes", name, maxIOCFileBytes)
-		}
-		text, _, _ := strings.Cut(sc.Text(), "#")
-		if strings.TrimSpace(text) == "" {
-			continue
-		}
-		ioc, err := ParseIOC(text)
-		if err != nil {
-			return nil, fmt.Errorf("%s:%d: %w", name, line, err)
-		}
-		out = append(out, ioc)
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("%s: line %d: %w", name, line+1, err)
-	}
-	return out, nil
-}
-
-// matchAddr reports whether addr is the indicator (ip, cidr).
-func (i IOC) matchAddr(a netip.Addr) bool {
-	return i.Kind != IOCDomain && a.IsValid() && i.Prefix.Contains(a.Unmap())
-}
-
-// matchName reports whether a name is the indicator's domain or one of its
-// subdomains.
-func (i IOC) matchName(n string) bool {
-	return i.Kind == IOCDomain && n != "" && (n == i.Domain || strings.HasSuffix(n, "."+i.Domain))
-}
+// maxIOCEvidence bounds the evidence entries of one contact: the first 32
+// flows and lookups; the counters cover all of them.
+const maxIOCEvidence = 32
 
 // IOCHit is what the captures say about one indicator.
 type IOCHit struct {
@@ -186,7 +73,7 @@ type IOCPoint struct {
 func MatchIOCs(h *Host, t *Traffic, iocs []IOC) []IOCHit {
 	var hits []IOCHit
 	for _, ioc := range iocs {
-		hit := IOCHit{IOC: ioc.Text, Kind: ioc.Kind, Contacts: []IOCContact{}}
+		hit := IOCHit{IOC: iocLabel(ioc), Kind: string(ioc.Kind), Contacts: []IOCContact{}}
 		byKey := map[string]*IOCContact{}
 		var order []string
 		contact := func(container, name, rule string) *IOCContact {
@@ -230,7 +117,7 @@ func MatchIOCs(h *Host, t *Traffic, iocs []IOC) []IOCHit {
 				c.Remotes = append(c.Remotes, remote)
 			}
 			for _, n := range slices.Concat([]string{f.SNI, f.HTTPHost}, f.Names) {
-				if ioc.matchName(n) && !slices.Contains(c.Names, n) {
+				if ioc.MatchName(n) && !slices.Contains(c.Names, n) {
 					c.Names = append(c.Names, n)
 				}
 			}
@@ -267,7 +154,7 @@ func MatchIOCs(h *Host, t *Traffic, iocs []IOC) []IOCHit {
 			pk := q.Evidence.Member + "\x00" + q.Interface
 			lookups[c][pk]++
 			c.Lookups = max(c.Lookups, lookups[c][pk])
-			if ioc.Kind == IOCDomain && !slices.Contains(c.Names, q.QName) && ioc.matchName(q.QName) {
+			if ioc.Kind == IOCDomain && !slices.Contains(c.Names, q.QName) && ioc.MatchName(q.QName) {
 				c.Names = append(c.Names, q.QName)
 			}
 			if len(c.Evidence) < maxIOCEvidence {
@@ -320,22 +207,22 @@ func iocPoint(c *IOCContact, f *Flow) *IOCPoint {
 // the indicator is on the server side.
 func iocFlowMatch(ioc IOC, f *Flow) (toServer, ok bool) {
 	switch {
-	case ioc.matchAddr(f.Server):
+	case ioc.MatchAddr(f.Server):
 		return true, true
-	case ioc.matchAddr(f.Client):
+	case ioc.MatchAddr(f.Client):
 		return false, true
-	case f.Original != nil && ioc.matchAddr(f.Original.Dst):
+	case f.Original != nil && ioc.MatchAddr(f.Original.Dst):
 		return true, true
-	case f.Original != nil && ioc.matchAddr(f.Original.Src):
+	case f.Original != nil && ioc.MatchAddr(f.Original.Src):
 		return false, true
 	case ioc.Kind != IOCDomain:
 		return false, false
 	}
-	if ioc.matchName(f.SNI) || ioc.matchName(f.HTTPHost) {
+	if ioc.MatchName(f.SNI) || ioc.MatchName(f.HTTPHost) {
 		return true, true
 	}
 	for _, n := range f.Names {
-		if ioc.matchName(n) {
+		if ioc.MatchName(n) {
 			return f.ContainerSide != "server", true
 		}
 	}
@@ -345,11 +232,11 @@ func iocFlowMatch(ioc IOC, f *Flow) (toServer, ok bool) {
 // iocDNSMatch reports whether a lookup asked for the indicator's domain or
 // was answered with it (an address, or a name in the CNAME chain).
 func iocDNSMatch(ioc IOC, q *DNSQuery) bool {
-	if ioc.matchName(q.QName) {
+	if ioc.MatchName(q.QName) {
 		return true
 	}
 	for _, a := range q.resp.Answers {
-		if ioc.matchName(a.Name) || ioc.matchName(a.Target) || ioc.matchAddr(a.Addr) {
+		if ioc.MatchName(a.Name) || ioc.MatchName(a.Target) || ioc.MatchAddr(a.Addr) {
 			return true
 		}
 	}
@@ -359,7 +246,13 @@ func iocDNSMatch(ioc IOC, q *DNSQuery) bool {
 // MatchFlow reports whether a flow matches the indicator: an endpoint (or
 // the pre-NAT tuple) for addresses and CIDRs; SNI, HTTP Host or a name the
 // container's DNS gave the remote for domains.
-func (i IOC) MatchFlow(f *Flow) bool {
+func MatchFlow(i IOC, f *Flow) bool {
 	_, ok := iocFlowMatch(i, f)
 	return ok
 }
+
+// iocLabel is how the analysis names an indicator: as typed, with defanged
+// dots restored, so that the answer reads as the list did. CIDRs and
+// domains found in findings and the timeline are named by their canonical
+// form instead (see iocSet).
+func iocLabel(i IOC) string { return indicator.Refang(i.Text) }

@@ -176,7 +176,7 @@ func selectFlows(res *analyze.Result, container string, iocs []analyze.IOC) ([]*
 		if len(iocs) > 0 {
 			hit := false
 			for _, ioc := range iocs {
-				if ioc.MatchFlow(f) {
+				if analyze.MatchFlow(ioc, f) {
 					hit = true
 					break
 				}
