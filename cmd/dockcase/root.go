@@ -21,6 +21,7 @@ const (
 	exitUsage     = 2
 	exitGaps      = 3 // finished, but with gaps: partial collection, unattributed evidence
 	exitIntegrity = 4 // a bundle or custody chain failed verification
+	exitUntrusted = 5 // verified, but the signer is not one the user named
 )
 
 const exitCodesHelp = `
@@ -29,7 +30,9 @@ Exit codes:
   1  error
   2  usage error
   3  finished with gaps (partial collection, unattributed evidence)
-  4  integrity check failed (bundle, signature or custody chain)`
+  4  integrity check failed (bundle, signature or custody chain)
+  5  verified, but not trusted: no --fingerprint or --allowed-signers
+     named the signer (of the bundle or of a custody event)`
 
 // gapsError is returned by a command that finished but could not do all of
 // its work; its message has been printed already.
@@ -44,10 +47,22 @@ func (e *usageError) Unwrap() error { return e.err }
 
 func usagef(format string, a ...any) error { return &usageError{fmt.Errorf(format, a...)} }
 
+// untrustedError is returned by a command whose checks all passed but whose
+// signer (of the bundle, or of a custody event) no trust anchor named: the
+// result cannot be relied on until the responder compares the fingerprint
+// with the case notes.
+type untrustedError struct{ err error }
+
+func (e *untrustedError) Error() string { return e.err.Error() }
+func (e *untrustedError) Unwrap() error { return e.err }
+
+func untrustedf(format string, a ...any) error { return &untrustedError{fmt.Errorf(format, a...)} }
+
 // exitCode maps an error to the process exit code: the one place that does.
 func exitCode(err error) int {
 	var ue *usageError
 	var ge *gapsError
+	var te *untrustedError
 	var ce *bundle.CustodyError
 	switch {
 	case err == nil:
@@ -58,6 +73,8 @@ func exitCode(err error) int {
 		return exitIntegrity
 	case errors.As(err, &ge):
 		return exitGaps
+	case errors.As(err, &te):
+		return exitUntrusted
 	}
 	return exitError
 }
