@@ -1,4 +1,4 @@
-package analyze
+package flow
 
 import (
 	"bufio"
@@ -10,13 +10,16 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+
+	"github.com/dockcase/dockcase/internal/packet"
+	"github.com/dockcase/dockcase/internal/pcapng"
 )
 
 // Limits of the flow table. A capture is attacker-controlled: a port scan or a
 // spoofed-source flood makes one flow per packet, so the table is bounded and the
 // bound is reported when hit.
 const (
-	// DefaultMaxFlows is the flow table bound used when FlowOptions.MaxFlows is 0:
+	// DefaultMaxFlows is the flow table bound used when Options.MaxFlows is 0:
 	// 150,000 live flows. The table itself needs 136 to 152 bytes a flow (120
 	// in the flow array, 16 to 32 in the index, which is kept between a quarter
 	// and half full; see TestFlowTableBytesPerFlow), but every flow kept is
@@ -25,40 +28,40 @@ const (
 	// RSS (scripts/bench-flows.sh), under the 300 MiB the analysis is held to.
 	// dockcase's --max-flows raises it where memory allows.
 	DefaultMaxFlows = 150_000
-	// flowMinMaxFlows is the smallest bound a table accepts: 64 flows, so that
+	// minMaxFlows is the smallest bound a table accepts: 64 flows, so that
 	// eviction of an eighth always frees a slot.
-	flowMinMaxFlows = 64
-	// flowEvictDivisor: a full table evicts its least recently active eighth at
+	minMaxFlows = 64
+	// evictDivisor: a full table evicts its least recently active eighth at
 	// once, so the sort that finds them is paid once per max/8 new flows.
-	flowEvictDivisor = 8
-	// flowChunkLen is how many flows one storage chunk holds: 4096 (448 KiB). The
+	evictDivisor = 8
+	// chunkLen is how many flows one storage chunk holds: 4096 (448 KiB). The
 	// flow array grows by chunks, never by copying, so growth has no peak.
-	flowChunkLen = 4096
-	// flowMaxFragments bounds the first fragments remembered for attaching the
+	chunkLen = 4096
+	// maxFragments bounds the first fragments remembered for attaching the
 	// later ones: 65536 (about 3 MiB). Fragments of one datagram arrive within
 	// milliseconds; when the index is full it is cleared and later fragments of
 	// datagrams already seen are counted as unattached.
-	flowMaxFragments = 65536
-	// flowReadBufferBytes is the read buffer in front of a capture stream: 1 MiB,
+	maxFragments = 65536
+	// readBufferBytes is the read buffer in front of a capture stream: 1 MiB,
 	// large enough that reads cost nothing next to decoding.
-	flowReadBufferBytes = 1 << 20
+	readBufferBytes = 1 << 20
 )
 
-// flowState bits.
+// state bits.
 const (
-	flowLive      = 1 << iota // the slot holds a flow
-	flowClientB               // side B of the key is the client
-	flowNamesDone             // the first client payload was looked at for names
+	stateLive      = 1 << iota // the slot holds a flow
+	stateClientB               // side B of the key is the client
+	stateNamesDone             // the first client payload was looked at for names
 )
 
-// FlowKey identifies a bidirectional flow at one capture point of one capture: the
+// Key identifies a bidirectional flow at one capture point of one capture: the
 // interface index, the IP protocol, and the two endpoints in canonical order (the
 // smaller address and port first), so that both directions of a conversation have
 // the same key. For ICMP and ICMPv6 the endpoints are ordered by address only and
 // the ports hold the ICMP type (echo replies folded onto the request type) and the
-// echo identifier, or the code for other types. FlowKey is comparable and is 40
+// echo identifier, or the code for other types. Key is comparable and is 40
 // bytes.
-type FlowKey struct {
+type Key struct {
 	aHi, aLo, bHi, bLo uint64
 	aPort, bPort       uint16
 	iface              uint16
@@ -66,29 +69,29 @@ type FlowKey struct {
 	v6                 bool
 }
 
-// Interface returns the index of the capture interface (CaptureReader.Interfaces).
-func (k FlowKey) Interface() int { return int(k.iface) }
+// Interface returns the index of the capture interface (pcapng.Reader.Interfaces).
+func (k Key) Interface() int { return int(k.iface) }
 
 // Proto returns the IP protocol number.
-func (k FlowKey) Proto() uint8 { return k.proto }
+func (k Key) Proto() uint8 { return k.proto }
 
 // Addrs returns the two endpoint addresses in canonical order.
-func (k FlowKey) Addrs() (a, b netip.Addr) {
-	return flowAddr(k.aHi, k.aLo, k.v6), flowAddr(k.bHi, k.bLo, k.v6)
+func (k Key) Addrs() (a, b netip.Addr) {
+	return addrFrom(k.aHi, k.aLo, k.v6), addrFrom(k.bHi, k.bLo, k.v6)
 }
 
 // Ports returns the ports of the endpoints in canonical order (for ICMP, the type
 // and the identifier or code).
-func (k FlowKey) Ports() (a, b uint16) { return k.aPort, k.bPort }
+func (k Key) Ports() (a, b uint16) { return k.aPort, k.bPort }
 
 // String returns the key as "proto a:port <-> b:port @iface".
-func (k FlowKey) String() string {
+func (k Key) String() string {
 	a, b := k.Addrs()
 	return fmt.Sprintf("%d %s <-> %s @%d", k.proto,
 		netip.AddrPortFrom(a, k.aPort), netip.AddrPortFrom(b, k.bPort), k.iface)
 }
 
-func flowAddr(hi, lo uint64, v6 bool) netip.Addr {
+func addrFrom(hi, lo uint64, v6 bool) netip.Addr {
 	var b [16]byte
 	binary.BigEndian.PutUint64(b[:8], hi)
 	binary.BigEndian.PutUint64(b[8:], lo)
@@ -99,29 +102,29 @@ func flowAddr(hi, lo uint64, v6 bool) netip.Addr {
 	return a
 }
 
-func flowAddrBits(a netip.Addr) (hi, lo uint64) {
+func addrBits(a netip.Addr) (hi, lo uint64) {
 	b := a.As16()
 	return binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:])
 }
 
-// NewFlowKey returns the key of a packet from src:sport to dst:dport captured on
+// NewKey returns the key of a packet from src:sport to dst:dport captured on
 // interface iface, and whether src is side A of the key. For ICMP pass the type and
-// the identifier (or code) as the ports; they are normalised as FlowKey says.
-func NewFlowKey(iface int, proto uint8, src, dst netip.Addr, sport, dport uint16) (k FlowKey, srcIsA bool) {
-	sh, sl := flowAddrBits(src)
-	dh, dl := flowAddrBits(dst)
+// the identifier (or code) as the ports; they are normalised as Key says.
+func NewKey(iface int, proto uint8, src, dst netip.Addr, sport, dport uint16) (k Key, srcIsA bool) {
+	sh, sl := addrBits(src)
+	dh, dl := addrBits(dst)
 	srcIsA = k.set(iface, proto, src.Is6(), [2]uint64{sh, sl}, [2]uint64{dh, dl}, sport, dport)
 	return k, srcIsA
 }
 
-// set makes k the key of NewFlowKey from the addresses as two big-endian
+// set makes k the key of NewKey from the addresses as two big-endian
 // halves each (IPv4 mapped into IPv6) and reports whether src is side A.
 // It writes k in place: a key built on the stack and copied costs the
 // per-packet path a stalled load.
-func (k *FlowKey) set(iface int, proto uint8, v6 bool, src, dst [2]uint64, sport, dport uint16) (srcIsA bool) {
+func (k *Key) set(iface int, proto uint8, v6 bool, src, dst [2]uint64, sport, dport uint16) (srcIsA bool) {
 	sh, sl, dh, dl := src[0], src[1], dst[0], dst[1]
-	if proto == IPProtoICMP || proto == IPProtoICMPv6 {
-		sport = flowICMPType(proto, uint8(sport))
+	if proto == packet.IPProtoICMP || proto == packet.IPProtoICMPv6 {
+		sport = icmpType(proto, uint8(sport))
 		srcIsA = sh < dh || sh == dh && sl <= dl
 	} else {
 		srcIsA = sh < dh || sh == dh && (sl < dl || sl == dl && sport <= dport)
@@ -137,42 +140,42 @@ func (k *FlowKey) set(iface int, proto uint8, v6 bool, src, dst [2]uint64, sport
 	return srcIsA
 }
 
-// flowICMPType folds echo replies onto the request type, so a ping and its answer
+// icmpType folds echo replies onto the request type, so a ping and its answer
 // are one flow.
-func flowICMPType(proto, typ uint8) uint16 {
+func icmpType(proto, typ uint8) uint16 {
 	switch {
-	case proto == IPProtoICMP && typ == 0:
+	case proto == packet.IPProtoICMP && typ == 0:
 		return 8
-	case proto == IPProtoICMPv6 && typ == 129:
+	case proto == packet.IPProtoICMPv6 && typ == 129:
 		return 128
 	}
 	return uint16(typ)
 }
 
-func flowICMPEcho(proto, typ uint8) bool {
-	if proto == IPProtoICMP {
+func icmpEcho(proto, typ uint8) bool {
+	if proto == packet.IPProtoICMP {
 		return typ == 0 || typ == 8
 	}
 	return typ == 128 || typ == 129
 }
 
-// flowState is one live flow in the table: 120 bytes. Directions are those of the
+// state is one live flow in the table: 120 bytes. Directions are those of the
 // key: index 0 is A to B.
-type flowState struct {
-	key                   FlowKey
+type state struct {
+	key                   Key
 	first, last           int64
 	pkts, bytes           [2]uint64
 	firstFrame, lastFrame uint64
 	frags                 uint32
-	names                 uint32 // 1 + the index of the flow's names in FlowTable.names; 0: none
+	names                 uint32 // 1 + the index of the flow's names in Table.names; 0: none
 	flags                 [2]uint8
 	bits                  uint8
 }
 
-// PointCounts are the packet counters of one capture point. Every packet is in
+// Counts are the packet counters of one capture point. Every packet is in
 // exactly one of InFlows, NonIP, Undecodable, NoPorts and FragmentsUnattached;
 // Truncated and Malformed overlap them.
-type PointCounts struct {
+type Counts struct {
 	Packets     uint64 // records captured on the interface
 	Bytes       uint64 // bytes on the wire (original lengths)
 	InFlows     uint64 // packets counted in a flow, attached fragments included
@@ -188,22 +191,22 @@ type PointCounts struct {
 	FragmentsUnattached uint64 // later fragments without a first fragment: no flow
 }
 
-// CapturePoint is one interface of one capture member: where a flow was seen.
-// The embedded CaptureInterface has the interface name, link type and the drop
+// Point is one interface of one capture member: where a flow was seen.
+// The embedded pcapng.Interface has the interface name, link type and the drop
 // statistics the capture recorded.
-type CapturePoint struct {
+type Point struct {
 	Member string // capture member path (bundle member or file name)
 	SHA256 string // SHA-256 of the member, as the caller gave it
 	Index  int    // interface index in the member
-	CaptureInterface
-	Counts PointCounts
+	pcapng.Interface
+	Counts Counts
 }
 
-// FlowRecord is one bidirectional flow seen at one capture point. Direction 0 is
+// Record is one bidirectional flow seen at one capture point. Direction 0 is
 // client to server, 1 server to client. The client is the sender of the first
 // packet, or its receiver when that packet was a TCP SYN-ACK.
-type FlowRecord struct {
-	Point      *CapturePoint
+type Record struct {
+	Point      *Point
 	Proto      uint8
 	Client     netip.Addr
 	Server     netip.Addr
@@ -226,24 +229,24 @@ type FlowRecord struct {
 }
 
 // Key returns the flow's key.
-func (f *FlowRecord) Key() FlowKey {
-	k, _ := NewFlowKey(f.Point.Index, f.Proto, f.Client, f.Server, f.ClientPort, f.ServerPort)
+func (f *Record) Key() Key {
+	k, _ := NewKey(f.Point.Index, f.Proto, f.Client, f.Server, f.ClientPort, f.ServerPort)
 	return k
 }
 
-// FlowOptions tune the flow reader.
-type FlowOptions struct {
+// Options tune the flow reader.
+type Options struct {
 	// MaxFlows bounds the live flows of one capture member (0: DefaultMaxFlows).
-	// ReadCapturesFlows divides it among the members read at the same time.
+	// ReadAll divides it among the members read at the same time.
 	MaxFlows int
 	// Flushed receives the flows evicted from a full table (the least recently
 	// active eighth at a time), so that a caller can stream them out; with nil
-	// they are only counted. ReadCapturesFlows calls it from several goroutines.
-	Flushed func(*FlowRecord)
+	// they are only counted. ReadAll calls it from several goroutines.
+	Flushed func(*Record)
 }
 
-// flowFragKey identifies an IP datagram for fragment attachment.
-type flowFragKey struct {
+// datagramKey identifies an IP datagram for fragment attachment.
+type datagramKey struct {
 	sHi, sLo, dHi, dLo uint64
 	id                 uint32
 	iface              uint16
@@ -251,37 +254,37 @@ type flowFragKey struct {
 	v6                 bool
 }
 
-type flowFragRef struct {
+type datagramRef struct {
 	idx  uint32
 	dirB bool // the datagram was sent by side B
 }
 
-// flowNames are the names found in a flow's first client payload.
-type flowNames struct {
+// payloadNames are the names found in a flow's first client payload.
+type payloadNames struct {
 	sni, host string
 	frame     uint64
 }
 
-// FlowTable accumulates the flows of one capture member, packet by packet. It is
+// Table accumulates the flows of one capture member, packet by packet. It is
 // bounded: when it holds its maximum of live flows and a new one arrives, the
-// least recently active eighth is evicted (handed to FlowOptions.Flushed, else
+// least recently active eighth is evicted (handed to Options.Flushed, else
 // only counted) and the event is reported. It is not safe for concurrent use.
-type FlowTable struct {
+type Table struct {
 	member, sha256 string
 	max            int
-	flushed        func(*FlowRecord)
+	flushed        func(*Record)
 
-	index  flowIndex
-	chunks [][]flowState
-	used   uint32      // slots handed out so far
-	free   []uint32    // evicted slots to reuse
-	names  []flowNames // referenced by flowState.names
-	frags  map[flowFragKey]flowFragRef
-	points []*CapturePoint
-	pkt    Packet
+	index  slotIndex
+	chunks [][]state
+	used   uint32         // slots handed out so far
+	free   []uint32       // evicted slots to reuse
+	names  []payloadNames // referenced by state.names
+	frags  map[datagramKey]datagramRef
+	points []*Point
+	pkt    packet.Packet
 
 	// A one-entry cache of the last flow: bursts of one flow skip the map.
-	lastKey FlowKey
+	lastKey Key
 	lastIdx uint32
 	lastOK  bool
 
@@ -297,34 +300,34 @@ type FlowTable struct {
 	evictedBytes   uint64
 }
 
-// NewFlowTable returns an empty table for the capture member named member, whose
+// NewTable returns an empty table for the capture member named member, whose
 // SHA-256 is sha256 (both are copied into the evidence of every flow).
-func NewFlowTable(member, sha256 string, opts FlowOptions) *FlowTable {
+func NewTable(member, sha256 string, opts Options) *Table {
 	limit := opts.MaxFlows
 	if limit <= 0 {
 		limit = DefaultMaxFlows
 	}
-	return &FlowTable{
-		member: member, sha256: sha256, max: max(limit, flowMinMaxFlows), flushed: opts.Flushed,
-		index: newFlowIndex(),
-		frags: make(map[flowFragKey]flowFragRef),
+	return &Table{
+		member: member, sha256: sha256, max: max(limit, minMaxFlows), flushed: opts.Flushed,
+		index: newSlotIndex(),
+		frags: make(map[datagramKey]datagramRef),
 	}
 }
 
 // Len returns the number of live flows.
-func (t *FlowTable) Len() int { return t.index.n }
+func (t *Table) Len() int { return t.index.n }
 
-func (t *FlowTable) slot(i uint32) *flowState {
-	return &t.chunks[i/flowChunkLen][i%flowChunkLen]
+func (t *Table) slot(i uint32) *state {
+	return &t.chunks[i/chunkLen][i%chunkLen]
 }
 
-func (t *FlowTable) point(iface int) *CapturePoint {
+func (t *Table) point(iface int) *Point {
 	for iface >= len(t.points) {
 		t.points = append(t.points, nil)
 	}
 	p := t.points[iface]
 	if p == nil {
-		p = &CapturePoint{Member: t.member, SHA256: t.sha256, Index: iface}
+		p = &Point{Member: t.member, SHA256: t.sha256, Index: iface}
 		t.points[iface] = p
 	}
 	return p
@@ -333,40 +336,40 @@ func (t *FlowTable) point(iface int) *CapturePoint {
 // Add decodes one record and counts it in its flow and capture point. It does not
 // allocate for a packet of a flow already in the table; DNS responses and the
 // first client payload of a TCP flow may allocate the names they hold.
-func (t *FlowTable) Add(r *Record) {
-	var ev flowEvent
-	payload := decodeFlowEvent(r, &t.pkt, &ev)
+func (t *Table) Add(r *pcapng.Record) {
+	var ev event
+	payload := decodeEvent(r, &t.pkt, &ev)
 	t.apply(&ev, payload)
 }
 
-// flowEvent kinds: what the decoder made of a record.
+// event kinds: what the decoder made of a record.
 const (
-	flowEvUndecodable = iota // unsupported link type, or cut or malformed before the IP addresses
-	flowEvNonIP              // a link layer without IP inside
-	flowEvNoPorts            // TCP, UDP or ICMP without its transport header
-	flowEvFragment           // a later IP fragment: no transport header
-	flowEvFlow               // a packet of a flow: key is set
+	evUndecodable = iota // unsupported link type, or cut or malformed before the IP addresses
+	evNonIP              // a link layer without IP inside
+	evNoPorts            // TCP, UDP or ICMP without its transport header
+	evFragment           // a later IP fragment: no transport header
+	evFlow               // a packet of a flow: key is set
 )
 
-// flowEvent bits.
+// event bits.
 const (
-	flowEvTruncated = 1 << iota
-	flowEvMalformed
-	flowEvFwd       // the sender is side A of the key
-	flowEvSynACK    // TCP SYN and ACK set
-	flowEvTCP       // TCP header present: flags are set
-	flowEvFragFirst // a first fragment: later ones attach to its flow
-	flowEvPayload   // transport payload present
-	flowEvNameBytes // the payload may hold a TLS server name or an HTTP Host, and is passed on
-	flowEvDNSBytes  // the payload may be a DNS response, and is passed on
+	evTruncated = 1 << iota
+	evMalformed
+	evFwd       // the sender is side A of the key
+	evSynACK    // TCP SYN and ACK set
+	evTCP       // TCP header present: flags are set
+	evFragFirst // a first fragment: later ones attach to its flow
+	evPayload   // transport payload present
+	evNameBytes // the payload may hold a TLS server name or an HTTP Host, and is passed on
+	evDNSBytes  // the payload may be a DNS response, and is passed on
 )
 
-// flowEvent is what the flow table needs of one record, decoded: no pointers
+// event is what the flow table needs of one record, decoded: no pointers
 // and no packet bytes, except the payload prefix a name or DNS parser reads,
-// handed beside it. Decoding (decodeFlowEvent) and counting (FlowTable.apply)
+// handed beside it. Decoding (decodeEvent) and counting (Table.apply)
 // are separate so that they can run on two cores.
-type flowEvent struct {
-	key      FlowKey // the flow's key (flowEvFlow); for fragments only iface, proto, v6 and the addresses, src first
+type event struct {
+	key      Key // the flow's key (evFlow); for fragments only iface, proto, v6 and the addresses, src first
 	time     int64
 	frame    uint64
 	origLen  uint32
@@ -377,32 +380,32 @@ type flowEvent struct {
 	tcpFlags uint8
 }
 
-func (e *flowEvent) has(b uint16) bool { return e.bits&b != 0 }
+func (e *event) has(b uint16) bool { return e.bits&b != 0 }
 
-// decodeFlowEvent decodes r into ev using p as scratch space and returns the
+// decodeEvent decodes r into ev using p as scratch space and returns the
 // payload bytes the table must see (a name or DNS candidate), or nil.
-func decodeFlowEvent(r *Record, p *Packet, ev *flowEvent) []byte {
-	*ev = flowEvent{time: r.TimeUnixNano, frame: r.Frame, origLen: r.OrigLen, iface: uint16(r.Interface)}
-	if err := DecodePacket(r.LinkType, r.Data, p); err != nil {
-		ev.kind = flowEvUndecodable
+func decodeEvent(r *pcapng.Record, p *packet.Packet, ev *event) []byte {
+	*ev = event{time: r.TimeUnixNano, frame: r.Frame, origLen: r.OrigLen, iface: uint16(r.Interface)}
+	if err := packet.Decode(r.LinkType, r.Data, p); err != nil {
+		ev.kind = evUndecodable
 		return nil
 	}
 	if p.Truncated {
-		ev.bits |= flowEvTruncated
+		ev.bits |= evTruncated
 	}
 	if p.Malformed {
-		ev.bits |= flowEvMalformed
+		ev.bits |= evMalformed
 	}
-	if p.Layers&(LayerIPv4|LayerIPv6) == 0 {
-		ev.kind = flowEvNonIP
-		if p.Truncated || p.Malformed || p.Layers&LayerLink == 0 {
-			ev.kind = flowEvUndecodable
+	if p.Layers&(packet.LayerIPv4|packet.LayerIPv6) == 0 {
+		ev.kind = evNonIP
+		if p.Truncated || p.Malformed || p.Layers&packet.LayerLink == 0 {
+			ev.kind = evUndecodable
 		}
 		return nil
 	}
 	ev.fragID = p.FragID
-	if p.Layers&LayerFragment != 0 && !p.FragFirst {
-		ev.kind = flowEvFragment
+	if p.Layers&packet.LayerFragment != 0 && !p.FragFirst {
+		ev.kind = evFragment
 		ev.key.iface, ev.key.proto, ev.key.v6 = uint16(r.Interface), p.IPProto, p.Src.Is6()
 		ev.key.aHi, ev.key.aLo = p.SrcBits()
 		ev.key.bHi, ev.key.bLo = p.DstBits()
@@ -410,60 +413,60 @@ func decodeFlowEvent(r *Record, p *Packet, ev *flowEvent) []byte {
 	}
 	var sport, dport uint16
 	switch p.IPProto {
-	case IPProtoTCP, IPProtoUDP:
-		if p.Layers&(LayerTCP|LayerUDP) == 0 {
-			ev.kind = flowEvNoPorts
+	case packet.IPProtoTCP, packet.IPProtoUDP:
+		if p.Layers&(packet.LayerTCP|packet.LayerUDP) == 0 {
+			ev.kind = evNoPorts
 			return nil
 		}
 		sport, dport = p.SrcPort, p.DstPort
-	case IPProtoICMP, IPProtoICMPv6:
-		if p.Layers&LayerICMP == 0 {
-			ev.kind = flowEvNoPorts
+	case packet.IPProtoICMP, packet.IPProtoICMPv6:
+		if p.Layers&packet.LayerICMP == 0 {
+			ev.kind = evNoPorts
 			return nil
 		}
 		sport, dport = uint16(p.ICMPType), uint16(p.ICMPCode)
-		if flowICMPEcho(p.IPProto, p.ICMPType) {
-			dport = flowICMPEchoID(p, r.Data)
+		if icmpEcho(p.IPProto, p.ICMPType) {
+			dport = icmpEchoID(p, r.Data)
 		}
 	}
-	ev.kind = flowEvFlow
+	ev.kind = evFlow
 	sHi, sLo := p.SrcBits()
 	dHi, dLo := p.DstBits()
 	if ev.key.set(r.Interface, p.IPProto, p.Src.Is6(), [2]uint64{sHi, sLo}, [2]uint64{dHi, dLo}, sport, dport) {
-		ev.bits |= flowEvFwd
+		ev.bits |= evFwd
 	}
-	if p.TCPFlags&(TCPFlagSYN|TCPFlagACK) == TCPFlagSYN|TCPFlagACK {
-		ev.bits |= flowEvSynACK
+	if p.TCPFlags&(packet.TCPFlagSYN|packet.TCPFlagACK) == packet.TCPFlagSYN|packet.TCPFlagACK {
+		ev.bits |= evSynACK
 	}
-	if p.Layers&LayerTCP != 0 {
-		ev.bits |= flowEvTCP
+	if p.Layers&packet.LayerTCP != 0 {
+		ev.bits |= evTCP
 		ev.tcpFlags = p.TCPFlags
 	}
-	if p.Layers&LayerFragment != 0 {
-		ev.bits |= flowEvFragFirst
+	if p.Layers&packet.LayerFragment != 0 {
+		ev.bits |= evFragFirst
 	}
-	if p.Layers&LayerPayload == 0 || p.PayloadLen == 0 {
+	if p.Layers&packet.LayerPayload == 0 || p.PayloadLen == 0 {
 		return nil
 	}
-	ev.bits |= flowEvPayload
+	ev.bits |= evPayload
 	payload := r.Data[p.PayloadOffset : p.PayloadOffset+p.PayloadLen]
-	if p.SrcPort == 53 && (p.IPProto == IPProtoTCP || p.IPProto == IPProtoUDP) {
-		ev.bits |= flowEvDNSBytes
+	if p.SrcPort == 53 && (p.IPProto == packet.IPProtoTCP || p.IPProto == packet.IPProtoUDP) {
+		ev.bits |= evDNSBytes
 		return payload
 	}
-	if p.IPProto == IPProtoTCP && namesCandidate(payload) {
-		ev.bits |= flowEvNameBytes
-		return payload[:min(len(payload), namesMaxPayloadBytes)]
+	if p.IPProto == packet.IPProtoTCP && nameCandidate(payload) {
+		ev.bits |= evNameBytes
+		return payload[:min(len(payload), maxNamePayloadBytes)]
 	}
 	return nil
 }
 
-// namesCandidate reports whether b passes the first test of namesParseSNI (a
-// TLS handshake record holding a ClientHello) or of namesParseHTTPHost (an
+// nameCandidate reports whether b passes the first test of parseSNI (a
+// TLS handshake record holding a ClientHello) or of parseHTTPHost (an
 // upper-case method token and a space). Only such payloads are handed to the
 // flow table, so that a capture's other payloads are never copied.
-func namesCandidate(b []byte) bool {
-	if len(b) >= 6 && b[0] == namesTLSHandshake && b[1] == 3 && b[5] == namesTLSClientHello {
+func nameCandidate(b []byte) bool {
+	if len(b) >= 6 && b[0] == tlsHandshake && b[1] == 3 && b[5] == tlsClientHello {
 		return true
 	}
 	i := 0
@@ -474,41 +477,41 @@ func namesCandidate(b []byte) bool {
 }
 
 // apply counts a decoded record in its capture point and flow; payload is the
-// one decodeFlowEvent returned for it.
-func (t *FlowTable) apply(ev *flowEvent, payload []byte) {
+// one decodeEvent returned for it.
+func (t *Table) apply(ev *event, payload []byte) {
 	pt := t.point(int(ev.iface))
 	c := &pt.Counts
 	c.Packets++
 	c.Bytes += uint64(ev.origLen)
-	if ev.has(flowEvTruncated) {
+	if ev.has(evTruncated) {
 		c.Truncated++
 	}
-	if ev.has(flowEvMalformed) {
+	if ev.has(evMalformed) {
 		c.Malformed++
 	}
 	switch ev.kind {
-	case flowEvUndecodable:
+	case evUndecodable:
 		c.Undecodable++
 		return
-	case flowEvNonIP:
+	case evNonIP:
 		c.NonIP++
 		return
-	case flowEvNoPorts:
+	case evNoPorts:
 		c.NoPorts++
 		return
-	case flowEvFragment:
+	case evFragment:
 		t.addFragment(ev, c)
 		return
 	}
 	c.InFlows++
 	idx, isNew := t.lookup(&ev.key, ev.time, ev.frame)
 	f := t.slot(idx)
-	fwd := ev.has(flowEvFwd)
+	fwd := ev.has(evFwd)
 	if isNew {
 		// The first sender is the client, unless what it sent is a SYN-ACK (the
 		// capture missed the SYN): then the receiver is.
-		if fwd == ev.has(flowEvSynACK) {
-			f.bits |= flowClientB
+		if fwd == ev.has(evSynACK) {
+			f.bits |= stateClientB
 		}
 	}
 	dir := 0
@@ -519,32 +522,32 @@ func (t *FlowTable) apply(ev *flowEvent, payload []byte) {
 	f.lastFrame = ev.frame
 	f.pkts[dir]++
 	f.bytes[dir] += uint64(ev.origLen)
-	if ev.has(flowEvTCP) {
+	if ev.has(evTCP) {
 		f.flags[dir] |= ev.tcpFlags
 	}
-	if ev.has(flowEvFragFirst) {
+	if ev.has(evFragFirst) {
 		t.rememberFragment(ev, idx, !fwd)
 	}
-	if !ev.has(flowEvPayload) {
+	if !ev.has(evPayload) {
 		return
 	}
-	if ev.has(flowEvDNSBytes) {
+	if ev.has(evDNSBytes) {
 		t.addDNS(pt, ev, payload)
 	}
-	if ev.key.proto == IPProtoTCP && f.bits&flowNamesDone == 0 && (dir == 1) == (f.bits&flowClientB != 0) {
-		f.bits |= flowNamesDone
-		if ev.has(flowEvNameBytes) {
+	if ev.key.proto == packet.IPProtoTCP && f.bits&stateNamesDone == 0 && (dir == 1) == (f.bits&stateClientB != 0) {
+		f.bits |= stateNamesDone
+		if ev.has(evNameBytes) {
 			t.addNames(f, ev.frame, payload)
 		}
 	}
 }
 
-// flowICMPEchoID returns the identifier of an ICMP echo request or reply.
-func flowICMPEchoID(p *Packet, data []byte) uint16 {
-	if p.Layers&LayerPayload == 0 {
+// icmpEchoID returns the identifier of an ICMP echo request or reply.
+func icmpEchoID(p *packet.Packet, data []byte) uint16 {
+	if p.Layers&packet.LayerPayload == 0 {
 		return 0
 	}
-	if p.IPProto == IPProtoICMP {
+	if p.IPProto == packet.IPProtoICMP {
 		// ICMPv4 payload starts after the 8-byte header, the id is at 4.
 		return binary.BigEndian.Uint16(data[p.PayloadOffset-4:])
 	}
@@ -555,7 +558,7 @@ func flowICMPEchoID(p *Packet, data []byte) uint16 {
 }
 
 // lookup returns the slot of key, creating the flow when it is new.
-func (t *FlowTable) lookup(key *FlowKey, time int64, frame uint64) (idx uint32, isNew bool) {
+func (t *Table) lookup(key *Key, time int64, frame uint64) (idx uint32, isNew bool) {
 	if t.lastOK && t.lastKey == *key {
 		return t.lastIdx, false
 	}
@@ -566,21 +569,21 @@ func (t *FlowTable) lookup(key *FlowKey, time int64, frame uint64) (idx uint32, 
 			t.evict(frame)
 		}
 		idx = t.alloc()
-		*t.slot(idx) = flowState{key: *key, first: time, firstFrame: frame, bits: flowLive}
+		*t.slot(idx) = state{key: *key, first: time, firstFrame: frame, bits: stateLive}
 		t.index.insert(h, idx)
 	}
 	t.lastKey, t.lastIdx, t.lastOK = *key, idx, true
 	return idx, !ok
 }
 
-func (t *FlowTable) alloc() uint32 {
+func (t *Table) alloc() uint32 {
 	if n := len(t.free); n > 0 {
 		idx := t.free[n-1]
 		t.free = t.free[:n-1]
 		return idx
 	}
-	if t.used%flowChunkLen == 0 {
-		t.chunks = append(t.chunks, make([]flowState, flowChunkLen))
+	if t.used%chunkLen == 0 {
+		t.chunks = append(t.chunks, make([]state, chunkLen))
 	}
 	t.used++
 	return t.used - 1
@@ -588,7 +591,7 @@ func (t *FlowTable) alloc() uint32 {
 
 // evict removes the least recently active eighth of the flows. The fragment index
 // is cleared because it may point at evicted slots.
-func (t *FlowTable) evict(frame uint64) {
+func (t *Table) evict(frame uint64) {
 	if !t.limitHit {
 		t.limitHit, t.limitFrame = true, frame
 	}
@@ -599,29 +602,29 @@ func (t *FlowTable) evict(frame uint64) {
 	}
 	all := make([]lastSeen, 0, t.index.n)
 	for i := range t.used {
-		if f := t.slot(i); f.bits&flowLive != 0 {
+		if f := t.slot(i); f.bits&stateLive != 0 {
 			all = append(all, lastSeen{f.last, i})
 		}
 	}
 	slices.SortFunc(all, func(a, b lastSeen) int {
 		return cmp.Or(cmp.Compare(a.last, b.last), cmp.Compare(t.slot(a.idx).lastFrame, t.slot(b.idx).lastFrame))
 	})
-	var rec FlowRecord
-	for _, e := range all[:len(all)/flowEvictDivisor] {
+	var rec Record
+	for _, e := range all[:len(all)/evictDivisor] {
 		f := t.slot(e.idx)
 		t.evicted++
 		t.evictedPackets += f.pkts[0] + f.pkts[1]
 		t.evictedBytes += f.bytes[0] + f.bytes[1]
 		if t.flushed != nil {
-			rec = FlowRecord{}
+			rec = Record{}
 			t.record(e.idx, &rec)
 			t.flushed(&rec)
 		}
-		*f = flowState{}
+		*f = state{}
 		t.free = append(t.free, e.idx)
 	}
-	t.index.rebuild(len(t.index.entries), func(slot uint32) bool { return t.slot(slot).bits&flowLive != 0 })
-	names := make([]flowNames, 0, len(t.names))
+	t.index.rebuild(len(t.index.entries), func(slot uint32) bool { return t.slot(slot).bits&stateLive != 0 })
+	names := make([]payloadNames, 0, len(t.names))
 	for i := range t.used {
 		if f := t.slot(i); f.names != 0 {
 			names = append(names, t.names[f.names-1])
@@ -633,29 +636,29 @@ func (t *FlowTable) evict(frame uint64) {
 	t.lastOK = false
 }
 
-// flowOrder is a live slot and its first frame, for putting records in
+// slotOrder is a live slot and its first frame, for putting records in
 // frame order.
-type flowOrder struct {
+type slotOrder struct {
 	frame uint64
 	slot  uint32
 }
 
-func (a flowOrder) compare(b flowOrder) int { return cmp.Compare(a.frame, b.frame) }
+func (a slotOrder) compare(b slotOrder) int { return cmp.Compare(a.frame, b.frame) }
 
 // record fills rec, which must be zero, with the flow in slot idx, turned to
 // client/server order. Fields are set one by one: assigning a whole record
 // (it holds pointers) would clear it again behind a bulk write barrier while
 // the collector runs.
-func (t *FlowTable) record(idx uint32, rec *FlowRecord) {
+func (t *Table) record(idx uint32, rec *Record) {
 	f := t.slot(idx)
 	a, b := f.key.Addrs()
 	rec.Point, rec.Proto = t.point(int(f.key.iface)), f.key.proto
 	rec.Client, rec.Server, rec.ClientPort, rec.ServerPort = a, b, f.key.aPort, f.key.bPort
 	rec.First, rec.Last, rec.Packets, rec.Bytes, rec.TCPFlags = f.first, f.last, f.pkts, f.bytes, f.flags
 	rec.FirstFrame, rec.LastFrame, rec.Fragments = f.firstFrame, f.lastFrame, f.frags
-	if f.bits&flowClientB != 0 {
+	if f.bits&stateClientB != 0 {
 		rec.Client, rec.Server = b, a
-		if f.key.proto != IPProtoICMP && f.key.proto != IPProtoICMPv6 {
+		if f.key.proto != packet.IPProtoICMP && f.key.proto != packet.IPProtoICMPv6 {
 			rec.ClientPort, rec.ServerPort = f.key.bPort, f.key.aPort
 		}
 		rec.Packets[0], rec.Packets[1] = f.pkts[1], f.pkts[0]
@@ -669,24 +672,24 @@ func (t *FlowTable) record(idx uint32, rec *FlowRecord) {
 }
 
 // fragKey returns the datagram key of a fragment event: for a later fragment
-// the key holds the source first; for a first fragment, the side flowEvFwd says.
-func (e *flowEvent) fragKey() flowFragKey {
-	k := flowFragKey{id: e.fragID, iface: e.key.iface, proto: e.key.proto, v6: e.key.v6,
+// the key holds the source first; for a first fragment, the side evFwd says.
+func (e *event) fragKey() datagramKey {
+	k := datagramKey{id: e.fragID, iface: e.key.iface, proto: e.key.proto, v6: e.key.v6,
 		sHi: e.key.aHi, sLo: e.key.aLo, dHi: e.key.bHi, dLo: e.key.bLo}
-	if e.kind == flowEvFlow && !e.has(flowEvFwd) {
+	if e.kind == evFlow && !e.has(evFwd) {
 		k.sHi, k.sLo, k.dHi, k.dLo = e.key.bHi, e.key.bLo, e.key.aHi, e.key.aLo
 	}
 	return k
 }
 
-func (t *FlowTable) rememberFragment(ev *flowEvent, idx uint32, dirB bool) {
-	if len(t.frags) >= flowMaxFragments {
+func (t *Table) rememberFragment(ev *event, idx uint32, dirB bool) {
+	if len(t.frags) >= maxFragments {
 		clear(t.frags)
 	}
-	t.frags[ev.fragKey()] = flowFragRef{idx: idx, dirB: dirB}
+	t.frags[ev.fragKey()] = datagramRef{idx: idx, dirB: dirB}
 }
 
-func (t *FlowTable) addFragment(ev *flowEvent, c *PointCounts) {
+func (t *Table) addFragment(ev *event, c *Counts) {
 	c.Fragments++
 	ref, ok := t.frags[ev.fragKey()]
 	if !ok {
@@ -706,17 +709,17 @@ func (t *FlowTable) addFragment(ev *flowEvent, c *PointCounts) {
 	f.frags++
 }
 
-// CaptureFlows is what ReadCaptureFlows found in one capture member.
-type CaptureFlows struct {
+// Capture is what Read found in one capture member.
+type Capture struct {
 	Member string
 	SHA256 string
-	Format CaptureFormat
+	Format pcapng.Format
 	Frames uint64 // frame numbers handed out (packets and numbered non-packet blocks)
 	// Points has one entry per capture interface, in the capture's order.
-	Points []*CapturePoint
+	Points []*Point
 	// Flows are the flows still in the table at the end, by first frame.
-	Flows []FlowRecord
-	// DNS are the DNS responses seen, in capture order (at most namesMaxDNSLog;
+	Flows []Record
+	// DNS are the DNS responses seen, in capture order (at most maxDNSLog;
 	// DNSDropped counts the rest).
 	DNS        []DNSResponse
 	DNSDropped uint64
@@ -724,7 +727,7 @@ type CaptureFlows struct {
 
 	// MaxFlows is the bound the table had; LimitHit says it was reached (first at
 	// LimitFrame), and Evicted, EvictedPackets and EvictedBytes count the flows
-	// evicted to make room (handed to FlowOptions.Flushed when set).
+	// evicted to make room (handed to Options.Flushed when set).
 	MaxFlows       int
 	LimitHit       bool
 	LimitFrame     uint64
@@ -732,7 +735,7 @@ type CaptureFlows struct {
 	EvictedPackets uint64
 	EvictedBytes   uint64
 
-	// Err is the error that ended the read early (usually a *CaptureError); the
+	// Err is the error that ended the read early (usually a *pcapng.Error); the
 	// flows up to it are kept. Problems says in words what went wrong or was
 	// skipped, one line each.
 	Err      error
@@ -743,8 +746,8 @@ type CaptureFlows struct {
 // supplies the interface names, link types and drop statistics; interfaces
 // without packets get a capture point too. The table is emptied: its memory is
 // released while the records are built.
-func (t *FlowTable) Result(c *CaptureReader) *CaptureFlows {
-	res := &CaptureFlows{
+func (t *Table) Result(c *pcapng.Reader) *Capture {
+	res := &Capture{
 		Member: t.member, SHA256: t.sha256, MaxFlows: t.max, DNS: t.dns, DNSDropped: t.dnsDropped, DNSErrors: t.dnsErrors,
 		LimitHit: t.limitHit, LimitFrame: t.limitFrame, Evicted: t.evicted,
 		EvictedPackets: t.evictedPackets, EvictedBytes: t.evictedBytes,
@@ -752,7 +755,7 @@ func (t *FlowTable) Result(c *CaptureReader) *CaptureFlows {
 	if c != nil {
 		res.Format, res.Frames = c.Format(), c.Frames()
 		for i, iface := range c.Interfaces() {
-			t.point(i).CaptureInterface = iface
+			t.point(i).Interface = iface
 		}
 	}
 	for _, p := range t.points {
@@ -761,28 +764,28 @@ func (t *FlowTable) Result(c *CaptureReader) *CaptureFlows {
 		}
 		res.Points = append(res.Points, p)
 	}
-	t.index = flowIndex{} // let the index go before the records grow
+	t.index = slotIndex{} // let the index go before the records grow
 	// Slots are handed out in frame order until an eviction frees some, so
 	// the records are usually in order already. Otherwise an index of
 	// first frames is sorted, not the records: moving records (which hold
 	// pointers) costs write barriers while the collector runs.
-	order := make([]flowOrder, 0, t.used-uint32(len(t.free)))
+	order := make([]slotOrder, 0, t.used-uint32(len(t.free)))
 	for i := range t.used {
-		if f := t.slot(i); f.bits&flowLive != 0 {
-			order = append(order, flowOrder{f.firstFrame, i})
+		if f := t.slot(i); f.bits&stateLive != 0 {
+			order = append(order, slotOrder{f.firstFrame, i})
 		}
 	}
-	inOrder := slices.IsSortedFunc(order, flowOrder.compare)
+	inOrder := slices.IsSortedFunc(order, slotOrder.compare)
 	if !inOrder {
-		slices.SortFunc(order, flowOrder.compare)
+		slices.SortFunc(order, slotOrder.compare)
 	}
 	// The slice is zeroed when made: record fills each element in place.
 	// In slot order, each chunk of states is let go once read.
-	res.Flows = make([]FlowRecord, len(order))
+	res.Flows = make([]Record, len(order))
 	for i, o := range order {
 		t.record(o.slot, &res.Flows[i])
-		if inOrder && (i+1 == len(order) || order[i+1].slot/flowChunkLen != o.slot/flowChunkLen) {
-			t.chunks[o.slot/flowChunkLen] = nil
+		if inOrder && (i+1 == len(order) || order[i+1].slot/chunkLen != o.slot/chunkLen) {
+			t.chunks[o.slot/chunkLen] = nil
 		}
 	}
 	t.chunks, t.names, t.frags, t.free, t.used, t.dns = nil, nil, nil, nil, 0, nil
@@ -792,7 +795,7 @@ func (t *FlowTable) Result(c *CaptureReader) *CaptureFlows {
 			t.max, t.limitFrame, t.evicted, t.evictions, t.evictedPackets, t.evictedBytes))
 	}
 	if t.dnsDropped > 0 {
-		res.Problems = append(res.Problems, fmt.Sprintf("DNS log bound of %d responses reached: %d responses not logged", namesMaxDNSLog, t.dnsDropped))
+		res.Problems = append(res.Problems, fmt.Sprintf("DNS log bound of %d responses reached: %d responses not logged", maxDNSLog, t.dnsDropped))
 	}
 	for _, p := range res.Points {
 		c := &p.Counts
@@ -809,29 +812,29 @@ func (t *FlowTable) Result(c *CaptureReader) *CaptureFlows {
 	return res
 }
 
-// ReadCaptureFlows reads one pcap or pcapng stream to its end and returns its flows,
+// Read reads one pcap or pcapng stream to its end and returns its flows,
 // per-interface counters, DNS log and problems. member names the capture in the
 // evidence and sha256 is its hash. It returns an error only when the stream is not
 // a capture at all; a capture cut short or malformed later returns what was read
-// before, with the error in CaptureFlows.Err.
+// before, with the error in Capture.Err.
 //
 // Reading runs on two goroutines: one reads and decodes the records, the
 // caller's counts them into the table, with batches of decoded records
 // between them. The table's work is mostly waiting on memory (a flow's state
 // is rarely in cache), the reader's mostly copying and parsing, so on two
 // cores the pipeline runs close to the speed of reading alone.
-func ReadCaptureFlows(r io.Reader, member, sha256 string, opts FlowOptions) (*CaptureFlows, error) {
-	c, err := OpenCapture(bufio.NewReaderSize(r, flowReadBufferBytes), member)
+func Read(r io.Reader, member, sha256 string, opts Options) (*Capture, error) {
+	c, err := pcapng.NewReader(bufio.NewReaderSize(r, readBufferBytes), member)
 	if err != nil {
 		return nil, fmt.Errorf("read flows: %w", err)
 	}
-	t := NewFlowTable(member, sha256, opts)
-	full := make(chan *flowBatch, flowBatches)
-	free := make(chan *flowBatch, flowBatches)
-	for range flowBatches {
-		free <- &flowBatch{evs: make([]flowEvent, 0, flowBatchEvents)}
+	t := NewTable(member, sha256, opts)
+	full := make(chan *batch, batchCount)
+	free := make(chan *batch, batchCount)
+	for range batchCount {
+		free <- &batch{evs: make([]event, 0, batchEvents)}
 	}
-	go flowDecode(c, free, full)
+	go decodeBatches(c, free, full)
 	var readErr error
 	for b := range full {
 		t.applyBatch(b)
@@ -848,38 +851,38 @@ func ReadCaptureFlows(r io.Reader, member, sha256 string, opts FlowOptions) (*Ca
 	return res, nil
 }
 
-// Batches between the decoding and the counting goroutine of ReadCaptureFlows:
+// Batches between the decoding and the counting goroutine of Read:
 // sixteen of up to 1024 records (72 KiB of events) and 512 KiB of payload
 // bytes (plus the one payload that crossed the mark) each, so that neither
 // side waits on the other for long and memory stays bounded (under 10 MiB)
 // whatever the capture holds.
 const (
-	flowBatches         = 16
-	flowBatchEvents     = 1024
-	flowBatchArenaBytes = 512 << 10
+	batchCount      = 16
+	batchEvents     = 1024
+	batchArenaBytes = 512 << 10
 )
 
-// flowBatch is a run of decoded records and the payload bytes the table must
+// batch is a run of decoded records and the payload bytes the table must
 // see, copied out of the reader's buffer (payloads[i] belongs to the event
 // evs[payloads[i].ev]). err, on the last batch, is the error that ended the
 // capture (io.EOF excluded).
-type flowBatch struct {
-	evs      []flowEvent
-	payloads []flowPayload
+type batch struct {
+	evs      []event
+	payloads []batchPayload
 	arena    []byte
 	err      error
 }
 
-type flowPayload struct {
+type batchPayload struct {
 	ev     int32
 	off, n uint32
 }
 
-// flowDecode reads and decodes c into batches taken from free and sent to
+// decodeBatches reads and decodes c into batches taken from free and sent to
 // full, which it closes at the end of the capture.
-func flowDecode(c *CaptureReader, free <-chan *flowBatch, full chan<- *flowBatch) {
+func decodeBatches(c *pcapng.Reader, free <-chan *batch, full chan<- *batch) {
 	defer close(full)
-	var p Packet
+	var p packet.Packet
 	b := <-free
 	for {
 		rec, err := c.Next()
@@ -890,12 +893,12 @@ func flowDecode(c *CaptureReader, free <-chan *flowBatch, full chan<- *flowBatch
 			full <- b
 			return
 		}
-		b.evs = append(b.evs, flowEvent{})
-		if payload := decodeFlowEvent(&rec, &p, &b.evs[len(b.evs)-1]); payload != nil {
-			b.payloads = append(b.payloads, flowPayload{ev: int32(len(b.evs) - 1), off: uint32(len(b.arena)), n: uint32(len(payload))})
+		b.evs = append(b.evs, event{})
+		if payload := decodeEvent(&rec, &p, &b.evs[len(b.evs)-1]); payload != nil {
+			b.payloads = append(b.payloads, batchPayload{ev: int32(len(b.evs) - 1), off: uint32(len(b.arena)), n: uint32(len(payload))})
 			b.arena = append(b.arena, payload...)
 		}
-		if len(b.evs) == cap(b.evs) || len(b.arena) >= flowBatchArenaBytes {
+		if len(b.evs) == cap(b.evs) || len(b.arena) >= batchArenaBytes {
 			full <- b
 			b = <-free
 			b.evs, b.payloads, b.arena = b.evs[:0], b.payloads[:0], b.arena[:0]
@@ -904,7 +907,7 @@ func flowDecode(c *CaptureReader, free <-chan *flowBatch, full chan<- *flowBatch
 }
 
 // applyBatch counts the records of b.
-func (t *FlowTable) applyBatch(b *flowBatch) {
+func (t *Table) applyBatch(b *batch) {
 	next := 0
 	for i := range b.evs {
 		var payload []byte
@@ -917,34 +920,34 @@ func (t *FlowTable) applyBatch(b *flowBatch) {
 	}
 }
 
-// CaptureInput is one capture for ReadCapturesFlows: its name in the evidence, its
+// Input is one capture for ReadAll: its name in the evidence, its
 // SHA-256, and how to open it (each input is opened once, by the goroutine that
 // reads it, and closed when read).
-type CaptureInput struct {
+type Input struct {
 	Member string
 	SHA256 string
 	Open   func() (io.ReadCloser, error)
 }
 
-// FlowSet is the merge of several captures' flows.
-type FlowSet struct {
+// Set is the merge of several captures' flows.
+type Set struct {
 	// Captures has one entry per input, in input order; an input that could not
 	// be opened or is not a capture has Err set and nothing else.
-	Captures []*CaptureFlows
+	Captures []*Capture
 	// Flows points into the captures' flows, ordered by first packet time, then
 	// member order and frame.
-	Flows []*FlowRecord
+	Flows []*Record
 	// DNS points into the captures' DNS logs, ordered by time.
 	DNS []*DNSResponse
 }
 
-// ReadCapturesFlows reads several captures concurrently, one goroutine per capture
+// ReadAll reads several captures concurrently, one goroutine per capture
 // and at most GOMAXPROCS at a time, and merges their flows. Each table's bound is
 // opts.MaxFlows divided by the number of captures read at once, so the live flows
 // of all tables stay within the one bound; the results of finished captures are
-// kept in memory. Unreadable inputs are reported in their CaptureFlows.Err, never
+// kept in memory. Unreadable inputs are reported in their Capture.Err, never
 // fatal.
-func ReadCapturesFlows(inputs []CaptureInput, opts FlowOptions) *FlowSet {
+func ReadAll(inputs []Input, opts Options) *Set {
 	workers := min(runtime.GOMAXPROCS(0), len(inputs))
 	per := opts
 	if per.MaxFlows <= 0 {
@@ -953,7 +956,7 @@ func ReadCapturesFlows(inputs []CaptureInput, opts FlowOptions) *FlowSet {
 	if workers > 1 {
 		per.MaxFlows /= workers
 	}
-	set := &FlowSet{Captures: make([]*CaptureFlows, len(inputs))}
+	set := &Set{Captures: make([]*Capture, len(inputs))}
 	next := make(chan int)
 	var wg sync.WaitGroup
 	for range workers {
@@ -961,7 +964,7 @@ func ReadCapturesFlows(inputs []CaptureInput, opts FlowOptions) *FlowSet {
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				set.Captures[i] = flowReadInput(inputs[i], per)
+				set.Captures[i] = readInput(inputs[i], per)
 			}
 		}()
 	}
@@ -975,7 +978,7 @@ func ReadCapturesFlows(inputs []CaptureInput, opts FlowOptions) *FlowSet {
 	for _, c := range set.Captures {
 		nFlows, nDNS = nFlows+len(c.Flows), nDNS+len(c.DNS)
 	}
-	set.Flows, set.DNS = make([]*FlowRecord, 0, nFlows), make([]*DNSResponse, 0, nDNS)
+	set.Flows, set.DNS = make([]*Record, 0, nFlows), make([]*DNSResponse, 0, nDNS)
 	for _, c := range set.Captures {
 		for i := range c.Flows {
 			set.Flows = append(set.Flows, &c.Flows[i])
@@ -986,7 +989,7 @@ func ReadCapturesFlows(inputs []CaptureInput, opts FlowOptions) *FlowSet {
 	}
 	// Stable sorts keep member order and, within a member, frame order for
 	// ties. A single capture's flows are usually in time order already.
-	byFirst := func(a, b *FlowRecord) int { return cmp.Compare(a.First, b.First) }
+	byFirst := func(a, b *Record) int { return cmp.Compare(a.First, b.First) }
 	if !slices.IsSortedFunc(set.Flows, byFirst) {
 		slices.SortStableFunc(set.Flows, byFirst)
 	}
@@ -997,9 +1000,9 @@ func ReadCapturesFlows(inputs []CaptureInput, opts FlowOptions) *FlowSet {
 	return set
 }
 
-func flowReadInput(in CaptureInput, opts FlowOptions) (res *CaptureFlows) {
-	fail := func(err error) *CaptureFlows {
-		return &CaptureFlows{Member: in.Member, SHA256: in.SHA256, Err: err, Problems: []string{err.Error()}}
+func readInput(in Input, opts Options) (res *Capture) {
+	fail := func(err error) *Capture {
+		return &Capture{Member: in.Member, SHA256: in.SHA256, Err: err, Problems: []string{err.Error()}}
 	}
 	if in.Open == nil {
 		return fail(fmt.Errorf("read flows of %q: no opener", in.Member))
@@ -1014,7 +1017,7 @@ func flowReadInput(in CaptureInput, opts FlowOptions) (res *CaptureFlows) {
 			res.Problems = append(res.Problems, res.Err.Error())
 		}
 	}()
-	res, err = ReadCaptureFlows(rc, in.Member, in.SHA256, opts)
+	res, err = Read(rc, in.Member, in.SHA256, opts)
 	if err != nil {
 		return fail(err)
 	}
