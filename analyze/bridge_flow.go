@@ -3,19 +3,15 @@ package analyze
 import "github.com/dockcase/dockcase/analyze/flow"
 
 // Bridge for the move of the flow table, the DNS names and extraction to
-// analyze/flow: the names the rest of this package and its users still use
-// unqualified. It goes when attribution and the commands call flow directly.
+// analyze/flow: the names attribution, the options and the commands still
+// use unqualified. It goes when they call flow directly.
 type (
-	FlowKey      = flow.Key
 	FlowRecord   = flow.Record
 	FlowOptions  = flow.Options
-	FlowTable    = flow.Table
 	FlowSet      = flow.Set
 	CapturePoint = flow.Point
-	PointCounts  = flow.Counts
 	CaptureFlows = flow.Capture
 	CaptureInput = flow.Input
-	DNSAnswer    = flow.DNSAnswer
 	DNSResponse  = flow.DNSResponse
 	ExtractStats = flow.ExtractStats
 )
@@ -30,9 +26,4 @@ const (
 	namesMaxNameBytes = flow.MaxNameBytes
 )
 
-var (
-	NewFlowKey        = flow.NewKey
-	NewFlowTable      = flow.NewTable
-	ReadCaptureFlows  = flow.Read
-	ReadCapturesFlows = flow.ReadAll
-)
+var ReadCapturesFlows = flow.ReadAll

@@ -7,6 +7,8 @@ import (
 	"net"
 	"testing"
 
+	"github.com/dockcase/dockcase/analyze/flow"
+	"github.com/dockcase/dockcase/internal/pcapng"
 	"github.com/dockcase/dockcase/internal/pcapng/pcapngtest"
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
@@ -34,7 +36,7 @@ func TestExtractFlows(t *testing.T) {
 		{Data: tcp("198.18.0.2", "198.18.0.1", 443, 40000)}, // 3: the first flow's answer
 	}
 	file := pcapngtest.Pcap(binary.LittleEndian, false, 1, recs)
-	res, err := ReadCaptureFlows(bytes.NewReader(file), "t.pcap", "", FlowOptions{})
+	res, err := flow.Read(bytes.NewReader(file), "t.pcap", "", flow.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +53,7 @@ func TestExtractFlows(t *testing.T) {
 	if st.Packets != 2 || st.Interfaces != 1 {
 		t.Errorf("stats %+v, want 2 packets, 1 interface", st)
 	}
-	c, err := OpenCapture(&out, "extract")
+	c, err := pcapng.NewReader(&out, "extract")
 	if err != nil {
 		t.Fatal(err)
 	}
