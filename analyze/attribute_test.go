@@ -43,10 +43,10 @@ func testAttributeRules(t *testing.T) {
 	})
 	hostNS.Sockets = []HostSocket{{Proto: "tcp", LocalIP: "0.0.0.0", LocalPort: 22, State: "LISTEN", PIDs: []int{7}}}
 	h.Processes = []HostProcess{{PID: 7, Comm: "sshd"}}
-	veth := &CapturePoint{Member: memberCapture, Index: 0, CaptureInterface: CaptureInterface{Name: "veth1"}}
-	bridge := &CapturePoint{Member: memberCapture, Index: 1, CaptureInterface: CaptureInterface{Name: "br-1"}}
-	uplink := &CapturePoint{Member: memberCapture, Index: 2, CaptureInterface: CaptureInterface{Name: "eth0"}}
-	ids := &CapturePoint{Member: externalMember("/cases/ids.pcap"), CaptureInterface: CaptureInterface{Name: "ids0"}}
+	veth := &CapturePoint{Member: memberCapture, Index: 0, Interface: CaptureInterface{Name: "veth1"}}
+	bridge := &CapturePoint{Member: memberCapture, Index: 1, Interface: CaptureInterface{Name: "br-1"}}
+	uplink := &CapturePoint{Member: memberCapture, Index: 2, Interface: CaptureInterface{Name: "eth0"}}
+	ids := &CapturePoint{Member: externalMember("/cases/ids.pcap"), Interface: CaptureInterface{Name: "ids0"}}
 	rec := func(p *CapturePoint, proto uint8, c string, cp uint16, s string, sp uint16, at time.Duration) *FlowRecord {
 		return &FlowRecord{Point: p, Proto: proto, Client: a(c), ClientPort: cp, Server: a(s), ServerPort: sp,
 			First: ns(at), Last: ns(at + time.Second), Packets: [2]uint64{3, 2}, FirstFrame: 1, LastFrame: 5}

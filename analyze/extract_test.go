@@ -4,69 +4,60 @@ import (
 	"bytes"
 	"encoding/binary"
 	"io"
+	"net"
 	"testing"
 
+	"github.com/dockcase/dockcase/analyze/flow"
+	"github.com/dockcase/dockcase/internal/pcapng"
 	"github.com/dockcase/dockcase/internal/pcapng/pcapngtest"
+	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 )
 
-// TestExtract selects a TCP flow and a fragmented UDP flow of a hand-made
-// capture and checks that exactly their packets are written, the later
-// fragment attached by its IP id, the ICMP flow and a stray fragment left out.
-func TestExtract(t *testing.T) {
-	tcp := &layers.TCP{SrcPort: 40000, DstPort: 443, ACK: true, DataOffset: 5}
-	back := &layers.TCP{SrcPort: 443, DstPort: 40000, ACK: true, DataOffset: 5}
-	echo := &layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(8, 0), Id: 7, Seq: 1}
-	udp := &layers.UDP{SrcPort: 5000, DstPort: 6000}
-	frag := func(id, off uint16, more bool) func(*layers.IPv4) {
-		return func(ip *layers.IPv4) {
-			ip.Id, ip.FragOffset = id, off
-			if more {
-				ip.Flags = layers.IPv4MoreFragments
-			}
+// TestExtractFlows checks the forwarder to flow.Extract: of two TCP flows
+// of a hand-made capture, only the packets of the attributed flow handed
+// over are written, and a flow seen in no capture (no record) is skipped.
+// flow's TestExtract checks the extraction itself.
+func TestExtractFlows(t *testing.T) {
+	tcp := func(src, dst string, sport, dport layers.TCPPort) []byte {
+		ip := &layers.IPv4{Version: 4, IHL: 5, TTL: 64, Protocol: layers.IPProtocolTCP, SrcIP: net.ParseIP(src), DstIP: net.ParseIP(dst)}
+		l4 := &layers.TCP{SrcPort: sport, DstPort: dport, ACK: true, DataOffset: 5}
+		_ = l4.SetNetworkLayerForChecksum(ip)
+		eth := &layers.Ethernet{SrcMAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}, DstMAC: net.HardwareAddr{2, 0, 0, 0, 0, 2}, EthernetType: layers.EthernetTypeIPv4}
+		buf := gopacket.NewSerializeBuffer()
+		if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true}, eth, ip, l4, gopacket.Payload("x")); err != nil {
+			t.Fatalf("serialize: %v", err)
 		}
-	}
-	later := func(id uint16) []byte {
-		b := flowsPacket(t, "198.18.0.1", "198.18.0.2", nil, make([]byte, 100), frag(id, 4, false))
-		b[14+9] = byte(layers.IPProtocolUDP)
-		return b
+		return bytes.Clone(buf.Bytes())
 	}
 	recs := []pcapngtest.Rec{
-		{Data: flowsPacket(t, "198.18.0.1", "198.18.0.2", tcp, []byte("x"), nil)},                   // 1: TCP
-		{Data: flowsPacket(t, "198.18.0.1", "198.18.0.3", echo, make([]byte, 8), nil)},              // 2: ICMP, not selected
-		{Data: flowsPacket(t, "198.18.0.2", "198.18.0.1", back, nil, nil)},                          // 3: TCP back
-		{Data: flowsPacket(t, "198.18.0.1", "198.18.0.2", udp, make([]byte, 24), frag(9, 0, true))}, // 4: UDP, first fragment
-		{Data: later(9)},  // 5: its later fragment
-		{Data: later(10)}, // 6: a fragment of nothing selected
+		{Data: tcp("198.18.0.1", "198.18.0.2", 40000, 443)}, // 1: the flow extracted
+		{Data: tcp("198.18.0.1", "198.18.0.2", 40001, 443)}, // 2: another flow
+		{Data: tcp("198.18.0.2", "198.18.0.1", 443, 40000)}, // 3: the first flow's answer
 	}
 	file := pcapngtest.Pcap(binary.LittleEndian, false, 1, recs)
-	res, err := ReadCaptureFlows(bytes.NewReader(file), "t.pcap", "", FlowOptions{})
+	res, err := flow.Read(bytes.NewReader(file), "t.pcap", "", flow.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var flows []*Flow
-	for i := range res.Flows {
-		if r := &res.Flows[i]; r.Proto == IPProtoTCP || r.Proto == IPProtoUDP {
-			flows = append(flows, &Flow{rec: r})
-		}
+	if len(res.Flows) != 2 || res.Flows[0].ClientPort != 40000 {
+		t.Fatalf("flows %+v, want the flow from port 40000 first of 2", res.Flows)
 	}
-	if len(flows) != 2 {
-		t.Fatalf("%d TCP and UDP flows, want 2: %+v", len(flows), res.Flows)
-	}
+	flows := []*Flow{{rec: &res.Flows[0]}, {}}
 	in := CaptureInput{Member: "t.pcap", Open: func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(file)), nil }}
 	var out bytes.Buffer
 	st, err := Extract(&out, []CaptureInput{in}, flows)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.Packets != 4 || st.Fragments != 1 || st.Interfaces != 1 {
-		t.Errorf("stats %+v, want 4 packets, 1 fragment, 1 interface", st)
+	if st.Packets != 2 || st.Interfaces != 1 {
+		t.Errorf("stats %+v, want 2 packets, 1 interface", st)
 	}
-	c, err := OpenCapture(&out, "extract")
+	c, err := pcapng.NewReader(&out, "extract")
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []int{0, 2, 3, 4} {
+	for _, want := range []int{0, 2} {
 		rec, err := c.Next()
 		if err != nil {
 			t.Fatalf("record for frame %d: %v", want+1, err)
@@ -76,6 +67,6 @@ func TestExtract(t *testing.T) {
 		}
 	}
 	if _, err := c.Next(); err != io.EOF {
-		t.Errorf("after the 4 packets: %v, want io.EOF", err)
+		t.Errorf("after the 2 packets: %v, want io.EOF", err)
 	}
 }

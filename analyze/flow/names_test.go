@@ -1,4 +1,4 @@
-package analyze
+package flow
 
 import (
 	"bytes"
@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dockcase/dockcase/internal/packet"
+	"github.com/dockcase/dockcase/internal/pcapng"
 	"github.com/dockcase/dockcase/internal/pcapng/pcapngtest"
 	"golang.org/x/net/dns/dnsmessage"
 )
@@ -94,12 +96,12 @@ func TestParseSNI(t *testing.T) {
 		{"empty", nil, "", false},
 	}
 	for _, tt := range tests {
-		got, ok := namesParseSNI(tt.in)
+		got, ok := parseSNI(tt.in)
 		if got != tt.want || ok != tt.ok {
-			t.Errorf("%s: namesParseSNI(%q) = %q, %v, want %q, %v", tt.name, tt.in, got, ok, tt.want, tt.ok)
+			t.Errorf("%s: parseSNI(%q) = %q, %v, want %q, %v", tt.name, tt.in, got, ok, tt.want, tt.ok)
 		}
-		if ok && !namesCandidate(tt.in) {
-			t.Errorf("%s: namesCandidate(%q) = false for a payload holding a name", tt.name, tt.in)
+		if ok && !nameCandidate(tt.in) {
+			t.Errorf("%s: nameCandidate(%q) = false for a payload holding a name", tt.name, tt.in)
 		}
 	}
 }
@@ -124,12 +126,12 @@ func TestParseHTTPHost(t *testing.T) {
 		{"", "", false},
 	}
 	for _, tt := range tests {
-		got, ok := namesParseHTTPHost([]byte(tt.in))
+		got, ok := parseHTTPHost([]byte(tt.in))
 		if got != tt.want || ok != tt.ok {
-			t.Errorf("namesParseHTTPHost(%q) = %q, %v, want %q, %v", tt.in, got, ok, tt.want, tt.ok)
+			t.Errorf("parseHTTPHost(%q) = %q, %v, want %q, %v", tt.in, got, ok, tt.want, tt.ok)
 		}
-		if ok && !namesCandidate([]byte(tt.in)) {
-			t.Errorf("namesCandidate(%q) = false for a payload holding a name", tt.in)
+		if ok && !nameCandidate([]byte(tt.in)) {
+			t.Errorf("nameCandidate(%q) = false for a payload holding a name", tt.in)
 		}
 	}
 }
@@ -157,7 +159,7 @@ func TestParseDNS(t *testing.T) {
 		_ = b.AResource(dnsmessage.ResourceHeader{Name: edge, Class: dnsmessage.ClassINET, TTL: 60}, dnsmessage.AResource{A: [4]byte{198, 51, 100, 7}})
 		_ = b.AAAAResource(dnsmessage.ResourceHeader{Name: edge, Class: dnsmessage.ClassINET, TTL: 60}, dnsmessage.AAAAResource{AAAA: [16]byte{0x20, 1, 0xd, 0xb8, 15: 7}})
 	})
-	r, err := namesParseDNS(msg)
+	r, err := parseDNS(msg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,7 +171,7 @@ func TestParseDNS(t *testing.T) {
 	// netip.Addr{}.String() is "invalid IP" for CNAMEs: compare without it.
 	got = strings.ReplaceAll(got, "invalid IP", "")
 	if got != want || r.Partial {
-		t.Errorf("namesParseDNS = %q partial %v, want %q", got, r.Partial, want)
+		t.Errorf("parseDNS = %q partial %v, want %q", got, r.Partial, want)
 	}
 	for _, a := range []string{"198.51.100.7", "2001:db8::7"} {
 		names := r.NamesFor(netip.MustParseAddr(a))
@@ -178,14 +180,14 @@ func TestParseDNS(t *testing.T) {
 		}
 	}
 	// Cut in the last answer: the answers before it are kept.
-	r, err = namesParseDNS(msg[:len(msg)-3])
+	r, err = parseDNS(msg[:len(msg)-3])
 	if err != nil || !r.Partial || len(r.Answers) != 2 {
-		t.Errorf("namesParseDNS(cut) = %d answers partial %v err %v, want 2 answers, partial", len(r.Answers), r.Partial, err)
+		t.Errorf("parseDNS(cut) = %d answers partial %v err %v, want 2 answers, partial", len(r.Answers), r.Partial, err)
 	}
 	query := bytes.Clone(msg)
 	query[2] &^= 0x80
-	if _, err := namesParseDNS(query); err == nil {
-		t.Error("namesParseDNS(query) succeeded, want an error")
+	if _, err := parseDNS(query); err == nil {
+		t.Error("parseDNS(query) succeeded, want an error")
 	}
 	// A CNAME loop ends.
 	loop := namesTestDNS(t, func(b *dnsmessage.Builder) {
@@ -193,7 +195,7 @@ func TestParseDNS(t *testing.T) {
 		_ = b.CNAMEResource(dnsmessage.ResourceHeader{Name: edge, Class: dnsmessage.ClassINET}, dnsmessage.CNAMEResource{CNAME: www})
 		_ = b.AResource(dnsmessage.ResourceHeader{Name: edge, Class: dnsmessage.ClassINET}, dnsmessage.AResource{A: [4]byte{198, 51, 100, 7}})
 	})
-	r, _ = namesParseDNS(loop)
+	r, _ = parseDNS(loop)
 	if names := r.NamesFor(netip.MustParseAddr("198.51.100.7")); len(names) != 2 {
 		t.Errorf("NamesFor on a CNAME loop = %q, want 2 names", names)
 	}
@@ -203,7 +205,7 @@ func TestParseDNS(t *testing.T) {
 // tshark's TLS and HTTP dissectors, frame by frame.
 func TestNamesTshark(t *testing.T) {
 	capture, _ := flowsGenCapture(t, t.TempDir(), "-size", "2MB", "-flows", "400", "-seed", "3")
-	res := flowsReadFile(t, capture, FlowOptions{})
+	res := flowsReadFile(t, capture, Options{})
 	mine := map[string]string{}
 	for _, f := range res.Flows {
 		if f.SNI != "" {
@@ -250,17 +252,17 @@ func namesFuzzSeeds(f *testing.F, port uint16) {
 		if err != nil {
 			continue
 		}
-		c, err := OpenCapture(bytes.NewReader(b), name)
+		c, err := pcapng.NewReader(bytes.NewReader(b), name)
 		if err != nil {
 			continue
 		}
-		var p Packet
+		var p packet.Packet
 		for {
 			r, err := c.Next()
 			if err != nil {
 				break
 			}
-			if DecodePacket(r.LinkType, r.Data, &p) == nil && p.Layers.Has(LayerPayload) && (p.SrcPort == port || p.DstPort == port) {
+			if packet.Decode(r.LinkType, r.Data, &p) == nil && p.Layers.Has(packet.LayerPayload) && (p.SrcPort == port || p.DstPort == port) {
 				f.Add(bytes.Clone(r.Data[p.PayloadOffset : p.PayloadOffset+p.PayloadLen]))
 			}
 		}
@@ -270,12 +272,12 @@ func namesFuzzSeeds(f *testing.F, port uint16) {
 func FuzzParseDNS(f *testing.F) {
 	namesFuzzSeeds(f, 53)
 	f.Fuzz(func(t *testing.T, msg []byte) {
-		r, err := namesParseDNS(msg)
+		r, err := parseDNS(msg)
 		if err != nil {
 			return
 		}
-		if len(r.Answers) > namesMaxDNSAnswers {
-			t.Fatalf("%d answers kept, limit %d", len(r.Answers), namesMaxDNSAnswers)
+		if len(r.Answers) > maxDNSAnswers {
+			t.Fatalf("%d answers kept, limit %d", len(r.Answers), maxDNSAnswers)
 		}
 		for _, a := range r.Answers {
 			if len(a.Name) > 255 || len(a.Target) > 255 || a.Name != namesTestASCIILower(a.Name) {
@@ -303,7 +305,7 @@ func namesCheckName(t *testing.T, name string, ok bool) {
 		}
 		return
 	}
-	if name == "" || len(name) > namesMaxNameBytes || name != namesTestASCIILower(name) || strings.ContainsAny(name, " \r\n\t\x00") {
+	if name == "" || len(name) > MaxNameBytes || name != namesTestASCIILower(name) || strings.ContainsAny(name, " \r\n\t\x00") {
 		t.Fatalf("name %q: empty, too long, not lowercased or with spaces", name)
 	}
 }
@@ -312,10 +314,10 @@ func FuzzParseSNI(f *testing.F) {
 	f.Add(namesTestClientHello(f, "seed.example"))
 	f.Add([]byte{22, 3, 1, 0, 4, 1, 0, 0, 0})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		name, ok := namesParseSNI(b)
+		name, ok := parseSNI(b)
 		namesCheckName(t, name, ok)
-		if ok && !namesCandidate(b) {
-			t.Fatalf("namesCandidate(%q) = false, but namesParseSNI finds %q", b, name)
+		if ok && !nameCandidate(b) {
+			t.Fatalf("nameCandidate(%q) = false, but parseSNI finds %q", b, name)
 		}
 	})
 }
@@ -324,10 +326,10 @@ func FuzzParseHTTPHost(f *testing.F) {
 	f.Add([]byte("GET / HTTP/1.1\r\nHost: seed.example:80\r\n\r\n"))
 	f.Add([]byte("GET / HTTP/1.1\r\nHost: [::1]\r\n\r\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		name, ok := namesParseHTTPHost(b)
+		name, ok := parseHTTPHost(b)
 		namesCheckName(t, name, ok)
-		if ok && !namesCandidate(b) {
-			t.Fatalf("namesCandidate(%q) = false, but namesParseHTTPHost finds %q", b, name)
+		if ok && !nameCandidate(b) {
+			t.Fatalf("nameCandidate(%q) = false, but parseHTTPHost finds %q", b, name)
 		}
 	})
 }

@@ -1,4 +1,4 @@
-package analyze
+package flow
 
 import (
 	"bufio"
@@ -18,6 +18,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/dockcase/dockcase/internal/packet"
+	"github.com/dockcase/dockcase/internal/pcapng"
 	"github.com/dockcase/dockcase/internal/pcapng/pcapngtest"
 	"github.com/dockcase/dockcase/scripts/gencapture/truth"
 	"github.com/gopacket/gopacket"
@@ -28,7 +30,7 @@ import (
 // returns the capture path and the truth file path.
 func flowsGenCapture(t testing.TB, dir string, args ...string) (capture, truth string) {
 	t.Helper()
-	root, err := filepath.Abs("..")
+	root, err := filepath.Abs("../..") // the module root
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,21 +79,21 @@ type flowsView struct {
 	SNI, HTTPHost         string
 }
 
-func flowsViewOf(f *FlowRecord) flowsView {
+func flowsViewOf(f *Record) flowsView {
 	return flowsView{f.Point.Index, f.Proto, f.Client.String(), f.ClientPort, f.Server.String(), f.ServerPort,
 		f.Packets, f.Bytes, f.TCPFlags, f.First, f.Last, f.FirstFrame, f.LastFrame, f.SNI, f.HTTPHost}
 }
 
-func flowsReadFile(t testing.TB, path string, opts FlowOptions) *CaptureFlows {
+func flowsReadFile(t testing.TB, path string, opts Options) *Capture {
 	t.Helper()
 	fh, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer fh.Close()
-	res, err := ReadCaptureFlows(fh, filepath.Base(path), "sha", opts)
+	res, err := Read(fh, filepath.Base(path), "sha", opts)
 	if err != nil {
-		t.Fatalf("ReadCaptureFlows(%s): %v", path, err)
+		t.Fatalf("Read(%s): %v", path, err)
 	}
 	return res
 }
@@ -104,7 +106,7 @@ func TestReadCaptureFlowsGenerated(t *testing.T) {
 		t.Run(format, func(t *testing.T) {
 			capture, truthPath := flowsGenCapture(t, dir, "-size", "3MB", "-flows", "600", "-seed", "7", "-format", format)
 			truth, truthDNS := flowsReadTruth(t, truthPath)
-			res := flowsReadFile(t, capture, FlowOptions{})
+			res := flowsReadFile(t, capture, Options{})
 			if res.Err != nil || len(res.Problems) != 0 {
 				t.Errorf("read: err %v, problems %q", res.Err, res.Problems)
 			}
@@ -180,14 +182,14 @@ func TestReadCapturesFlowsSplit(t *testing.T) {
 	dir := t.TempDir()
 	capture, truthPath := flowsGenCapture(t, dir, "-size", "3MB", "-flows", "600", "-split", "3")
 	truth, _ := flowsReadTruth(t, truthPath)
-	var inputs []CaptureInput
+	var inputs []Input
 	for i := range 3 {
 		name := fmt.Sprintf("%s.%d", capture, i)
-		inputs = append(inputs, CaptureInput{Member: fmt.Sprintf("member-%d", i), SHA256: fmt.Sprint(i),
+		inputs = append(inputs, Input{Member: fmt.Sprintf("member-%d", i), SHA256: fmt.Sprint(i),
 			Open: func() (io.ReadCloser, error) { return os.Open(name) }})
 	}
-	inputs = append(inputs, CaptureInput{Member: "missing", Open: func() (io.ReadCloser, error) { return os.Open(filepath.Join(dir, "nope")) }})
-	set := ReadCapturesFlows(inputs, FlowOptions{})
+	inputs = append(inputs, Input{Member: "missing", Open: func() (io.ReadCloser, error) { return os.Open(filepath.Join(dir, "nope")) }})
+	set := ReadAll(inputs, Options{})
 	if len(set.Captures) != 4 || set.Captures[3].Err == nil || set.Captures[3].Member != "missing" {
 		t.Fatalf("captures %d, missing input err %v", len(set.Captures), set.Captures[len(set.Captures)-1].Err)
 	}
@@ -209,7 +211,7 @@ func TestReadCapturesFlowsSplit(t *testing.T) {
 	if len(set.Flows) != len(truth) {
 		t.Errorf("merged %d flows, generated %d", len(set.Flows), len(truth))
 	}
-	if !slices.IsSortedFunc(set.Flows, func(a, b *FlowRecord) int { return int(a.First - b.First) }) {
+	if !slices.IsSortedFunc(set.Flows, func(a, b *Record) int { return int(a.First - b.First) }) {
 		t.Error("merged flows are not in time order")
 	}
 }
@@ -274,7 +276,7 @@ func TestFlowTableCases(t *testing.T) {
 		recs[i].TS = uint64(1000 + i)
 	}
 	file := pcapngtest.Pcap(binary.LittleEndian, false, 1, recs)
-	res, err := ReadCaptureFlows(bytes.NewReader(file), "hand.pcap", "abc", FlowOptions{})
+	res, err := Read(bytes.NewReader(file), "hand.pcap", "abc", Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -298,13 +300,13 @@ func TestFlowTableCases(t *testing.T) {
 		t.Errorf("flows %v, want %d", got, len(want))
 	}
 	c := res.Points[0].Counts
-	wantC := PointCounts{Packets: 10, InFlows: 6, NonIP: 1, Undecodable: 1, NoPorts: 1, Truncated: 2,
+	wantC := Counts{Packets: 10, InFlows: 6, NonIP: 1, Undecodable: 1, NoPorts: 1, Truncated: 2,
 		Fragments: 2, FragmentsAttached: 1, FragmentsUnattached: 1}
 	wantC.Bytes = c.Bytes
 	if c != wantC {
 		t.Errorf("counts %+v, want %+v", c, wantC)
 	}
-	if res.Points[0].Member != "hand.pcap" || res.Points[0].SHA256 != "abc" || res.Points[0].LinkType != LinkTypeEthernet {
+	if res.Points[0].Member != "hand.pcap" || res.Points[0].SHA256 != "abc" || res.Points[0].LinkType != pcapng.LinkTypeEthernet {
 		t.Errorf("point %+v", res.Points[0])
 	}
 }
@@ -327,9 +329,9 @@ func TestFlowTableBound(t *testing.T) {
 		recs = append(recs, pcapngtest.Rec{TS: uint64(i), Data: flowsPacket(t, "198.18.0.1", "198.18.0.2", udp, nil, nil)})
 	}
 	file := pcapngtest.Pcap(binary.LittleEndian, false, 1, recs)
-	var flushed []FlowRecord
-	res, err := ReadCaptureFlows(bytes.NewReader(file), "scan.pcap", "", FlowOptions{MaxFlows: max,
-		Flushed: func(f *FlowRecord) { flushed = append(flushed, *f) }})
+	var flushed []Record
+	res, err := Read(bytes.NewReader(file), "scan.pcap", "", Options{MaxFlows: max,
+		Flushed: func(f *Record) { flushed = append(flushed, *f) }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -341,7 +343,7 @@ func TestFlowTableBound(t *testing.T) {
 	}
 	// Evicted slots are reused, so the live flows are not in slot order: the
 	// result must still list them by first frame.
-	if !slices.IsSortedFunc(res.Flows, func(a, b FlowRecord) int { return cmp.Compare(a.FirstFrame, b.FirstFrame) }) {
+	if !slices.IsSortedFunc(res.Flows, func(a, b Record) int { return cmp.Compare(a.FirstFrame, b.FirstFrame) }) {
 		t.Errorf("live flows not in first-frame order after evictions")
 	}
 	// The least recently active go first: flushed ports increase.
@@ -352,7 +354,7 @@ func TestFlowTableBound(t *testing.T) {
 	}
 	for _, f := range append(flushed, res.Flows...) {
 		want := ""
-		if f.Proto == IPProtoTCP {
+		if f.Proto == packet.IPProtoTCP {
 			want = fmt.Sprintf("h%d.example", f.ClientPort)
 		}
 		if f.HTTPHost != want {
@@ -422,10 +424,10 @@ func flowsEndpoint(a netip.Addr, port uint16) string {
 // conversations of the same file: frames each way exactly, bytes as exactly as
 // tshark prints them. Flows with attached fragments are skipped: tshark without
 // reassembly counts only first fragments.
-func flowsCompareConv(t *testing.T, path string, res *CaptureFlows) (compared int) {
+func flowsCompareConv(t *testing.T, path string, res *Capture) (compared int) {
 	t.Helper()
-	for _, proto := range []uint8{IPProtoTCP, IPProtoUDP} {
-		name := map[uint8]string{IPProtoTCP: "tcp", IPProtoUDP: "udp"}[proto]
+	for _, proto := range []uint8{packet.IPProtoTCP, packet.IPProtoUDP} {
+		name := map[uint8]string{packet.IPProtoTCP: "tcp", packet.IPProtoUDP: "udp"}[proto]
 		rows := flowsTsharkConv(t, path, name)
 		type sum struct {
 			pkts, bytes [2]uint64
@@ -504,7 +506,7 @@ func TestReadCaptureFlowsTshark(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		res, err := ReadCaptureFlows(fh, name, "", FlowOptions{})
+		res, err := Read(fh, name, "", Options{})
 		fh.Close()
 		if err != nil {
 			continue
@@ -512,7 +514,7 @@ func TestReadCaptureFlowsTshark(t *testing.T) {
 		total += flowsCompareConv(t, path, res)
 	}
 	capture, _ := flowsGenCapture(t, t.TempDir(), "-size", "2MB", "-flows", "300")
-	total += flowsCompareConv(t, capture, flowsReadFile(t, capture, FlowOptions{}))
+	total += flowsCompareConv(t, capture, flowsReadFile(t, capture, Options{}))
 	if total < 300 {
 		t.Errorf("compared %d conversations, want at least 300", total)
 	}
@@ -531,7 +533,7 @@ func TestDNSTshark(t *testing.T) {
 		}
 		rows := tsharkFramesFilter(t, path, "udp.srcport==53 && dns.flags.response==1",
 			"frame.number", "dns.qry.name", "dns.a", "dns.count.auth_rr", "dns.count.add_rr")
-		res := flowsReadFile(t, path, FlowOptions{})
+		res := flowsReadFile(t, path, Options{})
 		byFrame := map[string]DNSResponse{}
 		for _, d := range res.DNS {
 			byFrame[strconv.FormatUint(d.Frame, 10)] = d

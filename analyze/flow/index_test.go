@@ -1,22 +1,24 @@
-package analyze
+package flow
 
 import (
 	"net/netip"
 	"testing"
+
+	"github.com/dockcase/dockcase/internal/packet"
 )
 
 // TestFlowIndex inserts keys that differ in one field at a time through
 // several growths, finds every one at its slot, and after an eviction finds
 // only the flows still live.
 func TestFlowIndex(t *testing.T) {
-	tab := NewFlowTable("index", "", FlowOptions{MaxFlows: 1 << 20})
-	var keys []FlowKey
+	tab := NewTable("index", "", Options{MaxFlows: 1 << 20})
+	var keys []Key
 	a4, b4 := netip.MustParseAddr("198.18.0.1"), netip.MustParseAddr("198.18.0.2")
 	a6, b6 := netip.MustParseAddr("2001:db8::1"), netip.MustParseAddr("2001:db8::2")
 	for i := range 20000 {
 		port := uint16(i)
-		k4, _ := NewFlowKey(i%3, IPProtoTCP, a4, b4, port, 443)
-		k6, _ := NewFlowKey(0, IPProtoUDP, a6, b6, 53, port)
+		k4, _ := NewKey(i%3, packet.IPProtoTCP, a4, b4, port, 443)
+		k6, _ := NewKey(0, packet.IPProtoUDP, a6, b6, 53, port)
 		keys = append(keys, k4, k6)
 	}
 	for i := range keys {
@@ -36,9 +38,9 @@ func TestFlowIndex(t *testing.T) {
 	}
 	// Evict the even slots by hand, as evict does, and rebuild.
 	for i := 0; i < len(keys); i += 2 {
-		*tab.slot(uint32(i)) = flowState{}
+		*tab.slot(uint32(i)) = state{}
 	}
-	tab.index.rebuild(len(tab.index.entries), func(slot uint32) bool { return tab.slot(slot).bits&flowLive != 0 })
+	tab.index.rebuild(len(tab.index.entries), func(slot uint32) bool { return tab.slot(slot).bits&stateLive != 0 })
 	for i := range keys {
 		_, ok := tab.index.find(tab, &keys[i], tab.index.hash(&keys[i]))
 		if ok != (i%2 == 1) {

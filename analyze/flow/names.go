@@ -1,4 +1,4 @@
-package analyze
+package flow
 
 import (
 	"bytes"
@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/netip"
 
+	"github.com/dockcase/dockcase/internal/packet"
 	"golang.org/x/net/dns/dnsmessage"
 )
 
@@ -14,23 +15,23 @@ import (
 // capture's snap length; every parser here reads only what is present and stops at
 // the first length that does not fit.
 const (
-	// namesMaxPayloadBytes is how much of a flow's first client payload is looked at
+	// maxNamePayloadBytes is how much of a flow's first client payload is looked at
 	// for a TLS server name or an HTTP Host: 4 KiB. A ClientHello with a post-quantum
 	// key share is about 1.8 KiB, and a request line with its headers up to the Host
 	// fits in far less; a longer prefix only costs time.
-	namesMaxPayloadBytes = 4096
-	// namesMaxDNSBytes is the largest DNS message parsed: 65,535 bytes, the DNS
+	maxNamePayloadBytes = 4096
+	// maxDNSBytes is the largest DNS message parsed: 65,535 bytes, the DNS
 	// maximum (TCP length prefix), never more than the capture holds.
-	namesMaxDNSBytes = 65535
-	// namesMaxDNSLog bounds the DNS responses logged per capture: 65,536 (about 20
+	maxDNSBytes = 65535
+	// maxDNSLog bounds the DNS responses logged per capture: 65,536 (about 20
 	// MiB at a few answers each); further ones are counted in DNSDropped.
-	namesMaxDNSLog = 65536
-	// namesMaxDNSAnswers bounds the answers kept per response: 64, more than any
+	maxDNSLog = 65536
+	// maxDNSAnswers bounds the answers kept per response: 64, more than any
 	// resolver returns for one name (round-robin sets are a few dozen at most).
-	namesMaxDNSAnswers = 64
-	// namesMaxNameBytes is the longest name kept: 253 bytes, the longest DNS name
+	maxDNSAnswers = 64
+	// MaxNameBytes is the longest name kept: 253 bytes, the longest DNS name
 	// in text form. Longer SNI or Host values are not host names and are dropped.
-	namesMaxNameBytes = 253
+	MaxNameBytes = 253
 )
 
 // DNS record types kept in DNSAnswer.Type.
@@ -52,7 +53,7 @@ type DNSAnswer struct {
 
 // DNSResponse is one DNS response seen in a capture (UDP or TCP from port 53).
 type DNSResponse struct {
-	Point  *CapturePoint
+	Point  *Point
 	Time   int64 // ns since the Unix epoch
 	Frame  uint64
 	Client netip.Addr // the address that asked: the response's destination
@@ -61,7 +62,7 @@ type DNSResponse struct {
 	QType  uint16
 	RCode  uint8
 	// Answers are the A, AAAA and CNAME records of the answer section, in order
-	// (at most namesMaxDNSAnswers); other types are skipped.
+	// (at most maxDNSAnswers); other types are skipped.
 	Answers []DNSAnswer
 	// Partial says the message was cut (snap length, TCP segment) or malformed
 	// after the question: Answers are those before the cut.
@@ -103,9 +104,9 @@ func (r *DNSResponse) NamesFor(a netip.Addr) []string {
 	return names
 }
 
-// namesNormalize returns a name as the analysis compares names: ASCII lowercase,
+// normalizeName returns a name as the analysis compares names: ASCII lowercase,
 // without a trailing dot.
-func namesNormalize(b []byte) string {
+func normalizeName(b []byte) string {
 	b = bytes.TrimSuffix(b, []byte("."))
 	for i, c := range b {
 		if 'A' <= c && c <= 'Z' {
@@ -123,19 +124,19 @@ func namesNormalize(b []byte) string {
 	return string(b)
 }
 
-func namesDNSName(n dnsmessage.Name) string {
-	return namesNormalize(n.Data[:n.Length])
+func dnsName(n dnsmessage.Name) string {
+	return normalizeName(n.Data[:n.Length])
 }
 
-var errNamesNotResponse = errors.New("dns message is not a response")
+var errNotResponse = errors.New("dns message is not a response")
 
-// namesParseDNS parses a DNS response message. It returns an error when the header
+// parseDNS parses a DNS response message. It returns an error when the header
 // or the question cannot be read or the message is a query; a message cut later
 // returns the answers before the cut with Partial set.
-func namesParseDNS(msg []byte) (DNSResponse, error) {
+func parseDNS(msg []byte) (DNSResponse, error) {
 	var r DNSResponse
-	if len(msg) > namesMaxDNSBytes {
-		msg = msg[:namesMaxDNSBytes]
+	if len(msg) > maxDNSBytes {
+		msg = msg[:maxDNSBytes]
 	}
 	var p dnsmessage.Parser
 	h, err := p.Start(msg)
@@ -143,7 +144,7 @@ func namesParseDNS(msg []byte) (DNSResponse, error) {
 		return r, fmt.Errorf("parse dns header: %w", err)
 	}
 	if !h.Response {
-		return r, errNamesNotResponse
+		return r, errNotResponse
 	}
 	r.RCode = uint8(h.RCode)
 	q, err := p.Question()
@@ -153,13 +154,13 @@ func namesParseDNS(msg []byte) (DNSResponse, error) {
 	case err != nil:
 		return r, fmt.Errorf("parse dns question: %w", err)
 	default:
-		r.QName, r.QType = namesDNSName(q.Name), uint16(q.Type)
+		r.QName, r.QType = dnsName(q.Name), uint16(q.Type)
 	}
 	if err := p.SkipAllQuestions(); err != nil {
 		r.Partial = true
 		return r, nil
 	}
-	for len(r.Answers) < namesMaxDNSAnswers {
+	for len(r.Answers) < maxDNSAnswers {
 		ah, err := p.AnswerHeader()
 		if errors.Is(err, dnsmessage.ErrSectionDone) {
 			return r, nil
@@ -183,7 +184,7 @@ func namesParseDNS(msg []byte) (DNSResponse, error) {
 		case dnsmessage.TypeCNAME:
 			var c dnsmessage.CNAMEResource
 			if c, err = p.CNAMEResource(); err == nil {
-				ans.Target = namesDNSName(c.CNAME)
+				ans.Target = dnsName(c.CNAME)
 			}
 		default:
 			if err = p.SkipAnswer(); err == nil {
@@ -194,7 +195,7 @@ func namesParseDNS(msg []byte) (DNSResponse, error) {
 			r.Partial = true
 			return r, nil
 		}
-		ans.Name = namesDNSName(ah.Name)
+		ans.Name = dnsName(ah.Name)
 		r.Answers = append(r.Answers, ans)
 	}
 	r.Partial = true // more answers than kept
@@ -203,9 +204,9 @@ func namesParseDNS(msg []byte) (DNSResponse, error) {
 
 // addDNS logs the DNS response in payload, if it is one: a UDP or TCP payload from
 // port 53. A TCP payload is parsed only when it starts a message.
-func (t *FlowTable) addDNS(pt *CapturePoint, ev *flowEvent, payload []byte) {
+func (t *Table) addDNS(pt *Point, ev *event, payload []byte) {
 	msg := payload
-	if ev.key.proto == IPProtoTCP {
+	if ev.key.proto == packet.IPProtoTCP {
 		if len(msg) < 2 {
 			return
 		}
@@ -218,11 +219,11 @@ func (t *FlowTable) addDNS(pt *CapturePoint, ev *flowEvent, payload []byte) {
 	if len(msg) < 12 || msg[2]&0x80 == 0 { // header incomplete, or QR clear: a query
 		return
 	}
-	if len(t.dns) >= namesMaxDNSLog {
+	if len(t.dns) >= maxDNSLog {
 		t.dnsDropped++
 		return
 	}
-	resp, err := namesParseDNS(msg)
+	resp, err := parseDNS(msg)
 	if err != nil {
 		t.dnsErrors++
 		return
@@ -230,7 +231,7 @@ func (t *FlowTable) addDNS(pt *CapturePoint, ev *flowEvent, payload []byte) {
 	resp.Point, resp.Time, resp.Frame = pt, ev.time, ev.frame
 	a, b := ev.key.Addrs()
 	resp.Client, resp.Server = a, b // the response's destination asked
-	if ev.has(flowEvFwd) {
+	if ev.has(evFwd) {
 		resp.Client, resp.Server = b, a
 	}
 	t.dns = append(t.dns, resp)
@@ -238,28 +239,28 @@ func (t *FlowTable) addDNS(pt *CapturePoint, ev *flowEvent, payload []byte) {
 
 // addNames looks for a TLS server name or an HTTP Host in a flow's first client
 // payload.
-func (t *FlowTable) addNames(f *flowState, frame uint64, payload []byte) {
-	if len(payload) > namesMaxPayloadBytes {
-		payload = payload[:namesMaxPayloadBytes]
+func (t *Table) addNames(f *state, frame uint64, payload []byte) {
+	if len(payload) > maxNamePayloadBytes {
+		payload = payload[:maxNamePayloadBytes]
 	}
-	if sni, ok := namesParseSNI(payload); ok {
-		t.names = append(t.names, flowNames{sni: sni, frame: frame})
-	} else if host, ok := namesParseHTTPHost(payload); ok {
-		t.names = append(t.names, flowNames{host: host, frame: frame})
+	if sni, ok := parseSNI(payload); ok {
+		t.names = append(t.names, payloadNames{sni: sni, frame: frame})
+	} else if host, ok := parseHTTPHost(payload); ok {
+		t.names = append(t.names, payloadNames{host: host, frame: frame})
 	} else {
 		return
 	}
 	f.names = uint32(len(t.names))
 }
 
-// namesReader reads big-endian fields from a byte slice; a read past the end sets
+// byteReader reads big-endian fields from a byte slice; a read past the end sets
 // bad and returns zero, so a parser checks once after a group of reads.
-type namesReader struct {
+type byteReader struct {
 	b   []byte
 	bad bool
 }
 
-func (r *namesReader) u8() int {
+func (r *byteReader) u8() int {
 	if len(r.b) < 1 {
 		r.bad = true
 		return 0
@@ -269,7 +270,7 @@ func (r *namesReader) u8() int {
 	return v
 }
 
-func (r *namesReader) u16() int {
+func (r *byteReader) u16() int {
 	if len(r.b) < 2 {
 		r.bad = true
 		return 0
@@ -279,7 +280,7 @@ func (r *namesReader) u16() int {
 	return v
 }
 
-func (r *namesReader) u24() int {
+func (r *byteReader) u24() int {
 	if len(r.b) < 3 {
 		r.bad = true
 		return 0
@@ -291,7 +292,7 @@ func (r *namesReader) u24() int {
 
 // bytes returns the next n bytes, or fewer when the data ends first (a truncated
 // capture): truncation is reported by cut.
-func (r *namesReader) bytes(n int) (b []byte, cut bool) {
+func (r *byteReader) bytes(n int) (b []byte, cut bool) {
 	if n > len(r.b) {
 		b, r.b = r.b, nil
 		return b, true
@@ -300,7 +301,7 @@ func (r *namesReader) bytes(n int) (b []byte, cut bool) {
 	return b, false
 }
 
-func (r *namesReader) skip(n int) {
+func (r *byteReader) skip(n int) {
 	if n > len(r.b) {
 		r.b, r.bad = nil, true
 		return
@@ -310,19 +311,19 @@ func (r *namesReader) skip(n int) {
 
 // TLS constants of the ClientHello walk (RFC 8446 section 4).
 const (
-	namesTLSHandshake     = 22
-	namesTLSClientHello   = 1
-	namesTLSExtServerName = 0
-	namesTLSHostName      = 0
-	namesTLSRandomBytes   = 32
+	tlsHandshake     = 22
+	tlsClientHello   = 1
+	tlsExtServerName = 0
+	tlsHostName      = 0
+	tlsRandomBytes   = 32
 )
 
-// namesParseSNI returns the server_name of a TLS ClientHello at the start of b. The
+// parseSNI returns the server_name of a TLS ClientHello at the start of b. The
 // record may be cut (snap length, or a ClientHello spanning TCP segments): the
 // extensions present are walked and the name is returned if it is among them.
-func namesParseSNI(b []byte) (string, bool) {
-	r := namesReader{b: b}
-	if r.u8() != namesTLSHandshake || r.u8() != 3 { // content type, major version
+func parseSNI(b []byte) (string, bool) {
+	r := byteReader{b: b}
+	if r.u8() != tlsHandshake || r.u8() != 3 { // content type, major version
 		return "", false
 	}
 	r.u8() // minor version: SSL 3.0 to TLS 1.3 records all start 3.x
@@ -331,42 +332,42 @@ func namesParseSNI(b []byte) (string, bool) {
 		return "", false
 	}
 	rec, _ := r.bytes(recLen)
-	r = namesReader{b: rec}
-	if r.u8() != namesTLSClientHello {
+	r = byteReader{b: rec}
+	if r.u8() != tlsClientHello {
 		return "", false
 	}
 	hs, _ := r.bytes(r.u24())
-	r = namesReader{b: hs}
-	r.skip(2 + namesTLSRandomBytes) // client_version, random
-	r.skip(r.u8())                  // legacy_session_id
-	r.skip(r.u16())                 // cipher_suites
-	r.skip(r.u8())                  // legacy_compression_methods
+	r = byteReader{b: hs}
+	r.skip(2 + tlsRandomBytes) // client_version, random
+	r.skip(r.u8())             // legacy_session_id
+	r.skip(r.u16())            // cipher_suites
+	r.skip(r.u8())             // legacy_compression_methods
 	extLen := r.u16()
 	if r.bad {
 		return "", false
 	}
 	exts, _ := r.bytes(extLen)
-	r = namesReader{b: exts}
+	r = byteReader{b: exts}
 	for len(r.b) >= 4 {
 		typ, n := r.u16(), r.u16()
 		data, cut := r.bytes(n)
-		if typ != namesTLSExtServerName {
+		if typ != tlsExtServerName {
 			if cut {
 				return "", false
 			}
 			continue
 		}
-		list := namesReader{b: data}
+		list := byteReader{b: data}
 		names, _ := list.bytes(list.u16())
-		list = namesReader{b: names}
+		list = byteReader{b: names}
 		for len(list.b) >= 3 {
 			nt := list.u8()
 			name, cut := list.bytes(list.u16())
 			if cut {
 				return "", false // a cut name is not the name
 			}
-			if nt == namesTLSHostName {
-				return namesHost(name)
+			if nt == tlsHostName {
+				return hostName(name)
 			}
 		}
 		return "", false
@@ -374,9 +375,9 @@ func namesParseSNI(b []byte) (string, bool) {
 	return "", false
 }
 
-// namesHost validates a host name from SNI or a Host header and normalises it.
-func namesHost(b []byte) (string, bool) {
-	if len(b) == 0 || len(b) > namesMaxNameBytes {
+// hostName validates a host name from SNI or a Host header and normalises it.
+func hostName(b []byte) (string, bool) {
+	if len(b) == 0 || len(b) > MaxNameBytes {
 		return "", false
 	}
 	for _, c := range b {
@@ -384,13 +385,13 @@ func namesHost(b []byte) (string, bool) {
 			return "", false // control characters and spaces are not in host names
 		}
 	}
-	n := namesNormalize(b)
+	n := normalizeName(b)
 	return n, n != ""
 }
 
-// namesParseHTTPHost returns the Host header of an HTTP/1 request at the start of
+// parseHTTPHost returns the Host header of an HTTP/1 request at the start of
 // b, without the port. Only the part of the request present in b is read.
-func namesParseHTTPHost(b []byte) (string, bool) {
+func parseHTTPHost(b []byte) (string, bool) {
 	// The request line: an upper-case method token, a space, the target, and
 	// HTTP/1.x. Anything else is not an HTTP/1 request.
 	i := 0
@@ -425,19 +426,19 @@ func namesParseHTTPHost(b []byte) (string, bool) {
 		v := bytes.Trim(line[5:], " \t")
 		if len(v) > 0 && v[0] == '[' { // IPv6 literal
 			if j := bytes.IndexByte(v, ']'); j > 0 {
-				return namesHost(v[1:j])
+				return hostName(v[1:j])
 			}
 			return "", false
 		}
-		if j := bytes.LastIndexByte(v, ':'); j >= 0 && namesAllDigits(v[j+1:]) {
+		if j := bytes.LastIndexByte(v, ':'); j >= 0 && allDigits(v[j+1:]) {
 			v = v[:j]
 		}
-		return namesHost(v)
+		return hostName(v)
 	}
 	return "", false
 }
 
-func namesAllDigits(b []byte) bool {
+func allDigits(b []byte) bool {
 	for _, c := range b {
 		if c < '0' || c > '9' {
 			return false
