@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"net/netip"
 
+	"github.com/dockcase/dockcase/analyze/ioc"
 	"github.com/dockcase/dockcase/analyze/netpath"
+	"github.com/dockcase/dockcase/analyze/traffic"
 	"github.com/dockcase/dockcase/bundle"
 )
 
@@ -30,8 +32,10 @@ type Case struct {
 	inputsErr  error
 	inputsDone bool
 
-	traffic    *Traffic
+	traffic    *traffic.Result
 	trafficErr error
+	iocs       []IOCHit
+	iocsDone   bool
 
 	layers        map[string]*Layer
 	layerProblems []string
@@ -94,15 +98,14 @@ func (c *Case) ClockNote() string { return ClockNote(c.h) }
 func (c *Case) CaptureInputs() ([]CaptureInput, error) {
 	if !c.inputsDone {
 		c.inputsDone = true
-		c.inputs, c.inputsErr = CaptureInputs(c.h, c.opts.Pcaps)
+		c.inputs, c.inputsErr = traffic.Inputs(c.h, c.opts.Pcaps)
 	}
 	return c.inputs, c.inputsErr
 }
 
 // Traffic reads every capture once and attributes its flows and DNS
-// answers; it matches the options' IOCs. The error is for a --pcap file
-// that cannot be opened at all.
-func (c *Case) Traffic() (*Traffic, error) {
+// answers. The error is for a --pcap file that cannot be opened at all.
+func (c *Case) Traffic() (*traffic.Result, error) {
 	if c.traffic != nil || c.trafficErr != nil {
 		return c.traffic, c.trafficErr
 	}
@@ -111,8 +114,21 @@ func (c *Case) Traffic() (*Traffic, error) {
 		c.trafficErr = err
 		return nil, err
 	}
-	c.traffic = readTraffic(c.h, inputs, TrafficOptions{Pcaps: c.opts.Pcaps, IOCs: c.opts.IOCs, Flow: c.opts.Flow})
+	c.traffic = traffic.Attribute(c.h, inputs, traffic.Options{Flow: c.opts.Flow})
 	return c.traffic, nil
+}
+
+// IOCs answers, once, who talked to each of the options' indicators; an
+// indicator nothing matched is reported unseen.
+func (c *Case) IOCs() ([]IOCHit, error) {
+	if !c.iocsDone {
+		t, err := c.Traffic()
+		if err != nil {
+			return nil, err
+		}
+		c.iocs, c.iocsDone = ioc.Match(c.h, t, c.opts.IOCs), true
+	}
+	return c.iocs, nil
 }
 
 // Layers are the committed top layers, by container id, read once, with
@@ -143,7 +159,7 @@ func (c *Case) Findings() ([]TriageFinding, error) {
 	}
 	layers, problems := c.Layers()
 	c.findings = Findings(c.h, FindingOptions{MinSeverity: c.opts.MinSeverity, BadHashes: c.opts.BadHashes, IOCs: iocTexts(c.opts.IOCs),
-		Flows: FlowSummaries(t.Flows), DNS: dnsNames(t.DNS), Layers: layers, LayerProblems: problems})
+		Flows: flowSummaries(t.Flows), DNS: dnsNames(t.DNS), Layers: layers, LayerProblems: problems})
 	return c.findings, nil
 }
 
@@ -160,7 +176,7 @@ func (c *Case) Timeline() ([]TimelineEvent, error) {
 	}
 	t, _ := c.Traffic() // Findings has read it
 	layers, _ := c.Layers()
-	c.timeline = BuildTimeline(c.h, TimelineOptions{Flows: FlowSummaries(t.Flows), DNS: dnsNames(t.DNS), IOCs: iocTexts(c.opts.IOCs),
+	c.timeline = BuildTimeline(c.h, TimelineOptions{Flows: flowSummaries(t.Flows), DNS: dnsNames(t.DNS), IOCs: iocTexts(c.opts.IOCs),
 		BundleSHA256: c.opts.BundleSHA256, Layers: layers, Findings: fs})
 	return c.timeline, nil
 }
@@ -191,9 +207,9 @@ func (c *Case) Result() (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	res.Captures, res.Flows, res.DNS, res.IOCs = t.Captures, t.Flows, t.DNS, t.IOCs
-	if len(opts.IOCs) > 0 && res.IOCs == nil {
-		res.IOCs = MatchIOCs(h, t, opts.IOCs) // no capture: each indicator is reported unseen
+	res.Captures, res.Flows, res.DNS = t.Captures, t.Flows, t.DNS
+	if res.IOCs, err = c.IOCs(); err != nil {
+		return nil, err
 	}
 	res.TrafficProblems = t.Problems
 	layers, _ := c.Layers()
@@ -206,4 +222,22 @@ func (c *Case) Result() (*Result, error) {
 	}
 	c.result = res
 	return res, nil
+}
+
+// flowSummaries converts attributed flows to the summaries the triage rules
+// and the timeline take (FindingOptions.Flows, TimelineOptions.Flows): one
+// per attributed flow, the remote side as seen before NAT.
+func flowSummaries(flows []Flow) []FlowSummary {
+	out := make([]FlowSummary, 0, len(flows))
+	for i := range flows {
+		f := &flows[i]
+		if !f.Attributed() {
+			continue
+		}
+		remote, port := f.Remote()
+		out = append(out, FlowSummary{Container: f.Container, Proto: f.Proto, Remote: remote, RemotePort: port,
+			First: f.First, Last: f.Last, Packets: int64(f.PacketsToServer + f.PacketsToClient),
+			Bytes: int64(f.BytesToServer + f.BytesToClient), Evidence: f.Evidence[:1]})
+	}
+	return out
 }

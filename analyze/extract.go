@@ -13,8 +13,8 @@ import (
 func Extract(w io.Writer, inputs []CaptureInput, flows []*Flow) (ExtractStats, error) {
 	keys := make([]flow.MemberKey, 0, len(flows))
 	for _, f := range flows {
-		if f.rec != nil {
-			keys = append(keys, f.rec.MemberKey())
+		if k, ok := f.MemberKey(); ok {
+			keys = append(keys, k)
 		}
 	}
 	return flow.Extract(w, inputs, keys)

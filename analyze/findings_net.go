@@ -65,7 +65,7 @@ func (s iocSet) matchAddr(a netip.Addr) (string, bool) {
 	if i.Kind == indicator.CIDR {
 		return i.Prefix.String(), true
 	}
-	return iocLabel(i), true
+	return indicator.Refang(i.Text), true
 }
 
 // matchDomain returns the IOC a name matches (the name or a parent), as a

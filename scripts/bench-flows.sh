@@ -31,7 +31,7 @@ trap 'rm -rf "$work"' EXIT
 
 go build -o "$work/gencapture" ./scripts/gencapture
 go test -c -o "$work/flow.test" ./analyze/flow # walk, walk2, touch, pipeline
-go test -c -o "$work/analyze.test" ./analyze  # attribution: it needs the host model
+go test -c -o "$work/traffic.test" ./analyze/traffic # attribution: it needs the host model
 "$work/gencapture" -size "$SIZE" -flows "$FLOWS" -out "$work/one.pcapng"
 "$work/gencapture" -size "$SIZE" -flows "$FLOWS" -out "$work/two.pcapng" -split 2
 one=$work/one.pcapng
@@ -44,7 +44,7 @@ ROUNDS=${ROUNDS:-3}
 bench() { # mode files: the fastest of ROUNDS runs
 	local bin=$work/flow.test
 	if [ "$1" = attribution ]; then
-		bin=$work/analyze.test
+		bin=$work/traffic.test
 	fi
 	for _ in $(seq "$ROUNDS"); do
 		DOCKCASE_FLOWS_BENCH=$1 DOCKCASE_FLOWS_BENCH_FILES=$2 GOGC=${GOGC:-100} \

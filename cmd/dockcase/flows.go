@@ -141,7 +141,12 @@ func analyzeTraffic(opts *analyzeOptions, path string) (*bundle.Bundle, *analyze
 		b.Close()
 		return nil, nil, nil, analyze.ErrNoCapture
 	}
-	res := &analyze.Result{Warning: c.Warning(), Containers: c.Host().Containers, Captures: t.Captures, Flows: t.Flows, IOCs: t.IOCs}
+	hits, err := c.IOCs()
+	if err != nil {
+		b.Close()
+		return nil, nil, nil, err
+	}
+	res := &analyze.Result{Warning: c.Warning(), Containers: c.Host().Containers, Captures: t.Captures, Flows: t.Flows, IOCs: hits}
 	return b, c, res, nil
 }
 

@@ -1,4 +1,4 @@
-package analyze
+package ioc
 
 import (
 	"cmp"
@@ -6,7 +6,9 @@ import (
 	"slices"
 	"time"
 
+	"github.com/dockcase/dockcase/analyze/model"
 	"github.com/dockcase/dockcase/analyze/netpath"
+	"github.com/dockcase/dockcase/analyze/traffic"
 	"github.com/dockcase/dockcase/internal/indicator"
 )
 
@@ -14,8 +16,8 @@ import (
 // flows and lookups; the counters cover all of them.
 const maxIOCEvidence = 32
 
-// IOCHit is what the captures say about one indicator.
-type IOCHit struct {
+// Hit is what the captures say about one indicator.
+type Hit struct {
 	IOC  string `json:"ioc"`
 	Kind string `json:"kind"`
 	// Containers are the ids of the containers that talked to the
@@ -25,14 +27,14 @@ type IOCHit struct {
 	Unattributed bool `json:"unattributed,omitempty"`
 	// Contacts has one entry per container, then one per rule for the
 	// traffic no container is named for (host, unknown, foreign).
-	Contacts []IOCContact `json:"contacts"`
+	Contacts []Contact `json:"contacts"`
 }
 
-// IOCContact is one container's (or the unattributed) traffic with an
+// Contact is one container's (or the unattributed) traffic with an
 // indicator. Packet and byte counts are those of the capture point that saw
 // the most of it: one packet crosses a veth, a bridge and an uplink, and is
 // captured on each.
-type IOCContact struct {
+type Contact struct {
 	Container     string       `json:"container,omitempty"`
 	ContainerName string       `json:"container_name,omitempty"`
 	Rules         []string     `json:"rules"`
@@ -43,20 +45,20 @@ type IOCContact struct {
 	Flows         int          `json:"flows"`
 	// Lookups counts the DNS responses that matched, at the capture point
 	// that saw the most of them.
-	Lookups      int        `json:"dns_lookups"`
-	PacketsToIOC uint64     `json:"packets_to_ioc"`
-	PacketsFrom  uint64     `json:"packets_from_ioc"`
-	BytesToIOC   uint64     `json:"bytes_to_ioc"`
-	BytesFrom    uint64     `json:"bytes_from_ioc"`
-	Points       []IOCPoint `json:"points"`
-	Evidence     []Evidence `json:"evidence"`
-	// Path is the container's routing path towards the first remote
+	Lookups      int              `json:"dns_lookups"`
+	PacketsToIOC uint64           `json:"packets_to_ioc"`
+	PacketsFrom  uint64           `json:"packets_from_ioc"`
+	BytesToIOC   uint64           `json:"bytes_to_ioc"`
+	BytesFrom    uint64           `json:"bytes_from_ioc"`
+	Points       []Point          `json:"points"`
+	Evidence     []model.Evidence `json:"evidence"`
+	// netpath.Path is the container's routing path towards the first remote
 	// address, from the host model.
-	Path *Path `json:"path,omitempty"`
+	Path *netpath.Path `json:"path,omitempty"`
 }
 
-// IOCPoint is one capture point's share of a contact.
-type IOCPoint struct {
+// Point is one capture point's share of a contact.
+type Point struct {
 	Member       string `json:"member"`
 	Interface    string `json:"interface"`
 	Role         string `json:"role"`
@@ -67,23 +69,23 @@ type IOCPoint struct {
 	BytesFrom    uint64 `json:"bytes_from_ioc"`
 }
 
-// MatchIOCs matches the indicators against the attributed flows (either
+// Match matches the indicators against the attributed flows (either
 // endpoint, the pre-NAT tuple, SNI, HTTP Host, the names DNS gave the
 // remote) and the DNS log (question, answers, CNAME chain).
-func MatchIOCs(h *Host, t *Traffic, iocs []IOC) []IOCHit {
-	var hits []IOCHit
+func Match(h *model.Host, t *traffic.Result, iocs []indicator.Indicator) []Hit {
+	var hits []Hit
 	for _, ioc := range iocs {
-		hit := IOCHit{IOC: iocLabel(ioc), Kind: string(ioc.Kind), Contacts: []IOCContact{}}
-		byKey := map[string]*IOCContact{}
+		hit := Hit{IOC: label(ioc), Kind: string(ioc.Kind), Contacts: []Contact{}}
+		byKey := map[string]*Contact{}
 		var order []string
-		contact := func(container, name, rule string) *IOCContact {
+		contact := func(container, name, rule string) *Contact {
 			k := container
 			if k == "" {
 				k = "rule:" + rule
 			}
 			c := byKey[k]
 			if c == nil {
-				c = &IOCContact{Container: container, ContainerName: name, Rules: []string{}, Points: []IOCPoint{}, Evidence: []Evidence{}}
+				c = &Contact{Container: container, ContainerName: name, Rules: []string{}, Points: []Point{}, Evidence: []model.Evidence{}}
 				byKey[k] = c
 				order = append(order, k)
 			}
@@ -92,7 +94,7 @@ func MatchIOCs(h *Host, t *Traffic, iocs []IOC) []IOCHit {
 			}
 			return c
 		}
-		seen := func(c *IOCContact, first, last time.Time) {
+		seen := func(c *Contact, first, last time.Time) {
 			if c.First.IsZero() || first.Before(c.First) {
 				c.First = first
 			}
@@ -102,7 +104,7 @@ func MatchIOCs(h *Host, t *Traffic, iocs []IOC) []IOCHit {
 		}
 		for i := range t.Flows {
 			f := &t.Flows[i]
-			toIOC, ok := iocFlowMatch(ioc, f)
+			toIOC, ok := flowMatch(ioc, f)
 			if !ok {
 				continue
 			}
@@ -121,7 +123,7 @@ func MatchIOCs(h *Host, t *Traffic, iocs []IOC) []IOCHit {
 					c.Names = append(c.Names, n)
 				}
 			}
-			pt := iocPoint(c, f)
+			pt := pointOf(c, f)
 			pt.Flows++
 			if toIOC {
 				pt.PacketsToIOC += f.PacketsToServer
@@ -140,10 +142,10 @@ func MatchIOCs(h *Host, t *Traffic, iocs []IOC) []IOCHit {
 		}
 		// A lookup is captured at every point it crosses: count it at the
 		// point that saw the most, like packets.
-		lookups := map[*IOCContact]map[string]int{}
+		lookups := map[*Contact]map[string]int{}
 		for i := range t.DNS {
 			q := &t.DNS[i]
-			if !iocDNSMatch(ioc, q) {
+			if !dnsMatch(ioc, q) {
 				continue
 			}
 			c := contact(q.Container, q.ContainerName, q.Rule)
@@ -154,7 +156,7 @@ func MatchIOCs(h *Host, t *Traffic, iocs []IOC) []IOCHit {
 			pk := q.Evidence.Member + "\x00" + q.Interface
 			lookups[c][pk]++
 			c.Lookups = max(c.Lookups, lookups[c][pk])
-			if ioc.Kind == IOCDomain && !slices.Contains(c.Names, q.QName) && ioc.MatchName(q.QName) {
+			if ioc.Kind == indicator.Domain && !slices.Contains(c.Names, q.QName) && ioc.MatchName(q.QName) {
 				c.Names = append(c.Names, q.QName)
 			}
 			if len(c.Evidence) < maxIOCEvidence {
@@ -175,16 +177,19 @@ func MatchIOCs(h *Host, t *Traffic, iocs []IOC) []IOCHit {
 			}
 			hit.Contacts = append(hit.Contacts, *c)
 		}
-		slices.SortStableFunc(hit.Contacts, func(a, b IOCContact) int {
+		slices.SortStableFunc(hit.Contacts, func(a, b Contact) int {
 			if (a.Container == "") != (b.Container == "") {
-				return pick(a.Container == "", 1, -1)
+				if a.Container == "" {
+					return 1
+				}
+				return -1
 			}
 			return cmp.Or(a.First.Compare(b.First), cmp.Compare(a.Container, b.Container))
 		})
 		for _, c := range hit.Contacts {
 			if c.Container != "" {
 				hit.Containers = append(hit.Containers, c.Container)
-			} else if slices.Contains(c.Rules, RuleUnknown) {
+			} else if slices.Contains(c.Rules, traffic.RuleUnknown) {
 				hit.Unattributed = true
 			}
 		}
@@ -193,19 +198,19 @@ func MatchIOCs(h *Host, t *Traffic, iocs []IOC) []IOCHit {
 	return hits
 }
 
-func iocPoint(c *IOCContact, f *Flow) *IOCPoint {
+func pointOf(c *Contact, f *traffic.Flow) *Point {
 	for i := range c.Points {
 		if c.Points[i].Member == f.Member && c.Points[i].Interface == f.Interface {
 			return &c.Points[i]
 		}
 	}
-	c.Points = append(c.Points, IOCPoint{Member: f.Member, Interface: f.Interface, Role: f.Role})
+	c.Points = append(c.Points, Point{Member: f.Member, Interface: f.Interface, Role: f.Role})
 	return &c.Points[len(c.Points)-1]
 }
 
-// iocFlowMatch reports whether the flow matches the indicator and whether
+// flowMatch reports whether the flow matches the indicator and whether
 // the indicator is on the server side.
-func iocFlowMatch(ioc IOC, f *Flow) (toServer, ok bool) {
+func flowMatch(ioc indicator.Indicator, f *traffic.Flow) (toServer, ok bool) {
 	switch {
 	case ioc.MatchAddr(f.Server):
 		return true, true
@@ -215,7 +220,7 @@ func iocFlowMatch(ioc IOC, f *Flow) (toServer, ok bool) {
 		return true, true
 	case f.Original != nil && ioc.MatchAddr(f.Original.Src):
 		return false, true
-	case ioc.Kind != IOCDomain:
+	case ioc.Kind != indicator.Domain:
 		return false, false
 	}
 	if ioc.MatchName(f.SNI) || ioc.MatchName(f.HTTPHost) {
@@ -229,13 +234,13 @@ func iocFlowMatch(ioc IOC, f *Flow) (toServer, ok bool) {
 	return false, false
 }
 
-// iocDNSMatch reports whether a lookup asked for the indicator's domain or
+// dnsMatch reports whether a lookup asked for the indicator's domain or
 // was answered with it (an address, or a name in the CNAME chain).
-func iocDNSMatch(ioc IOC, q *DNSQuery) bool {
+func dnsMatch(ioc indicator.Indicator, q *traffic.DNSQuery) bool {
 	if ioc.MatchName(q.QName) {
 		return true
 	}
-	for _, a := range q.resp.Answers {
+	for _, a := range q.Response().Answers {
 		if ioc.MatchName(a.Name) || ioc.MatchName(a.Target) || ioc.MatchAddr(a.Addr) {
 			return true
 		}
@@ -246,13 +251,13 @@ func iocDNSMatch(ioc IOC, q *DNSQuery) bool {
 // MatchFlow reports whether a flow matches the indicator: an endpoint (or
 // the pre-NAT tuple) for addresses and CIDRs; SNI, HTTP Host or a name the
 // container's DNS gave the remote for domains.
-func MatchFlow(i IOC, f *Flow) bool {
-	_, ok := iocFlowMatch(i, f)
+func MatchFlow(i indicator.Indicator, f *traffic.Flow) bool {
+	_, ok := flowMatch(i, f)
 	return ok
 }
 
-// iocLabel is how the analysis names an indicator: as typed, with defanged
+// label is how the analysis names an indicator: as typed, with defanged
 // dots restored, so that the answer reads as the list did. CIDRs and
 // domains found in findings and the timeline are named by their canonical
 // form instead (see iocSet).
-func iocLabel(i IOC) string { return indicator.Refang(i.Text) }
+func label(i indicator.Indicator) string { return indicator.Refang(i.Text) }

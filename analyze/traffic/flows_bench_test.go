@@ -1,4 +1,4 @@
-package analyze
+package traffic
 
 import (
 	"fmt"
@@ -10,6 +10,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/dockcase/dockcase/analyze/flow"
+	"github.com/dockcase/dockcase/analyze/model"
 )
 
 // TestFlowsBenchMode is the attribution timing mode scripts/bench-flows.sh
@@ -53,17 +56,17 @@ func TestFlowsBenchMode(t *testing.T) {
 	}
 	start := time.Now()
 	var packets, flows uint64
-	var inputs []CaptureInput
+	var inputs []flow.Input
 	for _, f := range files {
-		inputs = append(inputs, CaptureInput{Member: f, Open: func() (io.ReadCloser, error) { return os.Open(f) }})
+		inputs = append(inputs, flow.Input{Member: f, Open: func() (io.ReadCloser, error) { return os.Open(f) }})
 	}
-	var opts FlowOptions
+	var opts flow.Options
 	if v := os.Getenv("DOCKCASE_FLOWS_BENCH_MAX_FLOWS"); v != "" {
 		if _, err := fmt.Sscan(v, &opts.MaxFlows); err != nil {
 			t.Fatalf("DOCKCASE_FLOWS_BENCH_MAX_FLOWS=%q: %v", v, err)
 		}
 	}
-	set := ReadCapturesFlows(inputs, opts)
+	set := flow.ReadAll(inputs, opts)
 	for _, c := range set.Captures {
 		if c.Err != nil {
 			t.Fatal(c.Err)
@@ -91,22 +94,22 @@ func TestFlowsBenchMode(t *testing.T) {
 // "br-gen0", and the uplink "eth0" with the address 192.0.2.10 that
 // masquerades them. Flows on the uplink have no conntrack entry, so they are
 // attributed by correlation with the bridge's, the costliest rule.
-func flowsBenchAttributor(set *FlowSet) *attributor {
+func flowsBenchAttributor(set *flow.Set) *attributor {
 	start := time.Unix(1704067200, 0).Add(-time.Hour)
-	h := &Host{HostNS: &Namespace{Host: true, Links: []*Link{
+	h := &model.Host{HostNS: &model.Namespace{Host: true, Links: []*model.Link{
 		{Name: "eth0", Addrs: []netip.Prefix{netip.MustParsePrefix("192.0.2.10/24")}},
 		{Name: "br-gen0", Kind: "bridge", Addrs: []netip.Prefix{netip.MustParsePrefix("172.20.0.1/16"), netip.MustParsePrefix("172.21.0.1/16")}},
 	}}}
-	var leases []Lease
+	var leases []model.Lease
 	for i := range 50 {
-		c := &Container{ID: fmt.Sprintf("%064x", i+1), Name: fmt.Sprintf("gen-%d", i), State: "running", StartedAt: start}
+		c := &model.Container{ID: fmt.Sprintf("%064x", i+1), Name: fmt.Sprintf("gen-%d", i), State: "running", StartedAt: start}
 		h.Containers = append(h.Containers, c)
 		addr := netip.AddrFrom4([4]byte{172, byte(20 + i%2), 0, byte(2 + i/2)})
-		leases = append(leases, Lease{Addr: addr, Container: c.ID, ContainerName: c.Name, From: start})
+		leases = append(leases, model.Lease{Addr: addr, Container: c.ID, ContainerName: c.Name, From: start})
 	}
 	h.Index()
 	h.SetLeases(leases)
-	h.Namespaces = []*Namespace{h.HostNS}
+	h.Namespaces = []*model.Namespace{h.HostNS}
 	a := newAttributor(h)
 	for _, c := range set.Captures {
 		for _, p := range c.Points {

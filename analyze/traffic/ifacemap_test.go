@@ -1,6 +1,8 @@
-package analyze
+package traffic
 
 import (
+	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/dockcase/dockcase/analyze/model"
@@ -13,7 +15,7 @@ import (
 // it is missing: it must not be a problem of the analysis, and its
 // container must not be given to a captured interface.
 func TestIfaceMapVanishedInterface(t *testing.T) {
-	web, gone := id64('a'), id64('b')
+	web, gone := strings.Repeat("a", 64), strings.Repeat("b", 64)
 	const start, removed, end = "2026-01-02T03:04:05Z", "2026-01-02T03:04:07Z", "2026-01-02T03:04:35Z"
 	captured := map[string]any{"pcapng_interface_id": 0, "ifindex": 7, "name": "veth1", "role": "veth", "bridge": "br-1",
 		"container_id": web, "container_name": "web-1"}
@@ -29,7 +31,7 @@ func TestIfaceMapVanishedInterface(t *testing.T) {
 		}
 		return out
 	}
-	b := writeFakeBundle(t, map[string]any{memberIfaceMap: map[string]any{
+	doc, err := json.Marshal(map[string]any{
 		"started": start, "ended": end, "mode": "auto", "filter": "", "snaplen": 262144, "max_bytes": 1 << 30, "stop_reason": "duration",
 		"bytes": 0, "packets": 0, "kernel_received": 0, "kernel_dropped": 0,
 		"interfaces": []any{iface(captured, nil), iface(vanished, map[string]any{"added": removed, "removed": removed})},
@@ -38,9 +40,11 @@ func TestIfaceMapVanishedInterface(t *testing.T) {
 			map[string]any{"time": removed, "event": "removed", "interface": vanished},
 			map[string]any{"time": end, "event": "end", "map": []any{captured}},
 		},
-	}}, nil)
-
-	a := newAttributor(model.LoadSource(BundleSource(b)))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := newAttributor(model.LoadSource(model.MemSource{memberIfaceMap: doc}))
 	if len(a.problems) != 0 {
 		t.Errorf("problems = %q, want none", a.problems)
 	}

@@ -1,4 +1,4 @@
-package analyze
+package traffic
 
 import (
 	"bufio"
@@ -17,9 +17,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dockcase/dockcase/analyze/flow"
 	"github.com/dockcase/dockcase/analyze/model"
 	"github.com/dockcase/dockcase/analyze/netpath"
 	"github.com/dockcase/dockcase/bundle"
+	"github.com/dockcase/dockcase/internal/packet"
 )
 
 // Attribution rules, in Flow.Rule. The first seven name a container; the
@@ -112,7 +114,7 @@ const (
 
 // Flow is one captured flow with the container it is attributed to. Client
 // is the side that sent the first packet (or the SYN); "to server" counts
-// the client's packets. Container is empty unless Rule names a container.
+// the client's packets. model.Container is empty unless Rule names a container.
 type Flow struct {
 	Container     string `json:"container,omitempty"`
 	ContainerName string `json:"container_name,omitempty"`
@@ -157,11 +159,11 @@ type Flow struct {
 	Names      []string `json:"names,omitempty"`
 	FirstFrame uint64   `json:"first_frame"`
 	LastFrame  uint64   `json:"last_frame"`
-	// Evidence cites the capture member and frames first, then what decided
+	// model.Evidence cites the capture member and frames first, then what decided
 	// the attribution (interface map, lease, conntrack entry, rule).
-	Evidence []Evidence `json:"evidence"`
+	Evidence []model.Evidence `json:"evidence"`
 
-	rec *FlowRecord
+	rec *flow.Record
 }
 
 // FlowTuple is one direction's addresses and ports.
@@ -170,6 +172,15 @@ type FlowTuple struct {
 	SPort uint16     `json:"sport"`
 	Dst   netip.Addr `json:"dst"`
 	DPort uint16     `json:"dport"`
+}
+
+// MemberKey is the capture member and flow key the flow was read from;
+// false for a flow not read from a capture.
+func (f *Flow) MemberKey() (flow.MemberKey, bool) {
+	if f.rec == nil {
+		return flow.MemberKey{}, false
+	}
+	return f.rec.MemberKey(), true
 }
 
 // Attributed reports whether the flow names a container.
@@ -198,13 +209,17 @@ type DNSQuery struct {
 	QType         uint16     `json:"qtype"`
 	RCode         uint8      `json:"rcode"`
 	// Answers are "name A addr", "name AAAA addr" or "name CNAME target".
-	Answers   []string `json:"answers,omitempty"`
-	Partial   bool     `json:"partial,omitempty"`
-	Interface string   `json:"interface"`
-	Evidence  Evidence `json:"evidence"`
+	Answers   []string       `json:"answers,omitempty"`
+	Partial   bool           `json:"partial,omitempty"`
+	Interface string         `json:"interface"`
+	Evidence  model.Evidence `json:"evidence"`
 
-	resp *DNSResponse
+	resp *flow.DNSResponse
 }
+
+// Response is the decoded DNS response the query was read from, for
+// matching its answers.
+func (q *DNSQuery) Response() *flow.DNSResponse { return q.resp }
 
 // CaptureSummary is what one capture gave: its interfaces, counters and the
 // problems met while reading it.
@@ -246,24 +261,18 @@ type PointSummary struct {
 	Dropped       uint64 `json:"kernel_dropped,omitempty"`
 }
 
-// TrafficOptions tune ReadTraffic.
-type TrafficOptions struct {
-	// Pcaps are capture files from elsewhere (--pcap), read as external
-	// points: after the host's NAT.
-	Pcaps []string
-	// IOCs are the indicators to match.
-	IOCs []IOC
+// Options tune Attribute.
+type Options struct {
 	// Flow tunes the flow tables.
-	Flow FlowOptions
+	Flow flow.Options
 }
 
-// Traffic is what the captures of a bundle (and --pcap files) say about
+// Result is what the captures of a bundle (and --pcap files) say about
 // who talked to whom.
-type Traffic struct {
+type Result struct {
 	Captures []CaptureSummary
 	Flows    []Flow
 	DNS      []DNSQuery
-	IOCs     []IOCHit
 	// Problems are reasons the traffic analysis is incomplete (a member
 	// that could not be read, events that overflowed).
 	Problems []string
@@ -271,7 +280,7 @@ type Traffic struct {
 
 // Unattributed returns how many flows stay "host or unknown" for want of
 // evidence (RuleUnknown).
-func (t *Traffic) Unattributed() int {
+func (t *Result) Unattributed() int {
 	n := 0
 	for i := range t.Flows {
 		if t.Flows[i].Rule == RuleUnknown {
@@ -282,15 +291,15 @@ func (t *Traffic) Unattributed() int {
 }
 
 // CaptureInputs lists the capture members of a bundle and the --pcap files
-// as inputs of ReadCapturesFlows. A --pcap file that does not exist is an
+// as inputs of flow.ReadAll. A --pcap file that does not exist is an
 // error: the user named it.
-func CaptureInputs(h *Host, pcaps []string) ([]CaptureInput, error) {
-	var in []CaptureInput
+func Inputs(h *model.Host, pcaps []string) ([]flow.Input, error) {
+	var in []flow.Input
 	for _, m := range h.MemberPaths() {
 		if !strings.HasPrefix(m, captureMemberDir) || !(strings.HasSuffix(m, ".pcapng") || strings.HasSuffix(m, ".pcap")) {
 			continue
 		}
-		in = append(in, CaptureInput{Member: m, SHA256: h.MemberSHA256(m), Open: func() (io.ReadCloser, error) {
+		in = append(in, flow.Input{Member: m, SHA256: h.MemberSHA256(m), Open: func() (io.ReadCloser, error) {
 			return h.Open(m)
 		}})
 	}
@@ -299,7 +308,7 @@ func CaptureInputs(h *Host, pcaps []string) ([]CaptureInput, error) {
 		if err != nil {
 			return nil, fmt.Errorf("--pcap %q: %w", p, err)
 		}
-		in = append(in, CaptureInput{Member: externalMember(p), SHA256: sum, Open: func() (io.ReadCloser, error) { return os.Open(p) }})
+		in = append(in, flow.Input{Member: externalMember(p), SHA256: sum, Open: func() (io.ReadCloser, error) { return os.Open(p) }})
 	}
 	return in, nil
 }
@@ -307,29 +316,17 @@ func CaptureInputs(h *Host, pcaps []string) ([]CaptureInput, error) {
 // externalMember names a --pcap file in the evidence.
 func externalMember(path string) string { return "pcap:" + filepath.Base(path) }
 
-// ReadTraffic reads every capture of the bundle and the --pcap files,
-// attributes each flow and DNS response to a container, and matches the
-// IOCs. Unreadable captures and members are reported in Problems, never
-// fatal; the error is for a --pcap file that cannot be opened at all.
-func ReadTraffic(h *Host, opts TrafficOptions) (*Traffic, error) {
-	inputs, err := CaptureInputs(h, opts.Pcaps)
-	if err != nil {
-		return nil, err
-	}
-	return readTraffic(h, inputs, opts), nil
-}
-
-// readTraffic reads the capture inputs: ReadTraffic for inputs listed
-// already.
-func readTraffic(h *Host, inputs []CaptureInput, opts TrafficOptions) *Traffic {
+// Attribute reads every capture input, attributes each flow and DNS
+// response to a container (or says why it cannot), and summarises each
+// capture. Unreadable captures and members are reported in Problems, never
+// fatal.
+func Attribute(h *model.Host, inputs []flow.Input, opts Options) *Result {
 	if len(inputs) == 0 {
-		return &Traffic{}
+		return &Result{}
 	}
-	set := ReadCapturesFlows(inputs, opts.Flow)
+	set := flow.ReadAll(inputs, opts.Flow)
 	a := newAttributor(h)
-	t := a.attribute(set)
-	t.IOCs = MatchIOCs(h, t, opts.IOCs)
-	return t
+	return a.attribute(set)
 }
 
 // pointInfo is what the interface map and the model say about a capture
@@ -338,7 +335,7 @@ type pointInfo struct {
 	role                     string
 	container, containerName string
 	group                    []string
-	evidence                 []Evidence
+	evidence                 []model.Evidence
 }
 
 // ctTuple is one direction of a conntrack entry, or of a flow.
@@ -354,7 +351,7 @@ type ctRecord struct {
 	orig, reply ctTuple
 	from, to    int64 // ns; 0 is unknown (before the events began) or open
 	events      bool
-	evidence    Evidence
+	evidence    model.Evidence
 }
 
 // learnedAddr ties an address to a container from what the captures show
@@ -363,7 +360,7 @@ type ctRecord struct {
 type learnedAddr struct {
 	container, name string
 	from, to        int64
-	evidence        Evidence
+	evidence        model.Evidence
 }
 
 // owned is a container found holding an address, with the words and
@@ -371,17 +368,17 @@ type learnedAddr struct {
 // flow by a lease allocates nothing.
 type owned struct {
 	id, name, conf string
-	ev             []Evidence
+	ev             []model.Evidence
 	heldBegan      string // "<name> held <addr> when the flow began"
 }
 
-func newOwned(id, name, conf string, addr netip.Addr, ev []Evidence) owned {
+func newOwned(id, name, conf string, addr netip.Addr, ev []model.Evidence) owned {
 	return owned{id: id, name: name, conf: conf, ev: ev, heldBegan: name + " held " + addr.String() + " when the flow began"}
 }
 
 // leaseRef is a lease in the attributor's index.
 type leaseRef struct {
-	l     *Lease
+	l     *model.Lease
 	owned owned
 }
 
@@ -391,8 +388,8 @@ type pubKey struct {
 }
 
 type pubRef struct {
-	c  *Container
-	pb PortBinding
+	c  *model.Container
+	pb model.PortBinding
 }
 
 type sockKey struct {
@@ -418,8 +415,8 @@ type corrCand struct {
 // attributor holds the indexes built once per analysis, so that each flow
 // costs a few map lookups.
 type attributor struct {
-	h         *Host
-	points    map[*CapturePoint]*pointInfo
+	h         *model.Host
+	points    map[*flow.Point]*pointInfo
 	ifaceMap  map[int]*pointInfo // pcapng interface id of the bundle capture → info
 	leases    map[netip.Addr][]leaseRef
 	learned   map[netip.Addr][]learnedAddr
@@ -430,17 +427,17 @@ type attributor struct {
 	ctReply   map[ctTuple][]int32
 	ctOrig    map[ctTuple][]int32
 	pub       map[pubKey][]pubRef
-	socks     map[sockKey][]HostSocket
-	procs     map[int]*HostProcess
+	socks     map[sockKey][]model.HostSocket
+	procs     map[int]*model.HostProcess
 	corr      map[corrKey][]corrCand
 	problems  []string
 }
 
-func newAttributor(h *Host) *attributor {
-	a := &attributor{h: h, points: map[*CapturePoint]*pointInfo{}, ifaceMap: map[int]*pointInfo{},
+func newAttributor(h *model.Host) *attributor {
+	a := &attributor{h: h, points: map[*flow.Point]*pointInfo{}, ifaceMap: map[int]*pointInfo{},
 		leases: map[netip.Addr][]leaseRef{}, learned: map[netip.Addr][]learnedAddr{}, hostAddrs: map[netip.Addr]bool{},
 		gateways: map[netip.Addr]bool{}, ctReply: map[ctTuple][]int32{}, ctOrig: map[ctTuple][]int32{},
-		pub: map[pubKey][]pubRef{}, socks: map[sockKey][]HostSocket{}, procs: map[int]*HostProcess{}, corr: map[corrKey][]corrCand{}}
+		pub: map[pubKey][]pubRef{}, socks: map[sockKey][]model.HostSocket{}, procs: map[int]*model.HostProcess{}, corr: map[corrKey][]corrCand{}}
 	leases := h.Leases()
 	for i := range leases {
 		l := &leases[i]
@@ -493,13 +490,13 @@ func newAttributor(h *Host) *attributor {
 func ctProtoNum(name string) uint8 {
 	switch strings.ToLower(name) {
 	case "tcp":
-		return IPProtoTCP
+		return packet.IPProtoTCP
 	case "udp":
-		return IPProtoUDP
+		return packet.IPProtoUDP
 	case "icmp":
-		return IPProtoICMP
+		return packet.IPProtoICMP
 	case "icmpv6", "ipv6-icmp":
-		return IPProtoICMPv6
+		return packet.IPProtoICMPv6
 	case "sctp":
 		return 132
 	}
@@ -590,7 +587,7 @@ func (a *attributor) loadIfaceMap() {
 		}
 		if e.Container != "" && pi.container == "" {
 			pi.container, pi.containerName = e.Container, e.ContainerName
-			pi.evidence = []Evidence{{Member: memberIfaceMap, SHA256: sum, Pointer: ptr,
+			pi.evidence = []model.Evidence{{Member: memberIfaceMap, SHA256: sum, Pointer: ptr,
 				Text: fmt.Sprintf("%q is the veth of container %q", e.Name, e.ContainerName)}}
 		}
 	}
@@ -671,13 +668,13 @@ func (a *attributor) loadCTEvents() {
 			if fl.Start != nil {
 				r.from = fl.Start.UnixNano()
 			}
-			r.evidence = Evidence{Member: memberCTEvents, SHA256: sum, Line: line, Text: ctText(r)}
+			r.evidence = model.Evidence{Member: memberCTEvents, SHA256: sum, Line: line, Text: ctText(r)}
 			open[k] = len(a.ct)
 			a.addCT(r)
 		case "update":
 			if !isOpen {
 				r.events = true
-				r.evidence = Evidence{Member: memberCTEvents, SHA256: sum, Line: line, Text: ctText(r)}
+				r.evidence = model.Evidence{Member: memberCTEvents, SHA256: sum, Line: line, Text: ctText(r)}
 				open[k] = len(a.ct)
 				a.addCT(r)
 			}
@@ -691,7 +688,7 @@ func (a *attributor) loadCTEvents() {
 				delete(open, k)
 			} else {
 				r.to, r.events = end, true
-				r.evidence = Evidence{Member: memberCTEvents, SHA256: sum, Line: line, Text: ctText(r)}
+				r.evidence = model.Evidence{Member: memberCTEvents, SHA256: sum, Line: line, Text: ctText(r)}
 				a.addCT(r)
 			}
 		}
@@ -714,13 +711,13 @@ func ctText(r ctRecord) string {
 
 func protoName(p uint8) string {
 	switch p {
-	case IPProtoTCP:
+	case packet.IPProtoTCP:
 		return "tcp"
-	case IPProtoUDP:
+	case packet.IPProtoUDP:
 		return "udp"
-	case IPProtoICMP:
+	case packet.IPProtoICMP:
 		return "icmp"
-	case IPProtoICMPv6:
+	case packet.IPProtoICMPv6:
 		return "icmpv6"
 	}
 	return fmt.Sprintf("ip-proto-%d", p)
@@ -729,7 +726,7 @@ func protoName(p uint8) string {
 // pointOf returns what is known about a capture point: from the interface
 // map for the bundle's capture, from the model's links by name otherwise;
 // --pcap files are external.
-func (a *attributor) pointOf(p *CapturePoint) *pointInfo {
+func (a *attributor) pointOf(p *flow.Point) *pointInfo {
 	if pi, ok := a.points[p]; ok {
 		return pi
 	}
@@ -745,11 +742,11 @@ func (a *attributor) pointOf(p *CapturePoint) *pointInfo {
 				continue
 			}
 			switch hi.Kind {
-			case IfaceVeth:
+			case netpath.IfaceVeth:
 				pi.role = PointVeth
-			case IfaceBridge:
+			case netpath.IfaceBridge:
 				pi.role = PointBridge
-			case IfaceUplink:
+			case netpath.IfaceUplink:
 				pi.role = PointUplink
 			}
 			if hi.Container != "" {
@@ -783,18 +780,18 @@ func (a *attributor) pointOf(p *CapturePoint) *pointInfo {
 // bridges, then everything after NAT (which may correlate with the first
 // two). The veth pass writes what it learns; the others only read the
 // attributor's indexes and write their own flows, so they run on every core.
-func (a *attributor) attribute(set *FlowSet) *Traffic {
-	var last *CapturePoint
+func (a *attributor) attribute(set *flow.Set) *Result {
+	var last *flow.Point
 	for _, r := range set.Flows {
 		if r.Point != last {
 			a.pointOf(r.Point) // fill the cache: later passes only read it
 			last = r.Point
 		}
 	}
-	t := &Traffic{Flows: make([]Flow, len(set.Flows))}
+	t := &Result{Flows: make([]Flow, len(set.Flows))}
 	// Room for the evidence most rules cite (the frames, what decided, and
 	// the lease or conntrack entry behind it), allocated at once.
-	evidence := make([]Evidence, attribEvidenceCap*len(set.Flows))
+	evidence := make([]model.Evidence, attribEvidenceCap*len(set.Flows))
 	attributeParallel(t.Flows, func(f *Flow, i int) {
 		f.init(set.Flows[i], evidence[attribEvidenceCap*i:attribEvidenceCap*i+1:attribEvidenceCap*(i+1)])
 		f.Role = a.pointOf(f.rec.Point).role // the rules read it
@@ -820,7 +817,7 @@ func (a *attributor) attribute(set *FlowSet) *Traffic {
 		if f.Role != PointVeth && f.Role != PointBridge {
 			continue
 		}
-		// Link-scoped flows (NDP, MLD, mDNS) never leave their link, so
+		// model.Link-scoped flows (NDP, MLD, mDNS) never leave their link, so
 		// nothing after NAT can be their continuation.
 		if f.Attributed() && f.ContainerSide == "client" && !linkScoped(f.Client, f.Server) {
 			k := corrKey{f.rec.Proto, f.Server, corrPort(f.rec.Proto, f.ServerPort)}
@@ -875,7 +872,7 @@ func attributeParallel[E any](s []E, fn func(e *E, i int)) {
 }
 
 func corrPort(proto uint8, port uint16) uint16 {
-	if proto == IPProtoICMP || proto == IPProtoICMPv6 {
+	if proto == packet.IPProtoICMP || proto == packet.IPProtoICMPv6 {
 		return 0 // masquerade may rewrite the echo identifier
 	}
 	return port
@@ -887,7 +884,7 @@ func corrPort(proto uint8, port uint16) uint16 {
 // gets an array of its own. Fields are set one by one: copying a
 // whole Flow into the slice cost a bulk write barrier per flow while the
 // collector ran.
-func (f *Flow) init(r *FlowRecord, evs []Evidence) {
+func (f *Flow) init(r *flow.Record, evs []model.Evidence) {
 	f.rec = r
 	f.Member, f.Interface, f.InterfaceID = r.Point.Member, r.Point.Name, r.Point.Index
 	f.Proto = protoName(r.Proto)
@@ -909,7 +906,7 @@ func (f *Flow) init(r *FlowRecord, evs []Evidence) {
 	text = append(text, " ("...)
 	text = strconv.AppendQuote(text, r.Point.Name)
 	text = append(text, ')')
-	evs[0] = Evidence{Member: r.Point.Member, SHA256: r.Point.SHA256, Text: string(text)}
+	evs[0] = model.Evidence{Member: r.Point.Member, SHA256: r.Point.SHA256, Text: string(text)}
 	f.Evidence = evs
 }
 
@@ -933,7 +930,7 @@ var tcpFlagsTexts = func() (t [256]string) {
 
 func tcpFlagsText(fl uint8) string { return tcpFlagsTexts[fl] }
 
-func (f *Flow) set(container, name, side, rule, conf, reason string, ev ...Evidence) {
+func (f *Flow) set(container, name, side, rule, conf, reason string, ev ...model.Evidence) {
 	f.Container, f.ContainerName, f.ContainerSide = container, name, side
 	f.Rule, f.Confidence, f.Reason = rule, conf, reason
 	f.Evidence = append(f.Evidence, ev...)
@@ -1053,7 +1050,7 @@ func (a *attributor) owner(addr netip.Addr, at int64) (owned, bool) {
 	for _, l := range a.learned[addr] {
 		if l.from-slack <= at && at <= l.to+slack {
 			// Built when used: most veth flows never stand in for a lease.
-			return newOwned(l.container, l.name, ConfidenceMedium, addr, []Evidence{{Member: l.evidence.Member, SHA256: l.evidence.SHA256,
+			return newOwned(l.container, l.name, ConfidenceMedium, addr, []model.Evidence{{Member: l.evidence.Member, SHA256: l.evidence.SHA256,
 				Text: fmt.Sprintf("%s was the address of %q on its veth then (%s)", addr, l.name, l.evidence.Text)}}), true
 		}
 	}
@@ -1085,7 +1082,7 @@ func (a *attributor) afterNAT(f *Flow) {
 	at := r.First
 	fwd := ctTuple{r.Proto, r.Client, r.Server, r.ClientPort, r.ServerPort}
 	rev := ctTuple{r.Proto, r.Server, r.Client, r.ServerPort, r.ClientPort}
-	icmp := r.Proto == IPProtoICMP || r.Proto == IPProtoICMPv6
+	icmp := r.Proto == packet.IPProtoICMP || r.Proto == packet.IPProtoICMPv6
 	if !icmp {
 		// A capture that began mid-connection with the far end's packet
 		// made the far end the flow's client. Conntrack knows which end
@@ -1254,10 +1251,10 @@ func (a *attributor) published(f *Flow) bool {
 		return false
 	}
 	p := match[0]
-	var ev []Evidence
+	var ev []model.Evidence
 	if path, err := netpath.Inbound(a.h, p.c.ID, p.pb); err == nil {
 		for _, hop := range path.Hops {
-			if hop.Kind == HopDNAT {
+			if hop.Kind == netpath.HopDNAT {
 				ev = append(ev, hop.Evidence...)
 			}
 		}
@@ -1271,7 +1268,7 @@ func (a *attributor) published(f *Flow) bool {
 
 // ownedAt reports whether the container ran at time at (ns), as far as the
 // model knows.
-func (a *attributor) ownedAt(c *Container, at int64) bool {
+func (a *attributor) ownedAt(c *model.Container, at int64) bool {
 	t := time.Unix(0, at)
 	if !c.StartedAt.IsZero() && t.Before(c.StartedAt.Add(-FlowCorrelationWindow)) {
 		return false
@@ -1399,15 +1396,15 @@ func (a *attributor) hostSocket(f *Flow) bool {
 
 // dnsLog attributes each DNS response to the container that asked, through
 // the flow that carried it.
-func (a *attributor) dnsLog(set *FlowSet, flows []Flow) []DNSQuery {
+func (a *attributor) dnsLog(set *flow.Set, flows []Flow) []DNSQuery {
 	// A flow is found by its two addresses in either order: where a
 	// capture began with the answer (an interface added while a lookup was
 	// under way), the flow's first sender, its client, is the DNS server.
 	type key struct {
-		p    *CapturePoint
+		p    *flow.Point
 		a, b netip.Addr // the smaller address first
 	}
-	keyOf := func(p *CapturePoint, x, y netip.Addr) key {
+	keyOf := func(p *flow.Point, x, y netip.Addr) key {
 		if y.Less(x) {
 			x, y = y, x
 		}
@@ -1416,7 +1413,7 @@ func (a *attributor) dnsLog(set *FlowSet, flows []Flow) []DNSQuery {
 	idx := map[key][]*Flow{}
 	for i := range flows {
 		f := &flows[i]
-		if (f.ServerPort == 53 || f.ClientPort == 53) && (f.rec.Proto == IPProtoUDP || f.rec.Proto == IPProtoTCP) {
+		if (f.ServerPort == 53 || f.ClientPort == 53) && (f.rec.Proto == packet.IPProtoUDP || f.rec.Proto == packet.IPProtoTCP) {
 			k := keyOf(f.rec.Point, f.Client, f.Server)
 			idx[k] = append(idx[k], f)
 		}
@@ -1425,14 +1422,14 @@ func (a *attributor) dnsLog(set *FlowSet, flows []Flow) []DNSQuery {
 	for _, r := range set.DNS {
 		q := DNSQuery{Time: time.Unix(0, r.Time).UTC(), Client: r.Client, Server: r.Server, QName: r.QName, QType: r.QType,
 			RCode: r.RCode, Partial: r.Partial, Interface: r.Point.Name, Rule: RuleUnknown, resp: r,
-			Evidence: Evidence{Member: r.Point.Member, SHA256: r.Point.SHA256, Text: fmt.Sprintf("frame %d on interface %d (%q)", r.Frame, r.Point.Index, r.Point.Name)}}
+			Evidence: model.Evidence{Member: r.Point.Member, SHA256: r.Point.SHA256, Text: fmt.Sprintf("frame %d on interface %d (%q)", r.Frame, r.Point.Index, r.Point.Name)}}
 		for _, ans := range r.Answers {
 			switch ans.Type {
-			case DNSTypeCNAME:
+			case flow.DNSTypeCNAME:
 				q.Answers = append(q.Answers, ans.Name+" CNAME "+ans.Target)
-			case DNSTypeA:
+			case flow.DNSTypeA:
 				q.Answers = append(q.Answers, ans.Name+" A "+ans.Addr.String())
-			case DNSTypeAAAA:
+			case flow.DNSTypeAAAA:
 				q.Answers = append(q.Answers, ans.Name+" AAAA "+ans.Addr.String())
 			}
 		}
@@ -1453,7 +1450,7 @@ func (a *attributor) dnsLog(set *FlowSet, flows []Flow) []DNSQuery {
 
 // names gives each attributed flow the names its container's DNS answers
 // gave the remote address before the flow began.
-func (a *attributor) names(t *Traffic) {
+func (a *attributor) names(t *Result) {
 	type key struct {
 		container string
 		addr      netip.Addr
@@ -1468,7 +1465,7 @@ func (a *attributor) names(t *Traffic) {
 			continue
 		}
 		for _, ans := range q.resp.Answers {
-			if ans.Type == DNSTypeCNAME {
+			if ans.Type == flow.DNSTypeCNAME {
 				continue
 			}
 			k := key{q.Container, ans.Addr}
@@ -1497,7 +1494,7 @@ func (a *attributor) names(t *Traffic) {
 	}
 }
 
-func (a *attributor) summary(c *CaptureFlows, flows []Flow) CaptureSummary {
+func (a *attributor) summary(c *flow.Capture, flows []Flow) CaptureSummary {
 	s := CaptureSummary{Member: c.Member, SHA256: c.SHA256, Frames: c.Frames, Problems: c.Problems, Rules: map[string]int{}}
 	if c.Format != 0 {
 		s.Format = c.Format.String()
@@ -1525,24 +1522,6 @@ func (a *attributor) summary(c *CaptureFlows, flows []Flow) CaptureSummary {
 		}
 	}
 	return s
-}
-
-// FlowSummaries converts attributed flows to the summaries the triage rules
-// and the timeline take (FindingOptions.Flows, TimelineOptions.Flows): one
-// per attributed flow, the remote side as seen before NAT.
-func FlowSummaries(flows []Flow) []FlowSummary {
-	out := make([]FlowSummary, 0, len(flows))
-	for i := range flows {
-		f := &flows[i]
-		if !f.Attributed() {
-			continue
-		}
-		remote, port := f.Remote()
-		out = append(out, FlowSummary{Container: f.Container, Proto: f.Proto, Remote: remote, RemotePort: port,
-			First: f.First, Last: f.Last, Packets: int64(f.PacketsToServer + f.PacketsToClient),
-			Bytes: int64(f.BytesToServer + f.BytesToClient), Evidence: f.Evidence[:1]})
-	}
-	return out
 }
 
 // ErrNoCapture reports that there is no traffic to analyse.
