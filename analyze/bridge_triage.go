@@ -3,7 +3,7 @@ package analyze
 import "github.com/dockcase/dockcase/analyze/triage"
 
 // Bridge for the move of the triage findings to analyze/triage: the names
-// report, cmd, the collector's end-to-end test and the stages
+// report, the cmd tests, the collector's end-to-end test and the stages
 // still in this package (the flow summaries of attribute.go) use. It goes
 // as they call triage directly.
 type (
@@ -20,8 +20,4 @@ const (
 	SeverityCritical = triage.SeverityCritical
 )
 
-var (
-	SeverityRank  = triage.SeverityRank
-	ParseSeverity = triage.ParseSeverity
-	ParseHashList = triage.ParseHashList
-)
+var SeverityRank = triage.SeverityRank
