@@ -6,8 +6,11 @@ import (
 
 	"github.com/dockcase/dockcase/analyze/ioc"
 	"github.com/dockcase/dockcase/analyze/netpath"
+	"github.com/dockcase/dockcase/analyze/timeline"
 	"github.com/dockcase/dockcase/analyze/traffic"
+	"github.com/dockcase/dockcase/analyze/triage"
 	"github.com/dockcase/dockcase/bundle"
+	"github.com/dockcase/dockcase/internal/indicator"
 )
 
 // Case is one analysis of one bundle: the host model, loaded once by Open,
@@ -41,8 +44,10 @@ type Case struct {
 	layerProblems []string
 	layersDone    bool
 
-	findings []TriageFinding
-	timeline []TimelineEvent
+	set *indicator.Set
+
+	findings []triage.Finding
+	timeline []timeline.Event
 	result   *Result
 }
 
@@ -90,7 +95,7 @@ func (c *Case) Path(container string, dst netip.Addr) (*Path, error) {
 
 // ClockNote says when the host clock was not synchronised at collection
 // ("" otherwise).
-func (c *Case) ClockNote() string { return ClockNote(c.h) }
+func (c *Case) ClockNote() string { return timeline.ClockNote(c.h) }
 
 // CaptureInputs lists the bundle's captures and the --pcap files, for
 // reading flows or extracting packets. The captures are opened through the
@@ -136,7 +141,7 @@ func (c *Case) IOCs() ([]IOCHit, error) {
 func (c *Case) Layers() (map[string]*Layer, []string) {
 	if !c.layersDone {
 		c.layersDone = true
-		c.layers, c.layerProblems = CommittedLayers(c.h)
+		c.layers, c.layerProblems = triage.CommittedLayers(c.h)
 	}
 	return c.layers, c.layerProblems
 }
@@ -144,12 +149,12 @@ func (c *Case) Layers() (map[string]*Layer, []string) {
 // ChangedFiles are the files the committed layers add, change or delete.
 func (c *Case) ChangedFiles() []*Layer {
 	l, _ := c.Layers()
-	return ChangedFiles(l)
+	return triage.ChangedFiles(l)
 }
 
 // Findings runs the triage rules once, over the model, the committed
 // layers and the traffic.
-func (c *Case) Findings() ([]TriageFinding, error) {
+func (c *Case) Findings() ([]triage.Finding, error) {
 	if c.findings != nil {
 		return c.findings, nil
 	}
@@ -158,15 +163,15 @@ func (c *Case) Findings() ([]TriageFinding, error) {
 		return nil, err
 	}
 	layers, problems := c.Layers()
-	c.findings = Findings(c.h, FindingOptions{MinSeverity: c.opts.MinSeverity, BadHashes: c.opts.BadHashes, IOCs: iocTexts(c.opts.IOCs),
-		Flows: flowSummaries(t.Flows), DNS: dnsNames(t.DNS), Layers: layers, LayerProblems: problems})
+	c.findings = triage.Run(c.h, triage.Input{IOCs: c.indicators(), Flows: flowSummaries(t.Flows), DNS: dnsNames(t.DNS), Layers: layers, LayerProblems: problems},
+		triage.Options{MinSeverity: c.opts.MinSeverity, BadHashes: c.opts.BadHashes})
 	return c.findings, nil
 }
 
 // Timeline builds the case timeline once: the model's events, the
 // committed layers' files, the traffic, the custody sidecar, tagged with
 // the findings.
-func (c *Case) Timeline() ([]TimelineEvent, error) {
+func (c *Case) Timeline() ([]timeline.Event, error) {
 	if c.timeline != nil {
 		return c.timeline, nil
 	}
@@ -176,9 +181,18 @@ func (c *Case) Timeline() ([]TimelineEvent, error) {
 	}
 	t, _ := c.Traffic() // Findings has read it
 	layers, _ := c.Layers()
-	c.timeline = BuildTimeline(c.h, TimelineOptions{Flows: flowSummaries(t.Flows), DNS: dnsNames(t.DNS), IOCs: iocTexts(c.opts.IOCs),
+	c.timeline = timeline.Build(c.h, timeline.Input{Flows: flowSummaries(t.Flows), DNS: dnsNames(t.DNS), IOCs: c.indicators(),
 		BundleSHA256: c.opts.BundleSHA256, Layers: layers, Findings: fs})
 	return c.timeline, nil
+}
+
+// indicators is the options' IOC list as the set findings and the
+// timeline match against, built once.
+func (c *Case) indicators() *indicator.Set {
+	if c.set == nil {
+		c.set = indicator.NewSet(c.opts.IOCs)
+	}
+	return c.set
 }
 
 // Result is the analysis document (dockcase-analysis/v1), built once from

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/dockcase/dockcase/analyze/netpath"
+	"github.com/dockcase/dockcase/analyze/timeline"
+	"github.com/dockcase/dockcase/analyze/triage"
 	"github.com/dockcase/dockcase/bundle"
 )
 
@@ -74,9 +76,9 @@ type Result struct {
 	IOCs     []IOCHit         `json:"iocs,omitempty"`
 	// TrafficProblems are reasons the attribution is incomplete beyond one
 	// capture's own problems (the conntrack events overflowed, say).
-	TrafficProblems []string        `json:"traffic_problems,omitempty"`
-	Findings        []TriageFinding `json:"findings,omitempty"`
-	Timeline        []TimelineEvent `json:"timeline,omitempty"`
+	TrafficProblems []string         `json:"traffic_problems,omitempty"`
+	Findings        []triage.Finding `json:"findings,omitempty"`
+	Timeline        []timeline.Event `json:"timeline,omitempty"`
 }
 
 // BundleInfo is what verification established about the bundle.
@@ -152,19 +154,12 @@ func Analyze(b *bundle.Bundle, opts Options) (*Result, error) {
 	return c.Result()
 }
 
-// dnsNames turns the per-container DNS log into the findings' input.
-func dnsNames(qs []DNSQuery) []DNSName {
-	out := make([]DNSName, 0, len(qs))
+// dnsNames turns the per-container DNS log into the findings' and the
+// timeline's input.
+func dnsNames(qs []DNSQuery) []triage.DNSName {
+	out := make([]triage.DNSName, 0, len(qs))
 	for _, q := range qs {
-		out = append(out, DNSName{Container: q.Container, Name: q.QName, Time: q.Time, Answers: q.Answers, Evidence: []Evidence{q.Evidence}})
-	}
-	return out
-}
-
-func iocTexts(iocs []IOC) []string {
-	out := make([]string, len(iocs))
-	for i, ioc := range iocs {
-		out[i] = ioc.Text
+		out = append(out, triage.DNSName{Container: q.Container, Name: q.QName, Time: q.Time, Answers: q.Answers, Evidence: []Evidence{q.Evidence}})
 	}
 	return out
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/dockcase/dockcase/analyze"
+	"github.com/dockcase/dockcase/analyze/triage"
 	"github.com/dockcase/dockcase/report"
 	"github.com/spf13/cobra"
 )
@@ -28,10 +29,10 @@ const findingsVersion = "dockcase-findings/v1"
 
 // findingsDoc is the JSON document of dockcase findings --json.
 type findingsDoc struct {
-	Warning  string                  `json:"warning,omitempty"`
-	Version  string                  `json:"version"`
-	Bundle   string                  `json:"bundle"`
-	Findings []analyze.TriageFinding `json:"findings"`
+	Warning  string           `json:"warning,omitempty"`
+	Version  string           `json:"version"`
+	Bundle   string           `json:"bundle"`
+	Findings []triage.Finding `json:"findings"`
 	// Files are the committed layers' files: every file each container
 	// added or changed, with size, mode, mtime and SHA-256.
 	Files []*analyze.Layer `json:"files"`
@@ -71,7 +72,7 @@ finding; the other rules still run.`,
 }
 
 func runFindings(opts *findingsOptions, path string, stdout io.Writer) error {
-	minSev, err := analyze.ParseSeverity(opts.minSeverity)
+	minSev, err := triage.ParseSeverity(opts.minSeverity)
 	if err != nil {
 		return usagef("--min-severity: %v", err)
 	}
@@ -196,7 +197,7 @@ func readHashFile(path string) (map[string]bool, error) {
 		return nil, fmt.Errorf("--hash-file: %w", err)
 	}
 	defer f.Close()
-	hashes, err := analyze.ParseHashList(f)
+	hashes, err := triage.ParseHashList(f)
 	if err != nil {
 		return nil, &usageError{fmt.Errorf("--hash-file %s: %w", path, err)}
 	}

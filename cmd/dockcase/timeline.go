@@ -6,6 +6,7 @@ import (
 	"os"
 
 	"github.com/dockcase/dockcase/analyze"
+	"github.com/dockcase/dockcase/analyze/timeline"
 	"github.com/dockcase/dockcase/bundle"
 	"github.com/dockcase/dockcase/report"
 	"github.com/spf13/cobra"
@@ -90,7 +91,7 @@ func runTimeline(opts *timelineOptions, path string, stdout, stderr io.Writer) e
 			fmt.Fprintln(stdout, report.TerminalText(n))
 		}
 	}
-	write := func(dst string, fn func(io.Writer, []analyze.TimelineEvent) error) error {
+	write := func(dst string, fn func(io.Writer, []timeline.Event) error) error {
 		if dst == "" {
 			return nil
 		}
@@ -111,10 +112,10 @@ func runTimeline(opts *timelineOptions, path string, stdout, stderr io.Writer) e
 		fmt.Fprintf(stderr, "dockcase: wrote %d events to %s\n", len(evs), dst)
 		return nil
 	}
-	if err := write(opts.timesketch, analyze.WriteTimesketch); err != nil {
+	if err := write(opts.timesketch, timeline.WriteTimesketch); err != nil {
 		return err
 	}
-	if err := write(opts.csv, analyze.WriteTimelineCSV); err != nil {
+	if err := write(opts.csv, timeline.WriteCSV); err != nil {
 		return err
 	}
 	if toStdout {

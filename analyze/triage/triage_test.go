@@ -1,4 +1,4 @@
-package analyze
+package triage
 
 import (
 	"archive/tar"
@@ -13,17 +13,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dockcase/dockcase/analyze/layer"
 	"github.com/dockcase/dockcase/analyze/model"
-	"github.com/dockcase/dockcase/bundle"
+	"github.com/dockcase/dockcase/internal/indicator"
 )
 
 const triageTestID = "aaaaaaaaaaaabbbbbbbbbbbbccccccccccccddddddddddddeeeeeeeeeeeeffff"
 
 // triageTestMembers returns a minimal bundle: one running container whose
 // inspect is given, plus extra members.
-func triageTestMembers(t *testing.T, inspect string, extra map[string][]byte) MemSource {
+func triageTestMembers(t *testing.T, inspect string, extra map[string][]byte) model.MemSource {
 	t.Helper()
-	m := MemSource{
+	m := model.MemSource{
 		model.MemberContainers:      []byte(`[{"id":"` + triageTestID + `","name":"web","image":"img","state":"running","pid":100}]`),
 		inspectMember(triageTestID): []byte(inspect),
 	}
@@ -34,17 +35,29 @@ func triageTestMembers(t *testing.T, inspect string, extra map[string][]byte) Me
 }
 
 // triageRun loads the model from the members and runs every rule.
-func triageRun(t *testing.T, m MemSource, opts FindingOptions) []TriageFinding {
+func triageRun(t *testing.T, m model.MemSource, in Input, opts Options) []Finding {
 	t.Helper()
-	src := MemSource{}
+	src := model.MemSource{}
 	for k, v := range m {
 		src[k] = v
 	}
 	h := model.LoadSource(src)
-	return runFindings(h, opts, findingRules)
+	return run(h, in, opts, catalogue)
 }
 
-func triageIDs(fs []TriageFinding) []string {
+// iocSet parses indicators as the commands do, leaving out the ones that
+// do not parse (a "#" comment, garbage): they match nothing.
+func iocSet(list ...string) *indicator.Set {
+	var iocs []indicator.Indicator
+	for _, raw := range list {
+		if i, err := indicator.Parse(raw); err == nil {
+			iocs = append(iocs, i)
+		}
+	}
+	return indicator.NewSet(iocs)
+}
+
+func triageIDs(fs []Finding) []string {
 	var out []string
 	for _, f := range fs {
 		out = append(out, f.ID+"|"+f.Title)
@@ -52,7 +65,7 @@ func triageIDs(fs []TriageFinding) []string {
 	return out
 }
 
-func triageHas(fs []TriageFinding, id, titlePart string) *TriageFinding {
+func triageHas(fs []Finding, id, titlePart string) *Finding {
 	for i := range fs {
 		if fs[i].ID == id && strings.Contains(fs[i].Title, titlePart) {
 			return &fs[i]
@@ -73,7 +86,7 @@ func TestConfigRules(t *testing.T) {
 	          {"Type":"bind","Source":"/","Destination":"/host","RW":true},
 	          {"Type":"bind","Source":"/srv/data","Destination":"/data","RW":true},
 	          {"Type":"volume","Source":"/var/lib/docker/volumes/x/_data","Destination":"/x","RW":true}]}`
-	fs := triageRun(t, triageTestMembers(t, inspect, nil), FindingOptions{})
+	fs := triageRun(t, triageTestMembers(t, inspect, nil), Input{}, Options{})
 	for _, tc := range []struct {
 		id, title, sev, pointer string
 	}{
@@ -133,7 +146,7 @@ func TestConfigRules(t *testing.T) {
 func TestConfigRulesUnprivileged(t *testing.T) {
 	inspect := `{"Id":"` + triageTestID + `","Name":"/web","State":{"Status":"running","Pid":100},"AppArmorProfile":"docker-default",
 	"HostConfig":{"NetworkMode":"bridge","SecurityOpt":["seccomp:unconfined","apparmor=unconfined","no-new-privileges:true"],"CapAdd":["SYS_MODULE"]}}`
-	fs := triageRun(t, triageTestMembers(t, inspect, nil), FindingOptions{})
+	fs := triageRun(t, triageTestMembers(t, inspect, nil), Input{}, Options{})
 	for _, id := range []string{"seccomp-unconfined", "apparmor-unconfined"} {
 		if triageHas(fs, id, "") == nil {
 			t.Errorf("Findings() has no %s; got %q", id, triageIDs(fs))
@@ -171,7 +184,7 @@ func TestProcessRules(t *testing.T) {
 		{"pid": 104, "ppid": 100, "comm": "nginx", "cmdline": []string{"nginx", "-g", "daemon off;"}, "exe": "/usr/sbin/nginx", "container_id": triageTestID},
 	}
 	pj, _ := json.Marshal(procs)
-	fs := triageRun(t, triageTestMembers(t, inspect, map[string][]byte{model.MemberProcesses: pj}), FindingOptions{})
+	fs := triageRun(t, triageTestMembers(t, inspect, map[string][]byte{model.MemberProcesses: pj}), Input{}, Options{})
 	for _, tc := range []struct{ id, title string }{
 		{"reverse-shell-process", "pid 100"},
 		{"reverse-shell-process", "pid 103"},
@@ -243,7 +256,7 @@ func TestReadTopLayer(t *testing.T) {
 		{Name: "usr/bin/sudo2", Mode: 0o4755, Typeflag: tar.TypeReg, ModTime: mtime},
 		{Name: "etc/evil", Mode: 0o777, Typeflag: tar.TypeSymlink, Linkname: "/etc/shadow", ModTime: mtime},
 	}, map[string][]byte{"tmp/.x/kworker": elf, "usr/bin/sudo2": []byte("x")})
-	l, err := ReadTopLayer(bytes.NewReader(triageSavedImage(t, top)))
+	l, err := layer.ReadTop(bytes.NewReader(triageSavedImage(t, top)))
 	if err != nil {
 		t.Fatalf("ReadTopLayer() = %v", err)
 	}
@@ -261,7 +274,7 @@ func TestReadTopLayer(t *testing.T) {
 	}
 	for _, f := range l.Files {
 		got := f.Type
-		if f.Type == LayerRegular {
+		if f.Type == layer.Regular {
 			got = fmt.Sprintf("file %d %s %s", f.Size, f.SHA256, f.ModeText)
 		}
 		if got != want[f.Path] {
@@ -271,7 +284,7 @@ func TestReadTopLayer(t *testing.T) {
 			t.Errorf("file %q mtime %v, want %v", f.Path, f.ModTime, mtime)
 		}
 	}
-	if _, err := ReadTopLayer(bytes.NewReader(triageTar(t, []*tar.Header{{Name: "x", Typeflag: tar.TypeReg}}, nil))); err == nil {
+	if _, err := layer.ReadTop(bytes.NewReader(triageTar(t, []*tar.Header{{Name: "x", Typeflag: tar.TypeReg}}, nil))); err == nil {
 		t.Errorf("ReadTopLayer(tar without manifest) = nil error")
 	}
 }
@@ -306,7 +319,7 @@ func TestFileRulesLayer(t *testing.T) {
 	commits, _ := json.Marshal([]map[string]any{{"container": triageTestID, "name": "web", "member": "images/web-aaaaaaaaaaaa.tar", "image_id": "sha256:1"}})
 	inspect := `{"Id":"` + triageTestID + `","Name":"/web","State":{"Status":"running","Pid":100},"HostConfig":{"SecurityOpt":["no-new-privileges"]}}`
 	m := triageTestMembers(t, inspect, map[string][]byte{memberCommits: commits, "images/web-aaaaaaaaaaaa.tar": img})
-	fs := triageRun(t, m, FindingOptions{BadHashes: map[string]bool{hex.EncodeToString(sum[:]): true}})
+	fs := triageRun(t, m, Input{}, Options{BadHashes: map[string]bool{hex.EncodeToString(sum[:]): true}})
 	for _, tc := range []struct{ id, path string }{
 		{"executable-in-tmp", "/tmp/.x/kworker"},
 		{"known-bad-hash", "/tmp/.x/kworker"},
@@ -318,7 +331,7 @@ func TestFileRulesLayer(t *testing.T) {
 		{"webshell", "/var/www/html/up.php"},
 		{"webshell", "/usr/local/tomcat/webapps/ROOT/cmd.jsp"},
 	} {
-		var f *TriageFinding
+		var f *Finding
 		for i := range fs {
 			if fs[i].ID == tc.id && fs[i].File != nil && fs[i].File.Path == tc.path {
 				f = &fs[i]
@@ -346,7 +359,7 @@ func TestFileRulesLayer(t *testing.T) {
 func TestFileRulesDiff(t *testing.T) {
 	inspect := `{"Id":"` + triageTestID + `","Name":"/web","State":{"Status":"running","Pid":100},"HostConfig":{"SecurityOpt":["no-new-privileges"]}}`
 	diff := `[{"Path":"/tmp","Kind":0},{"Path":"/tmp/.x","Kind":1},{"Path":"/tmp/.x/kworker","Kind":1},{"Path":"/root/.ssh/authorized_keys","Kind":0},{"Path":"/etc/ld.so.preload","Kind":1},{"Path":"/var/spool/cron/root","Kind":1},{"Path":"/tmp/gone","Kind":2}]`
-	fs := triageRun(t, triageTestMembers(t, inspect, map[string][]byte{"docker/containers/" + triageTestID + "/diff.json": []byte(diff)}), FindingOptions{})
+	fs := triageRun(t, triageTestMembers(t, inspect, map[string][]byte{"docker/containers/" + triageTestID + "/diff.json": []byte(diff)}), Input{}, Options{})
 	for _, tc := range []struct{ id, title, pointer string }{
 		{"file-in-tmp", "/tmp/.x/kworker", "/2"},
 		{"authorized-keys-changed", "", "/3"},
@@ -383,12 +396,12 @@ func TestNetworkRules(t *testing.T) {
 		jit := time.Duration(i%2) * 300 * time.Millisecond
 		flows = append(flows, FlowSummary{Container: triageTestID, Proto: "tcp", Remote: netip.MustParseAddr("198.18.0.2"), RemotePort: 8443,
 			First: base.Add(time.Duration(i)*30*time.Second + jit), Last: base.Add(time.Duration(i)*30*time.Second + jit + time.Second),
-			Evidence: []Evidence{{Member: "capture/eth0.pcap", Line: i + 1}}})
+			Evidence: []model.Evidence{{Member: "capture/eth0.pcap", Line: i + 1}}})
 	}
 	// Irregular contacts to another destination are not beaconing.
 	for i, d := range []time.Duration{0, 2 * time.Second, 90 * time.Second, 95 * time.Second, 400 * time.Second, 401 * time.Second} {
 		flows = append(flows, FlowSummary{Container: triageTestID, Proto: "tcp", Remote: netip.MustParseAddr("203.0.113.80"), RemotePort: 443, First: base.Add(d), Last: base.Add(d + time.Second),
-			Evidence: []Evidence{{Member: "capture/eth0.pcap", Line: 100 + i}}})
+			Evidence: []model.Evidence{{Member: "capture/eth0.pcap", Line: 100 + i}}})
 	}
 	dns := []DNSName{
 		{Container: triageTestID, Name: "x7f3kq9zl2m8wd0pv4ht.evil.example", Time: base},
@@ -397,7 +410,7 @@ func TestNetworkRules(t *testing.T) {
 		{Container: triageTestID, Name: "aaaaaaaaaaaaaaaaaaaaaaaa.example.com", Time: base},
 	}
 	m := triageTestMembers(t, inspect, map[string][]byte{model.MemberConntrack: []byte(ct)})
-	fs := triageRun(t, m, FindingOptions{Flows: flows, DNS: dns, IOCs: []string{"198.51.100.0/24", "bad.example", "# comment"}})
+	fs := triageRun(t, m, Input{Flows: flows, DNS: dns, IOCs: iocSet("198.51.100.0/24", "bad.example", "# comment")}, Options{})
 	for _, tc := range []struct{ id, title string }{
 		{"ioc-contact", "198.51.100.0/24"},
 		{"ioc-contact", "bad.example"},
@@ -426,7 +439,7 @@ func TestImageHistoryRules(t *testing.T) {
 	  {"CreatedBy":"/bin/sh -c apt-get update && apt-get install -y curl"},
 	  {"CreatedBy":"/bin/sh -c curl -o /tmp/a https://example.com/a && sha256sum -c a.sum"}]},
 	 {"id":"sha256:other","history":[{"CreatedBy":"curl http://x | bash"}]}]`
-	fs := triageRun(t, triageTestMembers(t, inspect, map[string][]byte{memberImages: []byte(images)}), FindingOptions{})
+	fs := triageRun(t, triageTestMembers(t, inspect, map[string][]byte{memberImages: []byte(images)}), Input{}, Options{})
 	if f := triageHas(fs, "image-pipe-to-shell", ""); f == nil || f.Evidence[0].Pointer != "/0/history/0/CreatedBy" {
 		t.Errorf("image-pipe-to-shell = %+v; got %q", f, triageIDs(fs))
 	}
@@ -447,16 +460,16 @@ func TestImageHistoryRules(t *testing.T) {
 func TestRulePanicBecomesInternalFinding(t *testing.T) {
 	inspect := `{"Id":"` + triageTestID + `","Name":"/web","State":{"Status":"running","Pid":100},"HostConfig":{"Privileged":true}}`
 	m := triageTestMembers(t, inspect, nil)
-	src := MemSource{}
+	src := model.MemSource{}
 	for k, v := range m {
 		src[k] = v
 	}
 	h := model.LoadSource(src)
-	rules := []findingRule{
-		{"boom", func(*triage) []TriageFinding { var p *Container; return []TriageFinding{{ID: p.Name}} }},
-		{"configuration", (*triage).configRules},
+	rules := []rule{
+		{"boom", func(*state) []Finding { var p *model.Container; return []Finding{{ID: p.Name}} }},
+		{"configuration", (*state).configRules},
 	}
-	fs := runFindings(h, FindingOptions{MinSeverity: SeverityCritical}, rules)
+	fs := run(h, Input{}, Options{MinSeverity: SeverityCritical}, rules)
 	if triageHas(fs, "privileged-container", "") == nil {
 		t.Errorf("the rule after the panicking one did not run: %q", triageIDs(fs))
 	}
@@ -505,119 +518,6 @@ func TestSeverity(t *testing.T) {
 	}
 }
 
-func TestTimelineExports(t *testing.T) {
-	at := time.Date(2026, 11, 28, 10, 0, 0, 123456789, time.UTC)
-	evs := []TimelineEvent{
-		{Time: at, Kind: TimeProcessStart, Message: `=HYPERLINK("http://x")`, Source: "processes", Container: "c1", ContainerName: "web",
-			Evidence: &Evidence{Member: model.MemberProcesses, SHA256: "ab", Pointer: "/3"}, Attrs: map[string]string{"pid": "7", "message": "shadow"}},
-		{Time: at.Add(time.Second), Kind: TimeCollectionStep, Message: "step clock", Source: "custody log", Evidence: &Evidence{Member: "custody.jsonl", Line: 1}},
-	}
-	var js bytes.Buffer
-	if err := WriteTimesketch(&js, evs); err != nil {
-		t.Fatal(err)
-	}
-	lines := strings.Split(strings.TrimSpace(js.String()), "\n")
-	if len(lines) != 2 {
-		t.Fatalf("WriteTimesketch() wrote %d lines, want 2", len(lines))
-	}
-	var rec map[string]any
-	if err := json.Unmarshal([]byte(lines[0]), &rec); err != nil {
-		t.Fatal(err)
-	}
-	for k, want := range map[string]any{"message": `=HYPERLINK("http://x")`, "datetime": "2026-11-28T10:00:00.123456Z", "timestamp_desc": TimeProcessStart,
-		"timestamp": float64(at.UnixMicro()), "container_name": "web", "evidence_pointer": "/3", "pid": "7"} {
-		if rec[k] != want {
-			t.Errorf("WriteTimesketch() %s = %v, want %v", k, rec[k], want)
-		}
-	}
-	var csvb bytes.Buffer
-	if err := WriteTimelineCSV(&csvb, evs); err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(csvb.String(), `'=HYPERLINK`) || !strings.HasPrefix(csvb.String(), "datetime,timestamp_desc,message") || !strings.Contains(csvb.String(), ",1,") {
-		t.Errorf("WriteTimelineCSV() =\n%s", csvb.String())
-	}
-}
-
-func TestClockNote(t *testing.T) {
-	unsync := `{"wall":"2026-11-28T10:02:43Z","ntp":{"synchronized":false,"state":"TIME_ERROR","status_flags":["STA_UNSYNC"],"est_error_us":16000000,"max_error_us":16000000,"offset_ns":2500000}}`
-	if n := ClockNote(model.LoadSource(MemSource{model.MemberClock: []byte(unsync)})); !strings.Contains(n, "NOT synchronised") || !strings.Contains(n, "±16s") || !strings.Contains(n, "2.5ms") {
-		t.Errorf("clockNote(unsynchronised) = %q", n)
-	}
-	if n := ClockNote(model.LoadSource(MemSource{model.MemberClock: []byte(`{"wall":"2026-11-28T10:02:43Z","ntp":{"synchronized":true}}`)})); n != "" {
-		t.Errorf("clockNote(synchronised) = %q, want empty", n)
-	}
-}
-
-func TestBuildTimeline(t *testing.T) {
-	inspect := `{"Id":"` + triageTestID + `","Name":"/web","Created":"2026-11-28T08:00:00Z","State":{"Status":"paused","Pid":100,"StartedAt":"2026-11-28T08:00:01Z"},"HostConfig":{}}`
-	mtime := time.Date(2026, 11, 28, 9, 30, 0, 0, time.UTC)
-	top := triageTar(t, []*tar.Header{{Name: "tmp/.x/kworker", Mode: 0o755, Typeflag: tar.TypeReg, ModTime: mtime}}, map[string][]byte{"tmp/.x/kworker": []byte("\x7fELF")})
-	commits, _ := json.Marshal([]map[string]any{{"container": triageTestID, "name": "web", "member": "images/web.tar"}})
-	events := `{"Type":"container","Action":"pause","Actor":{"ID":"` + triageTestID + `","Attributes":{"name":"web","image":"img"}},"time":1795856400,"timeNano":1795856400000000000}
-not json
-{"Type":"container","Action":"exec_start: /bin/sh -c id","Actor":{"ID":"` + triageTestID + `","Attributes":{"name":"web"}},"time":1795856300,"timeNano":1795856300000000000}
-`
-	procs, _ := json.Marshal([]map[string]any{
-		{"pid": 100, "ppid": 90, "comm": "sh", "cmdline": []string{"/bin/sh", "--token=s3cr3tvalue"}, "start_time": "2026-11-28T08:00:01Z", "container_id": triageTestID},
-		{"pid": 7, "ppid": 2, "comm": "kworker/0:1", "start_time": "2026-11-28T07:00:00Z"},
-	})
-	actions := `[{"time":"2026-11-28T10:05:00Z","action":"pause","container":"` + triageTestID + `","name":"web"}]`
-	clock := `{"wall":"2026-11-28T10:04:00Z","ntp":{"synchronized":false,"state":"TIME_ERROR","status_flags":["STA_UNSYNC"],"est_error_us":1000}}`
-	m := triageTestMembers(t, inspect, map[string][]byte{memberCommits: commits, "images/web.tar": triageSavedImage(t, top), model.MemberEvents: []byte(events),
-		model.MemberProcesses: procs, memberActions: []byte(actions), model.MemberClock: []byte(clock)})
-	src := MemSource{}
-	for k, v := range m {
-		src[k] = v
-	}
-	h := model.LoadSource(src)
-	steps := []bundle.StepRecord{{Name: "clock", Started: time.Date(2026, 11, 28, 10, 4, 0, 0, time.UTC), Status: "ok"}}
-	base := time.Date(2026, 11, 28, 9, 45, 0, 0, time.UTC)
-	tags := []TriageFinding{
-		{ID: "b-rule", Evidence: []Evidence{{Member: model.MemberProcesses, Pointer: "/0", Text: "differs"}}},
-		{ID: "a-rule", Evidence: []Evidence{{Member: model.MemberProcesses, Pointer: "/0"}, {Member: "images/web.tar", Text: "layer top/layer.tar entry tmp/.x/kworker: more"}}},
-	}
-	h.Steps = steps
-	evs := buildTimeline(h, TimelineOptions{Findings: tags, IOCs: []string{"198.18.0.2", "evil.example"},
-		Flows: []FlowSummary{{Container: triageTestID, Proto: "tcp", Remote: netip.MustParseAddr("198.18.0.2"), RemotePort: 4444, First: base, Last: base.Add(time.Minute)}},
-		DNS:   []DNSName{{Container: triageTestID, Name: "c2.evil.example", Time: base.Add(-time.Second), Answers: []string{"198.18.0.2"}}}})
-	var got []string
-	for _, e := range evs {
-		got = append(got, e.Time.Format("15:04:05")+" "+e.Kind+" "+e.Message)
-		switch e.Kind {
-		case TimeProcessStart:
-			if !slices.Equal(e.Tags, []string{"a-rule", "b-rule"}) {
-				t.Errorf("process event tags = %q, want a-rule, b-rule", e.Tags)
-			}
-		case TimeFileModified:
-			if !slices.Equal(e.Tags, []string{"a-rule"}) {
-				t.Errorf("file event tags = %q, want a-rule", e.Tags)
-			}
-		default:
-			if len(e.Tags) > 0 {
-				t.Errorf("%s event tagged %q", e.Kind, e.Tags)
-			}
-		}
-	}
-	want := []string{
-		"08:00:00 Container created container created web (aaaaaaaaaaaa, image img)",
-		"08:00:01 Container started container started web (aaaaaaaaaaaa, image img)",
-		"08:00:01 Process start process 100 started in container web: /bin/sh --token=…(redacted, 11 chars)",
-		"08:58:20 Docker engine event container exec_start: /bin/sh -c id web (aaaaaaaaaaaa)",
-		"09:00:00 Docker engine event container pause web (aaaaaaaaaaaa)",
-		"09:30:00 File modified modified /tmp/.x/kworker in web (-rwxr-xr-x (0755), 4 bytes)",
-		"09:44:59 DNS answer IOC contact evil.example: DNS c2.evil.example → 198.18.0.2",
-		"09:45:00 First packet first packet tcp IOC contact 198.18.0.2: web → 198.18.0.2:4444",
-		"09:46:00 Last packet last packet tcp IOC contact 198.18.0.2: web → 198.18.0.2:4444",
-		"10:04:00 Collection step collection step clock: ok",
-		"10:04:00 Host clock reading host clock read by the collector: " + ClockNote(h),
-		"10:05:00 Containment containment: pause web",
-	}
-	if !slices.Equal(got, want) {
-		t.Errorf("buildTimeline() =\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
-	}
-}
-
 // FuzzReadTopLayer feeds arbitrary bytes to the saved-image reader: it must
 // return an error or a layer, never panic.
 func FuzzReadTopLayer(f *testing.F) {
@@ -626,7 +526,7 @@ func FuzzReadTopLayer(f *testing.F) {
 	f.Add(triageSavedImage(t, top))
 	f.Add([]byte("not a tar"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		l, err := ReadTopLayer(bytes.NewReader(data))
+		l, err := layer.ReadTop(bytes.NewReader(data))
 		if err == nil && l == nil {
 			t.Fatal("ReadTopLayer() = nil, nil")
 		}

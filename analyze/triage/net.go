@@ -1,4 +1,4 @@
-package analyze
+package triage
 
 import (
 	"encoding/json"
@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dockcase/dockcase/analyze/model"
 	"github.com/dockcase/dockcase/internal/indicator"
 )
 
@@ -39,26 +40,11 @@ const (
 	dnsEntropyMinBits  = 3.5
 )
 
-// iocSet is the parsed --ioc list of findings and the timeline.
-type iocSet struct{ set *indicator.Set }
-
-// parseIOCs parses the --ioc list. Findings and the timeline take it as
-// given: an entry that does not parse (a "#" comment, garbage) matches
-// nothing, and the commands check the list before it gets here.
-func parseIOCs(list []string) iocSet {
-	var iocs []indicator.Indicator
-	for _, raw := range list {
-		if i, err := indicator.Parse(raw); err == nil {
-			iocs = append(iocs, i)
-		}
-	}
-	return iocSet{indicator.NewSet(iocs)}
-}
-
-// matchAddr returns the IOC an address matches, as a finding names it: an
-// address as typed, a CIDR masked.
-func (s iocSet) matchAddr(a netip.Addr) (string, bool) {
-	i, ok := s.set.Addr(a)
+// MatchAddr returns the indicator of set that an address matches, named
+// as a finding and the timeline name it: an address as typed (refanged), a
+// CIDR masked. A nil set matches nothing.
+func MatchAddr(set *indicator.Set, a netip.Addr) (string, bool) {
+	i, ok := set.Addr(a)
 	if !ok {
 		return "", false
 	}
@@ -68,16 +54,17 @@ func (s iocSet) matchAddr(a netip.Addr) (string, bool) {
 	return indicator.Refang(i.Text), true
 }
 
-// matchDomain returns the IOC a name matches (the name or a parent), as a
-// finding names it: the domain, lowercase.
-func (s iocSet) matchDomain(name string) (string, bool) {
-	i, ok := s.set.Name(name)
+// MatchName returns the domain indicator of set that a name is or lies
+// under, named as a finding and the timeline name it: the domain,
+// lowercase. A nil set matches nothing.
+func MatchName(set *indicator.Set, name string) (string, bool) {
+	i, ok := set.Name(name)
 	return i.Domain, ok
 }
 
 // containerByAddr returns the container that held addr at the time at
 // (the collection's end when at is zero).
-func (t *triage) containerByAddr(addr netip.Addr, at time.Time) *Container {
+func (t *state) containerByAddr(addr netip.Addr, at time.Time) *model.Container {
 	if at.IsZero() {
 		at = t.h.Collected
 	}
@@ -96,23 +83,22 @@ func (t *triage) containerByAddr(addr netip.Addr, at time.Time) *Container {
 	return nil
 }
 
-func (t *triage) conntrackRules() []TriageFinding {
-	iocs := parseIOCs(t.opts.IOCs)
+func (t *state) conntrackRules() []Finding {
 	type key struct {
-		c     *Container
+		c     *model.Container
 		dst   string
 		dport uint16
 		proto string
 	}
-	groups := map[key][]Evidence{}
+	groups := map[key][]model.Evidence{}
 	var order []key
 	type iocKey struct {
-		c   *Container
+		c   *model.Container
 		ioc string
 	}
-	iocHits := map[iocKey][]Evidence{}
+	iocHits := map[iocKey][]model.Evidence{}
 	var iocOrder []iocKey
-	var out []TriageFinding
+	var out []Finding
 	for _, ct := range t.h.Conntrack {
 		src, err := netip.ParseAddr(ct.OrigSrc)
 		if err != nil {
@@ -128,7 +114,7 @@ func (t *triage) conntrackRules() []TriageFinding {
 		}
 		e := ct.Evidence
 		e.Text = fmt.Sprintf("%s %s:%d -> %s:%d", ct.Proto, ct.OrigSrc, ct.OrigSPort, ct.OrigDst, ct.OrigDPort)
-		if v, ok := iocs.matchAddr(dst); ok {
+		if v, ok := MatchAddr(t.in.IOCs, dst); ok {
 			k := iocKey{c, v}
 			if _, seen := iocHits[k]; !seen {
 				iocOrder = append(iocOrder, k)
@@ -162,28 +148,27 @@ func (t *triage) conntrackRules() []TriageFinding {
 	return out
 }
 
-func (t *triage) flowRules() []TriageFinding {
-	if len(t.opts.Flows) == 0 {
+func (t *state) flowRules() []Finding {
+	if len(t.in.Flows) == 0 {
 		return nil
 	}
-	iocs := parseIOCs(t.opts.IOCs)
 	type key struct {
 		container, proto string
 		remote           netip.Addr
 		port             uint16
 	}
 	groups := map[key][]FlowSummary{}
-	var out []TriageFinding
-	for _, f := range t.opts.Flows {
+	var out []Finding
+	for _, f := range t.in.Flows {
 		c := t.containerByID(f.Container)
 		if c == nil && f.Container != "" {
-			c = &Container{ID: f.Container}
+			c = &model.Container{ID: f.Container}
 		}
 		ev := f.Evidence
 		if len(ev) == 0 {
-			ev = []Evidence{{Member: "(flows)", Text: fmt.Sprintf("%s %s:%d", f.Proto, f.Remote, f.RemotePort)}}
+			ev = []model.Evidence{{Member: "(flows)", Text: fmt.Sprintf("%s %s:%d", f.Proto, f.Remote, f.RemotePort)}}
 		}
-		if v, ok := iocs.matchAddr(f.Remote); ok {
+		if v, ok := MatchAddr(t.in.IOCs, f.Remote); ok {
 			out = append(out, t.finding(c, "ioc-contact", SeverityCritical, fmt.Sprintf("Contact with IOC %s", v),
 				fmt.Sprintf("captured traffic to an address on the IOC list, first %s, last %s", f.First.UTC().Format(time.RFC3339Nano), f.Last.UTC().Format(time.RFC3339Nano)), ev...))
 		}
@@ -219,9 +204,9 @@ func (t *triage) flowRules() []TriageFinding {
 		}
 		c := t.containerByID(k.container)
 		if c == nil && k.container != "" {
-			c = &Container{ID: k.container}
+			c = &model.Container{ID: k.container}
 		}
-		var ev []Evidence
+		var ev []model.Evidence
 		for _, f := range fs {
 			ev = append(ev, f.Evidence...)
 			if len(ev) >= 10 {
@@ -293,24 +278,23 @@ func shannonBits(s string) float64 {
 	return h
 }
 
-func (t *triage) dnsRules() []TriageFinding {
-	if len(t.opts.DNS) == 0 {
+func (t *state) dnsRules() []Finding {
+	if len(t.in.DNS) == 0 {
 		return nil
 	}
-	iocs := parseIOCs(t.opts.IOCs)
-	var out []TriageFinding
+	var out []Finding
 	seen := map[string]bool{}
-	for _, d := range t.opts.DNS {
+	for _, d := range t.in.DNS {
 		c := t.containerByID(d.Container)
 		if c == nil && d.Container != "" {
-			c = &Container{ID: d.Container}
+			c = &model.Container{ID: d.Container}
 		}
 		ev := d.Evidence
 		if len(ev) == 0 {
-			ev = []Evidence{{Member: "(dns)", Text: d.Name}}
+			ev = []model.Evidence{{Member: "(dns)", Text: d.Name}}
 		}
 		name := strings.TrimSuffix(strings.ToLower(d.Name), ".")
-		if v, ok := iocs.matchDomain(name); ok {
+		if v, ok := MatchName(t.in.IOCs, name); ok {
 			out = append(out, t.finding(c, "ioc-contact", SeverityCritical, fmt.Sprintf("Lookup of IOC domain %s", v),
 				fmt.Sprintf("the container resolved %q, on the IOC list", name), ev...))
 		}
@@ -347,7 +331,7 @@ var pipeToShell = regexp.MustCompile(`(?i)\b(curl|wget|fetch)\b[^|;&]*\|\s*(sudo
 // bareIPFetch matches a download from a bare IPv4 address.
 var bareIPFetch = regexp.MustCompile(`(?i)\b(curl|wget|fetch|ADD)\b.*\b(https?|ftp)://(\d{1,3}\.){3}\d{1,3}\b`)
 
-func (t *triage) imageHistoryRules() []TriageFinding {
+func (t *state) imageHistoryRules() []Finding {
 	data, ok := t.readMember(memberImages, maxImagesJSONBytes)
 	if !ok {
 		return nil
@@ -362,7 +346,7 @@ func (t *triage) imageHistoryRules() []TriageFinding {
 		t.problem("%s: %v", memberImages, err)
 		return nil
 	}
-	var out []TriageFinding
+	var out []Finding
 	for _, c := range t.h.Containers {
 		if c.ImageID == "" {
 			continue

@@ -1,4 +1,9 @@
-package analyze
+// Package triage holds the triage findings and their rule catalogue: risky
+// configuration, suspicious processes, files, traffic and image history,
+// each finding citing its evidence. Run runs every rule over the host
+// model and what the other stages give it (Input); a rule that panics
+// becomes an "internal-rule-panic" finding and the other rules still run.
+package triage
 
 import (
 	"bufio"
@@ -14,6 +19,10 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/dockcase/dockcase/analyze/layer"
+	"github.com/dockcase/dockcase/analyze/model"
+	"github.com/dockcase/dockcase/internal/indicator"
 )
 
 // Severities of a finding, lowest first.
@@ -45,33 +54,37 @@ func ParseSeverity(s string) (string, error) {
 	return s, nil
 }
 
-// TriageFinding is one triage finding: what was found, in which container,
+// Finding is one triage finding: what was found, in which container,
 // why it matters and where the evidence is. Evidence text that came from
 // the host (command lines, file names) is attacker-controlled; secrets are
 // redacted before they reach a finding.
-type TriageFinding struct {
+type Finding struct {
 	// ID names the rule; it is stable across versions (privileged-container,
 	// reverse-shell-process, …). Internal findings are "internal-rule-panic".
 	ID       string `json:"id"`
 	Title    string `json:"title"`
 	Severity string `json:"severity"`
 	// Container is the container's id; empty for a host-wide finding.
-	Container     string     `json:"container,omitempty"`
-	ContainerName string     `json:"container_name,omitempty"`
-	Why           string     `json:"why"`
-	Evidence      []Evidence `json:"evidence"`
+	Container     string           `json:"container,omitempty"`
+	ContainerName string           `json:"container_name,omitempty"`
+	Why           string           `json:"why"`
+	Evidence      []model.Evidence `json:"evidence"`
 	// File describes the file a file rule is about.
-	File *LayerFile `json:"file,omitempty"`
+	File *layer.File `json:"file,omitempty"`
 }
 
-// FindingOptions tune Findings.
-type FindingOptions struct {
+// Options are the user's choices for a run.
+type Options struct {
 	// MinSeverity drops findings below it; "" keeps all.
 	MinSeverity string
 	// BadHashes are SHA-256 digests (lowercase hex) of known-bad files.
 	BadHashes map[string]bool
-	// IOCs are addresses, CIDRs and domains to flag contact with.
-	IOCs []string
+}
+
+// Input is what the rules get from the other stages.
+type Input struct {
+	// IOCs are the indicators to flag contact with; nil flags none.
+	IOCs *indicator.Set
 	// Flows and DNS are the traffic the network rules look at (from the
 	// captures, when the bundle has them).
 	Flows []FlowSummary
@@ -79,31 +92,31 @@ type FindingOptions struct {
 	// Layers are the committed layers when the caller has read them
 	// already (CommittedLayers), with the problems it returned; nil reads
 	// them from the bundle.
-	Layers        map[string]*Layer
+	Layers        map[string]*layer.Layer
 	LayerProblems []string
 }
 
 // FlowSummary is the part of a flow the network rules need: who talked to
 // whom and when each connection began.
 type FlowSummary struct {
-	Container  string     `json:"container,omitempty"`
-	Proto      string     `json:"proto"`
-	Remote     netip.Addr `json:"remote"`
-	RemotePort uint16     `json:"remote_port"`
-	First      time.Time  `json:"first"`
-	Last       time.Time  `json:"last"`
-	Packets    int64      `json:"packets,omitempty"`
-	Bytes      int64      `json:"bytes,omitempty"`
-	Evidence   []Evidence `json:"evidence,omitempty"`
+	Container  string           `json:"container,omitempty"`
+	Proto      string           `json:"proto"`
+	Remote     netip.Addr       `json:"remote"`
+	RemotePort uint16           `json:"remote_port"`
+	First      time.Time        `json:"first"`
+	Last       time.Time        `json:"last"`
+	Packets    int64            `json:"packets,omitempty"`
+	Bytes      int64            `json:"bytes,omitempty"`
+	Evidence   []model.Evidence `json:"evidence,omitempty"`
 }
 
 // DNSName is one name a container looked up.
 type DNSName struct {
-	Container string     `json:"container,omitempty"`
-	Name      string     `json:"name"`
-	Time      time.Time  `json:"time"`
-	Answers   []string   `json:"answers,omitempty"`
-	Evidence  []Evidence `json:"evidence,omitempty"`
+	Container string           `json:"container,omitempty"`
+	Name      string           `json:"name"`
+	Time      time.Time        `json:"time"`
+	Answers   []string         `json:"answers,omitempty"`
+	Evidence  []model.Evidence `json:"evidence,omitempty"`
 }
 
 // maxHashFileBytes bounds a --hash-file: 64 MiB is about 1M digests.
@@ -155,80 +168,82 @@ func truncateText(s string, n int) string {
 	return s[:n] + "…"
 }
 
-// triage is what the rules share: the model, the source, the options, and
-// the members decoded once for several rules.
-type triage struct {
-	h    *Host
-	src  Source
-	opts FindingOptions
+// state is what the rules of one run share: the model, the source, the
+// input and options, and the members decoded once for several rules.
+type state struct {
+	h    *model.Host
+	src  model.Source
+	in   Input
+	opts Options
 
-	inspected map[string]bool   // container ids whose inspect problems are reported
-	layers    map[string]*Layer // container id → top layer of its commit
+	inspected map[string]bool         // container ids whose inspect problems are reported
+	layers    map[string]*layer.Layer // container id → top layer of its commit
 	layersOK  bool
 	// problems are members that could not be read; they become info
 	// findings, so a reader knows what the rules did not see.
 	problems []string
 }
 
-func (t *triage) ev(member, pointer string) Evidence {
-	return Evidence{Member: member, SHA256: t.src.SHA256(member), Pointer: pointer}
+func (t *state) ev(member, pointer string) model.Evidence {
+	return model.Evidence{Member: member, SHA256: t.src.SHA256(member), Pointer: pointer}
 }
 
-func (t *triage) problem(format string, a ...any) {
+func (t *state) problem(format string, a ...any) {
 	t.problems = append(t.problems, fmt.Sprintf(format, a...))
 }
 
 // finding fills the container fields of a finding.
-func (t *triage) finding(c *Container, id, sev, title, why string, ev ...Evidence) TriageFinding {
-	f := TriageFinding{ID: id, Severity: sev, Title: title, Why: why, Evidence: ev}
+func (t *state) finding(c *model.Container, id, sev, title, why string, ev ...model.Evidence) Finding {
+	f := Finding{ID: id, Severity: sev, Title: title, Why: why, Evidence: ev}
 	if c != nil {
 		f.Container, f.ContainerName = c.ID, c.Name
 	}
 	if f.Evidence == nil {
-		f.Evidence = []Evidence{}
+		f.Evidence = []model.Evidence{}
 	}
 	return f
 }
 
-// findingRule is one rule: a name (for internal findings) and its check.
-type findingRule struct {
+// rule is one rule of the catalogue: a name (for internal findings) and
+// its check.
+type rule struct {
 	name  string
-	check func(t *triage) []TriageFinding
+	check func(t *state) []Finding
 }
 
-// findingRules are the rules Findings runs, in order.
-var findingRules = []findingRule{
-	{"configuration", (*triage).configRules},
-	{"secrets-in-environment", (*triage).envRules},
-	{"processes", (*triage).processRules},
-	{"files", (*triage).fileRules},
-	{"network-conntrack", (*triage).conntrackRules},
-	{"network-flows", (*triage).flowRules},
-	{"dns", (*triage).dnsRules},
-	{"image-history", (*triage).imageHistoryRules},
+// catalogue is the rules Run runs, in order.
+var catalogue = []rule{
+	{"configuration", (*state).configRules},
+	{"secrets-in-environment", (*state).envRules},
+	{"processes", (*state).processRules},
+	{"files", (*state).fileRules},
+	{"network-conntrack", (*state).conntrackRules},
+	{"network-flows", (*state).flowRules},
+	{"dns", (*state).dnsRules},
+	{"image-history", (*state).imageHistoryRules},
 }
 
-// Findings runs the triage rules over the model. A rule
-// that panics becomes an "internal" finding naming the rule, and the other
-// rules still run. Findings are sorted by severity (highest first), then
-// container and id.
-func Findings(h *Host, opts FindingOptions) []TriageFinding {
-	return runFindings(h, opts, findingRules)
+// Run runs the triage rules over the model and the other stages' input. A
+// rule that panics becomes an "internal" finding naming the rule, and the
+// other rules still run. Findings are sorted by severity (highest first),
+// then container and id.
+func Run(h *model.Host, in Input, opts Options) []Finding {
+	return run(h, in, opts, catalogue)
 }
 
-func runFindings(h *Host, opts FindingOptions, rules []findingRule) []TriageFinding {
-	t := &triage{h: h, src: h.Source(), opts: opts}
-	if opts.Layers != nil {
-		t.layers, t.layersOK = opts.Layers, true
-		t.problems = append(t.problems, opts.LayerProblems...)
+func run(h *model.Host, in Input, opts Options, rules []rule) []Finding {
+	t := &state{h: h, src: h.Source(), in: in, opts: opts}
+	if in.Layers != nil {
+		t.layers, t.layersOK = in.Layers, true
+		t.problems = append(t.problems, in.LayerProblems...)
 	}
-	var out []TriageFinding
+	var out []Finding
 	for _, r := range rules {
 		out = append(out, t.runRule(r)...)
 	}
 	for _, p := range t.problems {
-		out = append(out, TriageFinding{ID: "rule-input-missing", Severity: SeverityInfo, Title: "A rule could not read its input",
-			Why: p + ": the rules that need it did not run on it, so absence of findings there proves nothing", Evidence: []Evidence{}})
+		out = append(out, Finding{ID: "rule-input-missing", Severity: SeverityInfo, Title: "A rule could not read its input",
+			Why: p + ": the rules that need it did not run on it, so absence of findings there proves nothing", Evidence: []model.Evidence{}})
 	}
 	minRank := SeverityRank(opts.MinSeverity)
 	kept := out[:0]
@@ -239,29 +254,29 @@ func runFindings(h *Host, opts FindingOptions, rules []findingRule) []TriageFind
 	}
 	sortFindings(kept)
 	if kept == nil {
-		kept = []TriageFinding{}
+		kept = []Finding{}
 	}
 	return kept
 }
 
 // runRule runs one rule and turns a panic into an internal finding.
-func (t *triage) runRule(r findingRule) (out []TriageFinding) {
+func (t *state) runRule(r rule) (out []Finding) {
 	defer func() {
 		if p := recover(); p != nil {
 			stack := string(debug.Stack())
 			if len(stack) > 2000 {
 				stack = stack[:2000]
 			}
-			out = []TriageFinding{{ID: "internal-rule-panic", Severity: SeverityInfo,
+			out = []Finding{{ID: "internal-rule-panic", Severity: SeverityInfo,
 				Title:    fmt.Sprintf("Rule %q failed: %v", r.name, p),
 				Why:      "the rule crashed on this bundle (a bug in dockcase, or input it did not expect); its checks did not run, the other rules did. Please report it with the stack trace.",
-				Evidence: []Evidence{{Member: "(internal)", Text: stack}}}}
+				Evidence: []model.Evidence{{Member: "(internal)", Text: stack}}}}
 		}
 	}()
 	return r.check(t)
 }
 
-func sortFindings(fs []TriageFinding) {
+func sortFindings(fs []Finding) {
 	sort.SliceStable(fs, func(i, j int) bool {
 		a, b := fs[i], fs[j]
 		if ra, rb := SeverityRank(a.Severity), SeverityRank(b.Severity); ra != rb {
@@ -283,7 +298,7 @@ func sortFindings(fs []TriageFinding) {
 	})
 }
 
-func evidenceKey(ev []Evidence) string {
+func evidenceKey(ev []model.Evidence) string {
 	if len(ev) == 0 {
 		return ""
 	}
@@ -291,7 +306,7 @@ func evidenceKey(ev []Evidence) string {
 }
 
 // containerByID returns the model's container for an id, or nil.
-func (t *triage) containerByID(id string) *Container {
+func (t *state) containerByID(id string) *model.Container {
 	if id == "" {
 		return nil
 	}
@@ -306,7 +321,7 @@ func (t *triage) containerByID(id string) *Container {
 // readMember reads a member the rules need, noting a problem when it is
 // there but unreadable; absent members are not a problem (the model
 // already lists them as missing).
-func (t *triage) readMember(member string, max int64) ([]byte, bool) {
+func (t *state) readMember(member string, max int64) ([]byte, bool) {
 	data, err := t.src.ReadMember(member, max)
 	if err != nil {
 		if !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, os.ErrNotExist) {

@@ -1,4 +1,4 @@
-package analyze
+package triage
 
 import (
 	"fmt"
@@ -16,7 +16,7 @@ func inspectMember(id string) string { return "docker/containers/" + id + "/insp
 // inspect returns the decoded inspect of a container, nil when the bundle
 // lacks it; one there but unreadable or malformed is a problem the rules
 // report.
-func (t *triage) inspect(c *Container) *model.Inspect {
+func (t *state) inspect(c *model.Container) *model.Inspect {
 	if t.inspected[c.ID] {
 		return c.Inspect
 	}
@@ -61,8 +61,8 @@ func normCap(s string) string {
 	return strings.TrimPrefix(strings.ToUpper(strings.TrimSpace(s)), "CAP_")
 }
 
-func (t *triage) configRules() []TriageFinding {
-	var out []TriageFinding
+func (t *state) configRules() []Finding {
+	var out []Finding
 	for _, c := range t.h.Containers {
 		d := t.inspect(c)
 		if d == nil {
@@ -170,7 +170,7 @@ func (t *triage) configRules() []TriageFinding {
 				if b.HostIP != "" && b.HostIP != "0.0.0.0" && b.HostIP != "::" {
 					continue
 				}
-				e := t.ev(m, where+JSONPointer(k)[1:]+"/"+strconv.Itoa(i))
+				e := t.ev(m, where+model.JSONPointer(k)[1:]+"/"+strconv.Itoa(i))
 				e.Text = fmt.Sprintf("%s:%s -> %s", b.HostIP, b.HostPort, k)
 				out = append(out, t.finding(c, "port-published-all-addresses", SeverityMedium, fmt.Sprintf("Port %s published on all host addresses", k),
 					"the port is reachable on every address of the host, not only where it was meant to be; Docker's rules bypass the host firewall's INPUT chain", e))
@@ -218,8 +218,8 @@ func isSecretEnv(entry string) bool {
 	return secretValuePattern.MatchString(value)
 }
 
-func (t *triage) envRules() []TriageFinding {
-	var out []TriageFinding
+func (t *state) envRules() []Finding {
+	var out []Finding
 	for _, c := range t.h.Containers {
 		d := t.inspect(c)
 		if d == nil {

@@ -1,4 +1,9 @@
-package analyze
+// Package timeline builds the case timeline of one host, in UTC: container
+// lifecycle, engine events, process starts, committed files, traffic,
+// collection and containment steps and the custody sidecar, each event
+// citing its evidence and tagged with the findings that cite the same; and
+// writes it as Timesketch JSONL or CSV.
+package timeline
 
 import (
 	"encoding/csv"
@@ -13,30 +18,33 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dockcase/dockcase/analyze/layer"
 	"github.com/dockcase/dockcase/analyze/model"
+	"github.com/dockcase/dockcase/analyze/triage"
 	"github.com/dockcase/dockcase/bundle"
+	"github.com/dockcase/dockcase/internal/indicator"
 )
 
-// Kinds of timeline events (Timesketch's timestamp_desc).
+// Kinds of events (Timesketch's timestamp_desc).
 const (
-	TimeContainerCreated  = "Container created"
-	TimeContainerStarted  = "Container started"
-	TimeContainerFinished = "Container finished"
-	TimeEngineEvent       = "Docker engine event"
-	TimeProcessStart      = "Process start"
-	TimeFileModified      = "File modified"
-	TimeFlowFirst         = "First packet"
-	TimeFlowLast          = "Last packet"
-	TimeDNSQuery          = "DNS answer"
-	TimeCollectionStep    = "Collection step"
-	TimeContainment       = "Containment"
-	TimeCustody           = "Custody"
-	TimeHostClock         = "Host clock reading"
+	ContainerCreated  = "Container created"
+	ContainerStarted  = "Container started"
+	ContainerFinished = "Container finished"
+	EngineEvent       = "Docker engine event"
+	ProcessStart      = "Process start"
+	FileModified      = "File modified"
+	FlowFirst         = "First packet"
+	FlowLast          = "Last packet"
+	DNSQuery          = "DNS answer"
+	CollectionStep    = "Collection step"
+	Containment       = "Containment"
+	Custody           = "Custody"
+	HostClock         = "Host clock reading"
 )
 
-// TimelineEvent is one event of the case timeline, in UTC, with its
+// Event is one event of the case timeline, in UTC, with its
 // source.
-type TimelineEvent struct {
+type Event struct {
 	Time time.Time `json:"time"`
 	// Kind says what the time is (Timesketch's timestamp_desc).
 	Kind    string `json:"kind"`
@@ -48,7 +56,7 @@ type TimelineEvent struct {
 	ContainerName string `json:"container_name,omitempty"`
 	// Evidence cites the member; nil for the custody sidecar, which is
 	// outside the signed bundle.
-	Evidence *Evidence `json:"evidence,omitempty"`
+	Evidence *model.Evidence `json:"evidence,omitempty"`
 	// Attrs are further attributes (pid, path, sha256, step status…),
 	// exported as Timesketch attributes and CSV columns' "attributes".
 	Attrs map[string]string `json:"attributes,omitempty"`
@@ -57,21 +65,22 @@ type TimelineEvent struct {
 	Tags []string `json:"tags,omitempty"`
 }
 
-// TimelineOptions tune BuildTimeline.
-type TimelineOptions struct {
+// Input is what Build gets from the other stages and the caller.
+type Input struct {
 	// Flows and DNS add traffic events, when the captures gave them.
-	Flows []FlowSummary
-	DNS   []DNSName
-	// IOCs mark the flows and lookups that contacted an indicator.
-	IOCs []string
+	Flows []triage.FlowSummary
+	DNS   []triage.DNSName
+	// IOCs mark the flows and lookups that contacted an indicator; nil
+	// marks none.
+	IOCs *indicator.Set
 	// BundleSHA256 is the bundle file's hash, to check the custody
 	// sidecar's chain; "" hashes the file.
 	BundleSHA256 string
 	// Layers are the committed layers when the caller has read them
-	// already (CommittedLayers); nil reads them from the bundle.
-	Layers map[string]*Layer
+	// already (triage.CommittedLayers); nil reads them from the bundle.
+	Layers map[string]*layer.Layer
 	// Findings tag the events that are their evidence.
-	Findings []TriageFinding
+	Findings []triage.Finding
 	// NoSidecar leaves out the custody sidecar (<bundle>.custody.jsonl).
 	NoSidecar bool
 }
@@ -90,7 +99,7 @@ const (
 // matters for reading the times: a clock not synchronised by NTP (adjtimex
 // said so), with its offset and estimated error. It is "" for a
 // synchronised clock or a bundle without host/clock.json.
-func ClockNote(h *Host) string {
+func ClockNote(h *model.Host) string {
 	d := h.Clock
 	if d == nil || d.NTP == nil || d.NTP.Synchronized {
 		return ""
@@ -100,66 +109,62 @@ func ClockNote(h *Host) string {
 		time.Duration(d.NTP.MaxErrorUS)*time.Microsecond, d.Wall.UTC().Format(time.RFC3339Nano))
 }
 
-// BuildTimeline builds the case timeline: container lifecycle (inspect and
+// Build builds the case timeline: container lifecycle (inspect and
 // engine events), process starts, file modification times of the committed
 // layers, traffic when given, every collection and containment step, and
 // the custody sidecar next to the bundle file. Events are sorted by time
 // (stable: same-time events keep the order of their sources).
-func BuildTimeline(h *Host, opts TimelineOptions) []TimelineEvent {
-	evs := buildTimeline(h, opts)
-	if !opts.NoSidecar && h.BundlePath != "" {
-		evs = append(evs, sidecarEvents(h.BundlePath, opts.BundleSHA256)...)
-		sortTimeline(evs)
+func Build(h *model.Host, in Input) []Event {
+	evs := build(h, in)
+	if !in.NoSidecar && h.BundlePath != "" {
+		evs = append(evs, sidecarEvents(h.BundlePath, in.BundleSHA256)...)
+		sortEvents(evs)
 	}
 	return evs
 }
 
-func sortTimeline(evs []TimelineEvent) {
+func sortEvents(evs []Event) {
 	sort.SliceStable(evs, func(i, j int) bool { return evs[i].Time.Before(evs[j].Time) })
 }
 
-func buildTimeline(h *Host, opts TimelineOptions) []TimelineEvent {
-	t := &triage{h: h, src: h.Source()}
-	if opts.Layers != nil {
-		t.layers, t.layersOK = opts.Layers, true
-	}
-	var evs []TimelineEvent
-	add := func(e TimelineEvent) {
+func build(h *model.Host, in Input) []Event {
+	var evs []Event
+	add := func(e Event) {
 		if e.Time.IsZero() {
 			return
 		}
 		e.Time = e.Time.UTC()
 		evs = append(evs, e)
 	}
-	ev := func(e Evidence) *Evidence { return &e }
+	ev := func(e model.Evidence) *model.Evidence { return &e }
 
 	// Containers, from inspect.
 	for _, c := range h.Containers {
-		m := inspectMember(c.ID)
-		base := TimelineEvent{Source: "inspect", Container: c.ID, ContainerName: c.Name}
+		m := "docker/containers/" + c.ID + "/inspect.json"
+		base := Event{Source: "inspect", Container: c.ID, ContainerName: c.Name}
 		for _, x := range []struct {
 			at        time.Time
 			kind, ptr string
 		}{
-			{c.Created, TimeContainerCreated, "/Created"},
-			{c.StartedAt, TimeContainerStarted, "/State/StartedAt"},
-			{c.FinishedAt, TimeContainerFinished, "/State/FinishedAt"},
+			{c.Created, ContainerCreated, "/Created"},
+			{c.StartedAt, ContainerStarted, "/State/StartedAt"},
+			{c.FinishedAt, ContainerFinished, "/State/FinishedAt"},
 		} {
 			e := base
 			e.Time, e.Kind = x.at, x.kind
 			e.Message = fmt.Sprintf("%s %s (%s, image %s)", strings.ToLower(x.kind), c.Name, model.ShortID(c.ID), c.Image)
-			e.Evidence = ev(t.ev(m, x.ptr))
+			e.Evidence = ev(memberEvidence(h, m, x.ptr))
 			add(e)
 		}
 	}
-	evs = append(evs, t.engineEvents()...)
+	evs = append(evs, engineEvents(h)...)
 
 	// Processes.
 	names := map[string]string{}
 	for _, c := range h.Containers {
 		names[c.ID] = c.Name
 	}
-	procs := make([]*HostProcess, 0, len(h.Processes))
+	procs := make([]*model.HostProcess, 0, len(h.Processes))
 	for i := range h.Processes {
 		procs = append(procs, &h.Processes[i])
 	}
@@ -179,30 +184,33 @@ func buildTimeline(h *Host, opts TimelineOptions) []TimelineEvent {
 		if p.ContainerID != "" {
 			where = "container " + names[p.ContainerID]
 		}
-		e := TimelineEvent{Time: p.StartTime, Kind: TimeProcessStart, Source: "processes", Container: p.ContainerID, ContainerName: names[p.ContainerID],
-			Message:  fmt.Sprintf("process %d started in %s: %s", p.PID, where, truncateText(RedactSecrets(cmd), 512)),
+		e := Event{Time: p.StartTime, Kind: ProcessStart, Source: "processes", Container: p.ContainerID, ContainerName: names[p.ContainerID],
+			Message:  fmt.Sprintf("process %d started in %s: %s", p.PID, where, truncateText(triage.RedactSecrets(cmd), 512)),
 			Evidence: ev(p.Evidence), Attrs: map[string]string{"pid": strconv.Itoa(p.PID), "ppid": strconv.Itoa(p.PPID), "exe": p.Exe}}
 		add(e)
 	}
 
 	// Files of the committed layers.
-	for _, l := range ChangedFiles(t.committedLayers()) {
+	layers := in.Layers
+	if layers == nil {
+		layers, _ = triage.CommittedLayers(h)
+	}
+	for _, l := range triage.ChangedFiles(layers) {
 		for i := range l.Files {
 			f := &l.Files[i]
-			if f.Type == LayerDir || f.Type == LayerOpaque {
+			if f.Type == layer.Dir || f.Type == layer.Opaque {
 				continue
 			}
-			e := TimelineEvent{Time: f.ModTime, Kind: TimeFileModified, Source: "committed layer", Container: l.Container, ContainerName: names[l.Container],
-				Message:  fmt.Sprintf("%s %s in %s (%s, %d bytes)", map[bool]string{true: "deleted", false: "modified"}[f.Type == LayerWhiteout], f.Path, names[l.Container], f.ModeText, f.Size),
-				Evidence: ev(t.layerEvidence(l, f)), Attrs: map[string]string{"path": f.Path, "size": strconv.FormatInt(f.Size, 10), "mode": f.ModeText, "sha256": f.SHA256, "type": f.Type}}
+			e := Event{Time: f.ModTime, Kind: FileModified, Source: "committed layer", Container: l.Container, ContainerName: names[l.Container],
+				Message:  fmt.Sprintf("%s %s in %s (%s, %d bytes)", map[bool]string{true: "deleted", false: "modified"}[f.Type == layer.Whiteout], f.Path, names[l.Container], f.ModeText, f.Size),
+				Evidence: ev(triage.LayerEvidence(l, f)), Attrs: map[string]string{"path": f.Path, "size": strconv.FormatInt(f.Size, 10), "mode": f.ModeText, "sha256": f.SHA256, "type": f.Type}}
 			add(e)
 		}
 	}
 
 	// Traffic.
-	iocs := parseIOCs(opts.IOCs)
-	for _, f := range opts.Flows {
-		var e0 *Evidence
+	for _, f := range in.Flows {
+		var e0 *model.Evidence
 		if len(f.Evidence) > 0 {
 			e0 = ev(f.Evidence[0])
 		}
@@ -211,31 +219,31 @@ func buildTimeline(h *Host, opts TimelineOptions) []TimelineEvent {
 		if who == "" {
 			who = model.ShortID(f.Container)
 		}
-		if v, ok := iocs.matchAddr(f.Remote); ok {
+		if v, ok := triage.MatchAddr(in.IOCs, f.Remote); ok {
 			attrs["ioc"] = v
 			who = "IOC contact " + v + ": " + who
 		}
-		add(TimelineEvent{Time: f.First, Kind: TimeFlowFirst, Source: "capture", Container: f.Container, ContainerName: names[f.Container],
+		add(Event{Time: f.First, Kind: FlowFirst, Source: "capture", Container: f.Container, ContainerName: names[f.Container],
 			Message: fmt.Sprintf("first packet %s %s → %s:%d", f.Proto, who, f.Remote, f.RemotePort), Evidence: e0, Attrs: attrs})
 		eLast := e0
 		if len(f.Evidence) > 1 {
 			eLast = ev(f.Evidence[len(f.Evidence)-1])
 		}
-		add(TimelineEvent{Time: f.Last, Kind: TimeFlowLast, Source: "capture", Container: f.Container, ContainerName: names[f.Container],
+		add(Event{Time: f.Last, Kind: FlowLast, Source: "capture", Container: f.Container, ContainerName: names[f.Container],
 			Message: fmt.Sprintf("last packet %s %s → %s:%d", f.Proto, who, f.Remote, f.RemotePort), Evidence: eLast, Attrs: attrs})
 	}
-	for _, d := range opts.DNS {
-		var e0 *Evidence
+	for _, d := range in.DNS {
+		var e0 *model.Evidence
 		if len(d.Evidence) > 0 {
 			e0 = ev(d.Evidence[0])
 		}
 		attrs := map[string]string{"query": d.Name}
 		msg := fmt.Sprintf("DNS %s → %s", d.Name, strings.Join(d.Answers, ", "))
-		if v, ok := iocs.matchDomain(d.Name); ok {
+		if v, ok := triage.MatchName(in.IOCs, d.Name); ok {
 			attrs["ioc"] = v
 			msg = "IOC contact " + v + ": " + msg
 		}
-		add(TimelineEvent{Time: d.Time, Kind: TimeDNSQuery, Source: "capture", Container: d.Container, ContainerName: names[d.Container],
+		add(Event{Time: d.Time, Kind: DNSQuery, Source: "capture", Container: d.Container, ContainerName: names[d.Container],
 			Message: msg, Evidence: e0, Attrs: attrs})
 	}
 
@@ -246,10 +254,10 @@ func buildTimeline(h *Host, opts TimelineOptions) []TimelineEvent {
 			msg += ": " + truncateText(s.Error, 300)
 		}
 		attrs := map[string]string{"step": s.Name, "status": s.Status, "ended": s.Ended.UTC().Format(time.RFC3339Nano), "members": strings.Join(s.Members, " ")}
-		add(TimelineEvent{Time: s.Started, Kind: TimeCollectionStep, Source: "custody log", Message: msg,
-			Evidence: &Evidence{Member: bundle.CustodyName, Line: i + 1}, Attrs: attrs})
+		add(Event{Time: s.Started, Kind: CollectionStep, Source: "custody log", Message: msg,
+			Evidence: &model.Evidence{Member: bundle.CustodyName, Line: i + 1}, Attrs: attrs})
 	}
-	if data, ok := t.readMember(memberActions, maxActionsJSONBytes); ok {
+	if data, err := h.Source().ReadMember(memberActions, maxActionsJSONBytes); err == nil {
 		var acts []struct {
 			Time      time.Time `json:"time"`
 			Action    string    `json:"action"`
@@ -267,8 +275,8 @@ func buildTimeline(h *Host, opts TimelineOptions) []TimelineEvent {
 				if a.Error != "" {
 					msg += " FAILED: " + truncateText(a.Error, 300)
 				}
-				add(TimelineEvent{Time: a.Time, Kind: TimeContainment, Source: "containment", Container: a.Container, ContainerName: a.Name, Message: msg,
-					Evidence: ev(t.ev(memberActions, "/"+strconv.Itoa(i)))})
+				add(Event{Time: a.Time, Kind: Containment, Source: "containment", Container: a.Container, ContainerName: a.Name, Message: msg,
+					Evidence: ev(memberEvidence(h, memberActions, "/"+strconv.Itoa(i)))})
 			}
 		}
 	}
@@ -279,25 +287,25 @@ func buildTimeline(h *Host, opts TimelineOptions) []TimelineEvent {
 		} else if d.NTP != nil {
 			msg += ": synchronised (NTP)"
 		}
-		e := TimelineEvent{Time: d.Wall, Kind: TimeHostClock, Source: "clock", Message: msg, Evidence: ev(t.ev(model.MemberClock, "/wall"))}
+		e := Event{Time: d.Wall, Kind: HostClock, Source: "clock", Message: msg, Evidence: ev(memberEvidence(h, model.MemberClock, "/wall"))}
 		if d.NTP != nil {
 			e.Attrs = map[string]string{"ntp_synchronized": strconv.FormatBool(d.NTP.Synchronized), "offset_ns": strconv.FormatInt(d.NTP.OffsetNS, 10),
 				"est_error_us": strconv.FormatInt(d.NTP.EstErrorUS, 10)}
 		}
 		add(e)
 	}
-	tagTimeline(evs, opts.Findings)
-	sortTimeline(evs)
+	tagEvents(evs, in.Findings)
+	sortEvents(evs)
 	if evs == nil {
-		evs = []TimelineEvent{}
+		evs = []Event{}
 	}
 	return evs
 }
 
-// tagTimeline tags each event with the ids of the findings that cite the
+// tagEvents tags each event with the ids of the findings that cite the
 // same evidence (member and pointer, or member and layer entry).
-func tagTimeline(evs []TimelineEvent, fs []TriageFinding) {
-	key := func(e Evidence) string {
+func tagEvents(evs []Event, fs []triage.Finding) {
+	key := func(e model.Evidence) string {
 		if e.Pointer == "" && e.Line == 0 {
 			// A layer entry: "layer L entry E", which a finding may follow
 			// with ": " and details.
@@ -330,17 +338,17 @@ func tagTimeline(evs []TimelineEvent, fs []TriageFinding) {
 // engineEvents turns docker/events.jsonl into timeline events: every
 // container, network, image and volume event, not only the ones the model
 // keeps for address ownership.
-func (t *triage) engineEvents() []TimelineEvent {
+func engineEvents(h *model.Host) []Event {
 	names := map[string]string{}
-	for _, c := range t.h.Containers {
+	for _, c := range h.Containers {
 		names[c.ID] = c.Name
 	}
-	sha := t.src.SHA256(model.MemberEvents)
-	var out []TimelineEvent
-	for _, d := range t.h.EngineEvents {
+	sha := h.MemberSHA256(model.MemberEvents)
+	var out []Event
+	for _, d := range h.EngineEvents {
 		at := d.Time
-		e := TimelineEvent{Time: at, Kind: TimeEngineEvent, Source: "docker events",
-			Evidence: &Evidence{Member: model.MemberEvents, SHA256: sha, Line: d.Line, Text: d.Type + " " + d.Action}, Attrs: map[string]string{"type": d.Type, "action": d.Action}}
+		e := Event{Time: at, Kind: EngineEvent, Source: "docker events",
+			Evidence: &model.Evidence{Member: model.MemberEvents, SHA256: sha, Line: d.Line, Text: d.Type + " " + d.Action}, Attrs: map[string]string{"type": d.Type, "action": d.Action}}
 		name := d.Attributes["name"]
 		switch d.Type {
 		case "container":
@@ -377,6 +385,19 @@ func (t *triage) engineEvents() []TimelineEvent {
 	return out
 }
 
+// memberEvidence cites a member of the bundle at a JSON pointer.
+func memberEvidence(h *model.Host, member, pointer string) model.Evidence {
+	return model.Evidence{Member: member, SHA256: h.MemberSHA256(member), Pointer: pointer}
+}
+
+// truncateText cuts s to n bytes, marking the cut.
+func truncateText(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
 // maxSidecarBytes bounds the custody sidecar; the bundle package bounds it
 // again.
 const maxSidecarBytes = 16 << 20
@@ -384,7 +405,7 @@ const maxSidecarBytes = 16 << 20
 // sidecarEvents reads the custody sidecar next to the bundle file: who
 // collected, copied, verified it and when. The sidecar is not signed; each
 // event says whether its chain checked.
-func sidecarEvents(bundlePath, sum string) []TimelineEvent {
+func sidecarEvents(bundlePath, sum string) []Event {
 	p := bundle.CustodyPath(bundlePath)
 	f, err := os.Open(p)
 	if err != nil {
@@ -401,7 +422,7 @@ func sidecarEvents(bundlePath, sum string) []TimelineEvent {
 	if cerr != nil {
 		status = "CHAIN BROKEN: " + cerr.Error()
 	}
-	var out []TimelineEvent
+	var out []Event
 	for _, c := range events {
 		msg := fmt.Sprintf("custody: %s by %s", c.Action, c.By)
 		if c.Where != "" {
@@ -410,14 +431,14 @@ func sidecarEvents(bundlePath, sum string) []TimelineEvent {
 		if c.Note != "" {
 			msg += ": " + truncateText(c.Note, 300)
 		}
-		out = append(out, TimelineEvent{Time: c.Time.UTC(), Kind: TimeCustody, Source: "custody sidecar", Message: msg,
+		out = append(out, Event{Time: c.Time.UTC(), Kind: Custody, Source: "custody sidecar", Message: msg,
 			Attrs: map[string]string{"seq": strconv.Itoa(c.Seq), "custody": status, "file": filepath.Base(p)}})
 	}
 	return out
 }
 
 // timesketchRecord is one Timesketch JSONL line of an event.
-func timesketchRecord(e TimelineEvent) map[string]any {
+func timesketchRecord(e Event) map[string]any {
 	r := map[string]any{
 		"message":        e.Message,
 		"datetime":       e.Time.UTC().Format("2006-01-02T15:04:05.000000Z07:00"),
@@ -458,7 +479,7 @@ func timesketchRecord(e TimelineEvent) map[string]any {
 // WriteTimesketch writes the timeline as Timesketch JSONL: one JSON object
 // a line with message, datetime (ISO 8601, UTC), timestamp (µs),
 // timestamp_desc, and the event's attributes.
-func WriteTimesketch(w io.Writer, evs []TimelineEvent) error {
+func WriteTimesketch(w io.Writer, evs []Event) error {
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
 	for _, e := range evs {
@@ -478,8 +499,8 @@ func csvSafe(s string) string {
 	return s
 }
 
-// WriteTimelineCSV writes the timeline as CSV with a header row.
-func WriteTimelineCSV(w io.Writer, evs []TimelineEvent) error {
+// WriteCSV writes the timeline as CSV with a header row.
+func WriteCSV(w io.Writer, evs []Event) error {
 	cw := csv.NewWriter(w)
 	if err := cw.Write([]string{"datetime", "timestamp_desc", "message", "source", "container_id", "container_name", "evidence_member", "evidence_sha256", "evidence_pointer", "evidence_line", "attributes", "tags"}); err != nil {
 		return fmt.Errorf("write csv: %w", err)

@@ -1,9 +1,11 @@
-package analyze
+package triage
 
 import (
 	"fmt"
 	"regexp"
 	"strings"
+
+	"github.com/dockcase/dockcase/analyze/model"
 )
 
 // reverseShellPatterns are command-line shapes of interactive shells wired
@@ -38,15 +40,15 @@ func inTmpDir(p string) bool {
 	return false
 }
 
-func (t *triage) processRules() []TriageFinding {
+func (t *state) processRules() []Finding {
 	if len(t.h.Processes) == 0 {
 		return nil
 	}
-	byPID := map[int]*HostProcess{}
+	byPID := map[int]*model.HostProcess{}
 	for i := range t.h.Processes {
 		byPID[t.h.Processes[i].PID] = &t.h.Processes[i]
 	}
-	var out []TriageFinding
+	var out []Finding
 	for i := range t.h.Processes {
 		p := &t.h.Processes[i]
 		c := t.containerByID(p.ContainerID)

@@ -1,4 +1,4 @@
-package analyze
+package triage
 
 import (
 	"bytes"
@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/dockcase/dockcase/analyze/layer"
 	"github.com/dockcase/dockcase/analyze/model"
 )
 
@@ -34,18 +35,18 @@ type commitDoc struct {
 // CommittedLayers reads the top layer of every image the collector
 // committed, keyed by container id. Layers that cannot be read are
 // skipped; the problems are returned.
-func CommittedLayers(h *Host) (map[string]*Layer, []string) {
-	t := &triage{h: h, src: h.Source()}
+func CommittedLayers(h *model.Host) (map[string]*layer.Layer, []string) {
+	t := &state{h: h, src: h.Source()}
 	return t.committedLayers(), t.problems
 }
 
 // committedLayers reads and caches the committed layers.
-func (t *triage) committedLayers() map[string]*Layer {
+func (t *state) committedLayers() map[string]*layer.Layer {
 	if t.layersOK {
 		return t.layers
 	}
 	t.layersOK = true
-	t.layers = map[string]*Layer{}
+	t.layers = map[string]*layer.Layer{}
 	data, ok := t.readMember(memberCommits, maxCommitsJSONBytes)
 	if !ok {
 		return t.layers
@@ -64,7 +65,7 @@ func (t *triage) committedLayers() map[string]*Layer {
 			t.problem("%s: %v", cm.Member, err)
 			continue
 		}
-		l, err := ReadTopLayer(f)
+		l, err := layer.ReadTop(f)
 		f.Close()
 		if err != nil {
 			t.problem("%s: %v", cm.Member, err)
@@ -81,9 +82,10 @@ func (t *triage) committedLayers() map[string]*Layer {
 	return t.layers
 }
 
-// layerEvidence cites one file of a committed layer.
-func (t *triage) layerEvidence(l *Layer, f *LayerFile) Evidence {
-	return Evidence{Member: l.Member, SHA256: l.MemberSHA256, Text: fmt.Sprintf("layer %s entry %s", l.Entry, f.Entry)}
+// LayerEvidence cites one file of a committed layer as the file findings
+// cite it; the timeline tags its file events by the same citation.
+func LayerEvidence(l *layer.Layer, f *layer.File) model.Evidence {
+	return model.Evidence{Member: l.Member, SHA256: l.MemberSHA256, Text: fmt.Sprintf("layer %s entry %s", l.Entry, f.Entry)}
 }
 
 // webRoots are the usual document roots of web servers in images.
@@ -110,8 +112,8 @@ func underAny(p string, prefixes []string) bool {
 	return false
 }
 
-func (t *triage) fileRules() []TriageFinding {
-	var out []TriageFinding
+func (t *state) fileRules() []Finding {
+	var out []Finding
 	layers := t.committedLayers()
 	for _, c := range t.h.Containers {
 		if l := layers[c.ID]; l != nil {
@@ -124,14 +126,14 @@ func (t *triage) fileRules() []TriageFinding {
 }
 
 // layerRules checks the files of a container's committed top layer.
-func (t *triage) layerRules(c *Container, l *Layer) []TriageFinding {
-	var out []TriageFinding
+func (t *state) layerRules(c *model.Container, l *layer.Layer) []Finding {
+	var out []Finding
 	for i := range l.Files {
 		f := &l.Files[i]
-		if f.Type == LayerDir || f.Type == LayerOpaque {
+		if f.Type == layer.Dir || f.Type == layer.Opaque {
 			continue
 		}
-		e := t.layerEvidence(l, f)
+		e := LayerEvidence(l, f)
 		add := func(id, sev, title, why string) {
 			fc := *f
 			tf := t.finding(c, id, sev, title, why, e)
@@ -139,12 +141,12 @@ func (t *triage) layerRules(c *Container, l *Layer) []TriageFinding {
 			out = append(out, tf)
 		}
 		p := f.Path
-		deleted := f.Type == LayerWhiteout
+		deleted := f.Type == layer.Whiteout
 		if !deleted && inTmpDir(p) && f.Executable() {
 			add("executable-in-tmp", SeverityHigh, "Executable added in a temporary directory: "+p,
 				"an executable file appeared in /tmp, /dev/shm or /var/tmp while the container ran: a dropped tool or payload")
 		}
-		if !deleted && f.Type == LayerRegular && (webshellExt[path.Ext(p)] || underAny(p, webRoots)) && webshellPatterns.Match(f.Head()) {
+		if !deleted && f.Type == layer.Regular && (webshellExt[path.Ext(p)] || underAny(p, webRoots)) && webshellPatterns.Match(f.Head()) {
 			add("webshell", SeverityCritical, "Webshell shape in "+p,
 				"the file evaluates or executes input from an HTTP request: a webshell gives anyone who knows its URL command execution")
 		}
@@ -175,7 +177,7 @@ func (t *triage) layerRules(c *Container, l *Layer) []TriageFinding {
 			add("ld-so-preload", SeverityCritical, "/etc/ld.so.preload written",
 				"every dynamically linked program loads the libraries it names: the usual way a userland rootkit hides processes and files")
 		}
-		if f.Type == LayerRegular && f.Mode&(fs.ModeSetuid|fs.ModeSetgid) != 0 {
+		if f.Type == layer.Regular && f.Mode&(fs.ModeSetuid|fs.ModeSetgid) != 0 {
 			add("suid-sgid-added", SeverityHigh, "SUID/SGID file added or changed: "+p,
 				"a setuid or setgid file written at run time is a way back to root for any user of the container")
 		}
@@ -188,8 +190,8 @@ func (t *triage) layerRules(c *Container, l *Layer) []TriageFinding {
 }
 
 // changeVerb says how a layer file changed.
-func changeVerb(f *LayerFile) string {
-	if f.Type == LayerWhiteout {
+func changeVerb(f *layer.File) string {
+	if f.Type == layer.Whiteout {
 		return "Deleted"
 	}
 	return "Written"
@@ -230,7 +232,7 @@ func authorizedKeysSummary(data []byte) string {
 
 // diffRules checks docker diff when no committed layer is in the bundle:
 // paths only, no content, mode or hash.
-func (t *triage) diffRules(c *Container) []TriageFinding {
+func (t *state) diffRules(c *model.Container) []Finding {
 	member := "docker/containers/" + c.ID + "/diff.json"
 	d := t.h.Diff(c.ID)
 	if d.ReadErr != nil {
@@ -244,7 +246,7 @@ func (t *triage) diffRules(c *Container) []TriageFinding {
 		return nil
 	}
 	diffs := d.Entries
-	var out []TriageFinding
+	var out []Finding
 	for i, d := range diffs {
 		if d.Kind == 2 {
 			continue
@@ -286,8 +288,8 @@ func isDirInDiff(diffs []model.DiffEntry, p string) bool {
 // ChangedFiles lists every file the committed layers hold, per container,
 // sorted by container and path: the path, size, mode, mtime and SHA-256 of
 // each file a container added or changed.
-func ChangedFiles(layers map[string]*Layer) []*Layer {
-	out := make([]*Layer, 0, len(layers))
+func ChangedFiles(layers map[string]*layer.Layer) []*layer.Layer {
+	out := make([]*layer.Layer, 0, len(layers))
 	for _, l := range layers {
 		out = append(out, l)
 	}
