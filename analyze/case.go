@@ -4,7 +4,10 @@ import (
 	"fmt"
 	"net/netip"
 
+	"github.com/dockcase/dockcase/analyze/flow"
 	"github.com/dockcase/dockcase/analyze/ioc"
+	"github.com/dockcase/dockcase/analyze/layer"
+	"github.com/dockcase/dockcase/analyze/model"
 	"github.com/dockcase/dockcase/analyze/netpath"
 	"github.com/dockcase/dockcase/analyze/timeline"
 	"github.com/dockcase/dockcase/analyze/traffic"
@@ -29,18 +32,18 @@ import (
 type Case struct {
 	b    *bundle.Bundle
 	opts Options
-	h    *Host
+	h    *model.Host
 
-	inputs     []CaptureInput
+	inputs     []flow.Input
 	inputsErr  error
 	inputsDone bool
 
 	traffic    *traffic.Result
 	trafficErr error
-	iocs       []IOCHit
+	iocs       []ioc.Hit
 	iocsDone   bool
 
-	layers        map[string]*Layer
+	layers        map[string]*layer.Layer
 	layerProblems []string
 	layersDone    bool
 
@@ -56,7 +59,7 @@ type Case struct {
 // Host().Missing says what is unknown. The stages are built later, when
 // asked for.
 func Open(b *bundle.Bundle, opts Options) (*Case, error) {
-	h, err := Load(b)
+	h, err := model.Load(b)
 	if err != nil {
 		return nil, err
 	}
@@ -64,7 +67,7 @@ func Open(b *bundle.Bundle, opts Options) (*Case, error) {
 }
 
 // Host is the model of the host.
-func (c *Case) Host() *Host { return c.h }
+func (c *Case) Host() *model.Host { return c.h }
 
 // Options are the options the Case was opened with.
 func (c *Case) Options() Options { return c.opts }
@@ -89,7 +92,7 @@ func (c *Case) Destinations() []netip.Addr {
 }
 
 // Path explains the path of a container's traffic towards dst.
-func (c *Case) Path(container string, dst netip.Addr) (*Path, error) {
+func (c *Case) Path(container string, dst netip.Addr) (*netpath.Path, error) {
 	return netpath.Egress(c.h, container, dst)
 }
 
@@ -100,7 +103,7 @@ func (c *Case) ClockNote() string { return timeline.ClockNote(c.h) }
 // CaptureInputs lists the bundle's captures and the --pcap files, for
 // reading flows or extracting packets. The captures are opened through the
 // model's source when read.
-func (c *Case) CaptureInputs() ([]CaptureInput, error) {
+func (c *Case) CaptureInputs() ([]flow.Input, error) {
 	if !c.inputsDone {
 		c.inputsDone = true
 		c.inputs, c.inputsErr = traffic.Inputs(c.h, c.opts.Pcaps)
@@ -125,7 +128,7 @@ func (c *Case) Traffic() (*traffic.Result, error) {
 
 // IOCs answers, once, who talked to each of the options' indicators; an
 // indicator nothing matched is reported unseen.
-func (c *Case) IOCs() ([]IOCHit, error) {
+func (c *Case) IOCs() ([]ioc.Hit, error) {
 	if !c.iocsDone {
 		t, err := c.Traffic()
 		if err != nil {
@@ -138,7 +141,7 @@ func (c *Case) IOCs() ([]IOCHit, error) {
 
 // Layers are the committed top layers, by container id, read once, with
 // the problems met reading them.
-func (c *Case) Layers() (map[string]*Layer, []string) {
+func (c *Case) Layers() (map[string]*layer.Layer, []string) {
 	if !c.layersDone {
 		c.layersDone = true
 		c.layers, c.layerProblems = triage.CommittedLayers(c.h)
@@ -147,7 +150,7 @@ func (c *Case) Layers() (map[string]*Layer, []string) {
 }
 
 // ChangedFiles are the files the committed layers add, change or delete.
-func (c *Case) ChangedFiles() []*Layer {
+func (c *Case) ChangedFiles() []*layer.Layer {
 	l, _ := c.Layers()
 	return triage.ChangedFiles(l)
 }
@@ -239,17 +242,17 @@ func (c *Case) Result() (*Result, error) {
 }
 
 // flowSummaries converts attributed flows to the summaries the triage rules
-// and the timeline take (FindingOptions.Flows, TimelineOptions.Flows): one
+// and the timeline take (triage.Input.Flows, timeline.Input.Flows): one
 // per attributed flow, the remote side as seen before NAT.
-func flowSummaries(flows []Flow) []FlowSummary {
-	out := make([]FlowSummary, 0, len(flows))
+func flowSummaries(flows []traffic.Flow) []triage.FlowSummary {
+	out := make([]triage.FlowSummary, 0, len(flows))
 	for i := range flows {
 		f := &flows[i]
 		if !f.Attributed() {
 			continue
 		}
 		remote, port := f.Remote()
-		out = append(out, FlowSummary{Container: f.Container, Proto: f.Proto, Remote: remote, RemotePort: port,
+		out = append(out, triage.FlowSummary{Container: f.Container, Proto: f.Proto, Remote: remote, RemotePort: port,
 			First: f.First, Last: f.Last, Packets: int64(f.PacketsToServer + f.PacketsToClient),
 			Bytes: int64(f.BytesToServer + f.BytesToClient), Evidence: f.Evidence[:1]})
 	}

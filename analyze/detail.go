@@ -6,6 +6,9 @@ import (
 	"slices"
 	"strconv"
 	"time"
+
+	"github.com/dockcase/dockcase/analyze/layer"
+	"github.com/dockcase/dockcase/analyze/model"
 )
 
 // FileChange is a file a container added, changed or deleted while it ran.
@@ -22,24 +25,24 @@ type FileChange struct {
 	SHA256  string    `json:"sha256,omitempty"`
 	// Source is "committed layer" (path, mode, mtime and content hash) or
 	// "docker diff" (the path only) when the bundle holds no image.
-	Source   string   `json:"source"`
-	Evidence Evidence `json:"evidence"`
+	Source   string         `json:"source"`
+	Evidence model.Evidence `json:"evidence"`
 }
 
 // fileChanges lists each container's changed files from its committed
 // layer, or from docker diff when the bundle holds no image of it.
-func fileChanges(h *Host, layers map[string]*Layer) []FileChange {
+func fileChanges(h *model.Host, layers map[string]*layer.Layer) []FileChange {
 	out := []FileChange{}
 	for _, c := range h.Containers {
 		if l := layers[c.ID]; l != nil {
 			for _, f := range l.Files {
 				kind := "added or changed"
-				if f.Type == LayerWhiteout {
+				if f.Type == layer.Whiteout {
 					kind = "deleted"
 				}
 				out = append(out, FileChange{Container: c.ID, Kind: kind, Path: f.Path, Type: f.Type, Size: f.Size,
 					Mode: f.ModeText, ModTime: f.ModTime, SHA256: f.SHA256, Source: "committed layer",
-					Evidence: Evidence{Member: l.Member, SHA256: l.MemberSHA256, Text: f.Entry}})
+					Evidence: model.Evidence{Member: l.Member, SHA256: l.MemberSHA256, Text: f.Entry}})
 			}
 			continue
 		}
@@ -56,7 +59,7 @@ func fileChanges(h *Host, layers map[string]*Layer) []FileChange {
 		for i, d := range diffs {
 			kind := map[int]string{0: "changed", 1: "added", 2: "deleted"}[d.Kind]
 			out = append(out, FileChange{Container: c.ID, Kind: kind, Path: path.Clean("/" + d.Path), Source: "docker diff",
-				Evidence: Evidence{Member: member, SHA256: sum, Pointer: "/" + strconv.Itoa(i)}})
+				Evidence: model.Evidence{Member: member, SHA256: sum, Pointer: "/" + strconv.Itoa(i)}})
 		}
 	}
 	slices.SortStableFunc(out, func(a, b FileChange) int {

@@ -7,6 +7,7 @@ import (
 	"net"
 	"testing"
 
+	"github.com/dockcase/dockcase/analyze/flow"
 	"github.com/dockcase/dockcase/analyze/model"
 	"github.com/dockcase/dockcase/analyze/traffic"
 	"github.com/dockcase/dockcase/internal/pcapng"
@@ -37,14 +38,14 @@ func TestExtractFlows(t *testing.T) {
 		{Data: tcp("198.18.0.2", "198.18.0.1", 443, 40000)}, // 3: the first flow's answer
 	}
 	file := pcapngtest.Pcap(binary.LittleEndian, false, 1, recs)
-	in := CaptureInput{Member: "t.pcap", Open: func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(file)), nil }}
-	res := traffic.Attribute(model.LoadSource(MemSource{}), []CaptureInput{in}, traffic.Options{})
+	in := flow.Input{Member: "t.pcap", Open: func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(file)), nil }}
+	res := traffic.Attribute(model.LoadSource(model.MemSource{}), []flow.Input{in}, traffic.Options{})
 	if len(res.Flows) != 2 || res.Flows[0].ClientPort != 40000 {
 		t.Fatalf("flows %+v, want the flow from port 40000 first of 2", res.Flows)
 	}
-	flows := []*Flow{&res.Flows[0], {}} // the second was read from no capture
+	flows := []*traffic.Flow{&res.Flows[0], {}} // the second was read from no capture
 	var out bytes.Buffer
-	st, err := Extract(&out, []CaptureInput{in}, flows)
+	st, err := Extract(&out, []flow.Input{in}, flows)
 	if err != nil {
 		t.Fatal(err)
 	}

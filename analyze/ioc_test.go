@@ -13,24 +13,24 @@ func TestParseIOC(t *testing.T) {
 		kind     indicator.Kind
 		err      bool
 	}{
-		{in: "198.51.100.7", kind: IOCAddress, want: "198.51.100.7/32"},
-		{in: " 2001:db8::1 ", kind: IOCAddress, want: "2001:db8::1/128"},
-		{in: "::ffff:198.51.100.7", kind: IOCAddress, want: "198.51.100.7/32"},
-		{in: "198.51.100.9/24", kind: IOCCIDR, want: "198.51.100.0/24"},
-		{in: "2001:db8::/32", kind: IOCCIDR, want: "2001:db8::/32"},
-		{in: "Evil.Example.", kind: IOCDomain, want: "evil.example"},
-		{in: "evil[.]example", kind: IOCDomain, want: "evil.example"},
-		{in: "*.evil.example", kind: IOCDomain, want: "evil.example"},
+		{in: "198.51.100.7", kind: indicator.Address, want: "198.51.100.7/32"},
+		{in: " 2001:db8::1 ", kind: indicator.Address, want: "2001:db8::1/128"},
+		{in: "::ffff:198.51.100.7", kind: indicator.Address, want: "198.51.100.7/32"},
+		{in: "198.51.100.9/24", kind: indicator.CIDR, want: "198.51.100.0/24"},
+		{in: "2001:db8::/32", kind: indicator.CIDR, want: "2001:db8::/32"},
+		{in: "Evil.Example.", kind: indicator.Domain, want: "evil.example"},
+		{in: "evil[.]example", kind: indicator.Domain, want: "evil.example"},
+		{in: "*.evil.example", kind: indicator.Domain, want: "evil.example"},
 		{in: "", err: true},
 		{in: "evil..example", err: true},
-		{in: "http://evil.example/", kind: IOCDomain, want: "evil.example"}, // a URL is its host
+		{in: "http://evil.example/", kind: indicator.Domain, want: "evil.example"}, // a URL is its host
 		{in: "evil.example/", err: true},
 		{in: "1.2.3.4.5", err: true},
 		{in: "\x1b[31mred", err: true},
 		{in: strings.Repeat("a", 64) + ".example", err: true},
 	}
 	for _, tt := range tests {
-		got, err := ParseIOC(tt.in)
+		got, err := indicator.Parse(tt.in)
 		if tt.err {
 			if err == nil {
 				t.Errorf("ParseIOC(%q) = %+v, want an error", tt.in, got)
@@ -42,7 +42,7 @@ func TestParseIOC(t *testing.T) {
 			continue
 		}
 		val := got.Domain
-		if got.Kind != IOCDomain {
+		if got.Kind != indicator.Domain {
 			val = got.Prefix.String()
 		}
 		if got.Kind != tt.kind || val != tt.want {
@@ -53,7 +53,7 @@ func TestParseIOC(t *testing.T) {
 
 func TestParseIOCList(t *testing.T) {
 	in := "# feed\n198.51.100.7\n\n  evil.example  # the domain\n203.0.113.0/24\n"
-	got, err := ParseIOCList(strings.NewReader(in), "iocs.txt")
+	got, err := indicator.ParseList(strings.NewReader(in), "iocs.txt")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,11 +64,11 @@ func TestParseIOCList(t *testing.T) {
 	if want := "ip:198.51.100.7 domain:evil.example cidr:203.0.113.0/24"; strings.Join(texts, " ") != want {
 		t.Errorf("ParseIOCList(%q) = %v, want %s", in, texts, want)
 	}
-	_, err = ParseIOCList(strings.NewReader("198.51.100.7\nnot an ioc\n"), "bad.txt")
+	_, err = indicator.ParseList(strings.NewReader("198.51.100.7\nnot an ioc\n"), "bad.txt")
 	if err == nil || !strings.Contains(err.Error(), "bad.txt:2") {
 		t.Errorf("ParseIOCList(bad line 2) = %v, want an error naming bad.txt:2", err)
 	}
-	_, err = ParseIOCList(strings.NewReader(strings.Repeat("x", indicator.MaxLineBytes+10)), "long.txt")
+	_, err = indicator.ParseList(strings.NewReader(strings.Repeat("x", indicator.MaxLineBytes+10)), "long.txt")
 	if err == nil {
 		t.Error("ParseIOCList(a line over the bound) = nil error")
 	}

@@ -15,8 +15,8 @@ import (
 )
 
 // fakeMemSource marshals the hand-made host's members into memory.
-func fakeMemSource(t testing.TB) MemSource {
-	src := MemSource{}
+func fakeMemSource(t testing.TB) model.MemSource {
+	src := model.MemSource{}
 	for name, v := range fakeModesMembers() {
 		b, err := json.Marshal(v)
 		if err != nil {
@@ -51,7 +51,7 @@ func FuzzMemberDecoders(f *testing.F) {
 	// The demo bundle's small JSON members, when extracted by a previous run
 	// of the tests, are not needed: the decoders see the same shapes here.
 	f.Fuzz(func(t *testing.T, which uint8, data []byte) {
-		src := MemSource{}
+		src := model.MemSource{}
 		for k, v := range base {
 			src[k] = v
 		}
@@ -73,8 +73,8 @@ func FuzzMemberDecoders(f *testing.F) {
 
 // synthHost generates the members of a host with n containers spread over
 // nets bridge networks, in the collector's formats.
-func synthHost(n, nets int) MemSource {
-	src := MemSource{}
+func synthHost(n, nets int) model.MemSource {
+	src := model.MemSource{}
 	host := fakeNS{PID: 1, Inode: 1, Links: []fakeLink{{Index: 1, Name: "lo", Kind: "device"}, {Index: 2, Name: "eth0", Kind: "device"}},
 		Addrs:  []fakeAddr{{2, "eth0", "192.0.2.2/24"}},
 		Routes: []fakeRoute{r4("0.0.0.0/0", "192.0.2.1", "eth0", "")}}
@@ -159,7 +159,7 @@ func TestLoad500(t *testing.T) {
 	src := synthHost(500, 50)
 	// The best of three runs: the machine is shared, and one slow run is
 	// the neighbours' doing, not the model's.
-	var h *Host
+	var h *model.Host
 	took := time.Hour
 	for range 3 {
 		start := time.Now()
@@ -196,7 +196,7 @@ func TestMutatedMembers(t *testing.T) {
 	r := rand.New(rand.NewSource(1))
 	dsts := []netip.Addr{netip.MustParseAddr("198.51.100.7"), netip.MustParseAddr("2001:db8:99::1")}
 	for i := 0; i < 500; i++ {
-		src := MemSource{}
+		src := model.MemSource{}
 		for k, v := range base {
 			src[k] = v
 		}

@@ -250,7 +250,7 @@ func fakeFirewall() map[string]string {
 }
 
 func TestPathModes(t *testing.T) {
-	h, err := Load(writeFakeBundle(t, fakeModesMembers(), fakeFirewall()))
+	h, err := model.Load(writeFakeBundle(t, fakeModesMembers(), fakeFirewall()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -322,19 +322,19 @@ func TestPathModes(t *testing.T) {
 	for _, r := range netpath.Visibility(h, out4) {
 		switch {
 		case r.ContainerName == "c-host" && r.Iface == "eth0":
-			if r.Visible != VisibleYes || r.As != "host" {
+			if r.Visible != netpath.VisibleYes || r.As != "host" {
 				t.Errorf("c-host on eth0 = %+v, want visible as the host", r)
 			}
 		case r.ContainerName == "c-host":
-			if r.Visible != VisibleNo {
+			if r.Visible != netpath.VisibleNo {
 				t.Errorf("c-host on %s = %+v, want not visible", r.Iface, r)
 			}
 		case r.ContainerName == "c-macvlan" && r.Iface == "eth0":
-			if r.Visible != VisibleYes || r.Src.String() != "192.0.2.50" || r.As != "container" {
+			if r.Visible != netpath.VisibleYes || r.Src.String() != "192.0.2.50" || r.As != "container" {
 				t.Errorf("c-macvlan on eth0 = %+v, want visible with its own address", r)
 			}
-		case r.ContainerName == "c-macvlan" && r.IfaceKind == IfaceBridge:
-			if r.Visible != VisibleNo {
+		case r.ContainerName == "c-macvlan" && r.IfaceKind == netpath.IfaceBridge:
+			if r.Visible != netpath.VisibleNo {
 				t.Errorf("c-macvlan on %s = %+v, want not visible", r.Iface, r)
 			}
 		}
@@ -359,7 +359,7 @@ func TestLoadWithGaps(t *testing.T) {
 		}
 	}
 	t.Run("docker unreachable", func(t *testing.T) {
-		h, err := Load(writeFakeBundle(t, m, fakeFirewall(), docker...))
+		h, err := model.Load(writeFakeBundle(t, m, fakeFirewall(), docker...))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -380,7 +380,7 @@ func TestLoadWithGaps(t *testing.T) {
 				drop = append(drop, name)
 			}
 		}
-		h, err := Load(writeFakeBundle(t, m, nil, drop...))
+		h, err := model.Load(writeFakeBundle(t, m, nil, drop...))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -439,7 +439,7 @@ func TestOwnerNeverBeforeLease(t *testing.T) {
 	}, "\n")
 	raw := fakeFirewall()
 	raw[model.MemberEvents] = events
-	h, err := Load(writeFakeBundle(t, m, raw))
+	h, err := model.Load(writeFakeBundle(t, m, raw))
 	if err != nil {
 		t.Fatal(err)
 	}

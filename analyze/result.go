@@ -6,10 +6,15 @@ import (
 	"sort"
 	"time"
 
+	"github.com/dockcase/dockcase/analyze/flow"
+	"github.com/dockcase/dockcase/analyze/ioc"
+	"github.com/dockcase/dockcase/analyze/model"
 	"github.com/dockcase/dockcase/analyze/netpath"
 	"github.com/dockcase/dockcase/analyze/timeline"
+	"github.com/dockcase/dockcase/analyze/traffic"
 	"github.com/dockcase/dockcase/analyze/triage"
 	"github.com/dockcase/dockcase/bundle"
+	"github.com/dockcase/dockcase/internal/indicator"
 )
 
 // ResultVersion is the version of the analysis document.
@@ -29,12 +34,12 @@ type Options struct {
 	// BundleSHA256 is the SHA-256 of the bundle file, when the caller has it.
 	BundleSHA256 string
 	// IOCs are the indicators to match against the captures.
-	IOCs []IOC
+	IOCs []indicator.Indicator
 	// Pcaps are captures from outside the host (--pcap), read after the
 	// bundle's own.
 	Pcaps []string
 	// Flow tunes the flow tables (bound on live flows).
-	Flow FlowOptions
+	Flow flow.Options
 	// MinSeverity and BadHashes tune the triage findings (--min-severity,
 	// --hash-file).
 	MinSeverity string
@@ -49,31 +54,31 @@ type Options struct {
 // are the omitempty slices at the end; a reader of v1 ignores keys it does
 // not know.
 type Result struct {
-	Warning     string          `json:"warning,omitempty"`
-	Version     string          `json:"version"`
-	Bundle      BundleInfo      `json:"bundle"`
-	Host        HostInfo        `json:"host"`
-	Containers  []*Container    `json:"containers"`
-	Networks    []*Network      `json:"networks"`
-	Interfaces  []HostInterface `json:"interfaces"`
-	Paths       []*Path         `json:"paths"`
-	Visibility  []VisibilityRow `json:"visibility"`
-	IPOwnership []Lease         `json:"ip_ownership"`
-	Missing     []string        `json:"missing"`
+	Warning     string                  `json:"warning,omitempty"`
+	Version     string                  `json:"version"`
+	Bundle      BundleInfo              `json:"bundle"`
+	Host        HostInfo                `json:"host"`
+	Containers  []*model.Container      `json:"containers"`
+	Networks    []*model.Network        `json:"networks"`
+	Interfaces  []netpath.HostInterface `json:"interfaces"`
+	Paths       []*netpath.Path         `json:"paths"`
+	Visibility  []netpath.VisibilityRow `json:"visibility"`
+	IPOwnership []model.Lease           `json:"ip_ownership"`
+	Missing     []string                `json:"missing"`
 	// Members is the evidence index: every member of the bundle and its hash.
 	Members []BundleMember `json:"members"`
 	// Processes are the containers' processes, Sockets their TCP, UDP and
 	// raw sockets, FileChanges the files they added, changed or deleted.
-	Processes   []HostProcess `json:"processes"`
-	Sockets     []HostSocket  `json:"sockets"`
-	FileChanges []FileChange  `json:"file_changes"`
+	Processes   []model.HostProcess `json:"processes"`
+	Sockets     []model.HostSocket  `json:"sockets"`
+	FileChanges []FileChange        `json:"file_changes"`
 
 	// Captures, Flows, DNS and IOCs are what the bundle's captures (and
 	// --pcap files) show, each flow attributed to a container (issue 6).
-	Captures []CaptureSummary `json:"captures,omitempty"`
-	Flows    []Flow           `json:"flows,omitempty"`
-	DNS      []DNSQuery       `json:"dns,omitempty"`
-	IOCs     []IOCHit         `json:"iocs,omitempty"`
+	Captures []traffic.CaptureSummary `json:"captures,omitempty"`
+	Flows    []traffic.Flow           `json:"flows,omitempty"`
+	DNS      []traffic.DNSQuery       `json:"dns,omitempty"`
+	IOCs     []ioc.Hit                `json:"iocs,omitempty"`
 	// TrafficProblems are reasons the attribution is incomplete beyond one
 	// capture's own problems (the conntrack events overflowed, say).
 	TrafficProblems []string         `json:"traffic_problems,omitempty"`
@@ -156,31 +161,31 @@ func Analyze(b *bundle.Bundle, opts Options) (*Result, error) {
 
 // dnsNames turns the per-container DNS log into the findings' and the
 // timeline's input.
-func dnsNames(qs []DNSQuery) []triage.DNSName {
+func dnsNames(qs []traffic.DNSQuery) []triage.DNSName {
 	out := make([]triage.DNSName, 0, len(qs))
 	for _, q := range qs {
-		out = append(out, triage.DNSName{Container: q.Container, Name: q.QName, Time: q.Time, Answers: q.Answers, Evidence: []Evidence{q.Evidence}})
+		out = append(out, triage.DNSName{Container: q.Container, Name: q.QName, Time: q.Time, Answers: q.Answers, Evidence: []model.Evidence{q.Evidence}})
 	}
 	return out
 }
 
 // hostResult produces the analysis document of the host (without the bundle
 // section, which Analyze fills).
-func hostResult(h *Host, opts Options) *Result {
+func hostResult(h *model.Host, opts Options) *Result {
 	res := &Result{Version: ResultVersion, Containers: h.Containers, Networks: h.Networks, Interfaces: netpath.Interfaces(h),
-		Paths: []*Path{}, Visibility: []VisibilityRow{}, IPOwnership: h.Leases(), Missing: append([]string{}, h.Missing...), Members: []BundleMember{},
+		Paths: []*netpath.Path{}, Visibility: []netpath.VisibilityRow{}, IPOwnership: h.Leases(), Missing: append([]string{}, h.Missing...), Members: []BundleMember{},
 		Processes: h.ContainerProcesses(), Sockets: h.ContainerSockets(), FileChanges: []FileChange{}}
 	if res.Containers == nil {
-		res.Containers = []*Container{}
+		res.Containers = []*model.Container{}
 	}
 	if res.Networks == nil {
-		res.Networks = []*Network{}
+		res.Networks = []*model.Network{}
 	}
 	if res.Interfaces == nil {
-		res.Interfaces = []HostInterface{}
+		res.Interfaces = []netpath.HostInterface{}
 	}
 	if res.IPOwnership == nil {
-		res.IPOwnership = []Lease{}
+		res.IPOwnership = []model.Lease{}
 	}
 	dsts := opts.To
 	if len(dsts) == 0 {
@@ -235,7 +240,7 @@ func (r *Result) Unknown() bool {
 func (r *Result) Unattributed() int {
 	n := 0
 	for i := range r.Flows {
-		if r.Flows[i].Rule == RuleUnknown {
+		if r.Flows[i].Rule == traffic.RuleUnknown {
 			n++
 		}
 	}

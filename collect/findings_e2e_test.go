@@ -14,16 +14,18 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dockcase/dockcase/analyze"
+	"github.com/dockcase/dockcase/analyze/layer"
+	"github.com/dockcase/dockcase/analyze/timeline"
+	"github.com/dockcase/dockcase/analyze/triage"
 	"github.com/dockcase/dockcase/collect/e2etest"
 	"github.com/docker/docker/api/types/container"
 )
 
 // findE2EDoc is the part of `dockcase findings --json` the test reads.
 type findE2EDoc struct {
-	Version  string                  `json:"version"`
-	Findings []analyze.TriageFinding `json:"findings"`
-	Files    []analyze.Layer         `json:"files"`
+	Version  string           `json:"version"`
+	Findings []triage.Finding `json:"findings"`
+	Files    []layer.Layer    `json:"files"`
 }
 
 // TestFindingsE2E plants the issue's indicators in real containers, collects
@@ -101,7 +103,7 @@ func TestFindingsE2E(t *testing.T) {
 	if err := json.Unmarshal(stdout, &doc); err != nil {
 		t.Fatalf("findings --json: %v\n%s", err, stdout)
 	}
-	byContainer := map[string][]analyze.TriageFinding{}
+	byContainer := map[string][]triage.Finding{}
 	for _, f := range doc.Findings {
 		byContainer[f.Container] = append(byContainer[f.Container], f)
 		for _, e := range f.Evidence {
@@ -120,7 +122,7 @@ func TestFindingsE2E(t *testing.T) {
 		}
 		t.Logf("%s: %d findings: %s", c.Name, len(got), strings.Join(got, ", "))
 	}
-	find := func(c e2etest.Container, id string, match func(analyze.TriageFinding) bool) *analyze.TriageFinding {
+	find := func(c e2etest.Container, id string, match func(triage.Finding) bool) *triage.Finding {
 		t.Helper()
 		for _, f := range byContainer[c.ID] {
 			if f.ID == id && (match == nil || match(f)) {
@@ -134,7 +136,7 @@ func TestFindingsE2E(t *testing.T) {
 		t.Errorf("container %s: no %s finding that matches; it has:\n  %s", c.Name, id, strings.Join(got, "\n  "))
 		return nil
 	}
-	hasPointer := func(f analyze.TriageFinding, member, pointer string) bool {
+	hasPointer := func(f triage.Finding, member, pointer string) bool {
 		for _, e := range f.Evidence {
 			if e.Member == member && e.Pointer == pointer {
 				return true
@@ -144,22 +146,22 @@ func TestFindingsE2E(t *testing.T) {
 	}
 
 	// The planted container.
-	find(planted, "reverse-shell-process", func(f analyze.TriageFinding) bool {
+	find(planted, "reverse-shell-process", func(f triage.Finding) bool {
 		return len(f.Evidence) > 0 && f.Evidence[0].Member == "host/processes.json" && strings.HasPrefix(f.Evidence[0].Pointer, "/") &&
-			strings.Contains(f.Evidence[0].Text, "/dev/tcp/"+c2+"/4444") && f.Severity == analyze.SeverityCritical
+			strings.Contains(f.Evidence[0].Text, "/dev/tcp/"+c2+"/4444") && f.Severity == triage.SeverityCritical
 	})
-	isImage := func(f analyze.TriageFinding) bool {
+	isImage := func(f triage.Finding) bool {
 		return len(f.Evidence) > 0 && strings.HasPrefix(f.Evidence[0].Member, "images/") && strings.HasSuffix(f.Evidence[0].Member, ".tar")
 	}
-	if f := find(planted, "executable-in-tmp", func(f analyze.TriageFinding) bool { return f.File != nil && f.File.Path == dropped }); f != nil {
+	if f := find(planted, "executable-in-tmp", func(f triage.Finding) bool { return f.File != nil && f.File.Path == dropped }); f != nil {
 		if !isImage(*f) || f.File.SHA256 != binHash || f.File.Size != int64(len(exe)) || !strings.Contains(f.File.ModeText, "0755") || f.File.ModTime.IsZero() {
 			t.Errorf("executable-in-tmp: file %+v, evidence %+v; want %s, %d bytes, mode 0755, sha256 %s, from the saved image", f.File, f.Evidence, dropped, len(exe), binHash)
 		}
 	}
-	find(planted, "known-bad-hash", func(f analyze.TriageFinding) bool {
-		return f.File != nil && f.File.Path == dropped && f.File.SHA256 == binHash && isImage(f) && f.Severity == analyze.SeverityCritical
+	find(planted, "known-bad-hash", func(f triage.Finding) bool {
+		return f.File != nil && f.File.Path == dropped && f.File.SHA256 == binHash && isImage(f) && f.Severity == triage.SeverityCritical
 	})
-	find(planted, "authorized-keys-changed", func(f analyze.TriageFinding) bool {
+	find(planted, "authorized-keys-changed", func(f triage.Finding) bool {
 		return f.File != nil && f.File.Path == "/root/.ssh/authorized_keys" && isImage(f) && strings.Contains(f.Evidence[0].Text, "ssh-ed25519 attacker@evil")
 	})
 	// Persistence and tampering planted in the container's filesystem, read
@@ -167,7 +169,7 @@ func TestFindingsE2E(t *testing.T) {
 	for _, want := range []struct{ id, path string }{
 		{"webshell", webshell}, {"cron-persistence", cronFile}, {"ld-so-preload", preload}, {"suid-sgid-added", suid},
 	} {
-		find(planted, want.id, func(f analyze.TriageFinding) bool { return f.File != nil && f.File.Path == want.path && isImage(f) })
+		find(planted, want.id, func(f triage.Finding) bool { return f.File != nil && f.File.Path == want.path && isImage(f) })
 	}
 	// Every added file of the top layer is listed with its facts.
 	var listed bool
@@ -185,18 +187,18 @@ func TestFindingsE2E(t *testing.T) {
 	// The broad-privilege container.
 	insp := "docker/containers/" + priv.ID + "/inspect.json"
 	for _, cp := range []string{"SYS_ADMIN", "SYS_PTRACE"} {
-		find(priv, "dangerous-capability", func(f analyze.TriageFinding) bool {
+		find(priv, "dangerous-capability", func(f triage.Finding) bool {
 			return strings.Contains(f.Title, cp) && len(f.Evidence) > 0 && f.Evidence[0].Member == insp && strings.HasPrefix(f.Evidence[0].Pointer, "/HostConfig/CapAdd/")
 		})
 	}
-	find(priv, "host-pid-namespace", func(f analyze.TriageFinding) bool { return hasPointer(f, insp, "/HostConfig/PidMode") })
-	find(priv, "docker-socket-mounted", func(f analyze.TriageFinding) bool {
-		return f.Severity == analyze.SeverityCritical && len(f.Evidence) > 0 && f.Evidence[0].Member == insp && strings.Contains(f.Evidence[0].Text, "docker.sock")
+	find(priv, "host-pid-namespace", func(f triage.Finding) bool { return hasPointer(f, insp, "/HostConfig/PidMode") })
+	find(priv, "docker-socket-mounted", func(f triage.Finding) bool {
+		return f.Severity == triage.SeverityCritical && len(f.Evidence) > 0 && f.Evidence[0].Member == insp && strings.Contains(f.Evidence[0].Text, "docker.sock")
 	})
 
 	// The clean container: nothing above low.
 	for _, f := range byContainer[clean.ID] {
-		if analyze.SeverityRank(f.Severity) > analyze.SeverityRank(analyze.SeverityLow) {
+		if triage.SeverityRank(f.Severity) > triage.SeverityRank(triage.SeverityLow) {
 			t.Errorf("clean container %s: %s finding %s %q (false positive)", clean.Name, f.Severity, f.ID, f.Title)
 		}
 	}
@@ -208,7 +210,7 @@ func TestFindingsE2E(t *testing.T) {
 		t.Fatalf("findings --min-severity medium: exit %d, %v", code, err)
 	}
 	for _, f := range filtered.Findings {
-		if analyze.SeverityRank(f.Severity) < analyze.SeverityRank(analyze.SeverityMedium) && f.ID != "internal-rule-panic" {
+		if triage.SeverityRank(f.Severity) < triage.SeverityRank(triage.SeverityMedium) && f.ID != "internal-rule-panic" {
 			t.Errorf("--min-severity medium kept %s finding %s", f.Severity, f.ID)
 		}
 	}
@@ -256,9 +258,9 @@ func findE2ETimeline(t *testing.T, out string, planted e2etest.Container, droppe
 		}
 		last = at
 		switch {
-		case rec["container_id"] == planted.ID && desc == analyze.TimeContainerStarted:
+		case rec["container_id"] == planted.ID && desc == timeline.ContainerStarted:
 			sawStart = true
-		case rec["container_id"] == planted.ID && desc == analyze.TimeFileModified && rec["path"] == dropped:
+		case rec["container_id"] == planted.ID && desc == timeline.FileModified && rec["path"] == dropped:
 			// The finding about the file tags its event.
 			tags, _ := rec["tag"].([]any)
 			for _, tg := range tags {
@@ -269,7 +271,7 @@ func findE2ETimeline(t *testing.T, out string, planted e2etest.Container, droppe
 			if !sawFile {
 				t.Errorf("the timeline event of %s is not tagged executable-in-tmp: %s", dropped, sc.Bytes())
 			}
-		case desc == analyze.TimeCollectionStep:
+		case desc == timeline.CollectionStep:
 			sawStep = true
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"io"
 
 	"github.com/dockcase/dockcase/analyze"
+	"github.com/dockcase/dockcase/analyze/triage"
 )
 
 //go:embed html.tmpl
@@ -26,15 +27,15 @@ var htmlTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
 // these constants.
 func htmlSeverityClass(s string) string {
 	switch s {
-	case analyze.SeverityCritical:
+	case triage.SeverityCritical:
 		return "sev-critical"
-	case analyze.SeverityHigh:
+	case triage.SeverityHigh:
 		return "sev-high"
-	case analyze.SeverityMedium:
+	case triage.SeverityMedium:
 		return "sev-medium"
-	case analyze.SeverityLow:
+	case triage.SeverityLow:
 		return "sev-low"
-	case analyze.SeverityInfo:
+	case triage.SeverityInfo:
 		return "sev-info"
 	}
 	return "sev-other"

@@ -10,6 +10,12 @@ import (
 	"time"
 
 	"github.com/dockcase/dockcase/analyze"
+	"github.com/dockcase/dockcase/analyze/firewall"
+	"github.com/dockcase/dockcase/analyze/model"
+	"github.com/dockcase/dockcase/analyze/netpath"
+	"github.com/dockcase/dockcase/analyze/timeline"
+	"github.com/dockcase/dockcase/analyze/traffic"
+	"github.com/dockcase/dockcase/analyze/triage"
 )
 
 // Size of the large report: issue 8's 200 containers and 100,000 flows.
@@ -41,9 +47,9 @@ func largeResult() *analyze.Result {
 	for n := range largeNetworks {
 		br := fmt.Sprintf("br-%012x", n)
 		bridges = append(bridges, br)
-		res.Networks = append(res.Networks, &analyze.Network{ID: fmt.Sprintf("%064x", n), Name: fmt.Sprintf("net-%d", n), Driver: "bridge", Bridge: br,
-			Subnets: []netip.Prefix{netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(n), 0, 0}), 16)}, Evidence: analyze.Evidence{Member: "docker/networks.json", SHA256: sha, Pointer: fmt.Sprintf("/%d", n)}})
-		res.Interfaces = append(res.Interfaces, analyze.HostInterface{Name: br, Kind: analyze.IfaceBridge, Index: 10 + n})
+		res.Networks = append(res.Networks, &model.Network{ID: fmt.Sprintf("%064x", n), Name: fmt.Sprintf("net-%d", n), Driver: "bridge", Bridge: br,
+			Subnets: []netip.Prefix{netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(n), 0, 0}), 16)}, Evidence: model.Evidence{Member: "docker/networks.json", SHA256: sha, Pointer: fmt.Sprintf("/%d", n)}})
+		res.Interfaces = append(res.Interfaces, netpath.HostInterface{Name: br, Kind: netpath.IfaceBridge, Index: 10 + n})
 	}
 	uplinks := []string{"eth0", "eth1"}
 	var addrs []netip.Addr
@@ -54,66 +60,66 @@ func largeResult() *analyze.Result {
 		ip := netip.AddrFrom4([4]byte{10, byte(n), byte(i / 250), byte(2 + i%250)})
 		addrs = append(addrs, ip)
 		member := "docker/containers/" + id + "/inspect.json"
-		res.Containers = append(res.Containers, &analyze.Container{ID: id, Name: name, Image: "nginx:1.27", State: "running", NetworkMode: fmt.Sprintf("net-%d", n), Created: t0, StartedAt: t0,
-			Endpoints: []analyze.Endpoint{{Network: fmt.Sprintf("net-%d", n), IP: ip, PrefixLen: 16, MAC: "02:42:0a:00:00:02", Evidence: analyze.Evidence{Member: member, SHA256: sha, Pointer: "/NetworkSettings"}}},
-			Ports:     []analyze.PortBinding{{ContainerPort: 80, Proto: "tcp", HostPort: uint16(8000 + i), Evidence: analyze.Evidence{Member: member, SHA256: sha}}},
-			Mounts:    []analyze.Mount{{Type: "bind", Source: "/srv/" + name, Destination: "/usr/share/nginx/html"}},
-			Evidence:  []analyze.Evidence{{Member: member, SHA256: sha}}})
+		res.Containers = append(res.Containers, &model.Container{ID: id, Name: name, Image: "nginx:1.27", State: "running", NetworkMode: fmt.Sprintf("net-%d", n), Created: t0, StartedAt: t0,
+			Endpoints: []model.Endpoint{{Network: fmt.Sprintf("net-%d", n), IP: ip, PrefixLen: 16, MAC: "02:42:0a:00:00:02", Evidence: model.Evidence{Member: member, SHA256: sha, Pointer: "/NetworkSettings"}}},
+			Ports:     []model.PortBinding{{ContainerPort: 80, Proto: "tcp", HostPort: uint16(8000 + i), Evidence: model.Evidence{Member: member, SHA256: sha}}},
+			Mounts:    []model.Mount{{Type: "bind", Source: "/srv/" + name, Destination: "/usr/share/nginx/html"}},
+			Evidence:  []model.Evidence{{Member: member, SHA256: sha}}})
 		veth := fmt.Sprintf("veth%07x", i)
-		res.Interfaces = append(res.Interfaces, analyze.HostInterface{Name: veth, Kind: analyze.IfaceVeth, Index: 100 + i, Container: id})
-		ev := []analyze.Evidence{{Member: "netns/1/netns.json", SHA256: sha, Pointer: fmt.Sprintf("/links/%d", i), Text: veth + " master " + bridges[n]}}
-		res.Paths = append(res.Paths, &analyze.Path{Kind: analyze.PathEgress, Container: id, ContainerName: name, Dst: dst, Src: ip, FinalSrc: host, OutIface: "eth0", NAT: true, Verdict: "accept",
-			Hops: []analyze.Hop{
-				{Kind: analyze.HopContainerIf, Addr: ip, Text: "eth0 " + ip.String(), Evidence: ev},
-				{Kind: analyze.HopVeth, Iface: veth, Text: veth, Evidence: ev},
-				{Kind: analyze.HopBridge, Iface: bridges[n], Text: bridges[n], Evidence: ev},
-				{Kind: analyze.HopRoute, Text: "route default via 192.0.2.1 dev eth0", Evidence: ev},
-				{Kind: analyze.HopForward, Text: "forward accept", Evidence: ev},
-				{Kind: analyze.HopNAT, Text: "nat POSTROUTING MASQUERADE", Counters: &analyze.PacketCounters{Packets: 5, Bytes: 500},
-					Evidence: []analyze.Evidence{{Member: "host/firewall/iptables-save.txt", SHA256: sha, Line: 30 + n, Text: fmt.Sprintf("-A POSTROUTING -s 10.%d.0.0/16 ! -o %s -j MASQUERADE", n, bridges[n])}}},
-				{Kind: analyze.HopOut, Iface: "eth0", Src: host, Text: "eth0, source " + host.String(), Evidence: ev},
+		res.Interfaces = append(res.Interfaces, netpath.HostInterface{Name: veth, Kind: netpath.IfaceVeth, Index: 100 + i, Container: id})
+		ev := []model.Evidence{{Member: "netns/1/netns.json", SHA256: sha, Pointer: fmt.Sprintf("/links/%d", i), Text: veth + " master " + bridges[n]}}
+		res.Paths = append(res.Paths, &netpath.Path{Kind: netpath.PathEgress, Container: id, ContainerName: name, Dst: dst, Src: ip, FinalSrc: host, OutIface: "eth0", NAT: true, Verdict: "accept",
+			Hops: []netpath.Hop{
+				{Kind: netpath.HopContainerIf, Addr: ip, Text: "eth0 " + ip.String(), Evidence: ev},
+				{Kind: netpath.HopVeth, Iface: veth, Text: veth, Evidence: ev},
+				{Kind: netpath.HopBridge, Iface: bridges[n], Text: bridges[n], Evidence: ev},
+				{Kind: netpath.HopRoute, Text: "route default via 192.0.2.1 dev eth0", Evidence: ev},
+				{Kind: netpath.HopForward, Text: "forward accept", Evidence: ev},
+				{Kind: netpath.HopNAT, Text: "nat POSTROUTING MASQUERADE", Counters: &firewall.PacketCounters{Packets: 5, Bytes: 500},
+					Evidence: []model.Evidence{{Member: "host/firewall/iptables-save.txt", SHA256: sha, Line: 30 + n, Text: fmt.Sprintf("-A POSTROUTING -s 10.%d.0.0/16 ! -o %s -j MASQUERADE", n, bridges[n])}}},
+				{Kind: netpath.HopOut, Iface: "eth0", Src: host, Text: "eth0, source " + host.String(), Evidence: ev},
 			}})
 		for _, hi := range res.Interfaces[:largeNetworks] {
-			vis := analyze.VisibilityRow{Container: id, ContainerName: name, Dst: dst, Iface: hi.Name, IfaceKind: analyze.IfaceBridge, Visible: analyze.VisibleNo, Why: "its veth is a port of " + bridges[n]}
+			vis := netpath.VisibilityRow{Container: id, ContainerName: name, Dst: dst, Iface: hi.Name, IfaceKind: netpath.IfaceBridge, Visible: netpath.VisibleNo, Why: "its veth is a port of " + bridges[n]}
 			if hi.Name == bridges[n] {
-				vis.Visible, vis.Src, vis.As = analyze.VisibleYes, ip, "container"
+				vis.Visible, vis.Src, vis.As = netpath.VisibleYes, ip, "container"
 			}
 			res.Visibility = append(res.Visibility, vis)
 		}
-		res.Visibility = append(res.Visibility, analyze.VisibilityRow{Container: id, ContainerName: name, Dst: dst, Iface: veth, IfaceKind: analyze.IfaceVeth, Visible: analyze.VisibleYes, Src: ip, As: "container", Why: "its veth"})
+		res.Visibility = append(res.Visibility, netpath.VisibilityRow{Container: id, ContainerName: name, Dst: dst, Iface: veth, IfaceKind: netpath.IfaceVeth, Visible: netpath.VisibleYes, Src: ip, As: "container", Why: "its veth"})
 		for _, u := range uplinks {
-			vis := analyze.VisibilityRow{Container: id, ContainerName: name, Dst: dst, Iface: u, IfaceKind: analyze.IfaceUplink, Visible: analyze.VisibleNo, Why: "the route leaves by eth0"}
+			vis := netpath.VisibilityRow{Container: id, ContainerName: name, Dst: dst, Iface: u, IfaceKind: netpath.IfaceUplink, Visible: netpath.VisibleNo, Why: "the route leaves by eth0"}
 			if u == "eth0" {
-				vis.Visible, vis.Src, vis.As = analyze.VisibleYes, host, "host"
+				vis.Visible, vis.Src, vis.As = netpath.VisibleYes, host, "host"
 			}
 			res.Visibility = append(res.Visibility, vis)
 		}
-		res.IPOwnership = append(res.IPOwnership, analyze.Lease{Addr: ip, Container: id, ContainerName: name, From: t0, Evidence: []analyze.Evidence{{Member: member, SHA256: sha}}})
+		res.IPOwnership = append(res.IPOwnership, model.Lease{Addr: ip, Container: id, ContainerName: name, From: t0, Evidence: []model.Evidence{{Member: member, SHA256: sha}}})
 	}
 	for _, u := range uplinks {
-		res.Interfaces = append(res.Interfaces, analyze.HostInterface{Name: u, Kind: analyze.IfaceUplink})
+		res.Interfaces = append(res.Interfaces, netpath.HostInterface{Name: u, Kind: netpath.IfaceUplink})
 	}
 	for i := range largeFlows {
 		c := res.Containers[i%largeContainers]
 		first := t0.Add(time.Duration(i) * time.Millisecond)
-		res.Flows = append(res.Flows, analyze.Flow{Container: c.ID, ContainerName: c.Name, Rule: "veth", Confidence: "high", Reason: "captured on the container's veth",
+		res.Flows = append(res.Flows, traffic.Flow{Container: c.ID, ContainerName: c.Name, Rule: "veth", Confidence: "high", Reason: "captured on the container's veth",
 			Member: "capture/capture.pcapng", Interface: fmt.Sprintf("veth%07x", i%largeContainers), Role: "veth", Proto: "tcp",
 			Client: addrs[i%largeContainers], ClientPort: uint16(30000 + i%30000), Server: netip.AddrFrom4([4]byte{203, 0, 113, byte(i)}), ServerPort: 443,
 			First: first, Last: first.Add(time.Second), PacketsToServer: 10, PacketsToClient: 8, BytesToServer: 1200, BytesToClient: 9000, TCPFlags: "SA",
 			SNI: fmt.Sprintf("host-%d.example", i%1000), FirstFrame: uint64(i * 18), LastFrame: uint64(i*18 + 17),
-			Evidence: []analyze.Evidence{{Member: "capture/capture.pcapng", SHA256: sha, Pointer: fmt.Sprintf("frames %d-%d", i*18, i*18+17)}}})
+			Evidence: []model.Evidence{{Member: "capture/capture.pcapng", SHA256: sha, Pointer: fmt.Sprintf("frames %d-%d", i*18, i*18+17)}}})
 	}
 	for i := range largeEvents {
-		res.Timeline = append(res.Timeline, analyze.TimelineEvent{Time: t0.Add(time.Duration(i) * time.Millisecond / 2), Message: fmt.Sprintf("First packet tcp %s → 203.0.113.%d:443", addrs[i%largeContainers], i%256)})
+		res.Timeline = append(res.Timeline, timeline.Event{Time: t0.Add(time.Duration(i) * time.Millisecond / 2), Message: fmt.Sprintf("First packet tcp %s → 203.0.113.%d:443", addrs[i%largeContainers], i%256)})
 	}
 	for i := range largeFindings {
-		res.Findings = append(res.Findings, analyze.TriageFinding{ID: fmt.Sprintf("rule-%d", i%12), Severity: viewSeverities[i%len(viewSeverities)],
-			Evidence: []analyze.Evidence{{Member: "docker/containers/x/inspect.json", SHA256: sha, Pointer: "/HostConfig"}}})
+		res.Findings = append(res.Findings, triage.Finding{ID: fmt.Sprintf("rule-%d", i%12), Severity: viewSeverities[i%len(viewSeverities)],
+			Evidence: []model.Evidence{{Member: "docker/containers/x/inspect.json", SHA256: sha, Pointer: "/HostConfig"}}})
 	}
 	for i := range largeDNS {
 		c := res.Containers[i%largeContainers]
-		res.DNS = append(res.DNS, analyze.DNSQuery{Time: t0.Add(time.Duration(i) * time.Second), Container: c.ID, ContainerName: c.Name, Rule: "veth", QName: fmt.Sprintf("host-%d.example", i), QType: 1,
-			Answers: []string{fmt.Sprintf("host-%d.example A 203.0.113.%d", i, i%256)}, Interface: "veth", Evidence: analyze.Evidence{Member: "capture/capture.pcapng", SHA256: sha, Pointer: "frame 1"}})
+		res.DNS = append(res.DNS, traffic.DNSQuery{Time: t0.Add(time.Duration(i) * time.Second), Container: c.ID, ContainerName: c.Name, Rule: "veth", QName: fmt.Sprintf("host-%d.example", i), QType: 1,
+			Answers: []string{fmt.Sprintf("host-%d.example A 203.0.113.%d", i, i%256)}, Interface: "veth", Evidence: model.Evidence{Member: "capture/capture.pcapng", SHA256: sha, Pointer: "frame 1"}})
 	}
 	return res
 }

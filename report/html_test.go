@@ -12,6 +12,14 @@ import (
 
 	"github.com/dockcase/dockcase/analyze"
 	"github.com/dockcase/dockcase/analyze/analyzetest"
+	"github.com/dockcase/dockcase/analyze/firewall"
+	"github.com/dockcase/dockcase/analyze/ioc"
+	"github.com/dockcase/dockcase/analyze/layer"
+	"github.com/dockcase/dockcase/analyze/model"
+	"github.com/dockcase/dockcase/analyze/netpath"
+	"github.com/dockcase/dockcase/analyze/timeline"
+	"github.com/dockcase/dockcase/analyze/traffic"
+	"github.com/dockcase/dockcase/analyze/triage"
 	"github.com/dockcase/dockcase/bundle"
 	"golang.org/x/net/html"
 )
@@ -81,9 +89,9 @@ func TestDemoAnswers(t *testing.T) {
 	res := reportDemoResult(t)
 	page := html.UnescapeString(string(reportRender(t, HTML, res)))
 	md := string(reportRender(t, Markdown, res))
-	var beacon *analyze.Path
+	var beacon *netpath.Path
 	for _, p := range res.Paths {
-		if p.Kind == analyze.PathEgress && strings.HasPrefix(p.ContainerName, "dce-beacon-") {
+		if p.Kind == netpath.PathEgress && strings.HasPrefix(p.ContainerName, "dce-beacon-") {
 			beacon = p
 		}
 	}
@@ -158,8 +166,8 @@ func hostileReportResult(tripwire string) *analyze.Result {
 	}
 	all := strings.ReplaceAll(strings.Join(hostilePayloads, " "), "TRIPWIRE", tripwire)
 	dst := netip.MustParseAddr("198.51.100.7")
-	ev := func(i int) analyze.Evidence {
-		return analyze.Evidence{Member: "docker/containers/" + p(i) + "/inspect.json", SHA256: strings.Repeat("ab", 32), Pointer: "/Config/Labels/" + p(i+1), Text: p(i + 2)}
+	ev := func(i int) model.Evidence {
+		return model.Evidence{Member: "docker/containers/" + p(i) + "/inspect.json", SHA256: strings.Repeat("ab", 32), Pointer: "/Config/Labels/" + p(i+1), Text: p(i + 2)}
 	}
 	res := &analyze.Result{
 		Warning: "UNVERIFIED: " + all,
@@ -168,58 +176,58 @@ func hostileReportResult(tripwire string) *analyze.Result {
 			Signer: p(7), VerificationError: p(8), Gaps: []string{p(9), p(10)}, Started: time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC)},
 		Host:     analyze.HostInfo{Destinations: []netip.Addr{dst}},
 		Missing:  []string{p(11), p(0)},
-		Networks: []*analyze.Network{{ID: p(1), Name: p(2), Driver: "bridge", Bridge: p(3), Containers: []string{p(4)}, Evidence: ev(5)}},
+		Networks: []*model.Network{{ID: p(1), Name: p(2), Driver: "bridge", Bridge: p(3), Containers: []string{p(4)}, Evidence: ev(5)}},
 	}
 	for i := range hostilePayloads {
 		id := strings.Repeat(string(rune('a'+i)), 64)
-		c := &analyze.Container{ID: id, Name: p(i), Names: []string{p(i + 1)}, Image: p(i + 2), ImageID: p(i + 3), State: "running", NetworkMode: p(i + 4),
-			Endpoints:  []analyze.Endpoint{{Network: p(i + 5), IP: netip.AddrFrom4([4]byte{172, 17, 0, byte(2 + i)}), MAC: p(i + 6), Evidence: ev(i)}},
-			Ports:      []analyze.PortBinding{{ContainerPort: 80, Proto: p(i + 7), HostIP: p(i + 8), HostPort: 8080, Evidence: ev(i + 1)}},
-			Mounts:     []analyze.Mount{{Type: "bind", Source: p(i + 9), Destination: p(i + 10), RW: true}},
-			Privileges: analyze.Privileges{CapAdd: []string{p(i + 11)}, SecurityOpt: []string{p(i)}, PidMode: p(i + 1)},
+		c := &model.Container{ID: id, Name: p(i), Names: []string{p(i + 1)}, Image: p(i + 2), ImageID: p(i + 3), State: "running", NetworkMode: p(i + 4),
+			Endpoints:  []model.Endpoint{{Network: p(i + 5), IP: netip.AddrFrom4([4]byte{172, 17, 0, byte(2 + i)}), MAC: p(i + 6), Evidence: ev(i)}},
+			Ports:      []model.PortBinding{{ContainerPort: 80, Proto: p(i + 7), HostIP: p(i + 8), HostPort: 8080, Evidence: ev(i + 1)}},
+			Mounts:     []model.Mount{{Type: "bind", Source: p(i + 9), Destination: p(i + 10), RW: true}},
+			Privileges: model.Privileges{CapAdd: []string{p(i + 11)}, SecurityOpt: []string{p(i)}, PidMode: p(i + 1)},
 			Labels:     map[string]string{p(i + 3): p(i + 4)},
-			Evidence:   []analyze.Evidence{ev(i + 2)}}
+			Evidence:   []model.Evidence{ev(i + 2)}}
 		res.Containers = append(res.Containers, c)
-		res.Processes = append(res.Processes, analyze.HostProcess{PID: 100 + i, PPID: 1, Comm: p(i), Cmdline: []string{p(i + 1), p(i + 2)}, Exe: p(i + 3), ContainerID: id, Evidence: ev(i)})
-		res.Sockets = append(res.Sockets, analyze.HostSocket{Container: id, Proto: p(i), LocalIP: p(i + 1), RemoteIP: p(i + 2), State: p(i + 3), Evidence: ev(i + 1)})
+		res.Processes = append(res.Processes, model.HostProcess{PID: 100 + i, PPID: 1, Comm: p(i), Cmdline: []string{p(i + 1), p(i + 2)}, Exe: p(i + 3), ContainerID: id, Evidence: ev(i)})
+		res.Sockets = append(res.Sockets, model.HostSocket{Container: id, Proto: p(i), LocalIP: p(i + 1), RemoteIP: p(i + 2), State: p(i + 3), Evidence: ev(i + 1)})
 		res.FileChanges = append(res.FileChanges, analyze.FileChange{Container: id, Kind: p(i), Path: p(i + 1), Mode: p(i + 2), SHA256: p(i + 3), Source: p(i + 4), Evidence: ev(i + 2)})
 		veth, bridge := p(i+3), p(i+4)
-		res.Interfaces = append(res.Interfaces, analyze.HostInterface{Name: veth, Kind: analyze.IfaceVeth, Container: id}, analyze.HostInterface{Name: bridge, Kind: analyze.IfaceBridge})
-		res.Paths = append(res.Paths, &analyze.Path{Kind: analyze.PathEgress, Container: id, ContainerName: p(i), NetworkMode: p(i + 1), Dst: dst,
+		res.Interfaces = append(res.Interfaces, netpath.HostInterface{Name: veth, Kind: netpath.IfaceVeth, Container: id}, netpath.HostInterface{Name: bridge, Kind: netpath.IfaceBridge})
+		res.Paths = append(res.Paths, &netpath.Path{Kind: netpath.PathEgress, Container: id, ContainerName: p(i), NetworkMode: p(i + 1), Dst: dst,
 			Src: netip.AddrFrom4([4]byte{172, 17, 0, byte(2 + i)}), FinalSrc: netip.MustParseAddr("192.0.2.2"), OutIface: p(i + 5), NAT: true, Verdict: p(i + 6),
-			Hops: []analyze.Hop{
-				{Kind: analyze.HopVeth, Iface: veth, Text: p(i + 7), Evidence: []analyze.Evidence{ev(i + 3)}},
-				{Kind: analyze.HopBridge, Iface: bridge, Text: p(i + 8), Evidence: []analyze.Evidence{ev(i + 4)}},
-				{Kind: analyze.HopNAT, Text: p(i + 9), Counters: &analyze.PacketCounters{Packets: 1, Bytes: 2},
-					Evidence: []analyze.Evidence{{Member: "host/firewall/iptables-save.txt", Line: 3, Text: "-A POSTROUTING -s " + p(i) + " -j " + p(i+1)}}},
-				{Kind: analyze.HopOut, Iface: p(i + 10), Src: netip.MustParseAddr("192.0.2.2"), Text: p(i + 11), Evidence: []analyze.Evidence{ev(i + 5)}},
+			Hops: []netpath.Hop{
+				{Kind: netpath.HopVeth, Iface: veth, Text: p(i + 7), Evidence: []model.Evidence{ev(i + 3)}},
+				{Kind: netpath.HopBridge, Iface: bridge, Text: p(i + 8), Evidence: []model.Evidence{ev(i + 4)}},
+				{Kind: netpath.HopNAT, Text: p(i + 9), Counters: &firewall.PacketCounters{Packets: 1, Bytes: 2},
+					Evidence: []model.Evidence{{Member: "host/firewall/iptables-save.txt", Line: 3, Text: "-A POSTROUTING -s " + p(i) + " -j " + p(i+1)}}},
+				{Kind: netpath.HopOut, Iface: p(i + 10), Src: netip.MustParseAddr("192.0.2.2"), Text: p(i + 11), Evidence: []model.Evidence{ev(i + 5)}},
 			},
 			Notes: []string{p(i + 1)}, Unknown: []string{p(i + 2)}})
-		res.Visibility = append(res.Visibility, analyze.VisibilityRow{Container: id, ContainerName: p(i), Dst: dst, Iface: bridge, IfaceKind: analyze.IfaceBridge,
-			Visible: analyze.VisibleYes, Src: netip.AddrFrom4([4]byte{172, 17, 0, byte(2 + i)}), As: "container", Why: p(i + 3)})
-		res.IPOwnership = append(res.IPOwnership, analyze.Lease{Addr: netip.AddrFrom4([4]byte{172, 17, 0, byte(2 + i)}), Container: id, ContainerName: p(i), Network: p(i + 1), Note: p(i + 2), Evidence: []analyze.Evidence{ev(i)}})
-		res.Flows = append(res.Flows, analyze.Flow{Container: id, ContainerName: p(i), Rule: p(i + 1), Confidence: p(i + 2), Reason: p(i + 3), Member: p(i + 4), Interface: p(i + 5),
+		res.Visibility = append(res.Visibility, netpath.VisibilityRow{Container: id, ContainerName: p(i), Dst: dst, Iface: bridge, IfaceKind: netpath.IfaceBridge,
+			Visible: netpath.VisibleYes, Src: netip.AddrFrom4([4]byte{172, 17, 0, byte(2 + i)}), As: "container", Why: p(i + 3)})
+		res.IPOwnership = append(res.IPOwnership, model.Lease{Addr: netip.AddrFrom4([4]byte{172, 17, 0, byte(2 + i)}), Container: id, ContainerName: p(i), Network: p(i + 1), Note: p(i + 2), Evidence: []model.Evidence{ev(i)}})
+		res.Flows = append(res.Flows, traffic.Flow{Container: id, ContainerName: p(i), Rule: p(i + 1), Confidence: p(i + 2), Reason: p(i + 3), Member: p(i + 4), Interface: p(i + 5),
 			Role: p(i + 6), Proto: p(i + 7), Client: netip.AddrFrom4([4]byte{172, 17, 0, byte(2 + i)}), ClientPort: 40000, Server: dst, ServerPort: 443,
-			Original: &analyze.FlowTuple{Src: netip.AddrFrom4([4]byte{172, 17, 0, byte(2 + i)}), SPort: 1, Dst: dst, DPort: 443},
+			Original: &traffic.FlowTuple{Src: netip.AddrFrom4([4]byte{172, 17, 0, byte(2 + i)}), SPort: 1, Dst: dst, DPort: 443},
 			First:    time.Date(2026, 11, 28, 10, i, 0, 0, time.UTC), Last: time.Date(2026, 11, 28, 10, i, 1, 0, time.UTC), TCPFlags: p(i + 8),
-			SNI: p(i + 9), HTTPHost: p(i + 10), Names: []string{p(i + 11)}, Evidence: []analyze.Evidence{ev(i + 6)}})
-		res.DNS = append(res.DNS, analyze.DNSQuery{Time: time.Date(2026, 11, 28, 10, i, 0, 0, time.UTC), Container: id, ContainerName: p(i), Rule: p(i + 1),
+			SNI: p(i + 9), HTTPHost: p(i + 10), Names: []string{p(i + 11)}, Evidence: []model.Evidence{ev(i + 6)}})
+		res.DNS = append(res.DNS, traffic.DNSQuery{Time: time.Date(2026, 11, 28, 10, i, 0, 0, time.UTC), Container: id, ContainerName: p(i), Rule: p(i + 1),
 			QName: p(i + 2), QType: 1, Answers: []string{p(i+3) + " A 198.51.100.7", p(i+4) + " CNAME " + p(i+5)}, Interface: p(i + 6), Evidence: ev(i + 7)})
-		res.Captures = append(res.Captures, analyze.CaptureSummary{Member: p(i), Format: p(i + 1), Problems: []string{p(i + 2)}, Error: p(i + 3),
-			Points: []analyze.PointSummary{{Name: veth, Role: p(i + 4), Container: id, ContainerName: p(i)}}})
-		res.Findings = append(res.Findings, analyze.TriageFinding{ID: p(i), Title: p(i + 1), Severity: []string{"critical", "high", p(i)}[i%3], Container: id, ContainerName: p(i), Why: p(i + 2),
-			Evidence: []analyze.Evidence{ev(i + 7)}, File: &analyze.LayerFile{Path: p(i + 3), Type: p(i + 4), ModeText: p(i + 5), SHA256: p(i + 6)}})
+		res.Captures = append(res.Captures, traffic.CaptureSummary{Member: p(i), Format: p(i + 1), Problems: []string{p(i + 2)}, Error: p(i + 3),
+			Points: []traffic.PointSummary{{Name: veth, Role: p(i + 4), Container: id, ContainerName: p(i)}}})
+		res.Findings = append(res.Findings, triage.Finding{ID: p(i), Title: p(i + 1), Severity: []string{"critical", "high", p(i)}[i%3], Container: id, ContainerName: p(i), Why: p(i + 2),
+			Evidence: []model.Evidence{ev(i + 7)}, File: &layer.File{Path: p(i + 3), Type: p(i + 4), ModeText: p(i + 5), SHA256: p(i + 6)}})
 		tev := ev(i + 8)
-		res.Timeline = append(res.Timeline, analyze.TimelineEvent{Time: time.Date(2026, 11, 28, 10, i, 0, 0, time.UTC), Kind: p(i), Message: "DNS answer " + p(i) + " for " + p(i+1),
+		res.Timeline = append(res.Timeline, timeline.Event{Time: time.Date(2026, 11, 28, 10, i, 0, 0, time.UTC), Kind: p(i), Message: "DNS answer " + p(i) + " for " + p(i+1),
 			Source: p(i + 2), Container: id, ContainerName: p(i + 3), Evidence: &tev, Attrs: map[string]string{p(i): p(i + 1)}})
 	}
-	contact := func(i int) analyze.IOCContact {
-		return analyze.IOCContact{Container: res.Containers[i].ID, ContainerName: p(i), Rules: []string{p(i + 1)}, Remotes: []netip.Addr{dst}, Names: []string{p(i + 2)},
-			Flows: 1, PacketsToIOC: 3, Points: []analyze.IOCPoint{{Member: p(i + 3), Interface: p(i + 4), Role: p(i + 5)}}, Evidence: []analyze.Evidence{ev(i)}, Path: res.Paths[i]}
+	contact := func(i int) ioc.Contact {
+		return ioc.Contact{Container: res.Containers[i].ID, ContainerName: p(i), Rules: []string{p(i + 1)}, Remotes: []netip.Addr{dst}, Names: []string{p(i + 2)},
+			Flows: 1, PacketsToIOC: 3, Points: []ioc.Point{{Member: p(i + 3), Interface: p(i + 4), Role: p(i + 5)}}, Evidence: []model.Evidence{ev(i)}, Path: res.Paths[i]}
 	}
-	res.IOCs = []analyze.IOCHit{
-		{IOC: dst.String(), Kind: p(1), Containers: []string{res.Containers[0].ID, res.Containers[1].Name}, Contacts: []analyze.IOCContact{contact(0), contact(1)}},
-		{IOC: all, Kind: p(2), Containers: []string{p(3)}, Unattributed: true, Contacts: []analyze.IOCContact{contact(2), {Rules: []string{p(4)}}}},
+	res.IOCs = []ioc.Hit{
+		{IOC: dst.String(), Kind: p(1), Containers: []string{res.Containers[0].ID, res.Containers[1].Name}, Contacts: []ioc.Contact{contact(0), contact(1)}},
+		{IOC: all, Kind: p(2), Containers: []string{p(3)}, Unattributed: true, Contacts: []ioc.Contact{contact(2), {Rules: []string{p(4)}}}},
 	}
 	res.TrafficProblems = []string{p(5)}
 	return res
@@ -384,17 +392,17 @@ func mdHeaderCells(md string, i int) int {
 // edges, while other paths are not.
 func TestTopologyMarksCapturesAndContacts(t *testing.T) {
 	res := reportDemoResult(t)
-	var beacon *analyze.Path
+	var beacon *netpath.Path
 	for _, p := range res.Paths {
-		if p.Kind == analyze.PathEgress && strings.HasPrefix(p.ContainerName, "dce-beacon-") {
+		if p.Kind == netpath.PathEgress && strings.HasPrefix(p.ContainerName, "dce-beacon-") {
 			beacon = p
 		}
 	}
 	if beacon == nil {
 		t.Fatal("no beacon path in the demo")
 	}
-	res.IOCs = []analyze.IOCHit{{IOC: beacon.Dst.String(), Kind: "ip", Containers: []string{beacon.Container},
-		Contacts: []analyze.IOCContact{{Container: beacon.Container, ContainerName: beacon.ContainerName, Remotes: []netip.Addr{beacon.Dst}, Path: beacon}}}}
+	res.IOCs = []ioc.Hit{{IOC: beacon.Dst.String(), Kind: "ip", Containers: []string{beacon.Container},
+		Contacts: []ioc.Contact{{Container: beacon.Container, ContainerName: beacon.ContainerName, Remotes: []netip.Addr{beacon.Dst}, Path: beacon}}}}
 	tv := buildTopology(res, map[string]bool{beacon.OutIface: true, "docker0": true})
 	hl := map[string]bool{}
 	captured := map[string]bool{}

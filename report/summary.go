@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/dockcase/dockcase/analyze"
+	"github.com/dockcase/dockcase/analyze/netpath"
 )
 
 // Summary prints the terminal summary of an analysis: the bundle, then
@@ -168,11 +169,11 @@ func pathsTable(w io.Writer, res *analyze.Result) error {
 		natRule := ""
 		for _, h := range p.Hops {
 			switch h.Kind {
-			case analyze.HopVeth, analyze.HopBridge, analyze.HopParent:
+			case netpath.HopVeth, netpath.HopBridge, netpath.HopParent:
 				if len(via) == 0 || via[len(via)-1] != h.Iface {
 					via = append(via, h.Iface)
 				}
-			case analyze.HopNAT, analyze.HopDNAT:
+			case netpath.HopNAT, netpath.HopDNAT:
 				for _, e := range h.Evidence {
 					if e.Line > 0 {
 						natRule = fmt.Sprintf("%s:%d", e.Member[strings.LastIndex(e.Member, "/")+1:], e.Line)
@@ -183,7 +184,7 @@ func pathsTable(w io.Writer, res *analyze.Result) error {
 		nat := "no"
 		if p.NAT {
 			nat = "yes " + natRule
-		} else if p.Kind == analyze.PathInbound && natRule != "" {
+		} else if p.Kind == netpath.PathInbound && natRule != "" {
 			nat = "dnat " + natRule
 		}
 		dst := addrOr(p.Dst, "-")
@@ -230,14 +231,14 @@ func visibilityTable(w io.Writer, res *analyze.Result) error {
 			}
 			cell := v.Visible
 			switch v.Visible {
-			case analyze.VisibleYes:
+			case netpath.VisibleYes:
 				cell = "yes " + addrOr(v.Src, "?")
 				if v.As == "host" {
 					cell += " (host)"
 				}
-			case analyze.VisibleNo:
+			case netpath.VisibleNo:
 				cell = "-"
-			case analyze.VisibleUnknown:
+			case netpath.VisibleUnknown:
 				cell = "?"
 			}
 			cells[v.ContainerName][v.Iface] = cell
@@ -259,7 +260,7 @@ func visibilityTable(w io.Writer, res *analyze.Result) error {
 }
 
 // PathDetail prints one path hop by hop, each hop with its evidence.
-func PathDetail(w io.Writer, p *analyze.Path) error {
+func PathDetail(w io.Writer, p *netpath.Path) error {
 	t := TerminalText
 	fmt.Fprintf(w, "%s path of %s (%s, network mode %s) to %s\n", p.Kind, t(p.ContainerName), shortID(p.Container), t(p.NetworkMode), addrOr(p.Dst, "-"))
 	for i, h := range p.Hops {

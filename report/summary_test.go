@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/dockcase/dockcase/analyze"
+	"github.com/dockcase/dockcase/analyze/model"
+	"github.com/dockcase/dockcase/analyze/netpath"
 )
 
 func hostileResult() *analyze.Result {
@@ -17,12 +19,12 @@ func hostileResult() *analyze.Result {
 		Version: analyze.ResultVersion,
 		Bundle:  analyze.BundleInfo{Root: "r", Case: "C\x1b[31m", Host: "h", Verified: false, VerificationError: "bad\x1b[0m"},
 		Host:    analyze.HostInfo{Destinations: []netip.Addr{dst}},
-		Containers: []*analyze.Container{{ID: "0123456789abcdef", Name: name, State: "running", NetworkMode: "bridge",
-			Endpoints: []analyze.Endpoint{{Network: "n\x1b[1m", IP: netip.MustParseAddr("172.17.0.2")}}}},
-		Paths: []*analyze.Path{{Kind: analyze.PathEgress, ContainerName: name, Dst: dst, OutIface: "eth0", NAT: true, Verdict: "accept",
+		Containers: []*model.Container{{ID: "0123456789abcdef", Name: name, State: "running", NetworkMode: "bridge",
+			Endpoints: []model.Endpoint{{Network: "n\x1b[1m", IP: netip.MustParseAddr("172.17.0.2")}}}},
+		Paths: []*netpath.Path{{Kind: netpath.PathEgress, ContainerName: name, Dst: dst, OutIface: "eth0", NAT: true, Verdict: "accept",
 			FinalSrc: netip.MustParseAddr("192.0.2.2"),
-			Hops:     []analyze.Hop{{Kind: analyze.HopVeth, Iface: "veth\x1b[2K", Text: "t\x1b[2K", Evidence: []analyze.Evidence{{Member: "m\x1b[2K", Line: 3}}}}}},
-		Visibility: []analyze.VisibilityRow{{ContainerName: name, Dst: dst, Iface: "br-0123456789ab", Visible: analyze.VisibleYes,
+			Hops:     []netpath.Hop{{Kind: netpath.HopVeth, Iface: "veth\x1b[2K", Text: "t\x1b[2K", Evidence: []model.Evidence{{Member: "m\x1b[2K", Line: 3}}}}}},
+		Visibility: []netpath.VisibilityRow{{ContainerName: name, Dst: dst, Iface: "br-0123456789ab", Visible: netpath.VisibleYes,
 			Src: netip.MustParseAddr("172.17.0.2"), As: "container"}},
 		Missing: []string{"x\x1b[0m"},
 	}

@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/dockcase/dockcase/analyze"
+	"github.com/dockcase/dockcase/analyze/model"
+	"github.com/dockcase/dockcase/analyze/netpath"
 )
 
 // The topology diagram draws five columns, left to right: containers, their
@@ -107,7 +109,7 @@ func captureInterfaces(res *analyze.Result) map[string]bool {
 
 // topoNATLabel names a NAT hop by its rule: the target and the source
 // network (or the DNAT destination), and where the rule is.
-func topoNATLabel(h analyze.Hop) string {
+func topoNATLabel(h netpath.Hop) string {
 	label, where := topoNATRule(h)
 	if where != "" {
 		label += " (" + where + ")"
@@ -116,7 +118,7 @@ func topoNATLabel(h analyze.Hop) string {
 }
 
 // topoNATRule returns a NAT hop's rule in short and where it is.
-func topoNATRule(h analyze.Hop) (label, where string) {
+func topoNATRule(h netpath.Hop) (label, where string) {
 	rule := ""
 	if len(h.Evidence) > 0 {
 		e := h.Evidence[0]
@@ -159,15 +161,15 @@ func topoNATRule(h analyze.Hop) (label, where string) {
 
 // topoHopKey places a hop in the diagram; ok is false for hops that are
 // not drawn (routes, filter verdicts, the container's own interface).
-func topoHopKey(h analyze.Hop) (topoKey, bool) {
+func topoHopKey(h netpath.Hop) (topoKey, bool) {
 	switch h.Kind {
-	case analyze.HopVeth:
+	case netpath.HopVeth:
 		return topoKey{1, h.Iface}, true
-	case analyze.HopBridge:
+	case netpath.HopBridge:
 		return topoKey{2, h.Iface}, true
-	case analyze.HopNAT, analyze.HopDNAT:
+	case netpath.HopNAT, netpath.HopDNAT:
 		return topoKey{3, topoNATLabel(h)}, true
-	case analyze.HopOut, analyze.HopUplink, analyze.HopParent:
+	case netpath.HopOut, netpath.HopUplink, netpath.HopParent:
 		return topoKey{4, h.Iface}, true
 	}
 	return topoKey{}, false
@@ -190,7 +192,7 @@ func buildTopology(res *analyze.Result, captured map[string]bool) topoView {
 		}
 		return n
 	}
-	containers := append([]*analyze.Container{}, res.Containers...)
+	containers := append([]*model.Container{}, res.Containers...)
 	sort.SliceStable(containers, func(i, j int) bool { return containers[i].Name < containers[j].Name })
 	var tv topoView
 	drawn := map[string]bool{}
@@ -220,14 +222,14 @@ func buildTopology(res *analyze.Result, captured map[string]bool) topoView {
 	}
 	for _, hi := range res.Interfaces {
 		switch hi.Kind {
-		case analyze.IfaceVeth:
+		case netpath.IfaceVeth:
 			if hi.Container != "" && !drawn[hi.Container] {
 				continue
 			}
 			add(topoKey{1, hi.Name})
-		case analyze.IfaceBridge:
+		case netpath.IfaceBridge:
 			add(topoKey{2, hi.Name})
-		case analyze.IfaceUplink:
+		case netpath.IfaceUplink:
 			add(topoKey{4, hi.Name})
 		}
 	}
@@ -244,13 +246,13 @@ func buildTopology(res *analyze.Result, captured map[string]bool) topoView {
 		edges[k] = edges[k] || hl
 	}
 	for _, hi := range res.Interfaces {
-		if hi.Kind == analyze.IfaceVeth && drawn[hi.Container] {
+		if hi.Kind == netpath.IfaceVeth && drawn[hi.Container] {
 			link(topoKey{0, hi.Container}, topoKey{1, hi.Name}, false)
 		}
 	}
 	contacts := iocContactPaths(res)
-	for i, p := range append(append([]*analyze.Path{}, res.Paths...), contacts...) {
-		if !drawn[p.Container] || p.Kind == analyze.PathContainer {
+	for i, p := range append(append([]*netpath.Path{}, res.Paths...), contacts...) {
+		if !drawn[p.Container] || p.Kind == netpath.PathContainer {
 			continue
 		}
 		hl := i >= len(res.Paths) || iocHighlighted(res, p)
@@ -268,7 +270,7 @@ func buildTopology(res *analyze.Result, captured map[string]bool) topoView {
 				n.label, n.sub = topoNATRule(h)
 				n.title = h.Text
 			}
-			if h.Kind == analyze.HopOut && h.Src.IsValid() && k.col == 4 && n.sub == "" {
+			if h.Kind == netpath.HopOut && h.Src.IsValid() && k.col == 4 && n.sub == "" {
 				n.sub = "as " + h.Src.String()
 			}
 			if hl {

@@ -12,6 +12,10 @@ import (
 	"time"
 
 	"github.com/dockcase/dockcase/analyze"
+	"github.com/dockcase/dockcase/analyze/model"
+	"github.com/dockcase/dockcase/analyze/netpath"
+	"github.com/dockcase/dockcase/analyze/timeline"
+	"github.com/dockcase/dockcase/analyze/triage"
 )
 
 // Limits of the rendered reports. A page of a million rows opens on no
@@ -229,7 +233,7 @@ func viewAddr(a netip.Addr) string {
 
 // viewEvidence cites evidence in one line: member, place, hash prefix, and
 // the quoted text.
-func viewEvidence(e analyze.Evidence) string {
+func viewEvidence(e model.Evidence) string {
 	var b strings.Builder
 	b.WriteString(e.Member)
 	switch {
@@ -259,7 +263,7 @@ func viewCut(s string) string {
 	return s
 }
 
-func viewEvidenceList(evs []analyze.Evidence) []string {
+func viewEvidenceList(evs []model.Evidence) []string {
 	out := make([]string, 0, len(evs))
 	for _, e := range evs {
 		out = append(out, viewEvidence(e))
@@ -370,8 +374,8 @@ func iocSection(res *analyze.Result) []iocView {
 
 // iocContactPaths are the paths of the containers that contacted an
 // indicator, towards it.
-func iocContactPaths(res *analyze.Result) []*analyze.Path {
-	var out []*analyze.Path
+func iocContactPaths(res *analyze.Result) []*netpath.Path {
+	var out []*netpath.Path
 	for _, hit := range res.IOCs {
 		for _, c := range hit.Contacts {
 			if c.Path != nil {
@@ -384,8 +388,8 @@ func iocContactPaths(res *analyze.Result) []*analyze.Path {
 
 // iocHighlighted reports whether a path is an IOC contact: the path of a
 // container that contacted an indicator, towards the indicator's address.
-func iocHighlighted(res *analyze.Result, p *analyze.Path) bool {
-	if p.Kind == analyze.PathInbound {
+func iocHighlighted(res *analyze.Result, p *netpath.Path) bool {
+	if p.Kind == netpath.PathInbound {
 		return false
 	}
 	for _, hit := range res.IOCs {
@@ -428,10 +432,10 @@ func pathsSection(res *analyze.Result) ([]pathView, int) {
 	return out, len(res.Paths)
 }
 
-func pathSection(p *analyze.Path, highlight bool) pathView {
+func pathSection(p *netpath.Path, highlight bool) pathView {
 	pv := pathView{Kind: viewText(p.Kind), Highlight: highlight, Verdict: viewText(p.Verdict)}
 	switch p.Kind {
-	case analyze.PathInbound:
+	case netpath.PathInbound:
 		pv.Title = viewText(fmt.Sprintf("inbound %s/%d → %s", p.Proto, p.DPort, p.ContainerName))
 	default:
 		pv.Title = viewText(p.ContainerName + " → " + viewAddr(p.Dst))
@@ -481,30 +485,30 @@ func pathSection(p *analyze.Path, highlight bool) pathView {
 
 // pathChain names the nodes of a path the way the topology draws them:
 // container, veth, bridge, NAT rule, uplink.
-func pathChain(p *analyze.Path) []string {
+func pathChain(p *netpath.Path) []string {
 	name := p.ContainerName
 	var chain []string
 	for _, h := range p.Hops {
 		switch h.Kind {
-		case analyze.HopContainerIf:
+		case netpath.HopContainerIf:
 			if h.Addr.IsValid() {
 				name += " (" + h.Addr.String() + ")"
 			}
-		case analyze.HopVeth, analyze.HopBridge, analyze.HopParent:
+		case netpath.HopVeth, netpath.HopBridge, netpath.HopParent:
 			chain = append(chain, viewText(h.Iface))
-		case analyze.HopNAT, analyze.HopDNAT:
+		case netpath.HopNAT, netpath.HopDNAT:
 			chain = append(chain, viewText(topoNATLabel(h)))
-		case analyze.HopOut, analyze.HopUplink:
+		case netpath.HopOut, netpath.HopUplink:
 			s := h.Iface
-			if h.Src.IsValid() && h.Kind == analyze.HopOut {
+			if h.Src.IsValid() && h.Kind == netpath.HopOut {
 				s += " as " + h.Src.String()
 			}
 			chain = append(chain, viewText(s))
-		case analyze.HopHostStack:
+		case netpath.HopHostStack:
 			chain = append(chain, "host network stack")
 		}
 	}
-	if p.Kind == analyze.PathInbound {
+	if p.Kind == netpath.PathInbound {
 		// An inbound path's hops run from the uplink to the container.
 		return append(chain, viewText(name))
 	}
@@ -522,22 +526,22 @@ func pathChain(p *analyze.Path) []string {
 func visibilitySection(res *analyze.Result) []matrixView {
 	var ifaces []string
 	for _, hi := range res.Interfaces {
-		if hi.Kind != analyze.IfaceVeth {
+		if hi.Kind != netpath.IfaceVeth {
 			ifaces = append(ifaces, hi.Name)
 		}
 	}
 	type key struct{ dst, container string }
-	byKey := map[key]map[string]analyze.VisibilityRow{}
-	own := map[key]analyze.VisibilityRow{}
+	byKey := map[key]map[string]netpath.VisibilityRow{}
+	own := map[key]netpath.VisibilityRow{}
 	var order []key
 	for _, r := range res.Visibility {
 		k := key{r.Dst.String(), r.ContainerName}
 		if byKey[k] == nil {
-			byKey[k] = map[string]analyze.VisibilityRow{}
+			byKey[k] = map[string]netpath.VisibilityRow{}
 			order = append(order, k)
 		}
-		if r.IfaceKind == analyze.IfaceVeth {
-			if r.Visible == analyze.VisibleYes || own[k].Iface == "" {
+		if r.IfaceKind == netpath.IfaceVeth {
+			if r.Visible == netpath.VisibleYes || own[k].Iface == "" {
 				own[k] = r
 			}
 			continue
@@ -557,7 +561,7 @@ func visibilitySection(res *analyze.Result) []matrixView {
 			}
 			row := matrixRow{Container: viewText(k.container)}
 			ov, ok := own[k]
-			if ok && ov.Visible == analyze.VisibleYes {
+			if ok && ov.Visible == netpath.VisibleYes {
 				row.Cells = append(row.Cells, visibilityCell(ov, ov.Iface+" "))
 			} else {
 				row.Cells = append(row.Cells, matrixCell{Text: "—", Class: "na"})
@@ -585,15 +589,15 @@ func viewTextAll(ss []string) []string {
 	return out
 }
 
-func visibilityCell(r analyze.VisibilityRow, prefix string) matrixCell {
+func visibilityCell(r netpath.VisibilityRow, prefix string) matrixCell {
 	c := matrixCell{Class: r.Visible, Why: viewText(r.Why)}
 	switch r.Visible {
-	case analyze.VisibleYes:
+	case netpath.VisibleYes:
 		c.Text = prefix + "yes " + viewAddr(r.Src)
 		if r.As == "host" {
 			c.Text += " (host)"
 		}
-	case analyze.VisibleNo:
+	case netpath.VisibleNo:
 		c.Text = "no"
 	default:
 		c.Text = r.Visible
@@ -699,7 +703,7 @@ func containersSection(res *analyze.Result) []containerView {
 		}
 		cv.Visibility = viewTable{Header: []string{"towards", "interface", "visible", "source there", "why"}, Empty: "No visibility answer (the container has no path)."}
 		for _, r := range res.Visibility {
-			if r.Container != c.ID || (r.IfaceKind == analyze.IfaceVeth && r.Visible == analyze.VisibleNo) {
+			if r.Container != c.ID || (r.IfaceKind == netpath.IfaceVeth && r.Visible == netpath.VisibleNo) {
 				continue
 			}
 			src := viewAddr(r.Src)
@@ -816,7 +820,7 @@ func findingViews(res *analyze.Result) []findingView {
 
 // viewSeverities are the severities, most severe first; a finding of
 // another name is shown last.
-var viewSeverities = []string{analyze.SeverityCritical, analyze.SeverityHigh, analyze.SeverityMedium, analyze.SeverityLow, analyze.SeverityInfo}
+var viewSeverities = []string{triage.SeverityCritical, triage.SeverityHigh, triage.SeverityMedium, triage.SeverityLow, triage.SeverityInfo}
 
 // findingsSection groups the findings by severity, most severe first, and
 // by id and container within a group.
@@ -829,7 +833,7 @@ func findingsSection(res *analyze.Result) ([]findingGroup, int) {
 	names := append([]string{}, viewSeverities...)
 	var other []string
 	for s := range groups {
-		if analyze.SeverityRank(s) < 0 {
+		if triage.SeverityRank(s) < 0 {
 			other = append(other, s)
 		}
 	}
@@ -997,7 +1001,7 @@ func evidenceSection(res *analyze.Result) viewTable {
 		count int
 	}
 	members := map[string]*entry{}
-	add := func(e analyze.Evidence) {
+	add := func(e model.Evidence) {
 		if e.Member == "" {
 			return
 		}
@@ -1098,7 +1102,7 @@ func custodySection(res *analyze.Result) viewTable {
 	idx := []int{}
 	for i, e := range res.Timeline {
 		switch e.Kind {
-		case analyze.TimeCollectionStep, analyze.TimeContainment, analyze.TimeCustody:
+		case timeline.CollectionStep, timeline.Containment, timeline.Custody:
 			idx = append(idx, i)
 		}
 	}

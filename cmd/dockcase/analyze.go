@@ -8,6 +8,7 @@ import (
 	"os"
 
 	"github.com/dockcase/dockcase/analyze"
+	"github.com/dockcase/dockcase/analyze/flow"
 	"github.com/dockcase/dockcase/bundle"
 	"github.com/dockcase/dockcase/report"
 	"github.com/spf13/cobra"
@@ -113,7 +114,7 @@ func runAnalyze(opts *analyzeOptions, path string, stdout, stderr io.Writer) err
 		return err
 	}
 	c, err := analyze.Open(b, analyze.Options{To: to, BundleSHA256: sum, IOCs: iocs, Pcaps: opts.traffic.pcaps, BadHashes: badHashes,
-		Flow: analyze.FlowOptions{MaxFlows: opts.traffic.maxFlows}})
+		Flow: flow.Options{MaxFlows: opts.traffic.maxFlows}})
 	if err != nil {
 		return err
 	}

@@ -14,6 +14,8 @@ import (
 
 	"github.com/dockcase/dockcase/analyze"
 	"github.com/dockcase/dockcase/analyze/analyzetest"
+	"github.com/dockcase/dockcase/analyze/timeline"
+	"github.com/dockcase/dockcase/analyze/triage"
 )
 
 // tamperedDemo writes a copy of the demo bundle in which one firewall rule
@@ -143,14 +145,14 @@ func TestTimelineIsTheAnalysisTimeline(t *testing.T) {
 	domain := analyzetest.Scenario(t, "C2", 5)
 	res := demoAnalysis(t, "--ioc", domain)
 	var want bytes.Buffer
-	if err := analyze.WriteTimelineCSV(&want, res.Timeline); err != nil {
+	if err := timeline.WriteCSV(&want, res.Timeline); err != nil {
 		t.Fatal(err)
 	}
 	kinds := map[string]int{}
 	for _, e := range res.Timeline {
 		kinds[e.Kind]++
 	}
-	if kinds[analyze.TimeFlowFirst] == 0 || kinds[analyze.TimeDNSQuery] == 0 {
+	if kinds[timeline.FlowFirst] == 0 || kinds[timeline.DNSQuery] == 0 {
 		t.Fatalf("the analysis timeline has no traffic events: %v", kinds)
 	}
 	signers := "--allowed-signers=" + filepath.Join(analyzetest.DemoDir(), "allowed_signers")
@@ -166,7 +168,7 @@ func TestTimelineIsTheAnalysisTimeline(t *testing.T) {
 		t.Fatalf("timeline --timesketch: exit %d\nstderr: %s", code, stderr.String())
 	}
 	var wantTS bytes.Buffer
-	if err := analyze.WriteTimesketch(&wantTS, res.Timeline); err != nil {
+	if err := timeline.WriteTimesketch(&wantTS, res.Timeline); err != nil {
 		t.Fatal(err)
 	}
 	if got, err := os.ReadFile(ts); err != nil || !bytes.Equal(got, wantTS.Bytes()) {
@@ -179,8 +181,8 @@ func TestTimelineIsTheAnalysisTimeline(t *testing.T) {
 // DNS, and its address.
 func TestFindingsIOCIsAnalyzeIOC(t *testing.T) {
 	addr, domain := analyzetest.Scenario(t, "C2", 1), analyzetest.Scenario(t, "C2", 5)
-	iocFindings := func(fs []analyze.TriageFinding) []analyze.TriageFinding {
-		var out []analyze.TriageFinding
+	iocFindings := func(fs []triage.Finding) []triage.Finding {
+		var out []triage.Finding
 		for _, f := range fs {
 			if f.ID == "ioc-contact" {
 				out = append(out, f)

@@ -9,6 +9,9 @@ import (
 	"strings"
 
 	"github.com/dockcase/dockcase/analyze"
+	"github.com/dockcase/dockcase/analyze/flow"
+	"github.com/dockcase/dockcase/analyze/layer"
+	"github.com/dockcase/dockcase/analyze/model"
 	"github.com/dockcase/dockcase/analyze/triage"
 	"github.com/dockcase/dockcase/report"
 	"github.com/spf13/cobra"
@@ -35,7 +38,7 @@ type findingsDoc struct {
 	Findings []triage.Finding `json:"findings"`
 	// Files are the committed layers' files: every file each container
 	// added or changed, with size, mode, mtime and SHA-256.
-	Files []*analyze.Layer `json:"files"`
+	Files []*layer.Layer `json:"files"`
 }
 
 func newFindingsCmd() *cobra.Command {
@@ -90,7 +93,7 @@ func runFindings(opts *findingsOptions, path string, stdout io.Writer) error {
 	}
 	defer b.Close()
 	c, err := analyze.Open(b, analyze.Options{MinSeverity: minSev, BadHashes: badHashes, IOCs: iocs, Pcaps: opts.traffic.pcaps,
-		Flow: analyze.FlowOptions{MaxFlows: opts.traffic.maxFlows}})
+		Flow: flow.Options{MaxFlows: opts.traffic.maxFlows}})
 	if err != nil {
 		return err
 	}
@@ -163,7 +166,7 @@ func orNone(s string) string {
 }
 
 // evidenceLine renders one evidence citation on one line.
-func evidenceLine(e analyze.Evidence) string {
+func evidenceLine(e model.Evidence) string {
 	s := e.Member
 	if e.Pointer != "" {
 		s += " " + e.Pointer

@@ -10,7 +10,11 @@ import (
 	"time"
 
 	"github.com/dockcase/dockcase/analyze"
+	"github.com/dockcase/dockcase/analyze/flow"
+	"github.com/dockcase/dockcase/analyze/ioc"
+	"github.com/dockcase/dockcase/analyze/traffic"
 	"github.com/dockcase/dockcase/bundle"
+	"github.com/dockcase/dockcase/internal/indicator"
 	"github.com/dockcase/dockcase/report"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -29,18 +33,18 @@ func (o *trafficOptions) addFlags(fs *pflag.FlagSet) {
 	fs.StringArrayVar(&o.iocs, "ioc", nil, "an indicator to match: `IP`, CIDR or domain (repeatable)")
 	fs.StringArrayVar(&o.iocFiles, "ioc-file", nil, "read indicators from `FILE`, one a line, # comments (repeatable)")
 	fs.StringArrayVar(&o.pcaps, "pcap", nil, "also read this capture `FILE` (pcap or pcapng from outside the host, after NAT; repeatable)")
-	fs.IntVar(&o.maxFlows, "max-flows", analyze.DefaultMaxFlows, "keep at most `N` flows in memory; beyond, the least recently active are counted, not analysed (about 1.5 KiB each: raise it where memory allows)")
+	fs.IntVar(&o.maxFlows, "max-flows", flow.DefaultMaxFlows, "keep at most `N` flows in memory; beyond, the least recently active are counted, not analysed (about 1.5 KiB each: raise it where memory allows)")
 }
 
 // indicators parses --ioc and --ioc-file, and checks --max-flows; a bad
 // indicator or bound is a usage error.
-func (o *trafficOptions) indicators() ([]analyze.IOC, error) {
+func (o *trafficOptions) indicators() ([]indicator.Indicator, error) {
 	if o.maxFlows < 1 {
 		return nil, usagef("--max-flows %d: want a positive number of flows", o.maxFlows)
 	}
-	var out []analyze.IOC
+	var out []indicator.Indicator
 	for _, s := range o.iocs {
-		i, err := analyze.ParseIOC(s)
+		i, err := indicator.Parse(s)
 		if err != nil {
 			return nil, usagef("--ioc: %v", err)
 		}
@@ -51,7 +55,7 @@ func (o *trafficOptions) indicators() ([]analyze.IOC, error) {
 		if err != nil {
 			return nil, usagef("--ioc-file: %v", err)
 		}
-		list, err := analyze.ParseIOCList(f, name)
+		list, err := indicator.ParseList(f, name)
 		f.Close()
 		if err != nil {
 			return nil, usagef("--ioc-file: %v", err)
@@ -74,7 +78,7 @@ func unattributedError(res *analyze.Result, stderr io.Writer) error {
 	if n == 0 && len(iocs) == 0 {
 		return nil
 	}
-	msg := fmt.Sprintf("%d captured flows stay unattributed (\"host or unknown\", rule %q)", n, analyze.RuleUnknown)
+	msg := fmt.Sprintf("%d captured flows stay unattributed (\"host or unknown\", rule %q)", n, traffic.RuleUnknown)
 	if len(iocs) > 0 {
 		msg += fmt.Sprintf(", among them traffic with %q", iocs)
 	}
@@ -127,7 +131,7 @@ func analyzeTraffic(opts *analyzeOptions, path string) (*bundle.Bundle, *analyze
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	c, err := analyze.Open(b, analyze.Options{IOCs: iocs, Pcaps: opts.traffic.pcaps, Flow: analyze.FlowOptions{MaxFlows: opts.traffic.maxFlows}})
+	c, err := analyze.Open(b, analyze.Options{IOCs: iocs, Pcaps: opts.traffic.pcaps, Flow: flow.Options{MaxFlows: opts.traffic.maxFlows}})
 	if err != nil {
 		b.Close()
 		return nil, nil, nil, err
@@ -139,7 +143,7 @@ func analyzeTraffic(opts *analyzeOptions, path string) (*bundle.Bundle, *analyze
 	}
 	if len(t.Captures) == 0 {
 		b.Close()
-		return nil, nil, nil, analyze.ErrNoCapture
+		return nil, nil, nil, traffic.ErrNoCapture
 	}
 	hits, err := c.IOCs()
 	if err != nil {
@@ -152,7 +156,7 @@ func analyzeTraffic(opts *analyzeOptions, path string) (*bundle.Bundle, *analyze
 
 // selectFlows keeps the flows of one container (by id, id prefix or name,
 // also a container gone before the snapshot) that match any of iocs.
-func selectFlows(res *analyze.Result, container string, iocs []analyze.IOC) ([]*analyze.Flow, error) {
+func selectFlows(res *analyze.Result, container string, iocs []indicator.Indicator) ([]*traffic.Flow, error) {
 	id := ""
 	if container != "" {
 		ref := strings.TrimPrefix(container, "/")
@@ -172,7 +176,7 @@ func selectFlows(res *analyze.Result, container string, iocs []analyze.IOC) ([]*
 			return nil, usagef("--container %q: no such container in the bundle or its captures", container)
 		}
 	}
-	var out []*analyze.Flow
+	var out []*traffic.Flow
 	for i := range res.Flows {
 		f := &res.Flows[i]
 		if id != "" && f.Container != id {
@@ -180,8 +184,8 @@ func selectFlows(res *analyze.Result, container string, iocs []analyze.IOC) ([]*
 		}
 		if len(iocs) > 0 {
 			hit := false
-			for _, ioc := range iocs {
-				if analyze.MatchFlow(ioc, f) {
+			for _, ind := range iocs {
+				if ioc.MatchFlow(ind, f) {
 					hit = true
 					break
 				}
@@ -199,7 +203,7 @@ var flowsHeader = []string{"first", "last", "container", "rule", "confidence", "
 	"client", "client_port", "server", "server_port", "original", "packets_to_server", "packets_to_client",
 	"bytes_to_server", "bytes_to_client", "tcp_flags", "names", "first_frame", "last_frame", "reason"}
 
-func flowRow(f *analyze.Flow) []string {
+func flowRow(f *traffic.Flow) []string {
 	who := f.ContainerName
 	if who == "" {
 		who = f.Container
@@ -237,7 +241,7 @@ func runFlows(opts *flowsOptions, path string, stdout, stderr io.Writer) error {
 	}
 	unknown := 0
 	for _, f := range flows {
-		if f.Rule == analyze.RuleUnknown {
+		if f.Rule == traffic.RuleUnknown {
 			unknown++
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"os"
 
 	"github.com/dockcase/dockcase/analyze"
+	"github.com/dockcase/dockcase/analyze/flow"
 	"github.com/dockcase/dockcase/analyze/timeline"
 	"github.com/dockcase/dockcase/bundle"
 	"github.com/dockcase/dockcase/report"
@@ -68,7 +69,7 @@ func runTimeline(opts *timelineOptions, path string, stdout, stderr io.Writer) e
 		return err
 	}
 	c, err := analyze.Open(b, analyze.Options{BundleSHA256: sum, IOCs: iocs, Pcaps: opts.traffic.pcaps,
-		Flow: analyze.FlowOptions{MaxFlows: opts.traffic.maxFlows}})
+		Flow: flow.Options{MaxFlows: opts.traffic.maxFlows}})
 	if err != nil {
 		return err
 	}
