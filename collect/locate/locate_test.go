@@ -23,7 +23,7 @@ import (
 	"github.com/dockcase/dockcase/collect/capture"
 	"github.com/dockcase/dockcase/collect/e2etest"
 	"github.com/dockcase/dockcase/collect/host"
-	"github.com/dockcase/dockcase/internal/pcapfilter"
+	"github.com/dockcase/dockcase/internal/pcapng"
 	"github.com/docker/docker/api/types/container"
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
@@ -706,39 +706,39 @@ func TestLocateParsePacket(t *testing.T) {
 	ipv4TCP := locateTestFrame(t, eth(layers.EthernetTypeIPv4), v4("198.19.3.2", "198.18.7.2", layers.IPProtocolTCP), syn)
 	tests := []struct {
 		name string
-		lt   pcapfilter.LinkType
+		lt   pcapng.LinkType
 		data []byte
 		want locatePacket
 		ok   bool
 	}{
-		{name: "ethernet ipv4 tcp syn", lt: pcapfilter.LinkTypeEthernet, data: ipv4TCP,
+		{name: "ethernet ipv4 tcp syn", lt: pcapng.LinkTypeEthernet, data: ipv4TCP,
 			want: locatePacket{proto: 6, src: ap("198.19.3.2:40000"), dst: ap("198.18.7.2:4444"), tcpFlags: locateTCPSyn}, ok: true},
-		{name: "ethernet ipv4 tcp syn-ack", lt: pcapfilter.LinkTypeEthernet,
+		{name: "ethernet ipv4 tcp syn-ack", lt: pcapng.LinkTypeEthernet,
 			data: locateTestFrame(t, eth(layers.EthernetTypeIPv4), v4("198.18.7.2", "198.18.7.1", layers.IPProtocolTCP), synack),
 			want: locatePacket{proto: 6, src: ap("198.18.7.2:4444"), dst: ap("198.18.7.1:40000"), tcpFlags: locateTCPSyn | locateTCPAck}, ok: true},
-		{name: "802.1Q ipv4 udp", lt: pcapfilter.LinkTypeEthernet,
+		{name: "802.1Q ipv4 udp", lt: pcapng.LinkTypeEthernet,
 			data: locateTestFrame(t, eth(layers.EthernetTypeDot1Q), &layers.Dot1Q{VLANIdentifier: 7, Type: layers.EthernetTypeIPv4},
 				v4("198.19.3.2", "198.18.7.2", layers.IPProtocolUDP), udp),
 			want: locatePacket{proto: 17, src: ap("198.19.3.2:41000"), dst: ap("198.18.7.2:5555")}, ok: true},
-		{name: "raw ipv6 udp", lt: pcapfilter.LinkTypeRaw,
+		{name: "raw ipv6 udp", lt: pcapng.LinkTypeRaw,
 			data: locateTestFrame(t, v6("2001:db8::2", "2001:db8:7::2", layers.IPProtocolUDP), udp),
 			want: locatePacket{proto: 17, src: ap("[2001:db8::2]:41000"), dst: ap("[2001:db8:7::2]:5555")}, ok: true},
-		{name: "ipv6 hop-by-hop then tcp", lt: pcapfilter.LinkTypeEthernet,
+		{name: "ipv6 hop-by-hop then tcp", lt: pcapng.LinkTypeEthernet,
 			data: locateTestFrame(t, eth(layers.EthernetTypeIPv6), v6("2001:db8::2", "2001:db8:7::2", layers.IPProtocolIPv6HopByHop),
 				hopByHop, syn),
 			want: locatePacket{proto: 6, src: ap("[2001:db8::2]:40000"), dst: ap("[2001:db8:7::2]:4444"), tcpFlags: locateTCPSyn}, ok: true},
-		{name: "ipv4 fragment after the first", lt: pcapfilter.LinkTypeEthernet,
+		{name: "ipv4 fragment after the first", lt: pcapng.LinkTypeEthernet,
 			data: locateTestFrame(t, eth(layers.EthernetTypeIPv4), frag, gopacket.Payload(make([]byte, 16)))},
-		{name: "icmp", lt: pcapfilter.LinkTypeEthernet,
+		{name: "icmp", lt: pcapng.LinkTypeEthernet,
 			data: locateTestFrame(t, eth(layers.EthernetTypeIPv4), v4("198.19.3.2", "198.18.7.2", layers.IPProtocolICMPv4),
 				&layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(8, 0)})},
-		{name: "arp", lt: pcapfilter.LinkTypeEthernet,
+		{name: "arp", lt: pcapng.LinkTypeEthernet,
 			data: locateTestFrame(t, eth(layers.EthernetTypeARP), &layers.ARP{AddrType: 1, Protocol: 0x800, HwAddressSize: 6, ProtAddressSize: 4,
 				SourceHwAddress: mac, SourceProtAddress: []byte{1, 2, 3, 4}, DstHwAddress: mac, DstProtAddress: []byte{1, 2, 3, 5}})},
-		{name: "truncated in the tcp header", lt: pcapfilter.LinkTypeEthernet, data: ipv4TCP[:14+20+10]},
-		{name: "truncated in the ip header", lt: pcapfilter.LinkTypeEthernet, data: ipv4TCP[:14+12]},
-		{name: "ipv4 header length below 20", lt: pcapfilter.LinkTypeRaw, data: append([]byte{0x44}, ipv4TCP[15:]...)},
-		{name: "empty", lt: pcapfilter.LinkTypeRaw},
+		{name: "truncated in the tcp header", lt: pcapng.LinkTypeEthernet, data: ipv4TCP[:14+20+10]},
+		{name: "truncated in the ip header", lt: pcapng.LinkTypeEthernet, data: ipv4TCP[:14+12]},
+		{name: "ipv4 header length below 20", lt: pcapng.LinkTypeRaw, data: append([]byte{0x44}, ipv4TCP[15:]...)},
+		{name: "empty", lt: pcapng.LinkTypeRaw},
 		{name: "unknown link type", lt: 999, data: ipv4TCP},
 	}
 	for _, tt := range tests {
@@ -758,9 +758,9 @@ func FuzzLocateParsePacket(f *testing.F) {
 		&layers.UDP{SrcPort: 1, DstPort: 2}), uint8(0))
 	f.Add([]byte{0x60, 0, 0, 0, 0, 8, 0, 64}, uint8(1))
 	f.Fuzz(func(t *testing.T, data []byte, raw uint8) {
-		lt := pcapfilter.LinkTypeEthernet
+		lt := pcapng.LinkTypeEthernet
 		if raw&1 == 1 {
-			lt = pcapfilter.LinkTypeRaw
+			lt = pcapng.LinkTypeRaw
 		}
 		p, ok := locateParsePacket(data, lt)
 		if ok && (p.proto != 6 && p.proto != 17 || !p.src.Addr().IsValid() || !p.dst.Addr().IsValid()) {

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 
-	"github.com/dockcase/dockcase/internal/pcapfilter"
+	"github.com/dockcase/dockcase/internal/pcapng"
 	"golang.org/x/sys/unix"
 )
 
@@ -32,18 +32,18 @@ const (
 // over IPv4 or IPv6, from Ethernet (with up to locateMaxVLANTags tags) or
 // raw IP. Every other packet, a truncated one, and a fragment other than
 // the first are refused: they carry no ports.
-func locateParsePacket(data []byte, lt pcapfilter.LinkType) (locatePacket, bool) {
+func locateParsePacket(data []byte, lt pcapng.LinkType) (locatePacket, bool) {
 	p, _, ok := locateParseL4(data, lt)
 	return p, ok
 }
 
 // locateParseL4 is locateParsePacket that also returns the transport
 // header and what follows, as far as it was captured.
-func locateParseL4(data []byte, lt pcapfilter.LinkType) (locatePacket, []byte, bool) {
+func locateParseL4(data []byte, lt pcapng.LinkType) (locatePacket, []byte, bool) {
 	var p locatePacket
 	b := data
 	switch lt {
-	case pcapfilter.LinkTypeEthernet:
+	case pcapng.LinkTypeEthernet:
 		if len(b) < 14 {
 			return p, nil, false
 		}
@@ -64,7 +64,7 @@ func locateParseL4(data []byte, lt pcapfilter.LinkType) (locatePacket, []byte, b
 		default:
 			return p, nil, false
 		}
-	case pcapfilter.LinkTypeRaw, pcapfilter.LinkTypeRawBSD12:
+	case pcapng.LinkTypeRaw, pcapng.LinkTypeRawBSD12:
 	default:
 		return p, nil, false
 	}
