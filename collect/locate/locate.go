@@ -24,6 +24,7 @@ import (
 	"github.com/dockcase/dockcase/collect/capture"
 	"github.com/dockcase/dockcase/collect/docker"
 	"github.com/dockcase/dockcase/collect/host"
+	"github.com/dockcase/dockcase/internal/packet"
 	"github.com/ti-mo/conntrack"
 	"github.com/ti-mo/netfilter"
 	"github.com/vishvananda/netlink"
@@ -1315,9 +1316,6 @@ const (
 	// the attribution of new flows; a reader never waits on it, a new flow
 	// that finds it full is counted as lost.
 	locatePacketQueue = 1024
-	// locateMaxVLANTags bounds the 802.1Q/802.1ad tags skipped in a frame:
-	// QinQ has two; more is not a frame worth reading.
-	locateMaxVLANTags = 2
 	// locateDNSSnaplen is what the kernel copies of each packet when the
 	// target is a domain, so that DNS answers arrive whole: a classic
 	// answer is at most 512 bytes, one with EDNS fits a 1500-byte MTU
@@ -1327,9 +1325,6 @@ const (
 	locateMaxDNSAnswers = 64
 	// locateMaxCNAMEChain bounds the CNAMEs followed from the domain.
 	locateMaxCNAMEChain = 8
-	// locateMaxIPv6ExtHeaders bounds the IPv6 extension headers walked to
-	// find the transport header.
-	locateMaxIPv6ExtHeaders = 8
 )
 
 // SourcePacket is the evidence source of a flow seen in the packets of a
@@ -1420,12 +1415,12 @@ func (s locatePackets) Run(ctx context.Context, t Target, out chan<- FlowEvent) 
 		}
 	}
 	onPacket := func(pi capture.PacketInfo) {
-		p, l4, ok := locateParseL4(pi.Data, pi.LinkType)
+		p, payload, ok := locateParseL4(pi.Data, pi.LinkType)
 		if !ok {
 			return
 		}
-		if t.Domain != "" && p.proto == unix.IPPROTO_UDP && p.src.Port() == 53 && pi.Role != capture.RoleUplink && len(l4) > 8 {
-			for _, a := range locateDNSAnswers(l4[8:], t.Domain) {
+		if t.Domain != "" && p.proto == unix.IPPROTO_UDP && p.src.Port() == 53 && pi.Role != capture.RoleUplink && len(payload) > 0 {
+			for _, a := range locateDNSAnswers(payload, t.Domain) {
 				if t.addAnswered(a) {
 					mu.Lock()
 					queue(locateSighting{answer: a, pkt: p, time: pi.Time, iface: pi.Iface, role: pi.Role, container: pi.Container})
@@ -1668,14 +1663,14 @@ func locateSightingEvent(t Target, s locateSighting) FlowEvent {
 	opener := fromLocal
 	switch f := p.tcpFlags; {
 	case p.proto != unix.IPPROTO_TCP:
-	case f&(locateTCPSyn|locateTCPAck) == locateTCPSyn|locateTCPAck:
+	case f&(packet.TCPFlagSYN|packet.TCPFlagACK) == packet.TCPFlagSYN|packet.TCPFlagACK:
 		opener = !fromLocal
 		ev.State = "SYN_RECV"
-	case f&locateTCPSyn != 0:
+	case f&packet.TCPFlagSYN != 0:
 		ev.State = "SYN_SENT"
-	case f&locateTCPRst != 0:
+	case f&packet.TCPFlagRST != 0:
 		ev.State = "RST"
-	case f&locateTCPFin != 0:
+	case f&packet.TCPFlagFIN != 0:
 		ev.State = "FIN"
 	}
 	ev.Direction = "outbound"

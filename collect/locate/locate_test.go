@@ -23,6 +23,7 @@ import (
 	"github.com/dockcase/dockcase/collect/capture"
 	"github.com/dockcase/dockcase/collect/e2etest"
 	"github.com/dockcase/dockcase/collect/host"
+	"github.com/dockcase/dockcase/internal/packet"
 	"github.com/dockcase/dockcase/internal/pcapng"
 	"github.com/docker/docker/api/types/container"
 	"github.com/gopacket/gopacket"
@@ -704,6 +705,18 @@ func TestLocateParsePacket(t *testing.T) {
 	hopByHop := &layers.IPv6HopByHop{Options: []*layers.IPv6HopByHopOption{{OptionType: 1, OptionData: []byte{0, 0, 0, 0}}}}
 	hopByHop.NextHeader = layers.IPProtocolTCP
 	ipv4TCP := locateTestFrame(t, eth(layers.EthernetTypeIPv4), v4("198.19.3.2", "198.18.7.2", layers.IPProtocolTCP), syn)
+	// Since locate reads packets through internal/packet: three stacked
+	// VLAN tags (locate's own parser stopped at two), an IPv6 AH header
+	// (it walked only hop-by-hop, routing, destination and fragment
+	// headers) and an IPv4 total length that ends before the ports, with
+	// link padding after it (it read the ports from the padding).
+	threeTags := locateTestFrame(t, eth(layers.EthernetTypeDot1Q),
+		&layers.Dot1Q{VLANIdentifier: 7, Type: layers.EthernetTypeDot1Q}, &layers.Dot1Q{VLANIdentifier: 8, Type: layers.EthernetTypeDot1Q},
+		&layers.Dot1Q{VLANIdentifier: 9, Type: layers.EthernetTypeIPv4}, v4("198.19.3.2", "198.18.7.2", layers.IPProtocolUDP), udp)
+	ah := locateTestFrame(t, eth(layers.EthernetTypeIPv6), v6("2001:db8::2", "2001:db8:7::2", layers.IPProtocolIPv6HopByHop), hopByHop, syn)
+	ah[14+6] = 51 // AH, whose 8 bytes have the layout of this hop-by-hop header: length (0+2)*4
+	shortIP := slices.Clone(ipv4TCP)
+	shortIP[14+3] = 22 // total length: the IP header and 2 bytes
 	tests := []struct {
 		name string
 		lt   pcapng.LinkType
@@ -712,10 +725,10 @@ func TestLocateParsePacket(t *testing.T) {
 		ok   bool
 	}{
 		{name: "ethernet ipv4 tcp syn", lt: pcapng.LinkTypeEthernet, data: ipv4TCP,
-			want: locatePacket{proto: 6, src: ap("198.19.3.2:40000"), dst: ap("198.18.7.2:4444"), tcpFlags: locateTCPSyn}, ok: true},
+			want: locatePacket{proto: 6, src: ap("198.19.3.2:40000"), dst: ap("198.18.7.2:4444"), tcpFlags: packet.TCPFlagSYN}, ok: true},
 		{name: "ethernet ipv4 tcp syn-ack", lt: pcapng.LinkTypeEthernet,
 			data: locateTestFrame(t, eth(layers.EthernetTypeIPv4), v4("198.18.7.2", "198.18.7.1", layers.IPProtocolTCP), synack),
-			want: locatePacket{proto: 6, src: ap("198.18.7.2:4444"), dst: ap("198.18.7.1:40000"), tcpFlags: locateTCPSyn | locateTCPAck}, ok: true},
+			want: locatePacket{proto: 6, src: ap("198.18.7.2:4444"), dst: ap("198.18.7.1:40000"), tcpFlags: packet.TCPFlagSYN | packet.TCPFlagACK}, ok: true},
 		{name: "802.1Q ipv4 udp", lt: pcapng.LinkTypeEthernet,
 			data: locateTestFrame(t, eth(layers.EthernetTypeDot1Q), &layers.Dot1Q{VLANIdentifier: 7, Type: layers.EthernetTypeIPv4},
 				v4("198.19.3.2", "198.18.7.2", layers.IPProtocolUDP), udp),
@@ -726,7 +739,7 @@ func TestLocateParsePacket(t *testing.T) {
 		{name: "ipv6 hop-by-hop then tcp", lt: pcapng.LinkTypeEthernet,
 			data: locateTestFrame(t, eth(layers.EthernetTypeIPv6), v6("2001:db8::2", "2001:db8:7::2", layers.IPProtocolIPv6HopByHop),
 				hopByHop, syn),
-			want: locatePacket{proto: 6, src: ap("[2001:db8::2]:40000"), dst: ap("[2001:db8:7::2]:4444"), tcpFlags: locateTCPSyn}, ok: true},
+			want: locatePacket{proto: 6, src: ap("[2001:db8::2]:40000"), dst: ap("[2001:db8:7::2]:4444"), tcpFlags: packet.TCPFlagSYN}, ok: true},
 		{name: "ipv4 fragment after the first", lt: pcapng.LinkTypeEthernet,
 			data: locateTestFrame(t, eth(layers.EthernetTypeIPv4), frag, gopacket.Payload(make([]byte, 16)))},
 		{name: "icmp", lt: pcapng.LinkTypeEthernet,
@@ -739,6 +752,14 @@ func TestLocateParsePacket(t *testing.T) {
 		{name: "truncated in the ip header", lt: pcapng.LinkTypeEthernet, data: ipv4TCP[:14+12]},
 		{name: "ipv4 header length below 20", lt: pcapng.LinkTypeRaw, data: append([]byte{0x44}, ipv4TCP[15:]...)},
 		{name: "empty", lt: pcapng.LinkTypeRaw},
+		{name: "three vlan tags", lt: pcapng.LinkTypeEthernet, data: threeTags,
+			want: locatePacket{proto: 17, src: ap("198.19.3.2:41000"), dst: ap("198.18.7.2:5555")}, ok: true},
+		{name: "ipv6 ah then tcp", lt: pcapng.LinkTypeEthernet, data: ah,
+			want: locatePacket{proto: 6, src: ap("[2001:db8::2]:40000"), dst: ap("[2001:db8:7::2]:4444"), tcpFlags: packet.TCPFlagSYN}, ok: true},
+		{name: "ip length ends before the ports", lt: pcapng.LinkTypeEthernet, data: shortIP},
+		{name: "tcp cut before its flags", lt: pcapng.LinkTypeRaw, data: ipv4TCP[14 : 14+20+13]},
+		{name: "tcp up to its flags", lt: pcapng.LinkTypeRaw, data: ipv4TCP[14 : 14+20+14],
+			want: locatePacket{proto: 6, src: ap("198.19.3.2:40000"), dst: ap("198.18.7.2:4444"), tcpFlags: packet.TCPFlagSYN}, ok: true},
 		{name: "unknown link type", lt: 999, data: ipv4TCP},
 	}
 	for _, tt := range tests {
@@ -746,6 +767,14 @@ func TestLocateParsePacket(t *testing.T) {
 		if ok != tt.ok || (ok && got != tt.want) {
 			t.Errorf("locateParsePacket(%s, %x) = %v, %v, want %v, %v", tt.name, tt.data, got, ok, tt.want, tt.ok)
 		}
+	}
+	// The DNS answers are read from the UDP payload alone: not the link
+	// padding of a short frame after it.
+	dns := locateTestFrame(t, eth(layers.EthernetTypeIPv4), v4("198.18.7.53", "198.18.7.2", layers.IPProtocolUDP),
+		&layers.UDP{SrcPort: 53, DstPort: 41000}, gopacket.Payload("ab"))
+	dns = append(dns, make([]byte, 60-len(dns))...)
+	if _, payload, ok := locateParseL4(dns, pcapng.LinkTypeEthernet); !ok || string(payload) != "ab" {
+		t.Errorf("locateParseL4(padded udp) = %q, %v, want %q, true", payload, ok, "ab")
 	}
 }
 
