@@ -24,6 +24,7 @@ import (
 	"github.com/dockcase/dockcase/collect/capture"
 	"github.com/dockcase/dockcase/collect/docker"
 	"github.com/dockcase/dockcase/collect/host"
+	"github.com/dockcase/dockcase/internal/indicator"
 	"github.com/dockcase/dockcase/internal/packet"
 	"github.com/ti-mo/conntrack"
 	"github.com/ti-mo/netfilter"
@@ -40,9 +41,6 @@ import (
 // start afterwards. Both only read.
 
 const (
-	// locateMaxDomainBytes bounds a domain target: RFC 1035 names are at most
-	// 253 characters in text form.
-	locateMaxDomainBytes = 253
 	// locateMaxResolved bounds the addresses kept from a domain's answer: a
 	// name with more than 64 A/AAAA records is a CDN, not a C2, and every
 	// address costs a comparison per conntrack entry.
@@ -1095,8 +1093,8 @@ func locateListNetworks(ctx context.Context, d *docker.Client) ([]locateNetwork,
 	for _, n := range list {
 		ln := locateNetwork{id: n.ID, name: n.Name}
 		for _, c := range n.IPAM.Config {
-			if p, err := netip.ParsePrefix(c.Subnet); err == nil {
-				ln.subnets = append(ln.subnets, locateUnmapPrefix(p).Masked())
+			if ind, err := indicator.Parse(c.Subnet); err == nil && ind.Kind == indicator.CIDR {
+				ln.subnets = append(ln.subnets, ind.Prefix)
 			}
 		}
 		out = append(out, ln)
@@ -1420,7 +1418,7 @@ func (s locatePackets) Run(ctx context.Context, t Target, out chan<- FlowEvent) 
 			return
 		}
 		if t.Domain != "" && p.proto == unix.IPPROTO_UDP && p.src.Port() == 53 && pi.Role != capture.RoleUplink && len(payload) > 0 {
-			for _, a := range locateDNSAnswers(payload, t.Domain) {
+			for _, a := range locateDNSAnswers(payload, t.MatchName) {
 				if t.addAnswered(a) {
 					mu.Lock()
 					queue(locateSighting{answer: a, pkt: p, time: pi.Time, iface: pi.Iface, role: pi.Role, container: pi.Container})
@@ -1568,10 +1566,11 @@ func locateCaptureLoop(ctx context.Context, t Target, dockerHost string, onPacke
 	return errs
 }
 
-// locateDNSAnswers returns the addresses a DNS response gives for domain,
+// locateDNSAnswers returns the addresses a DNS response gives for the
+// names match accepts (the target's domain and the names under it),
 // following CNAMEs within the answer section. A message cut short (by the
 // snaplen, or forged) yields what was read before the cut.
-func locateDNSAnswers(msg []byte, domain string) []netip.Addr {
+func locateDNSAnswers(msg []byte, match func(name string) bool) []netip.Addr {
 	var p dnsmessage.Parser
 	h, err := p.Start(msg)
 	if err != nil || !h.Response || h.RCode != dnsmessage.RCodeSuccess {
@@ -1586,6 +1585,7 @@ func locateDNSAnswers(msg []byte, domain string) []netip.Addr {
 	}
 	var recs []record
 	cnames := map[string]string{}
+	var cnameOwners []string // in the order of the answer section
 	// A record that cannot be read ends the answer section.
 	for range locateMaxDNSAnswers {
 		rh, err := p.AnswerHeader()
@@ -1613,6 +1613,9 @@ func locateDNSAnswers(msg []byte, domain string) []netip.Addr {
 			if err != nil {
 				break
 			}
+			if _, dup := cnames[owner]; !dup {
+				cnameOwners = append(cnameOwners, owner)
+			}
 			cnames[owner] = strings.ToLower(r.CNAME.String())
 			continue
 		default:
@@ -1622,18 +1625,32 @@ func locateDNSAnswers(msg []byte, domain string) []netip.Addr {
 		}
 		break
 	}
+	// The chains start at every owner match accepts, in the order of the
+	// answer section.
+	var starts []string
+	for _, r := range recs {
+		if match(r.owner) {
+			starts = append(starts, r.owner)
+		}
+	}
+	for _, r := range cnameOwners {
+		if match(r) {
+			starts = append(starts, r)
+		}
+	}
 	names := map[string]bool{}
-	name := strings.ToLower(strings.TrimSuffix(domain, ".")) + "."
-	for range locateMaxCNAMEChain {
-		if names[name] {
-			break
+	for _, name := range starts {
+		for range locateMaxCNAMEChain {
+			if names[name] {
+				break
+			}
+			names[name] = true
+			next, ok := cnames[name]
+			if !ok {
+				break
+			}
+			name = next
 		}
-		names[name] = true
-		next, ok := cnames[name]
-		if !ok {
-			break
-		}
-		name = next
 	}
 	var out []netip.Addr
 	for _, r := range recs {

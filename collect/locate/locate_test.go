@@ -64,7 +64,19 @@ func TestParseTarget(t *testing.T) {
 		{in: "198.51.100.0/x", bad: true},
 		{in: "fe80::1%eth0", bad: true},
 		{in: "evil example", bad: true},
-		{in: "-evil.example", bad: true},
+		// Parsed as internal/indicator parses an IOC: defanged text, URLs
+		// and wildcards are targets; a label may start with a hyphen (the
+		// host's resolver then refuses the name); a mapped prefix is the
+		// IPv4 one, and one shorter than /96 an error.
+		{in: "-evil.example", domain: "-evil.example"},
+		{in: "evil[.]example", domain: "evil.example"},
+		{in: "*.evil.example", domain: "evil.example"},
+		{in: "hxxps://evil.example/x", domain: "evil.example"},
+		{in: "hxxp://198[.]51[.]100[.]7:8080/x%20y", prefixes: pfx("198.51.100.7/32")},
+		{in: "::ffff:10.0.0.0/104", prefixes: pfx("10.0.0.0/8")},
+		{in: "::ffff:10.0.0.0/95", bad: true},
+		{in: "http://[fe80::1%25eth0]/", bad: true},
+		{in: "fe80::1%eth0/64", bad: true},
 		{in: "evil..example", bad: true},
 		{in: "evil.example;rm -rf /", bad: true},
 		{in: "\x1b[31mred.example", bad: true},
@@ -1028,9 +1040,18 @@ func TestLocateDNSAnswers(t *testing.T) {
 		{"nxdomain", msg(dnsmessage.Header{ID: 1, Response: true, RCode: dnsmessage.RCodeNameError}), nil},
 		{"cut in the second record", full[:len(full)-4], addrs("198.18.7.2")},
 		{"garbage", []byte("\x00\x01not dns"), nil},
+		// The target is a domain as an indicator is: the names under it too.
+		{"a name under the domain", msg(resp, rr{owner: "www.c2.evil.example.", addr: "198.18.7.4"},
+			rr{owner: "notc2.evil.example.", addr: "198.18.7.5"}), addrs("198.18.7.4")},
+		{"a cname from a name under the domain", msg(resp, rr{owner: "cdn.example.", addr: "198.18.7.9"},
+			rr{owner: "api.c2.evil.example.", cname: "cdn.example."}), addrs("198.18.7.9")},
+	}
+	target, err := ParseTarget("*.c2.evil[.]example")
+	if err != nil {
+		t.Fatal(err)
 	}
 	for _, tt := range tests {
-		got := locateDNSAnswers(tt.msg, "c2.evil.example")
+		got := locateDNSAnswers(tt.msg, target.MatchName)
 		if !slices.Equal(got, tt.want) {
 			t.Errorf("locateDNSAnswers(%s, %x) = %v, want %v", tt.name, tt.msg, got, tt.want)
 		}
