@@ -1,8 +1,8 @@
 // Package capture is the collector's packet capture: one AF_PACKET
 // TPACKET_V3 ring per interface (Docker bridges, container veths, uplinks,
 // found and followed through netlink), filtered in the kernel, written as
-// one pcapng stream by capture.Run. The pcapng block encoders are in
-// pcapng.go.
+// one pcapng stream by capture.Run through internal/pcapng's block
+// encoders (blocks.go says which options it writes).
 package capture
 
 import (
@@ -30,6 +30,7 @@ import (
 	"github.com/dockcase/dockcase/collect/docker"
 	"github.com/dockcase/dockcase/collect/host"
 	"github.com/dockcase/dockcase/internal/pcapfilter"
+	"github.com/dockcase/dockcase/internal/pcapng"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
@@ -100,10 +101,11 @@ const (
 	// captureMaxLabelBytes bounds a description written into the pcapng:
 	// container names come from whoever ran the container.
 	captureMaxLabelBytes = 256
-	// captureMaxEPBBytes is the largest Enhanced Packet Block: headers,
-	// a whole snaplen of data, a VLAN tag, padding and the flags option.
-	captureMaxEPBBytes = 32 + DefaultSnaplen + 4 + 3 + 12
 )
+
+// captureMaxEPBBytes is the largest Enhanced Packet Block: a whole snaplen
+// of data and a VLAN tag, with the flags option.
+var captureMaxEPBBytes = pcapng.FlaggedPacketBytes(DefaultSnaplen + 4)
 
 // Interface roles in Interface.Role.
 const (
@@ -161,7 +163,7 @@ type PacketInfo struct {
 	Index    int    // ifindex of the interface
 	Iface    string // its name
 	Role     string // RoleBridge, RoleVeth, …
-	LinkType pcapfilter.LinkType
+	LinkType pcapng.LinkType
 	// Container is the container behind a veth, when known.
 	Container string
 	// Outgoing is set for packets the host sent on the interface
@@ -207,18 +209,18 @@ type Result struct {
 type Interface struct {
 	// BlockID is the pcapng Interface Description Block id its packets
 	// carry; -1 when the interface could not be captured.
-	BlockID       int                 `json:"pcapng_interface_id"`
-	Index         int                 `json:"ifindex"`
-	Name          string              `json:"name"`
-	Kind          string              `json:"kind"` // rtnetlink kind: bridge, veth, device, …
-	Role          string              `json:"role"`
-	Description   string              `json:"description"`
-	LinkType      pcapfilter.LinkType `json:"link_type"`
-	Bridge        string              `json:"bridge,omitempty"`  // a veth's master
-	Network       string              `json:"network,omitempty"` // a bridge's Docker network
-	Container     string              `json:"container_id,omitempty"`
-	ContainerName string              `json:"container_name,omitempty"`
-	Routes        []string            `json:"routes,omitempty"` // why an uplink is one
+	BlockID       int             `json:"pcapng_interface_id"`
+	Index         int             `json:"ifindex"`
+	Name          string          `json:"name"`
+	Kind          string          `json:"kind"` // rtnetlink kind: bridge, veth, device, …
+	Role          string          `json:"role"`
+	Description   string          `json:"description"`
+	LinkType      pcapng.LinkType `json:"link_type"`
+	Bridge        string          `json:"bridge,omitempty"`  // a veth's master
+	Network       string          `json:"network,omitempty"` // a bridge's Docker network
+	Container     string          `json:"container_id,omitempty"`
+	ContainerName string          `json:"container_name,omitempty"`
+	Routes        []string        `json:"routes,omitempty"` // why an uplink is one
 
 	Added time.Time `json:"added"`
 	// Removed is when the interface was found gone. With a BlockID of -1
@@ -264,7 +266,7 @@ type MapEntry struct {
 // capture may meet, so that a bad expression is refused before anything
 // starts.
 func CheckFilter(expr string) error {
-	for _, lt := range []pcapfilter.LinkType{pcapfilter.LinkTypeEthernet, pcapfilter.LinkTypeRaw} {
+	for _, lt := range []pcapng.LinkType{pcapng.LinkTypeEthernet, pcapng.LinkTypeRaw} {
 		if _, err := pcapfilter.Compile(expr, lt, 0); err != nil {
 			return err
 		}
@@ -312,7 +314,7 @@ func Run(ctx context.Context, out io.Writer, opts Options) (Result, error) {
 	if err != nil {
 		return res, err
 	}
-	shb := pcapngSectionHeader(opts.Application)
+	shb := sectionHeader(opts.Application)
 	e.budget.Add(-int64(len(shb)))
 	if _, err := out.Write(shb); err != nil {
 		return res, fmt.Errorf("write pcapng header: %w", err)
@@ -390,7 +392,7 @@ loop:
 
 // capProgram compiles expr for a link type and makes every accepting return
 // keep at most snaplen bytes: the kernel truncates, as libpcap does.
-func capProgram(expr string, lt pcapfilter.LinkType, snaplen int) ([]unix.SockFilter, error) {
+func capProgram(expr string, lt pcapng.LinkType, snaplen int) ([]unix.SockFilter, error) {
 	raw, err := pcapfilter.Compile(expr, lt, snaplen)
 	if err != nil {
 		return nil, err
@@ -407,14 +409,14 @@ func capProgram(expr string, lt pcapfilter.LinkType, snaplen int) ([]unix.SockFi
 func newCapEngine(opts Options, noPcap bool) (*capEngine, error) {
 	e := &capEngine{
 		opts:    opts,
-		progs:   map[pcapfilter.LinkType][]unix.SockFilter{},
+		progs:   map[pcapng.LinkType][]unix.SockFilter{},
 		queue:   make(chan capItem, captureQueueBatches),
 		stop:    make(chan struct{}),
 		live:    map[int]*capIface{},
 		skipped: map[int]string{},
 		noPcap:  noPcap,
 	}
-	for _, lt := range []pcapfilter.LinkType{pcapfilter.LinkTypeEthernet, pcapfilter.LinkTypeRaw} {
+	for _, lt := range []pcapng.LinkType{pcapng.LinkTypeEthernet, pcapng.LinkTypeRaw} {
 		p, err := capProgram(opts.Filter, lt, opts.Snaplen)
 		if err != nil {
 			return nil, err
@@ -432,7 +434,7 @@ func newCapEngine(opts Options, noPcap bool) (*capEngine, error) {
 // capEngine runs one capture: a reader goroutine per interface, one writer.
 type capEngine struct {
 	opts  Options
-	progs map[pcapfilter.LinkType][]unix.SockFilter
+	progs map[pcapng.LinkType][]unix.SockFilter
 	queue chan capItem
 	pool  sync.Pool
 	// noPcap: the packets go to OnPacket only.
@@ -552,8 +554,8 @@ func (e *capEngine) add(c Interface, first bool) {
 	case len(e.live) >= captureMaxInterfaces:
 		it.info.Error = fmt.Sprintf("not captured: %d interfaces are already captured", captureMaxInterfaces)
 	default:
-		idb := pcapngInterfaceBlock(c.LinkType, uint32(e.opts.Snaplen), c.Name, c.Description, e.opts.Filter)
-		reserve := int64(len(idb) + pcapngStatsBlockBytes)
+		idb := interfaceBlock(c.LinkType, uint32(e.opts.Snaplen), c.Name, c.Description, e.opts.Filter)
+		reserve := int64(len(idb) + statsBlockBytes)
 		if e.budget.Add(-reserve) < 0 {
 			e.budget.Add(reserve)
 			it.info.Error = "not captured: --capture-max-bytes reached"
@@ -687,7 +689,7 @@ func (e *capEngine) read(it *capIface) {
 		it.info.Error = fmt.Sprintf("read kernel statistics: %v", err)
 	}
 	it.info.Received, it.info.Dropped = r.recv, r.drops
-	isb := pcapngStatsBlock(uint32(it.info.BlockID), started, time.Now(), r.recv, r.drops, it.info.Captured)
+	isb := statsBlock(uint32(it.info.BlockID), started, time.Now(), r.recv, r.drops, it.info.Captured)
 	e.flush(&b)
 	e.queue <- capItem{buf: &isb}
 	r.close()
@@ -754,7 +756,7 @@ func (e *capEngine) deliver(it *capIface, blk []byte) int {
 	onPacket := e.opts.OnPacket
 	ne := binary.NativeEndian
 	num, off, end := capBlock(blk)
-	ether := it.info.LinkType == pcapfilter.LinkTypeEthernet
+	ether := it.info.LinkType == pcapng.LinkTypeEthernet
 	pi := PacketInfo{Index: it.info.Index, Iface: it.info.Name, Role: it.info.Role, LinkType: it.info.LinkType,
 		Container: *it.container.Load()}
 	n := 0
@@ -800,7 +802,7 @@ func (e *capEngine) format(it *capIface, blk []byte, b *capBatch) {
 	// the limit the reservation fails, and packets are reserved one by one.
 	credit := e.reserveBlock(end - off)
 	id := uint32(it.info.BlockID)
-	ether := it.info.LinkType == pcapfilter.LinkTypeEthernet
+	ether := it.info.LinkType == pcapng.LinkTypeEthernet
 	var buf []byte
 	if b.p != nil {
 		buf = *b.p
@@ -823,7 +825,7 @@ func (e *capEngine) format(it *capIface, blk []byte, b *capBatch) {
 			capLen += 4
 			origLen += 4
 		}
-		n := pcapngEPBBytes(capLen)
+		n := pcapng.FlaggedPacketBytes(capLen)
 		if credit >= n {
 			credit -= n
 		} else if !e.reserve(n) {
@@ -852,9 +854,9 @@ func (e *capEngine) format(it *capIface, blk []byte, b *capBatch) {
 			}
 			binary.BigEndian.PutUint16(tag[12:], tpid)
 			binary.BigEndian.PutUint16(tag[14:], uint16(ne.Uint32(h[32:])))
-			pcapngPutPacket(p, id, ts, tag[:], data[12:], origLen, flags)
+			pcapng.PutFlaggedPacket(p, id, ts, tag[:], data[12:], origLen, flags)
 		} else {
-			pcapngPutPacket(p, id, ts, nil, data, origLen, flags)
+			pcapng.PutFlaggedPacket(p, id, ts, nil, data, origLen, flags)
 		}
 		captured++
 	}
@@ -1344,12 +1346,12 @@ func (d *capDiscovery) base(l netlink.Link, role string) Interface {
 
 // capLinkType is the link type of packets read with SOCK_RAW: Ethernet,
 // or raw IP for interfaces without a link-layer header.
-func capLinkType(l netlink.Link) (pcapfilter.LinkType, string) {
+func capLinkType(l netlink.Link) (pcapng.LinkType, string) {
 	switch l.Attrs().EncapType {
 	case "ether", "loopback":
-		return pcapfilter.LinkTypeEthernet, ""
+		return pcapng.LinkTypeEthernet, ""
 	case "none", "tunnel", "tunnel6", "sit", "ppp", "rawip":
-		return pcapfilter.LinkTypeRaw, ""
+		return pcapng.LinkTypeRaw, ""
 	}
 	return 0, fmt.Sprintf("not captured: link type %q is not supported", l.Attrs().EncapType)
 }

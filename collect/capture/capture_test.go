@@ -22,6 +22,7 @@ import (
 	"github.com/dockcase/dockcase/collect/e2etest"
 	"github.com/dockcase/dockcase/collect/host"
 	"github.com/dockcase/dockcase/internal/pcapfilter"
+	"github.com/dockcase/dockcase/internal/pcapng"
 	"github.com/gopacket/gopacket/pcapgo"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
@@ -50,24 +51,24 @@ func capTestTshark(t *testing.T, file string, args ...string) []string {
 // tshark, capinfos and gopacket's reader see what was written.
 func TestPcapngWriterReadByTshark(t *testing.T) {
 	var buf bytes.Buffer
-	buf.Write(pcapngSectionHeader("dockcase test"))
-	buf.Write(pcapngInterfaceBlock(pcapfilter.LinkTypeEthernet, 262144, "dcqeth0", "veth of container web-1 (0123456789ab)", "udp port 53"))
-	buf.Write(pcapngInterfaceBlock(pcapfilter.LinkTypeRaw, 65535, "dcqtun0", "uplink", ""))
+	buf.Write(sectionHeader("dockcase test"))
+	buf.Write(interfaceBlock(pcapng.LinkTypeEthernet, 262144, "dcqeth0", "veth of container web-1 (0123456789ab)", "udp port 53"))
+	buf.Write(interfaceBlock(pcapng.LinkTypeRaw, 65535, "dcqtun0", "uplink", ""))
 	udp := capTestUDPv4(net.IPv4(198, 18, 0, 1), net.IPv4(198, 18, 0, 2), 40000, 53, []byte("hello"))
 	eth := append([]byte{2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00}, udp...)
 	ts1 := uint64(1_700_000_000_123_456_789)
 	ts2 := ts1 + 1
 	var b []byte
-	b = pcapngAppendPacket(b, 0, ts1, nil, eth, uint32(len(eth)), capDirection(4))
+	b = pcapng.AppendFlaggedPacket(b, 0, ts1, nil, eth, uint32(len(eth)), capDirection(4))
 	// A VLAN tag put back in front of the EtherType, as the reader does.
 	tag := append(append([]byte{}, eth[:12]...), 0x81, 0x00, 0x00, 0x07)
-	b = pcapngAppendPacket(b, 0, ts1+500, tag, eth[12:], uint32(len(eth)+4), capDirection(0))
+	b = pcapng.AppendFlaggedPacket(b, 0, ts1+500, tag, eth[12:], uint32(len(eth)+4), capDirection(0))
 	// Raw IP, truncated to 20 bytes of a longer packet.
-	b = pcapngAppendPacket(b, 1, ts2, nil, udp[:20], uint32(len(udp)), capDirection(0))
+	b = pcapng.AppendFlaggedPacket(b, 1, ts2, nil, udp[:20], uint32(len(udp)), capDirection(0))
 	buf.Write(b)
 	start := time.Unix(0, int64(ts1)-int64(time.Second))
-	buf.Write(pcapngStatsBlock(0, start, time.Unix(0, int64(ts2)), 10, 7, 2))
-	buf.Write(pcapngStatsBlock(1, start, time.Unix(0, int64(ts2)), 1, 0, 1))
+	buf.Write(statsBlock(0, start, time.Unix(0, int64(ts2)), 10, 7, 2))
+	buf.Write(statsBlock(1, start, time.Unix(0, int64(ts2)), 1, 0, 1))
 	file := filepath.Join(t.TempDir(), "t.pcapng")
 	if err := os.WriteFile(file, buf.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
@@ -131,7 +132,7 @@ func TestCapProgramSnaplen(t *testing.T) {
 		expr    string
 		snaplen int
 	}{{"", 96}, {"udp port 53", 128}, {"host 198.18.0.1 or tcp", 262144}} {
-		prog, err := capProgram(tc.expr, pcapfilter.LinkTypeEthernet, tc.snaplen)
+		prog, err := capProgram(tc.expr, pcapng.LinkTypeEthernet, tc.snaplen)
 		if err != nil {
 			t.Fatalf("capProgram(%q) = %v", tc.expr, err)
 		}
@@ -166,6 +167,31 @@ func TestCapLabel(t *testing.T) {
 		if got := capLabel(tc.in); got != tc.want {
 			t.Errorf("capLabel(%q) = %q, want %q", tc.in, got, tc.want)
 		}
+	}
+}
+
+// TestCaptureBlocks pins the options the capture writes in its interface
+// and statistics blocks (the bytes are internal/pcapng's golden ones, which
+// the collector's own encoders wrote before it used internal/pcapng), and
+// that the statistics reserve is the size of every statistics block.
+func TestCaptureBlocks(t *testing.T) {
+	start := time.Unix(1700000000, 123456789)
+	for _, tc := range []struct {
+		name string
+		got  []byte
+		want string
+	}{
+		{"interface", interfaceBlock(pcapng.LinkTypeEthernet, 96, "veth12345", "veth of container web-1 (0123456789ab)", "udp port 53"),
+			"010000006c0000000100000060000000020009007665746831323334350000000300260076657468206f6620636f6e7461696e6572207765622d31202830313233343536373839616229000009000100090000000b000c000075647020706f7274203533000000006c000000"},
+		{"statistics", statsBlock(1, start, start.Add(90*time.Minute), 10, 7, 2),
+			"050000005800000001000000e7a1971715bd9a8602000800fe9c971715cd853d03000800e7a1971715bd9a86040008000a000000000000000500080007000000000000000800080002000000000000000000000058000000"},
+	} {
+		if got := hex.EncodeToString(tc.got); got != tc.want {
+			t.Errorf("%s block:\n got %s\nwant %s", tc.name, got, tc.want)
+		}
+	}
+	if n := len(statsBlock(7, start, time.Now(), 1<<40, 1, 1<<63)); n != statsBlockBytes || n != 88 {
+		t.Errorf("statistics block of %d bytes, statsBlockBytes %d, want 88", n, statsBlockBytes)
 	}
 }
 

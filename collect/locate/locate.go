@@ -24,6 +24,8 @@ import (
 	"github.com/dockcase/dockcase/collect/capture"
 	"github.com/dockcase/dockcase/collect/docker"
 	"github.com/dockcase/dockcase/collect/host"
+	"github.com/dockcase/dockcase/internal/indicator"
+	"github.com/dockcase/dockcase/internal/packet"
 	"github.com/ti-mo/conntrack"
 	"github.com/ti-mo/netfilter"
 	"github.com/vishvananda/netlink"
@@ -39,9 +41,6 @@ import (
 // start afterwards. Both only read.
 
 const (
-	// locateMaxDomainBytes bounds a domain target: RFC 1035 names are at most
-	// 253 characters in text form.
-	locateMaxDomainBytes = 253
 	// locateMaxResolved bounds the addresses kept from a domain's answer: a
 	// name with more than 64 A/AAAA records is a CDN, not a C2, and every
 	// address costs a comparison per conntrack entry.
@@ -1094,8 +1093,8 @@ func locateListNetworks(ctx context.Context, d *docker.Client) ([]locateNetwork,
 	for _, n := range list {
 		ln := locateNetwork{id: n.ID, name: n.Name}
 		for _, c := range n.IPAM.Config {
-			if p, err := netip.ParsePrefix(c.Subnet); err == nil {
-				ln.subnets = append(ln.subnets, locateUnmapPrefix(p).Masked())
+			if ind, err := indicator.Parse(c.Subnet); err == nil && ind.Kind == indicator.CIDR {
+				ln.subnets = append(ln.subnets, ind.Prefix)
 			}
 		}
 		out = append(out, ln)
@@ -1315,9 +1314,6 @@ const (
 	// the attribution of new flows; a reader never waits on it, a new flow
 	// that finds it full is counted as lost.
 	locatePacketQueue = 1024
-	// locateMaxVLANTags bounds the 802.1Q/802.1ad tags skipped in a frame:
-	// QinQ has two; more is not a frame worth reading.
-	locateMaxVLANTags = 2
 	// locateDNSSnaplen is what the kernel copies of each packet when the
 	// target is a domain, so that DNS answers arrive whole: a classic
 	// answer is at most 512 bytes, one with EDNS fits a 1500-byte MTU
@@ -1327,9 +1323,6 @@ const (
 	locateMaxDNSAnswers = 64
 	// locateMaxCNAMEChain bounds the CNAMEs followed from the domain.
 	locateMaxCNAMEChain = 8
-	// locateMaxIPv6ExtHeaders bounds the IPv6 extension headers walked to
-	// find the transport header.
-	locateMaxIPv6ExtHeaders = 8
 )
 
 // SourcePacket is the evidence source of a flow seen in the packets of a
@@ -1420,12 +1413,12 @@ func (s locatePackets) Run(ctx context.Context, t Target, out chan<- FlowEvent) 
 		}
 	}
 	onPacket := func(pi capture.PacketInfo) {
-		p, l4, ok := locateParseL4(pi.Data, pi.LinkType)
+		p, payload, ok := locateParseL4(pi.Data, pi.LinkType)
 		if !ok {
 			return
 		}
-		if t.Domain != "" && p.proto == unix.IPPROTO_UDP && p.src.Port() == 53 && pi.Role != capture.RoleUplink && len(l4) > 8 {
-			for _, a := range locateDNSAnswers(l4[8:], t.Domain) {
+		if t.Domain != "" && p.proto == unix.IPPROTO_UDP && p.src.Port() == 53 && pi.Role != capture.RoleUplink && len(payload) > 0 {
+			for _, a := range locateDNSAnswers(payload, t.MatchName) {
 				if t.addAnswered(a) {
 					mu.Lock()
 					queue(locateSighting{answer: a, pkt: p, time: pi.Time, iface: pi.Iface, role: pi.Role, container: pi.Container})
@@ -1573,10 +1566,11 @@ func locateCaptureLoop(ctx context.Context, t Target, dockerHost string, onPacke
 	return errs
 }
 
-// locateDNSAnswers returns the addresses a DNS response gives for domain,
+// locateDNSAnswers returns the addresses a DNS response gives for the
+// names match accepts (the target's domain and the names under it),
 // following CNAMEs within the answer section. A message cut short (by the
 // snaplen, or forged) yields what was read before the cut.
-func locateDNSAnswers(msg []byte, domain string) []netip.Addr {
+func locateDNSAnswers(msg []byte, match func(name string) bool) []netip.Addr {
 	var p dnsmessage.Parser
 	h, err := p.Start(msg)
 	if err != nil || !h.Response || h.RCode != dnsmessage.RCodeSuccess {
@@ -1591,6 +1585,7 @@ func locateDNSAnswers(msg []byte, domain string) []netip.Addr {
 	}
 	var recs []record
 	cnames := map[string]string{}
+	var cnameOwners []string // in the order of the answer section
 	// A record that cannot be read ends the answer section.
 	for range locateMaxDNSAnswers {
 		rh, err := p.AnswerHeader()
@@ -1618,6 +1613,9 @@ func locateDNSAnswers(msg []byte, domain string) []netip.Addr {
 			if err != nil {
 				break
 			}
+			if _, dup := cnames[owner]; !dup {
+				cnameOwners = append(cnameOwners, owner)
+			}
 			cnames[owner] = strings.ToLower(r.CNAME.String())
 			continue
 		default:
@@ -1627,18 +1625,32 @@ func locateDNSAnswers(msg []byte, domain string) []netip.Addr {
 		}
 		break
 	}
+	// The chains start at every owner match accepts, in the order of the
+	// answer section.
+	var starts []string
+	for _, r := range recs {
+		if match(r.owner) {
+			starts = append(starts, r.owner)
+		}
+	}
+	for _, r := range cnameOwners {
+		if match(r) {
+			starts = append(starts, r)
+		}
+	}
 	names := map[string]bool{}
-	name := strings.ToLower(strings.TrimSuffix(domain, ".")) + "."
-	for range locateMaxCNAMEChain {
-		if names[name] {
-			break
+	for _, name := range starts {
+		for range locateMaxCNAMEChain {
+			if names[name] {
+				break
+			}
+			names[name] = true
+			next, ok := cnames[name]
+			if !ok {
+				break
+			}
+			name = next
 		}
-		names[name] = true
-		next, ok := cnames[name]
-		if !ok {
-			break
-		}
-		name = next
 	}
 	var out []netip.Addr
 	for _, r := range recs {
@@ -1668,14 +1680,14 @@ func locateSightingEvent(t Target, s locateSighting) FlowEvent {
 	opener := fromLocal
 	switch f := p.tcpFlags; {
 	case p.proto != unix.IPPROTO_TCP:
-	case f&(locateTCPSyn|locateTCPAck) == locateTCPSyn|locateTCPAck:
+	case f&(packet.TCPFlagSYN|packet.TCPFlagACK) == packet.TCPFlagSYN|packet.TCPFlagACK:
 		opener = !fromLocal
 		ev.State = "SYN_RECV"
-	case f&locateTCPSyn != 0:
+	case f&packet.TCPFlagSYN != 0:
 		ev.State = "SYN_SENT"
-	case f&locateTCPRst != 0:
+	case f&packet.TCPFlagRST != 0:
 		ev.State = "RST"
-	case f&locateTCPFin != 0:
+	case f&packet.TCPFlagFIN != 0:
 		ev.State = "FIN"
 	}
 	ev.Direction = "outbound"

@@ -23,7 +23,8 @@ import (
 	"github.com/dockcase/dockcase/collect/capture"
 	"github.com/dockcase/dockcase/collect/e2etest"
 	"github.com/dockcase/dockcase/collect/host"
-	"github.com/dockcase/dockcase/internal/pcapfilter"
+	"github.com/dockcase/dockcase/internal/packet"
+	"github.com/dockcase/dockcase/internal/pcapng"
 	"github.com/docker/docker/api/types/container"
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
@@ -63,7 +64,19 @@ func TestParseTarget(t *testing.T) {
 		{in: "198.51.100.0/x", bad: true},
 		{in: "fe80::1%eth0", bad: true},
 		{in: "evil example", bad: true},
-		{in: "-evil.example", bad: true},
+		// Parsed as internal/indicator parses an IOC: defanged text, URLs
+		// and wildcards are targets; a label may start with a hyphen (the
+		// host's resolver then refuses the name); a mapped prefix is the
+		// IPv4 one, and one shorter than /96 an error.
+		{in: "-evil.example", domain: "-evil.example"},
+		{in: "evil[.]example", domain: "evil.example"},
+		{in: "*.evil.example", domain: "evil.example"},
+		{in: "hxxps://evil.example/x", domain: "evil.example"},
+		{in: "hxxp://198[.]51[.]100[.]7:8080/x%20y", prefixes: pfx("198.51.100.7/32")},
+		{in: "::ffff:10.0.0.0/104", prefixes: pfx("10.0.0.0/8")},
+		{in: "::ffff:10.0.0.0/95", bad: true},
+		{in: "http://[fe80::1%25eth0]/", bad: true},
+		{in: "fe80::1%eth0/64", bad: true},
 		{in: "evil..example", bad: true},
 		{in: "evil.example;rm -rf /", bad: true},
 		{in: "\x1b[31mred.example", bad: true},
@@ -704,41 +717,61 @@ func TestLocateParsePacket(t *testing.T) {
 	hopByHop := &layers.IPv6HopByHop{Options: []*layers.IPv6HopByHopOption{{OptionType: 1, OptionData: []byte{0, 0, 0, 0}}}}
 	hopByHop.NextHeader = layers.IPProtocolTCP
 	ipv4TCP := locateTestFrame(t, eth(layers.EthernetTypeIPv4), v4("198.19.3.2", "198.18.7.2", layers.IPProtocolTCP), syn)
+	// Since locate reads packets through internal/packet: three stacked
+	// VLAN tags (locate's own parser stopped at two), an IPv6 AH header
+	// (it walked only hop-by-hop, routing, destination and fragment
+	// headers) and an IPv4 total length that ends before the ports, with
+	// link padding after it (it read the ports from the padding).
+	threeTags := locateTestFrame(t, eth(layers.EthernetTypeDot1Q),
+		&layers.Dot1Q{VLANIdentifier: 7, Type: layers.EthernetTypeDot1Q}, &layers.Dot1Q{VLANIdentifier: 8, Type: layers.EthernetTypeDot1Q},
+		&layers.Dot1Q{VLANIdentifier: 9, Type: layers.EthernetTypeIPv4}, v4("198.19.3.2", "198.18.7.2", layers.IPProtocolUDP), udp)
+	ah := locateTestFrame(t, eth(layers.EthernetTypeIPv6), v6("2001:db8::2", "2001:db8:7::2", layers.IPProtocolIPv6HopByHop), hopByHop, syn)
+	ah[14+6] = 51 // AH, whose 8 bytes have the layout of this hop-by-hop header: length (0+2)*4
+	shortIP := slices.Clone(ipv4TCP)
+	shortIP[14+3] = 22 // total length: the IP header and 2 bytes
 	tests := []struct {
 		name string
-		lt   pcapfilter.LinkType
+		lt   pcapng.LinkType
 		data []byte
 		want locatePacket
 		ok   bool
 	}{
-		{name: "ethernet ipv4 tcp syn", lt: pcapfilter.LinkTypeEthernet, data: ipv4TCP,
-			want: locatePacket{proto: 6, src: ap("198.19.3.2:40000"), dst: ap("198.18.7.2:4444"), tcpFlags: locateTCPSyn}, ok: true},
-		{name: "ethernet ipv4 tcp syn-ack", lt: pcapfilter.LinkTypeEthernet,
+		{name: "ethernet ipv4 tcp syn", lt: pcapng.LinkTypeEthernet, data: ipv4TCP,
+			want: locatePacket{proto: 6, src: ap("198.19.3.2:40000"), dst: ap("198.18.7.2:4444"), tcpFlags: packet.TCPFlagSYN}, ok: true},
+		{name: "ethernet ipv4 tcp syn-ack", lt: pcapng.LinkTypeEthernet,
 			data: locateTestFrame(t, eth(layers.EthernetTypeIPv4), v4("198.18.7.2", "198.18.7.1", layers.IPProtocolTCP), synack),
-			want: locatePacket{proto: 6, src: ap("198.18.7.2:4444"), dst: ap("198.18.7.1:40000"), tcpFlags: locateTCPSyn | locateTCPAck}, ok: true},
-		{name: "802.1Q ipv4 udp", lt: pcapfilter.LinkTypeEthernet,
+			want: locatePacket{proto: 6, src: ap("198.18.7.2:4444"), dst: ap("198.18.7.1:40000"), tcpFlags: packet.TCPFlagSYN | packet.TCPFlagACK}, ok: true},
+		{name: "802.1Q ipv4 udp", lt: pcapng.LinkTypeEthernet,
 			data: locateTestFrame(t, eth(layers.EthernetTypeDot1Q), &layers.Dot1Q{VLANIdentifier: 7, Type: layers.EthernetTypeIPv4},
 				v4("198.19.3.2", "198.18.7.2", layers.IPProtocolUDP), udp),
 			want: locatePacket{proto: 17, src: ap("198.19.3.2:41000"), dst: ap("198.18.7.2:5555")}, ok: true},
-		{name: "raw ipv6 udp", lt: pcapfilter.LinkTypeRaw,
+		{name: "raw ipv6 udp", lt: pcapng.LinkTypeRaw,
 			data: locateTestFrame(t, v6("2001:db8::2", "2001:db8:7::2", layers.IPProtocolUDP), udp),
 			want: locatePacket{proto: 17, src: ap("[2001:db8::2]:41000"), dst: ap("[2001:db8:7::2]:5555")}, ok: true},
-		{name: "ipv6 hop-by-hop then tcp", lt: pcapfilter.LinkTypeEthernet,
+		{name: "ipv6 hop-by-hop then tcp", lt: pcapng.LinkTypeEthernet,
 			data: locateTestFrame(t, eth(layers.EthernetTypeIPv6), v6("2001:db8::2", "2001:db8:7::2", layers.IPProtocolIPv6HopByHop),
 				hopByHop, syn),
-			want: locatePacket{proto: 6, src: ap("[2001:db8::2]:40000"), dst: ap("[2001:db8:7::2]:4444"), tcpFlags: locateTCPSyn}, ok: true},
-		{name: "ipv4 fragment after the first", lt: pcapfilter.LinkTypeEthernet,
+			want: locatePacket{proto: 6, src: ap("[2001:db8::2]:40000"), dst: ap("[2001:db8:7::2]:4444"), tcpFlags: packet.TCPFlagSYN}, ok: true},
+		{name: "ipv4 fragment after the first", lt: pcapng.LinkTypeEthernet,
 			data: locateTestFrame(t, eth(layers.EthernetTypeIPv4), frag, gopacket.Payload(make([]byte, 16)))},
-		{name: "icmp", lt: pcapfilter.LinkTypeEthernet,
+		{name: "icmp", lt: pcapng.LinkTypeEthernet,
 			data: locateTestFrame(t, eth(layers.EthernetTypeIPv4), v4("198.19.3.2", "198.18.7.2", layers.IPProtocolICMPv4),
 				&layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(8, 0)})},
-		{name: "arp", lt: pcapfilter.LinkTypeEthernet,
+		{name: "arp", lt: pcapng.LinkTypeEthernet,
 			data: locateTestFrame(t, eth(layers.EthernetTypeARP), &layers.ARP{AddrType: 1, Protocol: 0x800, HwAddressSize: 6, ProtAddressSize: 4,
 				SourceHwAddress: mac, SourceProtAddress: []byte{1, 2, 3, 4}, DstHwAddress: mac, DstProtAddress: []byte{1, 2, 3, 5}})},
-		{name: "truncated in the tcp header", lt: pcapfilter.LinkTypeEthernet, data: ipv4TCP[:14+20+10]},
-		{name: "truncated in the ip header", lt: pcapfilter.LinkTypeEthernet, data: ipv4TCP[:14+12]},
-		{name: "ipv4 header length below 20", lt: pcapfilter.LinkTypeRaw, data: append([]byte{0x44}, ipv4TCP[15:]...)},
-		{name: "empty", lt: pcapfilter.LinkTypeRaw},
+		{name: "truncated in the tcp header", lt: pcapng.LinkTypeEthernet, data: ipv4TCP[:14+20+10]},
+		{name: "truncated in the ip header", lt: pcapng.LinkTypeEthernet, data: ipv4TCP[:14+12]},
+		{name: "ipv4 header length below 20", lt: pcapng.LinkTypeRaw, data: append([]byte{0x44}, ipv4TCP[15:]...)},
+		{name: "empty", lt: pcapng.LinkTypeRaw},
+		{name: "three vlan tags", lt: pcapng.LinkTypeEthernet, data: threeTags,
+			want: locatePacket{proto: 17, src: ap("198.19.3.2:41000"), dst: ap("198.18.7.2:5555")}, ok: true},
+		{name: "ipv6 ah then tcp", lt: pcapng.LinkTypeEthernet, data: ah,
+			want: locatePacket{proto: 6, src: ap("[2001:db8::2]:40000"), dst: ap("[2001:db8:7::2]:4444"), tcpFlags: packet.TCPFlagSYN}, ok: true},
+		{name: "ip length ends before the ports", lt: pcapng.LinkTypeEthernet, data: shortIP},
+		{name: "tcp cut before its flags", lt: pcapng.LinkTypeRaw, data: ipv4TCP[14 : 14+20+13]},
+		{name: "tcp up to its flags", lt: pcapng.LinkTypeRaw, data: ipv4TCP[14 : 14+20+14],
+			want: locatePacket{proto: 6, src: ap("198.19.3.2:40000"), dst: ap("198.18.7.2:4444"), tcpFlags: packet.TCPFlagSYN}, ok: true},
 		{name: "unknown link type", lt: 999, data: ipv4TCP},
 	}
 	for _, tt := range tests {
@@ -746,6 +779,14 @@ func TestLocateParsePacket(t *testing.T) {
 		if ok != tt.ok || (ok && got != tt.want) {
 			t.Errorf("locateParsePacket(%s, %x) = %v, %v, want %v, %v", tt.name, tt.data, got, ok, tt.want, tt.ok)
 		}
+	}
+	// The DNS answers are read from the UDP payload alone: not the link
+	// padding of a short frame after it.
+	dns := locateTestFrame(t, eth(layers.EthernetTypeIPv4), v4("198.18.7.53", "198.18.7.2", layers.IPProtocolUDP),
+		&layers.UDP{SrcPort: 53, DstPort: 41000}, gopacket.Payload("ab"))
+	dns = append(dns, make([]byte, 60-len(dns))...)
+	if _, payload, ok := locateParseL4(dns, pcapng.LinkTypeEthernet); !ok || string(payload) != "ab" {
+		t.Errorf("locateParseL4(padded udp) = %q, %v, want %q, true", payload, ok, "ab")
 	}
 }
 
@@ -758,9 +799,9 @@ func FuzzLocateParsePacket(f *testing.F) {
 		&layers.UDP{SrcPort: 1, DstPort: 2}), uint8(0))
 	f.Add([]byte{0x60, 0, 0, 0, 0, 8, 0, 64}, uint8(1))
 	f.Fuzz(func(t *testing.T, data []byte, raw uint8) {
-		lt := pcapfilter.LinkTypeEthernet
+		lt := pcapng.LinkTypeEthernet
 		if raw&1 == 1 {
-			lt = pcapfilter.LinkTypeRaw
+			lt = pcapng.LinkTypeRaw
 		}
 		p, ok := locateParsePacket(data, lt)
 		if ok && (p.proto != 6 && p.proto != 17 || !p.src.Addr().IsValid() || !p.dst.Addr().IsValid()) {
@@ -999,9 +1040,18 @@ func TestLocateDNSAnswers(t *testing.T) {
 		{"nxdomain", msg(dnsmessage.Header{ID: 1, Response: true, RCode: dnsmessage.RCodeNameError}), nil},
 		{"cut in the second record", full[:len(full)-4], addrs("198.18.7.2")},
 		{"garbage", []byte("\x00\x01not dns"), nil},
+		// The target is a domain as an indicator is: the names under it too.
+		{"a name under the domain", msg(resp, rr{owner: "www.c2.evil.example.", addr: "198.18.7.4"},
+			rr{owner: "notc2.evil.example.", addr: "198.18.7.5"}), addrs("198.18.7.4")},
+		{"a cname from a name under the domain", msg(resp, rr{owner: "cdn.example.", addr: "198.18.7.9"},
+			rr{owner: "api.c2.evil.example.", cname: "cdn.example."}), addrs("198.18.7.9")},
+	}
+	target, err := ParseTarget("*.c2.evil[.]example")
+	if err != nil {
+		t.Fatal(err)
 	}
 	for _, tt := range tests {
-		got := locateDNSAnswers(tt.msg, "c2.evil.example")
+		got := locateDNSAnswers(tt.msg, target.MatchName)
 		if !slices.Equal(got, tt.want) {
 			t.Errorf("locateDNSAnswers(%s, %x) = %v, want %v", tt.name, tt.msg, got, tt.want)
 		}

@@ -2,14 +2,18 @@ package locate
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
+	"net/url"
 	"slices"
 	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
+
+	"github.com/dockcase/dockcase/internal/indicator"
 )
 
 // Target is what the responder looks for: an address, a prefix, or a domain
@@ -84,94 +88,66 @@ func (t Target) liveChanged() <-chan struct{} {
 }
 
 // TargetError says why a target could not be parsed; commands treat it as
-// a usage error.
+// a usage error. Err is the indicator parser's error, when it said why.
 type TargetError struct {
 	Input  string
 	Reason string
+	Err    error
 }
 
 func (e *TargetError) Error() string {
 	return fmt.Sprintf("target %q: %s", e.Input, e.Reason)
 }
 
-// ParseTarget parses an IP address (v4 or v6), a CIDR prefix or a domain
-// name. A domain is not resolved here: see ResolveTarget.
+func (e *TargetError) Unwrap() error { return e.Err }
+
+// ParseTarget parses a target as internal/indicator parses an indicator of
+// compromise: an IP address (v4 or v6), a CIDR prefix, a domain name or a
+// URL, defanged or not, so that locate finds what analyze matches for the
+// same text. A domain is not resolved here: see ResolveTarget.
+//
+// Unlike an indicator, an address with a zone (fe80::1%eth0) is refused:
+// the zone names one link, and locate, which watches every interface of the
+// host, cannot keep to it; dropping it would report the same link-local
+// address on other links as the target.
 func ParseTarget(s string) (Target, error) {
-	in := strings.TrimSpace(s)
-	t := Target{Input: in}
-	bad := func(reason string) (Target, error) { return Target{}, &TargetError{Input: s, Reason: reason} }
-	if in == "" {
-		return bad("empty")
+	ind, err := indicator.Parse(s)
+	if err != nil {
+		te := &TargetError{Input: s, Reason: err.Error(), Err: err}
+		var ie *indicator.Error
+		if errors.As(err, &ie) {
+			te.Reason = ie.Reason
+		}
+		return Target{}, te
 	}
-	if strings.Contains(in, "/") {
-		p, err := netip.ParsePrefix(in)
-		if err != nil {
-			return bad("not a CIDR prefix")
-		}
-		if p.Addr().Zone() != "" {
-			return bad("zoned addresses are not supported")
-		}
-		t.Prefixes = []netip.Prefix{locateUnmapPrefix(p).Masked()}
+	t := Target{Input: ind.Text, Domain: ind.Domain}
+	if ind.Kind == indicator.Domain {
 		return t, nil
 	}
-	if a, err := netip.ParseAddr(in); err == nil {
-		if a.Zone() != "" {
-			return bad("zoned addresses are not supported")
-		}
-		a = a.Unmap()
-		t.Prefixes = []netip.Prefix{netip.PrefixFrom(a, a.BitLen())}
-		return t, nil
+	if strings.Contains(locateTargetHost(ind.Text), "%") {
+		return Target{}, &TargetError{Input: s, Reason: "zoned addresses are not supported: locate watches every interface"}
 	}
-	name := strings.TrimSuffix(strings.ToLower(in), ".")
-	if reason := locateCheckDomain(name); reason != "" {
-		return bad(reason)
-	}
-	t.Domain = name
+	t.Prefixes = []netip.Prefix{ind.Prefix}
 	return t, nil
 }
 
-// locateCheckDomain returns why name is not a domain name, or "".
-func locateCheckDomain(name string) string {
-	if len(name) > locateMaxDomainBytes {
-		return fmt.Sprintf("longer than %d characters", locateMaxDomainBytes)
-	}
-	labels := strings.Split(name, ".")
-	for _, l := range labels {
-		if l == "" || len(l) > 63 {
-			return "not an address, a prefix or a domain name"
-		}
-		if l[0] == '-' || l[len(l)-1] == '-' {
-			return "not an address, a prefix or a domain name"
-		}
-		for _, c := range []byte(l) {
-			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
-				return "not an address, a prefix or a domain name"
-			}
+// locateTargetHost is the host part of an address or URL target, refanged,
+// where a zone would be.
+func locateTargetHost(text string) string {
+	in := indicator.Refang(text)
+	if strings.Contains(in, "://") {
+		if u, err := url.Parse(in); err == nil {
+			return u.Hostname()
 		}
 	}
-	// A name whose last label is all digits is a mistyped address
-	// (1.2.3.4.5, 300.1.1.1), never a real domain.
-	last := labels[len(labels)-1]
-	if strings.Trim(last, "0123456789") == "" {
-		return "not a valid IP address"
-	}
-	return ""
+	return in
 }
 
-func locateUnmapPrefix(p netip.Prefix) netip.Prefix {
-	if !p.Addr().Is4In6() {
-		return p
-	}
-	bits := p.Bits() - 96
-	if bits < 0 {
-		bits = 0
-	}
-	return netip.PrefixFrom(p.Addr().Unmap(), bits)
-}
-
-// Contains reports whether a is one of the target's addresses.
+// Contains reports whether a is one of the target's addresses: its own, the
+// domain's resolved ones, and those DNS answers added during a watch. An
+// IPv4-mapped a is its IPv4 address.
 func (t Target) Contains(a netip.Addr) bool {
-	a = a.Unmap()
+	a = a.Unmap().WithZone("")
 	for _, p := range t.Prefixes {
 		if p.Contains(a) {
 			return true
@@ -187,6 +163,12 @@ func (t Target) Contains(a netip.Addr) bool {
 		}
 	}
 	return false
+}
+
+// MatchName reports whether the DNS name n is the target's domain or a name
+// under it, as an indicator of that domain matches it.
+func (t Target) MatchName(n string) bool {
+	return t.Domain != "" && indicator.Indicator{Kind: indicator.Domain, Domain: t.Domain}.MatchName(n)
 }
 
 // Resolver looks up a host name's addresses.

@@ -10,24 +10,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/dockcase/dockcase/internal/pcapng"
 	"golang.org/x/net/bpf"
-)
-
-// LinkType is the data link type of a capture interface, numbered as in
-// the pcap LINKTYPE_ registry (the value written to pcap and pcapng files).
-type LinkType uint32
-
-const (
-	// LinkTypeEthernet is IEEE 802.3 Ethernet (LINKTYPE_ETHERNET, DLT_EN10MB).
-	LinkTypeEthernet LinkType = 1
-	// LinkTypeRawBSD12 is raw IP under its Linux DLT number (DLT_RAW, 12):
-	// packets start at the IPv4 or IPv6 header. It is accepted as a synonym
-	// of LinkTypeRaw because Linux libpcap hands out 12 for raw-IP interfaces.
-	LinkTypeRawBSD12 LinkType = 12
-	// LinkTypeRaw is raw IP (LINKTYPE_RAW): packets start at the IPv4 or
-	// IPv6 header, as on tun devices and other interfaces without a link
-	// header.
-	LinkTypeRaw LinkType = 101
 )
 
 const (
@@ -69,8 +53,9 @@ func (e *Error) Error() string {
 }
 
 // Compile compiles a tcpdump filter expression into a classic BPF program
-// for a capture interface of the given link type, ready for
-// SO_ATTACH_FILTER; with snaplen > 0 every accepting return keeps at most
+// for a capture interface of the given link type (pcapng.LinkTypeEthernet,
+// or raw IP: pcapng.LinkTypeRaw, or LinkTypeRawBSD12, the number Linux
+// libpcap hands out for raw-IP interfaces), ready for SO_ATTACH_FILTER; with snaplen > 0 every accepting return keeps at most
 // snaplen bytes, so that the kernel truncates as libpcap does. The program accepts exactly the packets libpcap's own
 // program for the same expression accepts.
 //
@@ -83,7 +68,7 @@ func (e *Error) Error() string {
 // tcpdump, and and or have the same precedence and group to the left.
 // Anything else is an *Error that names the word and its offset.
 // An empty expression accepts every packet.
-func Compile(expr string, linkType LinkType, snaplen int) ([]bpf.RawInstruction, error) {
+func Compile(expr string, linkType pcapng.LinkType, snaplen int) ([]bpf.RawInstruction, error) {
 	prog, err := compile(expr, linkType)
 	if err != nil || snaplen <= 0 {
 		return prog, err
@@ -100,16 +85,16 @@ func Compile(expr string, linkType LinkType, snaplen int) ([]bpf.RawInstruction,
 // compiler emits.
 const opRetK = 0x06
 
-func compile(expr string, linkType LinkType) ([]bpf.RawInstruction, error) {
+func compile(expr string, linkType pcapng.LinkType) ([]bpf.RawInstruction, error) {
 	if len(expr) > maxFilterExprBytes {
 		return nil, &Error{Expr: expr[:64] + "...", Offset: -1,
 			Msg: fmt.Sprintf("expression of %d bytes exceeds the limit of %d bytes", len(expr), maxFilterExprBytes)}
 	}
 	var linkOff uint32
 	switch linkType {
-	case LinkTypeEthernet:
+	case pcapng.LinkTypeEthernet:
 		linkOff = 14
-	case LinkTypeRaw, LinkTypeRawBSD12:
+	case pcapng.LinkTypeRaw, pcapng.LinkTypeRawBSD12:
 		linkOff = 0
 	default:
 		return nil, &Error{Expr: expr, Offset: -1, Msg: fmt.Sprintf("unsupported link type %d", linkType)}

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/dockcase/dockcase/internal/pcapng"
 	"io"
 	"net/netip"
 	"os"
@@ -153,19 +154,19 @@ const filterCorpusMaxFileBytes = 64 << 20
 // filterReadCorpus reads every packet of link type Ethernet or raw IP from
 // every pcap and pcapng file of the corpus, keyed by link type class.
 // A malformed file contributes the packets read before the damage.
-func filterReadCorpus(t testing.TB, dir string) (map[LinkType][]filterFrame, map[LinkType]int) {
+func filterReadCorpus(t testing.TB, dir string) (map[pcapng.LinkType][]filterFrame, map[pcapng.LinkType]int) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	frames := map[LinkType][]filterFrame{}
-	files := map[LinkType]int{}
-	class := func(lt layers.LinkType) (LinkType, bool) {
-		switch LinkType(lt) {
-		case LinkTypeEthernet:
-			return LinkTypeEthernet, true
-		case LinkTypeRaw, LinkTypeRawBSD12:
-			return LinkTypeRaw, true
+	frames := map[pcapng.LinkType][]filterFrame{}
+	files := map[pcapng.LinkType]int{}
+	class := func(lt layers.LinkType) (pcapng.LinkType, bool) {
+		switch pcapng.LinkType(lt) {
+		case pcapng.LinkTypeEthernet:
+			return pcapng.LinkTypeEthernet, true
+		case pcapng.LinkTypeRaw, pcapng.LinkTypeRawBSD12:
+			return pcapng.LinkTypeRaw, true
 		}
 		return 0, false
 	}
@@ -183,7 +184,7 @@ func filterReadCorpus(t testing.TB, dir string) (map[LinkType][]filterFrame, map
 		if err != nil || len(b) > filterCorpusMaxFileBytes || len(b) < 4 {
 			continue
 		}
-		seen := map[LinkType]bool{}
+		seen := map[pcapng.LinkType]bool{}
 		add := func(lt layers.LinkType, n int, data []byte, ci gopacket.CaptureInfo) {
 			c, ok := class(lt)
 			if !ok || len(data) > filterAcceptBytes {
@@ -230,7 +231,7 @@ func filterReadCorpus(t testing.TB, dir string) (map[LinkType][]filterFrame, map
 
 // filterWriteMerged writes the frames into one pcap whose timestamps are
 // the frame indexes, so that tcpdump's output names the frames it kept.
-func filterWriteMerged(t testing.TB, path string, lt LinkType, frames []filterFrame) {
+func filterWriteMerged(t testing.TB, path string, lt pcapng.LinkType, frames []filterFrame) {
 	var buf bytes.Buffer
 	w := pcapgo.NewWriter(&buf)
 	if err := w.WriteFileHeader(filterAcceptBytes, layers.LinkType(lt)); err != nil {
@@ -283,7 +284,7 @@ func filterTcpdumpKept(t testing.TB, in, out, expr string) (kept map[int]bool, r
 	return kept, false
 }
 
-func filterVM(t testing.TB, expr string, lt LinkType) *bpf.VM {
+func filterVM(t testing.TB, expr string, lt pcapng.LinkType) *bpf.VM {
 	t.Helper()
 	raw, err := Compile(expr, lt, 0)
 	if err != nil {
@@ -317,13 +318,13 @@ func TestCompileFilterMatchesTcpdump(t *testing.T) {
 	frames, files := filterReadCorpus(t, dir)
 	// The corpus has few raw-IP packets; the IP packets of the Ethernet
 	// files, with the Ethernet header taken off, are raw-IP packets too.
-	for _, f := range frames[LinkTypeEthernet] {
+	for _, f := range frames[pcapng.LinkTypeEthernet] {
 		if len(f.data) > 14 && (binary.BigEndian.Uint16(f.data[12:]) == 0x0800 || binary.BigEndian.Uint16(f.data[12:]) == 0x86dd) {
-			frames[LinkTypeRaw] = append(frames[LinkTypeRaw], filterFrame{file: f.file + "(ether stripped)", frame: f.frame, data: f.data[14:], orig: f.orig - 14})
+			frames[pcapng.LinkTypeRaw] = append(frames[pcapng.LinkTypeRaw], filterFrame{file: f.file + "(ether stripped)", frame: f.frame, data: f.data[14:], orig: f.orig - 14})
 		}
 	}
 	tmp := t.TempDir()
-	for _, lt := range []LinkType{LinkTypeEthernet, LinkTypeRaw} {
+	for _, lt := range []pcapng.LinkType{pcapng.LinkTypeEthernet, pcapng.LinkTypeRaw} {
 		fr := frames[lt]
 		if len(fr) == 0 {
 			t.Fatalf("no packets of link type %d in the corpus", lt)
@@ -383,7 +384,7 @@ func TestCompileFilterMatchesTcpdump(t *testing.T) {
 		}
 		// Guard against a corpus or table where every expression keeps all
 		// or nothing, which would make the comparison vacuous.
-		if lt == LinkTypeEthernet && nonTrivial < len(filterOracleExprs)*3/4 {
+		if lt == pcapng.LinkTypeEthernet && nonTrivial < len(filterOracleExprs)*3/4 {
 			t.Errorf("link type %d: only %d of %d expressions split the corpus", lt, nonTrivial, len(filterOracleExprs))
 		}
 	}
@@ -400,7 +401,7 @@ const filterMaxRuntDiffs = 3
 // filterAbortProbe returns the program for expr with its reject return
 // changed from 0 to 1, so that a 0 from the VM can only mean that a load
 // ran past the captured bytes.
-func filterAbortProbe(t testing.TB, expr string, lt LinkType) *bpf.VM {
+func filterAbortProbe(t testing.TB, expr string, lt pcapng.LinkType) *bpf.VM {
 	raw, err := Compile(expr, lt, 0)
 	if err != nil {
 		t.Fatalf("Compile(%q, %d) error: %v", expr, lt, err)
@@ -442,53 +443,53 @@ func TestCompileFilterErrors(t *testing.T) {
 	}
 	tests := []struct {
 		expr string
-		lt   LinkType
+		lt   pcapng.LinkType
 		want string
 	}{
-		{"vlan 10", LinkTypeEthernet, `capture filter "vlan 10": unsupported keyword "vlan" at offset 0`},
-		{"host 10.0.0.1 and ether host 00:11:22:33:44:55", LinkTypeEthernet, `unsupported keyword "ether" at offset 18`},
-		{"tcp[13] & 2 != 0", LinkTypeEthernet, `unsupported token "[" at offset 3`},
-		{"len > 100", LinkTypeEthernet, `unsupported keyword "len" at offset 0`},
-		{"less 100", LinkTypeEthernet, `unsupported keyword "less" at offset 0`},
-		{"HOST 10.0.0.1", LinkTypeEthernet, `unsupported keyword "HOST" at offset 0`},
-		{"sctp", LinkTypeEthernet, `unsupported keyword "sctp" at offset 0`},
-		{"tcp or vlan", LinkTypeEthernet, `unsupported keyword "vlan" at offset 7`},
-		{"host", LinkTypeEthernet, `missing value after "host" at offset 4`},
-		{"host example.com", LinkTypeEthernet, `unsupported host "example.com"`},
-		{"host fe80::1%eth0", LinkTypeEthernet, `unsupported token "%" at offset 12`},
-		{"port http", LinkTypeEthernet, `unsupported port "http"`},
-		{"port 70000", LinkTypeEthernet, `illegal port number 70000 > 65535 at offset 5`},
-		{"port 08", LinkTypeEthernet, `unsupported port "08"`},
-		{"portrange 1-65536", LinkTypeEthernet, `illegal port number 65536 > 65535`},
-		{"portrange 1-", LinkTypeEthernet, `unsupported port range "1-"`},
-		{"net 10.1.2.3/8", LinkTypeEthernet, `non-network bits set in "10.1.2.3/8" at offset 4`},
-		{"net 10.1.0.0 mask 255.0.0.0", LinkTypeEthernet, `non-network bits set in "10.1.0.0 mask 255.0.0.0"`},
-		{"net 2001:db8::1/32", LinkTypeEthernet, `non-network bits set in "2001:db8::1/32"`},
-		{"net 10.0.0.0/33", LinkTypeEthernet, `prefix length 33 > 32`},
-		{"net 2001:db8:: mask ffff::", LinkTypeEthernet, `mask syntax for IPv4 networks only`},
-		{"host 10.0.0.1/32", LinkTypeEthernet, `mask syntax for networks only at offset 13`},
-		{"net 10.0.0.0/", LinkTypeEthernet, `"/" must be followed by a prefix length`},
-		{"10.0.0.1", LinkTypeEthernet, `missing qualifier (host, net, port, ...) before "10.0.0.1" at offset 0`},
-		{"tcp or 10.0.0.1", LinkTypeEthernet, `missing qualifier (host, net, port, ...) before "10.0.0.1" at offset 7`},
-		{"(host 10.0.0.1) or 10.0.0.2", LinkTypeEthernet, `missing qualifier (host, net, port, ...) before "10.0.0.2" at offset 19`},
-		{"host 10.0.0.1 and", LinkTypeEthernet, `expression ends where a primitive is expected at offset 17`},
-		{"(tcp", LinkTypeEthernet, `missing ")" for "(" at offset 0`},
-		{"tcp)", LinkTypeEthernet, `unexpected ")" at offset 3`},
-		{"tcp udp", LinkTypeEthernet, `unexpected "udp" at offset 4`},
-		{"host and", LinkTypeEthernet, `unexpected "and" where a value is expected at offset 5`},
-		{"host port", LinkTypeEthernet, `unexpected keyword "port" where a value is expected at offset 5`},
-		{"ip6 host 10.0.0.1", LinkTypeEthernet, `"ip6" cannot qualify an IPv4 host`},
-		{"arp host ::1", LinkTypeEthernet, `"arp" cannot qualify an IPv6 host`},
-		{"tcp host 10.0.0.1", LinkTypeEthernet, `"tcp" cannot qualify "host"`},
-		{"icmp host 10.0.0.1", LinkTypeEthernet, `"icmp" cannot qualify "host"`},
-		{"ip port 80", LinkTypeEthernet, `"ip" cannot qualify "port"`},
-		{"src proto 6", LinkTypeEthernet, `"proto" takes no direction`},
-		{"proto foo", LinkTypeEthernet, `unsupported protocol "foo"`},
-		{"port 1 !=", LinkTypeEthernet, `unsupported token "!=" at offset 7`},
-		{strings.Repeat("(", 100) + "tcp" + strings.Repeat(")", 100), LinkTypeEthernet, `nesting deeper than 64`},
-		{strings.Repeat("not ", 100) + "tcp", LinkTypeEthernet, `nesting deeper than 64`},
-		{long, LinkTypeEthernet, fmt.Sprintf("expression of %d bytes exceeds the limit of 4096 bytes", len(long))},
-		{many.String(), LinkTypeEthernet, "exceeds the kernel limit of 4096"},
+		{"vlan 10", pcapng.LinkTypeEthernet, `capture filter "vlan 10": unsupported keyword "vlan" at offset 0`},
+		{"host 10.0.0.1 and ether host 00:11:22:33:44:55", pcapng.LinkTypeEthernet, `unsupported keyword "ether" at offset 18`},
+		{"tcp[13] & 2 != 0", pcapng.LinkTypeEthernet, `unsupported token "[" at offset 3`},
+		{"len > 100", pcapng.LinkTypeEthernet, `unsupported keyword "len" at offset 0`},
+		{"less 100", pcapng.LinkTypeEthernet, `unsupported keyword "less" at offset 0`},
+		{"HOST 10.0.0.1", pcapng.LinkTypeEthernet, `unsupported keyword "HOST" at offset 0`},
+		{"sctp", pcapng.LinkTypeEthernet, `unsupported keyword "sctp" at offset 0`},
+		{"tcp or vlan", pcapng.LinkTypeEthernet, `unsupported keyword "vlan" at offset 7`},
+		{"host", pcapng.LinkTypeEthernet, `missing value after "host" at offset 4`},
+		{"host example.com", pcapng.LinkTypeEthernet, `unsupported host "example.com"`},
+		{"host fe80::1%eth0", pcapng.LinkTypeEthernet, `unsupported token "%" at offset 12`},
+		{"port http", pcapng.LinkTypeEthernet, `unsupported port "http"`},
+		{"port 70000", pcapng.LinkTypeEthernet, `illegal port number 70000 > 65535 at offset 5`},
+		{"port 08", pcapng.LinkTypeEthernet, `unsupported port "08"`},
+		{"portrange 1-65536", pcapng.LinkTypeEthernet, `illegal port number 65536 > 65535`},
+		{"portrange 1-", pcapng.LinkTypeEthernet, `unsupported port range "1-"`},
+		{"net 10.1.2.3/8", pcapng.LinkTypeEthernet, `non-network bits set in "10.1.2.3/8" at offset 4`},
+		{"net 10.1.0.0 mask 255.0.0.0", pcapng.LinkTypeEthernet, `non-network bits set in "10.1.0.0 mask 255.0.0.0"`},
+		{"net 2001:db8::1/32", pcapng.LinkTypeEthernet, `non-network bits set in "2001:db8::1/32"`},
+		{"net 10.0.0.0/33", pcapng.LinkTypeEthernet, `prefix length 33 > 32`},
+		{"net 2001:db8:: mask ffff::", pcapng.LinkTypeEthernet, `mask syntax for IPv4 networks only`},
+		{"host 10.0.0.1/32", pcapng.LinkTypeEthernet, `mask syntax for networks only at offset 13`},
+		{"net 10.0.0.0/", pcapng.LinkTypeEthernet, `"/" must be followed by a prefix length`},
+		{"10.0.0.1", pcapng.LinkTypeEthernet, `missing qualifier (host, net, port, ...) before "10.0.0.1" at offset 0`},
+		{"tcp or 10.0.0.1", pcapng.LinkTypeEthernet, `missing qualifier (host, net, port, ...) before "10.0.0.1" at offset 7`},
+		{"(host 10.0.0.1) or 10.0.0.2", pcapng.LinkTypeEthernet, `missing qualifier (host, net, port, ...) before "10.0.0.2" at offset 19`},
+		{"host 10.0.0.1 and", pcapng.LinkTypeEthernet, `expression ends where a primitive is expected at offset 17`},
+		{"(tcp", pcapng.LinkTypeEthernet, `missing ")" for "(" at offset 0`},
+		{"tcp)", pcapng.LinkTypeEthernet, `unexpected ")" at offset 3`},
+		{"tcp udp", pcapng.LinkTypeEthernet, `unexpected "udp" at offset 4`},
+		{"host and", pcapng.LinkTypeEthernet, `unexpected "and" where a value is expected at offset 5`},
+		{"host port", pcapng.LinkTypeEthernet, `unexpected keyword "port" where a value is expected at offset 5`},
+		{"ip6 host 10.0.0.1", pcapng.LinkTypeEthernet, `"ip6" cannot qualify an IPv4 host`},
+		{"arp host ::1", pcapng.LinkTypeEthernet, `"arp" cannot qualify an IPv6 host`},
+		{"tcp host 10.0.0.1", pcapng.LinkTypeEthernet, `"tcp" cannot qualify "host"`},
+		{"icmp host 10.0.0.1", pcapng.LinkTypeEthernet, `"icmp" cannot qualify "host"`},
+		{"ip port 80", pcapng.LinkTypeEthernet, `"ip" cannot qualify "port"`},
+		{"src proto 6", pcapng.LinkTypeEthernet, `"proto" takes no direction`},
+		{"proto foo", pcapng.LinkTypeEthernet, `unsupported protocol "foo"`},
+		{"port 1 !=", pcapng.LinkTypeEthernet, `unsupported token "!=" at offset 7`},
+		{strings.Repeat("(", 100) + "tcp" + strings.Repeat(")", 100), pcapng.LinkTypeEthernet, `nesting deeper than 64`},
+		{strings.Repeat("not ", 100) + "tcp", pcapng.LinkTypeEthernet, `nesting deeper than 64`},
+		{long, pcapng.LinkTypeEthernet, fmt.Sprintf("expression of %d bytes exceeds the limit of 4096 bytes", len(long))},
+		{many.String(), pcapng.LinkTypeEthernet, "exceeds the kernel limit of 4096"},
 		{"tcp", 113, "unsupported link type 113"},
 	}
 	for _, tt := range tests {
@@ -512,14 +513,14 @@ func TestCompileFilterFarJumps(t *testing.T) {
 		hosts = append(hosts, fmt.Sprintf("10.9.%d.%d", i/100, i%100))
 	}
 	expr := "not (host " + strings.Join(hosts, " or ") + ") and udp"
-	raw, err := Compile(expr, LinkTypeEthernet, 0)
+	raw, err := Compile(expr, pcapng.LinkTypeEthernet, 0)
 	if err != nil {
 		t.Fatalf("Compile(%.60q) error: %v", expr, err)
 	}
 	if len(raw) < 2*filterMaxCondSkip {
 		t.Fatalf("Compile(%.60q) = %d instructions, want more than %d to exercise far jumps", expr, len(raw), 2*filterMaxCondSkip)
 	}
-	vm := filterVM(t, expr, LinkTypeEthernet)
+	vm := filterVM(t, expr, pcapng.LinkTypeEthernet)
 	tests := []struct {
 		src, dst string
 		proto    byte
@@ -577,7 +578,7 @@ func TestFilterSSHConnection(t *testing.T) {
 			t.Errorf("SSHConnection(%q) = %q, %v, want %q", tt.in, got, err, tt.want)
 			continue
 		}
-		if _, err := Compile(got, LinkTypeEthernet, 0); err != nil {
+		if _, err := Compile(got, pcapng.LinkTypeEthernet, 0); err != nil {
 			t.Errorf("Compile(SSHConnection(%q)) error: %v", tt.in, err)
 		}
 	}
@@ -592,7 +593,7 @@ func TestFilterSSHConnection(t *testing.T) {
 	// everything else, on IPv4 and IPv6.
 	conn := "203.0.113.9 50022 198.51.100.7 22"
 	excl, _ := SSHConnection(conn)
-	vm := filterVM(t, excl, LinkTypeEthernet)
+	vm := filterVM(t, excl, pcapng.LinkTypeEthernet)
 	a, b := netip.MustParseAddr("203.0.113.9"), netip.MustParseAddr("198.51.100.7")
 	cases := []struct {
 		pkt  []byte
@@ -627,7 +628,7 @@ func TestCombineFilters(t *testing.T) {
 	// Without the parentheses, tcpdump's left-to-right and/or would make
 	// "port 53 or port 80" and "not host X" mean something else.
 	combined := Combine("port 53 or port 80", "not host 10.0.0.1")
-	vm := filterVM(t, combined, LinkTypeEthernet)
+	vm := filterVM(t, combined, pcapng.LinkTypeEthernet)
 	pkt := filterIPv4Packet(netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.0.2"), 17, 5000, 53)
 	if v, _ := vm.Run(pkt); v != 0 {
 		t.Errorf("Compile(%q) accepts a packet from the excluded host", combined)
@@ -678,7 +679,7 @@ func TestCompileFilterAttachAFPacket(t *testing.T) {
 
 	const matchPort, otherPort = 40001, 40002
 	expr := fmt.Sprintf("udp and dst port %d and src host %s", matchPort, addrB)
-	raw, err := Compile(expr, LinkTypeEthernet, 0)
+	raw, err := Compile(expr, pcapng.LinkTypeEthernet, 0)
 	if err != nil {
 		t.Fatalf("Compile(%q) error: %v", expr, err)
 	}
@@ -861,7 +862,7 @@ func FuzzCompileFilter(f *testing.F) {
 		make([]byte, 60), {}, {0x60},
 	}
 	f.Fuzz(func(t *testing.T, expr string) {
-		for _, lt := range []LinkType{LinkTypeEthernet, LinkTypeRaw} {
+		for _, lt := range []pcapng.LinkType{pcapng.LinkTypeEthernet, pcapng.LinkTypeRaw} {
 			raw, err := Compile(expr, lt, 0)
 			if err != nil {
 				var fe *Error
