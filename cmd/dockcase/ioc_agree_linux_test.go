@@ -9,9 +9,11 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/dockcase/dockcase/analyze"
 	"github.com/dockcase/dockcase/analyze/analyzetest"
+	"github.com/dockcase/dockcase/analyze/ioc"
+	"github.com/dockcase/dockcase/analyze/traffic"
 	"github.com/dockcase/dockcase/collect/locate"
+	"github.com/dockcase/dockcase/internal/indicator"
 )
 
 // The IOC spellings the three matchers once disagreed on: a wildcard, a
@@ -30,8 +32,8 @@ var agreeLists = [][]string{
 }
 
 // TestIOCMatchAgrees checks, for each list of indicators and each candidate
-// address and name, that analyze's matching of a flow (analyze.ParseIOC and
-// analyze.MatchFlow) and locate's target (locate.ParseTarget, Contains and
+// address and name, that analyze's matching of a flow (indicator.Parse and
+// ioc.MatchFlow) and locate's target (locate.ParseTarget, Contains and
 // MatchName) give the same answer, and the right one.
 func TestIOCMatchAgrees(t *testing.T) {
 	local := netip.MustParseAddr("198.19.0.2") // the container's side: on no list
@@ -56,29 +58,29 @@ func TestIOCMatchAgrees(t *testing.T) {
 	// What one refuses the other refuses, but for a zone: locate, which
 	// watches every interface, cannot keep to one link (see ParseTarget).
 	for _, s := range []string{"::ffff:10.0.0.0/95", "evil example", "1.2.3.4.5", "hxxps:///x", "*.198.18.0.1", ""} {
-		_, err := analyze.ParseIOC(s)
+		_, err := indicator.Parse(s)
 		_, terr := locate.ParseTarget(s)
 		if err == nil || terr == nil {
-			t.Errorf("%q: analyze.ParseIOC: %v, locate.ParseTarget: %v; want both to refuse it", s, err, terr)
+			t.Errorf("%q: indicator.Parse: %v, locate.ParseTarget: %v; want both to refuse it", s, err, terr)
 		}
 	}
 	for _, list := range agreeLists {
-		var iocs []analyze.IOC
+		var iocs []indicator.Indicator
 		var targets []locate.Target
 		for _, s := range list {
-			ioc, err := analyze.ParseIOC(s)
+			ind, err := indicator.Parse(s)
 			tg, terr := locate.ParseTarget(s)
 			if err != nil || terr != nil {
-				t.Fatalf("%q: analyze.ParseIOC: %v, locate.ParseTarget: %v; want both to parse it", s, err, terr)
+				t.Fatalf("%q: indicator.Parse: %v, locate.ParseTarget: %v; want both to parse it", s, err, terr)
 			}
-			iocs, targets = append(iocs, ioc), append(targets, tg)
+			iocs, targets = append(iocs, ind), append(targets, tg)
 		}
 		for cand, want := range addrs {
 			a := netip.MustParseAddr(cand)
-			f := &analyze.Flow{Proto: "tcp", Client: local, ClientPort: 40000, Server: a, ServerPort: 443}
+			f := &traffic.Flow{Proto: "tcp", Client: local, ClientPort: 40000, Server: a, ServerPort: 443}
 			var inAnalyze, inLocate bool
 			for i := range list {
-				inAnalyze = inAnalyze || analyze.MatchFlow(iocs[i], f)
+				inAnalyze = inAnalyze || ioc.MatchFlow(iocs[i], f)
 				inLocate = inLocate || targets[i].Contains(a)
 			}
 			if inAnalyze != inLocate || inAnalyze != want[list[0]] {
@@ -86,10 +88,10 @@ func TestIOCMatchAgrees(t *testing.T) {
 			}
 		}
 		for cand, want := range names {
-			f := &analyze.Flow{Proto: "tcp", Client: local, ClientPort: 40000, Server: netip.MustParseAddr("198.51.100.7"), ServerPort: 443, SNI: cand}
+			f := &traffic.Flow{Proto: "tcp", Client: local, ClientPort: 40000, Server: netip.MustParseAddr("198.51.100.7"), ServerPort: 443, SNI: cand}
 			var inAnalyze, inLocate bool
 			for i := range list {
-				inAnalyze = inAnalyze || analyze.MatchFlow(iocs[i], f)
+				inAnalyze = inAnalyze || ioc.MatchFlow(iocs[i], f)
 				inLocate = inLocate || targets[i].MatchName(cand)
 			}
 			if inAnalyze != inLocate || inAnalyze != want[list[0]] {
