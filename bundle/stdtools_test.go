@@ -2,6 +2,8 @@ package bundle
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -133,5 +135,84 @@ func TestParseAllowedSigners(t *testing.T) {
 		if (err != nil) != tt.err || len(keys) != tt.want {
 			t.Errorf("ParseAllowedSigners(%q) = %d keys, %v; want %d keys, error %v", tt.in, len(keys), err, tt.want, tt.err)
 		}
+	}
+}
+
+// custodyRecipe is the standard-tools check of custody event $N of $LOG
+// that the package doc and the README give, word for word.
+const custodyRecipe = `sed -n "${N}s/,\"sig\":\"[^\"]*\"}\$/}/p" "$LOG" > event.msg
+{ echo '-----BEGIN SSH SIGNATURE-----'
+  sed -n "${N}s/.*,\"sig\":\"\([^\"]*\)\"}\$/\1/p" "$LOG" | fold -w 70
+  echo '-----END SSH SIGNATURE-----'; } > event.sig
+ssh-keygen -Y verify -f allowed_signers -I lab@example -n dockcase-custody -s event.sig < event.msg`
+
+// TestStandardToolsCustody checks a custody event's signature with sed, fold
+// and ssh-keygen, as a responder without dockcase would.
+func TestStandardToolsCustody(t *testing.T) {
+	for _, tool := range []string{"sh", "sed", "fold", "ssh-keygen"} {
+		needTool(t, tool)
+	}
+	dir := t.TempDir()
+	keyPath := filepath.Join(dir, "lab_ed25519")
+	if out, err := run(t, dir, nil, "ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "lab", "-f", keyPath); err != nil {
+		t.Fatalf("ssh-keygen: %v\n%s", err, out)
+	}
+	lab, err := LoadSigner(keyPath, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, _ := EphemeralSigner()
+	bundlePath := filepath.Join(dir, "case.tar.zst")
+	os.WriteFile(bundlePath, []byte("pretend bundle"), 0o644)
+	for i, s := range []ssh.Signer{lab, other, lab} {
+		ev := CustodyEvent{Action: ActionReceived, By: "C. Lab", Where: "lab", Note: fmt.Sprintf(`bag "%d" <sealed> & signed`, i)}
+		if _, err := AppendCustody(bundlePath, ev, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pub, _ := os.ReadFile(keyPath + ".pub")
+	os.WriteFile(filepath.Join(dir, "allowed_signers"), []byte(`lab@example namespaces="dockcase,dockcase-custody" `+string(pub)), 0o644)
+	logPath := CustodyPath(bundlePath)
+	recipe := func(n int) (string, error) {
+		cmd := exec.Command("sh", "-c", custodyRecipe)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "LOG="+logPath, fmt.Sprintf("N=%d", n))
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	for _, n := range []int{1, 3} {
+		if out, err := recipe(n); err != nil || !strings.Contains(out, `Good "dockcase-custody" signature for lab@example`) {
+			t.Fatalf("the recipe on event %d: %v\n%s", n, err, out)
+		}
+	}
+	if out, err := recipe(2); err == nil {
+		t.Fatalf("the recipe accepted event 2, signed by a key allowed_signers does not hold:\n%s", out)
+	}
+	// dockcase agrees: events 1 and 3 trusted, 2 signed but not trusted.
+	f, _ := os.Open(filepath.Join(dir, "allowed_signers"))
+	keys, err := ParseAllowedSignersFor(f, CustodyNamespace)
+	f.Close()
+	if err != nil || len(keys) != 1 {
+		t.Fatalf("ParseAllowedSignersFor = %d keys, %v", len(keys), err)
+	}
+	sum, _ := FileSHA256(bundlePath)
+	data, _ := os.ReadFile(logPath)
+	recs, err := VerifyCustody(bytes.NewReader(data), sum, Trust{Keys: keys})
+	if err != nil || len(recs) != 3 || !recs[0].Trusted || recs[1].Trusted || !recs[1].Signed() || !recs[2].Trusted {
+		t.Fatalf("VerifyCustody = %+v, %v", recs, err)
+	}
+
+	// An edited last line fails ssh-keygen as it fails dockcase.
+	os.WriteFile(logPath, bytes.Replace(data, []byte(`bag \"2\"`), []byte(`bag \"9\"`), 1), 0o644)
+	if out, err := recipe(3); err == nil {
+		t.Fatalf("the recipe accepted an edited event 3:\n%s", out)
+	}
+	edited, _ := os.ReadFile(logPath)
+	if bytes.Equal(edited, data) {
+		t.Fatal("the edit did not change the log")
+	}
+	var ce *CustodyError
+	if _, err := VerifyCustody(bytes.NewReader(edited), sum, Trust{Keys: keys}); !errors.As(err, &ce) || ce.Line != 3 {
+		t.Fatalf("VerifyCustody(edited last line) = %v, want a *CustodyError at line 3", err)
 	}
 }
