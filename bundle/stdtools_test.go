@@ -139,7 +139,7 @@ func TestParseAllowedSigners(t *testing.T) {
 }
 
 // custodyRecipe is the standard-tools check of custody event $N of $LOG
-// that the package doc and the README give, word for word.
+// that the package doc and the README give (with the log's name for $LOG).
 const custodyRecipe = `sed -n "${N}s/,\"sig\":\"[^\"]*\"}\$/}/p" "$LOG" > event.msg
 { echo '-----BEGIN SSH SIGNATURE-----'
   sed -n "${N}s/.*,\"sig\":\"\([^\"]*\)\"}\$/\1/p" "$LOG" | fold -w 70
@@ -185,6 +185,16 @@ func TestStandardToolsCustody(t *testing.T) {
 			t.Fatalf("the recipe on event %d: %v\n%s", n, err, out)
 		}
 	}
+	// The chain link, with sha256sum: line 2 holds the hash of line 1.
+	cmd := exec.Command("sh", "-c", `sed -n "$((N-1))p" "$LOG" | tr -d '\n' | sha256sum`)
+	cmd.Env = append(os.Environ(), "LOG="+logPath, "N=2")
+	link, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("sha256sum of line 1: %v", err)
+	}
+	if data, _ := os.ReadFile(logPath); !bytes.Contains(data, []byte(`"prev_sha256":"`+strings.Fields(string(link))[0]+`"`)) {
+		t.Errorf("sha256sum of line 1 = %s, which no prev_sha256 holds", link)
+	}
 	if out, err := recipe(2); err == nil {
 		t.Fatalf("the recipe accepted event 2, signed by a key allowed_signers does not hold:\n%s", out)
 	}
@@ -214,5 +224,31 @@ func TestStandardToolsCustody(t *testing.T) {
 	var ce *CustodyError
 	if _, err := VerifyCustody(bytes.NewReader(edited), sum, Trust{Keys: keys}); !errors.As(err, &ce) || ce.Line != 3 {
 		t.Fatalf("VerifyCustody(edited last line) = %v, want a *CustodyError at line 3", err)
+	}
+}
+
+// TestCustodyRecipeDocumented keeps the recipe of the package doc and the
+// README the one that TestStandardToolsCustody runs.
+func TestCustodyRecipeDocumented(t *testing.T) {
+	want := strings.ReplaceAll(custodyRecipe, `"$LOG"`, "case.tar.zst.custody.jsonl")
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(readme), want) {
+		t.Errorf("README.md does not give the custody recipe:\n%s", want)
+	}
+	doc, err := os.ReadFile("doc.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var code strings.Builder
+	for _, line := range strings.Split(string(doc), "\n") {
+		if rest, ok := strings.CutPrefix(line, "//\t"); ok {
+			code.WriteString(rest + "\n")
+		}
+	}
+	if !strings.Contains(code.String(), want) {
+		t.Errorf("doc.go does not give the custody recipe:\n%s", want)
 	}
 }
