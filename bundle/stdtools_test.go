@@ -252,3 +252,25 @@ func TestCustodyRecipeDocumented(t *testing.T) {
 		t.Errorf("doc.go does not give the custody recipe:\n%s", want)
 	}
 }
+
+func TestParseAllowedSignersFor(t *testing.T) {
+	a, _ := EphemeralSigner()
+	ka := strings.TrimSpace(string(ssh.MarshalAuthorizedKey(a.PublicKey())))
+	tests := []struct {
+		in   string
+		want int
+	}{
+		{"lab " + ka, 1}, // no namespaces=: every namespace, as for ssh-keygen
+		{`lab namespaces="dockcase-custody" ` + ka, 1},
+		{`lab namespaces="dockcase,dockcase-custody" ` + ka, 1},
+		{`lab namespaces="*" ` + ka, 1},
+		{`lab namespaces="dockcase" ` + ka, 0}, // the bundle's namespace only
+		{"", 0},
+	}
+	for _, tt := range tests {
+		keys, err := ParseAllowedSignersFor(strings.NewReader(tt.in), CustodyNamespace)
+		if err != nil || len(keys) != tt.want {
+			t.Errorf("ParseAllowedSignersFor(%q, %q) = %d keys, %v; want %d keys", tt.in, CustodyNamespace, len(keys), err, tt.want)
+		}
+	}
+}
