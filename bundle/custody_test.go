@@ -67,7 +67,7 @@ func TestCustodyChain(t *testing.T) {
 
 // custodyLog builds a custody log for the bundle hash sum, event i signed by
 // signers[i] (nil: unsigned), as AppendCustodyFor writes it.
-func custodyLog(t *testing.T, sum string, signers ...ssh.Signer) []string {
+func custodyLog(t testing.TB, sum string, signers ...ssh.Signer) []string {
 	t.Helper()
 	var lines []string
 	prev := sum
@@ -227,4 +227,24 @@ func TestAppendCustodySigned(t *testing.T) {
 	if _, err := AppendCustody(bundlePath, CustodyEvent{Action: "copied", By: "x"}, nil); err == nil {
 		t.Error("AppendCustody extended a log whose last signature does not verify")
 	}
+}
+
+// FuzzCustody feeds custody logs, signed and not, to VerifyCustody: no
+// panic, and an event reported signed names its key.
+func FuzzCustody(f *testing.F) {
+	s, _ := EphemeralSigner()
+	sum := strings.Repeat("ab", 32)
+	f.Add([]byte(strings.Join(custodyLog(f, sum, s, nil, s), "")), sum)
+	f.Add([]byte(strings.Join(custodyLog(f, sum, nil), "")), sum)
+	if demo, err := os.ReadFile("../testdata/demo/demo.tar.zst.custody.jsonl"); err == nil {
+		f.Add(demo, "9d955888a572e371cacf62d9cadbd7311653de8848955e9039567be59066c1be")
+	}
+	f.Fuzz(func(t *testing.T, b []byte, sum string) {
+		recs, _ := VerifyCustody(bytes.NewReader(b), sum, Trust{Keys: []ssh.PublicKey{s.PublicKey()}})
+		for _, r := range recs {
+			if r.Signed() != (r.Fingerprint != "") || (r.Trusted && !r.Signed()) {
+				t.Fatalf("record %+v: signed %v, fingerprint %q, trusted %v", r.CustodyEvent, r.Signed(), r.Fingerprint, r.Trusted)
+			}
+		}
+	})
 }
