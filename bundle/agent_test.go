@@ -60,6 +60,17 @@ func TestAgentSigner(t *testing.T) {
 	if err != nil || !res.Trusted || res.Fingerprint != sum.Fingerprint {
 		t.Fatalf("Verify of an agent-signed bundle = %v, trusted %v", err, res != nil && res.Trusted)
 	}
+	// A custody event signed through the agent.
+	bundlePath := filepath.Join(dir, "case.tar.zst")
+	os.WriteFile(bundlePath, out.Bytes(), 0o644)
+	if _, err := AppendCustody(bundlePath, CustodyEvent{Action: ActionReceived, By: "lab"}, signer); err != nil {
+		t.Fatal(err)
+	}
+	log, _ := os.ReadFile(CustodyPath(bundlePath))
+	recs, err := VerifyCustody(bytes.NewReader(log), sum.SHA256, Trust{Keys: []ssh.PublicKey{want}})
+	if err != nil || len(recs) != 1 || !recs[0].Trusted {
+		t.Fatalf("VerifyCustody of an agent-signed event = %+v, %v", recs, err)
+	}
 	if _, _, err := AgentSigner(""); err == nil || !strings.Contains(err.Error(), "SSH_AUTH_SOCK") {
 		t.Errorf("AgentSigner(\"\") = %v, want a hint about SSH_AUTH_SOCK", err)
 	}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -11,11 +12,27 @@ import (
 	"io"
 	"os"
 	"time"
+
+	"github.com/hiddeco/sshsig"
+	"golang.org/x/crypto/ssh"
 )
 
-// maxCustodyLogBytes bounds a custody sidecar: a few hundred bytes an event,
-// thousands of events at the most over a case's life.
-const maxCustodyLogBytes = 16 << 20
+const (
+	// maxCustodyLogBytes bounds a custody sidecar: a few hundred bytes an
+	// event (a few KiB signed), thousands of events at the most over a
+	// case's life.
+	maxCustodyLogBytes = 16 << 20
+	// maxCustodySigBytes bounds an event's sig field: the SSHSIG blob of an
+	// RSA 16384 key (2 KiB key, 2 KiB signature) is under 6 KiB in base64.
+	maxCustodySigBytes = 16 << 10
+)
+
+// CustodyNamespace is the SSHSIG namespace of a custody event's signature.
+// It is not the bundle's, so that neither signature can stand for the other.
+const CustodyNamespace = "dockcase-custody"
+
+// custodySigKey opens the sig field, always the last of a signed line.
+const custodySigKey = `,"sig":"`
 
 // Custody actions. Others are allowed; these are the usual ones.
 const (
@@ -40,7 +57,29 @@ type CustodyEvent struct {
 	// PrevSHA256 is the hash of the previous line, or of the bundle for
 	// the first line.
 	PrevSHA256 string `json:"prev_sha256"`
+	// Sig is the standard base64 of an SSHSIG blob (namespace
+	// CustodyNamespace, hash sha512) over the line without this field, its
+	// newline included; empty for an unsigned event.
+	Sig string `json:"sig,omitempty"`
 }
+
+// CustodyRecord is one custody event as checked: its chain link and, when it
+// is signed, its signature verified.
+type CustodyRecord struct {
+	CustodyEvent
+	// Signer is the key the event is signed with; nil when it is unsigned.
+	Signer ssh.PublicKey
+	// Fingerprint is Signer's SHA256:… fingerprint; empty when unsigned.
+	Fingerprint string
+	// Trusted says that the Trust given named Signer.
+	Trusted bool
+	// LineSHA256 is the hash of the event's line, which the next event
+	// chains to; the last one is the log's head.
+	LineSHA256 string
+}
+
+// Signed reports whether the event carries a signature (which verified).
+func (r CustodyRecord) Signed() bool { return r.Signer != nil }
 
 // CustodyError names the first broken link of a custody chain.
 type CustodyError struct {
@@ -70,85 +109,176 @@ func FileSHA256(path string) (string, error) {
 }
 
 // CheckCustody reads a custody log and checks its chain against the bundle's
-// hash. It returns the events read; the error is a *CustodyError at the first
-// broken link.
+// hash, and the signature of every signed event. It returns the events read;
+// the error is a *CustodyError at the first broken link or bad signature.
 func CheckCustody(r io.Reader, bundleSHA256 string) ([]CustodyEvent, error) {
-	events, _, err := checkCustody(r, bundleSHA256)
+	recs, _, err := checkCustody(r, bundleSHA256, Trust{})
+	events := make([]CustodyEvent, len(recs))
+	for i, rec := range recs {
+		events[i] = rec.CustodyEvent
+	}
 	return events, err
 }
 
+// VerifyCustody checks a custody log as CheckCustody does and says of each
+// event whether it is signed, by which key, and whether trust names that key.
+// An unsigned event, or one signed by a key trust does not name, is not an
+// error: the caller reports it event by event.
+func VerifyCustody(r io.Reader, bundleSHA256 string, trust Trust) ([]CustodyRecord, error) {
+	recs, _, err := checkCustody(r, bundleSHA256, trust)
+	return recs, err
+}
+
 // checkCustody also returns the hash the next event must chain to.
-func checkCustody(r io.Reader, bundleSHA256 string) ([]CustodyEvent, string, error) {
+func checkCustody(r io.Reader, bundleSHA256 string, trust Trust) ([]CustodyRecord, string, error) {
 	b, err := readLimited(r, maxCustodyLogBytes, "custody log")
 	if err != nil {
 		return nil, "", err
 	}
-	var events []CustodyEvent
+	var recs []CustodyRecord
 	prev := bundleSHA256
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	sc.Buffer(nil, maxCustodyLogBytes)
 	for n := 1; sc.Scan(); n++ {
 		line := sc.Bytes()
-		var ev CustodyEvent
-		dec := json.NewDecoder(bytes.NewReader(line))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&ev); err != nil {
-			return events, "", &CustodyError{Line: n, Reason: "not a custody event: " + err.Error()}
+		rec, reason := parseCustodyLine(line)
+		if reason != "" {
+			return recs, "", &CustodyError{Line: n, Reason: reason}
 		}
+		ev := rec.CustodyEvent
 		switch {
 		case ev.PrevSHA256 != prev && n == 1:
-			return events, "", &CustodyError{Line: n, Reason: fmt.Sprintf("first event is chained to %s, the bundle's sha256 is %s", ev.PrevSHA256, bundleSHA256)}
+			return recs, "", &CustodyError{Line: n, Reason: fmt.Sprintf("first event is chained to %s, the bundle's sha256 is %s", ev.PrevSHA256, bundleSHA256)}
 		case ev.PrevSHA256 != prev:
-			return events, "", &CustodyError{Line: n, Reason: "prev_sha256 does not match the previous line: a line was changed, removed or inserted"}
+			return recs, "", &CustodyError{Line: n, Reason: "prev_sha256 does not match the previous line: a line was changed, removed or inserted"}
 		case ev.Seq != n:
-			return events, "", &CustodyError{Line: n, Reason: fmt.Sprintf("sequence number %d, want %d", ev.Seq, n)}
+			return recs, "", &CustodyError{Line: n, Reason: fmt.Sprintf("sequence number %d, want %d", ev.Seq, n)}
 		case ev.BundleSHA256 != bundleSHA256:
-			return events, "", &CustodyError{Line: n, Reason: fmt.Sprintf("recorded bundle sha256 %s, the bundle's is %s", ev.BundleSHA256, bundleSHA256)}
+			return recs, "", &CustodyError{Line: n, Reason: fmt.Sprintf("recorded bundle sha256 %s, the bundle's is %s", ev.BundleSHA256, bundleSHA256)}
 		}
-		events = append(events, ev)
+		if rec.Signer != nil {
+			rec.Trusted = trust.trusts(rec.Signer)
+		}
 		prev = sha256Hex(line)
+		rec.LineSHA256 = prev
+		recs = append(recs, rec)
 	}
 	if len(b) > 0 && b[len(b)-1] != '\n' {
-		return events, "", &CustodyError{Line: len(events), Reason: "the last line is not terminated: the file was cut"}
+		return recs, "", &CustodyError{Line: len(recs), Reason: "the last line is not terminated: the file was cut"}
 	}
-	return events, prev, sc.Err()
+	return recs, prev, sc.Err()
+}
+
+// parseCustodyLine decodes one line and verifies its signature, if any. The
+// reason is empty when the line is good.
+func parseCustodyLine(line []byte) (CustodyRecord, string) {
+	var rec CustodyRecord
+	dec := json.NewDecoder(bytes.NewReader(line))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&rec.CustodyEvent); err != nil {
+		return rec, "not a custody event: " + err.Error()
+	}
+	if dec.More() {
+		return rec, "not a custody event: more than one JSON value on the line"
+	}
+	ev := rec.CustodyEvent
+	if ev.Sig == "" {
+		return rec, ""
+	}
+	if len(ev.Sig) > maxCustodySigBytes {
+		return rec, fmt.Sprintf("signature of %d bytes, more than the %d allowed", len(ev.Sig), maxCustodySigBytes)
+	}
+	// The signed message is the line without its sig field, byte for byte,
+	// and must be what this event encodes to: what is signed is what is shown.
+	suffix := custodySigKey + ev.Sig + `"}`
+	if !bytes.HasSuffix(line, []byte(suffix)) {
+		return rec, `the sig field is not the last of the line`
+	}
+	msg := append(append([]byte{}, line[:len(line)-len(suffix)]...), "}\n"...)
+	ev.Sig = ""
+	canon, err := json.Marshal(ev)
+	if err != nil || !bytes.Equal(append(canon, '\n'), msg) {
+		return rec, "the signed part of the line is not in the form dockcase writes"
+	}
+	blob, err := base64.StdEncoding.DecodeString(rec.Sig)
+	if err != nil {
+		return rec, "sig is not base64: " + err.Error()
+	}
+	sig, err := sshsig.ParseSignature(blob)
+	if err != nil {
+		return rec, "sig is not an SSH signature: " + err.Error()
+	}
+	fp := ssh.FingerprintSHA256(sig.PublicKey)
+	if sig.Namespace != CustodyNamespace {
+		return rec, fmt.Sprintf("signature by %s is for namespace %q, not %q", fp, sig.Namespace, CustodyNamespace)
+	}
+	if err := sshsig.Verify(bytes.NewReader(msg), sig, sig.PublicKey, sig.HashAlgorithm, CustodyNamespace); err != nil {
+		return rec, fmt.Sprintf("signature by %s does not verify: the line was changed after it was signed", fp)
+	}
+	rec.Signer = sig.PublicKey
+	rec.Fingerprint = fp
+	return rec, ""
+}
+
+// encodeCustodyLine encodes an event as one line without its newline, signed
+// when signer is not nil.
+func encodeCustodyLine(ev CustodyEvent, signer ssh.Signer) ([]byte, error) {
+	ev.Sig = ""
+	line, err := json.Marshal(ev)
+	if err != nil {
+		return nil, err
+	}
+	if signer == nil {
+		return line, nil
+	}
+	sig, err := sshsig.Sign(bytes.NewReader(append(line[:len(line):len(line)], '\n')), signer, sshsig.HashSHA512, CustodyNamespace)
+	if err != nil {
+		return nil, fmt.Errorf("sign custody event: %w", err)
+	}
+	signed := append(line[:len(line)-1:len(line)-1], custodySigKey...)
+	signed = append(signed, base64.StdEncoding.EncodeToString(sig.Marshal())...)
+	return append(signed, `"}`...), nil
 }
 
 // AppendCustody checks the bundle's custody chain and appends an event to
 // it, creating the sidecar when there is none. It refuses to extend a broken
-// chain. Seq, BundleSHA256 and PrevSHA256 are filled in.
-func AppendCustody(bundlePath string, ev CustodyEvent) (CustodyEvent, error) {
+// chain. Seq, BundleSHA256 and PrevSHA256 are filled in. The event is signed
+// with signer, or appended unsigned when signer is nil.
+func AppendCustody(bundlePath string, ev CustodyEvent, signer ssh.Signer) (CustodyEvent, error) {
 	sum, err := FileSHA256(bundlePath)
 	if err != nil {
 		return ev, err
 	}
-	return AppendCustodyFor(CustodyPath(bundlePath), sum, ev)
+	return AppendCustodyFor(CustodyPath(bundlePath), sum, ev, signer)
 }
 
-// AppendCustodyFor appends an event to the custody log at logPath for a
-// bundle whose SHA-256 is known.
-func AppendCustodyFor(logPath, bundleSHA256 string, ev CustodyEvent) (CustodyEvent, error) {
+// AppendCustodyFor appends an event, signed with signer unless it is nil, to
+// the custody log at logPath for a bundle whose SHA-256 is known.
+func AppendCustodyFor(logPath, bundleSHA256 string, ev CustodyEvent, signer ssh.Signer) (CustodyEvent, error) {
+	if ev.Action == "" || ev.By == "" {
+		return ev, errors.New("custody event needs an action and who did it")
+	}
 	f, err := os.OpenFile(logPath, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		return ev, err
 	}
 	defer f.Close()
-	events, prev, err := checkCustody(f, bundleSHA256)
+	recs, prev, err := checkCustody(f, bundleSHA256, Trust{})
 	if err != nil {
 		return ev, fmt.Errorf("%s: %w", logPath, err)
 	}
-	ev.Seq = len(events) + 1
+	ev.Seq = len(recs) + 1
 	ev.BundleSHA256 = bundleSHA256
 	ev.PrevSHA256 = prev
 	if ev.Time.IsZero() {
 		ev.Time = time.Now()
 	}
 	ev.Time = ev.Time.UTC()
-	if ev.Action == "" || ev.By == "" {
-		return ev, errors.New("custody event needs an action and who did it")
-	}
-	line, err := json.Marshal(ev)
+	line, err := encodeCustodyLine(ev, signer)
 	if err != nil {
+		return ev, err
+	}
+	if err := json.Unmarshal(line, &ev); err != nil {
 		return ev, err
 	}
 	if _, err := f.Seek(0, io.SeekEnd); err != nil {

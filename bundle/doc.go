@@ -73,12 +73,70 @@
 //
 // # Chain of custody after collection
 //
-// Beside the bundle file, NAME.custody.jsonl holds one JSON object a line
-// per event (collected, verified, copied, transferred, analysed …: who,
-// when, where, note). Each line carries in prev_sha256 the SHA-256 of the
-// previous line's bytes (without its newline); the first line carries the
-// SHA-256 of the bundle file itself. Changing, removing or reordering a line
-// breaks the chain at that line.
+// Beside the bundle file, NAME.custody.jsonl holds one event a line (see
+// CustodyEvent): collected, verified, copied, transferred, received,
+// analysed …, who, when, where, a note. A line is the JSON object that
+// encoding/json writes for CustodyEvent, fields in this order, no spaces,
+// where and note left out when empty:
+//
+//	line   = "{" seq "," time "," action "," by ["," where] ["," note]
+//	         "," bundle "," prev [sig] "}" LF
+//	seq    = `"seq":` number         1 for the first line, then one more
+//	time   = `"time":"` RFC 3339 UTC time, fraction as needed `"`
+//	action = `"action":` string      by, where and note alike
+//	bundle = `"bundle_sha256":"` 64 lowercase hex `"`
+//	prev   = `"prev_sha256":"` 64 lowercase hex `"`
+//	sig    = `,"sig":"` standard padded base64 `"`   (the comma included)
+//
+// where a string is as encoding/json writes it (<, > and & as \u003c,
+// \u003e and \u0026, invalid UTF-8 as U+FFFD).
+//
+// prev_sha256 is the SHA-256 of the previous line's bytes without its
+// newline, signature included; the first line carries the SHA-256 of the
+// bundle file itself. Changing, removing, inserting or reordering a line
+// breaks the chain at the line after it; stripping a signature changes the
+// line and breaks the chain as well.
+//
+// A signed event's sig is the last field of its line: the base64 of an
+// SSHSIG blob (the binary form of what ssh-keygen -Y sign armors), namespace
+// "dockcase-custody" (CustodyNamespace, apart from the bundle's "dockcase"
+// so that neither signature stands for the other), hash sha512. The signed
+// message is the line with its sig (from the comma before "sig" to the quote
+// that ends the base64; the closing brace stays) removed, its newline
+// included: the unsigned line, byte for byte, which must also be exactly what
+// the event encodes to. The message
+// holds the event and its chain link (seq, bundle_sha256, prev_sha256), so a
+// signed line cannot be moved to another place, log or bundle. The key is in
+// the signature; it is trusted when the verifier's allowed_signers file holds
+// it for the namespace "dockcase-custody" (a line without namespaces= allows
+// every namespace, as for ssh-keygen) or --fingerprint names it. The
+// collector signs the collected event with the key that signs the bundle;
+// custody add and verify --by sign with --key or --agent, or write the event
+// unsigned and say so. Logs written before events were signed hold only
+// unsigned events; they read, and their events are reported unsigned.
+//
+// Event N of the log checks with standard tools, given an allowed_signers
+// file naming the signer as lab@example (the same recipe is in the README and
+// in this package's tests):
+//
+//	sed -n "${N}s/,\"sig\":\"[^\"]*\"}\$/}/p" case.tar.zst.custody.jsonl > event.msg
+//	{ echo '-----BEGIN SSH SIGNATURE-----'
+//	  sed -n "${N}s/.*,\"sig\":\"\([^\"]*\)\"}\$/\1/p" case.tar.zst.custody.jsonl | fold -w 70
+//	  echo '-----END SSH SIGNATURE-----'; } > event.sig
+//	ssh-keygen -Y verify -f allowed_signers -I lab@example -n dockcase-custody -s event.sig < event.msg
+//
+// and its chain link with sha256sum: line N-1 without its newline
+// (sed -n "$((N-1))p" LOG | tr -d '\n' | sha256sum) is the prev_sha256 of
+// line N.
+//
+// What the scheme does not do: a log cut after any line is an intact, shorter
+// chain. The SHA-256 of the last line, the log's head, is printed by custody
+// show; recorded in the case notes (or by the next holder), it detects that
+// (custody show --head). A signature proves who signed an event, not that
+// the signer told the truth; an unsigned event proves nothing about its
+// author. A log is at most maxCustodyLogBytes, a sig field at most
+// maxCustodySigBytes; namespaces= patterns other than an exact name or "*"
+// are not matched.
 //
 // # Limits
 //

@@ -109,8 +109,21 @@ func (t Trust) trusts(pub ssh.PublicKey) bool {
 
 // ParseAllowedSigners reads ssh-keygen's allowed_signers format
 // ("principals [options] keytype base64 [comment]") and returns the keys
-// allowed for the dockcase namespace.
+// allowed for the dockcase namespace. A file that allows none is an error.
 func ParseAllowedSigners(r io.Reader) ([]ssh.PublicKey, error) {
+	keys, err := ParseAllowedSignersFor(r, SignatureNamespace)
+	if err == nil && len(keys) == 0 {
+		return nil, fmt.Errorf("allowed signers: no key allowed for namespace %q", SignatureNamespace)
+	}
+	return keys, err
+}
+
+// ParseAllowedSignersFor reads an allowed_signers file as ParseAllowedSigners
+// does and returns the keys allowed for namespace (CustodyNamespace for
+// custody events), as ssh-keygen -Y verify -n namespace reads the file: a
+// line without a namespaces= option allows every namespace. It may return no
+// key and no error.
+func ParseAllowedSignersFor(r io.Reader, namespace string) ([]ssh.PublicKey, error) {
 	b, err := readLimited(r, maxAllowedSignersBytes, "allowed signers")
 	if err != nil {
 		return nil, err
@@ -140,25 +153,22 @@ func ParseAllowedSigners(r io.Reader) ([]ssh.PublicKey, error) {
 		if err != nil {
 			return nil, fmt.Errorf("allowed signers line %d: %w", n, err)
 		}
-		if !namespaceAllowed(options) {
+		if !namespaceAllowed(options, namespace) {
 			continue
 		}
 		keys = append(keys, pub)
 	}
-	if len(keys) == 0 {
-		return nil, errors.New("allowed signers: no key allowed for namespace \"dockcase\"")
-	}
 	return keys, nil
 }
 
-func namespaceAllowed(options []string) bool {
+func namespaceAllowed(options []string, namespace string) bool {
 	for _, o := range options {
 		v, ok := strings.CutPrefix(strings.ToLower(o), "namespaces=")
 		if !ok {
 			continue
 		}
 		for _, ns := range strings.Split(strings.Trim(v, `"`), ",") {
-			if ns == SignatureNamespace || ns == "*" {
+			if ns == namespace || ns == "*" {
 				return true
 			}
 		}

@@ -194,7 +194,7 @@ func runCollect(ctx context.Context, opts *collectOptions, stdout, stderr io.Wri
 	fmt.Fprintf(stderr, "dockcase: signer fingerprint  %s\n", sum.Fingerprint)
 	fmt.Fprintf(stderr, "dockcase: bundle sha256       %s\n", sum.SHA256)
 	if out.path != "" {
-		if err := writeSidecars(out.path, sum, opts, host); err != nil {
+		if err := writeSidecars(out.path, sum, opts, host, signer); err != nil {
 			return err
 		}
 		fmt.Fprintf(stderr, "dockcase: wrote %s, %s.sha256 and %s\n", out.path, out.path, bundle.CustodyPath(out.path))
@@ -264,7 +264,9 @@ func (o *output) fail() {
 	}
 }
 
-func writeSidecars(path string, sum bundle.Summary, opts *collectOptions, host string) error {
+// writeSidecars writes BUNDLE.sha256 and the custody log's collected event,
+// signed by the key that signed the bundle.
+func writeSidecars(path string, sum bundle.Summary, opts *collectOptions, host string, signer ssh.Signer) error {
 	line := fmt.Sprintf("%s  %s\n", sum.SHA256, filepath.Base(path))
 	if err := os.WriteFile(path+".sha256", []byte(line), 0o644); err != nil {
 		return fmt.Errorf("write %s.sha256: %w", path, err)
@@ -276,7 +278,7 @@ func writeSidecars(path string, sum bundle.Summary, opts *collectOptions, host s
 	_, err := bundle.AppendCustodyFor(bundle.CustodyPath(path), sum.SHA256, bundle.CustodyEvent{
 		Action: bundle.ActionCollected, By: by, Where: host,
 		Note: fmt.Sprintf("case %s, signer %s", opts.caseID, sum.Fingerprint),
-	})
+	}, signer)
 	return err
 }
 

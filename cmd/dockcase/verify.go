@@ -1,8 +1,10 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"strings"
 
@@ -12,6 +14,7 @@ import (
 
 type verifyOptions struct {
 	trustOptions
+	sign signOptions
 	by   string
 	note string
 }
@@ -26,8 +29,14 @@ size and SHA-256, and that no member is missing or extra. Without
 --allowed-signers or --fingerprint the bundle's own signer.pub is used and
 the signer is reported as not yet trusted.
 
-With --by, a "verified" event is added to the bundle's custody log
-(BUNDLE.custody.jsonl) when the bundle verified.`,
+When the bundle has a custody log (BUNDLE.custody.jsonl), its chain and each
+event's signature are checked as "custody show" does, against the same
+--allowed-signers (keys allowed for the namespace "dockcase-custody") or
+--fingerprint; unsigned events, and events signed by a key neither names,
+are listed and give exit 5.
+
+With --by, a "verified" event is added to the custody log when the bundle
+verified, signed with --key FILE or --agent (unsigned without either).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runVerify(opts, args[0], cmd.OutOrStdout(), cmd.ErrOrStderr())
@@ -36,6 +45,7 @@ With --by, a "verified" event is added to the bundle's custody log
 	opts.addFlags(cmd.Flags())
 	cmd.Flags().StringVar(&opts.by, "by", "", "record a verified event in the custody log, done by `NAME`")
 	cmd.Flags().StringVar(&opts.note, "note", "", "note for the custody event")
+	opts.sign.addFlags(cmd.Flags())
 	return cmd
 }
 
@@ -60,15 +70,44 @@ func runVerify(opts *verifyOptions, path string, stdout, stderr io.Writer) error
 	} else {
 		fmt.Fprintf(stdout, "  complete: NO: %s\n", strings.Join(res.Manifest.Gaps, "; "))
 	}
+	return verifyCustody(opts, path, stdout, stderr)
+}
+
+// verifyCustody records the verified event when --by asks for it, then
+// checks the custody log, if the bundle has one.
+func verifyCustody(opts *verifyOptions, path string, stdout, stderr io.Writer) error {
+	trust, err := opts.custodyTrust()
+	if err != nil {
+		return err
+	}
 	if opts.by != "" {
-		host, _ := os.Hostname()
-		ev, err := bundle.AppendCustody(path, bundle.CustodyEvent{Action: bundle.ActionVerified, By: opts.by, Where: host, Note: opts.note})
+		signer, closeSigner, err := opts.sign.signer()
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "  custody:  event %d recorded in %s\n", ev.Seq, bundle.CustodyPath(path))
+		defer closeSigner()
+		host, _ := os.Hostname()
+		ev, err := bundle.AppendCustody(path, bundle.CustodyEvent{Action: bundle.ActionVerified, By: opts.by, Where: host, Note: opts.note}, signer)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "  custody:  event %d %s, recorded in %s\n", ev.Seq, signedBy(signer), bundle.CustodyPath(path))
+		warnUnsigned(stderr, ev, signer, path)
 	}
-	return nil
+	sum, err := bundle.FileSHA256(path)
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(bundle.CustodyPath(path)); errors.Is(err, fs.ErrNotExist) {
+		fmt.Fprintf(stdout, "  custody:  no log (%s)\n", bundle.CustodyPath(path))
+		return nil
+	}
+	fmt.Fprintf(stdout, "  custody:  %s\n", bundle.CustodyPath(path))
+	recs, err := checkCustodyLog(path, sum, trust, "", stdout, "    ")
+	if err != nil {
+		return err
+	}
+	return custodyTrusted(path, recs)
 }
 
 func verifyFile(path string, vo bundle.VerifyOptions) (*bundle.Result, error) {
