@@ -65,10 +65,10 @@ func TestParseTarget(t *testing.T) {
 		{in: "fe80::1%eth0", bad: true},
 		{in: "evil example", bad: true},
 		// Parsed as internal/indicator parses an IOC: defanged text, URLs
-		// and wildcards are targets; a label may start with a hyphen (the
-		// host's resolver then refuses the name); a mapped prefix is the
-		// IPv4 one, and one shorter than /96 an error.
-		{in: "-evil.example", domain: "-evil.example"},
+		// and wildcards are targets; a label that starts or ends with a
+		// hyphen is not a name; a mapped prefix is the IPv4 one, and one
+		// shorter than /96 an error.
+		{in: "-evil.example", bad: true},
 		{in: "evil[.]example", domain: "evil.example"},
 		{in: "*.evil.example", domain: "evil.example"},
 		{in: "hxxps://evil.example/x", domain: "evil.example"},

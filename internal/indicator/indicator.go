@@ -143,6 +143,11 @@ func checkDomain(d string) string {
 		if l == "" || len(l) > maxLabelBytes {
 			return notOne
 		}
+		if l[0] == '-' || l[len(l)-1] == '-' {
+			// No resolver answers such a name (RFC 1123): it is a typo
+			// or a fragment of something else.
+			return "a domain label that starts or ends with a hyphen"
+		}
 		for _, c := range []byte(l) {
 			if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
 				return notOne

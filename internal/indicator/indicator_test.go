@@ -36,6 +36,9 @@ func TestParse(t *testing.T) {
 		{"*.Evil.Example.", "domain evil.example"},
 		{"_dmarc.evil.example", "domain _dmarc.evil.example"},
 		{"xn--e1afmkfd.example", "domain xn--e1afmkfd.example"},
+		{"-evil.example", ""},
+		{"evil-.example", ""},
+		{"e-vil.example", "domain e-vil.example"},
 		// Defanged.
 		{"evil[.]example", "domain evil.example"},
 		{"evil(.)example", "domain evil.example"},
