@@ -214,7 +214,8 @@ func capTestUDPv4(src, dst net.IP, sport, dport uint16, payload []byte) []byte {
 }
 
 // capTestLink is a veth pair made for a test: the host end in the host's
-// namespace, the peer in a namespace of its own, on 198.18.<n>.0/30.
+// namespace, the peer in a namespace of its own, on a free 198.18.<n>.0/30
+// (e2etest.LinkPrefix).
 type capTestLink struct {
 	ns, host, peer string
 	hostAddr       net.IP
@@ -241,16 +242,23 @@ func newCapTestLink(t *testing.T) *capTestLink {
 	var r [2]byte
 	rand.Read(r[:])
 	id := hex.EncodeToString(r[:])
-	n := 200 + int(r[0])%50
+	p, release, err := e2etest.LinkPrefix()
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := p.Addr().As4()
 	l := &capTestLink{ns: "dcq-" + id, host: "dcqh" + id, peer: "dcqp" + id,
-		hostAddr: net.IPv4(198, 18, byte(n), 1), peerAddr: net.IPv4(198, 18, byte(n), 2)}
+		hostAddr: net.IPv4(a[0], a[1], a[2], 1), peerAddr: net.IPv4(a[0], a[1], a[2], 2)}
 	t.Cleanup(func() {
 		exec.Command("ip", "link", "del", l.host).Run()
 		exec.Command("ip", "netns", "del", l.ns).Run()
 	})
-	capTestIP(t, "netns", "add", l.ns)
-	capTestIP(t, "link", "add", l.host, "type", "veth", "peer", "name", l.peer, "netns", l.ns)
-	capTestIP(t, "addr", "add", l.hostAddr.String()+"/30", "dev", l.host)
+	func() {
+		defer release() // once the host address is on the veth
+		capTestIP(t, "netns", "add", l.ns)
+		capTestIP(t, "link", "add", l.host, "type", "veth", "peer", "name", l.peer, "netns", l.ns)
+		capTestIP(t, "addr", "add", l.hostAddr.String()+"/30", "dev", l.host)
+	}()
 	capTestIP(t, "link", "set", l.host, "up")
 	capTestIP(t, "-n", l.ns, "addr", "add", l.peerAddr.String()+"/30", "dev", l.peer)
 	capTestIP(t, "-n", l.ns, "link", "set", l.peer, "up")

@@ -357,23 +357,15 @@ func ipNetPrefix(n *net.IPNet) (netip.Prefix, bool) {
 // setupC2 creates the C2 namespace and its veth, on a /30 of 198.18.0.0/16
 // that nothing on the host uses yet.
 func (s *Scenario) setupC2() error {
-	for i := 0; ; i++ {
-		if i == maxAddrPicks {
-			return errors.New("no free 198.18.<n>.0/30 for the C2 link")
-		}
-		n := scenarioRandByte(1, 254)
-		p := netip.MustParsePrefix(fmt.Sprintf("198.18.%d.0/30", n))
-		used, err := hostPrefixInUse(p)
-		if err != nil {
-			return err
-		}
-		if used == "" {
-			s.C2Prefix = p
-			s.HostAddr = netip.AddrFrom4([4]byte{198, 18, byte(n), 1})
-			s.C2Addr = netip.AddrFrom4([4]byte{198, 18, byte(n), 2})
-			break
-		}
+	p, release, err := LinkPrefix()
+	if err != nil {
+		return fmt.Errorf("the C2 link: %w", err)
 	}
+	defer release() // once the host address is on the veth, below
+	a := p.Addr().As4()
+	s.C2Prefix = p
+	s.HostAddr = netip.AddrFrom4([4]byte{a[0], a[1], a[2], 1})
+	s.C2Addr = netip.AddrFrom4([4]byte{a[0], a[1], a[2], 2})
 	steps := [][]string{
 		{"netns", "add", s.NetNS},
 		{"link", "add", s.HostVeth, "type", "veth", "peer", "name", s.C2Veth, "netns", s.NetNS},
