@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -299,7 +298,7 @@ func CaptureInputs(h *Host, pcaps []string) ([]CaptureInput, error) {
 		if err != nil {
 			return nil, fmt.Errorf("--pcap %q: %w", p, err)
 		}
-		in = append(in, CaptureInput{Member: externalMember(p), SHA256: sum, Open: func() (io.ReadCloser, error) { return os.Open(p) }})
+		in = append(in, CaptureInput{Member: externalMember(p), SHA256: sum, Open: func() (io.ReadCloser, error) { return openPcapFile(p) }})
 	}
 	return in, nil
 }
