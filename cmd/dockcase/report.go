@@ -18,6 +18,7 @@ const maxReportJSONBytes = 1 << 30
 
 type reportOptions struct {
 	outputs reportOutputs
+	force   bool
 }
 
 func newReportCmd() *cobra.Command {
@@ -39,12 +40,18 @@ report.`,
 		},
 	}
 	opts.outputs.addFlags(cmd.Flags())
+	addForceFlag(cmd.Flags(), &opts.force)
 	return cmd
 }
 
 func runReport(opts *reportOptions, path string, stdout, stderr io.Writer) error {
 	if !opts.outputs.wanted() {
 		return usagef("nothing to write: give --html FILE, --md FILE or both")
+	}
+	out := newOutputs(opts.force)
+	out.input("the analysis", path)
+	if err := opts.outputs.check(out); err != nil {
+		return err
 	}
 	res, err := readAnalysis(path)
 	if err != nil {
@@ -53,7 +60,7 @@ func runReport(opts *reportOptions, path string, stdout, stderr io.Writer) error
 	if res.Warning != "" {
 		fmt.Fprintf(stderr, "dockcase: %s: %q\n", path, res.Warning)
 	}
-	return opts.outputs.write(res, stdout)
+	return opts.outputs.write(res, out, stdout)
 }
 
 // readAnalysis reads a saved dockcase-analysis/v1 document.

@@ -30,7 +30,12 @@ With --by, a "verified" event is added to the bundle's custody log
 (BUNDLE.custody.jsonl) when the bundle verified.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runVerify(opts, args[0], cmd.OutOrStdout(), cmd.ErrOrStderr())
+			if args[0] == "-" && opts.by != "" {
+				return usagef("--by records a custody event beside a bundle file: not with - (stdin)")
+			}
+			return runReading(cmd, &opts.trustOptions, args[0], func(path string) error {
+				return runVerify(opts, path, cmd.OutOrStdout(), cmd.ErrOrStderr())
+			})
 		},
 	}
 	opts.addFlags(cmd.Flags())
@@ -51,6 +56,7 @@ func runVerify(opts *verifyOptions, path string, stdout, stderr io.Writer) error
 		}
 		return fmt.Errorf("%s: %w", path, err)
 	}
+	opts.record(path, res, nil)
 	fmt.Fprintf(stdout, "verified: %s\n", path)
 	fmt.Fprintf(stdout, "  bundle:   %s\n", res.Root)
 	fmt.Fprintf(stdout, "  members:  %d (%d bytes)\n", res.Physical, res.Bytes)
