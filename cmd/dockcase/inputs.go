@@ -230,7 +230,7 @@ func checkGzipCapture(path string) error {
 		return &inputError{msg: fmt.Sprintf("--pcap %s: a gzip file cut short or damaged: %v", path, err)}
 	}
 	if int64(n)+rest > maxGzipCaptureBytes {
-		return &inputError{msg: fmt.Sprintf("--pcap %s: decompresses to more than %d GiB: refused (a gzip bomb, or decompress it yourself and pass the pcap)", path, maxGzipCaptureBytes>>30)}
+		return &inputError{msg: fmt.Sprintf("--pcap %s: decompresses to more than %d MiB: refused (a gzip bomb; a capture that large goes uncompressed)", path, maxGzipCaptureBytes>>20)}
 	}
 	return nil
 }

@@ -65,6 +65,17 @@ func runReport(opts *reportOptions, path string, stdout, stderr io.Writer) error
 
 // readAnalysis reads a saved dockcase-analysis/v1 document.
 func readAnalysis(path string) (*analyze.Result, error) {
+	head, err := readHead(path, "an analysis")
+	if err != nil {
+		return nil, err
+	}
+	switch k := sniff(head); k {
+	case kindZstd, kindAge:
+		return nil, &inputError{msg: fmt.Sprintf("%s: this is %s, not a saved analysis", path, k),
+			hint: fmt.Sprintf("dockcase analyze %s --json analysis.json saves one; or analyze --html/--md renders the report at once", path)}
+	case kindPcap, kindPcapng, kindGzip:
+		return nil, &inputError{msg: fmt.Sprintf("%s: this is %s, not a saved analysis (dockcase analyze --json)", path, k)}
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
