@@ -23,8 +23,11 @@ func newVerifyCmd() *cobra.Command {
 		Short: "Check a bundle's signature and every member's hash",
 		Long: `Verify checks the SSH signature over MANIFEST.sha256, then every member's
 size and SHA-256, and that no member is missing or extra. Without
---allowed-signers or --fingerprint the bundle's own signer.pub is used and
-the signer is reported as not yet trusted.
+--allowed-signers or --fingerprint the bundle's own signer.pub is used, the
+signer is reported as not yet trusted and the exit status is 5: a bundle
+re-signed with another key verifies the same way. With the fingerprint from
+the case notes (or an allowed_signers file) it is 0. An incomplete bundle
+(complete: NO) exits 3.
 
 With --by, a "verified" event is added to the bundle's custody log
 (BUNDLE.custody.jsonl) when the bundle verified.`,
