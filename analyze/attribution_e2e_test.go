@@ -204,7 +204,9 @@ func TestAttributionE2E(t *testing.T) {
 			}
 		}
 	}
-	if want := map[bool]int{true: 0, false: 3}[unknown == 0 && len(doc.Missing) == 0]; code != want {
+	// No trust anchor: 5 (verified, not trusted) where nothing is unknown;
+	// 3 (gaps) wins over it, also for a partial collection.
+	if want := map[bool]int{true: 5, false: 3}[unknown == 0 && len(doc.Missing) == 0]; code != want && (want != 5 || code != 3) {
 		t.Errorf("analyze exit %d with %d unattributed flows and %d missing items, want %d\n%s", code, unknown, len(doc.Missing), want, errText)
 	}
 	beacons := []string{sc.Beacon.ID, short.ID}
@@ -292,7 +294,7 @@ func TestAttributionE2E(t *testing.T) {
 
 	// flows --container --ioc --csv: the short-lived beacon's C2 flows.
 	csvPath := filepath.Join(dir, "short.csv")
-	if code, e := runBin(t, bin, "flows", out, "--container", short.ID[:12], "--ioc", c2, "--csv", csvPath); code != 0 {
+	if code, e := runBin(t, bin, "flows", out, "--container", short.ID[:12], "--ioc", c2, "--csv", csvPath); code != 5 && code != 3 { // no trust anchor: 5, or 3 for a partial collection
 		t.Fatalf("flows exit %d\n%s", code, e)
 	}
 	f, err := os.Open(csvPath)
@@ -313,7 +315,7 @@ func TestAttributionE2E(t *testing.T) {
 	// extract: the beacon's packets from its veth, the bridge and the C2
 	// link, interface names kept.
 	pcap := filepath.Join(dir, "beacon.pcapng")
-	if code, e := runBin(t, bin, "extract", out, "--container", sc.Beacon.Name, "-o", pcap); code != 0 {
+	if code, e := runBin(t, bin, "extract", out, "--container", sc.Beacon.Name, "-o", pcap); code != 5 && code != 3 { // no trust anchor: 5, or 3 for a partial collection
 		t.Fatalf("extract exit %d\n%s", code, e)
 	}
 	lines, err := exec.Command("tshark", "-r", pcap, "-n", "-T", "fields", "-e", "frame.interface_name", "-e", "ip.src", "-e", "ip.dst").Output()

@@ -226,7 +226,7 @@ func testStdoutEncrypted(t *testing.T) {
 	if code, s := run(t, "verify", out); code != 1 || !strings.Contains(s, "--identity") {
 		t.Errorf("verify of an encrypted bundle without identity = exit %d\n%s", code, s)
 	}
-	if code, s := run(t, "verify", "--identity", idFile, out); code != 0 {
+	if code, s := run(t, "verify", "--identity", idFile, out); code != 5 && code != 3 { // no trust anchor: 5, or 3 for a partial collection
 		t.Errorf("verify --identity = exit %d\n%s", code, s)
 	}
 	sum := regexp.MustCompile(`bundle sha256\s+([0-9a-f]{64})`).FindStringSubmatch(stderr.String())
@@ -265,7 +265,7 @@ func testSnapshot(t *testing.T, sc *e2etest.Scenario) {
 	if fp == nil {
 		t.Fatalf("no signer fingerprint on stderr:\n%s", stderr)
 	}
-	if code, s := run(t, "verify", "--fingerprint", fp[1], out); code != 0 {
+	if code, s := run(t, "verify", "--fingerprint", fp[1], out); code != 0 && code != 3 { // 3 for a partial collection
 		t.Errorf("dockcase verify = exit %d\n%s", code, s)
 	}
 	checkWithStandardTools(t, dir, out, b.Root)

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -308,7 +307,7 @@ func Inputs(h *model.Host, pcaps []string) ([]flow.Input, error) {
 		if err != nil {
 			return nil, fmt.Errorf("--pcap %q: %w", p, err)
 		}
-		in = append(in, flow.Input{Member: externalMember(p), SHA256: sum, Open: func() (io.ReadCloser, error) { return os.Open(p) }})
+		in = append(in, flow.Input{Member: externalMember(p), SHA256: sum, Open: func() (io.ReadCloser, error) { return openPcapFile(p) }})
 	}
 	return in, nil
 }

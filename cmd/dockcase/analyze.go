@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
-	"os"
 
 	"github.com/dockcase/dockcase/analyze"
 	"github.com/dockcase/dockcase/analyze/flow"
@@ -23,6 +22,7 @@ type analyzeOptions struct {
 	traffic         trafficOptions
 	reports         reportOutputs
 	hashFile        string
+	force           bool
 }
 
 func (o *analyzeOptions) destinations() ([]netip.Addr, error) {
@@ -64,7 +64,9 @@ to them. Exit status 3 means the bundle has gaps that leave answers unknown,
 or captured flows stay unattributed ("host or unknown").`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runAnalyze(opts, args[0], cmd.OutOrStdout(), cmd.ErrOrStderr())
+			return runReading(cmd, &opts.trust, args[0], func(path string) error {
+				return runAnalyze(opts, path, cmd.OutOrStdout(), cmd.ErrOrStderr())
+			})
 		},
 	}
 	opts.trust.addFlags(cmd.Flags())
@@ -74,6 +76,7 @@ or captured flows stay unattributed ("host or unknown").`,
 	opts.traffic.addFlags(cmd.Flags())
 	opts.reports.addFlags(cmd.Flags())
 	cmd.Flags().StringVar(&opts.hashFile, "hash-file", "", "flag files whose SHA-256 is in `FILE` (sha256sum format or bare hashes)")
+	addForceFlag(cmd.Flags(), &opts.force)
 	return cmd
 }
 
@@ -88,6 +91,7 @@ func openForAnalysis(opts *analyzeOptions, path string) (*bundle.Bundle, error) 
 	if err != nil {
 		return nil, err
 	}
+	opts.trust.record(path, b.Result, b.Err)
 	return b, nil
 }
 
@@ -98,6 +102,16 @@ func runAnalyze(opts *analyzeOptions, path string, stdout, stderr io.Writer) err
 	}
 	iocs, err := opts.traffic.indicators()
 	if err != nil {
+		return err
+	}
+	out := newOutputs(opts.force)
+	out.bundle(path)
+	opts.traffic.inputs(out)
+	out.input("--hash-file", opts.hashFile)
+	if err := out.check("--json", opts.jsonOut); err != nil {
+		return err
+	}
+	if err := opts.reports.check(out); err != nil {
 		return err
 	}
 	b, err := openForAnalysis(opts, path)
@@ -127,15 +141,11 @@ func runAnalyze(opts *analyzeOptions, path string, stdout, stderr io.Writer) err
 		if err := report.JSON(&buf, res); err != nil {
 			return fmt.Errorf("encode analysis: %w", err)
 		}
-		if opts.jsonOut == "-" {
-			if _, err := stdout.Write(buf.Bytes()); err != nil {
-				return err
-			}
-		} else if err := os.WriteFile(opts.jsonOut, buf.Bytes(), 0o644); err != nil {
+		if err := out.write(opts.jsonOut, stdout, func(w io.Writer) error { _, err := w.Write(buf.Bytes()); return err }); err != nil {
 			return fmt.Errorf("write analysis: %w", err)
 		}
 	}
-	if err := opts.reports.write(res, stdout); err != nil {
+	if err := opts.reports.write(res, out, stdout); err != nil {
 		return err
 	}
 	if opts.jsonOut != "-" && opts.reports.html != "-" && opts.reports.md != "-" {

@@ -15,6 +15,8 @@ type trustOptions struct {
 	allowedSigners string
 	fingerprint    string
 	identity       string
+	// rec, set by runReading, receives what verification found.
+	rec *readRecord
 }
 
 func (o *trustOptions) addFlags(fs *pflag.FlagSet) {

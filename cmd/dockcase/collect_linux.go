@@ -232,8 +232,12 @@ func openOutput(name string, stdout io.Writer) (*output, error) {
 		}
 		return &output{Writer: stdout}, nil
 	}
-	if _, err := os.Lstat(name); err == nil {
-		return nil, fmt.Errorf("%s exists: choose a new bundle name", name)
+	// A bundle is evidence, and so are its sidecars: none is ever replaced
+	// (there is no --force here), and the sidecars are written beside it.
+	for _, p := range []string{name, name + ".sha256", bundle.CustodyPath(name)} {
+		if _, err := os.Lstat(p); err == nil {
+			return nil, usagef("--out %s: %s exists: choose a new bundle name (a bundle and its sidecars are never replaced)", name, p)
+		}
 	}
 	tmp := name + ".partial"
 	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)

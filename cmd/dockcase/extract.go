@@ -3,9 +3,9 @@ package main
 import (
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/dockcase/dockcase/analyze"
+	"github.com/dockcase/dockcase/analyze/flow"
 	"github.com/spf13/cobra"
 )
 
@@ -28,7 +28,9 @@ shows where it was captured. --ioc keeps only the flows that match an
 indicator.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runExtract(opts, args[0], cmd.OutOrStdout(), cmd.ErrOrStderr())
+			return runReading(cmd, &opts.analyze.trust, args[0], func(path string) error {
+				return runExtract(opts, path, cmd.OutOrStdout(), cmd.ErrOrStderr())
+			})
 		},
 	}
 	opts.analyze.trust.addFlags(cmd.Flags())
@@ -36,6 +38,7 @@ indicator.`,
 	opts.analyze.traffic.addFlags(cmd.Flags())
 	cmd.Flags().StringVar(&opts.container, "container", "", "the container (`NAME` or id) whose packets to write")
 	cmd.Flags().StringVarP(&opts.out, "out", "o", "", "write the pcapng to `FILE` (- for stdout)")
+	addForceFlag(cmd.Flags(), &opts.analyze.force)
 	return cmd
 }
 
@@ -45,6 +48,12 @@ func runExtract(opts *extractOptions, path string, stdout, stderr io.Writer) err
 	}
 	if opts.out == "" {
 		return usagef("-o FILE is required")
+	}
+	out := newOutputs(opts.analyze.force)
+	out.bundle(path)
+	opts.analyze.traffic.inputs(out)
+	if err := out.check("-o", opts.out); err != nil {
+		return err
 	}
 	b, c, res, err := analyzeTraffic(&opts.analyze, path)
 	if err != nil {
@@ -63,23 +72,13 @@ func runExtract(opts *extractOptions, path string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	w := stdout
-	var file *os.File
-	if opts.out != "-" {
-		if file, err = os.Create(opts.out); err != nil {
-			return fmt.Errorf("extract: %w", err)
-		}
-		defer file.Close()
-		w = file
-	}
-	st, err := analyze.Extract(w, inputs, flows)
-	if err != nil {
+	var st flow.ExtractStats
+	if err := out.write(opts.out, stdout, func(w io.Writer) error {
+		var err error
+		st, err = analyze.Extract(w, inputs, flows)
 		return err
-	}
-	if file != nil {
-		if err := file.Close(); err != nil {
-			return fmt.Errorf("extract: %w", err)
-		}
+	}); err != nil {
+		return fmt.Errorf("extract: %w", err)
 	}
 	fmt.Fprintf(stderr, "dockcase: %d packets of %d flows of %s written to %s (%d capture interfaces)\n",
 		st.Packets, len(flows), opts.container, opts.out, st.Interfaces)

@@ -62,7 +62,9 @@ pointer, line or layer entry. A rule that fails shows as an "internal-rule-panic
 finding; the other rules still run.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runFindings(opts, args[0], cmd.OutOrStdout())
+			return runReading(cmd, &opts.trust, args[0], func(path string) error {
+				return runFindings(opts, path, cmd.OutOrStdout())
+			})
 		},
 	}
 	opts.trust.addFlags(cmd.Flags())

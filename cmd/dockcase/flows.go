@@ -36,11 +36,18 @@ func (o *trafficOptions) addFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&o.maxFlows, "max-flows", flow.DefaultMaxFlows, "keep at most `N` flows in memory; beyond, the least recently active are counted, not analysed (about 1.5 KiB each: raise it where memory allows)")
 }
 
-// indicators parses --ioc and --ioc-file, and checks --max-flows; a bad
-// indicator or bound is a usage error.
+// indicators parses --ioc and --ioc-file, and checks --max-flows and that
+// every --pcap file is a capture; a bad indicator or bound is a usage
+// error, a --pcap file that is not a capture an error that says what it
+// is, before anything is read or written.
 func (o *trafficOptions) indicators() ([]indicator.Indicator, error) {
 	if o.maxFlows < 1 {
 		return nil, usagef("--max-flows %d: want a positive number of flows", o.maxFlows)
+	}
+	for _, p := range o.pcaps {
+		if err := checkCaptureFile(p); err != nil {
+			return nil, err
+		}
 	}
 	var out []indicator.Indicator
 	for _, s := range o.iocs {
@@ -63,6 +70,16 @@ func (o *trafficOptions) indicators() ([]indicator.Indicator, error) {
 		out = append(out, list...)
 	}
 	return out, nil
+}
+
+// inputs records the --pcap and --ioc-file files as inputs of the run.
+func (o *trafficOptions) inputs(out *outputs) {
+	for _, p := range o.pcaps {
+		out.input("--pcap", p)
+	}
+	for _, p := range o.iocFiles {
+		out.input("--ioc-file", p)
+	}
 }
 
 // unattributedError reports flows that stay "host or unknown": the
@@ -107,7 +124,9 @@ that match an indicator; --csv writes the table to a file instead.
 Exit status 3 means some flows shown stay unattributed.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runFlows(opts, args[0], cmd.OutOrStdout(), cmd.ErrOrStderr())
+			return runReading(cmd, &opts.analyze.trust, args[0], func(path string) error {
+				return runFlows(opts, path, cmd.OutOrStdout(), cmd.ErrOrStderr())
+			})
 		},
 	}
 	opts.analyze.trust.addFlags(cmd.Flags())
@@ -115,6 +134,7 @@ Exit status 3 means some flows shown stay unattributed.`,
 	opts.analyze.traffic.addFlags(cmd.Flags())
 	cmd.Flags().StringVar(&opts.container, "container", "", "only the flows of this container (`NAME` or id)")
 	cmd.Flags().StringVar(&opts.csvOut, "csv", "", "write the flows as CSV to `FILE` (- for stdout)")
+	addForceFlag(cmd.Flags(), &opts.analyze.force)
 	return cmd
 }
 
@@ -226,6 +246,12 @@ func flowRow(f *traffic.Flow) []string {
 }
 
 func runFlows(opts *flowsOptions, path string, stdout, stderr io.Writer) error {
+	out := newOutputs(opts.analyze.force)
+	out.bundle(path)
+	opts.analyze.traffic.inputs(out)
+	if err := out.check("--csv", opts.csvOut); err != nil {
+		return err
+	}
 	b, c, res, err := analyzeTraffic(&opts.analyze, path)
 	if err != nil {
 		return err
@@ -246,31 +272,19 @@ func runFlows(opts *flowsOptions, path string, stdout, stderr io.Writer) error {
 		}
 	}
 	if opts.csvOut != "" {
-		w := stdout
-		var file *os.File
-		if opts.csvOut != "-" {
-			if file, err = os.Create(opts.csvOut); err != nil {
-				return fmt.Errorf("write flows: %w", err)
+		if err := out.write(opts.csvOut, stdout, func(w io.Writer) error {
+			cw := csv.NewWriter(w)
+			if res.Warning != "" {
+				cw.Write([]string{"# " + res.Warning})
 			}
-			defer file.Close()
-			w = file
-		}
-		cw := csv.NewWriter(w)
-		if res.Warning != "" {
-			cw.Write([]string{"# " + res.Warning})
-		}
-		cw.Write(flowsHeader)
-		for _, f := range flows {
-			cw.Write(csvSafe(flowRow(f)))
-		}
-		cw.Flush()
-		if err := cw.Error(); err != nil {
+			cw.Write(flowsHeader)
+			for _, f := range flows {
+				cw.Write(csvSafe(flowRow(f)))
+			}
+			cw.Flush()
+			return cw.Error()
+		}); err != nil {
 			return fmt.Errorf("write flows: %w", err)
-		}
-		if file != nil {
-			if err := file.Close(); err != nil {
-				return fmt.Errorf("write flows: %w", err)
-			}
 		}
 	} else {
 		if res.Warning != "" {

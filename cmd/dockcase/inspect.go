@@ -19,7 +19,9 @@ func newInspectCmd() *cobra.Command {
 from its custody log and its members with their sizes and sources.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runInspect(opts, args[0], cmd.OutOrStdout(), cmd.ErrOrStderr())
+			return runReading(cmd, opts, args[0], func(path string) error {
+				return runInspect(opts, path, cmd.OutOrStdout(), cmd.ErrOrStderr())
+			})
 		},
 	}
 	opts.addFlags(cmd.Flags())
@@ -37,6 +39,8 @@ func runInspect(opts *trustOptions, path string, stdout, stderr io.Writer) error
 	}
 	if verr != nil {
 		fmt.Fprintf(stdout, "WARNING: %s did NOT verify: %v\n\n", path, verr)
+	} else {
+		opts.record(path, res, nil)
 	}
 	m := res.Meta
 	t := report.TerminalText

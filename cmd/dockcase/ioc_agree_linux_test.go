@@ -139,8 +139,8 @@ func TestIOCMatchAgreesOnDemo(t *testing.T) {
 			inAnalyze = inAnalyze || len(h.Contacts) > 0
 		}
 		var stdout, stderr bytes.Buffer
-		if code := Main([]string{"findings", signers, "--json", "--ioc", tc.ioc, analyzetest.DemoBundle()}, nil, &stdout, &stderr); code != exitOK {
-			t.Fatalf("findings --ioc %s: exit %d\nstderr: %s", tc.ioc, code, stderr.String())
+		if code := Main([]string{"findings", signers, "--json", "--ioc", tc.ioc, analyzetest.DemoBundle()}, nil, &stdout, &stderr); code != exitOK && code != exitGaps {
+			t.Fatalf("findings --ioc %s: exit %d (the demo is a partial collection: 3)\nstderr: %s", tc.ioc, code, stderr.String())
 		}
 		var doc findingsDoc
 		if err := json.Unmarshal(stdout.Bytes(), &doc); err != nil {

@@ -5,7 +5,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -55,8 +54,11 @@ veths that name it add their addresses to the watch (said on stderr).
 
 Output: one line per contact, a table on a terminal, tab-separated lines
 otherwise, JSON with --json (an array; JSON lines with --watch). Locate
-changes nothing on the host. It exits 0 when a container was found, 1 when
-none was, 3 when part of the host could not be read.`,
+changes nothing on the host. It exits 0 when it could read the whole host,
+whether a container was found or not: when none was, stdout lists no
+container and stderr says "no container in contact with …". It exits 1 on an
+error and 3 when part of the host could not be read (an answer of none is
+then not to be relied on).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runLocate(cmd.Context(), opts, args[0], cmd.OutOrStdout(), cmd.ErrOrStderr())
@@ -213,7 +215,7 @@ func runLocate(ctx context.Context, opts *locateOptions, arg string, stdout, std
 	case len(gaps) > 0:
 		return &gapsError{msg: "locate could not read all of the host"}
 	case len(names) == 0:
-		return errors.New(locateNone(t, contacts))
+		fmt.Fprintf(stderr, "dockcase: %s\n", locateNone(t, contacts))
 	}
 	return nil
 }

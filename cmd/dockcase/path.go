@@ -21,7 +21,9 @@ leaves by with its source address, each hop citing the member and the line or
 JSON pointer it comes from. CONTAINER is a name, an id or a unique id prefix.`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runPath(opts, args[0], args[1], cmd.OutOrStdout())
+			return runReading(cmd, &opts.trust, args[0], func(path string) error {
+				return runPath(opts, path, args[1], cmd.OutOrStdout())
+			})
 		},
 	}
 	opts.trust.addFlags(cmd.Flags())

@@ -18,6 +18,7 @@ const maxReportJSONBytes = 1 << 30
 
 type reportOptions struct {
 	outputs reportOutputs
+	force   bool
 }
 
 func newReportCmd() *cobra.Command {
@@ -39,12 +40,18 @@ report.`,
 		},
 	}
 	opts.outputs.addFlags(cmd.Flags())
+	addForceFlag(cmd.Flags(), &opts.force)
 	return cmd
 }
 
 func runReport(opts *reportOptions, path string, stdout, stderr io.Writer) error {
 	if !opts.outputs.wanted() {
 		return usagef("nothing to write: give --html FILE, --md FILE or both")
+	}
+	out := newOutputs(opts.force)
+	out.input("the analysis", path)
+	if err := opts.outputs.check(out); err != nil {
+		return err
 	}
 	res, err := readAnalysis(path)
 	if err != nil {
@@ -53,11 +60,22 @@ func runReport(opts *reportOptions, path string, stdout, stderr io.Writer) error
 	if res.Warning != "" {
 		fmt.Fprintf(stderr, "dockcase: %s: %q\n", path, res.Warning)
 	}
-	return opts.outputs.write(res, stdout)
+	return opts.outputs.write(res, out, stdout)
 }
 
 // readAnalysis reads a saved dockcase-analysis/v1 document.
 func readAnalysis(path string) (*analyze.Result, error) {
+	head, err := readHead(path, "an analysis")
+	if err != nil {
+		return nil, err
+	}
+	switch k := sniff(head); k {
+	case kindZstd, kindAge:
+		return nil, &inputError{msg: fmt.Sprintf("%s: this is %s, not a saved analysis", path, k),
+			hint: fmt.Sprintf("dockcase analyze %s --json analysis.json saves one; or analyze --html/--md renders the report at once", path)}
+	case kindPcap, kindPcapng, kindGzip:
+		return nil, &inputError{msg: fmt.Sprintf("%s: this is %s, not a saved analysis (dockcase analyze --json)", path, k)}
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err

@@ -3,8 +3,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 
 	"github.com/dockcase/dockcase/analyze"
 	"github.com/dockcase/dockcase/report"
@@ -27,9 +25,18 @@ func (o *reportOutputs) addFlags(fs *pflag.FlagSet) {
 // wanted reports whether a report file was asked for.
 func (o *reportOutputs) wanted() bool { return o.html != "" || o.md != "" }
 
-// write renders the asked-for reports of res; "-" writes to stdout.
-func (o *reportOutputs) write(res *analyze.Result, stdout io.Writer) error {
-	for _, out := range []struct {
+// check refuses report paths that name an input or an existing file.
+func (o *reportOutputs) check(out *outputs) error {
+	if err := out.check("--html", o.html); err != nil {
+		return err
+	}
+	return out.check("--md", o.md)
+}
+
+// write renders the asked-for reports of res through out; "-" writes to
+// stdout.
+func (o *reportOutputs) write(res *analyze.Result, out *outputs, stdout io.Writer) error {
+	for _, rep := range []struct {
 		path   string
 		what   string
 		render func(io.Writer, *analyze.Result) error
@@ -37,39 +44,12 @@ func (o *reportOutputs) write(res *analyze.Result, stdout io.Writer) error {
 		{o.html, "html report", report.HTML},
 		{o.md, "markdown report", report.Markdown},
 	} {
-		if out.path == "" {
+		if rep.path == "" {
 			continue
 		}
-		if err := writeReportFile(out.path, stdout, func(w io.Writer) error { return out.render(w, res) }); err != nil {
-			return fmt.Errorf("write %s: %w", out.what, err)
+		if err := out.write(rep.path, stdout, func(w io.Writer) error { return rep.render(w, res) }); err != nil {
+			return fmt.Errorf("write %s: %w", rep.what, err)
 		}
 	}
 	return nil
-}
-
-// writeReportFile writes a rendered report to path through a temporary
-// file in the same directory, renamed into place once complete: a failed
-// render never leaves half a report where the old one was.
-func writeReportFile(path string, stdout io.Writer, render func(io.Writer) error) error {
-	if path == "-" {
-		return render(stdout)
-	}
-	f, err := os.CreateTemp(filepath.Dir(path), ".dockcase-report-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
-	if err := render(f); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Chmod(0o644); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
 }

@@ -26,13 +26,16 @@ const (
 
 const exitCodesHelp = `
 Exit codes:
-  0  ok
-  1  error
+  0  ok (a bundle verified, complete, and signed by a trusted key)
+  1  error (an unreadable input, named with what it is)
   2  usage error
-  3  finished with gaps (partial collection, unattributed evidence)
-  4  integrity check failed (bundle, signature or custody chain)
+  3  finished with gaps: the bundle is incomplete (complete: NO), or
+     evidence stays unattributed or unknown
+  4  integrity check failed (bundle, signature or custody chain), or
+     the BUNDLE argument is not a dockcase bundle (it says what it is)
   5  verified, but not trusted: no --fingerprint or --allowed-signers
-     named the signer (of the bundle or of a custody event)`
+     named the signer (of the bundle or of a custody event)
+  When several apply, the first of 4, 3, 5 is the status.`
 
 // gapsError is returned by a command that finished but could not do all of
 // its work; its message has been printed already.
@@ -88,13 +91,17 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	cmd.SetIn(stdin)
 	cmd.SetOut(stdout)
 	cmd.SetErr(stderr)
-	err := cmd.ExecuteContext(ctx)
+	ran, err := cmd.ExecuteContextC(ctx)
 	if err != nil {
 		var ge *gapsError
 		if !errors.As(err, &ge) {
 			fmt.Fprintf(stderr, "dockcase: %v\n", err)
 		}
-		for _, h := range hints(err) {
+		name := "dockcase"
+		if ran != nil {
+			name = ran.CommandPath()
+		}
+		for _, h := range hints(err, name) {
 			fmt.Fprintf(stderr, "hint: %s\n", h)
 		}
 	}
@@ -158,14 +165,23 @@ func wrapArgs(c *cobra.Command) {
 	}
 }
 
-// hints suggests fixes for the common mistakes.
-func hints(err error) []string {
+// hints suggests fixes for the common mistakes; command is the command
+// that ran, as typed ("dockcase analyze").
+func hints(err error, command string) []string {
 	var out []string
 	var se *bundle.SignatureError
 	var ue *usageError
+	var ie *inputError
+	var te *untrustedError
 	switch {
+	case errors.As(err, &ie):
+		if ie.hint != "" {
+			out = append(out, ie.hint)
+		}
 	case errors.As(err, &ue):
-		out = append(out, "dockcase COMMAND --help shows a command's usage")
+		out = append(out, command+" --help shows its usage")
+	case errors.As(err, &te):
+		out = append(out, "compare the signer fingerprint with the one in the case notes; trust it with --fingerprint or --allowed-signers (then the exit status is 0)")
 	case errors.As(err, &se) && strings.Contains(se.Reason, "not a trusted signer"):
 		out = append(out, "compare the signer fingerprint with the one in the case notes; trust it with --fingerprint or --allowed-signers")
 	case errors.Is(err, os.ErrPermission):

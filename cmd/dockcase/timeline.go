@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/dockcase/dockcase/analyze"
 	"github.com/dockcase/dockcase/analyze/flow"
@@ -20,6 +19,7 @@ type timelineOptions struct {
 	timesketch      string
 	csv             string
 	traffic         trafficOptions
+	force           bool
 }
 
 func newTimelineCmd() *cobra.Command {
@@ -40,7 +40,9 @@ When the bundle shows the host clock was not synchronised, the first line
 says so with the offset and error the kernel reported.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runTimeline(opts, args[0], cmd.OutOrStdout(), cmd.ErrOrStderr())
+			return runReading(cmd, &opts.trust, args[0], func(path string) error {
+				return runTimeline(opts, path, cmd.OutOrStdout(), cmd.ErrOrStderr())
+			})
 		},
 	}
 	opts.trust.addFlags(cmd.Flags())
@@ -48,6 +50,7 @@ says so with the offset and error the kernel reported.`,
 	cmd.Flags().StringVar(&opts.timesketch, "timesketch", "", "write the timeline as Timesketch JSONL to `FILE` (- for stdout)")
 	cmd.Flags().StringVar(&opts.csv, "csv", "", "write the timeline as CSV to `FILE` (- for stdout)")
 	opts.traffic.addFlags(cmd.Flags())
+	addForceFlag(cmd.Flags(), &opts.force)
 	return cmd
 }
 
@@ -57,6 +60,15 @@ func runTimeline(opts *timelineOptions, path string, stdout, stderr io.Writer) e
 	}
 	iocs, err := opts.traffic.indicators()
 	if err != nil {
+		return err
+	}
+	out := newOutputs(opts.force)
+	out.bundle(path)
+	opts.traffic.inputs(out)
+	if err := out.check("--timesketch", opts.timesketch); err != nil {
+		return err
+	}
+	if err := out.check("--csv", opts.csv); err != nil {
 		return err
 	}
 	b, err := openForAnalysis(&analyzeOptions{trust: opts.trust, allowUnverified: opts.allowUnverified}, path)
@@ -99,15 +111,7 @@ func runTimeline(opts *timelineOptions, path string, stdout, stderr io.Writer) e
 		if dst == "-" {
 			return fn(stdout, evs)
 		}
-		f, err := os.Create(dst)
-		if err != nil {
-			return fmt.Errorf("write timeline: %w", err)
-		}
-		if err := fn(f, evs); err != nil {
-			f.Close()
-			return err
-		}
-		if err := f.Close(); err != nil {
+		if err := out.write(dst, stdout, func(w io.Writer) error { return fn(w, evs) }); err != nil {
 			return fmt.Errorf("write timeline: %w", err)
 		}
 		fmt.Fprintf(stderr, "dockcase: wrote %d events to %s\n", len(evs), dst)

@@ -26,8 +26,11 @@ func newVerifyCmd() *cobra.Command {
 		Short: "Check a bundle's signature and every member's hash",
 		Long: `Verify checks the SSH signature over MANIFEST.sha256, then every member's
 size and SHA-256, and that no member is missing or extra. Without
---allowed-signers or --fingerprint the bundle's own signer.pub is used and
-the signer is reported as not yet trusted.
+--allowed-signers or --fingerprint the bundle's own signer.pub is used, the
+signer is reported as not yet trusted and the exit status is 5: a bundle
+re-signed with another key verifies the same way. With the fingerprint from
+the case notes (or an allowed_signers file) it is 0. An incomplete bundle
+(complete: NO) exits 3.
 
 When the bundle has a custody log (BUNDLE.custody.jsonl), its chain and each
 event's signature are checked as "custody show" does, against the same
@@ -39,7 +42,12 @@ With --by, a "verified" event is added to the custody log when the bundle
 verified, signed with --key FILE or --agent (unsigned without either).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runVerify(opts, args[0], cmd.OutOrStdout(), cmd.ErrOrStderr())
+			if args[0] == "-" && opts.by != "" {
+				return usagef("--by records a custody event beside a bundle file: not with - (stdin)")
+			}
+			return runReading(cmd, &opts.trustOptions, args[0], func(path string) error {
+				return runVerify(opts, path, cmd.OutOrStdout(), cmd.ErrOrStderr())
+			})
 		},
 	}
 	opts.addFlags(cmd.Flags())
@@ -61,6 +69,7 @@ func runVerify(opts *verifyOptions, path string, stdout, stderr io.Writer) error
 		}
 		return fmt.Errorf("%s: %w", path, err)
 	}
+	opts.record(path, res, nil)
 	fmt.Fprintf(stdout, "verified: %s\n", path)
 	fmt.Fprintf(stdout, "  bundle:   %s\n", res.Root)
 	fmt.Fprintf(stdout, "  members:  %d (%d bytes)\n", res.Physical, res.Bytes)
