@@ -232,12 +232,12 @@ func flowsPacket(t testing.TB, src, dst string, l4 gopacket.SerializableLayer, p
 	if ip != nil {
 		ip(ip4)
 	}
-	eth := &layers.Ethernet{SrcMAC: packetTestMAC1, DstMAC: packetTestMAC2, EthernetType: layers.EthernetTypeIPv4}
+	eth := &layers.Ethernet{SrcMAC: pcapngtest.MAC1, DstMAC: pcapngtest.MAC2, EthernetType: layers.EthernetTypeIPv4}
 	ls := []gopacket.SerializableLayer{eth, ip4}
 	if l4 != nil {
 		ls = append(ls, l4)
 	}
-	return packetTestSerialize(t, append(ls, gopacket.Payload(payload))...)
+	return pcapngtest.Serialize(t, append(ls, gopacket.Payload(payload))...)
 }
 
 // TestFlowTableCases checks client choice, ICMP pairing, fragments and the
@@ -268,9 +268,9 @@ func TestFlowTableCases(t *testing.T) {
 		{Data: func() []byte { b := bytes.Clone(later); b[14+5] = 10; return b }()}, // 7: id 10: unattached
 		{Data: flowsPacket(t, "198.18.0.1", "198.18.0.2", ack, nil, nil)[:14+20+2]}, // 8: cut inside the TCP ports
 		{Data: []byte{1, 2, 3}}, // 9: not even Ethernet
-		{Data: packetTestSerialize(t, &layers.Ethernet{SrcMAC: packetTestMAC1, DstMAC: packetTestMAC2, EthernetType: layers.EthernetTypeARP},
+		{Data: pcapngtest.Serialize(t, &layers.Ethernet{SrcMAC: pcapngtest.MAC1, DstMAC: pcapngtest.MAC2, EthernetType: layers.EthernetTypeARP},
 			&layers.ARP{AddrType: layers.LinkTypeEthernet, Protocol: layers.EthernetTypeIPv4, HwAddressSize: 6, ProtAddressSize: 4,
-				SourceHwAddress: packetTestMAC1, SourceProtAddress: []byte{198, 18, 0, 1}, DstHwAddress: make([]byte, 6), DstProtAddress: []byte{198, 18, 0, 2}})}, // 10
+				SourceHwAddress: pcapngtest.MAC1, SourceProtAddress: []byte{198, 18, 0, 1}, DstHwAddress: make([]byte, 6), DstProtAddress: []byte{198, 18, 0, 2}})}, // 10
 	}
 	for i := range recs {
 		recs[i].TS = uint64(1000 + i)

@@ -6,8 +6,12 @@ import (
 	"compress/gzip"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/dockcase/dockcase/analyze/analyzetest"
 )
 
 // entry is one tar entry of a test layer.
@@ -18,27 +22,16 @@ type entry struct {
 
 func tarOf(t *testing.T, entries []entry) []byte {
 	t.Helper()
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	for _, e := range entries {
-		h := e.hdr
-		if h.Typeflag == tar.TypeReg {
-			h.Size = int64(len(e.body))
-		}
+	hdrs := make([]*tar.Header, len(entries))
+	bodies := map[string][]byte{}
+	for i := range entries {
+		h := entries[i].hdr
 		if h.Mode == 0 {
 			h.Mode = 0o644
 		}
-		if err := tw.WriteHeader(&h); err != nil {
-			t.Fatalf("write header %q: %v", h.Name, err)
-		}
-		if _, err := tw.Write([]byte(e.body)); err != nil {
-			t.Fatal(err)
-		}
+		hdrs[i], bodies[h.Name] = &h, []byte(entries[i].body)
 	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
+	return analyzetest.Tar(t, hdrs, bodies)
 }
 
 func gzipOf(t *testing.T, b []byte) []byte {
@@ -191,4 +184,63 @@ func TestReadTopCutLayer(t *testing.T) {
 	if len(l.Problems) == 0 {
 		t.Errorf("Problems empty, want the cut named")
 	}
+}
+
+func TestReadTopSavedImage(t *testing.T) {
+	mtime := time.Date(2026, 11, 28, 9, 0, 0, 0, time.UTC)
+	elf := append([]byte("\x7fELF"), bytes.Repeat([]byte{1}, 100)...)
+	top := analyzetest.Tar(t, []*tar.Header{
+		{Name: "tmp/", Mode: 0o1777, Typeflag: tar.TypeDir, ModTime: mtime},
+		{Name: "tmp/.x/kworker", Mode: 0o755, Typeflag: tar.TypeReg, ModTime: mtime},
+		{Name: "usr/bin/.wh.passwd", Mode: 0o644, Typeflag: tar.TypeReg, ModTime: mtime},
+		{Name: "var/www/.wh..wh..opq", Mode: 0o644, Typeflag: tar.TypeReg, ModTime: mtime},
+		{Name: "usr/bin/sudo2", Mode: 0o4755, Typeflag: tar.TypeReg, ModTime: mtime},
+		{Name: "etc/evil", Mode: 0o777, Typeflag: tar.TypeSymlink, Linkname: "/etc/shadow", ModTime: mtime},
+	}, map[string][]byte{"tmp/.x/kworker": elf, "usr/bin/sudo2": []byte("x")})
+	l, err := ReadTop(bytes.NewReader(analyzetest.SavedImage(t, top)))
+	if err != nil {
+		t.Fatalf("ReadTopLayer() = %v", err)
+	}
+	sum := sha256.Sum256(elf)
+	want := map[string]string{
+		"/tmp":            "dir",
+		"/tmp/.x/kworker": "file 104 " + hex.EncodeToString(sum[:]) + " -rwxr-xr-x (0755)",
+		"/usr/bin/passwd": "whiteout",
+		"/var/www":        "opaque",
+		"/usr/bin/sudo2":  "file 1 2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881 urwxr-xr-x (4755)",
+		"/etc/evil":       "symlink",
+	}
+	if l.Entry != "top/layer.tar" || len(l.Files) != len(want) {
+		t.Fatalf("ReadTopLayer() = entry %q, %d files, want top/layer.tar, %d", l.Entry, len(l.Files), len(want))
+	}
+	for _, f := range l.Files {
+		got := f.Type
+		if f.Type == Regular {
+			got = fmt.Sprintf("file %d %s %s", f.Size, f.SHA256, f.ModeText)
+		}
+		if got != want[f.Path] {
+			t.Errorf("ReadTopLayer() file %q = %q, want %q", f.Path, got, want[f.Path])
+		}
+		if !f.ModTime.Equal(mtime) {
+			t.Errorf("file %q mtime %v, want %v", f.Path, f.ModTime, mtime)
+		}
+	}
+	if _, err := ReadTop(bytes.NewReader(analyzetest.Tar(t, []*tar.Header{{Name: "x", Typeflag: tar.TypeReg}}, nil))); err == nil {
+		t.Errorf("ReadTopLayer(tar without manifest) = nil error")
+	}
+}
+
+// FuzzReadTopLayer feeds arbitrary bytes to the saved-image reader: it must
+// return an error or a layer, never panic.
+func FuzzReadTop(f *testing.F) {
+	t := &testing.T{}
+	top := analyzetest.Tar(t, []*tar.Header{{Name: "tmp/x", Mode: 0o4755, Typeflag: tar.TypeReg}, {Name: "a/.wh.b", Typeflag: tar.TypeReg}}, map[string][]byte{"tmp/x": []byte("#!/bin/sh")})
+	f.Add(analyzetest.SavedImage(t, top))
+	f.Add([]byte("not a tar"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		l, err := ReadTop(bytes.NewReader(data))
+		if err == nil && l == nil {
+			t.Fatal("ReadTopLayer() = nil, nil")
+		}
+	})
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dockcase/dockcase/analyze/analyzetest"
 	"github.com/dockcase/dockcase/analyze/model"
 	"github.com/dockcase/dockcase/analyze/triage"
 	"github.com/dockcase/dockcase/bundle"
@@ -43,42 +44,6 @@ func iocSet(t *testing.T, list ...string) *indicator.Set {
 		iocs = append(iocs, i)
 	}
 	return indicator.NewSet(iocs)
-}
-
-// testTar builds a tar of the given entries.
-func testTar(t *testing.T, entries []*tar.Header, bodies map[string][]byte) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	for _, h := range entries {
-		body := bodies[h.Name]
-		if h.Typeflag == tar.TypeReg || h.Typeflag == 0 {
-			h.Size = int64(len(body))
-		}
-		if err := tw.WriteHeader(h); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := tw.Write(body); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
-
-// testSavedImage builds a docker save tar with a base layer and a top
-// layer of the given entries.
-func testSavedImage(t *testing.T, top []byte) []byte {
-	t.Helper()
-	base := testTar(t, []*tar.Header{{Name: "tmp/.x/kworker", Mode: 0o755, Typeflag: tar.TypeReg}}, map[string][]byte{"tmp/.x/kworker": []byte("base, not the top layer")})
-	man := `[{"Config":"cfg.json","RepoTags":["dockcase/ir:web"],"Layers":["base/layer.tar","top/layer.tar"]}]`
-	return testTar(t, []*tar.Header{
-		{Name: "base/layer.tar", Mode: 0o644, Typeflag: tar.TypeReg},
-		{Name: "top/layer.tar", Mode: 0o644, Typeflag: tar.TypeReg},
-		{Name: "manifest.json", Mode: 0o644, Typeflag: tar.TypeReg},
-	}, map[string][]byte{"base/layer.tar": base, "top/layer.tar": top, "manifest.json": []byte(man)})
 }
 
 func TestTimelineExports(t *testing.T) {
@@ -128,7 +93,7 @@ func TestClockNote(t *testing.T) {
 func TestBuildTimeline(t *testing.T) {
 	inspect := `{"Id":"` + testID + `","Name":"/web","Created":"2026-11-28T08:00:00Z","State":{"Status":"paused","Pid":100,"StartedAt":"2026-11-28T08:00:01Z"},"HostConfig":{}}`
 	mtime := time.Date(2026, 11, 28, 9, 30, 0, 0, time.UTC)
-	top := testTar(t, []*tar.Header{{Name: "tmp/.x/kworker", Mode: 0o755, Typeflag: tar.TypeReg, ModTime: mtime}}, map[string][]byte{"tmp/.x/kworker": []byte("\x7fELF")})
+	top := analyzetest.Tar(t, []*tar.Header{{Name: "tmp/.x/kworker", Mode: 0o755, Typeflag: tar.TypeReg, ModTime: mtime}}, map[string][]byte{"tmp/.x/kworker": []byte("\x7fELF")})
 	commits, _ := json.Marshal([]map[string]any{{"container": testID, "name": "web", "member": "images/web.tar"}})
 	events := `{"Type":"container","Action":"pause","Actor":{"ID":"` + testID + `","Attributes":{"name":"web","image":"img"}},"time":1795856400,"timeNano":1795856400000000000}
 not json
@@ -140,7 +105,7 @@ not json
 	})
 	actions := `[{"time":"2026-11-28T10:05:00Z","action":"pause","container":"` + testID + `","name":"web"}]`
 	clock := `{"wall":"2026-11-28T10:04:00Z","ntp":{"synchronized":false,"state":"TIME_ERROR","status_flags":["STA_UNSYNC"],"est_error_us":1000}}`
-	m := testMembers(inspect, map[string][]byte{"preservation/commits.json": commits, "images/web.tar": testSavedImage(t, top), model.MemberEvents: []byte(events),
+	m := testMembers(inspect, map[string][]byte{"preservation/commits.json": commits, "images/web.tar": analyzetest.SavedImage(t, top), model.MemberEvents: []byte(events),
 		model.MemberProcesses: procs, memberActions: []byte(actions), model.MemberClock: []byte(clock)})
 	src := model.MemSource{}
 	for k, v := range m {

@@ -6,14 +6,13 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/dockcase/dockcase/analyze/layer"
+	"github.com/dockcase/dockcase/analyze/analyzetest"
 	"github.com/dockcase/dockcase/analyze/model"
 	"github.com/dockcase/dockcase/internal/indicator"
 )
@@ -209,90 +208,10 @@ func TestProcessRules(t *testing.T) {
 	}
 }
 
-// triageTar builds a tar of the given entries.
-func triageTar(t *testing.T, entries []*tar.Header, bodies map[string][]byte) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	for _, h := range entries {
-		body := bodies[h.Name]
-		if h.Typeflag == tar.TypeReg || h.Typeflag == 0 {
-			h.Size = int64(len(body))
-		}
-		if err := tw.WriteHeader(h); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := tw.Write(body); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
-
-// triageSavedImage builds a docker save tar with a base layer and a top
-// layer of the given entries.
-func triageSavedImage(t *testing.T, top []byte) []byte {
-	t.Helper()
-	base := triageTar(t, []*tar.Header{{Name: "tmp/.x/kworker", Mode: 0o755, Typeflag: tar.TypeReg}}, map[string][]byte{"tmp/.x/kworker": []byte("base, not the top layer")})
-	man := `[{"Config":"cfg.json","RepoTags":["dockcase/ir:web"],"Layers":["base/layer.tar","top/layer.tar"]}]`
-	return triageTar(t, []*tar.Header{
-		{Name: "base/layer.tar", Mode: 0o644, Typeflag: tar.TypeReg},
-		{Name: "top/layer.tar", Mode: 0o644, Typeflag: tar.TypeReg},
-		{Name: "manifest.json", Mode: 0o644, Typeflag: tar.TypeReg},
-	}, map[string][]byte{"base/layer.tar": base, "top/layer.tar": top, "manifest.json": []byte(man)})
-}
-
-func TestReadTopLayer(t *testing.T) {
-	mtime := time.Date(2026, 11, 28, 9, 0, 0, 0, time.UTC)
-	elf := append([]byte("\x7fELF"), bytes.Repeat([]byte{1}, 100)...)
-	top := triageTar(t, []*tar.Header{
-		{Name: "tmp/", Mode: 0o1777, Typeflag: tar.TypeDir, ModTime: mtime},
-		{Name: "tmp/.x/kworker", Mode: 0o755, Typeflag: tar.TypeReg, ModTime: mtime},
-		{Name: "usr/bin/.wh.passwd", Mode: 0o644, Typeflag: tar.TypeReg, ModTime: mtime},
-		{Name: "var/www/.wh..wh..opq", Mode: 0o644, Typeflag: tar.TypeReg, ModTime: mtime},
-		{Name: "usr/bin/sudo2", Mode: 0o4755, Typeflag: tar.TypeReg, ModTime: mtime},
-		{Name: "etc/evil", Mode: 0o777, Typeflag: tar.TypeSymlink, Linkname: "/etc/shadow", ModTime: mtime},
-	}, map[string][]byte{"tmp/.x/kworker": elf, "usr/bin/sudo2": []byte("x")})
-	l, err := layer.ReadTop(bytes.NewReader(triageSavedImage(t, top)))
-	if err != nil {
-		t.Fatalf("ReadTopLayer() = %v", err)
-	}
-	sum := sha256.Sum256(elf)
-	want := map[string]string{
-		"/tmp":            "dir",
-		"/tmp/.x/kworker": "file 104 " + hex.EncodeToString(sum[:]) + " -rwxr-xr-x (0755)",
-		"/usr/bin/passwd": "whiteout",
-		"/var/www":        "opaque",
-		"/usr/bin/sudo2":  "file 1 2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881 urwxr-xr-x (4755)",
-		"/etc/evil":       "symlink",
-	}
-	if l.Entry != "top/layer.tar" || len(l.Files) != len(want) {
-		t.Fatalf("ReadTopLayer() = entry %q, %d files, want top/layer.tar, %d", l.Entry, len(l.Files), len(want))
-	}
-	for _, f := range l.Files {
-		got := f.Type
-		if f.Type == layer.Regular {
-			got = fmt.Sprintf("file %d %s %s", f.Size, f.SHA256, f.ModeText)
-		}
-		if got != want[f.Path] {
-			t.Errorf("ReadTopLayer() file %q = %q, want %q", f.Path, got, want[f.Path])
-		}
-		if !f.ModTime.Equal(mtime) {
-			t.Errorf("file %q mtime %v, want %v", f.Path, f.ModTime, mtime)
-		}
-	}
-	if _, err := layer.ReadTop(bytes.NewReader(triageTar(t, []*tar.Header{{Name: "x", Typeflag: tar.TypeReg}}, nil))); err == nil {
-		t.Errorf("ReadTopLayer(tar without manifest) = nil error")
-	}
-}
-
 func TestFileRulesLayer(t *testing.T) {
 	elf := append([]byte("\x7fELF"), bytes.Repeat([]byte{2}, 64)...)
 	sum := sha256.Sum256(elf)
-	top := triageTar(t, []*tar.Header{
+	top := analyzetest.Tar(t, []*tar.Header{
 		{Name: "tmp/.x/kworker", Mode: 0o755, Typeflag: tar.TypeReg},
 		{Name: "tmp/notes.txt", Mode: 0o644, Typeflag: tar.TypeReg},
 		{Name: "root/.ssh/authorized_keys", Mode: 0o600, Typeflag: tar.TypeReg},
@@ -315,7 +234,7 @@ func TestFileRulesLayer(t *testing.T) {
 		"var/www/html/index.php":                []byte(`<?php echo "hello"; ?>`),
 		"usr/local/tomcat/webapps/ROOT/cmd.jsp": []byte(`<% Runtime.getRuntime().exec(request.getParameter("c")); %>`),
 	})
-	img := triageSavedImage(t, top)
+	img := analyzetest.SavedImage(t, top)
 	commits, _ := json.Marshal([]map[string]any{{"container": triageTestID, "name": "web", "member": "images/web-aaaaaaaaaaaa.tar", "image_id": "sha256:1"}})
 	inspect := `{"Id":"` + triageTestID + `","Name":"/web","State":{"Status":"running","Pid":100},"HostConfig":{"SecurityOpt":["no-new-privileges"]}}`
 	m := triageTestMembers(t, inspect, map[string][]byte{memberCommits: commits, "images/web-aaaaaaaaaaaa.tar": img})
@@ -516,21 +435,6 @@ func TestSeverity(t *testing.T) {
 			t.Errorf("ParseSeverity(%q) = %q, %v, want %q", tc.in, got, err, tc.want)
 		}
 	}
-}
-
-// FuzzReadTopLayer feeds arbitrary bytes to the saved-image reader: it must
-// return an error or a layer, never panic.
-func FuzzReadTopLayer(f *testing.F) {
-	t := &testing.T{}
-	top := triageTar(t, []*tar.Header{{Name: "tmp/x", Mode: 0o4755, Typeflag: tar.TypeReg}, {Name: "a/.wh.b", Typeflag: tar.TypeReg}}, map[string][]byte{"tmp/x": []byte("#!/bin/sh")})
-	f.Add(triageSavedImage(t, top))
-	f.Add([]byte("not a tar"))
-	f.Fuzz(func(t *testing.T, data []byte) {
-		l, err := layer.ReadTop(bytes.NewReader(data))
-		if err == nil && l == nil {
-			t.Fatal("ReadTopLayer() = nil, nil")
-		}
-	})
 }
 
 // FuzzParseHashList checks that every digest the hash-list parser accepts

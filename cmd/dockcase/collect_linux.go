@@ -5,7 +5,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -286,35 +285,16 @@ func writeSidecars(path string, sum bundle.Summary, opts *collectOptions, host s
 	return err
 }
 
+// chooseSigner is the key of --key or --agent (as a custody event's), else
+// an ephemeral one made in memory and never stored.
 func chooseSigner(opts *collectOptions) (ssh.Signer, func(), error) {
-	switch {
-	case opts.key != "":
-		s, err := bundle.LoadSigner(opts.key, askPassphrase(opts.key))
-		return s, func() {}, err
-	case opts.agent:
-		s, c, err := bundle.AgentSigner(os.Getenv("SSH_AUTH_SOCK"))
-		if err != nil {
-			return nil, nil, err
-		}
-		return s, func() { c.Close() }, nil
+	chosen := signOptions{key: opts.key, agent: opts.agent}
+	s, closeSigner, err := chosen.signer()
+	if err != nil || s != nil {
+		return s, closeSigner, err
 	}
-	s, err := bundle.EphemeralSigner()
+	s, err = bundle.EphemeralSigner()
 	return s, func() {}, err
-}
-
-// askPassphrase reads a passphrase from the terminal without echo.
-func askPassphrase(path string) func() ([]byte, error) {
-	return func() ([]byte, error) {
-		tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
-		if err != nil {
-			return nil, errors.New("no terminal to ask the key's passphrase on")
-		}
-		defer tty.Close()
-		fmt.Fprintf(tty, "Passphrase for %s: ", path)
-		pass, err := term.ReadPassword(int(tty.Fd()))
-		fmt.Fprintln(tty)
-		return pass, err
-	}
 }
 
 func parseRecipients(list []string, file string) ([]age.Recipient, error) {

@@ -15,9 +15,10 @@ import (
 	"strings"
 	"testing"
 
+	"time"
+
 	"github.com/dockcase/dockcase/internal/pcapng"
 	"github.com/dockcase/dockcase/internal/pcapng/pcapngtest"
-	"time"
 )
 
 // captureCorpusBudget is the time one corpus file may take, from the issue.

@@ -16,24 +16,11 @@ import (
 	"github.com/gopacket/gopacket/layers"
 )
 
-// packetTestSerialize builds a packet with gopacket's encoders, an implementation
-// independent of the decoder under test.
-func packetTestSerialize(t testing.TB, ls ...gopacket.SerializableLayer) []byte {
-	t.Helper()
-	buf := gopacket.NewSerializeBuffer()
-	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true}, ls...); err != nil {
-		t.Fatalf("serialize: %v", err)
-	}
-	return bytes.Clone(buf.Bytes())
-}
-
 var (
-	packetTestMAC1 = net.HardwareAddr{2, 0, 0, 0, 0, 1}
-	packetTestMAC2 = net.HardwareAddr{2, 0, 0, 0, 0, 2}
-	packetTestV4a  = net.IP{198, 18, 0, 1}
-	packetTestV4b  = net.IP{198, 19, 0, 2}
-	packetTestV6a  = net.ParseIP("2001:db8::1")
-	packetTestV6b  = net.ParseIP("2001:db8::2")
+	packetTestV4a = net.IP{198, 18, 0, 1}
+	packetTestV4b = net.IP{198, 19, 0, 2}
+	packetTestV6a = net.ParseIP("2001:db8::1")
+	packetTestV6b = net.ParseIP("2001:db8::2")
 )
 
 func packetTestIPv4(proto layers.IPProtocol) *layers.IPv4 {
@@ -46,15 +33,15 @@ func packetTestIPv6(nh layers.IPProtocol) *layers.IPv6 {
 
 func TestDecodePacket(t *testing.T) {
 	eth := func(et layers.EthernetType) *layers.Ethernet {
-		return &layers.Ethernet{SrcMAC: packetTestMAC1, DstMAC: packetTestMAC2, EthernetType: et}
+		return &layers.Ethernet{SrcMAC: pcapngtest.MAC1, DstMAC: pcapngtest.MAC2, EthernetType: et}
 	}
 	tcp := &layers.TCP{SrcPort: 40000, DstPort: 443, SYN: true, ACK: true, DataOffset: 5, Seq: 7}
 	udp := &layers.UDP{SrcPort: 5353, DstPort: 53}
 	payload := gopacket.Payload("hello")
-	ethTCP := packetTestSerialize(t, eth(layers.EthernetTypeIPv4), packetTestIPv4(layers.IPProtocolTCP), tcp, payload)
-	ip4UDP := packetTestSerialize(t, packetTestIPv4(layers.IPProtocolUDP), udp, payload)
-	ip6UDP := packetTestSerialize(t, packetTestIPv6(layers.IPProtocolUDP), udp, payload)
-	qinq := packetTestSerialize(t, eth(layers.EthernetTypeQinQ),
+	ethTCP := pcapngtest.Serialize(t, eth(layers.EthernetTypeIPv4), packetTestIPv4(layers.IPProtocolTCP), tcp, payload)
+	ip4UDP := pcapngtest.Serialize(t, packetTestIPv4(layers.IPProtocolUDP), udp, payload)
+	ip6UDP := pcapngtest.Serialize(t, packetTestIPv6(layers.IPProtocolUDP), udp, payload)
+	qinq := pcapngtest.Serialize(t, eth(layers.EthernetTypeQinQ),
 		&layers.Dot1Q{VLANIdentifier: 100, Type: layers.EthernetTypeDot1Q},
 		&layers.Dot1Q{VLANIdentifier: 200, Type: layers.EthernetTypeIPv6},
 		packetTestIPv6(layers.IPProtocolUDP), udp, payload)
@@ -69,8 +56,8 @@ func TestDecodePacket(t *testing.T) {
 			fo |= 1
 		}
 		ext = append(ext, 17, 0, byte(fo>>8), byte(fo), 0, 0, 0x12, 0x34)
-		body := packetTestSerialize(t, udp, payload)
-		return packetTestSerialize(t, eth(layers.EthernetTypeIPv6), packetTestIPv6(layers.IPProtocolIPv6HopByHop), gopacket.Payload(append(ext, body...)))
+		body := pcapngtest.Serialize(t, udp, payload)
+		return pcapngtest.Serialize(t, eth(layers.EthernetTypeIPv6), packetTestIPv6(layers.IPProtocolIPv6HopByHop), gopacket.Payload(append(ext, body...)))
 	}
 	frag4 := func(off uint16, more bool) []byte {
 		ip := packetTestIPv4(layers.IPProtocolUDP)
@@ -78,15 +65,15 @@ func TestDecodePacket(t *testing.T) {
 		if more {
 			ip.Flags = layers.IPv4MoreFragments
 		}
-		return packetTestSerialize(t, ip, udp, payload)
+		return pcapngtest.Serialize(t, ip, udp, payload)
 	}
 	ip4opts := packetTestIPv4(layers.IPProtocolTCP)
 	ip4opts.Options = []layers.IPv4Option{{OptionType: 7, OptionLength: 7, OptionData: []byte{4, 1, 2, 3, 4}}} // record route
-	withOpts := packetTestSerialize(t, eth(layers.EthernetTypeIPv4), ip4opts, tcp, payload)
+	withOpts := pcapngtest.Serialize(t, eth(layers.EthernetTypeIPv4), ip4opts, tcp, payload)
 	sll := append([]byte{0, 4, 0, 1, 0, 6, 2, 0, 0, 0, 0, 1, 0, 0, 0x08, 0x00}, ip4UDP...)
 	sll2 := append([]byte{0x86, 0xdd, 0, 0, 0, 0, 0, 9, 0, 1, 0, 6, 2, 0, 0, 0, 0, 1, 0, 0}, ip6UDP...)
-	icmp4 := packetTestSerialize(t, packetTestIPv4(layers.IPProtocolICMPv4), &layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(3, 1)}, payload)
-	icmp6 := packetTestSerialize(t, packetTestIPv6(layers.IPProtocolICMPv6), gopacket.Payload([]byte{128, 0, 0, 0, 0, 1, 0, 1}))
+	icmp4 := pcapngtest.Serialize(t, packetTestIPv4(layers.IPProtocolICMPv4), &layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(3, 1)}, payload)
+	icmp6 := pcapngtest.Serialize(t, packetTestIPv6(layers.IPProtocolICMPv6), gopacket.Payload([]byte{128, 0, 0, 0, 0, 1, 0, 1}))
 	null := func(order pcapngtest.Order, af uint32, ip []byte) []byte {
 		return append(order.AppendUint32(nil, af), ip...)
 	}
@@ -139,7 +126,7 @@ func TestDecodePacket(t *testing.T) {
 		{"loop ipv6 openbsd", pcapng.LinkTypeLoop, null(binary.BigEndian, 24, ip6UDP), want{layers: LayerLink | l6 | LayerUDP | LayerPayload, src: v6a, dst: v6b, proto: 17, sport: 5353, dport: 53, payloadLen: 5}},
 		{"icmp", pcapng.LinkTypeRaw, icmp4, want{layers: l4 | LayerICMP | LayerPayload, src: v4a, dst: v4b, proto: 1, payloadLen: 5}},
 		{"icmpv6", pcapng.LinkTypeRaw, icmp6, want{layers: l6 | LayerICMP | LayerPayload, src: v6a, dst: v6b, proto: 58, payloadLen: 4}},
-		{"arp", pcapng.LinkTypeEthernet, packetTestSerialize(t, eth(layers.EthernetTypeARP), gopacket.Payload(make([]byte, 28))), want{layers: LayerLink | LayerMAC}},
+		{"arp", pcapng.LinkTypeEthernet, pcapngtest.Serialize(t, eth(layers.EthernetTypeARP), gopacket.Payload(make([]byte, 28))), want{layers: LayerLink | LayerMAC}},
 		{"ethernet cut", pcapng.LinkTypeEthernet, ethTCP[:10], want{truncated: true}},
 		{"ipv4 header cut", pcapng.LinkTypeEthernet, ethTCP[:30], want{layers: LayerLink | LayerMAC, truncated: true}},
 		{"tcp ports only", pcapng.LinkTypeEthernet, ethTCP[:38], want{layers: eth4 | LayerTCP, src: v4a, dst: v4b, proto: 6, sport: 40000, dport: 443, truncated: true}},
@@ -161,8 +148,8 @@ func TestDecodePacket(t *testing.T) {
 			if p.Layers.Has(LayerPayload) && (p.PayloadOffset+p.PayloadLen > len(tt.data) || string(tt.data[p.PayloadOffset:p.PayloadOffset+p.PayloadLen]) != "hello"[:min(5, p.PayloadLen)] && p.IPProto != IPProtoICMPv6) {
 				t.Errorf("Decode(%s): payload [%d:+%d] does not hold the payload", tt.name, p.PayloadOffset, p.PayloadLen)
 			}
-			if p.Layers.Has(LayerMAC) && p.SrcMAC != [6]byte(packetTestMAC1) {
-				t.Errorf("Decode(%s): SrcMAC %x, want %x", tt.name, p.SrcMAC, packetTestMAC1)
+			if p.Layers.Has(LayerMAC) && p.SrcMAC != [6]byte(pcapngtest.MAC1) {
+				t.Errorf("Decode(%s): SrcMAC %x, want %x", tt.name, p.SrcMAC, pcapngtest.MAC1)
 			}
 		})
 	}
@@ -175,15 +162,15 @@ func TestDecodePacket(t *testing.T) {
 // packetTestMix returns Ethernet frames of several kinds for the allocation test
 // and the benchmarks.
 func packetTestMix(t testing.TB) [][]byte {
-	eth := &layers.Ethernet{SrcMAC: packetTestMAC1, DstMAC: packetTestMAC2, EthernetType: layers.EthernetTypeIPv4}
-	eth6 := &layers.Ethernet{SrcMAC: packetTestMAC1, DstMAC: packetTestMAC2, EthernetType: layers.EthernetTypeIPv6}
+	eth := &layers.Ethernet{SrcMAC: pcapngtest.MAC1, DstMAC: pcapngtest.MAC2, EthernetType: layers.EthernetTypeIPv4}
+	eth6 := &layers.Ethernet{SrcMAC: pcapngtest.MAC1, DstMAC: pcapngtest.MAC2, EthernetType: layers.EthernetTypeIPv6}
 	tcp := &layers.TCP{SrcPort: 40000, DstPort: 443, ACK: true, DataOffset: 5}
 	udp := &layers.UDP{SrcPort: 5353, DstPort: 53}
 	return [][]byte{
-		packetTestSerialize(t, eth, packetTestIPv4(layers.IPProtocolTCP), tcp, gopacket.Payload(make([]byte, 1400))),
-		packetTestSerialize(t, eth, packetTestIPv4(layers.IPProtocolUDP), udp, gopacket.Payload(make([]byte, 60))),
-		packetTestSerialize(t, eth6, packetTestIPv6(layers.IPProtocolTCP), tcp, gopacket.Payload(make([]byte, 200))),
-		packetTestSerialize(t, eth, packetTestIPv4(layers.IPProtocolTCP), tcp),
+		pcapngtest.Serialize(t, eth, packetTestIPv4(layers.IPProtocolTCP), tcp, gopacket.Payload(make([]byte, 1400))),
+		pcapngtest.Serialize(t, eth, packetTestIPv4(layers.IPProtocolUDP), udp, gopacket.Payload(make([]byte, 60))),
+		pcapngtest.Serialize(t, eth6, packetTestIPv6(layers.IPProtocolTCP), tcp, gopacket.Payload(make([]byte, 200))),
+		pcapngtest.Serialize(t, eth, packetTestIPv4(layers.IPProtocolTCP), tcp),
 	}
 }
 
@@ -373,9 +360,9 @@ func packetTestAddrBits(a netip.Addr) (hi, lo uint64) {
 // transport header's offset (its DNS parser starts there), the ports, and the
 // TCP flags of a header cut after them.
 func TestDecodeTransportOffset(t *testing.T) {
-	udp := packetTestSerialize(t, &layers.Ethernet{SrcMAC: packetTestMAC1, DstMAC: packetTestMAC2, EthernetType: layers.EthernetTypeIPv4},
+	udp := pcapngtest.Serialize(t, &layers.Ethernet{SrcMAC: pcapngtest.MAC1, DstMAC: pcapngtest.MAC2, EthernetType: layers.EthernetTypeIPv4},
 		packetTestIPv4(layers.IPProtocolUDP), &layers.UDP{SrcPort: 5353, DstPort: 53}, gopacket.Payload("q"))
-	tcp := packetTestSerialize(t, &layers.Ethernet{SrcMAC: packetTestMAC1, DstMAC: packetTestMAC2, EthernetType: layers.EthernetTypeIPv6},
+	tcp := pcapngtest.Serialize(t, &layers.Ethernet{SrcMAC: pcapngtest.MAC1, DstMAC: pcapngtest.MAC2, EthernetType: layers.EthernetTypeIPv6},
 		packetTestIPv6(layers.IPProtocolTCP), &layers.TCP{SrcPort: 40000, DstPort: 443, SYN: true, DataOffset: 5})
 	tests := []struct {
 		name       string

@@ -6,11 +6,14 @@ package pcapngtest
 import (
 	"bytes"
 	"encoding/binary"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/gopacket/gopacket"
 )
 
 // pcapng numbers, written out here so that the reader's own tests can use
@@ -231,3 +234,20 @@ func FuzzCorpusDir() (string, error) {
 		dir = filepath.Dir(dir)
 	}
 }
+
+// Serialize builds a frame with gopacket's encoders, an implementation
+// independent of the decoders under test.
+func Serialize(t testing.TB, ls ...gopacket.SerializableLayer) []byte {
+	t.Helper()
+	buf := gopacket.NewSerializeBuffer()
+	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true}, ls...); err != nil {
+		t.Fatalf("serialize: %v", err)
+	}
+	return bytes.Clone(buf.Bytes())
+}
+
+// MAC1 and MAC2 are the locally administered MAC addresses of test frames.
+var (
+	MAC1 = net.HardwareAddr{2, 0, 0, 0, 0, 1}
+	MAC2 = net.HardwareAddr{2, 0, 0, 0, 0, 2}
+)
