@@ -133,6 +133,8 @@ bundle; "dockcase analyze" reads the bundle offline, on a lab workstation.` + ex
 		newExtractCmd(),
 		newPathCmd(),
 		newLocateCmd(),
+		newContainCmd(),
+		newReleaseCmd(),
 		newFindingsCmd(),
 		newTimelineCmd(),
 		newReportCmd(),
