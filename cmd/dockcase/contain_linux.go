@@ -72,8 +72,9 @@ touched. The note format is in the bundle package's documentation.
 Exit codes of contain and release: 0 all done (or nothing to do); 1 error,
 nothing done (a refusal, an unreachable engine, a custody log that cannot be
 written); 2 usage; 3 partly done: something failed (a network that could not
-be left or joined, a pause refused) and is recorded; 4 the bundle or its
-custody log failed verification.`
+be left or joined, a pause refused, an address or alias release could not
+restore) and is recorded; 4 the bundle or its custody log failed
+verification.`
 
 func newContainCmd() *cobra.Command {
 	opts := &containOptions{}
@@ -417,7 +418,7 @@ func containmentOutcome(results []contain.Result, recErr error, stderr io.Writer
 	case recErr != nil:
 		return recErr
 	case failed > 0 && did:
-		msg := fmt.Sprintf("partly done: %d of %d container(s) with failures, printed above and recorded in the custody log", failed, len(results))
+		msg := fmt.Sprintf("partly done: %d of %d container(s) with failures or settings not restored, printed above and recorded in the custody log", failed, len(results))
 		fmt.Fprintf(stderr, "dockcase: %s\n", msg)
 		return &gapsError{msg}
 	case failed > 0:

@@ -296,8 +296,9 @@ type Result struct {
 	Unrestored []string
 }
 
-// OK reports that everything planned was done.
-func (r Result) OK() bool { return len(r.Failed) == 0 }
+// OK reports that everything planned was done, and, for release, that the
+// engine gave back every setting as it was.
+func (r Result) OK() bool { return len(r.Failed) == 0 && len(r.Unrestored) == 0 }
 
 // Did reports that something changed.
 func (r Result) Did() bool { return r.Paused || len(r.Changed) > 0 }
