@@ -137,23 +137,20 @@ type Engine interface {
 // another container: the responder must act on the container the evidence
 // is about.
 func Resolve(ctx context.Context, e Engine, ref docker.ContainerRef, arg string, byName bool) (docker.ContainerState, error) {
-	st, err := e.State(ctx, ref.ID)
-	if docker.IsNotFound(err) {
-		return st, fmt.Errorf("container %q (%s) of the bundle is no longer on this engine", ref.Name, docker.ShortID(ref.ID))
-	}
-	if err != nil {
-		return st, err
-	}
 	if byName {
 		now, err := e.State(ctx, strings.TrimPrefix(arg, "/"))
 		switch {
 		case err == nil && now.ID != ref.ID:
-			return st, fmt.Errorf("container name %q is now container %s, not %s that the bundle holds: refused; give the id to act on the bundle's container", arg, docker.ShortID(now.ID), docker.ShortID(ref.ID))
+			return now, fmt.Errorf("container name %q is now container %s, not %s that the bundle holds: refused; give the id to act on the bundle's container", arg, docker.ShortID(now.ID), docker.ShortID(ref.ID))
 		case err != nil && !docker.IsNotFound(err):
-			return st, err
+			return now, err
 		}
 	}
-	return st, nil
+	st, err := e.State(ctx, ref.ID)
+	if docker.IsNotFound(err) {
+		return st, fmt.Errorf("container %q (%s) of the bundle is no longer on this engine", ref.Name, docker.ShortID(ref.ID))
+	}
+	return st, err
 }
 
 // Plan is what one contain or release will do to one container.
