@@ -138,6 +138,39 @@
 // maxCustodySigBytes; namespaces= patterns other than an exact name or "*"
 // are not matched.
 //
+// # Containment notes
+//
+// The contained and released events of dockcase contain and release (package
+// collect/contain) carry in their note one JSON object, as encoding/json
+// writes it, that opens with {"format":"dockcase-containment/v1". Each
+// container contained or released gets two events: step "plan", recorded
+// before anything is done, and step "done", recorded after. Fields, empty
+// ones left out but for format, step, container, name and status:
+//
+//	format      "dockcase-containment/v1"
+//	step        "plan" or "done"
+//	container   the container's full id; name, its name then
+//	reason      why (--reason)
+//	status      the container's state before the step: running, paused …
+//	networks    contained: every network the container was on before, each
+//	            {network, network_id, aliases, ipv4, ipv6, mac, static_ipv4,
+//	            static_ipv6, links, driver_opts}; static_* are the addresses
+//	            asked for at connect, the others what the engine reported.
+//	            released: the endpoints asked for again
+//	pause       contained: pauses (plan) or paused (done); released: unpauses
+//	            or unpaused; false when the container was not running
+//	changed     network names left (contained) or joined (released): to be
+//	            (plan), done (done)
+//	undoes      released: the seq of the contained event it undoes
+//	failed      what could not be done, in the engine's words
+//	unrestored  released: each address, MAC or alias not given back as it was
+//
+// Release restores from the last contained event of the container: its done
+// event, or its plan event when no done event follows (contain was stopped
+// between the two), unless a released done event without failures undoes it
+// already. The notes are evidence like any custody event: signed ones are
+// what their signer recorded; an unsigned one proves nothing of its author.
+//
 // # Limits
 //
 // A reader treats a bundle as hostile: member names must be local paths
