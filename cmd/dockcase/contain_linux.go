@@ -3,7 +3,11 @@
 package main
 
 import (
+	"archive/tar"
+	"bufio"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,9 +17,11 @@ import (
 	"slices"
 	"strings"
 
+	"filippo.io/age"
 	"github.com/dockcase/dockcase/bundle"
 	"github.com/dockcase/dockcase/collect/contain"
 	"github.com/dockcase/dockcase/collect/docker"
+	"github.com/klauspost/compress/zstd"
 	"github.com/spf13/cobra"
 	"golang.org/x/crypto/ssh"
 )
@@ -60,7 +66,9 @@ custody log (BUNDLE.custody.jsonl) must be intact, and each CONTAINER must be
 one the bundle lists (docker/containers.json), by full id, name or a unique
 id prefix of 4 or more: the responder acts on the container the evidence is
 about. A name that now belongs to a container with another id is refused.
-Every container is checked before anything is done to any of them.
+Every container is checked before anything is done to any of them. The
+bundle is read twice, verified and then for its container list, and nothing
+of it is written to this host's disk.
 
 Each container gets two custody events, signed with --key FILE or --agent
 (unsigned without either, and a warning says so): one recorded before acting
@@ -252,23 +260,84 @@ func (o *containmentOptions) bundleContainers(stderr io.Writer) ([]docker.Contai
 	if err != nil {
 		return nil, err
 	}
-	b, err := bundle.Open(o.bundle, bundle.OpenOptions{VerifyOptions: vo})
+	res, err := verifyFile(o.bundle, vo)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: %w", o.bundle, err)
 	}
-	defer b.Close()
-	if !b.Trusted {
-		fmt.Fprintf(stderr, "dockcase: warning: %s verified, but its signer %s is only vouched for by its own signer.pub: give --fingerprint from the case notes\n", o.bundle, b.Fingerprint)
+	if !res.Trusted {
+		fmt.Fprintf(stderr, "dockcase: warning: %s verified, but its signer %s is only vouched for by its own signer.pub: give --fingerprint from the case notes\n", o.bundle, res.Fingerprint)
 	}
-	raw, err := b.ReadFile("docker/containers.json", maxContainersListBytes)
+	raw, err := readVerifiedMember(o.bundle, vo, res, containersMember, maxContainersListBytes)
 	if err != nil {
-		return nil, fmt.Errorf("%s: the bundle lists no containers (the collection could not reach Docker?): %w", o.bundle, err)
+		return nil, fmt.Errorf("%s: %w", o.bundle, err)
 	}
 	var list []docker.ContainerRef
 	if err := json.Unmarshal(raw, &list); err != nil {
-		return nil, fmt.Errorf("%s: docker/containers.json: %w", o.bundle, err)
+		return nil, fmt.Errorf("%s: %s: %w", o.bundle, containersMember, err)
 	}
 	return list, nil
+}
+
+// containersMember is the collector's list of every container.
+const containersMember = "docker/containers.json"
+
+// ageMagic opens an age-encrypted bundle.
+const ageMagic = "age-encryption.org/v1"
+
+// maxZstdWindowBytes caps the zstd window of the second read, as the
+// bundle's verifier does: the writer uses 8 MiB windows.
+const maxZstdWindowBytes = 64 << 20
+
+// readVerifiedMember reads one small member of a bundle that res says
+// verified, in a second pass that stops at the member and checks it against
+// the verified manifest's SHA-256, so that nothing of the bundle is written
+// to this host's disk (bundle.Open would extract every member, committed
+// images included, on the very host under investigation).
+func readVerifiedMember(path string, vo bundle.VerifyOptions, res *bundle.Result, member string, max int64) ([]byte, error) {
+	want, ok := res.Manifest.Member(member)
+	if !ok {
+		return nil, fmt.Errorf("no %s in the bundle (the collection could not reach Docker?): it lists no container to act on", member)
+	}
+	if len(want.Chunks) > 0 || want.Size > max {
+		return nil, fmt.Errorf("%s: %d bytes, more than the %d read", member, want.Size, max)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	br := bufio.NewReaderSize(f, 1<<20)
+	var r io.Reader = br
+	if head, _ := br.Peek(len(ageMagic)); string(head) == ageMagic {
+		if r, err = age.Decrypt(br, vo.Identities...); err != nil {
+			return nil, fmt.Errorf("decrypt bundle: %w", err)
+		}
+	}
+	zr, err := zstd.NewReader(r, zstd.WithDecoderMaxWindow(maxZstdWindowBytes), zstd.WithDecoderConcurrency(1))
+	if err != nil {
+		return nil, fmt.Errorf("start zstd: %w", err)
+	}
+	defer zr.Close()
+	tr := tar.NewReader(zr)
+	name := res.Root + "/" + member
+	for {
+		hdr, err := tr.Next()
+		if err != nil {
+			return nil, fmt.Errorf("read %s again: %w", member, err)
+		}
+		if hdr.Name != name || hdr.Typeflag != tar.TypeReg {
+			continue
+		}
+		b, err := io.ReadAll(io.LimitReader(tr, max+1))
+		if err != nil {
+			return nil, fmt.Errorf("read %s again: %w", member, err)
+		}
+		sum := sha256.Sum256(b)
+		if int64(len(b)) != want.Size || hex.EncodeToString(sum[:]) != want.SHA256 {
+			return nil, &bundle.IntegrityError{Member: member, Reason: "changed since the bundle was verified"}
+		}
+		return b, nil
+	}
 }
 
 // custodyRecords checks the bundle's custody log, signatures included; a
