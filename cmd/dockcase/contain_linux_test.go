@@ -10,20 +10,24 @@ import (
 	"encoding/hex"
 	"encoding/pem"
 	"fmt"
+	"io"
 	mrand "math/rand/v2"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
+	"filippo.io/age"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/client"
 	"golang.org/x/crypto/ssh"
 
+	"github.com/dockcase/dockcase/analyze/analyzetest"
 	"github.com/dockcase/dockcase/bundle"
 	"github.com/dockcase/dockcase/collect/contain"
 	"github.com/dockcase/dockcase/collect/e2etest"
@@ -381,4 +385,45 @@ func containSubset(sub, of []string) bool {
 		}
 	}
 	return true
+}
+
+// TestBundleContainers checks that contain reads the container list of a
+// plain and of an age-encrypted bundle, the same, without extracting it.
+func TestBundleContainers(t *testing.T) {
+	dir := t.TempDir()
+	id, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	idFile := filepath.Join(dir, "lab.txt")
+	os.WriteFile(idFile, []byte(id.String()+"\n"), 0o600)
+	plain, err := os.ReadFile(analyzetest.DemoBundle())
+	if err != nil {
+		t.Fatal(err)
+	}
+	encPath := filepath.Join(dir, "demo.tar.zst.age")
+	var enc bytes.Buffer
+	w, err := age.Encrypt(&enc, id.Recipient())
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write(plain)
+	w.Close()
+	os.WriteFile(encPath, enc.Bytes(), 0o644)
+
+	o := &containmentOptions{bundle: analyzetest.DemoBundle()}
+	want, err := o.bundleContainers(io.Discard)
+	if err != nil || len(want) == 0 {
+		t.Fatalf("bundleContainers(demo) = %d containers, %v; want the demo's", len(want), err)
+	}
+	o = &containmentOptions{bundle: encPath}
+	o.identity = idFile
+	got, err := o.bundleContainers(io.Discard)
+	if err != nil || !reflect.DeepEqual(got, want) {
+		t.Errorf("bundleContainers(encrypted demo) = %d containers, %v; want the %d of the plain one", len(got), err, len(want))
+	}
+	o.identity = ""
+	if _, err := o.bundleContainers(io.Discard); err == nil || !strings.Contains(err.Error(), "--identity") {
+		t.Errorf("bundleContainers(encrypted demo) without --identity = %v, want an error naming --identity", err)
+	}
 }
