@@ -63,6 +63,9 @@ type Options struct {
 	ImageTimeout time.Duration
 	// Progress receives one line per step and image; nil discards.
 	Progress io.Writer
+	// ProgressTTY says that Progress is a terminal: the capture then
+	// counts down the time it has left.
+	ProgressTTY bool
 
 	// Capture, when positive, captures packets for this long from right
 	// after the clock step, while the snapshot runs; preservation starts
@@ -80,6 +83,9 @@ const (
 	DefaultImageTimeout = 30 * time.Minute
 	DefaultEventsSince  = 72 * time.Hour
 	DefaultLogsMax      = 10 << 20
+	// DefaultCapture is the command's default capture: about a minute, so
+	// that a plain collect has packets to attribute.
+	DefaultCapture = 60 * time.Second
 )
 
 // ErrInterrupted marks a collection stopped by a signal (context canceled).
