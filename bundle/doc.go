@@ -35,6 +35,18 @@
 // capture/capture.pcapng …). The collector documents the layout of its
 // members in package collect.
 //
+// Members added within version 1 may be absent from a bundle collected
+// before them; a reader takes their absence as "not recorded", not as a gap.
+// They are JSON documents:
+//
+//   - host/conntrack-sysctl.json, conntrack's clock, read right after
+//     host/conntrack.json in the same network namespace: {"taken": RFC 3339
+//     UTC time of the read, "netns_inode": number, "values": {setting name
+//     (every /proc/sys/net/netfilter/nf_conntrack_*timeout*, and
+//     nf_conntrack_acct and nf_conntrack_timestamp): integer}, "missing":
+//     [why each expected setting could not be read]}. An entry's last packet
+//     was about taken minus (its state's timeout minus its timeout_s).
+//
 // A member whose length is not known in advance (a docker save stream, a
 // packet capture) is written as numbered chunks of at most 64 MiB each:
 // images/web.tar.000, images/web.tar.001, … A member that turns out to fit

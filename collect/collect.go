@@ -5,6 +5,7 @@
 //
 //	host/clock.json                      clock, kernel, NTP state, collector build
 //	host/conntrack.json                  the conntrack table, both tuples, counters
+//	host/conntrack-sysctl.json           conntrack's clock: its timeouts, acct, timestamp
 //	host/processes.json                  every process: ids, cmdline, exe, namespaces, container
 //	netns/<inode>/netns.json             links, addresses, routes, rules, neighbours,
 //	                                     bridge ports and FDB of one network namespace
@@ -271,11 +272,24 @@ func (c *collector) clock(ctx context.Context, s *step) error {
 func (c *collector) conntrack(ctx context.Context, s *step) error {
 	table, err := host.ReadConntrack()
 	s.call("netlink", "NFNL_SUBSYS_CTNETLINK IPCTNL_MSG_CT_GET dump ("+table.Source+")", err)
-	if len(table.Entries) == 0 && err != nil {
+	// The settings right after the table: the entries' remaining timeouts
+	// count from this moment. A setting that is missing is a gap.
+	sys, sysErr := host.ReadConntrackSysctl()
+	s.call("file", "/proc/sys/net/netfilter/nf_conntrack_{*timeout*,acct,timestamp}", sysErr)
+	if len(table.Entries) > 0 || err == nil {
+		s.keep(err)
+		if err := s.addJSON("host/conntrack.json", bundle.Source{Kind: "netlink", Ref: table.Source}, table); err != nil {
+			return err
+		}
+		err = nil
+	}
+	if sysErr != nil {
+		s.keep(fmt.Errorf("conntrack settings: %w", sysErr))
+	}
+	if err := s.addJSON("host/conntrack-sysctl.json", bundle.Source{Kind: "file", Ref: "/proc/sys/net/netfilter"}, sys); err != nil {
 		return err
 	}
-	s.keep(err)
-	return s.addJSON("host/conntrack.json", bundle.Source{Kind: "netlink", Ref: table.Source}, table)
+	return err
 }
 
 func (c *collector) processes(ctx context.Context, s *step) error {

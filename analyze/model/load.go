@@ -237,6 +237,9 @@ func Load(b *bundle.Bundle) (*Host, error) {
 type loader struct {
 	src Source
 	h   *Host
+	// ctDelta is each conntrack entry's age as /proc gave it, dated once
+	// the table's read time is known.
+	ctDelta []*uint64
 }
 
 func (l *loader) ev(member, pointer string) Evidence {
@@ -282,6 +285,7 @@ func loadHost(src Source) *Host {
 	l.loadDocker()
 	l.loadProcesses()
 	l.loadConntrack()
+	l.loadConntrackClock()
 	l.loadEvents()
 	l.loadFirewall()
 	l.attachContainers()
@@ -1037,8 +1041,11 @@ type conntrackDoc struct {
 			SPort uint16 `json:"sport"`
 			DPort uint16 `json:"dport"`
 		} `json:"reply"`
-		State  string   `json:"state"`
-		Status []string `json:"status"`
+		State          string     `json:"state"`
+		Status         []string   `json:"status"`
+		TimeoutSeconds uint32     `json:"timeout_s"`
+		Start          *time.Time `json:"start"`
+		DeltaTime      *uint64    `json:"delta_time_s"`
 	} `json:"entries"`
 }
 
@@ -1067,7 +1074,9 @@ func (l *loader) loadConntrack() {
 		l.h.Conntrack = append(l.h.Conntrack, ConntrackFlow{Family: e.Family, Proto: e.Proto,
 			OrigSrc: e.Original.Src, OrigDst: e.Original.Dst, OrigSPort: e.Original.SPort, OrigDPort: e.Original.DPort,
 			ReplySrc: e.Reply.Src, ReplyDst: e.Reply.Dst, ReplySPort: e.Reply.SPort, ReplyDPort: e.Reply.DPort,
-			State: e.State, Status: e.Status, Evidence: l.ev(MemberConntrack, IndexPointer("/entries", i))})
+			State: e.State, Status: e.Status, Evidence: l.ev(MemberConntrack, IndexPointer("/entries", i)),
+			TimeoutSeconds: e.TimeoutSeconds, Start: e.Start})
+		l.ctDelta = append(l.ctDelta, e.DeltaTime)
 	}
 }
 

@@ -38,8 +38,11 @@ type Host struct {
 	HostNS *Namespace `json:"-"`
 
 	Conntrack []ConntrackFlow `json:"-"`
-	Processes []HostProcess   `json:"-"`
-	Events    []DockerEvent   `json:"-"`
+	// ConntrackClock is host/conntrack-sysctl.json, what dates the
+	// conntrack entries; nil when the bundle lacks it.
+	ConntrackClock *ConntrackClock `json:"-"`
+	Processes      []HostProcess   `json:"-"`
+	Events         []DockerEvent   `json:"-"`
 	// EngineEvents are all of docker/events.jsonl's well-formed lines, in
 	// the member's order.
 	EngineEvents []EngineEvent `json:"-"`
@@ -314,6 +317,16 @@ type ConntrackFlow struct {
 	State      string   `json:"state,omitempty"`
 	Status     []string `json:"status,omitempty"`
 	Evidence   Evidence `json:"evidence"`
+	// TimeoutSeconds is what remained of the entry's timeout when the
+	// table was read.
+	TimeoutSeconds uint32 `json:"-"`
+	// Start is when the entry was created: nf_conntrack_timestamp on,
+	// read over netlink (or from /proc's delta-time and the table's read
+	// time); nil otherwise.
+	Start *time.Time `json:"-"`
+	// LastPacket is the estimate of its last packet's time (DateConntrack);
+	// nil when the bundle lacks host/conntrack-sysctl.json.
+	LastPacket *ConntrackDating `json:"-"`
 }
 
 // HostProcess is one process of the host.
