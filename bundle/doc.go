@@ -46,6 +46,13 @@
 //     nf_conntrack_acct and nf_conntrack_timestamp): integer}, "missing":
 //     [why each expected setting could not be read]}. An entry's last packet
 //     was about taken minus (its state's timeout minus its timeout_s).
+//   - docker/stats.json, resource usage: {"samples": [{"moment": "snapshot"
+//     (taken in the docker step) or "capture-end" (when the capture ended,
+//     or the snapshot when none ran), "started": time, "containers": [{"id",
+//     "name", "taken": time of the answer, "stats": the engine's answer to
+//     GET /containers/{id}/stats?stream=false&one-shot=true verbatim, or
+//     "error": why there is none}]}]}, one entry per container running at
+//     the time. CPU is a rate between two samples' cpu_usage.total_usage.
 //
 // A member whose length is not known in advance (a docker save stream, a
 // packet capture) is written as numbered chunks of at most 64 MiB each:

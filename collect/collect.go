@@ -18,6 +18,8 @@
 //	docker/containers.json               every container, stopped ones too
 //	docker/containers/<id>/inspect.json  and top.json, diff.json, logs.txt
 //	docker/networks.json, volumes.json, images.json, events.jsonl
+//	docker/stats.json                    docker stats of each running container at the
+//	                                     snapshot and at the capture's end
 //	preservation/commits.json            images committed from running containers, and
 //	                                     the volumes and bind mounts they do not hold
 //	images/<name>-<id12>.tar             docker save of each committed image (chunked)
@@ -123,12 +125,15 @@ func Run(ctx context.Context, w *bundle.Writer, opts Options) (gaps []string) {
 		{"namespaces", c.namespaces},
 		{"firewall", c.firewall},
 		{"docker", c.dockerAPI},
+		{"stats", c.stats},
 		{"preservation", c.preserve},
 		{"containment", c.contain},
 	}
 	for i, s := range steps {
-		if s.name == "preservation" {
-			c.finishCapture() // commits pause containers: not while capturing
+		if s.name == "stats" {
+			// The second stats sample is the capture's end; commits pause
+			// containers: not while capturing.
+			c.finishCapture()
 		}
 		fmt.Fprintf(opts.Progress, "dockcase: [%d/%d] %s\n", i+1, len(steps), s.name)
 		c.runStep(ctx, s.name, s.run)
@@ -151,6 +156,10 @@ type collector struct {
 	containers []docker.ContainerRef
 	selected   []docker.ContainerRef // running or not, matched by --containers
 	capture    *captureRun           // while a capture runs
+	// statsFirst is the docker step's stats sample, and statsFirstErr
+	// what the engine refused of it; the stats step writes both samples.
+	statsFirst    *StatsSample
+	statsFirstErr error
 }
 
 // step is what a step function writes through.
@@ -420,6 +429,8 @@ func (c *collector) dockerAPI(ctx context.Context, s *step) error {
 	if err := s.addJSON("docker/containers.json", bundle.Source{Kind: "api", Ref: "GET /containers/json?all=1"}, c.containers); err != nil {
 		return err
 	}
+	first, err := sampleStats(ctx, d, c.containers, StatsAtSnapshot, s)
+	c.statsFirst, c.statsFirstErr = &first, err
 	c.selected, err = selectContainers(c.containers, c.opts.Containers)
 	if err != nil {
 		s.keep(err)

@@ -19,6 +19,7 @@ func FuzzDecoders(f *testing.F) {
 		decodeProcesses(data)
 		decodeConntrack(data)
 		decodeConntrackSysctl(data)
+		decodeStats(data)
 		events, lines, bad := decodeEvents(data)
 		if len(events) != len(lines) || bad < 0 {
 			t.Fatalf("decodeEvents: %d events, %d lines", len(events), len(lines))

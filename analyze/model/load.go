@@ -289,6 +289,7 @@ func loadHost(src Source) *Host {
 	l.loadEvents()
 	l.loadFirewall()
 	l.attachContainers()
+	l.loadUsage()
 	sort.Strings(l.h.Missing)
 	l.h.Missing = slices.Compact(l.h.Missing)
 	return l.h
@@ -709,6 +710,9 @@ type Inspect struct {
 		UTSMode      string                      `json:"UTSMode"`
 		SecurityOpt  []string                    `json:"SecurityOpt"`
 		PortBindings map[string][]portBindingDoc `json:"PortBindings"`
+		NanoCpus     int64                       `json:"NanoCpus"`
+		CPUQuota     int64                       `json:"CpuQuota"`
+		CPUPeriod    int64                       `json:"CpuPeriod"`
 	} `json:"HostConfig"`
 	Config struct {
 		Image  string            `json:"Image"`

@@ -38,6 +38,9 @@ type Host struct {
 	HostNS *Namespace `json:"-"`
 
 	Conntrack []ConntrackFlow `json:"-"`
+	// Usage is docker/stats.json, one entry per container sampled, in
+	// the order first sampled; nil when the bundle lacks it.
+	Usage []*ContainerUsage `json:"-"`
 	// ConntrackClock is host/conntrack-sysctl.json, what dates the
 	// conntrack entries; nil when the bundle lacks it.
 	ConntrackClock *ConntrackClock `json:"-"`
