@@ -54,6 +54,15 @@
 //     "error": why there is none}]}]}, one entry per container running at
 //     the time. CPU is a rate between two samples' cpu_usage.total_usage.
 //
+// Fields added to an existing member within version 1, absent before:
+// capture/interfaces.json's interfaces may have the role "parent" (the
+// parent of a macvlan/ipvlan network, captured even without an address;
+// "network" its first network, "parent_of" all of them, as the interface
+// block's description names them; an uplink that is a parent keeps the role
+// uplink and has "parent_of"), and the document may have "overlays":
+// [{"network", "id", "vxlan": [its vxlan devices], "unseen": what the
+// capture cannot see of the network, "error"}].
+//
 // A member whose length is not known in advance (a docker save stream, a
 // packet capture) is written as numbered chunks of at most 64 MiB each:
 // images/web.tar.000, images/web.tar.001, … A member that turns out to fit

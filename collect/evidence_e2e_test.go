@@ -10,10 +10,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/dockcase/dockcase/analyze/model"
+	"github.com/dockcase/dockcase/analyze/netpath"
 	"github.com/dockcase/dockcase/collect"
 	"github.com/dockcase/dockcase/collect/capture"
 	"github.com/dockcase/dockcase/collect/e2etest"
@@ -185,6 +188,36 @@ func TestEvidenceE2E(t *testing.T) {
 		}
 		if beacons == 0 {
 			t.Errorf("no UDP beacon from %s to %s on the parent %s in the capture", m.ctAddr, m.nsAddr, m.parent)
+		}
+	})
+
+	t.Run("macvlan path", func(t *testing.T) {
+		h, err := model.Load(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := netpath.Egress(h, mv.ID, m.nsAddr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var hop *netpath.Hop
+		for i := range p.Hops {
+			if p.Hops[i].Kind == netpath.HopParent {
+				hop = &p.Hops[i]
+			}
+		}
+		if hop == nil || hop.Iface != m.parent || p.OutIface != m.parent {
+			t.Fatalf("path of the macvlan container: hops %+v, out %q; want the parent %s", p.Hops, p.OutIface, m.parent)
+		}
+		cited := false
+		for _, e := range hop.Evidence {
+			cited = cited || e.Member == model.MemberCaptureInterfaces
+		}
+		if !cited || !slices.ContainsFunc(p.Notes, func(n string) bool { return strings.Contains(n, "the capture covered the parent "+m.parent) }) {
+			t.Errorf("the parent hop does not say the capture covered it: evidence %+v, notes %q", hop.Evidence, p.Notes)
+		}
+		if ci := h.CaptureInterfaceNamed(m.parent); ci == nil || ci.Role != model.CaptureRoleParent || ci.Network != netName {
+			t.Errorf("model's capture interface %s = %+v", m.parent, ci)
 		}
 	})
 

@@ -20,6 +20,7 @@ func FuzzDecoders(f *testing.F) {
 		decodeConntrack(data)
 		decodeConntrackSysctl(data)
 		decodeStats(data)
+		decodeCaptureIfaces(data)
 		events, lines, bad := decodeEvents(data)
 		if len(events) != len(lines) || bad < 0 {
 			t.Fatalf("decodeEvents: %d events, %d lines", len(events), len(lines))

@@ -290,6 +290,7 @@ func loadHost(src Source) *Host {
 	l.loadFirewall()
 	l.attachContainers()
 	l.loadUsage()
+	l.loadCaptureInterfaces()
 	sort.Strings(l.h.Missing)
 	l.h.Missing = slices.Compact(l.h.Missing)
 	return l.h

@@ -38,6 +38,11 @@ type Host struct {
 	HostNS *Namespace `json:"-"`
 
 	Conntrack []ConntrackFlow `json:"-"`
+	// CaptureInterfaces and CaptureOverlays are capture/interfaces.json:
+	// the interfaces captured with their roles, and the overlay networks
+	// with what the capture cannot see of them; nil without a capture.
+	CaptureInterfaces []CaptureInterface `json:"-"`
+	CaptureOverlays   []CaptureOverlay   `json:"-"`
 	// Usage is docker/stats.json, one entry per container sampled, in
 	// the order first sampled; nil when the bundle lacks it.
 	Usage []*ContainerUsage `json:"-"`
