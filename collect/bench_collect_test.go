@@ -103,7 +103,7 @@ func TestBenchCollect(t *testing.T) {
 			snap += s.Ended.Sub(s.Started)
 		}
 	}
-	fmt.Printf("host snapshot with 50 running containers: steps 1-7 %.2fs (process wall %.2fs), peak RSS %d MiB (target < 150 MiB), %d members\n",
+	fmt.Printf("host snapshot with 50 running containers: steps before preservation %.2fs (process wall %.2fs), peak RSS %d MiB (target < 150 MiB), %d members\n",
 		snap.Seconds(), wall.Seconds(), rss>>10, len(b.Members()))
 }
 

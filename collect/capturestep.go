@@ -86,7 +86,7 @@ func (c *collector) startCapture(ctx context.Context) {
 	c.capture = run
 	fmt.Fprintf(c.opts.Progress, "dockcase: capturing for %s while the snapshot runs (--capture 0 captures nothing)\n", c.opts.Capture)
 	if c.opts.ProgressTTY {
-		go countdown(c.opts.Progress, run.started.Add(c.opts.Capture), run.done)
+		go countdown(c.opts.Progress, run.started.Add(c.opts.Capture), run.done, countdownEvery)
 	}
 }
 
@@ -94,10 +94,10 @@ func (c *collector) startCapture(ctx context.Context) {
 const countdownEvery = 10 * time.Second
 
 // countdown prints the capture's time left until end or done, one line
-// every countdownEvery: lines, not a redrawn bar, since the steps' lines
+// every interval: lines, not a redrawn bar, since the steps' lines
 // interleave with it.
-func countdown(w io.Writer, end time.Time, done <-chan struct{}) {
-	t := time.NewTicker(countdownEvery)
+func countdown(w io.Writer, end time.Time, done <-chan struct{}, every time.Duration) {
+	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
 		select {

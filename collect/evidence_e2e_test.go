@@ -6,6 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net"
+	"net/http"
+	"net/http/httputil"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -269,6 +272,8 @@ func TestEvidenceE2E(t *testing.T) {
 		}
 	})
 
+	t.Run("stats refused", func(t *testing.T) { testStatsRefused(t, mv) })
+
 	t.Run("conntrack clock", func(t *testing.T) {
 		var sys host.ConntrackSysctl
 		readJSON(t, b, "host/conntrack-sysctl.json", &sys)
@@ -276,4 +281,70 @@ func TestEvidenceE2E(t *testing.T) {
 			t.Errorf("host/conntrack-sysctl.json = %+v", sys)
 		}
 	})
+}
+
+// testStatsRefused collects through a proxy of the real engine's socket
+// that refuses every stats request: the refusal is a gap, docker/stats.json
+// says why for each container, and the collection goes on.
+func testStatsRefused(t *testing.T, running e2etest.Container) {
+	sock := filepath.Join(t.TempDir(), "docker.sock")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := &httputil.ReverseProxy{
+		Rewrite: func(r *httputil.ProxyRequest) {
+			r.Out.URL.Scheme, r.Out.URL.Host = "http", "docker"
+		},
+		Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "unix", "/var/run/docker.sock")
+		}},
+		FlushInterval: -1,
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/stats") {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusInternalServerError)
+			w.Write([]byte(`{"message":"stats refused by the test's proxy"}`))
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	})}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+
+	out := filepath.Join(t.TempDir(), "case.tar.zst")
+	code, stderr := run(t, "collect", "--case", "IR-NOSTATS", "--no-images", "--capture", "0", "--docker-host", "unix://"+sock, "--out", out)
+	if code != 3 {
+		t.Fatalf("collect with stats refused: exit %d, want 3\n%s", code, stderr)
+	}
+	b := openBundle(t, out)
+	gap := false
+	for _, g := range b.Manifest.Gaps {
+		gap = gap || strings.HasPrefix(g, "stats: partial:") && strings.Contains(g, "stats refused by the test's proxy")
+	}
+	if !gap {
+		t.Errorf("no stats gap naming the refusal: %q", b.Manifest.Gaps)
+	}
+	for _, m := range []string{"docker/containers.json", "docker/networks.json", "docker/events.jsonl", "docker/stats.json"} {
+		if !b.Has(m) {
+			t.Errorf("member %s missing: the collection did not go on", m)
+		}
+	}
+	var rec collect.StatsRecord
+	readJSON(t, b, "docker/stats.json", &rec)
+	found := false
+	for _, s := range rec.Samples {
+		for _, cs := range s.Containers {
+			if cs.ID == running.ID {
+				found = true
+				if cs.Error == "" || cs.Stats != nil {
+					t.Errorf("%s sample of %s: error %q, stats %s; want the refusal", s.Moment, running.Name, cs.Error, cs.Stats)
+				}
+			}
+		}
+	}
+	if !found {
+		t.Errorf("docker/stats.json does not list %s", running.Name)
+	}
 }
