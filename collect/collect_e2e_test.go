@@ -275,7 +275,7 @@ func testSnapshot(t *testing.T, sc *e2etest.Scenario) {
 	for _, s := range b.Steps {
 		status[s.Name] = s.Status
 	}
-	for _, s := range []string{"clock", "conntrack", "processes", "namespaces", "firewall", "docker", "preservation"} {
+	for _, s := range []string{"clock", "conntrack", "processes", "namespaces", "firewall", "docker", "stats", "preservation"} {
 		if st := status[s]; st != bundle.StepOK && !(st == bundle.StepPartial && (s == "processes" || s == "namespaces")) {
 			t.Errorf("step %s: status %q", s, st)
 		}
@@ -283,10 +283,10 @@ func testSnapshot(t *testing.T, sc *e2etest.Scenario) {
 	if status["containment"] != bundle.StepSkipped {
 		t.Errorf("containment ran without --pause/--isolate: %q", status["containment"])
 	}
-	for _, m := range []string{"host/clock.json", "host/conntrack.json", "host/processes.json", "netns/index.json",
+	for _, m := range []string{"host/clock.json", "host/conntrack.json", "host/conntrack-sysctl.json", "host/processes.json", "netns/index.json",
 		"host/firewall/firewall.json", "host/firewall/iptables-save.txt", "docker/version.json", "docker/info.json",
 		"docker/containers.json", "docker/networks.json", "docker/volumes.json", "docker/images.json",
-		"docker/events.jsonl", "preservation/commits.json"} {
+		"docker/events.jsonl", "docker/stats.json", "preservation/commits.json"} {
 		if !b.Has(m) {
 			t.Errorf("member %s missing", m)
 		}
@@ -501,7 +501,7 @@ func testDockerUnreachable(t *testing.T) {
 	if b.Manifest.Complete || !slices.ContainsFunc(b.Manifest.Gaps, func(g string) bool { return strings.Contains(g, "docker unreachable") }) {
 		t.Errorf("gaps %q do not say Docker was unreachable", b.Manifest.Gaps)
 	}
-	for _, m := range []string{"host/clock.json", "host/conntrack.json", "host/processes.json", "netns/index.json", "host/firewall/iptables-save.txt"} {
+	for _, m := range []string{"host/clock.json", "host/conntrack.json", "host/conntrack-sysctl.json", "host/processes.json", "netns/index.json", "host/firewall/iptables-save.txt"} {
 		if !b.Has(m) {
 			t.Errorf("host-side member %s missing when Docker is down", m)
 		}
