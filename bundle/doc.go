@@ -35,6 +35,34 @@
 // capture/capture.pcapng …). The collector documents the layout of its
 // members in package collect.
 //
+// Members added within version 1 may be absent from a bundle collected
+// before them; a reader takes their absence as "not recorded", not as a gap.
+// They are JSON documents:
+//
+//   - host/conntrack-sysctl.json, conntrack's clock, read right after
+//     host/conntrack.json in the same network namespace: {"taken": RFC 3339
+//     UTC time of the read, "netns_inode": number, "values": {setting name
+//     (every /proc/sys/net/netfilter/nf_conntrack_*timeout*, and
+//     nf_conntrack_acct and nf_conntrack_timestamp): integer}, "missing":
+//     [why each expected setting could not be read]}. An entry's last packet
+//     was about taken minus (its state's timeout minus its timeout_s).
+//   - docker/stats.json, resource usage: {"samples": [{"moment": "snapshot"
+//     (taken in the docker step) or "capture-end" (when the capture ended,
+//     or the snapshot when none ran), "started": time, "containers": [{"id",
+//     "name", "taken": time of the answer, "stats": the engine's answer to
+//     GET /containers/{id}/stats?stream=false&one-shot=true verbatim, or
+//     "error": why there is none}]}]}, one entry per container running at
+//     the time. CPU is a rate between two samples' cpu_usage.total_usage.
+//
+// Fields added to an existing member within version 1, absent before:
+// capture/interfaces.json's interfaces may have the role "parent" (the
+// parent of a macvlan/ipvlan network, captured even without an address;
+// "network" its first network, "parent_of" all of them, as the interface
+// block's description names them; an uplink that is a parent keeps the role
+// uplink and has "parent_of"), and the document may have "overlays":
+// [{"network", "id", "vxlan": [its vxlan devices], "unseen": what the
+// capture cannot see of the network, "error"}].
+//
 // A member whose length is not known in advance (a docker save stream, a
 // packet capture) is written as numbered chunks of at most 64 MiB each:
 // images/web.tar.000, images/web.tar.001, … A member that turns out to fit

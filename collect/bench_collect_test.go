@@ -51,7 +51,7 @@ func TestBenchCollect(t *testing.T) {
 	out := filepath.Join(dir, "big.tar.zst")
 	t.Cleanup(func() { removeImages(cli, "dockcase/bench-"+suffix+":") })
 	start := time.Now()
-	code, stderr := run(t, "collect", "--case", "BENCH-"+suffix, "--containers", name, "--out", out)
+	code, stderr := run(t, "collect", "--case", "BENCH-"+suffix, "--capture", "0", "--containers", name, "--out", out)
 	total := time.Since(start)
 	if code != 0 && code != 3 {
 		t.Fatalf("collect exit %d\n%s", code, stderr)
@@ -82,7 +82,7 @@ func TestBenchCollect(t *testing.T) {
 		startIdle(t, cli, base, fmt.Sprintf("dcbench-%s-%02d", suffix, i), "bridge")
 	}
 	out50 := filepath.Join(dir, "fifty.tar.zst")
-	cmd := exec.Command(dockcaseBinary(t), "collect", "--case", "BENCH50", "--no-images", "--out", out50)
+	cmd := exec.Command(dockcaseBinary(t), "collect", "--case", "BENCH50", "--capture", "0", "--no-images", "--out", out50)
 	var errb strings.Builder
 	cmd.Stderr = &errb
 	start = time.Now()
@@ -103,7 +103,7 @@ func TestBenchCollect(t *testing.T) {
 			snap += s.Ended.Sub(s.Started)
 		}
 	}
-	fmt.Printf("host snapshot with 50 running containers: steps 1-7 %.2fs (process wall %.2fs), peak RSS %d MiB (target < 150 MiB), %d members\n",
+	fmt.Printf("host snapshot with 50 running containers: steps before preservation %.2fs (process wall %.2fs), peak RSS %d MiB (target < 150 MiB), %d members\n",
 		snap.Seconds(), wall.Seconds(), rss>>10, len(b.Members()))
 }
 

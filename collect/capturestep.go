@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"sync"
 	"time"
 
@@ -83,7 +84,33 @@ func (c *collector) startCapture(ctx context.Context) {
 		close(run.done)
 	}()
 	c.capture = run
-	fmt.Fprintf(c.opts.Progress, "dockcase: capturing for %s while the snapshot runs\n", c.opts.Capture)
+	fmt.Fprintf(c.opts.Progress, "dockcase: capturing for %s while the snapshot runs (--capture 0 captures nothing)\n", c.opts.Capture)
+	if c.opts.ProgressTTY {
+		go countdown(c.opts.Progress, run.started.Add(c.opts.Capture), run.done, countdownEvery)
+	}
+}
+
+// countdownEvery is how often a terminal is told the capture's time left.
+const countdownEvery = 10 * time.Second
+
+// countdown prints the capture's time left until end or done, one line
+// every interval: lines, not a redrawn bar, since the steps' lines
+// interleave with it.
+func countdown(w io.Writer, end time.Time, done <-chan struct{}, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case now := <-t.C:
+			left := end.Sub(now).Round(time.Second)
+			if left <= 0 {
+				return
+			}
+			fmt.Fprintf(w, "dockcase: capture: %s left\n", left)
+		}
+	}
 }
 
 // finishCapture waits for the capture to end, closes its members, writes

@@ -5,6 +5,7 @@
 //
 //	host/clock.json                      clock, kernel, NTP state, collector build
 //	host/conntrack.json                  the conntrack table, both tuples, counters
+//	host/conntrack-sysctl.json           conntrack's clock: its timeouts, acct, timestamp
 //	host/processes.json                  every process: ids, cmdline, exe, namespaces, container
 //	netns/<inode>/netns.json             links, addresses, routes, rules, neighbours,
 //	                                     bridge ports and FDB of one network namespace
@@ -17,6 +18,8 @@
 //	docker/containers.json               every container, stopped ones too
 //	docker/containers/<id>/inspect.json  and top.json, diff.json, logs.txt
 //	docker/networks.json, volumes.json, images.json, events.jsonl
+//	docker/stats.json                    docker stats of each running container at the
+//	                                     snapshot and at the capture's end
 //	preservation/commits.json            images committed from running containers, and
 //	                                     the volumes and bind mounts they do not hold
 //	images/<name>-<id12>.tar             docker save of each committed image (chunked)
@@ -63,6 +66,9 @@ type Options struct {
 	ImageTimeout time.Duration
 	// Progress receives one line per step and image; nil discards.
 	Progress io.Writer
+	// ProgressTTY says that Progress is a terminal: the capture then
+	// counts down the time it has left.
+	ProgressTTY bool
 
 	// Capture, when positive, captures packets for this long from right
 	// after the clock step, while the snapshot runs; preservation starts
@@ -80,6 +86,9 @@ const (
 	DefaultImageTimeout = 30 * time.Minute
 	DefaultEventsSince  = 72 * time.Hour
 	DefaultLogsMax      = 10 << 20
+	// DefaultCapture is the command's default capture: about a minute, so
+	// that a plain collect has packets to attribute.
+	DefaultCapture = 60 * time.Second
 )
 
 // ErrInterrupted marks a collection stopped by a signal (context canceled).
@@ -116,12 +125,15 @@ func Run(ctx context.Context, w *bundle.Writer, opts Options) (gaps []string) {
 		{"namespaces", c.namespaces},
 		{"firewall", c.firewall},
 		{"docker", c.dockerAPI},
+		{"stats", c.stats},
 		{"preservation", c.preserve},
 		{"containment", c.contain},
 	}
 	for i, s := range steps {
-		if s.name == "preservation" {
-			c.finishCapture() // commits pause containers: not while capturing
+		if s.name == "stats" {
+			// The second stats sample is the capture's end; commits pause
+			// containers: not while capturing.
+			c.finishCapture()
 		}
 		fmt.Fprintf(opts.Progress, "dockcase: [%d/%d] %s\n", i+1, len(steps), s.name)
 		c.runStep(ctx, s.name, s.run)
@@ -144,6 +156,10 @@ type collector struct {
 	containers []docker.ContainerRef
 	selected   []docker.ContainerRef // running or not, matched by --containers
 	capture    *captureRun           // while a capture runs
+	// statsFirst is the docker step's stats sample, and statsFirstErr
+	// what the engine refused of it; the stats step writes both samples.
+	statsFirst    *StatsSample
+	statsFirstErr error
 }
 
 // step is what a step function writes through.
@@ -265,11 +281,24 @@ func (c *collector) clock(ctx context.Context, s *step) error {
 func (c *collector) conntrack(ctx context.Context, s *step) error {
 	table, err := host.ReadConntrack()
 	s.call("netlink", "NFNL_SUBSYS_CTNETLINK IPCTNL_MSG_CT_GET dump ("+table.Source+")", err)
-	if len(table.Entries) == 0 && err != nil {
+	// The settings right after the table: the entries' remaining timeouts
+	// count from this moment. A setting that is missing is a gap.
+	sys, sysErr := host.ReadConntrackSysctl()
+	s.call("file", "/proc/sys/net/netfilter/nf_conntrack_{*timeout*,acct,timestamp}", sysErr)
+	if len(table.Entries) > 0 || err == nil {
+		s.keep(err)
+		if err := s.addJSON("host/conntrack.json", bundle.Source{Kind: "netlink", Ref: table.Source}, table); err != nil {
+			return err
+		}
+		err = nil
+	}
+	if sysErr != nil {
+		s.keep(fmt.Errorf("conntrack settings: %w", sysErr))
+	}
+	if err := s.addJSON("host/conntrack-sysctl.json", bundle.Source{Kind: "file", Ref: "/proc/sys/net/netfilter"}, sys); err != nil {
 		return err
 	}
-	s.keep(err)
-	return s.addJSON("host/conntrack.json", bundle.Source{Kind: "netlink", Ref: table.Source}, table)
+	return err
 }
 
 func (c *collector) processes(ctx context.Context, s *step) error {
@@ -400,6 +429,8 @@ func (c *collector) dockerAPI(ctx context.Context, s *step) error {
 	if err := s.addJSON("docker/containers.json", bundle.Source{Kind: "api", Ref: "GET /containers/json?all=1"}, c.containers); err != nil {
 		return err
 	}
+	first, err := sampleStats(ctx, d, c.containers, StatsAtSnapshot, s)
+	c.statsFirst, c.statsFirstErr = &first, err
 	c.selected, err = selectContainers(c.containers, c.opts.Containers)
 	if err != nil {
 		s.keep(err)

@@ -210,7 +210,7 @@ func testStdoutEncrypted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(dockcaseBinary(t), "collect", "--case", "IR-STDOUT", "--no-images", "--recipient", id.Recipient().String(), "--out", "-")
+	cmd := exec.Command(dockcaseBinary(t), "collect", "--case", "IR-STDOUT", "--capture", "0", "--no-images", "--recipient", id.Recipient().String(), "--out", "-")
 	cmd.Dir = dir
 	cmd.Stdout = f
 	var stderr strings.Builder
@@ -240,7 +240,7 @@ func testSnapshot(t *testing.T, sc *e2etest.Scenario) {
 	dir := t.TempDir()
 	out := filepath.Join(dir, "case.tar.zst")
 	t.Cleanup(func() { removeCaseImages(t, sc, "ir-e2e") })
-	code, stderr := run(t, "collect", "--case", "IR-E2E", "--examiner", "e2e test",
+	code, stderr := run(t, "collect", "--case", "IR-E2E", "--capture", "0", "--examiner", "e2e test",
 		"--containers", sc.Beacon.Name, "--events-since", "1h", "--out", out)
 	after := snapshotHost(t, sc)
 
@@ -275,7 +275,7 @@ func testSnapshot(t *testing.T, sc *e2etest.Scenario) {
 	for _, s := range b.Steps {
 		status[s.Name] = s.Status
 	}
-	for _, s := range []string{"clock", "conntrack", "processes", "namespaces", "firewall", "docker", "preservation"} {
+	for _, s := range []string{"clock", "conntrack", "processes", "namespaces", "firewall", "docker", "stats", "preservation"} {
 		if st := status[s]; st != bundle.StepOK && !(st == bundle.StepPartial && (s == "processes" || s == "namespaces")) {
 			t.Errorf("step %s: status %q", s, st)
 		}
@@ -283,10 +283,10 @@ func testSnapshot(t *testing.T, sc *e2etest.Scenario) {
 	if status["containment"] != bundle.StepSkipped {
 		t.Errorf("containment ran without --pause/--isolate: %q", status["containment"])
 	}
-	for _, m := range []string{"host/clock.json", "host/conntrack.json", "host/processes.json", "netns/index.json",
+	for _, m := range []string{"host/clock.json", "host/conntrack.json", "host/conntrack-sysctl.json", "host/processes.json", "netns/index.json",
 		"host/firewall/firewall.json", "host/firewall/iptables-save.txt", "docker/version.json", "docker/info.json",
 		"docker/containers.json", "docker/networks.json", "docker/volumes.json", "docker/images.json",
-		"docker/events.jsonl", "preservation/commits.json"} {
+		"docker/events.jsonl", "docker/stats.json", "preservation/commits.json"} {
 		if !b.Has(m) {
 			t.Errorf("member %s missing", m)
 		}
@@ -493,7 +493,7 @@ func removeCaseImages(t *testing.T, sc *e2etest.Scenario, caseRepo string) {
 
 func testDockerUnreachable(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "case.tar.zst")
-	code, stderr := run(t, "collect", "--case", "IR-NODOCKER", "--docker-host", "unix:///nonexistent/docker.sock", "--out", out)
+	code, stderr := run(t, "collect", "--case", "IR-NODOCKER", "--capture", "0", "--docker-host", "unix:///nonexistent/docker.sock", "--out", out)
 	if code != 3 {
 		t.Fatalf("exit code %d, want 3\n%s", code, stderr)
 	}
@@ -501,7 +501,7 @@ func testDockerUnreachable(t *testing.T) {
 	if b.Manifest.Complete || !slices.ContainsFunc(b.Manifest.Gaps, func(g string) bool { return strings.Contains(g, "docker unreachable") }) {
 		t.Errorf("gaps %q do not say Docker was unreachable", b.Manifest.Gaps)
 	}
-	for _, m := range []string{"host/clock.json", "host/conntrack.json", "host/processes.json", "netns/index.json", "host/firewall/iptables-save.txt"} {
+	for _, m := range []string{"host/clock.json", "host/conntrack.json", "host/conntrack-sysctl.json", "host/processes.json", "netns/index.json", "host/firewall/iptables-save.txt"} {
 		if !b.Has(m) {
 			t.Errorf("host-side member %s missing when Docker is down", m)
 		}
@@ -511,7 +511,7 @@ func testDockerUnreachable(t *testing.T) {
 func testInterrupted(t *testing.T, sc *e2etest.Scenario) {
 	out := filepath.Join(t.TempDir(), "case.tar.zst")
 	t.Cleanup(func() { removeCaseImages(t, sc, "ir-int") })
-	cmd := exec.Command(dockcaseBinary(t), "collect", "--case", "IR-INT", "--out", out)
+	cmd := exec.Command(dockcaseBinary(t), "collect", "--case", "IR-INT", "--capture", "0", "--out", out)
 	stderr, _ := cmd.StderrPipe()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -551,7 +551,7 @@ func testFullFilesystem(t *testing.T) {
 	}
 	t.Cleanup(func() { syscall.Unmount(dir, 0) })
 	out := filepath.Join(dir, "case.tar.zst")
-	code, stderr := run(t, "collect", "--case", "IR-FULL", "--no-images", "--out", out)
+	code, stderr := run(t, "collect", "--case", "IR-FULL", "--capture", "0", "--no-images", "--out", out)
 	if code != 1 {
 		t.Errorf("exit code on a full filesystem %d, want 1\n%s", code, stderr)
 	}

@@ -82,7 +82,7 @@ func TestFindingsE2E(t *testing.T) {
 
 	out := filepath.Join(dir, "case.tar.zst")
 	t.Cleanup(func() { removeCaseImages(t, sc, "ir-findings") })
-	code, stderr := run(t, "collect", "--case", "IR-FINDINGS", "--containers", planted.Name, "--events-since", "1h", "--out", out)
+	code, stderr := run(t, "collect", "--case", "IR-FINDINGS", "--capture", "0", "--containers", planted.Name, "--events-since", "1h", "--out", out)
 	if code != 0 && code != 3 {
 		t.Fatalf("collect: exit %d\n%s", code, stderr)
 	}

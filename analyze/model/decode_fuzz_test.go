@@ -18,6 +18,9 @@ func FuzzDecoders(f *testing.F) {
 		decodeInspect(data)
 		decodeProcesses(data)
 		decodeConntrack(data)
+		decodeConntrackSysctl(data)
+		decodeStats(data)
+		decodeCaptureIfaces(data)
 		events, lines, bad := decodeEvents(data)
 		if len(events) != len(lines) || bad < 0 {
 			t.Fatalf("decodeEvents: %d events, %d lines", len(events), len(lines))

@@ -237,6 +237,9 @@ func Load(b *bundle.Bundle) (*Host, error) {
 type loader struct {
 	src Source
 	h   *Host
+	// ctDelta is each conntrack entry's age as /proc gave it, dated once
+	// the table's read time is known.
+	ctDelta []*uint64
 }
 
 func (l *loader) ev(member, pointer string) Evidence {
@@ -282,9 +285,12 @@ func loadHost(src Source) *Host {
 	l.loadDocker()
 	l.loadProcesses()
 	l.loadConntrack()
+	l.loadConntrackClock()
 	l.loadEvents()
 	l.loadFirewall()
 	l.attachContainers()
+	l.loadUsage()
+	l.loadCaptureInterfaces()
 	sort.Strings(l.h.Missing)
 	l.h.Missing = slices.Compact(l.h.Missing)
 	return l.h
@@ -705,6 +711,9 @@ type Inspect struct {
 		UTSMode      string                      `json:"UTSMode"`
 		SecurityOpt  []string                    `json:"SecurityOpt"`
 		PortBindings map[string][]portBindingDoc `json:"PortBindings"`
+		NanoCpus     int64                       `json:"NanoCpus"`
+		CPUQuota     int64                       `json:"CpuQuota"`
+		CPUPeriod    int64                       `json:"CpuPeriod"`
 	} `json:"HostConfig"`
 	Config struct {
 		Image  string            `json:"Image"`
@@ -1037,8 +1046,11 @@ type conntrackDoc struct {
 			SPort uint16 `json:"sport"`
 			DPort uint16 `json:"dport"`
 		} `json:"reply"`
-		State  string   `json:"state"`
-		Status []string `json:"status"`
+		State          string     `json:"state"`
+		Status         []string   `json:"status"`
+		TimeoutSeconds uint32     `json:"timeout_s"`
+		Start          *time.Time `json:"start"`
+		DeltaTime      *uint64    `json:"delta_time_s"`
 	} `json:"entries"`
 }
 
@@ -1067,7 +1079,9 @@ func (l *loader) loadConntrack() {
 		l.h.Conntrack = append(l.h.Conntrack, ConntrackFlow{Family: e.Family, Proto: e.Proto,
 			OrigSrc: e.Original.Src, OrigDst: e.Original.Dst, OrigSPort: e.Original.SPort, OrigDPort: e.Original.DPort,
 			ReplySrc: e.Reply.Src, ReplyDst: e.Reply.Dst, ReplySPort: e.Reply.SPort, ReplyDPort: e.Reply.DPort,
-			State: e.State, Status: e.Status, Evidence: l.ev(MemberConntrack, IndexPointer("/entries", i))})
+			State: e.State, Status: e.Status, Evidence: l.ev(MemberConntrack, IndexPointer("/entries", i)),
+			TimeoutSeconds: e.TimeoutSeconds, Start: e.Start})
+		l.ctDelta = append(l.ctDelta, e.DeltaTime)
 	}
 }
 

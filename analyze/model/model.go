@@ -38,8 +38,19 @@ type Host struct {
 	HostNS *Namespace `json:"-"`
 
 	Conntrack []ConntrackFlow `json:"-"`
-	Processes []HostProcess   `json:"-"`
-	Events    []DockerEvent   `json:"-"`
+	// CaptureInterfaces and CaptureOverlays are capture/interfaces.json:
+	// the interfaces captured with their roles, and the overlay networks
+	// with what the capture cannot see of them; nil without a capture.
+	CaptureInterfaces []CaptureInterface `json:"-"`
+	CaptureOverlays   []CaptureOverlay   `json:"-"`
+	// Usage is docker/stats.json, one entry per container sampled, in
+	// the order first sampled; nil when the bundle lacks it.
+	Usage []*ContainerUsage `json:"-"`
+	// ConntrackClock is host/conntrack-sysctl.json, what dates the
+	// conntrack entries; nil when the bundle lacks it.
+	ConntrackClock *ConntrackClock `json:"-"`
+	Processes      []HostProcess   `json:"-"`
+	Events         []DockerEvent   `json:"-"`
 	// EngineEvents are all of docker/events.jsonl's well-formed lines, in
 	// the member's order.
 	EngineEvents []EngineEvent `json:"-"`
@@ -314,6 +325,16 @@ type ConntrackFlow struct {
 	State      string   `json:"state,omitempty"`
 	Status     []string `json:"status,omitempty"`
 	Evidence   Evidence `json:"evidence"`
+	// TimeoutSeconds is what remained of the entry's timeout when the
+	// table was read.
+	TimeoutSeconds uint32 `json:"-"`
+	// Start is when the entry was created: nf_conntrack_timestamp on,
+	// read over netlink (or from /proc's delta-time and the table's read
+	// time); nil otherwise.
+	Start *time.Time `json:"-"`
+	// LastPacket is the estimate of its last packet's time (DateConntrack);
+	// nil when the bundle lacks host/conntrack-sysctl.json.
+	LastPacket *ConntrackDating `json:"-"`
 }
 
 // HostProcess is one process of the host.

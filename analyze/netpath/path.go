@@ -243,11 +243,22 @@ func (h host) bridgedPath(c *model.Container, p *Path) {
 			p.unknown("%s %s: its parent (host ifindex %d) is not among the host's links", cl.Kind, cl.Name, cl.Iflink)
 			return
 		}
+		hopEv := parent.Cite()
+		var captured string
+		if ci := h.CaptureInterfaceNamed(parent.Name); ci != nil && ci.BlockID >= 0 {
+			hopEv = append(hopEv, ci.Evidence)
+			captured = fmt.Sprintf("the capture covered the parent %s (role %s): this traffic is in it", parent.Name, ci.Role)
+		} else if len(h.CaptureInterfaces) > 0 {
+			captured = fmt.Sprintf("the capture did not include the parent %s: this traffic is not in it", parent.Name)
+		}
 		p.hop(Hop{Kind: HopParent, Iface: parent.Name, Ifindex: parent.Index, Src: src,
 			Text:     fmt.Sprintf("%s (parent NIC, host ifindex %d = %s's iflink); %s frames leave with the container's own MAC and address, not through the host's routing or NAT", parent.Name, parent.Index, cl.Name, cl.Kind),
-			Evidence: parent.Cite()})
+			Evidence: hopEv})
 		p.FinalSrc, p.OutIface = src, parent.Name
 		p.Notes = append(p.Notes, cl.Kind+": no NAT; the host itself cannot reach the container through the parent, and a capture on a bridge or veth never shows this traffic")
+		if captured != "" {
+			p.Notes = append(p.Notes, captured)
+		}
 		return
 	case "veth":
 	default:

@@ -22,6 +22,8 @@ const (
 	IfaceBridge = "bridge"
 	IfaceVeth   = "veth"
 	IfaceUplink = "uplink"
+	// IfaceParent is the parent of a container's macvlan or ipvlan link.
+	IfaceParent = "parent"
 )
 
 // VisibilityRow says whether a capture on one host interface would show one
@@ -42,7 +44,8 @@ type VisibilityRow struct {
 }
 
 // HostInterface is an interface of the host that a capture could be taken
-// on: every bridge, every veth, and every uplink.
+// on: every bridge, every veth, every uplink, and every parent of a
+// container's macvlan/ipvlan link.
 type HostInterface struct {
 	Name  string `json:"name"`
 	Kind  string `json:"kind"`
@@ -60,7 +63,18 @@ func (h host) interfaces() []HostInterface {
 	if host == nil {
 		return nil
 	}
-	var bridges, veths, uplinks []HostInterface
+	var bridges, veths, uplinks, parents []HostInterface
+	parentOf := map[int]bool{} // host ifindex → the parent of a container's macvlan/ipvlan
+	for _, ns := range h.Namespaces {
+		if ns == host {
+			continue
+		}
+		for _, l := range ns.Links {
+			if (l.Kind == "macvlan" || l.Kind == "ipvlan" || l.Kind == "macvtap") && l.Iflink != 0 {
+				parentOf[l.Iflink] = true
+			}
+		}
+	}
 	routed := map[string]bool{}
 	for _, r := range host.Routes {
 		if r.Table == 254 && (r.Type == "" || r.Type == "unicast") && !r.Dst.Addr().IsLinkLocalUnicast() {
@@ -82,6 +96,8 @@ func (h host) interfaces() []HostInterface {
 			veths = append(veths, hi)
 		case l.Name != "lo" && l.Master == "" && routed[l.Name]:
 			uplinks = append(uplinks, HostInterface{Name: l.Name, Kind: IfaceUplink, Index: l.Index})
+		case parentOf[l.Index]:
+			parents = append(parents, HostInterface{Name: l.Name, Kind: IfaceParent, Index: l.Index})
 		}
 	}
 	byName := func(s []HostInterface) {
@@ -90,7 +106,8 @@ func (h host) interfaces() []HostInterface {
 	byName(bridges)
 	byName(veths)
 	byName(uplinks)
-	return slices.Concat(bridges, veths, uplinks)
+	byName(parents)
+	return slices.Concat(bridges, veths, uplinks, parents)
 }
 
 // containerOfLink returns the running container whose namespace holds the
@@ -193,6 +210,8 @@ func (h host) visibilityRow(c *model.Container, p *Path, hi HostInterface) Visib
 		} else {
 			row.Why = fmt.Sprintf("%s does not belong to this container", hi.Name)
 		}
+	case IfaceParent:
+		row.Why = fmt.Sprintf("%s is the parent of another container's macvlan/ipvlan link: only that container's frames cross it", hi.Name)
 	case IfaceUplink:
 		if p.OutIface != "" {
 			row.Why = fmt.Sprintf("the host's route for %s leaves by %s, not %s", p.Dst, p.OutIface, hi.Name)

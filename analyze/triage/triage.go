@@ -221,6 +221,7 @@ var catalogue = []rule{
 	{"network-flows", (*state).flowRules},
 	{"dns", (*state).dnsRules},
 	{"image-history", (*state).imageHistoryRules},
+	{"resource-usage", (*state).usageRules},
 }
 
 // Run runs the triage rules over the model and the other stages' input. A

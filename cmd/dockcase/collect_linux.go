@@ -58,7 +58,9 @@ func newCollectCmd() *cobra.Command {
 processes, every network namespace (links, addresses, routes, neighbours,
 sockets with their owning processes), firewall rules, Docker's view over its
 API (inspect, top, diff, logs, events, networks, volumes, images), then commits
-and saves the running containers' images. It writes one signed bundle, to a
+and saves the running containers' images. While the snapshot runs it captures
+packets on the Docker bridges, container veths, uplinks and the parents of
+macvlan/ipvlan networks for a minute (--capture; --capture 0 captures nothing). It writes one signed bundle, to a
 file or to stdout (--out -) so that nothing need be written on this disk:
 
   sudo dockcase collect --case IR-7 --out - | ssh lab 'cat > case.tar.zst'
@@ -94,7 +96,7 @@ discarded: note the fingerprint printed at the end in the case notes.`,
 	f.BoolVar(&opts.pause, "pause", false, "after preservation, pause the selected containers")
 	f.BoolVar(&opts.isolate, "isolate", false, "after preservation, disconnect the selected containers from every network")
 	f.DurationVar(&opts.stepTimeout, "step-timeout", collect.DefaultStepTimeout, "time limit of each step")
-	f.DurationVar(&opts.capture, "capture", 0, "capture packets for this long (e.g. 120s) while the snapshot runs; 0 captures nothing")
+	f.DurationVar(&opts.capture, "capture", collect.DefaultCapture, "capture packets for this long while the snapshot runs; 0 captures nothing")
 	f.StringSliceVar(&opts.captureIfaces, "capture-ifaces", []string{"auto"}, "capture on these `IFACES`, or auto: Docker bridges, container veths, uplinks")
 	f.StringVar(&opts.captureFilter, "capture-filter", "", "tcpdump filter `EXPR` (host, net, port, portrange, proto, and/or/not)")
 	f.StringVar(&opts.captureMax, "capture-max-bytes", "2GiB", "stop the capture when the pcapng reaches this size")
@@ -171,6 +173,7 @@ func runCollect(ctx context.Context, opts *collectOptions, stdout, stderr io.Wri
 		Isolate:     opts.isolate,
 		StepTimeout: opts.stepTimeout,
 		Progress:    stderr,
+		ProgressTTY: isTerminal(stderr),
 
 		Capture:         opts.capture,
 		CaptureIfaces:   opts.captureIfaces,
@@ -208,6 +211,13 @@ func runCollect(ctx context.Context, opts *collectOptions, stdout, stderr io.Wri
 		return &gapsError{msg: "collection finished with gaps"}
 	}
 	return nil
+}
+
+// isTerminal says whether w is a terminal: progress that counts down is for
+// a person watching, not for a log file.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 func firstLine(s string) string {

@@ -112,7 +112,11 @@ const (
 	RoleBridge = "bridge" // a Docker bridge
 	RoleVeth   = "veth"   // the host side of a container's veth
 	RoleUplink = "uplink" // carries the default route or routes to non-container networks
-	RoleNamed  = "named"  // named with --capture-ifaces and none of the above
+	// RoleParent is the parent of a macvlan or ipvlan network: its
+	// containers' frames cross no bridge and no veth, only this interface,
+	// which auto captures even when it has no address or route.
+	RoleParent = "parent"
+	RoleNamed  = "named" // named with --capture-ifaces and none of the above
 )
 
 // Reasons a capture stopped, in Result.StopReason.
@@ -203,6 +207,25 @@ type Result struct {
 	// during the capture and the map at the end, in time order.
 	Changes []Change `json:"changes"`
 	Errors  []string `json:"errors,omitempty"`
+	// Overlays are the Docker overlay networks seen, with their vxlan
+	// devices and what the capture cannot see of them.
+	Overlays []Overlay `json:"overlays,omitempty"`
+}
+
+// Overlay is a Docker overlay network. Its vxlan device and bridge live in
+// a namespace of the engine's own (/var/run/docker/netns/1-<id>), not the
+// host's: the capture sees its traffic between hosts only as VXLAN (UDP
+// 4789) on the uplink, and never the traffic between two containers of the
+// same host.
+type Overlay struct {
+	Network string `json:"network"`
+	ID      string `json:"id"`
+	// VXLAN lists its vxlan devices as "name (vni N) in NAMESPACE", when
+	// the engine's namespace could be read.
+	VXLAN []string `json:"vxlan,omitempty"`
+	// Unseen says what the capture cannot see of it.
+	Unseen string `json:"unseen"`
+	Error  string `json:"error,omitempty"`
 }
 
 // Interface is one interface captured (or that could not be).
@@ -221,6 +244,8 @@ type Interface struct {
 	Container     string          `json:"container_id,omitempty"`
 	ContainerName string          `json:"container_name,omitempty"`
 	Routes        []string        `json:"routes,omitempty"` // why an uplink is one
+	// ParentOf names the macvlan/ipvlan networks whose parent this is.
+	ParentOf []string `json:"parent_of,omitempty"`
 
 	Added time.Time `json:"added"`
 	// Removed is when the interface was found gone. With a BlockID of -1
@@ -375,6 +400,7 @@ loop:
 	}
 	res.Changes = e.changes
 	res.Errors = append(d.errs, e.errs...)
+	res.Overlays = d.overlays
 	if e.werr != nil {
 		return res, fmt.Errorf("write capture: %w", e.werr)
 	}
@@ -1106,8 +1132,12 @@ type capDiscovery struct {
 	errs   []string
 
 	// From Docker: bridge name → network name, container id → name.
-	networks   map[string]string
-	names      map[string]string
+	networks map[string]string
+	names    map[string]string
+	// parents maps a macvlan/ipvlan parent's name to its networks'
+	// ("macvlan network mv1"); overlays are the overlay networks.
+	parents    map[string][]string
+	overlays   []Overlay
 	dockerLast time.Time
 	// From /proc: net namespace inode → the container found in it, and
 	// the veth ends found in container namespaces.
@@ -1150,7 +1180,7 @@ type capPeer struct {
 }
 
 func newCapDiscovery(ctx context.Context, opts Options) *capDiscovery {
-	d := &capDiscovery{ctx: ctx, opts: opts, networks: map[string]string{}, names: map[string]string{},
+	d := &capDiscovery{ctx: ctx, opts: opts, networks: map[string]string{}, names: map[string]string{}, parents: map[string][]string{},
 		nsContainer: map[uint64]capNSOwner{}, checked: map[int]bool{}, logged: map[string]bool{}}
 	var err error
 	if d.hostNS, err = host.NetNSInode(os.Getpid()); err != nil {
@@ -1335,7 +1365,68 @@ func (d *capDiscovery) classify(links []netlink.Link, byIndex map[int]netlink.Li
 		c.Routes = routes
 		out[idx] = c
 	}
+	// The parents of macvlan/ipvlan networks, with or without an address:
+	// their containers' frames are nowhere else. An uplink that is also a
+	// parent stays an uplink and says so.
+	for _, l := range links {
+		nets := d.parents[l.Attrs().Name]
+		if len(nets) == 0 {
+			continue
+		}
+		idx := l.Attrs().Index
+		c, ok := out[idx]
+		if !ok {
+			c = d.base(l, RoleParent)
+			c.Description = "parent of " + strings.Join(nets, ", ")
+			if _, name, ok := strings.Cut(nets[0], " network "); ok {
+				c.Network = name
+			}
+		} else {
+			c.Description += "; parent of " + strings.Join(nets, ", ")
+		}
+		c.ParentOf = nets
+		out[idx] = c
+	}
 	return out
+}
+
+// capOverlayNetNSDir is where the engine keeps the namespaces of its
+// overlay networks (1-<first 10 hex digits of the network id>).
+const capOverlayNetNSDir = "/var/run/docker/netns/"
+
+// capOverlay describes an overlay network: its vxlan devices, read from the
+// engine's namespace of the network when that exists on this host, and
+// what a capture on the host's interfaces cannot see of it.
+func capOverlay(name, id string) Overlay {
+	o := Overlay{Network: capLabel(name), ID: id,
+		Unseen: "an overlay network's bridge and vxlan device are in the engine's own namespace, not the host's: traffic between its containers on this host is not captured at all, and traffic to other hosts only as VXLAN (UDP 4789) on the uplink, unreadable when the network is encrypted (IPsec ESP)"}
+	if len(id) < 10 {
+		return o
+	}
+	path := capOverlayNetNSDir + "1-" + id[:10]
+	ns, err := netns.GetFromPath(path)
+	if err != nil {
+		o.Error = fmt.Sprintf("namespace %s: %v (no container of the network on this host, or the engine keeps it elsewhere)", path, err)
+		return o
+	}
+	defer ns.Close()
+	h, err := netlink.NewHandleAt(ns)
+	if err != nil {
+		o.Error = fmt.Sprintf("netlink in %s: %v", path, err)
+		return o
+	}
+	defer h.Close()
+	links, err := h.LinkList()
+	if err != nil {
+		o.Error = fmt.Sprintf("links in %s: %v", path, err)
+		return o
+	}
+	for _, l := range links {
+		if vx, ok := l.(*netlink.Vxlan); ok {
+			o.VXLAN = append(o.VXLAN, fmt.Sprintf("%s (vni %d) in %s", capLabel(vx.Attrs().Name), vx.VxlanId, path))
+		}
+	}
+	return o
 }
 
 func (d *capDiscovery) base(l netlink.Link, role string) Interface {
@@ -1520,7 +1611,23 @@ func (d *capDiscovery) refreshDocker(force bool) {
 		if err := json.Unmarshal(raw, &nets); err != nil {
 			d.fail("docker networks: %v", err)
 		}
+		parents := map[string][]string{}
+		var overlays []Overlay
 		for _, n := range nets {
+			switch n.Driver {
+			case "macvlan", "ipvlan":
+				// Without a parent option the engine makes a dummy one,
+				// dm-<id12>, for an internal network.
+				parent := n.Options["parent"]
+				if parent == "" && len(n.ID) >= 12 {
+					parent = "dm-" + n.ID[:12]
+				}
+				parents[parent] = append(parents[parent], n.Driver+" network "+capLabel(n.Name))
+				continue
+			case "overlay":
+				overlays = append(overlays, capOverlay(n.Name, n.ID))
+				continue
+			}
 			if n.Driver != "bridge" {
 				continue
 			}
@@ -1530,6 +1637,7 @@ func (d *capDiscovery) refreshDocker(force bool) {
 			}
 			d.networks[br] = n.Name
 		}
+		d.parents, d.overlays = parents, overlays
 	}
 	raw, err = d.docker.Get(ctx, "/containers/json", url.Values{}, docker.MaxListBytes)
 	if err != nil {

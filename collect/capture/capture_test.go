@@ -818,3 +818,18 @@ func capInNetns(name string, fn func() error) error {
 	}()
 	return fn()
 }
+
+// TestCapOverlay checks that an overlay network says what the capture
+// cannot see of it, also when its namespace is not on this host.
+func TestCapOverlay(t *testing.T) {
+	o := capOverlay("ov\x1b[31m", "0123456789abcdef0123")
+	if !strings.Contains(o.Unseen, "VXLAN") || !strings.Contains(o.Unseen, "not captured") {
+		t.Errorf("Unseen = %q", o.Unseen)
+	}
+	if o.Error == "" || !strings.Contains(o.Error, capOverlayNetNSDir+"1-0123456789") {
+		t.Errorf("Error = %q, want the missing namespace named", o.Error)
+	}
+	if strings.Contains(o.Network, "\x1b") {
+		t.Errorf("Network = %q: the name is not made safe", o.Network)
+	}
+}

@@ -379,6 +379,19 @@ func (d *Client) Top(ctx context.Context, id string) ([]byte, error) {
 	return b, nil
 }
 
+// Stats returns one sample of the engine's resource usage of a running
+// container (GET /containers/{id}/stats, stream=false, one-shot=true: the
+// engine answers at once, without waiting a second to fill precpu_stats, so
+// a CPU rate takes two samples).
+func (d *Client) Stats(ctx context.Context, id string) ([]byte, error) {
+	q := url.Values{"stream": {"false"}, "one-shot": {"true"}}
+	b, err := d.Get(ctx, "/containers/"+url.PathEscape(id)+"/stats", q, dockerMaxObjectBytes)
+	if err != nil {
+		return nil, fmt.Errorf("stats %q: %w", id, err)
+	}
+	return b, nil
+}
+
 // Diff returns the engine's list of paths changed in the container's
 // writable layer (Kind 0 modified, 1 added, 2 deleted).
 func (d *Client) Diff(ctx context.Context, id string) ([]byte, error) {

@@ -366,8 +366,12 @@ func ctStatusList(bits uint32) []string {
 	return out
 }
 
-func ctSysctlRead(name string) (string, error) {
-	f, err := os.Open(ctSysctlDir + name)
+func ctSysctlRead(name string) (string, error) { return ctSysctlReadIn(ctSysctlDir, name) }
+
+// ctSysctlReadIn reads the setting name of the sysctl directory dir (ending
+// in a slash).
+func ctSysctlReadIn(dir, name string) (string, error) {
+	f, err := os.Open(dir + name)
 	if err != nil {
 		return "", fmt.Errorf("read sysctl %s: %w", name, err)
 	}
@@ -382,8 +386,10 @@ func ctSysctlRead(name string) (string, error) {
 	return strings.TrimSpace(string(b)), nil
 }
 
-func ctSysctlInt(name string) (int64, error) {
-	s, err := ctSysctlRead(name)
+func ctSysctlInt(name string) (int64, error) { return ctSysctlIntIn(ctSysctlDir, name) }
+
+func ctSysctlIntIn(dir, name string) (int64, error) {
+	s, err := ctSysctlReadIn(dir, name)
 	if err != nil {
 		return 0, err
 	}

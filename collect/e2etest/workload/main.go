@@ -114,6 +114,7 @@ type options struct {
 	chatter    bool
 	quiet      bool
 	once       bool
+	spin       bool
 }
 
 func main() {
@@ -135,6 +136,7 @@ func main() {
 	fs.BoolVar(&o.chatter, "chatter", false, "print \"out N\" on stdout and \"err N\" on stderr every interval, N counting from 0, as a program with a plain-text log does")
 	fs.BoolVar(&o.quiet, "quiet", false, "write no JSON event log, so stdout carries only the -chatter lines; a fatal error still goes to stderr")
 	fs.BoolVar(&o.once, "once", false, "exit after the drops, writes, chmods and one round of -chatter instead of running until killed; not with the listeners, beacons or lookups")
+	fs.BoolVar(&o.spin, "spin", false, "keep one core busy until killed, as a miner does")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		os.Exit(2)
 	}
@@ -234,6 +236,9 @@ func run(ctx context.Context, o options, l *logger) error {
 			return fmt.Errorf("listen http: %w", err)
 		}
 		starters = append(starters, func() { serveHTTP(ctx, ln, o.name, l) })
+	}
+	if o.spin {
+		starters = append(starters, func() { spin(ctx) })
 	}
 	if o.beaconTCP != "" {
 		starters = append(starters, func() { beaconTCP(ctx, o.beaconTCP, o.name, o.interval, l) })
@@ -599,5 +604,19 @@ func resolveLoop(ctx context.Context, name string, interval time.Duration, l *lo
 			return
 		case <-tick.C:
 		}
+	}
+}
+
+// spin keeps one core busy until ctx ends, checking it every few million
+// rounds so that a signal still stops it at once.
+func spin(ctx context.Context) {
+	x := uint64(1)
+	for ctx.Err() == nil {
+		for i := 0; i < 1<<22; i++ {
+			x = x*6364136223846793005 + 1442695040888963407
+		}
+	}
+	if x == 0 {
+		fmt.Fprintln(os.Stderr, "unreachable")
 	}
 }
