@@ -86,7 +86,11 @@ func (c *collector) startCapture(ctx context.Context) {
 	c.capture = run
 	fmt.Fprintf(c.opts.Progress, "dockcase: capturing for %s while the snapshot runs (--capture 0 captures nothing)\n", c.opts.Capture)
 	if c.opts.ProgressTTY {
-		go countdown(c.opts.Progress, run.started.Add(c.opts.Capture), run.done, countdownEvery)
+		go func() {
+			t := time.NewTicker(countdownEvery)
+			defer t.Stop()
+			countdown(c.opts.Progress, run.started.Add(c.opts.Capture), run.done, t.C)
+		}()
 	}
 }
 
@@ -94,16 +98,14 @@ func (c *collector) startCapture(ctx context.Context) {
 const countdownEvery = 10 * time.Second
 
 // countdown prints the capture's time left until end or done, one line
-// every interval: lines, not a redrawn bar, since the steps' lines
+// at every tick: lines, not a redrawn bar, since the steps' lines
 // interleave with it.
-func countdown(w io.Writer, end time.Time, done <-chan struct{}, every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
+func countdown(w io.Writer, end time.Time, done <-chan struct{}, ticks <-chan time.Time) {
 	for {
 		select {
 		case <-done:
 			return
-		case now := <-t.C:
+		case now := <-ticks:
 			left := end.Sub(now).Round(time.Second)
 			if left <= 0 {
 				return

@@ -1,7 +1,6 @@
 package collect
 
 import (
-	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -25,31 +24,39 @@ func (l *lockedBuilder) String() string {
 	return l.b.String()
 }
 
-// TestCountdown checks that a terminal is told the time left, in lines
-// with the dockcase: prefix, and that the countdown stops at the end.
+// TestCountdown checks that a terminal is told the time left at every
+// tick, in lines with the dockcase: prefix, and that the countdown stops at
+// the end of the capture and when no time is left. The ticks are the
+// test's own, so nothing depends on how fast the machine is.
 func TestCountdown(t *testing.T) {
+	end := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	ticks := make(chan time.Time)
 	var out lockedBuilder
 	done := make(chan struct{})
 	finished := make(chan struct{})
 	go func() {
-		countdown(&out, time.Now().Add(3*time.Second), done, 100*time.Millisecond)
+		countdown(&out, end, done, ticks)
 		close(finished)
 	}()
-	time.Sleep(350 * time.Millisecond)
+	ticks <- end.Add(-30 * time.Second)
+	ticks <- end.Add(-20 * time.Second)
 	close(done)
-	select {
-	case <-finished:
-	case <-time.After(2 * time.Second):
-		t.Fatal("countdown did not stop when the capture ended")
+	<-finished
+	if got, want := out.String(), "dockcase: capture: 30s left\ndockcase: capture: 20s left\n"; got != want {
+		t.Errorf("countdown printed %q, want %q", got, want)
 	}
-	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
-	line := regexp.MustCompile(`^dockcase: capture: [0-9]s left$`)
-	if len(lines) < 2 {
-		t.Fatalf("countdown printed %q, want a line every interval", out.String())
-	}
-	for _, l := range lines {
-		if !line.MatchString(l) {
-			t.Errorf("countdown line %q, want %s", l, line)
-		}
+
+	// No time left: the countdown ends by itself.
+	var out2 lockedBuilder
+	finished = make(chan struct{})
+	go func() {
+		countdown(&out2, end, make(chan struct{}), ticks)
+		close(finished)
+	}()
+	ticks <- end.Add(-10 * time.Second)
+	ticks <- end
+	<-finished
+	if got, want := out2.String(), "dockcase: capture: 10s left\n"; got != want {
+		t.Errorf("countdown printed %q, want %q", got, want)
 	}
 }
