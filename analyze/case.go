@@ -299,6 +299,9 @@ func (c *Case) Result() (*Result, error) {
 	if res.Timeline, err = c.Timeline(); err != nil {
 		return nil, err
 	}
+	if len(res.IOCs) > 0 {
+		res.Answer = Answer(res)
+	}
 	c.result = res
 	return res, nil
 }
