@@ -117,13 +117,17 @@ func TestDemoAnswers(t *testing.T) {
 			t.Errorf("the HTML report lacks %q", want)
 		}
 	}
+	// The timeline plot marks the beacon's conversations with the C2 in red.
+	if !strings.Contains(page, `class="mark ioc"`) || !strings.Contains(page, `class="bar ioc"`) {
+		t.Errorf("the HTML report's traffic pictures do not mark the IOC contacts")
+	}
 	if !strings.Contains(md, "`"+veth+"` → `"+bridge+"` → `MASQUERADE ") {
 		t.Errorf("the Markdown topology lacks the beacon's chain through %s and %s", veth, bridge)
 	}
 	// Section order: the answer first, then the topology, then the
 	// details, custody last.
 	last := -1
-	for _, id := range []string{`id="answer"`, `id="topology"`, `id="integrity"`, `id="answers"`, `id="containers"`, `id="findings"`, `id="flows"`, `id="timeline"`, `id="evidence"`, `id="custody"`} {
+	for _, id := range []string{`id="answer"`, `id="topology"`, `id="traffic"`, `id="integrity"`, `id="answers"`, `id="containers"`, `id="findings"`, `id="flows"`, `id="timeline"`, `id="evidence"`, `id="custody"`} {
 		i := strings.Index(page, id)
 		if i < last {
 			t.Errorf("section %s is out of order", id)

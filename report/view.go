@@ -91,6 +91,7 @@ type reportView struct {
 	PathsTotal      int
 	Matrices        []matrixView
 	Topology        topoView
+	Plots           *plotView
 	Networks        viewTable
 	Containers      []containerView
 	Findings        []findingGroup
@@ -324,6 +325,7 @@ func buildView(res *analyze.Result) *reportView {
 	v.Paths, v.PathsTotal = pathsSection(res)
 	v.Matrices = visibilitySection(res)
 	v.Topology = topologySection(res)
+	v.Plots = plotsSection(res)
 	v.Networks = networksSection(res)
 	v.Containers = containersSection(res)
 	v.Findings, v.FindingCount = findingsSection(res)
