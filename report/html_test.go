@@ -429,13 +429,13 @@ func TestTopologyMarksCapturesAndContacts(t *testing.T) {
 			captured[n.Label] = true
 		}
 	}
-	for _, want := range []string{beacon.ContainerName, beacon.Hops[1].Iface, beacon.Hops[2].Iface, beacon.OutIface} {
+	for _, want := range []string{beacon.ContainerName, beacon.Hops[1].Iface, beacon.Hops[2].Iface, beacon.OutIface, beacon.Dst.String()} {
 		if !hl[want] {
 			t.Errorf("node %q is not highlighted; highlighted: %v", want, hl)
 		}
 	}
-	if hl["docker0"] || len(hl) != 5 {
-		t.Errorf("highlighted nodes = %v, want the beacon's 5 (container, veth, bridge, NAT, uplink)", hl)
+	if hl["docker0"] || len(hl) != 6 {
+		t.Errorf("highlighted nodes = %v, want the beacon's 6 (container, veth, bridge, NAT, uplink, the indicator)", hl)
 	}
 	if !captured[beacon.OutIface] || !captured["docker0"] || len(captured) != 2 {
 		t.Errorf("captured nodes = %v, want %s and docker0", captured, beacon.OutIface)
@@ -446,8 +446,8 @@ func TestTopologyMarksCapturesAndContacts(t *testing.T) {
 			edges++
 		}
 	}
-	if edges != 4 {
-		t.Errorf("%d highlighted edges, want 4 (container→veth→bridge→NAT→uplink)", edges)
+	if edges != 5 {
+		t.Errorf("%d highlighted edges, want 5 (container→veth→bridge→NAT→uplink→indicator)", edges)
 	}
 	page := string(reportRender(t, HTML, res))
 	if !strings.Contains(page, `<path class="edge hl"`) || !strings.Contains(page, "IOC contact") {
