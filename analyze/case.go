@@ -3,6 +3,7 @@ package analyze
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 
 	"github.com/dockcase/dockcase/analyze/flow"
 	"github.com/dockcase/dockcase/analyze/ioc"
@@ -81,14 +82,74 @@ func (c *Case) Warning() string {
 	return fmt.Sprintf("UNVERIFIED: this bundle failed verification (%v); it was analysed only because --allow-unverified was given, and nothing in it can be relied on", c.b.Err)
 }
 
-// Destinations are the outside addresses the paths are about: the
-// options' To, else the gateway of the host's default route, else
-// DefaultDestination.
+// maxDomainDestinations bounds the addresses one domain indicator adds to
+// the destinations: a name answered with hundreds of addresses (a CDN)
+// would multiply the paths; the first few, in order seen, show the route.
+const maxDomainDestinations = 4
+
+// Destinations are the outside addresses the paths and the visibility
+// matrix are about: the options' To; else, with indicators, the
+// indicators' addresses (an address as given, a CIDR's first host, a
+// domain's addresses from the DNS answers in the captures), so that the
+// path shown is the one the traffic to them took; else (or when no
+// indicator gives an address) the gateway of the host's default route,
+// else DefaultDestination. A domain indicator makes it read the captures.
 func (c *Case) Destinations() []netip.Addr {
 	if len(c.opts.To) > 0 {
 		return c.opts.To
 	}
+	var out []netip.Addr
+	add := func(a netip.Addr) {
+		if a.IsValid() && !slices.Contains(out, a.Unmap()) {
+			out = append(out, a.Unmap())
+		}
+	}
+	for _, i := range c.opts.IOCs {
+		switch i.Kind {
+		case indicator.Domain:
+			t, err := c.Traffic()
+			if err != nil || t == nil {
+				continue
+			}
+			var addrs []netip.Addr
+			for j := range t.DNS {
+				q := &t.DNS[j]
+				if !i.MatchName(q.QName) || q.Response() == nil {
+					continue
+				}
+				for _, a := range q.Response().Answers {
+					if a.Addr.IsValid() && len(addrs) < maxDomainDestinations && !slices.Contains(addrs, a.Addr.Unmap()) {
+						addrs = append(addrs, a.Addr.Unmap())
+					}
+				}
+			}
+			for _, a := range addrs {
+				add(a)
+			}
+		default:
+			add(firstHost(i.Prefix))
+		}
+	}
+	if len(out) > 0 {
+		return out
+	}
 	return []netip.Addr{netpath.DefaultDestination(c.h)}
+}
+
+// firstHost is the address of a full-length prefix, or the first host
+// address of a network (10.0.0.0/8 → 10.0.0.1).
+func firstHost(p netip.Prefix) netip.Addr {
+	if !p.IsValid() {
+		return netip.Addr{}
+	}
+	a := p.Masked().Addr()
+	if p.Bits() >= a.BitLen()-1 {
+		return p.Addr()
+	}
+	if n := a.Next(); n.IsValid() && p.Contains(n) {
+		return n
+	}
+	return a
 }
 
 // Path explains the path of a container's traffic towards dst.
@@ -205,6 +266,7 @@ func (c *Case) Result() (*Result, error) {
 		return c.result, nil
 	}
 	b, h, opts := c.b, c.h, c.opts
+	opts.To = c.Destinations()
 	res := hostResult(h, opts)
 	bi := BundleInfo{Path: b.Path, SHA256: opts.BundleSHA256, Root: b.Root, Case: b.Meta.CaseID, Examiner: b.Meta.Examiner,
 		Host: b.Meta.Host, Collector: b.Meta.Collector, Started: b.Meta.Started.UTC(), Signer: b.Fingerprint,
@@ -236,6 +298,9 @@ func (c *Case) Result() (*Result, error) {
 	}
 	if res.Timeline, err = c.Timeline(); err != nil {
 		return nil, err
+	}
+	if len(res.IOCs) > 0 {
+		res.Answer = Answer(res)
 	}
 	c.result = res
 	return res, nil

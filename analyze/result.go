@@ -79,6 +79,10 @@ type Result struct {
 	Flows    []traffic.Flow           `json:"flows,omitempty"`
 	DNS      []traffic.DNSQuery       `json:"dns,omitempty"`
 	IOCs     []ioc.Hit                `json:"iocs,omitempty"`
+	// Answer is the headline answer, one entry per indicator of IOCs: who
+	// talked to it, with which process, when, how much, by which path, and
+	// the container's worst findings (Answer builds it).
+	Answer []IndicatorAnswer `json:"answer,omitempty"`
 	// TrafficProblems are reasons the attribution is incomplete beyond one
 	// capture's own problems (the conntrack events overflowed, say).
 	TrafficProblems []string         `json:"traffic_problems,omitempty"`

@@ -21,6 +21,7 @@ import (
 	"github.com/dockcase/dockcase/analyze/traffic"
 	"github.com/dockcase/dockcase/analyze/triage"
 	"github.com/dockcase/dockcase/bundle"
+	"github.com/dockcase/dockcase/internal/indicator"
 	"golang.org/x/net/html"
 )
 
@@ -34,9 +35,17 @@ func reportDemoResult(t testing.TB) *analyze.Result {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The paths go towards the scenario's C2 address, as in the analyzer's
-	// golden files: the case's question.
-	res, err := analyze.Analyze(analyzetest.OpenDemo(t), analyze.Options{BundleSHA256: sum, To: []netip.Addr{reportDemoC2(t)}})
+	// The case's question: the scenario's C2 address and domain as
+	// indicators; the paths then go towards the C2.
+	var iocs []indicator.Indicator
+	for _, s := range []string{reportDemoC2(t).String(), analyzetest.Scenario(t, "C2", 5)} {
+		i, err := indicator.Parse(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		iocs = append(iocs, i)
+	}
+	res, err := analyze.Analyze(analyzetest.OpenDemo(t), analyze.Options{BundleSHA256: sum, IOCs: iocs})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,12 +117,17 @@ func TestDemoAnswers(t *testing.T) {
 			t.Errorf("the HTML report lacks %q", want)
 		}
 	}
+	// The timeline plot marks the beacon's conversations with the C2 in red.
+	if !strings.Contains(page, `class="mark ioc"`) || !strings.Contains(page, `class="bar ioc"`) {
+		t.Errorf("the HTML report's traffic pictures do not mark the IOC contacts")
+	}
 	if !strings.Contains(md, "`"+veth+"` → `"+bridge+"` → `MASQUERADE ") {
 		t.Errorf("the Markdown topology lacks the beacon's chain through %s and %s", veth, bridge)
 	}
-	// Section order: integrity first, custody last.
+	// Section order: the answer first, then the topology, then the
+	// details, custody last.
 	last := -1
-	for _, id := range []string{`id="integrity"`, `id="answers"`, `id="topology"`, `id="containers"`, `id="findings"`, `id="flows"`, `id="timeline"`, `id="evidence"`, `id="custody"`} {
+	for _, id := range []string{`id="answer"`, `id="topology"`, `id="traffic"`, `id="integrity"`, `id="answers"`, `id="containers"`, `id="findings"`, `id="flows"`, `id="timeline"`, `id="evidence"`, `id="custody"`} {
 		i := strings.Index(page, id)
 		if i < last {
 			t.Errorf("section %s is out of order", id)
@@ -240,6 +254,7 @@ var htmlAllowedTags = map[string]bool{
 	"h4": true, "p": true, "ol": true, "ul": true, "li": true, "a": true, "section": true, "table": true, "thead": true, "tbody": true,
 	"tr": true, "th": true, "td": true, "span": true, "strong": true, "code": true, "br": true, "footer": true,
 	"svg": true, "g": true, "rect": true, "text": true, "path": true, "circle": true,
+	"details": true, "summary": true, "dl": true, "dt": true, "dd": true,
 }
 
 // TestHTMLHostileStructure parses the hostile report as a browser would and
@@ -414,13 +429,13 @@ func TestTopologyMarksCapturesAndContacts(t *testing.T) {
 			captured[n.Label] = true
 		}
 	}
-	for _, want := range []string{beacon.ContainerName, beacon.Hops[1].Iface, beacon.Hops[2].Iface, beacon.OutIface} {
+	for _, want := range []string{beacon.ContainerName, beacon.Hops[1].Iface, beacon.Hops[2].Iface, beacon.OutIface, beacon.Dst.String()} {
 		if !hl[want] {
 			t.Errorf("node %q is not highlighted; highlighted: %v", want, hl)
 		}
 	}
-	if hl["docker0"] || len(hl) != 5 {
-		t.Errorf("highlighted nodes = %v, want the beacon's 5 (container, veth, bridge, NAT, uplink)", hl)
+	if hl["docker0"] || len(hl) != 6 {
+		t.Errorf("highlighted nodes = %v, want the beacon's 6 (container, veth, bridge, NAT, uplink, the indicator)", hl)
 	}
 	if !captured[beacon.OutIface] || !captured["docker0"] || len(captured) != 2 {
 		t.Errorf("captured nodes = %v, want %s and docker0", captured, beacon.OutIface)
@@ -431,8 +446,8 @@ func TestTopologyMarksCapturesAndContacts(t *testing.T) {
 			edges++
 		}
 	}
-	if edges != 4 {
-		t.Errorf("%d highlighted edges, want 4 (container→veth→bridge→NAT→uplink)", edges)
+	if edges != 5 {
+		t.Errorf("%d highlighted edges, want 5 (container→veth→bridge→NAT→uplink→indicator)", edges)
 	}
 	page := string(reportRender(t, HTML, res))
 	if !strings.Contains(page, `<path class="edge hl"`) || !strings.Contains(page, "IOC contact") {

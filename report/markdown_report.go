@@ -104,33 +104,85 @@ func (m *mdWriter) report(v *reportView) {
 	}
 	m.line("# dockcase report: case %s, host %s", mdT(v.Case), mdT(v.Host))
 	m.line("")
+	m.answer(v)
 	m.line("Every name below comes from the evidence and may have been chosen by an attacker; it is shown as text.")
 	m.line("")
+	m.topology(v)
 	m.integrity(v)
 	m.answers(v)
-	m.topology(v)
 	m.containers(v)
 	m.findings(v)
-	m.line("## 6. Flows")
+	m.line("## Flows")
 	m.line("")
 	m.table(v.Captures, 0)
-	m.table(v.Flows, 0, 1, 6, 7, 8)
-	m.line("## 7. Timeline")
+	m.table(v.Flows, 1, 4, 7)
+	m.line("## Timeline")
 	m.line("")
 	m.table(v.Timeline, 0)
-	m.line("## 8. Evidence index")
+	m.line("## Evidence index")
 	m.line("")
 	m.line("The bundle members this analysis cites, each with its SHA-256 as the signed manifest records it.")
 	m.line("")
 	m.table(v.Evidence, 0, 1)
-	m.line("## 9. Custody log")
+	m.line("## Custody log")
 	m.line("")
 	m.table(v.Custody, 0, 3)
 }
 
+// answer writes the headline: per indicator who, which process, when,
+// how much, the path, the rule and the container's worst findings; then
+// integrity in one line.
+func (m *mdWriter) answer(v *reportView) {
+	m.line("## Answer")
+	m.line("")
+	for _, a := range v.Answer {
+		m.line("### %s (%s)", mdC(a.IOC), mdT(a.Kind))
+		m.line("")
+		if a.NotSeen != "" {
+			m.line("**%s**", mdT(a.NotSeen))
+			m.line("")
+		}
+		for _, w := range a.Who {
+			m.line("- **who**: %s", mdC(w.Who))
+			for _, p := range w.Processes {
+				m.line("- **process**: %s", mdC(p))
+			}
+			m.line("- **when**: %s", mdT(w.When))
+			m.line("- **how much**: %s", mdT(w.HowMuch))
+			if w.Path != "" {
+				m.line("- **path**: %s", mdC(w.Path))
+			}
+			if w.AsAbove {
+				m.line("- process, path, rule and findings as above")
+			} else {
+				m.line("- **rule**: %s", mdT(w.Rule))
+			}
+			for _, f := range w.Findings {
+				m.line("- **finding**: %s %s %s", mdT(strings.ToUpper(f.Severity)), mdT(f.Title), mdC(f.ID))
+			}
+			m.line("")
+		}
+	}
+	if len(v.Answer) == 0 {
+		m.line("No indicator was given (`--ioc`), so no contact is named.")
+		if len(v.AnswerFindings) > 0 {
+			m.line("The most severe findings:")
+		}
+		m.line("")
+		for _, f := range v.AnswerFindings {
+			m.line("- %s %s: %s %s", mdT(strings.ToUpper(f.Severity)), mdC(f.Container), mdT(f.Title), mdC(f.ID))
+		}
+		if len(v.AnswerFindings) > 0 {
+			m.line("")
+		}
+	}
+	m.line("**Integrity**: %s (details below)", mdT(v.IntegrityLine))
+	m.line("")
+}
+
 func (m *mdWriter) integrity(v *reportView) {
 	iv := v.Integrity
-	m.line("## 1. Integrity")
+	m.line("## Integrity")
 	m.line("")
 	m.line("**%s**", mdT(iv.Verdict))
 	m.line("")
@@ -161,7 +213,7 @@ func (m *mdWriter) integrity(v *reportView) {
 }
 
 func (m *mdWriter) answers(v *reportView) {
-	m.line("## 2. Answers")
+	m.line("## Contacts and paths")
 	m.line("")
 	if v.NoIOCs {
 		m.line("No indicator was given (`--ioc`), so no contact is named. Below: each container's path towards %s, hop by hop with its evidence, and where a capture would see it.", mdJoin(v.Destinations, mdC, ", "))
@@ -272,7 +324,7 @@ func (m *mdWriter) path(p pathView) {
 
 // topology writes the diagram as the list of paths it draws.
 func (m *mdWriter) topology(v *reportView) {
-	m.line("## 3. Topology")
+	m.line("## Topology")
 	m.line("")
 	m.line("Containers → veths → bridges → NAT → uplinks, one line per path; IOC contacts are marked.")
 	m.line("")
@@ -294,7 +346,7 @@ func (m *mdWriter) topology(v *reportView) {
 }
 
 func (m *mdWriter) containers(v *reportView) {
-	m.line("## 4. Containers")
+	m.line("## Containers")
 	m.line("")
 	if len(v.Containers) == 0 {
 		m.line("The bundle records no container.")
@@ -319,14 +371,22 @@ func (m *mdWriter) containers(v *reportView) {
 			m.line("No finding for this container.")
 			m.line("")
 		} else {
-			m.findingTable(c.Findings)
+			// Listed once in full under Findings by severity.
+			for _, f := range c.Findings {
+				seen := ""
+				if f.Seen != "" {
+					seen = " (" + mdT(f.Seen) + ")"
+				}
+				m.line("- %s %s %s%s", mdT(strings.ToUpper(f.Severity)), mdT(f.Title), mdC(f.ID), seen)
+			}
+			m.line("")
 		}
 		m.line("**Where a capture sees it**")
 		m.line("")
 		m.table(c.Visibility, 1)
 		m.line("**Flows**")
 		m.line("")
-		m.table(c.Flows, 0, 1, 6, 7, 8)
+		m.table(c.Flows, 1, 4, 7)
 		m.line("**DNS**")
 		m.line("")
 		m.table(c.DNS, 0, 1)
@@ -343,7 +403,9 @@ func (m *mdWriter) containers(v *reportView) {
 }
 
 func (m *mdWriter) findings(v *reportView) {
-	m.line("## 5. Findings by severity")
+	m.line("## Findings by severity")
+	m.line("")
+	m.line("The catalogue of the rules, what each means and what to check next, is docs/findings.md.")
 	m.line("")
 	if len(v.Findings) == 0 {
 		m.line("No finding in this analysis.")
@@ -360,7 +422,11 @@ func (m *mdWriter) findingTable(fs []findingView) {
 	m.line("| severity | finding | container | why | evidence |")
 	m.line("| --- | --- | --- | --- | --- |")
 	for _, f := range fs {
-		m.line("| %s | **%s** %s | %s | %s | %s |", mdT(f.Severity), mdT(f.Title), mdC(f.ID), mdT(f.Container), mdT(f.Why), mdJoin(f.Evidence, mdC, "<br>"))
+		seen := ""
+		if f.Seen != "" {
+			seen = "<br>" + mdT(f.Seen)
+		}
+		m.line("| %s | **%s** %s%s | %s | %s | %s |", mdT(f.Severity), mdT(f.Title), mdC(f.ID), seen, mdT(f.Container), mdT(f.Why), mdJoin(f.Evidence, mdC, "<br>"))
 	}
 	m.line("")
 }

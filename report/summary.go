@@ -13,14 +13,19 @@ import (
 	"github.com/dockcase/dockcase/analyze/netpath"
 )
 
-// Summary prints the terminal summary of an analysis: the bundle, then
-// tables of containers, networks, paths and the visibility matrix, then what
-// is unknown. A result from an unverified bundle says so on the first line.
+// Summary prints the terminal summary of an analysis: the answer first
+// (for each indicator who talked to it, with which process, when, how
+// much, by which path, and the container's worst findings; integrity in
+// one line), then the bundle, tables of containers, networks, paths and
+// the visibility matrix, then what is unknown. A result from an
+// unverified bundle says so on the first line.
 func Summary(w io.Writer, res *analyze.Result) error {
 	t := TerminalText
 	if res.Warning != "" {
 		fmt.Fprintf(w, "WARNING: %s\n\n", t(res.Warning))
 	}
+	summaryAnswer(w, res)
+	fmt.Fprintln(w)
 	b := res.Bundle
 	fmt.Fprintf(w, "analysis:  %s\n", res.Version)
 	fmt.Fprintf(w, "bundle:    %s\n", t(b.Root))

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/dockcase/dockcase/analyze"
+	"github.com/dockcase/dockcase/analyze/analyzetest"
 	"github.com/dockcase/dockcase/analyze/model"
 	"github.com/dockcase/dockcase/analyze/netpath"
 )
@@ -55,5 +56,51 @@ func TestSummaryHostile(t *testing.T) {
 	}
 	if strings.ContainsAny(b.String(), "\x1b\x07") || !strings.Contains(b.String(), `evidence: m\x1b[2K line 3`) {
 		t.Errorf("PathDetail = %q", b.String())
+	}
+}
+
+// TestSummaryAnswerHostile: the headline answer, built from hostile
+// sockets, processes and findings, prints no raw escape either.
+func TestSummaryAnswerHostile(t *testing.T) {
+	res := hostileResult()
+	esc := "\x1b]0;owned\x07\x1b[2J"
+	res.Answer = []analyze.IndicatorAnswer{{IOC: "198.51.100.7" + esc, Kind: "ip", Who: []analyze.AnswerContact{{
+		Container: "0123456789abcdef", ContainerName: res.Containers[0].Name, Rules: []string{"veth"}, Confidence: "high",
+		Path: "veth" + esc, Processes: []analyze.AnswerProcess{{PID: 7, Cmdline: "sh -c " + esc, Socket: "tcp" + esc}},
+		Findings: []analyze.AnswerFinding{{ID: "x", Severity: "high", Title: "t" + esc}}}}},
+		{IOC: "c2.evil.example", Kind: "domain", Who: []analyze.AnswerContact{}, NotSeen: "not seen" + esc}}
+	var b bytes.Buffer
+	if err := Summary(&b, res); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	if strings.ContainsAny(out, "\x1b\x07") {
+		t.Errorf("the answer printed a raw escape:\n%q", out)
+	}
+	if !strings.Contains(out, "ANSWER\n") || !strings.Contains(out, "process:   pid 7 sh -c ") || !strings.Contains(out, "c2.evil.example (domain): not seen") {
+		t.Errorf("the answer lacks its lines:\n%s", out)
+	}
+}
+
+// TestSummaryAnswerDemo: on the demo with its indicators the terminal
+// output opens with the answer: the beacon, the pid holding the socket to
+// the C2, the path out of the C2 link, and integrity in one line, before
+// the bundle's details.
+func TestSummaryAnswerDemo(t *testing.T) {
+	res := reportDemoResult(t)
+	var b bytes.Buffer
+	if err := Summary(&b, res); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	head, _, ok := strings.Cut(out, "\nanalysis:  ")
+	if !ok || !strings.HasPrefix(head, "ANSWER\n") {
+		t.Fatalf("the summary does not open with the answer:\n%.600s", out)
+	}
+	c2Link := analyzetest.Scenario(t, "host", 8)
+	for _, want := range []string{"who:       dce-beacon-", "process:   pid 18133 ", "ESTABLISHED", "path:      dce-beacon-", "→ " + c2Link + " as ", "confidence high", "reverse-shell-process", "integrity: verified · signer SHA256:"} {
+		if !strings.Contains(head, want) {
+			t.Errorf("the answer lacks %q:\n%s", want, head)
+		}
 	}
 }

@@ -2,7 +2,9 @@ package report
 
 import (
 	"fmt"
+	"net/netip"
 	"path"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -12,8 +14,9 @@ import (
 	"github.com/dockcase/dockcase/analyze/netpath"
 )
 
-// The topology diagram draws five columns, left to right: containers, their
-// veths, bridges, NAT rules, uplinks. It is plain inline SVG laid out here
+// The topology diagram draws six columns, left to right: containers, their
+// veths, bridges (with their networks' names), NAT rules, uplinks, and the
+// indicators the contacts went to. It is plain inline SVG laid out here
 // and written by the HTML template: no script, no external asset, and every
 // name is SVG text content (escaped), never an attribute.
 const (
@@ -25,9 +28,9 @@ const (
 	// in the node's tooltip and in the tables.
 	maxTopoLabelRunes = 26
 
-	topoColumns  = 5
-	topoColPitch = 215 // px between column starts
-	topoNodeW    = 190
+	topoColumns  = 6
+	topoColPitch = 200 // px between column starts
+	topoNodeW    = 180
 	topoNodeH    = 36
 	topoRowPitch = 46
 	topoTop      = 34 // room for the column titles
@@ -35,7 +38,7 @@ const (
 	topoLegendH  = 16
 )
 
-var topoColumnTitles = [topoColumns]string{"containers", "veths (host end)", "bridges", "NAT rules", "uplinks"}
+var topoColumnTitles = [topoColumns]string{"containers", "veths (host end)", "bridges", "NAT rules", "uplinks", "indicators"}
 
 type topoView struct {
 	Width, Height int
@@ -228,7 +231,12 @@ func buildTopology(res *analyze.Result, captured map[string]bool) topoView {
 			}
 			add(topoKey{1, hi.Name})
 		case netpath.IfaceBridge:
-			add(topoKey{2, hi.Name})
+			n := add(topoKey{2, hi.Name})
+			for _, nw := range res.Networks {
+				if nw.Bridge == hi.Name && n.sub == "" {
+					n.sub = "network " + nw.Name
+				}
+			}
 		case netpath.IfaceUplink:
 			add(topoKey{4, hi.Name})
 		}
@@ -265,9 +273,17 @@ func buildTopology(res *analyze.Result, captured map[string]bool) topoView {
 			if !ok || k.name == "" {
 				continue
 			}
+			if k.col == 2 {
+				add(k) // a bridge the interfaces did not list keeps its label
+			}
 			n := add(k)
 			if k.col == 3 {
-				n.label, n.sub = topoNATRule(h)
+				// The target on the first line, what it matches and where
+				// the rule is on the second: a long rule fits its box.
+				label, where := topoNATRule(h)
+				target, rest, _ := strings.Cut(label, " ")
+				n.label, n.sub = target, strings.TrimSpace(rest+" · "+where)
+				n.sub = strings.TrimPrefix(n.sub, "· ")
 				n.title = h.Text
 			}
 			if h.Kind == netpath.HopOut && h.Src.IsValid() && k.col == 4 && n.sub == "" {
@@ -278,6 +294,23 @@ func buildTopology(res *analyze.Result, captured map[string]bool) topoView {
 			}
 			link(prev, k, hl)
 			prev = k
+		}
+		// The indicator the contact went to: a node of its own at the
+		// end of the path.
+		if names := iocNames(res, p.Dst); hl && len(names) > 0 && prev.col == 4 {
+			k := topoKey{5, p.Dst.String()}
+			n := add(k)
+			var other []string
+			for _, nm := range names {
+				if nm != p.Dst.String() {
+					other = append(other, nm)
+				}
+			}
+			n.label, n.sub, n.title, n.highlight = p.Dst.String(), strings.Join(other, ", "), "indicator "+strings.Join(names, ", "), true
+			if n.sub == "" {
+				n.sub = "indicator"
+			}
+			link(prev, k, true)
 		}
 	}
 	for _, n := range nodes {
@@ -397,4 +430,18 @@ func topoTruncate(s string) string {
 		return s
 	}
 	return string(r[:maxTopoLabelRunes-1]) + "…"
+}
+
+// iocNames are the indicators a contact with the address matched, as the
+// list names them.
+func iocNames(res *analyze.Result, dst netip.Addr) []string {
+	var out []string
+	for _, h := range res.IOCs {
+		for _, c := range h.Contacts {
+			if slices.Contains(c.Remotes, dst) && !slices.Contains(out, h.IOC) {
+				out = append(out, h.IOC)
+			}
+		}
+	}
+	return out
 }

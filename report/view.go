@@ -15,6 +15,7 @@ import (
 	"github.com/dockcase/dockcase/analyze/model"
 	"github.com/dockcase/dockcase/analyze/netpath"
 	"github.com/dockcase/dockcase/analyze/timeline"
+	"github.com/dockcase/dockcase/analyze/traffic"
 	"github.com/dockcase/dockcase/analyze/triage"
 )
 
@@ -71,27 +72,36 @@ func JSON(w io.Writer, res *analyze.Result) error {
 // section is built by one function from the result, so that a change of an
 // analysis type touches one builder.
 type reportView struct {
-	Warning      string
-	Title        string
-	Case, Host   string
-	Integrity    integrityView
-	IOCs         []iocView
-	NoIOCs       bool
-	Destinations []string
-	Paths        []pathView
-	PathsTotal   int
-	Matrices     []matrixView
-	Topology     topoView
-	Networks     viewTable
-	Containers   []containerView
-	Findings     []findingGroup
-	FindingCount int
-	Flows        viewTable
-	Captures     viewTable
-	Timeline     viewTable
-	Ownership    viewTable
-	Evidence     viewTable
-	Custody      viewTable
+	Warning    string
+	Title      string
+	Case, Host string
+	// Answer is the headline, one entry per indicator; with no indicator,
+	// AnswerFindings are the most severe findings instead.
+	Answer         []answerView
+	AnswerFindings []findingView
+	// IntegrityLine is integrity in one line, IntegrityStatus its class
+	// (good, warn, bad).
+	IntegrityLine   string
+	IntegrityStatus string
+	Integrity       integrityView
+	IOCs            []iocView
+	NoIOCs          bool
+	Destinations    []string
+	Paths           []pathView
+	PathsTotal      int
+	Matrices        []matrixView
+	Topology        topoView
+	Plots           *plotView
+	Networks        viewTable
+	Containers      []containerView
+	Findings        []findingGroup
+	FindingCount    int
+	Flows           viewTable
+	Captures        viewTable
+	Timeline        viewTable
+	Ownership       viewTable
+	Evidence        viewTable
+	Custody         viewTable
 }
 
 // viewTable is a table of text cells. Total is the number of rows the
@@ -189,15 +199,37 @@ type containerView struct {
 	Files      viewTable
 }
 
+type answerView struct {
+	IOC, Kind string
+	NotSeen   string
+	Who       []answerWhoView
+}
+
+type answerWhoView struct {
+	Who, When, HowMuch, Path, Rule string
+	Processes                      []string
+	Findings                       []answerFindingView
+	// AsAbove says the process, path, rule and findings are those of the
+	// same container under an indicator above (a C2's address and its
+	// domain): they are not repeated.
+	AsAbove bool
+}
+
+type answerFindingView struct {
+	Severity, Title, ID string
+}
+
 type findingGroup struct {
 	Severity string
 	Findings []findingView
 }
 
 type findingView struct {
-	Severity    string
-	ID          string
-	Title       string
+	Severity string
+	ID       string
+	Title    string
+	// Seen is how often and when a grouped traffic finding was seen.
+	Seen        string
 	Container   string
 	containerID string
 	Why         string
@@ -280,6 +312,11 @@ func buildView(res *analyze.Result) *reportView {
 		Host:      viewText(res.Bundle.Host),
 		Integrity: integritySection(res),
 	}
+	v.Answer, v.AnswerFindings = answerSection(res)
+	v.IntegrityLine, v.IntegrityStatus = viewText(IntegrityLine(res.Bundle)), v.Integrity.Status
+	if v.IntegrityStatus == "good" && !res.Bundle.Complete {
+		v.IntegrityStatus = "warn" // verified and trusted, but with gaps
+	}
 	for _, d := range res.Host.Destinations {
 		v.Destinations = append(v.Destinations, d.String())
 	}
@@ -288,6 +325,7 @@ func buildView(res *analyze.Result) *reportView {
 	v.Paths, v.PathsTotal = pathsSection(res)
 	v.Matrices = visibilitySection(res)
 	v.Topology = topologySection(res)
+	v.Plots = plotsSection(res)
 	v.Networks = networksSection(res)
 	v.Containers = containersSection(res)
 	v.Findings, v.FindingCount = findingsSection(res)
@@ -298,6 +336,39 @@ func buildView(res *analyze.Result) *reportView {
 	v.Evidence = evidenceSection(res)
 	v.Custody = custodySection(res)
 	return v
+}
+
+// answerSection is the headline: per indicator, who, which process,
+// when, how much, the path, the rule and the container's worst findings;
+// without indicators, the most severe findings.
+func answerSection(res *analyze.Result) ([]answerView, []findingView) {
+	var out []answerView
+	shown := map[string]bool{} // who, process, path, rule and findings already shown
+	for _, a := range answerOf(res) {
+		av := answerView{IOC: viewText(a.IOC), Kind: viewText(a.Kind), NotSeen: viewText(a.NotSeen)}
+		for _, c := range a.Who {
+			wv := answerWhoView{Who: viewText(answerWho(c)), When: answerWhen(c), HowMuch: answerHowMuch(c), Path: viewText(c.Path), Rule: viewText(answerRule(c))}
+			for _, p := range c.Processes {
+				wv.Processes = append(wv.Processes, viewText(answerProcess(p)))
+			}
+			for _, f := range c.Findings {
+				wv.Findings = append(wv.Findings, answerFindingView{Severity: viewText(f.Severity), Title: viewText(f.Title), ID: viewText(f.ID)})
+			}
+			k := fmt.Sprintf("%q", []any{wv.Who, wv.Processes, wv.Path, wv.Rule, wv.Findings})
+			if shown[k] && (len(wv.Processes) > 0 || wv.Path != "" || len(wv.Findings) > 0) {
+				wv.AsAbove, wv.Processes, wv.Path, wv.Rule, wv.Findings = true, nil, "", "", nil
+			}
+			shown[k] = true
+			av.Who = append(av.Who, wv)
+		}
+		out = append(out, av)
+	}
+	if len(out) > 0 {
+		return out, nil
+	}
+	hf := headlineFindings(res)
+	fs := findingViews(&analyze.Result{Findings: hf})
+	return nil, fs
 }
 
 // integritySection is the first thing a reader checks: whose bundle, from
@@ -808,7 +879,7 @@ func findingViews(res *analyze.Result) []findingView {
 	for _, f := range res.Findings {
 		fv := findingView{Severity: viewText(f.Severity), ID: viewText(f.ID), Title: viewText(orNonEmpty(f.Title, f.ID)),
 			Container: viewText(orNonEmpty(orNonEmpty(f.ContainerName, viewShortID(f.Container)), "host")), containerID: f.Container, Why: viewText(f.Why),
-			Evidence: viewEvidenceList(f.Evidence)}
+			Evidence: viewEvidenceList(f.Evidence), Seen: FindingSeen(f)}
 		if lf := f.File; lf != nil {
 			fv.Evidence = append(fv.Evidence, viewText(fmt.Sprintf("file %s: %s, %d bytes, mode %s, modified %s, sha256 %s",
 				strconv.Quote(lf.Path), lf.Type, lf.Size, lf.ModeText, viewTime(lf.ModTime), orNonEmpty(lf.SHA256, "not computed"))))
@@ -857,27 +928,61 @@ func findingsSection(res *analyze.Result) ([]findingGroup, int) {
 }
 
 // flowsSection is the flow table (of one container when container is set),
-// in time order, cut at limit rows.
+// in time order, cut at limit rows: one row per conversation, the capture
+// point that saw the most of it, the other points listed. A conversation
+// is captured at each point it crosses (veth, bridge, uplink after NAT);
+// the points agree on its pre-NAT tuple.
 func flowsSection(res *analyze.Result, container string, limit int) viewTable {
-	t := viewTable{Header: []string{"first (UTC)", "last", "container", "attributed by", "captured on", "proto", "client", "server", "before NAT", "packets → / ←", "bytes → / ←", "names", "evidence"},
+	t := viewTable{Header: []string{"time (UTC)", "container", "attributed by", "captured on", "conversation", "packets, bytes → / ←", "names", "evidence"},
 		Empty: "No captured flow in this analysis (the bundle has no capture, or flows were not analysed)."}
-	idx := make([]int, 0, len(res.Flows))
+	type conv struct {
+		best   int
+		points []string
+		first  time.Time
+		last   time.Time
+	}
+	byKey := map[string]*conv{}
+	var order []string
+	records := 0
 	for i := range res.Flows {
-		if container == "" || res.Flows[i].Container == container {
-			idx = append(idx, i)
+		f := &res.Flows[i]
+		if container != "" && f.Container != container {
+			continue
+		}
+		records++
+		k := flowConversationKey(f)
+		c := byKey[k]
+		if c == nil {
+			c = &conv{best: i, first: f.First, last: f.Last}
+			byKey[k] = c
+			order = append(order, k)
+		}
+		b := &res.Flows[c.best]
+		if f.PacketsToServer+f.PacketsToClient > b.PacketsToServer+b.PacketsToClient {
+			c.best = i
+		}
+		if !slices.Contains(c.points, f.Interface) {
+			c.points = append(c.points, f.Interface)
+		}
+		if f.First.Before(c.first) {
+			c.first = f.First
+		}
+		if f.Last.After(c.last) {
+			c.last = f.Last
 		}
 	}
-	sort.SliceStable(idx, func(a, b int) bool { return res.Flows[idx[a]].First.Before(res.Flows[idx[b]].First) })
-	t.Total = len(idx)
-	for _, i := range idx[:min(len(idx), limit)] {
-		f := &res.Flows[i]
+	sort.SliceStable(order, func(a, b int) bool { return byKey[order[a]].first.Before(byKey[order[b]].first) })
+	t.Total = len(order)
+	for _, k := range order[:min(len(order), limit)] {
+		c := byKey[k]
+		f := &res.Flows[c.best]
 		who := orNonEmpty(f.ContainerName, f.Container)
 		if who == "" {
 			who = "host or unknown"
 		}
-		orig := ""
+		tuple := f.Proto + " " + viewAddrPort(f.Client, f.ClientPort) + " → " + viewAddrPort(f.Server, f.ServerPort)
 		if f.Original != nil {
-			orig = fmt.Sprintf("%s → %s", netip.AddrPortFrom(f.Original.Src, f.Original.SPort), netip.AddrPortFrom(f.Original.Dst, f.Original.DPort))
+			tuple += fmt.Sprintf(" (before NAT %s → %s)", netip.AddrPortFrom(f.Original.Src, f.Original.SPort), netip.AddrPortFrom(f.Original.Dst, f.Original.DPort))
 		}
 		var names []string
 		for _, n := range append([]string{f.SNI, f.HTTPHost}, f.Names...) {
@@ -889,13 +994,35 @@ func flowsSection(res *analyze.Result, container string, limit int) viewTable {
 		if len(f.Evidence) > 0 {
 			ev = viewEvidence(f.Evidence[0])
 		}
-		t.Rows = append(t.Rows, []string{viewTime(f.First), viewTime(f.Last), viewText(who), viewText(f.Rule + " (" + f.Confidence + ")"),
-			viewText(f.Interface), viewText(f.Proto), viewAddrPort(f.Client, f.ClientPort), viewAddrPort(f.Server, f.ServerPort), orig,
-			fmt.Sprintf("%d / %d", f.PacketsToServer, f.PacketsToClient), fmt.Sprintf("%d / %d", f.BytesToServer, f.BytesToClient),
+		points := f.Interface
+		var others []string
+		for _, p := range c.points {
+			if p != f.Interface {
+				others = append(others, p)
+			}
+		}
+		if len(others) > 0 {
+			points += " (also " + strings.Join(others, ", ") + ")"
+		}
+		when := viewTime(c.first)
+		if !c.last.Equal(c.first) {
+			when += " … " + viewTime(c.last)
+		}
+		t.Rows = append(t.Rows, []string{when, viewText(who), viewText(f.Rule + " (" + f.Confidence + ")"), viewText(points), viewText(tuple),
+			fmt.Sprintf("%d / %d packets, %d / %d bytes", f.PacketsToServer, f.PacketsToClient, f.BytesToServer, f.BytesToClient),
 			viewText(strings.Join(names, ", ")), ev})
 	}
-	t.Rest = fmt.Sprintf("Showing the first %d of %d flows. The full table is in the JSON document (--json, key \"flows\") and as CSV from `dockcase flows BUNDLE --csv FILE`.", len(t.Rows), t.Total)
+	t.Rest = fmt.Sprintf("Showing the first %d of %d flows (one row per conversation; %d flow records across the capture points). The full table is in the JSON document (--json, key \"flows\") and as CSV from `dockcase flows BUNDLE --csv FILE`.", len(t.Rows), t.Total, records)
 	return t
+}
+
+// flowConversationKey names a flow's conversation the same at every
+// capture point: the container, the protocol and the pre-NAT tuple.
+func flowConversationKey(f *traffic.Flow) string {
+	if f.Original != nil {
+		return fmt.Sprintf("%s|%s|%s|%s", f.Container, f.Proto, netip.AddrPortFrom(f.Original.Src, f.Original.SPort), netip.AddrPortFrom(f.Original.Dst, f.Original.DPort))
+	}
+	return fmt.Sprintf("%s|%s|%s|%s", f.Container, f.Proto, netip.AddrPortFrom(f.Client, f.ClientPort), netip.AddrPortFrom(f.Server, f.ServerPort))
 }
 
 func viewAddrPort(a netip.Addr, port uint16) string {

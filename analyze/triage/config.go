@@ -94,10 +94,10 @@ func (t *state) configRules() []Finding {
 		for _, ns := range []struct {
 			mode, field, id, sev, why string
 		}{
-			{hc.PidMode, "PidMode", "host-pid-namespace", SeverityHigh, "the container sees every host process; with SYS_PTRACE or root it can read their memory and environment and signal them"},
-			{hc.NetworkMode, "NetworkMode", "host-network-namespace", SeverityMedium, "the container shares the host's network stack: it can bind host ports, reach services on the host's loopback, and its traffic is indistinguishable from the host's"},
-			{hc.IpcMode, "IpcMode", "host-ipc-namespace", SeverityMedium, "the container shares the host's System V IPC and /dev/shm: it can read and write other processes' shared memory"},
-			{hc.UTSMode, "UTSMode", "host-uts-namespace", SeverityLow, "the container shares the host's hostname and can change it"},
+			{mode: hc.PidMode, field: "PidMode", id: "host-pid-namespace", sev: SeverityHigh, why: "the container sees every host process; with SYS_PTRACE or root it can read their memory and environment and signal them"},
+			{mode: hc.NetworkMode, field: "NetworkMode", id: "host-network-namespace", sev: SeverityMedium, why: "the container shares the host's network stack: it can bind host ports, reach services on the host's loopback, and its traffic is indistinguishable from the host's"},
+			{mode: hc.IpcMode, field: "IpcMode", id: "host-ipc-namespace", sev: SeverityMedium, why: "the container shares the host's System V IPC and /dev/shm: it can read and write other processes' shared memory"},
+			{mode: hc.UTSMode, field: "UTSMode", id: "host-uts-namespace", sev: SeverityLow, why: "the container shares the host's hostname and can change it"},
 		} {
 			if ns.mode == "host" {
 				e := t.ev(m, "/HostConfig/"+ns.field)
@@ -140,7 +140,11 @@ func (t *state) configRules() []Finding {
 				e := t.ev(m, "/HostConfig/SecurityOpt/"+strconv.Itoa(i))
 				e.Text = so
 				if v == "unconfined" && (k == "seccomp" || k == "apparmor") {
-					out = append(out, t.finding(c, k+"-unconfined", SeverityMedium, strings.ToUpper(k[:1])+k[1:]+" profile disabled",
+					id := "seccomp-unconfined"
+					if k == "apparmor" {
+						id = "apparmor-unconfined"
+					}
+					out = append(out, t.finding(c, id, SeverityMedium, strings.ToUpper(k[:1])+k[1:]+" profile disabled",
 						"the default profile blocks the system calls and file accesses most container escapes need; without it a kernel or runtime bug is one step closer", e))
 				}
 			}

@@ -15,9 +15,18 @@ import (
 	"github.com/dockcase/dockcase/internal/indicator"
 )
 
-// miningPorts are the ports mining pools commonly listen on (stratum).
-// Several are also used by other software: a hit is a lead, not a verdict.
-var miningPorts = map[uint16]bool{3333: true, 4444: true, 5555: true, 6666: true, 7777: true, 9999: true, 14433: true, 14444: true, 45560: true, 45700: true}
+// miningPorts are the ports that mining pools' stratum servers listen on
+// and little else does: 3333 (the stratum default of most pool software),
+// 14433 and 14444 (Monero pools, TLS and plain), 45560 and 45700 (Monero
+// pools). Ports that pools also use but that are not theirs (4444, 5555,
+// 7777, 9999: Metasploit, adb, game and admin servers) are not listed: on
+// their own they say nothing about mining.
+var miningPorts = map[uint16]bool{3333: true, 14433: true, 14444: true, 45560: true, 45700: true}
+
+// metasploitPort is the port of Metasploit's default handler (LPORT): the
+// port a reverse shell or Meterpreter stage connects back to when the
+// operator kept the default.
+const metasploitPort = 4444
 
 // Beaconing thresholds.
 const (
@@ -31,6 +40,10 @@ const (
 	// repeatedContactMin is how many conntrack entries to one destination
 	// from one container the snapshot must hold to be called repeated.
 	repeatedContactMin = 3
+	// samePacketSkew is how close two flow starts must be to be one
+	// connection seen at several capture points (veth, bridge, uplink): a
+	// packet crosses them in microseconds; a beacon's interval is seconds.
+	samePacketSkew = 10 * time.Millisecond
 )
 
 // High-entropy DNS names: a label this long and this random looks
@@ -131,21 +144,69 @@ func (t *state) conntrackRules() []Finding {
 		groups[k] = append(groups[k], e)
 	}
 	for _, k := range iocOrder {
-		out = append(out, t.finding(k.c, "ioc-contact", SeverityCritical, fmt.Sprintf("Contact with IOC %s (%d connections in the conntrack snapshot)", k.ioc, len(iocHits[k])),
-			"the conntrack table holds connections from this container to an address on the IOC list", iocHits[k]...))
+		for _, e := range iocHits[k] {
+			out = append(out, t.iocFinding(k.c, k.ioc, time.Time{}, time.Time{}, e))
+		}
 	}
 	for _, k := range order {
 		evs := groups[k]
-		if (k.proto == "tcp" || k.proto == "udp") && miningPorts[k.dport] {
-			out = append(out, t.finding(k.c, "mining-pool-port", SeverityMedium, fmt.Sprintf("Connection to %s port %d (a common mining-pool port)", k.proto, k.dport),
-				"mining pools listen on a few well-known stratum ports; other software uses them too, so check what listens at "+k.dst, evs[0]))
+		if f, ok := t.portFinding(k.c, k.proto, k.dport, time.Time{}, time.Time{}, evs[0]); ok {
+			f.Count = len(evs)
+			out = append(out, f)
 		}
 		if len(evs) >= repeatedContactMin {
-			out = append(out, t.finding(k.c, "repeated-contact", SeverityLow, fmt.Sprintf("Repeated connections to %s %s:%d (%d in the conntrack snapshot)", k.proto, k.dst, k.dport, len(evs)),
-				"several connections to one outside destination still in conntrack at the moment of collection is what a beacon leaves; the snapshot has no start times, so regularity is judged from the captures", evs...))
+			dst, _ := netip.ParseAddr(k.dst)
+			sev, why := SeverityMedium, "several connections to one outside address still in conntrack at the moment of collection is what a beacon leaves; the snapshot has no start times, so regularity is judged from the captures (beaconing)"
+			v, isIOC := MatchAddr(t.in.IOCs, dst)
+			switch {
+			case isIOC:
+				sev, why = SeverityHigh, "several connections to an address on the IOC list still in conntrack at the moment of collection: the container keeps coming back to it, as a beacon does"
+			case dst.IsPrivate() || dst.IsLinkLocalUnicast():
+				sev, why = SeverityLow, "several connections to one private address outside the containers still in conntrack; often an internal service (a database, a proxy), a beacon only if nothing there should be talking to"
+			}
+			f := t.finding(k.c, "repeated-contact", sev, fmt.Sprintf("Repeated connections to %s %s:%d (%d in the conntrack snapshot)", k.proto, k.dst, k.dport, len(evs)), why, evs...)
+			if isIOC {
+				f.Indicator = v
+			}
+			f.Count, f.group = len(evs), fmt.Sprintf("%s/%s/%d", k.proto, k.dst, k.dport)
+			out = append(out, f)
 		}
 	}
 	return out
+}
+
+// iocFinding is one observation of contact with an indicator; Run groups
+// them per container and indicator.
+// A domain is looked up, not contacted: its findings say so.
+func (t *state) iocFinding(c *model.Container, ioc string, first, last time.Time, ev ...model.Evidence) Finding {
+	title := "Contact with IOC " + ioc
+	if _, err := netip.ParsePrefix(ioc); err != nil {
+		if _, err := netip.ParseAddr(ioc); err != nil {
+			title = "Lookup of IOC domain " + ioc
+		}
+	}
+	f := t.finding(c, "ioc-contact", SeverityCritical, title,
+		"this container exchanged traffic with an indicator on the IOC list, or looked it up (captured flows, conntrack entries, DNS lookups: the evidence says which)", ev...)
+	f.Indicator, f.Count, f.First, f.Last = ioc, 1, first, last
+	return f
+}
+
+// portFinding is one observation of traffic to a port that names its
+// software: a mining pool's stratum port, Metasploit's default handler.
+func (t *state) portFinding(c *model.Container, proto string, port uint16, first, last time.Time, ev ...model.Evidence) (Finding, bool) {
+	var f Finding
+	switch {
+	case (proto == "tcp" || proto == "udp") && miningPorts[port]:
+		f = t.finding(c, "mining-pool-port", SeverityMedium, fmt.Sprintf("Traffic to %s port %d (a mining-pool stratum port)", proto, port),
+			"mining pools' stratum servers listen on these ports and little else does; check what listens at the remote address and whether a miner runs in the container", ev...)
+	case proto == "tcp" && port == metasploitPort:
+		f = t.finding(c, "metasploit-default-port", SeverityMedium, fmt.Sprintf("Traffic to tcp port %d (Metasploit's default handler port)", port),
+			"4444 is the port a Metasploit reverse shell or Meterpreter stage connects back to by default; other software uses it too, so check what answers at the remote address", ev...)
+	default:
+		return Finding{}, false
+	}
+	f.Count, f.First, f.Last, f.group = 1, first, last, fmt.Sprintf("%s/%d", proto, port)
+	return f, true
 }
 
 func (t *state) flowRules() []Finding {
@@ -169,12 +230,10 @@ func (t *state) flowRules() []Finding {
 			ev = []model.Evidence{{Member: "(flows)", Text: fmt.Sprintf("%s %s:%d", f.Proto, f.Remote, f.RemotePort)}}
 		}
 		if v, ok := MatchAddr(t.in.IOCs, f.Remote); ok {
-			out = append(out, t.finding(c, "ioc-contact", SeverityCritical, fmt.Sprintf("Contact with IOC %s", v),
-				fmt.Sprintf("captured traffic to an address on the IOC list, first %s, last %s", f.First.UTC().Format(time.RFC3339Nano), f.Last.UTC().Format(time.RFC3339Nano)), ev...))
+			out = append(out, t.iocFinding(c, v, f.First, f.Last, ev...))
 		}
-		if (f.Proto == "tcp" || f.Proto == "udp") && miningPorts[f.RemotePort] {
-			out = append(out, t.finding(c, "mining-pool-port", SeverityMedium, fmt.Sprintf("Traffic to %s port %d (a common mining-pool port)", f.Proto, f.RemotePort),
-				"mining pools listen on a few well-known stratum ports; other software uses them too", ev...))
+		if pf, ok := t.portFinding(c, f.Proto, f.RemotePort, f.First, f.Last, ev...); ok {
+			out = append(out, pf)
 		}
 		k := key{f.Container, f.Proto, f.Remote, f.RemotePort}
 		groups[k] = append(groups[k], f)
@@ -198,7 +257,7 @@ func (t *state) flowRules() []Finding {
 	})
 	for _, k := range keys {
 		fs := groups[k]
-		period, jitter, ok := beaconPeriod(fs)
+		period, jitter, conns, ok := beaconPeriod(fs)
 		if !ok {
 			continue
 		}
@@ -217,25 +276,47 @@ func (t *state) flowRules() []Finding {
 		if period >= 10*time.Second {
 			shown = period.Round(time.Second)
 		}
-		out = append(out, t.finding(c, "beaconing", SeverityHigh,
-			fmt.Sprintf("Periodic contact with %s %s:%d every %s (%d connections, jitter %.0f%%)", k.proto, k.remote, k.port, shown, len(fs), jitter*100),
-			"connections at regular intervals to one destination are what an implant checking in with its controller looks like; people and ordinary clients are not regular", ev...))
+		bf := t.finding(c, "beaconing", SeverityHigh,
+			fmt.Sprintf("Periodic contact with %s %s:%d every %s (%d connections, jitter %.0f%%)", k.proto, k.remote, k.port, shown, conns, jitter*100),
+			"connections at regular intervals to one destination are what an implant checking in with its controller looks like; people and ordinary clients are not regular", ev...)
+		if v, ok := MatchAddr(t.in.IOCs, k.remote); ok {
+			bf.Severity, bf.Indicator = SeverityCritical, v
+			bf.Why = "connections at regular intervals to an indicator on the IOC list: an implant checking in with its controller"
+		}
+		bf.Count, bf.group = conns, fmt.Sprintf("%s/%s/%d", k.proto, k.remote, k.port)
+		for _, f := range fs {
+			if bf.First.IsZero() || f.First.Before(bf.First) {
+				bf.First = f.First
+			}
+			if f.Last.After(bf.Last) {
+				bf.Last = f.Last
+			}
+		}
+		out = append(out, bf)
 	}
 	return out
 }
 
-// beaconPeriod returns the mean interval between the starts of the flows
-// and its coefficient of variation, when there are enough of them and they
-// are regular.
-func beaconPeriod(fs []FlowSummary) (time.Duration, float64, bool) {
-	if len(fs) < beaconMinConnections {
-		return 0, 0, false
-	}
-	starts := make([]time.Time, len(fs))
+// beaconPeriod returns the mean interval between the starts of the
+// connections, its coefficient of variation and the number of connections,
+// when there are enough of them and they are regular. Flows that start
+// within samePacketSkew of each other are one connection captured at
+// several points.
+func beaconPeriod(fs []FlowSummary) (time.Duration, float64, int, bool) {
+	all := make([]time.Time, len(fs))
 	for i, f := range fs {
-		starts[i] = f.First
+		all[i] = f.First
 	}
-	sort.Slice(starts, func(i, j int) bool { return starts[i].Before(starts[j]) })
+	sort.Slice(all, func(i, j int) bool { return all[i].Before(all[j]) })
+	var starts []time.Time
+	for _, s := range all {
+		if len(starts) == 0 || s.Sub(starts[len(starts)-1]) > samePacketSkew {
+			starts = append(starts, s)
+		}
+	}
+	if len(starts) < beaconMinConnections {
+		return 0, 0, 0, false
+	}
 	var iv []float64
 	for i := 1; i < len(starts); i++ {
 		iv = append(iv, float64(starts[i].Sub(starts[i-1])))
@@ -246,7 +327,7 @@ func beaconPeriod(fs []FlowSummary) (time.Duration, float64, bool) {
 	}
 	mean := sum / float64(len(iv))
 	if mean <= 0 {
-		return 0, 0, false
+		return 0, 0, 0, false
 	}
 	var sq float64
 	for _, v := range iv {
@@ -254,9 +335,9 @@ func beaconPeriod(fs []FlowSummary) (time.Duration, float64, bool) {
 	}
 	cv := math.Sqrt(sq/float64(len(iv))) / mean
 	if cv > beaconMaxJitter {
-		return 0, 0, false
+		return 0, 0, 0, false
 	}
-	return time.Duration(mean), cv, true
+	return time.Duration(mean), cv, len(starts), true
 }
 
 // shannonBits is the entropy of s in bits per character.
@@ -295,8 +376,7 @@ func (t *state) dnsRules() []Finding {
 		}
 		name := strings.TrimSuffix(strings.ToLower(d.Name), ".")
 		if v, ok := MatchName(t.in.IOCs, name); ok {
-			out = append(out, t.finding(c, "ioc-contact", SeverityCritical, fmt.Sprintf("Lookup of IOC domain %s", v),
-				fmt.Sprintf("the container resolved %q, on the IOC list", name), ev...))
+			out = append(out, t.iocFinding(c, v, d.Time, d.Time, ev...))
 		}
 		k := d.Container + "\x00" + name
 		if seen[k] {

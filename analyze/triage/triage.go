@@ -71,7 +71,27 @@ type Finding struct {
 	Evidence      []model.Evidence `json:"evidence"`
 	// File describes the file a file rule is about.
 	File *layer.File `json:"file,omitempty"`
+	// Indicator is the IOC an ioc-contact finding (or a beacon to an
+	// indicator) is about, as the indicator list names it.
+	Indicator string `json:"indicator,omitempty"`
+	// Count is how many observations a traffic finding groups: captured
+	// flows (one per capture point that saw the flow), conntrack entries,
+	// DNS lookups. It is 0 for a finding about a state (a setting, a
+	// process, a file). Evidence holds the first few of them
+	// (maxGroupEvidence); First and Last span all of them.
+	Count int       `json:"count,omitempty"`
+	First time.Time `json:"first,omitzero"`
+	Last  time.Time `json:"last,omitzero"`
+
+	// group is the part of the grouping key beyond rule, container and
+	// indicator (a port, say); "" for findings that are not grouped.
+	group string
 }
+
+// maxGroupEvidence bounds the evidence of a grouped finding: the first
+// five observations show what was seen; Count and First/Last cover the
+// rest.
+const maxGroupEvidence = 5
 
 // Options are the user's choices for a run.
 type Options struct {
@@ -242,6 +262,7 @@ func run(h *model.Host, in Input, opts Options, rules []rule) []Finding {
 	for _, r := range rules {
 		out = append(out, t.runRule(r)...)
 	}
+	out = groupFindings(out)
 	for _, p := range t.problems {
 		out = append(out, Finding{ID: "rule-input-missing", Severity: SeverityInfo, Title: "A rule could not read its input",
 			Why: p + ": the rules that need it did not run on it, so absence of findings there proves nothing", Evidence: []model.Evidence{}})
@@ -275,6 +296,61 @@ func (t *state) runRule(r rule) (out []Finding) {
 		}
 	}()
 	return r.check(t)
+}
+
+// groupFindings merges the traffic findings (Count > 0) of one rule, one
+// container, one indicator and one group key into one finding: the count
+// summed, first and last spanning them all, the highest severity, the
+// evidence of the earliest few. Other findings pass unchanged.
+func groupFindings(fs []Finding) []Finding {
+	type key struct{ id, container, indicator, group string }
+	members := map[key][]Finding{}
+	var order []key
+	var out []Finding
+	for _, f := range fs {
+		if f.Count == 0 {
+			out = append(out, f)
+			continue
+		}
+		k := key{f.ID, f.Container, f.Indicator, f.group}
+		if _, seen := members[k]; !seen {
+			order = append(order, k)
+		}
+		members[k] = append(members[k], f)
+	}
+	for _, k := range order {
+		ms := members[k]
+		// Earliest first; observations without a time (conntrack
+		// entries) after the timed ones, in the order the rules gave them.
+		sort.SliceStable(ms, func(i, j int) bool {
+			a, b := ms[i].First, ms[j].First
+			if a.IsZero() || b.IsZero() {
+				return !a.IsZero() && b.IsZero()
+			}
+			return a.Before(b)
+		})
+		g := ms[0]
+		g.Count, g.Evidence = 0, []model.Evidence{}
+		for _, m := range ms {
+			g.Count += m.Count
+			if SeverityRank(m.Severity) > SeverityRank(g.Severity) {
+				g.Severity = m.Severity
+			}
+			if !m.First.IsZero() && (g.First.IsZero() || m.First.Before(g.First)) {
+				g.First = m.First
+			}
+			if m.Last.After(g.Last) {
+				g.Last = m.Last
+			}
+			for _, e := range m.Evidence {
+				if len(g.Evidence) < maxGroupEvidence {
+					g.Evidence = append(g.Evidence, e)
+				}
+			}
+		}
+		out = append(out, g)
+	}
+	return out
 }
 
 func sortFindings(fs []Finding) {

@@ -45,8 +45,10 @@ func newAnalyzeCmd() *cobra.Command {
 		Long: `Analyze verifies a bundle, then rebuilds the host's container network from
 it, offline: containers, networks, namespaces, veths and bridges, routes, NAT
 and filter rules. For each container it explains the path of its traffic
-towards an outside address (--to, else the host's default gateway), and which
-host interfaces a capture would show it on, under which source address.
+towards an outside address (--to; else the --ioc indicators' addresses, a
+domain's from the DNS answers captured; else the host's default gateway),
+and which host interfaces a capture would show it on, under which source
+address.
 
 A bundle that fails verification is refused unless --allow-unverified is
 given; every output then says so on its first line (the JSON's first key is

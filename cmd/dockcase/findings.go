@@ -149,6 +149,9 @@ func printFindings(w io.Writer, doc findingsDoc) error {
 			fmt.Fprintf(w, "    container: %s (%s)\n", report.TerminalText(f.ContainerName), report.TerminalText(f.Container))
 		}
 		fmt.Fprintf(w, "    why: %s\n", report.TerminalText(f.Why))
+		if seen := report.FindingSeen(f); seen != "" {
+			fmt.Fprintf(w, "    seen: %s\n", seen)
+		}
 		if f.File != nil {
 			fmt.Fprintf(w, "    file: %s  size %d  mode %s  mtime %s  sha256 %s\n", report.TerminalText(f.File.Path), f.File.Size,
 				f.File.ModeText, f.File.ModTime.Format("2006-01-02T15:04:05Z07:00"), orNone(f.File.SHA256))
