@@ -59,3 +59,32 @@ func TestJSONWriteError(t *testing.T) {
 type failingWriter struct{ err error }
 
 func (w failingWriter) Write([]byte) (int, error) { return 0, w.err }
+
+// TestAppendIndented checks the indentation against json.Indent on
+// compact JSON with what could mislead a scanner: brackets, commas,
+// colons and escaped quotes inside strings, backslashes ending a string,
+// empty and nested containers.
+func TestAppendIndented(t *testing.T) {
+	for _, v := range []any{
+		"plain",
+		`a "quoted" {[,:]} string \`,
+		`\\`,
+		map[string]any{"k\"ey": `v\`, "empty": map[string]any{}, "list": []any{}, "n": []any{1, "2", nil, true, []any{[]any{}}}},
+		[]any{map[string]any{}, map[string]any{"a": map[string]any{"b": []any{"}", "]", ","}}}},
+		json.RawMessage(`{"x":[{"y":"\u003cscript\u003e\\\""}]}`),
+	} {
+		compact, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, prefix := range []string{"", "  ", "    "} {
+			var want bytes.Buffer
+			if err := json.Indent(&want, compact, prefix, "  "); err != nil {
+				t.Fatal(err)
+			}
+			if got := appendIndented(nil, compact, prefix); !bytes.Equal(got, want.Bytes()) {
+				t.Errorf("appendIndented(%s, %q) = %s, want %s", compact, prefix, got, want.Bytes())
+			}
+		}
+	}
+}
