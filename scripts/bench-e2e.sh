@@ -22,7 +22,8 @@
 #   which takes long), with the flow bound reported when hit.
 #
 # Each pair is run ROUNDS times (default 3), interleaved, and the median of
-# each counts: the machine is shared and noisy (the load is printed). The
+# each counts: the machine is shared and noisy (the load is printed, and
+# each ratio of wall times is followed by the same of CPU times). The
 # tshark peers, 5 to 40 times slower, run in the first TSHARK_ROUNDS
 # (default 1) of them, so that a run at 1 GB stays near ten minutes. The
 # reading commands exit 3 on the demo (a partial collection): 3 is success
@@ -45,7 +46,7 @@ go build -o "$work/gencapture" ./scripts/gencapture
 go build -o "$work/sha256" ./scripts/bench/sha256
 echo "kernel $(uname -r), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), $(tshark --version | head -1)"
 
-# run NAME CMD...: runs CMD once, appends "NAME wall_s rss_kib" to
+# run NAME CMD...: runs CMD once, appends "NAME wall_s rss_kib user_s sys_s" to
 # $work/times; an exit status of 0 or 3 is success. CMD "dc ARGS" is
 # dockcase ARGS with the demo's trust anchor and --force.
 run() {
@@ -57,7 +58,7 @@ run() {
 		set -- "$work/dockcase" "$@" "${trust[@]}" --force
 	fi
 	t0=$(date +%s.%N)
-	/usr/bin/time -o "$work/rusage" -f '%M' "$@" >/dev/null 2>"$work/stderr" || rc=$?
+	/usr/bin/time -o "$work/rusage" -f '%M %U %S' "$@" >/dev/null 2>"$work/stderr" || rc=$?
 	t1=$(date +%s.%N)
 	if [ "$rc" -ne 0 ] && [ "$rc" -ne 3 ]; then
 		echo "$name: exit $rc" >&2
@@ -94,22 +95,27 @@ for size in $SIZES; do
 import statistics, sys
 rows = {}
 for line in open(sys.argv[1]):
-    name, wall, rss = line.split()
-    rows.setdefault(name, []).append((float(wall), int(rss)))
-med = {k: statistics.median(w for w, _ in v) for k, v in rows.items()}
-rss = {k: max(r for _, r in v) for k, v in rows.items()}
+    name, wall, rss, user, sys_ = line.split()
+    rows.setdefault(name, []).append((float(wall), int(rss), float(user) + float(sys_)))
+med = {k: statistics.median(w for w, _, _ in v) for k, v in rows.items()}
+cpu = {k: statistics.median(c for _, _, c in v) for k, v in rows.items()}
+rss = {k: max(r for _, r, _ in v) for k, v in rows.items()}
 size, nbytes, flows, jbytes, bound = sys.argv[2], int(sys.argv[3]), sys.argv[4], int(sys.argv[5]), sys.argv[6]
 print(f"== {size} capture: {nbytes} bytes, {flows} flows in the analysis, {jbytes} bytes of JSON; flow bound: {bound}")
 for k in rows:
-    print(f"  {k:8s} median {med[k]:7.2f} s  peak RSS {rss[k] / 1024:6.0f} MiB  ({len(rows[k])} runs)")
+    print(f"  {k:8s} median {med[k]:7.2f} s wall {cpu[k]:7.2f} s CPU  peak RSS {rss[k] / 1024:6.0f} MiB  ({len(rows[k])} runs)")
+# Ratios of wall time, the target's measure; in brackets the same of CPU
+# time (user + system), which a loaded machine disturbs less.
 def ratio(label, a, b, target):
-    print(f"  {label:34s} {med[b] / med[a]:6.1f}x   (target {target})")
+    print(f"  {label:34s} {med[b] / med[a]:6.1f}x  [CPU {cpu[b] / cpu[a]:5.1f}x]  (target {target})")
+def share(label, a, b, target):
+    print(f"  {label:34s} {med[a] / med[b]:6.2f}   [CPU {cpu[a] / cpu[b]:5.2f}]   (target {target})")
 ratio("analyze --json vs tshark conv,ip", "analyze", "conv", ">= 20x, goal 40x")
-print(f"  {'analyze --json / Go SHA-256 of X':34s} {med['analyze'] / med['sha256']:6.2f}    (target <= 1.5)")
+share("analyze --json / Go SHA-256 of X", "analyze", "sha256", "<= 1.5")
 ratio("flows --csv vs tshark -T fields", "flows", "fields", ">= 20x")
 ratio("extract -o vs tshark -Y -w", "extract", "filter", ">= 20x")
-print(f"  {'report --html / analyze':34s} {med['html'] / med['analyze']:6.2f}    (target < 1)")
-print(f"  {'report --md / analyze':34s} {med['md'] / med['analyze']:6.2f}    (target < 1)")
+share("report --html / analyze", "html", "analyze", "< 1")
+share("report --md / analyze", "md", "analyze", "< 1")
 print(f"  {'analyze peak RSS':34s} {rss['analyze'] / 1024:6.0f} MiB (target < 300 MiB)")
 PY
 	rm -f "$x"
@@ -121,6 +127,6 @@ if [ "${SIZE10G:-0}" = 1 ]; then
 	: >"$work/times"
 	run analyze dc analyze "$bundle" --pcap "$x" --json "$work/a.json"
 	bound=$(grep -o 'flow table bound of [0-9]* flows reached[^"]*' "$work/a.json" | head -1 || true)
-	read -r _ wall rss <"$work/times"
+	read -r _ wall rss _ <"$work/times"
 	echo "== 10GB capture, 1M flows: analyze --json ${wall} s, peak RSS $((rss / 1024)) MiB (target < 300 MiB); flow bound: ${bound:-not reached}"
 fi
