@@ -126,10 +126,10 @@ func (t *Table) applyBatch(b *batch) {
 // reads it, and closed when read).
 //
 // Sum, when set, gives the SHA-256 of an input hashed as it is read (once
-// its reader is closed), instead of SHA256: ReadAll puts it in the
-// Capture and its Points when the read is done ("": the input did not
-// open). An error from Sum (the
-// file could not be read to its end) ends the capture with that error.
+// its reader is closed), instead of SHA256: ReadAll puts it in the Capture
+// and its Points when the read is done ("": the input did not open). An
+// error from Sum (the file could not be read to its end) ends the capture
+// with that error.
 type Input struct {
 	Member string
 	SHA256 string
