@@ -1,9 +1,7 @@
 package report
 
 import (
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/netip"
 	"slices"
 	"sort"
@@ -53,18 +51,6 @@ const (
 	// maxMatrixRows bounds the rows of each visibility matrix.
 	maxMatrixRows = 500
 )
-
-// JSON writes the dockcase-analysis/v1 document, indented, with a final
-// newline. Its output is deterministic for a given result.
-func JSON(w io.Writer, res *analyze.Result) error {
-	data, err := json.MarshalIndent(res, "", "  ")
-	if err != nil {
-		return fmt.Errorf("encode analysis: %w", err)
-	}
-	data = append(data, '\n')
-	_, err = w.Write(data)
-	return err
-}
 
 // reportView is what the HTML and the Markdown report render: every string
 // in it comes from the result through viewText (control characters made

@@ -47,8 +47,10 @@ func (r *Record) MemberKey() MemberKey { return MemberKey{r.Point.Member, r.Key(
 func Extract(w io.Writer, inputs []Input, keys []MemberKey) (ExtractStats, error) {
 	var st ExtractStats
 	want := make(map[MemberKey]bool, len(keys))
+	members := map[string]bool{} // the inputs with a flow to extract
 	for _, k := range keys {
 		want[k] = true
+		members[k.Member] = true
 	}
 	bw := bufio.NewWriterSize(w, readBufferBytes)
 	ng := pcapng.NewWriter(bw, extractOption(pcapng.OptComment, "dockcase extract: one container's packets from every capture point"))
@@ -77,6 +79,9 @@ func Extract(w io.Writer, inputs []Input, keys []MemberKey) (ExtractStats, error
 			}
 			for ifs := c.Interfaces(); written < len(ifs); written++ {
 				extractInterface(ng, ifs[written])
+			}
+			if !members[in.Member] {
+				continue // only its interface blocks are written
 			}
 			// The flow table's own decoding gives the keys, so that the
 			// packets written are exactly those counted in the flows.

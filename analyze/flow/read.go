@@ -124,10 +124,17 @@ func (t *Table) applyBatch(b *batch) {
 // Input is one capture for ReadAll: its name in the evidence, its
 // SHA-256, and how to open it (each input is opened once, by the goroutine that
 // reads it, and closed when read).
+//
+// Sum, when set, gives the SHA-256 of an input hashed as it is read (once
+// its reader is closed), instead of SHA256: ReadAll puts it in the Capture
+// and its Points when the read is done ("": the input did not open). An
+// error from Sum (the file could not be read to its end) ends the capture
+// with that error.
 type Input struct {
 	Member string
 	SHA256 string
 	Open   func() (io.ReadCloser, error)
+	Sum    func() (string, error)
 }
 
 // Set is the merge of several captures' flows.
@@ -201,7 +208,31 @@ func ReadAll(inputs []Input, opts Options) *Set {
 	return set
 }
 
-func readInput(in Input, opts Options) (res *Capture) {
+func readInput(in Input, opts Options) *Capture {
+	res := readOpened(in, opts)
+	if in.Sum == nil {
+		return res
+	}
+	sum, err := in.Sum()
+	if err != nil {
+		if res.Err == nil {
+			res.Err = err
+		}
+		res.Problems = append(res.Problems, err.Error())
+		return res
+	}
+	if sum == "" {
+		return res // never opened: res.Err says why
+	}
+	res.SHA256 = sum
+	for _, p := range res.Points {
+		p.SHA256 = sum
+	}
+	return res
+}
+
+// readOpened opens in, reads its flows and closes it.
+func readOpened(in Input, opts Options) (res *Capture) {
 	fail := func(err error) *Capture {
 		return &Capture{Member: in.Member, SHA256: in.SHA256, Err: err, Problems: []string{err.Error()}}
 	}

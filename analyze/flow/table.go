@@ -3,6 +3,7 @@ package flow
 import (
 	"cmp"
 	"fmt"
+	"math/rand/v2"
 	"net/netip"
 	"slices"
 
@@ -337,21 +338,23 @@ func (t *Table) evict(frame uint64) {
 		t.limitHit, t.limitFrame = true, frame
 	}
 	t.evictions++
-	type lastSeen struct {
-		last int64
-		idx  uint32
-	}
 	all := make([]lastSeen, 0, t.index.n)
 	for i := range t.used {
 		if f := t.slot(i); f.bits&stateLive != 0 {
-			all = append(all, lastSeen{f.last, i})
+			all = append(all, lastSeen{f.last, f.lastFrame, i})
 		}
 	}
-	slices.SortFunc(all, func(a, b lastSeen) int {
-		return cmp.Or(cmp.Compare(a.last, b.last), cmp.Compare(t.slot(a.idx).lastFrame, t.slot(b.idx).lastFrame))
-	})
+	// Only the least recently active eighth is wanted, not the order of
+	// all: a selection costs a pass or two over the flows where a sort cost
+	// log n of them. The eighth is sorted for Flushed, which sees the
+	// flows in the order they went quiet.
+	oldest := all[:len(all)/evictDivisor]
+	selectOldest(all, len(oldest))
+	if t.flushed != nil {
+		slices.SortFunc(oldest, lastSeen.compare)
+	}
 	var rec Record
-	for _, e := range all[:len(all)/evictDivisor] {
+	for _, e := range oldest {
 		f := t.slot(e.idx)
 		t.evicted++
 		t.evictedPackets += f.pkts[0] + f.pkts[1]
@@ -376,6 +379,67 @@ func (t *Table) evict(frame uint64) {
 	clear(t.frags)
 	t.lastOK = false
 }
+
+// lastSeen is a live slot and when its flow was last active, for
+// eviction: the time of its last packet, then its frame number (unique in
+// the member).
+type lastSeen struct {
+	last  int64
+	frame uint64
+	idx   uint32
+}
+
+func (a lastSeen) compare(b lastSeen) int {
+	return cmp.Or(cmp.Compare(a.last, b.last), cmp.Compare(a.frame, b.frame))
+}
+
+// selectOldest reorders s so that its k least recently active entries
+// come first, in no particular order: a quickselect on the median of three
+// random entries. The capture is the attacker's, so the pivots are random
+// (no order of flows makes every pick a bad one), and a selection that
+// has not converged after selectMaxRounds partitions sorts what is left.
+func selectOldest(s []lastSeen, k int) {
+	lo, hi := 0, len(s) // the k-th smallest is in s[lo:hi]
+	for round := 0; hi-lo > 1 && k > lo && k < hi; round++ {
+		if round == selectMaxRounds {
+			slices.SortFunc(s[lo:hi], lastSeen.compare)
+			return
+		}
+		a, b, c := lo+rand.IntN(hi-lo), lo+rand.IntN(hi-lo), lo+rand.IntN(hi-lo)
+		if s[b].compare(s[a]) < 0 {
+			a, b = b, a
+		}
+		if s[c].compare(s[b]) < 0 {
+			b = c
+			if s[b].compare(s[a]) < 0 {
+				b = a
+			}
+		}
+		s[lo], s[b] = s[b], s[lo]
+		pivot := s[lo]
+		// Partition s[lo+1:hi] into < pivot and >= pivot.
+		i := lo + 1
+		for j := lo + 1; j < hi; j++ {
+			if s[j].compare(pivot) < 0 {
+				s[i], s[j] = s[j], s[i]
+				i++
+			}
+		}
+		s[lo], s[i-1] = s[i-1], s[lo] // the pivot at its place, i-1
+		switch p := i - 1; {
+		case p == k || p == k-1:
+			return
+		case p < k:
+			lo = p + 1
+		default:
+			hi = p
+		}
+	}
+}
+
+// selectMaxRounds bounds the partitions of selectOldest: 64, where random
+// pivots need about 2 log2(n), 40 for a million flows.
+const selectMaxRounds = 64
 
 // slotOrder is a live slot and its first frame, for putting records in
 // frame order.

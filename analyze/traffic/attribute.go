@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -19,7 +20,6 @@ import (
 	"github.com/dockcase/dockcase/analyze/flow"
 	"github.com/dockcase/dockcase/analyze/model"
 	"github.com/dockcase/dockcase/analyze/netpath"
-	"github.com/dockcase/dockcase/bundle"
 	"github.com/dockcase/dockcase/internal/packet"
 )
 
@@ -303,11 +303,22 @@ func Inputs(h *model.Host, pcaps []string) ([]flow.Input, error) {
 		}})
 	}
 	for _, p := range pcaps {
-		sum, err := bundle.FileSHA256(p)
+		// The file is hashed as the flows are read from it, on another
+		// core, not in a pass of its own; it must open now, as it did
+		// when it was hashed here.
+		f, err := os.Open(p)
 		if err != nil {
 			return nil, fmt.Errorf("--pcap %q: %w", p, err)
 		}
-		in = append(in, flow.Input{Member: externalMember(p), SHA256: sum, Open: func() (io.ReadCloser, error) { return openPcapFile(p) }})
+		f.Close()
+		ph := &pcapHash{path: p}
+		in = append(in, flow.Input{Member: externalMember(p), Sum: ph.result, Open: func() (io.ReadCloser, error) {
+			rc, err := ph.open()
+			if err != nil {
+				return nil, err
+			}
+			return openPcapStream(rc, p)
+		}})
 	}
 	return in, nil
 }

@@ -23,7 +23,17 @@ func openPcapFile(path string) (io.ReadCloser, error) {
 	if err != nil {
 		return nil, err
 	}
-	br := bufio.NewReader(f)
+	return openPcapStream(f, path)
+}
+
+// gzipReadBytes is the read buffer in front of a gzip decompressor: 64
+// KiB, so that the file (and its hash) is read in large blocks.
+const gzipReadBytes = 64 << 10
+
+// openPcapStream is openPcapFile of the file f, opened from path (whose
+// hashing reader, say); the reader returned closes f.
+func openPcapStream(f io.ReadCloser, path string) (io.ReadCloser, error) {
+	br := bufio.NewReaderSize(f, gzipReadBytes)
 	if head, _ := br.Peek(2); len(head) < 2 || head[0] != 0x1f || head[1] != 0x8b {
 		return struct {
 			io.Reader

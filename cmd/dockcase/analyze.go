@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"net/netip"
@@ -139,11 +138,9 @@ func runAnalyze(opts *analyzeOptions, path string, stdout, stderr io.Writer) err
 		return err
 	}
 	if opts.jsonOut != "" {
-		var buf bytes.Buffer
-		if err := report.JSON(&buf, res); err != nil {
-			return fmt.Errorf("encode analysis: %w", err)
-		}
-		if err := out.write(opts.jsonOut, stdout, func(w io.Writer) error { _, err := w.Write(buf.Bytes()); return err }); err != nil {
+		// Streamed to the file as it is encoded: the document of 100k flows
+		// is some 60 MB, which need not sit in memory twice.
+		if err := out.write(opts.jsonOut, stdout, func(w io.Writer) error { return report.JSON(w, res) }); err != nil {
 			return fmt.Errorf("write analysis: %w", err)
 		}
 	}

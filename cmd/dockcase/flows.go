@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"encoding/csv"
 	"fmt"
 	"io"
@@ -219,6 +220,9 @@ func selectFlows(res *analyze.Result, container string, iocs []indicator.Indicat
 	return out, nil
 }
 
+// csvBufferBytes is the write buffer of the flows CSV: 1 MiB.
+const csvBufferBytes = 1 << 20
+
 var flowsHeader = []string{"first", "last", "container", "rule", "confidence", "member", "interface", "role", "proto",
 	"client", "client_port", "server", "server_port", "original", "packets_to_server", "packets_to_client",
 	"bytes_to_server", "bytes_to_client", "tcp_flags", "names", "first_frame", "last_frame", "reason"}
@@ -273,7 +277,10 @@ func runFlows(opts *flowsOptions, path string, stdout, stderr io.Writer) error {
 	}
 	if opts.csvOut != "" {
 		if err := out.write(opts.csvOut, stdout, func(w io.Writer) error {
-			cw := csv.NewWriter(w)
+			// The csv writer's own buffer is 4 KiB; this one writes the
+			// file in large blocks (csv.Writer uses it as its own).
+			bw := bufio.NewWriterSize(w, csvBufferBytes)
+			cw := csv.NewWriter(bw)
 			if res.Warning != "" {
 				cw.Write([]string{"# " + res.Warning})
 			}
@@ -282,7 +289,10 @@ func runFlows(opts *flowsOptions, path string, stdout, stderr io.Writer) error {
 				cw.Write(csvSafe(flowRow(f)))
 			}
 			cw.Flush()
-			return cw.Error()
+			if err := cw.Error(); err != nil {
+				return err
+			}
+			return bw.Flush()
 		}); err != nil {
 			return fmt.Errorf("write flows: %w", err)
 		}
