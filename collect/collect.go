@@ -429,8 +429,6 @@ func (c *collector) dockerAPI(ctx context.Context, s *step) error {
 	if err := s.addJSON("docker/containers.json", bundle.Source{Kind: "api", Ref: "GET /containers/json?all=1"}, c.containers); err != nil {
 		return err
 	}
-	first, err := sampleStats(ctx, d, c.containers, StatsAtSnapshot, s)
-	c.statsFirst, c.statsFirstErr = &first, err
 	c.selected, err = selectContainers(c.containers, c.opts.Containers)
 	if err != nil {
 		s.keep(err)
@@ -485,6 +483,11 @@ func (c *collector) dockerAPI(ctx context.Context, s *step) error {
 	} else if err := mw.Close(); err != nil {
 		return err
 	}
+	// The first stats sample last: a one-shot sample takes the engine a
+	// second or more a container, and what the engine said of its
+	// containers and networks is more volatile than their CPU counters.
+	first, err := sampleStats(ctx, d, c.containers, StatsAtSnapshot, s)
+	c.statsFirst, c.statsFirstErr = &first, err
 	s.detail = map[string]any{"api_version": d.APIVersion(), "containers": len(c.containers), "selected": len(c.selected), "events": n}
 	return nil
 }

@@ -432,6 +432,11 @@ func procTestReusePID(t *testing.T, pid int, argv ...string) *exec.Cmd {
 		}
 		c.Process.Kill()
 		c.Wait()
+		if comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); err == nil {
+			// Another process (of a test running at the same time) got the
+			// PID first and holds it: the reuse cannot be staged now.
+			t.Skipf("pid %d was taken by another process (%s) before this test could reuse it", pid, strings.TrimSpace(string(comm)))
+		}
 	}
 	t.Fatalf("pid %d was not handed out again in 50 tries", pid)
 	return nil
