@@ -400,28 +400,7 @@ func runContain(ctx context.Context, opts *containOptions, args []string, stdout
 	for _, st := range c.targets {
 		plans = append(plans, contain.PlanContain(st, pause, disconnect))
 	}
-	if opts.dryRun {
-		for _, p := range plans {
-			printContainPlan(stdout, p)
-		}
-		fmt.Fprintln(stdout, "dry run: nothing was changed or recorded")
-		return nil
-	}
-	rec := c.recorder(opts.by, stderr)
-	var results []contain.Result
-	for _, p := range plans {
-		if p.Empty() {
-			printContainPlan(stdout, p)
-			continue
-		}
-		res, err := contain.Contain(ctx, c.engine, p, opts.reason, rec)
-		printContained(stdout, res, c.signer)
-		if err != nil {
-			return containmentOutcome(append(results, res), err, stderr)
-		}
-		results = append(results, res)
-	}
-	return containmentOutcome(results, nil, stderr)
+	return c.carryOut(ctx, plans, opts.dryRun, opts.by, opts.reason, stdout, stderr, printContainPlan, contain.Contain, printContained)
 }
 
 func runRelease(ctx context.Context, opts *releaseOptions, args []string, stdout, stderr io.Writer) error {
@@ -446,22 +425,32 @@ func runRelease(ctx context.Context, opts *releaseOptions, args []string, stdout
 	if err := refusal(refused, stderr); err != nil {
 		return err
 	}
-	if opts.dryRun {
+	return c.carryOut(ctx, plans, opts.dryRun, opts.by, opts.reason, stdout, stderr, printReleasePlan, contain.Release, printReleased)
+}
+
+// carryOut prints the plans of a dry run, which changes and records
+// nothing; otherwise it carries out each plan with act, recorded, and
+// prints what was done, stopping at the first failure.
+func (c *containmentCase) carryOut(ctx context.Context, plans []contain.Plan, dryRun bool, by, reason string, stdout, stderr io.Writer,
+	printPlan func(io.Writer, contain.Plan),
+	act func(context.Context, contain.Engine, contain.Plan, string, contain.Recorder) (contain.Result, error),
+	printDone func(io.Writer, contain.Result, ssh.Signer)) error {
+	if dryRun {
 		for _, p := range plans {
-			printReleasePlan(stdout, p)
+			printPlan(stdout, p)
 		}
 		fmt.Fprintln(stdout, "dry run: nothing was changed or recorded")
 		return nil
 	}
-	rec := c.recorder(opts.by, stderr)
+	rec := c.recorder(by, stderr)
 	var results []contain.Result
 	for _, p := range plans {
 		if p.Empty() {
-			printReleasePlan(stdout, p)
+			printPlan(stdout, p)
 			continue
 		}
-		res, err := contain.Release(ctx, c.engine, p, opts.reason, rec)
-		printReleased(stdout, res, c.signer)
+		res, err := act(ctx, c.engine, p, reason, rec)
+		printDone(stdout, res, c.signer)
 		if err != nil {
 			return containmentOutcome(append(results, res), err, stderr)
 		}
