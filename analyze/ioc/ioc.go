@@ -52,7 +52,7 @@ type Contact struct {
 	BytesFrom    uint64           `json:"bytes_from_ioc"`
 	Points       []Point          `json:"points"`
 	Evidence     []model.Evidence `json:"evidence"`
-	// netpath.Path is the container's routing path towards the first remote
+	// Path is the container's routing path towards the first remote
 	// address, from the host model.
 	Path *netpath.Path `json:"path,omitempty"`
 }

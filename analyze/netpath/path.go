@@ -64,7 +64,7 @@ type Path struct {
 	FinalSrc netip.Addr `json:"final_src,omitzero"`
 	OutIface string     `json:"out_iface,omitempty"`
 	NAT      bool       `json:"nat"`
-	// firewall.Verdict is the forward path's verdict: accept, drop, reject, or
+	// Verdict is the forward path's verdict: accept, drop, reject, or
 	// unknown when the firewall is not in the bundle; empty when the
 	// packet is not forwarded (host network, macvlan).
 	Verdict string `json:"verdict,omitempty"`

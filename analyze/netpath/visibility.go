@@ -50,7 +50,7 @@ type HostInterface struct {
 	Name  string `json:"name"`
 	Kind  string `json:"kind"`
 	Index int    `json:"ifindex"`
-	// model.Container is the container whose veth this is.
+	// Container is the container whose veth this is.
 	Container string `json:"container,omitempty"`
 }
 
