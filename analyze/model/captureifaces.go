@@ -35,12 +35,13 @@ type CaptureInterface struct {
 	Description string
 	// Network is a bridge's Docker network, or a parent's first
 	// macvlan/ipvlan network; ParentOf names all of a parent's networks.
-	Network     string
-	ParentOf    []string
-	ContainerID string
-	Captured    uint64
-	Error       string
-	Evidence    Evidence
+	Network       string
+	ParentOf      []string
+	ContainerID   string
+	ContainerName string
+	Captured      uint64
+	Error         string
+	Evidence      Evidence
 }
 
 // CaptureOverlay is an overlay network the capture recorded: its vxlan
@@ -53,20 +54,27 @@ type CaptureOverlay struct {
 	Evidence    Evidence
 }
 
+type captureIfaceDoc struct {
+	BlockID       int      `json:"pcapng_interface_id"`
+	Index         int      `json:"ifindex"`
+	Name          string   `json:"name"`
+	Kind          string   `json:"kind"`
+	Role          string   `json:"role"`
+	Description   string   `json:"description"`
+	Network       string   `json:"network"`
+	ParentOf      []string `json:"parent_of"`
+	Container     string   `json:"container_id"`
+	ContainerName string   `json:"container_name"`
+	Captured      uint64   `json:"captured"`
+	Error         string   `json:"error"`
+}
+
 type captureIfacesDoc struct {
-	Interfaces []struct {
-		BlockID     int      `json:"pcapng_interface_id"`
-		Index       int      `json:"ifindex"`
-		Name        string   `json:"name"`
-		Kind        string   `json:"kind"`
-		Role        string   `json:"role"`
-		Description string   `json:"description"`
-		Network     string   `json:"network"`
-		ParentOf    []string `json:"parent_of"`
-		Container   string   `json:"container_id"`
-		Captured    uint64   `json:"captured"`
-		Error       string   `json:"error"`
-	} `json:"interfaces"`
+	Interfaces []captureIfaceDoc `json:"interfaces"`
+	// Changes name the interfaces that came and went during the capture.
+	Changes []struct {
+		Interface *captureIfaceDoc `json:"interface"`
+	} `json:"changes"`
 	Overlays []struct {
 		Network string   `json:"network"`
 		ID      string   `json:"id"`
@@ -93,18 +101,28 @@ func (l *loader) loadCaptureInterfaces() {
 	}
 	data, ok := l.read(MemberCaptureInterfaces, maxCaptureInterfacesJSONBytes, "the captured interfaces' roles")
 	if !ok {
+		l.h.CaptureInterfacesErr = l.h.ReadErrors[MemberCaptureInterfaces]
 		return
 	}
 	d, err := decodeCaptureIfaces(data)
 	if err != nil {
+		l.h.CaptureInterfacesErr = err
 		l.missing("%s: %v: the captured interfaces' roles unknown", MemberCaptureInterfaces, err)
 		return
 	}
-	for i, it := range d.Interfaces {
-		l.h.CaptureInterfaces = append(l.h.CaptureInterfaces, CaptureInterface{BlockID: it.BlockID, Index: it.Index,
+	iface := func(it captureIfaceDoc, ptr string) CaptureInterface {
+		return CaptureInterface{BlockID: it.BlockID, Index: it.Index,
 			Name: it.Name, Kind: it.Kind, Role: it.Role, Description: it.Description, Network: it.Network,
-			ParentOf: it.ParentOf, ContainerID: it.Container, Captured: it.Captured, Error: it.Error,
-			Evidence: l.ev(MemberCaptureInterfaces, IndexPointer("/interfaces", i))})
+			ParentOf: it.ParentOf, ContainerID: it.Container, ContainerName: it.ContainerName, Captured: it.Captured,
+			Error: it.Error, Evidence: l.ev(MemberCaptureInterfaces, ptr)}
+	}
+	for i, it := range d.Interfaces {
+		l.h.CaptureInterfaces = append(l.h.CaptureInterfaces, iface(it, IndexPointer("/interfaces", i)))
+	}
+	for i, c := range d.Changes {
+		if c.Interface != nil {
+			l.h.CaptureChanged = append(l.h.CaptureChanged, iface(*c.Interface, IndexPointer("/changes", i, "interface")))
+		}
 	}
 	for i, o := range d.Overlays {
 		l.h.CaptureOverlays = append(l.h.CaptureOverlays, CaptureOverlay{Network: o.Network, ID: o.ID, VXLAN: o.VXLAN,

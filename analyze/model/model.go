@@ -43,6 +43,11 @@ type Host struct {
 	// with what the capture cannot see of them; nil without a capture.
 	CaptureInterfaces []CaptureInterface `json:"-"`
 	CaptureOverlays   []CaptureOverlay   `json:"-"`
+	// CaptureChanged are the interfaces the document's changes name (those
+	// that came and went during the capture), and CaptureInterfacesErr why
+	// the document could not be read or decoded.
+	CaptureChanged       []CaptureInterface `json:"-"`
+	CaptureInterfacesErr error              `json:"-"`
 	// Usage is docker/stats.json, one entry per container sampled, in
 	// the order first sampled; nil when the bundle lacks it.
 	Usage []*ContainerUsage `json:"-"`

@@ -44,7 +44,7 @@ func TestIfaceMapVanishedInterface(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := newAttributor(model.LoadSource(model.MemSource{memberIfaceMap: doc}))
+	a := newAttributor(model.LoadSource(model.MemSource{model.MemberCaptureInterfaces: doc}))
 	if len(a.problems) != 0 {
 		t.Errorf("problems = %q, want none", a.problems)
 	}

@@ -214,42 +214,14 @@ func (a *attributor) addCT(r ctRecord) {
 	a.ctOrig[r.orig] = append(a.ctOrig[r.orig], i)
 }
 
-// ifaceMapDoc is capture/interfaces.json as analyze needs it.
-type ifaceMapDoc struct {
-	Interfaces []ifaceMapEntry `json:"interfaces"`
-	Changes    []struct {
-		Event     string          `json:"event"`
-		Interface *ifaceMapEntry  `json:"interface"`
-		Map       []ifaceMapEntry `json:"map"`
-	} `json:"changes"`
-}
-
-type ifaceMapEntry struct {
-	BlockID       int    `json:"pcapng_interface_id"`
-	Name          string `json:"name"`
-	Role          string `json:"role"`
-	Bridge        string `json:"bridge"`
-	Network       string `json:"network"`
-	Container     string `json:"container_id"`
-	ContainerName string `json:"container_name"`
-}
-
+// loadIfaceMap indexes the model's capture/interfaces.json by pcapng
+// interface id: the role of each capture point and the container of a veth.
 func (a *attributor) loadIfaceMap() {
-	if !a.h.Has(memberIfaceMap) {
+	if err := a.h.CaptureInterfacesErr; err != nil {
+		a.problems = append(a.problems, fmt.Sprintf("%s: %v: capture points identified by name only", model.MemberCaptureInterfaces, err))
 		return
 	}
-	data, err := a.h.Source().ReadMember(memberIfaceMap, maxIfaceMapBytes)
-	if err != nil {
-		a.problems = append(a.problems, fmt.Sprintf("%s: %v: capture points identified by name only", memberIfaceMap, err))
-		return
-	}
-	var d ifaceMapDoc
-	if err := json.Unmarshal(data, &d); err != nil {
-		a.problems = append(a.problems, fmt.Sprintf("%s: %v: capture points identified by name only", memberIfaceMap, err))
-		return
-	}
-	sum := a.h.MemberSHA256(memberIfaceMap)
-	set := func(e ifaceMapEntry, ptr string) {
+	set := func(e *model.CaptureInterface) {
 		if e.BlockID < 0 {
 			return
 		}
@@ -259,30 +231,28 @@ func (a *attributor) loadIfaceMap() {
 			a.ifaceMap[e.BlockID] = pi
 		}
 		switch e.Role {
-		case "veth":
+		case model.CaptureRoleVeth:
 			pi.role = PointVeth
-		case "bridge":
+		case model.CaptureRoleBridge:
 			pi.role = PointBridge
-		case "uplink":
+		case model.CaptureRoleUplink:
 			pi.role = PointUplink
 		default:
 			if pi.role == "" {
 				pi.role = PointOther
 			}
 		}
-		if e.Container != "" && pi.container == "" {
-			pi.container, pi.containerName = e.Container, e.ContainerName
-			pi.evidence = []model.Evidence{{Member: memberIfaceMap, SHA256: sum, Pointer: ptr,
-				Text: fmt.Sprintf("%q is the veth of container %q", e.Name, e.ContainerName)}}
+		if e.ContainerID != "" && pi.container == "" {
+			ev := e.Evidence
+			ev.Text = fmt.Sprintf("%q is the veth of container %q", e.Name, e.ContainerName)
+			pi.container, pi.containerName, pi.evidence = e.ContainerID, e.ContainerName, []model.Evidence{ev}
 		}
 	}
-	for i, e := range d.Interfaces {
-		set(e, model.IndexPointer("/interfaces", i))
+	for i := range a.h.CaptureInterfaces {
+		set(&a.h.CaptureInterfaces[i])
 	}
-	for i, c := range d.Changes {
-		if c.Interface != nil {
-			set(*c.Interface, model.IndexPointer("/changes", i, "interface"))
-		}
+	for i := range a.h.CaptureChanged {
+		set(&a.h.CaptureChanged[i])
 	}
 }
 

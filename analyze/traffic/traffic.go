@@ -83,9 +83,6 @@ const (
 	// maxCTEventLineBytes bounds one event line: 64 KiB; a line is about
 	// 600 bytes, labels and helpers included.
 	maxCTEventLineBytes = 64 << 10
-	// maxIfaceMapBytes bounds capture/interfaces.json: 64 MiB describes
-	// 100k interfaces and their changes.
-	maxIfaceMapBytes = 64 << 20
 	// maxAttribEvidence bounds the evidence entries attached to one flow.
 	maxAttribEvidence = 8
 	// attribEvidenceCap is the evidence entries a flow has room for before
@@ -96,7 +93,6 @@ const (
 // Capture members of a bundle.
 const (
 	memberCapture    = "capture/capture.pcapng"
-	memberIfaceMap   = "capture/interfaces.json"
 	memberCTEvents   = "capture/conntrack-events.jsonl"
 	captureMemberDir = "capture/"
 )
