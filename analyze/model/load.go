@@ -221,7 +221,7 @@ func Load(b *bundle.Bundle) (*Host, error) {
 	if b == nil || b.Result == nil {
 		return nil, errors.New("load: no bundle")
 	}
-	h := loadHost(bundleSource{b})
+	h := loadHost(BundleSource(b))
 	h.Steps, h.BundlePath = b.Steps, b.Path
 	if b.Manifest != nil {
 		h.Collected = b.Manifest.Finished.UTC()

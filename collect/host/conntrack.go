@@ -366,8 +366,6 @@ func ctStatusList(bits uint32) []string {
 	return out
 }
 
-func ctSysctlRead(name string) (string, error) { return ctSysctlReadIn(ctSysctlDir, name) }
-
 // ctSysctlReadIn reads the setting name of the sysctl directory dir (ending
 // in a slash).
 func ctSysctlReadIn(dir, name string) (string, error) {

@@ -35,12 +35,6 @@ func NewSet(list []Indicator) *Set {
 	return s
 }
 
-// Len is the number of indicators in the set.
-func (s *Set) Len() int { return len(s.list) }
-
-// List returns the set's indicators, in the order given to NewSet.
-func (s *Set) List() []Indicator { return s.list }
-
 // Addr returns the indicator that the address a is or falls inside. An
 // IPv4-mapped a is its IPv4 address.
 func (s *Set) Addr(a netip.Addr) (Indicator, bool) {

@@ -87,9 +87,6 @@ type NG struct {
 // Order returns the byte order of the current section.
 func (w *NG) Order() Order { return w.order }
 
-// Bytes returns the file built so far.
-func (w *NG) Bytes() []byte { return w.B.Bytes() }
-
 // Block writes a block of type typ, padding body.
 func (w *NG) Block(typ uint32, body []byte) {
 	for len(body)%4 != 0 {
