@@ -8,14 +8,12 @@ import (
 	"io"
 	"os"
 	"runtime"
-	"strings"
 	"sync"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/dockcase/dockcase/internal/packet"
 	"github.com/dockcase/dockcase/internal/pcapng"
+	"github.com/dockcase/dockcase/internal/pcapng/pcapngtest"
 	"github.com/gopacket/gopacket/layers"
 )
 
@@ -172,31 +170,8 @@ func flowsWalk(r io.Reader) (packets uint64, err error) {
 // which needs the host model, is analyze's TestFlowsBenchMode). It prints one
 // line of figures; it asserts only that the files read.
 func TestFlowsBenchMode(t *testing.T) {
-	mode, list := os.Getenv("DOCKCASE_FLOWS_BENCH"), os.Getenv("DOCKCASE_FLOWS_BENCH_FILES")
-	if mode == "" || list == "" {
-		t.Skip("timing mode for scripts/bench-flows.sh (set DOCKCASE_FLOWS_BENCH and DOCKCASE_FLOWS_BENCH_FILES)")
-	}
-	files := strings.Split(list, ",")
-	var size int64
-	for _, f := range files {
-		st, err := os.Stat(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		size += st.Size()
-	}
-	if v := os.Getenv("DOCKCASE_FLOWS_BENCH_PRETOUCH_MIB"); v != "" {
-		// A diagnostic, not a result: heap pages touched before the clock
-		// starts, then freed, so that the run reuses them instead of
-		// touching fresh ones (see the touch mode).
-		var mib int
-		if _, err := fmt.Sscan(v, &mib); err != nil {
-			t.Fatalf("DOCKCASE_FLOWS_BENCH_PRETOUCH_MIB=%q: %v", v, err)
-		}
-		flowsBenchTouch(mib)
-		runtime.GC()
-	}
-	start := time.Now()
+	run := pcapngtest.StartBench(t)
+	mode, files, size := run.Mode, run.Files, run.Bytes
 	var packets, flows uint64
 	switch mode {
 	case "walk":
@@ -217,13 +192,7 @@ func TestFlowsBenchMode(t *testing.T) {
 		for _, f := range files {
 			inputs = append(inputs, Input{Member: f, Open: func() (io.ReadCloser, error) { return os.Open(f) }})
 		}
-		var opts Options
-		if v := os.Getenv("DOCKCASE_FLOWS_BENCH_MAX_FLOWS"); v != "" {
-			if _, err := fmt.Sscan(v, &opts.MaxFlows); err != nil {
-				t.Fatalf("DOCKCASE_FLOWS_BENCH_MAX_FLOWS=%q: %v", v, err)
-			}
-		}
-		set := ReadAll(inputs, opts)
+		set := ReadAll(inputs, Options{MaxFlows: pcapngtest.BenchMaxFlows(t)})
 		for _, c := range set.Captures {
 			if c.Err != nil {
 				t.Fatal(c.Err)
@@ -238,7 +207,7 @@ func TestFlowsBenchMode(t *testing.T) {
 		// what each page of the pipeline's peak memory costs on this
 		// machine before it holds anything (under some hypervisors much
 		// more than the work done in it).
-		size = int64(flowsBenchTouch(256)) << 20
+		size = int64(pcapngtest.TouchHeap(256)) << 20
 	case "walk2":
 		// Two walks of the files at once, one goroutine each: how much of
 		// a second core the machine gives to the walk's kind of work.
@@ -267,21 +236,6 @@ func TestFlowsBenchMode(t *testing.T) {
 	default:
 		t.Fatalf("DOCKCASE_FLOWS_BENCH=%q: want walk, walk2, touch or pipeline (attribution: the analyze test binary)", mode)
 	}
-	wall := time.Since(start).Seconds()
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	cpu := time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
-	fmt.Printf("BENCH mode=%s files=%d bytes=%d packets=%d flows=%d wall_s=%.3f cpu_s=%.3f mb_per_s=%.1f maxrss_kib=%d\n",
-		mode, len(files), size, packets, flows, wall, cpu, float64(size)/1e6/wall, ru.Maxrss)
-}
-
-// flowsBenchTouch allocates mib MiB of fresh heap, writes one byte in
-// each 4 KiB page, and lets it go; it returns mib.
-func flowsBenchTouch(mib int) int {
-	b := make([]byte, mib<<20)
-	for i := 0; i < len(b); i += 4096 {
-		b[i] = 1
-	}
-	runtime.KeepAlive(b)
-	return mib
+	run.Bytes = size
+	run.Report(packets, flows)
 }

@@ -5,14 +5,12 @@ import (
 	"io"
 	"net/netip"
 	"os"
-	"runtime"
-	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/dockcase/dockcase/analyze/flow"
 	"github.com/dockcase/dockcase/analyze/model"
+	"github.com/dockcase/dockcase/internal/pcapng/pcapngtest"
 )
 
 // TestFlowsBenchMode is the attribution timing mode scripts/bench-flows.sh
@@ -23,50 +21,17 @@ import (
 // prints one line of figures in the same form; it asserts only that the
 // files read and that the flows are attributed.
 func TestFlowsBenchMode(t *testing.T) {
-	mode, list := os.Getenv("DOCKCASE_FLOWS_BENCH"), os.Getenv("DOCKCASE_FLOWS_BENCH_FILES")
-	if mode == "" || list == "" {
-		t.Skip("timing mode for scripts/bench-flows.sh (set DOCKCASE_FLOWS_BENCH and DOCKCASE_FLOWS_BENCH_FILES)")
+	run := pcapngtest.StartBench(t)
+	if run.Mode != "attribution" {
+		t.Fatalf("DOCKCASE_FLOWS_BENCH=%q: want attribution (walk, walk2, touch and pipeline: the analyze/flow test binary)", run.Mode)
 	}
-	if mode != "attribution" {
-		t.Fatalf("DOCKCASE_FLOWS_BENCH=%q: want attribution (walk, walk2, touch and pipeline: the analyze/flow test binary)", mode)
-	}
-	files := strings.Split(list, ",")
-	var size int64
-	for _, f := range files {
-		st, err := os.Stat(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		size += st.Size()
-	}
-	if v := os.Getenv("DOCKCASE_FLOWS_BENCH_PRETOUCH_MIB"); v != "" {
-		// A diagnostic, not a result: heap pages touched before the clock
-		// starts, then freed, so that the run reuses them instead of
-		// touching fresh ones (see analyze/flow's touch mode).
-		var mib int
-		if _, err := fmt.Sscan(v, &mib); err != nil {
-			t.Fatalf("DOCKCASE_FLOWS_BENCH_PRETOUCH_MIB=%q: %v", v, err)
-		}
-		b := make([]byte, mib<<20)
-		for i := 0; i < len(b); i += 4096 {
-			b[i] = 1
-		}
-		runtime.KeepAlive(b)
-		runtime.GC()
-	}
-	start := time.Now()
+	files := run.Files
 	var packets, flows uint64
 	var inputs []flow.Input
 	for _, f := range files {
 		inputs = append(inputs, flow.Input{Member: f, Open: func() (io.ReadCloser, error) { return os.Open(f) }})
 	}
-	var opts flow.Options
-	if v := os.Getenv("DOCKCASE_FLOWS_BENCH_MAX_FLOWS"); v != "" {
-		if _, err := fmt.Sscan(v, &opts.MaxFlows); err != nil {
-			t.Fatalf("DOCKCASE_FLOWS_BENCH_MAX_FLOWS=%q: %v", v, err)
-		}
-	}
-	set := flow.ReadAll(inputs, opts)
+	set := flow.ReadAll(inputs, flow.Options{MaxFlows: pcapngtest.BenchMaxFlows(t)})
 	for _, c := range set.Captures {
 		if c.Err != nil {
 			t.Fatal(c.Err)
@@ -80,12 +45,7 @@ func TestFlowsBenchMode(t *testing.T) {
 	if n := tr.Unattributed(); n > len(tr.Flows)/2 {
 		t.Fatalf("attribution: %d of %d flows unattributed: the bench host does not match gencapture", n, len(tr.Flows))
 	}
-	wall := time.Since(start).Seconds()
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	cpu := time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
-	fmt.Printf("BENCH mode=%s files=%d bytes=%d packets=%d flows=%d wall_s=%.3f cpu_s=%.3f mb_per_s=%.1f maxrss_kib=%d\n",
-		mode, len(files), size, packets, flows, wall, cpu, float64(size)/1e6/wall, ru.Maxrss)
+	run.Report(packets, flows)
 }
 
 // flowsBenchAttributor returns an attributor for the host that
