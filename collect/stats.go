@@ -63,7 +63,7 @@ func sampleStats(ctx context.Context, d *docker.Client, refs []docker.ContainerR
 		s.call("api", "GET /containers/"+ct.ID+"/stats?stream=false&one-shot=true", err)
 		cs := ContainerStats{ID: ct.ID, Name: ct.Name, Taken: time.Now().UTC(), Stats: b}
 		if err != nil {
-			if docker.IsNotFound(err) || docker.IsNotRunning(err) {
+			if docker.IsNotFound(err) || docker.IsNotRunning(err) || stoppedSince(ctx, d, ct.ID, s) {
 				cs.Error = "container gone or stopped: " + err.Error()
 			} else {
 				cs.Error = err.Error()
@@ -73,6 +73,19 @@ func sampleStats(ctx context.Context, d *docker.Client, refs []docker.ContainerR
 		sample.Containers = append(sample.Containers, cs)
 	}
 	return sample, errors.Join(errs...)
+}
+
+// stoppedSince reports whether a container listed as running is gone or no
+// longer running: an engine asked for the stats of a container being
+// removed may answer with an empty or cut body rather than "not found", and
+// a container that stopped is no refusal of the engine.
+func stoppedSince(ctx context.Context, d *docker.Client, id string, s *step) bool {
+	st, err := d.State(ctx, id)
+	s.call("api", "GET /containers/"+id+"/json", err)
+	if docker.IsNotFound(err) {
+		return true
+	}
+	return err == nil && st.Status != "running" && st.Status != "paused"
 }
 
 // stats takes the second sample, once the capture ended, and writes
