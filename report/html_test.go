@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"io"
 	"net/netip"
 	"strings"
@@ -453,4 +454,89 @@ func TestTopologyMarksCapturesAndContacts(t *testing.T) {
 	if !strings.Contains(page, `<path class="edge hl"`) || !strings.Contains(page, "IOC contact") {
 		t.Error("the HTML report does not highlight the IOC contact")
 	}
+}
+
+// TestTopologyEdgesAvoidBoxes: an edge that spans columns (a host network
+// container straight to its uplink, a veth whose traffic leaves without
+// NAT) passes no box on its way; every point of every edge lies outside
+// every node but its own two ends' borders.
+func TestTopologyEdgesAvoidBoxes(t *testing.T) {
+	res := reportDemoResult(t)
+	var veth *netpath.Path
+	for _, p := range res.Paths {
+		if p.Kind == netpath.PathEgress && len(p.Hops) > 1 && p.Hops[1].Kind == netpath.HopVeth {
+			veth = p
+			break
+		}
+	}
+	if veth == nil || len(res.Containers) < 2 {
+		t.Fatal("the demo has no egress path through a veth, or fewer than two containers")
+	}
+	hostNet := res.Containers[0]
+	res.Paths = append(res.Paths,
+		&netpath.Path{Kind: netpath.PathEgress, Container: hostNet.ID, ContainerName: hostNet.Name, NetworkMode: "host",
+			Hops: []netpath.Hop{{Kind: netpath.HopOut, Iface: veth.OutIface}}},
+		&netpath.Path{Kind: netpath.PathEgress, Container: veth.Container, ContainerName: veth.ContainerName,
+			Hops: []netpath.Hop{veth.Hops[0], veth.Hops[1], {Kind: netpath.HopOut, Iface: "uplink-no-nat"}}})
+	tv := buildTopology(res, nil)
+	long := 0
+	for _, e := range tv.Edges {
+		pts, segs := topoEdgePoints(t, e.D)
+		if segs > 1 {
+			long++
+		}
+		for _, p := range pts {
+			for _, n := range tv.Nodes {
+				if p[0] > float64(n.X) && p[0] < float64(n.X+n.W) && p[1] > float64(n.Y) && p[1] < float64(n.Y+n.H) {
+					t.Errorf("edge %q passes under the box %q at (%.0f, %.0f)", e.D, n.Label, p[0], p[1])
+				}
+			}
+		}
+	}
+	if long < 2 {
+		t.Errorf("%d edges span columns, want at least the two added", long)
+	}
+}
+
+// topoEdgePoints samples an edge's SVG path (M, C and L commands, absolute)
+// and returns the points and the number of curves (one per column gap).
+func topoEdgePoints(t *testing.T, d string) (pts [][2]float64, curves int) {
+	t.Helper()
+	f := strings.Fields(strings.NewReplacer("M", " M ", "C", " C ", "L", " L ").Replace(d))
+	xy := func(s string) [2]float64 {
+		var p [2]float64
+		if _, err := fmt.Sscanf(s, "%g,%g", &p[0], &p[1]); err != nil {
+			t.Fatalf("edge path %q: %v", d, err)
+		}
+		return p
+	}
+	var cur [2]float64
+	for i := 0; i < len(f); i++ {
+		switch f[i] {
+		case "M":
+			cur = xy(f[i+1])
+			i++
+		case "L":
+			q := xy(f[i+1])
+			for s := 0.0; s <= 1; s += 0.02 {
+				pts = append(pts, [2]float64{cur[0] + s*(q[0]-cur[0]), cur[1] + s*(q[1]-cur[1])})
+			}
+			cur = q
+			i++
+		case "C":
+			c1, c2, q := xy(f[i+1]), xy(f[i+2]), xy(f[i+3])
+			for s := 0.0; s <= 1; s += 0.02 {
+				u := 1 - s
+				pts = append(pts, [2]float64{
+					u*u*u*cur[0] + 3*u*u*s*c1[0] + 3*u*s*s*c2[0] + s*s*s*q[0],
+					u*u*u*cur[1] + 3*u*u*s*c1[1] + 3*u*s*s*c2[1] + s*s*s*q[1]})
+			}
+			cur = q
+			curves++
+			i += 3
+		default:
+			t.Fatalf("edge path %q: unexpected %q", d, f[i])
+		}
+	}
+	return pts, curves
 }

@@ -90,7 +90,11 @@ type topoNodeData struct {
 	dim       bool
 	highlight bool
 	captured  bool
-	y         int
+	// virtual marks a waypoint of an edge that spans several columns:
+	// it takes a row of its column, so that no box is drawn where the
+	// edge passes, and is not drawn itself.
+	virtual bool
+	y       int
 }
 
 // topologySection draws the host's topology from the result.
@@ -323,6 +327,26 @@ func buildTopology(res *analyze.Result, captured map[string]bool) topoView {
 		}
 	}
 
+	// An edge that spans columns (a veth straight to its uplink, a host
+	// network container to the host's) passes through a waypoint in each
+	// column between, which the layout gives a row of its own.
+	chains := map[edgeKey][]topoKey{}
+	hops := map[edgeKey]bool{}
+	for e, hl := range edges {
+		chain := []topoKey{e.a}
+		for c := e.a.col + 1; c < e.b.col; c++ {
+			k := topoKey{c, "\x00" + e.a.name + "\x00" + e.b.name}
+			nodes[k] = &topoNodeData{key: k, virtual: true}
+			chain = append(chain, k)
+		}
+		chain = append(chain, e.b)
+		chains[e] = chain
+		for i := 1; i < len(chain); i++ {
+			k := edgeKey{chain[i-1], chain[i]}
+			hops[k] = hops[k] || hl
+		}
+	}
+
 	// Columns and their order.
 	cols := make([][]*topoNodeData, topoColumns)
 	for _, n := range nodes {
@@ -333,7 +357,7 @@ func buildTopology(res *analyze.Result, captured map[string]bool) topoView {
 		rows = max(rows, len(col))
 	}
 	neighbours := map[topoKey][]topoKey{}
-	for e := range edges {
+	for e := range hops {
 		neighbours[e.b] = append(neighbours[e.b], e.a)
 	}
 	sortByName := func(col []*topoNodeData) {
@@ -382,6 +406,9 @@ func buildTopology(res *analyze.Result, captured map[string]bool) topoView {
 	for c, col := range cols {
 		x := topoMargin + c*topoColPitch
 		for _, n := range col {
+			if n.virtual {
+				continue
+			}
 			class := "node"
 			switch {
 			case n.highlight:
@@ -410,18 +437,34 @@ func buildTopology(res *analyze.Result, captured map[string]bool) topoView {
 		return a.b.col < b.b.col || (a.b.col == b.b.col && a.b.name < b.b.name)
 	})
 	for _, e := range ekeys {
-		a, b := nodes[e.a], nodes[e.b]
-		x1 := topoMargin + e.a.col*topoColPitch + topoNodeW
-		x2 := topoMargin + e.b.col*topoColPitch
-		y1, y2 := a.y+topoNodeH/2, b.y+topoNodeH/2
-		mid := (x1 + x2) / 2
 		class := "edge"
 		if edges[e] {
 			class = "edge hl"
 		}
-		tv.Edges = append(tv.Edges, topoEdge{D: fmt.Sprintf("M%d,%d C%d,%d %d,%d %d,%d", x1, y1, mid, y1, mid, y2, x2, y2), Class: class})
+		tv.Edges = append(tv.Edges, topoEdge{D: topoEdgePath(nodes, chains[e]), Class: class})
 	}
 	return tv
+}
+
+// topoEdgePath draws an edge through its chain of nodes: a curve in each
+// gap between two columns, a straight line across each column the edge
+// passes through (where its waypoint keeps the row free of boxes).
+func topoEdgePath(nodes map[topoKey]*topoNodeData, chain []topoKey) string {
+	var d strings.Builder
+	for i := 1; i < len(chain); i++ {
+		a, b := nodes[chain[i-1]], nodes[chain[i]]
+		x1 := topoMargin + a.key.col*topoColPitch + topoNodeW
+		x2 := topoMargin + b.key.col*topoColPitch
+		y1, y2 := a.y+topoNodeH/2, b.y+topoNodeH/2
+		if i == 1 {
+			fmt.Fprintf(&d, "M%d,%d", x1, y1)
+		} else {
+			fmt.Fprintf(&d, " L%d,%d", x1, y1) // across the waypoint's column
+		}
+		mid := (x1 + x2) / 2
+		fmt.Fprintf(&d, " C%d,%d %d,%d %d,%d", mid, y1, mid, y2, x2, y2)
+	}
+	return d.String()
 }
 
 func topoTruncate(s string) string {
