@@ -40,6 +40,9 @@ type Holder struct {
 	Reason string `json:"reason"`
 }
 
+// farFuture stands for an open end when the collection's end is unknown.
+var farFuture = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
+
 // span is a lease's time as Holders compares it: [from, to) for a lease
 // that ended, [from, to] for one still held at the collection (to is then
 // Host.Collected), unbounded where from or to is zero.
@@ -127,7 +130,8 @@ func (h *Host) ClockUncertainty() (d time.Duration, note string) {
 
 // Holders returns every candidate holder of addr for an observation known
 // only to lie within [from, to] (from == to for an exact instant; a dated
-// conntrack entry gives an interval), best first: leases recording the
+// conntrack entry gives an interval; a zero from or to leaves that end
+// open, both zero for an observation not dated at all), best first: leases recording the
 // address before attachments that do not, those covering the whole interval
 // before those that overlap part of it, then by the overlap's length and
 // the lease's start.
@@ -154,8 +158,19 @@ func (h *Host) holders(addr netip.Addr, from, to time.Time, widen time.Duration,
 	if !addr.IsValid() {
 		return nil
 	}
-	if to.Before(from) {
+	if !to.IsZero() && to.Before(from) {
 		from, to = to, from
+	}
+	// An open end is the collection's span: the bundle knows nothing of
+	// the address before the epoch or after its collection.
+	if from.IsZero() {
+		from = time.Unix(0, 0).UTC()
+	}
+	if to.IsZero() {
+		to = h.Collected
+		if to.IsZero() {
+			to = farFuture
+		}
 	}
 	from, to = from.Add(-widen), to.Add(widen)
 
@@ -295,7 +310,10 @@ func (h *Host) leaseNetwork(l *Lease) (*Network, bool) {
 // holderReason is the Reason of a candidate.
 func (h *Host) holderReason(addr netip.Addr, c Holder, from, to time.Time, all []Holder, recorded []*Lease, clockNote string) string {
 	l := c.Lease
-	day := from
+	day := from // times on from's date are written without it
+	if from.Before(time.Unix(1, 0)) {
+		day = to
+	}
 	var b strings.Builder
 	switch c.Match {
 	case MatchLease:
@@ -412,6 +430,12 @@ func (h *Host) leaseEnd(l *Lease, day time.Time) string {
 
 // interval renders [from, to] for a Reason.
 func interval(from, to, day time.Time) string {
+	if from.Before(time.Unix(1, 0)) {
+		from = time.Time{}
+	}
+	if !to.Before(farFuture) {
+		to = time.Time{}
+	}
 	switch {
 	case from.IsZero() && to.IsZero():
 		return "at an unknown time"

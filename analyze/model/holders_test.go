@@ -109,6 +109,14 @@ func TestHolders(t *testing.T) {
 			[]want{{"gone", MatchAttached, false, "(fd00:18::/64)"}}},
 		{"IPv4-mapped IPv6 is the IPv4 address", []Lease{old}, netip.AddrFrom16(hA.As16()), at(time.Minute), at(time.Minute),
 			[]want{{"old", MatchLease, true, "held 172.18.0.2"}}},
+		{"undated: every holder ever, none certain", []Lease{old, reused}, hA, time.Time{}, time.Time{},
+			[]want{{"new", MatchLease, false, "2 candidates for the observation until 11:00:00"}, {"old", MatchLease, false, "covers more"}}},
+		{"undated with one lease ever: still not certain", []Lease{reused}, hA, time.Time{}, time.Time{},
+			[]want{{"new", MatchLease, false, "covers more than this lease"}}},
+		{"open start", []Lease{old, reused}, hA, time.Time{}, at(time.Minute),
+			[]want{{"old", MatchLease, false, "covers more"}}},
+		{"open end", []Lease{old, reused}, hA, at(6 * time.Minute), time.Time{},
+			[]want{{"new", MatchLease, true, "held"}}},
 		{"reversed bounds", []Lease{old}, hA, at(2 * time.Minute), at(time.Minute),
 			[]want{{"old", MatchLease, true, "held"}}},
 	}
@@ -215,4 +223,35 @@ func TestBuildLeasesClosesAtDie(t *testing.T) {
 		t.Errorf("Holders(after the die) = %+v, want none", got)
 	}
 	checkHolders(t, h.Holders(hA, t0.Add(30*time.Second), t0.Add(30*time.Second)), []want{{"x", MatchAttached, false, "10:00:00–10:01:00"}})
+}
+
+// TestOwnerReuseInstant: Owner reads the leases as Holders does.
+func TestOwnerReuseInstant(t *testing.T) {
+	t0 := time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)
+	h := holdersHost(t0,
+		Lease{Addr: hA, Container: "old", From: t0, To: t0.Add(5 * time.Minute)},
+		Lease{Addr: hA, Container: "new", From: t0.Add(5 * time.Minute)},
+		Lease{Addr: hA6, Container: "nostart"})
+	tests := []struct {
+		addr netip.Addr
+		at   time.Time
+		want string
+	}{
+		{hA, t0.Add(-time.Nanosecond), ""},
+		{hA, t0, "old"},
+		{hA, t0.Add(5*time.Minute - time.Nanosecond), "old"},
+		{hA, t0.Add(5 * time.Minute), "new"},
+		{hA, h.Collected, "new"},
+		{hA, h.Collected.Add(time.Nanosecond), ""},
+		{hA6, t0, ""}, // start unknown: not attributable in time
+	}
+	for _, tt := range tests {
+		got := ""
+		if l, ok := h.Owner(tt.addr, tt.at); ok {
+			got = l.Container
+		}
+		if got != tt.want {
+			t.Errorf("Owner(%s, %s) = %q, want %q", tt.addr, tt.at, got, tt.want)
+		}
+	}
 }
