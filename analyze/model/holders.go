@@ -3,6 +3,7 @@ package model
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -38,6 +39,27 @@ type Holder struct {
 	// Reason says, for a responder, why this container is a candidate and
 	// what keeps it from being certain.
 	Reason string `json:"reason"`
+}
+
+// leaseIndex finds a Host's leases: by address, and those without one by
+// the network they name (id and name).
+type leaseIndex struct {
+	byAddr      map[netip.Addr][]int
+	unaddressed map[[2]string][]int
+}
+
+// indexLeases rebuilds h.leaseIdx from h.leases.
+func (h *Host) indexLeases() {
+	h.leaseIdx = leaseIndex{byAddr: map[netip.Addr][]int{}, unaddressed: map[[2]string][]int{}}
+	for i := range h.leases {
+		if a := h.leases[i].Addr; a.IsValid() {
+			a = a.Unmap()
+			h.leaseIdx.byAddr[a] = append(h.leaseIdx.byAddr[a], i)
+		} else {
+			k := [2]string{h.leases[i].NetworkID, h.leases[i].Network}
+			h.leaseIdx.unaddressed[k] = append(h.leaseIdx.unaddressed[k], i)
+		}
+	}
 }
 
 // farFuture stands for an open end when the collection's end is unknown.
@@ -181,12 +203,10 @@ func (h *Host) holders(addr netip.Addr, from, to time.Time, widen time.Duration,
 	}
 	var cands []cand
 	var recorded []*Lease // leases with addr and a known start
-	for i := range h.leases {
-		l := &h.leases[i]
-		if l.Addr != addr || l.From.IsZero() {
-			continue
+	for _, i := range h.leaseIdx.byAddr[addr] {
+		if l := &h.leases[i]; !l.From.IsZero() {
+			recorded = append(recorded, l)
 		}
-		recorded = append(recorded, l)
 	}
 	inKnownNet := false
 	for _, n := range h.Networks {
@@ -195,7 +215,15 @@ func (h *Host) holders(addr netip.Addr, from, to time.Time, widen time.Duration,
 			break
 		}
 	}
-	for i := range h.leases {
+	// The leases of addr, then the attachments without an address to the
+	// networks that could have given it.
+	idx := slices.Clip(h.leaseIdx.byAddr[addr]) // appending copies
+	for _, g := range h.leaseIdx.unaddressed {
+		if n, known := h.leaseNetwork(&h.leases[g[0]]); known && n.holds(addr) || !known && !inKnownNet {
+			idx = append(idx, g...)
+		}
+	}
+	for _, i := range idx {
 		l := &h.leases[i]
 		s := h.spanOf(l)
 		cf, ct, ok := s.clip(from, to)
@@ -205,7 +233,7 @@ func (h *Host) holders(addr netip.Addr, from, to time.Time, widen time.Duration,
 		c := cand{overlap: ct.Sub(cf)}
 		c.Lease = l
 		switch {
-		case l.Addr == addr:
+		case l.Addr.IsValid(): // the index's leases of addr
 			c.Match = MatchLease
 			switch {
 			case l.From.IsZero():
@@ -215,8 +243,6 @@ func (h *Host) holders(addr netip.Addr, from, to time.Time, widen time.Duration,
 			default:
 				c.rank = 1
 			}
-		case l.Addr.IsValid():
-			continue
 		default:
 			n, known := h.leaseNetwork(l)
 			switch {
@@ -248,7 +274,10 @@ func (h *Host) holders(addr netip.Addr, from, to time.Time, widen time.Duration,
 		if !a.Lease.From.Equal(b.Lease.From) {
 			return a.Lease.From.Before(b.Lease.From)
 		}
-		return a.Lease.Container < b.Lease.Container
+		if a.Lease.Container != b.Lease.Container {
+			return a.Lease.Container < b.Lease.Container
+		}
+		return a.Lease.NetworkID < b.Lease.NetworkID
 	})
 	out := make([]Holder, len(cands))
 	for i := range cands {

@@ -255,3 +255,24 @@ func TestOwnerReuseInstant(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkHolders: one call among 500 leases (250 recording addresses of
+// net-a, 250 attachments without one), the size of a busy host's events.
+func BenchmarkHolders(b *testing.B) {
+	t0 := time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)
+	var ls []Lease
+	for i := range 250 {
+		a := netip.AddrFrom4([4]byte{172, 18, byte(i / 200), byte(2 + i%200)})
+		from := t0.Add(time.Duration(i) * time.Minute)
+		ls = append(ls, Lease{Addr: a, Container: "c", NetworkID: "neta", From: from, To: from.Add(time.Hour)},
+			Lease{Container: "gone", NetworkID: "neta", From: from, To: from.Add(time.Minute)})
+	}
+	h := holdersHost(t0, ls...)
+	at := t0.Add(100 * time.Minute)
+	b.ReportAllocs()
+	for b.Loop() {
+		if len(h.Holders(hA, at, at.Add(time.Minute))) == 0 {
+			b.Fatal("no holder")
+		}
+	}
+}

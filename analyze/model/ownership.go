@@ -36,10 +36,8 @@ func (h *Host) Leases() []Lease { return h.leases }
 // holder owns the address, as in Holders. Owner reads the times as
 // recorded; Holders also weighs the clock's uncertainty.
 func (h *Host) Owner(addr netip.Addr, at time.Time) (*Lease, bool) {
-	addr = addr.Unmap()
-	for i := range h.leases {
-		l := &h.leases[i]
-		if l.Addr == addr && h.spanOf(l).covers(at, at) {
+	for _, i := range h.leaseIdx.byAddr[addr.Unmap()] {
+		if l := &h.leases[i]; h.spanOf(l).covers(at, at) {
 			return l, true
 		}
 	}
@@ -187,6 +185,7 @@ func (h *Host) buildLeases() {
 		}
 		return a.NetworkID < b.NetworkID
 	})
+	h.indexLeases()
 }
 
 // endAfter is the container's first die or destroy event at or after t.
