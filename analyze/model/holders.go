@@ -153,10 +153,10 @@ func (h *Host) ClockUncertainty() (d time.Duration, note string) {
 // Holders returns every candidate holder of addr for an observation known
 // only to lie within [from, to] (from == to for an exact instant; a dated
 // conntrack entry gives an interval; a zero from or to leaves that end
-// open, both zero for an observation not dated at all), best first: leases recording the
-// address before attachments that do not, those covering the whole interval
-// before those that overlap part of it, then by the overlap's length and
-// the lease's start.
+// open, both zero for an observation not dated at all), best first: leases
+// recording the address before attachments that do not, those covering the
+// whole interval before those that overlap part of it, then by the
+// overlap's length and the lease's start.
 //
 // A lease is taken as holding its address from its From up to, not
 // including, its To, and through the collection when it has no To: at the
@@ -167,7 +167,10 @@ func (h *Host) ClockUncertainty() (d time.Duration, note string) {
 // attachment whose address the bundle does not record is a candidate only
 // for a network whose subnet (Host.Networks) holds addr, and only for the
 // part of the interval no lease recording addr covers: the engine does not
-// give one address to two endpoints at once. When the host's clock was not
+// give one address to two endpoints at once. An attachment to a network the
+// bundle does not describe (removed before the collection) is a candidate
+// when no network the bundle describes holds addr, or when the one that
+// does has the removed one's name (a network recreated, as compose does). When the host's clock was not
 // synchronised the interval is widened by ClockUncertainty and each Reason
 // says so.
 func (h *Host) Holders(addr netip.Addr, from, to time.Time) []Holder {
@@ -219,7 +222,7 @@ func (h *Host) holders(addr netip.Addr, from, to time.Time, widen time.Duration,
 	// networks that could have given it.
 	idx := slices.Clip(h.leaseIdx.byAddr[addr]) // appending copies
 	for _, g := range h.leaseIdx.unaddressed {
-		if n, known := h.leaseNetwork(&h.leases[g[0]]); known && n.holds(addr) || !known && !inKnownNet {
+		if h.mayHaveGiven(&h.leases[g[0]], addr, inKnownNet) {
 			idx = append(idx, g...)
 		}
 	}
@@ -250,7 +253,7 @@ func (h *Host) holders(addr netip.Addr, from, to time.Time, widen time.Duration,
 				c.Match, c.rank = MatchAttached, 3
 			case known && n.holds(addr):
 				c.Match, c.rank = MatchAttached, 4
-			case !known && !inKnownNet:
+			case !known && h.mayHaveGiven(l, addr, inKnownNet):
 				c.Match, c.rank = MatchNetworkUnknown, 5
 			default:
 				continue
@@ -323,6 +326,31 @@ func (n *Network) holds(addr netip.Addr) bool {
 	return false
 }
 
+// mayHaveGiven reports whether the network of l, a lease without an
+// address, could have given addr: its subnet holds addr, or the bundle does
+// not describe it and either no network it describes holds addr
+// (inKnownNet false) or one of the same name does (recreated).
+func (h *Host) mayHaveGiven(l *Lease, addr netip.Addr, inKnownNet bool) bool {
+	if n, known := h.leaseNetwork(l); known {
+		return n.holds(addr)
+	}
+	return !inKnownNet || h.namesake(l, addr) != nil
+}
+
+// namesake is a network the bundle describes under the name of l's
+// network, whose subnet holds addr, when l's network is not described.
+func (h *Host) namesake(l *Lease, addr netip.Addr) *Network {
+	if l.Network == "" {
+		return nil
+	}
+	for _, n := range h.Networks {
+		if n.Name == l.Network && n.ID != l.NetworkID && n.holds(addr) {
+			return n
+		}
+	}
+	return nil
+}
+
 // leaseNetwork is the network a lease names, if the bundle describes it.
 func (h *Host) leaseNetwork(l *Lease) (*Network, bool) {
 	if l.NetworkID != "" {
@@ -370,7 +398,11 @@ func (h *Host) holderReason(addr netip.Addr, c Holder, from, to time.Time, all [
 			b.WriteString(" (attached before the events begin)")
 		}
 		if c.Match == MatchNetworkUnknown {
-			b.WriteString("; the bundle does not describe that network (removed before the collection?), so its subnet may have held the address")
+			if n := h.namesake(l, addr); n != nil {
+				fmt.Fprintf(&b, "; the bundle does not describe that network, but one of its name (id %s, %s) does: recreated, it likely had the same subnet", shortID(n.ID), subnetFor(n, addr))
+			} else {
+				b.WriteString("; the bundle does not describe that network (removed before the collection?), so its subnet may have held the address")
+			}
 		}
 		if len(recorded) == 0 {
 			fmt.Fprintf(&b, "; no lease in the bundle records %s", addr)

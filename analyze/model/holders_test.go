@@ -97,6 +97,8 @@ func TestHolders(t *testing.T) {
 		{"an attachment to a network whose subnet lacks the address", []Lease{gone}, hOut, at(-5 * time.Minute), at(-5 * time.Minute), nil},
 		{"a lease with no recorded address on a removed network", []Lease{elsewhere}, hOut, at(-5 * time.Minute), at(-5 * time.Minute),
 			[]want{{"far", MatchNetworkUnknown, false, "does not describe that network"}}},
+		{"a removed network recreated under its name", []Lease{{Container: "was", Network: "net-a", NetworkID: "old-neta", From: at(-10 * time.Minute), To: at(-2 * time.Minute)}, reused}, hA, at(-5 * time.Minute), at(-5 * time.Minute),
+			[]want{{"was", MatchNetworkUnknown, false, "but one of its name (id neta, 172.18.0.0/16) does: recreated"}}},
 		{"a removed network is no candidate for an address of a known one", []Lease{elsewhere}, hA, at(-5 * time.Minute), at(-5 * time.Minute), nil},
 		{"zero From: a candidate, never certain", []Lease{unknownStart}, hA, at(time.Minute), at(time.Minute),
 			[]want{{"nostart", MatchLease, false, "start time is unknown"}}},
