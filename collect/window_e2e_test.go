@@ -5,12 +5,17 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net"
+	"net/http"
+	"net/http/httputil"
 	"net/netip"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -166,6 +171,9 @@ func TestCaptureWindowE2E(t *testing.T) {
 	}
 	var streamed bool
 	for _, s := range b.Steps {
+		if s.Name == "capture" && s.Ended.Sub(s.Started) > 20*time.Second+windowEndSlack {
+			t.Errorf("the capture step took %v for a 20 s capture: the event stream delayed its end", s.Ended.Sub(s.Started))
+		}
 		for _, c := range s.Called {
 			if s.Name == "capture" && strings.HasPrefix(c.Ref, "GET /events?since=") && c.Error == "" {
 				streamed = true
@@ -241,3 +249,83 @@ func TestCaptureWindowE2E(t *testing.T) {
 	}
 	t.Logf("%s: veth %s (ifindex %d, the capture's description %q), flows after NAT attributed to it: %d", name, veth, hostIndex, named, afterNAT)
 }
+
+// TestCaptureWindowRefusedE2E collects through a proxy of the real
+// engine's socket that refuses the event stream (GET /events without
+// until) but answers the docker step's bounded read: the refusal is a gap
+// of the capture step, the capture and the collection go on.
+func TestCaptureWindowRefusedE2E(t *testing.T) {
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("the capture window e2e needs root")
+		}
+		t.Skip("the capture window e2e needs root (capture, docker)")
+	}
+	e2etest.RequireDocker(t)
+	sock := filepath.Join(t.TempDir(), "docker.sock")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := &httputil.ReverseProxy{
+		Rewrite: func(r *httputil.ProxyRequest) {
+			r.Out.URL.Scheme, r.Out.URL.Host = "http", "docker"
+		},
+		Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "unix", "/var/run/docker.sock")
+		}},
+		FlushInterval: -1,
+	}
+	var refused atomic.Int32
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/events") && r.URL.Query().Get("until") == "" {
+			refused.Add(1)
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusInternalServerError)
+			w.Write([]byte(`{"message":"event stream refused by the test's proxy"}`))
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	})}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+
+	out := filepath.Join(t.TempDir(), "case.tar.zst")
+	code, stderr := run(t, "collect", "--case", "IR-NOWINDOW", "--no-images", "--capture", "3s", "--docker-host", "unix://"+sock, "--out", out)
+	if code != 3 {
+		t.Fatalf("collect with the event stream refused: exit %d, want 3\n%s", code, stderr)
+	}
+	if refused.Load() == 0 {
+		t.Fatal("the collector never asked for the event stream")
+	}
+	b := openBundle(t, out)
+	gap := false
+	for _, g := range b.Manifest.Gaps {
+		gap = gap || strings.HasPrefix(g, "capture: partial:") && strings.Contains(g, "event stream refused by the test's proxy")
+	}
+	if !gap {
+		t.Errorf("no capture gap naming the refusal: %q", b.Manifest.Gaps)
+	}
+	for _, m := range []string{"capture/capture.pcapng", "capture/interfaces.json", "docker/events.jsonl", "docker/stats.json", "capture/containers/index.json"} {
+		if !b.Has(m) {
+			t.Errorf("member %s missing: the capture or the collection did not go on", m)
+		}
+	}
+	if m, ok := b.Manifest.Member("capture/docker-events.jsonl"); !ok || !strings.Contains(m.Note, "incomplete") || !strings.Contains(m.Note, "refused") {
+		t.Errorf("capture/docker-events.jsonl in the manifest: %+v, %v; want it noted incomplete with the refusal", m, ok)
+	}
+	var idx struct{ Error string }
+	readJSON(t, b, "capture/containers/index.json", &idx)
+	if !strings.Contains(idx.Error, "refused") {
+		t.Errorf("capture/containers/index.json error = %q, want the refusal", idx.Error)
+	}
+	for _, s := range b.Steps {
+		if s.Name == "capture" && s.Ended.Sub(s.Started) > 3*time.Second+windowEndSlack {
+			t.Errorf("the capture step took %v for a 3 s capture", s.Ended.Sub(s.Started))
+		}
+	}
+}
+
+// windowEndSlack is how much later than its duration the capture step may
+// end: the interfaces document, the members' close, a loaded machine.
+const windowEndSlack = 5 * time.Second
