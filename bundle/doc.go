@@ -62,17 +62,18 @@
 //     100000 events or 64 MiB; the member's note then says so, and says why
 //     when the engine broke the stream.
 //   - capture/containers/<id>/inspect.json, the engine's answer to
-//     GET /containers/<id>/json verbatim, taken as the container's start
-//     event arrived, for each container started during the capture (at
-//     most 1000).
+//     GET /containers/<id>/json verbatim, taken as the container's first
+//     start event of the window arrived, for each container started during
+//     the capture (at most 1000).
 //   - capture/containers/<id>/netns.json, what the host said of that
 //     container's network namespace right after the inspect: {"taken":
 //     RFC 3339 UTC time, "pid": State.Pid of the inspect, "netns_inode":
 //     inode of /proc/<pid>/ns/net, "links": [{"name", "ifindex", "iflink"
 //     (a veth's: the ifindex of its host end), "kind", "mac", "addrs":
-//     [CIDR], "link_netnsid"}], "error": why the namespace or some of it
-//     could not be read (the process had exited, its PID was another
-//     container's by then)}.
+//     [CIDR], "link_netnsid"}] (none for a container in the host's network
+//     namespace, whose links are the snapshot's), "error": why the
+//     namespace or some of it could not be read (the process had exited,
+//     its PID was another container's by then)}.
 //   - capture/containers/index.json, every container the window's events
 //     named: {"since", "ended": RFC 3339 UTC, "events": lines of
 //     capture/docker-events.jsonl, "bounded": the stream stopped at its

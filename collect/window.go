@@ -219,9 +219,12 @@ func (wr *windowRun) inspect(ctx context.Context, d *docker.Client, wc *WindowCo
 		State struct {
 			Pid int `json:"Pid"`
 		} `json:"State"`
+		HostConfig struct {
+			NetworkMode string `json:"NetworkMode"`
+		} `json:"HostConfig"`
 	}
 	json.Unmarshal(b, &f) // the engine's own JSON; Get checked it is valid
-	ns := windowNetNS(wc.ID, f.State.Pid)
+	ns := windowNetNS(wc.ID, f.State.Pid, f.HostConfig.NetworkMode == "host")
 	wr.call("netlink", fmt.Sprintf("RTM_GETLINK, RTM_GETADDR in the net namespace of pid %d", f.State.Pid), errorOf(ns.Error))
 	if err := wr.c.w.AddJSON(dir+"netns.json", bundle.MemberInfo{Step: "capture",
 		Source: bundle.Source{Kind: "netlink", Ref: "/proc/" + strconv.Itoa(f.State.Pid) + "/ns/net"}}, ns); err != nil {
@@ -244,13 +247,23 @@ func errorOf(s string) error {
 
 // windowNetNS reads the links of the namespace of the container's process.
 // A PID that a process of another container holds by then (the container
-// exited and the number was reused) is an error, not its namespace.
-func windowNetNS(id string, pid int) WindowNetNS {
+// exited and the number was reused) is an error, not its namespace. A
+// container in the host's namespace has its inode only: the host's links
+// are the snapshot's.
+func windowNetNS(id string, pid int, hostMode bool) WindowNetNS {
 	ns := WindowNetNS{PID: pid, Links: []WindowLink{}}
 	defer func() { ns.Taken = ns.Taken.UTC() }()
 	ns.Taken = time.Now()
 	if pid <= 0 {
 		ns.Error = "the container had no process when inspected (exited)"
+		return ns
+	}
+	if hostMode {
+		ino, err := host.NetNSInode(pid)
+		ns.NetNSInode = ino
+		if err != nil {
+			ns.Error = err.Error()
+		}
 		return ns
 	}
 	n, err := host.ReadNetNS(pid)

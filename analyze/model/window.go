@@ -287,6 +287,9 @@ func (l *loader) windowNetNS(ct *Container) {
 		ct.Unknown = append(ct.Unknown, "namespace: "+d.Error)
 	}
 	ct.NetNS = d.NetNSInode
+	if ct.NetworkMode == "host" || ct.SharesWith != "" {
+		return // the veths in that namespace are the host's or another container's
+	}
 	for i, lk := range d.Links {
 		if lk.Kind != "veth" || lk.Iflink == 0 || lk.Iflink == lk.Index {
 			continue
