@@ -181,3 +181,21 @@ func TestLoadWindowAbsent(t *testing.T) {
 		t.Errorf("without the window: container found %v, %d events, read errors %v; want none, 2, none", ok, len(h.EngineEvents), h.ReadErrors)
 	}
 }
+
+// FuzzLoadWindow loads the capture window's members from arbitrary bytes:
+// whatever they hold, Load does not fail or panic, and every event it
+// keeps cites a line of the member.
+func FuzzLoadWindow(f *testing.F) {
+	id := strings.Repeat("b", 64)
+	f.Add([]byte("{\"Type\":\"container\",\"Action\":\"start\",\"Actor\":{\"ID\":\""+id+"\"},\"timeNano\":1}\n{"), []byte(`{"Id":"`+id+`"}`),
+		[]byte(`{"links":[{"kind":"veth","ifindex":2,"iflink":2}]}`), []byte(`{"containers":[{"missed":"x"}]}`))
+	f.Fuzz(func(t *testing.T, events, inspect, netns, index []byte) {
+		h := LoadSource(MemSource{MemberWindowEvents: events, MemberWindowIndex: index,
+			windowContainersDir + id + "/inspect.json": inspect, windowContainersDir + id + "/netns.json": netns})
+		for _, e := range h.EngineEvents {
+			if e.Member != MemberWindowEvents || e.Line < 1 {
+				t.Fatalf("event %+v cites no line of %s", e, MemberWindowEvents)
+			}
+		}
+	})
+}
