@@ -53,6 +53,34 @@
 //     GET /containers/{id}/stats?stream=false&one-shot=true verbatim, or
 //     "error": why there is none}]}]}, one entry per container running at
 //     the time. CPU is a rate between two samples' cpu_usage.total_usage.
+//   - capture/docker-events.jsonl, the engine's events during the capture
+//     (GET /events with since the collection's start, where
+//     docker/events.jsonl ends, and no until, read as a stream until the
+//     capture ended): one event a line, the engine's JSON verbatim, as in
+//     docker/events.jsonl. The events of the first second may be in both
+//     (the same timeNano, type, actor ID and action). The stream stops at
+//     100000 events or 64 MiB; the member's note then says so, and says why
+//     when the engine broke the stream.
+//   - capture/containers/<id>/inspect.json, the engine's answer to
+//     GET /containers/<id>/json verbatim, taken as the container's first
+//     start event of the window arrived, for each container started during
+//     the capture (at most 1000).
+//   - capture/containers/<id>/netns.json, what the host said of that
+//     container's network namespace right after the inspect: {"taken":
+//     RFC 3339 UTC time, "pid": State.Pid of the inspect, "netns_inode":
+//     inode of /proc/<pid>/ns/net, "links": [{"name", "ifindex", "iflink"
+//     (a veth's: the ifindex of its host end), "kind", "mac", "addrs":
+//     [CIDR], "link_netnsid"}] (none for a container in the host's network
+//     namespace, whose links are the snapshot's), "error": why the
+//     namespace or some of it could not be read (the process had exited,
+//     its PID was another container's by then)}.
+//   - capture/containers/index.json, every container the window's events
+//     named: {"since", "ended": RFC 3339 UTC, "events": lines of
+//     capture/docker-events.jsonl, "bounded": the stream stopped at its
+//     bound, "error": why the stream failed, "containers": [{"id", "name",
+//     "events": [its actions in order], "inspect", "netns": the members
+//     written, "missed": why they are not (removed before the inspect,
+//     exited, the capture ended first)}]}.
 //
 // Fields added to an existing member within version 1, absent before:
 // capture/interfaces.json's interfaces may have the role "parent" (the

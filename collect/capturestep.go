@@ -27,6 +27,10 @@ type captureRun struct {
 	ct      host.ConntrackEventStats
 	ctErr   error
 	evErr   error
+	window  *windowRun // the engine's events during the capture
+	// windowCalls and windowDetail are the window's, for the custody record.
+	windowCalls  []bundle.Call
+	windowDetail map[string]any
 }
 
 // startCapture starts the capture and the conntrack event recording; the
@@ -83,6 +87,7 @@ func (c *collector) startCapture(ctx context.Context) {
 		wg.Wait()
 		close(run.done)
 	}()
+	run.window = c.startWindow(cctx)
 	c.capture = run
 	fmt.Fprintf(c.opts.Progress, "dockcase: capturing for %s while the snapshot runs (--capture 0 captures nothing)\n", c.opts.Capture)
 	if c.opts.ProgressTTY {
@@ -131,6 +136,9 @@ func (c *collector) finishCapture() {
 	var errs []error
 	if run.err != nil {
 		errs = append(errs, run.err)
+	}
+	if err := c.stopWindow(run); err != nil {
+		errs = append(errs, err)
 	}
 	var closeErr error
 	switch res.StopReason {
@@ -195,6 +203,10 @@ func (c *collector) recordCapture(run *captureRun, status string, err error) {
 			"kernel_dropped": res.Dropped, "over_limit": res.OverLimit, "interfaces": len(res.Interfaces),
 			"conntrack_events": run.ct.Events,
 		},
+	}
+	rec.Called = append(rec.Called, run.windowCalls...)
+	for k, v := range run.windowDetail {
+		rec.Detail.(map[string]any)[k] = v
 	}
 	if err != nil {
 		rec.Error = err.Error()

@@ -23,6 +23,14 @@
 //	preservation/commits.json            images committed from running containers, and
 //	                                     the volumes and bind mounts they do not hold
 //	images/<name>-<id12>.tar             docker save of each committed image (chunked)
+//	capture/capture.pcapng               packets captured while the snapshot runs
+//	capture/interfaces.json              the interfaces captured and their roles
+//	capture/conntrack-events.jsonl       conntrack events during the capture
+//	capture/docker-events.jsonl          the engine's events while the capture runs
+//	capture/containers/<id>/inspect.json each container started while the capture
+//	capture/containers/<id>/netns.json   runs, inspected at its start, and the links
+//	                                     of its namespace (veths' host ifindex)
+//	capture/containers/index.json        the containers of the window, what was got
 //	containment/actions.json             pause and network disconnect, when asked
 //
 // Collection is read-only except for the commits (and the containment the

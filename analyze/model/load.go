@@ -287,6 +287,7 @@ func loadHost(src Source) *Host {
 	l.loadConntrack()
 	l.loadConntrackClock()
 	l.loadEvents()
+	l.loadWindow()
 	l.loadFirewall()
 	l.attachContainers()
 	l.loadUsage()
@@ -862,7 +863,11 @@ func (l *loader) network(i int, d networkDoc) *Network {
 }
 
 func (l *loader) inspect(ct *Container) {
-	member := "docker/containers/" + ct.ID + "/inspect.json"
+	l.inspectMember(ct, "docker/containers/"+ct.ID+"/inspect.json")
+}
+
+// inspectMember reads the container's inspect from member.
+func (l *loader) inspectMember(ct *Container, member string) {
 	data, ok := l.read(member, maxInspectJSONBytes, fmt.Sprintf("configuration and addresses of container %s", ShortID(ct.ID)))
 	if !ok {
 		ct.Unknown = append(ct.Unknown, "inspect is not in the bundle: endpoints, ports and mounts unknown")
@@ -1089,6 +1094,9 @@ func (l *loader) loadConntrack() {
 // the model's DockerEvents keep only those that move addresses, the
 // timeline shows them all.
 type EngineEvent struct {
+	// Member is the member the event is a line of: docker/events.jsonl,
+	// or capture/docker-events.jsonl for the capture window's.
+	Member string
 	// Line is the event's 1-based line in the member.
 	Line         int
 	Time         time.Time
@@ -1149,7 +1157,7 @@ func (l *loader) loadEvents() {
 		if d.TimeNano == 0 {
 			at = time.Unix(d.Time, 0).UTC()
 		}
-		l.h.EngineEvents[i] = EngineEvent{Line: lines[i], Time: at, Type: d.Type, Action: d.Action, Actor: d.Actor.ID, Attributes: d.Actor.Attributes}
+		l.h.EngineEvents[i] = EngineEvent{Member: MemberEvents, Line: lines[i], Time: at, Type: d.Type, Action: d.Action, Actor: d.Actor.ID, Attributes: d.Actor.Attributes}
 	}
 	for i, d := range docs {
 		if !(d.Type == "container" && (d.Action == "start" || d.Action == "die" || d.Action == "destroy")) &&

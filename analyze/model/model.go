@@ -57,7 +57,8 @@ type Host struct {
 	Processes      []HostProcess   `json:"-"`
 	Events         []DockerEvent   `json:"-"`
 	// EngineEvents are all of docker/events.jsonl's well-formed lines, in
-	// the member's order.
+	// the member's order, then those of capture/docker-events.jsonl that
+	// the first does not hold.
 	EngineEvents []EngineEvent `json:"-"`
 	// Clock is host/clock.json; nil when absent or malformed.
 	Clock *HostClock `json:"-"`
@@ -127,6 +128,15 @@ type Container struct {
 	Evidence  []Evidence        `json:"evidence"`
 	Unknown   []string          `json:"unknown,omitempty"`
 	inspected bool
+
+	// SeenIn is SeenInCaptureWindow for a container the snapshot did not
+	// list, known from the inspect the capture window took as it started;
+	// empty for the snapshot's.
+	SeenIn string `json:"seen_in,omitempty"`
+	// HostVeths are the container's veths as the capture window read its
+	// namespace, with the ifindex of each one's host end.
+	HostVeths []HostVeth `json:"host_veths,omitempty"`
+
 	// Inspect is the container's inspect as decoded from the bundle, for
 	// the configuration rules; nil when absent or malformed. InspectErr is
 	// the decoding error of a malformed one.

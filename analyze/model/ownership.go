@@ -2,6 +2,7 @@ package model
 
 import (
 	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -105,8 +106,20 @@ func (h *Host) buildLeases() {
 			if w != nil {
 				delete(open, k)
 			}
+			windowed := false
+			if c.SeenIn == SeenInCaptureWindow && w == nil {
+				// A container of the capture window, gone since: its
+				// inspect gave the address, its attachment's events the time.
+				for i, cw := range closed {
+					if cw.k == k && cw.w.fromEv != nil {
+						w, windowed = cw.w, true
+						closed = slices.Delete(closed, i, i+1)
+						break
+					}
+				}
+			}
 			for _, addr := range []netip.Addr{ep.IP, ep.IPv6} {
-				if !addr.IsValid() || !c.Running() {
+				if !addr.IsValid() || (!c.Running() && !windowed) {
 					continue
 				}
 				l := Lease{Addr: addr.Unmap(), Container: c.ID, ContainerName: c.Name, Network: ep.Network, NetworkID: ep.NetworkID,
@@ -117,6 +130,10 @@ func (h *Host) buildLeases() {
 					// for a starting container is just before "start".
 					l.From = w.from
 					l.Evidence = append(l.Evidence, w.fromEv.Evidence)
+					if w.ended {
+						l.To = w.to
+						l.Evidence = append(l.Evidence, w.toEv.Evidence)
+					}
 				case !c.StartedAt.IsZero():
 					l.From = c.StartedAt
 					l.Note = "held since the container's last start (no connect event in the bundle)"

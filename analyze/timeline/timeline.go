@@ -6,6 +6,7 @@
 package timeline
 
 import (
+	"cmp"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
@@ -343,12 +344,16 @@ func engineEvents(h *model.Host) []Event {
 	for _, c := range h.Containers {
 		names[c.ID] = c.Name
 	}
-	sha := h.MemberSHA256(model.MemberEvents)
+	sha := map[string]string{}
 	var out []Event
 	for _, d := range h.EngineEvents {
 		at := d.Time
+		member := cmp.Or(d.Member, model.MemberEvents)
+		if _, ok := sha[member]; !ok {
+			sha[member] = h.MemberSHA256(member)
+		}
 		e := Event{Time: at, Kind: EngineEvent, Source: "docker events",
-			Evidence: &model.Evidence{Member: model.MemberEvents, SHA256: sha, Line: d.Line, Text: d.Type + " " + d.Action}, Attrs: map[string]string{"type": d.Type, "action": d.Action}}
+			Evidence: &model.Evidence{Member: member, SHA256: sha[member], Line: d.Line, Text: d.Type + " " + d.Action}, Attrs: map[string]string{"type": d.Type, "action": d.Action}}
 		name := d.Attributes["name"]
 		switch d.Type {
 		case "container":

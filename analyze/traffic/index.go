@@ -247,6 +247,12 @@ func (a *attributor) loadIfaceMap() {
 			ev.Text = fmt.Sprintf("%q is the veth of container %q", e.Name, e.ContainerName)
 			pi.container, pi.containerName, pi.evidence = e.ContainerID, e.ContainerName, []model.Evidence{ev}
 		}
+		// A veth the capture could not name: the capture window's inspect
+		// of its container read the host end's ifindex.
+		if c, ev, ok := a.h.ContainerOfHostVeth(e.Index); ok && e.Role == model.CaptureRoleVeth && (pi.container == "" || pi.container == c.ID) {
+			pi.container, pi.containerName = c.ID, c.Name
+			pi.evidence = append(pi.evidence, ev)
+		}
 	}
 	for i := range a.h.CaptureInterfaces {
 		set(&a.h.CaptureInterfaces[i])
