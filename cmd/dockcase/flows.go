@@ -122,6 +122,7 @@ endpoints, times, packets and bytes each way, and the frames that are the
 evidence. --container keeps one container's flows, --ioc keeps the flows
 that match an indicator.
 ` + listingHelp + `
+
 Exit status 3 means some flows shown stay unattributed.`,
 		Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {

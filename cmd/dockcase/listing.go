@@ -49,8 +49,9 @@ Output: a table fitted to the terminal's width on a terminal; piped or
 redirected, tab-separated lines under a header line of lower-case keys (in a
 cell a backslash is \\, a tab \t, a newline \n, another control character
 \xNN); --json prints JSON on stdout, with the same keys; --csv, where the
-output is one table, CSV (RFC 4180). --json=FILE and --csv=FILE write FILE instead (never over an
-input of the run; an existing file only with --force).`
+output is one table, CSV (RFC 4180). --json=FILE and --csv=FILE write FILE
+instead (never over an input of the run; an existing file only with
+--force).`
 
 // column is one column of a listing.
 type column struct {

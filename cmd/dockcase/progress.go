@@ -42,7 +42,12 @@ func startProgress(stderr io.Writer) *progress {
 	if !ok || !term.IsTerminal(int(f.Fd())) {
 		return &progress{}
 	}
-	p := &progress{w: stderr, stop: make(chan struct{}), done: make(chan struct{})}
+	return newProgress(stderr)
+}
+
+// newProgress starts a progress that writes to w, terminal or not.
+func newProgress(w io.Writer) *progress {
+	p := &progress{w: w, stop: make(chan struct{}), done: make(chan struct{})}
 	go p.run()
 	return p
 }
