@@ -84,6 +84,13 @@ var locateColumns = []column{{key: "time", keep: true}, {key: "container_name", 
 	{key: "network"}, {key: "local", label: "CONTAINER ADDR"}, {key: "remote"}, {key: "proto"}, {key: "state"},
 	{key: "pid", num: true, keep: true}, {key: "command", text: true}, {key: "sources"}, {key: "note", text: true}}
 
+// locateTermColumns are the table on a terminal: the container and its
+// address whole (they are the answer), the id and network left to the
+// piped and JSON forms.
+var locateTermColumns = []column{{key: "time", keep: true}, {key: "container_name", label: "CONTAINER", keep: true},
+	{key: "local", label: "CONTAINER ADDR", keep: true}, {key: "remote"}, {key: "state"}, {key: "pid", num: true, keep: true},
+	{key: "command", text: true}, {key: "sources"}, {key: "note", text: true}}
+
 func locateRow(c locate.Contact) []string {
 	name := c.ContainerName
 	switch {
@@ -193,12 +200,16 @@ func runLocate(ctx context.Context, opts *locateOptions, arg string, stdout, std
 		})
 	} else {
 		contacts, gaps = locate.Run(ctx, t, lopts)
-		l := &listing{cols: locateColumns, value: contacts}
+		l := &listing{cols: locateColumns, value: contacts, term: &listing{cols: locateTermColumns}}
 		if contacts == nil {
 			l.value = []locate.Contact{}
 		}
 		for _, c := range contacts {
-			l.add(locateRow(c)...)
+			r := locateRow(c)
+			l.add(r...)
+			// time, container, its address, remote/proto, state, pid,
+			// command, sources, note
+			l.term.add(r[0], r[1], r[4], r[5]+"/"+r[6], r[7], r[8], r[9], r[10], r[11])
 		}
 		if err := opts.output.print(l, out, stdout); err != nil {
 			return err
