@@ -231,12 +231,14 @@ func selectFlows(res *analyze.Result, container string, iocs []indicator.Indicat
 }
 
 // flowColumns are the columns of flows in TSV, CSV and JSON.
-var flowColumns = []column{{key: "first"}, {key: "last"}, {key: "container_name"}, {key: "container_id"}, {key: "rule"},
+// The container's id is last: the columns before it keep the places they
+// had before it was added (scripts read them by position).
+var flowColumns = []column{{key: "first"}, {key: "last"}, {key: "container_name"}, {key: "rule"},
 	{key: "confidence"}, {key: "member"}, {key: "interface"}, {key: "role"}, {key: "proto"},
 	{key: "client"}, {key: "client_port", num: true}, {key: "server"}, {key: "server_port", num: true}, {key: "original"},
 	{key: "packets_to_server", num: true}, {key: "packets_to_client", num: true},
 	{key: "bytes_to_server", num: true}, {key: "bytes_to_client", num: true}, {key: "tcp_flags"}, {key: "names", text: true},
-	{key: "first_frame", num: true}, {key: "last_frame", num: true}, {key: "reason", text: true}}
+	{key: "first_frame", num: true}, {key: "last_frame", num: true}, {key: "reason", text: true}, {key: "container_id"}}
 
 // flowTermColumns are the shorter columns of flows on a terminal.
 // The confidence and the dates are in the TSV, CSV and JSON. The
@@ -262,10 +264,10 @@ func flowRow(f *traffic.Flow) []string {
 		orig = fmt.Sprintf("%s:%d>%s:%d", o.Src, o.SPort, o.Dst, o.DPort)
 	}
 	u := func(n uint64) string { return strconv.FormatUint(n, 10) }
-	return []string{f.First.Format(time.RFC3339Nano), f.Last.Format(time.RFC3339Nano), f.ContainerName, f.Container, f.Rule, f.Confidence,
+	return []string{f.First.Format(time.RFC3339Nano), f.Last.Format(time.RFC3339Nano), f.ContainerName, f.Rule, f.Confidence,
 		f.Member, f.Interface, f.Role, f.Proto, f.Client.String(), strconv.Itoa(int(f.ClientPort)), f.Server.String(),
 		strconv.Itoa(int(f.ServerPort)), orig, u(f.PacketsToServer), u(f.PacketsToClient), u(f.BytesToServer),
-		u(f.BytesToClient), f.TCPFlags, flowNames(f), u(f.FirstFrame), u(f.LastFrame), f.Reason}
+		u(f.BytesToClient), f.TCPFlags, flowNames(f), u(f.FirstFrame), u(f.LastFrame), f.Reason, f.Container}
 }
 
 // flowsListing is the listing of flows, the terminal's shorter table with
