@@ -62,9 +62,20 @@ reverses the NAT (uplinks, --pcap); a published port's DNAT; a host-network
 container's socket. --ioc and --ioc-file match addresses, CIDRs and domains
 (through DNS answers, TLS SNI and HTTP Host) and say which containers talked
 to them. Exit status 3 means the bundle has gaps that leave answers unknown,
-or captured flows stay unattributed ("host or unknown").`,
-		Args: cobra.ExactArgs(1),
+or captured flows stay unattributed ("host or unknown").
+
+--json prints the dockcase-analysis/v1 document on stdout instead of the
+summary; --json=FILE writes it to FILE and the summary is printed (the
+spelling "--json FILE" still works, with a notice: it is deprecated). --html
+and --md write the reports ("-": stdout). No output file replaces an input
+of the run, nor an existing file without --force.`,
+		Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			legacy := outputFlags{legacy: []string{"json"}}
+			args, err := legacy.takeLegacyValue(cmd, args, 1)
+			if err != nil {
+				return &usageError{err}
+			}
 			return runReading(cmd, &opts.trust, args[0], func(path string) error {
 				return runAnalyze(opts, path, cmd.OutOrStdout(), cmd.ErrOrStderr())
 			})
@@ -73,7 +84,8 @@ or captured flows stay unattributed ("host or unknown").`,
 	opts.trust.addFlags(cmd.Flags())
 	cmd.Flags().BoolVar(&opts.allowUnverified, "allow-unverified", false, "analyse a bundle that failed verification (every output says so)")
 	cmd.Flags().StringArrayVar(&opts.to, "to", nil, "explain paths towards this `IP` (repeatable)")
-	cmd.Flags().StringVar(&opts.jsonOut, "json", "", "write the dockcase-analysis/v1 document to `FILE` (- for stdout)")
+	cmd.Flags().StringVar(&opts.jsonOut, "json", "", "print the dockcase-analysis/v1 document on stdout (--json=`FILE` writes FILE instead)")
+	cmd.Flags().Lookup("json").NoOptDefVal = "-"
 	opts.traffic.addFlags(cmd.Flags())
 	opts.reports.addFlags(cmd.Flags())
 	cmd.Flags().StringVar(&opts.hashFile, "hash-file", "", "flag files whose SHA-256 is in `FILE` (sha256sum format or bare hashes)")
@@ -115,6 +127,9 @@ func runAnalyze(opts *analyzeOptions, path string, stdout, stderr io.Writer) err
 	if err := opts.reports.check(out); err != nil {
 		return err
 	}
+	prog := startProgress(stderr)
+	defer prog.end()
+	prog.phase("verifying the bundle")
 	b, err := openForAnalysis(opts, path)
 	if err != nil {
 		return err
@@ -133,10 +148,12 @@ func runAnalyze(opts *analyzeOptions, path string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
+	prog.phase("analysing (captures, paths, findings, timeline)")
 	res, err := c.Result()
 	if err != nil {
 		return err
 	}
+	prog.end()
 	if opts.jsonOut != "" {
 		// Streamed to the file as it is encoded: the document of 100k flows
 		// is some 60 MB, which need not sit in memory twice.

@@ -6,11 +6,11 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/dockcase/dockcase/bundle"
-	"github.com/dockcase/dockcase/report"
 	"github.com/spf13/cobra"
 	"golang.org/x/crypto/ssh"
 )
@@ -95,8 +95,10 @@ func warnUnsigned(stderr io.Writer, ev bundle.CustodyEvent, signer ssh.Signer, p
 }
 
 type custodyShowOptions struct {
-	trust trustOptions
-	head  string
+	trust  trustOptions
+	head   string
+	output outputFlags
+	force  bool
 }
 
 func newCustodyShowCmd() *cobra.Command {
@@ -112,90 +114,173 @@ signature that does not verify names its line (exit 4); unsigned events, or
 events signed by a key no trust anchor names, are listed (exit 5).
 
 The last line printed gives the log's head, the SHA-256 of its last line:
-record it in the case notes. Removing the last events leaves a shorter chain
-that is intact; --head SHA256 fails unless an event of the log has that hash.`,
+record it in the case notes (piped, it is the last event's line_sha256, and
+the verdict lines go to stderr). Removing the last events leaves a shorter
+chain that is intact; --head SHA256 fails unless an event of the log has
+that hash.
+` + listingHelp,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runCustodyShow(opts, args[0], cmd.OutOrStdout())
+			return runCustodyShow(opts, args[0], cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
 	cmd.Flags().StringVar(&opts.trust.allowedSigners, "allowed-signers", "", "trust the custody signers in `FILE` (ssh-keygen allowed_signers format)")
 	cmd.Flags().StringVar(&opts.trust.fingerprint, "fingerprint", "", "trust the custody signer with this SHA256:… `fingerprint`")
 	cmd.Flags().StringVar(&opts.head, "head", "", "fail unless an event's line has this `SHA256` (a head recorded earlier)")
+	opts.output.addFlags(cmd.Flags(), "the events and the verdict", true)
+	addForceFlag(cmd.Flags(), &opts.force)
 	return cmd
 }
 
-func runCustodyShow(opts *custodyShowOptions, path string, stdout io.Writer) error {
+// custodyDoc is the JSON of custody show.
+type custodyDoc struct {
+	BundleSHA256 string      `json:"bundle_sha256"`
+	Log          string      `json:"custody_log"`
+	Events       []rowObject `json:"events"`
+	// Intact is false when the chain or a signature failed (Error says
+	// where) or the recorded --head was not found.
+	Intact    bool     `json:"chain_intact"`
+	Error     string   `json:"error,omitempty"`
+	Head      string   `json:"head,omitempty"`
+	Unsigned  []string `json:"unsigned"`
+	Untrusted []string `json:"untrusted"`
+}
+
+func runCustodyShow(opts *custodyShowOptions, path string, stdout, stderr io.Writer) error {
 	trust, err := opts.trust.custodyTrust()
 	if err != nil {
+		return err
+	}
+	out := newOutputs(opts.force)
+	out.bundle(path)
+	if err := opts.output.check(out); err != nil {
 		return err
 	}
 	sum, err := bundle.FileSHA256(path)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "bundle sha256: %s\n", sum)
-	recs, err := checkCustodyLog(path, sum, trust, opts.head, stdout, "")
+	chk, err := checkCustodyLog(path, sum, trust, opts.head)
 	if errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("no custody log: %w", err)
+	}
+	l := custodyListing(chk.recs)
+	if opts.output.table(stdout) {
+		fmt.Fprintf(stdout, "bundle sha256: %s\n", sum)
+		if perr := l.term.writeTable(stdout, terminalWidth(stdout)); perr != nil {
+			return perr
+		}
+		if err == nil {
+			for _, line := range chk.verdict() {
+				fmt.Fprintln(stdout, line)
+			}
+		}
+	} else {
+		doc := custodyDoc{BundleSHA256: sum, Log: chk.log, Events: l.objects(), Intact: err == nil,
+			Unsigned: chk.unsigned, Untrusted: chk.untrusted}
+		if err != nil {
+			doc.Error = err.Error()
+		} else {
+			doc.Head = chk.head()
+		}
+		l.value = doc
+		if perr := opts.output.print(l, out, stdout); perr != nil {
+			return fmt.Errorf("write custody log: %w", perr)
+		}
+		if err == nil {
+			for _, line := range chk.verdict() {
+				fmt.Fprintf(stderr, "dockcase: %s\n", line)
+			}
+		}
 	}
 	if err != nil {
 		return err
 	}
-	return custodyTrusted(path, recs)
+	return custodyTrusted(path, chk.recs)
 }
 
-// checkCustodyLog checks the bundle's custody log and prints its events: as
-// a table when indent is empty, else one line each under indent. The error
-// is a *bundle.CustodyError for a broken chain or a bad signature.
-func checkCustodyLog(path, sum string, trust bundle.Trust, head string, stdout io.Writer, indent string) ([]bundle.CustodyRecord, error) {
-	logPath := bundle.CustodyPath(path)
-	f, err := os.Open(logPath)
+// custodyCheck is what checking a custody log found.
+type custodyCheck struct {
+	log       string
+	recs      []bundle.CustodyRecord
+	unsigned  []string // the events' numbers
+	untrusted []string // "3 (SHA256:…)"
+}
+
+// head is the SHA-256 of the log's last line; "" for an empty log.
+func (c *custodyCheck) head() string {
+	if len(c.recs) == 0 {
+		return ""
+	}
+	return c.recs[len(c.recs)-1].LineSHA256
+}
+
+// verdict is what the check says of an intact chain, one line each.
+func (c *custodyCheck) verdict() []string {
+	head := ""
+	if h := c.head(); h != "" {
+		head = ", head " + h
+	}
+	out := []string{fmt.Sprintf("chain intact: %d event(s)%s", len(c.recs), head)}
+	if len(c.unsigned) > 0 {
+		out = append(out, fmt.Sprintf("unsigned: event %s: anyone who could write the log could have written them", strings.Join(c.unsigned, ", ")))
+	}
+	if len(c.untrusted) > 0 {
+		out = append(out, fmt.Sprintf("signed by a key no --allowed-signers or --fingerprint names: event %s", strings.Join(c.untrusted, ", ")))
+	}
+	return out
+}
+
+// checkCustodyLog checks the bundle's custody log. The error is a
+// *bundle.CustodyError for a broken chain, a bad signature or a missing
+// head; the events read before it are returned with it.
+func checkCustodyLog(path, sum string, trust bundle.Trust, head string) (*custodyCheck, error) {
+	chk := &custodyCheck{log: bundle.CustodyPath(path)}
+	f, err := os.Open(chk.log)
 	if err != nil {
-		return nil, err
+		return chk, err
 	}
 	defer f.Close()
 	recs, cerr := bundle.VerifyCustody(f, sum, trust)
-	if indent == "" {
-		var rows [][]string
-		for _, r := range recs {
-			rows = append(rows, []string{fmt.Sprint(r.Seq), r.Time.UTC().Format(time.RFC3339), r.Action, r.By, r.Where, r.Note, custodySigner(r)})
-		}
-		if err := report.Table(stdout, []string{"#", "time (UTC)", "action", "by", "where", "note", "signature"}, rows); err != nil {
-			return recs, err
-		}
-	} else {
-		for _, r := range recs {
-			fmt.Fprintf(stdout, "%s%d %s %s by %q: %s\n", indent, r.Seq, r.Time.UTC().Format(time.RFC3339), r.Action, r.By, custodySigner(r))
-		}
-	}
+	chk.recs = recs
 	if cerr != nil {
-		return recs, fmt.Errorf("%s: %w", logPath, cerr)
+		return chk, fmt.Errorf("%s: %w", chk.log, cerr)
 	}
 	if head != "" && !hasHead(recs, head) {
-		return recs, fmt.Errorf("%s: %w", logPath, &bundle.CustodyError{Line: len(recs), Reason: fmt.Sprintf("no event has the recorded head %s: events were removed from the end", head)})
+		return chk, fmt.Errorf("%s: %w", chk.log, &bundle.CustodyError{Line: len(recs), Reason: fmt.Sprintf("no event has the recorded head %s: events were removed from the end", head)})
 	}
-	var unsigned, untrusted []string
+	chk.unsigned, chk.untrusted = []string{}, []string{}
 	for _, r := range recs {
 		switch {
 		case !r.Signed():
-			unsigned = append(unsigned, fmt.Sprint(r.Seq))
+			chk.unsigned = append(chk.unsigned, fmt.Sprint(r.Seq))
 		case !r.Trusted:
-			untrusted = append(untrusted, fmt.Sprintf("%d (%s)", r.Seq, r.Fingerprint))
+			chk.untrusted = append(chk.untrusted, fmt.Sprintf("%d (%s)", r.Seq, r.Fingerprint))
 		}
 	}
-	head = ""
-	if len(recs) > 0 {
-		head = ", head " + recs[len(recs)-1].LineSHA256
+	return chk, nil
+}
+
+// custodyColumns are the columns of custody show.
+var custodyColumns = []column{{key: "seq", num: true}, {key: "time"}, {key: "action"}, {key: "by"}, {key: "where"},
+	{key: "note", text: true}, {key: "signed"}, {key: "fingerprint"}, {key: "trusted"}, {key: "line_sha256"}}
+
+// custodyListing is the listing of custody events.
+func custodyListing(recs []bundle.CustodyRecord) *listing {
+	l := &listing{cols: custodyColumns, name: "events", term: &listing{cols: []column{{key: "seq", label: "#", num: true, keep: true},
+		{key: "time", label: "TIME (UTC)", keep: true}, {key: "action"}, {key: "by"}, {key: "where"}, {key: "note", text: true}, {key: "signature"}}}}
+	yes := func(b bool) string {
+		if b {
+			return "yes"
+		}
+		return "no"
 	}
-	fmt.Fprintf(stdout, "%schain intact: %d event(s)%s\n", indent, len(recs), head)
-	if len(unsigned) > 0 {
-		fmt.Fprintf(stdout, "%sunsigned: event %s: anyone who could write the log could have written them\n", indent, strings.Join(unsigned, ", "))
+	for _, r := range recs {
+		t := r.Time.UTC().Format(time.RFC3339)
+		l.add(strconv.Itoa(r.Seq), t, r.Action, r.By, r.Where, r.Note, yes(r.Signed()), r.Fingerprint, yes(r.Trusted), r.LineSHA256)
+		l.term.add(strconv.Itoa(r.Seq), t, r.Action, r.By, r.Where, r.Note, custodySigner(r))
 	}
-	if len(untrusted) > 0 {
-		fmt.Fprintf(stdout, "%ssigned by a key no --allowed-signers or --fingerprint names: event %s\n", indent, strings.Join(untrusted, ", "))
-	}
-	return recs, nil
+	return l
 }
 
 // custodyTrusted returns an untrusted error unless every event is signed by

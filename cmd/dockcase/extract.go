@@ -55,7 +55,9 @@ func runExtract(opts *extractOptions, path string, stdout, stderr io.Writer) err
 	if err := out.check("-o", opts.out); err != nil {
 		return err
 	}
-	b, c, res, err := analyzeTraffic(&opts.analyze, path)
+	prog := startProgress(stderr)
+	defer prog.end()
+	b, c, res, err := analyzeTraffic(&opts.analyze, path, prog)
 	if err != nil {
 		return err
 	}

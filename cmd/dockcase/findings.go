@@ -1,12 +1,12 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/dockcase/dockcase/analyze"
 	"github.com/dockcase/dockcase/analyze/flow"
@@ -24,7 +24,8 @@ type findingsOptions struct {
 	minSeverity     string
 	hashFile        string
 	traffic         trafficOptions
-	json            bool
+	output          outputFlags
+	force           bool
 }
 
 // findingsVersion is the version of the findings JSON document.
@@ -59,11 +60,17 @@ image build history. --ioc and --ioc-file are read as analyze reads them.
 
 Each finding names its evidence: the bundle member, its SHA-256 and a JSON
 pointer, line or layer entry. A rule that fails shows as an "internal-rule-panic"
-finding; the other rules still run.`,
+finding; the other rules still run.
+
+On a terminal the table is followed by each finding's details; piped, the
+tab-separated lines have one finding a line (why and evidence included).
+--json prints the ` + findingsVersion + ` document: the findings and the
+committed layers' files.
+` + listingHelp,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runReading(cmd, &opts.trust, args[0], func(path string) error {
-				return runFindings(opts, path, cmd.OutOrStdout())
+				return runFindings(opts, path, cmd.OutOrStdout(), cmd.ErrOrStderr())
 			})
 		},
 	}
@@ -72,11 +79,12 @@ finding; the other rules still run.`,
 	cmd.Flags().StringVar(&opts.minSeverity, "min-severity", "info", "show findings of this `severity` and above: info, low, medium, high, critical")
 	cmd.Flags().StringVar(&opts.hashFile, "hash-file", "", "flag files whose SHA-256 is in `FILE` (sha256sum output or one digest a line)")
 	opts.traffic.addFlags(cmd.Flags())
-	cmd.Flags().BoolVar(&opts.json, "json", false, "print the findings as JSON ("+findingsVersion+")")
+	opts.output.addFlags(cmd.Flags(), "the findings ("+findingsVersion+")", true)
+	addForceFlag(cmd.Flags(), &opts.force)
 	return cmd
 }
 
-func runFindings(opts *findingsOptions, path string, stdout io.Writer) error {
+func runFindings(opts *findingsOptions, path string, stdout, stderr io.Writer) error {
 	minSev, err := triage.ParseSeverity(opts.minSeverity)
 	if err != nil {
 		return usagef("--min-severity: %v", err)
@@ -85,10 +93,20 @@ func runFindings(opts *findingsOptions, path string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	out := newOutputs(opts.force)
+	out.bundle(path)
+	opts.traffic.inputs(out)
+	out.input("--hash-file", opts.hashFile)
+	if err := opts.output.check(out); err != nil {
+		return err
+	}
 	badHashes, err := readHashFile(opts.hashFile)
 	if err != nil {
 		return err
 	}
+	prog := startProgress(stderr)
+	defer prog.end()
+	prog.phase("verifying the bundle")
 	b, err := openForAnalysis(&analyzeOptions{trust: opts.trust, allowUnverified: opts.allowUnverified}, path)
 	if err != nil {
 		return err
@@ -99,23 +117,63 @@ func runFindings(opts *findingsOptions, path string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	prog.phase("running the rules")
 	fs, err := c.Findings()
 	if err != nil {
 		return err
 	}
+	prog.end()
 	doc := findingsDoc{Version: findingsVersion, Bundle: path, Findings: fs, Files: c.ChangedFiles()}
 	if b.Err != nil {
 		doc.Warning = unverifiedWarning(b.Err)
 	}
-	if opts.json {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(doc); err != nil {
-			return fmt.Errorf("encode findings: %w", err)
-		}
-		return nil
+	l := findingsListing(doc)
+	if opts.output.table(stdout) {
+		return printFindings(stdout, doc, l)
 	}
-	return printFindings(stdout, doc)
+	if doc.Warning != "" {
+		fmt.Fprintf(stderr, "dockcase: %s\n", report.TerminalText(doc.Warning))
+	}
+	if err := opts.output.print(l, out, stdout); err != nil {
+		return fmt.Errorf("write findings: %w", err)
+	}
+	return nil
+}
+
+// findingColumns are the columns of findings; count, first and last are
+// those of a grouped finding (one per rule, container and indicator).
+var findingColumns = []column{{key: "severity"}, {key: "id"}, {key: "container_name"}, {key: "container_id"},
+	{key: "title", text: true}, {key: "indicator"}, {key: "count", num: true}, {key: "first"}, {key: "last"},
+	{key: "why", text: true}, {key: "file"}, {key: "evidence", text: true}}
+
+// findingsListing is the listing of findings; --json prints doc.
+func findingsListing(doc findingsDoc) *listing {
+	l := &listing{cols: findingColumns, name: "findings", warning: doc.Warning, value: doc,
+		term: &listing{cols: []column{{key: "n", label: "#", num: true, keep: true}, {key: "severity", keep: true}, {key: "id"},
+			{key: "container_name", label: "CONTAINER"}, {key: "title", text: true}}}}
+	when := func(t time.Time) string {
+		if t.IsZero() {
+			return ""
+		}
+		return t.UTC().Format(time.RFC3339Nano)
+	}
+	for i, f := range doc.Findings {
+		count, file := "", ""
+		if f.Count > 0 {
+			count = strconv.Itoa(f.Count)
+		}
+		if f.File != nil {
+			file = f.File.Path
+		}
+		ev := make([]string, len(f.Evidence))
+		for j, e := range f.Evidence {
+			ev[j] = evidenceLine(e)
+		}
+		l.add(f.Severity, f.ID, f.ContainerName, f.Container, f.Title, f.Indicator, count, when(f.First), when(f.Last),
+			f.Why, file, strings.Join(ev, "; "))
+		l.term.add(strconv.Itoa(i+1), strings.ToUpper(f.Severity), f.ID, f.ContainerName, f.Title)
+	}
+	return l
 }
 
 // unverifiedWarning is the first line of every output of a bundle that
@@ -124,7 +182,9 @@ func unverifiedWarning(err error) string {
 	return fmt.Sprintf("UNVERIFIED: this bundle failed verification (%v); it was read only because --allow-unverified was given, and nothing in it can be relied on", err)
 }
 
-func printFindings(w io.Writer, doc findingsDoc) error {
+// printFindings writes the findings on a terminal: the table, then each
+// finding's details.
+func printFindings(w io.Writer, doc findingsDoc, l *listing) error {
 	if doc.Warning != "" {
 		fmt.Fprintln(w, report.TerminalText(doc.Warning))
 	}
@@ -132,15 +192,7 @@ func printFindings(w io.Writer, doc findingsDoc) error {
 		_, err := fmt.Fprintln(w, "No findings.")
 		return err
 	}
-	rows := make([][]string, 0, len(doc.Findings))
-	for i, f := range doc.Findings {
-		ct := f.ContainerName
-		if ct == "" {
-			ct = "-"
-		}
-		rows = append(rows, []string{strconv.Itoa(i + 1), strings.ToUpper(f.Severity), f.ID, ct, f.Title})
-	}
-	if err := report.Table(w, []string{"#", "Severity", "ID", "Container", "Title"}, rows); err != nil {
+	if err := l.term.writeTable(w, terminalWidth(w)); err != nil {
 		return err
 	}
 	for i, f := range doc.Findings {

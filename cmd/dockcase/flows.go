@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bufio"
-	"encoding/csv"
 	"fmt"
 	"io"
 	"os"
@@ -107,11 +105,12 @@ func unattributedError(res *analyze.Result, stderr io.Writer) error {
 type flowsOptions struct {
 	analyze   analyzeOptions
 	container string
-	csvOut    string
+	output    outputFlags
 }
 
 func newFlowsCmd() *cobra.Command {
 	opts := &flowsOptions{}
+	opts.output.legacy = []string{"csv"}
 	cmd := &cobra.Command{
 		Use:   "flows BUNDLE",
 		Short: "List the captured flows, each attributed to a container",
@@ -121,10 +120,16 @@ decided it (veth, address-owner, conntrack, conntrack-event, correlation,
 dnat, host-socket; or host, foreign, unknown) with a confidence, the
 endpoints, times, packets and bytes each way, and the frames that are the
 evidence. --container keeps one container's flows, --ioc keeps the flows
-that match an indicator; --csv writes the table to a file instead.
+that match an indicator.
+` + listingHelp + `
+
 Exit status 3 means some flows shown stay unattributed.`,
-		Args: cobra.ExactArgs(1),
+		Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			args, err := opts.output.takeLegacyValue(cmd, args, 1)
+			if err != nil {
+				return &usageError{err}
+			}
 			return runReading(cmd, &opts.analyze.trust, args[0], func(path string) error {
 				return runFlows(opts, path, cmd.OutOrStdout(), cmd.ErrOrStderr())
 			})
@@ -134,7 +139,7 @@ Exit status 3 means some flows shown stay unattributed.`,
 	cmd.Flags().BoolVar(&opts.analyze.allowUnverified, "allow-unverified", false, "analyse a bundle that failed verification (every output says so)")
 	opts.analyze.traffic.addFlags(cmd.Flags())
 	cmd.Flags().StringVar(&opts.container, "container", "", "only the flows of this container (`NAME` or id)")
-	cmd.Flags().StringVar(&opts.csvOut, "csv", "", "write the flows as CSV to `FILE` (- for stdout)")
+	opts.output.addFlags(cmd.Flags(), "the flows", true)
 	addForceFlag(cmd.Flags(), &opts.analyze.force)
 	return cmd
 }
@@ -143,20 +148,24 @@ Exit status 3 means some flows shown stay unattributed.`,
 // its traffic (only: no findings, timeline or paths); it refuses a bundle
 // without captures when no --pcap is given. res holds the traffic part of
 // the analysis document: warning, containers, captures, flows and IOCs.
-func analyzeTraffic(opts *analyzeOptions, path string) (*bundle.Bundle, *analyze.Case, *analyze.Result, error) {
+// The phases show on prog.
+func analyzeTraffic(opts *analyzeOptions, path string, prog *progress) (*bundle.Bundle, *analyze.Case, *analyze.Result, error) {
 	iocs, err := opts.traffic.indicators()
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	prog.phase("verifying the bundle")
 	b, err := openForAnalysis(opts, path)
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	prog.phase("reading the bundle")
 	c, err := analyze.Open(b, analyze.Options{IOCs: iocs, Pcaps: opts.traffic.pcaps, Flow: flow.Options{MaxFlows: opts.traffic.maxFlows}})
 	if err != nil {
 		b.Close()
 		return nil, nil, nil, err
 	}
+	prog.phase("reading the captures")
 	t, err := c.Traffic()
 	if err != nil {
 		b.Close()
@@ -166,6 +175,7 @@ func analyzeTraffic(opts *analyzeOptions, path string) (*bundle.Bundle, *analyze
 		b.Close()
 		return nil, nil, nil, traffic.ErrNoCapture
 	}
+	prog.phase("matching the indicators")
 	hits, err := c.IOCs()
 	if err != nil {
 		b.Close()
@@ -220,43 +230,73 @@ func selectFlows(res *analyze.Result, container string, iocs []indicator.Indicat
 	return out, nil
 }
 
-// csvBufferBytes is the write buffer of the flows CSV: 1 MiB.
-const csvBufferBytes = 1 << 20
+// flowColumns are the columns of flows in TSV, CSV and JSON.
+// The container's id is last: the columns before it keep the places they
+// had before it was added (scripts read them by position).
+var flowColumns = []column{{key: "first"}, {key: "last"}, {key: "container_name"}, {key: "rule"},
+	{key: "confidence"}, {key: "member"}, {key: "interface"}, {key: "role"}, {key: "proto"},
+	{key: "client"}, {key: "client_port", num: true}, {key: "server"}, {key: "server_port", num: true}, {key: "original"},
+	{key: "packets_to_server", num: true}, {key: "packets_to_client", num: true},
+	{key: "bytes_to_server", num: true}, {key: "bytes_to_client", num: true}, {key: "tcp_flags"}, {key: "names", text: true},
+	{key: "first_frame", num: true}, {key: "last_frame", num: true}, {key: "reason", text: true}, {key: "container_id"}}
 
-var flowsHeader = []string{"first", "last", "container", "rule", "confidence", "member", "interface", "role", "proto",
-	"client", "client_port", "server", "server_port", "original", "packets_to_server", "packets_to_client",
-	"bytes_to_server", "bytes_to_client", "tcp_flags", "names", "first_frame", "last_frame", "reason"}
+// flowTermColumns are the shorter columns of flows on a terminal.
+// The confidence and the dates are in the TSV, CSV and JSON. The
+// endpoints are cut where the terminal is narrow (the TSV has them whole).
+var flowTermColumns = []column{{key: "first", label: "TIME", keep: true}, {key: "container_name", label: "CONTAINER"}, {key: "rule"},
+	{key: "interface", label: "IFACE"}, {key: "client"}, {key: "server"},
+	{key: "packets", label: "PKTS C>S/S>C", keep: true}, {key: "names", text: true}}
 
-func flowRow(f *traffic.Flow) []string {
-	who := f.ContainerName
-	if who == "" {
-		who = f.Container
-	}
-	orig := ""
-	if o := f.Original; o != nil {
-		orig = fmt.Sprintf("%s:%d>%s:%d", o.Src, o.SPort, o.Dst, o.DPort)
-	}
+// flowNames are the names a flow was seen with: DNS, TLS SNI, HTTP Host.
+func flowNames(f *traffic.Flow) string {
 	names := append([]string{}, f.Names...)
 	for _, n := range []string{f.SNI, f.HTTPHost} {
 		if n != "" {
 			names = append(names, n)
 		}
 	}
+	return strings.Join(names, " ")
+}
+
+func flowRow(f *traffic.Flow) []string {
+	orig := ""
+	if o := f.Original; o != nil {
+		orig = fmt.Sprintf("%s:%d>%s:%d", o.Src, o.SPort, o.Dst, o.DPort)
+	}
 	u := func(n uint64) string { return strconv.FormatUint(n, 10) }
-	return []string{f.First.Format(time.RFC3339Nano), f.Last.Format(time.RFC3339Nano), who, f.Rule, f.Confidence,
+	return []string{f.First.Format(time.RFC3339Nano), f.Last.Format(time.RFC3339Nano), f.ContainerName, f.Rule, f.Confidence,
 		f.Member, f.Interface, f.Role, f.Proto, f.Client.String(), strconv.Itoa(int(f.ClientPort)), f.Server.String(),
 		strconv.Itoa(int(f.ServerPort)), orig, u(f.PacketsToServer), u(f.PacketsToClient), u(f.BytesToServer),
-		u(f.BytesToClient), f.TCPFlags, strings.Join(names, " "), u(f.FirstFrame), u(f.LastFrame), f.Reason}
+		u(f.BytesToClient), f.TCPFlags, flowNames(f), u(f.FirstFrame), u(f.LastFrame), f.Reason, f.Container}
+}
+
+// flowsListing is the listing of flows, the terminal's shorter table with
+// it.
+func flowsListing(flows []*traffic.Flow, warning string) *listing {
+	l := &listing{cols: flowColumns, name: "flows", warning: warning, term: &listing{cols: flowTermColumns}}
+	for _, f := range flows {
+		l.add(flowRow(f)...)
+		who := f.ContainerName
+		if who == "" {
+			who = f.Container
+		}
+		l.term.add(f.First.UTC().Format("15:04:05"), who, f.Rule, f.Interface,
+			fmt.Sprintf("%s:%d", f.Client, f.ClientPort), fmt.Sprintf("%s:%d/%s", f.Server, f.ServerPort, f.Proto),
+			fmt.Sprintf("%d/%d", f.PacketsToServer, f.PacketsToClient), flowNames(f))
+	}
+	return l
 }
 
 func runFlows(opts *flowsOptions, path string, stdout, stderr io.Writer) error {
 	out := newOutputs(opts.analyze.force)
 	out.bundle(path)
 	opts.analyze.traffic.inputs(out)
-	if err := out.check("--csv", opts.csvOut); err != nil {
+	if err := opts.output.check(out); err != nil {
 		return err
 	}
-	b, c, res, err := analyzeTraffic(&opts.analyze, path)
+	prog := startProgress(stderr)
+	defer prog.end()
+	b, c, res, err := analyzeTraffic(&opts.analyze, path, prog)
 	if err != nil {
 		return err
 	}
@@ -266,6 +306,7 @@ func runFlows(opts *flowsOptions, path string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	prog.end()
 	if res.Warning != "" {
 		fmt.Fprintf(stderr, "dockcase: WARNING: %s\n", res.Warning)
 	}
@@ -275,42 +316,10 @@ func runFlows(opts *flowsOptions, path string, stdout, stderr io.Writer) error {
 			unknown++
 		}
 	}
-	if opts.csvOut != "" {
-		if err := out.write(opts.csvOut, stdout, func(w io.Writer) error {
-			// The csv writer's own buffer is 4 KiB; this one writes the
-			// file in large blocks (csv.Writer uses it as its own).
-			bw := bufio.NewWriterSize(w, csvBufferBytes)
-			cw := csv.NewWriter(bw)
-			if res.Warning != "" {
-				cw.Write([]string{"# " + res.Warning})
-			}
-			cw.Write(flowsHeader)
-			for _, f := range flows {
-				cw.Write(csvSafe(flowRow(f)))
-			}
-			cw.Flush()
-			if err := cw.Error(); err != nil {
-				return err
-			}
-			return bw.Flush()
-		}); err != nil {
-			return fmt.Errorf("write flows: %w", err)
-		}
-	} else {
-		if res.Warning != "" {
-			fmt.Fprintf(stdout, "WARNING: %s\n\n", report.TerminalText(res.Warning))
-		}
-		header := []string{"first", "container", "rule", "conf", "interface", "proto", "client", "server", "pkts c>s/s>c", "names"}
-		var rows [][]string
-		for _, f := range flows {
-			r := flowRow(f)
-			rows = append(rows, []string{f.First.Format("15:04:05.000"), orDashStr(r[2]), f.Rule, f.Confidence, f.Interface, f.Proto,
-				fmt.Sprintf("%s:%d", f.Client, f.ClientPort), fmt.Sprintf("%s:%d", f.Server, f.ServerPort),
-				fmt.Sprintf("%d/%d", f.PacketsToServer, f.PacketsToClient), r[19]})
-		}
-		if err := report.Table(stdout, header, rows); err != nil {
-			return err
-		}
+	if err := opts.output.print(flowsListing(flows, res.Warning), out, stdout); err != nil {
+		return fmt.Errorf("write flows: %w", err)
+	}
+	if opts.output.table(stdout) {
 		fmt.Fprintf(stdout, "%d flows\n", len(flows))
 	}
 	for _, c := range res.Captures {
@@ -325,13 +334,6 @@ func runFlows(opts *flowsOptions, path string, stdout, stderr io.Writer) error {
 		return &gapsError{msg}
 	}
 	return nil
-}
-
-func orDashStr(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
 }
 
 // csvSafe defuses cells a spreadsheet would run as a formula: names and

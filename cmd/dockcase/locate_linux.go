@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -16,12 +17,12 @@ import (
 	"github.com/dockcase/dockcase/collect/locate"
 	"github.com/dockcase/dockcase/report"
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 )
 
 type locateOptions struct {
 	watch      time.Duration
-	json       bool
+	output     outputFlags
+	force      bool
 	dockerHost string
 	noPackets  bool
 }
@@ -52,13 +53,16 @@ address and port. For a domain, the DNS answers seen on the bridges and
 veths that name it add their addresses to the watch (said on stderr).
 --no-packets watches conntrack events only.
 
-Output: one line per contact, a table on a terminal, tab-separated lines
-otherwise, JSON with --json (an array; JSON lines with --watch). Locate
-changes nothing on the host. It exits 0 when it could read the whole host,
+Output: one line per contact. Without --watch, the listing convention below;
+--json prints an array of contacts. With --watch, contacts are printed as
+they are seen: tab-separated lines under a header (also on a terminal, whose
+width a stream cannot know), JSON lines with --json, CSV with --csv, always
+on stdout. Locate changes nothing on the host. It exits 0 when it could read the whole host,
 whether a container was found or not: when none was, stdout lists no
 container and stderr says "no container in contact with …". It exits 1 on an
 error and 3 when part of the host could not be read (an answer of none is
-then not to be relied on).`,
+then not to be relied on).
+` + listingHelp,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runLocate(cmd.Context(), opts, args[0], cmd.OutOrStdout(), cmd.ErrOrStderr())
@@ -66,14 +70,26 @@ then not to be relied on).`,
 	}
 	f := cmd.Flags()
 	f.DurationVar(&opts.watch, "watch", 0, "then watch for new contacts this `long` (e.g. 60s)")
-	f.BoolVar(&opts.json, "json", false, "print JSON")
+	opts.output.addFlags(f, "the contacts", true)
+	addForceFlag(f, &opts.force)
 	f.BoolVar(&opts.noPackets, "no-packets", false, "with --watch, follow conntrack events only, not packets")
 	f.StringVar(&opts.dockerHost, "docker-host", "", "Docker API address (default DOCKER_HOST or unix:///var/run/docker.sock)")
 	return cmd
 }
 
-// locateHeader is the table header; locateRow gives the cells in its order.
-var locateHeader = []string{"TIME", "CONTAINER", "ID", "NETWORK", "CONTAINER ADDR", "REMOTE", "PROTO", "STATE", "PID", "COMMAND", "SOURCE", "NOTE"}
+// locateColumns are the columns of locate; locateRow gives the cells in
+// their order. The keys are the JSON's (container_id, container_name,
+// pid…) where a contact's JSON has the same field.
+var locateColumns = []column{{key: "time", keep: true}, {key: "container_name", label: "CONTAINER"}, {key: "container_id", label: "ID"},
+	{key: "network"}, {key: "local", label: "CONTAINER ADDR"}, {key: "remote"}, {key: "proto"}, {key: "state"},
+	{key: "pid", num: true, keep: true}, {key: "command", text: true}, {key: "sources"}, {key: "note", text: true}}
+
+// locateTermColumns are the table on a terminal: the container and its
+// address whole (they are the answer), the id and network left to the
+// piped and JSON forms.
+var locateTermColumns = []column{{key: "time", keep: true}, {key: "container_name", label: "CONTAINER", keep: true},
+	{key: "local", label: "CONTAINER ADDR", keep: true}, {key: "remote"}, {key: "state"}, {key: "pid", num: true, keep: true},
+	{key: "command", text: true}, {key: "sources"}, {key: "note", text: true}}
 
 func locateRow(c locate.Contact) []string {
 	name := c.ContainerName
@@ -97,16 +113,21 @@ func locateRow(c locate.Contact) []string {
 	}
 }
 
-// locateLine is a contact as one tab-separated line; every cell goes
-// through report.TerminalText, which also escapes tabs and newlines, so a
-// command line cannot add columns or lines.
+// locateHeaderLine is the TSV header of a watch.
+func locateHeaderLine() string {
+	keys := make([]string, len(locateColumns))
+	for i, c := range locateColumns {
+		keys[i] = c.key
+	}
+	return strings.Join(keys, "\t")
+}
+
+// locateLine is a contact as one tab-separated line; every cell is
+// escaped by tsvCell, so a command line cannot add columns or lines.
 func locateLine(c locate.Contact) string {
 	row := locateRow(c)
 	for i, cell := range row {
-		if cell == "" {
-			cell = "-"
-		}
-		row[i] = report.TerminalText(cell)
+		row[i] = tsvCell(cell)
 	}
 	return strings.Join(row, "\t")
 }
@@ -130,6 +151,13 @@ func runLocate(ctx context.Context, opts *locateOptions, arg string, stdout, std
 		}
 		fmt.Fprintf(stderr, "dockcase: %s resolves here to %s\n", t.Domain, strings.Join(addrs, ", "))
 	}
+	out := newOutputs(opts.force)
+	if opts.watch > 0 && (opts.output.json != "" && opts.output.json != "-" || opts.output.csv != "" && opts.output.csv != "-") {
+		return usagef("--watch prints contacts as they are seen, on stdout: --json and --csv take no FILE with it (redirect stdout)")
+	}
+	if err := opts.output.check(out); err != nil {
+		return err
+	}
 	if os.Geteuid() != 0 {
 		fmt.Fprintln(stderr, "dockcase: not root: other users' sockets and processes cannot be read")
 	}
@@ -137,27 +165,32 @@ func runLocate(ctx context.Context, opts *locateOptions, arg string, stdout, std
 	if opts.noPackets {
 		lopts.Sources = []locate.FlowSource{locate.ConntrackEvents()}
 	}
-	tty := false
-	if f, ok := stdout.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		tty = true
-	}
-
 	var contacts []locate.Contact
 	var gaps []error
 	if opts.watch > 0 {
 		wctx, cancel := context.WithTimeout(ctx, opts.watch)
 		defer cancel()
 		fmt.Fprintf(stderr, "dockcase: watching for %s (Ctrl-C stops)\n", opts.watch)
-		if !opts.json {
-			fmt.Fprintln(stdout, strings.Join(locateHeader, "\t"))
-		}
 		enc := json.NewEncoder(stdout)
+		cw := csv.NewWriter(stdout)
+		switch {
+		case opts.output.csv != "":
+			cw.Write(strings.Split(locateHeaderLine(), "\t"))
+			cw.Flush()
+		case opts.output.json == "":
+			fmt.Fprintln(stdout, locateHeaderLine())
+		}
 		gaps = locate.Watch(wctx, t, lopts, func(c locate.Contact) {
 			contacts = append(contacts, c)
 			var err error
-			if opts.json {
+			switch {
+			case opts.output.json != "":
 				err = enc.Encode(c)
-			} else {
+			case opts.output.csv != "":
+				cw.Write(csvSafe(locateRow(c)))
+				cw.Flush()
+				err = cw.Error()
+			default:
 				_, err = fmt.Fprintln(stdout, locateLine(c))
 			}
 			if err != nil {
@@ -167,28 +200,19 @@ func runLocate(ctx context.Context, opts *locateOptions, arg string, stdout, std
 		})
 	} else {
 		contacts, gaps = locate.Run(ctx, t, lopts)
-		switch {
-		case opts.json:
-			if contacts == nil {
-				contacts = []locate.Contact{}
-			}
-			enc := json.NewEncoder(stdout)
-			enc.SetIndent("", "  ")
-			if err := enc.Encode(contacts); err != nil {
-				return err
-			}
-		case tty && len(contacts) > 0:
-			rows := make([][]string, len(contacts))
-			for i, c := range contacts {
-				rows[i] = locateRow(c)
-			}
-			if err := report.Table(stdout, locateHeader, rows); err != nil {
-				return err
-			}
-		default:
-			for _, c := range contacts {
-				fmt.Fprintln(stdout, locateLine(c))
-			}
+		l := &listing{cols: locateColumns, value: contacts, term: &listing{cols: locateTermColumns}}
+		if contacts == nil {
+			l.value = []locate.Contact{}
+		}
+		for _, c := range contacts {
+			r := locateRow(c)
+			l.add(r...)
+			// time, container, its address, remote/proto, state, pid,
+			// command, sources, note
+			l.term.add(r[0], r[1], r[4], r[5]+"/"+r[6], r[7], r[8], r[9], r[10], r[11])
+		}
+		if err := opts.output.print(l, out, stdout); err != nil {
+			return err
 		}
 	}
 

@@ -20,8 +20,9 @@ func TestMain(m *testing.M) {
 }
 
 // TestScripts runs the CLI scripts in testdata/script. They see the demo
-// bundle as $DEMO and have two commands of their own: flipbyte FILE OFFSET
-// (negative offsets count from the end) and truncate FILE SIZE.
+// bundle as $DEMO and have commands of their own: flipbyte FILE OFFSET
+// (negative offsets count from the end), truncate FILE SIZE, and for the
+// output convention tsv, csv and jsonkeys (see outputCmds).
 func TestScripts(t *testing.T) {
 	demo, err := filepath.Abs(analyzetest.DemoDir())
 	if err != nil {
@@ -41,7 +42,7 @@ func TestScripts(t *testing.T) {
 			env.Setenv("DEMO", demo)
 			return demoScenarioEnv(env, filepath.Join(demo, "scenario.txt"))
 		},
-		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+		Cmds: outputCmds(map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"flipbyte": func(ts *testscript.TestScript, neg bool, args []string) {
 				if len(args) != 2 {
 					ts.Fatalf("usage: flipbyte FILE OFFSET")
@@ -65,7 +66,7 @@ func TestScripts(t *testing.T) {
 				ts.Check(err)
 				ts.Check(os.Truncate(ts.MkAbs(args[0]), n))
 			},
-		},
+		}),
 	})
 }
 

@@ -3,14 +3,24 @@ package main
 import (
 	"fmt"
 	"io"
+	"net/netip"
+	"strconv"
+	"strings"
 
 	"github.com/dockcase/dockcase/analyze"
+	"github.com/dockcase/dockcase/analyze/netpath"
 	"github.com/dockcase/dockcase/report"
 	"github.com/spf13/cobra"
 )
 
+// pathOptions are the flags of path.
+type pathOptions struct {
+	analyzeOptions
+	output outputFlags
+}
+
 func newPathCmd() *cobra.Command {
-	opts := &analyzeOptions{}
+	opts := &pathOptions{}
 	cmd := &cobra.Command{
 		Use:   "path BUNDLE CONTAINER",
 		Short: "Explain one container's path, hop by hop, with evidence",
@@ -18,51 +28,129 @@ func newPathCmd() *cobra.Command {
 address (--to, else the host's default gateway): its interface, the host veth,
 the bridge, the route, the forward verdict, the NAT rule and the interface it
 leaves by with its source address, each hop citing the member and the line or
-JSON pointer it comes from. CONTAINER is a name, an id or a unique id prefix.`,
+JSON pointer it comes from. CONTAINER is a name, an id or a unique id prefix.
+
+On a terminal each path is explained hop by hop; piped, the tab-separated
+lines have one hop a line (then the path's notes and unknowns, kind "note"
+and "unknown"), each with the path's container, destination, source as it
+leaves, interface and verdict; --json prints them as {"hops": [...]} with
+the same keys ("analyze --json" has each path as one object).
+` + listingHelp,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runReading(cmd, &opts.trust, args[0], func(path string) error {
-				return runPath(opts, path, args[1], cmd.OutOrStdout())
+				return runPath(opts, path, args[1], cmd.OutOrStdout(), cmd.ErrOrStderr())
 			})
 		},
 	}
 	opts.trust.addFlags(cmd.Flags())
 	cmd.Flags().BoolVar(&opts.allowUnverified, "allow-unverified", false, "analyse a bundle that failed verification (the output says so)")
 	cmd.Flags().StringArrayVar(&opts.to, "to", nil, "explain the path towards this `IP` (repeatable)")
+	opts.output.addFlags(cmd.Flags(), "the paths", true)
+	addForceFlag(cmd.Flags(), &opts.force)
 	return cmd
 }
 
-func runPath(opts *analyzeOptions, path, container string, stdout io.Writer) error {
+// pathDoc is what path found: the paths, and a warning when the bundle
+// did not verify.
+type pathDoc struct {
+	Warning string
+	Paths   []*netpath.Path
+}
+
+// pathColumns are the columns of path: one hop a row.
+var pathColumns = []column{{key: "container_name"}, {key: "container_id"}, {key: "dst"}, {key: "hop", num: true},
+	{key: "kind"}, {key: "iface"}, {key: "addr"}, {key: "src"}, {key: "text", text: true}, {key: "evidence", text: true},
+	{key: "final_src"}, {key: "out_iface"}, {key: "nat"}, {key: "verdict"}}
+
+// pathListing is the listing of paths: their hops, notes and unknowns.
+func pathListing(doc pathDoc) *listing {
+	l := &listing{cols: pathColumns, name: "hops", warning: doc.Warning}
+	addr := func(a netip.Addr) string {
+		if !a.IsValid() {
+			return ""
+		}
+		return a.String()
+	}
+	for _, p := range doc.Paths {
+		tail := []string{addr(p.FinalSrc), p.OutIface, strconv.FormatBool(p.NAT), p.Verdict}
+		row := func(cells ...string) {
+			l.add(append(append([]string{p.ContainerName, p.Container, addr(p.Dst)}, cells...), tail...)...)
+		}
+		for i, h := range p.Hops {
+			ev := make([]string, len(h.Evidence))
+			for j, e := range h.Evidence {
+				ev[j] = evidenceLine(e)
+			}
+			row(strconv.Itoa(i+1), h.Kind, h.Iface, addr(h.Addr), addr(h.Src), h.Text, strings.Join(ev, "; "))
+		}
+		for _, n := range p.Notes {
+			row("", "note", "", "", "", n, "")
+		}
+		for _, u := range p.Unknown {
+			row("", "unknown", "", "", "", u, "")
+		}
+	}
+	return l
+}
+
+func runPath(opts *pathOptions, path, container string, stdout, stderr io.Writer) error {
 	to, err := opts.destinations()
 	if err != nil {
 		return err
 	}
-	b, err := openForAnalysis(opts, path)
+	out := newOutputs(opts.force)
+	out.bundle(path)
+	if err := opts.output.check(out); err != nil {
+		return err
+	}
+	prog := startProgress(stderr)
+	defer prog.end()
+	prog.phase("verifying the bundle")
+	b, err := openForAnalysis(&opts.analyzeOptions, path)
 	if err != nil {
 		return err
 	}
 	defer b.Close()
-	if b.Err != nil {
-		fmt.Fprintf(stdout, "WARNING: UNVERIFIED: this bundle failed verification (%s); nothing in it can be relied on\n\n", report.TerminalText(b.Err.Error()))
-	}
+	prog.phase("reading the bundle")
 	c, err := analyze.Open(b, analyze.Options{To: to})
 	if err != nil {
 		return err
 	}
 	to = c.Destinations()
+	doc := pathDoc{Paths: []*netpath.Path{}}
+	if b.Err != nil {
+		doc.Warning = fmt.Sprintf("UNVERIFIED: this bundle failed verification (%s); nothing in it can be relied on", b.Err)
+	}
 	var unknown bool
-	for i, dst := range to {
-		if i > 0 {
-			fmt.Fprintln(stdout)
-		}
+	for _, dst := range to {
 		p, err := c.Path(container, dst)
 		if err != nil {
 			return usagef("%v", err)
 		}
-		if err := report.PathDetail(stdout, p); err != nil {
-			return err
-		}
+		doc.Paths = append(doc.Paths, p)
 		unknown = unknown || len(p.Unknown) > 0
+	}
+	prog.end()
+	if opts.output.table(stdout) {
+		if doc.Warning != "" {
+			fmt.Fprintf(stdout, "WARNING: %s\n\n", report.TerminalText(doc.Warning))
+		}
+		for i, p := range doc.Paths {
+			if i > 0 {
+				fmt.Fprintln(stdout)
+			}
+			if err := report.PathDetail(stdout, p); err != nil {
+				return err
+			}
+		}
+	} else {
+		if doc.Warning != "" {
+			fmt.Fprintf(stderr, "dockcase: WARNING: %s\n", report.TerminalText(doc.Warning))
+		}
+		if err := opts.output.print(pathListing(doc), out, stdout); err != nil {
+			return fmt.Errorf("write paths: %w", err)
+		}
 	}
 	if unknown {
 		return &gapsError{fmt.Sprintf("%s: part of the path is unknown", path)}

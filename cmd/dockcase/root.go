@@ -86,6 +86,7 @@ func exitCode(err error) int {
 func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	ctx = context.WithValue(ctx, rawArgsKey{}, args)
 	cmd := newRootCmd()
 	cmd.SetArgs(args)
 	cmd.SetIn(stdin)

@@ -3,6 +3,10 @@ package main
 import (
 	"fmt"
 	"io"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
 
 	"github.com/dockcase/dockcase/analyze"
 	"github.com/dockcase/dockcase/analyze/flow"
@@ -17,13 +21,14 @@ type timelineOptions struct {
 	trust           trustOptions
 	allowUnverified bool
 	timesketch      string
-	csv             string
+	output          outputFlags
 	traffic         trafficOptions
 	force           bool
 }
 
 func newTimelineCmd() *cobra.Command {
 	opts := &timelineOptions{}
+	opts.output.legacy = []string{"csv"}
 	cmd := &cobra.Command{
 		Use:   "timeline BUNDLE",
 		Short: "Build the case timeline of a bundle (UTC), for reading or Timesketch",
@@ -35,11 +40,19 @@ containment step, and the custody sidecar's entries. Each event names its
 source and evidence.
 
 --timesketch writes Timesketch's JSONL (message, datetime, timestamp_desc and
-attributes), --csv a CSV file; "-" writes to stdout instead of the table.
+attributes) to a file ("-": stdout). --csv writes the CSV Timesketch imports
+(datetime, timestamp_desc, message, …); the table, the tab-separated lines
+and --json name those time, kind, message, … as the analysis document does.
 When the bundle shows the host clock was not synchronised, the first line
-says so with the offset and error the kernel reported.`,
-		Args: cobra.ExactArgs(1),
+says so with the offset and error the kernel reported (on stderr when the
+output is not a table).
+` + listingHelp,
+		Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			args, err := opts.output.takeLegacyValue(cmd, args, 1)
+			if err != nil {
+				return &usageError{err}
+			}
 			return runReading(cmd, &opts.trust, args[0], func(path string) error {
 				return runTimeline(opts, path, cmd.OutOrStdout(), cmd.ErrOrStderr())
 			})
@@ -48,15 +61,15 @@ says so with the offset and error the kernel reported.`,
 	opts.trust.addFlags(cmd.Flags())
 	cmd.Flags().BoolVar(&opts.allowUnverified, "allow-unverified", false, "read a bundle that failed verification (every output says so)")
 	cmd.Flags().StringVar(&opts.timesketch, "timesketch", "", "write the timeline as Timesketch JSONL to `FILE` (- for stdout)")
-	cmd.Flags().StringVar(&opts.csv, "csv", "", "write the timeline as CSV to `FILE` (- for stdout)")
+	opts.output.addFlags(cmd.Flags(), "the events", true)
 	opts.traffic.addFlags(cmd.Flags())
 	addForceFlag(cmd.Flags(), &opts.force)
 	return cmd
 }
 
 func runTimeline(opts *timelineOptions, path string, stdout, stderr io.Writer) error {
-	if opts.timesketch == "-" && opts.csv == "-" {
-		return usagef("--timesketch and --csv cannot both write to stdout")
+	if opts.timesketch == "-" && opts.output.toStdout() {
+		return usagef("--timesketch - and --json or --csv cannot both print to stdout; write one to a file")
 	}
 	iocs, err := opts.traffic.indicators()
 	if err != nil {
@@ -68,9 +81,12 @@ func runTimeline(opts *timelineOptions, path string, stdout, stderr io.Writer) e
 	if err := out.check("--timesketch", opts.timesketch); err != nil {
 		return err
 	}
-	if err := out.check("--csv", opts.csv); err != nil {
+	if err := opts.output.check(out); err != nil {
 		return err
 	}
+	prog := startProgress(stderr)
+	defer prog.end()
+	prog.phase("verifying the bundle")
 	b, err := openForAnalysis(&analyzeOptions{trust: opts.trust, allowUnverified: opts.allowUnverified}, path)
 	if err != nil {
 		return err
@@ -80,15 +96,18 @@ func runTimeline(opts *timelineOptions, path string, stdout, stderr io.Writer) e
 	if err != nil {
 		return err
 	}
+	prog.phase("reading the bundle")
 	c, err := analyze.Open(b, analyze.Options{BundleSHA256: sum, IOCs: iocs, Pcaps: opts.traffic.pcaps,
 		Flow: flow.Options{MaxFlows: opts.traffic.maxFlows}})
 	if err != nil {
 		return err
 	}
+	prog.phase("building the timeline")
 	evs, err := c.Timeline()
 	if err != nil {
 		return err
 	}
+	prog.end()
 	var notes []string
 	if b.Err != nil {
 		notes = append(notes, unverifiedWarning(b.Err))
@@ -96,43 +115,75 @@ func runTimeline(opts *timelineOptions, path string, stdout, stderr io.Writer) e
 	if n := c.ClockNote(); n != "" {
 		notes = append(notes, n)
 	}
-	toStdout := opts.timesketch == "-" || opts.csv == "-"
+	table := opts.timesketch != "-" && opts.output.table(stdout)
 	for _, n := range notes {
-		if toStdout {
-			fmt.Fprintf(stderr, "dockcase: %s\n", report.TerminalText(n))
-		} else {
+		if table {
 			fmt.Fprintln(stdout, report.TerminalText(n))
+		} else {
+			fmt.Fprintf(stderr, "dockcase: %s\n", report.TerminalText(n))
 		}
 	}
-	write := func(dst string, fn func(io.Writer, []timeline.Event) error) error {
-		if dst == "" {
-			return nil
-		}
-		if dst == "-" {
-			return fn(stdout, evs)
-		}
-		if err := out.write(dst, stdout, func(w io.Writer) error { return fn(w, evs) }); err != nil {
+	if dst := opts.timesketch; dst != "" {
+		if err := out.write(dst, stdout, func(w io.Writer) error { return timeline.WriteTimesketch(w, evs) }); err != nil {
 			return fmt.Errorf("write timeline: %w", err)
 		}
-		fmt.Fprintf(stderr, "dockcase: wrote %d events to %s\n", len(evs), dst)
-		return nil
-	}
-	if err := write(opts.timesketch, timeline.WriteTimesketch); err != nil {
-		return err
-	}
-	if err := write(opts.csv, timeline.WriteCSV); err != nil {
-		return err
-	}
-	if toStdout {
-		return nil
-	}
-	rows := make([][]string, 0, len(evs))
-	for _, e := range evs {
-		ct := e.ContainerName
-		if ct == "" {
-			ct = "-"
+		if dst != "-" {
+			fmt.Fprintf(stderr, "dockcase: wrote %d events to %s\n", len(evs), dst)
 		}
-		rows = append(rows, []string{e.Time.UTC().Format("2006-01-02T15:04:05.000Z"), e.Kind, ct, truncateForTerminal(e.Message, 160), e.Source})
+		if dst == "-" {
+			return nil
+		}
 	}
-	return report.Table(stdout, []string{"Time (UTC)", "What", "Container", "Event", "Source"}, rows)
+	l := timelineListing(evs)
+	if !table && b.Err != nil { // the table has it on its first line already
+		l.warning = unverifiedWarning(b.Err)
+	}
+	if err := opts.output.print(l, out, stdout); err != nil {
+		return fmt.Errorf("write timeline: %w", err)
+	}
+	for _, f := range []string{opts.output.json, opts.output.csv} {
+		if f != "" && f != "-" {
+			fmt.Fprintf(stderr, "dockcase: wrote %d events to %s\n", len(evs), f)
+		}
+	}
+	return nil
+}
+
+// timelineColumns are the columns of the timeline; time and kind are the
+// analysis document's names for Timesketch's datetime and timestamp_desc.
+var timelineColumns = []column{{key: "time"}, {key: "kind"}, {key: "message", text: true}, {key: "source"},
+	{key: "container_id"}, {key: "container_name"}, {key: "evidence_member"}, {key: "evidence_sha256"},
+	{key: "evidence_pointer"}, {key: "evidence_line", num: true}, {key: "attributes", text: true}, {key: "tags"}}
+
+// timelineListing is the listing of the timeline's events; its CSV is
+// timeline.WriteCSV's, the one Timesketch imports.
+func timelineListing(evs []timeline.Event) *listing {
+	l := &listing{cols: timelineColumns, name: "events",
+		csv: func(w io.Writer) error { return timeline.WriteCSV(w, evs) },
+		term: &listing{cols: []column{{key: "time", label: "TIME (UTC)", keep: true}, {key: "kind", label: "WHAT"}, {key: "container_name", label: "CONTAINER"},
+			{key: "message", label: "EVENT", text: true}, {key: "source"}}}}
+	for _, e := range evs {
+		var member, sha, ptr, line string
+		if e.Evidence != nil {
+			member, sha, ptr = e.Evidence.Member, e.Evidence.SHA256, e.Evidence.Pointer
+			if e.Evidence.Line != 0 {
+				line = strconv.Itoa(e.Evidence.Line)
+			}
+		}
+		keys := make([]string, 0, len(e.Attrs))
+		for k, v := range e.Attrs {
+			if v != "" {
+				keys = append(keys, k)
+			}
+		}
+		sort.Strings(keys)
+		attrs := make([]string, len(keys))
+		for i, k := range keys {
+			attrs[i] = k + "=" + e.Attrs[k]
+		}
+		l.add(e.Time.UTC().Format(time.RFC3339Nano), e.Kind, e.Message, e.Source, e.Container, e.ContainerName,
+			member, sha, ptr, line, strings.Join(attrs, "; "), strings.Join(e.Tags, " "))
+		l.term.add(e.Time.UTC().Format("2006-01-02 15:04:05"), e.Kind, e.ContainerName, truncateForTerminal(e.Message, 160), e.Source)
+	}
+	return l
 }

@@ -6,17 +6,22 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/dockcase/dockcase/bundle"
+	"github.com/dockcase/dockcase/report"
 	"github.com/spf13/cobra"
 )
 
 type verifyOptions struct {
 	trustOptions
-	sign signOptions
-	by   string
-	note string
+	sign   signOptions
+	by     string
+	note   string
+	output outputFlags
+	force  bool
 }
 
 func newVerifyCmd() *cobra.Command {
@@ -39,7 +44,14 @@ event's signature are checked as "custody show" does, against the same
 are listed and give exit 5.
 
 With --by, a "verified" event is added to the custody log when the bundle
-verified, signed with --key FILE or --agent (unsigned without either).`,
+verified, signed with --key FILE or --agent (unsigned without either).
+
+On a terminal the verdict is a few lines, the custody events under it;
+piped, it is one tab-separated line under its header (bundle, root, members,
+bytes, signer, trusted, complete, gaps, custody_log, custody_events,
+custody_head, custody_unsigned, custody_untrusted), and --json prints the same
+keys as one object. "custody show" lists the events themselves.
+` + listingHelp,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if args[0] == "-" && opts.by != "" {
@@ -54,6 +66,8 @@ verified, signed with --key FILE or --agent (unsigned without either).`,
 	cmd.Flags().StringVar(&opts.by, "by", "", "record a verified event in the custody log, done by `NAME`")
 	cmd.Flags().StringVar(&opts.note, "note", "", "note for the custody event")
 	opts.sign.addFlags(cmd.Flags())
+	opts.output.addFlags(cmd.Flags(), "the verdict", true)
+	addForceFlag(cmd.Flags(), &opts.force)
 	return cmd
 }
 
@@ -62,7 +76,16 @@ func runVerify(opts *verifyOptions, path string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
+	out := newOutputs(opts.force)
+	out.bundle(path)
+	if err := opts.output.check(out); err != nil {
+		return err
+	}
+	prog := startProgress(stderr)
+	defer prog.end()
+	prog.phase("verifying the bundle")
 	res, err := verifyFile(path, vo)
+	prog.end()
 	if err != nil {
 		for _, p := range res.Problems[min(1, len(res.Problems)):] {
 			fmt.Fprintf(stderr, "dockcase: %s: %v\n", path, p)
@@ -70,53 +93,107 @@ func runVerify(opts *verifyOptions, path string, stdout, stderr io.Writer) error
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	opts.record(path, res, nil)
-	fmt.Fprintf(stdout, "verified: %s\n", path)
-	fmt.Fprintf(stdout, "  bundle:   %s\n", res.Root)
-	fmt.Fprintf(stdout, "  members:  %d (%d bytes)\n", res.Physical, res.Bytes)
-	fmt.Fprintf(stdout, "  signer:   %s\n", signerLine(res))
-	if res.Manifest.Complete {
-		fmt.Fprintf(stdout, "  complete: yes\n")
-	} else {
-		fmt.Fprintf(stdout, "  complete: NO: %s\n", strings.Join(res.Manifest.Gaps, "; "))
+	table := opts.output.table(stdout)
+	if table {
+		fmt.Fprintf(stdout, "verified: %s\n", path)
+		fmt.Fprintf(stdout, "  bundle:   %s\n", res.Root)
+		fmt.Fprintf(stdout, "  members:  %d (%d bytes)\n", res.Physical, res.Bytes)
+		fmt.Fprintf(stdout, "  signer:   %s\n", signerLine(res))
+		if res.Manifest.Complete {
+			fmt.Fprintf(stdout, "  complete: yes\n")
+		} else {
+			fmt.Fprintf(stdout, "  complete: NO: %s\n", report.TerminalText(strings.Join(res.Manifest.Gaps, "; ")))
+		}
 	}
-	return verifyCustody(opts, path, stdout, stderr)
+	chk, err := verifyCustody(opts, path, table, stdout, stderr)
+	if !table {
+		l := verifyListing(path, res, chk)
+		if perr := opts.output.print(l, out, stdout); perr != nil {
+			return fmt.Errorf("write verdict: %w", perr)
+		}
+	}
+	return err
+}
+
+// verifyColumns are the columns of verify's one line.
+var verifyColumns = []column{{key: "bundle"}, {key: "root"}, {key: "members", num: true}, {key: "bytes", num: true},
+	{key: "signer"}, {key: "trusted"}, {key: "complete"}, {key: "gaps", text: true}, {key: "custody_log"},
+	{key: "custody_events", num: true}, {key: "custody_head"}, {key: "custody_unsigned"}, {key: "custody_untrusted", text: true}}
+
+// verifyListing is verify's verdict as one row; --json prints it as one
+// object.
+func verifyListing(path string, res *bundle.Result, chk *custodyCheck) *listing {
+	yes := map[bool]string{true: "yes", false: "no"}
+	row := []string{path, res.Root, strconv.Itoa(res.Physical), strconv.FormatInt(res.Bytes, 10), res.Fingerprint,
+		yes[res.Trusted], yes[res.Manifest.Complete], strings.Join(res.Manifest.Gaps, "; "), "", "", "", "", ""}
+	if chk != nil {
+		row[8], row[9], row[10] = chk.log, strconv.Itoa(len(chk.recs)), chk.head()
+		row[11], row[12] = strings.Join(chk.unsigned, ","), strings.Join(chk.untrusted, ",")
+	}
+	l := &listing{cols: verifyColumns}
+	l.add(row...)
+	l.value = l.objects()[0]
+	return l
 }
 
 // verifyCustody records the verified event when --by asks for it, then
-// checks the custody log, if the bundle has one.
-func verifyCustody(opts *verifyOptions, path string, stdout, stderr io.Writer) error {
+// checks the custody log, if the bundle has one (nil when it has none).
+// On a terminal (table) it prints the event and the log's check under the
+// verdict; else it says them on stderr.
+func verifyCustody(opts *verifyOptions, path string, table bool, stdout, stderr io.Writer) (*custodyCheck, error) {
+	say := func(format string, a ...any) {
+		if table {
+			fmt.Fprintf(stdout, "  custody:  "+format+"\n", a...)
+		} else {
+			fmt.Fprintf(stderr, "dockcase: custody: "+format+"\n", a...)
+		}
+	}
 	trust, err := opts.custodyTrust()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if opts.by != "" {
 		signer, closeSigner, err := opts.sign.signer()
 		if err != nil {
-			return err
+			return nil, err
 		}
 		defer closeSigner()
 		host, _ := os.Hostname()
 		ev, err := bundle.AppendCustody(path, bundle.CustodyEvent{Action: bundle.ActionVerified, By: opts.by, Where: host, Note: opts.note}, signer)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		fmt.Fprintf(stdout, "  custody:  event %d %s, recorded in %s\n", ev.Seq, signedBy(signer), bundle.CustodyPath(path))
+		say("event %d %s, recorded in %s", ev.Seq, signedBy(signer), bundle.CustodyPath(path))
 		warnUnsigned(stderr, ev, signer, path)
 	}
 	sum, err := bundle.FileSHA256(path)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if _, err := os.Stat(bundle.CustodyPath(path)); errors.Is(err, fs.ErrNotExist) {
-		fmt.Fprintf(stdout, "  custody:  no log (%s)\n", bundle.CustodyPath(path))
-		return nil
+		say("no log (%s)", bundle.CustodyPath(path))
+		return nil, nil
 	}
-	fmt.Fprintf(stdout, "  custody:  %s\n", bundle.CustodyPath(path))
-	recs, err := checkCustodyLog(path, sum, trust, "", stdout, "    ")
+	if table {
+		say("%s", bundle.CustodyPath(path))
+	}
+	chk, err := checkCustodyLog(path, sum, trust, "")
+	if table {
+		for _, r := range chk.recs {
+			fmt.Fprintf(stdout, "    %d %s %s by %q: %s\n", r.Seq, r.Time.UTC().Format(time.RFC3339), report.TerminalText(r.Action), r.By, custodySigner(r))
+		}
+	}
 	if err != nil {
-		return err
+		return chk, err
 	}
-	return custodyTrusted(path, recs)
+	for _, line := range chk.verdict() {
+		if table {
+			fmt.Fprintf(stdout, "    %s\n", line)
+		} else {
+			fmt.Fprintf(stderr, "dockcase: custody: %s\n", line)
+		}
+	}
+	return chk, custodyTrusted(path, chk.recs)
 }
 
 func verifyFile(path string, vo bundle.VerifyOptions) (*bundle.Result, error) {
