@@ -1,0 +1,424 @@
+package host
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+)
+
+// DefaultSampleInterval is how often a SocketSampler reads the socket
+// tables: a connection that lives a few seconds is seen at least once, and
+// a round costs about what the snapshot's socket read does.
+const DefaultSampleInterval = 2 * time.Second
+
+const (
+	// sampleMaxSockets bounds the sockets a sampler keeps: at about 300 B
+	// each, 256k sockets is under 100 MB; a host opening more than that in
+	// a minute is flooding, and the count of what was not kept says so.
+	sampleMaxSockets = 1 << 18
+
+	// sampleMaxErrors bounds the error entries: a namespace failing every
+	// round of a long window would otherwise grow the document without end.
+	sampleMaxErrors = 1000
+
+	// sampleMaxStates bounds the states kept per socket: the kernel has 12
+	// TCP states; anything past that is a socket flapping through unknowns.
+	sampleMaxStates = 16
+
+	// sampleMaxCmdlineBytes bounds the command line kept per owner: it is
+	// in host/processes.json whole; here it only names the process.
+	sampleMaxCmdlineBytes = 4 << 10 // 4 KiB
+
+	// sampleOwnerTries is how many rounds a socket without an owner is
+	// looked up among its namespace's processes: an accepted socket has its
+	// descriptor at once, so a socket still unowned after that is held from
+	// outside (dockerd's DNS sockets, SCM_RIGHTS in flight) or by none.
+	sampleOwnerTries = 3
+)
+
+// sampleTables are the tables a SocketSampler reads: the inet ones, not
+// unix sockets, which carry no address.
+var sampleTables = []string{"tcp", "tcp6", "udp", "udp6", "raw", "raw6"}
+
+// SocketSamples is what a SocketSampler saw through a capture window, the
+// document capture/socket-samples.json holds.
+type SocketSamples struct {
+	IntervalMS int64     `json:"interval_ms"`
+	Rounds     int       `json:"rounds"`
+	Started    time.Time `json:"started"`
+	Ended      time.Time `json:"ended"`
+	// Namespaces are the network namespaces listed in some round, the
+	// host's first, then in the order first listed.
+	Namespaces []SampledNamespace `json:"namespaces"`
+	// Sockets are the sockets seen, in the order first seen.
+	Sockets []SampledSocket `json:"sockets"`
+	Errors  []SampleError   `json:"errors,omitempty"`
+	// UntrackedSightings counts sightings of sockets not kept once
+	// sampleMaxSockets were; ErrorsDropped the errors past sampleMaxErrors.
+	UntrackedSightings int `json:"untracked_sightings,omitempty"`
+	ErrorsDropped      int `json:"errors_dropped,omitempty"`
+}
+
+// SampledNamespace is one network namespace as the rounds listed it.
+type SampledNamespace struct {
+	Inode uint64 `json:"inode"`
+	Host  bool   `json:"host,omitempty"`
+	// PID is the process its tables were last read through.
+	PID int `json:"pid"`
+	// Containers are the containers whose processes were seen in it, from
+	// their cgroups, in the order first seen.
+	Containers []string  `json:"containers,omitempty"`
+	First      time.Time `json:"first"`
+	Last       time.Time `json:"last"`
+	// Error is why the last round that listed it could not read all of its
+	// tables; the errors list has every round's.
+	Error string `json:"error,omitempty"`
+}
+
+// SampledSocket is one socket (namespace, inode and tuple) across the
+// rounds that saw it.
+type SampledSocket struct {
+	NetNS uint64 `json:"netns_inode"`
+	// Inode is 0 for sockets no process holds (TIME_WAIT, a connection not
+	// yet accepted): those have no owners.
+	Inode  uint64 `json:"inode"`
+	Proto  string `json:"proto"` // tcp, tcp6, udp, udp6, raw, raw6
+	Local  string `json:"local"` // address:port, [v6]:port
+	Remote string `json:"remote"`
+	// States are the states seen, in the order first seen.
+	States    []string  `json:"states"`
+	First     time.Time `json:"first"`
+	Last      time.Time `json:"last"`
+	Sightings int       `json:"sightings"`
+	// Owners are the processes holding it when it was first looked up; a
+	// socket's inode does not change hands without its descriptor, so the
+	// owner is looked up once.
+	Owners []SampledOwner `json:"owners,omitempty"`
+}
+
+// SampledOwner is a process holding a sampled socket.
+type SampledOwner struct {
+	PID              int      `json:"pid"`
+	TID              int      `json:"tid,omitempty"`
+	FD               int      `json:"fd"`
+	Comm             string   `json:"comm"`
+	Cmdline          []string `json:"cmdline,omitempty"`
+	CmdlineTruncated bool     `json:"cmdline_truncated,omitempty"`
+	// Container is the container its cgroup names; empty for a process of
+	// the host.
+	Container string `json:"container,omitempty"`
+}
+
+// SampleError is a round's failure for one namespace (or, with NetNS 0,
+// for the whole round); the sampling went on.
+type SampleError struct {
+	Time  time.Time `json:"time"`
+	Round int       `json:"round"`
+	NetNS uint64    `json:"netns_inode,omitempty"`
+	Error string    `json:"error"`
+}
+
+// sampleKey is what makes two sightings one socket: the same inode in the
+// same namespace with the same tuple (an inode is reused once freed).
+type sampleKey struct {
+	netns         uint64
+	inode         uint64
+	proto         string
+	local, remote string
+}
+
+// SocketSampler reads the inet socket tables of every network namespace of
+// the host in rounds, and keeps each socket's first and last sighting, its
+// states and its owners. Each round lists the namespaces again, so that
+// those of containers started meanwhile are read, and scans descriptors
+// only for sockets not yet owned: the namespace's processes first, then,
+// once per socket, the rest of the host.
+type SocketSampler struct {
+	interval time.Duration
+	hostNS   uint64
+	now      func() time.Time
+
+	doc     SocketSamples
+	socks   map[sampleKey]int // index in doc.Sockets
+	owners  map[uint64][]SampledOwner
+	tries   map[uint64]int  // namespace lookups of an unowned inode
+	hostTry map[uint64]bool // host-wide lookup done
+	nsIdx   map[uint64]int  // index in doc.Namespaces
+	pids    map[int]samplePID
+}
+
+// samplePID is what a round learnt of a process: its namespace and the
+// container its cgroup names.
+type samplePID struct {
+	netns     uint64
+	container string
+}
+
+// NewSocketSampler returns a sampler that reads the tables every interval
+// (DefaultSampleInterval when not positive). It fails when it cannot know
+// the host's namespace or list the processes: a sampler that cannot start.
+func NewSocketSampler(interval time.Duration) (*SocketSampler, error) {
+	if interval <= 0 {
+		interval = DefaultSampleInterval
+	}
+	hostNS, err := NetNSInode(os.Getpid())
+	if err != nil {
+		return nil, fmt.Errorf("socket sampler: own net namespace: %w", err)
+	}
+	if _, err := ListPIDs(); err != nil {
+		return nil, fmt.Errorf("socket sampler: %w", err)
+	}
+	return newSocketSampler(interval, hostNS), nil
+}
+
+func newSocketSampler(interval time.Duration, hostNS uint64) *SocketSampler {
+	return &SocketSampler{
+		interval: interval,
+		hostNS:   hostNS,
+		now:      func() time.Time { return time.Now().UTC() },
+		doc:      SocketSamples{IntervalMS: interval.Milliseconds(), Namespaces: []SampledNamespace{}, Sockets: []SampledSocket{}},
+		socks:    map[sampleKey]int{},
+		owners:   map[uint64][]SampledOwner{},
+		tries:    map[uint64]int{},
+		hostTry:  map[uint64]bool{},
+		nsIdx:    map[uint64]int{},
+		pids:     map[int]samplePID{},
+	}
+}
+
+// Run samples at once and then every interval until ctx ends, and returns
+// what it saw. A tick that comes while a round still runs is dropped, so
+// the rate stays bounded on a slow host.
+func (s *SocketSampler) Run(ctx context.Context) SocketSamples {
+	s.doc.Started = s.now()
+	t := time.NewTicker(s.interval)
+	defer t.Stop()
+	for {
+		s.Round(ctx)
+		select {
+		case <-ctx.Done():
+			s.doc.Ended = s.now()
+			return s.Result()
+		case <-t.C:
+		}
+	}
+}
+
+// Round reads every namespace's tables once and looks up the owners of the
+// sockets new to it.
+func (s *SocketSampler) Round(ctx context.Context) {
+	s.doc.Rounds++
+	round := s.doc.Rounds
+	nss, err := ScanNamespaces(s.hostNS)
+	if err != nil {
+		s.fail(round, 0, err)
+		return
+	}
+	sort.SliceStable(nss, func(i, j int) bool { return nss[i].Host && !nss[j].Host })
+	scan := NewSocketOwnerScan()
+	var pending []uint64 // unowned after their namespace's processes
+	for _, ns := range nss {
+		if ctx.Err() != nil {
+			return
+		}
+		at := s.now()
+		socks, err := ns.ReadSocketTables(sampleTables)
+		if err != nil && IsGone(err) && len(socks) == 0 {
+			continue // its last process exited after the listing
+		}
+		rec := s.namespace(ns, at)
+		rec.Error = ""
+		if err != nil {
+			rec.Error = err.Error()
+			s.fail(round, ns.Inode, err)
+		}
+		need := s.merge(ns.Inode, at, socks)
+		if len(need) == 0 {
+			continue
+		}
+		scan.Scan(ns.PIDs)
+		for _, inode := range s.claim(scan, need) {
+			if !s.hostTry[inode] {
+				pending = append(pending, inode)
+			}
+		}
+	}
+	if len(pending) > 0 && ctx.Err() == nil {
+		// Once per socket: dockerd holds the DNS sockets of containers'
+		// namespaces from the host's.
+		_, err := scan.Rest()
+		if err != nil && !errors.Is(err, errSockTooMany) {
+			s.fail(round, 0, err)
+		}
+		s.claim(scan, pending)
+		for _, inode := range pending {
+			s.hostTry[inode] = true
+		}
+	}
+}
+
+// namespace returns the record of ns, created on first sight, with its
+// containers brought up to date from the cgroups of processes new to it.
+func (s *SocketSampler) namespace(ns *Namespace, at time.Time) *SampledNamespace {
+	i, ok := s.nsIdx[ns.Inode]
+	if !ok {
+		i = len(s.doc.Namespaces)
+		s.nsIdx[ns.Inode] = i
+		s.doc.Namespaces = append(s.doc.Namespaces, SampledNamespace{Inode: ns.Inode, Host: ns.Host, First: at})
+	}
+	rec := &s.doc.Namespaces[i]
+	rec.Last = at
+	if len(ns.PIDs) > 0 {
+		rec.PID = ns.PIDs[0]
+	}
+	for _, pid := range ns.PIDs {
+		if p, ok := s.pids[pid]; ok && p.netns == ns.Inode {
+			continue
+		}
+		cg, err := ReadProcFile(fmt.Sprintf("/proc/%d/cgroup", pid), MaxCgroupBytes)
+		if err != nil {
+			continue // exited; or unreadable, and then so is the rest of it
+		}
+		p := samplePID{netns: ns.Inode, container: ContainerIDFromCgroup(string(cg))}
+		s.pids[pid] = p
+		if p.container != "" && !slices.Contains(rec.Containers, p.container) {
+			rec.Containers = append(rec.Containers, p.container)
+		}
+	}
+	return rec
+}
+
+// merge records the sockets of one namespace's tables read at at, and
+// returns the inodes that still need an owner lookup among the
+// namespace's processes.
+func (s *SocketSampler) merge(netns uint64, at time.Time, socks []Socket) []uint64 {
+	var need []uint64
+	asked := map[uint64]bool{}
+	for _, so := range socks {
+		k := sampleKey{netns: netns, inode: so.Inode, proto: so.Proto,
+			local: sampleAddrPort(so.LocalIP, so.LocalPort), remote: sampleAddrPort(so.RemoteIP, so.RemotePort)}
+		i, ok := s.socks[k]
+		if !ok {
+			if len(s.doc.Sockets) >= sampleMaxSockets {
+				s.doc.UntrackedSightings++
+				continue
+			}
+			i = len(s.doc.Sockets)
+			s.socks[k] = i
+			s.doc.Sockets = append(s.doc.Sockets, SampledSocket{NetNS: netns, Inode: so.Inode, Proto: so.Proto,
+				Local: k.local, Remote: k.remote, First: at})
+		}
+		rec := &s.doc.Sockets[i]
+		rec.Last = at
+		rec.Sightings++
+		if !slices.Contains(rec.States, so.State) && len(rec.States) < sampleMaxStates {
+			rec.States = append(rec.States, so.State)
+		}
+		if so.Inode != 0 && s.owners[so.Inode] == nil && s.tries[so.Inode] < sampleOwnerTries && !asked[so.Inode] {
+			asked[so.Inode] = true
+			s.tries[so.Inode]++
+			need = append(need, so.Inode)
+		}
+	}
+	return need
+}
+
+// claim takes the owners scan found for the inodes in need and returns
+// those it found none for. Each owner's command line and container are
+// read now, while the process still holds the socket.
+func (s *SocketSampler) claim(scan *SocketOwnerScan, need []uint64) []uint64 {
+	var left []uint64
+	procs := map[int]SampledOwner{}
+	for _, inode := range need {
+		found := scan.owners[inode]
+		if len(found) == 0 {
+			left = append(left, inode)
+			continue
+		}
+		list := make([]SampledOwner, 0, len(found))
+		for _, o := range found {
+			p, ok := procs[o.PID]
+			if !ok {
+				p = sampleProcess(o.PID)
+				procs[o.PID] = p
+			}
+			so := p
+			so.TID, so.FD, so.Comm = o.TID, o.FD, o.Comm
+			list = append(list, so)
+		}
+		sort.Slice(list, func(i, j int) bool {
+			a, b := list[i], list[j]
+			if a.PID != b.PID {
+				return a.PID < b.PID
+			}
+			if a.TID != b.TID {
+				return a.TID < b.TID
+			}
+			return a.FD < b.FD
+		})
+		s.owners[inode] = list
+		delete(s.tries, inode)
+	}
+	return left
+}
+
+// sampleProcess reads the command line and container of process pid; what
+// cannot be read (it exited) stays empty.
+func sampleProcess(pid int) SampledOwner {
+	o := SampledOwner{PID: pid}
+	d, err := openProcDir(pid)
+	if err != nil {
+		return o
+	}
+	defer d.Close()
+	cmdline, err := d.readFile("cmdline", sampleMaxCmdlineBytes)
+	if errors.Is(err, errProcTooLong) {
+		o.CmdlineTruncated = true
+	}
+	o.Cmdline = procSplitCmdline(cmdline)
+	if cg, err := d.readFile("cgroup", MaxCgroupBytes); err == nil {
+		o.Container = ContainerIDFromCgroup(string(cg))
+	}
+	return o
+}
+
+func (s *SocketSampler) fail(round int, netns uint64, err error) {
+	if len(s.doc.Errors) >= sampleMaxErrors {
+		s.doc.ErrorsDropped++
+		return
+	}
+	s.doc.Errors = append(s.doc.Errors, SampleError{Time: s.now(), Round: round, NetNS: netns, Error: err.Error()})
+}
+
+// Result returns what the rounds so far saw, owners attached.
+func (s *SocketSampler) Result() SocketSamples {
+	doc := s.doc
+	doc.Namespaces = slices.Clone(s.doc.Namespaces)
+	doc.Sockets = slices.Clone(s.doc.Sockets)
+	for i := range doc.Sockets {
+		if so := &doc.Sockets[i]; so.Inode != 0 {
+			so.Owners = s.owners[so.Inode]
+		}
+	}
+	return doc
+}
+
+// sampleAddrPort formats an address and port as netip.AddrPort does
+// ("10.0.0.1:80", "[::1]:80"); an address the table parser left unparsed is
+// kept as it was.
+func sampleAddrPort(ip string, port uint16) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		if strings.Contains(ip, ":") {
+			return fmt.Sprintf("[%s]:%d", ip, port)
+		}
+		return fmt.Sprintf("%s:%d", ip, port)
+	}
+	return netip.AddrPortFrom(a, port).String()
+}
