@@ -27,6 +27,7 @@ type captureRun struct {
 	ct      host.ConntrackEventStats
 	ctErr   error
 	evErr   error
+	sockets *sockSampling // the socket samples of the window
 }
 
 // startCapture starts the capture and the conntrack event recording; the
@@ -56,6 +57,7 @@ func (c *collector) startCapture(ctx context.Context) {
 		return
 	}
 	cctx, cancel := context.WithCancel(ctx)
+	run.sockets = startSockSampler(cctx)
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() {
@@ -132,6 +134,7 @@ func (c *collector) finishCapture() {
 	if run.err != nil {
 		errs = append(errs, run.err)
 	}
+	errs = append(errs, c.finishSockSampler(run.sockets)...)
 	var closeErr error
 	switch res.StopReason {
 	case capture.StopMaxBytes:
@@ -196,6 +199,7 @@ func (c *collector) recordCapture(run *captureRun, status string, err error) {
 			"conntrack_events": run.ct.Events,
 		},
 	}
+	recordSockSampler(run.sockets, &rec)
 	if err != nil {
 		rec.Error = err.Error()
 	}
