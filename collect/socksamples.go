@@ -12,6 +12,11 @@ import (
 // in the namespaces step, so a connection opened and closed after it, or
 // one made in a namespace that containers share, has no owner there.
 
+// sockSamplerRef names what the sampler reads, in the member's source and
+// the custody record.
+var sockSamplerRef = "every " + host.DefaultSampleInterval.String() + ": /proc/*/ns/net, NETLINK_SOCK_DIAG TCP dump (v4, v6) in each namespace, " +
+	"/proc/<pid>/net/{udp,udp6,raw,raw6}, /proc/<pid>/fd of processes holding sockets not yet owned"
+
 // sockSampling is the socket sampler running through the capture window.
 type sockSampling struct {
 	err  error // the sampler could not start
@@ -52,7 +57,7 @@ func (c *collector) finishSockSampler(ss *sockSampling) []error {
 		errs = append(errs, fmt.Errorf("socket samples: more sockets than the sampler keeps: %d sightings not kept", ss.res.UntrackedSightings))
 	}
 	if err := c.w.AddJSON("capture/socket-samples.json", bundle.MemberInfo{Step: "capture",
-		Source: bundle.Source{Kind: "file", Ref: "/proc/*/ns/net, /proc/<pid>/net/{tcp,tcp6,udp,udp6,raw,raw6}, /proc/<pid>/fd, every " + host.DefaultSampleInterval.String()}}, ss.res); err != nil {
+		Source: bundle.Source{Kind: "file", Ref: sockSamplerRef}}, ss.res); err != nil {
 		errs = append(errs, err)
 	}
 	return errs
@@ -64,7 +69,7 @@ func recordSockSampler(ss *sockSampling, rec *bundle.StepRecord) {
 	if ss == nil {
 		return
 	}
-	call := bundle.Call{Kind: "file", Ref: "/proc/*/ns/net, /proc/<pid>/net/{tcp,tcp6,udp,udp6,raw,raw6}, /proc/<pid>/fd every " + host.DefaultSampleInterval.String()}
+	call := bundle.Call{Kind: "file", Ref: sockSamplerRef}
 	if ss.err != nil {
 		call.Error = ss.err.Error()
 	}

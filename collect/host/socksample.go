@@ -10,6 +10,10 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 )
 
 // DefaultSampleInterval is how often a SocketSampler reads the socket
@@ -42,9 +46,13 @@ const (
 	sampleOwnerTries = 3
 )
 
-// sampleTables are the tables a SocketSampler reads: the inet ones, not
-// unix sockets, which carry no address.
-var sampleTables = []string{"tcp", "tcp6", "udp", "udp6", "raw", "raw6"}
+// sampleTables are the /proc tables a SocketSampler reads: the inet ones
+// but TCP's, which it dumps over NETLINK_SOCK_DIAG; not unix sockets,
+// which carry no address.
+var (
+	sampleTables    = []string{"udp", "udp6", "raw", "raw6"}
+	sampleTCPTables = []string{"tcp", "tcp6"}
+)
 
 // SocketSamples is what a SocketSampler saw through a capture window, the
 // document capture/socket-samples.json holds.
@@ -228,7 +236,15 @@ func (s *SocketSampler) Round(ctx context.Context) {
 			return
 		}
 		at := s.now()
-		socks, err := ns.ReadSocketTables(sampleTables)
+		socks, err := sampleReadTCP(ns)
+		if err != nil && !IsGone(err) {
+			// No sock_diag (a kernel without inet_diag, or refused):
+			// the tables, at the cost of their walk.
+			socks, err = ns.ReadSocketTables(sampleTCPTables)
+		}
+		more, moreErr := ns.ReadSocketTables(sampleTables)
+		socks = append(socks, more...)
+		err = errors.Join(err, moreErr)
 		if err != nil && IsGone(err) && len(socks) == 0 {
 			continue // its last process exited after the listing
 		}
@@ -261,6 +277,75 @@ func (s *SocketSampler) Round(ctx context.Context) {
 			s.hostTry[inode] = true
 		}
 	}
+}
+
+// sampleReadTCP dumps the TCP sockets (v4 and v6) of namespace ns over
+// NETLINK_SOCK_DIAG, through a socket opened in it by way of the first of
+// its processes still in it. /proc/<pid>/net/tcp and tcp6 walk the host's
+// whole established hash for every namespace (about 5 ms each at 262144
+// buckets), which made a round of 20 namespaces cost 200 ms of CPU.
+func sampleReadTCP(ns *Namespace) ([]Socket, error) {
+	err := fmt.Errorf("namespace %d: no process left: %w", ns.Inode, os.ErrNotExist)
+	for _, pid := range ns.PIDs {
+		var socks []Socket
+		if socks, err = sampleDiagTCP(pid, ns.Inode); err == nil || !IsGone(err) {
+			return socks, err
+		}
+	}
+	return nil, err
+}
+
+func sampleDiagTCP(pid int, inode uint64) ([]Socket, error) {
+	h, err := netns.GetFromPid(pid)
+	if err != nil {
+		return nil, fmt.Errorf("sock_diag in the net namespace of pid %d: %w", pid, err)
+	}
+	defer h.Close()
+	var st unix.Stat_t
+	if err := unix.Fstat(int(h), &st); err != nil {
+		return nil, fmt.Errorf("sock_diag in the net namespace of pid %d: %w", pid, err)
+	}
+	if st.Ino != inode {
+		return nil, fmt.Errorf("sock_diag: pid %d is in net namespace %d, not %d: %w", pid, st.Ino, inode, os.ErrNotExist)
+	}
+	nh, err := netlink.NewHandleAt(h, unix.NETLINK_INET_DIAG)
+	if err != nil {
+		return nil, fmt.Errorf("sock_diag in the net namespace of pid %d: %w", pid, err)
+	}
+	defer nh.Close()
+	var socks []Socket
+	for _, fam := range []uint8{unix.AF_INET, unix.AF_INET6} {
+		list, err := nsRetry(func() ([]*netlink.Socket, error) { return nh.SocketDiagTCP(fam) })
+		if err != nil && !errors.Is(err, netlink.ErrDumpInterrupted) {
+			return nil, fmt.Errorf("sock_diag TCP in the net namespace of pid %d: %w", pid, err)
+		}
+		for _, d := range list {
+			socks = append(socks, sampleFromDiag(fam, d))
+		}
+	}
+	return socks, nil
+}
+
+// sampleFromDiag is the socket a sock_diag message describes, as the
+// /proc table would show it: "tcp6" addresses stay 16 bytes (::ffff:a.b.c.d).
+// The queues are left out: the samples do not keep them, and a listener's
+// mean another thing in each.
+func sampleFromDiag(fam uint8, d *netlink.Socket) Socket {
+	so := Socket{Proto: "tcp", LocalPort: d.ID.SourcePort, RemotePort: d.ID.DestinationPort, UID: d.UID,
+		Inode: uint64(d.INode)}
+	local, _ := netip.AddrFromSlice(d.ID.Source.To16())
+	remote, _ := netip.AddrFromSlice(d.ID.Destination.To16())
+	if fam == unix.AF_INET6 {
+		so.Proto = "tcp6"
+	} else {
+		local, remote = local.Unmap(), remote.Unmap()
+	}
+	so.LocalIP, so.RemoteIP = local.String(), remote.String()
+	so.State = sockStates[uint64(d.State)]
+	if so.State == "" {
+		so.State = fmt.Sprintf("UNKNOWN(%d)", d.State)
+	}
+	return so
 }
 
 // namespace returns the record of ns, created on first sight, with its

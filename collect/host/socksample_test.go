@@ -132,3 +132,55 @@ func TestSamplerRound(t *testing.T) {
 		t.Errorf("listener = %+v, want seen in both rounds, before the connection", listener)
 	}
 }
+
+// TestSampleReadTCP checks that the sock_diag dump of this namespace
+// gives this test's listeners (v4 and v6) as /proc/<pid>/net/tcp and tcp6
+// show them, queues aside, and refuses a process of another namespace.
+func TestSampleReadTCP(t *testing.T) {
+	var want []Socket
+	for _, addr := range []string{"127.0.0.1:0", "[::1]:0"} {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			if strings.Contains(addr, "::1") {
+				continue // no IPv6 loopback here
+			}
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		want = append(want, Socket{Inode: sockInodeOf(t, ln.(*net.TCPListener))})
+	}
+	self, err := NetNSInode(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns := &Namespace{Inode: self, PIDs: []int{os.Getpid()}}
+	diag, err := sampleReadTCP(ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proc, err := ns.ReadSocketTables(sampleTCPTables)
+	if err != nil {
+		t.Fatal(err)
+	}
+	find := func(list []Socket, inode uint64) *Socket {
+		for i := range list {
+			if list[i].Inode == inode {
+				return &list[i]
+			}
+		}
+		return nil
+	}
+	for _, w := range want {
+		d, p := find(diag, w.Inode), find(proc, w.Inode)
+		if d == nil || p == nil {
+			t.Fatalf("listener inode %d: sock_diag %+v, /proc %+v", w.Inode, d, p)
+		}
+		p.TxQueue, p.RxQueue = 0, 0 // not sampled
+		if *d != *p {
+			t.Errorf("listener inode %d: sock_diag %+v, /proc %+v", w.Inode, *d, *p)
+		}
+	}
+	if _, err := sampleReadTCP(&Namespace{Inode: self + 1, PIDs: []int{os.Getpid()}}); err == nil || !IsGone(err) {
+		t.Errorf("sampleReadTCP through a process of another namespace = %v, want it gone", err)
+	}
+}
