@@ -70,15 +70,15 @@
 //     thread with its own descriptor table), "fd", "comm", "cmdline": [argv,
 //     at most 4 KiB], "cmdline_truncated", "container": the id the process's
 //     cgroup names, absent for the host's}]}], "errors": [{"time", "round",
-//     "netns_inode" (absent: the whole round), "error"}],
-//     "untracked_sightings", "errors_dropped": what was past the bounds of
-//     262144 sockets and 1000 errors}. A socket is one namespace, inode and
-//     tuple; listening and unconnected sockets are kept (a listener opened in
-//     the window is a backdoor's mark). Its owners are looked up when it is
-//     first seen (and in the next two rounds while none is found), among its
-//     namespace's processes and then, once, the host's; where containers share
-//     a namespace (container:<id>), the owner's container is the one that made
-//     the socket.
+//     "netns_inode" (absent: the whole round), "error", "repeated": later
+//     rounds that failed the same way}], "untracked_sightings",
+//     "errors_dropped": what was past the bounds of 262144 sockets and 1000
+//     errors}. A socket is one namespace, inode and tuple; listening and
+//     unconnected sockets are kept (a listener opened in the window is a
+//     backdoor's mark). Its owners are looked up when it is first seen (and in
+//     the next two rounds while none is found), among its namespace's
+//     processes and then, once, the host's; where containers share a namespace
+//     (container:<id>), the owner's container is the one that made the socket.
 //
 // Fields added to an existing member within version 1, absent before:
 // capture/interfaces.json's interfaces may have the role "parent" (the

@@ -100,8 +100,9 @@ type socketSamplesDoc struct {
 		} `json:"owners"`
 	} `json:"sockets"`
 	Errors []struct {
-		NetNS uint64 `json:"netns_inode"`
-		Error string `json:"error"`
+		NetNS    uint64 `json:"netns_inode"`
+		Error    string `json:"error"`
+		Repeated int    `json:"repeated"`
 	} `json:"errors"`
 	UntrackedSightings int `json:"untracked_sightings"`
 }
@@ -136,11 +137,14 @@ func (l *loader) loadSocketSightings() {
 		Started: d.Started.UTC(), Ended: d.Ended.UTC(), UntrackedSockets: d.UntrackedSightings,
 		Evidence: l.ev(MemberSocketSamples, "")}
 	for _, e := range d.Errors {
+		msg := e.Error
 		if e.NetNS != 0 {
-			smp.Errors = append(smp.Errors, fmt.Sprintf("namespace %d: %s", e.NetNS, e.Error))
-		} else {
-			smp.Errors = append(smp.Errors, e.Error)
+			msg = fmt.Sprintf("namespace %d: %s", e.NetNS, msg)
 		}
+		if e.Repeated > 0 {
+			msg += fmt.Sprintf(" (and in %d later rounds)", e.Repeated)
+		}
+		smp.Errors = append(smp.Errors, msg)
 	}
 	l.h.SocketSampling = smp
 

@@ -30,7 +30,7 @@ const sightingsDoc = `{"interval_ms": 2000, "rounds": 8, "started": "2026-01-02T
   {"netns_inode": 200, "inode": 0, "proto": "tcp", "local": "172.18.0.5:41000", "remote": "198.18.0.2:4444", "states": ["TIME_WAIT"],
    "first": "2026-01-02T03:04:14Z", "last": "2026-01-02T03:04:14Z", "sightings": 1}
  ],
- "errors": [{"time": "2026-01-02T03:04:02Z", "round": 2, "netns_inode": 200, "error": "read sockets of pid 50: permission denied"}]}`
+ "errors": [{"time": "2026-01-02T03:04:02Z", "round": 2, "netns_inode": 200, "error": "read sockets of pid 50: permission denied", "repeated": 3}]}`
 
 const sightingsIndex = `[{"inode": 100, "host": true, "pid": 1, "pids": [1]}, {"inode": 200, "pid": 50, "pids": [50, 81]}]`
 
@@ -45,7 +45,7 @@ func TestSocketSightings(t *testing.T) {
 	}
 	smp := h.SocketSampling
 	if smp == nil || smp.Interval != 2*time.Second || smp.Rounds != 8 || smp.Ended.Sub(smp.Started) != 15*time.Second ||
-		len(smp.Errors) != 1 || !strings.Contains(smp.Errors[0], "namespace 200") {
+		len(smp.Errors) != 1 || !strings.Contains(smp.Errors[0], "namespace 200") || !strings.Contains(smp.Errors[0], "3 later rounds") {
 		t.Fatalf("SocketSampling = %+v", smp)
 	}
 	want := []struct {

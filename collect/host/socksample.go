@@ -124,12 +124,14 @@ type SampledOwner struct {
 }
 
 // SampleError is a round's failure for one namespace (or, with NetNS 0,
-// for the whole round); the sampling went on.
+// for the whole round); the sampling went on. The same failure of the same
+// namespace in later rounds is counted in Repeated, not listed again.
 type SampleError struct {
-	Time  time.Time `json:"time"`
-	Round int       `json:"round"`
-	NetNS uint64    `json:"netns_inode,omitempty"`
-	Error string    `json:"error"`
+	Time     time.Time `json:"time"`
+	Round    int       `json:"round"`
+	NetNS    uint64    `json:"netns_inode,omitempty"`
+	Error    string    `json:"error"`
+	Repeated int       `json:"repeated,omitempty"`
 }
 
 // sampleKey is what makes two sightings one socket: the same inode in the
@@ -159,6 +161,12 @@ type SocketSampler struct {
 	hostTry map[uint64]bool // host-wide lookup done
 	nsIdx   map[uint64]int  // index in doc.Namespaces
 	pids    map[int]samplePID
+	errIdx  map[sampleErrKey]int // index in doc.Errors
+}
+
+type sampleErrKey struct {
+	netns uint64
+	err   string
 }
 
 // samplePID is what a round learnt of a process: its namespace and the
@@ -197,6 +205,7 @@ func newSocketSampler(interval time.Duration, hostNS uint64) *SocketSampler {
 		hostTry:  map[uint64]bool{},
 		nsIdx:    map[uint64]int{},
 		pids:     map[int]samplePID{},
+		errIdx:   map[sampleErrKey]int{},
 	}
 }
 
@@ -474,10 +483,16 @@ func sampleProcess(pid int) SampledOwner {
 }
 
 func (s *SocketSampler) fail(round int, netns uint64, err error) {
+	k := sampleErrKey{netns, err.Error()}
+	if i, ok := s.errIdx[k]; ok {
+		s.doc.Errors[i].Repeated++
+		return
+	}
 	if len(s.doc.Errors) >= sampleMaxErrors {
 		s.doc.ErrorsDropped++
 		return
 	}
+	s.errIdx[k] = len(s.doc.Errors)
 	s.doc.Errors = append(s.doc.Errors, SampleError{Time: s.now(), Round: round, NetNS: netns, Error: err.Error()})
 }
 

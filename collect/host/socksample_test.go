@@ -62,7 +62,8 @@ func TestSamplerMerge(t *testing.T) {
 }
 
 // TestSamplerBounds checks that sockets past sampleMaxSockets and errors
-// past sampleMaxErrors are counted, not kept.
+// past sampleMaxErrors are counted, not kept, and that a failure repeated
+// in later rounds is counted on its first entry.
 func TestSamplerBounds(t *testing.T) {
 	s := newSocketSampler(time.Second, 1)
 	at := time.Unix(0, 0).UTC()
@@ -75,10 +76,16 @@ func TestSamplerBounds(t *testing.T) {
 		t.Errorf("%d sockets kept, %d sightings untracked; want %d and 3", len(res.Sockets), res.UntrackedSightings, sampleMaxSockets)
 	}
 	for i := 0; i < sampleMaxErrors+2; i++ {
-		s.fail(1, 1, os.ErrPermission)
+		s.fail(i, uint64(i), os.ErrPermission)
 	}
-	if res := s.Result(); len(res.Errors) != sampleMaxErrors || res.ErrorsDropped != 2 {
+	s.fail(7, 3, os.ErrPermission)
+	s.fail(8, 3, os.ErrPermission)
+	res := s.Result()
+	if len(res.Errors) != sampleMaxErrors || res.ErrorsDropped != 2 {
 		t.Errorf("%d errors kept, %d dropped; want %d and 2", len(res.Errors), res.ErrorsDropped, sampleMaxErrors)
+	}
+	if e := res.Errors[3]; e.NetNS != 3 || e.Round != 3 || e.Repeated != 2 {
+		t.Errorf("error of namespace 3 = %+v, want round 3 repeated twice", e)
 	}
 }
 
