@@ -196,7 +196,7 @@ rate = s["cpu_s"] / s["wall_s"]
 print(f"== socket sampler alone for {s['wall_s']:.1f}s: {s['rounds']} rounds over {s['namespaces']} namespaces "
       f"({nns} of the benchmark's, the rest the host's), {s['sockets']} sockets ({s['owned']} owned)")
 print(f"sampler cpu {s['cpu_s']:.3f}s (user {s['user_s']:.3f}, sys {s['sys_s']:.3f}) = {1000 * rate:.1f} ms per second, "
-      f"{s['cpu_ms_per_round']:.1f} ms per round")
+      f"{s['cpu_ms_per_round']:.1f} ms per round; {s['steady_cpu_ms_per_round']:.1f} ms per round once every socket's owner is known")
 for arg in sys.argv[3:]:
     size, path = arg.split("=", 1)
     for r in (json.loads(l) for l in open(path) if l.startswith("{")):

@@ -191,3 +191,23 @@ func TestSampleReadTCP(t *testing.T) {
 		t.Errorf("sampleReadTCP through a process of another namespace = %v, want it gone", err)
 	}
 }
+
+// TestSamplerRun runs the sampler for real for about half a second at a
+// 100 ms interval: it samples at once, then at most every interval, and
+// dates its window.
+func TestSamplerRun(t *testing.T) {
+	s, err := NewSocketSampler(100 * time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 550*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	res := s.Run(ctx)
+	if res.Rounds < 1 || res.Rounds > 6 || res.IntervalMS != 100 {
+		t.Errorf("%d rounds at %d ms in 550 ms, want 1 to 6 at 100", res.Rounds, res.IntervalMS)
+	}
+	if res.Started.Before(start.Add(-time.Second)) || res.Ended.Sub(res.Started) < 500*time.Millisecond || len(res.Namespaces) == 0 {
+		t.Errorf("window %s–%s, %d namespaces", res.Started, res.Ended, len(res.Namespaces))
+	}
+}

@@ -331,6 +331,9 @@ type samplerResult struct {
 	Sys        float64 `json:"sys_s"`
 	Wall       float64 `json:"wall_s"`
 	MSPerRound float64 `json:"cpu_ms_per_round"`
+	// SteadyMS is the CPU of a round once every socket is known (owners
+	// looked up): what each round costs after the first.
+	SteadyMS float64 `json:"steady_cpu_ms_per_round"`
 }
 
 // sampleSockets runs the collector's socket sampler alone for -dur, as
@@ -365,5 +368,14 @@ func sampleSockets(args []string) error {
 	if doc.Rounds > 0 {
 		out.MSPerRound = 1000 * r.CPU / float64(doc.Rounds)
 	}
+	const steadyRounds = 3
+	syscall.Getrusage(syscall.RUSAGE_SELF, &before)
+	for i := 0; i < steadyRounds; i++ {
+		s.Round(context.Background())
+	}
+	syscall.Getrusage(syscall.RUSAGE_SELF, &after)
+	var st result
+	st.setCPU(&before, &after)
+	out.SteadyMS = 1000 * st.CPU / steadyRounds
 	return json.NewEncoder(os.Stdout).Encode(out)
 }
