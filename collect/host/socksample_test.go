@@ -8,6 +8,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vishvananda/netlink/nl"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 )
 
 // TestSamplerMerge feeds the merge rounds of tables and checks what one
@@ -142,7 +146,8 @@ func TestSamplerRound(t *testing.T) {
 
 // TestSampleReadTCP checks that the sock_diag dump of this namespace
 // gives this test's listeners (v4 and v6) as /proc/<pid>/net/tcp and tcp6
-// show them, queues aside, and refuses a process of another namespace.
+// show them, queues aside, in its one dump and in one per family, and
+// refuses a process of another namespace.
 func TestSampleReadTCP(t *testing.T) {
 	var want []Socket
 	for _, addr := range []string{"127.0.0.1:0", "[::1]:0"} {
@@ -185,6 +190,30 @@ func TestSampleReadTCP(t *testing.T) {
 		p.TxQueue, p.RxQueue = 0, 0 // not sampled
 		if *d != *p {
 			t.Errorf("listener inode %d: sock_diag %+v, /proc %+v", w.Inode, *d, *p)
+		}
+	}
+	// The per-family dump, for a kernel without the old request.
+	sock, err := nl.GetNetlinkSocketAt(netns.None(), netns.None(), unix.NETLINK_INET_DIAG)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sock.Close()
+	if one, err := sampleDumpTCP(sock); err != nil || find(one, want[0].Inode) == nil {
+		t.Errorf("TCPDIAG_GETSOCK dump: %d sockets, %v; want the listener", len(one), err)
+	}
+	var perFamily []Socket
+	for _, fam := range []uint8{unix.AF_INET, unix.AF_INET6} {
+		list, err := sampleDumpTCPFamily(sock, fam)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range list {
+			perFamily = append(perFamily, sampleFromDiag(d))
+		}
+	}
+	for _, w := range want {
+		if d, f := find(diag, w.Inode), find(perFamily, w.Inode); f == nil || *f != *d {
+			t.Errorf("listener inode %d: one dump %+v, per family %+v", w.Inode, *d, f)
 		}
 	}
 	if _, err := sampleReadTCP(&Namespace{Inode: self + 1, PIDs: []int{os.Getpid()}}); err == nil || !IsGone(err) {
