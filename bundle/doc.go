@@ -81,6 +81,33 @@
 //     "events": [its actions in order], "inspect", "netns": the members
 //     written, "missed": why they are not (removed before the inspect,
 //     exited, the capture ended first)}]}.
+//   - capture/socket-samples.json, the socket tables through the capture
+//     window (absent with --capture 0): every interval_ms (2000), or five
+//     times the previous round's duration if longer, a round lists the network
+//     namespaces again and reads each one's TCP sockets (v4 and v6, over
+//     NETLINK_SOCK_DIAG in it; the /proc tcp tables where that fails) and udp,
+//     udp6, raw and raw6 tables. {"interval_ms", "rounds", "started", "ended":
+//     times, "namespaces": [{"inode", "host": true for the collector's own,
+//     "pid": the process its tables were last read through, "containers": [ids
+//     whose processes were in it, from their cgroups], "first", "last": the
+//     rounds that listed it, "error": why the last of them could not read it
+//     all}], "sockets": [{"netns_inode", "inode" (0 for a socket no process
+//     holds: TIME_WAIT, not yet accepted), "proto", "local", "remote":
+//     "address:port" ("[v6]:port"), "states": [in the order first seen],
+//     "first", "last": the times of the first and last round that saw it,
+//     "sightings": rounds that saw it, "owners": [{"pid", "tid" (a thread with
+//     its own descriptor table), "fd", "comm", "cmdline": [argv, at most 4
+//     KiB], "cmdline_truncated", "container": the id the process's cgroup
+//     names, absent for the host's}]}], "errors": [{"time", "round",
+//     "netns_inode" (absent: the whole round), "error", "repeated": later
+//     rounds that failed the same way}], "untracked_sightings",
+//     "errors_dropped": what was past the bounds of 262144 sockets and 1000
+//     errors}. A socket is one namespace, inode and tuple; listening and
+//     unconnected sockets are kept (a listener opened in the window is a
+//     backdoor's mark). Its owners are looked up when it is first seen (and in
+//     the next two rounds while none is found), among its namespace's
+//     processes and then, once, the host's; where containers share a namespace
+//     (container:<id>), the owner's container is the one that made the socket.
 //
 // Fields added to an existing member within version 1, absent before:
 // capture/interfaces.json's interfaces may have the role "parent" (the

@@ -31,6 +31,7 @@ type captureRun struct {
 	// windowCalls and windowDetail are the window's, for the custody record.
 	windowCalls  []bundle.Call
 	windowDetail map[string]any
+	sockets *sockSampling // the socket samples of the window
 }
 
 // startCapture starts the capture and the conntrack event recording; the
@@ -60,6 +61,7 @@ func (c *collector) startCapture(ctx context.Context) {
 		return
 	}
 	cctx, cancel := context.WithCancel(ctx)
+	run.sockets = startSockSampler(cctx)
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() {
@@ -140,6 +142,7 @@ func (c *collector) finishCapture() {
 	if err := c.stopWindow(run); err != nil {
 		errs = append(errs, err)
 	}
+	errs = append(errs, c.finishSockSampler(run.sockets)...)
 	var closeErr error
 	switch res.StopReason {
 	case capture.StopMaxBytes:
@@ -208,6 +211,7 @@ func (c *collector) recordCapture(run *captureRun, status string, err error) {
 	for k, v := range run.windowDetail {
 		rec.Detail.(map[string]any)[k] = v
 	}
+	recordSockSampler(run.sockets, &rec)
 	if err != nil {
 		rec.Error = err.Error()
 	}

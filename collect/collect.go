@@ -11,6 +11,9 @@
 //	                                     bridge ports and FDB of one network namespace
 //	netns/<inode>/sockets.json           its sockets, each with the processes owning it
 //	netns/index.json                     namespaces: inode, a PID inside, containers sharing it
+//	capture/socket-samples.json          while the capture runs, every namespace's TCP, UDP
+//	                                     and raw sockets every 2 s: first and last sighting,
+//	                                     states, owners (pid, comm, cmdline, container)
 //	host/firewall/<command>.txt|.json    iptables-save -c, ip6tables-save -c (and the
 //	                                     legacy/nft variants), nft -j list ruleset
 //	host/firewall/firewall.json          the commands' records and forwarding sysctls

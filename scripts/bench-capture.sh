@@ -9,10 +9,18 @@
 # the ratio to tcpdump in the same run. It prints; it does not assert.
 # Needs root.
 #
+# Then the socket sampler that collect runs through the capture window
+# (issue 14): SAMPLER_NS namespaces of its own (dcq-s1 …), each holding 50
+# loopback listeners and 100 connected loopback sockets, beside whatever
+# the host has; the sampler runs alone for DUR in the host's namespace, and
+# its CPU time per second is printed against each capturer's of each load
+# in the same run, as ratios.
+#
 #	DUR=10          seconds of traffic per run
 #	LOADS=64        only the 64-byte load (or 1400)
 #	TOOLS="pcapng tcpdump"   only these capturers (bundle, pcapng, tcpdump)
 #	PROFILE=DIR     write dockcase's CPU profiles to DIR/<mode>-<size>.pprof
+#	SAMPLER_NS=20   namespaces for the socket sampler (0: no sampler run)
 #
 # Each row also shows the generator's CPU (which includes the veth's
 # receive path and the kernel's copy into the capture's ring), the CPU the
@@ -27,10 +35,19 @@ DUR=${DUR:-30}
 LOADS=${LOADS:-64 1400}
 TOOLS=${TOOLS:-bundle pcapng tcpdump}
 PROFILE=${PROFILE:-}
+SAMPLER_NS=${SAMPLER_NS:-20}
 GEN=dcq-gen SINK=dcq-sink GIF=dcqg0 SIF=dcqs0
 SRC=198.18.250.1 DST=198.18.250.2
 work=$(mktemp -d /dev/shm/dcq-bench-XXXXXX) # RAM: the disk must not be the bottleneck
+hold_pids=()
 cleanup() {
+	for p in "${hold_pids[@]}"; do
+		kill "$p" 2>/dev/null || true
+		wait "$p" 2>/dev/null || true
+	done
+	for ((i = 1; i <= SAMPLER_NS; i++)); do
+		ip netns del "dcq-s$i" 2>/dev/null || true
+	done
 	if [ -n "${cap_pid:-}" ]; then
 		kill "$cap_pid" 2>/dev/null || true
 		wait "$cap_pid" 2>/dev/null || true
@@ -40,7 +57,7 @@ cleanup() {
 	rm -rf "$work"
 }
 trap cleanup EXIT
-for ns in "$GEN" "$SINK"; do
+for ns in "$GEN" "$SINK" $(for ((i = 1; i <= SAMPLER_NS; i++)); do echo "dcq-s$i"; done); do
 	if ip netns list | grep -qw "$ns"; then
 		echo "namespace $ns exists: remove it first (a previous run?)" >&2
 		exit 1
@@ -156,3 +173,35 @@ for size in $LOADS; do
 	done
 	summary "$size-byte frames at ${pps[$size]} pkt/s for ${DUR}s" "$res"
 done
+
+[ "$SAMPLER_NS" -gt 0 ] || exit 0
+for ((i = 1; i <= SAMPLER_NS; i++)); do
+	ip netns add "dcq-s$i"
+	ip -n "dcq-s$i" link set lo up
+	ip netns exec "dcq-s$i" "$work/capturebench" hold -sockets 50 >"$work/hold-$i" &
+	hold_pids+=($!)
+done
+for ((i = 1; i <= SAMPLER_NS; i++)); do
+	for _ in $(seq 50); do
+		grep -q ready "$work/hold-$i" && break
+		sleep 0.1
+	done
+done
+"$work/capturebench" sampler -dur "${DUR}s" >"$work/sampler"
+python3 - "$work/sampler" "$SAMPLER_NS" $(for size in $LOADS; do echo "$size=$work/results-$size"; done) <<'EOF'
+import json, sys
+s = json.loads(open(sys.argv[1]).read())
+nns = int(sys.argv[2])
+rate = s["cpu_s"] / s["wall_s"]
+print(f"== socket sampler alone for {s['wall_s']:.1f}s: {s['rounds']} rounds over {s['namespaces']} namespaces "
+      f"({nns} of the benchmark's, the rest the host's), {s['sockets']} sockets ({s['owned']} owned)")
+print(f"sampler cpu {s['cpu_s']:.3f}s (user {s['user_s']:.3f}, sys {s['sys_s']:.3f}) = {1000 * rate:.1f} ms per second, "
+      f"{s['cpu_ms_per_round']:.1f} ms per round; {s['steady_cpu_ms_per_round']:.1f} ms per round once every socket's owner is known")
+for arg in sys.argv[3:]:
+    size, path = arg.split("=", 1)
+    for r in (json.loads(l) for l in open(path) if l.startswith("{")):
+        crate = r["cpu_s"] / r["wall_s"] if r["wall_s"] > 0 else 0
+        ratio = f"{rate / crate:.3f}" if crate > 0 else "n/a"
+        print(f"ratio socket-sampler/{r['tool']} CPU per second ({size}-byte load): {ratio} "
+              f"({1000 * rate:.1f} vs {1000 * crate:.0f} ms/s)")
+EOF

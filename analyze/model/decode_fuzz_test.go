@@ -21,6 +21,7 @@ func FuzzDecoders(f *testing.F) {
 		decodeConntrackSysctl(data)
 		decodeStats(data)
 		decodeCaptureIfaces(data)
+		decodeSocketSamples(data)
 		events, lines, bad := decodeEvents(data)
 		if len(events) != len(lines) || bad < 0 {
 			t.Fatalf("decodeEvents: %d events, %d lines", len(events), len(lines))

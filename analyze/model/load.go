@@ -292,6 +292,7 @@ func loadHost(src Source) *Host {
 	l.attachContainers()
 	l.loadUsage()
 	l.loadCaptureInterfaces()
+	l.loadSocketSightings()
 	sort.Strings(l.h.Missing)
 	l.h.Missing = slices.Compact(l.h.Missing)
 	return l.h

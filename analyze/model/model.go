@@ -63,6 +63,12 @@ type Host struct {
 	// Clock is host/clock.json; nil when absent or malformed.
 	Clock *HostClock `json:"-"`
 
+	// SocketSightings are capture/socket-samples.json's sockets, each with
+	// the containers it is theirs of; SocketSampling is how they were
+	// sampled, nil when the bundle lacks the member (not recorded).
+	SocketSightings []SocketSighting `json:"-"`
+	SocketSampling  *SocketSampling  `json:"-"`
+
 	// Firewall4 and Firewall6 are the rulesets that decide NAT and
 	// forwarding: iptables-save (or ip6tables-save) unless the engine uses
 	// the nftables backend, in which case the nft document. Nft is the nft

@@ -615,8 +615,12 @@ func (s *Scenario) runContainer(ctx context.Context, role string, spec Container
 	// only resolver (no lookup leaves the machine), our labels (cleanup).
 	cfg.Image = s.Image
 	cfg.Labels = map[string]string{LabelScenario: s.ID, LabelRole: role}
-	hc.DNS = []string{s.C2Addr.String()}
-	hc.DNSSearch = []string{"."}
+	if !hc.NetworkMode.IsContainer() {
+		// A container:X joiner has X's resolv.conf (the C2), and the
+		// engine refuses DNS options with that mode.
+		hc.DNS = []string{s.C2Addr.String()}
+		hc.DNSSearch = []string{"."}
+	}
 	if hc.NetworkMode.IsHost() && slices.Contains(cfg.Cmd, "-resolve") {
 		return Container{}, fmt.Errorf("container %s: -resolve in host network mode would use the host's resolvers", name)
 	}

@@ -11,6 +11,10 @@
 // stdout and stderr (-chatter) with the JSON log turned off (-quiet), and exit
 // after one round instead of running (-once).
 //
+// For tests of what happens between two snapshot moments it opens one TCP
+// connection each time it gets SIGUSR1 (-connect-on-usr1), holds it open for
+// -hold and closes it, so a test decides when a connection exists.
+//
 // Positional arguments after the flags are ignored on purpose: a test can give
 // the process a command line of any shape (a reverse shell, a miner) and the
 // program still does only what its flags say.
@@ -115,6 +119,8 @@ type options struct {
 	quiet      bool
 	once       bool
 	spin       bool
+	connectUSR string
+	hold       time.Duration
 }
 
 func main() {
@@ -137,15 +143,17 @@ func main() {
 	fs.BoolVar(&o.quiet, "quiet", false, "write no JSON event log, so stdout carries only the -chatter lines; a fatal error still goes to stderr")
 	fs.BoolVar(&o.once, "once", false, "exit after the drops, writes, chmods and one round of -chatter instead of running until killed; not with the listeners, beacons or lookups")
 	fs.BoolVar(&o.spin, "spin", false, "keep one core busy until killed, as a miner does")
+	fs.StringVar(&o.connectUSR, "connect-on-usr1", "", "on each SIGUSR1, open one TCP connection to `ADDR:PORT`, send a line, hold it for -hold, close it")
+	fs.DurationVar(&o.hold, "hold", 4*time.Second, "how long a -connect-on-usr1 connection stays open")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		os.Exit(2)
 	}
-	if o.interval <= 0 {
-		fmt.Fprintln(os.Stderr, "workload: -interval must be positive")
+	if o.interval <= 0 || o.hold <= 0 {
+		fmt.Fprintln(os.Stderr, "workload: -interval and -hold must be positive")
 		os.Exit(2)
 	}
 	if o.once && (o.beaconTCP != "" || o.beaconUDP != "" || o.serve != "" || o.resolve != "" ||
-		o.listenTCP != "" || o.listenUDP != "" || o.dnsServe != "") {
+		o.listenTCP != "" || o.listenUDP != "" || o.dnsServe != "" || o.connectUSR != "") {
 		fmt.Fprintln(os.Stderr, "workload: -once does not go with the listeners, beacons or lookups")
 		os.Exit(2)
 	}
@@ -239,6 +247,13 @@ func run(ctx context.Context, o options, l *logger) error {
 	}
 	if o.spin {
 		starters = append(starters, func() { spin(ctx) })
+	}
+	if o.connectUSR != "" {
+		// Registered before the ready line, so a signal sent after it is
+		// never lost.
+		usr1 := make(chan os.Signal, 4)
+		signal.Notify(usr1, syscall.SIGUSR1)
+		starters = append(starters, func() { connectOnSignal(ctx, usr1, o.connectUSR, o.name, o.hold, l) })
 	}
 	if o.beaconTCP != "" {
 		starters = append(starters, func() { beaconTCP(ctx, o.beaconTCP, o.name, o.interval, l) })
@@ -510,6 +525,39 @@ func beaconTCP(ctx context.Context, addr, name string, interval time.Duration, l
 			return
 		case <-tick.C:
 		}
+	}
+}
+
+// connectOnSignal opens one connection to addr for each signal on sig,
+// sends one line, reads the answer, holds the connection for hold and
+// closes it, logging "connect" with both ends and "close" when it closed.
+// Signals that come while a connection is held are taken after it.
+func connectOnSignal(ctx context.Context, sig <-chan os.Signal, addr, name string, hold time.Duration, l *logger) {
+	d := net.Dialer{Timeout: ioTimeout}
+	for seq := 0; ; seq++ {
+		select {
+		case <-ctx.Done():
+			return
+		case <-sig:
+		}
+		c, err := d.DialContext(ctx, "tcp", addr)
+		if err == nil {
+			err = beaconExchange(c, fmt.Sprintf("connect name=%s seq=%d proto=tcp\n", name, seq))
+			if err != nil {
+				c.Close()
+			}
+		}
+		if err != nil {
+			l.log(event{Event: "connect-error", Proto: "tcp", Remote: addr, Err: err.Error()})
+			continue
+		}
+		l.log(event{Event: "connect", Proto: "tcp", Local: c.LocalAddr().String(), Remote: c.RemoteAddr().String()})
+		select {
+		case <-ctx.Done():
+		case <-time.After(hold):
+		}
+		c.Close()
+		l.log(event{Event: "close", Proto: "tcp", Local: c.LocalAddr().String(), Remote: c.RemoteAddr().String()})
 	}
 }
 

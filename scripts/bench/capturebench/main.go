@@ -6,6 +6,12 @@
 //	capturebench gen -dst 198.18.250.2:9 -size 64 -pps 200000 -dur 30s
 //	capturebench dockcase -iface dcqs0 -dur 32s -out FILE [-mode bundle|pcapng]
 //	capturebench tcpdump -iface dcqs0 -dur 32s -out FILE
+//	capturebench hold -sockets 50
+//	capturebench sampler -dur 10s
+//
+// hold keeps loopback sockets open in the namespace it runs in, so that the
+// socket sampler (sampler, in the host's namespace) has namespaces and
+// sockets to read, as a Docker host's containers give it.
 package main
 
 import (
@@ -18,6 +24,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"os/signal"
 	"regexp"
 	"runtime/pprof"
 	"strconv"
@@ -26,6 +33,7 @@ import (
 
 	"github.com/dockcase/dockcase/bundle"
 	"github.com/dockcase/dockcase/collect/capture"
+	"github.com/dockcase/dockcase/collect/host"
 	"golang.org/x/net/ipv4"
 )
 
@@ -45,7 +53,7 @@ type result struct {
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: capturebench gen|dockcase|tcpdump [flags]")
+		fmt.Fprintln(os.Stderr, "usage: capturebench gen|dockcase|tcpdump|hold|sampler [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -56,6 +64,10 @@ func main() {
 		err = captureDockcase(os.Args[2:])
 	case "tcpdump":
 		err = captureTcpdump(os.Args[2:])
+	case "hold":
+		err = hold(os.Args[2:])
+	case "sampler":
+		err = sampleSockets(os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown command %q", os.Args[1])
 	}
@@ -273,4 +285,97 @@ func captureTcpdump(args []string) error {
 		r.NsPerPkt = r.CPU * 1e9 / float64(r.Captured)
 	}
 	return json.NewEncoder(os.Stdout).Encode(r)
+}
+
+// hold opens -sockets loopback listeners and as many connections to them,
+// and keeps them until killed.
+func hold(args []string) error {
+	fs := flag.NewFlagSet("hold", flag.ExitOnError)
+	n := fs.Int("sockets", 50, "listeners, and connections to them")
+	fs.Parse(args)
+	var keep []net.Conn
+	for i := 0; i < *n; i++ {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return err
+		}
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			return err
+		}
+		a, err := ln.Accept()
+		if err != nil {
+			return err
+		}
+		keep = append(keep, c, a)
+	}
+	fmt.Println("ready")
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	<-sig
+	for _, c := range keep {
+		c.Close()
+	}
+	return nil
+}
+
+// samplerResult is the socket sampler's line of output.
+type samplerResult struct {
+	Tool       string  `json:"tool"`
+	Rounds     int     `json:"rounds"`
+	Namespaces int     `json:"namespaces"`
+	Sockets    int     `json:"sockets"`
+	Owned      int     `json:"owned"`
+	CPU        float64 `json:"cpu_s"`
+	User       float64 `json:"user_s"`
+	Sys        float64 `json:"sys_s"`
+	Wall       float64 `json:"wall_s"`
+	MSPerRound float64 `json:"cpu_ms_per_round"`
+	// SteadyMS is the CPU of a round once every socket is known (owners
+	// looked up): what each round costs after the first.
+	SteadyMS float64 `json:"steady_cpu_ms_per_round"`
+}
+
+// sampleSockets runs the collector's socket sampler alone for -dur, as
+// collect runs it through the capture window, and prints its CPU time
+// (rusage of this process) and what it saw.
+func sampleSockets(args []string) error {
+	fs := flag.NewFlagSet("sampler", flag.ExitOnError)
+	dur := fs.Duration("dur", 10*time.Second, "duration")
+	interval := fs.Duration("interval", host.DefaultSampleInterval, "time between rounds")
+	fs.Parse(args)
+	s, err := host.NewSocketSampler(*interval)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), *dur)
+	defer cancel()
+	var before, after syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &before)
+	start := time.Now()
+	doc := s.Run(ctx)
+	wall := time.Since(start)
+	syscall.Getrusage(syscall.RUSAGE_SELF, &after)
+	var r result
+	r.setCPU(&before, &after)
+	out := samplerResult{Tool: "socket-sampler", Rounds: doc.Rounds, Namespaces: len(doc.Namespaces), Sockets: len(doc.Sockets),
+		CPU: r.CPU, User: r.User, Sys: r.Sys, Wall: wall.Seconds()}
+	for _, so := range doc.Sockets {
+		if len(so.Owners) > 0 {
+			out.Owned++
+		}
+	}
+	if doc.Rounds > 0 {
+		out.MSPerRound = 1000 * r.CPU / float64(doc.Rounds)
+	}
+	const steadyRounds = 3
+	syscall.Getrusage(syscall.RUSAGE_SELF, &before)
+	for i := 0; i < steadyRounds; i++ {
+		s.Round(context.Background())
+	}
+	syscall.Getrusage(syscall.RUSAGE_SELF, &after)
+	var st result
+	st.setCPU(&before, &after)
+	out.SteadyMS = 1000 * st.CPU / steadyRounds
+	return json.NewEncoder(os.Stdout).Encode(out)
 }
