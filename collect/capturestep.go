@@ -31,7 +31,7 @@ type captureRun struct {
 	// windowCalls and windowDetail are the window's, for the custody record.
 	windowCalls  []bundle.Call
 	windowDetail map[string]any
-	sockets *sockSampling // the socket samples of the window
+	sockets      *sockSampling // the socket samples of the window
 }
 
 // startCapture starts the capture and the conntrack event recording; the
