@@ -1,0 +1,646 @@
+package traffic
+
+import (
+	"cmp"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/dockcase/dockcase/analyze/model"
+)
+
+// Bounds of the fusion.
+const (
+	// maxContactEvidence bounds the evidence entries of one contact: the
+	// frames of each point and what decided; Sources lists every
+	// observation.
+	maxContactEvidence = 16
+	// contactSlack is how far apart in time two observations of one tuple
+	// may be and still be one conversation: the capture points see a
+	// packet within microseconds; the slack covers a --pcap from another
+	// machine's clock, as FlowCorrelationWindow does.
+	contactSlack = FlowCorrelationWindow
+)
+
+// contactKey is a conversation's tuple as the container (or host process)
+// sees it, before NAT.
+type contactKey struct {
+	proto         string
+	local, remote netip.AddrPort
+}
+
+// remoteKey finds an inbound conversation through a published port by its
+// remote end: the uplink sees the host's port, the bridge the container's.
+type remoteKey struct {
+	proto     string
+	remote    netip.AddrPort
+	container string
+}
+
+// building is a contact under construction, with what the fusion needs to
+// merge further observations into it.
+type building struct {
+	c          Contact
+	points     []string // member + interface of each flow merged in
+	best       uint64   // packets of the counted point
+	bestVeth   bool
+	socket, ct bool
+}
+
+// fuser fuses the observations of one analysis into contacts.
+type fuser struct {
+	h         *model.Host
+	t         *Result
+	all       []*building
+	byKey     map[contactKey][]*building
+	byRemote  map[remoteKey][]*building
+	hostAddrs map[netip.Addr]bool
+	subnets   []netip.Prefix
+	gateways  map[netip.Addr]bool
+	leased    map[netip.Addr]bool
+	procs     map[int]*model.HostProcess
+	snapshots map[string]time.Time // member → when its step ended
+}
+
+// fuse builds t.Contacts from t.Flows, the model's sockets and conntrack
+// snapshot, and t.DNS. It needs no capture: without one, the contacts come
+// from the sockets and conntrack alone.
+func fuse(h *model.Host, t *Result) {
+	f := &fuser{h: h, t: t, byKey: map[contactKey][]*building{}, byRemote: map[remoteKey][]*building{},
+		hostAddrs: map[netip.Addr]bool{}, gateways: map[netip.Addr]bool{}, leased: map[netip.Addr]bool{},
+		procs: map[int]*model.HostProcess{}, snapshots: map[string]time.Time{}}
+	if h.HostNS != nil {
+		for _, l := range h.HostNS.Links {
+			for _, p := range l.Addrs {
+				f.hostAddrs[p.Addr().Unmap()] = true
+			}
+		}
+	}
+	for _, n := range h.Networks {
+		f.subnets = append(f.subnets, n.Subnets...)
+		for _, g := range n.Gateways {
+			f.gateways[g.Unmap()] = true
+		}
+	}
+	for _, l := range h.Leases() {
+		if l.Addr.IsValid() {
+			f.leased[l.Addr.Unmap()] = true
+		}
+	}
+	for i := range h.Processes {
+		f.procs[h.Processes[i].PID] = &h.Processes[i]
+	}
+	for _, s := range h.Steps {
+		for _, m := range s.Members {
+			f.snapshots[m] = s.Ended.UTC()
+		}
+	}
+	f.flows()
+	f.sockets()
+	f.conntrack()
+	f.names()
+	t.Contacts = make([]Contact, len(f.all))
+	for i, b := range f.all {
+		t.Contacts[i] = b.c
+	}
+	slices.SortStableFunc(t.Contacts, func(x, y Contact) int {
+		return cmp.Or(x.First.Compare(y.First), cmp.Compare(x.WhoKey(), y.WhoKey()), cmp.Compare(x.Proto, y.Proto),
+			x.Local.Compare(y.Local), x.Remote.Compare(y.Remote))
+	})
+}
+
+func unmapAP(a netip.Addr, port uint16) netip.AddrPort { return netip.AddrPortFrom(a.Unmap(), port) }
+
+// flowTuple is a flow's conversation tuple before NAT; dnat says the local
+// side is the host's published port, not the container's.
+func flowTuple(fl *Flow) (k contactKey, side string, dnat bool) {
+	k.proto = fl.Proto
+	switch {
+	case fl.Original != nil && fl.ContainerSide == "server":
+		return contactKey{fl.Proto, unmapAP(fl.Original.Dst, fl.Original.DPort), unmapAP(fl.Original.Src, fl.Original.SPort)}, "server", true
+	case fl.Original != nil:
+		return contactKey{fl.Proto, unmapAP(fl.Original.Src, fl.Original.SPort), unmapAP(fl.Original.Dst, fl.Original.DPort)}, "client", false
+	case fl.ContainerSide == "server":
+		return contactKey{fl.Proto, unmapAP(fl.Server, fl.ServerPort), unmapAP(fl.Client, fl.ClientPort)}, "server", false
+	}
+	return contactKey{fl.Proto, unmapAP(fl.Client, fl.ClientPort), unmapAP(fl.Server, fl.ServerPort)}, "client", false
+}
+
+// rolePriority orders the capture points: the veth names the container
+// itself, the bridge by address, the rest after NAT.
+func rolePriority(role string) int {
+	switch role {
+	case PointVeth:
+		return 0
+	case PointBridge:
+		return 1
+	}
+	return 2
+}
+
+// flows groups the per-point flows of each conversation into one contact,
+// each point kept as a source.
+func (f *fuser) flows() {
+	flows := f.t.Flows
+	order := make([]int32, len(flows))
+	for i := range order {
+		order[i] = int32(i)
+	}
+	slices.SortStableFunc(order, func(x, y int32) int {
+		return cmp.Compare(rolePriority(flows[x].Role), rolePriority(flows[y].Role))
+	})
+	idx := make([]int, len(flows)) // the Sources' flow indexes, one allocation
+	for _, i := range order {
+		fl := &flows[i]
+		idx[i] = int(i)
+		k, side, dnat := flowTuple(fl)
+		pt := fl.Member + "\x00" + fl.Interface
+		b := f.findFlow(k, pt, fl)
+		if b == nil && dnat {
+			b = f.findRemote(remoteKey{k.proto, k.remote, fl.Container}, pt, fl)
+		}
+		if b == nil {
+			b = f.add(Contact{Proto: k.proto, Side: side, Local: k.local, Remote: k.remote, First: fl.First, Last: fl.Last, Exact: true,
+				Rules: []string{}, Confidence: ConfidenceNone, Sources: []ContactSource{}, Evidence: []model.Evidence{}}, k)
+			if !dnat && fl.Container != "" {
+				rk := remoteKey{k.proto, k.remote, fl.Container}
+				f.byRemote[rk] = append(f.byRemote[rk], b)
+			}
+		}
+		f.mergeFlow(b, fl, &idx[i], pt, side)
+	}
+}
+
+func (f *fuser) add(c Contact, k contactKey) *building {
+	b := &building{c: c}
+	f.all = append(f.all, b)
+	f.byKey[k] = append(f.byKey[k], b)
+	return b
+}
+
+// overlaps reports whether [first, last] meets the contact's time, with
+// the slack.
+func overlaps(c *Contact, first, last time.Time) bool {
+	return !first.After(c.Last.Add(contactSlack)) && !last.Before(c.First.Add(-contactSlack))
+}
+
+// findFlow returns the contact of the tuple that the flow continues: one
+// that overlaps it in time and has no flow of the same point yet (a second
+// flow of one point is a second conversation on a reused tuple).
+func (f *fuser) findFlow(k contactKey, pt string, fl *Flow) *building {
+	for _, b := range f.byKey[k] {
+		if overlaps(&b.c, fl.First, fl.Last) && !slices.Contains(b.points, pt) {
+			return b
+		}
+	}
+	return nil
+}
+
+func (f *fuser) findRemote(k remoteKey, pt string, fl *Flow) *building {
+	for _, b := range f.byRemote[k] {
+		if overlaps(&b.c, fl.First, fl.Last) && !slices.Contains(b.points, pt) {
+			return b
+		}
+	}
+	return nil
+}
+
+func (f *fuser) mergeFlow(b *building, fl *Flow, idx *int, pt, side string) {
+	c := &b.c
+	b.points = append(b.points, pt)
+	if fl.First.Before(c.First) {
+		c.First = fl.First
+	}
+	if fl.Last.After(c.Last) {
+		c.Last = fl.Last
+	}
+	pk, by := fl.PacketsToServer+fl.PacketsToClient, fl.BytesToServer+fl.BytesToClient
+	src := ContactSource{Kind: SourceCapture, Interface: fl.Interface, Role: fl.Role, Flow: idx, Packets: pk, Bytes: by}
+	if len(fl.Evidence) > 0 {
+		src.Evidence = fl.Evidence[0] // the frames
+	}
+	c.Sources = append(c.Sources, src)
+	veth := fl.Role == PointVeth
+	if pk > b.best || (pk == b.best && veth && !b.bestVeth) || c.CountedAt == "" {
+		b.best, b.bestVeth, c.CountedAt = pk, veth, fl.Interface
+		if side == "client" {
+			c.PacketsToRemote, c.PacketsFromRemote, c.BytesToRemote, c.BytesFromRemote = fl.PacketsToServer, fl.PacketsToClient, fl.BytesToServer, fl.BytesToClient
+		} else {
+			c.PacketsToRemote, c.PacketsFromRemote, c.BytesToRemote, c.BytesFromRemote = fl.PacketsToClient, fl.PacketsToServer, fl.BytesToClient, fl.BytesToServer
+		}
+	}
+	c.SNI = cmp.Or(c.SNI, fl.SNI)
+	c.HTTPHost = cmp.Or(c.HTTPHost, fl.HTTPHost)
+	for _, n := range fl.Names {
+		if !slices.Contains(c.Names, n) {
+			c.Names = append(c.Names, n)
+		}
+	}
+	// The first point that names someone decides (the veth before the
+	// bridge before the uplink); the others agree or are only evidence.
+	switch {
+	case !c.Named() && fl.Container != "":
+		if len(fl.NamespaceGroup) > 0 {
+			c.Group = f.group(fl.Container, fl.NamespaceGroup)
+		} else {
+			c.Container, c.ContainerName = fl.Container, fl.ContainerName
+		}
+		c.Rules = append(c.Rules[:0], fl.Rule)
+		c.Confidence, c.Reason = fl.Confidence, fl.Reason
+	case !c.Named() && len(c.Rules) == 0:
+		c.Rules = append(c.Rules, fl.Rule)
+		c.Confidence, c.Reason = fl.Confidence, fl.Reason
+	case fl.Container != "" && (fl.Container == c.Container || slices.ContainsFunc(c.Group, func(g ContainerRef) bool { return g.ID == fl.Container })):
+		if !slices.Contains(c.Rules, fl.Rule) {
+			c.Rules = append(c.Rules, fl.Rule)
+		}
+		if confidenceRank(fl.Confidence) > confidenceRank(c.Confidence) {
+			c.Confidence = fl.Confidence
+		}
+	}
+	for _, e := range fl.Evidence {
+		f.cite(c, e)
+	}
+}
+
+// cite adds evidence to the contact once, within maxContactEvidence.
+func (f *fuser) cite(c *Contact, e model.Evidence) {
+	if len(c.Evidence) < maxContactEvidence && !slices.Contains(c.Evidence, e) {
+		c.Evidence = append(c.Evidence, e)
+	}
+}
+
+func confidenceRank(c string) int {
+	switch c {
+	case ConfidenceHigh:
+		return 3
+	case ConfidenceMedium:
+		return 2
+	case ConfidenceLow:
+		return 1
+	}
+	return 0
+}
+
+// group names the containers sharing one network namespace: the owner of
+// the namespace first, then the others by id.
+func (f *fuser) group(owner string, others []string) []ContainerRef {
+	out := []ContainerRef{f.ref(owner)}
+	rest := slices.Clone(others)
+	slices.Sort(rest)
+	for _, id := range rest {
+		if id != owner {
+			out = append(out, f.ref(id))
+		}
+	}
+	return out
+}
+
+func (f *fuser) ref(id string) ContainerRef {
+	if c, ok := f.h.ContainerByID(id); ok {
+		return ContainerRef{ID: c.ID, Name: c.Name}
+	}
+	if c, ok := f.h.Container(id); ok {
+		return ContainerRef{ID: c.ID, Name: c.Name}
+	}
+	return ContainerRef{ID: id}
+}
+
+// socketProto is the contact protocol of a socket table ("tcp6" → "tcp");
+// "" for what is not a conversation (raw, unix).
+func socketProto(p string) string {
+	switch strings.TrimSuffix(p, "6") {
+	case "tcp":
+		return "tcp"
+	case "udp":
+		return "udp"
+	}
+	return ""
+}
+
+// socketStateless lists socket states that are no conversation.
+var socketStateless = map[string]bool{"LISTEN": true, "CLOSE": true, "UNCONNECTED": true, "": true}
+
+// sockets merges the socket of every namespace that has a remote end into
+// the contact of its tuple (giving it the process), or makes one.
+func (f *fuser) sockets() {
+	for _, ns := range f.h.Namespaces {
+		listening := map[contactKey]bool{}
+		for _, s := range ns.Sockets {
+			if s.State == "LISTEN" {
+				listening[contactKey{proto: socketProto(s.Proto), local: netip.AddrPortFrom(netip.Addr{}, s.LocalPort)}] = true
+			}
+		}
+		at, snapped := f.snapshots[s0member(ns)]
+		if !snapped {
+			at = f.h.Collected.UTC()
+		}
+		for i := range ns.Sockets {
+			s := &ns.Sockets[i]
+			proto := socketProto(s.Proto)
+			if proto == "" || socketStateless[s.State] {
+				continue
+			}
+			local, err1 := netip.ParseAddr(s.LocalIP)
+			remote, err2 := netip.ParseAddr(s.RemoteIP)
+			if err1 != nil || err2 != nil || s.RemotePort == 0 || remote.IsUnspecified() || remote.Unmap().IsLoopback() || local.Unmap().IsLoopback() {
+				continue
+			}
+			k := contactKey{proto, unmapAP(local, s.LocalPort), unmapAP(remote, s.RemotePort)}
+			side := "client"
+			if listening[contactKey{proto: proto, local: netip.AddrPortFrom(netip.Addr{}, s.LocalPort)}] {
+				side = "server"
+			}
+			f.socket(ns, s, k, side, at)
+		}
+	}
+}
+
+// s0member is the socket member of a namespace.
+func s0member(ns *model.Namespace) string { return fmt.Sprintf("netns/%d/sockets.json", ns.Inode) }
+
+func (f *fuser) socket(ns *model.Namespace, s *model.HostSocket, k contactKey, side string, at time.Time) {
+	var proc *model.HostProcess
+	for _, pid := range s.PIDs {
+		if p := f.procs[pid]; p != nil {
+			proc = p
+			break
+		}
+	}
+	// Who: the owner's cgroup in the host namespace (host network mode);
+	// in a container's namespace its container, or the one of the group
+	// the owner's cgroup names, else the group.
+	var who Contact
+	switch {
+	case ns.Host && proc != nil && proc.ContainerID != "":
+		r := f.ref(proc.ContainerID)
+		who.Container, who.ContainerName = r.ID, r.Name
+		who.Rules, who.Confidence = []string{RuleHostSocket}, ConfidenceMedium
+		who.Reason = fmt.Sprintf("host network: socket %s → %s held by pid %d (%q), whose cgroup is container %q's, at the snapshot", k.local, k.remote, proc.PID, proc.Comm, r.Name)
+	case ns.Host:
+		who.Rules, who.Confidence = []string{RuleHost}, ConfidenceMedium
+		who.Reason = "a socket of the host's namespace"
+		if proc != nil {
+			who.Reason += fmt.Sprintf(" held by pid %d (%q), in no container's cgroup", proc.PID, proc.Comm)
+		}
+	case proc != nil && proc.ContainerID != "" && (len(ns.Containers) == 0 || slices.Contains(ns.Containers, proc.ContainerID) || f.inNS(ns, proc.ContainerID)):
+		r := f.ref(proc.ContainerID)
+		who.Container, who.ContainerName = r.ID, r.Name
+		who.Rules, who.Confidence = []string{RuleNamespaceSocket}, ConfidenceHigh
+		who.Reason = fmt.Sprintf("socket of network namespace %d held by pid %d (%q), whose cgroup is container %q's", ns.Inode, proc.PID, proc.Comm, r.Name)
+	case len(ns.Containers) == 1:
+		r := f.ref(ns.Containers[0])
+		who.Container, who.ContainerName = r.ID, r.Name
+		who.Rules, who.Confidence = []string{RuleNamespaceSocket}, ConfidenceHigh
+		who.Reason = fmt.Sprintf("socket of network namespace %d, container %q's", ns.Inode, r.Name)
+	case len(ns.Containers) > 1:
+		who.Group = f.group(ns.Containers[0], ns.Containers[1:])
+		who.Rules, who.Confidence = []string{RuleNamespaceSocket}, ConfidenceMedium
+		who.Reason = fmt.Sprintf("socket of network namespace %d, shared by %d containers (container:<id> mode); no owner's cgroup picks one", ns.Inode, len(ns.Containers))
+	default:
+		who.Rules, who.Confidence = []string{RuleUnknown}, ConfidenceNone
+		who.Reason = fmt.Sprintf("socket of network namespace %d, which no known container holds", ns.Inode)
+	}
+	var p *Process
+	if proc != nil {
+		p = &Process{PID: proc.PID, Comm: proc.Comm, Cmdline: proc.Cmdline, Container: proc.ContainerID}
+	}
+	src := ContactSource{Kind: SourceSocket, State: s.State, Evidence: s.Evidence}
+	var b *building
+	for _, c := range f.byKey[k] {
+		if !c.socket {
+			b = c // the latest conversation of the tuple: the one open at the snapshot
+		}
+	}
+	if b == nil {
+		b = f.add(Contact{Proto: k.proto, Side: side, Local: k.local, Remote: k.remote, First: at, Last: at,
+			Dating: fmt.Sprintf("socket %s at the snapshot %s", s.State, at.Format(time.RFC3339)),
+			Rules:  []string{}, Confidence: ConfidenceNone, Sources: []ContactSource{}, Evidence: []model.Evidence{}}, k)
+	}
+	b.socket = true
+	c := &b.c
+	c.Sources = append(c.Sources, src)
+	f.cite(c, s.Evidence)
+	if proc != nil {
+		f.cite(c, proc.Evidence)
+	}
+	if c.Process == nil {
+		c.Process = p
+	}
+	f.attribute(c, &who, who.Rules[0] == RuleNamespaceSocket && proc != nil && proc.ContainerID == who.Container)
+}
+
+// inNS reports whether the container runs in the namespace.
+func (f *fuser) inNS(ns *model.Namespace, id string) bool {
+	c, ok := f.h.ContainerByID(id)
+	return ok && c.NetNS == ns.Inode
+}
+
+// attribute gives the contact who's attribution when it names no one yet,
+// picks one container of its group when who names one of it and picks
+// (the owner's cgroup decides), and adds who's rule when it agrees.
+func (f *fuser) attribute(c *Contact, who *Contact, picks bool) {
+	inGroup := func(id string) bool {
+		return slices.ContainsFunc(c.Group, func(g ContainerRef) bool { return g.ID == id })
+	}
+	switch {
+	case !c.Named() && who.Named(), len(c.Rules) == 0,
+		!c.Named() && (slices.Contains(c.Rules, RuleUnknown) || slices.Contains(c.Rules, RuleForeign)) && !slices.Contains(who.Rules, RuleUnknown):
+		c.Container, c.ContainerName, c.Group, c.Candidates = who.Container, who.ContainerName, who.Group, who.Candidates
+		c.Rules = append(c.Rules[:0:0], who.Rules...)
+		c.Confidence, c.Reason = who.Confidence, who.Reason
+	case picks && c.Container == "" && inGroup(who.Container):
+		c.Reason += "; " + who.Reason
+		c.Container, c.ContainerName, c.Group = who.Container, who.ContainerName, nil
+		c.Rules = append(c.Rules, who.Rules...)
+	case who.Container != "" && who.Container == c.Container:
+		for _, r := range who.Rules {
+			if !slices.Contains(c.Rules, r) {
+				c.Rules = append(c.Rules, r)
+			}
+		}
+		if confidenceRank(who.Confidence) > confidenceRank(c.Confidence) && len(c.Candidates) == 0 {
+			c.Confidence = who.Confidence
+		}
+	}
+}
+
+// isContainerAddr reports whether addr is one a container may hold: in a
+// Docker network's subnet, or leased, and neither a gateway nor the host's.
+func (f *fuser) isContainerAddr(addr netip.Addr) bool {
+	if f.gateways[addr] || f.hostAddrs[addr] {
+		return false
+	}
+	if f.leased[addr] {
+		return true
+	}
+	for _, p := range f.subnets {
+		if p.Contains(addr) {
+			return true
+		}
+	}
+	return false
+}
+
+// conntrack merges every conntrack entry of the snapshot into the contact
+// of its original tuple (the container's, before SNAT), or makes one
+// attributed through the holders of the address at the entry's dated time.
+func (f *fuser) conntrack() {
+	snap, ok := f.snapshots[model.MemberConntrack]
+	if !ok {
+		snap = f.h.Collected.UTC()
+	}
+	for i := range f.h.Conntrack {
+		e := &f.h.Conntrack[i]
+		if ctProtoNum(e.Proto) == 0 {
+			continue
+		}
+		r, ok := ctRecordOf(e.Proto, e.OrigSrc, e.OrigDst, e.OrigSPort, e.OrigDPort, e.ReplySrc, e.ReplyDst, e.ReplySPort, e.ReplyDPort)
+		if !ok || r.orig.src.IsLoopback() || r.orig.dst.IsLoopback() || linkScoped(r.orig.src, r.orig.dst) {
+			continue
+		}
+		proto := protoName(r.orig.proto)
+		var k contactKey
+		side := "client"
+		switch {
+		case f.isContainerAddr(r.orig.src) || f.hostAddrs[r.orig.src]:
+			k = contactKey{proto, netip.AddrPortFrom(r.orig.src, r.orig.sport), netip.AddrPortFrom(r.orig.dst, r.orig.dport)}
+		case r.reply.src != r.orig.dst && f.isContainerAddr(r.reply.src):
+			k = contactKey{proto, netip.AddrPortFrom(r.reply.src, r.reply.sport), netip.AddrPortFrom(r.orig.src, r.orig.sport)}
+			side = "server"
+		case f.hostAddrs[r.orig.dst]:
+			k = contactKey{proto, netip.AddrPortFrom(r.orig.dst, r.orig.dport), netip.AddrPortFrom(r.orig.src, r.orig.sport)}
+			side = "server"
+		default:
+			continue // through the host between two other machines
+		}
+		from, to, dating := f.dateCT(e, snap)
+		who := f.ctHolders(k.local.Addr(), from, to, e)
+		var b *building
+		for _, c := range f.byKey[k] {
+			if !c.ct && (c.socket || overlaps(&c.c, from, to) || !c.c.Exact) {
+				b = c
+			}
+		}
+		if b == nil {
+			b = f.add(Contact{Proto: proto, Side: side, Local: k.local, Remote: k.remote, First: from, Last: to, Dating: dating,
+				Rules: []string{}, Confidence: ConfidenceNone, Sources: []ContactSource{}, Evidence: []model.Evidence{}}, k)
+		} else if !b.c.Exact && !b.ct {
+			// A socket-only contact: the entry dates it better than the
+			// snapshot does.
+			if from.Before(b.c.First) {
+				b.c.First = from
+			}
+			b.c.Dating += "; " + dating
+		}
+		b.ct = true
+		c := &b.c
+		c.Sources = append(c.Sources, ContactSource{Kind: SourceConntrack, State: e.State, Evidence: e.Evidence})
+		f.cite(c, e.Evidence)
+		for _, ev := range who.Evidence {
+			f.cite(c, ev)
+		}
+		f.attribute(c, &who, false)
+	}
+}
+
+// dateCT is the interval of a conntrack entry: from its start
+// (nf_conntrack_timestamp) or its estimated last packet, to that last
+// packet or the snapshot, with how it was dated.
+func (f *fuser) dateCT(e *model.ConntrackFlow, snap time.Time) (from, to time.Time, how string) {
+	var last time.Time
+	if e.LastPacket != nil && !e.LastPacket.LastPacket.IsZero() {
+		last = e.LastPacket.LastPacket.UTC()
+	}
+	switch {
+	case e.Start != nil && !last.IsZero():
+		return e.Start.UTC(), last, fmt.Sprintf("conntrack: started %s, last packet estimated %s (%s)", e.Start.UTC().Format(time.RFC3339), last.Format(time.RFC3339), e.LastPacket.Method)
+	case !last.IsZero():
+		return last, last, fmt.Sprintf("conntrack estimate: last packet %s (%s)", last.Format(time.RFC3339), e.LastPacket.Method)
+	case e.Start != nil:
+		return e.Start.UTC(), snap, fmt.Sprintf("conntrack: started %s, open at the snapshot %s", e.Start.UTC().Format(time.RFC3339), snap.Format(time.RFC3339))
+	}
+	return snap, snap, fmt.Sprintf("conntrack entry %s open at the snapshot %s, not dated", e.State, snap.Format(time.RFC3339))
+}
+
+// ctHolders attributes a conntrack entry through the holders of its
+// container-side address over its dated interval: one holder at both ends
+// of it names the container; two are both listed as candidates.
+func (f *fuser) ctHolders(addr netip.Addr, from, to time.Time, e *model.ConntrackFlow) Contact {
+	var who Contact
+	if f.hostAddrs[addr] {
+		who.Rules, who.Confidence = []string{RuleHost}, ConfidenceMedium
+		who.Reason = fmt.Sprintf("conntrack entry from the host's address %s", addr)
+		return who
+	}
+	var ls []*model.Lease
+	for _, at := range []time.Time{from, to} {
+		if l, ok := f.h.Owner(addr, at); ok && !slices.ContainsFunc(ls, func(x *model.Lease) bool { return x.Container == l.Container }) {
+			ls = append(ls, l)
+		}
+	}
+	switch len(ls) {
+	case 0:
+		who.Rules, who.Confidence = []string{RuleUnknown}, ConfidenceNone
+		who.Reason = fmt.Sprintf("conntrack entry from %s, which no known container held at %s", addr, to.Format(time.RFC3339))
+	case 1:
+		l := ls[0]
+		who.Container, who.ContainerName = l.Container, l.ContainerName
+		who.Rules, who.Confidence = []string{RuleConntrackHolder}, ConfidenceMedium
+		who.Reason = fmt.Sprintf("conntrack entry from %s (before SNAT), which %q held at %s", addr, l.ContainerName, to.Format(time.RFC3339))
+		if len(l.Evidence) > 0 {
+			who.Evidence = l.Evidence[:1]
+		}
+	default:
+		who.Rules, who.Confidence = []string{RuleConntrackHolder}, ConfidenceLow
+		for _, l := range ls {
+			who.Candidates = append(who.Candidates, Candidate{ID: l.Container, Name: l.ContainerName,
+				Reason: fmt.Sprintf("held %s during the entry's dated interval %s to %s", addr, from.Format(time.RFC3339), to.Format(time.RFC3339))})
+		}
+		who.Reason = fmt.Sprintf("conntrack entry from %s: %d containers held the address during its dated interval", addr, len(ls))
+	}
+	return who
+}
+
+// names gives a contact without names those the DNS answers gave its
+// remote address before it ended, whoever asked: Docker's embedded
+// resolver forwards a container's queries from the host's namespace.
+func (f *fuser) names() {
+	type seen struct {
+		at    time.Time
+		names []string
+	}
+	byAddr := map[netip.Addr][]seen{}
+	for i := range f.t.DNS {
+		q := &f.t.DNS[i]
+		if q.resp == nil {
+			continue
+		}
+		for _, ans := range q.resp.Answers {
+			if ans.Addr.IsValid() {
+				byAddr[ans.Addr.Unmap()] = append(byAddr[ans.Addr.Unmap()], seen{q.Time, q.resp.NamesFor(ans.Addr)})
+			}
+		}
+	}
+	if len(byAddr) == 0 {
+		return
+	}
+	for _, b := range f.all {
+		c := &b.c
+		if len(c.Names) > 0 {
+			continue
+		}
+		for _, s := range byAddr[c.Remote.Addr()] {
+			if c.Exact && s.at.After(c.Last) {
+				continue
+			}
+			for _, n := range s.names {
+				if !slices.Contains(c.Names, n) {
+					c.Names = append(c.Names, n)
+				}
+			}
+		}
+	}
+}
