@@ -51,11 +51,15 @@ type building struct {
 
 // fuser fuses the observations of one analysis into contacts.
 type fuser struct {
-	h         *model.Host
-	t         *Result
-	all       []*building
-	byKey     map[contactKey][]*building
-	byRemote  map[remoteKey][]*building
+	h        *model.Host
+	t        *Result
+	all      []*building
+	byKey    map[contactKey][]*building
+	byRemote map[remoteKey][]*building
+	// far indexes contacts by their tuple after NAT as the remote end sees
+	// it (its address and port first): a socket of the remote end held in
+	// a namespace of this host is that end of the same conversation.
+	far       map[contactKey]*building
 	hostAddrs map[netip.Addr]bool
 	subnets   []netip.Prefix
 	gateways  map[netip.Addr]bool
@@ -68,7 +72,7 @@ type fuser struct {
 // snapshot, and t.DNS. It needs no capture: without one, the contacts come
 // from the sockets and conntrack alone.
 func fuse(h *model.Host, t *Result) {
-	f := &fuser{h: h, t: t, byKey: map[contactKey][]*building{}, byRemote: map[remoteKey][]*building{},
+	f := &fuser{h: h, t: t, byKey: map[contactKey][]*building{}, byRemote: map[remoteKey][]*building{}, far: map[contactKey]*building{},
 		hostAddrs: map[netip.Addr]bool{}, gateways: map[netip.Addr]bool{}, leased: map[netip.Addr]bool{},
 		procs: map[int]*model.HostProcess{}, snapshots: map[string]time.Time{}}
 	if h.HostNS != nil {
@@ -98,8 +102,8 @@ func fuse(h *model.Host, t *Result) {
 		}
 	}
 	f.flows()
-	f.sockets()
 	f.conntrack()
+	f.sockets()
 	f.names()
 	t.Contacts = make([]Contact, len(f.all))
 	for i, b := range f.all {
@@ -210,6 +214,14 @@ func (f *fuser) findRemote(k remoteKey, pt string, fl *Flow) *building {
 func (f *fuser) mergeFlow(b *building, fl *Flow, idx *int, pt, side string) {
 	c := &b.c
 	b.points = append(b.points, pt)
+	if fl.Original != nil {
+		// The remote end sees the translated tuple, from its side.
+		if side == "client" {
+			f.far[contactKey{fl.Proto, unmapAP(fl.Server, fl.ServerPort), unmapAP(fl.Client, fl.ClientPort)}] = b
+		} else {
+			f.far[contactKey{fl.Proto, unmapAP(fl.Client, fl.ClientPort), unmapAP(fl.Server, fl.ServerPort)}] = b
+		}
+	}
 	if fl.First.Before(c.First) {
 		c.First = fl.First
 	}
@@ -369,6 +381,18 @@ func (f *fuser) socket(ns *model.Namespace, s *model.HostSocket, k contactKey, s
 			break
 		}
 	}
+	if b := f.far[k]; b != nil && len(f.byKey[k]) == 0 {
+		// The remote end's own socket, in a namespace of this host: the
+		// same conversation, seen from the other side. It is evidence of
+		// the conversation, not of who began it.
+		src := ContactSource{Kind: SourceSocket, State: s.State, Evidence: s.Evidence}
+		if proc != nil {
+			src.Evidence.Text = fmt.Sprintf("the remote end's socket %s → %s, held by pid %d (%q) in network namespace %d", k.local, k.remote, proc.PID, proc.Comm, ns.Inode)
+		}
+		b.c.Sources = append(b.c.Sources, src)
+		f.cite(&b.c, src.Evidence)
+		return
+	}
 	// Who: the owner's cgroup in the host namespace (host network mode);
 	// in a container's namespace its container, or the one of the group
 	// the owner's cgroup names, else the group.
@@ -399,6 +423,9 @@ func (f *fuser) socket(ns *model.Namespace, s *model.HostSocket, k contactKey, s
 		who.Group = f.group(ns.Containers[0], ns.Containers[1:])
 		who.Rules, who.Confidence = []string{RuleNamespaceSocket}, ConfidenceMedium
 		who.Reason = fmt.Sprintf("socket of network namespace %d, shared by %d containers (container:<id> mode); no owner's cgroup picks one", ns.Inode, len(ns.Containers))
+	case proc != nil && proc.ContainerID == "":
+		who.Rules, who.Confidence = []string{RuleHost}, ConfidenceMedium
+		who.Reason = fmt.Sprintf("socket of network namespace %d, which no known container holds, held by pid %d (%q), in no container's cgroup: a host process in a namespace of its own", ns.Inode, proc.PID, proc.Comm)
 	default:
 		who.Rules, who.Confidence = []string{RuleUnknown}, ConfidenceNone
 		who.Reason = fmt.Sprintf("socket of network namespace %d, which no known container holds", ns.Inode)
@@ -418,6 +445,12 @@ func (f *fuser) socket(ns *model.Namespace, s *model.HostSocket, k contactKey, s
 		b = f.add(Contact{Proto: k.proto, Side: side, Local: k.local, Remote: k.remote, First: at, Last: at,
 			Dating: fmt.Sprintf("socket %s at the snapshot %s", s.State, at.Format(time.RFC3339)),
 			Rules:  []string{}, Confidence: ConfidenceNone, Sources: []ContactSource{}, Evidence: []model.Evidence{}}, k)
+	}
+	if !b.c.Exact && !b.socket && b.ct {
+		b.c.Dating += fmt.Sprintf("; socket %s at the snapshot %s", s.State, at.Format(time.RFC3339))
+		if at.After(b.c.Last) && s.State == "ESTABLISHED" {
+			b.c.Last = at // still open then
+		}
 	}
 	b.socket = true
 	c := &b.c
@@ -520,22 +553,19 @@ func (f *fuser) conntrack() {
 		who := f.ctHolders(k.local.Addr(), from, to, e)
 		var b *building
 		for _, c := range f.byKey[k] {
-			if !c.ct && (c.socket || overlaps(&c.c, from, to) || !c.c.Exact) {
+			if !c.ct && (overlaps(&c.c, from, to) || !c.c.Exact) {
 				b = c
 			}
 		}
 		if b == nil {
 			b = f.add(Contact{Proto: proto, Side: side, Local: k.local, Remote: k.remote, First: from, Last: to, Dating: dating,
 				Rules: []string{}, Confidence: ConfidenceNone, Sources: []ContactSource{}, Evidence: []model.Evidence{}}, k)
-		} else if !b.c.Exact && !b.ct {
-			// A socket-only contact: the entry dates it better than the
-			// snapshot does.
-			if from.Before(b.c.First) {
-				b.c.First = from
-			}
-			b.c.Dating += "; " + dating
 		}
 		b.ct = true
+		// The remote end sees the reply tuple, from its side.
+		if side == "client" {
+			f.far[contactKey{proto, netip.AddrPortFrom(r.reply.src, r.reply.sport), netip.AddrPortFrom(r.reply.dst, r.reply.dport)}] = b
+		}
 		c := &b.c
 		c.Sources = append(c.Sources, ContactSource{Kind: SourceConntrack, State: e.State, Evidence: e.Evidence})
 		f.cite(c, e.Evidence)
