@@ -73,7 +73,7 @@ or captured flows stay unattributed ("host or unknown").`,
 	opts.trust.addFlags(cmd.Flags())
 	cmd.Flags().BoolVar(&opts.allowUnverified, "allow-unverified", false, "analyse a bundle that failed verification (every output says so)")
 	cmd.Flags().StringArrayVar(&opts.to, "to", nil, "explain paths towards this `IP` (repeatable)")
-	cmd.Flags().StringVar(&opts.jsonOut, "json", "", "write the dockcase-analysis/v1 document to `FILE` (- for stdout)")
+	cmd.Flags().StringVar(&opts.jsonOut, "json", "", "write the dockcase-analysis/v2 document to `FILE` (- for stdout)")
 	opts.traffic.addFlags(cmd.Flags())
 	opts.reports.addFlags(cmd.Flags())
 	cmd.Flags().StringVar(&opts.hashFile, "hash-file", "", "flag files whose SHA-256 is in `FILE` (sha256sum format or bare hashes)")
