@@ -51,7 +51,7 @@ func TestAnswerDemo(t *testing.T) {
 			t.Errorf("answer for %s: findings %+v, want the reverse shell among at most %d", a.IOC, w.Findings, maxAnswerFindings)
 		}
 	}
-	if a := res.Answer[2]; len(a.Who) != 0 || !strings.HasPrefix(a.NotSeen, "not seen in the captures") {
+	if a := res.Answer[2]; len(a.Who) != 0 || !strings.HasPrefix(a.NotSeen, "not seen: ") {
 		t.Errorf("answer for an unseen indicator: %+v", a)
 	}
 }
