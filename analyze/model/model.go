@@ -92,6 +92,9 @@ type Host struct {
 	// src is the bundle the model was loaded from, for the streams it does
 	// not hold (Open).
 	src Source
+
+	// leaseIdx finds the leases by address (holders.go); rebuilt with them.
+	leaseIdx leaseIndex
 }
 
 // Container is one container as inspect, the namespace index and the

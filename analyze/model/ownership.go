@@ -3,6 +3,7 @@ package model
 import (
 	"net/netip"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -30,22 +31,15 @@ func (h *Host) Leases() []Lease { return h.leases }
 // Owner returns the lease under which a container held addr at the time at.
 // It returns false when no container is known to have held addr then: a
 // time before the holder's lease began, or after it ended, is never
-// attributed to it.
+// attributed to it, and neither is a lease whose start is unknown. At the
+// instant of reuse (one lease's To equal to the next one's From) the next
+// holder owns the address, as in Holders. Owner reads the times as
+// recorded; Holders also weighs the clock's uncertainty.
 func (h *Host) Owner(addr netip.Addr, at time.Time) (*Lease, bool) {
-	addr = addr.Unmap()
-	for i := range h.leases {
-		l := &h.leases[i]
-		if l.Addr != addr || l.From.IsZero() || at.Before(l.From) {
-			continue
+	for _, i := range h.leaseIdx.byAddr[addr.Unmap()] {
+		if l := &h.leases[i]; h.spanOf(l).covers(at, at) {
+			return l, true
 		}
-		end := l.To
-		if end.IsZero() {
-			end = h.Collected
-		}
-		if !end.IsZero() && at.After(end) {
-			continue
-		}
-		return l, true
 	}
 	return nil, false
 }
@@ -75,8 +69,14 @@ func (h *Host) buildLeases() {
 		k leaseKey
 		w *window
 	}
+	// The name of each container from its own events: a removed container
+	// is named nowhere else.
+	names := map[string]string{}
 	for i := range h.Events {
 		e := &h.Events[i]
+		if e.Type == "container" && e.Container != "" && e.Name != "" {
+			names[e.Container] = e.Name
+		}
 		if e.Type != "network" || e.Container == "" {
 			continue
 		}
@@ -142,6 +142,8 @@ func (h *Host) buildLeases() {
 		}
 		if c, ok := h.byID[k.container]; ok {
 			l.ContainerName = c.Name
+		} else {
+			l.ContainerName = strings.TrimPrefix(names[k.container], "/")
 		}
 		if w.fromEv != nil {
 			l.Evidence = append(l.Evidence, w.fromEv.Evidence)
@@ -158,6 +160,13 @@ func (h *Host) buildLeases() {
 		add(cw.k, cw.w, false)
 	}
 	for k, w := range open {
+		// No disconnect, but the container died (or was removed) after it
+		// connected: the endpoint went with it.
+		if e := h.endAfter(k.container, w.from); e != nil {
+			w.to, w.toEv, w.ended = e.Time, e, true
+			add(k, w, false)
+			continue
+		}
 		add(k, w, true)
 	}
 	sort.SliceStable(h.leases, func(i, j int) bool {
@@ -176,4 +185,16 @@ func (h *Host) buildLeases() {
 		}
 		return a.NetworkID < b.NetworkID
 	})
+	h.indexLeases()
+}
+
+// endAfter is the container's first die or destroy event at or after t.
+func (h *Host) endAfter(container string, t time.Time) *DockerEvent {
+	for i := range h.Events {
+		e := &h.Events[i]
+		if e.Type == "container" && e.Container == container && (e.Action == "die" || e.Action == "destroy") && !e.Time.Before(t) {
+			return e
+		}
+	}
+	return nil
 }

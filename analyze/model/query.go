@@ -89,4 +89,4 @@ func (h *Host) Index() {
 
 // SetLeases replaces the address leases, for a Host built by hand rather
 // than loaded (Load builds them from inspect and the engine's events).
-func (h *Host) SetLeases(ls []Lease) { h.leases = ls }
+func (h *Host) SetLeases(ls []Lease) { h.leases = ls; h.indexLeases() }
