@@ -549,8 +549,8 @@ func (f *fuser) conntrack() {
 		default:
 			continue // through the host between two other machines
 		}
-		from, to, dating := f.dateCT(e, snap)
-		who := f.ctHolders(k.local.Addr(), from, to, e)
+		from, to, dating, window := f.dateCT(e, snap)
+		who := f.ctHolders(k.local.Addr(), window)
 		var b *building
 		for _, c := range f.byKey[k] {
 			if !c.ct && (overlaps(&c.c, from, to) || !c.c.Exact) {
@@ -576,60 +576,98 @@ func (f *fuser) conntrack() {
 	}
 }
 
+// ctLongestWait is how long before the snapshot an undated conntrack
+// entry's last packet may have been: the kernel's default timeout of its
+// state (net/netfilter/nf_conntrack_proto_*.c), the most that can remain.
+func ctLongestWait(e *model.ConntrackFlow) time.Duration {
+	tcp := map[string]time.Duration{"SYN_SENT": 120 * time.Second, "SYN_RECV": 60 * time.Second, "ESTABLISHED": 5 * 24 * time.Hour,
+		"FIN_WAIT": 120 * time.Second, "CLOSE_WAIT": 60 * time.Second, "LAST_ACK": 30 * time.Second, "TIME_WAIT": 120 * time.Second, "CLOSE": 10 * time.Second}
+	switch e.Proto {
+	case "tcp":
+		if d, ok := tcp[strings.ToUpper(e.State)]; ok {
+			return d
+		}
+		return 5 * 24 * time.Hour
+	case "udp", "udplite":
+		return 120 * time.Second
+	case "icmp", "icmpv6":
+		return 30 * time.Second
+	}
+	return 600 * time.Second
+}
+
 // dateCT is the interval of a conntrack entry: from its start
 // (nf_conntrack_timestamp) or its estimated last packet, to that last
-// packet or the snapshot, with how it was dated.
-func (f *fuser) dateCT(e *model.ConntrackFlow, snap time.Time) (from, to time.Time, how string) {
+// packet or the snapshot, with how it was dated. window is the interval
+// its holders are sought over: for an undated entry, from the longest its
+// state can last before the snapshot, so that an address reused within it
+// gives both holders as candidates.
+func (f *fuser) dateCT(e *model.ConntrackFlow, snap time.Time) (from, to time.Time, how string, window [2]time.Time) {
 	var last time.Time
 	if e.LastPacket != nil && !e.LastPacket.LastPacket.IsZero() {
 		last = e.LastPacket.LastPacket.UTC()
 	}
 	switch {
 	case e.Start != nil && !last.IsZero():
-		return e.Start.UTC(), last, fmt.Sprintf("conntrack: started %s, last packet estimated %s (%s)", e.Start.UTC().Format(time.RFC3339), last.Format(time.RFC3339), e.LastPacket.Method)
+		from, to = e.Start.UTC(), last
+		how = fmt.Sprintf("conntrack: started %s, last packet estimated %s (%s)", e.Start.UTC().Format(time.RFC3339), last.Format(time.RFC3339), e.LastPacket.Method)
 	case !last.IsZero():
-		return last, last, fmt.Sprintf("conntrack estimate: last packet %s (%s)", last.Format(time.RFC3339), e.LastPacket.Method)
+		from, to = last, last
+		how = fmt.Sprintf("conntrack estimate: last packet %s (%s)", last.Format(time.RFC3339), e.LastPacket.Method)
 	case e.Start != nil:
-		return e.Start.UTC(), snap, fmt.Sprintf("conntrack: started %s, open at the snapshot %s", e.Start.UTC().Format(time.RFC3339), snap.Format(time.RFC3339))
+		from, to = e.Start.UTC(), snap
+		how = fmt.Sprintf("conntrack: started %s, open at the snapshot %s", e.Start.UTC().Format(time.RFC3339), snap.Format(time.RFC3339))
+	default:
+		wait := ctLongestWait(e)
+		how = fmt.Sprintf("conntrack entry %s at the snapshot %s, not dated: its last packet at most %v before", e.State, snap.Format(time.RFC3339), wait)
+		return snap, snap, how, [2]time.Time{snap.Add(-wait), snap}
 	}
-	return snap, snap, fmt.Sprintf("conntrack entry %s open at the snapshot %s, not dated", e.State, snap.Format(time.RFC3339))
+	return from, to, how, [2]time.Time{from, to}
 }
 
 // ctHolders attributes a conntrack entry through the holders of its
-// container-side address over its dated interval: one holder at both ends
-// of it names the container; two are both listed as candidates.
-func (f *fuser) ctHolders(addr netip.Addr, from, to time.Time, e *model.ConntrackFlow) Contact {
+// container-side address over its dated interval (Host.Holders): one
+// holder names the container (confidence medium when certain, low when
+// not); several are all listed as candidates, confidence low, never one as
+// a certainty.
+func (f *fuser) ctHolders(addr netip.Addr, window [2]time.Time) Contact {
 	var who Contact
 	if f.hostAddrs[addr] {
 		who.Rules, who.Confidence = []string{RuleHost}, ConfidenceMedium
 		who.Reason = fmt.Sprintf("conntrack entry from the host's address %s", addr)
 		return who
 	}
-	var ls []*model.Lease
-	for _, at := range []time.Time{from, to} {
-		if l, ok := f.h.Owner(addr, at); ok && !slices.ContainsFunc(ls, func(x *model.Lease) bool { return x.Container == l.Container }) {
-			ls = append(ls, l)
+	var hs []model.Holder
+	for _, hd := range f.h.Holders(addr, window[0], window[1]) {
+		if hd.Lease != nil && !slices.ContainsFunc(hs, func(x model.Holder) bool { return x.Lease.Container == hd.Lease.Container }) {
+			hs = append(hs, hd)
 		}
 	}
-	switch len(ls) {
+	between := fmt.Sprintf("%s to %s", window[0].Format(time.RFC3339), window[1].Format(time.RFC3339))
+	switch len(hs) {
 	case 0:
 		who.Rules, who.Confidence = []string{RuleUnknown}, ConfidenceNone
-		who.Reason = fmt.Sprintf("conntrack entry from %s, which no known container held at %s", addr, to.Format(time.RFC3339))
+		who.Reason = fmt.Sprintf("conntrack entry from %s, which no known container held from %s", addr, between)
 	case 1:
-		l := ls[0]
+		l := hs[0].Lease
 		who.Container, who.ContainerName = l.Container, l.ContainerName
 		who.Rules, who.Confidence = []string{RuleConntrackHolder}, ConfidenceMedium
-		who.Reason = fmt.Sprintf("conntrack entry from %s (before SNAT), which %q held at %s", addr, l.ContainerName, to.Format(time.RFC3339))
+		if !hs[0].Certain {
+			who.Confidence = ConfidenceLow
+		}
+		who.Reason = fmt.Sprintf("conntrack entry from %s (before SNAT), held from %s by %q: %s", addr, between, l.ContainerName, hs[0].Reason)
 		if len(l.Evidence) > 0 {
 			who.Evidence = l.Evidence[:1]
 		}
 	default:
 		who.Rules, who.Confidence = []string{RuleConntrackHolder}, ConfidenceLow
-		for _, l := range ls {
-			who.Candidates = append(who.Candidates, Candidate{ID: l.Container, Name: l.ContainerName,
-				Reason: fmt.Sprintf("held %s during the entry's dated interval %s to %s", addr, from.Format(time.RFC3339), to.Format(time.RFC3339))})
+		for _, hd := range hs {
+			who.Candidates = append(who.Candidates, Candidate{ID: hd.Lease.Container, Name: hd.Lease.ContainerName, Reason: hd.Reason})
+			if len(hd.Lease.Evidence) > 0 {
+				who.Evidence = append(who.Evidence, hd.Lease.Evidence[0])
+			}
 		}
-		who.Reason = fmt.Sprintf("conntrack entry from %s: %d containers held the address during its dated interval", addr, len(ls))
+		who.Reason = fmt.Sprintf("conntrack entry from %s: %d containers may have held the address from %s; the evidence cannot separate them", addr, len(hs), between)
 	}
 	return who
 }

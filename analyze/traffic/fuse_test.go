@@ -2,6 +2,7 @@ package traffic
 
 import (
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -149,6 +150,38 @@ func TestFuse(t *testing.T) {
 			c := cs[0]
 			if c.Container != "" || len(c.Candidates) != 2 || c.Confidence == ConfidenceHigh || c.Candidates[0].Reason == "" {
 				t.Errorf("contact %q candidates %+v confidence %s, want both candidates with reasons, not high", c.Container, c.Candidates, c.Confidence)
+			}
+		}},
+		{"undated conntrack, address reused within its state's timeout: both candidates", func(h *model.Host) *Result {
+			// gone-1 held 172.18.0.9 until a minute before the snapshot,
+			// benign-1 since: an undated TIME_WAIT entry (at most 120 s
+			// old) may be either's.
+			h.SetLeases([]model.Lease{
+				{Addr: a("172.18.0.9"), Container: old.ID, ContainerName: old.Name, From: t0, To: h0(t0).Add(-time.Minute)},
+				{Addr: a("172.18.0.9"), Container: reuse.ID, ContainerName: reuse.Name, From: h0(t0).Add(-time.Minute)},
+			})
+			h.Conntrack = []model.ConntrackFlow{{Family: "ipv4", Proto: "tcp", OrigSrc: "172.18.0.9", OrigDst: "198.18.185.2", OrigSPort: 41001, OrigDPort: 4444,
+				ReplySrc: "198.18.185.2", ReplyDst: "192.0.2.10", ReplySPort: 4444, ReplyDPort: 41001, State: "TIME_WAIT"}}
+			return &Result{}
+		}, func(t *testing.T, cs []Contact) {
+			if len(cs) != 1 {
+				t.Fatalf("%d contacts, want 1", len(cs))
+			}
+			if c := cs[0]; c.Container != "" || len(c.Candidates) != 2 || c.Confidence != ConfidenceLow || !strings.Contains(c.Dating, "not dated") {
+				t.Errorf("contact %q candidates %+v confidence %s dating %q, want both candidates, low, undated", c.Container, c.Candidates, c.Confidence, c.Dating)
+			}
+		}},
+		{"undated conntrack after the reuse's timeout: only the later holder", func(h *model.Host) *Result {
+			h.SetLeases([]model.Lease{
+				{Addr: a("172.18.0.9"), Container: old.ID, ContainerName: old.Name, From: t0, To: h0(t0).Add(-10 * time.Minute)},
+				{Addr: a("172.18.0.9"), Container: reuse.ID, ContainerName: reuse.Name, From: h0(t0).Add(-10 * time.Minute)},
+			})
+			h.Conntrack = []model.ConntrackFlow{{Family: "ipv4", Proto: "udp", OrigSrc: "172.18.0.9", OrigDst: "198.18.185.7", OrigSPort: 41002, OrigDPort: 53,
+				ReplySrc: "198.18.185.7", ReplyDst: "192.0.2.10", ReplySPort: 53, ReplyDPort: 41002}}
+			return &Result{}
+		}, func(t *testing.T, cs []Contact) {
+			if len(cs) != 1 || cs[0].Container != reuse.ID || len(cs[0].Candidates) != 0 {
+				t.Fatalf("contacts %+v, want benign-1 alone: a UDP entry lasts at most 120 s", cs)
 			}
 		}},
 		{"captured flow gets its socket's process", func(h *model.Host) *Result {
