@@ -198,11 +198,17 @@ func Match(h *model.Host, t *traffic.Result, iocs []indicator.Indicator) []Hit {
 					pt.BytesFrom += f.BytesToServer
 				}
 			}
-			for _, e := range k.Evidence {
-				if len(c.Evidence) == maxIOCEvidence {
-					break
+			// Each observation's own evidence (the frames of each point,
+			// the socket, the entry), then what decided.
+			for _, s := range k.Sources {
+				if len(c.Evidence) < maxIOCEvidence && s.Evidence.Member != "" {
+					c.Evidence = append(c.Evidence, s.Evidence)
 				}
-				c.Evidence = append(c.Evidence, e)
+			}
+			for _, e := range k.Evidence {
+				if len(c.Evidence) < maxIOCEvidence && !slices.Contains(c.Evidence, e) {
+					c.Evidence = append(c.Evidence, e)
+				}
 			}
 		}
 		// A lookup is captured at every point it crosses: count it at the

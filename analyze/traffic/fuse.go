@@ -40,22 +40,52 @@ type remoteKey struct {
 }
 
 // building is a contact under construction, with what the fusion needs to
-// merge further observations into it.
+// merge further observations into it. Contacts of one key (or one remote
+// key) are chained, the newest first: most keys have one.
 type building struct {
-	c          Contact
-	points     []string // member + interface of each flow merged in
-	best       uint64   // packets of the counted point
+	i          int    // the contact's index in Result.Contacts
+	best       uint64 // packets of the counted point
 	bestVeth   bool
 	socket, ct bool
+	next       *building // the previous contact of the same key
+	nextRemote *building // the previous contact of the same remote key
 }
+
+// pointKey is a capture point: the member and the interface.
+type pointKey struct{ member, iface string }
+
+// hasPoint reports whether a flow of the capture point is among the
+// contact's sources.
+func hasPoint(c *Contact, pt pointKey) bool {
+	for i := range c.Sources {
+		s := &c.Sources[i]
+		if s.Flow != nil && s.Interface == pt.iface && s.Evidence.Member == pt.member {
+			return true
+		}
+	}
+	return false
+}
+
+// fuseChunk is how many contacts' bookkeeping, sources and evidence are
+// allocated at once, with room for fuseSources sources (a veth, a bridge,
+// an uplink) and fuseEvidence evidence entries each: the fusion makes tens
+// of thousands, and one allocation each would be most of its cost.
+const (
+	fuseChunk    = 1024
+	fuseSources  = 3
+	fuseEvidence = 3
+)
 
 // fuser fuses the observations of one analysis into contacts.
 type fuser struct {
 	h        *model.Host
 	t        *Result
-	all      []*building
-	byKey    map[contactKey][]*building
-	byRemote map[remoteKey][]*building
+	byKey    map[contactKey]*building
+	byRemote map[remoteKey]*building
+	// The chunks new contacts are carved from.
+	slab     []building
+	sources  []ContactSource
+	evidence []model.Evidence
 	// far indexes contacts by their tuple after NAT as the remote end sees
 	// it (its address and port first): a socket of the remote end held in
 	// a namespace of this host is that end of the same conversation.
@@ -72,9 +102,14 @@ type fuser struct {
 // snapshot, and t.DNS. It needs no capture: without one, the contacts come
 // from the sockets and conntrack alone.
 func fuse(h *model.Host, t *Result) {
-	f := &fuser{h: h, t: t, byKey: map[contactKey][]*building{}, byRemote: map[remoteKey][]*building{}, far: map[contactKey]*building{},
+	est := len(t.Flows)/2 + len(h.Conntrack)
+	f := &fuser{h: h, t: t, byKey: make(map[contactKey]*building, est), byRemote: make(map[remoteKey]*building, len(t.Flows)/2), far: make(map[contactKey]*building, len(t.Flows)/2),
 		hostAddrs: map[netip.Addr]bool{}, gateways: map[netip.Addr]bool{}, leased: map[netip.Addr]bool{},
 		procs: map[int]*model.HostProcess{}, snapshots: map[string]time.Time{}}
+	// The contacts are built in place, in t.Contacts: room for one per
+	// two flows (a veth and a bridge, or a bridge and an uplink) and one
+	// per conntrack entry; append grows it past that.
+	t.Contacts = make([]Contact, 0, est)
 	if h.HostNS != nil {
 		for _, l := range h.HostNS.Links {
 			for _, p := range l.Addrs {
@@ -105,14 +140,40 @@ func fuse(h *model.Host, t *Result) {
 	f.conntrack()
 	f.sockets()
 	f.names()
-	t.Contacts = make([]Contact, len(f.all))
-	for i, b := range f.all {
-		t.Contacts[i] = b.c
+	sortContacts(t.Contacts)
+}
+
+// sortContacts sorts the contacts by first seen, then container,
+// protocol and tuple, stably: an order of indexes is sorted and applied in
+// place, since a Contact is large to move and there may be many.
+func sortContacts(cs []Contact) {
+	order := make([]int32, len(cs))
+	for i := range order {
+		order[i] = int32(i)
 	}
-	slices.SortStableFunc(t.Contacts, func(x, y Contact) int {
-		return cmp.Or(x.First.Compare(y.First), cmp.Compare(x.WhoKey(), y.WhoKey()), cmp.Compare(x.Proto, y.Proto),
+	slices.SortStableFunc(order, func(i, j int32) int {
+		x, y := &cs[i], &cs[j]
+		return cmp.Or(x.First.Compare(y.First), cmp.Compare(x.Container, y.Container), cmp.Compare(x.Proto, y.Proto),
 			x.Local.Compare(y.Local), x.Remote.Compare(y.Remote))
 	})
+	// Position i takes the contact at order[i]: follow each cycle once.
+	for i := range order {
+		if order[i] < 0 || int(order[i]) == i {
+			continue
+		}
+		tmp := cs[i]
+		j := i
+		for {
+			k := int(order[j])
+			order[j] = -1
+			if k == i {
+				cs[j] = tmp
+				break
+			}
+			cs[j] = cs[k]
+			j = k
+		}
+	}
 }
 
 func unmapAP(a netip.Addr, port uint16) netip.AddrPort { return netip.AddrPortFrom(a.Unmap(), port) }
@@ -160,27 +221,43 @@ func (f *fuser) flows() {
 		fl := &flows[i]
 		idx[i] = int(i)
 		k, side, dnat := flowTuple(fl)
-		pt := fl.Member + "\x00" + fl.Interface
+		pt := pointKey{fl.Member, fl.Interface}
 		b := f.findFlow(k, pt, fl)
 		if b == nil && dnat {
 			b = f.findRemote(remoteKey{k.proto, k.remote, fl.Container}, pt, fl)
 		}
 		if b == nil {
-			b = f.add(Contact{Proto: k.proto, Side: side, Local: k.local, Remote: k.remote, First: fl.First, Last: fl.Last, Exact: true,
-				Rules: []string{}, Confidence: ConfidenceNone, Sources: []ContactSource{}, Evidence: []model.Evidence{}}, k)
+			b = f.add(k, side, fl.First, fl.Last, "")
+			f.c(b).Exact = true
 			if !dnat && fl.Container != "" {
 				rk := remoteKey{k.proto, k.remote, fl.Container}
-				f.byRemote[rk] = append(f.byRemote[rk], b)
+				b.nextRemote = f.byRemote[rk]
+				f.byRemote[rk] = b
 			}
 		}
 		f.mergeFlow(b, fl, &idx[i], pt, side)
 	}
 }
 
-func (f *fuser) add(c Contact, k contactKey) *building {
-	b := &building{c: c}
-	f.all = append(f.all, b)
-	f.byKey[k] = append(f.byKey[k], b)
+// c is the contact under construction of b.
+func (f *fuser) c(b *building) *Contact { return &f.t.Contacts[b.i] }
+
+// add makes a contact of the tuple, carved from the fuser's chunks.
+func (f *fuser) add(k contactKey, side string, first, last time.Time, dating string) *building {
+	if len(f.slab) == cap(f.slab) {
+		f.slab = make([]building, 0, fuseChunk)
+		f.sources = make([]ContactSource, fuseChunk*fuseSources)
+		f.evidence = make([]model.Evidence, fuseChunk*fuseEvidence)
+	}
+	n := len(f.slab)
+	f.slab = append(f.slab, building{i: len(f.t.Contacts)})
+	b := &f.slab[n]
+	f.t.Contacts = append(f.t.Contacts, Contact{Proto: k.proto, Side: side, Local: k.local, Remote: k.remote, First: first, Last: last, Dating: dating,
+		Rules: make([]string, 0, 1), Confidence: ConfidenceNone,
+		Sources:  f.sources[n*fuseSources : n*fuseSources : (n+1)*fuseSources],
+		Evidence: f.evidence[n*fuseEvidence : n*fuseEvidence : (n+1)*fuseEvidence]})
+	b.next = f.byKey[k]
+	f.byKey[k] = b
 	return b
 }
 
@@ -193,27 +270,26 @@ func overlaps(c *Contact, first, last time.Time) bool {
 // findFlow returns the contact of the tuple that the flow continues: one
 // that overlaps it in time and has no flow of the same point yet (a second
 // flow of one point is a second conversation on a reused tuple).
-func (f *fuser) findFlow(k contactKey, pt string, fl *Flow) *building {
-	for _, b := range f.byKey[k] {
-		if overlaps(&b.c, fl.First, fl.Last) && !slices.Contains(b.points, pt) {
+func (f *fuser) findFlow(k contactKey, pt pointKey, fl *Flow) *building {
+	for b := f.byKey[k]; b != nil; b = b.next {
+		if overlaps(f.c(b), fl.First, fl.Last) && !hasPoint(f.c(b), pt) {
 			return b
 		}
 	}
 	return nil
 }
 
-func (f *fuser) findRemote(k remoteKey, pt string, fl *Flow) *building {
-	for _, b := range f.byRemote[k] {
-		if overlaps(&b.c, fl.First, fl.Last) && !slices.Contains(b.points, pt) {
+func (f *fuser) findRemote(k remoteKey, pt pointKey, fl *Flow) *building {
+	for b := f.byRemote[k]; b != nil; b = b.nextRemote {
+		if overlaps(f.c(b), fl.First, fl.Last) && !hasPoint(f.c(b), pt) {
 			return b
 		}
 	}
 	return nil
 }
 
-func (f *fuser) mergeFlow(b *building, fl *Flow, idx *int, pt, side string) {
-	c := &b.c
-	b.points = append(b.points, pt)
+func (f *fuser) mergeFlow(b *building, fl *Flow, idx *int, pt pointKey, side string) {
+	c := f.c(b)
 	if fl.Original != nil {
 		// The remote end sees the translated tuple, from its side.
 		if side == "client" {
@@ -272,8 +348,12 @@ func (f *fuser) mergeFlow(b *building, fl *Flow, idx *int, pt, side string) {
 			c.Confidence = fl.Confidence
 		}
 	}
-	for _, e := range fl.Evidence {
-		f.cite(c, e)
+	// The frames are the source's evidence; the contact cites what
+	// decided (the interface map, the lease, the conntrack entry).
+	if len(fl.Evidence) > 1 && len(c.Evidence) < fuseEvidence {
+		for _, e := range fl.Evidence[1:] {
+			f.cite(c, e)
+		}
 	}
 }
 
@@ -345,7 +425,7 @@ func (f *fuser) sockets() {
 				listening[contactKey{proto: socketProto(s.Proto), local: netip.AddrPortFrom(netip.Addr{}, s.LocalPort)}] = true
 			}
 		}
-		at, snapped := f.snapshots[s0member(ns)]
+		at, snapped := f.snapshots[socketsMember(ns)]
 		if !snapped {
 			at = f.h.Collected.UTC()
 		}
@@ -370,8 +450,8 @@ func (f *fuser) sockets() {
 	}
 }
 
-// s0member is the socket member of a namespace.
-func s0member(ns *model.Namespace) string { return fmt.Sprintf("netns/%d/sockets.json", ns.Inode) }
+// socketsMember is the socket member of a namespace.
+func socketsMember(ns *model.Namespace) string { return fmt.Sprintf("netns/%d/sockets.json", ns.Inode) }
 
 func (f *fuser) socket(ns *model.Namespace, s *model.HostSocket, k contactKey, side string, at time.Time) {
 	var proc *model.HostProcess
@@ -381,7 +461,7 @@ func (f *fuser) socket(ns *model.Namespace, s *model.HostSocket, k contactKey, s
 			break
 		}
 	}
-	if b := f.far[k]; b != nil && len(f.byKey[k]) == 0 {
+	if b := f.far[k]; b != nil && f.byKey[k] == nil {
 		// The remote end's own socket, in a namespace of this host: the
 		// same conversation, seen from the other side. It is evidence of
 		// the conversation, not of who began it.
@@ -389,8 +469,8 @@ func (f *fuser) socket(ns *model.Namespace, s *model.HostSocket, k contactKey, s
 		if proc != nil {
 			src.Evidence.Text = fmt.Sprintf("the remote end's socket %s → %s, held by pid %d (%q) in network namespace %d", k.local, k.remote, proc.PID, proc.Comm, ns.Inode)
 		}
-		b.c.Sources = append(b.c.Sources, src)
-		f.cite(&b.c, src.Evidence)
+		f.c(b).Sources = append(f.c(b).Sources, src)
+		f.cite(f.c(b), src.Evidence)
 		return
 	}
 	// Who: the owner's cgroup in the host namespace (host network mode);
@@ -436,24 +516,23 @@ func (f *fuser) socket(ns *model.Namespace, s *model.HostSocket, k contactKey, s
 	}
 	src := ContactSource{Kind: SourceSocket, State: s.State, Evidence: s.Evidence}
 	var b *building
-	for _, c := range f.byKey[k] {
+	for c := f.byKey[k]; c != nil; c = c.next {
 		if !c.socket {
 			b = c // the latest conversation of the tuple: the one open at the snapshot
+			break
 		}
 	}
 	if b == nil {
-		b = f.add(Contact{Proto: k.proto, Side: side, Local: k.local, Remote: k.remote, First: at, Last: at,
-			Dating: fmt.Sprintf("socket %s at the snapshot %s", s.State, at.Format(time.RFC3339)),
-			Rules:  []string{}, Confidence: ConfidenceNone, Sources: []ContactSource{}, Evidence: []model.Evidence{}}, k)
+		b = f.add(k, side, at, at, fmt.Sprintf("socket %s at the snapshot %s", s.State, at.Format(time.RFC3339)))
 	}
-	if !b.c.Exact && !b.socket && b.ct {
-		b.c.Dating += fmt.Sprintf("; socket %s at the snapshot %s", s.State, at.Format(time.RFC3339))
-		if at.After(b.c.Last) && s.State == "ESTABLISHED" {
-			b.c.Last = at // still open then
+	if !f.c(b).Exact && !b.socket && b.ct {
+		f.c(b).Dating += fmt.Sprintf("; socket %s at the snapshot %s", s.State, at.Format(time.RFC3339))
+		if at.After(f.c(b).Last) && s.State == "ESTABLISHED" {
+			f.c(b).Last = at // still open then
 		}
 	}
 	b.socket = true
-	c := &b.c
+	c := f.c(b)
 	c.Sources = append(c.Sources, src)
 	f.cite(c, s.Evidence)
 	if proc != nil {
@@ -462,7 +541,9 @@ func (f *fuser) socket(ns *model.Namespace, s *model.HostSocket, k contactKey, s
 	if c.Process == nil {
 		c.Process = p
 	}
-	f.attribute(c, &who, who.Rules[0] == RuleNamespaceSocket && proc != nil && proc.ContainerID == who.Container)
+	// A socket names its container by the namespace it is in or by its
+	// owner's cgroup: that picks one of a group or of the candidates.
+	f.attribute(c, &who, who.Container != "")
 }
 
 // inNS reports whether the container runs in the namespace.
@@ -472,8 +553,9 @@ func (f *fuser) inNS(ns *model.Namespace, id string) bool {
 }
 
 // attribute gives the contact who's attribution when it names no one yet,
-// picks one container of its group when who names one of it and picks
-// (the owner's cgroup decides), and adds who's rule when it agrees.
+// picks one container of its group or of its candidates when who names
+// one of them and picks (a socket's namespace or owner decides), and adds
+// who's rule when it agrees.
 func (f *fuser) attribute(c *Contact, who *Contact, picks bool) {
 	inGroup := func(id string) bool {
 		return slices.ContainsFunc(c.Group, func(g ContainerRef) bool { return g.ID == id })
@@ -484,6 +566,12 @@ func (f *fuser) attribute(c *Contact, who *Contact, picks bool) {
 		c.Container, c.ContainerName, c.Group, c.Candidates = who.Container, who.ContainerName, who.Group, who.Candidates
 		c.Rules = append(c.Rules[:0:0], who.Rules...)
 		c.Confidence, c.Reason = who.Confidence, who.Reason
+	case picks && c.Container == "" && slices.ContainsFunc(c.Candidates, func(k Candidate) bool { return k.ID == who.Container }):
+		// The owner's cgroup separates the candidates of the address.
+		c.Reason += "; " + who.Reason
+		c.Container, c.ContainerName, c.Candidates = who.Container, who.ContainerName, nil
+		c.Rules = append(c.Rules, who.Rules...)
+		c.Confidence = who.Confidence
 	case picks && c.Container == "" && inGroup(who.Container):
 		c.Reason += "; " + who.Reason
 		c.Container, c.ContainerName, c.Group = who.Container, who.ContainerName, nil
@@ -552,21 +640,21 @@ func (f *fuser) conntrack() {
 		from, to, dating, window := f.dateCT(e, snap)
 		who := f.ctHolders(k.local.Addr(), window)
 		var b *building
-		for _, c := range f.byKey[k] {
-			if !c.ct && (overlaps(&c.c, from, to) || !c.c.Exact) {
+		for c := f.byKey[k]; c != nil; c = c.next {
+			if !c.ct && (overlaps(f.c(c), from, to) || !f.c(c).Exact) {
 				b = c
+				break
 			}
 		}
 		if b == nil {
-			b = f.add(Contact{Proto: proto, Side: side, Local: k.local, Remote: k.remote, First: from, Last: to, Dating: dating,
-				Rules: []string{}, Confidence: ConfidenceNone, Sources: []ContactSource{}, Evidence: []model.Evidence{}}, k)
+			b = f.add(k, side, from, to, dating)
 		}
 		b.ct = true
 		// The remote end sees the reply tuple, from its side.
 		if side == "client" {
 			f.far[contactKey{proto, netip.AddrPortFrom(r.reply.src, r.reply.sport), netip.AddrPortFrom(r.reply.dst, r.reply.dport)}] = b
 		}
-		c := &b.c
+		c := f.c(b)
 		c.Sources = append(c.Sources, ContactSource{Kind: SourceConntrack, State: e.State, Evidence: e.Evidence})
 		f.cite(c, e.Evidence)
 		for _, ev := range who.Evidence {
@@ -695,8 +783,8 @@ func (f *fuser) names() {
 	if len(byAddr) == 0 {
 		return
 	}
-	for _, b := range f.all {
-		c := &b.c
+	for i := range f.t.Contacts {
+		c := &f.t.Contacts[i]
 		if len(c.Names) > 0 {
 			continue
 		}

@@ -1,11 +1,14 @@
 package traffic
 
 import (
+	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/dockcase/dockcase/analyze/flow"
 	"github.com/dockcase/dockcase/analyze/model"
 )
 
@@ -208,3 +211,71 @@ func TestFuse(t *testing.T) {
 
 // h0 is when the test host's collection ended.
 func h0(t0 time.Time) time.Time { return t0.Add(time.Hour) }
+
+// TestFuseNamesAndPicks: a contact seen only in the sockets takes the name
+// a DNS answer gave its remote address, whoever asked (the embedded
+// resolver asks from the host's namespace); and a socket in a container's
+// namespace picks that container among the candidates of a reused address.
+func TestFuseNamesAndPicks(t *testing.T) {
+	a := netip.MustParseAddr
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	old := &model.Container{ID: "dddd000000000000", Name: "gone-1", State: "removed"}
+	cur := &model.Container{ID: "eeee000000000000", Name: "benign-1", State: "running", NetNS: 4002}
+	hostNS := &model.Namespace{Inode: 4000, Host: true, Links: []*model.Link{{Name: "eth0", Addrs: []netip.Prefix{netip.MustParsePrefix("192.0.2.10/24")}}}}
+	ns := &model.Namespace{Inode: 4002, Containers: []string{cur.ID}, Sockets: []model.HostSocket{
+		{Proto: "tcp", LocalIP: "172.18.0.9", LocalPort: 41001, RemoteIP: "198.18.185.2", RemotePort: 4444, State: "ESTABLISHED", NetNS: 4002},
+	}}
+	h := &model.Host{Containers: []*model.Container{old, cur}, HostNS: hostNS, Namespaces: []*model.Namespace{hostNS, ns}, Collected: t0,
+		Networks: []*model.Network{{ID: "n1", Subnets: []netip.Prefix{netip.MustParsePrefix("172.18.0.0/16")}}}}
+	h.Index()
+	h.SetLeases([]model.Lease{
+		{Addr: a("172.18.0.9"), Container: old.ID, ContainerName: old.Name, From: t0.Add(-time.Hour), To: t0.Add(-time.Minute)},
+		{Addr: a("172.18.0.9"), Container: cur.ID, ContainerName: cur.Name, From: t0.Add(-time.Minute)},
+	})
+	h.Conntrack = []model.ConntrackFlow{{Family: "ipv4", Proto: "tcp", OrigSrc: "172.18.0.9", OrigDst: "198.18.185.2", OrigSPort: 41001, OrigDPort: 4444,
+		ReplySrc: "198.18.185.2", ReplyDst: "192.0.2.10", ReplySPort: 4444, ReplyDPort: 41001, State: "TIME_WAIT"}}
+	resp := &flow.DNSResponse{Time: t0.Add(-2 * time.Minute).UnixNano(), QName: "c2.evil.example",
+		Answers: []flow.DNSAnswer{{Name: "c2.evil.example", Type: flow.DNSTypeA, Addr: a("198.18.185.2")}}}
+	tr := &Result{DNS: []DNSQuery{{Time: t0.Add(-2 * time.Minute), Client: a("192.0.2.10"), QName: resp.QName, Rule: RuleHost, resp: resp}}}
+	fuse(h, tr)
+	if len(tr.Contacts) != 1 {
+		t.Fatalf("%d contacts, want 1: %+v", len(tr.Contacts), tr.Contacts)
+	}
+	c := tr.Contacts[0]
+	if c.Container != cur.ID || len(c.Candidates) != 0 || !slices.Contains(c.Names, "c2.evil.example") || len(c.Sources) != 2 {
+		t.Errorf("contact %q candidates %+v names %v sources %d; want benign-1 picked by its socket, named c2.evil.example, from conntrack and the socket",
+			c.Container, c.Candidates, c.Names, len(c.Sources))
+	}
+}
+
+// BenchmarkFuse fuses 50,000 flows, 25,000 conversations each seen on a
+// bridge and after NAT on an uplink, as scripts/gencapture's host has them.
+func BenchmarkFuse(b *testing.B) {
+	a := netip.MustParseAddr
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	h := &model.Host{HostNS: &model.Namespace{Host: true, Links: []*model.Link{{Name: "eth0", Addrs: []netip.Prefix{netip.MustParsePrefix("192.0.2.10/24")}}}}}
+	h.Namespaces = []*model.Namespace{h.HostNS}
+	h.Index()
+	var flows []Flow
+	ev := []model.Evidence{{Member: memberCapture, Text: "frames"}, {Member: "docker/containers/x/inspect.json", Pointer: "/a"}}
+	for i := range 25000 {
+		local := netip.AddrFrom4([4]byte{172, 20, 0, byte(2 + i%50)})
+		remote := netip.AddrFrom4([4]byte{203, 0, byte(i / 250), byte(i % 250)})
+		at := t0.Add(time.Duration(i) * time.Millisecond)
+		c := fmt.Sprintf("%064x", i%50+1)
+		flows = append(flows,
+			Flow{Container: c, ContainerName: "gen", ContainerSide: "client", Rule: RuleAddressOwner, Confidence: ConfidenceHigh, Role: PointBridge, Interface: "br-gen0", Member: memberCapture,
+				Proto: "tcp", Client: local, ClientPort: uint16(10000 + i%50000), Server: remote, ServerPort: 443, First: at, Last: at.Add(time.Second), PacketsToServer: 5, PacketsToClient: 4, Evidence: ev},
+			Flow{Container: c, ContainerName: "gen", ContainerSide: "client", Rule: RuleCorrelation, Confidence: ConfidenceMedium, Role: PointUplink, Interface: "eth0", Member: memberCapture,
+				Proto: "tcp", Client: a("192.0.2.10"), ClientPort: uint16(10000 + i%50000), Server: remote, ServerPort: 443, First: at, Last: at.Add(time.Second), PacketsToServer: 5, PacketsToClient: 4, Evidence: ev,
+				Original: &FlowTuple{Src: local, SPort: uint16(10000 + i%50000), Dst: remote, DPort: 443}})
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		tr := &Result{Flows: flows}
+		fuse(h, tr)
+		if len(tr.Contacts) != 25000 {
+			b.Fatalf("%d contacts, want 25000", len(tr.Contacts))
+		}
+	}
+}
