@@ -86,9 +86,11 @@ type fuser struct {
 	slab     []building
 	sources  []ContactSource
 	evidence []model.Evidence
-	// far indexes contacts by their tuple after NAT as the remote end sees
-	// it (its address and port first): a socket of the remote end held in
-	// a namespace of this host is that end of the same conversation.
+	rules    []string
+	// far indexes contacts by the reply tuple of their conntrack entry, as
+	// the remote end sees it (its address and port first): a socket of the
+	// remote end held in a namespace of this host is that end of the same
+	// conversation.
 	far       map[contactKey]*building
 	hostAddrs map[netip.Addr]bool
 	subnets   []netip.Prefix
@@ -103,7 +105,7 @@ type fuser struct {
 // from the sockets and conntrack alone.
 func fuse(h *model.Host, t *Result) {
 	est := len(t.Flows)/2 + len(h.Conntrack)
-	f := &fuser{h: h, t: t, byKey: make(map[contactKey]*building, est), byRemote: make(map[remoteKey]*building, len(t.Flows)/2), far: make(map[contactKey]*building, len(t.Flows)/2),
+	f := &fuser{h: h, t: t, byKey: make(map[contactKey]*building, est), byRemote: map[remoteKey]*building{}, far: map[contactKey]*building{},
 		hostAddrs: map[netip.Addr]bool{}, gateways: map[netip.Addr]bool{}, leased: map[netip.Addr]bool{},
 		procs: map[int]*model.HostProcess{}, snapshots: map[string]time.Time{}}
 	// The contacts are built in place, in t.Contacts: room for one per
@@ -229,7 +231,9 @@ func (f *fuser) flows() {
 		if b == nil {
 			b = f.add(k, side, fl.First, fl.Last, "")
 			f.c(b).Exact = true
-			if !dnat && fl.Container != "" {
+			// Only an inbound conversation is looked up by its remote
+			// end: the uplink's flow of it names the host's port.
+			if !dnat && side == "server" && fl.Container != "" {
 				rk := remoteKey{k.proto, k.remote, fl.Container}
 				b.nextRemote = f.byRemote[rk]
 				f.byRemote[rk] = b
@@ -248,12 +252,13 @@ func (f *fuser) add(k contactKey, side string, first, last time.Time, dating str
 		f.slab = make([]building, 0, fuseChunk)
 		f.sources = make([]ContactSource, fuseChunk*fuseSources)
 		f.evidence = make([]model.Evidence, fuseChunk*fuseEvidence)
+		f.rules = make([]string, fuseChunk*fuseSources)
 	}
 	n := len(f.slab)
 	f.slab = append(f.slab, building{i: len(f.t.Contacts)})
 	b := &f.slab[n]
 	f.t.Contacts = append(f.t.Contacts, Contact{Proto: k.proto, Side: side, Local: k.local, Remote: k.remote, First: first, Last: last, Dating: dating,
-		Rules: make([]string, 0, 1), Confidence: ConfidenceNone,
+		Rules: f.rules[n*fuseSources : n*fuseSources : (n+1)*fuseSources], Confidence: ConfidenceNone,
 		Sources:  f.sources[n*fuseSources : n*fuseSources : (n+1)*fuseSources],
 		Evidence: f.evidence[n*fuseEvidence : n*fuseEvidence : (n+1)*fuseEvidence]})
 	b.next = f.byKey[k]
@@ -290,14 +295,6 @@ func (f *fuser) findRemote(k remoteKey, pt pointKey, fl *Flow) *building {
 
 func (f *fuser) mergeFlow(b *building, fl *Flow, idx *int, pt pointKey, side string) {
 	c := f.c(b)
-	if fl.Original != nil {
-		// The remote end sees the translated tuple, from its side.
-		if side == "client" {
-			f.far[contactKey{fl.Proto, unmapAP(fl.Server, fl.ServerPort), unmapAP(fl.Client, fl.ClientPort)}] = b
-		} else {
-			f.far[contactKey{fl.Proto, unmapAP(fl.Client, fl.ClientPort), unmapAP(fl.Server, fl.ServerPort)}] = b
-		}
-	}
 	if fl.First.Before(c.First) {
 		c.First = fl.First
 	}
