@@ -201,13 +201,13 @@ func Match(h *model.Host, t *traffic.Result, iocs []indicator.Indicator) []Hit {
 			// Each observation's own evidence (the frames of each point,
 			// the socket, the entry), then what decided.
 			for _, s := range k.Sources {
-				if len(c.Evidence) < maxIOCEvidence && s.Evidence.Member != "" {
-					c.Evidence = append(c.Evidence, s.Evidence)
+				if len(c.Evidence) < maxIOCEvidence && s.Evidence != nil {
+					c.Evidence = append(c.Evidence, *s.Evidence)
 				}
 			}
 			for _, e := range k.Evidence {
-				if len(c.Evidence) < maxIOCEvidence && !slices.Contains(c.Evidence, e) {
-					c.Evidence = append(c.Evidence, e)
+				if len(c.Evidence) < maxIOCEvidence && !slices.Contains(c.Evidence, *e) {
+					c.Evidence = append(c.Evidence, *e)
 				}
 			}
 		}

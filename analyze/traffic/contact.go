@@ -87,8 +87,11 @@ type Contact struct {
 	Confidence string   `json:"confidence"`
 	Reason     string   `json:"reason"`
 
-	Sources  []ContactSource  `json:"sources"`
-	Evidence []model.Evidence `json:"evidence"`
+	// Sources are the observations; Evidence cites what decided. Both
+	// point into the model's and the flows' evidence rather than copy it:
+	// a bundle may give a hundred thousand contacts.
+	Sources  []ContactSource   `json:"sources"`
+	Evidence []*model.Evidence `json:"evidence"`
 }
 
 // ContainerRef names a container.
@@ -127,8 +130,8 @@ type ContactSource struct {
 	Packets   uint64 `json:"packets,omitempty"`
 	Bytes     uint64 `json:"bytes,omitempty"`
 	// State is the socket's or conntrack entry's state.
-	State    string         `json:"state,omitempty"`
-	Evidence model.Evidence `json:"evidence"`
+	State    string          `json:"state,omitempty"`
+	Evidence *model.Evidence `json:"evidence,omitempty"`
 }
 
 // Named reports whether the contact names a container (alone or as one of

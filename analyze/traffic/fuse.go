@@ -59,7 +59,7 @@ type pointKey struct{ member, iface string }
 func hasPoint(c *Contact, pt pointKey) bool {
 	for i := range c.Sources {
 		s := &c.Sources[i]
-		if s.Flow != nil && s.Interface == pt.iface && s.Evidence.Member == pt.member {
+		if s.Flow != nil && s.Interface == pt.iface && s.Evidence != nil && s.Evidence.Member == pt.member {
 			return true
 		}
 	}
@@ -85,7 +85,7 @@ type fuser struct {
 	// The chunks new contacts are carved from.
 	slab     []building
 	sources  []ContactSource
-	evidence []model.Evidence
+	evidence []*model.Evidence
 	rules    []string
 	// far indexes contacts by the reply tuple of their conntrack entry, as
 	// the remote end sees it (its address and port first): a socket of the
@@ -251,7 +251,7 @@ func (f *fuser) add(k contactKey, side string, first, last time.Time, dating str
 	if len(f.slab) == cap(f.slab) {
 		f.slab = make([]building, 0, fuseChunk)
 		f.sources = make([]ContactSource, fuseChunk*fuseSources)
-		f.evidence = make([]model.Evidence, fuseChunk*fuseEvidence)
+		f.evidence = make([]*model.Evidence, fuseChunk*fuseEvidence)
 		f.rules = make([]string, fuseChunk*fuseSources)
 	}
 	n := len(f.slab)
@@ -304,7 +304,7 @@ func (f *fuser) mergeFlow(b *building, fl *Flow, idx *int, pt pointKey, side str
 	pk, by := fl.PacketsToServer+fl.PacketsToClient, fl.BytesToServer+fl.BytesToClient
 	src := ContactSource{Kind: SourceCapture, Interface: fl.Interface, Role: fl.Role, Flow: idx, Packets: pk, Bytes: by}
 	if len(fl.Evidence) > 0 {
-		src.Evidence = fl.Evidence[0] // the frames
+		src.Evidence = &fl.Evidence[0] // the frames
 	}
 	c.Sources = append(c.Sources, src)
 	veth := fl.Role == PointVeth
@@ -348,15 +348,15 @@ func (f *fuser) mergeFlow(b *building, fl *Flow, idx *int, pt pointKey, side str
 	// The frames are the source's evidence; the contact cites what
 	// decided (the interface map, the lease, the conntrack entry).
 	if len(fl.Evidence) > 1 && len(c.Evidence) < fuseEvidence {
-		for _, e := range fl.Evidence[1:] {
-			f.cite(c, e)
+		for i := 1; i < len(fl.Evidence); i++ {
+			f.cite(c, &fl.Evidence[i])
 		}
 	}
 }
 
 // cite adds evidence to the contact once, within maxContactEvidence.
-func (f *fuser) cite(c *Contact, e model.Evidence) {
-	if len(c.Evidence) < maxContactEvidence && !slices.Contains(c.Evidence, e) {
+func (f *fuser) cite(c *Contact, e *model.Evidence) {
+	if len(c.Evidence) < maxContactEvidence && !slices.ContainsFunc(c.Evidence, func(x *model.Evidence) bool { return x == e || *x == *e }) {
 		c.Evidence = append(c.Evidence, e)
 	}
 }
@@ -462,9 +462,10 @@ func (f *fuser) socket(ns *model.Namespace, s *model.HostSocket, k contactKey, s
 		// The remote end's own socket, in a namespace of this host: the
 		// same conversation, seen from the other side. It is evidence of
 		// the conversation, not of who began it.
-		src := ContactSource{Kind: SourceSocket, State: s.State, Evidence: s.Evidence}
+		ev := s.Evidence
+		src := ContactSource{Kind: SourceSocket, State: s.State, Evidence: &ev}
 		if proc != nil {
-			src.Evidence.Text = fmt.Sprintf("the remote end's socket %s → %s, held by pid %d (%q) in network namespace %d", k.local, k.remote, proc.PID, proc.Comm, ns.Inode)
+			ev.Text = fmt.Sprintf("the remote end's socket %s → %s, held by pid %d (%q) in network namespace %d", k.local, k.remote, proc.PID, proc.Comm, ns.Inode)
 		}
 		f.c(b).Sources = append(f.c(b).Sources, src)
 		f.cite(f.c(b), src.Evidence)
@@ -511,7 +512,7 @@ func (f *fuser) socket(ns *model.Namespace, s *model.HostSocket, k contactKey, s
 	if proc != nil {
 		p = &Process{PID: proc.PID, Comm: proc.Comm, Cmdline: proc.Cmdline, Container: proc.ContainerID}
 	}
-	src := ContactSource{Kind: SourceSocket, State: s.State, Evidence: s.Evidence}
+	src := ContactSource{Kind: SourceSocket, State: s.State, Evidence: &s.Evidence}
 	var b *building
 	for c := f.byKey[k]; c != nil; c = c.next {
 		if !c.socket {
@@ -531,9 +532,9 @@ func (f *fuser) socket(ns *model.Namespace, s *model.HostSocket, k contactKey, s
 	b.socket = true
 	c := f.c(b)
 	c.Sources = append(c.Sources, src)
-	f.cite(c, s.Evidence)
+	f.cite(c, &s.Evidence)
 	if proc != nil {
-		f.cite(c, proc.Evidence)
+		f.cite(c, &proc.Evidence)
 	}
 	if c.Process == nil {
 		c.Process = p
@@ -652,8 +653,8 @@ func (f *fuser) conntrack() {
 			f.far[contactKey{proto, netip.AddrPortFrom(r.reply.src, r.reply.sport), netip.AddrPortFrom(r.reply.dst, r.reply.dport)}] = b
 		}
 		c := f.c(b)
-		c.Sources = append(c.Sources, ContactSource{Kind: SourceConntrack, State: e.State, Evidence: e.Evidence})
-		f.cite(c, e.Evidence)
+		c.Sources = append(c.Sources, ContactSource{Kind: SourceConntrack, State: e.State, Evidence: &e.Evidence})
+		f.cite(c, &e.Evidence)
 		for _, ev := range who.Evidence {
 			f.cite(c, ev)
 		}
@@ -742,14 +743,14 @@ func (f *fuser) ctHolders(addr netip.Addr, window [2]time.Time) Contact {
 		}
 		who.Reason = fmt.Sprintf("conntrack entry from %s (before SNAT), held from %s by %q: %s", addr, between, l.ContainerName, hs[0].Reason)
 		if len(l.Evidence) > 0 {
-			who.Evidence = l.Evidence[:1]
+			who.Evidence = []*model.Evidence{&l.Evidence[0]}
 		}
 	default:
 		who.Rules, who.Confidence = []string{RuleConntrackHolder}, ConfidenceLow
 		for _, hd := range hs {
 			who.Candidates = append(who.Candidates, Candidate{ID: hd.Lease.Container, Name: hd.Lease.ContainerName, Reason: hd.Reason})
 			if len(hd.Lease.Evidence) > 0 {
-				who.Evidence = append(who.Evidence, hd.Lease.Evidence[0])
+				who.Evidence = append(who.Evidence, &hd.Lease.Evidence[0])
 			}
 		}
 		who.Reason = fmt.Sprintf("conntrack entry from %s: %d containers may have held the address from %s; the evidence cannot separate them", addr, len(hs), between)
