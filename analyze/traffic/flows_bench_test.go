@@ -50,6 +50,11 @@ func TestFlowsBenchMode(t *testing.T) {
 	if len(tr.Contacts) == 0 || len(tr.Contacts) > len(tr.Flows) {
 		t.Fatalf("attribution: %d contacts of %d flows", len(tr.Contacts), len(tr.Flows))
 	}
+	rules := map[string]int{}
+	for i := range tr.Flows {
+		rules[tr.Flows[i].Role+" "+tr.Flows[i].Rule]++
+	}
+	t.Logf("%d flows (%v), %d contacts", len(tr.Flows), rules, len(tr.Contacts))
 	run.Report(packets, flows)
 }
 

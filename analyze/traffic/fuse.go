@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dockcase/dockcase/analyze/flow"
 	"github.com/dockcase/dockcase/analyze/model"
 )
 
@@ -104,7 +105,7 @@ type fuser struct {
 // snapshot, and t.DNS. It needs no capture: without one, the contacts come
 // from the sockets and conntrack alone.
 func fuse(h *model.Host, t *Result) {
-	est := len(t.Flows)/2 + len(h.Conntrack)
+	est := distinctTuples(t.Flows) + len(h.Conntrack)/4
 	f := &fuser{h: h, t: t, byKey: make(map[contactKey]*building, est), byRemote: map[remoteKey]*building{}, far: map[contactKey]*building{},
 		hostAddrs: map[netip.Addr]bool{}, gateways: map[netip.Addr]bool{}, leased: map[netip.Addr]bool{},
 		procs: map[int]*model.HostProcess{}, snapshots: map[string]time.Time{}}
@@ -193,6 +194,23 @@ func flowTuple(fl *Flow) (k contactKey, side string, dnat bool) {
 		return contactKey{fl.Proto, unmapAP(fl.Server, fl.ServerPort), unmapAP(fl.Client, fl.ClientPort)}, "server", false
 	}
 	return contactKey{fl.Proto, unmapAP(fl.Client, fl.ClientPort), unmapAP(fl.Server, fl.ServerPort)}, "client", false
+}
+
+// distinctTuples counts the conversation tuples of the flows: the number
+// of contacts they make, but for a tuple reused, so that the contacts are
+// allocated once.
+func distinctTuples(flows []Flow) int {
+	type compact struct {
+		proto         string
+		local, remote [16]byte
+		lport, rport  uint16
+	}
+	seen := make(map[compact]struct{}, len(flows)/2)
+	for i := range flows {
+		k, _, _ := flowTuple(&flows[i])
+		seen[compact{k.proto, k.local.Addr().As16(), k.remote.Addr().As16(), k.local.Port(), k.remote.Port()}] = struct{}{}
+	}
+	return len(seen)
 }
 
 // rolePriority orders the capture points: the veth names the container
@@ -762,11 +780,13 @@ func (f *fuser) ctHolders(addr netip.Addr, window [2]time.Time) Contact {
 // remote address before it ended, whoever asked: Docker's embedded
 // resolver forwards a container's queries from the host's namespace.
 func (f *fuser) names() {
+	// The answers by address; the names are read from a response only for
+	// a contact that needs them.
 	type seen struct {
-		at    time.Time
-		names []string
+		at   time.Time
+		resp *flow.DNSResponse
 	}
-	byAddr := map[netip.Addr][]seen{}
+	var byAddr map[netip.Addr][]seen
 	for i := range f.t.DNS {
 		q := &f.t.DNS[i]
 		if q.resp == nil {
@@ -774,7 +794,13 @@ func (f *fuser) names() {
 		}
 		for _, ans := range q.resp.Answers {
 			if ans.Addr.IsValid() {
-				byAddr[ans.Addr.Unmap()] = append(byAddr[ans.Addr.Unmap()], seen{q.Time, q.resp.NamesFor(ans.Addr)})
+				if byAddr == nil {
+					byAddr = map[netip.Addr][]seen{}
+				}
+				a := ans.Addr.Unmap()
+				if l := byAddr[a]; len(l) == 0 || l[len(l)-1].resp != q.resp {
+					byAddr[a] = append(l, seen{q.Time, q.resp})
+				}
 			}
 		}
 	}
@@ -786,15 +812,17 @@ func (f *fuser) names() {
 		if len(c.Names) > 0 {
 			continue
 		}
-		for _, s := range byAddr[c.Remote.Addr()] {
-			if c.Exact && s.at.After(c.Last) {
+		// The latest answer before the contact ended names it: names of
+		// one address rarely change, and a busy resolver answers the same
+		// name thousands of times.
+		remote := c.Remote.Addr()
+		seen := byAddr[remote]
+		for j := len(seen) - 1; j >= 0; j-- {
+			if c.Exact && seen[j].at.After(c.Last) {
 				continue
 			}
-			for _, n := range s.names {
-				if !slices.Contains(c.Names, n) {
-					c.Names = append(c.Names, n)
-				}
-			}
+			c.Names = seen[j].resp.NamesFor(remote)
+			break
 		}
 	}
 }
