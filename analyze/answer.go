@@ -48,18 +48,27 @@ type IndicatorAnswer struct {
 // indicator, as the headline says it.
 type AnswerContact struct {
 	// Container and ContainerName are empty for traffic attributed to the
-	// host or to no one ("host / unknown").
-	Container     string `json:"container,omitempty"`
-	ContainerName string `json:"container_name,omitempty"`
+	// host or to no one ("host / unknown"), and for the entries Who names:
+	// a namespace group, the candidates of a reused address, a host
+	// process.
+	Container     string                 `json:"container,omitempty"`
+	ContainerName string                 `json:"container_name,omitempty"`
+	Who           string                 `json:"who,omitempty"`
+	Group         []traffic.ContainerRef `json:"group,omitempty"`
+	Candidates    []traffic.Candidate    `json:"candidates,omitempty"`
 	// Rules are the attribution rules that named the container, Confidence
-	// the highest confidence among its flows.
+	// the highest confidence among its conversations.
 	Rules      []string  `json:"rules"`
 	Confidence string    `json:"confidence"`
 	First      time.Time `json:"first"`
 	Last       time.Time `json:"last"`
-	// Conversations counts the flows at the capture point that saw the
-	// most of them (one conversation is captured at each point it
-	// crosses); Packets and Bytes are that point's, both directions.
+	// Dating says how First and Last were estimated when a conversation
+	// was not captured ("socket ESTABLISHED at the snapshot …",
+	// "conntrack estimate …"); empty when they are packet times.
+	Dating string `json:"dating,omitempty"`
+	// Conversations counts the conversations (contacts), each once however
+	// many capture points saw it; Packets and Bytes sum each
+	// conversation's counted point, both directions.
 	Conversations int    `json:"conversations"`
 	Packets       uint64 `json:"packets"`
 	Bytes         uint64 `json:"bytes"`
@@ -67,7 +76,8 @@ type AnswerContact struct {
 	// Path is the container's path towards the indicator on one line:
 	// container → veth → bridge → NAT → uplink → remote.
 	Path string `json:"path,omitempty"`
-	// Processes hold a socket of the container to the indicator.
+	// Processes hold the conversations' sockets, or a socket of the
+	// container to the indicator.
 	Processes []AnswerProcess `json:"processes,omitempty"`
 	// Findings are the container's most severe findings, the IOC
 	// contacts themselves left out.
@@ -111,19 +121,24 @@ func Answer(res *Result) []IndicatorAnswer {
 }
 
 func answerContact(res *Result, c *ioc.Contact) AnswerContact {
-	a := AnswerContact{Container: c.Container, ContainerName: c.ContainerName, Rules: append([]string{}, c.Rules...),
-		First: c.First.UTC(), Last: c.Last.UTC(), Packets: c.PacketsToIOC + c.PacketsFrom, Bytes: c.BytesToIOC + c.BytesFrom, Lookups: c.Lookups}
-	for _, p := range c.Points {
-		a.Conversations = max(a.Conversations, p.Flows)
+	a := AnswerContact{Container: c.Container, ContainerName: c.ContainerName, Who: c.Who, Group: c.Group, Candidates: c.Candidates,
+		Rules: append([]string{}, c.Rules...), Confidence: c.Confidence, First: c.First.UTC(), Last: c.Last.UTC(), Dating: c.Dating,
+		Conversations: c.Conversations, Packets: c.PacketsToIOC + c.PacketsFrom, Bytes: c.BytesToIOC + c.BytesFrom, Lookups: c.Lookups}
+	if a.Confidence == "" {
+		a.Confidence = traffic.ConfidenceNone
 	}
-	a.Confidence = contactConfidence(res, c)
 	if c.Path != nil {
 		a.Path = PathLine(c.Path)
 	}
+	a.Processes = conversationProcesses(res, c)
 	if c.Container == "" {
 		return a
 	}
-	a.Processes = contactProcesses(res, c)
+	for _, p := range contactProcesses(res, c) {
+		if len(a.Processes) < maxAnswerProcesses && !slices.ContainsFunc(a.Processes, func(q AnswerProcess) bool { return q.PID == p.PID }) {
+			a.Processes = append(a.Processes, p)
+		}
+	}
 	for _, f := range res.Findings {
 		if f.Container != c.Container || f.ID == "ioc-contact" {
 			continue
@@ -136,23 +151,59 @@ func answerContact(res *Result, c *ioc.Contact) AnswerContact {
 	return a
 }
 
-// confidenceRanks orders the attribution confidences.
-var confidenceRanks = map[string]int{traffic.ConfidenceNone: 0, traffic.ConfidenceLow: 1, traffic.ConfidenceMedium: 2, traffic.ConfidenceHigh: 3}
-
-// contactConfidence is the highest confidence of the container's flows
-// decided by one of the contact's rules; "none" for unattributed traffic.
-func contactConfidence(res *Result, c *ioc.Contact) string {
-	best := traffic.ConfidenceNone
-	for i := range res.Flows {
-		f := &res.Flows[i]
-		if f.Container != c.Container || !slices.Contains(c.Rules, f.Rule) {
-			continue
+// conversationProcesses are the processes holding the sockets of the
+// contact's conversations, with the socket each holds.
+func conversationProcesses(res *Result, c *ioc.Contact) []AnswerProcess {
+	var out []AnswerProcess
+	for _, p := range c.Processes {
+		if len(out) == maxAnswerProcesses {
+			break
 		}
-		if confidenceRanks[f.Confidence] > confidenceRanks[best] {
-			best = f.Confidence
+		ap := AnswerProcess{PID: p.PID, Cmdline: processLine(p.Cmdline, p.Comm)}
+		// The socket shown is the process's most telling one: established
+		// before closing, TCP before UDP.
+		best := -1
+		for i := range res.Contacts {
+			k := &res.Contacts[i]
+			if k.Process == nil || k.Process.PID != p.PID || !(slices.Contains(c.Remotes, k.Remote.Addr()) || slices.Contains(c.Remotes, k.Local.Addr())) {
+				continue
+			}
+			state := socketState(k)
+			score := 0
+			if state == "ESTABLISHED" {
+				score += 2
+			}
+			if k.Proto == "tcp" {
+				score++
+			}
+			if score > best {
+				best = score
+				ap.Socket = strings.TrimSpace(fmt.Sprintf("%s %s → %s %s", k.Proto, k.Local, k.Remote, state))
+			}
+		}
+		out = append(out, ap)
+	}
+	return out
+}
+
+// socketState is the state of the contact's socket, "" without one.
+func socketState(k *traffic.Contact) string {
+	for _, s := range k.Sources {
+		if s.Kind == traffic.SourceSocket {
+			return s.State
 		}
 	}
-	return best
+	return ""
+}
+
+// processLine is a process's command line as the answer shows it: secrets
+// redacted, cut at maxAnswerCmdline; the comm in brackets without one.
+func processLine(cmdline []string, comm string) string {
+	cmd := strings.Join(cmdline, " ")
+	if cmd == "" {
+		cmd = "[" + comm + "]"
+	}
+	return cutRunes(triage.RedactSecrets(cmd), maxAnswerCmdline)
 }
 
 // contactProcesses are the processes holding a socket of the container
@@ -180,11 +231,7 @@ func contactProcesses(res *Result, c *ioc.Contact) []AnswerProcess {
 					netip.AddrPortFrom(addrOrZero(s.LocalIP), s.LocalPort), netip.AddrPortFrom(ra, s.RemotePort), s.State)}
 				for _, hp := range res.Processes {
 					if hp.PID == pid {
-						cmd := strings.Join(hp.Cmdline, " ")
-						if cmd == "" {
-							cmd = "[" + hp.Comm + "]"
-						}
-						p.Cmdline = cutRunes(triage.RedactSecrets(cmd), maxAnswerCmdline)
+						p.Cmdline = processLine(hp.Cmdline, hp.Comm)
 					}
 				}
 				out = append(out, p)
@@ -221,9 +268,10 @@ func cutRunes(s string, n int) string {
 // what evidence was missing.
 func notSeen(res *Result, hit ioc.Hit) string {
 	if len(res.Captures) == 0 {
-		return "not seen: the bundle holds no capture (collect with --capture, or give --pcap), so only the conntrack snapshot and the sockets could show it, and they do not"
+		return fmt.Sprintf("not seen: the bundle holds no capture (collect with --capture, or give --pcap); %d %s from the sockets and the conntrack snapshot searched", len(res.Contacts), plural(len(res.Contacts), "conversation"))
 	}
-	s := fmt.Sprintf("not seen in the captures: %d flows and %d DNS lookups from %d %s searched", len(res.Flows), len(res.DNS), len(res.Captures), plural(len(res.Captures), "capture"))
+	s := fmt.Sprintf("not seen: %d %s (from %d flows of %d %s, the sockets and the conntrack snapshot) and %d DNS lookups searched", len(res.Contacts), plural(len(res.Contacts), "conversation"),
+		len(res.Flows), len(res.Captures), plural(len(res.Captures), "capture"), len(res.DNS))
 	var problems int
 	for _, c := range res.Captures {
 		problems += len(c.Problems)

@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/dockcase/dockcase/analyze/analyzetest"
+	"github.com/dockcase/dockcase/analyze/ioc"
+	"github.com/dockcase/dockcase/analyze/traffic"
 )
 
 // TestAnswerDemo: the demo's headline answer names the beacon container,
@@ -51,7 +53,42 @@ func TestAnswerDemo(t *testing.T) {
 			t.Errorf("answer for %s: findings %+v, want the reverse shell among at most %d", a.IOC, w.Findings, maxAnswerFindings)
 		}
 	}
-	if a := res.Answer[2]; len(a.Who) != 0 || !strings.HasPrefix(a.NotSeen, "not seen in the captures") {
+	if a := res.Answer[2]; len(a.Who) != 0 || !strings.HasPrefix(a.NotSeen, "not seen: ") {
 		t.Errorf("answer for an unseen indicator: %+v", a)
+	}
+}
+
+// TestAnswerWithoutCapture: the demo's model without its capture still
+// answers who talked to the C2, from the sockets and the conntrack
+// snapshot alone: the beacon, with the process holding its established
+// session and times that say they are estimated.
+func TestAnswerWithoutCapture(t *testing.T) {
+	c2 := analyzetest.Scenario(t, "C2", 1)
+	beaconID := analyzetest.Scenario(t, "beacon", 2)
+	c, err := Open(analyzetest.OpenDemo(t), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := c.Host()
+	tr := traffic.Attribute(h, nil, traffic.Options{})
+	if len(tr.Flows) != 0 || len(tr.Contacts) == 0 {
+		t.Fatalf("without a capture: %d flows, %d contacts; want none and some", len(tr.Flows), len(tr.Contacts))
+	}
+	res := &Result{IOCs: ioc.Match(h, tr, mustIndicators(t, c2)), Contacts: tr.Contacts, Processes: h.ContainerProcesses(), Sockets: h.ContainerSockets()}
+	ans := Answer(res)
+	if len(ans) != 1 || len(ans[0].Who) == 0 {
+		t.Fatalf("answer without a capture: %+v, want the beacon", ans)
+	}
+	w := ans[0].Who[0]
+	if w.Container != beaconID || w.Conversations == 0 || w.Dating == "" || w.Packets != 0 {
+		t.Errorf("who = %s (%d conversations, %d packets, dating %q), want the beacon %s, estimated, no packets", w.Container, w.Conversations, w.Packets, w.Dating, beaconID)
+	}
+	if len(w.Processes) == 0 || !strings.Contains(w.Processes[0].Cmdline, "-beacon-tcp") || !strings.Contains(w.Processes[0].Socket, ":4444 ESTABLISHED") {
+		t.Errorf("processes = %+v, want the beacon's workload holding its TCP session", w.Processes)
+	}
+	for _, o := range ans[0].Who[1:] {
+		if o.Container != "" && o.Container != beaconID {
+			t.Errorf("without a capture the answer also names %s (%v)", o.ContainerName, o.Rules)
+		}
 	}
 }

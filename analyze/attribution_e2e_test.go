@@ -21,7 +21,7 @@ import (
 	"github.com/docker/docker/api/types/container"
 )
 
-// e2eFlow and e2eIOC are the parts of the dockcase-analysis/v1 document the
+// e2eFlow and e2eIOC are the parts of the dockcase-analysis/v2 document the
 // end-to-end test reads, decoded from the binary's --json output as a user's
 // script would.
 type e2eFlow struct {

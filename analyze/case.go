@@ -172,8 +172,9 @@ func (c *Case) CaptureInputs() ([]flow.Input, error) {
 	return c.inputs, c.inputsErr
 }
 
-// Traffic reads every capture once and attributes its flows and DNS
-// answers. The error is for a --pcap file that cannot be opened at all.
+// Traffic reads every capture once, attributes its flows and DNS answers,
+// and fuses them with the sockets and conntrack into contacts (there
+// without a capture too). The error is for a --pcap file that cannot be opened at all.
 func (c *Case) Traffic() (*traffic.Result, error) {
 	if c.traffic != nil || c.trafficErr != nil {
 		return c.traffic, c.trafficErr
@@ -259,7 +260,7 @@ func (c *Case) indicators() *indicator.Set {
 	return c.set
 }
 
-// Result is the analysis document (dockcase-analysis/v1), built once from
+// Result is the analysis document (dockcase-analysis/v2), built once from
 // the stages.
 func (c *Case) Result() (*Result, error) {
 	if c.result != nil {
@@ -286,7 +287,7 @@ func (c *Case) Result() (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	res.Captures, res.Flows, res.DNS = t.Captures, t.Flows, t.DNS
+	res.Captures, res.Flows, res.DNS, res.Contacts = t.Captures, t.Flows, t.DNS, t.Contacts
 	if res.IOCs, err = c.IOCs(); err != nil {
 		return nil, err
 	}

@@ -13,8 +13,8 @@
 //	triage    the findings and their rule catalogue
 //	timeline  the case timeline, CSV and Timesketch
 //
-// Result is the analysis document (dockcase-analysis/v1) built from them,
-// specified in docs/analysis-v1.md with its JSON Schema next to it.
+// Result is the analysis document (dockcase-analysis/v2) built from them,
+// specified in docs/analysis-v2.md with its JSON Schema next to it.
 //
 // Data flows one way: collect writes the bundle, analyze reads it; no
 // package here imports collect. Promises: every fact cites its evidence (the

@@ -19,9 +19,9 @@ import (
 	"github.com/dockcase/dockcase/report"
 )
 
-var update = flag.Bool("update", false, "rewrite the golden files and docs/analysis-v1.schema.json")
+var update = flag.Bool("update", false, "rewrite the golden files and docs/analysis-v2.schema.json")
 
-const schemaFile = "../docs/analysis-v1.schema.json"
+const schemaFile = "../docs/analysis-v2.schema.json"
 
 // demoC2 is the C2 address of the demo scenario.
 func demoC2(t testing.TB) netip.Addr {
@@ -61,12 +61,12 @@ func TestGoldenDemo(t *testing.T) {
 }
 
 // TestSchemaMatchesTypes derives the JSON Schema from the Result type and
-// compares it with the committed docs/analysis-v1.schema.json; then it
+// compares it with the committed docs/analysis-v2.schema.json; then it
 // validates the real output of the demo bundle against the committed schema.
 func TestSchemaMatchesTypes(t *testing.T) {
 	derived := deriveSchema(reflect.TypeOf(analyze.Result{}))
 	derived["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-	derived["$id"] = "https://github.com/dockcase/dockcase/docs/analysis-v1.schema.json"
+	derived["$id"] = "https://github.com/dockcase/dockcase/docs/analysis-v2.schema.json"
 	derived["title"] = analyze.ResultVersion
 	derived["properties"].(map[string]any)["version"] = map[string]any{"const": analyze.ResultVersion}
 	got, err := json.MarshalIndent(derived, "", "  ")
@@ -84,7 +84,7 @@ func TestSchemaMatchesTypes(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(got, committed) {
-		t.Fatalf("%s is not the schema of analyze.Result (run go test -update, then document the change in docs/analysis-v1.md)", schemaFile)
+		t.Fatalf("%s is not the schema of analyze.Result (run go test -update, then document the change in docs/analysis-v2.md)", schemaFile)
 	}
 	var schema map[string]any
 	if err := json.Unmarshal(committed, &schema); err != nil {
@@ -114,6 +114,7 @@ var (
 	timeType   = reflect.TypeOf(time.Time{})
 	addrType   = reflect.TypeOf(netip.Addr{})
 	prefixType = reflect.TypeOf(netip.Prefix{})
+	apType     = reflect.TypeOf(netip.AddrPort{})
 )
 
 // deriveSchema maps a Go type to JSON Schema the way encoding/json
@@ -126,6 +127,8 @@ func deriveSchema(t reflect.Type) map[string]any {
 		return map[string]any{"type": "string", "description": "IP address"}
 	case prefixType:
 		return map[string]any{"type": "string", "description": "CIDR prefix"}
+	case apType:
+		return map[string]any{"type": "string", "description": "address and port (198.19.134.3:57474, [2001:db8::2]:443)"}
 	}
 	switch t.Kind() {
 	case reflect.Pointer:

@@ -18,7 +18,7 @@ import (
 )
 
 // ResultVersion is the version of the analysis document.
-const ResultVersion = "dockcase-analysis/v1"
+const ResultVersion = "dockcase-analysis/v2"
 
 // DefaultDestination is the documentation address (RFC 5737) used as the
 // representative outside address when neither --to nor a default route
@@ -46,13 +46,16 @@ type Options struct {
 	BadHashes   map[string]bool
 }
 
-// Result is the dockcase-analysis/v1 document. Warning is set, and is the
+// Result is the dockcase-analysis/v2 document. Warning is set, and is the
 // first key of the JSON, when the bundle did not verify and the user chose
 // to analyse it anyway.
 //
-// Extension points for later analyses (flows and IOCs, findings, timeline)
-// are the omitempty slices at the end; a reader of v1 ignores keys it does
-// not know.
+// v2 adds the contacts (one per conversation, fused from the captures, the
+// sockets and conntrack) and answers the indicators from them: an IOC
+// contact counts conversations, not per-point flows, and names groups,
+// candidates and processes (docs/analysis-v2.md). Extension points for
+// later analyses are the omitempty slices at the end; a reader of v2
+// ignores keys it does not know.
 type Result struct {
 	Warning     string                  `json:"warning,omitempty"`
 	Version     string                  `json:"version"`
@@ -78,7 +81,11 @@ type Result struct {
 	Captures []traffic.CaptureSummary `json:"captures,omitempty"`
 	Flows    []traffic.Flow           `json:"flows,omitempty"`
 	DNS      []traffic.DNSQuery       `json:"dns,omitempty"`
-	IOCs     []ioc.Hit                `json:"iocs,omitempty"`
+	// Contacts are the conversations, one each, fused from the flows of
+	// every capture point, the sockets of every namespace and the conntrack
+	// snapshot: there without a capture too.
+	Contacts []traffic.Contact `json:"contacts,omitempty"`
+	IOCs     []ioc.Hit         `json:"iocs,omitempty"`
 	// Answer is the headline answer, one entry per indicator of IOCs: who
 	// talked to it, with which process, when, how much, by which path, and
 	// the container's worst findings (Answer builds it).

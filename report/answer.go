@@ -68,6 +68,9 @@ func IntegrityLine(b analyze.BundleInfo) string {
 // answerWho names a contact: "dce-beacon-9cdee0 (655b0f8c71a9)", or
 // "host / unknown" with the rules that left it there.
 func answerWho(c analyze.AnswerContact) string {
+	if c.Container == "" && c.Who != "" {
+		return c.Who + " (" + strings.Join(c.Rules, ", ") + ")"
+	}
 	if c.Container == "" {
 		return "host / unknown (" + strings.Join(c.Rules, ", ") + ")"
 	}
@@ -76,10 +79,16 @@ func answerWho(c analyze.AnswerContact) string {
 
 // answerWhen is "2026-11-28T10:46:41Z … 2026-11-28T10:46:46Z".
 func answerWhen(c analyze.AnswerContact) string {
-	if c.Last.Equal(c.First) {
-		return c.First.UTC().Format(time.RFC3339)
+	s := c.First.UTC().Format(time.RFC3339)
+	if !c.Last.Equal(c.First) {
+		s += " … " + c.Last.UTC().Format(time.RFC3339)
 	}
-	return c.First.UTC().Format(time.RFC3339) + " … " + c.Last.UTC().Format(time.RFC3339)
+	if c.Dating != "" {
+		// The first clause only: the contacts carry every estimate whole.
+		d, _, _ := strings.Cut(c.Dating, "; ")
+		s += " (earliest estimated: " + d + ")"
+	}
+	return s
 }
 
 // answerHowMuch is "37 conversations, 192 packets, 23.4 KB; 12 DNS lookups".

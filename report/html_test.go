@@ -238,11 +238,11 @@ func hostileReportResult(tripwire string) *analyze.Result {
 	}
 	contact := func(i int) ioc.Contact {
 		return ioc.Contact{Container: res.Containers[i].ID, ContainerName: p(i), Rules: []string{p(i + 1)}, Remotes: []netip.Addr{dst}, Names: []string{p(i + 2)},
-			Flows: 1, PacketsToIOC: 3, Points: []ioc.Point{{Member: p(i + 3), Interface: p(i + 4), Role: p(i + 5)}}, Evidence: []model.Evidence{ev(i)}, Path: res.Paths[i]}
+			Conversations: 1, PacketsToIOC: 3, Points: []ioc.Point{{Member: p(i + 3), Interface: p(i + 4), Role: p(i + 5)}}, Evidence: []model.Evidence{ev(i)}, Path: res.Paths[i]}
 	}
 	res.IOCs = []ioc.Hit{
 		{IOC: dst.String(), Kind: p(1), Containers: []string{res.Containers[0].ID, res.Containers[1].Name}, Contacts: []ioc.Contact{contact(0), contact(1)}},
-		{IOC: all, Kind: p(2), Containers: []string{p(3)}, Unattributed: true, Contacts: []ioc.Contact{contact(2), {Rules: []string{p(4)}}}},
+		{IOC: all, Kind: p(2), Containers: []string{p(3)}, Unattributed: true, Contacts: []ioc.Contact{contact(2), {Rules: []string{p(4)}}, {Who: p(6), Rules: []string{p(7)}}}},
 	}
 	res.TrafficProblems = []string{p(5)}
 	return res

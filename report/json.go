@@ -16,7 +16,7 @@ import (
 // 1 MiB, so that a file is written in large blocks.
 const jsonBufferBytes = 1 << 20
 
-// JSON writes the dockcase-analysis/v1 document, indented, with a final
+// JSON writes the dockcase-analysis/v2 document, indented, with a final
 // newline. Its output is deterministic for a given result, and is the
 // bytes json.MarshalIndent(res, "", "  ") gives plus the newline; it is
 // written as it is encoded, one key of the document and one element of

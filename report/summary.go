@@ -369,6 +369,9 @@ func iocTable(w io.Writer, res *analyze.Result) error {
 		for _, c := range h.Contacts {
 			who := c.ContainerName
 			if who == "" {
+				who = c.Who
+			}
+			if who == "" {
 				who = "(" + strings.Join(c.Rules, ",") + ")"
 			}
 			var pts []string

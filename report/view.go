@@ -1,6 +1,7 @@
 package report
 
 import (
+	"cmp"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -401,13 +402,13 @@ func iocSection(res *analyze.Result) []iocView {
 	var out []iocView
 	for _, hit := range res.IOCs {
 		iv := iocView{IOC: viewText(hit.IOC), Kind: viewText(hit.Kind), Unattributed: hit.Unattributed,
-			Contacts: viewTable{Header: []string{"container", "first seen", "last seen", "to the indicator", "from it", "flows / lookups", "captured on", "attributed by"},
+			Contacts: viewTable{Header: []string{"container", "first seen", "last seen", "to the indicator", "from it", "conversations / lookups", "captured on", "attributed by"},
 				Empty: "No captured traffic or DNS answer matches this indicator."}}
 		for _, c := range hit.Containers {
 			iv.Containers = append(iv.Containers, viewText(viewContainerName(res, c)))
 		}
 		for _, c := range hit.Contacts {
-			name := orNonEmpty(c.ContainerName, c.Container)
+			name := cmp.Or(c.ContainerName, c.Container, c.Who)
 			if name == "" {
 				name = "host or unknown"
 			}
@@ -417,7 +418,7 @@ func iocSection(res *analyze.Result) []iocView {
 			}
 			iv.Contacts.Rows = append(iv.Contacts.Rows, []string{viewText(name), viewTime(c.First), viewTime(c.Last),
 				fmt.Sprintf("%d packets, %d bytes", c.PacketsToIOC, c.BytesToIOC), fmt.Sprintf("%d packets, %d bytes", c.PacketsFrom, c.BytesFrom),
-				fmt.Sprintf("%d / %d", c.Flows, c.Lookups), viewText(strings.Join(points, ", ")), viewText(strings.Join(c.Rules, ", "))})
+				fmt.Sprintf("%d / %d", c.Conversations, c.Lookups), viewText(strings.Join(points, ", ")), viewText(strings.Join(c.Rules, ", "))})
 			if c.Path != nil {
 				iv.Paths = append(iv.Paths, pathSection(c.Path, true))
 			}

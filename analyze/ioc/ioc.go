@@ -2,8 +2,10 @@ package ioc
 
 import (
 	"cmp"
+	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/dockcase/dockcase/analyze/model"
@@ -13,51 +15,73 @@ import (
 )
 
 // maxIOCEvidence bounds the evidence entries of one contact: the first 32
-// flows and lookups; the counters cover all of them.
+// of its conversations and lookups; the counters cover all of them.
 const maxIOCEvidence = 32
 
-// Hit is what the captures say about one indicator.
+// Hit is what the evidence says about one indicator.
 type Hit struct {
 	IOC  string `json:"ioc"`
 	Kind string `json:"kind"`
 	// Containers are the ids of the containers that talked to the
-	// indicator (or looked it up), by first contact.
+	// indicator (or looked it up), by first contact: those named alone,
+	// not the members of a group or the candidates of an address.
 	Containers []string `json:"containers,omitempty"`
 	// Unattributed says some matching traffic stays "host or unknown".
 	Unattributed bool `json:"unattributed,omitempty"`
-	// Contacts has one entry per container, then one per rule for the
-	// traffic no container is named for (host, unknown, foreign).
+	// Contacts has one entry per container, namespace group, set of
+	// candidates or host process, then one per rule for the traffic no one
+	// is named for (host, unknown, foreign).
 	Contacts []Contact `json:"contacts"`
 }
 
-// Contact is one container's (or the unattributed) traffic with an
-// indicator. Packet and byte counts are those of the capture point that saw
-// the most of it: one packet crosses a veth, a bridge and an uplink, and is
-// captured on each.
+// Contact is one container's (group's, process's, or the unattributed)
+// conversations with an indicator. Conversations counts them (each once,
+// whatever the capture points it crossed); packets and bytes are the sum
+// over the conversations of each one's counted point (traffic.Contact).
 type Contact struct {
-	Container     string       `json:"container,omitempty"`
-	ContainerName string       `json:"container_name,omitempty"`
-	Rules         []string     `json:"rules"`
-	Remotes       []netip.Addr `json:"remotes,omitempty"`
-	Names         []string     `json:"names,omitempty"`
-	First         time.Time    `json:"first"`
-	Last          time.Time    `json:"last"`
-	Flows         int          `json:"flows"`
+	Container     string `json:"container,omitempty"`
+	ContainerName string `json:"container_name,omitempty"`
+	// Who names an entry that is not one container: "group web-1,
+	// sidecar-1 (shared network namespace)", "candidates gone-1 or
+	// benign-1", "host process sshd (pid 300)"; empty for a container.
+	Who        string                 `json:"who,omitempty"`
+	Group      []traffic.ContainerRef `json:"group,omitempty"`
+	Candidates []traffic.Candidate    `json:"candidates,omitempty"`
+	Rules      []string               `json:"rules"`
+	// Confidence is the highest of the conversations'; never high for
+	// candidates.
+	Confidence string       `json:"confidence"`
+	Remotes    []netip.Addr `json:"remotes,omitempty"`
+	Names      []string     `json:"names,omitempty"`
+	First      time.Time    `json:"first"`
+	Last       time.Time    `json:"last"`
+	// Exact says every conversation was captured; else Dating says how the
+	// first estimated one was dated.
+	Exact         bool   `json:"exact"`
+	Dating        string `json:"dating,omitempty"`
+	Conversations int    `json:"conversations"`
 	// Lookups counts the DNS responses that matched, at the capture point
 	// that saw the most of them.
-	Lookups      int              `json:"dns_lookups"`
-	PacketsToIOC uint64           `json:"packets_to_ioc"`
-	PacketsFrom  uint64           `json:"packets_from_ioc"`
-	BytesToIOC   uint64           `json:"bytes_to_ioc"`
-	BytesFrom    uint64           `json:"bytes_from_ioc"`
-	Points       []Point          `json:"points"`
-	Evidence     []model.Evidence `json:"evidence"`
+	Lookups      int    `json:"dns_lookups"`
+	PacketsToIOC uint64 `json:"packets_to_ioc"`
+	PacketsFrom  uint64 `json:"packets_from_ioc"`
+	BytesToIOC   uint64 `json:"bytes_to_ioc"`
+	BytesFrom    uint64 `json:"bytes_from_ioc"`
+	// Processes hold the conversations' sockets, in order met.
+	Processes []traffic.Process `json:"processes,omitempty"`
+	// Points are the capture points that saw the conversations.
+	Points []Point `json:"points"`
+	// Sources counts the observations behind the conversations, by kind
+	// (capture, socket, conntrack).
+	Sources  map[string]int   `json:"sources"`
+	Evidence []model.Evidence `json:"evidence"`
 	// Path is the container's routing path towards the first remote
 	// address, from the host model.
 	Path *netpath.Path `json:"path,omitempty"`
 }
 
-// Point is one capture point's share of a contact.
+// Point is one capture point's share of a contact: the conversations it
+// saw and their packets there.
 type Point struct {
 	Member       string `json:"member"`
 	Interface    string `json:"interface"`
@@ -69,28 +93,28 @@ type Point struct {
 	BytesFrom    uint64 `json:"bytes_from_ioc"`
 }
 
-// Match matches the indicators against the attributed flows (either
-// endpoint, the pre-NAT tuple, SNI, HTTP Host, the names DNS gave the
-// remote) and the DNS log (question, answers, CNAME chain).
+// confidenceRanks orders the attribution confidences.
+var confidenceRanks = map[string]int{traffic.ConfidenceNone: 0, traffic.ConfidenceLow: 1, traffic.ConfidenceMedium: 2, traffic.ConfidenceHigh: 3}
+
+// Match matches the indicators against the contacts (either endpoint, the
+// pre-NAT tuple and the translated one of each captured flow, SNI, HTTP
+// Host, the names DNS gave the remote) and the DNS log (question, answers,
+// CNAME chain).
 func Match(h *model.Host, t *traffic.Result, iocs []indicator.Indicator) []Hit {
 	var hits []Hit
 	for _, ioc := range iocs {
 		hit := Hit{IOC: label(ioc), Kind: string(ioc.Kind), Contacts: []Contact{}}
 		byKey := map[string]*Contact{}
 		var order []string
-		contact := func(container, name, rule string) *Contact {
-			k := container
-			if k == "" {
-				k = "rule:" + rule
-			}
-			c := byKey[k]
+		entry := func(key string, mk func() Contact) *Contact {
+			c := byKey[key]
 			if c == nil {
-				c = &Contact{Container: container, ContainerName: name, Rules: []string{}, Points: []Point{}, Evidence: []model.Evidence{}}
-				byKey[k] = c
-				order = append(order, k)
-			}
-			if !slices.Contains(c.Rules, rule) {
-				c.Rules = append(c.Rules, rule)
+				v := mk()
+				v.Rules, v.Points, v.Evidence, v.Sources, v.Exact = []string{}, []Point{}, []model.Evidence{}, map[string]int{}, true
+				v.Confidence = traffic.ConfidenceNone
+				c = &v
+				byKey[key] = c
+				order = append(order, key)
 			}
 			return c
 		}
@@ -102,42 +126,89 @@ func Match(h *model.Host, t *traffic.Result, iocs []indicator.Indicator) []Hit {
 				c.Last = last
 			}
 		}
-		for i := range t.Flows {
-			f := &t.Flows[i]
-			toIOC, ok := flowMatch(ioc, f)
+		addRules := func(c *Contact, rules []string) {
+			for _, r := range rules {
+				if !slices.Contains(c.Rules, r) {
+					c.Rules = append(c.Rules, r)
+				}
+			}
+		}
+		for i := range t.Contacts {
+			k := &t.Contacts[i]
+			toIOC, ok := contactMatch(ioc, t, k)
 			if !ok {
 				continue
 			}
-			c := contact(f.Container, f.ContainerName, f.Rule)
-			seen(c, f.First, f.Last)
-			c.Flows++
-			remote := f.Server
+			c := entry(k.WhoKey(), func() Contact {
+				return Contact{Container: k.Container, ContainerName: k.ContainerName, Who: who(k), Group: k.Group, Candidates: k.Candidates}
+			})
+			addRules(c, k.Rules)
+			if confidenceRanks[k.Confidence] > confidenceRanks[c.Confidence] {
+				c.Confidence = k.Confidence
+			}
+			seen(c, k.First, k.Last)
+			if !k.Exact && c.Exact {
+				c.Exact, c.Dating = false, k.Dating
+			}
+			c.Conversations++
+			remote := k.Remote.Addr()
 			if !toIOC {
-				remote = f.Client
+				remote = k.Local.Addr()
 			}
 			if !slices.Contains(c.Remotes, remote) {
 				c.Remotes = append(c.Remotes, remote)
 			}
-			for _, n := range slices.Concat([]string{f.SNI, f.HTTPHost}, f.Names) {
+			for _, n := range slices.Concat([]string{k.SNI, k.HTTPHost}, k.Names) {
 				if ioc.MatchName(n) && !slices.Contains(c.Names, n) {
 					c.Names = append(c.Names, n)
 				}
 			}
-			pt := pointOf(c, f)
-			pt.Flows++
 			if toIOC {
-				pt.PacketsToIOC += f.PacketsToServer
-				pt.PacketsFrom += f.PacketsToClient
-				pt.BytesToIOC += f.BytesToServer
-				pt.BytesFrom += f.BytesToClient
+				c.PacketsToIOC += k.PacketsToRemote
+				c.PacketsFrom += k.PacketsFromRemote
+				c.BytesToIOC += k.BytesToRemote
+				c.BytesFrom += k.BytesFromRemote
 			} else {
-				pt.PacketsToIOC += f.PacketsToClient
-				pt.PacketsFrom += f.PacketsToServer
-				pt.BytesToIOC += f.BytesToClient
-				pt.BytesFrom += f.BytesToServer
+				c.PacketsToIOC += k.PacketsFromRemote
+				c.PacketsFrom += k.PacketsToRemote
+				c.BytesToIOC += k.BytesFromRemote
+				c.BytesFrom += k.BytesToRemote
 			}
-			if len(c.Evidence) < maxIOCEvidence {
-				c.Evidence = append(c.Evidence, f.Evidence...)
+			if k.Process != nil && !slices.ContainsFunc(c.Processes, func(p traffic.Process) bool { return p.PID == k.Process.PID }) {
+				c.Processes = append(c.Processes, *k.Process)
+			}
+			for _, s := range k.Sources {
+				c.Sources[s.Kind]++
+				if s.Flow == nil {
+					continue
+				}
+				f := &t.Flows[*s.Flow]
+				pt := pointOf(c, f)
+				pt.Flows++
+				fToIOC := toIOC == (f.ContainerSide != "server")
+				if fToIOC {
+					pt.PacketsToIOC += f.PacketsToServer
+					pt.PacketsFrom += f.PacketsToClient
+					pt.BytesToIOC += f.BytesToServer
+					pt.BytesFrom += f.BytesToClient
+				} else {
+					pt.PacketsToIOC += f.PacketsToClient
+					pt.PacketsFrom += f.PacketsToServer
+					pt.BytesToIOC += f.BytesToClient
+					pt.BytesFrom += f.BytesToServer
+				}
+			}
+			// Each observation's own evidence (the frames of each point,
+			// the socket, the entry), then what decided.
+			for _, s := range k.Sources {
+				if len(c.Evidence) < maxIOCEvidence && s.Evidence != nil {
+					c.Evidence = append(c.Evidence, *s.Evidence)
+				}
+			}
+			for _, e := range k.Evidence {
+				if len(c.Evidence) < maxIOCEvidence && !slices.Contains(c.Evidence, *e) {
+					c.Evidence = append(c.Evidence, *e)
+				}
 			}
 		}
 		// A lookup is captured at every point it crosses: count it at the
@@ -148,7 +219,21 @@ func Match(h *model.Host, t *traffic.Result, iocs []indicator.Indicator) []Hit {
 			if !dnsMatch(ioc, q) {
 				continue
 			}
-			c := contact(q.Container, q.ContainerName, q.Rule)
+			key := q.Container
+			if key == "" {
+				key = "rule:" + q.Rule
+			}
+			c := entry(key, func() Contact { return Contact{Container: q.Container, ContainerName: q.ContainerName} })
+			addRules(c, []string{q.Rule})
+			if q.Container != "" {
+				conf := traffic.ConfidenceMedium
+				if q.Rule == traffic.RuleVeth {
+					conf = traffic.ConfidenceHigh
+				}
+				if confidenceRanks[conf] > confidenceRanks[c.Confidence] {
+					c.Confidence = conf
+				}
+			}
 			seen(c, q.Time, q.Time)
 			if lookups[c] == nil {
 				lookups[c] = map[string]int{}
@@ -165,11 +250,6 @@ func Match(h *model.Host, t *traffic.Result, iocs []indicator.Indicator) []Hit {
 		}
 		for _, k := range order {
 			c := byKey[k]
-			for _, p := range c.Points {
-				if p.PacketsToIOC+p.PacketsFrom > c.PacketsToIOC+c.PacketsFrom {
-					c.PacketsToIOC, c.PacketsFrom, c.BytesToIOC, c.BytesFrom = p.PacketsToIOC, p.PacketsFrom, p.BytesToIOC, p.BytesFrom
-				}
-			}
 			if c.Container != "" && len(c.Remotes) > 0 && h != nil {
 				if p, err := netpath.Egress(h, c.Container, c.Remotes[0]); err == nil {
 					c.Path = p
@@ -178,13 +258,14 @@ func Match(h *model.Host, t *traffic.Result, iocs []indicator.Indicator) []Hit {
 			hit.Contacts = append(hit.Contacts, *c)
 		}
 		slices.SortStableFunc(hit.Contacts, func(a, b Contact) int {
-			if (a.Container == "") != (b.Container == "") {
-				if a.Container == "" {
+			an, bn := a.Container != "" || a.Who != "", b.Container != "" || b.Who != ""
+			if an != bn {
+				if !an {
 					return 1
 				}
 				return -1
 			}
-			return cmp.Or(a.First.Compare(b.First), cmp.Compare(a.Container, b.Container))
+			return cmp.Or(a.First.Compare(b.First), cmp.Compare(a.Container, b.Container), cmp.Compare(a.Who, b.Who))
 		})
 		for _, c := range hit.Contacts {
 			if c.Container != "" {
@@ -198,6 +279,30 @@ func Match(h *model.Host, t *traffic.Result, iocs []indicator.Indicator) []Hit {
 	return hits
 }
 
+// who names a contact that is not one container.
+func who(k *traffic.Contact) string {
+	names := func(refs []string) string { return strings.Join(refs, ", ") }
+	switch {
+	case k.Container != "":
+		return ""
+	case len(k.Group) > 0:
+		var ns []string
+		for _, g := range k.Group {
+			ns = append(ns, cmp.Or(g.Name, g.ID))
+		}
+		return "group " + names(ns) + " (shared network namespace)"
+	case len(k.Candidates) > 0:
+		var ns []string
+		for _, g := range k.Candidates {
+			ns = append(ns, cmp.Or(g.Name, g.ID))
+		}
+		return "candidates " + strings.Join(ns, " or ") + " (the evidence cannot separate them)"
+	case k.Process != nil:
+		return fmt.Sprintf("host process %s (pid %d)", k.Process.Comm, k.Process.PID)
+	}
+	return ""
+}
+
 func pointOf(c *Contact, f *traffic.Flow) *Point {
 	for i := range c.Points {
 		if c.Points[i].Member == f.Member && c.Points[i].Interface == f.Interface {
@@ -206,6 +311,40 @@ func pointOf(c *Contact, f *traffic.Flow) *Point {
 	}
 	c.Points = append(c.Points, Point{Member: f.Member, Interface: f.Interface, Role: f.Role})
 	return &c.Points[len(c.Points)-1]
+}
+
+// contactMatch reports whether a contact matches the indicator and whether
+// the indicator is its remote end: its own tuple (before NAT), each of its
+// captured flows' tuples (after NAT), SNI, HTTP Host and the names DNS gave
+// the remote address.
+func contactMatch(ioc indicator.Indicator, t *traffic.Result, k *traffic.Contact) (toRemote, ok bool) {
+	switch {
+	case ioc.MatchAddr(k.Remote.Addr()):
+		return true, true
+	case ioc.MatchAddr(k.Local.Addr()):
+		return false, true
+	}
+	for _, s := range k.Sources {
+		if s.Flow == nil {
+			continue
+		}
+		f := &t.Flows[*s.Flow]
+		if toServer, ok := flowMatch(ioc, f); ok {
+			return toServer == (f.ContainerSide != "server"), true
+		}
+	}
+	if ioc.Kind != indicator.Domain {
+		return false, false
+	}
+	if ioc.MatchName(k.SNI) || ioc.MatchName(k.HTTPHost) {
+		return true, true
+	}
+	for _, n := range k.Names {
+		if ioc.MatchName(n) {
+			return true, true
+		}
+	}
+	return false, false
 }
 
 // flowMatch reports whether the flow matches the indicator and whether

@@ -2,7 +2,10 @@ package ioc
 
 import (
 	"net/netip"
+	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/dockcase/dockcase/analyze/traffic"
 	"github.com/dockcase/dockcase/internal/indicator"
@@ -39,5 +42,66 @@ func TestIOCMatch(t *testing.T) {
 		if got := MatchFlow(mustIOC(tt.ioc), tt.f); got != tt.want {
 			t.Errorf("MatchFlow(ParseIOC(%q), %v→%v sni %q) = %v, want %v", tt.ioc, tt.f.Client, tt.f.Server, tt.f.SNI, got, tt.want)
 		}
+	}
+}
+
+// TestMatchContacts: an indicator's contacts count conversations (one
+// conversation captured at three points is one), sum each one's counted
+// point, and keep a group, candidates and a host process apart.
+func TestMatchContacts(t *testing.T) {
+	a := netip.MustParseAddr
+	ap := netip.MustParseAddrPort
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	idx := func(i int) *int { return &i }
+	flows := []traffic.Flow{
+		{Container: "aaaa", Role: traffic.PointVeth, Interface: "veth1", Client: a("172.18.0.2"), ClientPort: 40000, Server: a("198.51.100.7"), ServerPort: 443, ContainerSide: "client", PacketsToServer: 5, PacketsToClient: 4},
+		{Container: "aaaa", Role: traffic.PointBridge, Interface: "br-1", Client: a("172.18.0.2"), ClientPort: 40000, Server: a("198.51.100.7"), ServerPort: 443, ContainerSide: "client", PacketsToServer: 5, PacketsToClient: 4},
+		{Container: "aaaa", Role: traffic.PointUplink, Interface: "eth0", Client: a("192.0.2.10"), ClientPort: 61000, Server: a("198.51.100.7"), ServerPort: 443, ContainerSide: "client", PacketsToServer: 5, PacketsToClient: 4,
+			Original: &traffic.FlowTuple{Src: a("172.18.0.2"), SPort: 40000, Dst: a("198.51.100.7"), DPort: 443}},
+	}
+	tr := &traffic.Result{Flows: flows, Contacts: []traffic.Contact{
+		{Container: "aaaa", ContainerName: "web-1", Proto: "tcp", Local: ap("172.18.0.2:40000"), Remote: ap("198.51.100.7:443"), First: t0, Last: t0.Add(time.Second), Exact: true,
+			PacketsToRemote: 5, PacketsFromRemote: 4, Rules: []string{traffic.RuleVeth}, Confidence: traffic.ConfidenceHigh,
+			Sources: []traffic.ContactSource{{Kind: traffic.SourceCapture, Flow: idx(0)}, {Kind: traffic.SourceCapture, Flow: idx(1)}, {Kind: traffic.SourceCapture, Flow: idx(2)}}},
+		{Container: "aaaa", ContainerName: "web-1", Proto: "tcp", Local: ap("172.18.0.2:40002"), Remote: ap("198.51.100.7:443"), First: t0.Add(time.Minute), Last: t0.Add(time.Minute), Dating: "socket ESTABLISHED at the snapshot",
+			Process: &traffic.Process{PID: 7, Comm: "curl"}, Rules: []string{traffic.RuleNamespaceSocket}, Confidence: traffic.ConfidenceHigh, Sources: []traffic.ContactSource{{Kind: traffic.SourceSocket}}},
+		{Group: []traffic.ContainerRef{{ID: "bbbb", Name: "app-1"}, {ID: "cccc", Name: "sidecar-1"}}, Proto: "tcp", Local: ap("172.18.0.5:40003"), Remote: ap("198.51.100.7:443"), First: t0,
+			Rules: []string{traffic.RuleNamespaceSocket}, Confidence: traffic.ConfidenceMedium},
+		{Candidates: []traffic.Candidate{{ID: "dddd", Name: "gone-1"}, {ID: "eeee", Name: "benign-1"}}, Proto: "tcp", Local: ap("172.18.0.9:40004"), Remote: ap("198.51.100.7:443"), First: t0,
+			Rules: []string{traffic.RuleConntrackHolder}, Confidence: traffic.ConfidenceLow},
+		{Container: "ffff", Proto: "tcp", Local: ap("172.18.0.6:40005"), Remote: ap("203.0.113.1:443"), First: t0},
+	}}
+	ind, err := indicator.Parse("198.51.100.7")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hits := Match(nil, tr, []indicator.Indicator{ind})
+	if len(hits) != 1 || len(hits[0].Contacts) != 3 {
+		t.Fatalf("Match = %+v, want one hit with 3 entries (web-1, the group, the candidates)", hits)
+	}
+	h := hits[0]
+	var web Contact
+	var whos []string
+	for _, c := range h.Contacts {
+		if c.Container == "aaaa" {
+			web = c
+		} else {
+			whos = append(whos, c.Who)
+		}
+	}
+	if web.Container != "aaaa" || web.Conversations != 2 || web.PacketsToIOC != 5 || web.PacketsFrom != 4 || len(web.Points) != 3 || web.Exact || len(web.Processes) != 1 {
+		t.Errorf("web-1: %d conversations, packets %d/%d, %d points, exact %v, processes %+v; want 2, 5/4, 3, estimated, curl",
+			web.Conversations, web.PacketsToIOC, web.PacketsFrom, len(web.Points), web.Exact, web.Processes)
+	}
+	if !slices.Contains(whos, "group app-1, sidecar-1 (shared network namespace)") || !slices.ContainsFunc(whos, func(s string) bool { return strings.HasPrefix(s, "candidates gone-1 or benign-1") }) {
+		t.Errorf("entries %q, want the group and the candidates named", whos)
+	}
+	if !slices.Equal(h.Containers, []string{"aaaa"}) || h.Unattributed {
+		t.Errorf("containers %v unattributed %v, want [aaaa] alone: a group or candidates are no certainty", h.Containers, h.Unattributed)
+	}
+	// The translated address of the uplink's flow matches too.
+	host, _ := indicator.Parse("192.0.2.10")
+	if hs := Match(nil, tr, []indicator.Indicator{host}); len(hs[0].Contacts) != 1 || hs[0].Contacts[0].Conversations != 1 {
+		t.Errorf("Match(the host's translated address) = %+v, want web-1's one conversation", hs[0].Contacts)
 	}
 }

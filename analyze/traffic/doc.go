@@ -9,6 +9,13 @@
 // container's socket. DNS answers are attributed the same way and give the
 // flows their names.
 //
+// The flows are per capture point. Contacts (Result.Contacts) are the
+// conversations, one each: the flows of one conversation at every point,
+// the sockets of every namespace (the owner's cgroup naming a host-network
+// container) and the conntrack snapshot (attributed through the holders of
+// the pre-SNAT address at its dated time), fused; they are built without a
+// capture too.
+//
 // Attribute takes the model and the capture inputs (Inputs lists them) and
 // never the bundle: the captures are opened through the model.
 package traffic

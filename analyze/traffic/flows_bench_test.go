@@ -19,7 +19,7 @@ import (
 // every flow to a container. The other modes (walk, walk2, touch, pipeline)
 // are analyze/flow's TestFlowsBenchMode; this one needs the host model. It
 // prints one line of figures in the same form; it asserts only that the
-// files read and that the flows are attributed.
+// files read, that the flows are attributed and fused into contacts.
 func TestFlowsBenchMode(t *testing.T) {
 	run := pcapngtest.StartBench(t)
 	if run.Mode != "attribution" {
@@ -41,10 +41,20 @@ func TestFlowsBenchMode(t *testing.T) {
 		}
 	}
 	flows = uint64(len(set.Flows))
-	tr := flowsBenchAttributor(set).attribute(set)
+	a := flowsBenchAttributor(set)
+	tr := a.attribute(set)
+	fuse(a.h, tr) // the contacts are part of the attribution Attribute does
 	if n := tr.Unattributed(); n > len(tr.Flows)/2 {
 		t.Fatalf("attribution: %d of %d flows unattributed: the bench host does not match gencapture", n, len(tr.Flows))
 	}
+	if len(tr.Contacts) == 0 || len(tr.Contacts) > len(tr.Flows) {
+		t.Fatalf("attribution: %d contacts of %d flows", len(tr.Contacts), len(tr.Flows))
+	}
+	rules := map[string]int{}
+	for i := range tr.Flows {
+		rules[tr.Flows[i].Role+" "+tr.Flows[i].Rule]++
+	}
+	t.Logf("%d flows (%v), %d contacts", len(tr.Flows), rules, len(tr.Contacts))
 	run.Report(packets, flows)
 }
 

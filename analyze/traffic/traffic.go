@@ -258,6 +258,10 @@ type Result struct {
 	Captures []CaptureSummary
 	Flows    []Flow
 	DNS      []DNSQuery
+	// Contacts are the conversations, one each, fused from the flows of
+	// every capture point, the sockets of every namespace and the conntrack
+	// snapshot, sorted by first seen. They are there without a capture.
+	Contacts []Contact
 	// Problems are reasons the traffic analysis is incomplete (a member
 	// that could not be read, events that overflowed).
 	Problems []string
@@ -313,14 +317,16 @@ func Inputs(h *model.Host, pcaps []string) ([]flow.Input, error) {
 func externalMember(path string) string { return "pcap:" + filepath.Base(path) }
 
 // Attribute reads every capture input, attributes each flow and DNS
-// response to a container (or says why it cannot), and summarises each
-// capture. Unreadable captures and members are reported in Problems, never
+// response to a container (or says why it cannot), summarises each
+// capture, and fuses the flows, the sockets and the conntrack snapshot
+// into one contact per conversation (fuse). Unreadable captures and members are reported in Problems, never
 // fatal.
 func Attribute(h *model.Host, inputs []flow.Input, opts Options) *Result {
-	if len(inputs) == 0 {
-		return &Result{}
+	t := &Result{}
+	if len(inputs) > 0 {
+		set := flow.ReadAll(inputs, opts.Flow)
+		t = newAttributor(h).attribute(set)
 	}
-	set := flow.ReadAll(inputs, opts.Flow)
-	a := newAttributor(h)
-	return a.attribute(set)
+	fuse(h, t)
+	return t
 }

@@ -64,7 +64,7 @@ container's socket. --ioc and --ioc-file match addresses, CIDRs and domains
 to them. Exit status 3 means the bundle has gaps that leave answers unknown,
 or captured flows stay unattributed ("host or unknown").
 
---json prints the dockcase-analysis/v1 document on stdout instead of the
+--json prints the dockcase-analysis/v2 document on stdout instead of the
 summary; --json=FILE writes it to FILE and the summary is printed (the
 spelling "--json FILE" still works, with a notice: it is deprecated). --html
 and --md write the reports ("-": stdout). No output file replaces an input
@@ -84,7 +84,7 @@ of the run, nor an existing file without --force.`,
 	opts.trust.addFlags(cmd.Flags())
 	cmd.Flags().BoolVar(&opts.allowUnverified, "allow-unverified", false, "analyse a bundle that failed verification (every output says so)")
 	cmd.Flags().StringArrayVar(&opts.to, "to", nil, "explain paths towards this `IP` (repeatable)")
-	cmd.Flags().StringVar(&opts.jsonOut, "json", "", "print the dockcase-analysis/v1 document on stdout (--json=`FILE` writes FILE instead)")
+	cmd.Flags().StringVar(&opts.jsonOut, "json", "", "print the dockcase-analysis/v2 document on stdout (--json=`FILE` writes FILE instead)")
 	cmd.Flags().Lookup("json").NoOptDefVal = "-"
 	opts.traffic.addFlags(cmd.Flags())
 	opts.reports.addFlags(cmd.Flags())

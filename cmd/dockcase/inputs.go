@@ -31,7 +31,7 @@ const (
 	kindPcap   // libpcap, either byte order, micro or nano seconds
 	kindPcapng // pcapng
 	kindGzip
-	kindAnalysis // a saved dockcase-analysis/v1 document
+	kindAnalysis // a saved dockcase-analysis document (v2 is read; v1 refused)
 	kindText
 )
 

@@ -63,7 +63,8 @@ func runReport(opts *reportOptions, path string, stdout, stderr io.Writer) error
 	return opts.outputs.write(res, out, stdout)
 }
 
-// readAnalysis reads a saved dockcase-analysis/v1 document.
+// readAnalysis reads a saved dockcase-analysis/v2 document; a v1 document
+// is refused with the advice to analyse the bundle again.
 func readAnalysis(path string) (*analyze.Result, error) {
 	head, err := readHead(path, "an analysis")
 	if err != nil {
@@ -87,6 +88,16 @@ func readAnalysis(path string) (*analyze.Result, error) {
 	}
 	if len(data) > maxReportJSONBytes {
 		return nil, fmt.Errorf("read analysis %s: larger than %d bytes", path, maxReportJSONBytes)
+	}
+	var doc struct {
+		Version string `json:"version"`
+	}
+	if err := json.Unmarshal(data, &doc); err == nil && doc.Version == "dockcase-analysis/v1" {
+		// A v1 document's IOC answer counts per-point flows and knows no
+		// contacts from sockets or conntrack: rendering it as v2 would
+		// misstate who talked to an indicator.
+		return nil, &inputError{msg: fmt.Sprintf("read analysis %s: a dockcase-analysis/v1 document, from an older dockcase: it must be re-analysed (this dockcase reads %s)", path, analyze.ResultVersion),
+			hint: "dockcase analyze BUNDLE --json analysis.json writes the current version from the bundle"}
 	}
 	var res analyze.Result
 	if err := json.Unmarshal(data, &res); err != nil {

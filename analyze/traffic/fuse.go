@@ -1,0 +1,828 @@
+package traffic
+
+import (
+	"cmp"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/dockcase/dockcase/analyze/flow"
+	"github.com/dockcase/dockcase/analyze/model"
+)
+
+// Bounds of the fusion.
+const (
+	// maxContactEvidence bounds the evidence entries of one contact: the
+	// frames of each point and what decided; Sources lists every
+	// observation.
+	maxContactEvidence = 16
+	// contactSlack is how far apart in time two observations of one tuple
+	// may be and still be one conversation: the capture points see a
+	// packet within microseconds; the slack covers a --pcap from another
+	// machine's clock, as FlowCorrelationWindow does.
+	contactSlack = FlowCorrelationWindow
+)
+
+// contactKey is a conversation's tuple as the container (or host process)
+// sees it, before NAT.
+type contactKey struct {
+	proto         string
+	local, remote netip.AddrPort
+}
+
+// remoteKey finds an inbound conversation through a published port by its
+// remote end: the uplink sees the host's port, the bridge the container's.
+type remoteKey struct {
+	proto     string
+	remote    netip.AddrPort
+	container string
+}
+
+// building is a contact under construction, with what the fusion needs to
+// merge further observations into it. Contacts of one key (or one remote
+// key) are chained, the newest first: most keys have one.
+type building struct {
+	i          int    // the contact's index in Result.Contacts
+	best       uint64 // packets of the counted point
+	bestVeth   bool
+	socket, ct bool
+	next       *building // the previous contact of the same key
+	nextRemote *building // the previous contact of the same remote key
+}
+
+// pointKey is a capture point: the member and the interface.
+type pointKey struct{ member, iface string }
+
+// hasPoint reports whether a flow of the capture point is among the
+// contact's sources.
+func hasPoint(c *Contact, pt pointKey) bool {
+	for i := range c.Sources {
+		s := &c.Sources[i]
+		if s.Flow != nil && s.Interface == pt.iface && s.Evidence != nil && s.Evidence.Member == pt.member {
+			return true
+		}
+	}
+	return false
+}
+
+// fuseChunk is how many contacts' bookkeeping, sources and evidence are
+// allocated at once, with room for fuseSources sources (a veth, a bridge,
+// an uplink) and fuseEvidence evidence entries each: the fusion makes tens
+// of thousands, and one allocation each would be most of its cost.
+const (
+	fuseChunk    = 1024
+	fuseSources  = 3
+	fuseEvidence = 3
+)
+
+// fuser fuses the observations of one analysis into contacts.
+type fuser struct {
+	h        *model.Host
+	t        *Result
+	byKey    map[contactKey]*building
+	byRemote map[remoteKey]*building
+	// The chunks new contacts are carved from.
+	slab     []building
+	sources  []ContactSource
+	evidence []*model.Evidence
+	rules    []string
+	// far indexes contacts by the reply tuple of their conntrack entry, as
+	// the remote end sees it (its address and port first): a socket of the
+	// remote end held in a namespace of this host is that end of the same
+	// conversation.
+	far       map[contactKey]*building
+	hostAddrs map[netip.Addr]bool
+	subnets   []netip.Prefix
+	gateways  map[netip.Addr]bool
+	leased    map[netip.Addr]bool
+	procs     map[int]*model.HostProcess
+	snapshots map[string]time.Time // member → when its step ended
+}
+
+// fuse builds t.Contacts from t.Flows, the model's sockets and conntrack
+// snapshot, and t.DNS. It needs no capture: without one, the contacts come
+// from the sockets and conntrack alone.
+func fuse(h *model.Host, t *Result) {
+	est := distinctTuples(t.Flows) + len(h.Conntrack)/4
+	f := &fuser{h: h, t: t, byKey: make(map[contactKey]*building, est), byRemote: map[remoteKey]*building{}, far: map[contactKey]*building{},
+		hostAddrs: map[netip.Addr]bool{}, gateways: map[netip.Addr]bool{}, leased: map[netip.Addr]bool{},
+		procs: map[int]*model.HostProcess{}, snapshots: map[string]time.Time{}}
+	// The contacts are built in place, in t.Contacts: room for one per
+	// two flows (a veth and a bridge, or a bridge and an uplink) and one
+	// per conntrack entry; append grows it past that.
+	t.Contacts = make([]Contact, 0, est)
+	if h.HostNS != nil {
+		for _, l := range h.HostNS.Links {
+			for _, p := range l.Addrs {
+				f.hostAddrs[p.Addr().Unmap()] = true
+			}
+		}
+	}
+	for _, n := range h.Networks {
+		f.subnets = append(f.subnets, n.Subnets...)
+		for _, g := range n.Gateways {
+			f.gateways[g.Unmap()] = true
+		}
+	}
+	for _, l := range h.Leases() {
+		if l.Addr.IsValid() {
+			f.leased[l.Addr.Unmap()] = true
+		}
+	}
+	for i := range h.Processes {
+		f.procs[h.Processes[i].PID] = &h.Processes[i]
+	}
+	for _, s := range h.Steps {
+		for _, m := range s.Members {
+			f.snapshots[m] = s.Ended.UTC()
+		}
+	}
+	f.flows()
+	f.conntrack()
+	f.sockets()
+	f.names()
+	sortContacts(t.Contacts)
+}
+
+// sortContacts sorts the contacts by first seen, then container,
+// protocol and tuple, stably: an order of indexes is sorted and applied in
+// place, since a Contact is large to move and there may be many.
+func sortContacts(cs []Contact) {
+	order := make([]int32, len(cs))
+	for i := range order {
+		order[i] = int32(i)
+	}
+	slices.SortStableFunc(order, func(i, j int32) int {
+		x, y := &cs[i], &cs[j]
+		return cmp.Or(x.First.Compare(y.First), cmp.Compare(x.Container, y.Container), cmp.Compare(x.Proto, y.Proto),
+			x.Local.Compare(y.Local), x.Remote.Compare(y.Remote))
+	})
+	// Position i takes the contact at order[i]: follow each cycle once.
+	for i := range order {
+		if order[i] < 0 || int(order[i]) == i {
+			continue
+		}
+		tmp := cs[i]
+		j := i
+		for {
+			k := int(order[j])
+			order[j] = -1
+			if k == i {
+				cs[j] = tmp
+				break
+			}
+			cs[j] = cs[k]
+			j = k
+		}
+	}
+}
+
+func unmapAP(a netip.Addr, port uint16) netip.AddrPort { return netip.AddrPortFrom(a.Unmap(), port) }
+
+// flowTuple is a flow's conversation tuple before NAT; dnat says the local
+// side is the host's published port, not the container's.
+func flowTuple(fl *Flow) (k contactKey, side string, dnat bool) {
+	k.proto = fl.Proto
+	switch {
+	case fl.Original != nil && fl.ContainerSide == "server":
+		return contactKey{fl.Proto, unmapAP(fl.Original.Dst, fl.Original.DPort), unmapAP(fl.Original.Src, fl.Original.SPort)}, "server", true
+	case fl.Original != nil:
+		return contactKey{fl.Proto, unmapAP(fl.Original.Src, fl.Original.SPort), unmapAP(fl.Original.Dst, fl.Original.DPort)}, "client", false
+	case fl.ContainerSide == "server":
+		return contactKey{fl.Proto, unmapAP(fl.Server, fl.ServerPort), unmapAP(fl.Client, fl.ClientPort)}, "server", false
+	}
+	return contactKey{fl.Proto, unmapAP(fl.Client, fl.ClientPort), unmapAP(fl.Server, fl.ServerPort)}, "client", false
+}
+
+// distinctTuples counts the conversation tuples of the flows: the number
+// of contacts they make, but for a tuple reused, so that the contacts are
+// allocated once.
+func distinctTuples(flows []Flow) int {
+	type compact struct {
+		proto         string
+		local, remote [16]byte
+		lport, rport  uint16
+	}
+	seen := make(map[compact]struct{}, len(flows)/2)
+	for i := range flows {
+		k, _, _ := flowTuple(&flows[i])
+		seen[compact{k.proto, k.local.Addr().As16(), k.remote.Addr().As16(), k.local.Port(), k.remote.Port()}] = struct{}{}
+	}
+	return len(seen)
+}
+
+// rolePriority orders the capture points: the veth names the container
+// itself, the bridge by address, the rest after NAT.
+func rolePriority(role string) int {
+	switch role {
+	case PointVeth:
+		return 0
+	case PointBridge:
+		return 1
+	}
+	return 2
+}
+
+// flows groups the per-point flows of each conversation into one contact,
+// each point kept as a source.
+func (f *fuser) flows() {
+	flows := f.t.Flows
+	order := make([]int32, len(flows))
+	for i := range order {
+		order[i] = int32(i)
+	}
+	slices.SortStableFunc(order, func(x, y int32) int {
+		return cmp.Compare(rolePriority(flows[x].Role), rolePriority(flows[y].Role))
+	})
+	idx := make([]int, len(flows)) // the Sources' flow indexes, one allocation
+	for _, i := range order {
+		fl := &flows[i]
+		idx[i] = int(i)
+		k, side, dnat := flowTuple(fl)
+		pt := pointKey{fl.Member, fl.Interface}
+		b := f.findFlow(k, pt, fl)
+		if b == nil && dnat {
+			b = f.findRemote(remoteKey{k.proto, k.remote, fl.Container}, pt, fl)
+		}
+		if b == nil {
+			b = f.add(k, side, fl.First, fl.Last, "")
+			f.c(b).Exact = true
+			// Only an inbound conversation is looked up by its remote
+			// end: the uplink's flow of it names the host's port.
+			if !dnat && side == "server" && fl.Container != "" {
+				rk := remoteKey{k.proto, k.remote, fl.Container}
+				b.nextRemote = f.byRemote[rk]
+				f.byRemote[rk] = b
+			}
+		}
+		f.mergeFlow(b, fl, &idx[i], pt, side)
+	}
+}
+
+// c is the contact under construction of b.
+func (f *fuser) c(b *building) *Contact { return &f.t.Contacts[b.i] }
+
+// add makes a contact of the tuple, carved from the fuser's chunks.
+func (f *fuser) add(k contactKey, side string, first, last time.Time, dating string) *building {
+	if len(f.slab) == cap(f.slab) {
+		f.slab = make([]building, 0, fuseChunk)
+		f.sources = make([]ContactSource, fuseChunk*fuseSources)
+		f.evidence = make([]*model.Evidence, fuseChunk*fuseEvidence)
+		f.rules = make([]string, fuseChunk*fuseSources)
+	}
+	n := len(f.slab)
+	f.slab = append(f.slab, building{i: len(f.t.Contacts)})
+	b := &f.slab[n]
+	f.t.Contacts = append(f.t.Contacts, Contact{Proto: k.proto, Side: side, Local: k.local, Remote: k.remote, First: first, Last: last, Dating: dating,
+		Rules: f.rules[n*fuseSources : n*fuseSources : (n+1)*fuseSources], Confidence: ConfidenceNone,
+		Sources:  f.sources[n*fuseSources : n*fuseSources : (n+1)*fuseSources],
+		Evidence: f.evidence[n*fuseEvidence : n*fuseEvidence : (n+1)*fuseEvidence]})
+	b.next = f.byKey[k]
+	f.byKey[k] = b
+	return b
+}
+
+// overlaps reports whether [first, last] meets the contact's time, with
+// the slack.
+func overlaps(c *Contact, first, last time.Time) bool {
+	return !first.After(c.Last.Add(contactSlack)) && !last.Before(c.First.Add(-contactSlack))
+}
+
+// findFlow returns the contact of the tuple that the flow continues: one
+// that overlaps it in time and has no flow of the same point yet (a second
+// flow of one point is a second conversation on a reused tuple).
+func (f *fuser) findFlow(k contactKey, pt pointKey, fl *Flow) *building {
+	for b := f.byKey[k]; b != nil; b = b.next {
+		if overlaps(f.c(b), fl.First, fl.Last) && !hasPoint(f.c(b), pt) {
+			return b
+		}
+	}
+	return nil
+}
+
+func (f *fuser) findRemote(k remoteKey, pt pointKey, fl *Flow) *building {
+	for b := f.byRemote[k]; b != nil; b = b.nextRemote {
+		if overlaps(f.c(b), fl.First, fl.Last) && !hasPoint(f.c(b), pt) {
+			return b
+		}
+	}
+	return nil
+}
+
+func (f *fuser) mergeFlow(b *building, fl *Flow, idx *int, pt pointKey, side string) {
+	c := f.c(b)
+	if fl.First.Before(c.First) {
+		c.First = fl.First
+	}
+	if fl.Last.After(c.Last) {
+		c.Last = fl.Last
+	}
+	pk, by := fl.PacketsToServer+fl.PacketsToClient, fl.BytesToServer+fl.BytesToClient
+	src := ContactSource{Kind: SourceCapture, Interface: fl.Interface, Role: fl.Role, Flow: idx, Packets: pk, Bytes: by}
+	if len(fl.Evidence) > 0 {
+		src.Evidence = &fl.Evidence[0] // the frames
+	}
+	c.Sources = append(c.Sources, src)
+	veth := fl.Role == PointVeth
+	if pk > b.best || (pk == b.best && veth && !b.bestVeth) || c.CountedAt == "" {
+		b.best, b.bestVeth, c.CountedAt = pk, veth, fl.Interface
+		if side == "client" {
+			c.PacketsToRemote, c.PacketsFromRemote, c.BytesToRemote, c.BytesFromRemote = fl.PacketsToServer, fl.PacketsToClient, fl.BytesToServer, fl.BytesToClient
+		} else {
+			c.PacketsToRemote, c.PacketsFromRemote, c.BytesToRemote, c.BytesFromRemote = fl.PacketsToClient, fl.PacketsToServer, fl.BytesToClient, fl.BytesToServer
+		}
+	}
+	c.SNI = cmp.Or(c.SNI, fl.SNI)
+	c.HTTPHost = cmp.Or(c.HTTPHost, fl.HTTPHost)
+	for _, n := range fl.Names {
+		if !slices.Contains(c.Names, n) {
+			c.Names = append(c.Names, n)
+		}
+	}
+	// The first point that names someone decides (the veth before the
+	// bridge before the uplink); the others agree or are only evidence.
+	switch {
+	case !c.Named() && fl.Container != "":
+		if len(fl.NamespaceGroup) > 0 {
+			c.Group = f.group(fl.Container, fl.NamespaceGroup)
+		} else {
+			c.Container, c.ContainerName = fl.Container, fl.ContainerName
+		}
+		c.Rules = append(c.Rules[:0], fl.Rule)
+		c.Confidence, c.Reason = fl.Confidence, fl.Reason
+	case !c.Named() && len(c.Rules) == 0:
+		c.Rules = append(c.Rules, fl.Rule)
+		c.Confidence, c.Reason = fl.Confidence, fl.Reason
+	case fl.Container != "" && (fl.Container == c.Container || slices.ContainsFunc(c.Group, func(g ContainerRef) bool { return g.ID == fl.Container })):
+		if !slices.Contains(c.Rules, fl.Rule) {
+			c.Rules = append(c.Rules, fl.Rule)
+		}
+		if confidenceRank(fl.Confidence) > confidenceRank(c.Confidence) {
+			c.Confidence = fl.Confidence
+		}
+	}
+	// The frames are the source's evidence; the contact cites what
+	// decided (the interface map, the lease, the conntrack entry).
+	if len(fl.Evidence) > 1 && len(c.Evidence) < fuseEvidence {
+		for i := 1; i < len(fl.Evidence); i++ {
+			f.cite(c, &fl.Evidence[i])
+		}
+	}
+}
+
+// cite adds evidence to the contact once, within maxContactEvidence.
+func (f *fuser) cite(c *Contact, e *model.Evidence) {
+	if len(c.Evidence) < maxContactEvidence && !slices.ContainsFunc(c.Evidence, func(x *model.Evidence) bool { return x == e || *x == *e }) {
+		c.Evidence = append(c.Evidence, e)
+	}
+}
+
+func confidenceRank(c string) int {
+	switch c {
+	case ConfidenceHigh:
+		return 3
+	case ConfidenceMedium:
+		return 2
+	case ConfidenceLow:
+		return 1
+	}
+	return 0
+}
+
+// group names the containers sharing one network namespace: the owner of
+// the namespace first, then the others by id.
+func (f *fuser) group(owner string, others []string) []ContainerRef {
+	out := []ContainerRef{f.ref(owner)}
+	rest := slices.Clone(others)
+	slices.Sort(rest)
+	for _, id := range rest {
+		if id != owner {
+			out = append(out, f.ref(id))
+		}
+	}
+	return out
+}
+
+func (f *fuser) ref(id string) ContainerRef {
+	if c, ok := f.h.ContainerByID(id); ok {
+		return ContainerRef{ID: c.ID, Name: c.Name}
+	}
+	if c, ok := f.h.Container(id); ok {
+		return ContainerRef{ID: c.ID, Name: c.Name}
+	}
+	return ContainerRef{ID: id}
+}
+
+// socketProto is the contact protocol of a socket table ("tcp6" → "tcp");
+// "" for what is not a conversation (raw, unix).
+func socketProto(p string) string {
+	switch strings.TrimSuffix(p, "6") {
+	case "tcp":
+		return "tcp"
+	case "udp":
+		return "udp"
+	}
+	return ""
+}
+
+// socketStateless lists socket states that are no conversation.
+var socketStateless = map[string]bool{"LISTEN": true, "CLOSE": true, "UNCONNECTED": true, "": true}
+
+// sockets merges the socket of every namespace that has a remote end into
+// the contact of its tuple (giving it the process), or makes one.
+func (f *fuser) sockets() {
+	for _, ns := range f.h.Namespaces {
+		listening := map[contactKey]bool{}
+		for _, s := range ns.Sockets {
+			if s.State == "LISTEN" {
+				listening[contactKey{proto: socketProto(s.Proto), local: netip.AddrPortFrom(netip.Addr{}, s.LocalPort)}] = true
+			}
+		}
+		at, snapped := f.snapshots[socketsMember(ns)]
+		if !snapped {
+			at = f.h.Collected.UTC()
+		}
+		for i := range ns.Sockets {
+			s := &ns.Sockets[i]
+			proto := socketProto(s.Proto)
+			if proto == "" || socketStateless[s.State] {
+				continue
+			}
+			local, err1 := netip.ParseAddr(s.LocalIP)
+			remote, err2 := netip.ParseAddr(s.RemoteIP)
+			if err1 != nil || err2 != nil || s.RemotePort == 0 || remote.IsUnspecified() || remote.Unmap().IsLoopback() || local.Unmap().IsLoopback() {
+				continue
+			}
+			k := contactKey{proto, unmapAP(local, s.LocalPort), unmapAP(remote, s.RemotePort)}
+			side := "client"
+			if listening[contactKey{proto: proto, local: netip.AddrPortFrom(netip.Addr{}, s.LocalPort)}] {
+				side = "server"
+			}
+			f.socket(ns, s, k, side, at)
+		}
+	}
+}
+
+// socketsMember is the socket member of a namespace.
+func socketsMember(ns *model.Namespace) string { return fmt.Sprintf("netns/%d/sockets.json", ns.Inode) }
+
+func (f *fuser) socket(ns *model.Namespace, s *model.HostSocket, k contactKey, side string, at time.Time) {
+	var proc *model.HostProcess
+	for _, pid := range s.PIDs {
+		if p := f.procs[pid]; p != nil {
+			proc = p
+			break
+		}
+	}
+	if b := f.far[k]; b != nil && f.byKey[k] == nil {
+		// The remote end's own socket, in a namespace of this host: the
+		// same conversation, seen from the other side. It is evidence of
+		// the conversation, not of who began it.
+		ev := s.Evidence
+		src := ContactSource{Kind: SourceSocket, State: s.State, Evidence: &ev}
+		if proc != nil {
+			ev.Text = fmt.Sprintf("the remote end's socket %s → %s, held by pid %d (%q) in network namespace %d", k.local, k.remote, proc.PID, proc.Comm, ns.Inode)
+		}
+		f.c(b).Sources = append(f.c(b).Sources, src)
+		f.cite(f.c(b), src.Evidence)
+		return
+	}
+	// Who: the owner's cgroup in the host namespace (host network mode);
+	// in a container's namespace its container, or the one of the group
+	// the owner's cgroup names, else the group.
+	var who Contact
+	switch {
+	case ns.Host && proc != nil && proc.ContainerID != "":
+		r := f.ref(proc.ContainerID)
+		who.Container, who.ContainerName = r.ID, r.Name
+		who.Rules, who.Confidence = []string{RuleHostSocket}, ConfidenceMedium
+		who.Reason = fmt.Sprintf("host network: socket %s → %s held by pid %d (%q), whose cgroup is container %q's, at the snapshot", k.local, k.remote, proc.PID, proc.Comm, r.Name)
+	case ns.Host:
+		who.Rules, who.Confidence = []string{RuleHost}, ConfidenceMedium
+		who.Reason = "a socket of the host's namespace"
+		if proc != nil {
+			who.Reason += fmt.Sprintf(" held by pid %d (%q), in no container's cgroup", proc.PID, proc.Comm)
+		}
+	case proc != nil && proc.ContainerID != "" && (len(ns.Containers) == 0 || slices.Contains(ns.Containers, proc.ContainerID) || f.inNS(ns, proc.ContainerID)):
+		r := f.ref(proc.ContainerID)
+		who.Container, who.ContainerName = r.ID, r.Name
+		who.Rules, who.Confidence = []string{RuleNamespaceSocket}, ConfidenceHigh
+		who.Reason = fmt.Sprintf("socket of network namespace %d held by pid %d (%q), whose cgroup is container %q's", ns.Inode, proc.PID, proc.Comm, r.Name)
+	case len(ns.Containers) == 1:
+		r := f.ref(ns.Containers[0])
+		who.Container, who.ContainerName = r.ID, r.Name
+		who.Rules, who.Confidence = []string{RuleNamespaceSocket}, ConfidenceHigh
+		who.Reason = fmt.Sprintf("socket of network namespace %d, container %q's", ns.Inode, r.Name)
+	case len(ns.Containers) > 1:
+		who.Group = f.group(ns.Containers[0], ns.Containers[1:])
+		who.Rules, who.Confidence = []string{RuleNamespaceSocket}, ConfidenceMedium
+		who.Reason = fmt.Sprintf("socket of network namespace %d, shared by %d containers (container:<id> mode); no owner's cgroup picks one", ns.Inode, len(ns.Containers))
+	case proc != nil && proc.ContainerID == "":
+		who.Rules, who.Confidence = []string{RuleHost}, ConfidenceMedium
+		who.Reason = fmt.Sprintf("socket of network namespace %d, which no known container holds, held by pid %d (%q), in no container's cgroup: a host process in a namespace of its own", ns.Inode, proc.PID, proc.Comm)
+	default:
+		who.Rules, who.Confidence = []string{RuleUnknown}, ConfidenceNone
+		who.Reason = fmt.Sprintf("socket of network namespace %d, which no known container holds", ns.Inode)
+	}
+	var p *Process
+	if proc != nil {
+		p = &Process{PID: proc.PID, Comm: proc.Comm, Cmdline: proc.Cmdline, Container: proc.ContainerID}
+	}
+	src := ContactSource{Kind: SourceSocket, State: s.State, Evidence: &s.Evidence}
+	var b *building
+	for c := f.byKey[k]; c != nil; c = c.next {
+		if !c.socket {
+			b = c // the latest conversation of the tuple: the one open at the snapshot
+			break
+		}
+	}
+	if b == nil {
+		b = f.add(k, side, at, at, fmt.Sprintf("socket %s at the snapshot %s", s.State, at.Format(time.RFC3339)))
+	}
+	if !f.c(b).Exact && !b.socket && b.ct {
+		f.c(b).Dating += fmt.Sprintf("; socket %s at the snapshot %s", s.State, at.Format(time.RFC3339))
+		if at.After(f.c(b).Last) && s.State == "ESTABLISHED" {
+			f.c(b).Last = at // still open then
+		}
+	}
+	b.socket = true
+	c := f.c(b)
+	c.Sources = append(c.Sources, src)
+	f.cite(c, &s.Evidence)
+	if proc != nil {
+		f.cite(c, &proc.Evidence)
+	}
+	if c.Process == nil {
+		c.Process = p
+	}
+	// A socket names its container by the namespace it is in or by its
+	// owner's cgroup: that picks one of a group or of the candidates.
+	f.attribute(c, &who, who.Container != "")
+}
+
+// inNS reports whether the container runs in the namespace.
+func (f *fuser) inNS(ns *model.Namespace, id string) bool {
+	c, ok := f.h.ContainerByID(id)
+	return ok && c.NetNS == ns.Inode
+}
+
+// attribute gives the contact who's attribution when it names no one yet,
+// picks one container of its group or of its candidates when who names
+// one of them and picks (a socket's namespace or owner decides), and adds
+// who's rule when it agrees.
+func (f *fuser) attribute(c *Contact, who *Contact, picks bool) {
+	inGroup := func(id string) bool {
+		return slices.ContainsFunc(c.Group, func(g ContainerRef) bool { return g.ID == id })
+	}
+	switch {
+	case !c.Named() && who.Named(), len(c.Rules) == 0,
+		!c.Named() && (slices.Contains(c.Rules, RuleUnknown) || slices.Contains(c.Rules, RuleForeign)) && !slices.Contains(who.Rules, RuleUnknown):
+		c.Container, c.ContainerName, c.Group, c.Candidates = who.Container, who.ContainerName, who.Group, who.Candidates
+		c.Rules = append(c.Rules[:0:0], who.Rules...)
+		c.Confidence, c.Reason = who.Confidence, who.Reason
+	case picks && c.Container == "" && slices.ContainsFunc(c.Candidates, func(k Candidate) bool { return k.ID == who.Container }):
+		// The owner's cgroup separates the candidates of the address.
+		c.Reason += "; " + who.Reason
+		c.Container, c.ContainerName, c.Candidates = who.Container, who.ContainerName, nil
+		c.Rules = append(c.Rules, who.Rules...)
+		c.Confidence = who.Confidence
+	case picks && c.Container == "" && inGroup(who.Container):
+		c.Reason += "; " + who.Reason
+		c.Container, c.ContainerName, c.Group = who.Container, who.ContainerName, nil
+		c.Rules = append(c.Rules, who.Rules...)
+	case who.Container != "" && who.Container == c.Container:
+		for _, r := range who.Rules {
+			if !slices.Contains(c.Rules, r) {
+				c.Rules = append(c.Rules, r)
+			}
+		}
+		if confidenceRank(who.Confidence) > confidenceRank(c.Confidence) && len(c.Candidates) == 0 {
+			c.Confidence = who.Confidence
+		}
+	}
+}
+
+// isContainerAddr reports whether addr is one a container may hold: in a
+// Docker network's subnet, or leased, and neither a gateway nor the host's.
+func (f *fuser) isContainerAddr(addr netip.Addr) bool {
+	if f.gateways[addr] || f.hostAddrs[addr] {
+		return false
+	}
+	if f.leased[addr] {
+		return true
+	}
+	for _, p := range f.subnets {
+		if p.Contains(addr) {
+			return true
+		}
+	}
+	return false
+}
+
+// conntrack merges every conntrack entry of the snapshot into the contact
+// of its original tuple (the container's, before SNAT), or makes one
+// attributed through the holders of the address at the entry's dated time.
+func (f *fuser) conntrack() {
+	snap, ok := f.snapshots[model.MemberConntrack]
+	if !ok {
+		snap = f.h.Collected.UTC()
+	}
+	for i := range f.h.Conntrack {
+		e := &f.h.Conntrack[i]
+		if ctProtoNum(e.Proto) == 0 {
+			continue
+		}
+		r, ok := ctRecordOf(e.Proto, e.OrigSrc, e.OrigDst, e.OrigSPort, e.OrigDPort, e.ReplySrc, e.ReplyDst, e.ReplySPort, e.ReplyDPort)
+		if !ok || r.orig.src.IsLoopback() || r.orig.dst.IsLoopback() || linkScoped(r.orig.src, r.orig.dst) {
+			continue
+		}
+		proto := protoName(r.orig.proto)
+		var k contactKey
+		side := "client"
+		switch {
+		case f.isContainerAddr(r.orig.src) || f.hostAddrs[r.orig.src]:
+			k = contactKey{proto, netip.AddrPortFrom(r.orig.src, r.orig.sport), netip.AddrPortFrom(r.orig.dst, r.orig.dport)}
+		case r.reply.src != r.orig.dst && f.isContainerAddr(r.reply.src):
+			k = contactKey{proto, netip.AddrPortFrom(r.reply.src, r.reply.sport), netip.AddrPortFrom(r.orig.src, r.orig.sport)}
+			side = "server"
+		case f.hostAddrs[r.orig.dst]:
+			k = contactKey{proto, netip.AddrPortFrom(r.orig.dst, r.orig.dport), netip.AddrPortFrom(r.orig.src, r.orig.sport)}
+			side = "server"
+		default:
+			continue // through the host between two other machines
+		}
+		from, to, dating, window := f.dateCT(e, snap)
+		who := f.ctHolders(k.local.Addr(), window)
+		var b *building
+		for c := f.byKey[k]; c != nil; c = c.next {
+			if !c.ct && (overlaps(f.c(c), from, to) || !f.c(c).Exact) {
+				b = c
+				break
+			}
+		}
+		if b == nil {
+			b = f.add(k, side, from, to, dating)
+		}
+		b.ct = true
+		// The remote end sees the reply tuple, from its side.
+		if side == "client" {
+			f.far[contactKey{proto, netip.AddrPortFrom(r.reply.src, r.reply.sport), netip.AddrPortFrom(r.reply.dst, r.reply.dport)}] = b
+		}
+		c := f.c(b)
+		c.Sources = append(c.Sources, ContactSource{Kind: SourceConntrack, State: e.State, Evidence: &e.Evidence})
+		f.cite(c, &e.Evidence)
+		for _, ev := range who.Evidence {
+			f.cite(c, ev)
+		}
+		f.attribute(c, &who, false)
+	}
+}
+
+// ctLongestWait is how long before the snapshot an undated conntrack
+// entry's last packet may have been: the kernel's default timeout of its
+// state (net/netfilter/nf_conntrack_proto_*.c), the most that can remain.
+func ctLongestWait(e *model.ConntrackFlow) time.Duration {
+	tcp := map[string]time.Duration{"SYN_SENT": 120 * time.Second, "SYN_RECV": 60 * time.Second, "ESTABLISHED": 5 * 24 * time.Hour,
+		"FIN_WAIT": 120 * time.Second, "CLOSE_WAIT": 60 * time.Second, "LAST_ACK": 30 * time.Second, "TIME_WAIT": 120 * time.Second, "CLOSE": 10 * time.Second}
+	switch e.Proto {
+	case "tcp":
+		if d, ok := tcp[strings.ToUpper(e.State)]; ok {
+			return d
+		}
+		return 5 * 24 * time.Hour
+	case "udp", "udplite":
+		return 120 * time.Second
+	case "icmp", "icmpv6":
+		return 30 * time.Second
+	}
+	return 600 * time.Second
+}
+
+// dateCT is the interval of a conntrack entry: from its start
+// (nf_conntrack_timestamp) or its estimated last packet, to that last
+// packet or the snapshot, with how it was dated. window is the interval
+// its holders are sought over: for an undated entry, from the longest its
+// state can last before the snapshot, so that an address reused within it
+// gives both holders as candidates.
+func (f *fuser) dateCT(e *model.ConntrackFlow, snap time.Time) (from, to time.Time, how string, window [2]time.Time) {
+	var last time.Time
+	if e.LastPacket != nil && !e.LastPacket.LastPacket.IsZero() {
+		last = e.LastPacket.LastPacket.UTC()
+	}
+	switch {
+	case e.Start != nil && !last.IsZero():
+		from, to = e.Start.UTC(), last
+		how = fmt.Sprintf("conntrack: started %s, last packet estimated %s (%s)", e.Start.UTC().Format(time.RFC3339), last.Format(time.RFC3339), e.LastPacket.Method)
+	case !last.IsZero():
+		from, to = last, last
+		how = fmt.Sprintf("conntrack estimate: last packet %s (%s)", last.Format(time.RFC3339), e.LastPacket.Method)
+	case e.Start != nil:
+		from, to = e.Start.UTC(), snap
+		how = fmt.Sprintf("conntrack: started %s, open at the snapshot %s", e.Start.UTC().Format(time.RFC3339), snap.Format(time.RFC3339))
+	default:
+		wait := ctLongestWait(e)
+		how = fmt.Sprintf("conntrack entry %s at the snapshot %s, not dated: its last packet at most %v before", e.State, snap.Format(time.RFC3339), wait)
+		return snap, snap, how, [2]time.Time{snap.Add(-wait), snap}
+	}
+	return from, to, how, [2]time.Time{from, to}
+}
+
+// ctHolders attributes a conntrack entry through the holders of its
+// container-side address over its dated interval (Host.Holders): one
+// holder names the container (confidence medium when certain, low when
+// not); several are all listed as candidates, confidence low, never one as
+// a certainty.
+func (f *fuser) ctHolders(addr netip.Addr, window [2]time.Time) Contact {
+	var who Contact
+	if f.hostAddrs[addr] {
+		who.Rules, who.Confidence = []string{RuleHost}, ConfidenceMedium
+		who.Reason = fmt.Sprintf("conntrack entry from the host's address %s", addr)
+		return who
+	}
+	var hs []model.Holder
+	for _, hd := range f.h.Holders(addr, window[0], window[1]) {
+		if hd.Lease != nil && !slices.ContainsFunc(hs, func(x model.Holder) bool { return x.Lease.Container == hd.Lease.Container }) {
+			hs = append(hs, hd)
+		}
+	}
+	between := fmt.Sprintf("%s to %s", window[0].Format(time.RFC3339), window[1].Format(time.RFC3339))
+	switch len(hs) {
+	case 0:
+		who.Rules, who.Confidence = []string{RuleUnknown}, ConfidenceNone
+		who.Reason = fmt.Sprintf("conntrack entry from %s, which no known container held from %s", addr, between)
+	case 1:
+		l := hs[0].Lease
+		who.Container, who.ContainerName = l.Container, l.ContainerName
+		who.Rules, who.Confidence = []string{RuleConntrackHolder}, ConfidenceMedium
+		if !hs[0].Certain {
+			who.Confidence = ConfidenceLow
+		}
+		who.Reason = fmt.Sprintf("conntrack entry from %s (before SNAT), held from %s by %q: %s", addr, between, l.ContainerName, hs[0].Reason)
+		if len(l.Evidence) > 0 {
+			who.Evidence = []*model.Evidence{&l.Evidence[0]}
+		}
+	default:
+		who.Rules, who.Confidence = []string{RuleConntrackHolder}, ConfidenceLow
+		for _, hd := range hs {
+			who.Candidates = append(who.Candidates, Candidate{ID: hd.Lease.Container, Name: hd.Lease.ContainerName, Reason: hd.Reason})
+			if len(hd.Lease.Evidence) > 0 {
+				who.Evidence = append(who.Evidence, &hd.Lease.Evidence[0])
+			}
+		}
+		who.Reason = fmt.Sprintf("conntrack entry from %s: %d containers may have held the address from %s; the evidence cannot separate them", addr, len(hs), between)
+	}
+	return who
+}
+
+// names gives a contact without names those the DNS answers gave its
+// remote address before it ended, whoever asked: Docker's embedded
+// resolver forwards a container's queries from the host's namespace.
+func (f *fuser) names() {
+	// The answers by address; the names are read from a response only for
+	// a contact that needs them.
+	type seen struct {
+		at   time.Time
+		resp *flow.DNSResponse
+	}
+	var byAddr map[netip.Addr][]seen
+	for i := range f.t.DNS {
+		q := &f.t.DNS[i]
+		if q.resp == nil {
+			continue
+		}
+		for _, ans := range q.resp.Answers {
+			if ans.Addr.IsValid() {
+				if byAddr == nil {
+					byAddr = map[netip.Addr][]seen{}
+				}
+				a := ans.Addr.Unmap()
+				if l := byAddr[a]; len(l) == 0 || l[len(l)-1].resp != q.resp {
+					byAddr[a] = append(l, seen{q.Time, q.resp})
+				}
+			}
+		}
+	}
+	if len(byAddr) == 0 {
+		return
+	}
+	for i := range f.t.Contacts {
+		c := &f.t.Contacts[i]
+		if len(c.Names) > 0 {
+			continue
+		}
+		// The latest answer before the contact ended names it: names of
+		// one address rarely change, and a busy resolver answers the same
+		// name thousands of times.
+		remote := c.Remote.Addr()
+		seen := byAddr[remote]
+		for j := len(seen) - 1; j >= 0; j-- {
+			if c.Exact && seen[j].at.After(c.Last) {
+				continue
+			}
+			c.Names = seen[j].resp.NamesFor(remote)
+			break
+		}
+	}
+}
