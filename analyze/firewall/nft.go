@@ -480,9 +480,14 @@ func (p *nftParser) expr(rule *Rule, raw json.RawMessage) error {
 				Name string `json:"name"`
 			}
 			_ = json.Unmarshal(v, &x)
-			if x.Type == "target" {
+			switch {
+			case x.Type == "target":
 				rule.Target = &RuleTarget{Name: x.Name, Args: []string{"(xt target: arguments not shown by nft)"}}
-			} else {
+			case x.Name == "comment":
+				// A comment holds for every packet; nft does not show its text.
+				rule.Matches = append(rule.Matches, Match{Kind: MatchComment, Module: x.Name, Raw: nftClip(raw)})
+				rule.Modules = append(rule.Modules, x.Name)
+			default:
 				rule.Matches = append(rule.Matches, Match{Kind: MatchOther, Module: x.Name, Raw: nftClip(raw)})
 				rule.Modules = append(rule.Modules, x.Name)
 			}
@@ -588,6 +593,10 @@ func nftMatch(rule *Rule, v, raw json.RawMessage) error {
 	if err := json.Unmarshal(v, &m); err != nil || m.Left == nil || m.Right == nil {
 		return errors.New("bad match")
 	}
+	if mark, ok := nftMarkMatch(m.Left, m.Right); ok && (m.Op == "==" || m.Op == "!=") {
+		rule.Matches = append(rule.Matches, Match{Kind: MatchMark, Negate: m.Op == "!=", Values: []string{mark}, Raw: nftClip(raw)})
+		return nil
+	}
 	kind := nftMetaKey(m.Left)
 	neg := m.Op == "!="
 	if kind == "" || (m.Op != "==" && m.Op != "!=" && m.Op != "in") {
@@ -647,6 +656,35 @@ func nftMatch(rule *Rule, v, raw json.RawMessage) error {
 	}
 	rule.Matches = append(rule.Matches, out)
 	return nil
+}
+
+// nftMarkMatch reads "meta mark == value" and "meta mark & mask == value"
+// (iptables-nft's translation of -m mark --mark value/mask) as
+// "value/mask".
+func nftMarkMatch(left, right json.RawMessage) (string, bool) {
+	var value uint32
+	if json.Unmarshal(right, &value) != nil {
+		return "", false
+	}
+	isMark := func(raw json.RawMessage) bool {
+		var x struct {
+			Meta *struct {
+				Key string `json:"key"`
+			} `json:"meta"`
+		}
+		return json.Unmarshal(raw, &x) == nil && x.Meta != nil && x.Meta.Key == "mark"
+	}
+	if isMark(left) {
+		return fmt.Sprintf("%#x", value), true
+	}
+	var and struct {
+		And []json.RawMessage `json:"&"`
+	}
+	var mask uint32
+	if json.Unmarshal(left, &and) != nil || len(and.And) != 2 || !isMark(and.And[0]) || json.Unmarshal(and.And[1], &mask) != nil {
+		return "", false
+	}
+	return fmt.Sprintf("%#x/%#x", value, mask), true
 }
 
 // nftRightValues flattens the right side of a match: a scalar, a list

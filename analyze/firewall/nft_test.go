@@ -124,15 +124,15 @@ func TestParseNftJSONUnknownKept(t *testing.T) {
 	doc := `{"nftables":[
 {"table":{"family":"inet","name":"f"}},
 {"chain":{"family":"inet","table":"f","name":"fwd","type":"filter","hook":"forward","prio":-10,"policy":"accept"}},
-{"rule":{"family":"inet","table":"f","chain":"fwd","handle":4,"expr":[{"match":{"op":"==","left":{"meta":{"key":"mark"}},"right":42}},{"drop":null}]}}
+{"rule":{"family":"inet","table":"f","chain":"fwd","handle":4,"expr":[{"match":{"op":"==","left":{"meta":{"key":"skuid"}},"right":42}},{"drop":null}]}}
 ]}`
 	rs, err := ParseNftJSON(strings.NewReader(doc))
 	if err != nil {
 		t.Fatal(err)
 	}
 	r := rs.Tables[0].Chains[0].Rules[0]
-	if len(r.Unknown) != 1 || !strings.Contains(r.Unknown[0], `"mark"`) {
-		t.Errorf("rule unknown = %q, want the meta mark expression", r.Unknown)
+	if len(r.Unknown) != 1 || !strings.Contains(r.Unknown[0], `"skuid"`) {
+		t.Errorf("rule unknown = %q, want the meta skuid expression", r.Unknown)
 	}
 	v := rs.ForwardVerdict("a", "b", netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.0.2"), "udp", 53)
 	if v.Verdict != "accept" || len(v.Uncertain) != 1 || v.Uncertain[0].Handle != 4 {

@@ -363,8 +363,9 @@ func (h host) hostForward(p *Path, inBridge string, src netip.Addr, br *model.Li
 	}
 	final := src
 	if rs != nil {
-		nr, uncertain := rs.SourceNAT(src, p.Dst, rc.route.Dev, p.Proto, p.DPort)
-		for _, u := range uncertain {
+		nat := rs.SourceNAT(firewall.Probe{In: inBridge, Out: rc.route.Dev, Src: src, Dst: p.Dst, Proto: p.Proto, DPort: p.DPort, NoMark: true})
+		nr := nat.Rule
+		for _, u := range nat.Uncertain {
 			p.Notes = append(p.Notes, "NAT rule not evaluated (taken as not matching): "+u.Raw)
 		}
 		if nr != nil {
