@@ -74,6 +74,12 @@ type Host struct {
 	Firewall4Evidence *Evidence `json:"-"`
 	Firewall6Evidence *Evidence `json:"-"`
 
+	// Engine is the container engine the bundle was collected from,
+	// EngineDocker or EnginePodman, by its version answer.
+	Engine string `json:"engine,omitempty"`
+	// NetworkBackend is Podman's network backend (netavark, cni), when the
+	// bundle says.
+	NetworkBackend string `json:"network_backend,omitempty"`
 	// Missing lists what the bundle lacks and what is unknown because of it.
 	Missing []string `json:"missing,omitempty"`
 	// ReadErrors are the members that are in the bundle but could not be
@@ -187,8 +193,12 @@ type Network struct {
 	Gateways []netip.Addr   `json:"gateways"`
 	// Bridge is the host bridge of a bridge network: the
 	// com.docker.network.bridge.name option, or br- and the first 12
-	// characters of the id.
+	// characters of the id; on Podman, the network's network_interface
+	// (podman1, cni-podman1) or the host bridge holding its gateway, and
+	// empty when neither names it.
 	Bridge string `json:"bridge,omitempty"`
+	// BridgeEvidence cites where a Podman network's bridge name comes from.
+	BridgeEvidence *Evidence `json:"bridge_evidence,omitempty"`
 	// Parent is the host NIC of a macvlan or ipvlan network.
 	Parent     string   `json:"parent,omitempty"`
 	Internal   bool     `json:"internal"`
