@@ -210,3 +210,72 @@ func TestSourceNATDocker(t *testing.T) {
 		}
 	}
 }
+
+// TestNetavarkNftables follows packets through netavark's native nftables
+// table (constructed fixture: see testdata/podman/README.md), alone and
+// merged with a host's iptables-save dump, as the model merges them.
+func TestNetavarkNftables(t *testing.T) {
+	f, err := os.Open(filepath.Join("testdata", "podman", "netavark-nft", "nft.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	doc, err := ParseNftJSON(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nv := doc.Netavark()
+	if nv == nil || len(nv.Tables) != 1 || nv.Tables[0].Family != "inet" {
+		t.Fatalf("Netavark() = %+v, want table inet netavark", nv)
+	}
+	if rs := loadRuleset(t, "docker-29-nftables.json", true); rs.Netavark() != nil {
+		t.Errorf("Netavark() of Docker's nftables dump = %+v, want nil", rs.Netavark())
+	}
+	cni := loadPodmanRuleset(t, "cni", false)
+	for _, tt := range []struct {
+		name      string
+		rs        *Ruleset
+		bridge    string
+		src       string
+		wantChain string
+	}{
+		{"beacon", nv, "podman1", "198.18.71.5", "nv_db64a472_198_18_71_0_nm24"},
+		{"quiet", nv, "podman2", "198.18.72.3", "nv_1f5e3266_198_18_72_0_nm24"},
+		{"quiet, merged with another host's iptables", Merge(cni, nv), "podman2", "198.18.72.3", "nv_1f5e3266_198_18_72_0_nm24"},
+	} {
+		p := Probe{In: tt.bridge, Out: "eth0", Src: netip.MustParseAddr(tt.src), Dst: netip.MustParseAddr("198.18.0.9"), NoMark: true}
+		got := tt.rs.SourceNAT(p)
+		if got.Rule == nil || got.Rule.Chain != tt.wantChain || got.Rule.Target.Name != "MASQUERADE" || got.Rule.Path == "" {
+			t.Errorf("%s: SourceNAT = %+v, want the masquerade of %s", tt.name, got.Rule, tt.wantChain)
+		}
+		if len(got.Uncertain) != 0 {
+			t.Errorf("%s: uncertain %+v, want none (the mark is known)", tt.name, got.Uncertain)
+		}
+		v := tt.rs.ForwardVerdict(tt.bridge, "eth0", p.Src, p.Dst, "tcp", 443)
+		if v.Verdict != "accept" || v.DecidedBy == nil || v.DecidedBy.Table != netavarkTable {
+			t.Errorf("%s: ForwardVerdict = %s by %+v, want accept by netavark's FORWARD", tt.name, v.Verdict, v.DecidedBy)
+		}
+	}
+	// Beside Docker's iptables, whose FORWARD policy is DROP, the packet
+	// is dropped before it is masqueraded, as the kernel would.
+	docker := Merge(loadRuleset(t, "docker-28.0.1.iptables", false), nv)
+	src, dst := netip.MustParseAddr("198.18.72.3"), netip.MustParseAddr("198.18.0.9")
+	if v := docker.ForwardVerdict("podman2", "eth0", src, dst, "tcp", 443); v.Verdict != "drop" || v.DecidedBy == nil || v.DecidedBy.Policy != "DROP" {
+		t.Errorf("beside Docker: ForwardVerdict = %s by %+v, want Docker's FORWARD policy DROP", v.Verdict, v.DecidedBy)
+	}
+	if got := docker.SourceNAT(Probe{In: "podman2", Out: "eth0", Src: src, Dst: dst, NoMark: true}); got.Rule != nil {
+		t.Errorf("beside Docker: SourceNAT = %s, want none (dropped in forward)", got.Rule.Raw)
+	}
+	// A published port's packet is marked on its way in; it is masqueraded
+	// by the mark rule, whose mark the walk cannot follow through nft's
+	// "meta mark set meta mark | 0x2000": uncertain, and never silently
+	// taken.
+	p := Probe{In: "lo", Out: "podman1", Src: netip.MustParseAddr("127.0.0.1"), Dst: netip.MustParseAddr("127.0.0.1"), Proto: "tcp", DPort: 18080, DstLocal: true, NoMark: true}
+	got := nv.SourceNAT(p)
+	if got.Rule != nil && got.Rule.Chain == "POSTROUTING" {
+		t.Errorf("published port: SourceNAT took the mark rule %s although the mark is unknown", got.Rule.Raw)
+	}
+	if !slices.ContainsFunc(got.Uncertain, func(r RuleRef) bool { return r.Chain == "POSTROUTING" }) {
+		t.Errorf("published port: uncertain %+v, want the mark rule of POSTROUTING", got.Uncertain)
+	}
+}

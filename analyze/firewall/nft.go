@@ -873,3 +873,65 @@ func (t *Table) mapNamed(name string) *NftMap {
 func prefixContains(p netip.Prefix, a netip.Addr) bool {
 	return p.Contains(a.Unmap())
 }
+
+// netavarkTable is the table netavark's nftables firewall driver writes
+// (netavark ≥1.9 with firewall_driver=nftables; earlier ones write
+// iptables rules, which iptables-save shows).
+const netavarkTable = "netavark"
+
+// Netavark returns netavark's own nftables tables of an nft document in a
+// Ruleset of their own, or nil when there are none. They hold Podman's NAT
+// and forwarding on such a host, and iptables-save does not show them.
+func (rs *Ruleset) Netavark() *Ruleset {
+	var tables []*Table
+	for _, t := range rs.Tables {
+		if t.Name == netavarkTable && (t.Family == "inet" || t.Family == "ip" || t.Family == "ip6") {
+			tables = append(tables, t)
+		}
+	}
+	if len(tables) == 0 {
+		return nil
+	}
+	return &Ruleset{Source: rs.Source, Tables: tables}
+}
+
+// Merge returns one Ruleset of the tables of every non-nil ruleset given,
+// in order, as the kernel holds them side by side: iptables' tables and
+// native nftables tables each see the packet at their hooks, in priority
+// order. Rules keep their references (iptables-save line, nft JSON path);
+// Source joins the sources with "+". A single ruleset is returned as is.
+func Merge(sets ...*Ruleset) *Ruleset {
+	var nonNil []*Ruleset
+	for _, s := range sets {
+		if s != nil {
+			nonNil = append(nonNil, s)
+		}
+	}
+	switch len(nonNil) {
+	case 0:
+		return nil
+	case 1:
+		return nonNil[0]
+	}
+	out := &Ruleset{Tables: []*Table{}}
+	var sources []string
+	for _, s := range nonNil {
+		sources = append(sources, s.Source)
+		out.Tables = append(out.Tables, s.Tables...)
+		out.Problems = append(out.Problems, s.Problems...)
+		out.Truncated = out.Truncated || s.Truncated
+		if out.Family == "" {
+			out.Family = s.Family
+		} else if s.Family != "" && s.Family != out.Family {
+			out.Family = ""
+		}
+		for name, members := range s.IPSets {
+			if out.IPSets == nil {
+				out.IPSets = make(map[string][]netip.Prefix)
+			}
+			out.IPSets[name] = append(out.IPSets[name], members...)
+		}
+	}
+	out.Source = strings.Join(sources, "+")
+	return out
+}

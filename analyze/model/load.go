@@ -1364,10 +1364,23 @@ func (l *loader) loadFirewall() {
 			l.h.Nft = rs
 			// With Docker's nftables backend the rules that matter are in
 			// the nft document; iptables-save shows none of them.
+			e := l.ev(MemberNft, "")
+			l.h.NftEvidence = &e
 			if rs.Layout() == firewall.LayoutNftables {
-				e := l.ev(MemberNft, "")
 				l.h.Firewall4, l.h.Firewall4Evidence = rs, &e
 				l.h.Firewall6, l.h.Firewall6Evidence = rs, &e
+			} else if nv := rs.Netavark(); nv != nil {
+				// netavark's nftables driver: its tables see the packets
+				// beside iptables' (or alone); each rule cites its member
+				// by its reference (line or JSON path).
+				l.h.Firewall4 = firewall.Merge(l.h.Firewall4, nv)
+				l.h.Firewall6 = firewall.Merge(l.h.Firewall6, nv)
+				if l.h.Firewall4Evidence == nil {
+					l.h.Firewall4Evidence = &e
+				}
+				if l.h.Firewall6Evidence == nil {
+					l.h.Firewall6Evidence = &e
+				}
 			}
 		default:
 			l.missing("%s: %v", MemberNft, err)

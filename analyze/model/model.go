@@ -64,8 +64,9 @@ type Host struct {
 
 	// Firewall4 and Firewall6 are the rulesets that decide NAT and
 	// forwarding: iptables-save (or ip6tables-save) unless the engine uses
-	// the nftables backend, in which case the nft document. Nft is the nft
-	// document as parsed, when present.
+	// the nftables backend, in which case the nft document; netavark's own
+	// nftables tables are merged into them. Nft is the nft document as
+	// parsed, when present.
 	Firewall4 *firewall.Ruleset `json:"-"`
 	Firewall6 *firewall.Ruleset `json:"-"`
 	Nft       *firewall.Ruleset `json:"-"`
@@ -73,6 +74,9 @@ type Host struct {
 	// from.
 	Firewall4Evidence *Evidence `json:"-"`
 	Firewall6Evidence *Evidence `json:"-"`
+	// NftEvidence cites host/firewall/nft.json, which rules from an nft
+	// table merged into Firewall4 or Firewall6 (netavark's) come from.
+	NftEvidence *Evidence `json:"-"`
 
 	// Engine is the container engine the bundle was collected from,
 	// EngineDocker or EnginePodman, by its version answer.

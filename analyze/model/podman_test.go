@@ -2,11 +2,14 @@ package model
 
 import (
 	"encoding/json"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/dockcase/dockcase/analyze/firewall"
 )
 
 // podmanSource builds the members a collection of the Podman host of
@@ -179,5 +182,50 @@ func TestDockerBridgeNameUnchanged(t *testing.T) {
 	n, ok := h.Network("n1")
 	if h.Engine != EngineDocker || !ok || n.Bridge != "br-0123456789ab" {
 		t.Errorf("engine %q, network %+v, want docker and bridge br-0123456789ab", h.Engine, n)
+	}
+}
+
+// TestNetavarkNftablesMerged checks netavark's native nftables table is
+// read beside iptables-save: its NAT decides Podman's paths.
+func TestNetavarkNftablesMerged(t *testing.T) {
+	dir := filepath.Join("..", "firewall", "testdata", "podman")
+	ipt, err := os.ReadFile(filepath.Join(dir, "cni", "iptables.save"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	nft, err := os.ReadFile(filepath.Join(dir, "netavark-nft", "nft.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	probe := firewall.Probe{In: "podman2", Out: "eth0", Src: netip.MustParseAddr("198.18.72.3"), Dst: netip.MustParseAddr("198.18.0.9"), NoMark: true}
+	for _, tt := range []struct {
+		name      string
+		src       MemSource
+		wantChain string
+		wantNftEv bool
+	}{
+		{"iptables and netavark's nft", MemSource{MemberIPTables: ipt, MemberNft: nft}, "nv_1f5e3266_198_18_72_0_nm24", true},
+		{"netavark's nft alone", MemSource{MemberNft: nft}, "nv_1f5e3266_198_18_72_0_nm24", true},
+		{"iptables alone", MemSource{MemberIPTables: ipt}, "", false},
+	} {
+		h := LoadSource(tt.src)
+		if h.Firewall4 == nil {
+			t.Errorf("%s: no IPv4 ruleset", tt.name)
+			continue
+		}
+		nat := h.Firewall4.SourceNAT(probe)
+		chain := ""
+		if nat.Rule != nil {
+			chain = nat.Rule.Chain
+		}
+		if chain != tt.wantChain {
+			t.Errorf("%s: SourceNAT in chain %q, want %q", tt.name, chain, tt.wantChain)
+		}
+		if (h.NftEvidence != nil) != tt.wantNftEv || (tt.wantNftEv && h.NftEvidence.Member != MemberNft) {
+			t.Errorf("%s: NftEvidence = %+v, want one citing %s: %v", tt.name, h.NftEvidence, MemberNft, tt.wantNftEv)
+		}
+		if _, ok := tt.src[MemberIPTables]; ok && h.Firewall4.Table("", "nat") == nil {
+			t.Errorf("%s: iptables' nat table lost in the merge", tt.name)
+		}
 	}
 }
