@@ -142,6 +142,8 @@ func TestParseNftJSONUnknownKept(t *testing.T) {
 
 func FuzzParseNftJSON(f *testing.F) {
 	files, _ := filepath.Glob(filepath.Join("testdata", "firewall", "*.json"))
+	podman, _ := filepath.Glob(filepath.Join("testdata", "podman", "*", "nft.json"))
+	files = append(files, podman...)
 	for _, name := range files {
 		b, err := os.ReadFile(name)
 		if err != nil {
@@ -161,9 +163,11 @@ func FuzzParseNftJSON(f *testing.F) {
 		}
 		rs.Masquerades()
 		rs.PublishedPorts()
+		Merge(rs, rs.Netavark())
 		rs.Forward()
 		for _, out := range []string{"x", "docker0", "eth0"} {
 			rs.Evaluate(Probe{In: "bridge1", Out: out, Src: netip.MustParseAddr("192.0.2.2"), Dst: netip.MustParseAddr("172.17.0.2"), Proto: "tcp", DPort: 80, DstLocal: true})
+			rs.SourceNAT(Probe{In: "bridge1", Out: out, Src: netip.MustParseAddr("192.0.2.2"), Dst: netip.MustParseAddr("198.18.0.9"), NoMark: true})
 		}
 	})
 }
