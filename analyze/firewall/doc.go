@@ -5,7 +5,8 @@
 //
 // On a Ruleset, Evaluate and ForwardVerdict walk the chains a packet
 // traverses and say what decides it, step by step, each step citing the rule
-// by its line (iptables) or JSON pointer (nft); SourceNAT finds the rule that
+// by its line (iptables) or JSON pointer (nft); SourceNAT follows the same
+// walk through the nat chains and their jumps to the rule that
 // rewrites a packet's source; Masquerades and PublishedPorts list Docker's
 // NAT; Layout names which of Docker's firewall layouts the host uses.
 //

@@ -140,6 +140,12 @@ const (
 	MatchPhysdevIn     = "physdev-in"
 	MatchPhysdevOut    = "physdev-out"
 	MatchPhysdevFlag   = "physdev-flag"
+	// MatchMark is the packet's mark: "-m mark --mark value[/mask]", nft
+	// "meta mark & mask == value"; Values holds "value/mask".
+	MatchMark = "mark"
+	// MatchComment is a comment match, which holds for every packet (nft
+	// shows iptables-nft's comments as an xt match without their text).
+	MatchComment = "comment"
 	// MatchOther is an understood-but-not-evaluated condition (a -m module
 	// option, an nft expression): it makes the rule uncertain.
 	MatchOther = "other"
@@ -566,7 +572,7 @@ var optionArgs = map[string]int{
 	"--dports": 1, "--destination-ports": 1, "--sports": 1, "--source-ports": 1, "--ports": 1,
 	"--src-type": 1, "--dst-type": 1, "--limit-iface-in": 0, "--limit-iface-out": 0,
 	"--ctstate": 1, "--state": 1, "--ctorigdstport": 1, "--ctorigdst": 1,
-	"--comment": 1, "--match-set": 2,
+	"--comment": 1, "--match-set": 2, "--mark": 1,
 	"--physdev-in": 1, "--physdev-out": 1, "--physdev-is-in": 0, "--physdev-is-out": 0, "--physdev-is-bridged": 0,
 }
 
@@ -700,6 +706,14 @@ func parseRuleOptions(rule *Rule, toks []string) []string {
 			continue
 		case "--match-set":
 			m.Kind, m.Values = MatchSet, []string{args[0], args[1]}
+		case "--mark":
+			m.Kind, m.Values = MatchMark, []string{args[0]}
+			if module != "mark" {
+				// connmark's --mark tests the connection's mark, which the
+				// model does not know.
+				m.Kind = MatchOther
+				rule.Unknown = append(rule.Unknown, raw)
+			}
 		case "--physdev-in", "--physdev-out":
 			m.Kind, m.Values = MatchPhysdevIn, []string{args[0]}
 			if tok == "--physdev-out" {
@@ -1161,6 +1175,10 @@ type Probe struct {
 	// "-m addrtype --dst-type LOCAL" and "fib daddr type local" test; Docker's
 	// DNAT of published ports hangs on it.
 	DstLocal bool `json:"dst_local,omitempty"`
+	// NoMark says the packet enters without a mark, as every packet does
+	// that crossed from another network namespace (a container's veth):
+	// the walk then knows the mark until a rule sets one it cannot follow.
+	NoMark bool `json:"no_mark,omitempty"`
 }
 
 // Verdict is the outcome of following a Probe: accept or drop, the rule
@@ -1213,7 +1231,7 @@ func (rs *Ruleset) Evaluate(p Probe) Verdict {
 	if p.CTState == "" {
 		p.CTState = "NEW"
 	}
-	w := &walker{rs: rs, v: Verdict{Probe: p, Verdict: "accept", Steps: []TraceStep{}}, pkt: p}
+	w := &walker{rs: rs, v: Verdict{Probe: p, Verdict: "accept", Steps: []TraceStep{}}, pkt: p, markKnown: p.NoMark}
 	v6 := p.Dst.Unmap().Is6() || p.Src.Unmap().Is6()
 	for _, hook := range []string{"prerouting", "forward"} {
 		for _, c := range rs.sortedHookChains(hook, v6) {
@@ -1242,6 +1260,18 @@ type walker struct {
 	// inNat says the walk is under a nat base chain, where DNAT and SNAT
 	// statements end the chain.
 	inNat bool
+	// nat is the MASQUERADE or SNAT rule that matched, in a SourceNAT walk.
+	nat *Rule
+	// anyProto says an empty Probe.Proto means "any protocol", for which a
+	// protocol condition neither matches nor is negated into a match (as
+	// for ports); otherwise an empty protocol matches only "-p all".
+	anyProto bool
+	// markKnown says mark is the packet's mark: a packet that crossed from a
+	// container's namespace has none (the kernel clears it between
+	// namespaces) until a rule on the walk sets one. Unknown, a mark
+	// condition is uncertain.
+	markKnown bool
+	mark      uint32
 }
 
 func (w *walker) step(ref RuleRef, action, note string) {
@@ -1282,6 +1312,9 @@ func (w *walker) chain(c *Chain, depth int) (verdict string, ref *RuleRef, ended
 		if uncertain {
 			w.v.Uncertain = append(w.v.Uncertain, r.Ref())
 		}
+		if (match || uncertain) && w.markKnown {
+			w.setMark(r, uncertain)
+		}
 		if !match || r.Target == nil {
 			continue
 		}
@@ -1313,6 +1346,9 @@ func (w *walker) chain(c *Chain, depth int) (verdict string, ref *RuleRef, ended
 		case "MASQUERADE", "SNAT", "REDIRECT":
 			if w.inNat {
 				w.step(ref, strings.ToLower(t.Name), "")
+				if t.Name != "REDIRECT" {
+					w.nat = r
+				}
 				return "accept", &ref, false
 			}
 			continue
@@ -1485,6 +1521,9 @@ func (w *walker) matches(r *Rule) (match, uncertain bool) {
 				}
 			}
 		case MatchProto:
+			if p.Proto == "" && w.anyProto {
+				return false, false
+			}
 			for _, v := range m.Values {
 				if v == "all" || v == "0" || protoEqual(v, strings.ToLower(p.Proto)) {
 					ok = true
@@ -1521,6 +1560,14 @@ func (w *walker) matches(r *Rule) (match, uncertain bool) {
 				return false, true
 			}
 			ok = p.DstLocal
+		case MatchComment:
+			ok = true
+		case MatchMark:
+			value, mask, err := parseMark(m.Values)
+			if err != nil || !w.markKnown {
+				return false, true
+			}
+			ok = w.mark&mask == value
 		case MatchSet:
 			members, known := w.rs.IPSets[m.Values[0]]
 			if !known || len(m.Values) < 2 {
@@ -1549,6 +1596,63 @@ func (w *walker) matches(r *Rule) (match, uncertain bool) {
 		return false, true
 	}
 	return true, false
+}
+
+// setMark follows a rule that may change the packet's mark: iptables' MARK
+// with --set-xmark or --set-mark sets it; any other MARK or CONNMARK, an nft
+// "meta mark set", or such a rule whose conditions were not evaluated leaves
+// it unknown.
+func (w *walker) setMark(r *Rule, uncertain bool) {
+	setsMark := r.Target != nil && (r.Target.Name == "MARK" || r.Target.Name == "CONNMARK")
+	for _, u := range r.Unknown {
+		if strings.Contains(u, `"mangle"`) && strings.Contains(u, `"mark"`) {
+			setsMark = true
+		}
+	}
+	if !setsMark {
+		return
+	}
+	if uncertain || r.Target == nil || r.Target.Name != "MARK" {
+		w.markKnown = false
+		return
+	}
+	args := r.Target.Args
+	for i := 0; i+1 < len(args); i++ {
+		if args[i] != "--set-xmark" && args[i] != "--set-mark" {
+			continue
+		}
+		value, mask, err := parseMark(args[i+1 : i+2])
+		if err != nil {
+			break
+		}
+		if args[i] == "--set-xmark" {
+			w.mark = w.mark&^mask ^ value
+		} else {
+			w.mark = w.mark&^mask | value
+		}
+		return
+	}
+	w.markKnown = false
+}
+
+// parseMark reads "value[/mask]" in hex or decimal; the mask defaults to
+// every bit.
+func parseMark(vals []string) (value, mask uint32, err error) {
+	if len(vals) != 1 {
+		return 0, 0, fmt.Errorf("mark has %d values", len(vals))
+	}
+	v, m, hasMask := strings.Cut(vals[0], "/")
+	x, err := strconv.ParseUint(v, 0, 32)
+	if err != nil {
+		return 0, 0, fmt.Errorf("bad mark %q", vals[0])
+	}
+	y := uint64(0xffffffff)
+	if hasMask {
+		if y, err = strconv.ParseUint(m, 0, 32); err != nil {
+			return 0, 0, fmt.Errorf("bad mark mask %q", vals[0])
+		}
+	}
+	return uint32(x) & uint32(y), uint32(y), nil
 }
 
 func onlyValue(vals []string, want string) bool {

@@ -528,6 +528,8 @@ func TestRulesetJSON(t *testing.T) {
 
 func FuzzParseIPTablesSave(f *testing.F) {
 	files, _ := filepath.Glob(filepath.Join("testdata", "firewall", "*.iptables"))
+	podman, _ := filepath.Glob(filepath.Join("testdata", "podman", "*", "iptables.save"))
+	files = append(files, podman...)
 	for _, name := range files {
 		b, err := os.ReadFile(name)
 		if err != nil {
@@ -551,6 +553,7 @@ func FuzzParseIPTablesSave(f *testing.F) {
 		rs.Forward()
 		rs.InferDockerIPSets()
 		rs.Evaluate(Probe{In: "eth0", Out: "docker0", Src: netip.MustParseAddr("10.0.0.1"), Dst: netip.MustParseAddr("172.17.0.2"), Proto: "tcp", DPort: 80, DstLocal: true})
+		rs.SourceNAT(Probe{In: "docker0", Out: "eth0", Src: netip.MustParseAddr("172.17.0.2"), Dst: netip.MustParseAddr("10.0.0.1"), NoMark: true})
 		if _, err := json.Marshal(rs); err != nil {
 			t.Errorf("json.Marshal: %v", err)
 		}

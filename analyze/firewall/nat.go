@@ -1,80 +1,55 @@
 package firewall
 
-import (
-	"net/netip"
-	"slices"
-)
-
-// SourceNAT returns the first MASQUERADE or SNAT rule, in dump order, whose
-// conditions match a packet from src to dst leaving by out; rules whose
-// conditions the model cannot evaluate are returned apart.
-func (rs *Ruleset) SourceNAT(src, dst netip.Addr, out, proto string, dport uint16) (*Rule, []RuleRef) {
-	var uncertain []RuleRef
-	var found *Rule
-	rs.rules(func(t *Table, c *Chain, r *Rule) {
-		if found != nil || r.Target == nil || (r.Target.Name != "MASQUERADE" && r.Target.Name != "SNAT") {
-			return
-		}
-		if t.Family == "" && t.Name != "nat" {
-			return
-		}
-		if t.Family != "" && !natFamilyFits(t.Family, dst) {
-			return
-		}
-		match, unsure := natRuleMatches(r, src, dst, out, proto, dport)
-		if unsure {
-			uncertain = append(uncertain, r.Ref())
-			return
-		}
-		if match {
-			found = r
-		}
-	})
-	return found, uncertain
+// NAT is what the nat table does to a packet's source: the MASQUERADE or
+// SNAT rule that rewrites it, if any, the steps of the walk that led there
+// (every jump and goto with the rule that took it), and the rules whose
+// conditions the model could not evaluate, taken as not matching.
+type NAT struct {
+	Rule      *Rule       `json:"rule,omitempty"`
+	Steps     []TraceStep `json:"steps,omitempty"`
+	Uncertain []RuleRef   `json:"uncertain,omitempty"`
+	// Truncated says the walk hit its step or depth limit (a rule loop).
+	Truncated bool `json:"truncated,omitempty"`
 }
 
-func natFamilyFits(family string, dst netip.Addr) bool {
-	switch family {
-	case "ip":
-		return dst.Is4()
-	case "ip6":
-		return dst.Is6()
+// SourceNAT follows the first packet of a new connection that arrives on
+// p.In and is routed out by p.Out through the chains it traverses in
+// order, prerouting, forward, then postrouting, and returns the source NAT
+// rule the postrouting chains reach. Each jump is taken only when its own
+// conditions hold, RETURN and a chain's end go back to the caller, and an
+// ACCEPT in a nat chain ends that chain's table without NAT: so a chain that
+// POSTROUTING enters only for another subnet or another container (CNI's
+// CNI-<id>, netavark's NETAVARK-<id>), or a MASQUERADE only for marked
+// packets (NETAVARK-HOSTPORT-MASQ), is not cited. An empty p.Proto is any
+// protocol and a zero p.DPort any port: a condition on either does not
+// match. With p.NoMark the packet's mark is followed from zero through the
+// rules that set it; otherwise a mark condition is uncertain.
+func (rs *Ruleset) SourceNAT(p Probe) NAT {
+	if p.CTState == "" {
+		p.CTState = "NEW"
 	}
-	return true
-}
-
-// natRuleMatches evaluates a NAT rule's conditions; unsure is true when one
-// of them (an unknown option, an ipset, a port when the port is unknown) is
-// not evaluated.
-func natRuleMatches(r *Rule, src, dst netip.Addr, out, proto string, dport uint16) (match, unsure bool) {
-	if len(r.Unknown) > 0 {
-		return false, true
-	}
-	for _, m := range r.Matches {
-		var ok bool
-		switch m.Kind {
-		case MatchSource:
-			ok = slices.ContainsFunc(m.Prefixes, func(p netip.Prefix) bool { return p.Contains(src) })
-		case MatchDest:
-			ok = slices.ContainsFunc(m.Prefixes, func(p netip.Prefix) bool { return p.Contains(dst) })
-		case MatchOutIface:
-			ok = slices.ContainsFunc(m.Values, func(v string) bool { return ifaceMatch(v, m.wildcard, out) })
-		case MatchProto:
-			if proto == "" {
-				return false, false // the path is for any protocol; a per-protocol rule is not the general answer
-			}
-			ok = slices.ContainsFunc(m.Values, func(v string) bool { return protoEqual(v, proto) })
-		case MatchDPort:
-			if dport == 0 {
-				return false, false
-			}
-			ok = slices.ContainsFunc(m.Ports, func(s PortSpan) bool { return dport >= s.From && dport <= s.To })
-		default:
-			return false, true
+	w := &walker{rs: rs, v: Verdict{Probe: p, Verdict: "accept", Steps: []TraceStep{}}, pkt: p,
+		anyProto: true, markKnown: p.NoMark}
+	v6 := p.Dst.Unmap().Is6() || p.Src.Unmap().Is6()
+	for _, hook := range []string{"prerouting", "forward", "postrouting"} {
+		if hook == "postrouting" {
+			// What came before postrouting counts only for the mark and
+			// the destination; its uncertain rules are the forward
+			// verdict's.
+			w.v.Steps, w.v.Uncertain, w.nat = []TraceStep{}, nil, nil
 		}
-		if ok == m.Negate {
-			return false, false
+		for _, c := range rs.sortedHookChains(hook, v6) {
+			if c.Type == "nat" && w.pkt.CTState != "NEW" {
+				continue
+			}
+			verdict, _ := w.base(c)
+			if hook == "postrouting" && w.nat != nil {
+				return NAT{Rule: w.nat, Steps: w.v.Steps, Uncertain: w.v.Uncertain, Truncated: w.v.Truncated}
+			}
+			if verdict == "drop" || verdict == "reject" {
+				return NAT{Uncertain: w.v.Uncertain, Truncated: w.v.Truncated}
+			}
 		}
 	}
-	return true, false
+	return NAT{Steps: w.v.Steps, Uncertain: w.v.Uncertain, Truncated: w.v.Truncated}
 }

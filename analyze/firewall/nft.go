@@ -480,9 +480,14 @@ func (p *nftParser) expr(rule *Rule, raw json.RawMessage) error {
 				Name string `json:"name"`
 			}
 			_ = json.Unmarshal(v, &x)
-			if x.Type == "target" {
+			switch {
+			case x.Type == "target":
 				rule.Target = &RuleTarget{Name: x.Name, Args: []string{"(xt target: arguments not shown by nft)"}}
-			} else {
+			case x.Name == "comment":
+				// A comment holds for every packet; nft does not show its text.
+				rule.Matches = append(rule.Matches, Match{Kind: MatchComment, Module: x.Name, Raw: nftClip(raw)})
+				rule.Modules = append(rule.Modules, x.Name)
+			default:
 				rule.Matches = append(rule.Matches, Match{Kind: MatchOther, Module: x.Name, Raw: nftClip(raw)})
 				rule.Modules = append(rule.Modules, x.Name)
 			}
@@ -588,6 +593,10 @@ func nftMatch(rule *Rule, v, raw json.RawMessage) error {
 	if err := json.Unmarshal(v, &m); err != nil || m.Left == nil || m.Right == nil {
 		return errors.New("bad match")
 	}
+	if mark, ok := nftMarkMatch(m.Left, m.Right); ok && (m.Op == "==" || m.Op == "!=") {
+		rule.Matches = append(rule.Matches, Match{Kind: MatchMark, Negate: m.Op == "!=", Values: []string{mark}, Raw: nftClip(raw)})
+		return nil
+	}
 	kind := nftMetaKey(m.Left)
 	neg := m.Op == "!="
 	if kind == "" || (m.Op != "==" && m.Op != "!=" && m.Op != "in") {
@@ -647,6 +656,35 @@ func nftMatch(rule *Rule, v, raw json.RawMessage) error {
 	}
 	rule.Matches = append(rule.Matches, out)
 	return nil
+}
+
+// nftMarkMatch reads "meta mark == value" and "meta mark & mask == value"
+// (iptables-nft's translation of -m mark --mark value/mask) as
+// "value/mask".
+func nftMarkMatch(left, right json.RawMessage) (string, bool) {
+	var value uint32
+	if json.Unmarshal(right, &value) != nil {
+		return "", false
+	}
+	isMark := func(raw json.RawMessage) bool {
+		var x struct {
+			Meta *struct {
+				Key string `json:"key"`
+			} `json:"meta"`
+		}
+		return json.Unmarshal(raw, &x) == nil && x.Meta != nil && x.Meta.Key == "mark"
+	}
+	if isMark(left) {
+		return fmt.Sprintf("%#x", value), true
+	}
+	var and struct {
+		And []json.RawMessage `json:"&"`
+	}
+	var mask uint32
+	if json.Unmarshal(left, &and) != nil || len(and.And) != 2 || !isMark(and.And[0]) || json.Unmarshal(and.And[1], &mask) != nil {
+		return "", false
+	}
+	return fmt.Sprintf("%#x/%#x", value, mask), true
 }
 
 // nftRightValues flattens the right side of a match: a scalar, a list
@@ -834,4 +872,66 @@ func (t *Table) mapNamed(name string) *NftMap {
 // IPv4-mapped probe address matches an IPv4 rule.
 func prefixContains(p netip.Prefix, a netip.Addr) bool {
 	return p.Contains(a.Unmap())
+}
+
+// netavarkTable is the table netavark's nftables firewall driver writes
+// (netavark ≥1.9 with firewall_driver=nftables; earlier ones write
+// iptables rules, which iptables-save shows).
+const netavarkTable = "netavark"
+
+// Netavark returns netavark's own nftables tables of an nft document in a
+// Ruleset of their own, or nil when there are none. They hold Podman's NAT
+// and forwarding on such a host, and iptables-save does not show them.
+func (rs *Ruleset) Netavark() *Ruleset {
+	var tables []*Table
+	for _, t := range rs.Tables {
+		if t.Name == netavarkTable && (t.Family == "inet" || t.Family == "ip" || t.Family == "ip6") {
+			tables = append(tables, t)
+		}
+	}
+	if len(tables) == 0 {
+		return nil
+	}
+	return &Ruleset{Source: rs.Source, Tables: tables}
+}
+
+// Merge returns one Ruleset of the tables of every non-nil ruleset given,
+// in order, as the kernel holds them side by side: iptables' tables and
+// native nftables tables each see the packet at their hooks, in priority
+// order. Rules keep their references (iptables-save line, nft JSON path);
+// Source joins the sources with "+". A single ruleset is returned as is.
+func Merge(sets ...*Ruleset) *Ruleset {
+	var nonNil []*Ruleset
+	for _, s := range sets {
+		if s != nil {
+			nonNil = append(nonNil, s)
+		}
+	}
+	switch len(nonNil) {
+	case 0:
+		return nil
+	case 1:
+		return nonNil[0]
+	}
+	out := &Ruleset{Tables: []*Table{}}
+	var sources []string
+	for _, s := range nonNil {
+		sources = append(sources, s.Source)
+		out.Tables = append(out.Tables, s.Tables...)
+		out.Problems = append(out.Problems, s.Problems...)
+		out.Truncated = out.Truncated || s.Truncated
+		if out.Family == "" {
+			out.Family = s.Family
+		} else if s.Family != "" && s.Family != out.Family {
+			out.Family = ""
+		}
+		for name, members := range s.IPSets {
+			if out.IPSets == nil {
+				out.IPSets = make(map[string][]netip.Prefix)
+			}
+			out.IPSets[name] = append(out.IPSets[name], members...)
+		}
+	}
+	out.Source = strings.Join(sources, "+")
+	return out
 }

@@ -124,15 +124,15 @@ func TestParseNftJSONUnknownKept(t *testing.T) {
 	doc := `{"nftables":[
 {"table":{"family":"inet","name":"f"}},
 {"chain":{"family":"inet","table":"f","name":"fwd","type":"filter","hook":"forward","prio":-10,"policy":"accept"}},
-{"rule":{"family":"inet","table":"f","chain":"fwd","handle":4,"expr":[{"match":{"op":"==","left":{"meta":{"key":"mark"}},"right":42}},{"drop":null}]}}
+{"rule":{"family":"inet","table":"f","chain":"fwd","handle":4,"expr":[{"match":{"op":"==","left":{"meta":{"key":"skuid"}},"right":42}},{"drop":null}]}}
 ]}`
 	rs, err := ParseNftJSON(strings.NewReader(doc))
 	if err != nil {
 		t.Fatal(err)
 	}
 	r := rs.Tables[0].Chains[0].Rules[0]
-	if len(r.Unknown) != 1 || !strings.Contains(r.Unknown[0], `"mark"`) {
-		t.Errorf("rule unknown = %q, want the meta mark expression", r.Unknown)
+	if len(r.Unknown) != 1 || !strings.Contains(r.Unknown[0], `"skuid"`) {
+		t.Errorf("rule unknown = %q, want the meta skuid expression", r.Unknown)
 	}
 	v := rs.ForwardVerdict("a", "b", netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.0.2"), "udp", 53)
 	if v.Verdict != "accept" || len(v.Uncertain) != 1 || v.Uncertain[0].Handle != 4 {
@@ -142,6 +142,8 @@ func TestParseNftJSONUnknownKept(t *testing.T) {
 
 func FuzzParseNftJSON(f *testing.F) {
 	files, _ := filepath.Glob(filepath.Join("testdata", "firewall", "*.json"))
+	podman, _ := filepath.Glob(filepath.Join("testdata", "podman", "*", "nft.json"))
+	files = append(files, podman...)
 	for _, name := range files {
 		b, err := os.ReadFile(name)
 		if err != nil {
@@ -161,9 +163,11 @@ func FuzzParseNftJSON(f *testing.F) {
 		}
 		rs.Masquerades()
 		rs.PublishedPorts()
+		Merge(rs, rs.Netavark())
 		rs.Forward()
 		for _, out := range []string{"x", "docker0", "eth0"} {
 			rs.Evaluate(Probe{In: "bridge1", Out: out, Src: netip.MustParseAddr("192.0.2.2"), Dst: netip.MustParseAddr("172.17.0.2"), Proto: "tcp", DPort: 80, DstLocal: true})
+			rs.SourceNAT(Probe{In: "bridge1", Out: out, Src: netip.MustParseAddr("192.0.2.2"), Dst: netip.MustParseAddr("198.18.0.9"), NoMark: true})
 		}
 	})
 }

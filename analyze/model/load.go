@@ -68,7 +68,27 @@ const (
 	MemberIPTables   = "host/firewall/iptables-save.txt"
 	MemberIP6Tables  = "host/firewall/ip6tables-save.txt"
 	MemberNft        = "host/firewall/nft.json"
+	// MemberVersion is the engine's answer to GET /version, which names the
+	// engine (Podman answers with a "Podman Engine" component).
+	MemberVersion = "docker/version.json"
+	// MemberPodmanNetworks is Podman's own GET /libpod/networks/json: the
+	// networks with their bridge (network_interface), which Podman's
+	// Docker-compatible answer in docker/networks.json does not carry.
+	MemberPodmanNetworks = "podman/networks.json"
+	// MemberPodmanInfo is Podman's GET /libpod/info (host.networkBackend:
+	// netavark or cni).
+	MemberPodmanInfo = "podman/info.json"
 )
+
+// The engines the model knows.
+const (
+	EngineDocker = "docker"
+	EnginePodman = "podman"
+)
+
+// maxVersionJSONBytes bounds docker/version.json and podman/info.json: a
+// few KiB in practice.
+const maxVersionJSONBytes = 1 << 20
 
 // Source is where the model reads the members of a bundle from: a verified
 // bundle (BundleSource), or members held in memory (MemSource, for tests,
@@ -761,7 +781,103 @@ func dockerTime(s string) time.Time {
 	return t.UTC()
 }
 
+// loadEngine names the engine from its version answer; a bundle without
+// it is taken as Docker's, as before engines were told apart.
+func (l *loader) loadEngine() {
+	l.h.Engine = EngineDocker
+	data, err := l.src.ReadMember(MemberVersion, maxVersionJSONBytes)
+	if err != nil {
+		return
+	}
+	var v struct {
+		Components []struct {
+			Name string `json:"Name"`
+		} `json:"Components"`
+	}
+	if json.Unmarshal(data, &v) != nil {
+		return
+	}
+	for _, c := range v.Components {
+		if strings.Contains(strings.ToLower(c.Name), "podman") {
+			l.h.Engine = EnginePodman
+		}
+	}
+	if l.h.Engine != EnginePodman {
+		return
+	}
+	if data, ok := l.read(MemberPodmanInfo, maxVersionJSONBytes, "Podman's network backend"); ok {
+		var info struct {
+			Host struct {
+				NetworkBackend string `json:"networkBackend"`
+			} `json:"host"`
+		}
+		if err := json.Unmarshal(data, &info); err != nil {
+			l.missing("%s: %v: Podman's network backend unknown", MemberPodmanInfo, err)
+		}
+		l.h.NetworkBackend = info.Host.NetworkBackend
+	}
+}
+
+type podmanNetworkDoc struct {
+	Name             string `json:"name"`
+	ID               string `json:"id"`
+	Driver           string `json:"driver"`
+	NetworkInterface string `json:"network_interface"`
+}
+
+// podmanBridges names the bridges of a Podman host's bridge networks: from
+// Podman's own network list, else the host's bridge that holds the
+// network's gateway address; a bridge neither names is listed as unknown,
+// never made up from the id as Docker's br-<id> would be.
+func (l *loader) podmanBridges() {
+	var docs []podmanNetworkDoc
+	if data, ok := l.read(MemberPodmanNetworks, maxDockerListJSONBytes, "Podman's network bridges"); ok {
+		if err := json.Unmarshal(data, &docs); err != nil {
+			l.missing("%s: %v: Podman's network bridges unknown", MemberPodmanNetworks, err)
+		}
+	}
+	for _, n := range l.h.Networks {
+		if n.Driver != "bridge" || n.Bridge != "" {
+			continue
+		}
+		for i, d := range docs {
+			if d.NetworkInterface != "" && ((d.ID != "" && d.ID == n.ID) || (d.ID == "" && d.Name == n.Name)) {
+				n.Bridge = d.NetworkInterface
+				ev := l.ev(MemberPodmanNetworks, JSONPointer(strconv.Itoa(i), "network_interface"))
+				n.BridgeEvidence = &ev
+			}
+		}
+		if n.Bridge == "" && l.h.HostNS != nil {
+			for _, link := range l.h.HostNS.Links {
+				if link.Kind != "bridge" {
+					continue
+				}
+				for _, a := range link.Addrs {
+					if slices.Contains(n.Gateways, a.Addr()) {
+						n.Bridge = link.Name
+						ev := link.AddrEvidence(a.Addr())
+						if len(ev) > 0 {
+							n.BridgeEvidence = &ev[0]
+						}
+					}
+				}
+			}
+		}
+		if n.Bridge == "" {
+			l.missing("network %q (Podman%s): its bridge is named neither by %s nor by a host bridge holding its gateway: paths through it unknown", n.Name, backendText(l.h.NetworkBackend), MemberPodmanNetworks)
+		}
+	}
+}
+
+func backendText(b string) string {
+	if b == "" {
+		return ""
+	}
+	return ", " + b
+}
+
 func (l *loader) loadDocker() {
+	l.loadEngine()
 	if data, ok := l.read(MemberNetworks, maxDockerListJSONBytes, "networks (subnets, bridges)"); ok {
 		docs, err := decodeNetworks(data)
 		if err != nil {
@@ -772,6 +888,9 @@ func (l *loader) loadDocker() {
 		}
 	}
 	sort.Slice(l.h.Networks, func(i, j int) bool { return l.h.Networks[i].Name < l.h.Networks[j].Name })
+	if l.h.Engine == EnginePodman {
+		l.podmanBridges()
+	}
 
 	var list []containerListDoc
 	if data, ok := l.read(MemberContainers, maxDockerListJSONBytes, "the list of containers"); ok {
@@ -822,6 +941,7 @@ func (l *loader) loadDocker() {
 		}
 		return a.ID < b.ID
 	})
+	l.joinEndpoints()
 	for _, n := range l.h.Networks {
 		for _, c := range l.h.Containers {
 			for _, ep := range c.Endpoints {
@@ -833,6 +953,34 @@ func (l *loader) loadDocker() {
 			}
 		}
 		sort.Strings(n.Containers)
+	}
+}
+
+// joinEndpoints gives each endpoint its network's id: Docker's inspect
+// names the network by id, Podman's by name (NetworkID is the name), and an
+// endpoint whose NetworkID is no network's id but exactly one network's name
+// is that network.
+func (l *loader) joinEndpoints() {
+	ids := map[string]bool{}
+	byName := map[string][]*Network{}
+	for _, n := range l.h.Networks {
+		ids[n.ID] = true
+		byName[n.Name] = append(byName[n.Name], n)
+	}
+	for _, c := range l.h.Containers {
+		for i := range c.Endpoints {
+			ep := &c.Endpoints[i]
+			ref := ep.NetworkID
+			if ref == "" {
+				ref = ep.Network
+			}
+			if ids[ref] {
+				continue
+			}
+			if ns := byName[ref]; len(ns) == 1 {
+				ep.NetworkID = ns[0].ID
+			}
+		}
 	}
 }
 
@@ -850,7 +998,7 @@ func (l *loader) network(i int, d networkDoc) *Network {
 	switch d.Driver {
 	case "bridge":
 		n.Bridge = d.Options["com.docker.network.bridge.name"]
-		if n.Bridge == "" && len(d.ID) >= 12 {
+		if n.Bridge == "" && len(d.ID) >= 12 && l.h.Engine != EnginePodman {
 			n.Bridge = "br-" + d.ID[:12]
 		}
 		if v, ok := d.Options["com.docker.network.bridge.enable_ip_masquerade"]; ok {
@@ -991,6 +1139,20 @@ func (l *loader) attachContainers() {
 				if p.PID == c.Pid && p.NetNS != 0 {
 					c.NetNS = p.NetNS
 				}
+			}
+		}
+	}
+	if h.Engine == EnginePodman && len(h.Processes) > 0 {
+		// The collector ties processes to containers by their cgroup; a
+		// running container with none tied is one whose cgroup it did not
+		// recognise.
+		tied := map[string]bool{}
+		for _, p := range h.Processes {
+			tied[p.ContainerID] = true
+		}
+		for _, c := range h.Containers {
+			if c.Running() && !tied[c.ID] {
+				l.missing("container %s (Podman): running, but no process in %s is tied to it: its processes and their sockets are not attributed", c.Name, MemberProcesses)
 			}
 		}
 	}
@@ -1211,10 +1373,23 @@ func (l *loader) loadFirewall() {
 			l.h.Nft = rs
 			// With Docker's nftables backend the rules that matter are in
 			// the nft document; iptables-save shows none of them.
+			e := l.ev(MemberNft, "")
+			l.h.NftEvidence = &e
 			if rs.Layout() == firewall.LayoutNftables {
-				e := l.ev(MemberNft, "")
 				l.h.Firewall4, l.h.Firewall4Evidence = rs, &e
 				l.h.Firewall6, l.h.Firewall6Evidence = rs, &e
+			} else if nv := rs.Netavark(); nv != nil {
+				// netavark's nftables driver: its tables see the packets
+				// beside iptables' (or alone); each rule cites its member
+				// by its reference (line or JSON path).
+				l.h.Firewall4 = firewall.Merge(l.h.Firewall4, nv)
+				l.h.Firewall6 = firewall.Merge(l.h.Firewall6, nv)
+				if l.h.Firewall4Evidence == nil {
+					l.h.Firewall4Evidence = &e
+				}
+				if l.h.Firewall6Evidence == nil {
+					l.h.Firewall6Evidence = &e
+				}
 			}
 		default:
 			l.missing("%s: %v", MemberNft, err)

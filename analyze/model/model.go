@@ -71,8 +71,9 @@ type Host struct {
 
 	// Firewall4 and Firewall6 are the rulesets that decide NAT and
 	// forwarding: iptables-save (or ip6tables-save) unless the engine uses
-	// the nftables backend, in which case the nft document. Nft is the nft
-	// document as parsed, when present.
+	// the nftables backend, in which case the nft document; netavark's own
+	// nftables tables are merged into them. Nft is the nft document as
+	// parsed, when present.
 	Firewall4 *firewall.Ruleset `json:"-"`
 	Firewall6 *firewall.Ruleset `json:"-"`
 	Nft       *firewall.Ruleset `json:"-"`
@@ -80,7 +81,16 @@ type Host struct {
 	// from.
 	Firewall4Evidence *Evidence `json:"-"`
 	Firewall6Evidence *Evidence `json:"-"`
+	// NftEvidence cites host/firewall/nft.json, which rules from an nft
+	// table merged into Firewall4 or Firewall6 (netavark's) come from.
+	NftEvidence *Evidence `json:"-"`
 
+	// Engine is the container engine the bundle was collected from,
+	// EngineDocker or EnginePodman, by its version answer.
+	Engine string `json:"engine,omitempty"`
+	// NetworkBackend is Podman's network backend (netavark, cni), when the
+	// bundle says.
+	NetworkBackend string `json:"network_backend,omitempty"`
 	// Missing lists what the bundle lacks and what is unknown because of it.
 	Missing []string `json:"missing,omitempty"`
 	// ReadErrors are the members that are in the bundle but could not be
@@ -206,8 +216,12 @@ type Network struct {
 	Gateways []netip.Addr   `json:"gateways"`
 	// Bridge is the host bridge of a bridge network: the
 	// com.docker.network.bridge.name option, or br- and the first 12
-	// characters of the id.
+	// characters of the id; on Podman, the network's network_interface
+	// (podman1, cni-podman1) or the host bridge holding its gateway, and
+	// empty when neither names it.
 	Bridge string `json:"bridge,omitempty"`
+	// BridgeEvidence cites where a Podman network's bridge name comes from.
+	BridgeEvidence *Evidence `json:"bridge_evidence,omitempty"`
 	// Parent is the host NIC of a macvlan or ipvlan network.
 	Parent     string   `json:"parent,omitempty"`
 	Internal   bool     `json:"internal"`

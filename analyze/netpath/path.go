@@ -347,7 +347,7 @@ func (h host) hostForward(p *Path, inBridge string, src netip.Addr, br *model.Li
 		if v.DecidedBy != nil {
 			fh.Text += " by " + quoteRule(*v.DecidedBy)
 			fh.Counters = v.DecidedBy.Counters
-			fh.Evidence = append(fh.Evidence, ruleEvidence(fwEv, *v.DecidedBy))
+			fh.Evidence = append(fh.Evidence, h.ruleEvidence(fwEv, *v.DecidedBy))
 		} else {
 			fh.Text += " (no rule decided: the chains' default)"
 		}
@@ -363,13 +363,14 @@ func (h host) hostForward(p *Path, inBridge string, src netip.Addr, br *model.Li
 	}
 	final := src
 	if rs != nil {
-		nr, uncertain := rs.SourceNAT(src, p.Dst, rc.route.Dev, p.Proto, p.DPort)
-		for _, u := range uncertain {
+		nat := rs.SourceNAT(firewall.Probe{In: inBridge, Out: rc.route.Dev, Src: src, Dst: p.Dst, Proto: p.Proto, DPort: p.DPort, NoMark: true})
+		nr := nat.Rule
+		for _, u := range nat.Uncertain {
 			p.Notes = append(p.Notes, "NAT rule not evaluated (taken as not matching): "+u.Raw)
 		}
 		if nr != nil {
 			ref := nr.Ref()
-			nh := Hop{Kind: HopNAT, Counters: ref.Counters, Evidence: []model.Evidence{ruleEvidence(fwEv, ref)}}
+			nh := Hop{Kind: HopNAT, Counters: ref.Counters, Evidence: []model.Evidence{h.ruleEvidence(fwEv, ref)}}
 			switch nr.Target.Name {
 			case "SNAT":
 				to, _, _ := strings.Cut(nr.Target.ToSource, ":")
@@ -676,7 +677,7 @@ func (h host) inbound(containerRef string, pb model.PortBinding) (*Path, error) 
 		}
 		p.hop(Hop{Kind: HopDNAT, Addr: ep.IP, Counters: d.Ref.Counters,
 			Text:     fmt.Sprintf("nat %s %s%s: destination becomes %s", d.Ref.Chain, quoteRule(d.Ref), counterText(d.Ref.Counters), d.ToDestination),
-			Evidence: []model.Evidence{ruleEvidence(fwEv, d.Ref)}})
+			Evidence: []model.Evidence{h.ruleEvidence(fwEv, d.Ref)}})
 		break
 	}
 	if len(p.Hops) < 2 {
@@ -693,7 +694,7 @@ func (h host) inbound(containerRef string, pb model.PortBinding) (*Path, error) 
 	if v.DecidedBy != nil {
 		fh.Text += " by " + quoteRule(*v.DecidedBy)
 		fh.Counters = v.DecidedBy.Counters
-		fh.Evidence = []model.Evidence{ruleEvidence(fwEv, *v.DecidedBy)}
+		fh.Evidence = []model.Evidence{h.ruleEvidence(fwEv, *v.DecidedBy)}
 	}
 	p.hop(fh)
 	br := host.LinkByName(n.Bridge)
@@ -715,7 +716,11 @@ func linkIndex(l *model.Link) int {
 	return l.Index
 }
 
-func ruleEvidence(member *model.Evidence, ref firewall.RuleRef) model.Evidence {
+func (h host) ruleEvidence(member *model.Evidence, ref firewall.RuleRef) model.Evidence {
+	if ref.Line == 0 && ref.Path != "" && h.NftEvidence != nil {
+		// A rule of an nft table merged beside iptables' (netavark's).
+		member = h.NftEvidence
+	}
 	e := model.Evidence{Text: ref.Raw}
 	if member != nil {
 		e.Member, e.SHA256 = member.Member, member.SHA256
