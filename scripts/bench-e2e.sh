@@ -74,15 +74,15 @@ for size in $SIZES; do
 	"$work/gencapture" -size "$size" -flows "$FLOWS" -out "$x"
 	cat "$x" >/dev/null # warm the page cache: time the programs, not the disk
 	# The container's address, for tshark's filter: the same selection.
-	dc analyze "$bundle" --json "$work/demo.json" >/dev/null 2>&1 || true
+	dc analyze "$bundle" --json="$work/demo.json" >/dev/null 2>&1 || true
 	addr=$(python3 -c 'import json,sys; print(next(c for c in json.load(open(sys.argv[1]))["containers"] if c["name"] == sys.argv[2])["endpoints"][0]["ip"])' "$work/demo.json" "$container")
 	: >"$work/times"
 	for i in $(seq "$ROUNDS"); do
 		tshark=$((i <= TSHARK_ROUNDS))
-		run analyze dc analyze "$bundle" --pcap "$x" --json "$work/a.json"
+		run analyze dc analyze "$bundle" --pcap "$x" --json="$work/a.json"
 		run sha256 "$work/sha256" "$x"
 		[ "$tshark" = 0 ] || run conv tshark -n -r "$x" -q -z conv,ip
-		run flows dc flows "$bundle" --pcap "$x" --csv "$work/f.csv"
+		run flows dc flows "$bundle" --pcap "$x" --csv="$work/f.csv"
 		[ "$tshark" = 0 ] || run fields tshark -n -r "$x" -T fields -e frame.time_epoch -e ip.proto -e ip.src -e ip.dst -e tcp.srcport -e tcp.dstport -e udp.srcport -e udp.dstport -e frame.len
 		run extract dc extract "$bundle" --pcap "$x" --container "$container" -o "$work/e.pcapng"
 		[ "$tshark" = 0 ] || run filter tshark -n -r "$x" -Y "ip.addr==$addr" -w "$work/t.pcapng"
@@ -125,7 +125,7 @@ if [ "${SIZE10G:-0}" = 1 ]; then
 	x=$work/x-10GB.pcapng
 	"$work/gencapture" -size 10GB -flows 1000000 -out "$x"
 	: >"$work/times"
-	run analyze dc analyze "$bundle" --pcap "$x" --json "$work/a.json"
+	run analyze dc analyze "$bundle" --pcap "$x" --json="$work/a.json"
 	bound=$(grep -o 'flow table bound of [0-9]* flows reached[^"]*' "$work/a.json" | head -1 || true)
 	read -r _ wall rss _ <"$work/times"
 	echo "== 10GB capture, 1M flows: analyze --json ${wall} s, peak RSS $((rss / 1024)) MiB (target < 300 MiB); flow bound: ${bound:-not reached}"

@@ -31,5 +31,5 @@ ok_or_gaps dockcase verify --allowed-signers "$demo/allowed_signers" "$demo/demo
 c2=$(awk '$1 == "C2" {print $2}' "$demo/scenario.txt")
 domain=$(awk '$1 == "C2" {print $6}' "$demo/scenario.txt")
 ok_or_gaps dockcase analyze --allowed-signers "$demo/allowed_signers" --to "$c2" --ioc "$c2" --ioc "$domain" \
-    --force --json demo-report.json --html demo-report.html --md demo-report.md "$demo/demo.tar.zst"
+    --force --json=demo-report.json --html demo-report.html --md demo-report.md "$demo/demo.tar.zst"
 echo "demo: wrote demo-report.html (open it in a browser), demo-report.md and demo-report.json"
