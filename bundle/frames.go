@@ -43,7 +43,14 @@ type frameJob struct {
 	in  []byte
 	out []byte
 	ok  chan struct{}
+	// written, when not nil, is closed once out is written: in is then
+	// the caller's, borrowed, rather than a pooled copy.
+	written chan struct{}
 }
+
+// borrowBytes is the smallest write whose frames are cut from the caller's
+// bytes rather than copied: a chunk of a long member, handed over whole.
+const borrowBytes = 1 << 20
 
 // newFrameWriter returns a frameWriter to out. sum, when not nil, is a
 // running SHA-256 of exactly the bytes out receives, kept by the caller (the
@@ -73,12 +80,28 @@ func newFrameWriter(out io.Writer, level zstd.EncoderLevel, sum hash.Hash) (*fra
 	return fw, nil
 }
 
-// Write buffers p and hands each full frame to a compressor.
+// Write buffers p and hands each full frame to a compressor. The frames of
+// a write of at least borrowBytes are p's own bytes, not a copy: Write then
+// returns once they are compressed and written, since the caller may reuse
+// p. What is buffered before goes first, as a frame of its own.
 func (fw *frameWriter) Write(p []byte) (int, error) {
 	if err := fw.error(); err != nil {
 		return 0, err
 	}
 	n := len(p)
+	if len(p) >= borrowBytes {
+		if len(fw.buf) > 0 {
+			fw.submit()
+		}
+		var written chan struct{}
+		for len(p) >= borrowBytes {
+			k := min(len(p), frameBytes)
+			written = make(chan struct{})
+			fw.start(&frameJob{in: p[:k], ok: make(chan struct{}), written: written})
+			p = p[k:]
+		}
+		<-written
+	}
 	for len(p) > 0 {
 		if fw.buf == nil {
 			fw.buf = fw.pool.Get().([]byte)[:0]
@@ -93,9 +116,14 @@ func (fw *frameWriter) Write(p []byte) (int, error) {
 	return n, nil
 }
 
+// submit hands the buffered frame to a compressor.
 func (fw *frameWriter) submit() {
-	job := &frameJob{in: fw.buf, ok: make(chan struct{})}
+	fw.start(&frameJob{in: fw.buf, ok: make(chan struct{})})
 	fw.buf = nil
+}
+
+// start compresses job on a free worker and queues it for the writer.
+func (fw *frameWriter) start(job *frameJob) {
 	fw.sem <- struct{}{}
 	go func() {
 		job.out = fw.encode(job.in, fw.outs.Get().([]byte)[:0])
@@ -217,7 +245,11 @@ func (fw *frameWriter) writeOut(jobs <-chan *frameJob) {
 				fw.setError(err)
 			}
 		}
-		fw.pool.Put(job.in[:0])
+		if job.written != nil {
+			close(job.written)
+		} else {
+			fw.pool.Put(job.in[:0])
+		}
 		fw.outs.Put(job.out[:0])
 	}
 }
