@@ -58,8 +58,10 @@ const borrowBytes = 1 << 20
 // from it, and the frames are not hashed a second time.
 func newFrameWriter(out io.Writer, level zstd.EncoderLevel, sum hash.Hash) (*frameWriter, error) {
 	workers := runtime.GOMAXPROCS(0)
+	// No XXH64 content checksum: the SHA-256s of the members and of the
+	// frames cover every byte already.
 	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(level), zstd.WithEncoderConcurrency(workers),
-		zstd.WithWindowSize(frameBytes))
+		zstd.WithWindowSize(frameBytes), zstd.WithEncoderCRC(false))
 	if err != nil {
 		return nil, err
 	}
@@ -197,15 +199,27 @@ func incompressible(b []byte) bool {
 			hist[c]++
 		}
 	}
-	const n = rawSamples * rawSampleBytes
-	var bits float64
+	// The sample's entropy in bits is n·log2(n) - Σ c·log2(c) over the
+	// histogram's counts c.
+	t := clog2()
+	bits := t[rawSampleCount]
 	for _, c := range hist {
-		if c > 0 {
-			bits -= float64(c) * math.Log2(float64(c)/n)
-		}
+		bits -= t[c]
 	}
-	return bits/n > rawEntropyBits
+	return bits/rawSampleCount > rawEntropyBits
 }
+
+const rawSampleCount = rawSamples * rawSampleBytes
+
+// clog2 is the table of c·log2(c) for every count a histogram bin of a
+// sample can hold.
+var clog2 = sync.OnceValue(func() *[rawSampleCount + 1]float64 {
+	var t [rawSampleCount + 1]float64
+	for c := 1; c <= rawSampleCount; c++ {
+		t[c] = float64(c) * math.Log2(float64(c))
+	}
+	return &t
+})
 
 // appendRawFrame appends p to dst as a zstd frame of raw blocks: the frame
 // header (single segment, a 4-byte content size, no checksum: the bundle's
