@@ -13,6 +13,10 @@
 #	LOADS=64        only the 64-byte load (or 1400)
 #	TOOLS="pcapng tcpdump"   only these capturers (bundle, pcapng, tcpdump)
 #	PROFILE=DIR     write dockcase's CPU profiles to DIR/<mode>-<size>.pprof
+#	RATES="89286 178571"   run each load at these packet rates instead of
+#	                its own (200,000 pkt/s of 64-byte frames, 1 Gbit/s of
+#	                1400-byte ones) and print, per capturer, the highest
+#	                rate the generator reached without a kernel drop
 #
 # Each row also shows the generator's CPU (which includes the veth's
 # receive path and the kernel's copy into the capture's ring), the CPU the
@@ -105,6 +109,7 @@ import json, re, sys
 res, gen, h0, h1, hz = sys.argv[1:]
 r = json.loads(open(res).read())
 r["gen_cpu_s"] = float(re.search(r"cpu ([0-9.]+)s", open(gen).read()).group(1))
+r["gen_pps"] = float(re.search(r"= ([0-9]+) pkt/s", open(gen).read()).group(1))
 a, b = [list(map(int, h.split()[1:9])) for h in (h0, h1)]
 d = [y - x for x, y in zip(a, b)]
 idle, busy = d[3] + d[4], d[0] + d[1] + d[2] + d[5] + d[6] + d[7]
@@ -144,15 +149,43 @@ EOF
 }
 
 declare -A pps=([64]=200000 [1400]=89286) # 1400 B × 8 × 89,286/s = 1 Gbit/s
+: >"$work/sweep"
 for size in $LOADS; do
-	res="$work/results-$size"
-	: >"$res"
-	echo "-- load: $size-byte frames at ${pps[$size]} pkt/s for ${DUR}s"
-	for t in $TOOLS; do
-		case $t in
-		tcpdump) run tcpdump - "$size" "${pps[$size]}" "$res" ;;
-		*) run dockcase "$t" "$size" "${pps[$size]}" "$res" ;;
-		esac
+	for rate in ${RATES:-${pps[$size]}}; do
+		res="$work/results-$size-$rate"
+		: >"$res"
+		echo "-- load: $size-byte frames at $rate pkt/s for ${DUR}s"
+		for t in $TOOLS; do
+			case $t in
+			tcpdump) run tcpdump - "$size" "$rate" "$res" ;;
+			*) run dockcase "$t" "$size" "$rate" "$res" ;;
+			esac
+		done
+		summary "$size-byte frames at $rate pkt/s for ${DUR}s" "$res"
+		sed "s/^{/{\"size\": $size, \"pps\": $rate, /" "$res" >>"$work/sweep"
 	done
-	summary "$size-byte frames at ${pps[$size]} pkt/s for ${DUR}s" "$res"
 done
+if [ -n "${RATES:-}" ]; then
+	# The rate a capturer kept up with is what the generator reached, which
+	# on a loaded host may be below what it was asked for.
+	python3 - "$work/sweep" <<'EOF'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
+print("== highest rate without kernel drops (the generator's rate)")
+for size in sorted({r["size"] for r in rows}):
+    for tool in dict.fromkeys(r["tool"] for r in rows):
+        mine = [r for r in rows if r["size"] == size and r["tool"] == tool]
+        ok = [r for r in mine if r["kernel_dropped"] == 0]
+        drops = [r for r in mine if r["kernel_dropped"] > 0]
+        best = max(ok, key=lambda r: r["gen_pps"], default=None)
+        line = f"{size}-byte {tool:<16}"
+        if best:
+            line += f" {best['gen_pps']:>9.0f} pkt/s ({best['gen_pps'] * size * 8 / 1e9:.2f} Gbit/s)"
+        else:
+            line += " none"
+        if drops:
+            d = min(drops, key=lambda r: r["gen_pps"])
+            line += f"; dropped {d['kernel_dropped']} of {d['kernel_received']} at {d['gen_pps']:.0f} pkt/s"
+        print(line)
+EOF
+fi
