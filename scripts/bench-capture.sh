@@ -17,6 +17,10 @@
 #	                its own (200,000 pkt/s of 64-byte frames, 1 Gbit/s of
 #	                1400-byte ones) and print, per capturer, the highest
 #	                rate the generator reached without a kernel drop
+#	SNAPSHOT=50     start 50 idle containers on the default bridge and run
+#	                `dockcase collect --capture 0 --no-images` over and over
+#	                while each capturer runs, as a collection's snapshot
+#	                competes with its capture (the row says how many ran)
 #
 # Each row also shows the generator's CPU (which includes the veth's
 # receive path and the kernel's copy into the capture's ring), the CPU the
@@ -41,7 +45,20 @@ cleanup() {
 	fi
 	ip netns del "$GEN" 2>/dev/null || true
 	ip netns del "$SINK" 2>/dev/null || true
+	snapshot_cleanup
 	rm -rf "$work"
+}
+snap_pid=
+snapshot_cleanup() {
+	if [ -n "$snap_pid" ]; then
+		kill "$snap_pid" 2>/dev/null || true
+		wait "$snap_pid" 2>/dev/null || true
+		snap_pid=
+	fi
+	if [ -n "${SNAPSHOT:-}" ]; then
+		docker ps -aq --filter name=dcq-snap- | xargs -r docker rm -f >/dev/null 2>&1 || true
+		docker rmi dcq-bench-idle:latest >/dev/null 2>&1 || true
+	fi
 }
 trap cleanup EXIT
 for ns in "$GEN" "$SINK"; do
@@ -51,6 +68,28 @@ for ns in "$GEN" "$SINK"; do
 	fi
 done
 go build -o "$work/capturebench" ./scripts/bench/capturebench
+if [ -n "${SNAPSHOT:-}" ]; then
+	go build -o "$work/dockcase" ./cmd/dockcase
+	# No registry: the image is a static capturebench binary alone.
+	mkdir "$work/image"
+	CGO_ENABLED=0 go build -o "$work/image/capturebench" ./scripts/bench/capturebench
+	tar -C "$work/image" -c capturebench | docker import -q - dcq-bench-idle:latest >/dev/null
+	for i in $(seq -w 1 "$SNAPSHOT"); do
+		docker run -d -q --name "dcq-snap-$i" --network bridge dcq-bench-idle:latest /capturebench idle >/dev/null
+	done
+	echo "snapshot: $SNAPSHOT containers running, dockcase collect --capture 0 --no-images in a loop during each capture"
+fi
+# snapshots runs collections one after the other until killed, counting them.
+snapshots() {
+	local n=0
+	trap 'echo "$n" >"$work/snaps"; exit 0' TERM
+	while :; do
+		"$work/dockcase" collect --case BENCHSNAP --capture 0 --no-images --out "$work/snap.tar.zst" >/dev/null 2>&1 || true
+		rm -f "$work/snap.tar.zst" "$work"/snap.tar.zst.*
+		n=$((n + 1))
+		echo "$n" >"$work/snaps"
+	done
+}
 
 ip netns add "$GEN"
 ip netns add "$SINK"
@@ -83,6 +122,11 @@ run() { # tool mode size pps results-file
 	local tool=$1 mode=$2 size=$3 pps=$4 res=$5 out="$work/out"
 	rm -f "$out"
 	local host0 host1
+	if [ -n "${SNAPSHOT:-}" ]; then
+		echo 0 >"$work/snaps"
+		snapshots &
+		snap_pid=$!
+	fi
 	host0=$(head -1 /proc/stat)
 	if [ "$tool" = tcpdump ]; then
 		ip netns exec "$SINK" "$work/capturebench" tcpdump -iface "$SIF" -dur "$((DUR + 2))s" -out "$out" >"$work/res" &
@@ -101,6 +145,12 @@ run() { # tool mode size pps results-file
 	cap_pid=
 	host1=$(head -1 /proc/stat)
 	cat "$work/gen"
+	if [ -n "$snap_pid" ]; then
+		kill "$snap_pid" 2>/dev/null || true
+		wait "$snap_pid" 2>/dev/null || true
+		snap_pid=
+		echo "snapshots meanwhile: $(cat "$work/snaps") finished"
+	fi
 	# The capturer's line, with the generator's CPU and what the rest of
 	# the host did meanwhile (other processes, ksoftirqd): CPU others took
 	# is CPU the capturer could not have.

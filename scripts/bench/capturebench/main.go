@@ -6,6 +6,7 @@
 //	capturebench gen -dst 198.18.250.2:9 -size 64 -pps 200000 -dur 30s
 //	capturebench dockcase -iface dcqs0 -dur 32s -out FILE [-mode bundle|pcapng]
 //	capturebench tcpdump -iface dcqs0 -dur 32s -out FILE
+//	capturebench idle   (a container's process for SNAPSHOT=N: it sleeps)
 package main
 
 import (
@@ -56,6 +57,8 @@ func main() {
 		err = captureDockcase(os.Args[2:])
 	case "tcpdump":
 		err = captureTcpdump(os.Args[2:])
+	case "idle":
+		select {}
 	default:
 		err = fmt.Errorf("unknown command %q", os.Args[1])
 	}
