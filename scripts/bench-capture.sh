@@ -73,11 +73,11 @@ if [ -n "${SNAPSHOT:-}" ]; then
 	# No registry: the image is a static capturebench binary alone.
 	mkdir "$work/image"
 	CGO_ENABLED=0 go build -o "$work/image/capturebench" ./scripts/bench/capturebench
-	tar -C "$work/image" -c capturebench | docker import -q - dcq-bench-idle:latest >/dev/null
+	tar -C "$work/image" -c capturebench | docker import - dcq-bench-idle:latest >/dev/null
 	for i in $(seq -w 1 "$SNAPSHOT"); do
 		docker run -d -q --name "dcq-snap-$i" --network bridge dcq-bench-idle:latest /capturebench idle >/dev/null
 	done
-	echo "snapshot: $SNAPSHOT containers running, dockcase collect --capture 0 --no-images in a loop during each capture"
+	echo "snapshot: $(docker ps -q --filter name=dcq-snap- | wc -l) containers running, dockcase collect --capture 0 --no-images in a loop during each capture"
 fi
 # snapshots runs collections one after the other until killed, counting them.
 snapshots() {

@@ -58,7 +58,9 @@ func main() {
 	case "tcpdump":
 		err = captureTcpdump(os.Args[2:])
 	case "idle":
-		select {}
+		for {
+			time.Sleep(time.Hour)
+		}
 	default:
 		err = fmt.Errorf("unknown command %q", os.Args[1])
 	}
