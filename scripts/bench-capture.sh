@@ -79,12 +79,16 @@ if [ -n "${SNAPSHOT:-}" ]; then
 	done
 	echo "snapshot: $(docker ps -q --filter name=dcq-snap- | wc -l) containers running, dockcase collect --capture 0 --no-images in a loop during each capture"
 fi
-# snapshots runs collections one after the other until killed, counting them.
+# snapshots runs collections one after the other until killed, counting
+# those that finished; the one under way is interrupted by its PID.
 snapshots() {
-	local n=0
-	trap 'echo "$n" >"$work/snaps"; exit 0' TERM
+	local n=0 pid=
+	trap 'if [ -n "$pid" ]; then kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; fi; exit 0' TERM
 	while :; do
-		"$work/dockcase" collect --case BENCHSNAP --capture 0 --no-images --out "$work/snap.tar.zst" >/dev/null 2>&1 || true
+		"$work/dockcase" collect --case BENCHSNAP --capture 0 --no-images --out "$work/snap.tar.zst" >/dev/null 2>&1 &
+		pid=$!
+		wait "$pid" || true
+		pid=
 		rm -f "$work/snap.tar.zst" "$work"/snap.tar.zst.*
 		n=$((n + 1))
 		echo "$n" >"$work/snaps"
