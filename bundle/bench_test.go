@@ -10,7 +10,8 @@ import (
 	"time"
 )
 
-// benchInputs are 256 MiB of log-like text and of random bytes.
+// benchInputs are 256 MiB of log-like text, of random bytes, and of
+// captures of 1400-byte frames with encrypted payloads and of 64-byte ones.
 func benchInputs(b *testing.B) map[string][]byte {
 	const size = 256 << 20
 	rng := mrand.New(mrand.NewPCG(1, 2))
@@ -21,7 +22,8 @@ func benchInputs(b *testing.B) map[string][]byte {
 	}
 	random := make([]byte, size)
 	rand.Read(random)
-	return map[string][]byte{"text": text[:size], "random": random}
+	return map[string][]byte{"text": text[:size], "random": random,
+		"capture1400": captureLike(size, 1400), "capture64": captureLike(size, 64)}
 }
 
 // BenchmarkWrite streams one large member through the writer; see

@@ -1,6 +1,8 @@
 // Package bundle writes, reads and verifies dockcase evidence bundles.
 //
-// This comment is the format specification, version 1.
+// This comment is the format specification, version 2. Version 1 differs
+// only in the SHA-256 that manifest.json gives a member written in chunks
+// (see Members); readers verify both.
 //
 // # Container
 //
@@ -17,6 +19,18 @@
 // 0x184D2A5D, 32 bytes of content) holding the SHA-256 of the frames before
 // it. Decoders pass over skippable frames; a reader checks the digest, since
 // zstd leaves bits whose change does not alter what the stream decodes to.
+// Unencrypted, the digest is the running SHA-256 of the file itself (which
+// the custody log's first line carries), read before the trailer is
+// written: it costs no pass of its own.
+//
+// The writer judges each 128 KiB block of a frame's input by the byte
+// histogram of a 4 KiB sample: a block whose sample has more than 7.5 bits
+// of entropy a byte (random or encrypted data, compressed files) is not
+// compressed. Each run of consecutive blocks judged alike is one frame: a
+// compressed frame, or a frame of raw blocks (zstd's Block_Type 0), which
+// every decoder reads as it reads the others. A frame of raw blocks has the
+// header byte 0xA0 (single segment, a 4-byte Frame_Content_Size, no content
+// checksum) and blocks of at most 128 KiB.
 //
 // Every member lives under one top-level folder, the bundle's root, named
 // dockcase-<host>-<UTC start time as 20060102T150405Z>, where <host> keeps
@@ -25,10 +39,12 @@
 //
 // # Members
 //
-// The first member is BUNDLE: the line "dockcase-bundle/v1", then one JSON
+// The first member is BUNDLE: the line "dockcase-bundle/v2" (or
+// "dockcase-bundle/v1" in a bundle written before version 2), then one JSON
 // object (the case metadata: case id, examiner, host name, collector version,
 // start time in UTC). A reader that meets another major version stops with a
-// *VersionError before reading further.
+// *VersionError before reading further. manifest.json's format is the same
+// line.
 //
 // Evidence members follow, in the order they were collected, with slash
 // separated local paths (host/clock.json, docker/containers/<id>/inspect.json,
@@ -126,13 +142,26 @@
 // still carries each entry's exact size. The reader reassembles chunks into
 // the logical member transparently.
 //
+// The SHA-256 that manifest.json gives a chunked member is, from version 2
+// on, that of its chunk list: its chunks' lines in MANIFEST.sha256's format
+// ("<64 hex>  <path>\n"), in order. Every byte of the member is then hashed
+// once, by its chunk's SHA-256, and the list binds the chunks in order as
+// a hash of the reassembled stream did: changing, dropping or reordering a
+// chunk changes a chunk's hash or the list's. In the extracted bundle
+//
+//	grep -E '  capture/capture\.pcapng\.[0-9]{3,}$' MANIFEST.sha256 | sha256sum
+//
+// prints it for capture/capture.pcapng (ChunkListSHA256). In version 1 it
+// is the SHA-256 of the reassembled stream. An unchunked member's SHA-256
+// is that of its bytes in both.
+//
 // The last members, in this order:
 //
 //   - custody.jsonl: one JSON object a line per collection step (name, start
 //     and end time in UTC, what was called, status or error, the members it
 //     produced).
 //   - manifest.json: the logical members (see Manifest): path, size, SHA-256
-//     of the whole member, time written, the step that produced it, its
+//     of the whole member (of its chunk list when chunked), time written, the step that produced it, its
 //     source (API call, file or command with argv), and its chunks; whether
 //     the collection is complete and what it could not get.
 //   - MANIFEST.sha256: sha256sum's format ("<64 hex>  <path>\n"), paths
@@ -148,9 +177,9 @@
 // A bundle is intact when the signature over MANIFEST.sha256 verifies with
 // signer.pub (and, when the verifier names trusted signers, signer.pub is one
 // of them), every physical member has the size and SHA-256 that
-// MANIFEST.sha256 and manifest.json give, each chunked member's reassembled
-// stream has the SHA-256 manifest.json gives, and no member is missing or
-// extra. Reader verifies in one streaming pass: it hashes members as they
+// MANIFEST.sha256 and manifest.json give, each chunked member's chunks are
+// in order and their list has the SHA-256 manifest.json gives (in version 1:
+// the reassembled stream has it), and no member is missing or extra. Reader verifies in one streaming pass: it hashes members as they
 // pass and decides when the trailer arrives; nothing is handed to a caller
 // for interpretation before the whole bundle has verified.
 //

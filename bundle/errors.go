@@ -65,7 +65,7 @@ type VersionError struct {
 }
 
 func (e *VersionError) Error() string {
-	return fmt.Sprintf("bundle version %q is not supported (this dockcase reads %s)", e.Version, Magic)
+	return fmt.Sprintf("bundle version %q is not supported (this dockcase reads %s and %s)", e.Version, Magic, MagicV1)
 }
 
 // IsIntegrity reports whether err means the bundle failed verification:

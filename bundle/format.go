@@ -3,6 +3,7 @@ package bundle
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -12,11 +13,14 @@ import (
 	"time"
 )
 
-// Magic is the first line of the BUNDLE member; its suffix is the major version.
+// Magic is the first line of the BUNDLE member that the Writer writes; its
+// suffix is the major version. MagicV1 is the version before, which readers
+// still verify: it differs only in what a chunked member's sha256 is (see
+// Member.SHA256).
 const (
-	Magic        = "dockcase-bundle/v1"
-	magicPrefix  = "dockcase-bundle/v"
-	majorVersion = "1"
+	Magic       = "dockcase-bundle/v2"
+	MagicV1     = "dockcase-bundle/v1"
+	magicPrefix = "dockcase-bundle/v"
 )
 
 // Names of the fixed members, relative to the bundle root.
@@ -83,21 +87,22 @@ func marshalHeader(m Meta) ([]byte, error) {
 	return append([]byte(Magic+"\n"), append(b, '\n')...), nil
 }
 
-// parseHeader reads the BUNDLE member.
-func parseHeader(b []byte) (Meta, error) {
+// parseHeader reads the BUNDLE member and returns its metadata and magic
+// (Magic or MagicV1).
+func parseHeader(b []byte) (Meta, string, error) {
 	line, rest, _ := bytes.Cut(b, []byte("\n"))
 	magic := strings.TrimRight(string(line), "\r")
 	if !strings.HasPrefix(magic, magicPrefix) {
-		return Meta{}, &FormatError{Member: HeaderName, Reason: fmt.Sprintf("first line %q is not a dockcase bundle magic", truncate(magic, 64))}
+		return Meta{}, "", &FormatError{Member: HeaderName, Reason: fmt.Sprintf("first line %q is not a dockcase bundle magic", truncate(magic, 64))}
 	}
-	if v := strings.TrimPrefix(magic, magicPrefix); v != majorVersion {
-		return Meta{}, &VersionError{Version: truncate(magic, 64)}
+	if magic != Magic && magic != MagicV1 {
+		return Meta{}, "", &VersionError{Version: truncate(magic, 64)}
 	}
 	var m Meta
 	if err := json.Unmarshal(rest, &m); err != nil {
-		return Meta{}, &FormatError{Member: HeaderName, Reason: "case metadata is not JSON", Err: err}
+		return Meta{}, "", &FormatError{Member: HeaderName, Reason: "case metadata is not JSON", Err: err}
 	}
-	return m, nil
+	return m, magic, nil
 }
 
 // Source says where a member's bytes came from.
@@ -116,8 +121,13 @@ type Chunk struct {
 
 // Member describes one logical member in manifest.json.
 type Member struct {
-	Path    string    `json:"path"`
-	Size    int64     `json:"size"`
+	Path string `json:"path"`
+	Size int64  `json:"size"`
+	// SHA256 is the SHA-256 of the member's bytes. For a member written
+	// in chunks it is, from version 2 on, the SHA-256 of its chunk list
+	// (ChunkListSHA256): each chunk's bytes are hashed once, for
+	// MANIFEST.sha256, and the list binds them in order as strongly as a
+	// hash of the reassembled stream, which version 1 gave.
 	SHA256  string    `json:"sha256"`
 	Written time.Time `json:"written"`
 	Step    string    `json:"step,omitempty"`
@@ -125,6 +135,21 @@ type Member struct {
 	Chunks  []Chunk   `json:"chunks,omitempty"`
 	// Note says what a reader should know, e.g. that a log was truncated.
 	Note string `json:"note,omitempty"`
+}
+
+// ChunkListSHA256 returns the SHA-256 of a chunked member's chunk list:
+// of its chunks' lines in MANIFEST.sha256's format ("<sha256>  <path>\n"),
+// in order. In the extracted bundle,
+//
+//	grep -E '  capture/capture\.pcapng\.[0-9]{3,}$' MANIFEST.sha256 | sha256sum
+//
+// prints it for capture/capture.pcapng.
+func ChunkListSHA256(chunks []Chunk) string {
+	h := sha256.New()
+	for _, c := range chunks {
+		fmt.Fprintf(h, "%s  %s\n", c.SHA256, c.Path)
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // Manifest is the content of manifest.json.
@@ -158,8 +183,8 @@ func ParseManifest(b []byte) (*Manifest, error) {
 	if err := json.Unmarshal(b, &m); err != nil {
 		return nil, &FormatError{Member: ManifestName, Reason: "not valid JSON", Err: err}
 	}
-	if m.Format != Magic {
-		return nil, &FormatError{Member: ManifestName, Reason: fmt.Sprintf("format %q, want %q", truncate(m.Format, 64), Magic)}
+	if m.Format != Magic && m.Format != MagicV1 {
+		return nil, &FormatError{Member: ManifestName, Reason: fmt.Sprintf("format %q, want %q or %q", truncate(m.Format, 64), Magic, MagicV1)}
 	}
 	if len(m.Members) > maxMembers {
 		return nil, &FormatError{Member: ManifestName, Reason: fmt.Sprintf("%d members, more than %d", len(m.Members), maxMembers)}

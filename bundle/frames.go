@@ -7,6 +7,7 @@ import (
 	"errors"
 	"hash"
 	"io"
+	"math"
 	"runtime"
 	"sync"
 
@@ -42,7 +43,14 @@ type frameJob struct {
 	in  []byte
 	out []byte
 	ok  chan struct{}
+	// written, when not nil, is closed once out is written: in is then
+	// the caller's, borrowed, rather than a pooled copy.
+	written chan struct{}
 }
+
+// borrowBytes is the smallest write whose frames are cut from the caller's
+// bytes rather than copied: a chunk of a long member, handed over whole.
+const borrowBytes = 1 << 20
 
 // newFrameWriter returns a frameWriter to out. sum, when not nil, is a
 // running SHA-256 of exactly the bytes out receives, kept by the caller (the
@@ -50,8 +58,10 @@ type frameJob struct {
 // from it, and the frames are not hashed a second time.
 func newFrameWriter(out io.Writer, level zstd.EncoderLevel, sum hash.Hash) (*frameWriter, error) {
 	workers := runtime.GOMAXPROCS(0)
+	// No XXH64 content checksum: the SHA-256s of the members and of the
+	// frames cover every byte already.
 	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(level), zstd.WithEncoderConcurrency(workers),
-		zstd.WithWindowSize(frameBytes))
+		zstd.WithWindowSize(frameBytes), zstd.WithEncoderCRC(false))
 	if err != nil {
 		return nil, err
 	}
@@ -72,12 +82,28 @@ func newFrameWriter(out io.Writer, level zstd.EncoderLevel, sum hash.Hash) (*fra
 	return fw, nil
 }
 
-// Write buffers p and hands each full frame to a compressor.
+// Write buffers p and hands each full frame to a compressor. The frames of
+// a write of at least borrowBytes are p's own bytes, not a copy: Write then
+// returns once they are compressed and written, since the caller may reuse
+// p. What is buffered before goes first, as a frame of its own.
 func (fw *frameWriter) Write(p []byte) (int, error) {
 	if err := fw.error(); err != nil {
 		return 0, err
 	}
 	n := len(p)
+	if len(p) >= borrowBytes {
+		if len(fw.buf) > 0 {
+			fw.submit()
+		}
+		var written chan struct{}
+		for len(p) >= borrowBytes {
+			k := min(len(p), frameBytes)
+			written = make(chan struct{})
+			fw.start(&frameJob{in: p[:k], ok: make(chan struct{}), written: written})
+			p = p[k:]
+		}
+		<-written
+	}
 	for len(p) > 0 {
 		if fw.buf == nil {
 			fw.buf = fw.pool.Get().([]byte)[:0]
@@ -92,17 +118,132 @@ func (fw *frameWriter) Write(p []byte) (int, error) {
 	return n, nil
 }
 
+// submit hands the buffered frame to a compressor.
 func (fw *frameWriter) submit() {
-	job := &frameJob{in: fw.buf, ok: make(chan struct{})}
+	fw.start(&frameJob{in: fw.buf, ok: make(chan struct{})})
 	fw.buf = nil
+}
+
+// start compresses job on a free worker and queues it for the writer.
+func (fw *frameWriter) start(job *frameJob) {
 	fw.sem <- struct{}{}
 	go func() {
-		job.out = fw.enc.EncodeAll(job.in, fw.outs.Get().([]byte)[:0])
+		job.out = fw.encode(job.in, fw.outs.Get().([]byte)[:0])
 		<-fw.sem
 		close(job.ok)
 	}()
 	fw.jobs <- job // blocks while the writer is behind: backpressure
 }
+
+// encode appends in to dst as one or more zstd frames: each run of
+// consecutive blocks that compress is one compressed frame, each run that
+// does not is a frame of raw blocks, which costs a copy and no entropy
+// coding. Decoders read the frames as one stream.
+func (fw *frameWriter) encode(in, dst []byte) []byte {
+	runStart, runRaw := 0, false
+	for off := 0; off < len(in); off += rawBlockBytes {
+		blk := in[off:min(off+rawBlockBytes, len(in))]
+		raw := incompressible(blk)
+		if len(blk) < rawMinBytes && off > 0 {
+			raw = runRaw // a short tail goes with the run it ends
+		}
+		if off > runStart && raw != runRaw {
+			dst = fw.encodeRun(in[runStart:off], runRaw, dst)
+			runStart = off
+		}
+		runRaw = raw
+	}
+	return fw.encodeRun(in[runStart:], runRaw, dst)
+}
+
+func (fw *frameWriter) encodeRun(p []byte, raw bool, dst []byte) []byte {
+	if len(p) == 0 {
+		return dst
+	}
+	if raw {
+		return appendRawFrame(dst, p)
+	}
+	return fw.enc.EncodeAll(p, dst)
+}
+
+// rawBlockBytes is zstd's largest block, and the unit whose compressibility
+// is judged.
+const rawBlockBytes = 128 << 10
+
+// Compressibility is estimated from the byte histogram of a sample of each
+// block: rawSamples pieces of rawSampleBytes, spread evenly. A block whose
+// sample's order-0 entropy is above rawEntropyBits a byte is stored raw:
+// random or encrypted payloads, compressed files, captured TLS. zstd gains
+// a few percent there at most (packet headers between 1400-byte encrypted
+// payloads) for most of its CPU. A block whose bytes are evenly spread but
+// repeat at a distance (the same random page twice) is stored raw as well:
+// it costs size, never correctness. An input under rawMinBytes (a small
+// member, a lone tar header) is compressed; a frame's tail that short goes
+// with the run it ends.
+const (
+	rawSamples     = 32
+	rawSampleBytes = 128
+	rawEntropyBits = 7.5
+	rawMinBytes    = rawSamples * rawSampleBytes * 4
+)
+
+// incompressible reports whether b is to be stored raw.
+func incompressible(b []byte) bool {
+	if len(b) < rawMinBytes {
+		return false
+	}
+	var hist [256]uint32
+	stride := (len(b) - rawSampleBytes) / (rawSamples - 1)
+	for i := range rawSamples {
+		for _, c := range b[i*stride : i*stride+rawSampleBytes] {
+			hist[c]++
+		}
+	}
+	// The sample's entropy in bits is n·log2(n) - Σ c·log2(c) over the
+	// histogram's counts c.
+	t := clog2()
+	bits := t[rawSampleCount]
+	for _, c := range hist {
+		bits -= t[c]
+	}
+	return bits/rawSampleCount > rawEntropyBits
+}
+
+const rawSampleCount = rawSamples * rawSampleBytes
+
+// clog2 is the table of c·log2(c) for every count a histogram bin of a
+// sample can hold.
+var clog2 = sync.OnceValue(func() *[rawSampleCount + 1]float64 {
+	var t [rawSampleCount + 1]float64
+	for c := 1; c <= rawSampleCount; c++ {
+		t[c] = float64(c) * math.Log2(float64(c))
+	}
+	return &t
+})
+
+// appendRawFrame appends p to dst as a zstd frame of raw blocks: the frame
+// header (single segment, a 4-byte content size, no checksum: the bundle's
+// SHA-256s cover the bytes), then blocks of at most rawBlockBytes, each
+// a 3-byte header and p's bytes as they are.
+func appendRawFrame(dst, p []byte) []byte {
+	dst = binary.LittleEndian.AppendUint32(dst, zstdMagic)
+	dst = append(dst, 0xA0) // Frame_Content_Size_flag 2 (4 bytes), Single_Segment_flag
+	dst = binary.LittleEndian.AppendUint32(dst, uint32(len(p)))
+	for len(p) > 0 {
+		k := min(len(p), rawBlockBytes)
+		hdr := uint32(k) << 3 // Block_Type 0: raw
+		if k == len(p) {
+			hdr |= 1 // Last_Block
+		}
+		dst = append(dst, byte(hdr), byte(hdr>>8), byte(hdr>>16))
+		dst = append(dst, p[:k]...)
+		p = p[k:]
+	}
+	return dst
+}
+
+// zstdMagic opens every zstd frame.
+const zstdMagic = 0xFD2FB528
 
 // writeOut writes the compressed frames in the order they were submitted.
 // It gets the channel as an argument: Close clears the field.
@@ -118,7 +259,11 @@ func (fw *frameWriter) writeOut(jobs <-chan *frameJob) {
 				fw.setError(err)
 			}
 		}
-		fw.pool.Put(job.in[:0])
+		if job.written != nil {
+			close(job.written)
+		} else {
+			fw.pool.Put(job.in[:0])
+		}
 		fw.outs.Put(job.out[:0])
 	}
 }

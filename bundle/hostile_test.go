@@ -173,7 +173,7 @@ func hostileFixtures(t testing.TB) (good *testBundle, fixtures map[string][]byte
 		return append(es, e)
 	})
 	tamper("unknown version", func(es []entry) []entry {
-		es[0].data = bytes.Replace(es[0].data, []byte(Magic), []byte("dockcase-bundle/v2"), 1)
+		es[0].data = bytes.Replace(es[0].data, []byte(Magic), []byte("dockcase-bundle/v3"), 1)
 		return es
 	})
 	tamper("chunks reordered", func(es []entry) []entry {
@@ -245,7 +245,7 @@ func TestHostileFixtures(t *testing.T) {
 				}
 				reason = want.Reason
 			case *VersionError:
-				if !errors.As(err, &want) || want.Version != "dockcase-bundle/v2" {
+				if !errors.As(err, &want) || want.Version != "dockcase-bundle/v3" {
 					t.Fatalf("Verify(%s) = %v (%T), want *VersionError for v2", tt.fixture, err, err)
 				}
 			}

@@ -55,7 +55,10 @@ const maxTrailingBytes = 1 << 20
 
 // Result is what verification established about a bundle.
 type Result struct {
-	Meta        Meta
+	Meta Meta
+	// Format is the bundle's magic line: Magic, or MagicV1 for a bundle
+	// written before version 2.
+	Format      string
 	Manifest    *Manifest
 	Root        string
 	Signer      ssh.PublicKey
@@ -80,8 +83,10 @@ type seenMember struct {
 	index  int
 }
 
-// chunkRun hashes a run of consecutive chunks name.000, name.001, … as one
-// stream, so a reassembled member can be checked in the same pass.
+// chunkRun follows a run of consecutive chunks name.000, name.001, … In a
+// version 1 bundle it hashes them as one stream, so a reassembled member can
+// be checked in the same pass; from version 2 on a chunked member's hash is
+// that of its chunk list, and h is nil.
 type chunkRun struct {
 	next int
 	size int64
@@ -208,11 +213,11 @@ func (v *verifier) walk(tr *tar.Reader) error {
 			v.opts.Progress(v.res.Bytes)
 		}
 		if rel == HeaderName {
-			meta, err := parseHeader(v.trailer[HeaderName])
+			meta, magic, err := parseHeader(v.trailer[HeaderName])
 			if err != nil {
 				return err
 			}
-			v.res.Meta = meta
+			v.res.Meta, v.res.Format = meta, magic
 		}
 	}
 }
@@ -259,7 +264,9 @@ func (v *verifier) consume(tr *tar.Reader, rel string, declared int64) (string, 
 		w = io.MultiWriter(h, keep)
 	}
 	if run := v.chunkRunFor(rel); run != nil {
-		w = io.MultiWriter(w, run.h)
+		if run.h != nil {
+			w = io.MultiWriter(w, run.h)
+		}
 		run.size += declared
 	}
 	var f *os.File
@@ -322,7 +329,10 @@ func (v *verifier) chunkRunFor(rel string) *chunkRun {
 	}
 	run := v.runs[m[1]]
 	if i == 0 {
-		run = &chunkRun{h: sha256.New()}
+		run = &chunkRun{}
+		if v.res.Format == MagicV1 {
+			run.h = sha256.New()
+		}
 		v.runs[m[1]] = run
 	}
 	if run == nil || run.next != i {
@@ -367,6 +377,9 @@ func (v *verifier) checkTrailer() error {
 		return err
 	}
 	v.res.Manifest = man
+	if man.Format != v.res.Format {
+		return &IntegrityError{Member: ManifestName, Reason: fmt.Sprintf("says format %q, %s says %q", man.Format, HeaderName, v.res.Format)}
+	}
 	for n, line := range bytes.Split(bytes.TrimSuffix(v.trailer[CustodyName], []byte("\n")), []byte("\n")) {
 		if len(line) == 0 {
 			continue
@@ -453,8 +466,10 @@ func (v *verifier) compare() {
 			add(m.Path, "chunks add up to %d bytes, %s says %d", total, ManifestName, m.Size)
 		case run == nil || run.next != len(m.Chunks):
 			add(m.Path, "chunks are not in order in the stream")
-		case hex.EncodeToString(run.h.Sum(nil)) != m.SHA256:
+		case run.h != nil && hex.EncodeToString(run.h.Sum(nil)) != m.SHA256:
 			add(m.Path, "reassembled stream sha256 differs from %s", ManifestName)
+		case run.h == nil && ChunkListSHA256(m.Chunks) != m.SHA256:
+			add(m.Path, "sha256 of the chunk list differs from %s", ManifestName)
 		}
 	}
 	for _, rel := range v.order {

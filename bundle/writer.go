@@ -146,7 +146,7 @@ func NewWriter(w io.Writer, meta Meta, opts Options) (*Writer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode case metadata: %w", err)
 	}
-	if _, err := bw.writeEntry(HeaderName, hdr, sha256Hex(hdr)); err != nil {
+	if err := bw.writeEntry(HeaderName, hdr, sha256Hex(hdr)); err != nil {
 		return nil, err
 	}
 	return bw, nil
@@ -196,7 +196,7 @@ func (w *Writer) Create(name string, info MemberInfo) (*MemberWriter, error) {
 	}
 	w.names[name] = true
 	w.open++
-	return &MemberWriter{w: w, name: name, info: info, whole: sha256.New()}, nil
+	return &MemberWriter{w: w, name: name, info: info, sum: sha256.New()}, nil
 }
 
 func reserved(name string) bool {
@@ -232,14 +232,12 @@ func (w *Writer) Err() error {
 	return w.err
 }
 
-// writeEntry writes one physical tar entry and records its hash. The hash
-// is a string, or a channel that delivers it once computed, so that hashing
-// can overlap compression.
-func (w *Writer) writeEntry(name string, data []byte, sum any) (string, error) {
+// writeEntry writes one physical tar entry and records its hash.
+func (w *Writer) writeEntry(name string, data []byte, sum string) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.err != nil {
-		return "", w.err
+		return w.err
 	}
 	now := w.now().UTC()
 	hdr := &tar.Header{
@@ -252,22 +250,15 @@ func (w *Writer) writeEntry(name string, data []byte, sum any) (string, error) {
 	}
 	if err := w.tw.WriteHeader(hdr); err != nil {
 		w.err = fmt.Errorf("write %s: %w", name, err)
-		return "", w.err
+		return w.err
 	}
 	if _, err := w.tw.Write(data); err != nil {
 		w.err = fmt.Errorf("write %s: %w", name, err)
-		return "", w.err
+		return w.err
 	}
 	w.names[name] = true
-	var hexSum string
-	switch s := sum.(type) {
-	case string:
-		hexSum = s
-	case chan string:
-		hexSum = <-s
-	}
-	w.sums = append(w.sums, SumLine{SHA256: hexSum, Path: name})
-	return hexSum, nil
+	w.sums = append(w.sums, SumLine{SHA256: sum, Path: name})
+	return nil
 }
 
 // Close writes the trailer (custody log, manifest, checksums, signature and
@@ -305,7 +296,7 @@ func (w *Writer) Close(signer ssh.Signer) (Summary, error) {
 		custody.Write(line)
 		custody.WriteByte('\n')
 	}
-	if _, err := w.writeEntry(CustodyName, custody.Bytes(), sha256Hex(custody.Bytes())); err != nil {
+	if err := w.writeEntry(CustodyName, custody.Bytes(), sha256Hex(custody.Bytes())); err != nil {
 		return Summary{}, err
 	}
 	man := Manifest{
@@ -322,7 +313,7 @@ func (w *Writer) Close(signer ssh.Signer) (Summary, error) {
 		return Summary{}, fmt.Errorf("encode manifest: %w", err)
 	}
 	mb = append(mb, '\n')
-	if _, err := w.writeEntry(ManifestName, mb, sha256Hex(mb)); err != nil {
+	if err := w.writeEntry(ManifestName, mb, sha256Hex(mb)); err != nil {
 		return Summary{}, err
 	}
 	w.mu.Lock()
@@ -338,7 +329,7 @@ func (w *Writer) Close(signer ssh.Signer) (Summary, error) {
 		name string
 		data []byte
 	}{{SumsName, sums}, {SignatureName, armored}, {SignerName, pub}} {
-		if _, err := w.writeEntry(e.name, e.data, sha256Hex(e.data)); err != nil {
+		if err := w.writeEntry(e.name, e.data, sha256Hex(e.data)); err != nil {
 			return Summary{}, err
 		}
 	}
@@ -373,13 +364,15 @@ type MemberWriter struct {
 	info   MemberInfo
 	buf    []byte
 	chunks []Chunk
-	whole  hash.Hash
+	sum    hash.Hash // of buf: the bytes are hashed as they arrive, once
 	size   int64
 	closed bool
 }
 
 // Write buffers p, writing a chunk each time the buffer is full and more
-// bytes follow.
+// bytes follow. Each byte is hashed as it is buffered, while it is still in
+// the processor's cache, and never again: a chunk's SHA-256 is ready when the
+// chunk is full, and a chunked member's is that of its chunk list.
 func (m *MemberWriter) Write(p []byte) (int, error) {
 	if m.closed {
 		return 0, fmt.Errorf("member %q: write after close", m.name)
@@ -401,6 +394,7 @@ func (m *MemberWriter) Write(p []byte) (int, error) {
 		}
 		k := min(len(p), m.w.chunkBytes-len(m.buf))
 		m.buf = append(m.buf, p[:k]...)
+		m.sum.Write(p[:k])
 		p = p[k:]
 	}
 	return n, nil
@@ -410,24 +404,23 @@ func (m *MemberWriter) Write(p []byte) (int, error) {
 // allocated whole.
 const growDirectBytes = 1 << 20
 
-// flushChunk writes the buffer as the next chunk. The chunk's hash and the
-// whole member's running hash are computed while the chunk is compressed.
+// flushChunk writes the buffer as the next chunk.
 func (m *MemberWriter) flushChunk() error {
 	name := chunkName(m.name, len(m.chunks))
-	data := m.buf
-	sum := make(chan string, 1)
-	go func() {
-		m.whole.Write(data)
-		sum <- sha256Hex(data)
-	}()
-	chunkSum, err := m.w.writeEntry(name, data, sum)
-	if err != nil {
-		<-sum
+	sum := m.bufSum()
+	if err := m.w.writeEntry(name, m.buf, sum); err != nil {
 		return err
 	}
-	m.chunks = append(m.chunks, Chunk{Path: name, Size: int64(len(data)), SHA256: chunkSum})
+	m.chunks = append(m.chunks, Chunk{Path: name, Size: int64(len(m.buf)), SHA256: sum})
 	m.buf = m.buf[:0]
 	return nil
+}
+
+// bufSum returns the SHA-256 of the buffer and starts the next one's.
+func (m *MemberWriter) bufSum() string {
+	sum := hex.EncodeToString(m.sum.Sum(nil))
+	m.sum.Reset()
+	return sum
 }
 
 // Close writes what is buffered and enters the member in the manifest.
@@ -444,10 +437,10 @@ func (m *MemberWriter) Close() error {
 				return err
 			}
 		}
-		whole = hex.EncodeToString(m.whole.Sum(nil))
+		whole = ChunkListSHA256(m.chunks)
 	} else {
-		whole = sha256Hex(m.buf)
-		if _, err := m.w.writeEntry(m.name, m.buf, whole); err != nil {
+		whole = m.bufSum()
+		if err := m.w.writeEntry(m.name, m.buf, whole); err != nil {
 			return err
 		}
 	}

@@ -21,6 +21,14 @@
 #	TOOLS="pcapng tcpdump"   only these capturers (bundle, pcapng, tcpdump)
 #	PROFILE=DIR     write dockcase's CPU profiles to DIR/<mode>-<size>.pprof
 #	SAMPLER_NS=20   namespaces for the socket sampler (0: no sampler run)
+#	RATES="89286 178571"   run each load at these packet rates instead of
+#	                its own (200,000 pkt/s of 64-byte frames, 1 Gbit/s of
+#	                1400-byte ones) and print, per capturer, the highest
+#	                rate the generator reached without a kernel drop
+#	SNAPSHOT=50     start 50 idle containers on the default bridge and run
+#	                `dockcase collect --capture 0 --no-images` over and over
+#	                while each capturer runs, as a collection's snapshot
+#	                competes with its capture (the row says how many ran)
 #
 # Each row also shows the generator's CPU (which includes the veth's
 # receive path and the kernel's copy into the capture's ring), the CPU the
@@ -54,7 +62,20 @@ cleanup() {
 	fi
 	ip netns del "$GEN" 2>/dev/null || true
 	ip netns del "$SINK" 2>/dev/null || true
+	snapshot_cleanup
 	rm -rf "$work"
+}
+snap_pid=
+snapshot_cleanup() {
+	if [ -n "$snap_pid" ]; then
+		kill "$snap_pid" 2>/dev/null || true
+		wait "$snap_pid" 2>/dev/null || true
+		snap_pid=
+	fi
+	if [ -n "${SNAPSHOT:-}" ]; then
+		docker ps -aq --filter name=dcq-snap- | xargs -r docker rm -f >/dev/null 2>&1 || true
+		docker rmi dcq-bench-idle:latest >/dev/null 2>&1 || true
+	fi
 }
 trap cleanup EXIT
 for ns in "$GEN" "$SINK" $(for ((i = 1; i <= SAMPLER_NS; i++)); do echo "dcq-s$i"; done); do
@@ -64,6 +85,32 @@ for ns in "$GEN" "$SINK" $(for ((i = 1; i <= SAMPLER_NS; i++)); do echo "dcq-s$i
 	fi
 done
 go build -o "$work/capturebench" ./scripts/bench/capturebench
+if [ -n "${SNAPSHOT:-}" ]; then
+	go build -o "$work/dockcase" ./cmd/dockcase
+	# No registry: the image is a static capturebench binary alone.
+	mkdir "$work/image"
+	CGO_ENABLED=0 go build -o "$work/image/capturebench" ./scripts/bench/capturebench
+	tar -C "$work/image" -c capturebench | docker import - dcq-bench-idle:latest >/dev/null
+	for i in $(seq -w 1 "$SNAPSHOT"); do
+		docker run -d -q --name "dcq-snap-$i" --network bridge dcq-bench-idle:latest /capturebench idle >/dev/null
+	done
+	echo "snapshot: $(docker ps -q --filter name=dcq-snap- | wc -l) containers running, dockcase collect --capture 0 --no-images in a loop during each capture"
+fi
+# snapshots runs collections one after the other until killed, counting
+# those that finished; the one under way is interrupted by its PID.
+snapshots() {
+	local n=0 pid=
+	trap 'if [ -n "$pid" ]; then kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; fi; exit 0' TERM
+	while :; do
+		"$work/dockcase" collect --case BENCHSNAP --capture 0 --no-images --out "$work/snap.tar.zst" >/dev/null 2>&1 &
+		pid=$!
+		wait "$pid" || true
+		pid=
+		rm -f "$work/snap.tar.zst" "$work"/snap.tar.zst.*
+		n=$((n + 1))
+		echo "$n" >"$work/snaps"
+	done
+}
 
 ip netns add "$GEN"
 ip netns add "$SINK"
@@ -96,6 +143,11 @@ run() { # tool mode size pps results-file
 	local tool=$1 mode=$2 size=$3 pps=$4 res=$5 out="$work/out"
 	rm -f "$out"
 	local host0 host1
+	if [ -n "${SNAPSHOT:-}" ]; then
+		echo 0 >"$work/snaps"
+		snapshots &
+		snap_pid=$!
+	fi
 	host0=$(head -1 /proc/stat)
 	if [ "$tool" = tcpdump ]; then
 		ip netns exec "$SINK" "$work/capturebench" tcpdump -iface "$SIF" -dur "$((DUR + 2))s" -out "$out" >"$work/res" &
@@ -114,6 +166,12 @@ run() { # tool mode size pps results-file
 	cap_pid=
 	host1=$(head -1 /proc/stat)
 	cat "$work/gen"
+	if [ -n "$snap_pid" ]; then
+		kill "$snap_pid" 2>/dev/null || true
+		wait "$snap_pid" 2>/dev/null || true
+		snap_pid=
+		echo "snapshots meanwhile: $(cat "$work/snaps") finished"
+	fi
 	# The capturer's line, with the generator's CPU and what the rest of
 	# the host did meanwhile (other processes, ksoftirqd): CPU others took
 	# is CPU the capturer could not have.
@@ -122,6 +180,7 @@ import json, re, sys
 res, gen, h0, h1, hz = sys.argv[1:]
 r = json.loads(open(res).read())
 r["gen_cpu_s"] = float(re.search(r"cpu ([0-9.]+)s", open(gen).read()).group(1))
+r["gen_pps"] = float(re.search(r"= ([0-9]+) pkt/s", open(gen).read()).group(1))
 a, b = [list(map(int, h.split()[1:9])) for h in (h0, h1)]
 d = [y - x for x, y in zip(a, b)]
 idle, busy = d[3] + d[4], d[0] + d[1] + d[2] + d[5] + d[6] + d[7]
@@ -161,18 +220,46 @@ EOF
 }
 
 declare -A pps=([64]=200000 [1400]=89286) # 1400 B × 8 × 89,286/s = 1 Gbit/s
+: >"$work/sweep"
 for size in $LOADS; do
-	res="$work/results-$size"
-	: >"$res"
-	echo "-- load: $size-byte frames at ${pps[$size]} pkt/s for ${DUR}s"
-	for t in $TOOLS; do
-		case $t in
-		tcpdump) run tcpdump - "$size" "${pps[$size]}" "$res" ;;
-		*) run dockcase "$t" "$size" "${pps[$size]}" "$res" ;;
-		esac
+	for rate in ${RATES:-${pps[$size]}}; do
+		res="$work/results-$size-$rate"
+		: >"$res"
+		echo "-- load: $size-byte frames at $rate pkt/s for ${DUR}s"
+		for t in $TOOLS; do
+			case $t in
+			tcpdump) run tcpdump - "$size" "$rate" "$res" ;;
+			*) run dockcase "$t" "$size" "$rate" "$res" ;;
+			esac
+		done
+		summary "$size-byte frames at $rate pkt/s for ${DUR}s" "$res"
+		sed "s/^{/{\"size\": $size, \"pps\": $rate, /" "$res" >>"$work/sweep"
 	done
-	summary "$size-byte frames at ${pps[$size]} pkt/s for ${DUR}s" "$res"
 done
+if [ -n "${RATES:-}" ]; then
+	# The rate a capturer kept up with is what the generator reached, which
+	# on a loaded host may be below what it was asked for.
+	python3 - "$work/sweep" <<'EOF'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
+print("== highest rate without kernel drops (the generator's rate)")
+for size in sorted({r["size"] for r in rows}):
+    for tool in dict.fromkeys(r["tool"] for r in rows):
+        mine = [r for r in rows if r["size"] == size and r["tool"] == tool]
+        ok = [r for r in mine if r["kernel_dropped"] == 0]
+        drops = [r for r in mine if r["kernel_dropped"] > 0]
+        best = max(ok, key=lambda r: r["gen_pps"], default=None)
+        line = f"{size}-byte {tool:<16}"
+        if best:
+            line += f" {best['gen_pps']:>9.0f} pkt/s ({best['gen_pps'] * size * 8 / 1e9:.2f} Gbit/s)"
+        else:
+            line += " none"
+        if drops:
+            d = min(drops, key=lambda r: r["gen_pps"])
+            line += f"; dropped {d['kernel_dropped']} of {d['kernel_received']} at {d['gen_pps']:.0f} pkt/s"
+        print(line)
+EOF
+fi
 
 [ "$SAMPLER_NS" -gt 0 ] || exit 0
 for ((i = 1; i <= SAMPLER_NS; i++)); do
@@ -188,7 +275,7 @@ for ((i = 1; i <= SAMPLER_NS; i++)); do
 	done
 done
 "$work/capturebench" sampler -dur "${DUR}s" >"$work/sampler"
-python3 - "$work/sampler" "$SAMPLER_NS" $(for size in $LOADS; do echo "$size=$work/results-$size"; done) <<'EOF'
+python3 - "$work/sampler" "$SAMPLER_NS" $(for size in $LOADS; do for rate in ${RATES:-${pps[$size]}}; do echo "$size=$work/results-$size-$rate"; done; done) <<'EOF'
 import json, sys
 s = json.loads(open(sys.argv[1]).read())
 nns = int(sys.argv[2])

@@ -77,11 +77,15 @@ const (
 	// Enhanced Packet Blocks for the single writer.
 	captureBatchBytes = 1 << 20
 	// captureQueueBatches bounds the batches waiting for the writer
-	// (128 MiB, taken only while the writer is behind). Writing into a
-	// bundle, the writer stops each time a 64 MiB chunk is full until the
-	// chunk is compressed and hashed: on 2 cores at 1 Gbit/s that took
-	// 200-250 ms, and 700 ms for the first chunk, whose buffers are new.
-	// With the interface's ring, this rides out twice that.
+	// (128 MiB, taken only while the writer is behind). The readers only
+	// copy packets out of their rings; the writer goroutine alone feeds
+	// the bundle, which hashes each byte as it buffers it and, each time a
+	// 64 MiB chunk is full, stops the writer until the chunk's frames are
+	// stored (raw, for encrypted traffic) and written: 100-500 ms on a
+	// loaded 2-core host, behind a snapshot's member holding the bundle
+	// longer. Meanwhile the queue fills; only when it is full do the
+	// readers wait, and the kernel drops (counted in kernel_dropped) once
+	// a ring is full as well: about 1.3 s of 1 Gbit/s behind.
 	captureQueueBatches = 128
 	// DiscoverInterval is how often netlink is asked for interfaces
 	// that appeared (a container started) or disappeared.

@@ -12,6 +12,8 @@
 // hold keeps loopback sockets open in the namespace it runs in, so that the
 // socket sampler (sampler, in the host's namespace) has namespaces and
 // sockets to read, as a Docker host's containers give it.
+//
+//	capturebench idle   (a container's process for SNAPSHOT=N: it sleeps)
 package main
 
 import (
@@ -68,6 +70,10 @@ func main() {
 		err = hold(os.Args[2:])
 	case "sampler":
 		err = sampleSockets(os.Args[2:])
+	case "idle":
+		for {
+			time.Sleep(time.Hour)
+		}
 	default:
 		err = fmt.Errorf("unknown command %q", os.Args[1])
 	}
