@@ -3,6 +3,8 @@ package bundle
 import (
 	"bytes"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -187,8 +189,37 @@ func TestEncryptedRoundTrip(t *testing.T) {
 	if _, err := Verify(bytes.NewReader(tb.data), VerifyOptions{Identities: []age.Identity{other}}); err == nil {
 		t.Error("Verify with the wrong identity succeeded")
 	}
-	if _, err := Verify(bytes.NewReader(tb.data), VerifyOptions{Identities: []age.Identity{id}}); err != nil {
+	res, err := Verify(bytes.NewReader(tb.data), VerifyOptions{Identities: []age.Identity{id}})
+	if err != nil {
 		t.Errorf("Verify with the identity = %v", err)
+	}
+	if want := sha256.Sum256(tb.data); res.FileSHA256 != hex.EncodeToString(want[:]) {
+		t.Errorf("Verify's FileSHA256 of the encrypted file = %q, want %x", res.FileSHA256, want)
+	}
+}
+
+// TestVerifyFileSHA256: the verifying pass gives the file's SHA-256 (what
+// the custody log and NAME.sha256 hold), so that no command reads a bundle
+// twice; a bundle whose verification stops early gives none.
+func TestVerifyFileSHA256(t *testing.T) {
+	tb := writeTestBundle(t, Options{})
+	res, err := Verify(bytes.NewReader(tb.data), VerifyOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := sha256.Sum256(tb.data); res.FileSHA256 != hex.EncodeToString(want[:]) {
+		t.Errorf("FileSHA256 = %q, want %x", res.FileSHA256, want)
+	}
+	path := filepath.Join(t.TempDir(), "b.tar.zst")
+	if err := os.WriteFile(path, tb.data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if sum, err := FileSHA256(path); err != nil || sum != res.FileSHA256 {
+		t.Errorf("FileSHA256(file) = %q, %v; Verify gave %q", sum, err, res.FileSHA256)
+	}
+	res, _ = Verify(bytes.NewReader(tb.data[:len(tb.data)/2]), VerifyOptions{})
+	if res.FileSHA256 != "" {
+		t.Errorf("a truncated bundle's FileSHA256 = %q, want none", res.FileSHA256)
 	}
 }
 

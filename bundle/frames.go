@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"hash"
 	"io"
@@ -323,6 +324,9 @@ type digestReader struct {
 	r    io.Reader
 	h    hash.Hash
 	tail []byte
+	// fileSum is the SHA-256 of every byte read, the digest frame's
+	// included, once check has read to the end.
+	fileSum string
 }
 
 func newDigestReader(r io.Reader) *digestReader {
@@ -344,6 +348,11 @@ func (d *digestReader) Read(p []byte) (int, error) {
 func (d *digestReader) check() error {
 	if _, err := io.Copy(io.Discard, d); err != nil {
 		return err
+	}
+	whole := d.h.(hash.Cloner)
+	if c, err := whole.Clone(); err == nil {
+		c.Write(d.tail)
+		d.fileSum = hex.EncodeToString(c.Sum(nil))
 	}
 	if len(d.tail) != digestFrameBytes {
 		return nil // too short to hold one: the stream was already judged

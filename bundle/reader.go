@@ -74,6 +74,10 @@ type Result struct {
 	// Problems lists every integrity problem found, in order; the error
 	// Verify returns is the first of them.
 	Problems []error
+	// FileSHA256 is the SHA-256 of every byte Verify read (the bundle
+	// file's, as the custody log and NAME.sha256 give it), taken in the
+	// verifying pass; empty when verification stopped before the end.
+	FileSHA256 string
 }
 
 // seenMember is a physical member as it passed.
@@ -102,11 +106,17 @@ var chunkSuffix = regexp.MustCompile(`^(.+)\.([0-9]{3,})$`)
 func Verify(r io.Reader, opts VerifyOptions) (*Result, error) {
 	res := &Result{}
 	br := bufio.NewReaderSize(r, 1<<20)
+	var fileSum hash.Hash // of the file, when it is encrypted
+	var outer io.Reader
 	if head, _ := br.Peek(len(ageMagic)); string(head) == ageMagic {
 		if len(opts.Identities) == 0 {
 			return res, errors.New("the bundle is encrypted with age: give the lab's identity (--identity FILE)")
 		}
-		dec, err := age.Decrypt(br, opts.Identities...)
+		// The digest frame is inside the encryption: the file's own hash
+		// is taken of the bytes as read.
+		fileSum = sha256.New()
+		outer = io.TeeReader(br, fileSum)
+		dec, err := age.Decrypt(outer, opts.Identities...)
 		if err != nil {
 			return res, fmt.Errorf("decrypt bundle: %w", err)
 		}
@@ -136,7 +146,15 @@ func Verify(r io.Reader, opts VerifyOptions) (*Result, error) {
 	if err := drainZeros(zr); err != nil {
 		return res, err
 	}
-	if err := dr.check(); err != nil {
+	err = dr.check() // reads to the end
+	res.FileSHA256 = dr.fileSum
+	if fileSum != nil {
+		res.FileSHA256 = ""
+		if _, cerr := io.Copy(io.Discard, outer); cerr == nil {
+			res.FileSHA256 = hex.EncodeToString(fileSum.Sum(nil))
+		}
+	}
+	if err != nil {
 		return res, err
 	}
 	if err := v.checkTrailer(); err != nil {

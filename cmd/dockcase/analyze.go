@@ -135,7 +135,7 @@ func runAnalyze(opts *analyzeOptions, path string, stdout, stderr io.Writer) err
 		return err
 	}
 	defer b.Close()
-	sum, err := bundle.FileSHA256(path)
+	sum, err := bundleSHA256(b.Result, path)
 	if err != nil {
 		return err
 	}

@@ -11,7 +11,6 @@ import (
 	"github.com/dockcase/dockcase/analyze"
 	"github.com/dockcase/dockcase/analyze/flow"
 	"github.com/dockcase/dockcase/analyze/timeline"
-	"github.com/dockcase/dockcase/bundle"
 	"github.com/dockcase/dockcase/report"
 	"github.com/spf13/cobra"
 )
@@ -92,7 +91,7 @@ func runTimeline(opts *timelineOptions, path string, stdout, stderr io.Writer) e
 		return err
 	}
 	defer b.Close()
-	sum, err := bundle.FileSHA256(path)
+	sum, err := bundleSHA256(b.Result, path)
 	if err != nil {
 		return err
 	}

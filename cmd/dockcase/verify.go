@@ -105,7 +105,7 @@ func runVerify(opts *verifyOptions, path string, stdout, stderr io.Writer) error
 			fmt.Fprintf(stdout, "  complete: NO: %s\n", report.TerminalText(strings.Join(res.Manifest.Gaps, "; ")))
 		}
 	}
-	chk, err := verifyCustody(opts, path, table, stdout, stderr)
+	chk, err := verifyCustody(opts, path, res, table, stdout, stderr)
 	if !table {
 		l := verifyListing(path, res, chk)
 		if perr := opts.output.print(l, out, stdout); perr != nil {
@@ -140,7 +140,7 @@ func verifyListing(path string, res *bundle.Result, chk *custodyCheck) *listing 
 // checks the custody log, if the bundle has one (nil when it has none).
 // On a terminal (table) it prints the event and the log's check under the
 // verdict; else it says them on stderr.
-func verifyCustody(opts *verifyOptions, path string, table bool, stdout, stderr io.Writer) (*custodyCheck, error) {
+func verifyCustody(opts *verifyOptions, path string, res *bundle.Result, table bool, stdout, stderr io.Writer) (*custodyCheck, error) {
 	say := func(format string, a ...any) {
 		if table {
 			fmt.Fprintf(stdout, "  custody:  "+format+"\n", a...)
@@ -152,6 +152,10 @@ func verifyCustody(opts *verifyOptions, path string, table bool, stdout, stderr 
 	if err != nil {
 		return nil, err
 	}
+	sum, err := bundleSHA256(res, path)
+	if err != nil {
+		return nil, err
+	}
 	if opts.by != "" {
 		signer, closeSigner, err := opts.sign.signer()
 		if err != nil {
@@ -159,16 +163,12 @@ func verifyCustody(opts *verifyOptions, path string, table bool, stdout, stderr 
 		}
 		defer closeSigner()
 		host, _ := os.Hostname()
-		ev, err := bundle.AppendCustody(path, bundle.CustodyEvent{Action: bundle.ActionVerified, By: opts.by, Where: host, Note: opts.note}, signer)
+		ev, err := bundle.AppendCustodyFor(bundle.CustodyPath(path), sum, bundle.CustodyEvent{Action: bundle.ActionVerified, By: opts.by, Where: host, Note: opts.note}, signer)
 		if err != nil {
 			return nil, err
 		}
 		say("event %d %s, recorded in %s", ev.Seq, signedBy(signer), bundle.CustodyPath(path))
 		warnUnsigned(stderr, ev, signer, path)
-	}
-	sum, err := bundle.FileSHA256(path)
-	if err != nil {
-		return nil, err
 	}
 	if _, err := os.Stat(bundle.CustodyPath(path)); errors.Is(err, fs.ErrNotExist) {
 		say("no log (%s)", bundle.CustodyPath(path))
@@ -194,6 +194,15 @@ func verifyCustody(opts *verifyOptions, path string, table bool, stdout, stderr 
 		}
 	}
 	return chk, custodyTrusted(path, chk.recs)
+}
+
+// bundleSHA256 is the bundle file's SHA-256 as its verification read it,
+// else (verification stopped before the end) as a second read gives it.
+func bundleSHA256(res *bundle.Result, path string) (string, error) {
+	if res != nil && res.FileSHA256 != "" {
+		return res.FileSHA256, nil
+	}
+	return bundle.FileSHA256(path)
 }
 
 func verifyFile(path string, vo bundle.VerifyOptions) (*bundle.Result, error) {
