@@ -64,6 +64,9 @@ type Client struct {
 	baseURL url.URL // scheme, host and base path of raw requests
 	host    string  // Host header; the client's placeholder for unix sockets
 	engine  string  // EnginePodman once Engine said so; "" is Docker
+	// libpodAPI is Podman's own API version, at which /libpod/ paths
+	// are asked: some refuse the compatible one.
+	libpodAPI string
 }
 
 // Dial connects to the engine at host ("" means DOCKER_HOST or the
@@ -204,7 +207,12 @@ func (d *Client) Open(ctx context.Context, path string, query url.Values) (*http
 // closes the body.
 func (d *Client) do(ctx context.Context, method, path string, query url.Values, body []byte) (*http.Response, error) {
 	u := d.baseURL
-	u.Path = strings.TrimSuffix(u.Path, "/") + "/v" + d.APIVersion() + path
+	version := d.APIVersion()
+	if strings.HasPrefix(path, "/libpod/") && d.libpodAPI != "" {
+		// Podman's own endpoints refuse some compatible API versions.
+		version = d.libpodAPI
+	}
+	u.Path = strings.TrimSuffix(u.Path, "/") + "/v" + version + path
 	u.RawQuery = query.Encode()
 	var rd io.Reader
 	if body != nil {

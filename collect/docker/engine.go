@@ -85,6 +85,9 @@ func (d *Client) Engine(ctx context.Context) (Engine, []byte, error) {
 	}
 	e.APIVersion = d.APIVersion()
 	d.engine = e.Name
+	if e.IsPodman() {
+		d.libpodAPI = e.EngineAPIVersion
+	}
 	return e, b, nil
 }
 
