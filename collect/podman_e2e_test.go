@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -65,7 +66,7 @@ func testPodman(t *testing.T, backend string) {
 
 	out := filepath.Join(t.TempDir(), "case.tar.zst")
 	collectStart := time.Now()
-	code, stderr := run(t, "collect", "--case", caseID, "--docker-host", engineHost, "--capture", "10s", "--out", out)
+	code, stderr, late := collectWithLate(t, sc, "collect", "--case", caseID, "--docker-host", engineHost, "--capture", "10s", "--out", out)
 	collectEnd := time.Now()
 	b := openBundle(t, out)
 	checkGaps(t, sc, code, stderr, b.Manifest.Gaps)
@@ -73,10 +74,11 @@ func testPodman(t *testing.T, backend string) {
 	t.Run("engine", func(t *testing.T) { checkPodmanEngine(t, b, sc, backend) })
 	t.Run("processes", func(t *testing.T) { checkPodmanProcesses(t, b, sc) })
 	t.Run("capture", func(t *testing.T) { checkPodmanCapture(t, b, sc) })
+	t.Run("capture window", func(t *testing.T) { checkPodmanWindow(t, b, late) })
 	t.Run("events", func(t *testing.T) { checkPodmanEvents(t, b, sc) })
 	t.Run("no exec", func(t *testing.T) { checkNoExec(t, sc, collectStart, collectEnd) })
 	t.Run("commit", func(t *testing.T) { checkPodmanCommit(t, b, sc, "ir-podman-"+backend) })
-	t.Run("analyze", func(t *testing.T) { checkPodmanAnalysis(t, out, sc) })
+	t.Run("analyze", func(t *testing.T) { checkPodmanAnalysis(t, out, sc, late) })
 }
 
 func checkPodmanEngine(t *testing.T, b *bundle.Bundle, sc *e2etest.Scenario, backend string) {
@@ -165,6 +167,71 @@ func checkPodmanCapture(t *testing.T, b *bundle.Bundle, sc *e2etest.Scenario) {
 	}
 	if bridge == nil || bridge.Role != capture.RoleBridge || bridge.Network != sc.NetworkName {
 		t.Errorf("interfaces.json: %s = %+v, want the bridge of %s", sc.BridgeName, bridge, sc.NetworkName)
+	}
+}
+
+// collectWithLate runs the collector and, once its capture runs (the
+// processes step started), a second beacon: the capture window's event
+// stream must see it start on Podman as on Docker.
+func collectWithLate(t *testing.T, sc *e2etest.Scenario, args ...string) (int, string, e2etest.Container) {
+	t.Helper()
+	cmd := exec.Command(dockcaseBinary(t), args...)
+	pipe, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e2etest.Start(t, cmd)
+	var stderr strings.Builder
+	started := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		lines := bufio.NewScanner(pipe)
+		seen := false
+		for lines.Scan() {
+			stderr.WriteString(lines.Text() + "\n")
+			if !seen && strings.Contains(lines.Text(), "] processes") {
+				seen = true
+				close(started)
+			}
+		}
+	}()
+	select {
+	case <-started:
+	case <-done:
+		cmd.Wait()
+		t.Fatalf("collect ended before its processes step\n%s", stderr.String())
+	case <-time.After(30 * time.Second):
+		t.Fatal("collect did not reach its processes step in 30 s")
+	}
+	late := sc.StartBeacon(t, "late")
+	<-done // the pipe is read to its end before Wait closes it
+	err = cmd.Wait()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return code, stderr.String(), late
+}
+
+func checkPodmanWindow(t *testing.T, b *bundle.Bundle, late e2etest.Container) {
+	var idx collect.WindowIndex
+	readJSON(t, b, "capture/containers/index.json", &idx)
+	var wc *collect.WindowContainer
+	for _, c := range idx.Containers {
+		if c.ID == late.ID {
+			wc = c
+		}
+	}
+	if wc == nil || !slices.Contains(wc.Events, "start") || wc.Inspect == "" || wc.NetNS == "" {
+		t.Errorf("capture/containers/index.json: the container started during the capture = %+v, want its start, inspect and namespace (index %+v)", wc, idx)
+	}
+	var res capture.Result
+	readJSON(t, b, "capture/interfaces.json", &res)
+	if !slices.ContainsFunc(res.Interfaces, func(it capture.Interface) bool { return it.Role == capture.RoleVeth && it.Container == late.ID }) {
+		t.Errorf("interfaces.json: no veth of %s, started during the capture", late.Name)
 	}
 }
 
@@ -258,7 +325,10 @@ func checkPodmanCommit(t *testing.T, b *bundle.Bundle, sc *e2etest.Scenario, cas
 	}
 }
 
-func checkPodmanAnalysis(t *testing.T, out string, sc *e2etest.Scenario) {
+// checkPodmanAnalysis runs analyze --ioc on the C2: the two beacons, the
+// scenario's and the one started during the capture, are named; the quiet
+// containers (published, on the default network) are not.
+func checkPodmanAnalysis(t *testing.T, out string, sc *e2etest.Scenario, late e2etest.Container) {
 	jsonOut := filepath.Join(t.TempDir(), "analysis.json")
 	code, errText := run(t, "analyze", out, "--ioc", sc.C2Addr.String(), "--json="+jsonOut)
 	data, err := os.ReadFile(jsonOut)
@@ -270,13 +340,42 @@ func checkPodmanAnalysis(t *testing.T, out string, sc *e2etest.Scenario) {
 			IOC        string   `json:"ioc"`
 			Containers []string `json:"containers"`
 		} `json:"iocs"`
+		Answer []struct {
+			Who []struct {
+				Container string `json:"container"`
+				Processes []struct {
+					PID int `json:"pid"`
+				} `json:"processes"`
+			} `json:"who"`
+		} `json:"answer"`
 	}
 	if err := json.Unmarshal(data, &doc); err != nil {
 		t.Fatal(err)
 	}
-	if len(doc.IOCs) != 1 || !slices.Equal(doc.IOCs[0].Containers, []string{sc.Beacon.ID}) {
-		t.Errorf("analyze --ioc %s: %+v, want the beacon %s alone (not %s nor %s)\n%s", sc.C2Addr, doc.IOCs,
-			sc.Beacon.ID[:12], sc.Published.ID[:12], sc.Bridge.ID[:12], errText)
+	// The beacon's process holds its sockets to the C2: tied to it by its
+	// cgroup, the answer names it.
+	var pids []int
+	for _, a := range doc.Answer {
+		for _, w := range a.Who {
+			if w.Container == sc.Beacon.ID {
+				for _, p := range w.Processes {
+					pids = append(pids, p.PID)
+				}
+			}
+		}
+	}
+	if !slices.Contains(pids, sc.Beacon.Pid) {
+		t.Errorf("analyze --ioc %s: the beacon's processes in the answer %v, want its pid %d", sc.C2Addr, pids, sc.Beacon.Pid)
+	}
+	want := []string{sc.Beacon.ID, late.ID}
+	slices.Sort(want)
+	var got []string
+	if len(doc.IOCs) == 1 {
+		got = slices.Sorted(slices.Values(doc.IOCs[0].Containers))
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("analyze --ioc %s: %+v, want the beacons %.12s and %.12s (not %.12s nor %.12s)\n%s", sc.C2Addr, doc.IOCs,
+			sc.Beacon.ID, late.ID, sc.Published.ID, sc.Bridge.ID, errText)
 	}
 }
 
