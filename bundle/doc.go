@@ -124,8 +124,39 @@
 //     the next two rounds while none is found), among its namespace's
 //     processes and then, once, the host's; where containers share a namespace
 //     (container:<id>), the owner's container is the one that made the socket.
+//   - docker/engine.json, the engine the docker/ members were read from, on
+//     every engine: {"name": "docker" or "podman" (Podman's Docker-compatible
+//     API, told by a component of GET /version named "Podman Engine"),
+//     "version": the engine's own version, "api_version": the compatible API
+//     version negotiated and used for every docker/ member, "engine_api_version":
+//     Docker's API version or Podman's libpod API version, "platform": the
+//     version answer's platform name, "components": [their names]}.
+//   - podman/info.json, on Podman only: the engine's answer to GET
+//     /libpod/info verbatim (host.networkBackend "netavark" or "cni",
+//     host.cgroupManager, host.eventLogger, store).
+//   - podman/networks.json, on Podman only: the engine's answer to GET
+//     /libpod/networks/json verbatim: [{"name", "id", "driver",
+//     "network_interface": the bridge's name (podman1, cni-podman1), which
+//     the compatible docker/networks.json lacks, "subnets", "dns_enabled",
+//     "internal", …}].
+//
+// Changed meanings within version 1: on Podman, docker/containers/<id>/top.json
+// is not the engine's answer (Podman's top execs ps inside the container,
+// the suspect's own binary) but the host's /proc as the processes step read
+// it, in the same shape: {"Titles": ["UID", "PID", "PPID", "STIME" (RFC 3339
+// UTC), "COMM", "CMD"], "Processes": [[one string per title]]}, one row per
+// process whose cgroup is the container's; the member's source is
+// {"kind": "file"} and its note says so. On Podman docker/events.jsonl is
+// read with GET /events?since=…&stream=false (Podman ends a stream at its
+// until and answers a past until with nothing) and the events after the
+// collection's start dropped. On either engine, an events answer with no
+// event for a window in which containers were created, started or stopped
+// (by their inspect) is a gap of the docker step.
 //
 // Fields added to an existing member within version 1, absent before:
+// preservation/commits.json's entries may have "image_names": the names the
+// engine gave the committed image (its RepoTags), which may differ from
+// "reference" (Podman qualifies it: docker.io/dockcase/<case>:<container>).
 // capture/interfaces.json's interfaces may have the role "parent" (the
 // parent of a macvlan/ipvlan network, captured even without an address;
 // "network" its first network, "parent_of" all of them, as the interface

@@ -18,8 +18,12 @@
 //	                                     legacy/nft variants), nft -j list ruleset
 //	host/firewall/firewall.json          the commands' records and forwarding sysctls
 //	docker/version.json, info.json       the engine
+//	docker/engine.json                   which engine (docker, podman), its version, API version
+//	podman/info.json, networks.json      on Podman: libpod info (network backend, cgroup
+//	                                     manager) and networks (bridge names, network_interface)
 //	docker/containers.json               every container, stopped ones too
-//	docker/containers/<id>/inspect.json  and top.json, diff.json, logs.txt
+//	docker/containers/<id>/inspect.json  and top.json, diff.json, logs.txt (on Podman top.json
+//	                                     is read from the host's /proc: its top execs ps)
 //	docker/networks.json, volumes.json, images.json, events.jsonl
 //	docker/stats.json                    docker stats of each running container at the
 //	                                     snapshot and at the capture's end
@@ -430,7 +434,7 @@ func (c *collector) dockerAPI(ctx context.Context, s *step) error {
 		}
 		s.keep(s.add(member, bundle.Source{Kind: "api", Ref: ref}, b, ""))
 	}
-	api("docker/version.json", "GET /version", d.Version)
+	eng := c.engine(ctx, s, d)
 	api("docker/info.json", "GET /info", d.Info)
 	c.containers, err = d.Containers(ctx)
 	s.call("api", "GET /containers/json?all=1", err)
@@ -448,6 +452,7 @@ func (c *collector) dockerAPI(ctx context.Context, s *step) error {
 	for _, ct := range c.selected {
 		selected[ct.ID] = true
 	}
+	var inspects [][]byte
 	for _, ct := range c.containers {
 		dir := "docker/containers/" + ct.ID + "/"
 		id := ct.ID
@@ -461,6 +466,9 @@ func (c *collector) dockerAPI(ctx context.Context, s *step) error {
 			s.keep(fmt.Errorf("container %s (%s) was removed during collection", docker.ShortID(id), ct.Name))
 			continue
 		}
+		if err == nil {
+			inspects = append(inspects, b)
+		}
 		if err != nil {
 			s.keep(err)
 		} else if err := s.add(dir+"inspect.json", bundle.Source{Kind: "api", Ref: "GET /containers/" + id + "/json"}, b, ""); err != nil {
@@ -469,7 +477,19 @@ func (c *collector) dockerAPI(ctx context.Context, s *step) error {
 		if !selected[id] {
 			continue
 		}
-		if ct.State == "running" || ct.State == "paused" {
+		switch {
+		case ct.State != "running" && ct.State != "paused":
+		case eng.IsPodman():
+			// Podman's top execs ps in the container: never run the
+			// suspect's binaries.
+			b, err := hostTop(c.procs, id)
+			s.call("file", "/proc/*/cgroup of container "+id, err)
+			s.keep(err)
+			if err == nil {
+				s.keep(s.add(dir+"top.json", bundle.Source{Kind: "file", Ref: topSourceHostProc}, b,
+					"the engine's top was not asked: Podman runs ps inside the container for it"))
+			}
+		default:
 			api(dir+"top.json", "GET /containers/"+id+"/top", func(ctx context.Context) ([]byte, error) { return d.Top(ctx, id) })
 		}
 		api(dir+"diff.json", "GET /containers/"+id+"/changes", func(ctx context.Context) ([]byte, error) { return d.Diff(ctx, id) })
@@ -481,7 +501,7 @@ func (c *collector) dockerAPI(ctx context.Context, s *step) error {
 	api("docker/volumes.json", "GET /volumes", d.Volumes)
 	api("docker/images.json", "GET /images/json + inspect + history", d.Images)
 	since := c.started.Add(-c.opts.EventsSince)
-	ref := fmt.Sprintf("GET /events?since=%d&until=%d", since.Unix(), c.started.Unix())
+	ref := d.EventsQuery(since, c.started)
 	mw, err := c.w.Create("docker/events.jsonl", bundle.MemberInfo{Step: s.name, Source: bundle.Source{Kind: "api", Ref: ref}})
 	if err != nil {
 		return err
@@ -494,12 +514,18 @@ func (c *collector) dockerAPI(ctx context.Context, s *step) error {
 	} else if err := mw.Close(); err != nil {
 		return err
 	}
+	if active := activityIn(inspects, since, c.started); err == nil && n == 0 && active > 0 {
+		// An engine may answer an events query with nothing and no error
+		// (Podman with a past until): the history is missing, not empty.
+		s.keep(fmt.Errorf("events: the engine returned no events from %s to %s, though %d containers were created, started or stopped in that time",
+			since.UTC().Format(time.RFC3339), c.started.UTC().Format(time.RFC3339), active))
+	}
 	// The first stats sample last: a one-shot sample takes the engine a
 	// second or more a container, and what the engine said of its
 	// containers and networks is more volatile than their CPU counters.
 	first, err := sampleStats(ctx, d, c.containers, StatsAtSnapshot, s)
 	c.statsFirst, c.statsFirstErr = &first, err
-	s.detail = map[string]any{"api_version": d.APIVersion(), "containers": len(c.containers), "selected": len(c.selected), "events": n}
+	s.detail = map[string]any{"api_version": d.APIVersion(), "engine": eng.Name, "containers": len(c.containers), "selected": len(c.selected), "events": n}
 	return nil
 }
 

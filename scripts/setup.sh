@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs what dockcase's tests use, from Debian's packages, when missing:
-# the Docker engine (started by ensure-docker.sh), tcpdump and tshark/capinfos
+# the Docker engine (started by ensure-docker.sh), Podman with netavark,
+# aardvark-dns and the CNI plugins (its services started by ensure-podman.sh
+# for the Podman end-to-end tests), tcpdump and tshark/capinfos
 # as oracles, iptables/nftables/conntrack as Docker installs them, zstd and
 # ssh-keygen for the standard-tool checks. Idempotent; needs root.
 set -euo pipefail
@@ -8,6 +10,11 @@ set -euo pipefail
 need=()
 have() { command -v "$1" >/dev/null 2>&1; }
 have dockerd   || need+=(docker.io)
+have podman    || need+=(podman)
+[ -x /usr/lib/podman/netavark ] || need+=(netavark)
+[ -x /usr/lib/podman/aardvark-dns ] || need+=(aardvark-dns)
+[ -x /usr/lib/cni/bridge ] || need+=(containernetworking-plugins)
+have curl      || need+=(curl)
 have tcpdump   || need+=(tcpdump)
 have tshark    || need+=(tshark)
 have capinfos  || need+=(wireshark-common)

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The whole test suite: what README.md calls "the test command" and what
-# .ci/run runs. Installs missing tools, makes sure a Docker engine runs (under
-# CI=true a missing engine fails the run instead of skipping the Docker
-# tests), vets, builds the static collector, cross-builds the offline
-# commands for macOS and Windows and tests them without the Linux-only files,
-# runs every test, then each fuzz target briefly.
+# .ci/run runs. Installs missing tools, makes sure a Docker engine and the
+# Podman services run (under CI=true a missing engine fails the run instead
+# of skipping the end-to-end tests), vets, builds the static collector,
+# cross-builds the offline commands for macOS and Windows and tests them
+# without the Linux-only files, runs every test, then each fuzz target
+# briefly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,6 +18,15 @@ if ! ./scripts/ensure-docker.sh; then
     exit 1
   fi
   echo "test: no Docker engine: the end-to-end tests will skip" >&2
+fi
+# The Podman end-to-end tests run on rootful Podman services of their own,
+# one per network backend (netavark, CNI).
+if ! ./scripts/ensure-podman.sh netavark cni; then
+  if [ "${CI:-}" = true ]; then
+    echo "test: the Podman services could not be started; the Podman end-to-end tests are mandatory under CI" >&2
+    exit 1
+  fi
+  echo "test: no Podman service: the Podman end-to-end tests will skip" >&2
 fi
 
 echo "== go vet"

@@ -1133,6 +1133,7 @@ type capDiscovery struct {
 	hostNS uint64
 	host   *netlink.Handle
 	docker *docker.Client
+	engine docker.Engine // from the engine's /version, once asked
 	errs   []string
 
 	// From Docker: bridge name → network name, container id → name.
@@ -1602,6 +1603,17 @@ func (d *capDiscovery) refreshDocker(force bool) {
 	d.dockerLast = time.Now()
 	ctx, cancel := context.WithTimeout(d.ctx, captureDockerTimeout)
 	defer cancel()
+	if d.engine.Name == "" {
+		if e, _, err := d.docker.Engine(ctx); err != nil {
+			d.fail("docker version: %v", err)
+		} else {
+			d.engine = e
+		}
+	}
+	podman := d.engine.IsPodman()
+	if podman {
+		d.refreshPodman(ctx)
+	}
 	raw, err := d.docker.Get(ctx, "/networks", nil, docker.MaxListBytes)
 	if err != nil {
 		d.fail("docker networks: %v", err)
@@ -1636,10 +1648,12 @@ func (d *capDiscovery) refreshDocker(force bool) {
 				continue
 			}
 			br := n.Options["com.docker.network.bridge.name"]
-			if br == "" && len(n.ID) >= 12 {
+			if br == "" && len(n.ID) >= 12 && !podman {
 				br = "br-" + n.ID[:12]
 			}
-			d.networks[br] = n.Name
+			if br != "" {
+				d.networks[br] = n.Name
+			}
 		}
 		d.parents, d.overlays = parents, overlays
 	}
@@ -1662,6 +1676,33 @@ func (d *capDiscovery) refreshDocker(force bool) {
 				d.names[c.ID] = n
 				break
 			}
+		}
+	}
+}
+
+// refreshPodman learns the bridges of Podman's networks from its own
+// network list: the compatible /networks answer names no bridge, and
+// netavark's podman<N> and CNI's cni-podman<N> follow no pattern of
+// Docker's. A Podman bridge is then a bridge, never an uplink, even before
+// a container's veth on it is known.
+func (d *capDiscovery) refreshPodman(ctx context.Context) {
+	raw, err := d.docker.LibpodNetworks(ctx)
+	if err != nil {
+		d.fail("podman networks: %v", err)
+		return
+	}
+	var nets []struct {
+		Name             string `json:"name"`
+		Driver           string `json:"driver"`
+		NetworkInterface string `json:"network_interface"`
+	}
+	if err := json.Unmarshal(raw, &nets); err != nil {
+		d.fail("podman networks: %v", err)
+		return
+	}
+	for _, n := range nets {
+		if n.Driver == "bridge" && n.NetworkInterface != "" {
+			d.networks[n.NetworkInterface] = n.Name
 		}
 	}
 }

@@ -63,6 +63,10 @@ type Client struct {
 	http    *http.Client
 	baseURL url.URL // scheme, host and base path of raw requests
 	host    string  // Host header; the client's placeholder for unix sockets
+	engine  string  // EnginePodman once Engine said so; "" is Docker
+	// libpodAPI is Podman's own API version, at which /libpod/ paths
+	// are asked: some refuse the compatible one.
+	libpodAPI string
 }
 
 // Dial connects to the engine at host ("" means DOCKER_HOST or the
@@ -173,13 +177,18 @@ func IsNotRunning(err error) bool {
 // dockerAPIError is a non-2xx answer to a raw request. It matches the errdefs
 // class of its status code, so IsNotFound works on it as on client errors.
 type dockerAPIError struct {
+	Method  string
 	Path    string
 	Status  int
 	Message string
 }
 
 func (e *dockerAPIError) Error() string {
-	return fmt.Sprintf("GET %q: engine answered %d: %q", e.Path, e.Status, e.Message)
+	m := e.Method
+	if m == "" {
+		m = http.MethodGet
+	}
+	return fmt.Sprintf("%s %q: engine answered %d: %q", m, e.Path, e.Status, e.Message)
 }
 
 func (e *dockerAPIError) Is(target error) bool {
@@ -187,33 +196,52 @@ func (e *dockerAPIError) Is(target error) bool {
 	return native != nil && errors.Is(native, target)
 }
 
-// open sends a GET at the negotiated version through the client's own
+// Open sends a GET at the negotiated version through the client's own
 // transport. The caller closes the body.
 func (d *Client) Open(ctx context.Context, path string, query url.Values) (*http.Response, error) {
+	return d.do(ctx, http.MethodGet, path, query, nil)
+}
+
+// do sends a request at the negotiated version through the client's own
+// transport and turns a non-2xx answer into a *dockerAPIError. The caller
+// closes the body.
+func (d *Client) do(ctx context.Context, method, path string, query url.Values, body []byte) (*http.Response, error) {
 	u := d.baseURL
-	u.Path = strings.TrimSuffix(u.Path, "/") + "/v" + d.APIVersion() + path
+	version := d.APIVersion()
+	if strings.HasPrefix(path, "/libpod/") && d.libpodAPI != "" {
+		// Podman's own endpoints refuse some compatible API versions.
+		version = d.libpodAPI
+	}
+	u.Path = strings.TrimSuffix(u.Path, "/") + "/v" + version + path
 	u.RawQuery = query.Encode()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), rd)
 	if err != nil {
-		return nil, fmt.Errorf("GET %q: %w", path, err)
+		return nil, fmt.Errorf("%s %q: %w", method, path, err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	req.Host = d.host
 	resp, err := d.http.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("GET %q: %w", path, err)
+		return nil, fmt.Errorf("%s %q: %w", method, path, err)
 	}
 	if resp.StatusCode/100 == 2 {
 		return resp, nil
 	}
 	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, dockerMaxErrorBytes))
+	msgBody, _ := io.ReadAll(io.LimitReader(resp.Body, dockerMaxErrorBytes))
 	var msg struct {
 		Message string `json:"message"`
 	}
-	if json.Unmarshal(body, &msg) != nil || msg.Message == "" {
-		msg.Message = strings.TrimSpace(string(body))
+	if json.Unmarshal(msgBody, &msg) != nil || msg.Message == "" {
+		msg.Message = strings.TrimSpace(string(msgBody))
 	}
-	return nil, &dockerAPIError{Path: path, Status: resp.StatusCode, Message: msg.Message}
+	return nil, &dockerAPIError{Method: method, Path: path, Status: resp.StatusCode, Message: msg.Message}
 }
 
 // get returns the body of a GET, at most limit bytes.
@@ -672,11 +700,19 @@ func (d *Client) Images(ctx context.Context) ([]byte, error) {
 // Events writes the engine's events between since and until as JSON lines
 // and returns how many. A zero since asks for all the engine still holds (it
 // keeps only a bounded history in memory); a zero until means now.
+//
+// Podman treats until as a deadline for the stream rather than a bound on
+// the history, and answers a past until with nothing; on Podman the history
+// is asked for with stream=false (which Docker ignores) and no until, and
+// the lines after until are dropped here.
 func (d *Client) Events(ctx context.Context, since, until time.Time, w io.Writer) (int, error) {
 	if until.IsZero() {
 		until = time.Now()
 	}
 	q := url.Values{"until": {UnixTime(until)}}
+	if d.engine == EnginePodman {
+		q = url.Values{"stream": {"false"}}
+	}
 	if !since.IsZero() {
 		q.Set("since", UnixTime(since))
 	}
@@ -696,6 +732,9 @@ func (d *Client) Events(ctx context.Context, since, until time.Time, w io.Writer
 		if !json.Valid(line) {
 			return n, fmt.Errorf("events: line %d is not JSON: %q", n+1, line[:min(len(line), 80)])
 		}
+		if d.engine == EnginePodman && eventAfter(line, until) {
+			continue
+		}
 		if _, err := w.Write(append(line, '\n')); err != nil {
 			return n, fmt.Errorf("events: write: %w", err)
 		}
@@ -705,6 +744,33 @@ func (d *Client) Events(ctx context.Context, since, until time.Time, w io.Writer
 		return n, fmt.Errorf("events: %w", err)
 	}
 	return n, nil
+}
+
+// EventsQuery is the query Events sends, for the bundle's record of it.
+func (d *Client) EventsQuery(since, until time.Time) string {
+	if d.engine == EnginePodman {
+		return fmt.Sprintf("GET /events?since=%d&stream=false (events after %d dropped)", since.Unix(), until.Unix())
+	}
+	return fmt.Sprintf("GET /events?since=%d&until=%d", since.Unix(), until.Unix())
+}
+
+// eventAfter reports whether the event line's time is after t. A line
+// without a time is kept.
+func eventAfter(line []byte, t time.Time) bool {
+	var ev struct {
+		Time     int64 `json:"time"`
+		TimeNano int64 `json:"timeNano"`
+	}
+	if json.Unmarshal(line, &ev) != nil {
+		return false
+	}
+	switch {
+	case ev.TimeNano != 0:
+		return ev.TimeNano > t.UnixNano()
+	case ev.Time != 0:
+		return ev.Time > t.Unix()
+	}
+	return false
 }
 
 func UnixTime(t time.Time) string {
@@ -723,11 +789,14 @@ type Mount struct {
 
 // CommitResult describes a preservation commit.
 type CommitResult struct {
-	Container   string  `json:"container"`
-	ImageID     string  `json:"image_id"`
-	Reference   string  `json:"reference"`
-	Paused      bool    `json:"paused"`        // the engine paused the container during the commit
-	NotInCommit []Mount `json:"not_in_commit"` // mounts whose content the image lacks
+	Container string `json:"container"`
+	ImageID   string `json:"image_id"`
+	Reference string `json:"reference"`
+	// Names are the names the engine gave the image (its RepoTags), which
+	// may differ from Reference: Podman qualifies it with docker.io/.
+	Names       []string `json:"image_names,omitempty"`
+	Paused      bool     `json:"paused"`        // the engine paused the container during the commit
+	NotInCommit []Mount  `json:"not_in_commit"` // mounts whose content the image lacks
 }
 
 // Commit preserves the container's filesystem as an image tagged
@@ -758,18 +827,64 @@ func (d *Client) Commit(ctx context.Context, id, caseID string) (CommitResult, e
 	// A Dockerfile LABEL change applies on top of the container's config,
 	// so its labels and the rest of its config stay as they are; passing a
 	// Config instead would rebuild it from a partial merge.
-	resp, err := d.cli.ContainerCommit(ctx, id, container.CommitOptions{
+	opts := container.CommitOptions{
 		Reference: res.Reference,
 		Comment:   fmt.Sprintf("dockcase case %s: preservation of container %s (%s)", caseID, name, f.ID),
 		Author:    "dockcase",
 		Changes:   []string{"LABEL dockcase.case=" + dockerfileQuote(caseID)},
 		Pause:     true,
-	})
+	}
+	if d.engine == EnginePodman {
+		res.ImageID, err = d.podmanCommit(ctx, id, opts)
+	} else {
+		var resp container.CommitResponse
+		resp, err = d.cli.ContainerCommit(ctx, id, opts)
+		res.ImageID = resp.ID
+	}
 	if err != nil {
 		return res, fmt.Errorf("commit %q: %w", id, err)
 	}
-	res.ImageID = resp.ID
+	// The engine may name the image otherwise than asked: Podman puts it
+	// under docker.io/. What it gave is what a responder looks it up by.
+	raw, err := d.Get(ctx, "/images/"+url.PathEscape(res.ImageID)+"/json", nil, dockerMaxObjectBytes)
+	if err != nil {
+		return res, fmt.Errorf("commit %q: inspect image %q: %w", id, res.ImageID, err)
+	}
+	var im struct {
+		RepoTags []string `json:"RepoTags"`
+	}
+	if err := json.Unmarshal(raw, &im); err != nil {
+		return res, fmt.Errorf("commit %q: inspect image %q: %w", id, res.ImageID, err)
+	}
+	res.Names = im.RepoTags
 	return res, nil
+}
+
+// podmanCommit is POST /commit as Podman's compatible API takes it: with a
+// body, even an empty one ({}), where Docker's client sends none (Podman
+// then fails to decode it with EOF). An empty config changes nothing of
+// the container's.
+func (d *Client) podmanCommit(ctx context.Context, id string, opts container.CommitOptions) (string, error) {
+	ref, tag, _ := strings.Cut(opts.Reference, ":")
+	q := url.Values{
+		"container": {id}, "repo": {ref}, "tag": {tag}, "comment": {opts.Comment},
+		"author": {opts.Author}, "changes": opts.Changes, "pause": {"1"},
+	}
+	resp, err := d.do(ctx, http.MethodPost, "/commit", q, []byte("{}"))
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	var out struct {
+		ID string `json:"Id"`
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, dockerMaxObjectBytes)).Decode(&out); err != nil {
+		return "", fmt.Errorf("read commit answer: %w", err)
+	}
+	if out.ID == "" {
+		return "", errors.New("commit answer has no image id")
+	}
+	return out.ID, nil
 }
 
 // dockerfileQuote quotes s as one Dockerfile word, with no variable

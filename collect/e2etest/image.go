@@ -43,9 +43,19 @@ const (
 var workloadTarEpoch = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 
 var workload struct {
+	once    sync.Once
+	bin     []byte // the static binary
+	tarball []byte // the image's root filesystem
+	ref     string // dce/workload:<hash>
+	err     error
+
+	mu      sync.Mutex
+	engines map[string]*engineImport // by engine host, "" for the Docker engine
+}
+
+// engineImport is the import of the workload image into one engine.
+type engineImport struct {
 	once sync.Once
-	bin  []byte // the static binary
-	ref  string // dce/workload:<hash>
 	err  error
 }
 
@@ -66,56 +76,86 @@ func WorkloadImage(t testing.TB) string {
 
 // workloadImage is WorkloadImage without a test, for a setup goroutine.
 func workloadImage() (string, error) {
+	cli, err := dockerClient()
+	if err != nil {
+		return "", err
+	}
+	return workloadImageIn(cli, "")
+}
+
+// workloadImageIn imports the workload image into the engine cli talks to
+// (host names it, "" for the Docker engine) once per test process.
+func workloadImageIn(cli *client.Client, host string) (string, error) {
+	if err := buildWorkloadOnce(); err != nil {
+		return "", err
+	}
+	workload.mu.Lock()
+	if workload.engines == nil {
+		workload.engines = map[string]*engineImport{}
+	}
+	imp := workload.engines[host]
+	if imp == nil {
+		imp = &engineImport{}
+		workload.engines[host] = imp
+	}
+	workload.mu.Unlock()
+	imp.once.Do(func() { imp.err = importWorkloadImage(cli, workload.tarball, workload.ref) })
+	return workload.ref, imp.err
+}
+
+// buildWorkloadOnce builds the workload binary and its image tar once per
+// test process.
+func buildWorkloadOnce() error {
 	workload.once.Do(func() {
-		cli, err := dockerClient()
+		bin, err := buildWorkload()
 		if err != nil {
 			workload.err = err
 			return
 		}
-		workload.bin, workload.ref, workload.err = buildWorkloadImage(cli)
+		tarball, err := workloadTar(bin)
+		if err != nil {
+			workload.err = err
+			return
+		}
+		sum := sha256.Sum256(tarball)
+		workload.bin, workload.tarball = bin, tarball
+		workload.ref = workloadRepo + ":" + hex.EncodeToString(sum[:8])
 	})
-	return workload.ref, workload.err
+	return workload.err
 }
 
-// workloadBinary returns the static workload binary built by WorkloadImage.
+// workloadBinary returns the static workload binary, built once.
 func workloadBinary(t testing.TB) []byte {
 	t.Helper()
-	WorkloadImage(t)
+	if err := buildWorkloadOnce(); err != nil {
+		t.Fatalf("workload binary: %v", err)
+	}
 	return workload.bin
 }
 
-func buildWorkloadImage(cli *client.Client) ([]byte, string, error) {
-	bin, err := buildWorkload()
-	if err != nil {
-		return nil, "", err
-	}
-	tarball, err := workloadTar(bin)
-	if err != nil {
-		return nil, "", err
-	}
-	sum := sha256.Sum256(tarball)
-	ref := workloadRepo + ":" + hex.EncodeToString(sum[:8])
-
+// importWorkloadImage imports the image tar as ref through the engine's
+// (Docker-compatible) API, unless the engine has it already.
+func importWorkloadImage(cli *client.Client, tarball []byte, ref string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), importTimeout)
 	defer cancel()
 	if _, err := cli.ImageInspect(ctx, ref); err == nil {
-		return bin, ref, nil
+		return nil
 	} else if !cerrdefs.IsNotFound(err) {
-		return nil, "", fmt.Errorf("inspect %s: %w", ref, err)
+		return fmt.Errorf("inspect %s: %w", ref, err)
 	}
 	rc, err := cli.ImageImport(ctx, image.ImportSource{Source: bytes.NewReader(tarball), SourceName: "-"}, ref,
 		image.ImportOptions{Changes: []string{`CMD ["/workload"]`}, Message: "dockcase e2e workload"})
 	if err != nil {
-		return nil, "", fmt.Errorf("import %s: %w", ref, err)
+		return fmt.Errorf("import %s: %w", ref, err)
 	}
 	defer rc.Close()
 	if err := importReplyError(io.LimitReader(rc, maxImportReplyBytes)); err != nil {
-		return nil, "", fmt.Errorf("import %s: %w", ref, err)
+		return fmt.Errorf("import %s: %w", ref, err)
 	}
 	if _, err := cli.ImageInspect(ctx, ref); err != nil {
-		return nil, "", fmt.Errorf("inspect %s after import: %w", ref, err)
+		return fmt.Errorf("inspect %s after import: %w", ref, err)
 	}
-	return bin, ref, nil
+	return nil
 }
 
 // importReplyError reads the engine's JSON progress stream to its end and

@@ -94,6 +94,13 @@ type ScenarioOptions struct {
 	// its flags. The workload ignores them, so a test can give the process a
 	// command line of any shape (a reverse shell, say) without it doing more.
 	BeaconArgs []string
+	// EngineHost is the engine the scenario runs its containers on
+	// (unix:///run/dce-podman-netavark.sock, say); "" is the Docker engine
+	// of RequireDocker. An engine whose version answer names Podman gets
+	// Podman's ways: the ulimits its containers need on hosts with low hard
+	// limits, its bridge names from its own network data, and the NETAVARK*
+	// and CNI-* chains it leaves in the host's tables removed at cleanup.
+	EngineHost string
 }
 
 // Container is one container of the scenario as it was when it started.
@@ -177,8 +184,18 @@ type Scenario struct {
 	Bridge    Container // on the default bridge, serving HTTP, never contacted
 	Stopped   Container // on the default bridge, started and stopped before NewScenario returns
 
+	// EngineHost is ScenarioOptions.EngineHost; Podman says the engine
+	// there is Podman.
+	EngineHost string
+	Podman     bool
+
 	t        testing.TB
 	cli      *client.Client
+	firewall *FirewallSnapshot // before the scenario, on Podman
+	// newBridges are Podman's bridges that did not exist before the
+	// scenario: CNI leaves its bridges when their containers go.
+	newBridges []string
+
 	dir      string // temp dir: C2 binary and log
 	c2Log    string
 	c2Cmd    *exec.Cmd
@@ -206,7 +223,17 @@ func NewScenario(t testing.TB, opts ScenarioOptions) *Scenario {
 	if _, err := exec.LookPath("ip"); err != nil {
 		skipOrFail(t, "the end-to-end scenario needs the ip command (iproute2): %v", err)
 	}
-	RequireDocker(t)
+	var cli *client.Client
+	if opts.EngineHost == "" {
+		RequireDocker(t)
+		cli = DockerClient(t)
+	} else {
+		var err error
+		if cli, err = engineClient(opts.EngineHost); err != nil {
+			skipOrFail(t, "engine %s unavailable: %v", opts.EngineHost, err)
+		}
+		t.Cleanup(func() { cli.Close() })
+	}
 	var phases []string
 	last := start
 	phase := func(name string) {
@@ -214,14 +241,15 @@ func NewScenario(t testing.TB, opts ScenarioOptions) *Scenario {
 		last = time.Now()
 	}
 	s := &Scenario{
-		t:         t,
-		cli:       DockerClient(t),
-		ID:        scenarioRandHex(3),
-		Domain:    opts.Domain,
-		C2TCPPort: opts.TCPPort,
-		C2UDPPort: opts.UDPPort,
-		C2DNSPort: dnsPort,
-		Interval:  opts.Interval,
+		t:          t,
+		cli:        cli,
+		EngineHost: opts.EngineHost,
+		ID:         scenarioRandHex(3),
+		Domain:     opts.Domain,
+		C2TCPPort:  opts.TCPPort,
+		C2UDPPort:  opts.UDPPort,
+		C2DNSPort:  dnsPort,
+		Interval:   opts.Interval,
 	}
 	if s.Domain == "" {
 		s.Domain = "c2-" + s.ID + "." + DefaultDomain
@@ -239,6 +267,33 @@ func NewScenario(t testing.TB, opts ScenarioOptions) *Scenario {
 	s.HostVeth = "dcec2h" + s.ID
 	s.C2Veth = "dcec2c" + s.ID
 	s.NetworkName = "dce-net-" + s.ID
+	if opts.EngineHost != "" {
+		vctx, vcancel := context.WithTimeout(context.Background(), pingTimeout)
+		podman, err := isPodman(vctx, cli)
+		vcancel()
+		if err != nil {
+			t.Fatalf("scenario %s: %v", s.ID, err)
+		}
+		s.Podman = podman
+	}
+	if s.Podman {
+		// Before anything of ours reaches the engine: the chains that are
+		// not in this snapshot are the scenario's to remove.
+		fw, err := SnapshotFirewall()
+		if err != nil {
+			t.Fatalf("scenario %s: %v", s.ID, err)
+		}
+		s.firewall = fw
+		bctx, bcancel := context.WithTimeout(context.Background(), pingTimeout)
+		br, err := podmanBridge(bctx, cli, "podman")
+		bcancel()
+		if err != nil {
+			t.Fatalf("scenario %s: the default network's bridge: %v", s.ID, err)
+		}
+		if _, err := netlink.LinkByName(br); err != nil {
+			s.newBridges = append(s.newBridges, br)
+		}
+	}
 	t.Cleanup(s.Cleanup)
 
 	// The image build (a go build, even when cached, takes seconds on a
@@ -249,7 +304,7 @@ func NewScenario(t testing.TB, opts ScenarioOptions) *Scenario {
 	}
 	imageDone := make(chan imageResult, 1)
 	go func() {
-		ref, err := workloadImage()
+		ref, err := workloadImageIn(cli, opts.EngineHost)
 		imageDone <- imageResult{ref, err}
 	}()
 	ctx, cancel := context.WithTimeout(context.Background(), setupTimeout)
@@ -510,6 +565,14 @@ func (s *Scenario) createNetwork(ctx context.Context) error {
 		s.mu.Unlock()
 		s.NetworkID = resp.ID
 		s.BridgeName = "br-" + resp.ID[:12]
+		if s.Podman {
+			if s.BridgeName, err = podmanBridge(ctx, s.cli, s.NetworkName); err != nil {
+				return fmt.Errorf("create network %s: %w", s.NetworkName, err)
+			}
+			s.mu.Lock()
+			s.newBridges = append(s.newBridges, s.BridgeName)
+			s.mu.Unlock()
+		}
 		s.Subnet = subnet
 		s.Gateway = gw
 		return nil
@@ -621,6 +684,11 @@ func (s *Scenario) runContainer(ctx context.Context, role string, spec Container
 		hc.DNS = []string{s.C2Addr.String()}
 		hc.DNSSearch = []string{"."}
 	}
+	if s.Podman && hc.Ulimits == nil {
+		// Podman's default limits exceed the hard ones of some hosts,
+		// where the container then does not start.
+		hc.Ulimits = []*container.Ulimit{{Name: "nofile", Soft: 4096, Hard: 4096}, {Name: "nproc", Soft: 4096, Hard: 4096}}
+	}
 	if hc.NetworkMode.IsHost() && slices.Contains(cfg.Cmd, "-resolve") {
 		return Container{}, fmt.Errorf("container %s: -resolve in host network mode would use the host's resolvers", name)
 	}
@@ -652,7 +720,15 @@ func (s *Scenario) runContainer(ctx context.Context, role string, spec Container
 	}
 	c := Container{Role: role, Name: name, ID: resp.ID, Network: string(hc.NetworkMode), Pid: ins.State.Pid, Cmd: cmd}
 	if ins.NetworkSettings != nil {
-		if ep := ins.NetworkSettings.Networks[string(hc.NetworkMode)]; ep != nil {
+		ep := ins.NetworkSettings.Networks[string(hc.NetworkMode)]
+		if ep == nil && len(ins.NetworkSettings.Networks) == 1 {
+			// Podman's default network is "podman", which it gives a
+			// container asking for "bridge".
+			for n, e := range ins.NetworkSettings.Networks {
+				c.Network, ep = n, e
+			}
+		}
+		if ep != nil {
 			c.IP, _ = netip.ParseAddr(ep.IPAddress)
 			c.Gateway, _ = netip.ParseAddr(ep.Gateway)
 			c.MAC = ep.MacAddress
@@ -887,6 +963,33 @@ func (s *Scenario) cleanup() {
 		}
 	}
 
+	if len(errs) == 0 {
+		// CNI's bridge plugin leaves a bridge when its last container or
+		// its network goes; only those the scenario brought are removed,
+		// and only once its containers are gone.
+		s.mu.Lock()
+		bridges := slices.Clone(s.newBridges)
+		s.mu.Unlock()
+		for _, br := range bridges {
+			if _, err := netlink.LinkByName(br); err == nil {
+				if _, err := ipCmd("link", "del", br); err != nil {
+					errs = append(errs, err)
+				}
+			}
+		}
+	}
+	if s.firewall != nil {
+		// After the containers and networks are gone: netavark and CNI
+		// leave their chains and jumps behind them.
+		if err := s.firewall.RestorePodmanRules(); err != nil {
+			errs = append(errs, err)
+		}
+		if left, err := s.firewall.PodmanRulesLeft(); err != nil {
+			errs = append(errs, err)
+		} else if len(left) > 0 {
+			errs = append(errs, fmt.Errorf("podman firewall rules left after cleanup: %q", left))
+		}
+	}
 	if s.c2Cmd != nil && s.c2Cmd.Process != nil {
 		select {
 		case <-s.c2Exited:

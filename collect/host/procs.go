@@ -337,11 +337,16 @@ func procParseNSLink(link string) (uint64, error) {
 	return inode, nil
 }
 
-// ContainerIDFromCgroup returns the Docker container ID found in the content
-// of a /proc/<pid>/cgroup file, or "" when the process is in no container's
-// cgroup. It knows Docker's two cgroup drivers: cgroupfs ("/docker/<id>",
-// under any parent, v1 and v2) and systemd ("/system.slice/docker-<id>.scope").
-// With nested containers the outermost ID is the one the host's dockerd knows,
+// ContainerIDFromCgroup returns the container ID found in the content of a
+// /proc/<pid>/cgroup file, or "" when the process is in no container's
+// cgroup. It knows both engines under both cgroup managers, v1 and v2:
+// Docker's cgroupfs ("/docker/<id>", under any parent) and systemd
+// ("/system.slice/docker-<id>.scope"), and Podman's cgroupfs
+// ("/libpod_parent/libpod-<id>") and systemd ("/machine.slice/libpod-<id>.scope",
+// and its "container" child cgroup). Podman's conmon, the monitor process of a
+// container, lives in "libpod-conmon-<id>.scope" (or "/libpod_parent/conmon"):
+// it runs on the host, not in the container, and is not matched.
+// With nested containers the outermost ID is the one the host's engine knows,
 // so the first match wins.
 func ContainerIDFromCgroup(cgroupFile string) string {
 	for line := range strings.Lines(cgroupFile) {
@@ -355,8 +360,18 @@ func ContainerIDFromCgroup(cgroupFile string) string {
 			if c == "docker" && i+1 < len(comps) && procIsContainerID(comps[i+1]) {
 				return comps[i+1]
 			}
-			if id, ok := strings.CutPrefix(c, "docker-"); ok {
-				if id, ok = strings.CutSuffix(id, ".scope"); ok && procIsContainerID(id) {
+			for _, prefix := range []string{"docker-", "libpod-"} {
+				id, ok := strings.CutPrefix(c, prefix)
+				if !ok {
+					continue
+				}
+				// systemd's unit, or Podman's cgroupfs directory without a suffix.
+				if scope, ok := strings.CutSuffix(id, ".scope"); ok {
+					id = scope
+				} else if prefix == "docker-" {
+					continue
+				}
+				if procIsContainerID(id) {
 					return id
 				}
 			}

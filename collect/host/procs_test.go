@@ -207,6 +207,19 @@ func TestContainerIDFromCgroup(t *testing.T) {
 		{"0::/kubepods/besteffort/docker/" + id + "/\n", id},
 		// docker in docker: the outer container is the host's
 		{"0::/docker/" + id + "/docker/" + id2 + "\n", id},
+		// Podman: cgroupfs manager (v1 and v2), systemd manager (v1, v2,
+		// and the "container" child cgroup of v2)
+		{"9:name=systemd:/libpod_parent/libpod-" + id + "\n4:memory:/libpod_parent/libpod-" + id + "\n0::/libpod_parent/libpod-" + id + "\n", id},
+		{"0::/libpod_parent/libpod-" + id + "\n", id},
+		{"0::/machine.slice/libpod-" + id + ".scope\n", id},
+		{"4:memory:/machine.slice/libpod-" + id + ".scope\n", id},
+		{"0::/machine.slice/libpod-" + id + ".scope/container\n", id},
+		// Podman's conmon is the container's monitor on the host, not the container
+		{"0::/machine.slice/libpod-conmon-" + id + ".scope\n", ""},
+		{"4:memory:/libpod_parent/conmon\n0::/libpod_parent/conmon\n", ""},
+		{"0::/libpod_parent/libpod-conmon-" + id + "\n", ""},
+		{"0::/machine.slice/libpod-" + id + ".slice\n", ""},
+		{"0::/machine.slice/libpod-" + id[:63] + ".scope\n", ""},
 		// host processes and look-alikes
 		{"0::/\n", ""},
 		{"0::/system.slice/docker.service\n", ""},
@@ -258,6 +271,8 @@ func TestProcClockTicks(t *testing.T) {
 func FuzzContainerIDFromCgroup(f *testing.F) {
 	f.Add("0::/system.slice/docker-3f4e6c1a9b0d2e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f.scope\n")
 	f.Add("12:pids:/docker/3f4e6c1a9b0d2e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f\n")
+	f.Add("0::/libpod_parent/libpod-3f4e6c1a9b0d2e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f\n")
+	f.Add("0::/machine.slice/libpod-conmon-3f4e6c1a9b0d2e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f.scope\n")
 	f.Fuzz(func(t *testing.T, in string) {
 		id := ContainerIDFromCgroup(in)
 		if id != "" && (!procIsContainerID(id) || !strings.Contains(in, id)) {
