@@ -339,8 +339,23 @@ func checkPodmanAnalysis(t *testing.T, out string, sc *e2etest.Scenario, late e2
 		IOCs []struct {
 			IOC        string   `json:"ioc"`
 			Containers []string `json:"containers"`
+			Contacts   []struct {
+				Container string `json:"container"`
+				Path      *struct {
+					OutIface string `json:"out_iface"`
+					Hops     []struct {
+						Kind     string `json:"kind"`
+						Iface    string `json:"iface"`
+						Evidence []struct {
+							Member string `json:"member"`
+							Text   string `json:"text"`
+						} `json:"evidence"`
+					} `json:"hops"`
+				} `json:"path"`
+			} `json:"contacts"`
 		} `json:"iocs"`
-		Answer []struct {
+		Missing []string `json:"missing"`
+		Answer  []struct {
 			Who []struct {
 				Container string `json:"container"`
 				Processes []struct {
@@ -366,6 +381,41 @@ func checkPodmanAnalysis(t *testing.T, out string, sc *e2etest.Scenario, late e2
 	}
 	if !slices.Contains(pids, sc.Beacon.Pid) {
 		t.Errorf("analyze --ioc %s: the beacon's processes in the answer %v, want its pid %d", sc.C2Addr, pids, sc.Beacon.Pid)
+	}
+	// The beacon's path: its veth, the Podman bridge by its own name (not a
+	// made-up br-<id>), the masquerade of the backend's own chain for it
+	// (NETAVARK-<hash> or CNI-<hash>, reached through its conditional
+	// jump: never NETAVARK-HOSTPORT-MASQ, which takes marked packets
+	// only), and out by the C2's link.
+	var masq, bridge bool
+	for _, h := range doc.IOCs {
+		for _, c := range h.Contacts {
+			if c.Container != sc.Beacon.ID || c.Path == nil {
+				continue
+			}
+			if c.Path.OutIface != sc.HostVeth {
+				t.Errorf("the beacon's path leaves by %q, want the C2 link %s", c.Path.OutIface, sc.HostVeth)
+			}
+			for _, hop := range c.Path.Hops {
+				bridge = bridge || (hop.Kind == "bridge" && hop.Iface == sc.BridgeName)
+				for _, e := range hop.Evidence {
+					if hop.Kind == "nat" && strings.Contains(e.Text, "MASQUERADE") {
+						masq = true
+						if strings.Contains(e.Text, "HOSTPORT") || !(strings.Contains(e.Text, "NETAVARK-") || strings.Contains(e.Text, "CNI-")) {
+							t.Errorf("the beacon's NAT hop cites %q (%s), want the masquerade of its network's own chain", e.Text, e.Member)
+						}
+					}
+				}
+			}
+		}
+	}
+	if !bridge || !masq {
+		t.Errorf("the beacon's path lacks the Podman bridge %s (%v) or a masquerade of its own chain (%v)", sc.BridgeName, bridge, masq)
+	}
+	for _, m := range doc.Missing {
+		if strings.Contains(m, "bridge") || strings.Contains(m, "not tied") {
+			t.Errorf("the analysis says it is missing %q, which the Podman bundle holds", m)
+		}
 	}
 	want := []string{sc.Beacon.ID, late.ID}
 	slices.Sort(want)
