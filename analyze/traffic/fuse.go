@@ -345,8 +345,14 @@ func (f *fuser) mergeFlow(b *building, fl *Flow, idx *int, pt pointKey, side str
 	// bridge before the uplink); the others agree or are only evidence.
 	switch {
 	case !c.Named() && fl.Container != "":
-		if len(fl.NamespaceGroup) > 0 {
-			c.Group = f.group(fl.Container, fl.NamespaceGroup)
+		// A flow named by its address (a bridge, or after NAT) does not
+		// say that the address's namespace is shared: the model does.
+		g := fl.NamespaceGroup
+		if len(g) == 0 {
+			g = f.sharers(fl.Container)
+		}
+		if len(g) > 0 {
+			c.Group = f.group(fl.Container, g)
 		} else {
 			c.Container, c.ContainerName = fl.Container, fl.ContainerName
 		}
@@ -389,6 +395,26 @@ func confidenceRank(c string) int {
 		return 1
 	}
 	return 0
+}
+
+// sharers are the other containers in the network namespace of container
+// id (container:<id> mode), none when it has it alone or is not known.
+func (f *fuser) sharers(id string) []string {
+	c, ok := f.h.Container(id)
+	if !ok || c.NetNS == 0 {
+		return nil
+	}
+	ns, ok := f.h.Namespace(c.NetNS)
+	if !ok {
+		return nil
+	}
+	var out []string
+	for _, o := range ns.Containers {
+		if o != c.ID {
+			out = append(out, o)
+		}
+	}
+	return out
 }
 
 // group names the containers sharing one network namespace: the owner of
@@ -762,6 +788,15 @@ func (f *fuser) ctHolders(addr netip.Addr, window [2]time.Time) Contact {
 		who.Reason = fmt.Sprintf("conntrack entry from %s (before SNAT), held from %s by %q: %s", addr, between, l.ContainerName, hs[0].Reason)
 		if len(l.Evidence) > 0 {
 			who.Evidence = []*model.Evidence{&l.Evidence[0]}
+		}
+		if g := f.sharers(l.Container); len(g) > 0 {
+			// The address is a namespace's that several containers share
+			// (container:<id> mode): the lease names the one it was
+			// allocated to, not whose process talked. The group is named;
+			// a socket whose owner's cgroup names one of it picks it.
+			who.Group = f.group(l.Container, g)
+			who.Container, who.ContainerName = "", ""
+			who.Reason += fmt.Sprintf("; its network namespace is shared by %d containers", len(g)+1)
 		}
 	default:
 		who.Rules, who.Confidence = []string{RuleConntrackHolder}, ConfidenceLow
