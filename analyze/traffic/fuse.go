@@ -92,7 +92,10 @@ type fuser struct {
 	// the remote end sees it (its address and port first): a socket of the
 	// remote end held in a namespace of this host is that end of the same
 	// conversation.
-	far       map[contactKey]*building
+	far map[contactKey]*building
+	// natPorts indexes container conversations by natPortKey, built only
+	// when a socket of a host process's namespace needs it.
+	natPorts  map[natPortKey][]*building
 	hostAddrs map[netip.Addr]bool
 	subnets   []netip.Prefix
 	gateways  map[netip.Addr]bool
@@ -261,6 +264,60 @@ func (f *fuser) flows() {
 	}
 }
 
+// natPortKey finds a container's conversation as its remote end sees it
+// after source NAT, when no conntrack entry gives the translation: its
+// remote end and the container's port.
+type natPortKey struct {
+	proto  string
+	remote netip.AddrPort
+	port   uint16
+}
+
+// indexNATPorts indexes the client contacts of container addresses by
+// natPortKey (see socket); called only when a socket needs it.
+func (f *fuser) indexNATPorts() {
+	f.natPorts = map[natPortKey][]*building{}
+	for k, b := range f.byKey {
+		if !f.isContainerAddr(k.local.Addr()) {
+			continue
+		}
+		for ; b != nil; b = b.next {
+			if f.c(b).Side == "client" {
+				nk := natPortKey{k.proto, k.remote, k.local.Port()}
+				f.natPorts[nk] = append(f.natPorts[nk], b)
+			}
+		}
+	}
+}
+
+// farFromFlows adds to f.far the conversations containers began that the
+// flows saw after source NAT, by their tuple as the remote end sees it: a
+// conversation newer than the conntrack snapshot has no entry to give it.
+// Called only when a socket needs it (see sockets), since most hosts have
+// none: it costs a walk of the flows, and nothing otherwise.
+func (f *fuser) farFromFlows() {
+	for i := range f.t.Flows {
+		fl := &f.t.Flows[i]
+		if fl.Original == nil {
+			continue
+		}
+		k, side, _ := flowTuple(fl)
+		if side != "client" {
+			continue
+		}
+		far := contactKey{k.proto, unmapAP(fl.Server, fl.ServerPort), unmapAP(fl.Client, fl.ClientPort)}
+		if f.far[far] != nil {
+			continue
+		}
+		for b := f.byKey[k]; b != nil; b = b.next {
+			if slices.ContainsFunc(f.c(b).Sources, func(s ContactSource) bool { return s.Flow != nil && *s.Flow == i }) {
+				f.far[far] = b
+				break
+			}
+		}
+	}
+}
+
 // c is the contact under construction of b.
 func (f *fuser) c(b *building) *Contact { return &f.t.Contacts[b.i] }
 
@@ -345,8 +402,14 @@ func (f *fuser) mergeFlow(b *building, fl *Flow, idx *int, pt pointKey, side str
 	// bridge before the uplink); the others agree or are only evidence.
 	switch {
 	case !c.Named() && fl.Container != "":
-		if len(fl.NamespaceGroup) > 0 {
-			c.Group = f.group(fl.Container, fl.NamespaceGroup)
+		// A flow named by its address (a bridge, or after NAT) does not
+		// say that the address's namespace is shared: the model does.
+		g := fl.NamespaceGroup
+		if len(g) == 0 {
+			g = f.sharers(fl.Container)
+		}
+		if len(g) > 0 {
+			c.Group = f.group(fl.Container, g)
 		} else {
 			c.Container, c.ContainerName = fl.Container, fl.ContainerName
 		}
@@ -391,6 +454,26 @@ func confidenceRank(c string) int {
 	return 0
 }
 
+// sharers are the other containers in the network namespace of container
+// id (container:<id> mode), none when it has it alone or is not known.
+func (f *fuser) sharers(id string) []string {
+	c, ok := f.h.Container(id)
+	if !ok || c.NetNS == 0 {
+		return nil
+	}
+	ns, ok := f.h.Namespace(c.NetNS)
+	if !ok {
+		return nil
+	}
+	var out []string
+	for _, o := range ns.Containers {
+		if o != c.ID {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
 // group names the containers sharing one network namespace: the owner of
 // the namespace first, then the others by id.
 func (f *fuser) group(owner string, others []string) []ContainerRef {
@@ -433,6 +516,17 @@ var socketStateless = map[string]bool{"LISTEN": true, "CLOSE": true, "UNCONNECTE
 // sockets merges the socket of every namespace that has a remote end into
 // the contact of its tuple (giving it the process), or makes one.
 func (f *fuser) sockets() {
+	// A server socket of a namespace no container holds may be the remote
+	// end of a container's conversation (see socket) whose own socket is
+	// in a namespace listed later: it is merged after every other.
+	type pending struct {
+		ns   *model.Namespace
+		s    *model.HostSocket
+		k    contactKey
+		side string
+		at   time.Time
+	}
+	var later []pending
 	for _, ns := range f.h.Namespaces {
 		listening := map[contactKey]bool{}
 		for _, s := range ns.Sockets {
@@ -460,9 +554,29 @@ func (f *fuser) sockets() {
 			if listening[contactKey{proto: proto, local: netip.AddrPortFrom(netip.Addr{}, s.LocalPort)}] {
 				side = "server"
 			}
+			if side == "server" && hostProcessNS(ns) == 1 && f.far[k] == nil {
+				later = append(later, pending{ns, s, k, side, at})
+				continue
+			}
 			f.socket(ns, s, k, side, at)
 		}
 	}
+	if len(later) > 0 {
+		f.farFromFlows()
+		f.indexNATPorts()
+	}
+	for _, p := range later {
+		f.socket(p.ns, p.s, p.k, p.side, p.at)
+	}
+}
+
+// hostProcessNS is 1 for a namespace that is neither the host's nor any
+// known container's (a host process in a namespace of its own), else 0.
+func hostProcessNS(ns *model.Namespace) int {
+	if ns.Host || len(ns.Containers) > 0 {
+		return 0
+	}
+	return 1
 }
 
 // socketsMember is the socket member of a namespace.
@@ -476,7 +590,28 @@ func (f *fuser) socket(ns *model.Namespace, s *model.HostSocket, k contactKey, s
 			break
 		}
 	}
-	if b := f.far[k]; b != nil && f.byKey[k] == nil {
+	end := f.far[k]
+	if end == nil && side == "server" && hostProcessNS(ns) == 1 && (proc == nil || proc.ContainerID == "") {
+		// A server socket of a host process in a namespace of its own (a
+		// C2 simulated on the host) whose tuple, reversed, is a contact's
+		// own: the remote end of that conversation, as f.far finds it
+		// through conntrack's reply tuple. Without NAT (a macvlan or
+		// ipvlan container, whose traffic never crosses the host's
+		// stack) there is no entry to give the reply tuple.
+		end = f.byKey[contactKey{k.proto, k.remote, k.local}]
+	}
+	byPort := false
+	if end == nil && f.natPorts != nil && f.hostAddrs[k.remote.Addr()] {
+		// Its peer is the host's address, after source NAT, and neither
+		// conntrack nor a capture has the translation (the conversation
+		// began after the conntrack snapshot, outside the capture):
+		// MASQUERADE keeps the source port unless it collides, so the one
+		// container conversation with this remote end and port is it.
+		if bs := f.natPorts[natPortKey{k.proto, k.local, k.remote.Port()}]; len(bs) == 1 {
+			end, byPort = bs[0], true
+		}
+	}
+	if b := end; b != nil && f.byKey[k] == nil {
 		// The remote end's own socket, in a namespace of this host: the
 		// same conversation, seen from the other side. It is evidence of
 		// the conversation, not of who began it.
@@ -484,6 +619,10 @@ func (f *fuser) socket(ns *model.Namespace, s *model.HostSocket, k contactKey, s
 		src := ContactSource{Kind: SourceSocket, State: s.State, Evidence: &ev}
 		if proc != nil {
 			ev.Text = fmt.Sprintf("the remote end's socket %s → %s, held by pid %d (%q) in network namespace %d", k.local, k.remote, proc.PID, proc.Comm, ns.Inode)
+		}
+		if byPort {
+			ev.Text = cmp.Or(ev.Text, fmt.Sprintf("the remote end's socket %s → %s in network namespace %d", k.local, k.remote, ns.Inode)) +
+				", its peer the host's address after source NAT with the container's port (no conntrack entry or capture has the translation)"
 		}
 		f.c(b).Sources = append(f.c(b).Sources, src)
 		f.cite(f.c(b), src.Evidence)
@@ -762,6 +901,15 @@ func (f *fuser) ctHolders(addr netip.Addr, window [2]time.Time) Contact {
 		who.Reason = fmt.Sprintf("conntrack entry from %s (before SNAT), held from %s by %q: %s", addr, between, l.ContainerName, hs[0].Reason)
 		if len(l.Evidence) > 0 {
 			who.Evidence = []*model.Evidence{&l.Evidence[0]}
+		}
+		if g := f.sharers(l.Container); len(g) > 0 {
+			// The address is a namespace's that several containers share
+			// (container:<id> mode): the lease names the one it was
+			// allocated to, not whose process talked. The group is named;
+			// a socket whose owner's cgroup names one of it picks it.
+			who.Group = f.group(l.Container, g)
+			who.Container, who.ContainerName = "", ""
+			who.Reason += fmt.Sprintf("; its network namespace is shared by %d containers", len(g)+1)
 		}
 	default:
 		who.Rules, who.Confidence = []string{RuleConntrackHolder}, ConfidenceLow
