@@ -294,6 +294,11 @@ func NewScenario(t testing.TB, opts ScenarioOptions) *Scenario {
 			s.newBridges = append(s.newBridges, br)
 		}
 	}
+	// Registered before the scenario's Cleanup, released after it: the
+	// containers are gone when a test that wants the host alone starts.
+	if err := shareHost(t); err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(s.Cleanup)
 
 	// The image build (a go build, even when cached, takes seconds on a
