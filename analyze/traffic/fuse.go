@@ -142,6 +142,7 @@ func fuse(h *model.Host, t *Result) {
 	f.flows()
 	f.conntrack()
 	f.sockets()
+	f.farEnds()
 	f.names()
 	sortContacts(t.Contacts)
 }
