@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -156,8 +157,8 @@ type caScore struct {
 }
 
 // caPrecisionRecall scores the answer for ioc: truth are the containers the
-// test made talk to it (id → name), named the others' names for the log.
-// Certain attributions are scored; candidates are logged apart and, with
+// test made talk to it, benign those it did not (id → name, both).
+// The containers named alone are scored; candidates are logged apart and, with
 // candidatesCount, count as named for the score (the issue allows a
 // candidate where the evidence cannot separate holders). It logs precision
 // and recall and fails the test unless both are 1.0 and no benign
@@ -230,7 +231,13 @@ func caPrecisionRecall(t *testing.T, doc *caDoc, ioc string, truth, benign map[s
 	t.Logf("IOC %s: precision %.2f, recall %.2f (TP %d, FP %d, FN %d); named alone %v; candidates %v; not containers %v",
 		ioc, precision, recall, s.tp, s.fp, s.fn, certain, cands, s.others)
 	if precision != 1 || recall != 1 {
-		t.Errorf("IOC %s: precision %.2f, recall %.2f, want 1.00 and 1.00; truth %v", ioc, precision, recall, slices.Sorted(mapValues(truth)))
+		t.Errorf("IOC %s: precision %.2f, recall %.2f, want 1.00 and 1.00; truth %v", ioc, precision, recall, slices.Sorted(maps.Values(truth)))
+	}
+	// Nothing but containers talked to the C2 here: the host's own
+	// entries (a host process, host / unknown) would be wrong, such as the
+	// C2's listener named for the far end of a beacon's conversation.
+	if len(s.others) > 0 {
+		t.Errorf("IOC %s: the answer names what is not a container: %v", ioc, s.others)
 	}
 	if !candidatesCount && len(s.candidates) > 0 {
 		t.Errorf("IOC %s: candidates %v where the evidence separates every holder", ioc, cands)
@@ -248,16 +255,6 @@ func ratio(a, b int) float64 {
 		return 0
 	}
 	return float64(a) / float64(b)
-}
-
-func mapValues(m map[string]string) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for _, v := range m {
-			if !yield(v) {
-				return
-			}
-		}
-	}
 }
 
 // caName names a container for the log: its name when the test knows it.
