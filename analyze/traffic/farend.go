@@ -22,21 +22,34 @@ func (f *fuser) farEnds() {
 		remote netip.AddrPort
 		port   uint16
 	}
-	clients := map[end][]int{}
+	// The far ends first: most analyses have none, and then no index of
+	// the clients is built.
+	var far []int
 	for i := range f.t.Contacts {
 		c := &f.t.Contacts[i]
-		if c.Side == "client" && (f.hostAddrs[c.Local.Addr()] || f.isContainerAddr(c.Local.Addr())) {
-			k := end{c.Proto, c.Remote, c.Local.Port()}
+		if c.Side == "server" && !c.Named() && f.hostAddrs[c.Remote.Addr()] && len(c.Sources) > 0 &&
+			!slices.ContainsFunc(c.Sources, func(s ContactSource) bool { return s.Kind != SourceSocket }) {
+			far = append(far, i)
+		}
+	}
+	if len(far) == 0 {
+		return
+	}
+	clients := make(map[end][]int, len(far))
+	for _, i := range far {
+		c := &f.t.Contacts[i]
+		clients[end{c.Proto, c.Local, c.Remote.Port()}] = nil
+	}
+	for i := range f.t.Contacts {
+		c := &f.t.Contacts[i]
+		k := end{c.Proto, c.Remote, c.Local.Port()}
+		if _, wanted := clients[k]; wanted && c.Side == "client" && (f.hostAddrs[c.Local.Addr()] || f.isContainerAddr(c.Local.Addr())) {
 			clients[k] = append(clients[k], i)
 		}
 	}
 	var drop []bool
-	for i := range f.t.Contacts {
+	for _, i := range far {
 		c := &f.t.Contacts[i]
-		if c.Side != "server" || c.Named() || !f.hostAddrs[c.Remote.Addr()] || len(c.Sources) == 0 ||
-			slices.ContainsFunc(c.Sources, func(s ContactSource) bool { return s.Kind != SourceSocket }) {
-			continue
-		}
 		m := clients[end{c.Proto, c.Local, c.Remote.Port()}]
 		if len(m) != 1 || m[0] == i {
 			continue
