@@ -159,7 +159,7 @@ func score(t *testing.T, label string, truth, predicted map[string]bool, candida
 		if truth[id] {
 			tp = append(tp, names[id])
 		} else {
-			fp = append(fp, cmp(names[id], id))
+			fp = append(fp, nameOr(names[id], id))
 		}
 	}
 	for id := range truth {
@@ -179,7 +179,7 @@ func score(t *testing.T, label string, truth, predicted map[string]bool, candida
 	}
 	var cands []string
 	for id, why := range candidates {
-		cands = append(cands, fmt.Sprintf("%s (%s)", cmp(names[id], id), why))
+		cands = append(cands, fmt.Sprintf("%s (%s)", nameOr(names[id], id), why))
 	}
 	slices.Sort(cands)
 	t.Logf("%s: precision %.2f recall %.2f (TP %v, FP %v, FN %v); candidates, not certain: %v", label, precision, recall, tp, fp, fn, cands)
@@ -196,7 +196,8 @@ func score(t *testing.T, label string, truth, predicted map[string]bool, candida
 	}
 }
 
-func cmp(a, b string) string {
+// nameOr is a container's name, else its id.
+func nameOr(a, b string) string {
 	if a != "" {
 		return a
 	}

@@ -132,23 +132,43 @@ func (s span) clip(from, to time.Time) (time.Time, time.Time, bool) {
 // own, so the events and the conntrack dates share the clock; a correction
 // stepped or slewed between them shifts one against the other by up to
 // that. note describes it; both are zero without an unsynchronised clock.
+//
+// An estimated error of exactly kernelUnsetErrorUS is not an estimate: it
+// is what the kernel sets when no daemon disciplines the clock (at boot and
+// at every settimeofday), and it bounds nothing. With no daemon there is no
+// correction between the events and the snapshot to allow for, and a step
+// by hand is not bounded by it either: only the pending offset widens then.
 func (h *Host) ClockUncertainty() (d time.Duration, note string) {
 	c := h.Clock
 	if c == nil || c.NTP == nil || c.NTP.Synchronized {
 		return 0, ""
 	}
-	d = time.Duration(c.NTP.EstErrorUS) * time.Microsecond
+	if c.NTP.EstErrorUS != kernelUnsetErrorUS {
+		d = time.Duration(c.NTP.EstErrorUS) * time.Microsecond
+	}
 	if off := time.Duration(c.NTP.OffsetNS); off > d {
 		d = off
 	} else if -off > d {
 		d = -off
 	}
+	if d == 0 && c.NTP.EstErrorUS == kernelUnsetErrorUS {
+		return 0, fmt.Sprintf("the host's clock was not synchronised (host/clock.json) and no daemon disciplines it (estimated error %s, the kernel's unset value; no offset pending): times are the host's", kernelUnsetErrorUS*time.Microsecond)
+	}
 	if d == 0 {
 		return 0, "the host's clock was not synchronised (host/clock.json) and states no error: times are the host's"
 	}
+	est := (time.Duration(c.NTP.EstErrorUS) * time.Microsecond).String()
+	if c.NTP.EstErrorUS == kernelUnsetErrorUS {
+		est += ", the kernel's unset value"
+	}
 	return d, fmt.Sprintf("the host's clock was not synchronised (host/clock.json): the interval was widened by ±%s (kernel offset %s, estimated error %s)",
-		d, time.Duration(c.NTP.OffsetNS), time.Duration(c.NTP.EstErrorUS)*time.Microsecond)
+		d, time.Duration(c.NTP.OffsetNS), est)
 }
+
+// kernelUnsetErrorUS is the estimated error (µs) the kernel gives a clock
+// no daemon has set one for: NTP_PHASE_LIMIT, 16 s (kernel/time/ntp.c,
+// ntp_clear).
+const kernelUnsetErrorUS = 16_000_000
 
 // Holders returns every candidate holder of addr for an observation known
 // only to lie within [from, to] (from == to for an exact instant; a dated

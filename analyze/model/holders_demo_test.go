@@ -11,8 +11,8 @@ import (
 // TestHoldersDemo reads the demo bundle: the container stopped during the
 // collection is a candidate, not certain, for the bridge's addresses no
 // lease records while it was attached, and never for the bridge container's
-// own address, although the demo host's unsynchronised clock widens every
-// interval by ±16s.
+// own address. The demo host's clock is unsynchronised with the kernel's
+// unset error (16 s) and no offset: the intervals are not widened.
 func TestHoldersDemo(t *testing.T) {
 	h, err := model.Load(analyzetest.OpenDemo(t))
 	if err != nil {

@@ -153,6 +153,14 @@ func TestHoldersClock(t *testing.T) {
 			[]want{{"new", MatchLease, true, "widened by ±1s"}}},
 		{"unsynchronised, no error stated", &HostClock{NTP: &ClockNTP{}},
 			[]want{{"new", MatchLease, true, "states no error: times are the host's"}}},
+		// 16 s is the kernel's value when no daemon set one (NTP_PHASE_LIMIT):
+		// it bounds nothing, and only a pending offset widens.
+		{"unsynchronised, the kernel's unset error", &HostClock{NTP: &ClockNTP{EstErrorUS: 16_000_000, MaxErrorUS: 16_000_000}},
+			[]want{{"new", MatchLease, true, "no daemon disciplines it"}}},
+		{"unsynchronised, the kernel's unset error, offset beyond the gap", &HostClock{NTP: &ClockNTP{EstErrorUS: 16_000_000, OffsetNS: 3 * int64(time.Second)}},
+			[]want{{"new", MatchLease, false, "widened by ±3s (kernel offset 3s, estimated error 16s, the kernel's unset value)"}, {"old", MatchLease, false, "2 candidates"}}},
+		{"unsynchronised, a daemon's error of 17s", &HostClock{NTP: &ClockNTP{EstErrorUS: 17_000_000}},
+			[]want{{"new", MatchLease, false, "widened by ±17s"}, {"old", MatchLease, false, "2 candidates"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -865,8 +865,19 @@ func (f *fuser) dateCT(e *model.ConntrackFlow, snap time.Time) (from, to time.Ti
 		how = fmt.Sprintf("conntrack entry %s at the snapshot %s, not dated: its last packet at most %v before", e.State, snap.Format(time.RFC3339), wait)
 		return snap, snap, how, [2]time.Time{snap.Add(-wait), snap}
 	}
-	return from, to, how, [2]time.Time{from, to}
+	// The dates are whole seconds: the holders are sought a grain either
+	// side, so that an estimate a second early does not fall before its
+	// holder's lease began (and name nobody, or an earlier holder).
+	return from, to, how, [2]time.Time{from.Add(-ctDatingGrain), to.Add(ctDatingGrain)}
 }
+
+// ctDatingGrain is how far a dated conntrack entry's times may be from
+// the truth: the kernel gives an entry's remaining timeout (and its age,
+// with nf_conntrack_timestamp, as the loader reads it) in whole seconds,
+// cut down, so its last packet was up to a second after the estimate; the
+// table was read a moment before the time the collector recorded for it,
+// which puts the estimate that much after the truth.
+const ctDatingGrain = time.Second
 
 // ctHolders attributes a conntrack entry through the holders of its
 // container-side address over its dated interval (Host.Holders): one

@@ -126,6 +126,9 @@ type ContainerSpec struct {
 	// DefaultBridge puts the container on docker0 instead of the scenario's
 	// user-defined network.
 	DefaultBridge bool
+	// IP, when valid, is the container's fixed address on the scenario's
+	// user-defined network (docker run --ip); it must be in Subnet.
+	IP netip.Addr
 	// Adjust, when set, changes the create request before it is sent
 	// (capabilities, mounts, PID mode, ports). The image, the C2 as only DNS
 	// server and the scenario labels are enforced afterwards.
@@ -699,7 +702,16 @@ func (s *Scenario) runContainer(ctx context.Context, role string, spec Container
 	}
 	var nc *network.NetworkingConfig
 	if hc.NetworkMode == container.NetworkMode(s.NetworkName) {
-		nc = &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{s.NetworkName: {}}}
+		ep := &network.EndpointSettings{}
+		if spec.IP.IsValid() {
+			if !s.Subnet.Contains(spec.IP) {
+				return Container{}, fmt.Errorf("container %s: address %s is not in the network's %s", name, spec.IP, s.Subnet)
+			}
+			ep.IPAMConfig = &network.EndpointIPAMConfig{IPv4Address: spec.IP.String()}
+		}
+		nc = &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{s.NetworkName: ep}}
+	} else if spec.IP.IsValid() {
+		return Container{}, fmt.Errorf("container %s: a fixed address needs the scenario's network, not %s", name, hc.NetworkMode)
 	}
 	resp, err := s.cli.ContainerCreate(ctx, cfg, hc, nc, nil, name)
 	if resp.ID != "" {

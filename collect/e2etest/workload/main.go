@@ -15,6 +15,11 @@
 // connection each time it gets SIGUSR1 (-connect-on-usr1), holds it open for
 // -hold and closes it, so a test decides when a connection exists.
 //
+// For tests of a session that sits idle (a reverse shell waiting for its
+// operator) it opens one TCP connection at start (-hold-tcp), sends one line
+// and then holds the connection without a packet, keep-alives off on both
+// ends, until it is killed.
+//
 // Positional arguments after the flags are ignored on purpose: a test can give
 // the process a command line of any shape (a reverse shell, a miner) and the
 // program still does only what its flags say.
@@ -62,6 +67,8 @@ const (
 	// dnsTTLSeconds is the TTL of DNS answers: short, so a resolver asks
 	// again and every lookup shows up in the C2 log.
 	dnsTTLSeconds = 1
+	// holdLine begins the one line a -hold-tcp session sends.
+	holdLine = "hold"
 )
 
 // event is one log line.
@@ -121,6 +128,7 @@ type options struct {
 	spin       bool
 	connectUSR string
 	hold       time.Duration
+	holdTCP    string
 }
 
 func main() {
@@ -145,6 +153,7 @@ func main() {
 	fs.BoolVar(&o.spin, "spin", false, "keep one core busy until killed, as a miner does")
 	fs.StringVar(&o.connectUSR, "connect-on-usr1", "", "on each SIGUSR1, open one TCP connection to `ADDR:PORT`, send a line, hold it for -hold, close it")
 	fs.DurationVar(&o.hold, "hold", 4*time.Second, "how long a -connect-on-usr1 connection stays open")
+	fs.StringVar(&o.holdTCP, "hold-tcp", "", "at start, open one TCP connection to `ADDR:PORT`, send a line and hold it idle (no keep-alives) until killed")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		os.Exit(2)
 	}
@@ -153,7 +162,7 @@ func main() {
 		os.Exit(2)
 	}
 	if o.once && (o.beaconTCP != "" || o.beaconUDP != "" || o.serve != "" || o.resolve != "" ||
-		o.listenTCP != "" || o.listenUDP != "" || o.dnsServe != "" || o.connectUSR != "") {
+		o.listenTCP != "" || o.listenUDP != "" || o.dnsServe != "" || o.connectUSR != "" || o.holdTCP != "") {
 		fmt.Fprintln(os.Stderr, "workload: -once does not go with the listeners, beacons or lookups")
 		os.Exit(2)
 	}
@@ -254,6 +263,16 @@ func run(ctx context.Context, o options, l *logger) error {
 		usr1 := make(chan os.Signal, 4)
 		signal.Notify(usr1, syscall.SIGUSR1)
 		starters = append(starters, func() { connectOnSignal(ctx, usr1, o.connectUSR, o.name, o.hold, l) })
+	}
+	if o.holdTCP != "" {
+		// Connected before the ready line, so a test that waits for it
+		// knows the session exists.
+		c, err := holdConnect(o.holdTCP, o.name)
+		if err != nil {
+			return err
+		}
+		l.log(event{Event: "connect", Proto: "tcp", Local: c.LocalAddr().String(), Remote: c.RemoteAddr().String()})
+		starters = append(starters, func() { <-ctx.Done(); c.Close() })
 	}
 	if o.beaconTCP != "" {
 		starters = append(starters, func() { beaconTCP(ctx, o.beaconTCP, o.name, o.interval, l) })
@@ -370,16 +389,29 @@ func serveTCPBeacons(ctx context.Context, ln net.Listener, l *logger) {
 
 // handleTCPBeacon logs every line the client sends and answers each with
 // "ok"; the connection stays open until the client closes it, as a beacon
-// keeps its last connection until the next one.
+// keeps its last connection until the next one. A held session (its line
+// begins with holdLine) is kept without a read deadline or keep-alives, so
+// that it stays open and silent as long as its client holds it.
 func handleTCPBeacon(c net.Conn, l *logger) {
 	defer c.Close()
 	r := bufio.NewReaderSize(io.LimitReader(c, 1<<20), maxBeaconLineBytes)
+	held := false
 	for {
-		_ = c.SetReadDeadline(time.Now().Add(idleConnTimeout))
+		deadline := time.Now().Add(idleConnTimeout)
+		if held {
+			deadline = time.Time{}
+		}
+		_ = c.SetReadDeadline(deadline)
 		line, err := r.ReadSlice('\n')
 		if len(line) > 0 {
 			l.log(event{Event: "contact", Proto: "tcp", Local: c.LocalAddr().String(),
 				Remote: c.RemoteAddr().String(), Data: strings.TrimSpace(string(line))})
+			if strings.HasPrefix(string(line), holdLine+" ") {
+				held = true
+				if tc, ok := c.(*net.TCPConn); ok {
+					_ = tc.SetKeepAlive(false)
+				}
+			}
 			if _, werr := c.Write([]byte("ok\n")); werr != nil {
 				return
 			}
@@ -559,6 +591,21 @@ func connectOnSignal(ctx context.Context, sig <-chan os.Signal, addr, name strin
 		c.Close()
 		l.log(event{Event: "close", Proto: "tcp", Local: c.LocalAddr().String(), Remote: c.RemoteAddr().String()})
 	}
+}
+
+// holdConnect opens the -hold-tcp connection with keep-alives off, sends
+// the line the listener knows a held session by and reads the answer.
+func holdConnect(addr, name string) (net.Conn, error) {
+	d := net.Dialer{Timeout: ioTimeout, KeepAlive: -1}
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("hold tcp: %w", err)
+	}
+	if err := beaconExchange(c, fmt.Sprintf("%s name=%s proto=tcp\n", holdLine, name)); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("hold tcp: %w", err)
+	}
+	return c, nil
 }
 
 func beaconExchange(c net.Conn, line string) error {
