@@ -213,16 +213,20 @@ func distinctTuples(flows []Flow) int {
 	return len(seen)
 }
 
-// rolePriority orders the capture points: the veth names the container
-// itself, the bridge by address, the rest after NAT.
+// rolePriority orders the capture points, the closest to the container
+// first: the veth names the container itself, a macvlan/ipvlan parent and
+// the bridge carry its own address, the rest are after NAT. Extract takes
+// a contact's packets from the first of its points in this order.
 func rolePriority(role string) int {
 	switch role {
 	case PointVeth:
 		return 0
-	case PointBridge:
+	case PointParent:
 		return 1
+	case PointBridge:
+		return 2
 	}
-	return 2
+	return 3
 }
 
 // flows groups the per-point flows of each conversation into one contact,
