@@ -101,8 +101,8 @@ type fuser struct {
 	snapshots map[string]time.Time // member → when its step ended
 }
 
-// fuse builds t.Contacts from t.Flows, the model's sockets and conntrack
-// snapshot, and t.DNS. It needs no capture: without one, the contacts come
+// fuse builds t.Contacts from t.Flows, the model's sockets, the capture
+// window's socket samples and the conntrack snapshot, and t.DNS. It needs no capture: without one, the contacts come
 // from the sockets and conntrack alone.
 func fuse(h *model.Host, t *Result) {
 	est := distinctTuples(t.Flows) + len(h.Conntrack)/4
@@ -142,6 +142,7 @@ func fuse(h *model.Host, t *Result) {
 	f.flows()
 	f.conntrack()
 	f.sockets()
+	f.sightings()
 	f.names()
 	sortContacts(t.Contacts)
 }
