@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -306,8 +307,20 @@ func TestAttributionE2E(t *testing.T) {
 	if err != nil || len(rows) < 2 {
 		t.Fatalf("flows --csv: %d rows, %v", len(rows), err)
 	}
+	// One row per conversation; the columns by the header's names.
+	col := map[string]int{}
+	for i, k := range rows[0] {
+		col[k] = i
+	}
+	for _, k := range []string{"container_name", "container_id", "local", "remote"} {
+		if _, ok := col[k]; !ok {
+			t.Fatalf("flows --csv: no column %q in %q", k, rows[0])
+		}
+	}
 	for _, r := range rows[1:] {
-		if (r[2] != short.Name && r[2] != short.ID) || (r[9] != c2 && r[11] != c2) {
+		remote, _ := netip.ParseAddrPort(r[col["remote"]])
+		local, _ := netip.ParseAddrPort(r[col["local"]])
+		if (r[col["container_name"]] != short.Name && r[col["container_id"]] != short.ID) || (remote.Addr().String() != c2 && local.Addr().String() != c2) {
 			t.Errorf("flows --container %s --ioc %s gave %q", short.Name, c2, r)
 		}
 	}
