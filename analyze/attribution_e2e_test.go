@@ -46,6 +46,8 @@ type e2eIOC struct {
 	Unattributed bool     `json:"unattributed"`
 	Contacts     []struct {
 		Container string   `json:"container"`
+		Who       string   `json:"who"`
+		Reason    string   `json:"reason"`
 		Rules     []string `json:"rules"`
 		Flows     int      `json:"flows"`
 		Lookups   int      `json:"dns_lookups"`
@@ -276,6 +278,11 @@ func TestAttributionE2E(t *testing.T) {
 		slices.Sort(want)
 		if !slices.Equal(got, want) || h.Unattributed {
 			t.Errorf("IOC %s: containers %v (unattributed %v), want exactly the beacons %v", ioc, got, h.Unattributed, want)
+			for _, c := range h.Contacts {
+				if c.Container == "" {
+					t.Logf("IOC %s: contact of no container: who %q rules %v: %s", ioc, c.Who, c.Rules, c.Reason)
+				}
+			}
 		}
 		for _, c := range h.Contacts {
 			if c.Container == sc.Beacon.ID {

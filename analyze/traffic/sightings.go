@@ -27,6 +27,10 @@ func (f *fuser) sightings() {
 			hostNS[ns.Inode] = true
 		}
 	}
+	if len(f.h.SocketSightings) == 0 {
+		return
+	}
+	f.farFlows()
 	for i := range f.h.SocketSightings {
 		s := &f.h.SocketSightings[i]
 		proto := socketProto(s.Proto)
@@ -38,6 +42,48 @@ func (f *fuser) sightings() {
 		k := contactKey{proto, netip.AddrPortFrom(local, s.Local.Port()), netip.AddrPortFrom(remote, s.Remote.Port())}
 		f.sighting(s, k, hostNS[s.NetNS])
 	}
+}
+
+// farFlows adds to the far-end index the conversations captured after NAT
+// (a flow reversed through conntrack): the remote end, a namespace of this
+// host that the sampler read (a C2 simulated on the host), sees the
+// translated tuple, its address and port first. The snapshot's conntrack
+// entries index the conversations open at the snapshot; these, those that
+// ended before it, as the window's samples saw them.
+func (f *fuser) farFlows() {
+	for i := range f.t.Contacts {
+		c := &f.t.Contacts[i]
+		if c.Side != "client" {
+			continue
+		}
+		for j := range c.Sources {
+			s := &c.Sources[j]
+			if s.Flow == nil {
+				continue
+			}
+			fl := &f.t.Flows[*s.Flow]
+			if fl.Original == nil || fl.ContainerSide == "server" {
+				continue
+			}
+			k := contactKey{fl.Proto, unmapAP(fl.Server, fl.ServerPort), unmapAP(fl.Client, fl.ClientPort)}
+			if f.far[k] == nil {
+				if b := f.building(i); b != nil {
+					f.far[k] = b
+				}
+			}
+		}
+	}
+}
+
+// building returns the bookkeeping of the contact at index i.
+func (f *fuser) building(i int) *building {
+	c := &f.t.Contacts[i]
+	for b := f.byKey[contactKey{c.Proto, c.Local, c.Remote}]; b != nil; b = b.next {
+		if b.i == i {
+			return b
+		}
+	}
+	return nil
 }
 
 // sightingConversation reports whether a sampled socket's states include
@@ -159,6 +205,9 @@ func (f *fuser) sightingWho(s *model.SocketSighting, k contactKey, owner *model.
 	case s.By == model.SightingByHost || inHostNS:
 		who.Rules, who.Confidence = []string{RuleHost}, ConfidenceMedium
 		who.Reason = "a socket of the host's namespace" + held + ", in no container's cgroup, " + window
+	case owner != nil && owner.Container == "":
+		who.Rules, who.Confidence = []string{RuleHost}, ConfidenceMedium
+		who.Reason = fmt.Sprintf("socket of network namespace %d, which no known container holds,%s, in no container's cgroup: a host process in a namespace of its own, %s", s.NetNS, held, window)
 	default:
 		who.Rules, who.Confidence = []string{RuleUnknown}, ConfidenceNone
 		who.Reason = fmt.Sprintf("socket of network namespace %d, which no known container holds, %s", s.NetNS, window)

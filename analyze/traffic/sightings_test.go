@@ -2,6 +2,7 @@ package traffic
 
 import (
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -118,6 +119,33 @@ func TestFuseSightings(t *testing.T) {
 		}, func(t *testing.T, cs []Contact) {
 			if len(cs) != 1 || cs[0].Named() || cs[0].Rules[0] != RuleHost || cs[0].Process == nil || cs[0].Process.Comm != "sshd" {
 				t.Fatalf("contacts %+v, want one of the host, held by sshd", cs)
+			}
+		}},
+		{"the remote end's socket, after NAT, in a namespace of the host: the same conversation", func(h *model.Host) *Result {
+			h.Namespaces[1].Containers = []string{web.ID}
+			h.Namespaces = append(h.Namespaces, &model.Namespace{Inode: 4009})
+			c2side := sighting(4009, c2.String(), model.SightingByNamespace, nil, model.SightingOwner{PID: 900, Comm: "listener"})
+			c2side.Remote = ap("192.0.2.10:61000")
+			h.SocketSightings = []model.SocketSighting{c2side}
+			return &Result{Flows: []Flow{
+				{Container: web.ID, ContainerName: web.Name, ContainerSide: "client", Rule: RuleVeth, Confidence: ConfidenceHigh, Role: PointVeth, Interface: "veth1", Member: memberCapture,
+					Proto: "tcp", Client: a("172.18.0.2"), ClientPort: 40000, Server: c2.Addr(), ServerPort: c2.Port(), First: t0, Last: t0.Add(time.Second), PacketsToServer: 6},
+				{Container: web.ID, ContainerName: web.Name, ContainerSide: "client", Rule: RuleConntrack, Confidence: ConfidenceHigh, Role: PointUplink, Interface: "eth0", Member: memberCapture,
+					Proto: "tcp", Client: a("192.0.2.10"), ClientPort: 61000, Server: c2.Addr(), ServerPort: c2.Port(), Original: &FlowTuple{Src: a("172.18.0.2"), SPort: 40000, Dst: c2.Addr(), DPort: c2.Port()},
+					First: t0, Last: t0.Add(time.Second), PacketsToServer: 6},
+			}}
+		}, func(t *testing.T, cs []Contact) {
+			if len(cs) != 1 || cs[0].Container != web.ID || len(cs[0].Sources) != 3 || cs[0].Process != nil {
+				t.Fatalf("contacts %+v, want one of web-1 with the far end's sample as a third source, no process of it", cs)
+			}
+		}},
+		{"a host process in a namespace of its own", func(h *model.Host) *Result {
+			h.Namespaces = append(h.Namespaces, &model.Namespace{Inode: 4009})
+			h.SocketSightings = []model.SocketSighting{sighting(4009, "198.18.185.9:40000", model.SightingByNamespace, nil, model.SightingOwner{PID: 900, Comm: "listener"})}
+			return &Result{}
+		}, func(t *testing.T, cs []Contact) {
+			if len(cs) != 1 || cs[0].Rules[0] != RuleHost || slices.Contains(cs[0].Rules, RuleUnknown) {
+				t.Fatalf("contacts %+v, want one of the host (a process in no container's cgroup), not unknown", cs)
 			}
 		}},
 		{"listening and loopback sockets are no conversation", func(h *model.Host) *Result {
