@@ -141,6 +141,7 @@ func fuse(h *model.Host, t *Result) {
 	}
 	f.flows()
 	f.conntrack()
+	f.farFlows()
 	f.sockets()
 	f.sightings()
 	f.names()

@@ -27,10 +27,6 @@ func (f *fuser) sightings() {
 			hostNS[ns.Inode] = true
 		}
 	}
-	if len(f.h.SocketSightings) == 0 {
-		return
-	}
-	f.farFlows()
 	for i := range f.h.SocketSightings {
 		s := &f.h.SocketSightings[i]
 		proto := socketProto(s.Proto)
@@ -46,10 +42,10 @@ func (f *fuser) sightings() {
 
 // farFlows adds to the far-end index the conversations captured after NAT
 // (a flow reversed through conntrack): the remote end, a namespace of this
-// host that the sampler read (a C2 simulated on the host), sees the
-// translated tuple, its address and port first. The snapshot's conntrack
-// entries index the conversations open at the snapshot; these, those that
-// ended before it, as the window's samples saw them.
+// host (a C2 simulated on the host), sees the translated tuple, its
+// address and port first, in its snapshot socket or the window's samples.
+// The snapshot's conntrack entries index the conversations open at the
+// snapshot; these also those whose entry is gone.
 func (f *fuser) farFlows() {
 	for i := range f.t.Contacts {
 		c := &f.t.Contacts[i]
