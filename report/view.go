@@ -372,7 +372,7 @@ func answerSection(res *analyze.Result) ([]answerView, []findingView) {
 			}
 			k := fmt.Sprintf("%q", []any{wv.Who, wv.Processes, wv.Path, wv.Rule, wv.Findings})
 			if shown[k] && (len(wv.Processes) > 0 || wv.Path != "" || len(wv.Findings) > 0) {
-				wv.AsAbove, wv.Processes, wv.Path, wv.Rule, wv.Findings = true, nil, "", "", nil
+				wv.AsAbove, wv.Processes, wv.Path, wv.Rule, wv.Findings, wv.MoreProcesses, wv.MoreFindings = true, nil, "", "", nil, 0, 0
 			}
 			shown[k] = true
 			av.Who = append(av.Who, wv)
