@@ -46,7 +46,28 @@ func (f *fuser) sightings() {
 // address and port first, in its snapshot socket or the window's samples.
 // The snapshot's conntrack entries index the conversations open at the
 // snapshot; these also those whose entry is gone.
+//
+// Only the tuples some socket or sample has are indexed: a capture has
+// tens of thousands of translated flows, a host a few hundred sockets.
 func (f *fuser) farFlows() {
+	held := map[contactKey]bool{}
+	for _, ns := range f.h.Namespaces {
+		for i := range ns.Sockets {
+			s := &ns.Sockets[i]
+			local, err1 := netip.ParseAddr(s.LocalIP)
+			remote, err2 := netip.ParseAddr(s.RemoteIP)
+			if err1 == nil && err2 == nil && s.RemotePort != 0 {
+				held[contactKey{socketProto(s.Proto), unmapAP(local, s.LocalPort), unmapAP(remote, s.RemotePort)}] = true
+			}
+		}
+	}
+	for i := range f.h.SocketSightings {
+		s := &f.h.SocketSightings[i]
+		held[contactKey{socketProto(s.Proto), unmapAP(s.Local.Addr(), s.Local.Port()), unmapAP(s.Remote.Addr(), s.Remote.Port())}] = true
+	}
+	if len(held) == 0 {
+		return
+	}
 	for i := range f.t.Contacts {
 		c := &f.t.Contacts[i]
 		if c.Side != "client" {
@@ -62,7 +83,7 @@ func (f *fuser) farFlows() {
 				continue
 			}
 			k := contactKey{fl.Proto, unmapAP(fl.Server, fl.ServerPort), unmapAP(fl.Client, fl.ClientPort)}
-			if f.far[k] == nil {
+			if held[k] && f.far[k] == nil {
 				if b := f.building(i); b != nil {
 					f.far[k] = b
 				}
