@@ -223,6 +223,11 @@ type answerFindingView struct {
 type findingGroup struct {
 	Severity string
 	Findings []findingView
+	// PrintSummary, for the low and info findings, is the one line the
+	// printed page gives them instead of their table (the screen and the
+	// JSON have every row): a host of many containers has one per
+	// container and rule, most of a printed report.
+	PrintSummary string
 }
 
 type findingView struct {
@@ -234,7 +239,10 @@ type findingView struct {
 	Container   string
 	containerID string
 	Why         string
-	Evidence    []string
+	// RepeatWhy says the finding above in its table has the same rule: the
+	// printed page says "as above" instead of the why again.
+	RepeatWhy bool
+	Evidence  []string
 	// PrintMore is how many of Evidence the printed page leaves out (it
 	// prints the first maxPrintedEvidence; the screen and the JSON have
 	// all).
@@ -939,7 +947,24 @@ func findingsSection(res *analyze.Result) ([]findingGroup, int) {
 			}
 			return g[i].Container < g[j].Container
 		})
-		out = append(out, findingGroup{Severity: s, Findings: g})
+		fg := findingGroup{Severity: s, Findings: g}
+		ids := map[string]int{}
+		var order []string
+		for i := range g {
+			g[i].RepeatWhy = i > 0 && g[i-1].ID == g[i].ID && g[i-1].Why == g[i].Why
+			if ids[g[i].ID] == 0 {
+				order = append(order, g[i].ID)
+			}
+			ids[g[i].ID]++
+		}
+		if triage.SeverityRank(s) >= 0 && triage.SeverityRank(s) < triage.SeverityRank(triage.SeverityMedium) {
+			parts := make([]string, len(order))
+			for i, id := range order {
+				parts[i] = fmt.Sprintf("%s ×%d", id, ids[id])
+			}
+			fg.PrintSummary = fmt.Sprintf("%d %s finding(s), not printed: %s (on screen and in the JSON document)", len(g), s, strings.Join(parts, ", "))
+		}
+		out = append(out, fg)
 	}
 	return out, len(fs)
 }
