@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -337,33 +338,55 @@ func TestAttributionE2E(t *testing.T) {
 	if code, e := runBin(t, bin, "extract", out, "--container", sc.Beacon.Name, "-o", pcap); code != 5 && code != 3 { // no trust anchor: 5, or 3 for a partial collection
 		t.Fatalf("extract exit %d\n%s", code, e)
 	}
-	lines, err := exec.Command("tshark", "-r", pcap, "-n", "-T", "fields", "-e", "frame.interface_name", "-e", "ip.src", "-e", "ip.dst").Output()
+	lines, err := exec.Command("tshark", "-r", pcap, "-n", "-T", "fields", "-e", "frame.interface_name", "-e", "ip.src", "-e", "ip.dst",
+		"-e", "frame.time_epoch", "-e", "ip.id", "-e", "ip.proto", "-e", "ip.len", "-e", "tcp.seq_raw", "-e", "tcp.ack_raw", "-e", "tcp.flags").Output()
 	if err != nil {
 		t.Fatalf("tshark -r %s: %v", pcap, err)
 	}
 	ifaces := map[string]int{}
+	// A packet's copy at another point has the same IP id, length and TCP
+	// sequence, acknowledgement and flags, whatever NAT rewrote, within
+	// microseconds.
+	type sighting struct {
+		iface string
+		at    float64
+	}
+	firstSeen := map[string]sighting{}
+	copies := 0
 	for _, l := range strings.Split(strings.TrimSpace(string(lines)), "\n") {
 		fields := strings.Split(l, "\t")
 		ifaces[fields[0]]++
 		// Non-IP frames (ARP) on the container's own veth are its traffic
 		// too; IP packets must involve the beacon or the C2.
-		if len(fields) == 3 && fields[1] != "" && fields[1] != sc.Beacon.IP.String() && fields[2] != sc.Beacon.IP.String() &&
+		if len(fields) >= 3 && fields[1] != "" && fields[1] != sc.Beacon.IP.String() && fields[2] != sc.Beacon.IP.String() &&
 			fields[1] != c2 && fields[2] != c2 {
 			t.Errorf("extract of %s holds a packet between %s and %s", sc.Beacon.Name, fields[1], fields[2])
 		}
+		if len(fields) < 10 || fields[4] == "" {
+			continue
+		}
+		at, _ := strconv.ParseFloat(fields[3], 64)
+		k := strings.Join(fields[4:], "/")
+		if s, ok := firstSeen[k]; ok && s.iface != fields[0] && at-s.at < 0.1 {
+			copies++
+			continue
+		}
+		firstSeen[k] = sighting{fields[0], at}
 	}
 	// Each packet once: a conversation's packets from the point closest to
-	// the container, its veth; the C2 link only for what the veth did not
-	// see (the embedded resolver's forwarded queries); never the bridge's
-	// copies.
+	// the container, its veth; another point only for what the veth did
+	// not see (the embedded resolver's forwarded queries on the C2 link, a
+	// conversation begun before the capture reached the veth).
 	beaconVeth := attribHostVeth(t, sc, sc.Beacon.ID)
-	for name := range ifaces {
-		if name != beaconVeth && name != sc.HostVeth {
-			t.Errorf("extract of %s: %d packets from %q, want its veth %s (and %s) only: %v", sc.Beacon.Name, ifaces[name], name, beaconVeth, sc.HostVeth, ifaces)
-		}
+	t.Logf("extract of %s: packets per interface %v, %d copies", sc.Beacon.Name, ifaces, copies)
+	if copies > 0 {
+		t.Errorf("extract of %s: %d packets written twice, at two capture points: %v", sc.Beacon.Name, copies, ifaces)
 	}
-	if ifaces[beaconVeth] == 0 {
-		t.Errorf("extract of %s: no packet from its veth %s: %v", sc.Beacon.Name, beaconVeth, ifaces)
+	if ifaces["docker0"] != 0 {
+		t.Errorf("extract of %s: %d packets from docker0", sc.Beacon.Name, ifaces["docker0"])
+	}
+	if ifaces[beaconVeth] == 0 || ifaces[beaconVeth] < ifaces[sc.BridgeName] {
+		t.Errorf("extract of %s: %d packets from its veth %s, %d from the bridge: want most from the veth: %v", sc.Beacon.Name, ifaces[beaconVeth], beaconVeth, ifaces[sc.BridgeName], ifaces)
 	}
 }
 
