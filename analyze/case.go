@@ -228,7 +228,7 @@ func (c *Case) Findings() ([]triage.Finding, error) {
 		return nil, err
 	}
 	layers, problems := c.Layers()
-	c.findings = triage.Run(c.h, triage.Input{IOCs: c.indicators(), Flows: flowSummaries(t.Flows), DNS: dnsNames(t.DNS), Layers: layers, LayerProblems: problems},
+	c.findings = triage.Run(c.h, triage.Input{IOCs: c.indicators(), Flows: flowSummaries(t), DNS: dnsNames(t.DNS), Layers: layers, LayerProblems: problems},
 		triage.Options{MinSeverity: c.opts.MinSeverity, BadHashes: c.opts.BadHashes})
 	return c.findings, nil
 }
@@ -246,7 +246,7 @@ func (c *Case) Timeline() ([]timeline.Event, error) {
 	}
 	t, _ := c.Traffic() // Findings has read it
 	layers, _ := c.Layers()
-	c.timeline = timeline.Build(c.h, timeline.Input{Flows: flowSummaries(t.Flows), DNS: dnsNames(t.DNS), IOCs: c.indicators(),
+	c.timeline = timeline.Build(c.h, timeline.Input{Flows: flowSummaries(t), DNS: dnsNames(t.DNS), IOCs: c.indicators(),
 		BundleSHA256: c.opts.BundleSHA256, Layers: layers, Findings: fs})
 	return c.timeline, nil
 }
@@ -307,20 +307,46 @@ func (c *Case) Result() (*Result, error) {
 	return res, nil
 }
 
-// flowSummaries converts attributed flows to the summaries the triage rules
-// and the timeline take (triage.Input.Flows, timeline.Input.Flows): one
-// per attributed flow, the remote side as seen before NAT.
-func flowSummaries(flows []traffic.Flow) []triage.FlowSummary {
-	out := make([]triage.FlowSummary, 0, len(flows))
-	for i := range flows {
-		f := &flows[i]
-		if !f.Attributed() {
+// flowSummaries converts the conversations (contacts) to the summaries the
+// triage rules and the timeline take (triage.Input.Flows,
+// timeline.Input.Flows): one per conversation attributed to one container
+// (a group's to the namespace's owner), however many capture points saw
+// it, the remote side as seen before NAT; the counters of its counting
+// point. A conversation of candidates or of the host names no container
+// and is left out, as an unattributed flow was.
+func flowSummaries(t *traffic.Result) []triage.FlowSummary {
+	out := make([]triage.FlowSummary, 0, len(t.Contacts))
+	for i := range t.Contacts {
+		k := &t.Contacts[i]
+		id := k.Container
+		if id == "" && len(k.Group) > 0 {
+			id = k.Group[0].ID
+		}
+		if id == "" {
 			continue
 		}
-		remote, port := f.Remote()
-		out = append(out, triage.FlowSummary{Container: f.Container, Proto: f.Proto, Remote: remote, RemotePort: port,
-			First: f.First, Last: f.Last, Packets: int64(f.PacketsToServer + f.PacketsToClient),
-			Bytes: int64(f.BytesToServer + f.BytesToClient), Evidence: f.Evidence[:1]})
+		// The frames of the counting point, else the first source's
+		// evidence, else what decided.
+		var ev *model.Evidence
+		for j := range k.Sources {
+			s := &k.Sources[j]
+			if s.Evidence != nil && (ev == nil || (k.CountedAt != "" && s.Interface == k.CountedAt)) {
+				ev = s.Evidence
+				if k.CountedAt == "" || s.Interface == k.CountedAt {
+					break
+				}
+			}
+		}
+		if ev == nil && len(k.Evidence) > 0 {
+			ev = k.Evidence[0]
+		}
+		fs := triage.FlowSummary{Container: id, Proto: k.Proto, Remote: k.Remote.Addr(), RemotePort: k.Remote.Port(),
+			First: k.First, Last: k.Last, Packets: int64(k.PacketsToRemote + k.PacketsFromRemote),
+			Bytes: int64(k.BytesToRemote + k.BytesFromRemote), Estimated: !k.Exact, Dating: k.Dating}
+		if ev != nil {
+			fs.Evidence = []model.Evidence{*ev}
+		}
+		out = append(out, fs)
 	}
 	return out
 }

@@ -109,6 +109,18 @@ func largeResult() *analyze.Result {
 			SNI: fmt.Sprintf("host-%d.example", i%1000), FirstFrame: uint64(i * 18), LastFrame: uint64(i*18 + 17),
 			Evidence: []model.Evidence{{Member: "capture/capture.pcapng", SHA256: sha, Pointer: fmt.Sprintf("frames %d-%d", i*18, i*18+17)}}})
 	}
+	// Each flow is one conversation, seen on its container's veth.
+	res.Contacts = make([]traffic.Contact, len(res.Flows))
+	idx := make([]int, len(res.Flows))
+	for i := range res.Flows {
+		f := &res.Flows[i]
+		idx[i] = i
+		res.Contacts[i] = traffic.Contact{Container: f.Container, ContainerName: f.ContainerName, Proto: f.Proto, Side: "client",
+			Local: netip.AddrPortFrom(f.Client, f.ClientPort), Remote: netip.AddrPortFrom(f.Server, f.ServerPort), First: f.First, Last: f.Last, Exact: true,
+			PacketsToRemote: f.PacketsToServer, PacketsFromRemote: f.PacketsToClient, BytesToRemote: f.BytesToServer, BytesFromRemote: f.BytesToClient,
+			CountedAt: f.Interface, SNI: f.SNI, Rules: []string{f.Rule}, Confidence: f.Confidence, Reason: f.Reason,
+			Sources: []traffic.ContactSource{{Kind: traffic.SourceCapture, Interface: f.Interface, Role: f.Role, Flow: &idx[i], Evidence: &f.Evidence[0]}}}
+	}
 	for i := range largeEvents {
 		res.Timeline = append(res.Timeline, timeline.Event{Time: t0.Add(time.Duration(i) * time.Millisecond / 2), Message: fmt.Sprintf("First packet tcp %s → 203.0.113.%d:443", addrs[i%largeContainers], i%256)})
 	}
@@ -168,9 +180,9 @@ func TestLargeReportBounds(t *testing.T) {
 		t.Errorf("the HTML report is %d bytes, want under 20 MB", len(page))
 	}
 	for _, want := range []string{
-		fmt.Sprintf("Showing the first %d of %d flows", maxFlowRows, largeFlows),
+		fmt.Sprintf("Showing the first %d of %d conversations", maxFlowRows, largeFlows),
 		fmt.Sprintf("Showing the first %d of %d events", maxTimelineRows, largeEvents),
-		"as CSV from `dockcase flows BUNDLE --csv FILE`",
+		"as CSV from `dockcase flows BUNDLE --csv=FILE`",
 	} {
 		if !containsHTML(page, want) {
 			t.Errorf("the large report does not say %q", want)

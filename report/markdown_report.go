@@ -112,10 +112,10 @@ func (m *mdWriter) report(v *reportView) {
 	m.answers(v)
 	m.containers(v)
 	m.findings(v)
-	m.line("## Flows")
+	m.line("## Conversations")
 	m.line("")
 	m.table(v.Captures, 0)
-	m.table(v.Flows, 1, 4, 7)
+	m.table(v.Flows, 1, 5, 8)
 	m.line("## Timeline")
 	m.line("")
 	m.table(v.Timeline, 0)
@@ -159,6 +159,12 @@ func (m *mdWriter) answer(v *reportView) {
 			}
 			for _, f := range w.Findings {
 				m.line("- **finding**: %s %s %s", mdT(strings.ToUpper(f.Severity)), mdT(f.Title), mdC(f.ID))
+			}
+			if w.MoreProcesses > 0 {
+				m.line("- and %d more process(es): see Answers", w.MoreProcesses)
+			}
+			if w.MoreFindings > 0 {
+				m.line("- and %d more finding(s): see Findings", w.MoreFindings)
 			}
 			m.line("")
 		}
@@ -384,9 +390,9 @@ func (m *mdWriter) containers(v *reportView) {
 		m.line("**Where a capture sees it**")
 		m.line("")
 		m.table(c.Visibility, 1)
-		m.line("**Flows**")
+		m.line("**Conversations**")
 		m.line("")
-		m.table(c.Flows, 1, 4, 7)
+		m.table(c.Flows, 1, 5, 8)
 		m.line("**DNS**")
 		m.line("")
 		m.table(c.DNS, 0, 1)

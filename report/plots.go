@@ -76,33 +76,32 @@ func plotsSection(res *analyze.Result) *plotView {
 			}
 		}
 	}
+	// One conversation each, from the contacts that a capture saw (their
+	// counting point's bytes); those seen only in sockets or conntrack
+	// have no packets to draw.
 	type conv struct {
-		f   *traffic.Flow
+		k   *traffic.Contact
 		ioc bool
 	}
-	convs := map[string]*conv{}
-	for i := range res.Flows {
-		f := &res.Flows[i]
-		k := flowConversationKey(f)
-		c := convs[k]
-		if c == nil {
-			c = &conv{f: f}
-			convs[k] = c
-		} else if f.PacketsToServer+f.PacketsToClient > c.f.PacketsToServer+c.f.PacketsToClient {
-			c.f = f
+	var convs []*conv
+	for i := range res.Contacts {
+		k := &res.Contacts[i]
+		if k.CountedAt == "" || !k.Exact {
+			continue
 		}
-		if iocRemotes[f.Server.Unmap()] || iocRemotes[f.Client.Unmap()] || f.Original != nil && (iocRemotes[f.Original.Dst.Unmap()] || iocRemotes[f.Original.Src.Unmap()]) {
-			c.ioc = true
+		c := &conv{k: k, ioc: iocRemotes[k.Remote.Addr().Unmap()] || iocRemotes[k.Local.Addr().Unmap()]}
+		for _, src := range k.Sources {
+			if c.ioc || src.Flow == nil || *src.Flow >= len(res.Flows) {
+				continue
+			}
+			f := &res.Flows[*src.Flow]
+			c.ioc = iocRemotes[f.Server.Unmap()] || iocRemotes[f.Client.Unmap()]
 		}
+		convs = append(convs, c)
 	}
 	if len(convs) == 0 {
 		return nil
 	}
-	keys := make([]string, 0, len(convs))
-	for k := range convs {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
 	type lane struct {
 		name       string
 		bytes, ioc uint64
@@ -110,10 +109,9 @@ func plotsSection(res *analyze.Result) *plotView {
 	}
 	lanes := map[string]*lane{}
 	var start, end time.Time
-	for _, k := range keys {
-		c := convs[k]
-		name := orNonEmpty(c.f.ContainerName, viewShortID(c.f.Container))
-		if name == "" {
+	for _, c := range convs {
+		name := contactWho(c.k)
+		if name == "host or unknown" {
 			name = "host / unknown"
 		}
 		l := lanes[name]
@@ -121,17 +119,17 @@ func plotsSection(res *analyze.Result) *plotView {
 			l = &lane{name: name}
 			lanes[name] = l
 		}
-		b := c.f.BytesToServer + c.f.BytesToClient
+		b := c.k.BytesToRemote + c.k.BytesFromRemote
 		l.bytes += b
 		if c.ioc {
 			l.ioc += b
 		}
 		l.convs = append(l.convs, c)
-		if start.IsZero() || c.f.First.Before(start) {
-			start = c.f.First
+		if start.IsZero() || c.k.First.Before(start) {
+			start = c.k.First
 		}
-		if c.f.Last.After(end) {
-			end = c.f.Last
+		if c.k.Last.After(end) {
+			end = c.k.Last
 		}
 	}
 	order := make([]*lane, 0, len(lanes))
@@ -146,7 +144,7 @@ func plotsSection(res *analyze.Result) *plotView {
 	})
 	v := &plotView{Width: plotWidth}
 	if len(order) > maxPlotLanes {
-		v.Note = "The pictures show the " + strconv.Itoa(maxPlotLanes) + " busiest of " + strconv.Itoa(len(order)) + " containers; the flow table has every conversation."
+		v.Note = "The pictures show the " + strconv.Itoa(maxPlotLanes) + " busiest of " + strconv.Itoa(len(order)) + " containers; the conversations table has every one."
 		order = order[:maxPlotLanes]
 	}
 	span := end.Sub(start)
@@ -159,21 +157,21 @@ func plotsSection(res *analyze.Result) *plotView {
 	for i, l := range order {
 		y := plotTopPad + i*plotLaneH
 		v.Lanes = append(v.Lanes, plotLane{Y: y, TextY: y + plotLaneH/2 + 4, Label: viewText(l.name)})
-		sort.SliceStable(l.convs, func(a, b int) bool { return l.convs[a].f.First.Before(l.convs[b].f.First) })
+		sort.SliceStable(l.convs, func(a, b int) bool { return l.convs[a].k.First.Before(l.convs[b].k.First) })
 		for _, c := range l.convs {
 			if marks == maxPlotMarks {
-				v.Note = "The timeline plot shows the first " + strconv.Itoa(maxPlotMarks) + " conversations; the flow table has them all."
+				v.Note = "The timeline plot shows the first " + strconv.Itoa(maxPlotMarks) + " conversations; the conversations table has them all."
 				break
 			}
 			marks++
 			// A thin bar for how long it lasted, a full-height tick where
 			// it began: a beacon's period shows as evenly spaced ticks.
-			x0, x1 := x(c.f.First), x(c.f.Last)
+			x0, x1 := x(c.k.First), x(c.k.Last)
 			class := "mark"
 			if c.ioc {
 				class = "mark ioc"
 			}
-			title := viewText(c.f.Proto + " " + viewAddrPort(c.f.Client, c.f.ClientPort) + " → " + viewAddrPort(c.f.Server, c.f.ServerPort) + ", " + viewTime(c.f.First))
+			title := viewText(c.k.Proto + " " + c.k.Local.String() + " → " + c.k.Remote.String() + ", " + viewTime(c.k.First))
 			if x1-x0 > 2 {
 				v.Marks = append(v.Marks, plotMark{X: x0, Y: y + plotLaneH/2 - 1, W: x1 - x0, H: 3, Class: class + " span", Title: title})
 			}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/dockcase/dockcase/analyze"
 	"github.com/dockcase/dockcase/analyze/netpath"
+	"github.com/dockcase/dockcase/analyze/traffic"
 )
 
 // Summary prints the terminal summary of an analysis: the answer first
@@ -71,7 +72,7 @@ func Summary(w io.Writer, res *analyze.Result) error {
 		sections = append(sections, struct {
 			title string
 			fn    func(io.Writer, *analyze.Result) error
-		}{"Traffic (captured flows by container and attribution rule)", trafficTable})
+		}{"Traffic (conversations by who and attribution rule)", trafficTable})
 	}
 	if len(res.IOCs) > 0 {
 		sections = append(sections, struct {
@@ -307,7 +308,9 @@ func PathDetail(w io.Writer, p *netpath.Path) error {
 	return nil
 }
 
-// trafficTable counts the captured flows per container and rule.
+// trafficTable counts the conversations (contacts) per who, rule and
+// confidence: each once, its packets those of its counting point, with the
+// capture points (or other sources) that saw them.
 func trafficTable(w io.Writer, res *analyze.Result) error {
 	type key struct{ who, rule, conf string }
 	type agg struct {
@@ -316,13 +319,17 @@ func trafficTable(w io.Writer, res *analyze.Result) error {
 	}
 	m := map[key]*agg{}
 	var keys []key
-	for i := range res.Flows {
-		f := &res.Flows[i]
-		who := f.ContainerName
-		if who == "" {
-			who = "(" + f.Rule + ")"
+	for i := range res.Contacts {
+		c := &res.Contacts[i]
+		rule := traffic.RuleUnknown
+		if len(c.Rules) > 0 {
+			rule = c.Rules[0]
 		}
-		k := key{who, f.Rule, f.Confidence}
+		who := contactWho(c)
+		if who == "host or unknown" {
+			who = "(" + rule + ")"
+		}
+		k := key{who, rule, c.Confidence}
 		a := m[k]
 		if a == nil {
 			a = &agg{points: map[string]bool{}}
@@ -330,8 +337,14 @@ func trafficTable(w io.Writer, res *analyze.Result) error {
 			keys = append(keys, k)
 		}
 		a.flows++
-		a.pkts += int(f.PacketsToServer + f.PacketsToClient)
-		a.points[f.Interface] = true
+		a.pkts += int(c.PacketsToRemote + c.PacketsFromRemote)
+		for _, s := range c.Sources {
+			if s.Interface != "" {
+				a.points[s.Interface] = true
+			} else {
+				a.points["("+s.Kind+")"] = true
+			}
+		}
 	}
 	sort.Slice(keys, func(i, j int) bool {
 		a, b := keys[i], keys[j]
@@ -355,7 +368,7 @@ func trafficTable(w io.Writer, res *analyze.Result) error {
 			rows = append(rows, []string{"(capture " + c.Member + ")", "error", "-", "-", "-", c.Error})
 		}
 	}
-	return Table(w, []string{"container", "rule", "confidence", "flows", "packets", "capture points"}, rows)
+	return Table(w, []string{"who", "rule", "confidence", "conversations", "packets", "seen at"}, rows)
 }
 
 // iocTable lists each indicator's contacts.

@@ -51,6 +51,15 @@ const (
 	maxPathsShown = 400
 	// maxMatrixRows bounds the rows of each visibility matrix.
 	maxMatrixRows = 500
+	// maxAnswerProcesses and maxAnswerFindings bound what the headline
+	// answer shows of each contact, so that two or three contacts fit the
+	// first screen; the Answers section and the JSON have all.
+	maxAnswerProcesses = 1
+	maxAnswerFindings  = 2
+	// maxPrintedEvidence is how many pieces of evidence a finding prints:
+	// a grouped traffic finding cites five conversations, and forty
+	// findings of five lines each were most of a printed incident report.
+	maxPrintedEvidence = 2
 )
 
 // reportView is what the HTML and the Markdown report render: every string
@@ -194,8 +203,13 @@ type answerView struct {
 
 type answerWhoView struct {
 	Who, When, HowMuch, Path, Rule string
-	Processes                      []string
-	Findings                       []answerFindingView
+	// Processes are shown on one line each, the first maxAnswerProcesses;
+	// MoreProcesses and MoreFindings say how many more the Answers
+	// section (and the JSON) has.
+	Processes     []string
+	MoreProcesses int
+	Findings      []answerFindingView
+	MoreFindings  int
 	// AsAbove says the process, path, rule and findings are those of the
 	// same container under an indicator above (a C2's address and its
 	// domain): they are not repeated.
@@ -209,6 +223,11 @@ type answerFindingView struct {
 type findingGroup struct {
 	Severity string
 	Findings []findingView
+	// PrintSummary, for the low and info findings, is the one line the
+	// printed page gives them instead of their table (the screen and the
+	// JSON have every row): a host of many containers has one per
+	// container and rule, most of a printed report.
+	PrintSummary string
 }
 
 type findingView struct {
@@ -220,7 +239,14 @@ type findingView struct {
 	Container   string
 	containerID string
 	Why         string
-	Evidence    []string
+	// RepeatWhy says the finding above in its table has the same rule: the
+	// printed page says "as above" instead of the why again.
+	RepeatWhy bool
+	Evidence  []string
+	// PrintMore is how many of Evidence the printed page leaves out (it
+	// prints the first maxPrintedEvidence; the screen and the JSON have
+	// all).
+	PrintMore int
 }
 
 // viewText makes a value from the evidence safe to show: control characters,
@@ -335,15 +361,26 @@ func answerSection(res *analyze.Result) ([]answerView, []findingView) {
 		av := answerView{IOC: viewText(a.IOC), Kind: viewText(a.Kind), NotSeen: viewText(a.NotSeen)}
 		for _, c := range a.Who {
 			wv := answerWhoView{Who: viewText(answerWho(c)), When: answerWhen(c), HowMuch: answerHowMuch(c), Path: viewText(c.Path), Rule: viewText(answerRule(c))}
-			for _, p := range c.Processes {
+			// The headline stays within the first screen with several
+			// contacts: one line a field, the first process, the two
+			// most severe findings; the Answers section has the rest.
+			for i, p := range c.Processes {
+				if i == maxAnswerProcesses {
+					wv.MoreProcesses = len(c.Processes) - i
+					break
+				}
 				wv.Processes = append(wv.Processes, viewText(answerProcess(p)))
 			}
-			for _, f := range c.Findings {
+			for i, f := range c.Findings {
+				if i == maxAnswerFindings {
+					wv.MoreFindings = len(c.Findings) - i
+					break
+				}
 				wv.Findings = append(wv.Findings, answerFindingView{Severity: viewText(f.Severity), Title: viewText(f.Title), ID: viewText(f.ID)})
 			}
 			k := fmt.Sprintf("%q", []any{wv.Who, wv.Processes, wv.Path, wv.Rule, wv.Findings})
 			if shown[k] && (len(wv.Processes) > 0 || wv.Path != "" || len(wv.Findings) > 0) {
-				wv.AsAbove, wv.Processes, wv.Path, wv.Rule, wv.Findings = true, nil, "", "", nil
+				wv.AsAbove, wv.Processes, wv.Path, wv.Rule, wv.Findings, wv.MoreProcesses, wv.MoreFindings = true, nil, "", "", nil, 0, 0
 			}
 			shown[k] = true
 			av.Who = append(av.Who, wv)
@@ -771,7 +808,7 @@ func containersSection(res *analyze.Result) []containerView {
 			cv.Visibility.Rows = append(cv.Visibility.Rows, []string{r.Dst.String(), viewText(r.Iface), viewText(r.Visible), viewText(src), viewText(r.Why)})
 		}
 		cv.Flows = flowsSection(res, c.ID, maxContainerFlowRows)
-		cv.Flows.Empty = "No captured flow is attributed to this container."
+		cv.Flows.Empty = "No conversation is attributed to this container."
 		cv.DNS = dnsSection(res, c.ID)
 		cv.Processes, cv.Sockets, cv.Files = containerDetail(res, c.ID)
 		for _, t := range []*viewTable{&cv.Endpoints, &cv.Ports, &cv.Mounts, &cv.Visibility} {
@@ -871,6 +908,7 @@ func findingViews(res *analyze.Result) []findingView {
 			fv.Evidence = append(fv.Evidence, viewText(fmt.Sprintf("file %s: %s, %d bytes, mode %s, modified %s, sha256 %s",
 				strconv.Quote(lf.Path), lf.Type, lf.Size, lf.ModeText, viewTime(lf.ModTime), orNonEmpty(lf.SHA256, "not computed"))))
 		}
+		fv.PrintMore = max(0, len(fv.Evidence)-maxPrintedEvidence)
 		out = append(out, fv)
 	}
 	return out
@@ -909,98 +947,148 @@ func findingsSection(res *analyze.Result) ([]findingGroup, int) {
 			}
 			return g[i].Container < g[j].Container
 		})
-		out = append(out, findingGroup{Severity: s, Findings: g})
+		fg := findingGroup{Severity: s, Findings: g}
+		ids := map[string]int{}
+		var order []string
+		for i := range g {
+			g[i].RepeatWhy = i > 0 && g[i-1].ID == g[i].ID && g[i-1].Why == g[i].Why
+			if ids[g[i].ID] == 0 {
+				order = append(order, g[i].ID)
+			}
+			ids[g[i].ID]++
+		}
+		if triage.SeverityRank(s) >= 0 && triage.SeverityRank(s) < triage.SeverityRank(triage.SeverityMedium) {
+			parts := make([]string, len(order))
+			for i, id := range order {
+				parts[i] = fmt.Sprintf("%s ×%d", id, ids[id])
+			}
+			fg.PrintSummary = fmt.Sprintf("%d %s finding(s), not printed: %s (on screen and in the JSON document)", len(g), s, strings.Join(parts, ", "))
+		}
+		out = append(out, fg)
 	}
 	return out, len(fs)
 }
 
-// flowsSection is the flow table (of one container when container is set),
-// in time order, cut at limit rows: one row per conversation, the capture
-// point that saw the most of it, the other points listed. A conversation
-// is captured at each point it crosses (veth, bridge, uplink after NAT);
-// the points agree on its pre-NAT tuple.
+// flowsSection is the conversations table (of one container when
+// container is set: itself, one of its group or its candidates), in time
+// order, cut at limit rows: one row per contact, however many capture
+// points saw it, with the point that counted it and the others; a contact
+// seen only in the sockets or conntrack says so and how it was dated.
 func flowsSection(res *analyze.Result, container string, limit int) viewTable {
-	t := viewTable{Header: []string{"time (UTC)", "container", "attributed by", "captured on", "conversation", "packets, bytes → / ←", "names", "evidence"},
-		Empty: "No captured flow in this analysis (the bundle has no capture, or flows were not analysed)."}
-	type conv struct {
-		best   int
-		points []string
-		first  time.Time
-		last   time.Time
-	}
-	byKey := map[string]*conv{}
-	var order []string
+	t := viewTable{Header: []string{"time (UTC)", "who", "process", "attributed by", "seen at", "conversation", "packets, bytes → / ←", "names", "evidence"},
+		Empty: "No conversation in this analysis (no capture, socket or conntrack entry gave one)."}
 	records := 0
-	for i := range res.Flows {
-		f := &res.Flows[i]
-		if container != "" && f.Container != container {
+	for i := range res.Contacts {
+		k := &res.Contacts[i]
+		if container != "" && !contactOfContainer(k, container) {
 			continue
 		}
-		records++
-		k := flowConversationKey(f)
-		c := byKey[k]
-		if c == nil {
-			c = &conv{best: i, first: f.First, last: f.Last}
-			byKey[k] = c
-			order = append(order, k)
-		}
-		b := &res.Flows[c.best]
-		if f.PacketsToServer+f.PacketsToClient > b.PacketsToServer+b.PacketsToClient {
-			c.best = i
-		}
-		if !slices.Contains(c.points, f.Interface) {
-			c.points = append(c.points, f.Interface)
-		}
-		if f.First.Before(c.first) {
-			c.first = f.First
-		}
-		if f.Last.After(c.last) {
-			c.last = f.Last
-		}
-	}
-	sort.SliceStable(order, func(a, b int) bool { return byKey[order[a]].first.Before(byKey[order[b]].first) })
-	t.Total = len(order)
-	for _, k := range order[:min(len(order), limit)] {
-		c := byKey[k]
-		f := &res.Flows[c.best]
-		who := orNonEmpty(f.ContainerName, f.Container)
-		if who == "" {
-			who = "host or unknown"
-		}
-		tuple := f.Proto + " " + viewAddrPort(f.Client, f.ClientPort) + " → " + viewAddrPort(f.Server, f.ServerPort)
-		if f.Original != nil {
-			tuple += fmt.Sprintf(" (before NAT %s → %s)", netip.AddrPortFrom(f.Original.Src, f.Original.SPort), netip.AddrPortFrom(f.Original.Dst, f.Original.DPort))
-		}
-		var names []string
-		for _, n := range append([]string{f.SNI, f.HTTPHost}, f.Names...) {
-			if n != "" && !slices.Contains(names, n) {
-				names = append(names, n)
+		t.Total++
+		for _, s := range k.Sources {
+			if s.Flow != nil {
+				records++
 			}
 		}
-		ev := ""
-		if len(f.Evidence) > 0 {
-			ev = viewEvidence(f.Evidence[0])
+		if len(t.Rows) >= limit {
+			continue
 		}
-		points := f.Interface
-		var others []string
-		for _, p := range c.points {
-			if p != f.Interface {
-				others = append(others, p)
-			}
-		}
-		if len(others) > 0 {
-			points += " (also " + strings.Join(others, ", ") + ")"
-		}
-		when := viewTime(c.first)
-		if !c.last.Equal(c.first) {
-			when += " … " + viewTime(c.last)
-		}
-		t.Rows = append(t.Rows, []string{when, viewText(who), viewText(f.Rule + " (" + f.Confidence + ")"), viewText(points), viewText(tuple),
-			fmt.Sprintf("%d / %d packets, %d / %d bytes", f.PacketsToServer, f.PacketsToClient, f.BytesToServer, f.BytesToClient),
-			viewText(strings.Join(names, ", ")), ev})
+		t.Rows = append(t.Rows, contactRow(k))
 	}
-	t.Rest = fmt.Sprintf("Showing the first %d of %d flows (one row per conversation; %d flow records across the capture points). The full table is in the JSON document (--json, key \"flows\") and as CSV from `dockcase flows BUNDLE --csv FILE`.", len(t.Rows), t.Total, records)
+	t.Rest = fmt.Sprintf("Showing the first %d of %d conversations (one row each; %d flow records across the capture points). The full table is in the JSON document (--json, key \"contacts\") and as CSV from `dockcase flows BUNDLE --csv=FILE`.", len(t.Rows), t.Total, records)
 	return t
+}
+
+// contactOfContainer reports whether the conversation is the container's:
+// alone, as one of its namespace group or as one of the candidates.
+func contactOfContainer(k *traffic.Contact, id string) bool {
+	return k.Container == id || slices.ContainsFunc(k.Group, func(g traffic.ContainerRef) bool { return g.ID == id }) ||
+		slices.ContainsFunc(k.Candidates, func(g traffic.Candidate) bool { return g.ID == id })
+}
+
+// contactWho names who a conversation is attributed to, in words.
+func contactWho(k *traffic.Contact) string {
+	refs := func(n int, at func(int) (string, string)) string {
+		var out []string
+		for i := range n {
+			id, name := at(i)
+			out = append(out, orNonEmpty(name, model.ShortID(id)))
+		}
+		return strings.Join(out, ", ")
+	}
+	switch {
+	case k.Container != "":
+		return orNonEmpty(k.ContainerName, k.Container)
+	case len(k.Group) > 0:
+		return "group " + refs(len(k.Group), func(i int) (string, string) { return k.Group[i].ID, k.Group[i].Name }) + " (shared network namespace)"
+	case len(k.Candidates) > 0:
+		return "candidates " + refs(len(k.Candidates), func(i int) (string, string) { return k.Candidates[i].ID, k.Candidates[i].Name }) + " (not separable)"
+	case k.Process != nil:
+		return fmt.Sprintf("host process %s (pid %d)", k.Process.Comm, k.Process.PID)
+	}
+	return "host or unknown"
+}
+
+// contactRow is one conversation as a row of flowsSection.
+func contactRow(k *traffic.Contact) []string {
+	proc := ""
+	if p := k.Process; p != nil {
+		proc = fmt.Sprintf("pid %d %s", p.PID, p.Comm)
+		if len(p.Cmdline) > 0 {
+			proc += ": " + cutRunes(strings.Join(p.Cmdline, " "), 80)
+		}
+	}
+	rule := strings.Join(k.Rules, ", ") + " (" + k.Confidence + ")"
+	var points, kinds []string
+	for _, s := range k.Sources {
+		if s.Interface != "" && s.Interface != k.CountedAt && !slices.Contains(points, s.Interface) {
+			points = append(points, s.Interface)
+		}
+		if s.Kind != traffic.SourceCapture && !slices.Contains(kinds, s.Kind) {
+			kinds = append(kinds, s.Kind)
+		}
+	}
+	seen := k.CountedAt
+	switch {
+	case seen != "" && len(points) > 0:
+		seen += " (also " + strings.Join(points, ", ") + ")"
+	case seen == "":
+		seen = "not captured"
+	}
+	if len(kinds) > 0 {
+		seen += "; " + strings.Join(kinds, ", ")
+	}
+	tuple := k.Proto + " " + k.Local.String() + " → " + k.Remote.String()
+	if k.Side == "server" {
+		tuple = k.Proto + " " + k.Remote.String() + " → " + k.Local.String() + " (inbound)"
+	}
+	var names []string
+	for _, n := range append([]string{k.SNI, k.HTTPHost}, k.Names...) {
+		if n != "" && !slices.Contains(names, n) {
+			names = append(names, n)
+		}
+	}
+	ev := ""
+	for _, s := range k.Sources {
+		if s.Evidence != nil && (ev == "" || s.Interface == k.CountedAt && k.CountedAt != "") {
+			ev = viewEvidence(*s.Evidence)
+		}
+	}
+	if ev == "" && len(k.Evidence) > 0 {
+		ev = viewEvidence(*k.Evidence[0])
+	}
+	when := viewTime(k.First)
+	if !k.Last.Equal(k.First) {
+		when += " … " + viewTime(k.Last)
+	}
+	if !k.Exact {
+		when += " (estimated)"
+	}
+	counts := "—"
+	if k.CountedAt != "" {
+		counts = fmt.Sprintf("%d / %d packets, %d / %d bytes", k.PacketsToRemote, k.PacketsFromRemote, k.BytesToRemote, k.BytesFromRemote)
+	}
+	return []string{when, viewText(contactWho(k)), viewText(proc), viewText(rule), viewText(seen), viewText(tuple), counts,
+		viewText(strings.Join(names, ", ")), ev}
 }
 
 // flowConversationKey names a flow's conversation the same at every
@@ -1241,4 +1329,13 @@ func custodySection(res *analyze.Result) viewTable {
 	}
 	t.Rest = fmt.Sprintf("Showing %d of %d custody entries; `dockcase inspect BUNDLE` and `dockcase custody show BUNDLE` print them all.", len(t.Rows), t.Total)
 	return t
+}
+
+// cutRunes cuts s to n runes, marking the cut with "…".
+func cutRunes(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n]) + "…"
 }

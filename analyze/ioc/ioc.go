@@ -395,6 +395,14 @@ func MatchFlow(i indicator.Indicator, f *traffic.Flow) bool {
 	return ok
 }
 
+// MatchContact reports whether a conversation matches the indicator: its
+// own tuple (before NAT), the tuples of its captured flows (after NAT),
+// SNI, HTTP Host or a name DNS gave its remote address.
+func MatchContact(i indicator.Indicator, t *traffic.Result, k *traffic.Contact) bool {
+	_, ok := contactMatch(i, t, k)
+	return ok
+}
+
 // label is how the analysis names an indicator: as typed, with defanged
 // dots restored, so that the answer reads as the list did. CIDRs and
 // domains found in findings and the timeline are named by their canonical

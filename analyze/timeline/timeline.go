@@ -36,11 +36,14 @@ const (
 	FileModified      = "File modified"
 	FlowFirst         = "First packet"
 	FlowLast          = "Last packet"
-	DNSQuery          = "DNS answer"
-	CollectionStep    = "Collection step"
-	Containment       = "Containment"
-	Custody           = "Custody"
-	HostClock         = "Host clock reading"
+	// ConversationSeen is a conversation no packet dates: a socket or a
+	// conntrack entry, at its estimated time (the message says how).
+	ConversationSeen = "Conversation seen"
+	DNSQuery         = "DNS answer"
+	CollectionStep   = "Collection step"
+	Containment      = "Containment"
+	Custody          = "Custody"
+	HostClock        = "Host clock reading"
 )
 
 // Event is one event of the case timeline, in UTC, with its
@@ -209,7 +212,8 @@ func build(h *model.Host, in Input) []Event {
 		}
 	}
 
-	// Traffic.
+	// Traffic: one conversation each, its first packet and its last if
+	// later (or, when no packet dates it, when it was seen).
 	for _, f := range in.Flows {
 		var e0 *model.Evidence
 		if len(f.Evidence) > 0 {
@@ -224,8 +228,23 @@ func build(h *model.Host, in Input) []Event {
 			attrs["ioc"] = v
 			who = "IOC contact " + v + ": " + who
 		}
+		if f.Estimated {
+			attrs["dating"] = f.Dating
+			delete(attrs, "packets")
+			delete(attrs, "bytes")
+			src := "sockets/conntrack"
+			if e0 != nil {
+				src = e0.Member
+			}
+			add(Event{Time: f.First, Kind: ConversationSeen, Source: src, Container: f.Container, ContainerName: names[f.Container],
+				Message: fmt.Sprintf("conversation %s %s → %s:%d (%s)", f.Proto, who, f.Remote, f.RemotePort, truncateText(f.Dating, 200)), Evidence: e0, Attrs: attrs})
+			continue
+		}
 		add(Event{Time: f.First, Kind: FlowFirst, Source: "capture", Container: f.Container, ContainerName: names[f.Container],
 			Message: fmt.Sprintf("first packet %s %s → %s:%d", f.Proto, who, f.Remote, f.RemotePort), Evidence: e0, Attrs: attrs})
+		if !f.Last.After(f.First) {
+			continue
+		}
 		eLast := e0
 		if len(f.Evidence) > 1 {
 			eLast = ev(f.Evidence[len(f.Evidence)-1])

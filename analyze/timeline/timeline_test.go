@@ -158,3 +158,34 @@ not json
 		t.Errorf("build() =\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// TestConversationEvents: one conversation is its first packet and its
+// last when later, one event when they are one instant, and one
+// "Conversation seen" at its estimated time when no packet dates it (a
+// socket or a conntrack entry), with how it was dated.
+func TestConversationEvents(t *testing.T) {
+	h := model.LoadSource(model.MemSource{})
+	base := time.Date(2026, 11, 28, 9, 45, 0, 0, time.UTC)
+	c2 := netip.MustParseAddr("198.18.0.2")
+	evs := build(h, Input{IOCs: iocSet(t, "198.18.0.2"), Flows: []triage.FlowSummary{
+		{Container: testID, Proto: "tcp", Remote: c2, RemotePort: 4444, First: base, Last: base.Add(time.Minute), Packets: 10},
+		{Container: testID, Proto: "udp", Remote: c2, RemotePort: 53, First: base, Last: base, Packets: 1},
+		{Container: testID, Proto: "tcp", Remote: c2, RemotePort: 4444, First: base.Add(time.Hour), Last: base.Add(time.Hour), Estimated: true,
+			Dating: "socket ESTABLISHED at the snapshot", Evidence: []model.Evidence{{Member: "netns/1/sockets.json", Pointer: "/0"}}},
+	}})
+	var got []string
+	for _, e := range evs {
+		if e.Kind == FlowFirst || e.Kind == FlowLast || e.Kind == ConversationSeen {
+			got = append(got, e.Time.Format("15:04:05")+" "+e.Kind+" "+e.Source+" "+e.Attrs["ioc"])
+		}
+	}
+	want := []string{
+		"09:45:00 First packet capture 198.18.0.2",
+		"09:45:00 First packet capture 198.18.0.2",
+		"09:46:00 Last packet capture 198.18.0.2",
+		"10:45:00 Conversation seen netns/1/sockets.json 198.18.0.2",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("conversation events:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}

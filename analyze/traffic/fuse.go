@@ -104,8 +104,8 @@ type fuser struct {
 	snapshots map[string]time.Time // member → when its step ended
 }
 
-// fuse builds t.Contacts from t.Flows, the model's sockets and conntrack
-// snapshot, and t.DNS. It needs no capture: without one, the contacts come
+// fuse builds t.Contacts from t.Flows, the model's sockets, the capture
+// window's socket samples and the conntrack snapshot, and t.DNS. It needs no capture: without one, the contacts come
 // from the sockets and conntrack alone.
 func fuse(h *model.Host, t *Result) {
 	est := distinctTuples(t.Flows) + len(h.Conntrack)/4
@@ -144,7 +144,9 @@ func fuse(h *model.Host, t *Result) {
 	}
 	f.flows()
 	f.conntrack()
+	f.farFlows()
 	f.sockets()
+	f.sightings()
 	f.names()
 	sortContacts(t.Contacts)
 }
@@ -216,16 +218,20 @@ func distinctTuples(flows []Flow) int {
 	return len(seen)
 }
 
-// rolePriority orders the capture points: the veth names the container
-// itself, the bridge by address, the rest after NAT.
+// rolePriority orders the capture points, the closest to the container
+// first: the veth names the container itself, a macvlan/ipvlan parent and
+// the bridge carry its own address, the rest are after NAT. Extract takes
+// a contact's packets from the first of its points in this order.
 func rolePriority(role string) int {
 	switch role {
 	case PointVeth:
 		return 0
-	case PointBridge:
+	case PointParent:
 		return 1
+	case PointBridge:
+		return 2
 	}
-	return 2
+	return 3
 }
 
 // flows groups the per-point flows of each conversation into one contact,

@@ -237,6 +237,8 @@ func (a *attributor) loadIfaceMap() {
 			pi.role = PointBridge
 		case model.CaptureRoleUplink:
 			pi.role = PointUplink
+		case model.CaptureRoleParent:
+			pi.role = PointParent
 		default:
 			if pi.role == "" {
 				pi.role = PointOther

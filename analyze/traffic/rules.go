@@ -96,7 +96,7 @@ func (a *attributor) attribute(set *flow.Set) *Result {
 		switch f := &t.Flows[i]; f.Role {
 		case PointVeth:
 			veths = append(veths, f)
-		case PointBridge:
+		case PointBridge, PointParent:
 			bridges = append(bridges, f)
 		case PointUplink, PointExternal, PointOther:
 			afterNAT = append(afterNAT, f)
@@ -109,7 +109,7 @@ func (a *attributor) attribute(set *flow.Set) *Result {
 	conts := map[string]int32{}
 	for i := range t.Flows {
 		f := &t.Flows[i]
-		if f.Role != PointVeth && f.Role != PointBridge {
+		if f.Role != PointVeth && f.Role != PointBridge && f.Role != PointParent {
 			continue
 		}
 		// Link-scoped flows (NDP, MLD, mDNS) never leave their link, so
@@ -277,8 +277,15 @@ func (a *attributor) isContainerAddr(addr netip.Addr) bool {
 	return false
 }
 
-// onBridge applies rule 2.
-func (a *attributor) onBridge(f *Flow) { a.byAddress(f, "") }
+// onBridge applies rule 2, on a bridge or on a macvlan/ipvlan parent,
+// whose packets carry the container's own address (no NAT).
+func (a *attributor) onBridge(f *Flow) {
+	prefix := ""
+	if f.Role == PointParent {
+		prefix = fmt.Sprintf("captured on %q, the parent of a macvlan/ipvlan network (no NAT): ", f.Interface)
+	}
+	a.byAddress(f, prefix)
+}
 
 // byAddress attributes a flow to the container that held one of its
 // addresses at the time: the client first (the side that began it).

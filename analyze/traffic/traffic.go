@@ -57,9 +57,13 @@ const (
 
 // Roles of a capture point, in Flow.Role.
 const (
-	PointVeth     = "veth"
-	PointBridge   = "bridge"
-	PointUplink   = "uplink"
+	PointVeth   = "veth"
+	PointBridge = "bridge"
+	PointUplink = "uplink"
+	// PointParent is the parent interface of a macvlan or ipvlan network:
+	// its packets carry the container's own addresses (no NAT, no veth),
+	// so it is attributed like a bridge, by who held the address then.
+	PointParent   = "parent"
 	PointExternal = "external" // a capture given with --pcap: after NAT, outside the host
 	PointOther    = "other"
 )

@@ -235,6 +235,9 @@ func (t *state) flowRules() []Finding {
 		if pf, ok := t.portFinding(c, f.Proto, f.RemotePort, f.First, f.Last, ev...); ok {
 			out = append(out, pf)
 		}
+		if f.Estimated {
+			continue // an estimated time says nothing of a period
+		}
 		k := key{f.Container, f.Proto, f.Remote, f.RemotePort}
 		groups[k] = append(groups[k], f)
 	}

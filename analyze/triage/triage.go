@@ -116,8 +116,10 @@ type Input struct {
 	LayerProblems []string
 }
 
-// FlowSummary is the part of a flow the network rules need: who talked to
-// whom and when each connection began.
+// FlowSummary is the part of a conversation the network rules need: who
+// talked to whom and when each connection began. Estimated says no packet
+// dates it (a socket or conntrack entry: Dating says how it was dated);
+// the beaconing rule leaves such times out.
 type FlowSummary struct {
 	Container  string           `json:"container,omitempty"`
 	Proto      string           `json:"proto"`
@@ -127,6 +129,8 @@ type FlowSummary struct {
 	Last       time.Time        `json:"last"`
 	Packets    int64            `json:"packets,omitempty"`
 	Bytes      int64            `json:"bytes,omitempty"`
+	Estimated  bool             `json:"estimated,omitempty"`
+	Dating     string           `json:"dating,omitempty"`
 	Evidence   []model.Evidence `json:"evidence,omitempty"`
 }
 

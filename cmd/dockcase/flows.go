@@ -1,9 +1,11 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -105,6 +107,7 @@ func unattributedError(res *analyze.Result, stderr io.Writer) error {
 type flowsOptions struct {
 	analyze   analyzeOptions
 	container string
+	points    bool
 	output    outputFlags
 }
 
@@ -113,17 +116,24 @@ func newFlowsCmd() *cobra.Command {
 	opts.output.legacy = []string{"csv"}
 	cmd := &cobra.Command{
 		Use:   "flows BUNDLE",
-		Short: "List the captured flows, each attributed to a container",
-		Long: `Flows reads the bundle's captures (and --pcap files) and prints one line per
-flow and capture point: the container it is attributed to, the rule that
-decided it (veth, address-owner, conntrack, conntrack-event, correlation,
-dnat, host-socket; or host, foreign, unknown) with a confidence, the
-endpoints, times, packets and bytes each way, and the frames that are the
-evidence. --container keeps one container's flows, --ioc keeps the flows
-that match an indicator.
+		Short: "List the conversations (contacts), each attributed to a container",
+		Long: `Flows reads the bundle's captures (and --pcap files), sockets, socket samples
+and conntrack table and prints one line per conversation (contact), however
+many capture points saw it: who (the container, the group sharing a network
+namespace, the candidates of a reused address, or a host process), the
+process holding the socket, the protocol, the local end before NAT and the
+remote end, first and last seen, packets and bytes each way as one capture
+point counted them (counted_at), the rules that decided with a confidence,
+and how it was dated when no packet dates it. --container keeps one
+container's conversations, --ioc those that match an indicator.
+
+--points lists the flows per capture point instead (one line per flow and
+interface, with the frames that are the evidence): a conversation seen on
+the veth, the bridge and the uplink is three lines there.
 ` + listingHelp + `
 
-Exit status 3 means some flows shown stay unattributed.`,
+Exit status 3 means some conversations (flows with --points) shown stay
+unattributed.`,
 		Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			args, err := opts.output.takeLegacyValue(cmd, args, 1)
@@ -138,8 +148,9 @@ Exit status 3 means some flows shown stay unattributed.`,
 	opts.analyze.trust.addFlags(cmd.Flags())
 	cmd.Flags().BoolVar(&opts.analyze.allowUnverified, "allow-unverified", false, "analyse a bundle that failed verification (every output says so)")
 	opts.analyze.traffic.addFlags(cmd.Flags())
-	cmd.Flags().StringVar(&opts.container, "container", "", "only the flows of this container (`NAME` or id)")
-	opts.output.addFlags(cmd.Flags(), "the flows", true)
+	cmd.Flags().StringVar(&opts.container, "container", "", "only the conversations of this container (`NAME` or id)")
+	cmd.Flags().BoolVar(&opts.points, "points", false, "list the flows of each capture point instead of the conversations")
+	opts.output.addFlags(cmd.Flags(), "the conversations", true)
 	addForceFlag(cmd.Flags(), &opts.analyze.force)
 	return cmd
 }
@@ -181,31 +192,16 @@ func analyzeTraffic(opts *analyzeOptions, path string, prog *progress) (*bundle.
 		b.Close()
 		return nil, nil, nil, err
 	}
-	res := &analyze.Result{Warning: c.Warning(), Containers: c.Host().Containers, Captures: t.Captures, Flows: t.Flows, IOCs: hits}
+	res := &analyze.Result{Warning: c.Warning(), Containers: c.Host().Containers, Captures: t.Captures, Flows: t.Flows, Contacts: t.Contacts, IOCs: hits}
 	return b, c, res, nil
 }
 
 // selectFlows keeps the flows of one container (by id, id prefix or name,
 // also a container gone before the snapshot) that match any of iocs.
 func selectFlows(res *analyze.Result, container string, iocs []indicator.Indicator) ([]*traffic.Flow, error) {
-	id := ""
-	if container != "" {
-		ref := strings.TrimPrefix(container, "/")
-		for _, c := range res.Containers {
-			if c.ID == ref || c.Name == ref || (len(ref) >= 4 && strings.HasPrefix(c.ID, ref)) {
-				id = c.ID
-				break
-			}
-		}
-		for i := range res.Flows {
-			f := &res.Flows[i]
-			if id == "" && f.Container != "" && (f.Container == ref || f.ContainerName == ref || (len(ref) >= 4 && strings.HasPrefix(f.Container, ref))) {
-				id = f.Container
-			}
-		}
-		if id == "" {
-			return nil, usagef("--container %q: no such container in the bundle or its captures", container)
-		}
+	id, err := containerRef(res, container)
+	if err != nil {
+		return nil, err
 	}
 	var out []*traffic.Flow
 	for i := range res.Flows {
@@ -230,7 +226,204 @@ func selectFlows(res *analyze.Result, container string, iocs []indicator.Indicat
 	return out, nil
 }
 
-// flowColumns are the columns of flows in TSV, CSV and JSON.
+// containerRef resolves --container (an id, id prefix or name, also of a
+// container gone before the snapshot that only the captures or the
+// conversations name) to an id; "" when not given.
+func containerRef(res *analyze.Result, container string) (string, error) {
+	if container == "" {
+		return "", nil
+	}
+	ref := strings.TrimPrefix(container, "/")
+	matches := func(id, name string) bool {
+		return id != "" && (id == ref || name == ref || (len(ref) >= 4 && strings.HasPrefix(id, ref)))
+	}
+	for _, c := range res.Containers {
+		if matches(c.ID, c.Name) {
+			return c.ID, nil
+		}
+	}
+	for i := range res.Flows {
+		if f := &res.Flows[i]; matches(f.Container, f.ContainerName) {
+			return f.Container, nil
+		}
+	}
+	for i := range res.Contacts {
+		k := &res.Contacts[i]
+		if matches(k.Container, k.ContainerName) {
+			return k.Container, nil
+		}
+		for _, g := range k.Group {
+			if matches(g.ID, g.Name) {
+				return g.ID, nil
+			}
+		}
+		for _, g := range k.Candidates {
+			if matches(g.ID, g.Name) {
+				return g.ID, nil
+			}
+		}
+	}
+	return "", usagef("--container %q: no such container in the bundle or its captures", container)
+}
+
+// selectContacts keeps the conversations of one container (itself, one of
+// its group or of its candidates) that match any of iocs.
+func selectContacts(res *analyze.Result, t *traffic.Result, container string, iocs []indicator.Indicator) ([]*traffic.Contact, error) {
+	id, err := containerRef(res, container)
+	if err != nil {
+		return nil, err
+	}
+	var out []*traffic.Contact
+	for i := range res.Contacts {
+		k := &res.Contacts[i]
+		if id != "" && !contactOf(k, id) {
+			continue
+		}
+		if len(iocs) > 0 && !slices.ContainsFunc(iocs, func(ind indicator.Indicator) bool { return ioc.MatchContact(ind, t, k) }) {
+			continue
+		}
+		out = append(out, k)
+	}
+	return out, nil
+}
+
+// contactOf reports whether the conversation is the container's, alone, as
+// one of a group or as one of the candidates.
+func contactOf(k *traffic.Contact, id string) bool {
+	return k.Container == id || slices.ContainsFunc(k.Group, func(g traffic.ContainerRef) bool { return g.ID == id }) ||
+		slices.ContainsFunc(k.Candidates, func(g traffic.Candidate) bool { return g.ID == id })
+}
+
+// contactColumns are the columns of flows (one row per conversation) in
+// TSV, CSV and JSON. container_name and container_id name the one
+// container; who says it in words for a group, candidates or a host
+// process too.
+var contactColumns = []column{{key: "first"}, {key: "last"}, {key: "container_name"}, {key: "who", text: true},
+	{key: "process", text: true}, {key: "proto"}, {key: "local"}, {key: "remote"},
+	{key: "packets_to_remote", num: true}, {key: "packets_from_remote", num: true},
+	{key: "bytes_to_remote", num: true}, {key: "bytes_from_remote", num: true}, {key: "counted_at"},
+	{key: "rules"}, {key: "confidence"}, {key: "exact"}, {key: "dating", text: true}, {key: "names", text: true},
+	{key: "points"}, {key: "sources"}, {key: "reason", text: true}, {key: "container_id"}}
+
+// contactTermColumns are the shorter columns on a terminal: who and the
+// remote end whole (they are the answer), the rule that decided first; the
+// counting point, the confidence and the dating are in the TSV, CSV and
+// JSON. A time estimated (no packet dates it) is marked "~".
+var contactTermColumns = []column{{key: "first", label: "TIME", keep: true}, {key: "who", label: "WHO", keep: true},
+	{key: "local"}, {key: "remote", keep: true}, {key: "packets", label: "PKTS >/<", keep: true},
+	{key: "rule"}, {key: "process", text: true}, {key: "names", text: true}}
+
+// contactWho names who a conversation is attributed to: the container, the
+// group sharing its network namespace, the candidates of a reused address,
+// a host process, or what is known ("host", "unknown").
+func contactWho(k *traffic.Contact) string {
+	names := func(n int, at func(int) (string, string)) []string {
+		out := make([]string, n)
+		for i := range out {
+			id, name := at(i)
+			out[i] = cmp.Or(name, shortID(id))
+		}
+		return out
+	}
+	switch {
+	case k.Container != "":
+		return cmp.Or(k.ContainerName, shortID(k.Container))
+	case len(k.Group) > 0:
+		return "group " + strings.Join(names(len(k.Group), func(i int) (string, string) { return k.Group[i].ID, k.Group[i].Name }), "+")
+	case len(k.Candidates) > 0:
+		return "candidates " + strings.Join(names(len(k.Candidates), func(i int) (string, string) { return k.Candidates[i].ID, k.Candidates[i].Name }), " or ")
+	case k.Process != nil:
+		return fmt.Sprintf("host process %s[%d]", k.Process.Comm, k.Process.PID)
+	case slices.Contains(k.Rules, traffic.RuleHost):
+		return "host"
+	}
+	return "unknown"
+}
+
+func shortID(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}
+
+// contactProcess is the process holding the conversation's socket: its
+// name, pid and command line.
+func contactProcess(k *traffic.Contact) string {
+	p := k.Process
+	if p == nil {
+		return ""
+	}
+	s := fmt.Sprintf("%s[%d]", p.Comm, p.PID)
+	if len(p.Cmdline) > 0 {
+		s += " " + strings.Join(p.Cmdline, " ")
+	}
+	return s
+}
+
+// contactPoints are the capture points that saw the conversation, and its
+// other sources by kind.
+func contactPoints(k *traffic.Contact) (points, sources string) {
+	var ps, ks []string
+	for _, s := range k.Sources {
+		if s.Interface != "" && !slices.Contains(ps, s.Interface) {
+			ps = append(ps, s.Interface)
+		}
+		if !slices.Contains(ks, s.Kind) {
+			ks = append(ks, s.Kind)
+		}
+	}
+	return strings.Join(ps, " "), strings.Join(ks, " ")
+}
+
+func contactNames(k *traffic.Contact) string {
+	names := append([]string{}, k.Names...)
+	for _, n := range []string{k.SNI, k.HTTPHost} {
+		if n != "" && !slices.Contains(names, n) {
+			names = append(names, n)
+		}
+	}
+	return strings.Join(names, " ")
+}
+
+// contactsListing is the listing of conversations, one row each, the
+// terminal's shorter table with it.
+func contactsListing(contacts []*traffic.Contact, warning string) *listing {
+	l := &listing{cols: contactColumns, name: "contacts", warning: warning, term: &listing{cols: contactTermColumns}}
+	u := func(n uint64) string { return strconv.FormatUint(n, 10) }
+	for _, k := range contacts {
+		points, sources := contactPoints(k)
+		who := contactWho(k)
+		var pk, by [2]string
+		if k.CountedAt != "" {
+			pk = [2]string{u(k.PacketsToRemote), u(k.PacketsFromRemote)}
+			by = [2]string{u(k.BytesToRemote), u(k.BytesFromRemote)}
+		}
+		l.add(k.First.Format(time.RFC3339Nano), k.Last.Format(time.RFC3339Nano), k.ContainerName, who, contactProcess(k), k.Proto,
+			k.Local.String(), k.Remote.String(), pk[0], pk[1], by[0], by[1], k.CountedAt, strings.Join(k.Rules, " "), k.Confidence,
+			strconv.FormatBool(k.Exact), k.Dating, contactNames(k), points, sources, k.Reason, k.Container)
+		pkts := "-"
+		if k.CountedAt != "" {
+			pkts = fmt.Sprintf("%d/%d", k.PacketsToRemote, k.PacketsFromRemote)
+		}
+		proc := ""
+		if k.Process != nil {
+			proc = fmt.Sprintf("%s[%d]", k.Process.Comm, k.Process.PID)
+		}
+		first := k.First.UTC().Format("15:04:05")
+		if !k.Exact {
+			first = "~" + first
+		}
+		rule := traffic.RuleUnknown
+		if len(k.Rules) > 0 {
+			rule = k.Rules[0]
+		}
+		l.term.add(first, who, k.Local.String(), k.Remote.String()+"/"+k.Proto, pkts, rule, proc, contactNames(k))
+	}
+	return l
+}
+
+// flowColumns are the columns of flows --points in TSV, CSV and JSON.
 // The container's id is last: the columns before it keep the places they
 // had before it was added (scripts read them by position).
 var flowColumns = []column{{key: "first"}, {key: "last"}, {key: "container_name"}, {key: "rule"},
@@ -270,8 +463,8 @@ func flowRow(f *traffic.Flow) []string {
 		u(f.BytesToClient), f.TCPFlags, flowNames(f), u(f.FirstFrame), u(f.LastFrame), f.Reason, f.Container}
 }
 
-// flowsListing is the listing of flows, the terminal's shorter table with
-// it.
+// flowsListing is the listing of flows --points (one row per flow and
+// capture point), the terminal's shorter table with it.
 func flowsListing(flows []*traffic.Flow, warning string) *listing {
 	l := &listing{cols: flowColumns, name: "flows", warning: warning, term: &listing{cols: flowTermColumns}}
 	for _, f := range flows {
@@ -302,25 +495,44 @@ func runFlows(opts *flowsOptions, path string, stdout, stderr io.Writer) error {
 	}
 	iocs := c.Options().IOCs
 	defer b.Close()
-	flows, err := selectFlows(res, opts.container, iocs)
-	if err != nil {
-		return err
+	var l *listing
+	unknown, n, what := 0, 0, "conversations"
+	if opts.points {
+		flows, err := selectFlows(res, opts.container, iocs)
+		if err != nil {
+			return err
+		}
+		for _, f := range flows {
+			if f.Rule == traffic.RuleUnknown {
+				unknown++
+			}
+		}
+		l, n, what = flowsListing(flows, res.Warning), len(flows), "flows"
+	} else {
+		t, err := c.Traffic()
+		if err != nil {
+			return err
+		}
+		contacts, err := selectContacts(res, t, opts.container, iocs)
+		if err != nil {
+			return err
+		}
+		for _, k := range contacts {
+			if !k.Named() && slices.Contains(k.Rules, traffic.RuleUnknown) {
+				unknown++
+			}
+		}
+		l, n = contactsListing(contacts, res.Warning), len(contacts)
 	}
 	prog.end()
 	if res.Warning != "" {
 		fmt.Fprintf(stderr, "dockcase: WARNING: %s\n", res.Warning)
 	}
-	unknown := 0
-	for _, f := range flows {
-		if f.Rule == traffic.RuleUnknown {
-			unknown++
-		}
-	}
-	if err := opts.output.print(flowsListing(flows, res.Warning), out, stdout); err != nil {
+	if err := opts.output.print(l, out, stdout); err != nil {
 		return fmt.Errorf("write flows: %w", err)
 	}
 	if opts.output.table(stdout) {
-		fmt.Fprintf(stdout, "%d flows\n", len(flows))
+		fmt.Fprintf(stdout, "%d %s\n", n, what)
 	}
 	for _, c := range res.Captures {
 		if l := c.Limit; l != nil {
@@ -329,7 +541,7 @@ func runFlows(opts *flowsOptions, path string, stdout, stderr io.Writer) error {
 		}
 	}
 	if unknown > 0 {
-		msg := fmt.Sprintf("%d of the flows shown stay unattributed (\"host or unknown\")", unknown)
+		msg := fmt.Sprintf("%d of the %s shown stay unattributed (\"host or unknown\")", unknown, what)
 		fmt.Fprintf(stderr, "dockcase: %s\n", msg)
 		return &gapsError{msg}
 	}

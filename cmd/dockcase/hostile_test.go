@@ -368,7 +368,7 @@ func TestGzipPcap(t *testing.T) {
 	fx := newHostileFixtures(t)
 	flows := func(pcap string) (string, string) {
 		var stdout, stderr bytes.Buffer
-		code := Main([]string{"flows", "--allowed-signers=" + fx.signers, "--pcap", pcap, "--csv", "-", fx.complete}, nil, &stdout, &stderr)
+		code := Main([]string{"flows", "--points", "--allowed-signers=" + fx.signers, "--pcap", pcap, "--csv", "-", fx.complete}, nil, &stdout, &stderr) // per point: the member column
 		if code != exitOK && code != exitGaps {
 			t.Fatalf("flows --pcap %s: exit %d\n%s", pcap, code, stderr.String())
 		}

@@ -169,8 +169,8 @@ func TestTerminalOutput(t *testing.T) {
 	if err := runFlows(fo, bundle, &out, &errs); err != nil && exitCode(err) != exitGaps {
 		t.Fatalf("flows: %v", err)
 	}
-	if !regexp.MustCompile(`^TIME +CONT\S* +RULE +IFACE +CLIENT +SERVER +PKTS C>S/S>C +NAMES\n`).MatchString(out.String()) ||
-		!strings.Contains(out.String(), beacon[:8]) || !regexp.MustCompile(`\n[0-9]+ flows\n$`).MatchString(out.String()) {
+	if !regexp.MustCompile(`^TIME +WHO +LOCAL +REMOTE +PKTS >/< +RULE +PROCESS +NAMES\n`).MatchString(out.String()) ||
+		!strings.Contains(out.String(), beacon) || !regexp.MustCompile(`\n[0-9]+ conversations\n$`).MatchString(out.String()) {
 		t.Errorf("flows on a terminal:\n%s", out.String())
 	}
 	fits("flows", out.String())
