@@ -1,10 +1,6 @@
 package analyze_test
 
 import (
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/dockcase/dockcase/analyze"
@@ -18,13 +14,7 @@ import (
 // the veth saw: one contact per conversation, whatever the number of
 // capture points it crossed.
 func TestDemoContactsMatchTshark(t *testing.T) {
-	tshark, err := exec.LookPath("tshark")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("tshark is not installed")
-		}
-		t.Skip("tshark is not installed")
-	}
+	tshark := analyzetest.Tshark(t)
 	c, err := analyze.Open(analyzetest.OpenDemo(t), analyze.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -76,20 +66,7 @@ func TestDemoContactsMatchTshark(t *testing.T) {
 		}
 	}
 
-	dir := t.TempDir()
-	if out, err := exec.Command("tar", "--zstd", "-xf", analyzetest.DemoBundle(), "-C", dir).CombinedOutput(); err != nil {
-		t.Fatalf("tar: %v: %s", err, out)
-	}
-	pcaps, _ := filepath.Glob(filepath.Join(dir, "*", "capture", "capture.pcapng"))
-	if len(pcaps) != 1 {
-		t.Fatalf("capture members in the demo: %v, want 1", pcaps)
-	}
-	filter := `frame.interface_name=="` + veth + `"`
-	out, err := exec.Command(tshark, "-r", pcaps[0], "-q", "-z", "conv,tcp,"+filter, "-z", "conv,udp,"+filter).CombinedOutput()
-	if err != nil {
-		t.Fatalf("tshark: %v: %s", err, out)
-	}
-	want := strings.Count(string(out), "<->")
+	want := analyzetest.TsharkConversations(t, tshark, analyzetest.DemoCapture(t), veth)
 	t.Logf("veth %s: tshark %d TCP/UDP conversations; contacts seen there %d; TCP/UDP flows over all points %d; contacts %d (%d captured, %d from sockets and conntrack alone)",
 		veth, want, onVeth, perPoint, len(tr.Contacts), seen, len(tr.Contacts)-seen)
 	if onVeth != want || want == 0 {

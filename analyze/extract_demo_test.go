@@ -26,13 +26,7 @@ import (
 // bundle's capture. The per-point extraction (every flow of each
 // conversation) is checked too: it has the copies, so the check can fail.
 func TestExtractContactsOnce(t *testing.T) {
-	tshark, err := exec.LookPath("tshark")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("tshark is not installed")
-		}
-		t.Skip("tshark is not installed")
-	}
+	tshark := analyzetest.Tshark(t)
 	beacon := analyzetest.Scenario(t, "beacon", 2)
 	c, err := analyze.Open(analyzetest.OpenDemo(t), analyze.Options{})
 	if err != nil {
@@ -91,13 +85,7 @@ func TestExtractContactsOnce(t *testing.T) {
 	onceFile, allFile := filepath.Join(dir, "once.pcapng"), filepath.Join(dir, "all.pcapng")
 	os.WriteFile(onceFile, once.Bytes(), 0o600)
 	os.WriteFile(allFile, perPoint.Bytes(), 0o600)
-	if out, err := exec.Command("tar", "--zstd", "-xf", analyzetest.DemoBundle(), "-C", dir).CombinedOutput(); err != nil {
-		t.Fatalf("tar: %v: %s", err, out)
-	}
-	pcaps, _ := filepath.Glob(filepath.Join(dir, "*", "capture", "capture.pcapng"))
-	if len(pcaps) != 1 {
-		t.Fatalf("capture members in the demo: %v, want 1", pcaps)
-	}
+	capture := analyzetest.DemoCapture(t)
 	retrans := func(file, filter string) int {
 		t.Helper()
 		f := "tcp.analysis.retransmission || tcp.analysis.fast_retransmission || tcp.analysis.spurious_retransmission"
@@ -110,7 +98,7 @@ func TestExtractContactsOnce(t *testing.T) {
 		}
 		return len(strings.Fields(string(out)))
 	}
-	onVeth := retrans(pcaps[0], fmt.Sprintf(`frame.interface_name=="%s"`, veth))
+	onVeth := retrans(capture, fmt.Sprintf(`frame.interface_name=="%s"`, veth))
 	rOnce, rAll := retrans(onceFile, ""), retrans(allFile, "")
 	t.Logf("beacon: %d conversations, %d taken from a capture: %d packets written once (%d copies); per point %d packets (%d copies); tshark retransmissions: %d (per point %d, on the veth in the capture %d)",
 		len(contacts), len(flows), st.Packets, copies, stAll.Packets, copiesAll, rOnce, rAll, onVeth)

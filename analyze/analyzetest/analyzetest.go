@@ -6,6 +6,7 @@ package analyzetest
 import (
 	"bytes"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -97,4 +98,45 @@ func Golden(t *testing.T, update bool, name string, got []byte) {
 		}
 	}
 	t.Fatalf("%s differs in length: got %d lines, want %d (run go test -update if intended)", path, len(gl), len(wl))
+}
+
+// Tshark returns the path of tshark, the oracle the tests compare with; it
+// fails the test under CI=true when tshark is missing, else skips it.
+func Tshark(t testing.TB) string {
+	t.Helper()
+	p, err := exec.LookPath("tshark")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("tshark is not installed")
+		}
+		t.Skip("tshark is not installed")
+	}
+	return p
+}
+
+// DemoCapture extracts the demo bundle with tar, as a reader of the bundle
+// would, and returns the path of its capture member.
+func DemoCapture(t testing.TB) string {
+	t.Helper()
+	dir := t.TempDir()
+	if out, err := exec.Command("tar", "--zstd", "-xf", DemoBundle(), "-C", dir).CombinedOutput(); err != nil {
+		t.Fatalf("tar: %v: %s", err, out)
+	}
+	pcaps, _ := filepath.Glob(filepath.Join(dir, "*", "capture", "capture.pcapng"))
+	if len(pcaps) != 1 {
+		t.Fatalf("capture members in the demo: %v, want 1", pcaps)
+	}
+	return pcaps[0]
+}
+
+// TsharkConversations counts the TCP and UDP conversations tshark finds on
+// one interface of a pcapng file (-z conv,tcp -z conv,udp).
+func TsharkConversations(t testing.TB, tshark, pcap, iface string) int {
+	t.Helper()
+	filter := `frame.interface_name=="` + iface + `"`
+	out, err := exec.Command(tshark, "-r", pcap, "-q", "-z", "conv,tcp,"+filter, "-z", "conv,udp,"+filter).CombinedOutput()
+	if err != nil {
+		t.Fatalf("tshark: %v: %s", err, out)
+	}
+	return strings.Count(string(out), "<->")
 }

@@ -3,8 +3,6 @@ package main
 import (
 	"bytes"
 	"encoding/csv"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -44,13 +42,7 @@ func flowsCSV(t *testing.T, points bool) []map[string]string {
 // are as many as tshark's TCP/UDP conversations on that interface, and
 // every per-point flow (flows --points) is in exactly one row.
 func TestFlowsConversations(t *testing.T) {
-	tshark, err := exec.LookPath("tshark")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("tshark is not installed")
-		}
-		t.Skip("tshark is not installed")
-	}
+	tshark := analyzetest.Tshark(t)
 	rows := flowsCSV(t, false)
 	points := flowsCSV(t, true)
 	veth := ""
@@ -87,20 +79,7 @@ func TestFlowsConversations(t *testing.T) {
 		t.Errorf("the conversations' points number %d, flows --points lists %d flows: each flow is in one conversation", pointsInRows, len(points))
 	}
 
-	dir := t.TempDir()
-	if out, err := exec.Command("tar", "--zstd", "-xf", analyzetest.DemoBundle(), "-C", dir).CombinedOutput(); err != nil {
-		t.Fatalf("tar: %v: %s", err, out)
-	}
-	pcaps, _ := filepath.Glob(filepath.Join(dir, "*", "capture", "capture.pcapng"))
-	if len(pcaps) != 1 {
-		t.Fatalf("capture members in the demo: %v, want 1", pcaps)
-	}
-	filter := `frame.interface_name=="` + veth + `"`
-	out, err := exec.Command(tshark, "-r", pcaps[0], "-q", "-z", "conv,tcp,"+filter, "-z", "conv,udp,"+filter).CombinedOutput()
-	if err != nil {
-		t.Fatalf("tshark: %v: %s", err, out)
-	}
-	want := strings.Count(string(out), "<->")
+	want := analyzetest.TsharkConversations(t, tshark, analyzetest.DemoCapture(t), veth)
 	t.Logf("flows: %d conversations (%d seen on %s, tshark counts %d there); flows --points: %d rows", len(rows), onVeth, veth, want, len(points))
 	if onVeth != want || want == 0 {
 		t.Errorf("conversations seen on %s = %d, tshark counts %d there", veth, onVeth, want)
