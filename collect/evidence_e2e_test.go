@@ -6,9 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"net"
 	"net/http"
-	"net/http/httputil"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -287,31 +285,7 @@ func TestEvidenceE2E(t *testing.T) {
 // that refuses every stats request: the refusal is a gap, docker/stats.json
 // says why for each container, and the collection goes on.
 func testStatsRefused(t *testing.T, running e2etest.Container) {
-	sock := filepath.Join(t.TempDir(), "docker.sock")
-	ln, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxy := &httputil.ReverseProxy{
-		Rewrite: func(r *httputil.ProxyRequest) {
-			r.Out.URL.Scheme, r.Out.URL.Host = "http", "docker"
-		},
-		Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return (&net.Dialer{}).DialContext(ctx, "unix", "/var/run/docker.sock")
-		}},
-		FlushInterval: -1,
-	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasSuffix(r.URL.Path, "/stats") {
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusInternalServerError)
-			w.Write([]byte(`{"message":"stats refused by the test's proxy"}`))
-			return
-		}
-		proxy.ServeHTTP(w, r)
-	})}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
+	sock, _ := refusingEngine(t, "stats", func(r *http.Request) bool { return strings.HasSuffix(r.URL.Path, "/stats") })
 
 	out := filepath.Join(t.TempDir(), "case.tar.zst")
 	code, stderr := run(t, "collect", "--case", "IR-NOSTATS", "--no-images", "--capture", "0", "--docker-host", "unix://"+sock, "--out", out)

@@ -5,9 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"net"
 	"net/http"
-	"net/http/httputil"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -15,7 +13,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -261,33 +258,9 @@ func TestCaptureWindowRefusedE2E(t *testing.T) {
 		t.Skip("the capture window e2e needs root (capture, docker)")
 	}
 	e2etest.RequireDocker(t)
-	sock := filepath.Join(t.TempDir(), "docker.sock")
-	ln, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxy := &httputil.ReverseProxy{
-		Rewrite: func(r *httputil.ProxyRequest) {
-			r.Out.URL.Scheme, r.Out.URL.Host = "http", "docker"
-		},
-		Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return (&net.Dialer{}).DialContext(ctx, "unix", "/var/run/docker.sock")
-		}},
-		FlushInterval: -1,
-	}
-	var refused atomic.Int32
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasSuffix(r.URL.Path, "/events") && r.URL.Query().Get("until") == "" {
-			refused.Add(1)
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusInternalServerError)
-			w.Write([]byte(`{"message":"event stream refused by the test's proxy"}`))
-			return
-		}
-		proxy.ServeHTTP(w, r)
-	})}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
+	sock, refused := refusingEngine(t, "event stream", func(r *http.Request) bool {
+		return strings.HasSuffix(r.URL.Path, "/events") && r.URL.Query().Get("until") == ""
+	})
 
 	out := filepath.Join(t.TempDir(), "case.tar.zst")
 	code, stderr := run(t, "collect", "--case", "IR-NOWINDOW", "--no-images", "--capture", "3s", "--docker-host", "unix://"+sock, "--out", out)
