@@ -12,6 +12,9 @@ const (
 	SourceCapture   = "capture"
 	SourceSocket    = "socket"
 	SourceConntrack = "conntrack"
+	// SourceConntrackEvents is an entry the capture window's conntrack
+	// events recorded (NEW to DESTROY), dated by them.
+	SourceConntrackEvents = "conntrack-events"
 )
 
 // Rules a contact may carry beyond the flows' own (see the Rule constants):

@@ -144,6 +144,7 @@ func fuse(h *model.Host, t *Result) {
 	}
 	f.flows()
 	f.conntrack()
+	f.ctEvents()
 	f.farFlows()
 	f.sockets()
 	f.sightings()
@@ -780,49 +781,99 @@ func (f *fuser) conntrack() {
 			continue
 		}
 		r, ok := ctRecordOf(e.Proto, e.OrigSrc, e.OrigDst, e.OrigSPort, e.OrigDPort, e.ReplySrc, e.ReplyDst, e.ReplySPort, e.ReplyDPort)
-		if !ok || r.orig.src.IsLoopback() || r.orig.dst.IsLoopback() || linkScoped(r.orig.src, r.orig.dst) {
+		if !ok {
 			continue
 		}
-		proto := protoName(r.orig.proto)
-		var k contactKey
-		side := "client"
-		switch {
-		case f.isContainerAddr(r.orig.src) || f.hostAddrs[r.orig.src]:
-			k = contactKey{proto, netip.AddrPortFrom(r.orig.src, r.orig.sport), netip.AddrPortFrom(r.orig.dst, r.orig.dport)}
-		case r.reply.src != r.orig.dst && f.isContainerAddr(r.reply.src):
-			k = contactKey{proto, netip.AddrPortFrom(r.reply.src, r.reply.sport), netip.AddrPortFrom(r.orig.src, r.orig.sport)}
-			side = "server"
-		case f.hostAddrs[r.orig.dst]:
-			k = contactKey{proto, netip.AddrPortFrom(r.orig.dst, r.orig.dport), netip.AddrPortFrom(r.orig.src, r.orig.sport)}
-			side = "server"
-		default:
-			continue // through the host between two other machines
-		}
 		from, to, dating, window := f.dateCT(e, snap)
-		who := f.ctHolders(k.local.Addr(), window)
-		var b *building
-		for c := f.byKey[k]; c != nil; c = c.next {
-			if !c.ct && (overlaps(f.c(c), from, to) || !f.c(c).Exact) {
-				b = c
-				break
-			}
-		}
-		if b == nil {
-			b = f.add(k, side, from, to, dating)
-		}
-		b.ct = true
-		// The remote end sees the reply tuple, from its side.
-		if side == "client" {
-			f.far[contactKey{proto, netip.AddrPortFrom(r.reply.src, r.reply.sport), netip.AddrPortFrom(r.reply.dst, r.reply.dport)}] = b
-		}
-		c := f.c(b)
-		c.Sources = append(c.Sources, ContactSource{Kind: SourceConntrack, State: e.State, Evidence: &e.Evidence})
-		f.cite(c, &e.Evidence)
-		for _, ev := range who.Evidence {
-			f.cite(c, ev)
-		}
-		f.attribute(c, &who, false)
+		f.ctEntry(r, from, to, dating, window, ContactSource{Kind: SourceConntrack, State: e.State, Evidence: &e.Evidence}, false)
 	}
+}
+
+// ctEvents makes the entries the capture window's conntrack events
+// recorded sources of the contacts: a conversation the host translated
+// that no capture point saw (outside the capture filter, on an interface
+// not captured) or that ended between two snapshots still has its
+// container, dated by its events. An entry that began before the events
+// ends at its destroy event; one still open when they ended lasts to the
+// end of the capture.
+func (f *fuser) ctEvents() {
+	end, ok := f.snapshots[memberCTEvents]
+	if !ok {
+		end = f.h.Collected.UTC()
+	}
+	for i := range f.t.ctEvents {
+		r := &f.t.ctEvents[i]
+		if r.from == 0 && r.to == 0 {
+			continue // only updated: no date to attribute it by
+		}
+		from, to := time.Unix(0, r.from).UTC(), time.Unix(0, r.to).UTC()
+		dating := fmt.Sprintf("conntrack events: new %s, destroyed %s", from.Format(time.RFC3339Nano), to.Format(time.RFC3339Nano))
+		switch {
+		case r.from == 0:
+			from = to
+			dating = fmt.Sprintf("conntrack events: destroyed %s, begun before the events", to.Format(time.RFC3339Nano))
+		case r.to == 0:
+			to = end
+			dating = fmt.Sprintf("conntrack events: new %s, open when the events ended", from.Format(time.RFC3339Nano))
+		}
+		// Made by its first packet: who held the address at its new event
+		// made it; begun before the events, who held it at its end.
+		made := from
+		if r.from == 0 {
+			made = to
+		}
+		f.ctEntry(*r, from, to, dating, [2]time.Time{made.Add(-ctDatingGrain), made.Add(ctDatingGrain)},
+			ContactSource{Kind: SourceConntrackEvents, Evidence: &r.evidence}, true)
+	}
+}
+
+// ctEntry makes a conntrack entry (of the snapshot or the events) a source
+// of the conversation it is, attributed to who held its address over
+// window. An entry of the events joins a conversation of the same tuple
+// over the same time whatever made it, the snapshot's entry included: the
+// kernel holds one entry per tuple at a time.
+func (f *fuser) ctEntry(r ctRecord, from, to time.Time, dating string, window [2]time.Time, src ContactSource, events bool) {
+	if r.orig.src.IsLoopback() || r.orig.dst.IsLoopback() || linkScoped(r.orig.src, r.orig.dst) {
+		return
+	}
+	proto := protoName(r.orig.proto)
+	var k contactKey
+	side := "client"
+	switch {
+	case f.isContainerAddr(r.orig.src) || f.hostAddrs[r.orig.src]:
+		k = contactKey{proto, netip.AddrPortFrom(r.orig.src, r.orig.sport), netip.AddrPortFrom(r.orig.dst, r.orig.dport)}
+	case r.reply.src != r.orig.dst && f.isContainerAddr(r.reply.src):
+		k = contactKey{proto, netip.AddrPortFrom(r.reply.src, r.reply.sport), netip.AddrPortFrom(r.orig.src, r.orig.sport)}
+		side = "server"
+	case f.hostAddrs[r.orig.dst]:
+		k = contactKey{proto, netip.AddrPortFrom(r.orig.dst, r.orig.dport), netip.AddrPortFrom(r.orig.src, r.orig.sport)}
+		side = "server"
+	default:
+		return // through the host between two other machines
+	}
+	who := f.ctHolders(k.local.Addr(), window)
+	var b *building
+	for c := f.byKey[k]; c != nil; c = c.next {
+		if (!c.ct || events) && (overlaps(f.c(c), from, to) || !f.c(c).Exact) {
+			b = c
+			break
+		}
+	}
+	if b == nil {
+		b = f.add(k, side, from, to, dating)
+	}
+	b.ct = true
+	// The remote end sees the reply tuple, from its side.
+	if side == "client" {
+		f.far[contactKey{proto, netip.AddrPortFrom(r.reply.src, r.reply.sport), netip.AddrPortFrom(r.reply.dst, r.reply.dport)}] = b
+	}
+	c := f.c(b)
+	c.Sources = append(c.Sources, src)
+	f.cite(c, src.Evidence)
+	for _, ev := range who.Evidence {
+		f.cite(c, ev)
+	}
+	f.attribute(c, &who, false)
 }
 
 // ctLongestWait is how long before the snapshot an undated conntrack
@@ -873,7 +924,12 @@ func (f *fuser) dateCT(e *model.ConntrackFlow, snap time.Time) (from, to time.Ti
 	}
 	// The dates are whole seconds: the holders are sought a grain either
 	// side, so that an estimate a second early does not fall before its
-	// holder's lease began (and name nobody, or an earlier holder).
+	// holder's lease began (and name nobody, or an earlier holder). An
+	// entry is made by its first packet: with its start known, who held
+	// the address then made it, whoever held it later.
+	if e.Start != nil {
+		return from, to, how, [2]time.Time{from.Add(-ctDatingGrain), from.Add(ctDatingGrain)}
+	}
 	return from, to, how, [2]time.Time{from.Add(-ctDatingGrain), to.Add(ctDatingGrain)}
 }
 

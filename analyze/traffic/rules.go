@@ -143,6 +143,11 @@ func (a *attributor) attribute(set *flow.Set) *Result {
 		}
 	}
 	t.Problems = append(t.Problems, a.problems...)
+	for _, r := range a.ct {
+		if r.events {
+			t.ctEvents = append(t.ctEvents, r)
+		}
+	}
 	return t
 }
 

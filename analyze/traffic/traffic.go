@@ -269,6 +269,10 @@ type Result struct {
 	// Problems are reasons the traffic analysis is incomplete (a member
 	// that could not be read, events that overflowed).
 	Problems []string
+
+	// ctEvents are the conntrack entries the capture window's events
+	// recorded, for the fusion.
+	ctEvents []ctRecord
 }
 
 // Unattributed returns how many flows stay "host or unknown" for want of
