@@ -13,6 +13,11 @@ import (
 // capture window (capture/socket-samples.json).
 const SourceSample = "socket-sample"
 
+// sampleGrain is how far a sampled socket's times may be from its
+// conversation's: a socket is seen at the round's time, whole seconds,
+// while it lived from a moment before the round to a moment after.
+const sampleGrain = time.Second
+
 // sightings merges each socket the capture window's sampler saw into the
 // contact of its tuple that it overlaps in time (giving it the process and,
 // for an estimated one, the window's dating), or makes a contact of its
@@ -128,7 +133,21 @@ func (f *fuser) sighting(s *model.SocketSighting, k contactKey, inHostNS bool) {
 			owner = o
 		}
 	}
-	if b := f.far[k]; b != nil && f.byKey[k] == nil {
+	end := f.far[k]
+	if end == nil && !inHostNS && len(s.Containers) == 0 && (owner == nil || owner.Container == "") {
+		// A socket of a host process in a namespace no container holds (a
+		// C2 simulated on the host) whose tuple, reversed, is a client
+		// conversation's own: its remote end, as for a snapshot socket
+		// (socket). Without NAT (IPv6 on a bridge, macvlan) no conntrack
+		// reply tuple or translated flow indexes it in f.far.
+		for b := f.byKey[contactKey{k.proto, k.remote, k.local}]; b != nil; b = b.next {
+			if c := f.c(b); c.Side == "client" && overlaps(c, s.First.Add(-sampleGrain), s.Last.Add(sampleGrain)) {
+				end = b
+				break
+			}
+		}
+	}
+	if b := end; b != nil && f.byKey[k] == nil {
 		// The remote end's socket, in a namespace of this host.
 		c := f.c(b)
 		c.Sources = append(c.Sources, ContactSource{Kind: SourceSample, State: lastState(s.States), Evidence: &s.Evidence})

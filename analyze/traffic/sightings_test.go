@@ -139,6 +139,24 @@ func TestFuseSightings(t *testing.T) {
 				t.Fatalf("contacts %+v, want one of web-1 with the far end's sample as a third source, no process of it", cs)
 			}
 		}},
+		{"the remote end's socket, no NAT (IPv6, macvlan), sampled a second off: the same conversation", func(h *model.Host) *Result {
+			h.Namespaces[1].Containers = []string{web.ID}
+			h.Namespaces = append(h.Namespaces, &model.Namespace{Inode: 4009})
+			// The sample's times are the round's, whole seconds: the
+			// conversation's packets came 400 ms after it.
+			c2side := sighting(4009, c2.String(), model.SightingByNamespace, nil, model.SightingOwner{PID: 900, Comm: "listener"})
+			c2side.Remote = ap("172.18.0.2:40000")
+			c2side.First, c2side.Last = t0, t0
+			h.SocketSightings = []model.SocketSighting{c2side}
+			return &Result{Flows: []Flow{
+				{Container: web.ID, ContainerName: web.Name, ContainerSide: "client", Rule: RuleVeth, Confidence: ConfidenceHigh, Role: PointVeth, Interface: "veth1", Member: memberCapture,
+					Proto: "tcp", Client: a("172.18.0.2"), ClientPort: 40000, Server: c2.Addr(), ServerPort: c2.Port(), First: t0.Add(400 * time.Millisecond), Last: t0.Add(500 * time.Millisecond), PacketsToServer: 6},
+			}}
+		}, func(t *testing.T, cs []Contact) {
+			if len(cs) != 1 || cs[0].Container != web.ID || len(cs[0].Sources) != 2 || cs[0].Process != nil {
+				t.Fatalf("contacts %+v, want one of web-1 with the far end's sample as a second source, no process of it", cs)
+			}
+		}},
 		{"a host process in a namespace of its own", func(h *model.Host) *Result {
 			h.Namespaces = append(h.Namespaces, &model.Namespace{Inode: 4009})
 			h.SocketSightings = []model.SocketSighting{sighting(4009, "198.18.185.9:40000", model.SightingByNamespace, nil, model.SightingOwner{PID: 900, Comm: "listener"})}
