@@ -105,7 +105,7 @@ func writeIndentedSlice(w *bufio.Writer, enc *elementEncoder, v reflect.Value) e
 	w.WriteString("[\n")
 	for i := range v.Len() {
 		w.WriteString("    ")
-		if err := enc.write(w, v.Index(i).Interface(), "    "); err != nil {
+		if err := enc.writeElement(w, v.Index(i), "    "); err != nil {
 			return err
 		}
 		if i+1 < v.Len() {
@@ -134,15 +134,42 @@ func writeWhole(w *bufio.Writer, v reflect.Value) error {
 // indentation runs its full scanner over every byte, which cost more than
 // the encoding (a fifth of an analysis).
 type elementEncoder struct {
-	buf bytes.Buffer
-	enc *json.Encoder
-	out []byte
+	buf     bytes.Buffer
+	enc     *json.Encoder
+	compact []byte // an AppendJSON's output
+	out     []byte
 }
 
 func newElementEncoder() *elementEncoder {
 	e := &elementEncoder{}
 	e.enc = json.NewEncoder(&e.buf)
 	return e
+}
+
+// jsonAppender is a document type that encodes itself: AppendJSON appends
+// the compact bytes json.Marshal would give (traffic.Flow, traffic.Contact,
+// the hundred thousands of a perimeter capture).
+type jsonAppender interface {
+	AppendJSON(dst []byte) ([]byte, error)
+}
+
+// writeElement writes the slice element v as write does, through its
+// AppendJSON when its type has one: no reflection, and no copy of the
+// element into an interface. An element AppendJSON fails on is encoded by
+// write, for encoding/json's error.
+func (e *elementEncoder) writeElement(w *bufio.Writer, v reflect.Value, prefix string) error {
+	if v.CanAddr() {
+		if a, ok := v.Addr().Interface().(jsonAppender); ok {
+			b, err := a.AppendJSON(e.compact[:0])
+			if err == nil {
+				e.compact = b
+				e.out = appendIndented(e.out[:0], b, prefix)
+				_, err = w.Write(e.out)
+				return err
+			}
+		}
+	}
+	return e.write(w, v.Interface(), prefix)
 }
 
 // write writes v as json.MarshalIndent(v, prefix, "  ") does.
