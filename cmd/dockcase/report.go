@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -126,12 +125,25 @@ func readWhole(path string, limit int64) ([]byte, error) {
 	if fi, err := f.Stat(); err == nil && fi.Size() > 0 {
 		size = min(fi.Size(), limit) + 1 // +1: the read that finds the end
 	}
-	buf := bytes.NewBuffer(make([]byte, 0, size))
-	if _, err := buf.ReadFrom(io.LimitReader(f, limit+1)); err != nil {
-		return nil, fmt.Errorf("read analysis %s: %w", path, err)
+	// Read into the buffer in place: bytes.Buffer.ReadFrom would double a
+	// buffer of the file's size to have room for its last read.
+	buf := make([]byte, 0, size)
+	r := io.LimitReader(f, limit+1)
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)] // the file grew: let append size it
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read analysis %s: %w", path, err)
+		}
 	}
-	if int64(buf.Len()) > limit {
+	if int64(len(buf)) > limit {
 		return nil, fmt.Errorf("read analysis %s: larger than %d bytes", path, limit)
 	}
-	return buf.Bytes(), nil
+	return buf, nil
 }
