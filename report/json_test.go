@@ -88,3 +88,52 @@ func TestAppendIndented(t *testing.T) {
 		}
 	}
 }
+
+// TestJSONLargeDocument checks a document of many write buffers: the bytes
+// are json.MarshalIndent's, and a writer failing midway has its error
+// returned.
+func TestJSONLargeDocument(t *testing.T) {
+	res := *reportDemoResult(t)
+	if len(res.Flows) == 0 {
+		t.Fatal("the demo has no flows")
+	}
+	for len(res.Flows) < 40000 {
+		res.Flows = append(res.Flows, res.Flows...)
+	}
+	want, err := json.MarshalIndent(&res, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = append(want, '\n')
+	if len(want) < 3*asyncWriterBuffers*jsonBufferBytes {
+		t.Fatalf("document of %d bytes, want more than %d write buffers", len(want), 3*asyncWriterBuffers)
+	}
+	var got bytes.Buffer
+	if err := JSON(&got, &res); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got.Bytes(), want) {
+		t.Fatalf("JSON of %d flows differs from json.MarshalIndent (%d bytes, want %d)", len(res.Flows), got.Len(), len(want))
+	}
+	full := errors.New("disk full")
+	lw := &limitedWriter{left: 5 * jsonBufferBytes / 2, err: full}
+	if err := JSON(lw, &res); !errors.Is(err, full) {
+		t.Fatalf("JSON to a writer failing after 2.5 MiB = %v, want %v", err, full)
+	}
+}
+
+// limitedWriter fails with err once left bytes are written.
+type limitedWriter struct {
+	left int
+	err  error
+}
+
+func (w *limitedWriter) Write(p []byte) (int, error) {
+	if len(p) > w.left {
+		n := w.left
+		w.left = 0
+		return n, w.err
+	}
+	w.left -= len(p)
+	return len(p), nil
+}

@@ -27,7 +27,10 @@
 # tshark peers, 5 to 40 times slower, run in the first TSHARK_ROUNDS
 # (default 1) of them, so that a run at 1 GB stays near ten minutes. The
 # reading commands exit 3 on the demo (a partial collection): 3 is success
-# here. It prints ratios; it asserts nothing. The captures live in a
+# here. PROFILE=DIR writes a CPU profile of each dockcase command of the
+# first round to DIR/NAME-SIZE.pprof (DOCKCASE_CPUPROFILE; read it with
+# go tool pprof against the binary the script built, kept as DIR/dockcase).
+# It prints ratios; it asserts nothing. The captures live in a
 # temporary directory removed at the end. Nothing is sent on any network.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -44,6 +47,10 @@ container=dce-beacon-9cdee0 # the demo's container that beacons out
 go build -o "$work/dockcase" ./cmd/dockcase
 go build -o "$work/gencapture" ./scripts/gencapture
 go build -o "$work/sha256" ./scripts/bench/sha256
+if [ -n "${PROFILE:-}" ]; then
+	mkdir -p "$PROFILE"
+	cp "$work/dockcase" "$PROFILE/dockcase"
+fi
 echo "kernel $(uname -r), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), $(tshark --version | head -1)"
 
 # run NAME CMD...: runs CMD once, appends "NAME wall_s rss_kib user_s sys_s" to
@@ -57,8 +64,12 @@ run() {
 		shift
 		set -- "$work/dockcase" "$@" "${trust[@]}" --force
 	fi
+	local prof=()
+	if [ -n "${PROFILE:-}" ] && [ "$1" = "$work/dockcase" ] && [ "${round:-1}" = 1 ]; then
+		prof=(env "DOCKCASE_CPUPROFILE=$PROFILE/$name-${size:-10GB}.pprof")
+	fi
 	t0=$(date +%s.%N)
-	/usr/bin/time -o "$work/rusage" -f '%M %U %S' "$@" >/dev/null 2>"$work/stderr" || rc=$?
+	/usr/bin/time -o "$work/rusage" -f '%M %U %S' "${prof[@]}" "$@" >/dev/null 2>"$work/stderr" || rc=$?
 	t1=$(date +%s.%N)
 	if [ "$rc" -ne 0 ] && [ "$rc" -ne 3 ]; then
 		echo "$name: exit $rc" >&2
@@ -78,6 +89,7 @@ for size in $SIZES; do
 	addr=$(python3 -c 'import json,sys; print(next(c for c in json.load(open(sys.argv[1]))["containers"] if c["name"] == sys.argv[2])["endpoints"][0]["ip"])' "$work/demo.json" "$container")
 	: >"$work/times"
 	for i in $(seq "$ROUNDS"); do
+		round=$i
 		tshark=$((i <= TSHARK_ROUNDS))
 		run analyze dc analyze "$bundle" --pcap "$x" --json="$work/a.json"
 		run sha256 "$work/sha256" "$x"
@@ -122,6 +134,7 @@ PY
 done
 
 if [ "${SIZE10G:-0}" = 1 ]; then
+	size=10GB
 	x=$work/x-10GB.pcapng
 	"$work/gencapture" -size 10GB -flows 1000000 -out "$x"
 	: >"$work/times"

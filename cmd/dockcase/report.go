@@ -77,30 +77,29 @@ func readAnalysis(path string) (*analyze.Result, error) {
 	case kindPcap, kindPcapng, kindGzip:
 		return nil, &inputError{msg: fmt.Sprintf("%s: this is %s, not a saved analysis (dockcase analyze --json)", path, k)}
 	}
-	f, err := os.Open(path)
+	data, err := readWhole(path, maxReportJSONBytes)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxReportJSONBytes+1))
-	if err != nil {
-		return nil, fmt.Errorf("read analysis %s: %w", path, err)
-	}
-	if len(data) > maxReportJSONBytes {
-		return nil, fmt.Errorf("read analysis %s: larger than %d bytes", path, maxReportJSONBytes)
-	}
-	var doc struct {
-		Version string `json:"version"`
-	}
-	if err := json.Unmarshal(data, &doc); err == nil && doc.Version == "dockcase-analysis/v1" {
-		// A v1 document's IOC answer counts per-point flows and knows no
-		// contacts from sockets or conntrack: rendering it as v2 would
-		// misstate who talked to an indicator.
-		return nil, &inputError{msg: fmt.Sprintf("read analysis %s: a dockcase-analysis/v1 document, from an older dockcase: it must be re-analysed (this dockcase reads %s)", path, analyze.ResultVersion),
-			hint: "dockcase analyze BUNDLE --json analysis.json writes the current version from the bundle"}
-	}
+	// One decoding of the document: a probe of its version first would run
+	// encoding/json's validation and a skip over every byte once more (a
+	// quarter of a report's time). A v1 document is told apart after the
+	// decoding, whether it failed or not.
 	var res analyze.Result
-	if err := json.Unmarshal(data, &res); err != nil {
+	err = json.Unmarshal(data, &res)
+	if err != nil || res.Version == "dockcase-analysis/v1" {
+		var doc struct {
+			Version string `json:"version"`
+		}
+		if json.Unmarshal(data, &doc) == nil && doc.Version == "dockcase-analysis/v1" {
+			// A v1 document's IOC answer counts per-point flows and knows no
+			// contacts from sockets or conntrack: rendering it as v2 would
+			// misstate who talked to an indicator.
+			return nil, &inputError{msg: fmt.Sprintf("read analysis %s: a dockcase-analysis/v1 document, from an older dockcase: it must be re-analysed (this dockcase reads %s)", path, analyze.ResultVersion),
+				hint: "dockcase analyze BUNDLE --json analysis.json writes the current version from the bundle"}
+		}
+	}
+	if err != nil {
 		var se *json.SyntaxError
 		if errors.As(err, &se) {
 			return nil, fmt.Errorf("read analysis %s: not a JSON document: %w", path, err)
@@ -111,4 +110,40 @@ func readAnalysis(path string) (*analyze.Result, error) {
 		return nil, fmt.Errorf("read analysis %s: version %q, want %q (a file written by dockcase analyze --json)", path, res.Version, analyze.ResultVersion)
 	}
 	return &res, nil
+}
+
+// readWhole reads the file at path into one buffer of its size (a file
+// that grows meanwhile is read to its end all the same), refusing one of
+// more than limit bytes.
+func readWhole(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	size := int64(512)
+	if fi, err := f.Stat(); err == nil && fi.Size() > 0 {
+		size = min(fi.Size(), limit) + 1 // +1: the read that finds the end
+	}
+	// Read into the buffer in place: bytes.Buffer.ReadFrom would double a
+	// buffer of the file's size to have room for its last read.
+	buf := make([]byte, 0, size)
+	r := io.LimitReader(f, limit+1)
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)] // the file grew: let append size it
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read analysis %s: %w", path, err)
+		}
+	}
+	if int64(len(buf)) > limit {
+		return nil, fmt.Errorf("read analysis %s: larger than %d bytes", path, limit)
+	}
+	return buf, nil
 }

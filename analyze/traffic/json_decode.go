@@ -1,0 +1,623 @@
+package traffic
+
+import (
+	"encoding/json"
+	"net/netip"
+	"strconv"
+	"time"
+	"unicode/utf16"
+	"unicode/utf8"
+
+	"github.com/dockcase/dockcase/analyze/model"
+)
+
+// Reading a saved analysis (dockcase report) was mostly encoding/json's
+// reflection over the flows and contacts. UnmarshalJSON reads the form
+// AppendJSON writes without it: the keys as written, each once; strings of
+// printable ASCII or valid UTF-8 without escapes; integers in plain
+// decimal; null only where AppendJSON writes it. Anything else (an escape,
+// a key it does not know, a duplicate, a fraction, a bad address) makes it
+// decode the element again with encoding/json's reflection, from a zero
+// value: so the result, and the error of a bad document, are always those
+// encoding/json gives.
+
+// UnmarshalJSON implements json.Unmarshaler; the result is json.Unmarshal's.
+func (f *Flow) UnmarshalJSON(data []byte) error {
+	s := jsonScanner{b: data}
+	if s.flow(f) && s.end() {
+		return nil
+	}
+	*f = Flow{}
+	return namedTypeError(json.Unmarshal(data, (*plainFlowFields)(f)), "Flow")
+}
+
+// UnmarshalJSON implements json.Unmarshaler; the result is json.Unmarshal's.
+func (c *Contact) UnmarshalJSON(data []byte) error {
+	s := jsonScanner{b: data}
+	if s.contact(c) && s.end() {
+		return nil
+	}
+	*c = Contact{}
+	return namedTypeError(json.Unmarshal(data, (*plainContactFields)(c)), "Contact")
+}
+
+// namedTypeError names the document type, not its method-less copy, in a
+// type error.
+func namedTypeError(err error, name string) error {
+	if te, ok := err.(*json.UnmarshalTypeError); ok && te.Struct != "" {
+		te.Struct = name
+	}
+	return err
+}
+
+// plainFlowFields and plainContactFields are Flow and Contact without their
+// methods, for encoding/json's reflection.
+type (
+	plainFlowFields    Flow
+	plainContactFields Contact
+)
+
+// jsonScanner reads the canonical form of a document element; each method
+// reports false for anything outside it.
+type jsonScanner struct {
+	b []byte
+	i int
+}
+
+func (s *jsonScanner) ws() {
+	for s.i < len(s.b) {
+		switch s.b[s.i] {
+		case ' ', '\t', '\n', '\r':
+			s.i++
+		default:
+			return
+		}
+	}
+}
+
+// end reports whether only white space is left.
+func (s *jsonScanner) end() bool {
+	s.ws()
+	return s.i == len(s.b)
+}
+
+// byte consumes c after white space.
+func (s *jsonScanner) byte(c byte) bool {
+	s.ws()
+	if s.i < len(s.b) && s.b[s.i] == c {
+		s.i++
+		return true
+	}
+	return false
+}
+
+// peek returns the next byte after white space, 0 at the end.
+func (s *jsonScanner) peek() byte {
+	s.ws()
+	if s.i < len(s.b) {
+		return s.b[s.i]
+	}
+	return 0
+}
+
+// null consumes null.
+func (s *jsonScanner) null() bool {
+	s.ws()
+	if len(s.b)-s.i >= 4 && string(s.b[s.i:s.i+4]) == "null" {
+		s.i += 4
+		return true
+	}
+	return false
+}
+
+// raw returns a string's bytes without its quotes when it holds no escape
+// (printable ASCII or valid UTF-8); esc reports a string with escapes,
+// left unread for str.
+func (s *jsonScanner) raw() (v []byte, ok bool) {
+	v, esc, ok := s.rawOrEscaped()
+	return v, ok && !esc
+}
+
+func (s *jsonScanner) rawOrEscaped() (v []byte, esc, ok bool) {
+	if !s.byte('"') {
+		return nil, false, false
+	}
+	start := s.i
+	high := false
+	for s.i < len(s.b) {
+		c := s.b[s.i]
+		switch {
+		case c == '"':
+			v := s.b[start:s.i]
+			s.i++
+			if high && !utf8.Valid(v) {
+				return nil, false, false
+			}
+			return v, esc, true
+		case c == '\\':
+			esc = true
+			s.i++ // the escaped byte: never the closing quote
+		case c < 0x20:
+			return nil, false, false
+		case c >= utf8.RuneSelf:
+			high = true
+		}
+		s.i++
+	}
+	return nil, false, false
+}
+
+func (s *jsonScanner) str(dst *string) bool {
+	v, esc, ok := s.rawOrEscaped()
+	if !ok {
+		return false
+	}
+	if !esc {
+		*dst = string(v)
+		return true
+	}
+	return unescape(dst, v)
+}
+
+// unescape decodes the escapes of a string as encoding/json does, but for
+// \u of a UTF-16 surrogate (its pairs and its replacement of lone ones are
+// left to encoding/json).
+func unescape(dst *string, v []byte) bool {
+	out := make([]byte, 0, len(v))
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if c != '\\' {
+			out = append(out, c)
+			continue
+		}
+		i++
+		if i == len(v) {
+			return false
+		}
+		switch v[i] {
+		case '"', '\\', '/':
+			out = append(out, v[i])
+		case 'b':
+			out = append(out, '\b')
+		case 'f':
+			out = append(out, '\f')
+		case 'n':
+			out = append(out, '\n')
+		case 'r':
+			out = append(out, '\r')
+		case 't':
+			out = append(out, '\t')
+		case 'u':
+			if i+4 >= len(v) {
+				return false
+			}
+			r, err := strconv.ParseUint(string(v[i+1:i+5]), 16, 32)
+			if err != nil || utf16.IsSurrogate(rune(r)) || v[i+1] == '+' {
+				return false
+			}
+			out = utf8.AppendRune(out, rune(r))
+			i += 4
+		default:
+			return false
+		}
+	}
+	*dst = string(out)
+	return true
+}
+
+// strs reads a non-null array of strings.
+func (s *jsonScanner) strs(dst *[]string) bool {
+	if !s.byte('[') {
+		return false
+	}
+	out := []string{}
+	if s.byte(']') {
+		*dst = out
+		return true
+	}
+	for {
+		var v string
+		if !s.str(&v) {
+			return false
+		}
+		out = append(out, v)
+		if s.byte(']') {
+			*dst = out
+			return true
+		}
+		if !s.byte(',') {
+			return false
+		}
+	}
+}
+
+// digits returns a plain decimal integer's bytes: no sign, no leading
+// zero, no fraction or exponent.
+func (s *jsonScanner) digits() ([]byte, bool) {
+	s.ws()
+	start := s.i
+	for s.i < len(s.b) && s.b[s.i] >= '0' && s.b[s.i] <= '9' {
+		s.i++
+	}
+	v := s.b[start:s.i]
+	if len(v) == 0 || (v[0] == '0' && len(v) > 1) || (s.i < len(s.b) && (s.b[s.i] == '.' || s.b[s.i] == 'e' || s.b[s.i] == 'E')) {
+		return nil, false
+	}
+	return v, true
+}
+
+func (s *jsonScanner) uint(dst *uint64, bits int) bool {
+	v, ok := s.digits()
+	if !ok {
+		return false
+	}
+	n, err := strconv.ParseUint(string(v), 10, bits)
+	*dst = n
+	return err == nil
+}
+
+func (s *jsonScanner) uint16(dst *uint16) bool {
+	var n uint64
+	ok := s.uint(&n, 16)
+	*dst = uint16(n)
+	return ok
+}
+
+func (s *jsonScanner) int(dst *int) bool {
+	neg := s.peek() == '-'
+	if neg {
+		s.i++
+	}
+	v, ok := s.digits()
+	if !ok {
+		return false
+	}
+	n, err := strconv.ParseInt(string(v), 10, strconv.IntSize)
+	if neg {
+		n = -n
+	}
+	*dst = int(n)
+	return err == nil
+}
+
+func (s *jsonScanner) bool(dst *bool) bool {
+	s.ws()
+	switch {
+	case len(s.b)-s.i >= 4 && string(s.b[s.i:s.i+4]) == "true":
+		s.i += 4
+		*dst = true
+		return true
+	case len(s.b)-s.i >= 5 && string(s.b[s.i:s.i+5]) == "false":
+		s.i += 5
+		*dst = false
+		return true
+	}
+	return false
+}
+
+func (s *jsonScanner) addr(dst *netip.Addr) bool {
+	v, ok := s.raw()
+	return ok && dst.UnmarshalText(v) == nil
+}
+
+func (s *jsonScanner) addrPort(dst *netip.AddrPort) bool {
+	v, ok := s.raw()
+	return ok && dst.UnmarshalText(v) == nil
+}
+
+func (s *jsonScanner) time(dst *time.Time) bool {
+	s.ws()
+	start := s.i
+	if _, ok := s.raw(); !ok {
+		return false
+	}
+	return dst.UnmarshalJSON(s.b[start:s.i]) == nil
+}
+
+// object reads an object's members, calling field with each key (seen
+// once at most, as field's bit says); field reads the value.
+func (s *jsonScanner) object(field func(key string) (bit uint64, ok bool)) bool {
+	if !s.byte('{') {
+		return false
+	}
+	if s.byte('}') {
+		return true
+	}
+	var seen uint64
+	for {
+		k, ok := s.raw()
+		if !ok || !s.byte(':') {
+			return false
+		}
+		bit, ok := field(string(k)) // no allocation: the switch's comparison
+		if !ok || seen&bit != 0 {
+			return false
+		}
+		seen |= bit
+		if s.byte('}') {
+			return true
+		}
+		if !s.byte(',') {
+			return false
+		}
+	}
+}
+
+// array reads an array, calling elem for each element.
+func (s *jsonScanner) array(elem func() bool) bool {
+	if !s.byte('[') {
+		return false
+	}
+	if s.byte(']') {
+		return true
+	}
+	for {
+		if !elem() {
+			return false
+		}
+		if s.byte(']') {
+			return true
+		}
+		if !s.byte(',') {
+			return false
+		}
+	}
+}
+
+func (s *jsonScanner) evidence(e *model.Evidence) bool {
+	return s.object(func(k string) (uint64, bool) {
+		switch k {
+		case "member":
+			return 1 << 0, s.str(&e.Member)
+		case "sha256":
+			return 1 << 1, s.str(&e.SHA256)
+		case "pointer":
+			return 1 << 2, s.str(&e.Pointer)
+		case "line":
+			return 1 << 3, s.int(&e.Line)
+		case "text":
+			return 1 << 4, s.str(&e.Text)
+		}
+		return 0, false
+	})
+}
+
+func (s *jsonScanner) flow(f *Flow) bool {
+	return s.object(func(k string) (uint64, bool) {
+		switch k {
+		case "container":
+			return 1 << 0, s.str(&f.Container)
+		case "container_name":
+			return 1 << 1, s.str(&f.ContainerName)
+		case "namespace_group":
+			return 1 << 2, s.strs(&f.NamespaceGroup)
+		case "container_side":
+			return 1 << 3, s.str(&f.ContainerSide)
+		case "rule":
+			return 1 << 4, s.str(&f.Rule)
+		case "confidence":
+			return 1 << 5, s.str(&f.Confidence)
+		case "reason":
+			return 1 << 6, s.str(&f.Reason)
+		case "member":
+			return 1 << 7, s.str(&f.Member)
+		case "interface":
+			return 1 << 8, s.str(&f.Interface)
+		case "interface_id":
+			return 1 << 9, s.int(&f.InterfaceID)
+		case "role":
+			return 1 << 10, s.str(&f.Role)
+		case "proto":
+			return 1 << 11, s.str(&f.Proto)
+		case "client":
+			return 1 << 12, s.addr(&f.Client)
+		case "client_port":
+			return 1 << 13, s.uint16(&f.ClientPort)
+		case "server":
+			return 1 << 14, s.addr(&f.Server)
+		case "server_port":
+			return 1 << 15, s.uint16(&f.ServerPort)
+		case "original":
+			o := &FlowTuple{}
+			f.Original = o
+			return 1 << 16, s.object(func(k string) (uint64, bool) {
+				switch k {
+				case "src":
+					return 1 << 0, s.addr(&o.Src)
+				case "sport":
+					return 1 << 1, s.uint16(&o.SPort)
+				case "dst":
+					return 1 << 2, s.addr(&o.Dst)
+				case "dport":
+					return 1 << 3, s.uint16(&o.DPort)
+				}
+				return 0, false
+			})
+		case "first":
+			return 1 << 17, s.time(&f.First)
+		case "last":
+			return 1 << 18, s.time(&f.Last)
+		case "packets_to_server":
+			return 1 << 19, s.uint(&f.PacketsToServer, 64)
+		case "packets_to_client":
+			return 1 << 20, s.uint(&f.PacketsToClient, 64)
+		case "bytes_to_server":
+			return 1 << 21, s.uint(&f.BytesToServer, 64)
+		case "bytes_to_client":
+			return 1 << 22, s.uint(&f.BytesToClient, 64)
+		case "tcp_flags":
+			return 1 << 23, s.str(&f.TCPFlags)
+		case "sni":
+			return 1 << 24, s.str(&f.SNI)
+		case "http_host":
+			return 1 << 25, s.str(&f.HTTPHost)
+		case "names":
+			return 1 << 26, s.strs(&f.Names)
+		case "first_frame":
+			return 1 << 27, s.uint(&f.FirstFrame, 64)
+		case "last_frame":
+			return 1 << 28, s.uint(&f.LastFrame, 64)
+		case "evidence":
+			if s.null() {
+				return 1 << 29, true
+			}
+			f.Evidence = []model.Evidence{}
+			return 1 << 29, s.array(func() bool {
+				f.Evidence = append(f.Evidence, model.Evidence{})
+				return s.evidence(&f.Evidence[len(f.Evidence)-1])
+			})
+		}
+		return 0, false
+	})
+}
+
+func (s *jsonScanner) contact(c *Contact) bool {
+	return s.object(func(k string) (uint64, bool) {
+		switch k {
+		case "container":
+			return 1 << 0, s.str(&c.Container)
+		case "container_name":
+			return 1 << 1, s.str(&c.ContainerName)
+		case "group":
+			c.Group = []ContainerRef{}
+			return 1 << 2, s.array(func() bool {
+				c.Group = append(c.Group, ContainerRef{})
+				g := &c.Group[len(c.Group)-1]
+				return s.object(func(k string) (uint64, bool) {
+					switch k {
+					case "id":
+						return 1 << 0, s.str(&g.ID)
+					case "name":
+						return 1 << 1, s.str(&g.Name)
+					}
+					return 0, false
+				})
+			})
+		case "candidates":
+			c.Candidates = []Candidate{}
+			return 1 << 3, s.array(func() bool {
+				c.Candidates = append(c.Candidates, Candidate{})
+				g := &c.Candidates[len(c.Candidates)-1]
+				return s.object(func(k string) (uint64, bool) {
+					switch k {
+					case "id":
+						return 1 << 0, s.str(&g.ID)
+					case "name":
+						return 1 << 1, s.str(&g.Name)
+					case "certain":
+						return 1 << 2, s.bool(&g.Certain)
+					case "reason":
+						return 1 << 3, s.str(&g.Reason)
+					}
+					return 0, false
+				})
+			})
+		case "process":
+			p := &Process{}
+			c.Process = p
+			return 1 << 4, s.object(func(k string) (uint64, bool) {
+				switch k {
+				case "pid":
+					return 1 << 0, s.int(&p.PID)
+				case "comm":
+					return 1 << 1, s.str(&p.Comm)
+				case "cmdline":
+					return 1 << 2, s.strs(&p.Cmdline)
+				case "container":
+					return 1 << 3, s.str(&p.Container)
+				}
+				return 0, false
+			})
+		case "proto":
+			return 1 << 5, s.str(&c.Proto)
+		case "side":
+			return 1 << 6, s.str(&c.Side)
+		case "local":
+			return 1 << 7, s.addrPort(&c.Local)
+		case "remote":
+			return 1 << 8, s.addrPort(&c.Remote)
+		case "first":
+			return 1 << 9, s.time(&c.First)
+		case "last":
+			return 1 << 10, s.time(&c.Last)
+		case "exact":
+			return 1 << 11, s.bool(&c.Exact)
+		case "dating":
+			return 1 << 12, s.str(&c.Dating)
+		case "packets_to_remote":
+			return 1 << 13, s.uint(&c.PacketsToRemote, 64)
+		case "packets_from_remote":
+			return 1 << 14, s.uint(&c.PacketsFromRemote, 64)
+		case "bytes_to_remote":
+			return 1 << 15, s.uint(&c.BytesToRemote, 64)
+		case "bytes_from_remote":
+			return 1 << 16, s.uint(&c.BytesFromRemote, 64)
+		case "counted_at":
+			return 1 << 17, s.str(&c.CountedAt)
+		case "sni":
+			return 1 << 18, s.str(&c.SNI)
+		case "http_host":
+			return 1 << 19, s.str(&c.HTTPHost)
+		case "names":
+			return 1 << 20, s.strs(&c.Names)
+		case "rules":
+			return 1 << 21, s.null() || s.strs(&c.Rules)
+		case "confidence":
+			return 1 << 22, s.str(&c.Confidence)
+		case "reason":
+			return 1 << 23, s.str(&c.Reason)
+		case "sources":
+			if s.null() {
+				return 1 << 24, true
+			}
+			c.Sources = []ContactSource{}
+			return 1 << 24, s.array(func() bool {
+				c.Sources = append(c.Sources, ContactSource{})
+				return s.source(&c.Sources[len(c.Sources)-1])
+			})
+		case "evidence":
+			if s.null() {
+				return 1 << 25, true
+			}
+			c.Evidence = []*model.Evidence{}
+			return 1 << 25, s.array(func() bool {
+				if s.null() {
+					c.Evidence = append(c.Evidence, nil)
+					return true
+				}
+				e := &model.Evidence{}
+				c.Evidence = append(c.Evidence, e)
+				return s.evidence(e)
+			})
+		}
+		return 0, false
+	})
+}
+
+func (s *jsonScanner) source(src *ContactSource) bool {
+	return s.object(func(k string) (uint64, bool) {
+		switch k {
+		case "kind":
+			return 1 << 0, s.str(&src.Kind)
+		case "interface":
+			return 1 << 1, s.str(&src.Interface)
+		case "role":
+			return 1 << 2, s.str(&src.Role)
+		case "flow":
+			n := new(int)
+			src.Flow = n
+			return 1 << 3, s.int(n)
+		case "packets":
+			return 1 << 4, s.uint(&src.Packets, 64)
+		case "bytes":
+			return 1 << 5, s.uint(&src.Bytes, 64)
+		case "state":
+			return 1 << 6, s.str(&src.State)
+		case "evidence":
+			e := &model.Evidence{}
+			src.Evidence = e
+			return 1 << 7, s.evidence(e)
+		}
+		return 0, false
+	})
+}

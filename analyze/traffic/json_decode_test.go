@@ -1,0 +1,128 @@
+package traffic
+
+import (
+	"bytes"
+	"encoding/json"
+	"math/rand/v2"
+	"reflect"
+	"testing"
+)
+
+// TestUnmarshalJSONMatchesReflection checks that Flow's and Contact's
+// decoders give what encoding/json's reflection gives: on their own
+// encodings (the fast path), and on those encodings changed in the ways a
+// hand-edited or hostile document could be (a key's case, an escape,
+// white space, a duplicate or unknown key, null, a fraction, a sign, a bad
+// address or time), where the result or the failure must be the same.
+func TestUnmarshalJSONMatchesReflection(t *testing.T) {
+	r := rand.New(rand.NewPCG(18, 7))
+	mutations := []func([]byte) []byte{
+		func(b []byte) []byte { return b },
+		func(b []byte) []byte { return bytes.Replace(b, []byte(`"rule"`), []byte(`"Rule"`), 1) },
+		func(b []byte) []byte { return bytes.Replace(b, []byte(`"proto":"`), []byte(`"proto":"\u0041`), 1) },
+		func(b []byte) []byte { return bytes.ReplaceAll(b, []byte(`,"`), []byte(" ,\n\t\"")) },
+		func(b []byte) []byte { return append([]byte(`{"reason":"dup",`), b[1:]...) },
+		func(b []byte) []byte { return append([]byte(`{"unknown":[1,{"a":null}],`), b[1:]...) },
+		func(b []byte) []byte { return bytes.Replace(b, []byte(`"member":"`), []byte(`"member":null,"x":"`), 1) },
+		func(b []byte) []byte { return bytes.Replace(b, []byte(`_port":`), []byte(`_port":1.5,"y":`), 1) },
+		func(b []byte) []byte { return bytes.Replace(b, []byte(`_port":`), []byte(`_port":-`), 1) },
+		func(b []byte) []byte { return bytes.Replace(b, []byte(`_remote":`), []byte(`_remote":1e3,"z":`), 1) },
+		func(b []byte) []byte { return bytes.Replace(b, []byte(`"client":"`), []byte(`"client":"x`), 1) },
+		func(b []byte) []byte { return bytes.Replace(b, []byte(`"remote":"`), []byte(`"remote":"[`), 1) },
+		func(b []byte) []byte { return bytes.Replace(b, []byte(`"first":"`), []byte(`"first":"Z`), 1) },
+		func(b []byte) []byte { return bytes.Replace(b, []byte(`"first":"`), []byte(`"first":null,"w":"`), 1) },
+		func(b []byte) []byte { return bytes.Replace(b, []byte(`"evidence":[`), []byte(`"evidence":[null,`), 1) },
+		func(b []byte) []byte { return bytes.Replace(b, []byte(`"exact":`), []byte(`"exact":"true","v":`), 1) },
+		func(b []byte) []byte {
+			return bytes.Replace(b, []byte(`"interface_id":`), []byte(`"interface_id":01,"u":`), 1)
+		},
+		func(b []byte) []byte {
+			return bytes.Replace(b, []byte(`"packets_to_server":`), []byte(`"packets_to_server":99999999999999999999,"u":`), 1)
+		},
+		func(b []byte) []byte { return []byte("null") },
+		func(b []byte) []byte { return []byte(`"a string"`) },
+	}
+	check := func(kind string, i int, doc []byte, fast, plain any, fastErr, plainErr error) {
+		t.Helper()
+		if (fastErr == nil) != (plainErr == nil) {
+			t.Fatalf("%s %d: error %v, reflection's %v\n%s", kind, i, fastErr, plainErr, doc)
+		}
+		if fastErr == nil && !reflect.DeepEqual(fast, plain) {
+			t.Fatalf("%s %d: decoded\n%+v\nreflection's\n%+v\n%s", kind, i, fast, plain, doc)
+		}
+	}
+	defer func() { tameStrings = false }()
+	for i := range 20000 {
+		tameStrings = i%2 == 0
+		f := randomFlow(r)
+		enc, err := f.AppendJSON(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		doc := mutations[i%len(mutations)](bytes.Clone(enc))
+		if !json.Valid(doc) {
+			continue // encoding/json rejects the whole document before any decoder
+		}
+		var got Flow
+		var want plainFlow
+		check("flow", i, doc, &got, (*Flow)(&want), json.Unmarshal(doc, &got), json.Unmarshal(doc, &want))
+		if i%len(mutations) == 0 && i < 1000 {
+			// The fast path: the decoding of an encoding is the value
+			// encoded, up to what JSON does not keep.
+			var back plainFlow
+			if err := json.Unmarshal(enc, &back); err != nil || !reflect.DeepEqual(&got, (*Flow)(&back)) {
+				t.Fatalf("flow %d: round trip %v", i, err)
+			}
+		}
+
+		c := randomContact(r)
+		enc, err = c.AppendJSON(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		doc = mutations[(i+7)%len(mutations)](bytes.Clone(enc))
+		if !json.Valid(doc) {
+			continue
+		}
+		var gotC Contact
+		var wantC plainContact
+		check("contact", i, doc, &gotC, (*Contact)(&wantC), json.Unmarshal(doc, &gotC), json.Unmarshal(doc, &wantC))
+	}
+}
+
+// TestUnmarshalJSONFastPath checks that a Flow and a Contact as AppendJSON
+// writes them are read by the fast path, not the fallback.
+func TestUnmarshalJSONFastPath(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	fast := 0
+	tameStrings = true
+	defer func() { tameStrings = false }()
+	for range 1000 {
+		f := randomFlow(r)
+		enc, _ := f.AppendJSON(nil)
+		var got Flow
+		s := jsonScanner{b: enc}
+		if s.flow(&got) && s.end() {
+			fast++
+		}
+	}
+	if fast < 900 {
+		t.Errorf("%d of 1000 random flows of tame strings took the fast path, want 900 or more", fast)
+	}
+	f := Flow{Container: "c0ffee", Rule: RuleVeth, Confidence: ConfidenceHigh, Reason: "captured on veth1 — ü", Proto: "tcp"}
+	f.Evidence = nil
+	enc, _ := f.AppendJSON(nil)
+	var got Flow
+	s := jsonScanner{b: enc}
+	if !s.flow(&got) || !s.end() || !reflect.DeepEqual(got, f) {
+		t.Fatalf("an ordinary flow did not take the fast path: %+v", got)
+	}
+	c := Contact{Container: "c0ffee", Rules: []string{RuleVeth}, Sources: []ContactSource{{Kind: "flow", Flow: new(int)}}, Process: &Process{PID: 7, Cmdline: []string{"sh"}}}
+	enc, _ = c.AppendJSON(nil)
+	var gotC Contact
+	s = jsonScanner{b: enc}
+	if !s.contact(&gotC) || !s.end() || !reflect.DeepEqual(gotC, c) {
+		t.Fatalf("an ordinary contact did not take the fast path: %+v", gotC)
+	}
+	t.Logf("%d of 1000 random flows of tame strings took the fast path", fast)
+}

@@ -1,0 +1,230 @@
+package traffic
+
+import (
+	"bytes"
+	"encoding/json"
+	"math/rand/v2"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dockcase/dockcase/analyze/model"
+)
+
+// plainFlow and plainContact are Flow and Contact without their methods:
+// json.Marshal of them is encoding/json's reflection, the reference.
+type (
+	plainFlow    Flow
+	plainContact Contact
+)
+
+// hostileStrings are strings whose JSON escaping differs between encoders:
+// controls, quotes, HTML characters, invalid UTF-8, U+2028 and U+2029.
+var hostileStrings = []string{
+	"", "a", `"quoted" \back\slash`, "<script>&amp;</script>", "\x00\x01\x1f\x7f\b\f\n\r\t",
+	"caf\xc3\xa9 \xe2\x80\xa8 \xe2\x80\xa9 \xff\xfe", "\xed\xa0\x80 surrogate", "日本語 🚀", "\xf0\x9f\x9a", "ok\u2028",
+}
+
+// tameStrings makes randomString give strings without escapes (printable
+// ASCII and valid UTF-8), the decoders' fast path.
+var tameStrings bool
+
+func randomString(r *rand.Rand) string {
+	if tameStrings {
+		const alphabet = "abcxyz0129 -_.:/%$#@!()[]{}'`~^*+=|;?,éü日🚀\u007f"
+		rs := []rune(alphabet)
+		var b strings.Builder
+		for range r.IntN(12) {
+			b.WriteRune(rs[r.IntN(len(rs))])
+		}
+		return b.String()
+	}
+	if r.IntN(3) == 0 {
+		return hostileStrings[r.IntN(len(hostileStrings))]
+	}
+	var b strings.Builder
+	for range r.IntN(12) {
+		b.WriteByte(byte(r.IntN(256)))
+	}
+	return b.String()
+}
+
+func randomStrings(r *rand.Rand) []string {
+	switch r.IntN(3) {
+	case 0:
+		return nil
+	case 1:
+		return []string{}
+	}
+	ss := make([]string, 1+r.IntN(3))
+	for i := range ss {
+		ss[i] = randomString(r)
+	}
+	return ss
+}
+
+var testAddrs = []netip.Addr{
+	{}, netip.MustParseAddr("198.18.0.1"), netip.MustParseAddr("fd00::1"), netip.MustParseAddr("::ffff:198.18.0.2"),
+	netip.MustParseAddr("fe80::1%eth0"), netip.MustParseAddr("fe80::2%<a&b>\"\\"), netip.MustParseAddr("::"),
+}
+
+func randomAddr(r *rand.Rand) netip.Addr {
+	for {
+		a := testAddrs[r.IntN(len(testAddrs))]
+		if !tameStrings || !strings.ContainsAny(a.Zone(), `<&"\`) {
+			return a
+		}
+	}
+}
+
+func randomTime(r *rand.Rand) time.Time {
+	switch r.IntN(4) {
+	case 0:
+		return time.Time{}
+	case 1:
+		return time.Unix(r.Int64N(2e9), r.Int64N(1e9)).UTC()
+	case 2:
+		return time.Unix(r.Int64N(2e9), 0).In(time.FixedZone("x", -3*3600-1800))
+	}
+	return time.Unix(r.Int64N(2e9), r.Int64N(1e9)*1000)
+}
+
+func randomEvidence(r *rand.Rand) model.Evidence {
+	e := model.Evidence{Member: randomString(r)}
+	if r.IntN(2) == 0 {
+		e.SHA256, e.Pointer, e.Text = randomString(r), randomString(r), randomString(r)
+		e.Line = r.IntN(5) - 1
+	}
+	return e
+}
+
+func randomFlow(r *rand.Rand) Flow {
+	f := Flow{
+		Container: randomString(r), ContainerName: randomString(r), NamespaceGroup: randomStrings(r),
+		ContainerSide: randomString(r), Rule: randomString(r), Confidence: randomString(r), Reason: randomString(r),
+		Member: randomString(r), Interface: randomString(r), InterfaceID: r.IntN(5) - 1, Role: randomString(r),
+		Proto: randomString(r), Client: randomAddr(r), ClientPort: uint16(r.Uint32()), Server: randomAddr(r), ServerPort: uint16(r.Uint32()),
+		First: randomTime(r), Last: randomTime(r), PacketsToServer: r.Uint64(), PacketsToClient: uint64(r.IntN(2)),
+		BytesToServer: r.Uint64() >> r.IntN(64), BytesToClient: 0, TCPFlags: randomString(r), SNI: randomString(r),
+		HTTPHost: randomString(r), Names: randomStrings(r), FirstFrame: r.Uint64(), LastFrame: uint64(r.IntN(9)),
+	}
+	if r.IntN(2) == 0 {
+		f.Original = &FlowTuple{Src: randomAddr(r), SPort: uint16(r.Uint32()), Dst: randomAddr(r), DPort: 0}
+	}
+	if n := r.IntN(4); n > 0 {
+		f.Evidence = make([]model.Evidence, n-1)
+		for i := range f.Evidence {
+			f.Evidence[i] = randomEvidence(r)
+		}
+	}
+	return f
+}
+
+func randomContact(r *rand.Rand) Contact {
+	c := Contact{
+		Container: randomString(r), ContainerName: randomString(r), Proto: randomString(r), Side: randomString(r),
+		Local:  netip.AddrPortFrom(randomAddr(r), uint16(r.Uint32())),
+		Remote: netip.AddrPortFrom(randomAddr(r), uint16(r.IntN(2))),
+		First:  randomTime(r), Last: randomTime(r), Exact: r.IntN(2) == 0, Dating: randomString(r),
+		PacketsToRemote: r.Uint64(), PacketsFromRemote: uint64(r.IntN(2)), BytesToRemote: r.Uint64() >> 7, BytesFromRemote: 0,
+		CountedAt: randomString(r), SNI: randomString(r), HTTPHost: randomString(r), Names: randomStrings(r),
+		Rules: randomStrings(r), Confidence: randomString(r), Reason: randomString(r),
+	}
+	if r.IntN(3) == 0 {
+		c.Remote = netip.AddrPort{}
+	}
+	for range r.IntN(3) {
+		c.Group = append(c.Group, ContainerRef{ID: randomString(r), Name: randomString(r)})
+	}
+	for range r.IntN(3) {
+		c.Candidates = append(c.Candidates, Candidate{ID: randomString(r), Name: randomString(r), Certain: r.IntN(2) == 0, Reason: randomString(r)})
+	}
+	if r.IntN(2) == 0 {
+		c.Process = &Process{PID: r.IntN(70000) - 1, Comm: randomString(r), Cmdline: randomStrings(r), Container: randomString(r)}
+	}
+	if n := r.IntN(4); n > 0 {
+		c.Sources = make([]ContactSource, n-1)
+		for i := range c.Sources {
+			s := ContactSource{Kind: randomString(r), Interface: randomString(r), Role: randomString(r), State: randomString(r)}
+			if r.IntN(2) == 0 {
+				k := r.IntN(3) - 1
+				s.Flow = &k
+				s.Packets, s.Bytes = uint64(r.IntN(3)), r.Uint64()
+			}
+			if r.IntN(2) == 0 {
+				e := randomEvidence(r)
+				s.Evidence = &e
+			}
+			c.Sources[i] = s
+		}
+	}
+	if n := r.IntN(4); n > 0 {
+		c.Evidence = make([]*model.Evidence, n-1)
+		for i := range c.Evidence {
+			if r.IntN(4) > 0 {
+				e := randomEvidence(r)
+				c.Evidence[i] = &e
+			}
+		}
+	}
+	return c
+}
+
+// TestAppendJSONMatchesReflection checks that Flow's and Contact's encoders
+// write the bytes of encoding/json's reflection, with its HTML escaping, on
+// random values with hostile strings, zoned addresses and every omitempty
+// field both set and not.
+func TestAppendJSONMatchesReflection(t *testing.T) {
+	r := rand.New(rand.NewPCG(18, 2026))
+	for i := range 20000 {
+		f := randomFlow(r)
+		want, err := json.Marshal(plainFlow(f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := f.AppendJSON([]byte("prefix"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got[len("prefix"):], want) {
+			t.Fatalf("flow %d:\n got %s\nwant %s", i, got[len("prefix"):], want)
+		}
+		if viaMarshal, err := json.Marshal(f); err != nil || !bytes.Equal(viaMarshal, want) {
+			t.Fatalf("flow %d through json.Marshal: %v\n got %s\nwant %s", i, err, viaMarshal, want)
+		}
+
+		c := randomContact(r)
+		want, err = json.Marshal(plainContact(c))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err = c.AppendJSON(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("contact %d:\n got %s\nwant %s", i, got, want)
+		}
+		if viaMarshal, err := json.Marshal(c); err != nil || !bytes.Equal(viaMarshal, want) {
+			t.Fatalf("contact %d through json.Marshal: %v\n got %s\nwant %s", i, err, viaMarshal, want)
+		}
+	}
+}
+
+// TestAppendJSONTimeError checks that a time RFC 3339 cannot hold fails
+// both encoders.
+func TestAppendJSONTimeError(t *testing.T) {
+	bad := time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)
+	f := Flow{First: bad}
+	if _, err := json.Marshal(plainFlow(f)); err == nil {
+		t.Fatal("reflection encoded a year of 10000")
+	}
+	if _, err := f.AppendJSON(nil); err == nil {
+		t.Fatal("Flow.AppendJSON encoded a year of 10000")
+	}
+	c := Contact{Last: bad}
+	if _, err := c.AppendJSON(nil); err == nil {
+		t.Fatal("Contact.AppendJSON encoded a year of 10000")
+	}
+}
