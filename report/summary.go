@@ -20,7 +20,11 @@ import (
 // one line), then the bundle, tables of containers, networks, paths and
 // the visibility matrix, then what is unknown. A result from an
 // unverified bundle says so on the first line.
-func Summary(w io.Writer, res *analyze.Result) error {
+func Summary(w io.Writer, res *analyze.Result) error { return SummaryWidth(w, res, 0) }
+
+// SummaryWidth is Summary with its tables fitted to a terminal width
+// columns wide (cells wrapped); 0 leaves them their natural width.
+func SummaryWidth(w io.Writer, res *analyze.Result, width int) error {
 	t := TerminalText
 	if res.Warning != "" {
 		fmt.Fprintf(w, "WARNING: %s\n\n", t(res.Warning))
@@ -61,7 +65,7 @@ func Summary(w io.Writer, res *analyze.Result) error {
 
 	sections := []struct {
 		title string
-		fn    func(io.Writer, *analyze.Result) error
+		fn    func(io.Writer, *analyze.Result, int) error
 	}{
 		{"Containers", containersTable},
 		{"Networks", networksTable},
@@ -71,18 +75,18 @@ func Summary(w io.Writer, res *analyze.Result) error {
 	if len(res.Captures) > 0 {
 		sections = append(sections, struct {
 			title string
-			fn    func(io.Writer, *analyze.Result) error
+			fn    func(io.Writer, *analyze.Result, int) error
 		}{"Traffic (conversations by who and attribution rule)", trafficTable})
 	}
 	if len(res.IOCs) > 0 {
 		sections = append(sections, struct {
 			title string
-			fn    func(io.Writer, *analyze.Result) error
+			fn    func(io.Writer, *analyze.Result, int) error
 		}{"Indicators (who talked to them; packets at the busiest capture point)", iocTable})
 	}
 	for _, s := range sections {
 		fmt.Fprintf(w, "\n%s\n", s.title)
-		if err := s.fn(w, res); err != nil {
+		if err := s.fn(w, res, width); err != nil {
 			return err
 		}
 	}
@@ -122,7 +126,7 @@ func shortID(id string) string {
 	return id
 }
 
-func containersTable(w io.Writer, res *analyze.Result) error {
+func containersTable(w io.Writer, res *analyze.Result, width int) error {
 	var rows [][]string
 	for _, c := range res.Containers {
 		var addrs, ports []string
@@ -145,10 +149,10 @@ func containersTable(w io.Writer, res *analyze.Result) error {
 		}
 		rows = append(rows, []string{c.Name, shortID(c.ID), c.State, c.NetworkMode, strings.Join(addrs, "; "), strings.Join(ports, " "), netns})
 	}
-	return Table(w, []string{"container", "id", "state", "mode", "addresses", "published", "netns"}, rows)
+	return TableWidth(w, width, []string{"container", "id", "state", "mode", "addresses", "published", "netns"}, rows)
 }
 
-func networksTable(w io.Writer, res *analyze.Result) error {
+func networksTable(w io.Writer, res *analyze.Result, width int) error {
 	var rows [][]string
 	for _, n := range res.Networks {
 		var subnets []string
@@ -165,10 +169,10 @@ func networksTable(w io.Writer, res *analyze.Result) error {
 		}
 		rows = append(rows, []string{n.Name, n.Driver, strings.Join(subnets, " "), iface, strconv.Itoa(len(n.Containers)), flags})
 	}
-	return Table(w, []string{"network", "driver", "subnets", "bridge", "containers", "flags"}, rows)
+	return TableWidth(w, width, []string{"network", "driver", "subnets", "bridge", "containers", "flags"}, rows)
 }
 
-func pathsTable(w io.Writer, res *analyze.Result) error {
+func pathsTable(w io.Writer, res *analyze.Result, width int) error {
 	var rows [][]string
 	for _, p := range res.Paths {
 		var via []string
@@ -205,7 +209,7 @@ func pathsTable(w io.Writer, res *analyze.Result) error {
 		}
 		rows = append(rows, []string{p.ContainerName, p.Kind, dst, strings.Join(via, " → "), orDash(p.OutIface), addrOr(p.FinalSrc, "-"), nat, status})
 	}
-	return Table(w, []string{"container", "kind", "to", "via", "out", "source out", "nat", "verdict"}, rows)
+	return TableWidth(w, width, []string{"container", "kind", "to", "via", "out", "source out", "nat", "verdict"}, rows)
 }
 
 func addrOr(a netip.Addr, alt string) string {
@@ -217,7 +221,7 @@ func addrOr(a netip.Addr, alt string) string {
 
 // visibilityTable prints one matrix per destination: a row per container, a
 // column per interface.
-func visibilityTable(w io.Writer, res *analyze.Result) error {
+func visibilityTable(w io.Writer, res *analyze.Result, width int) error {
 	for _, dst := range res.Host.Destinations {
 		var ifaces []string
 		seen := map[string]bool{}
@@ -258,7 +262,7 @@ func visibilityTable(w io.Writer, res *analyze.Result) error {
 			}
 			rows = append(rows, row)
 		}
-		if err := Table(w, append([]string{"container"}, ifaces...), rows); err != nil {
+		if err := TableWidth(w, width, append([]string{"container"}, ifaces...), rows); err != nil {
 			return err
 		}
 	}
@@ -311,7 +315,7 @@ func PathDetail(w io.Writer, p *netpath.Path) error {
 // trafficTable counts the conversations (contacts) per who, rule and
 // confidence: each once, its packets those of its counting point, with the
 // capture points (or other sources) that saw them.
-func trafficTable(w io.Writer, res *analyze.Result) error {
+func trafficTable(w io.Writer, res *analyze.Result, width int) error {
 	type key struct{ who, rule, conf string }
 	type agg struct {
 		flows, pkts int
@@ -368,11 +372,11 @@ func trafficTable(w io.Writer, res *analyze.Result) error {
 			rows = append(rows, []string{"(capture " + c.Member + ")", "error", "-", "-", "-", c.Error})
 		}
 	}
-	return Table(w, []string{"who", "rule", "confidence", "conversations", "packets", "seen at"}, rows)
+	return TableWidth(w, width, []string{"who", "rule", "confidence", "conversations", "packets", "seen at"}, rows)
 }
 
 // iocTable lists each indicator's contacts.
-func iocTable(w io.Writer, res *analyze.Result) error {
+func iocTable(w io.Writer, res *analyze.Result, width int) error {
 	var rows [][]string
 	for _, h := range res.IOCs {
 		if len(h.Contacts) == 0 {
@@ -396,5 +400,5 @@ func iocTable(w io.Writer, res *analyze.Result) error {
 				fmt.Sprintf("%d/%d", c.PacketsToIOC, c.PacketsFrom), strconv.Itoa(c.Lookups), strings.Join(pts, " ")})
 		}
 	}
-	return Table(w, []string{"indicator", "container", "rules", "first … last", "pkts to/from", "dns", "capture points"}, rows)
+	return TableWidth(w, width, []string{"indicator", "container", "rules", "first … last", "pkts to/from", "dns", "capture points"}, rows)
 }

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/dockcase/dockcase/analyze"
 	"github.com/dockcase/dockcase/analyze/analyzetest"
@@ -102,5 +103,47 @@ func TestSummaryAnswerDemo(t *testing.T) {
 		if !strings.Contains(head, want) {
 			t.Errorf("the answer lacks %q:\n%s", want, head)
 		}
+	}
+}
+
+// TestSummaryWidth: fitted to a terminal's width, no line of the summary's
+// tables is wider than it (the cells wrap), and every container is still
+// named; at width 0 the tables keep their natural width.
+func TestSummaryWidth(t *testing.T) {
+	res := reportDemoResult(t)
+	for _, width := range []int{100, 120} {
+		var b strings.Builder
+		if err := SummaryWidth(&b, res, width); err != nil {
+			t.Fatal(err)
+		}
+		tables := false
+		for i, line := range strings.Split(b.String(), "\n") {
+			if !strings.HasPrefix(line, "┌") && !strings.HasPrefix(line, "│") && !strings.HasPrefix(line, "├") && !strings.HasPrefix(line, "└") {
+				continue
+			}
+			tables = true
+			if n := utf8.RuneCountInString(line); n > width {
+				t.Errorf("width %d: line %d is %d wide: %s", width, i+1, n, line)
+			}
+		}
+		if !tables {
+			t.Fatalf("width %d: no table in the summary", width)
+		}
+		for _, c := range res.Containers {
+			if !strings.Contains(b.String(), c.Name) {
+				t.Errorf("width %d: the summary lost container %s", width, c.Name)
+			}
+		}
+	}
+	var natural strings.Builder
+	if err := Summary(&natural, res); err != nil {
+		t.Fatal(err)
+	}
+	wide := 0
+	for _, line := range strings.Split(natural.String(), "\n") {
+		wide = max(wide, utf8.RuneCountInString(line))
+	}
+	if wide <= 120 {
+		t.Errorf("the natural summary is %d wide: the test fits nothing", wide)
 	}
 }

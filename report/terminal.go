@@ -5,9 +5,13 @@
 package report
 
 import (
+	"bufio"
+	"bytes"
+	"fmt"
 	"io"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/olekukonko/tablewriter"
 	"github.com/olekukonko/tablewriter/tw"
@@ -70,7 +74,60 @@ func needsEscape(r rune) bool {
 // interface names (br-568a2f648eb9) that tablewriter's header formatting
 // would split and upper-case.
 func Table(w io.Writer, header []string, rows [][]string) error {
-	t := tablewriter.NewTable(w, tablewriter.WithHeaderAutoFormat(tw.Off))
+	return TableWidth(w, 0, header, rows)
+}
+
+// TableWidth is Table fitted to a terminal width columns wide: its cells
+// wrapped at word boundaries where that is enough, else one record a row
+// (the first cell, then each other column as "name: value" beneath it), so
+// that nothing is cut. 0 leaves the table its natural width.
+func TableWidth(w io.Writer, width int, header []string, rows [][]string) error {
+	if width <= 0 {
+		return renderTable(w, header, rows)
+	}
+	var b bytes.Buffer
+	for _, opts := range [][]tablewriter.Option{nil, {tablewriter.WithMaxWidth(width), tablewriter.WithRowAutoWrap(tw.WrapNormal), tablewriter.WithHeaderAutoWrap(tw.WrapNormal)}} {
+		b.Reset()
+		if err := renderTable(&b, header, rows, opts...); err != nil {
+			return err
+		}
+		if widest(b.String()) <= width {
+			_, err := w.Write(b.Bytes())
+			return err
+		}
+	}
+	return tableRecords(w, header, rows)
+}
+
+// widest is the width of a text's widest line, in runes.
+func widest(s string) int {
+	n := 0
+	for _, line := range strings.Split(s, "\n") {
+		n = max(n, utf8.RuneCountInString(line))
+	}
+	return n
+}
+
+// tableRecords prints a table too wide for the terminal one record a row.
+func tableRecords(w io.Writer, header []string, rows [][]string) error {
+	bw := bufio.NewWriter(w)
+	for _, row := range rows {
+		for i, c := range row {
+			switch {
+			case i == 0:
+				fmt.Fprintf(bw, "  %s\n", TerminalText(c))
+			case c != "" && i < len(header):
+				fmt.Fprintf(bw, "      %s: %s\n", TerminalText(header[i]), TerminalText(c))
+			}
+		}
+	}
+	return bw.Flush()
+}
+
+// renderTable renders the table with tablewriter.
+func renderTable(w io.Writer, header []string, rows [][]string, extra ...tablewriter.Option) error {
+	opts := append([]tablewriter.Option{tablewriter.WithHeaderAutoFormat(tw.Off)}, extra...)
+	t := tablewriter.NewTable(w, opts...)
 	h := make([]any, len(header))
 	for i, c := range header {
 		h[i] = TerminalText(c)

@@ -4,12 +4,14 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"os"
 
 	"github.com/dockcase/dockcase/analyze"
 	"github.com/dockcase/dockcase/analyze/flow"
 	"github.com/dockcase/dockcase/bundle"
 	"github.com/dockcase/dockcase/report"
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 )
 
 // analyzeOptions are the flags of analyze and path.
@@ -165,7 +167,13 @@ func runAnalyze(opts *analyzeOptions, path string, stdout, stderr io.Writer) err
 		return err
 	}
 	if opts.jsonOut != "-" && opts.reports.html != "-" && opts.reports.md != "-" {
-		if err := report.Summary(stdout, res); err != nil {
+		// On a terminal the summary's tables fit its width; piped, they
+		// keep their natural width (a file holds every cell whole).
+		width := 0
+		if f, ok := stdout.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+			width = terminalWidth(stdout)
+		}
+		if err := report.SummaryWidth(stdout, res, width); err != nil {
 			return err
 		}
 	}
