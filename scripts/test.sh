@@ -51,9 +51,11 @@ for target in darwin/amd64 darwin/arm64 windows/amd64; do
 done
 
 # The same offline packages' tests in a build without the Linux-only files
-# (the portable tag stands in for another GOOS on this machine).
-echo "== go test -tags portable (offline packages)"
-go test -count=1 -tags portable $(go list ./... | grep -v /collect)
+# (the portable tag stands in for another GOOS on this machine). -short: the
+# end-to-end tests on the real engine among them run once, in the full run
+# below.
+echo "== go test -short -tags portable (offline packages)"
+go test -count=1 -short -tags portable $(go list ./... | grep -v /collect)
 
 echo "== go test"
 go test -count=1 -timeout 20m ./...
