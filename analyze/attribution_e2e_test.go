@@ -6,7 +6,6 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -128,7 +127,7 @@ func TestAttributionE2E(t *testing.T) {
 	// A loaded machine may start capturing the new veth seconds after the
 	// beacon: keep it up for four beacons once its veth is captured, so
 	// that TCP and UDP both cross it.
-	veth := attribHostVeth(t, sc, short.ID)
+	veth := sc.ContainerVeth(t, short.ID)
 	for deadline := time.Now().Add(20 * time.Second); !logged("capture: " + veth + " ("); time.Sleep(50 * time.Millisecond) {
 		select {
 		case <-stderrDone:
@@ -377,7 +376,7 @@ func TestAttributionE2E(t *testing.T) {
 	// the container, its veth; another point only for what the veth did
 	// not see (the embedded resolver's forwarded queries on the C2 link, a
 	// conversation begun before the capture reached the veth).
-	beaconVeth := attribHostVeth(t, sc, sc.Beacon.ID)
+	beaconVeth := sc.ContainerVeth(t, sc.Beacon.ID)
 	t.Logf("extract of %s: packets per interface %v, %d copies", sc.Beacon.Name, ifaces, copies)
 	if copies > 0 {
 		t.Errorf("extract of %s: %d packets written twice, at two capture points: %v", sc.Beacon.Name, copies, ifaces)
@@ -404,30 +403,4 @@ func runBin(t *testing.T, bin string, args ...string) (int, string) {
 		t.Fatal(fmt.Errorf("run %s: %w", bin, err))
 	}
 	return 0, stderr.String()
-}
-
-// attribHostVeth returns the name of the host side of the veth of container
-// id: the interface whose index the container's eth0 gives as its link.
-func attribHostVeth(t *testing.T, sc *e2etest.Scenario, id string) string {
-	t.Helper()
-	ins, err := sc.Client().ContainerInspect(context.Background(), id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ins.State == nil || ins.State.Pid == 0 {
-		t.Fatalf("container %.12s is not running", id)
-	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/root/sys/class/net/eth0/iflink", ins.State.Pid))
-	if err != nil {
-		t.Fatalf("veth of container %.12s: %v", id, err)
-	}
-	var index int
-	if _, err := fmt.Sscan(string(b), &index); err != nil {
-		t.Fatalf("veth of container %.12s: iflink %q: %v", id, b, err)
-	}
-	l, err := net.InterfaceByIndex(index)
-	if err != nil {
-		t.Fatalf("veth of container %.12s: interface %d: %v", id, index, err)
-	}
-	return l.Name
 }

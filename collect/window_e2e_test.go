@@ -69,8 +69,30 @@ func TestCaptureWindowE2E(t *testing.T) {
 
 	name := "dce-win-" + sc.ID
 	w := sc.StartBeacon(t, "win")
-	sc.WaitContact(t, 8*time.Second, func(e e2etest.Event) bool { return e.Proto == "tcp" && strings.Contains(e.Data, "name="+name+" ") })
-	sc.WaitContact(t, 8*time.Second, func(e e2etest.Event) bool { return e.Proto == "udp" && strings.Contains(e.Data, "name="+name+" ") })
+	// A loaded machine may start capturing the new veth a while after the
+	// container: its TCP and UDP beacons are awaited once the collector
+	// says it captures the veth.
+	winVeth := sc.ContainerVeth(t, w.ID)
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		mu.Lock()
+		captured := strings.Contains(stderr.String(), "capture: "+winVeth+" (")
+		mu.Unlock()
+		if captured {
+			break
+		}
+		if time.Now().After(deadline) {
+			mu.Lock()
+			defer mu.Unlock()
+			t.Fatalf("collect did not capture %s, the window container's veth, in 15 s\n%s", winVeth, stderr.String())
+		}
+	}
+	since := time.Now()
+	sc.WaitContact(t, 8*time.Second, func(e e2etest.Event) bool {
+		return e.Proto == "tcp" && e.Time.After(since) && strings.Contains(e.Data, "name="+name+" ")
+	})
+	sc.WaitContact(t, 8*time.Second, func(e e2etest.Event) bool {
+		return e.Proto == "udp" && e.Time.After(since) && strings.Contains(e.Data, "name="+name+" ")
+	})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	if err := sc.Client().ContainerRemove(ctx, w.ID, container.RemoveOptions{Force: true}); err != nil {

@@ -110,7 +110,10 @@ fi
 say "starting dockerd (log $LOG, pid file $PIDFILE)"
 mkdir -p "$(dirname "$LOG")" "$(dirname "$PIDFILE")"
 # setsid and the redirections detach dockerd from the caller: a test harness
-# that waits for this script's output must not wait for dockerd too.
+# that waits for this script's output must not wait for dockerd too. Its
+# working directory is /, not the checkout it was started from, which may be
+# deleted while it runs.
+cd /
 set --
 if [ "$SOCK" != /var/run/docker.sock ]; then
 	set -- -H "unix://$SOCK"

@@ -94,7 +94,11 @@ for b in $backends; do
 		mkdir -p "$root/networks" "$run/tmp" "$(dirname "$log")"
 		rm -f "$sock"
 		say "starting the podman service of $b on $sock (log $log, pid file $pidfile)"
-		# setsid and the redirections detach the service from the caller.
+		# setsid and the redirections detach the service from the caller,
+		# and / is its working directory: conmon fails to start containers
+		# once the directory the service started in is removed (a checkout
+		# of the project deleted after a test run).
+		cd /
 		# shellcheck disable=SC2086 # $cgroups and $events are flags
 		setsid podman --root "$root" --runroot "$run" --tmpdir "$run/tmp" \
 			--network-backend "$b" --network-config-dir "$root/networks" \

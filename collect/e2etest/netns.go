@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -190,4 +191,30 @@ func (s *Scenario) Exec(t testing.TB, c Container, cmd ...string) {
 	if err := s.cli.ContainerExecStart(ctx, resp.ID, container.ExecStartOptions{Detach: true}); err != nil {
 		t.Fatalf("scenario %s: exec in %s: %v", s.ID, c.Name, err)
 	}
+}
+
+// ContainerVeth returns the name of the host end of a running container's
+// veth: the interface whose index the container's eth0 gives as its link.
+func (s *Scenario) ContainerVeth(t testing.TB, id string) string {
+	t.Helper()
+	ins, err := s.cli.ContainerInspect(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ins.State == nil || ins.State.Pid == 0 {
+		t.Fatalf("container %.12s is not running", id)
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/root/sys/class/net/eth0/iflink", ins.State.Pid))
+	if err != nil {
+		t.Fatalf("veth of container %.12s: %v", id, err)
+	}
+	var index int
+	if _, err := fmt.Sscan(string(b), &index); err != nil {
+		t.Fatalf("veth of container %.12s: iflink %q: %v", id, b, err)
+	}
+	l, err := net.InterfaceByIndex(index)
+	if err != nil {
+		t.Fatalf("veth of container %.12s: interface %d: %v", id, index, err)
+	}
+	return l.Name
 }
