@@ -1279,9 +1279,10 @@ type eventDoc struct {
 	TimeNano int64 `json:"timeNano"`
 }
 
-// decodeEvents decodes events.jsonl, one event a line; a malformed line is
-// counted and skipped.
-func decodeEvents(data []byte) (events []eventDoc, lines []int, bad int) {
+// decodeEvents decodes events.jsonl (and the capture window's events), one
+// event a line, with the number of each event's line; a malformed line is
+// skipped, its line and error in bad.
+func decodeEvents(data []byte) (events []eventDoc, lines []int, bad []string) {
 	n := 0
 	for len(data) > 0 {
 		n++
@@ -1296,7 +1297,7 @@ func decodeEvents(data []byte) (events []eventDoc, lines []int, bad int) {
 		}
 		var e eventDoc
 		if err := json.Unmarshal(line, &e); err != nil {
-			bad++
+			bad = append(bad, fmt.Sprintf("line %d: %v", n, err))
 			continue
 		}
 		events = append(events, e)
@@ -1311,8 +1312,8 @@ func (l *loader) loadEvents() {
 		return
 	}
 	docs, lines, bad := decodeEvents(data)
-	if bad > 0 {
-		l.missing("%s: %d malformed lines skipped", MemberEvents, bad)
+	if len(bad) > 0 {
+		l.missing("%s: %d malformed lines skipped", MemberEvents, len(bad))
 	}
 	l.h.EngineEvents = make([]EngineEvent, len(docs))
 	for i, d := range docs {

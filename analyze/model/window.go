@@ -1,7 +1,6 @@
 package model
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -126,24 +125,9 @@ func (l *loader) loadWindowEvents() {
 		have[eventKey{e.Time.UnixNano(), e.Type, e.Actor, e.Action}] = true
 	}
 	sum := l.src.SHA256(MemberWindowEvents)
-	var bad []string
-	n := 0
-	for len(data) > 0 {
-		n++
-		line := data
-		if i := bytes.IndexByte(data, '\n'); i >= 0 {
-			line, data = data[:i], data[i+1:]
-		} else {
-			data = nil
-		}
-		if len(bytes.TrimSpace(line)) == 0 {
-			continue
-		}
-		var d eventDoc
-		if err := json.Unmarshal(line, &d); err != nil {
-			bad = append(bad, fmt.Sprintf("line %d: %v", n, err))
-			continue
-		}
+	docs, lines, bad := decodeEvents(data)
+	for i, d := range docs {
+		n := lines[i]
 		at := time.Unix(0, d.TimeNano).UTC()
 		if d.TimeNano == 0 {
 			at = time.Unix(d.Time, 0).UTC()
