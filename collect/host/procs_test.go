@@ -368,6 +368,17 @@ func TestReadProcessesContainer(t *testing.T) {
 	if err != nil || pid <= 0 {
 		t.Fatalf("docker inspect pid = %q", out)
 	}
+	// docker run -d may return while the container's process is still
+	// runc's init, before it executes the workload: wait for the exec.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		if strings.HasPrefix(string(b), "/workload\x00") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("pid %d did not execute /workload in 10 s: cmdline %q", pid, b)
+		}
+	}
 
 	procs, err := ReadProcesses()
 	if err != nil {
