@@ -3,13 +3,17 @@ package traffic
 import (
 	"cmp"
 	"fmt"
+	"math"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/dockcase/dockcase/analyze/flow"
 	"github.com/dockcase/dockcase/analyze/model"
+	"github.com/dockcase/dockcase/internal/packet"
 )
 
 // Bounds of the fusion.
@@ -30,6 +34,89 @@ const (
 type contactKey struct {
 	proto         string
 	local, remote netip.AddrPort
+}
+
+// tupleKey is a contactKey as the fuser's maps hold it: one block of
+// bytes, hashed and compared at once (a key of a string and two AddrPorts
+// is hashed field by field, which cost a third of the fusion). Each
+// address is kept with whether it is IPv4, so that 192.0.2.1 and
+// ::ffff:192.0.2.1 stay apart as they do in a contactKey; zones are not
+// kept (no source of a tuple gives one).
+type tupleKey [40]byte
+
+// key is k's tupleKey.
+func (k contactKey) key() (t tupleKey) {
+	c := protoCode(k.proto)
+	t[0], t[39] = byte(c), byte(c>>8)
+	putAddrPort(t[1:20], k.local)
+	putAddrPort(t[20:39], k.remote)
+	return t
+}
+
+// addrPort is the address and port putAddrPort put in b.
+func addrPort(b []byte) netip.AddrPort {
+	var a netip.Addr
+	switch b[0] {
+	case 4:
+		a = netip.AddrFrom4([4]byte(b[13:17]))
+	case 6:
+		a = netip.AddrFrom16([16]byte(b[1:17]))
+	}
+	return netip.AddrPortFrom(a, uint16(b[17])<<8|uint16(b[18]))
+}
+
+func putAddrPort(b []byte, ap netip.AddrPort) {
+	a := ap.Addr()
+	if a.Is4() {
+		b[0] = 4
+	} else if a.IsValid() {
+		b[0] = 6
+	}
+	a16 := a.As16()
+	copy(b[1:17], a16[:])
+	b[17], b[18] = byte(ap.Port()>>8), byte(ap.Port())
+}
+
+// protoCode numbers a contact's protocol name: its IP protocol number for
+// tcp, udp, icmp, icmpv6 and "ip-proto-N" (protoName's names), 0 for none,
+// and 256 up for any other name (a conntrack entry's "sctp"), in the order
+// the process first meets them.
+func protoCode(p string) uint16 {
+	switch p {
+	case "tcp":
+		return packet.IPProtoTCP
+	case "udp":
+		return packet.IPProtoUDP
+	case "":
+		return 0
+	case "icmp":
+		return packet.IPProtoICMP
+	case "icmpv6":
+		return packet.IPProtoICMPv6
+	}
+	if n, ok := strings.CutPrefix(p, "ip-proto-"); ok {
+		if v, err := strconv.ParseUint(n, 10, 8); err == nil && n == strconv.FormatUint(v, 10) {
+			return uint16(v)
+		}
+	}
+	otherProtos.Lock()
+	defer otherProtos.Unlock()
+	c, ok := otherProtos.codes[p]
+	if !ok {
+		if otherProtos.codes == nil {
+			otherProtos.codes = map[string]uint16{}
+		}
+		c = uint16(256 + len(otherProtos.codes))
+		otherProtos.codes[p] = c
+	}
+	return c
+}
+
+// otherProtos holds protoCode's numbers of names that are no IP
+// protocol's: a handful at most.
+var otherProtos struct {
+	sync.Mutex
+	codes map[string]uint16
 }
 
 // remoteKey finds an inbound conversation through a published port by its
@@ -67,21 +154,25 @@ func hasPoint(c *Contact, pt pointKey) bool {
 	return false
 }
 
-// fuseChunk is how many contacts' bookkeeping, sources and evidence are
-// allocated at once, with room for fuseSources sources (a veth, a bridge,
-// an uplink) and fuseEvidence evidence entries each: the fusion makes tens
-// of thousands, and one allocation each would be most of its cost.
+// fuseChunk is how many contacts' bookkeeping, rules and evidence are
+// allocated at once, with room for fuseRules rules and fuseEvidence
+// evidence entries each, and sources for fuseSources a contact on average
+// (each takes what its flows need, see addTID): the fusion makes tens of
+// thousands, and one allocation each would be most of its cost.
 const (
 	fuseChunk    = 1024
-	fuseSources  = 3
+	fuseSources  = 2
+	fuseRules    = 3
 	fuseEvidence = 3
 )
 
 // fuser fuses the observations of one analysis into contacts.
 type fuser struct {
-	h        *model.Host
-	t        *Result
-	byKey    map[contactKey]*building
+	h *model.Host
+	t *Result
+	// index numbers the tuples, by shard (see tid); shared by the fusers
+	// of the shards, each of which writes its own shard's only.
+	index    *[fuseShards]tupleIndex
 	byRemote map[remoteKey]*building
 	// The chunks new contacts are carved from.
 	slab     []building
@@ -92,7 +183,7 @@ type fuser struct {
 	// the remote end sees it (its address and port first): a socket of the
 	// remote end held in a namespace of this host is that end of the same
 	// conversation.
-	far map[contactKey]*building
+	far map[tupleKey]*building
 	// natPorts indexes container conversations by natPortKey, built only
 	// when a socket of a host process's namespace needs it.
 	natPorts  map[natPortKey][]*building
@@ -108,14 +199,12 @@ type fuser struct {
 // window's socket samples and the conntrack snapshot, and t.DNS. It needs no capture: without one, the contacts come
 // from the sockets and conntrack alone.
 func fuse(h *model.Host, t *Result) {
-	est := distinctTuples(t.Flows) + len(h.Conntrack)/4
-	f := &fuser{h: h, t: t, byKey: make(map[contactKey]*building, est), byRemote: map[remoteKey]*building{}, far: map[contactKey]*building{},
+	f := &fuser{h: h, t: t, index: new([fuseShards]tupleIndex), byRemote: map[remoteKey]*building{}, far: map[tupleKey]*building{},
 		hostAddrs: map[netip.Addr]bool{}, gateways: map[netip.Addr]bool{}, leased: map[netip.Addr]bool{},
 		procs: map[int]*model.HostProcess{}, snapshots: map[string]time.Time{}}
-	// The contacts are built in place, in t.Contacts: room for one per
-	// two flows (a veth and a bridge, or a bridge and an uplink) and one
-	// per conntrack entry; append grows it past that.
-	t.Contacts = make([]Contact, 0, est)
+	for s := range f.index {
+		f.index[s].tids = make(map[tupleKey]int32, (len(t.Flows)/2+len(h.Conntrack)/4)/fuseShards)
+	}
 	if h.HostNS != nil {
 		for _, l := range h.HostNS.Links {
 			for _, p := range l.Addrs {
@@ -154,27 +243,39 @@ func fuse(h *model.Host, t *Result) {
 
 // sortContacts sorts the contacts by first seen, then container,
 // protocol and tuple, stably: an order of indexes is sorted and applied in
-// place, since a Contact is large to move and there may be many.
+// place, since a Contact is large to move and there may be many. The
+// order is sorted on a copy of each contact's first time, next to its
+// index, and reads the contact only on a tie: most comparisons then touch
+// neither the contacts nor their times' locations.
 func sortContacts(cs []Contact) {
-	order := make([]int32, len(cs))
-	for i := range order {
-		order[i] = int32(i)
+	type entry struct {
+		sec  int64
+		nsec int32
+		i    int32
 	}
-	slices.SortStableFunc(order, func(i, j int32) int {
-		x, y := &cs[i], &cs[j]
-		return cmp.Or(x.First.Compare(y.First), cmp.Compare(x.Container, y.Container), cmp.Compare(x.Proto, y.Proto),
-			x.Local.Compare(y.Local), x.Remote.Compare(y.Remote))
+	order := make([]entry, len(cs))
+	for i := range cs {
+		order[i] = entry{cs[i].First.Unix(), int32(cs[i].First.Nanosecond()), int32(i)}
+	}
+	slices.SortFunc(order, func(a, b entry) int {
+		if c := cmp.Or(cmp.Compare(a.sec, b.sec), cmp.Compare(a.nsec, b.nsec)); c != 0 {
+			return c
+		}
+		x, y := &cs[a.i], &cs[b.i]
+		// The index last keeps equal contacts in their order: stable.
+		return cmp.Or(cmp.Compare(x.Container, y.Container), cmp.Compare(x.Proto, y.Proto),
+			x.Local.Compare(y.Local), x.Remote.Compare(y.Remote), cmp.Compare(a.i, b.i))
 	})
-	// Position i takes the contact at order[i]: follow each cycle once.
+	// Position i takes the contact at order[i].i: follow each cycle once.
 	for i := range order {
-		if order[i] < 0 || int(order[i]) == i {
+		if order[i].i < 0 || int(order[i].i) == i {
 			continue
 		}
 		tmp := cs[i]
 		j := i
 		for {
-			k := int(order[j])
-			order[j] = -1
+			k := int(order[j].i)
+			order[j].i = -1
 			if k == i {
 				cs[j] = tmp
 				break
@@ -202,21 +303,139 @@ func flowTuple(fl *Flow) (k contactKey, side string, dnat bool) {
 	return contactKey{fl.Proto, unmapAP(fl.Client, fl.ClientPort), unmapAP(fl.Server, fl.ServerPort)}, "client", false
 }
 
-// distinctTuples counts the conversation tuples of the flows: the number
-// of contacts they make, but for a tuple reused, so that the contacts are
-// allocated once.
-func distinctTuples(flows []Flow) int {
-	type compact struct {
-		proto         string
-		local, remote [16]byte
-		lport, rport  uint16
+// fuseShards is how many parts the flows are fused in, side by side:
+// the flows of one conversation share its remote end (its tuple and, for
+// an inbound one, its remote key have it), so a part holds every remote
+// end whose hash is its number and the parts never meet.
+const fuseShards = 2
+
+// tupleIndex numbers the tuples of one shard; heads[n] is the newest
+// contact of the shard's tuple n (chained through building.next).
+type tupleIndex struct {
+	tids  map[tupleKey]int32
+	heads []*building
+}
+
+// shardOf is the shard of the tuple: a hash of its protocol and remote
+// end.
+func shardOf(k *tupleKey) int {
+	h := uint32(2166136261)
+	h = (h ^ uint32(k[0])) * 16777619
+	for _, b := range k[20:40] {
+		h = (h ^ uint32(b)) * 16777619
 	}
-	seen := make(map[compact]struct{}, len(flows)/2)
-	for i := range flows {
-		k, _, _ := flowTuple(&flows[i])
-		seen[compact{k.proto, k.local.Addr().As16(), k.remote.Addr().As16(), k.local.Port(), k.remote.Port()}] = struct{}{}
+	return int(h % fuseShards)
+}
+
+// tid is the number of tuple k, a new one when it has none: its number in
+// its shard's index times fuseShards, plus the shard.
+func (f *fuser) tid(k tupleKey) int32 {
+	s := shardOf(&k)
+	ix := &f.index[s]
+	n, ok := ix.tids[k]
+	if !ok {
+		n = int32(len(ix.heads))
+		ix.tids[k] = n
+		ix.heads = append(ix.heads, nil)
 	}
-	return len(seen)
+	return n*fuseShards + int32(s)
+}
+
+// headOf is where the newest contact of tuple tid is kept.
+func (f *fuser) headOf(tid int32) **building {
+	return &f.index[tid%fuseShards].heads[tid/fuseShards]
+}
+
+// head is the newest contact of tuple k, nil when it has none.
+func (f *fuser) head(k tupleKey) *building {
+	ix := &f.index[shardOf(&k)]
+	if n, ok := ix.tids[k]; ok {
+		return ix.heads[n]
+	}
+	return nil
+}
+
+// flowTuples is what the fusion finds of each flow first, one pass over
+// the flows: flowTuple's key, side and dnat, its shard, and the order the
+// flows are taken in (by rolePriority, stably); then each shard numbers
+// its flows' tuples (tid) and counts the flows of each (perTuple, by the
+// tuple's number in the shard: the room its contact needs for their
+// sources).
+type flowTuples struct {
+	keys     []tupleKey
+	shard    []uint8
+	server   []bool // flowTuple's side is "server"
+	dnat     []bool
+	order    []int32
+	tid      []int32
+	perTuple [fuseShards][]uint16
+}
+
+// tuple is flow i's tuple as flowTuple gives it.
+func (ft *flowTuples) tuple(i int32, proto string) (k contactKey, side string, dnat bool) {
+	tk := &ft.keys[i]
+	k = contactKey{proto, addrPort(tk[1:20]), addrPort(tk[20:39])}
+	side = "client"
+	if ft.server[i] {
+		side = "server"
+	}
+	return k, side, ft.dnat[i]
+}
+
+// room is how many sources the contact of flow i's tuple needs for the
+// tuple's flows.
+func (ft *flowTuples) room(i int32) int {
+	tid := ft.tid[i]
+	return int(ft.perTuple[tid%fuseShards][tid/fuseShards])
+}
+
+// readFlows is flowTuples' first pass, over the flows in parallel.
+func readFlows(flows []Flow) *flowTuples {
+	n := len(flows)
+	ft := &flowTuples{keys: make([]tupleKey, n), shard: make([]uint8, n), server: make([]bool, n), dnat: make([]bool, n),
+		order: make([]int32, n), tid: make([]int32, n)}
+	prio := make([]uint8, n)
+	attributeParallel(flows, func(fl *Flow, i int) {
+		k, side, dnat := flowTuple(fl)
+		ft.keys[i] = k.key()
+		ft.shard[i] = uint8(shardOf(&ft.keys[i]))
+		ft.server[i], ft.dnat[i] = side == "server", dnat
+		prio[i] = uint8(rolePriority(fl.Role))
+	})
+	// A counting sort, stable.
+	var at [4]int
+	for _, p := range prio {
+		at[p]++
+	}
+	for p, sum := 0, 0; p < len(at); p++ {
+		at[p], sum = sum, sum+at[p]
+	}
+	for i, p := range prio {
+		ft.order[at[p]] = int32(i)
+		at[p]++
+	}
+	return ft
+}
+
+// number numbers the tuples of shard s's flows and counts the flows of
+// each.
+func (f *fuser) number(ft *flowTuples, s int) {
+	var per []uint16
+	for _, i := range ft.order {
+		if int(ft.shard[i]) != s {
+			continue
+		}
+		tid := f.tid(ft.keys[i])
+		ft.tid[i] = tid
+		n := tid / fuseShards
+		if int(n) == len(per) {
+			per = append(per, 0)
+		}
+		if per[n] < math.MaxUint16 {
+			per[n]++
+		}
+	}
+	ft.perTuple[s] = per
 }
 
 // rolePriority orders the capture points, the closest to the container
@@ -235,29 +454,93 @@ func rolePriority(role string) int {
 	return 3
 }
 
-// flows groups the per-point flows of each conversation into one contact,
-// each point kept as a source.
+// flows groups the per-point flows of each conversation into one
+// contact, each point kept as a source: each shard's flows by a fuser of
+// its own, side by side, in t.Contacts one shard after the other.
 func (f *fuser) flows() {
-	flows := f.t.Flows
-	order := make([]int32, len(flows))
-	for i := range order {
-		order[i] = int32(i)
+	ft := readFlows(f.t.Flows)
+	idx := make([]int, len(f.t.Flows)) // the Sources' flow indexes, one allocation
+	var subs [fuseShards]*fuser
+	for s := range subs {
+		sub := *f
+		sub.t = &Result{Flows: f.t.Flows}
+		sub.byRemote = map[remoteKey]*building{}
+		subs[s] = &sub
 	}
-	slices.SortStableFunc(order, func(x, y int32) int {
-		return cmp.Compare(rolePriority(flows[x].Role), rolePriority(flows[y].Role))
-	})
-	idx := make([]int, len(flows)) // the Sources' flow indexes, one allocation
-	for _, i := range order {
+	parallel(fuseShards, func(s int) { subs[s].number(ft, s) })
+	// The shards' contacts are made side by side in one array, each shard
+	// with room for a contact per tuple of its flows, which is what it
+	// makes unless a tuple is reused (then that shard's contacts move to
+	// an array of their own, and all are copied into one); the array has
+	// room past them for one contact per four conntrack entries.
+	tuples := 0
+	for s := range f.index {
+		tuples += len(f.index[s].heads)
+	}
+	all := make([]Contact, 0, tuples+len(f.h.Conntrack)/4)
+	at, moved := 0, false
+	for s := range subs {
+		n := len(f.index[s].heads)
+		subs[s].t.Contacts = all[at:at:at+n]
+		at += n
+	}
+	parallel(fuseShards, func(s int) { subs[s].shardFlows(ft, s, idx) })
+	for s := range subs {
+		moved = moved || len(subs[s].t.Contacts) > len(f.index[s].heads)
+	}
+	if moved {
+		all = nil // a shard's contacts are no longer where its room was
+	}
+	at = 0
+	for s := range subs {
+		// Each shard's contacts are at its room's start (or appended to
+		// the others'): so are their indexes, each in the chain of its
+		// tuple.
+		if moved {
+			all = append(all, subs[s].t.Contacts...)
+		}
+		if at > 0 {
+			for _, b := range f.index[s].heads {
+				for ; b != nil; b = b.next {
+					b.i += at
+				}
+			}
+		}
+		at += len(subs[s].t.Contacts)
+	}
+	f.t.Contacts = all[:at]
+}
+
+// parallel runs fn(0) to fn(n-1), each on a goroutine of its own, and
+// waits for them.
+func parallel(n int, fn func(i int)) {
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { fn(i) })
+	}
+	wg.Wait()
+}
+
+// shardFlows fuses the flows of shard s, in ft.order.
+func (f *fuser) shardFlows(ft *flowTuples, s int, idx []int) {
+	flows := f.t.Flows
+	for _, i := range ft.order {
+		if int(ft.shard[i]) != s {
+			continue
+		}
 		fl := &flows[i]
 		idx[i] = int(i)
-		k, side, dnat := flowTuple(fl)
+		k, side, dnat := ft.tuple(i, fl.Proto)
 		pt := pointKey{fl.Member, fl.Interface}
-		b := f.findFlow(k, pt, fl)
+		tid := ft.tid[i]
+		b := f.findFlow(*f.headOf(tid), pt, fl)
 		if b == nil && dnat {
 			b = f.findRemote(remoteKey{k.proto, k.remote, fl.Container}, pt, fl)
 		}
 		if b == nil {
-			b = f.add(k, side, fl.First, fl.Last, "")
+			// Room for the tuple's flows and one more source (its
+			// conntrack entry or socket).
+			b = f.addTID(k, tid, ft.room(i)+1, side, fl.First, fl.Last, "")
 			f.c(b).Exact = true
 			// Only an inbound conversation is looked up by its remote
 			// end: the uplink's flow of it names the host's port.
@@ -284,14 +567,14 @@ type natPortKey struct {
 // natPortKey (see socket); called only when a socket needs it.
 func (f *fuser) indexNATPorts() {
 	f.natPorts = map[natPortKey][]*building{}
-	for k, b := range f.byKey {
-		if !f.isContainerAddr(k.local.Addr()) {
-			continue
-		}
-		for ; b != nil; b = b.next {
-			if f.c(b).Side == "client" {
-				nk := natPortKey{k.proto, k.remote, k.local.Port()}
-				f.natPorts[nk] = append(f.natPorts[nk], b)
+	for s := range f.index {
+		for _, b := range f.index[s].heads {
+			for ; b != nil; b = b.next {
+				c := f.c(b)
+				if c.Side == "client" && f.isContainerAddr(c.Local.Addr()) {
+					nk := natPortKey{c.Proto, c.Remote, c.Local.Port()}
+					f.natPorts[nk] = append(f.natPorts[nk], b)
+				}
 			}
 		}
 	}
@@ -313,12 +596,12 @@ func (f *fuser) farFromFlows() {
 			continue
 		}
 		far := contactKey{k.proto, unmapAP(fl.Server, fl.ServerPort), unmapAP(fl.Client, fl.ClientPort)}
-		if f.far[far] != nil {
+		if f.far[far.key()] != nil {
 			continue
 		}
-		for b := f.byKey[k]; b != nil; b = b.next {
+		for b := f.head(k.key()); b != nil; b = b.next {
 			if slices.ContainsFunc(f.c(b).Sources, func(s ContactSource) bool { return s.Flow != nil && *s.Flow == i }) {
-				f.far[far] = b
+				f.far[far.key()] = b
 				break
 			}
 		}
@@ -328,23 +611,34 @@ func (f *fuser) farFromFlows() {
 // c is the contact under construction of b.
 func (f *fuser) c(b *building) *Contact { return &f.t.Contacts[b.i] }
 
-// add makes a contact of the tuple, carved from the fuser's chunks.
+// add makes a contact of the tuple, carved from the fuser's chunks, with
+// room for two sources.
 func (f *fuser) add(k contactKey, side string, first, last time.Time, dating string) *building {
+	return f.addTID(k, f.tid(k.key()), 2, side, first, last, dating)
+}
+
+// addTID makes a contact of tuple k, number tid, with room for sources
+// sources before its Sources need an allocation of their own.
+func (f *fuser) addTID(k contactKey, tid int32, sources int, side string, first, last time.Time, dating string) *building {
 	if len(f.slab) == cap(f.slab) {
 		f.slab = make([]building, 0, fuseChunk)
-		f.sources = make([]ContactSource, fuseChunk*fuseSources)
 		f.evidence = make([]*model.Evidence, fuseChunk*fuseEvidence)
-		f.rules = make([]string, fuseChunk*fuseSources)
+		f.rules = make([]string, fuseChunk*fuseRules)
 	}
-	n := len(f.slab)
+	if cap(f.sources)-len(f.sources) < sources {
+		f.sources = make([]ContactSource, 0, max(sources, fuseChunk*fuseSources))
+	}
+	n, ns := len(f.slab), len(f.sources)
+	f.sources = f.sources[:ns+sources]
 	f.slab = append(f.slab, building{i: len(f.t.Contacts)})
 	b := &f.slab[n]
 	f.t.Contacts = append(f.t.Contacts, Contact{Proto: k.proto, Side: side, Local: k.local, Remote: k.remote, First: first, Last: last, Dating: dating,
-		Rules: f.rules[n*fuseSources : n*fuseSources : (n+1)*fuseSources], Confidence: ConfidenceNone,
-		Sources:  f.sources[n*fuseSources : n*fuseSources : (n+1)*fuseSources],
+		Rules: f.rules[n*fuseRules : n*fuseRules : (n+1)*fuseRules], Confidence: ConfidenceNone,
+		Sources:  f.sources[ns : ns : ns+sources],
 		Evidence: f.evidence[n*fuseEvidence : n*fuseEvidence : (n+1)*fuseEvidence]})
-	b.next = f.byKey[k]
-	f.byKey[k] = b
+	head := f.headOf(tid)
+	b.next = *head
+	*head = b
 	return b
 }
 
@@ -357,8 +651,8 @@ func overlaps(c *Contact, first, last time.Time) bool {
 // findFlow returns the contact of the tuple that the flow continues: one
 // that overlaps it in time and has no flow of the same point yet (a second
 // flow of one point is a second conversation on a reused tuple).
-func (f *fuser) findFlow(k contactKey, pt pointKey, fl *Flow) *building {
-	for b := f.byKey[k]; b != nil; b = b.next {
+func (f *fuser) findFlow(head *building, pt pointKey, fl *Flow) *building {
+	for b := head; b != nil; b = b.next {
 		if overlaps(f.c(b), fl.First, fl.Last) && !hasPoint(f.c(b), pt) {
 			return b
 		}
@@ -561,7 +855,7 @@ func (f *fuser) sockets() {
 			if listening[contactKey{proto: proto, local: netip.AddrPortFrom(netip.Addr{}, s.LocalPort)}] {
 				side = "server"
 			}
-			if side == "server" && hostProcessNS(ns) == 1 && f.far[k] == nil {
+			if side == "server" && hostProcessNS(ns) == 1 && f.far[k.key()] == nil {
 				later = append(later, pending{ns, s, k, side, at})
 				continue
 			}
@@ -597,7 +891,7 @@ func (f *fuser) socket(ns *model.Namespace, s *model.HostSocket, k contactKey, s
 			break
 		}
 	}
-	end := f.far[k]
+	end := f.far[k.key()]
 	if end == nil && side == "server" && hostProcessNS(ns) == 1 && (proc == nil || proc.ContainerID == "") {
 		// A server socket of a host process in a namespace of its own (a
 		// C2 simulated on the host) whose tuple, reversed, is a contact's
@@ -605,7 +899,7 @@ func (f *fuser) socket(ns *model.Namespace, s *model.HostSocket, k contactKey, s
 		// through conntrack's reply tuple. Without NAT (a macvlan or
 		// ipvlan container, whose traffic never crosses the host's
 		// stack) there is no entry to give the reply tuple.
-		end = f.byKey[contactKey{k.proto, k.remote, k.local}]
+		end = f.head(contactKey{k.proto, k.remote, k.local}.key())
 	}
 	byPort := false
 	if end == nil && f.natPorts != nil && f.hostAddrs[k.remote.Addr()] {
@@ -618,7 +912,7 @@ func (f *fuser) socket(ns *model.Namespace, s *model.HostSocket, k contactKey, s
 			end, byPort = bs[0], true
 		}
 	}
-	if b := end; b != nil && f.byKey[k] == nil {
+	if b := end; b != nil && f.head(k.key()) == nil {
 		// The remote end's own socket, in a namespace of this host: the
 		// same conversation, seen from the other side. It is evidence of
 		// the conversation, not of who began it.
@@ -678,7 +972,7 @@ func (f *fuser) socket(ns *model.Namespace, s *model.HostSocket, k contactKey, s
 	}
 	src := ContactSource{Kind: SourceSocket, State: s.State, Evidence: &s.Evidence}
 	var b *building
-	for c := f.byKey[k]; c != nil; c = c.next {
+	for c := f.head(k.key()); c != nil; c = c.next {
 		if !c.socket {
 			b = c // the latest conversation of the tuple: the one open at the snapshot
 			break
@@ -853,7 +1147,7 @@ func (f *fuser) ctEntry(r ctRecord, from, to time.Time, dating string, window [2
 	}
 	who := f.ctHolders(k.local.Addr(), window)
 	var b *building
-	for c := f.byKey[k]; c != nil; c = c.next {
+	for c := f.head(k.key()); c != nil; c = c.next {
 		if (!c.ct || events) && (overlaps(f.c(c), from, to) || !f.c(c).Exact) {
 			b = c
 			break
@@ -865,7 +1159,7 @@ func (f *fuser) ctEntry(r ctRecord, from, to time.Time, dating string, window [2
 	b.ct = true
 	// The remote end sees the reply tuple, from its side.
 	if side == "client" {
-		f.far[contactKey{proto, netip.AddrPortFrom(r.reply.src, r.reply.sport), netip.AddrPortFrom(r.reply.dst, r.reply.dport)}] = b
+		f.far[contactKey{proto, netip.AddrPortFrom(r.reply.src, r.reply.sport), netip.AddrPortFrom(r.reply.dst, r.reply.dport)}.key()] = b
 	}
 	c := f.c(b)
 	c.Sources = append(c.Sources, src)
@@ -1004,8 +1298,9 @@ func (f *fuser) names() {
 	// The answers by address; the names are read from a response only for
 	// a contact that needs them.
 	type seen struct {
-		at   time.Time
-		resp *flow.DNSResponse
+		at    time.Time
+		resp  *flow.DNSResponse
+		names []string // resp's names of the address, once a contact asked
 	}
 	var byAddr map[netip.Addr][]seen
 	for i := range f.t.DNS {
@@ -1020,7 +1315,7 @@ func (f *fuser) names() {
 				}
 				a := ans.Addr.Unmap()
 				if l := byAddr[a]; len(l) == 0 || l[len(l)-1].resp != q.resp {
-					byAddr[a] = append(l, seen{q.Time, q.resp})
+					byAddr[a] = append(l, seen{at: q.Time, resp: q.resp})
 				}
 			}
 		}
@@ -1042,7 +1337,12 @@ func (f *fuser) names() {
 			if c.Exact && seen[j].at.After(c.Last) {
 				continue
 			}
-			c.Names = seen[j].resp.NamesFor(remote)
+			if seen[j].names == nil {
+				// Shared by the contacts of the address, clipped so that
+				// an append to one copies.
+				seen[j].names = slices.Clip(seen[j].resp.NamesFor(remote))
+			}
+			c.Names = seen[j].names
 			break
 		}
 	}

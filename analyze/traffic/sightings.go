@@ -88,9 +88,9 @@ func (f *fuser) farFlows() {
 				continue
 			}
 			k := contactKey{fl.Proto, unmapAP(fl.Server, fl.ServerPort), unmapAP(fl.Client, fl.ClientPort)}
-			if held[k] && f.far[k] == nil {
+			if held[k] && f.far[k.key()] == nil {
 				if b := f.building(i); b != nil {
-					f.far[k] = b
+					f.far[k.key()] = b
 				}
 			}
 		}
@@ -100,7 +100,7 @@ func (f *fuser) farFlows() {
 // building returns the bookkeeping of the contact at index i.
 func (f *fuser) building(i int) *building {
 	c := &f.t.Contacts[i]
-	for b := f.byKey[contactKey{c.Proto, c.Local, c.Remote}]; b != nil; b = b.next {
+	for b := f.head(contactKey{c.Proto, c.Local, c.Remote}.key()); b != nil; b = b.next {
 		if b.i == i {
 			return b
 		}
@@ -133,21 +133,21 @@ func (f *fuser) sighting(s *model.SocketSighting, k contactKey, inHostNS bool) {
 			owner = o
 		}
 	}
-	end := f.far[k]
+	end := f.far[k.key()]
 	if end == nil && !inHostNS && len(s.Containers) == 0 && (owner == nil || owner.Container == "") {
 		// A socket of a host process in a namespace no container holds (a
 		// C2 simulated on the host) whose tuple, reversed, is a client
 		// conversation's own: its remote end, as for a snapshot socket
 		// (socket). Without NAT (IPv6 on a bridge, macvlan) no conntrack
 		// reply tuple or translated flow indexes it in f.far.
-		for b := f.byKey[contactKey{k.proto, k.remote, k.local}]; b != nil; b = b.next {
+		for b := f.head(contactKey{k.proto, k.remote, k.local}.key()); b != nil; b = b.next {
 			if c := f.c(b); c.Side == "client" && overlaps(c, s.First.Add(-sampleGrain), s.Last.Add(sampleGrain)) {
 				end = b
 				break
 			}
 		}
 	}
-	if b := end; b != nil && f.byKey[k] == nil {
+	if b := end; b != nil && f.head(k.key()) == nil {
 		// The remote end's socket, in a namespace of this host.
 		c := f.c(b)
 		c.Sources = append(c.Sources, ContactSource{Kind: SourceSample, State: lastState(s.States), Evidence: &s.Evidence})
@@ -156,7 +156,7 @@ func (f *fuser) sighting(s *model.SocketSighting, k contactKey, inHostNS bool) {
 	}
 	who := f.sightingWho(s, k, owner, inHostNS)
 	var b *building
-	for c := f.byKey[k]; c != nil; c = c.next {
+	for c := f.head(k.key()); c != nil; c = c.next {
 		if overlaps(f.c(c), s.First, s.Last) || !f.c(c).Exact {
 			b = c
 			break
