@@ -481,7 +481,7 @@ func (f *fuser) flows() {
 	at, moved := 0, false
 	for s := range subs {
 		n := len(f.index[s].heads)
-		subs[s].t.Contacts = all[at:at:at+n]
+		subs[s].t.Contacts = all[at : at : at+n]
 		at += n
 	}
 	parallel(fuseShards, func(s int) { subs[s].shardFlows(ft, s, idx) })
