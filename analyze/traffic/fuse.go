@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"math"
 	"net/netip"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dockcase/dockcase/analyze/flow"
@@ -254,10 +256,10 @@ func sortContacts(cs []Contact) {
 		i    int32
 	}
 	order := make([]entry, len(cs))
-	for i := range cs {
-		order[i] = entry{cs[i].First.Unix(), int32(cs[i].First.Nanosecond()), int32(i)}
-	}
-	slices.SortFunc(order, func(a, b entry) int {
+	attributeParallel(order, func(e *entry, i int) {
+		*e = entry{cs[i].First.Unix(), int32(cs[i].First.Nanosecond()), int32(i)}
+	})
+	compare := func(a, b entry) int {
 		if c := cmp.Or(cmp.Compare(a.sec, b.sec), cmp.Compare(a.nsec, b.nsec)); c != 0 {
 			return c
 		}
@@ -265,7 +267,26 @@ func sortContacts(cs []Contact) {
 		// The index last keeps equal contacts in their order: stable.
 		return cmp.Or(cmp.Compare(x.Container, y.Container), cmp.Compare(x.Proto, y.Proto),
 			x.Local.Compare(y.Local), x.Remote.Compare(y.Remote), cmp.Compare(a.i, b.i))
-	})
+	}
+	if len(order) < 2*attributeMinChunk || runtime.GOMAXPROCS(0) < 2 {
+		slices.SortFunc(order, compare)
+	} else {
+		// Each half sorted on a core, then merged: compare is a total
+		// order, so the result is the one sort's.
+		mid := len(order) / 2
+		halves := [2][]entry{order[:mid], order[mid:]}
+		parallel(2, func(h int) { slices.SortFunc(halves[h], compare) })
+		merged := make([]entry, 0, len(order))
+		a, b := halves[0], halves[1]
+		for len(a) > 0 && len(b) > 0 {
+			if compare(a[0], b[0]) <= 0 {
+				merged, a = append(merged, a[0]), a[1:]
+			} else {
+				merged, b = append(merged, b[0]), b[1:]
+			}
+		}
+		order = append(append(merged, a...), b...)
+	}
 	// Position i takes the contact at order[i].i: follow each cycle once.
 	for i := range order {
 		if order[i].i < 0 || int(order[i].i) == i {
@@ -538,9 +559,10 @@ func (f *fuser) shardFlows(ft *flowTuples, s int, idx []int) {
 			b = f.findRemote(remoteKey{k.proto, k.remote, fl.Container}, pt, fl)
 		}
 		if b == nil {
-			// Room for the tuple's flows and one more source (its
-			// conntrack entry or socket).
-			b = f.addTID(k, tid, ft.room(i)+1, side, fl.First, fl.Last, "")
+			// Room for the tuple's flows: a conntrack entry or socket
+			// merged later gets its contact's sources an array of their
+			// own, but most of a perimeter capture's contacts have none.
+			b = f.addTID(k, tid, ft.room(i), side, fl.First, fl.Last, "")
 			f.c(b).Exact = true
 			// Only an inbound conversation is looked up by its remote
 			// end: the uplink's flow of it names the host's port.
@@ -1300,9 +1322,9 @@ func (f *fuser) names() {
 	type seen struct {
 		at    time.Time
 		resp  *flow.DNSResponse
-		names []string // resp's names of the address, once a contact asked
+		names atomic.Pointer[[]string] // resp's names of the address, once a contact asked
 	}
-	var byAddr map[netip.Addr][]seen
+	var byAddr map[netip.Addr][]*seen
 	for i := range f.t.DNS {
 		q := &f.t.DNS[i]
 		if q.resp == nil {
@@ -1311,11 +1333,11 @@ func (f *fuser) names() {
 		for _, ans := range q.resp.Answers {
 			if ans.Addr.IsValid() {
 				if byAddr == nil {
-					byAddr = map[netip.Addr][]seen{}
+					byAddr = map[netip.Addr][]*seen{}
 				}
 				a := ans.Addr.Unmap()
 				if l := byAddr[a]; len(l) == 0 || l[len(l)-1].resp != q.resp {
-					byAddr[a] = append(l, seen{at: q.Time, resp: q.resp})
+					byAddr[a] = append(l, &seen{at: q.Time, resp: q.resp})
 				}
 			}
 		}
@@ -1323,10 +1345,11 @@ func (f *fuser) names() {
 	if len(byAddr) == 0 {
 		return
 	}
-	for i := range f.t.Contacts {
-		c := &f.t.Contacts[i]
+	// The contacts are named side by side: byAddr is only read, and two
+	// contacts that ask one answer at once may both read its names.
+	attributeParallel(f.t.Contacts, func(c *Contact, _ int) {
 		if len(c.Names) > 0 {
-			continue
+			return
 		}
 		// The latest answer before the contact ended names it: names of
 		// one address rarely change, and a busy resolver answers the same
@@ -1337,13 +1360,16 @@ func (f *fuser) names() {
 			if c.Exact && seen[j].at.After(c.Last) {
 				continue
 			}
-			if seen[j].names == nil {
+			names := seen[j].names.Load()
+			if names == nil {
 				// Shared by the contacts of the address, clipped so that
 				// an append to one copies.
-				seen[j].names = slices.Clip(seen[j].resp.NamesFor(remote))
+				n := slices.Clip(seen[j].resp.NamesFor(remote))
+				names = &n
+				seen[j].names.Store(names)
 			}
-			c.Names = seen[j].names
-			break
+			c.Names = *names
+			return
 		}
-	}
+	})
 }

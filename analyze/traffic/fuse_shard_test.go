@@ -1,8 +1,10 @@
 package traffic
 
 import (
+	"cmp"
 	"fmt"
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
@@ -81,6 +83,35 @@ func TestFuseShards(t *testing.T) {
 	for _, i := range []int{7, 300} {
 		if got, want := sockets[fmt.Sprint("socket ", i)], netip.AddrPortFrom(remote(i), 443); got != want {
 			t.Errorf("socket %d merged into the contact with %v, want %v", i, got, want)
+		}
+	}
+}
+
+// TestSortContacts sorts contacts with many ties (equal first times,
+// containers and tuples) in one piece and in two halves merged, against a
+// stable sort of the contacts themselves.
+func TestSortContacts(t *testing.T) {
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	var cs []Contact
+	for i := range 3000 {
+		cs = append(cs, Contact{First: t0.Add(time.Duration(i*7919%13) * time.Millisecond), Container: fmt.Sprint(i * 31 % 3), Proto: []string{"tcp", "udp"}[i%2],
+			Local:  netip.AddrPortFrom(netip.AddrFrom4([4]byte{172, 18, 0, byte(i % 5)}), 40000),
+			Remote: netip.AddrPortFrom(netip.AddrFrom4([4]byte{198, 18, 0, byte(i % 4)}), 443),
+			Reason: fmt.Sprint(i)}) // tells equal contacts apart
+	}
+	want := slices.Clone(cs)
+	slices.SortStableFunc(want, func(x, y Contact) int {
+		return cmp.Or(x.First.Compare(y.First), cmp.Compare(x.Container, y.Container), cmp.Compare(x.Proto, y.Proto), x.Local.Compare(y.Local), x.Remote.Compare(y.Remote))
+	})
+	for _, chunk := range []int{4096, 100} { // one piece; halves
+		defer func(old int) { attributeMinChunk = old }(attributeMinChunk)
+		attributeMinChunk = chunk
+		got := slices.Clone(cs)
+		sortContacts(got)
+		for i := range got {
+			if got[i].Reason != want[i].Reason {
+				t.Fatalf("chunk %d: position %d holds contact %s, want %s", chunk, i, got[i].Reason, want[i].Reason)
+			}
 		}
 	}
 }

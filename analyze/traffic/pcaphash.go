@@ -7,17 +7,20 @@ import (
 	"io"
 	"os"
 	"sync"
+	"time"
 )
 
 // Hashing a --pcap file while it is read: the analysis must give each
 // input's SHA-256, and reading the file once for the hash and once for the
-// flows costs a second pass over it on the core that parses. hashChunkBytes
-// and hashChunks bound what is queued for the hashing goroutine: 4 chunks
-// of up to 1 MiB, each a copy of what one read returned.
-const (
-	hashChunkBytes = 1 << 20
-	hashChunks     = 4
-)
+// flows costs a second pass over it on the core that parses. The hash is
+// computed on a goroutine of its own, by positional reads of the same open
+// file (the same inode, whatever its name comes to be), hashChunkBytes at a
+// time, while the parser reads it from its offset: neither waits for or
+// copies for the other. The file's size and modification time, taken when
+// it is opened and when it is closed, and the length hashed must agree,
+// else the hash is refused: a file that changed while it was read has no
+// one hash.
+const hashChunkBytes = 1 << 20
 
 // pcapHash is the SHA-256 of one --pcap file, computed by the first read
 // of the file to its end (through open) and kept for the run: a second
@@ -65,32 +68,49 @@ func (p *pcapHash) result() (string, error) {
 	return p.sum, p.err
 }
 
-// hashingReader reads a file and hands a copy of every read to a goroutine
-// that hashes it; Close reads what is left of the file, waits for the
-// hash, and gives it to finish.
+// hashingReader reads a file while a goroutine hashes it (see
+// hashChunkBytes); Close waits for the hash and gives it to finish.
 type hashingReader struct {
 	f      *os.File
-	chunks chan []byte
-	free   chan []byte
-	hashed chan []byte // the hash, once chunks is closed and drained
+	before os.FileInfo
+	hashed chan hashed
 	finish func(sum string, err error)
-	err    error // the first read error other than io.EOF
 	closed bool
 }
 
+// hashed is what the hashing goroutine found: the hash, the length hashed
+// and the first read error.
+type hashed struct {
+	sum []byte
+	n   int64
+	err error
+}
+
 func newHashingReader(f *os.File, finish func(string, error)) *hashingReader {
-	r := &hashingReader{f: f, chunks: make(chan []byte, hashChunks), free: make(chan []byte, hashChunks),
-		hashed: make(chan []byte, 1), finish: finish}
-	for range hashChunks {
-		r.free <- nil
+	r := &hashingReader{f: f, hashed: make(chan hashed, 1), finish: finish}
+	fi, err := f.Stat()
+	if err != nil {
+		r.hashed <- hashed{err: err}
+		return r
 	}
+	r.before = fi
 	go func() {
 		h := sha256.New()
-		for c := range r.chunks {
-			h.Write(c)
-			r.free <- c
+		buf := make([]byte, hashChunkBytes)
+		var off int64
+		for {
+			n, err := f.ReadAt(buf, off)
+			h.Write(buf[:n])
+			off += int64(n)
+			if err == io.EOF {
+				r.hashed <- hashed{sum: h.Sum(nil), n: off}
+				return
+			}
+			if err != nil {
+				r.hashed <- hashed{n: off, err: err}
+				return
+			}
 		}
-		r.hashed <- h.Sum(nil)
 	}()
 	return r
 }
@@ -99,40 +119,31 @@ func (r *hashingReader) Read(p []byte) (int, error) {
 	if r.closed {
 		return 0, os.ErrClosed
 	}
-	n, err := r.f.Read(p)
-	for rest := p[:n]; len(rest) > 0; {
-		c := <-r.free
-		m := min(len(rest), hashChunkBytes)
-		c = append(c[:0], rest[:m]...)
-		r.chunks <- c
-		rest = rest[m:]
-	}
-	if err != nil && err != io.EOF && r.err == nil {
-		r.err = err
-	}
-	return n, err
+	return r.f.Read(p)
 }
 
-// Close hashes the rest of the file, closes it, and records the hash (or
-// the read error that left it unknown).
+// Close waits for the hash, closes the file, and records the hash, or why
+// there is none: a read error, or a file that changed while it was read.
 func (r *hashingReader) Close() error {
 	if r.closed {
 		return os.ErrClosed
 	}
-	buf := make([]byte, hashChunkBytes)
-	for r.err == nil {
-		if _, err := r.Read(buf); err != nil {
-			break
+	r.closed = true
+	res := <-r.hashed
+	err := res.err
+	if err == nil {
+		if after, serr := r.f.Stat(); serr != nil {
+			err = serr
+		} else if after.Size() != r.before.Size() || !after.ModTime().Equal(r.before.ModTime()) || res.n != after.Size() {
+			err = fmt.Errorf("the file changed while it was read (%d bytes, modified %s, when opened; %d bytes, modified %s, when closed; %d bytes hashed)",
+				r.before.Size(), r.before.ModTime().UTC().Format(time.RFC3339Nano), after.Size(), after.ModTime().UTC().Format(time.RFC3339Nano), res.n)
 		}
 	}
-	r.closed = true
-	close(r.chunks)
-	sum := <-r.hashed
 	cerr := r.f.Close()
-	if r.err != nil {
-		r.finish("", fmt.Errorf("hash %s: %w", r.f.Name(), r.err))
+	if err != nil {
+		r.finish("", fmt.Errorf("hash %s: %w", r.f.Name(), err))
 	} else {
-		r.finish(hex.EncodeToString(sum), nil)
+		r.finish(hex.EncodeToString(res.sum), nil)
 	}
 	return cerr
 }

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
@@ -137,6 +138,62 @@ func TestPcapHashReadError(t *testing.T) {
 	set := flow.ReadAll([]flow.Input{{Member: "pcap:dir", Sum: p.result, Open: p.open}}, flow.Options{})
 	if c := set.Captures[0]; c.Err == nil || c.SHA256 != "" {
 		t.Fatalf("capture of an unreadable file: SHA-256 %q, err %v; want an error", c.SHA256, c.Err)
+	}
+}
+
+// TestPcapHashChanged checks that a --pcap file that grows or is
+// rewritten while it is read gets no hash, with the reason, rather than
+// the hash of bytes the analysis may not have read.
+func TestPcapHashChanged(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		change func(path string) error
+	}{
+		{"appended", func(path string) error {
+			f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+			if err != nil {
+				return err
+			}
+			f.Write(bytes.Repeat([]byte{0}, 4096))
+			return f.Close()
+		}},
+		{"rewritten in place", func(path string) error {
+			f, err := os.OpenFile(path, os.O_WRONLY, 0)
+			if err != nil {
+				return err
+			}
+			f.WriteAt([]byte{0xff}, 100)
+			if err := f.Close(); err != nil {
+				return err
+			}
+			// A later modification time, whatever the file system's grain.
+			later := time.Now().Add(time.Minute)
+			return os.Chtimes(path, later, later)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "cap.pcapng")
+			if err := os.WriteFile(path, hashTestCapture(t, 100), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			p := &pcapHash{path: path}
+			rc, err := p.open()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := rc.Read(make([]byte, 1000)); err != nil {
+				t.Fatal(err)
+			}
+			if err := tc.change(path); err != nil {
+				t.Fatal(err)
+			}
+			io.Copy(io.Discard, rc)
+			rc.Close()
+			sum, err := p.result()
+			if sum != "" || err == nil || !strings.Contains(err.Error(), "changed while it was read") || !strings.Contains(err.Error(), path) {
+				t.Fatalf("hash of a file changed while read = %q, %v; want no hash and an error naming the file and the change", sum, err)
+			}
+		})
 	}
 }
 
