@@ -35,6 +35,6 @@ func ExtractContacts(w io.Writer, inputs []flow.Input, t *traffic.Result, contac
 			flows = append(flows, f)
 		}
 	}
-	st, err := Extract(w, inputs, flows)
+	st, err := Extract(w, t.KnownInterfaces(inputs), flows)
 	return st, flows, err
 }

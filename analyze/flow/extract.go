@@ -55,6 +55,14 @@ func Extract(w io.Writer, inputs []Input, keys []MemberKey) (ExtractStats, error
 	bw := bufio.NewWriterSize(w, readBufferBytes)
 	ng := pcapng.NewWriter(bw, extractOption(pcapng.OptComment, "dockcase extract: one container's packets from every capture point"))
 	for _, in := range inputs {
+		if !members[in.Member] && in.Interfaces != nil {
+			// Nothing to take from it, and its interfaces are known:
+			// their blocks, without a second reading.
+			for _, ci := range in.Interfaces {
+				extractInterface(ng, ci)
+			}
+			continue
+		}
 		if in.Open == nil {
 			continue
 		}

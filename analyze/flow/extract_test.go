@@ -81,3 +81,49 @@ func TestExtract(t *testing.T) {
 		t.Errorf("after the 4 packets: %v, want io.EOF", err)
 	}
 }
+
+// TestExtractKnownInterfaces extracts from two captures, the second with
+// no flow to extract: given the interfaces a first reading of it found,
+// Extract writes the same bytes as when it reads it again, without opening
+// it; without them it opens it.
+func TestExtractKnownInterfaces(t *testing.T) {
+	tcp := &layers.TCP{SrcPort: 40000, DstPort: 443, ACK: true, DataOffset: 5}
+	first := pcapngtest.Pcap(binary.LittleEndian, false, 1, []pcapngtest.Rec{{Data: flowsPacket(t, "198.18.0.1", "198.18.0.2", tcp, []byte("x"), nil)}})
+	second := pcapngtest.Pcap(binary.BigEndian, false, 1, []pcapngtest.Rec{{Data: flowsPacket(t, "198.18.1.1", "198.18.1.2", tcp, []byte("y"), nil)}})
+	res, err := Read(bytes.NewReader(first), "first.pcap", "", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := Read(bytes.NewReader(second), "second.pcap", "", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := []MemberKey{res.Flows[0].MemberKey()}
+	opened := 0
+	input := func(member string, file []byte) Input {
+		return Input{Member: member, Open: func() (io.ReadCloser, error) { opened++; return io.NopCloser(bytes.NewReader(file)), nil }}
+	}
+	var reread bytes.Buffer
+	if _, err := Extract(&reread, []Input{input("first.pcap", first), input("second.pcap", second)}, keys); err != nil {
+		t.Fatal(err)
+	}
+	if opened != 2 {
+		t.Fatalf("without known interfaces, %d inputs opened, want 2", opened)
+	}
+	opened = 0
+	known := input("second.pcap", second)
+	for _, p := range other.Points {
+		known.Interfaces = append(known.Interfaces, p.Interface)
+	}
+	var skipped bytes.Buffer
+	st, err := Extract(&skipped, []Input{input("first.pcap", first), known}, keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if opened != 1 || st.Interfaces != 2 || st.Packets != 1 {
+		t.Errorf("with known interfaces: %d inputs opened, stats %+v; want 1 opened, 2 interfaces, 1 packet", opened, st)
+	}
+	if !bytes.Equal(skipped.Bytes(), reread.Bytes()) {
+		t.Errorf("with known interfaces the extract differs from the one that read the input again (%d and %d bytes)", skipped.Len(), reread.Len())
+	}
+}

@@ -130,11 +130,17 @@ func (t *Table) applyBatch(b *batch) {
 // and its Points when the read is done ("": the input did not open). An
 // error from Sum (the file could not be read to its end) ends the capture
 // with that error.
+//
+// Interfaces, when set, are the interfaces a reading of the input to its
+// end (or to the break that ended it) found, in order: Extract writes
+// their blocks for an input it has no flow to take packets from without
+// reading it again.
 type Input struct {
-	Member string
-	SHA256 string
-	Open   func() (io.ReadCloser, error)
-	Sum    func() (string, error)
+	Member     string
+	SHA256     string
+	Open       func() (io.ReadCloser, error)
+	Sum        func() (string, error)
+	Interfaces []pcapng.Interface
 }
 
 // Set is the merge of several captures' flows.

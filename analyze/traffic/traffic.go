@@ -6,11 +6,13 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/dockcase/dockcase/analyze/flow"
 	"github.com/dockcase/dockcase/analyze/model"
+	"github.com/dockcase/dockcase/internal/pcapng"
 )
 
 // Attribution rules, in Flow.Rule. The first seven name a container; the
@@ -273,6 +275,22 @@ type Result struct {
 	// ctEvents are the conntrack entries the capture window's events
 	// recorded, for the fusion.
 	ctEvents []ctRecord
+	// interfaces are the interfaces each capture member's reading found
+	// (see KnownInterfaces).
+	interfaces map[string][]pcapng.Interface
+}
+
+// KnownInterfaces returns the inputs with the interfaces the analysis's
+// reading of each found (flow.Input.Interfaces), so that a reading of them
+// again (Extract) can skip those it needs nothing else from.
+func (t *Result) KnownInterfaces(inputs []flow.Input) []flow.Input {
+	out := slices.Clone(inputs)
+	for i := range out {
+		if ifs, ok := t.interfaces[out[i].Member]; ok {
+			out[i].Interfaces = ifs
+		}
+	}
+	return out
 }
 
 // Unattributed returns how many flows stay "host or unknown" for want of
@@ -334,6 +352,17 @@ func Attribute(h *model.Host, inputs []flow.Input, opts Options) *Result {
 	if len(inputs) > 0 {
 		set := flow.ReadAll(inputs, opts.Flow)
 		t = newAttributor(h).attribute(set)
+		t.interfaces = map[string][]pcapng.Interface{}
+		for _, c := range set.Captures {
+			if len(c.Points) == 0 {
+				continue
+			}
+			ifs := make([]pcapng.Interface, len(c.Points))
+			for i, p := range c.Points {
+				ifs[i] = p.Interface
+			}
+			t.interfaces[c.Member] = ifs
+		}
 	}
 	fuse(h, t)
 	return t
