@@ -493,12 +493,13 @@ func (f *fuser) flows() {
 	// with room for a contact per tuple of its flows, which is what it
 	// makes unless a tuple is reused (then that shard's contacts move to
 	// an array of their own, and all are copied into one); the array has
-	// room past them for one contact per four conntrack entries.
+	// room past them for a contact of every other observation (see
+	// otherObservations), so that no later contact copies them all.
 	tuples := 0
 	for s := range f.index {
 		tuples += len(f.index[s].heads)
 	}
-	all := make([]Contact, 0, tuples+len(f.h.Conntrack)/4)
+	all := make([]Contact, 0, tuples+f.otherObservations())
 	at, moved := 0, false
 	for s := range subs {
 		n := len(f.index[s].heads)
@@ -530,6 +531,17 @@ func (f *fuser) flows() {
 		at += len(subs[s].t.Contacts)
 	}
 	f.t.Contacts = all[:at]
+}
+
+// otherObservations is how many contacts the phases after the flows can
+// make at most: one a conntrack entry, conntrack event, socket and socket
+// sighting.
+func (f *fuser) otherObservations() int {
+	n := len(f.h.Conntrack) + len(f.t.ctEvents) + len(f.h.SocketSightings)
+	for _, ns := range f.h.Namespaces {
+		n += len(ns.Sockets)
+	}
+	return n
 }
 
 // parallel runs fn(0) to fn(n-1), each on a goroutine of its own, and
