@@ -47,95 +47,95 @@ func (f *Flow) AppendIndentedJSON(dst []byte, prefix string) ([]byte, error) {
 func (f *Flow) encodeJSON(e *jsonEncoder) error {
 	e.open('{')
 	if f.Container != "" {
-		e.key("container")
+		e.key(`"container":`)
 		e.str(f.Container)
 	}
 	if f.ContainerName != "" {
-		e.key("container_name")
+		e.key(`"container_name":`)
 		e.str(f.ContainerName)
 	}
 	if len(f.NamespaceGroup) > 0 {
-		e.key("namespace_group")
+		e.key(`"namespace_group":`)
 		e.strs(f.NamespaceGroup)
 	}
 	if f.ContainerSide != "" {
-		e.key("container_side")
+		e.key(`"container_side":`)
 		e.str(f.ContainerSide)
 	}
-	e.key("rule")
+	e.key(`"rule":`)
 	e.str(f.Rule)
-	e.key("confidence")
+	e.key(`"confidence":`)
 	e.str(f.Confidence)
-	e.key("reason")
+	e.key(`"reason":`)
 	e.str(f.Reason)
-	e.key("member")
+	e.key(`"member":`)
 	e.str(f.Member)
-	e.key("interface")
+	e.key(`"interface":`)
 	e.str(f.Interface)
-	e.key("interface_id")
+	e.key(`"interface_id":`)
 	e.int(int64(f.InterfaceID))
-	e.key("role")
+	e.key(`"role":`)
 	e.str(f.Role)
-	e.key("proto")
+	e.key(`"proto":`)
 	e.str(f.Proto)
-	e.key("client")
+	e.key(`"client":`)
 	e.addr(f.Client)
-	e.key("client_port")
+	e.key(`"client_port":`)
 	e.uint(uint64(f.ClientPort))
-	e.key("server")
+	e.key(`"server":`)
 	e.addr(f.Server)
-	e.key("server_port")
+	e.key(`"server_port":`)
 	e.uint(uint64(f.ServerPort))
 	if o := f.Original; o != nil {
-		e.key("original")
+		e.key(`"original":`)
 		e.open('{')
-		e.key("src")
+		e.key(`"src":`)
 		e.addr(o.Src)
-		e.key("sport")
+		e.key(`"sport":`)
 		e.uint(uint64(o.SPort))
-		e.key("dst")
+		e.key(`"dst":`)
 		e.addr(o.Dst)
-		e.key("dport")
+		e.key(`"dport":`)
 		e.uint(uint64(o.DPort))
 		e.close('}')
 	}
-	e.key("first")
+	e.key(`"first":`)
 	if err := e.time(f.First); err != nil {
 		return err
 	}
-	e.key("last")
+	e.key(`"last":`)
 	if err := e.time(f.Last); err != nil {
 		return err
 	}
-	e.key("packets_to_server")
+	e.key(`"packets_to_server":`)
 	e.uint(f.PacketsToServer)
-	e.key("packets_to_client")
+	e.key(`"packets_to_client":`)
 	e.uint(f.PacketsToClient)
-	e.key("bytes_to_server")
+	e.key(`"bytes_to_server":`)
 	e.uint(f.BytesToServer)
-	e.key("bytes_to_client")
+	e.key(`"bytes_to_client":`)
 	e.uint(f.BytesToClient)
 	if f.TCPFlags != "" {
-		e.key("tcp_flags")
+		e.key(`"tcp_flags":`)
 		e.str(f.TCPFlags)
 	}
 	if f.SNI != "" {
-		e.key("sni")
+		e.key(`"sni":`)
 		e.str(f.SNI)
 	}
 	if f.HTTPHost != "" {
-		e.key("http_host")
+		e.key(`"http_host":`)
 		e.str(f.HTTPHost)
 	}
 	if len(f.Names) > 0 {
-		e.key("names")
+		e.key(`"names":`)
 		e.strs(f.Names)
 	}
-	e.key("first_frame")
+	e.key(`"first_frame":`)
 	e.uint(f.FirstFrame)
-	e.key("last_frame")
+	e.key(`"last_frame":`)
 	e.uint(f.LastFrame)
-	e.key("evidence")
+	e.key(`"evidence":`)
 	if f.Evidence == nil {
 		e.null()
 	} else {
@@ -178,23 +178,23 @@ func (c *Contact) AppendIndentedJSON(dst []byte, prefix string) ([]byte, error) 
 func (c *Contact) encodeJSON(e *jsonEncoder) error {
 	e.open('{')
 	if c.Container != "" {
-		e.key("container")
+		e.key(`"container":`)
 		e.str(c.Container)
 	}
 	if c.ContainerName != "" {
-		e.key("container_name")
+		e.key(`"container_name":`)
 		e.str(c.ContainerName)
 	}
 	if len(c.Group) > 0 {
-		e.key("group")
+		e.key(`"group":`)
 		e.open('[')
 		for _, g := range c.Group {
 			e.next()
 			e.open('{')
-			e.key("id")
+			e.key(`"id":`)
 			e.str(g.ID)
 			if g.Name != "" {
-				e.key("name")
+				e.key(`"name":`)
 				e.str(g.Name)
 			}
 			e.close('}')
@@ -202,103 +202,103 @@ func (c *Contact) encodeJSON(e *jsonEncoder) error {
 		e.close(']')
 	}
 	if len(c.Candidates) > 0 {
-		e.key("candidates")
+		e.key(`"candidates":`)
 		e.open('[')
 		for _, g := range c.Candidates {
 			e.next()
 			e.open('{')
-			e.key("id")
+			e.key(`"id":`)
 			e.str(g.ID)
 			if g.Name != "" {
-				e.key("name")
+				e.key(`"name":`)
 				e.str(g.Name)
 			}
 			if g.Certain {
-				e.key("certain")
+				e.key(`"certain":`)
 				e.bool(true)
 			}
-			e.key("reason")
+			e.key(`"reason":`)
 			e.str(g.Reason)
 			e.close('}')
 		}
 		e.close(']')
 	}
 	if p := c.Process; p != nil {
-		e.key("process")
+		e.key(`"process":`)
 		e.open('{')
-		e.key("pid")
+		e.key(`"pid":`)
 		e.int(int64(p.PID))
 		if p.Comm != "" {
-			e.key("comm")
+			e.key(`"comm":`)
 			e.str(p.Comm)
 		}
 		if len(p.Cmdline) > 0 {
-			e.key("cmdline")
+			e.key(`"cmdline":`)
 			e.strs(p.Cmdline)
 		}
 		if p.Container != "" {
-			e.key("container")
+			e.key(`"container":`)
 			e.str(p.Container)
 		}
 		e.close('}')
 	}
-	e.key("proto")
+	e.key(`"proto":`)
 	e.str(c.Proto)
-	e.key("side")
+	e.key(`"side":`)
 	e.str(c.Side)
-	e.key("local")
+	e.key(`"local":`)
 	e.addrPort(c.Local)
-	e.key("remote")
+	e.key(`"remote":`)
 	e.addrPort(c.Remote)
-	e.key("first")
+	e.key(`"first":`)
 	if err := e.time(c.First); err != nil {
 		return err
 	}
-	e.key("last")
+	e.key(`"last":`)
 	if err := e.time(c.Last); err != nil {
 		return err
 	}
-	e.key("exact")
+	e.key(`"exact":`)
 	e.bool(c.Exact)
 	if c.Dating != "" {
-		e.key("dating")
+		e.key(`"dating":`)
 		e.str(c.Dating)
 	}
-	e.key("packets_to_remote")
+	e.key(`"packets_to_remote":`)
 	e.uint(c.PacketsToRemote)
-	e.key("packets_from_remote")
+	e.key(`"packets_from_remote":`)
 	e.uint(c.PacketsFromRemote)
-	e.key("bytes_to_remote")
+	e.key(`"bytes_to_remote":`)
 	e.uint(c.BytesToRemote)
-	e.key("bytes_from_remote")
+	e.key(`"bytes_from_remote":`)
 	e.uint(c.BytesFromRemote)
 	if c.CountedAt != "" {
-		e.key("counted_at")
+		e.key(`"counted_at":`)
 		e.str(c.CountedAt)
 	}
 	if c.SNI != "" {
-		e.key("sni")
+		e.key(`"sni":`)
 		e.str(c.SNI)
 	}
 	if c.HTTPHost != "" {
-		e.key("http_host")
+		e.key(`"http_host":`)
 		e.str(c.HTTPHost)
 	}
 	if len(c.Names) > 0 {
-		e.key("names")
+		e.key(`"names":`)
 		e.strs(c.Names)
 	}
-	e.key("rules")
+	e.key(`"rules":`)
 	if c.Rules == nil {
 		e.null()
 	} else {
 		e.strs(c.Rules)
 	}
-	e.key("confidence")
+	e.key(`"confidence":`)
 	e.str(c.Confidence)
-	e.key("reason")
+	e.key(`"reason":`)
 	e.str(c.Reason)
-	e.key("sources")
+	e.key(`"sources":`)
 	if c.Sources == nil {
 		e.null()
 	} else {
@@ -309,7 +309,7 @@ func (c *Contact) encodeJSON(e *jsonEncoder) error {
 		}
 		e.close(']')
 	}
-	e.key("evidence")
+	e.key(`"evidence":`)
 	if c.Evidence == nil {
 		e.null()
 	} else {
@@ -334,34 +334,34 @@ func (c Contact) MarshalJSON() ([]byte, error) { return c.AppendJSON(nil) }
 // source appends a ContactSource as json.Marshal does.
 func (e *jsonEncoder) source(s *ContactSource) {
 	e.open('{')
-	e.key("kind")
+	e.key(`"kind":`)
 	e.str(s.Kind)
 	if s.Interface != "" {
-		e.key("interface")
+		e.key(`"interface":`)
 		e.str(s.Interface)
 	}
 	if s.Role != "" {
-		e.key("role")
+		e.key(`"role":`)
 		e.str(s.Role)
 	}
 	if s.Flow != nil {
-		e.key("flow")
+		e.key(`"flow":`)
 		e.int(int64(*s.Flow))
 	}
 	if s.Packets != 0 {
-		e.key("packets")
+		e.key(`"packets":`)
 		e.uint(s.Packets)
 	}
 	if s.Bytes != 0 {
-		e.key("bytes")
+		e.key(`"bytes":`)
 		e.uint(s.Bytes)
 	}
 	if s.State != "" {
-		e.key("state")
+		e.key(`"state":`)
 		e.str(s.State)
 	}
 	if s.Evidence != nil {
-		e.key("evidence")
+		e.key(`"evidence":`)
 		e.evidence(s.Evidence)
 	}
 	e.close('}')
@@ -370,22 +370,22 @@ func (e *jsonEncoder) source(s *ContactSource) {
 // evidence appends a model.Evidence as json.Marshal does.
 func (e *jsonEncoder) evidence(ev *model.Evidence) {
 	e.open('{')
-	e.key("member")
+	e.key(`"member":`)
 	e.str(ev.Member)
 	if ev.SHA256 != "" {
-		e.key("sha256")
+		e.key(`"sha256":`)
 		e.str(ev.SHA256)
 	}
 	if ev.Pointer != "" {
-		e.key("pointer")
+		e.key(`"pointer":`)
 		e.str(ev.Pointer)
 	}
 	if ev.Line != 0 {
-		e.key("line")
+		e.key(`"line":`)
 		e.int(int64(ev.Line))
 	}
 	if ev.Text != "" {
-		e.key("text")
+		e.key(`"text":`)
 		e.str(ev.Text)
 	}
 	e.close('}')
@@ -463,16 +463,14 @@ func (e *jsonEncoder) next() {
 	}
 }
 
-// key starts the member k of the innermost object: k is one of the
-// document's keys, which need no escaping.
+// key starts a member of the innermost object: k is its key quoted and
+// the colon (`"name":`), one of the document's keys, which need no
+// escaping.
 func (e *jsonEncoder) key(k string) {
 	e.next()
-	e.dst = append(e.dst, '"')
 	e.dst = append(e.dst, k...)
 	if e.indent {
-		e.dst = append(e.dst, '"', ':', ' ')
-	} else {
-		e.dst = append(e.dst, '"', ':')
+		e.dst = append(e.dst, ' ')
 	}
 }
 
