@@ -3,12 +3,15 @@ package report
 import (
 	"bufio"
 	"bytes"
+	"encoding"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"reflect"
+	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"github.com/dockcase/dockcase/analyze"
@@ -18,25 +21,56 @@ import (
 // 1 MiB, so that a file is written in large blocks.
 const jsonBufferBytes = 1 << 20
 
+// jsonChunkElements is how many elements of a long array make a chunk,
+// the unit of the parallel encoding: about half a megabyte of flows or
+// contacts, large enough that a chunk's hand-offs cost nothing against its
+// encoding, small enough that the chunks in flight stay a few megabytes.
+const jsonChunkElements = 512
+
+// jsonChunkedElements is the length from which an array of the document
+// is encoded in chunks, in parallel: the flows, the contacts, the DNS
+// queries and the timeline of a large capture; the rest are a few hundred
+// elements at most, encoded in order on the writing goroutine.
+const jsonChunkedElements = 2048
+
 // JSON writes the dockcase-analysis/v2 document, indented, with a final
 // newline. Its output is deterministic for a given result, and is the
 // bytes json.MarshalIndent(res, "", "  ") gives plus the newline; it is
-// written as it is encoded, one key of the document and one element of
-// its arrays at a time, so that a document of a million flows is never
-// held in memory whole.
+// written as it is encoded, one key of the document at a time, so that a
+// document of a million flows is never held in memory whole.
 //
-// The encoding and the writing overlap: the file is written on a goroutine
-// of its own, a buffer at a time, so that the system calls (a fifth of an
-// analysis's CPU for a 100 MB document, the page cache's pages filled) run
-// on the second core while the first encodes.
+// The long arrays (the flows, the contacts) are encoded in chunks of
+// jsonChunkElements on runtime.GOMAXPROCS(0) goroutines (jsonMaxWorkers at
+// most), each chunk into a buffer of its own, and written in order, each
+// buffer in one write, without a copy; the file is written on a
+// goroutine of its own, a buffer at a time, so that the system calls (a
+// fifth of an analysis's CPU for a 100 MB document, the page cache's pages
+// filled) overlap the encoding. A few buffers are in flight at most: the
+// memory is bounded whatever the document's size.
 func JSON(w io.Writer, res *analyze.Result) error {
-	aw := newAsyncWriter(w)
-	bw := bufio.NewWriterSize(aw, jsonBufferBytes)
-	err := writeIndentedObject(bw, reflect.ValueOf(res).Elem())
+	return writeDocument(w, res, min(runtime.GOMAXPROCS(0), jsonMaxWorkers), jsonChunkElements, jsonChunkedElements)
+}
+
+// jsonMaxWorkers bounds the goroutines encoding chunks, and so the buffers
+// in flight (two a worker, of about jsonBufferBytes): beyond it the one
+// goroutine writing the file, not the encoding, is what the document waits
+// for.
+const jsonMaxWorkers = 8
+
+// writeDocument writes doc, a pointer to a struct, as JSON writes the
+// analysis, with the parallelism set: workers goroutines encode the arrays
+// of at least chunked elements, chunk elements at a time.
+func writeDocument(w io.Writer, doc any, workers, chunk, chunked int) error {
+	aw := newAsyncWriter(w, max(asyncWriterBuffers, 2*workers+2))
+	jw := &jsonWriter{
+		w: bufio.NewWriterSize(aw, jsonBufferBytes), aw: aw, enc: newElementEncoder(),
+		workers: max(workers, 1), chunk: max(chunk, 1), chunked: chunked,
+	}
+	err := jw.writeObject(reflect.ValueOf(doc).Elem())
 	if err != nil {
 		err = fmt.Errorf("encode analysis: %w", err)
-	} else if err = bw.WriteByte('\n'); err == nil {
-		err = bw.Flush()
+	} else if err = jw.w.WriteByte('\n'); err == nil {
+		err = jw.w.Flush()
 	}
 	if cerr := aw.Close(); cerr != nil {
 		return cerr // w's own error, rather than the encoder's report of it
@@ -44,13 +78,15 @@ func JSON(w io.Writer, res *analyze.Result) error {
 	return err
 }
 
-// asyncWriterBuffers is how many buffers of jsonBufferBytes the encoding
-// may be ahead of the writing.
+// asyncWriterBuffers is how many buffers the encoding may be ahead of the
+// writing at least: those the chunks of the arrays are encoded into, and
+// the copies of the write buffer's blocks.
 const asyncWriterBuffers = 4
 
 // asyncWriter writes to w on a goroutine of its own: Write copies p into a
-// free buffer and hands it over, Close waits for every write to be done.
-// The first error of w is returned by the Write after it and by Close.
+// free buffer and hands it over, put hands over a buffer the caller took
+// from free and filled itself, Close waits for every write to be done. The first
+// error of w is returned by the Write after it and by Close.
 type asyncWriter struct {
 	w    io.Writer
 	free chan []byte
@@ -60,9 +96,9 @@ type asyncWriter struct {
 	bad  atomic.Bool // set once err is
 }
 
-func newAsyncWriter(w io.Writer) *asyncWriter {
-	a := &asyncWriter{w: w, free: make(chan []byte, asyncWriterBuffers), full: make(chan []byte, asyncWriterBuffers), done: make(chan struct{})}
-	for range asyncWriterBuffers {
+func newAsyncWriter(w io.Writer, buffers int) *asyncWriter {
+	a := &asyncWriter{w: w, free: make(chan []byte, buffers), full: make(chan []byte, buffers), done: make(chan struct{})}
+	for range buffers {
 		a.free <- nil // allocated at first use: a small document needs one
 	}
 	go a.run()
@@ -82,14 +118,29 @@ func (a *asyncWriter) run() {
 	}
 }
 
+// errEarlierWrite is what a write after the writer's first error returns:
+// JSON returns the writer's own error instead.
+var errEarlierWrite = errors.New("write analysis: an earlier write failed")
+
 // Write hands a copy of p to the writing goroutine.
 func (a *asyncWriter) Write(p []byte) (int, error) {
 	if a.bad.Load() {
-		return 0, errors.New("write analysis: an earlier write failed")
+		return 0, errEarlierWrite
 	}
 	b := <-a.free
 	a.full <- append(b[:0], p...)
 	return len(p), nil
+}
+
+// put hands b, a buffer from free, to the writing goroutine, which writes
+// it and puts it back on free.
+func (a *asyncWriter) put(b []byte) error {
+	if a.bad.Load() {
+		a.free <- b[:0]
+		return errEarlierWrite
+	}
+	a.full <- b
+	return nil
 }
 
 // Close waits until everything written has reached w and returns w's first
@@ -100,13 +151,30 @@ func (a *asyncWriter) Close() error {
 	return a.err
 }
 
-// writeIndentedObject writes the struct v as json.MarshalIndent with an
-// indent of two spaces would, each field's value encoded on its own and
-// each element of a top-level slice on its own. A struct this walk does
-// not cover (an embedded field, a field option other than omitempty and
-// omitzero) is encoded whole, the same bytes.
-func writeIndentedObject(w *bufio.Writer, v reflect.Value) error {
+// jsonWriter writes the analysis document: its top-level object a field at
+// a time through w, its long arrays in chunks encoded in parallel into the
+// buffers of aw.
+type jsonWriter struct {
+	w       *bufio.Writer // in front of aw
+	aw      *asyncWriter
+	enc     *elementEncoder // for what w writes
+	scratch []byte
+	workers int // goroutines encoding the chunks of an array
+	chunk   int // elements a chunk
+	chunked int // the length from which an array is encoded in chunks
+}
+
+// writeObject writes the struct v as json.MarshalIndent with an indent of
+// two spaces would, each field's value encoded on its own and each element
+// of a top-level slice on its own. A struct this walk does not cover (an
+// embedded field, a field option other than omitempty and omitzero) is
+// encoded whole, the same bytes.
+func (jw *jsonWriter) writeObject(v reflect.Value) error {
+	w := jw.w
 	t := v.Type()
+	if marshals(t) || marshals(reflect.PointerTo(t)) {
+		return writeWhole(w, v)
+	}
 	type field struct {
 		name string
 		v    reflect.Value
@@ -114,6 +182,9 @@ func writeIndentedObject(w *bufio.Writer, v reflect.Value) error {
 	var fields []field
 	for i := range t.NumField() {
 		sf := t.Field(i)
+		if sf.Anonymous { // its fields are promoted, exported or not
+			return writeWhole(w, v)
+		}
 		if !sf.IsExported() {
 			continue
 		}
@@ -122,7 +193,7 @@ func writeIndentedObject(w *bufio.Writer, v reflect.Value) error {
 			continue
 		}
 		name, opts, _ := strings.Cut(tag, ",")
-		if sf.Anonymous || (opts != "" && opts != "omitempty" && opts != "omitzero") {
+		if opts != "" && opts != "omitempty" && opts != "omitzero" {
 			return writeWhole(w, v)
 		}
 		if name == "" {
@@ -138,7 +209,6 @@ func writeIndentedObject(w *bufio.Writer, v reflect.Value) error {
 		_, err := w.WriteString("{}")
 		return err
 	}
-	enc := newElementEncoder()
 	w.WriteString("{\n")
 	for i, f := range fields {
 		key, err := json.Marshal(f.name)
@@ -148,12 +218,16 @@ func writeIndentedObject(w *bufio.Writer, v reflect.Value) error {
 		w.WriteString("  ")
 		w.Write(key)
 		w.WriteString(": ")
-		if f.v.Kind() == reflect.Slice && f.v.Len() > 0 {
-			if err := writeIndentedSlice(w, enc, f.v); err != nil {
+		if f.v.Kind() == reflect.Slice && f.v.Len() > 0 && elementWise(f.v.Type()) {
+			if err := jw.writeSlice(f.v); err != nil {
 				return fmt.Errorf("%s: %w", f.name, err)
 			}
-		} else if err := enc.write(w, f.v.Interface(), "  "); err != nil {
-			return fmt.Errorf("%s: %w", f.name, err)
+		} else {
+			jw.scratch, err = jw.enc.appendValue(jw.scratch[:0], encodable(f.v), "  ")
+			if err != nil {
+				return fmt.Errorf("%s: %w", f.name, err)
+			}
+			w.Write(jw.scratch)
 		}
 		if i+1 < len(fields) {
 			w.WriteByte(',')
@@ -166,29 +240,109 @@ func writeIndentedObject(w *bufio.Writer, v reflect.Value) error {
 	return err
 }
 
-// writeIndentedSlice writes a non-empty slice one level in, one element at
-// a time.
-func writeIndentedSlice(w *bufio.Writer, enc *elementEncoder, v reflect.Value) error {
-	w.WriteString("[\n")
-	for i := range v.Len() {
-		w.WriteString("    ")
-		if err := enc.writeElement(w, v.Index(i), "    "); err != nil {
+// writeSlice writes a non-empty slice one level in: in chunks encoded in
+// parallel from jw.chunked elements, else one element at a time.
+func (jw *jsonWriter) writeSlice(v reflect.Value) error {
+	jw.w.WriteString("[\n")
+	if v.Len() >= jw.chunked {
+		if err := jw.w.Flush(); err != nil {
 			return err
 		}
-		if i+1 < v.Len() {
-			w.WriteByte(',')
-		}
-		if _, err := w.WriteString("\n"); err != nil {
+		if err := jw.writeChunks(v); err != nil {
 			return err
+		}
+	} else {
+		for i := range v.Len() {
+			var err error
+			if jw.scratch, err = jw.enc.appendElements(jw.scratch[:0], v, i, i+1); err != nil {
+				return err
+			}
+			if _, err := jw.w.Write(jw.scratch); err != nil {
+				return err
+			}
 		}
 	}
-	_, err := w.WriteString("  ]")
+	_, err := jw.w.WriteString("  ]")
+	return err
+}
+
+// jsonChunk is elements [start, end) of an array, encoded into buf by a
+// worker, which closes done when it is.
+type jsonChunk struct {
+	start, end int
+	buf        []byte
+	err        error
+	done       chan struct{}
+}
+
+// writeChunks writes the elements of v, each with its separator, as
+// appendElements does, the write buffer flushed before: jw.workers
+// goroutines encode chunks of jw.chunk elements into the asyncWriter's free
+// buffers, and this one hands each, in order, to the writing goroutine.
+// The free buffers bound the chunks in flight. The error of the first
+// element that fails to encode is returned, as the encoding in order would,
+// once the chunks dispatched are done.
+func (jw *jsonWriter) writeChunks(v reflect.Value) error {
+	n := v.Len()
+	free := jw.aw.free
+	jobs := make(chan *jsonChunk)
+	order := make(chan *jsonChunk, cap(free)) // each holds a free buffer: never full
+	stop := make(chan struct{})
+	go func() {
+		defer close(order)
+		defer close(jobs)
+		for start := 0; start < n; start += jw.chunk {
+			var buf []byte
+			select { // stop first: after an error, no more chunks
+			case <-stop:
+				return
+			default:
+			}
+			select {
+			case <-stop:
+				return
+			case buf = <-free:
+			}
+			if buf == nil {
+				buf = make([]byte, 0, jsonBufferBytes) // a chunk's size, about
+			}
+			c := &jsonChunk{start: start, end: min(start+jw.chunk, n), buf: buf, done: make(chan struct{})}
+			order <- c
+			jobs <- c
+		}
+	}()
+	var wg sync.WaitGroup
+	for range min(jw.workers, (n+jw.chunk-1)/jw.chunk) {
+		wg.Go(func() {
+			enc := newElementEncoder()
+			for c := range jobs {
+				c.buf, c.err = enc.appendElements(c.buf[:0], v, c.start, c.end)
+				close(c.done)
+			}
+		})
+	}
+	var err error
+	for c := range order {
+		<-c.done
+		if err == nil && c.err == nil {
+			if err = jw.aw.put(c.buf); err != nil { // put took the buffer back
+				close(stop)
+			}
+			continue
+		}
+		if err == nil {
+			err = c.err
+			close(stop)
+		}
+		free <- c.buf[:0] // not written: the dispatcher may be waiting for it
+	}
+	wg.Wait()
 	return err
 }
 
 // writeWhole writes v at the top level as json.MarshalIndent does.
 func writeWhole(w *bufio.Writer, v reflect.Value) error {
-	data, err := json.MarshalIndent(v.Interface(), "", "  ")
+	data, err := json.MarshalIndent(encodable(v), "", "  ")
 	if err != nil {
 		return err
 	}
@@ -196,15 +350,13 @@ func writeWhole(w *bufio.Writer, v reflect.Value) error {
 	return err
 }
 
-// elementEncoder encodes values indented, reusing its buffers from one
+// elementEncoder encodes values indented, reusing its buffer from one
 // value to the next. It indents compact JSON itself: encoding/json's
 // indentation runs its full scanner over every byte, which cost more than
 // the encoding (a fifth of an analysis).
 type elementEncoder struct {
-	buf     bytes.Buffer
-	enc     *json.Encoder
-	compact []byte // an AppendJSON's output
-	out     []byte
+	buf bytes.Buffer
+	enc *json.Encoder
 }
 
 func newElementEncoder() *elementEncoder {
@@ -213,42 +365,92 @@ func newElementEncoder() *elementEncoder {
 	return e
 }
 
-// jsonAppender is a document type that encodes itself: AppendJSON appends
-// the compact bytes json.Marshal would give (traffic.Flow, traffic.Contact,
-// the hundred thousands of a perimeter capture).
-type jsonAppender interface {
-	AppendJSON(dst []byte) ([]byte, error)
+// indentedJSONAppender is a document type that encodes itself indented:
+// AppendIndentedJSON appends the bytes json.MarshalIndent(v, prefix, "  ")
+// would give (traffic.Flow, traffic.Contact, the hundred thousands of a
+// perimeter capture).
+type indentedJSONAppender interface {
+	AppendIndentedJSON(dst []byte, prefix string) ([]byte, error)
 }
 
-// writeElement writes the slice element v as write does, through its
-// AppendJSON when its type has one: no reflection, and no copy of the
-// element into an interface. An element AppendJSON fails on is encoded by
-// write, for encoding/json's error.
-func (e *elementEncoder) writeElement(w *bufio.Writer, v reflect.Value, prefix string) error {
+// elementPrefix is what each element of a top-level array starts with, and
+// each of its lines.
+const elementPrefix = "    "
+
+// appendElements appends elements [start, end) of the slice v as the
+// document holds them: each on lines of its own one level in, followed by a
+// comma unless it is the slice's last, and a newline.
+func (e *elementEncoder) appendElements(dst []byte, v reflect.Value, start, end int) ([]byte, error) {
+	last := v.Len() - 1
+	for i := start; i < end; i++ {
+		dst = append(dst, elementPrefix...)
+		var err error
+		if dst, err = e.appendElement(dst, v.Index(i)); err != nil {
+			return dst, err
+		}
+		if i < last {
+			dst = append(dst, ',', '\n')
+		} else {
+			dst = append(dst, '\n')
+		}
+	}
+	return dst, nil
+}
+
+// appendElement appends the slice element v as appendValue does, through
+// its AppendIndentedJSON when its type has one: no reflection, no copy of
+// the element into an interface, no indentation pass. An element
+// AppendIndentedJSON fails on is encoded by appendValue, for encoding/json's
+// error.
+func (e *elementEncoder) appendElement(dst []byte, v reflect.Value) ([]byte, error) {
 	if v.CanAddr() {
-		if a, ok := v.Addr().Interface().(jsonAppender); ok {
-			b, err := a.AppendJSON(e.compact[:0])
-			if err == nil {
-				e.compact = b
-				e.out = appendIndented(e.out[:0], b, prefix)
-				_, err = w.Write(e.out)
-				return err
+		if a, ok := v.Addr().Interface().(indentedJSONAppender); ok {
+			if b, err := a.AppendIndentedJSON(dst, elementPrefix); err == nil {
+				return b, nil
 			}
 		}
 	}
-	return e.write(w, v.Interface(), prefix)
+	return e.appendValue(dst, encodable(v), elementPrefix)
 }
 
-// write writes v as json.MarshalIndent(v, prefix, "  ") does.
-func (e *elementEncoder) write(w *bufio.Writer, v any, prefix string) error {
+var (
+	jsonMarshalerType = reflect.TypeFor[json.Marshaler]()
+	textMarshalerType = reflect.TypeFor[encoding.TextMarshaler]()
+)
+
+// marshals reports whether values of t encode themselves, through
+// MarshalJSON or MarshalText.
+func marshals(t reflect.Type) bool {
+	return t.Implements(jsonMarshalerType) || t.Implements(textMarshalerType)
+}
+
+// elementWise reports whether the slice type t encodes as the array of its
+// elements, each on its own: not a []byte (a base64 string) nor a slice
+// that encodes itself.
+func elementWise(t reflect.Type) bool {
+	return t.Elem().Kind() != reflect.Uint8 && !marshals(t) && !marshals(reflect.PointerTo(t))
+}
+
+// encodable returns what encoding/json, given it, encodes as it encodes
+// the addressable v in place, with the same errors: v itself where its
+// type encodes itself (the error names the type, not a pointer to it),
+// else a pointer to v, so that the pointer methods of v and of its fields
+// are called as they are in place.
+func encodable(v reflect.Value) any {
+	if v.CanAddr() && !marshals(v.Type()) {
+		return v.Addr().Interface()
+	}
+	return v.Interface()
+}
+
+// appendValue appends v as json.MarshalIndent(v, prefix, "  ") does.
+func (e *elementEncoder) appendValue(dst []byte, v any, prefix string) ([]byte, error) {
 	e.buf.Reset()
 	if err := e.enc.Encode(v); err != nil {
-		return err
+		return dst, err
 	}
 	b := e.buf.Bytes()
-	e.out = appendIndented(e.out[:0], b[:len(b)-1], prefix) // Encode ends the value with a newline
-	_, err := w.Write(e.out)
-	return err
+	return appendIndented(dst, b[:len(b)-1], prefix), nil // Encode ends the value with a newline
 }
 
 // jsonStructural marks the bytes of compact JSON that indentation acts on.

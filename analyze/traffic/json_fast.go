@@ -3,6 +3,7 @@ package traffic
 import (
 	"net/netip"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -11,130 +12,142 @@ import (
 
 // The analysis document holds one Flow and one Contact per conversation, a
 // hundred thousand of each for a perimeter capture: encoding/json's
-// reflection over them was the largest part of writing it. AppendJSON
-// writes the bytes json.Marshal gives for the same value (keys in field
-// order, omitempty as tagged, strings escaped as encoding/json escapes
-// them, HTML characters included), without reflection. MarshalJSON uses it,
-// so that every encoder of a Flow or a Contact writes the same bytes; a test
-// compares both with the reflection encoder's, on hostile strings too.
+// reflection over them was the largest part of writing it, and indenting
+// their compact encoding the next. AppendJSON writes the bytes json.Marshal
+// gives for the same value (keys in field order, omitempty as tagged,
+// strings escaped as encoding/json escapes them, HTML characters included),
+// without reflection; AppendIndentedJSON writes the bytes
+// json.MarshalIndent gives, from the same walk of the value. MarshalJSON
+// uses AppendJSON, so that every encoder of a Flow or a Contact writes the
+// same bytes; a test compares them with the reflection encoder's, on
+// hostile strings too.
 
 // AppendJSON appends the compact JSON encoding of f to dst, byte for byte
 // what json.Marshal gives.
 func (f *Flow) AppendJSON(dst []byte) ([]byte, error) {
-	var err error
-	dst = append(dst, '{')
-	first := true
-	key := func(k string) {
-		if !first {
-			dst = append(dst, ',')
-		}
-		first = false
-		dst = append(dst, '"')
-		dst = append(dst, k...)
-		dst = append(dst, '"', ':')
+	e := jsonEncoder{dst: dst}
+	if err := f.encodeJSON(&e); err != nil {
+		return nil, err
 	}
+	return e.dst, nil
+}
+
+// AppendIndentedJSON appends the JSON encoding of f to dst indented, byte
+// for byte what json.MarshalIndent(f, prefix, "  ") gives: the value starts
+// where dst ends, and each line after the first starts with prefix. On an
+// error it returns nil.
+func (f *Flow) AppendIndentedJSON(dst []byte, prefix string) ([]byte, error) {
+	e := newIndentedEncoder(dst, prefix)
+	if err := f.encodeJSON(&e); err != nil {
+		return nil, err
+	}
+	return e.dst, nil
+}
+
+func (f *Flow) encodeJSON(e *jsonEncoder) error {
+	e.open('{')
 	if f.Container != "" {
-		key("container")
-		dst = appendJSONString(dst, f.Container)
+		e.key(`"container":`)
+		e.str(f.Container)
 	}
 	if f.ContainerName != "" {
-		key("container_name")
-		dst = appendJSONString(dst, f.ContainerName)
+		e.key(`"container_name":`)
+		e.str(f.ContainerName)
 	}
 	if len(f.NamespaceGroup) > 0 {
-		key("namespace_group")
-		dst = appendJSONStrings(dst, f.NamespaceGroup)
+		e.key(`"namespace_group":`)
+		e.strs(f.NamespaceGroup)
 	}
 	if f.ContainerSide != "" {
-		key("container_side")
-		dst = appendJSONString(dst, f.ContainerSide)
+		e.key(`"container_side":`)
+		e.str(f.ContainerSide)
 	}
-	key("rule")
-	dst = appendJSONString(dst, f.Rule)
-	key("confidence")
-	dst = appendJSONString(dst, f.Confidence)
-	key("reason")
-	dst = appendJSONString(dst, f.Reason)
-	key("member")
-	dst = appendJSONString(dst, f.Member)
-	key("interface")
-	dst = appendJSONString(dst, f.Interface)
-	key("interface_id")
-	dst = strconv.AppendInt(dst, int64(f.InterfaceID), 10)
-	key("role")
-	dst = appendJSONString(dst, f.Role)
-	key("proto")
-	dst = appendJSONString(dst, f.Proto)
-	key("client")
-	dst = appendJSONAddr(dst, f.Client)
-	key("client_port")
-	dst = strconv.AppendUint(dst, uint64(f.ClientPort), 10)
-	key("server")
-	dst = appendJSONAddr(dst, f.Server)
-	key("server_port")
-	dst = strconv.AppendUint(dst, uint64(f.ServerPort), 10)
+	e.key(`"rule":`)
+	e.str(f.Rule)
+	e.key(`"confidence":`)
+	e.str(f.Confidence)
+	e.key(`"reason":`)
+	e.str(f.Reason)
+	e.key(`"member":`)
+	e.str(f.Member)
+	e.key(`"interface":`)
+	e.str(f.Interface)
+	e.key(`"interface_id":`)
+	e.int(int64(f.InterfaceID))
+	e.key(`"role":`)
+	e.str(f.Role)
+	e.key(`"proto":`)
+	e.str(f.Proto)
+	e.key(`"client":`)
+	e.addr(f.Client)
+	e.key(`"client_port":`)
+	e.uint(uint64(f.ClientPort))
+	e.key(`"server":`)
+	e.addr(f.Server)
+	e.key(`"server_port":`)
+	e.uint(uint64(f.ServerPort))
 	if o := f.Original; o != nil {
-		key("original")
-		dst = append(dst, `{"src":`...)
-		dst = appendJSONAddr(dst, o.Src)
-		dst = append(dst, `,"sport":`...)
-		dst = strconv.AppendUint(dst, uint64(o.SPort), 10)
-		dst = append(dst, `,"dst":`...)
-		dst = appendJSONAddr(dst, o.Dst)
-		dst = append(dst, `,"dport":`...)
-		dst = strconv.AppendUint(dst, uint64(o.DPort), 10)
-		dst = append(dst, '}')
+		e.key(`"original":`)
+		e.open('{')
+		e.key(`"src":`)
+		e.addr(o.Src)
+		e.key(`"sport":`)
+		e.uint(uint64(o.SPort))
+		e.key(`"dst":`)
+		e.addr(o.Dst)
+		e.key(`"dport":`)
+		e.uint(uint64(o.DPort))
+		e.close('}')
 	}
-	key("first")
-	if dst, err = appendJSONTime(dst, f.First); err != nil {
-		return nil, err
+	e.key(`"first":`)
+	if err := e.time(f.First); err != nil {
+		return err
 	}
-	key("last")
-	if dst, err = appendJSONTime(dst, f.Last); err != nil {
-		return nil, err
+	e.key(`"last":`)
+	if err := e.time(f.Last); err != nil {
+		return err
 	}
-	key("packets_to_server")
-	dst = strconv.AppendUint(dst, f.PacketsToServer, 10)
-	key("packets_to_client")
-	dst = strconv.AppendUint(dst, f.PacketsToClient, 10)
-	key("bytes_to_server")
-	dst = strconv.AppendUint(dst, f.BytesToServer, 10)
-	key("bytes_to_client")
-	dst = strconv.AppendUint(dst, f.BytesToClient, 10)
+	e.key(`"packets_to_server":`)
+	e.uint(f.PacketsToServer)
+	e.key(`"packets_to_client":`)
+	e.uint(f.PacketsToClient)
+	e.key(`"bytes_to_server":`)
+	e.uint(f.BytesToServer)
+	e.key(`"bytes_to_client":`)
+	e.uint(f.BytesToClient)
 	if f.TCPFlags != "" {
-		key("tcp_flags")
-		dst = appendJSONString(dst, f.TCPFlags)
+		e.key(`"tcp_flags":`)
+		e.str(f.TCPFlags)
 	}
 	if f.SNI != "" {
-		key("sni")
-		dst = appendJSONString(dst, f.SNI)
+		e.key(`"sni":`)
+		e.str(f.SNI)
 	}
 	if f.HTTPHost != "" {
-		key("http_host")
-		dst = appendJSONString(dst, f.HTTPHost)
+		e.key(`"http_host":`)
+		e.str(f.HTTPHost)
 	}
 	if len(f.Names) > 0 {
-		key("names")
-		dst = appendJSONStrings(dst, f.Names)
+		e.key(`"names":`)
+		e.strs(f.Names)
 	}
-	key("first_frame")
-	dst = strconv.AppendUint(dst, f.FirstFrame, 10)
-	key("last_frame")
-	dst = strconv.AppendUint(dst, f.LastFrame, 10)
-	key("evidence")
+	e.key(`"first_frame":`)
+	e.uint(f.FirstFrame)
+	e.key(`"last_frame":`)
+	e.uint(f.LastFrame)
+	e.key(`"evidence":`)
 	if f.Evidence == nil {
-		dst = append(dst, "null"...)
+		e.null()
 	} else {
-		dst = append(dst, '[')
+		e.open('[')
 		for i := range f.Evidence {
-			if i > 0 {
-				dst = append(dst, ',')
-			}
-			dst = appendJSONEvidence(dst, &f.Evidence[i])
+			e.next()
+			e.evidence(&f.Evidence[i])
 		}
-		dst = append(dst, ']')
+		e.close(']')
 	}
-	return append(dst, '}'), nil
+	e.close('}')
+	return nil
 }
 
 // MarshalJSON implements json.Marshaler through AppendJSON.
@@ -143,231 +156,346 @@ func (f Flow) MarshalJSON() ([]byte, error) { return f.AppendJSON(nil) }
 // AppendJSON appends the compact JSON encoding of c to dst, byte for byte
 // what json.Marshal gives.
 func (c *Contact) AppendJSON(dst []byte) ([]byte, error) {
-	var err error
-	dst = append(dst, '{')
-	first := true
-	key := func(k string) {
-		if !first {
-			dst = append(dst, ',')
-		}
-		first = false
-		dst = append(dst, '"')
-		dst = append(dst, k...)
-		dst = append(dst, '"', ':')
+	e := jsonEncoder{dst: dst}
+	if err := c.encodeJSON(&e); err != nil {
+		return nil, err
 	}
+	return e.dst, nil
+}
+
+// AppendIndentedJSON appends the JSON encoding of c to dst indented, byte
+// for byte what json.MarshalIndent(c, prefix, "  ") gives: the value starts
+// where dst ends, and each line after the first starts with prefix. On an
+// error it returns nil.
+func (c *Contact) AppendIndentedJSON(dst []byte, prefix string) ([]byte, error) {
+	e := newIndentedEncoder(dst, prefix)
+	if err := c.encodeJSON(&e); err != nil {
+		return nil, err
+	}
+	return e.dst, nil
+}
+
+func (c *Contact) encodeJSON(e *jsonEncoder) error {
+	e.open('{')
 	if c.Container != "" {
-		key("container")
-		dst = appendJSONString(dst, c.Container)
+		e.key(`"container":`)
+		e.str(c.Container)
 	}
 	if c.ContainerName != "" {
-		key("container_name")
-		dst = appendJSONString(dst, c.ContainerName)
+		e.key(`"container_name":`)
+		e.str(c.ContainerName)
 	}
 	if len(c.Group) > 0 {
-		key("group")
-		dst = append(dst, '[')
-		for i, g := range c.Group {
-			if i > 0 {
-				dst = append(dst, ',')
-			}
-			dst = append(dst, `{"id":`...)
-			dst = appendJSONString(dst, g.ID)
+		e.key(`"group":`)
+		e.open('[')
+		for _, g := range c.Group {
+			e.next()
+			e.open('{')
+			e.key(`"id":`)
+			e.str(g.ID)
 			if g.Name != "" {
-				dst = append(dst, `,"name":`...)
-				dst = appendJSONString(dst, g.Name)
+				e.key(`"name":`)
+				e.str(g.Name)
 			}
-			dst = append(dst, '}')
+			e.close('}')
 		}
-		dst = append(dst, ']')
+		e.close(']')
 	}
 	if len(c.Candidates) > 0 {
-		key("candidates")
-		dst = append(dst, '[')
-		for i, g := range c.Candidates {
-			if i > 0 {
-				dst = append(dst, ',')
-			}
-			dst = append(dst, `{"id":`...)
-			dst = appendJSONString(dst, g.ID)
+		e.key(`"candidates":`)
+		e.open('[')
+		for _, g := range c.Candidates {
+			e.next()
+			e.open('{')
+			e.key(`"id":`)
+			e.str(g.ID)
 			if g.Name != "" {
-				dst = append(dst, `,"name":`...)
-				dst = appendJSONString(dst, g.Name)
+				e.key(`"name":`)
+				e.str(g.Name)
 			}
 			if g.Certain {
-				dst = append(dst, `,"certain":true`...)
+				e.key(`"certain":`)
+				e.bool(true)
 			}
-			dst = append(dst, `,"reason":`...)
-			dst = appendJSONString(dst, g.Reason)
-			dst = append(dst, '}')
+			e.key(`"reason":`)
+			e.str(g.Reason)
+			e.close('}')
 		}
-		dst = append(dst, ']')
+		e.close(']')
 	}
 	if p := c.Process; p != nil {
-		key("process")
-		dst = append(dst, `{"pid":`...)
-		dst = strconv.AppendInt(dst, int64(p.PID), 10)
+		e.key(`"process":`)
+		e.open('{')
+		e.key(`"pid":`)
+		e.int(int64(p.PID))
 		if p.Comm != "" {
-			dst = append(dst, `,"comm":`...)
-			dst = appendJSONString(dst, p.Comm)
+			e.key(`"comm":`)
+			e.str(p.Comm)
 		}
 		if len(p.Cmdline) > 0 {
-			dst = append(dst, `,"cmdline":`...)
-			dst = appendJSONStrings(dst, p.Cmdline)
+			e.key(`"cmdline":`)
+			e.strs(p.Cmdline)
 		}
 		if p.Container != "" {
-			dst = append(dst, `,"container":`...)
-			dst = appendJSONString(dst, p.Container)
+			e.key(`"container":`)
+			e.str(p.Container)
 		}
-		dst = append(dst, '}')
+		e.close('}')
 	}
-	key("proto")
-	dst = appendJSONString(dst, c.Proto)
-	key("side")
-	dst = appendJSONString(dst, c.Side)
-	key("local")
-	dst = appendJSONAddrPort(dst, c.Local)
-	key("remote")
-	dst = appendJSONAddrPort(dst, c.Remote)
-	key("first")
-	if dst, err = appendJSONTime(dst, c.First); err != nil {
-		return nil, err
+	e.key(`"proto":`)
+	e.str(c.Proto)
+	e.key(`"side":`)
+	e.str(c.Side)
+	e.key(`"local":`)
+	e.addrPort(c.Local)
+	e.key(`"remote":`)
+	e.addrPort(c.Remote)
+	e.key(`"first":`)
+	if err := e.time(c.First); err != nil {
+		return err
 	}
-	key("last")
-	if dst, err = appendJSONTime(dst, c.Last); err != nil {
-		return nil, err
+	e.key(`"last":`)
+	if err := e.time(c.Last); err != nil {
+		return err
 	}
-	key("exact")
-	dst = strconv.AppendBool(dst, c.Exact)
+	e.key(`"exact":`)
+	e.bool(c.Exact)
 	if c.Dating != "" {
-		key("dating")
-		dst = appendJSONString(dst, c.Dating)
+		e.key(`"dating":`)
+		e.str(c.Dating)
 	}
-	key("packets_to_remote")
-	dst = strconv.AppendUint(dst, c.PacketsToRemote, 10)
-	key("packets_from_remote")
-	dst = strconv.AppendUint(dst, c.PacketsFromRemote, 10)
-	key("bytes_to_remote")
-	dst = strconv.AppendUint(dst, c.BytesToRemote, 10)
-	key("bytes_from_remote")
-	dst = strconv.AppendUint(dst, c.BytesFromRemote, 10)
+	e.key(`"packets_to_remote":`)
+	e.uint(c.PacketsToRemote)
+	e.key(`"packets_from_remote":`)
+	e.uint(c.PacketsFromRemote)
+	e.key(`"bytes_to_remote":`)
+	e.uint(c.BytesToRemote)
+	e.key(`"bytes_from_remote":`)
+	e.uint(c.BytesFromRemote)
 	if c.CountedAt != "" {
-		key("counted_at")
-		dst = appendJSONString(dst, c.CountedAt)
+		e.key(`"counted_at":`)
+		e.str(c.CountedAt)
 	}
 	if c.SNI != "" {
-		key("sni")
-		dst = appendJSONString(dst, c.SNI)
+		e.key(`"sni":`)
+		e.str(c.SNI)
 	}
 	if c.HTTPHost != "" {
-		key("http_host")
-		dst = appendJSONString(dst, c.HTTPHost)
+		e.key(`"http_host":`)
+		e.str(c.HTTPHost)
 	}
 	if len(c.Names) > 0 {
-		key("names")
-		dst = appendJSONStrings(dst, c.Names)
+		e.key(`"names":`)
+		e.strs(c.Names)
 	}
-	key("rules")
+	e.key(`"rules":`)
 	if c.Rules == nil {
-		dst = append(dst, "null"...)
+		e.null()
 	} else {
-		dst = appendJSONStrings(dst, c.Rules)
+		e.strs(c.Rules)
 	}
-	key("confidence")
-	dst = appendJSONString(dst, c.Confidence)
-	key("reason")
-	dst = appendJSONString(dst, c.Reason)
-	key("sources")
+	e.key(`"confidence":`)
+	e.str(c.Confidence)
+	e.key(`"reason":`)
+	e.str(c.Reason)
+	e.key(`"sources":`)
 	if c.Sources == nil {
-		dst = append(dst, "null"...)
+		e.null()
 	} else {
-		dst = append(dst, '[')
+		e.open('[')
 		for i := range c.Sources {
-			if i > 0 {
-				dst = append(dst, ',')
-			}
-			dst = appendJSONSource(dst, &c.Sources[i])
+			e.next()
+			e.source(&c.Sources[i])
 		}
-		dst = append(dst, ']')
+		e.close(']')
 	}
-	key("evidence")
+	e.key(`"evidence":`)
 	if c.Evidence == nil {
-		dst = append(dst, "null"...)
+		e.null()
 	} else {
-		dst = append(dst, '[')
-		for i, e := range c.Evidence {
-			if i > 0 {
-				dst = append(dst, ',')
-			}
-			if e == nil {
-				dst = append(dst, "null"...)
+		e.open('[')
+		for _, ev := range c.Evidence {
+			e.next()
+			if ev == nil {
+				e.null()
 			} else {
-				dst = appendJSONEvidence(dst, e)
+				e.evidence(ev)
 			}
 		}
-		dst = append(dst, ']')
+		e.close(']')
 	}
-	return append(dst, '}'), nil
+	e.close('}')
+	return nil
 }
 
 // MarshalJSON implements json.Marshaler through AppendJSON.
 func (c Contact) MarshalJSON() ([]byte, error) { return c.AppendJSON(nil) }
 
-// appendJSONSource appends a ContactSource as json.Marshal does.
-func appendJSONSource(dst []byte, s *ContactSource) []byte {
-	dst = append(dst, `{"kind":`...)
-	dst = appendJSONString(dst, s.Kind)
+// source appends a ContactSource as json.Marshal does.
+func (e *jsonEncoder) source(s *ContactSource) {
+	e.open('{')
+	e.key(`"kind":`)
+	e.str(s.Kind)
 	if s.Interface != "" {
-		dst = append(dst, `,"interface":`...)
-		dst = appendJSONString(dst, s.Interface)
+		e.key(`"interface":`)
+		e.str(s.Interface)
 	}
 	if s.Role != "" {
-		dst = append(dst, `,"role":`...)
-		dst = appendJSONString(dst, s.Role)
+		e.key(`"role":`)
+		e.str(s.Role)
 	}
 	if s.Flow != nil {
-		dst = append(dst, `,"flow":`...)
-		dst = strconv.AppendInt(dst, int64(*s.Flow), 10)
+		e.key(`"flow":`)
+		e.int(int64(*s.Flow))
 	}
 	if s.Packets != 0 {
-		dst = append(dst, `,"packets":`...)
-		dst = strconv.AppendUint(dst, s.Packets, 10)
+		e.key(`"packets":`)
+		e.uint(s.Packets)
 	}
 	if s.Bytes != 0 {
-		dst = append(dst, `,"bytes":`...)
-		dst = strconv.AppendUint(dst, s.Bytes, 10)
+		e.key(`"bytes":`)
+		e.uint(s.Bytes)
 	}
 	if s.State != "" {
-		dst = append(dst, `,"state":`...)
-		dst = appendJSONString(dst, s.State)
+		e.key(`"state":`)
+		e.str(s.State)
 	}
 	if s.Evidence != nil {
-		dst = append(dst, `,"evidence":`...)
-		dst = appendJSONEvidence(dst, s.Evidence)
+		e.key(`"evidence":`)
+		e.evidence(s.Evidence)
 	}
-	return append(dst, '}')
+	e.close('}')
 }
 
-// appendJSONEvidence appends a model.Evidence as json.Marshal does.
-func appendJSONEvidence(dst []byte, e *model.Evidence) []byte {
-	dst = append(dst, `{"member":`...)
-	dst = appendJSONString(dst, e.Member)
-	if e.SHA256 != "" {
-		dst = append(dst, `,"sha256":`...)
-		dst = appendJSONString(dst, e.SHA256)
+// evidence appends a model.Evidence as json.Marshal does.
+func (e *jsonEncoder) evidence(ev *model.Evidence) {
+	e.open('{')
+	e.key(`"member":`)
+	e.str(ev.Member)
+	if ev.SHA256 != "" {
+		e.key(`"sha256":`)
+		e.str(ev.SHA256)
 	}
-	if e.Pointer != "" {
-		dst = append(dst, `,"pointer":`...)
-		dst = appendJSONString(dst, e.Pointer)
+	if ev.Pointer != "" {
+		e.key(`"pointer":`)
+		e.str(ev.Pointer)
 	}
-	if e.Line != 0 {
-		dst = append(dst, `,"line":`...)
-		dst = strconv.AppendInt(dst, int64(e.Line), 10)
+	if ev.Line != 0 {
+		e.key(`"line":`)
+		e.int(int64(ev.Line))
 	}
-	if e.Text != "" {
-		dst = append(dst, `,"text":`...)
-		dst = appendJSONString(dst, e.Text)
+	if ev.Text != "" {
+		e.key(`"text":`)
+		e.str(ev.Text)
 	}
-	return append(dst, '}')
+	e.close('}')
+}
+
+// jsonEncoder appends one JSON value to dst as it is walked: compact, as
+// json.Marshal writes it, or with indent set as json.MarshalIndent(v,
+// prefix, "  ") does (a newline, prefix and two spaces a level before each
+// member, element and non-empty closing bracket, ": " after keys, empty
+// objects and arrays as {} and []).
+type jsonEncoder struct {
+	dst    []byte
+	indent bool
+	prefix string
+	nl     string // jsonNewline where prefix is spaces, else empty
+	depth  int    // objects and arrays open
+	empty  bool   // the innermost open object or array has nothing in it yet
+}
+
+// jsonSpaces is the indentation of 32 levels, appended a slice at a time.
+const jsonSpaces = "                                                                "
+
+// jsonNewline is a newline and the indentation of 32 levels: the start of
+// a line at any depth, one append, where the prefix is spaces.
+const jsonNewline = "\n" + jsonSpaces
+
+// newIndentedEncoder returns an encoder that appends to dst as
+// json.MarshalIndent(v, prefix, "  ") does.
+func newIndentedEncoder(dst []byte, prefix string) jsonEncoder {
+	e := jsonEncoder{dst: dst, indent: true, prefix: prefix}
+	if strings.Trim(prefix, " ") == "" {
+		e.nl = jsonNewline
+	}
+	return e
+}
+
+// newline starts a line at the current depth.
+func (e *jsonEncoder) newline() {
+	if n := 1 + len(e.prefix) + 2*e.depth; n <= len(e.nl) {
+		e.dst = append(e.dst, e.nl[:n]...)
+		return
+	}
+	e.dst = append(e.dst, '\n')
+	e.dst = append(e.dst, e.prefix...)
+	for n := 2 * e.depth; n > 0; n -= len(jsonSpaces) {
+		e.dst = append(e.dst, jsonSpaces[:min(n, len(jsonSpaces))]...)
+	}
+}
+
+// open starts an object or an array, c its opening bracket.
+func (e *jsonEncoder) open(c byte) {
+	e.dst = append(e.dst, c)
+	e.depth++
+	e.empty = true
+}
+
+// close ends the innermost object or array, c its closing bracket.
+func (e *jsonEncoder) close(c byte) {
+	e.depth--
+	if e.indent && !e.empty {
+		e.newline()
+	}
+	e.dst = append(e.dst, c)
+	e.empty = false
+}
+
+// next starts an element of the innermost array.
+func (e *jsonEncoder) next() {
+	if !e.empty {
+		e.dst = append(e.dst, ',')
+	}
+	e.empty = false
+	if e.indent {
+		e.newline()
+	}
+}
+
+// key starts a member of the innermost object: k is its key quoted and
+// the colon (`"name":`), one of the document's keys, which need no
+// escaping.
+func (e *jsonEncoder) key(k string) {
+	e.next()
+	e.dst = append(e.dst, k...)
+	if e.indent {
+		e.dst = append(e.dst, ' ')
+	}
+}
+
+func (e *jsonEncoder) str(s string)               { e.dst = appendJSONString(e.dst, s) }
+func (e *jsonEncoder) int(i int64)                { e.dst = strconv.AppendInt(e.dst, i, 10) }
+func (e *jsonEncoder) uint(u uint64)              { e.dst = strconv.AppendUint(e.dst, u, 10) }
+func (e *jsonEncoder) bool(b bool)                { e.dst = strconv.AppendBool(e.dst, b) }
+func (e *jsonEncoder) null()                      { e.dst = append(e.dst, "null"...) }
+func (e *jsonEncoder) addr(a netip.Addr)          { e.dst = appendJSONAddr(e.dst, a) }
+func (e *jsonEncoder) addrPort(ap netip.AddrPort) { e.dst = appendJSONAddrPort(e.dst, ap) }
+
+// time appends t as time.Time's MarshalJSON does, with its error.
+func (e *jsonEncoder) time(t time.Time) (err error) {
+	e.dst, err = appendJSONTime(e.dst, t)
+	return err
+}
+
+// strs appends a non-nil slice of strings as an array.
+func (e *jsonEncoder) strs(ss []string) {
+	e.open('[')
+	for _, s := range ss {
+		e.next()
+		e.str(s)
+	}
+	e.close(']')
 }
 
 // appendJSONTime appends t as time.Time's MarshalJSON does, with its error
@@ -405,18 +533,6 @@ func appendJSONAddrPort(dst []byte, ap netip.AddrPort) []byte {
 	return append(dst, '"')
 }
 
-// appendJSONStrings appends a non-nil slice of strings as a JSON array.
-func appendJSONStrings(dst []byte, ss []string) []byte {
-	dst = append(dst, '[')
-	for i, s := range ss {
-		if i > 0 {
-			dst = append(dst, ',')
-		}
-		dst = appendJSONString(dst, s)
-	}
-	return append(dst, ']')
-}
-
 const jsonHex = "0123456789abcdef"
 
 // jsonSafe marks the ASCII bytes encoding/json writes as they are when it
@@ -432,6 +548,39 @@ var jsonSafe = func() (t [utf8.RuneSelf]bool) {
 	return t
 }()
 
+// jsonSafeWord reports whether all eight bytes of x are jsonSafe, a word
+// at a time: the document's strings are mostly such runs (reasons, hashes,
+// names), which a byte at a time made the larger part of encoding it. A
+// byte's high bit ends up set in t where it is not ASCII, where it is below
+// 0x20, and where it is zero after the xor with one of the unsafe bytes:
+// (y - n*ones) &^ y has a high bit set if and only if some byte of y is
+// below n (n at most 0x80). '"' and '&' differ in one bit, '<' and '>' in
+// another: that bit set in every byte, one comparison finds either.
+func jsonSafeWord(x uint64) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	qa := (x | 0x04*ones) ^ ('&' * ones) // '"' or '&'
+	lg := (x | 0x02*ones) ^ ('>' * ones) // '<' or '>'
+	bs := x ^ ('\\' * ones)
+	t := x | (x-0x20*ones)&^x | (qa-ones)&^qa | (lg-ones)&^lg | (bs-ones)&^bs
+	return t&highs == 0
+}
+
+// jsonSafeRun returns the end of the run of jsonSafe bytes of s from i, a
+// word at a time and then a byte at a time. It is a function of its own so
+// that its loop keeps its few variables in registers.
+func jsonSafeRun(s string, i int) int {
+	for ; i+8 <= len(s); i += 8 {
+		w := s[i : i+8]
+		if !jsonSafeWord(uint64(w[0]) | uint64(w[1])<<8 | uint64(w[2])<<16 | uint64(w[3])<<24 |
+			uint64(w[4])<<32 | uint64(w[5])<<40 | uint64(w[6])<<48 | uint64(w[7])<<56) {
+			break
+		}
+	}
+	for ; i < len(s) && s[i] < utf8.RuneSelf && jsonSafe[s[i]]; i++ {
+	}
+	return i
+}
+
 // appendJSONString appends s quoted as encoding/json's encoder does by
 // default: controls, '"' and '\\' escaped, '<', '>' and '&' as \u00XX,
 // invalid UTF-8 as \ufffd, U+2028 and U+2029 as \u2028 and \u2029.
@@ -439,11 +588,10 @@ func appendJSONString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
+		if i = jsonSafeRun(s, i); i == len(s) {
+			break
+		}
 		if b := s[i]; b < utf8.RuneSelf {
-			if jsonSafe[b] {
-				i++
-				continue
-			}
 			dst = append(dst, s[start:i]...)
 			switch b {
 			case '\\', '"':

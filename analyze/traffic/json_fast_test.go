@@ -212,6 +212,44 @@ func TestAppendJSONMatchesReflection(t *testing.T) {
 	}
 }
 
+// TestAppendIndentedJSONMatchesReflection checks that Flow's and Contact's
+// indented encoders write the bytes of json.MarshalIndent over encoding/json's
+// reflection, at the prefixes the analysis document uses and others, after
+// what dst already holds, on the random values of
+// TestAppendJSONMatchesReflection.
+func TestAppendIndentedJSONMatchesReflection(t *testing.T) {
+	r := rand.New(rand.NewPCG(18, 2027))
+	prefixes := []string{"", "    ", "\t", "  >"}
+	for i := range 20000 {
+		prefix := prefixes[i%len(prefixes)]
+		f := randomFlow(r)
+		want, err := json.MarshalIndent(plainFlow(f), prefix, "  ")
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := f.AppendIndentedJSON([]byte("before"), prefix)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got[len("before"):], want) {
+			t.Fatalf("flow %d, prefix %q:\n got %s\nwant %s", i, prefix, got[len("before"):], want)
+		}
+
+		c := randomContact(r)
+		want, err = json.MarshalIndent(plainContact(c), prefix, "  ")
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err = c.AppendIndentedJSON(nil, prefix)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("contact %d, prefix %q:\n got %s\nwant %s", i, prefix, got, want)
+		}
+	}
+}
+
 // TestAppendJSONTimeError checks that a time RFC 3339 cannot hold fails
 // both encoders.
 func TestAppendJSONTimeError(t *testing.T) {
@@ -223,8 +261,53 @@ func TestAppendJSONTimeError(t *testing.T) {
 	if _, err := f.AppendJSON(nil); err == nil {
 		t.Fatal("Flow.AppendJSON encoded a year of 10000")
 	}
+	if b, err := f.AppendIndentedJSON(nil, "    "); err == nil || b != nil {
+		t.Fatalf("Flow.AppendIndentedJSON of a year of 10000 = %q, %v; want nil and an error", b, err)
+	}
 	c := Contact{Last: bad}
 	if _, err := c.AppendJSON(nil); err == nil {
 		t.Fatal("Contact.AppendJSON encoded a year of 10000")
+	}
+	if b, err := c.AppendIndentedJSON(nil, "    "); err == nil || b != nil {
+		t.Fatalf("Contact.AppendIndentedJSON of a year of 10000 = %q, %v; want nil and an error", b, err)
+	}
+}
+
+// TestAppendJSONStringEveryByte checks the string encoder, whose scan
+// looks at eight bytes at a time, against encoding/json with every byte
+// value at every position of strings longer than a few words, alone and
+// beside a second one, and jsonSafeWord against the byte table.
+func TestAppendJSONStringEveryByte(t *testing.T) {
+	const n = 19 // two words and a tail
+	for b := range 256 {
+		for at := range n {
+			word := []byte("abcdefgh")
+			if at < len(word) {
+				word[at] = byte(b)
+				x := uint64(0)
+				for i := len(word) - 1; i >= 0; i-- {
+					x = x<<8 | uint64(word[i])
+				}
+				want := true
+				for _, c := range word {
+					want = want && c < 0x80 && jsonSafe[c]
+				}
+				if got := jsonSafeWord(x); got != want {
+					t.Fatalf("jsonSafeWord(%q) = %v, want %v", word, got, want)
+				}
+			}
+			for _, second := range []byte{'a', '<', 0x01, 0xe2} {
+				s := []byte(strings.Repeat("x", n))
+				s[at] = byte(b)
+				s[(at+9)%n] = second
+				want, err := json.Marshal(string(s))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := appendJSONString(nil, string(s)); !bytes.Equal(got, want) {
+					t.Fatalf("appendJSONString(%q) = %s, want %s", s, got, want)
+				}
+			}
+		}
 	}
 }
