@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"slices"
 
+	"github.com/dockcase/dockcase/internal/hugepage"
 	"github.com/dockcase/dockcase/internal/packet"
 	"github.com/dockcase/dockcase/internal/pcapng"
 )
@@ -587,6 +588,7 @@ func (t *Table) Result(c *pcapng.Reader) *Capture {
 	// The slice is zeroed when made: record fills each element in place.
 	// In slot order, each chunk of states is let go once read.
 	res.Flows = make([]Record, len(order))
+	hugepage.Advise(res.Flows)
 	for i, o := range order {
 		t.record(o.slot, &res.Flows[i])
 		if inOrder && (i+1 == len(order) || order[i+1].slot/chunkLen != o.slot/chunkLen) {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/dockcase/dockcase/analyze/flow"
 	"github.com/dockcase/dockcase/analyze/model"
+	"github.com/dockcase/dockcase/internal/hugepage"
 	"github.com/dockcase/dockcase/internal/packet"
 )
 
@@ -168,6 +169,11 @@ const (
 	fuseEvidence = 3
 )
 
+// fuseReserve is how many contacts and sources a shard's flows make (a
+// tuple reused makes more): its first chunks are of that size, one
+// allocation each rather than one a thousand contacts.
+type fuseReserve struct{ contacts, sources int }
+
 // fuser fuses the observations of one analysis into contacts.
 type fuser struct {
 	h *model.Host
@@ -176,7 +182,9 @@ type fuser struct {
 	// of the shards, each of which writes its own shard's only.
 	index    *[fuseShards]tupleIndex
 	byRemote map[remoteKey]*building
-	// The chunks new contacts are carved from.
+	// The chunks new contacts are carved from; the first is of reserve's
+	// size when it is larger than a chunk.
+	reserve  fuseReserve
 	slab     []building
 	sources  []ContactSource
 	evidence []*model.Evidence
@@ -390,6 +398,7 @@ type flowTuples struct {
 	order    []int32
 	tid      []int32
 	perTuple [fuseShards][]uint16
+	flows    [fuseShards]int // each shard's number of flows
 }
 
 // tuple is flow i's tuple as flowTuple gives it.
@@ -448,6 +457,7 @@ func (f *fuser) number(ft *flowTuples, s int) {
 		}
 		tid := f.tid(ft.keys[i])
 		ft.tid[i] = tid
+		ft.flows[s]++
 		n := tid / fuseShards
 		if int(n) == len(per) {
 			per = append(per, 0)
@@ -500,10 +510,12 @@ func (f *fuser) flows() {
 		tuples += len(f.index[s].heads)
 	}
 	all := make([]Contact, 0, tuples+f.otherObservations())
+	hugepage.Advise(all)
 	at, moved := 0, false
 	for s := range subs {
 		n := len(f.index[s].heads)
 		subs[s].t.Contacts = all[at : at : at+n]
+		subs[s].reserve = fuseReserve{n, ft.flows[s]}
 		at += n
 	}
 	parallel(fuseShards, func(s int) { subs[s].shardFlows(ft, s, idx) })
@@ -655,13 +667,19 @@ func (f *fuser) add(k contactKey, side string, first, last time.Time, dating str
 // sources before its Sources need an allocation of their own.
 func (f *fuser) addTID(k contactKey, tid int32, sources int, side string, first, last time.Time, dating string) *building {
 	if len(f.slab) == cap(f.slab) {
-		f.slab = make([]building, 0, fuseChunk)
-		f.evidence = make([]*model.Evidence, fuseChunk*fuseEvidence)
-		f.rules = make([]string, fuseChunk*fuseRules)
+		n := max(fuseChunk, f.reserve.contacts)
+		f.slab = make([]building, 0, n)
+		f.evidence = make([]*model.Evidence, n*fuseEvidence)
+		f.rules = make([]string, n*fuseRules)
+		hugepage.Advise(f.slab)
+		hugepage.Advise(f.evidence)
+		hugepage.Advise(f.rules)
 	}
 	if cap(f.sources)-len(f.sources) < sources {
-		f.sources = make([]ContactSource, 0, max(sources, fuseChunk*fuseSources))
+		f.sources = make([]ContactSource, 0, max(sources, fuseChunk*fuseSources, f.reserve.sources))
+		hugepage.Advise(f.sources)
 	}
+	f.reserve = fuseReserve{}
 	n, ns := len(f.slab), len(f.sources)
 	f.sources = f.sources[:ns+sources]
 	f.slab = append(f.slab, building{i: len(f.t.Contacts)})

@@ -15,6 +15,7 @@ import (
 	"github.com/dockcase/dockcase/analyze/flow"
 	"github.com/dockcase/dockcase/analyze/model"
 	"github.com/dockcase/dockcase/analyze/netpath"
+	"github.com/dockcase/dockcase/internal/hugepage"
 	"github.com/dockcase/dockcase/internal/packet"
 )
 
@@ -85,8 +86,11 @@ func (a *attributor) attribute(set *flow.Set) *Result {
 	}
 	t := &Result{Flows: make([]Flow, len(set.Flows))}
 	// Room for the evidence most rules cite (the frames, what decided, and
-	// the lease or conntrack entry behind it), allocated at once.
+	// the lease or conntrack entry behind it), allocated at once. Both are
+	// large and written at once: huge pages, where the kernel gives them.
 	evidence := make([]model.Evidence, attribEvidenceCap*len(set.Flows))
+	hugepage.Advise(t.Flows)
+	hugepage.Advise(evidence)
 	attributeParallel(t.Flows, func(f *Flow, i int) {
 		f.init(set.Flows[i], evidence[attribEvidenceCap*i:attribEvidenceCap*i+1:attribEvidenceCap*(i+1)])
 		f.Role = a.pointOf(f.rec.Point).role // the rules read it
