@@ -1,7 +1,10 @@
 package traffic
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net/netip"
 	"strconv"
 	"time"
@@ -39,6 +42,88 @@ func (c *Contact) UnmarshalJSON(data []byte) error {
 	}
 	*c = Contact{}
 	return namedTypeError(json.Unmarshal(data, (*plainContactFields)(c)), "Contact")
+}
+
+// DecodeFlows decodes the JSON array at the start of data (after white
+// space) into *dst, each element as Flow's UnmarshalJSON decodes it, and
+// returns the number of bytes read, through the closing bracket: the
+// caller goes on from there. It is json.Unmarshal of the array into a nil
+// slice (null gives nil, [] an empty slice), without encoding/json's scan
+// of the array before the decoding: each element is read once, by the
+// fast path, unless it is not in the form AppendJSON writes.
+//
+// An element that is JSON but not a Flow (a wrong type, a bad address)
+// is an *ElementError, returned after the rest of the array has been
+// read; any other error means that data does not start with a well-formed
+// JSON array or null (the caller has json.Unmarshal name what is wrong).
+func DecodeFlows(data []byte, dst *[]Flow) (int, error) {
+	return decodeArray(data, dst, (*jsonScanner).flow, (*Flow).UnmarshalJSON)
+}
+
+// DecodeContacts is DecodeFlows for an array of contacts.
+func DecodeContacts(data []byte, dst *[]Contact) (int, error) {
+	return decodeArray(data, dst, (*jsonScanner).contact, (*Contact).UnmarshalJSON)
+}
+
+// An ElementError is the error of one element of an array decoded by
+// DecodeFlows or DecodeContacts: JSON, but not of the element's type.
+type ElementError struct {
+	Index  int   // the element's index in the array
+	Offset int   // the element's first byte, from the start of the data given
+	Err    error // the element's UnmarshalJSON's error
+}
+
+func (e *ElementError) Error() string { return fmt.Sprintf("element %d: %v", e.Index, e.Err) }
+
+func (e *ElementError) Unwrap() error { return e.Err }
+
+// errNotArray is DecodeFlows' error for data that is not a JSON array.
+var errNotArray = errors.New("not a well-formed JSON array")
+
+// decodeArray reads an array of T: each element by fast, else (an element
+// fast does not take) by slow on the element's bytes, which an
+// encoding/json Decoder finds and checks.
+func decodeArray[T any](data []byte, dst *[]T, fast func(*jsonScanner, *T) bool, slow func(*T, []byte) error) (int, error) {
+	s := jsonScanner{b: data}
+	if s.null() {
+		*dst = nil
+		return s.i, nil
+	}
+	if !s.byte('[') {
+		return 0, errNotArray
+	}
+	out := []T{}
+	if s.byte(']') {
+		*dst = out
+		return s.i, nil
+	}
+	var first error
+	for {
+		var zero T
+		out = append(out, zero)
+		e := &out[len(out)-1]
+		s.ws()
+		start := s.i
+		if !fast(&s, e) {
+			*e = zero
+			dec := json.NewDecoder(bytes.NewReader(data[start:]))
+			var raw json.RawMessage
+			if err := dec.Decode(&raw); err != nil {
+				return 0, fmt.Errorf("element %d: %w", len(out)-1, err)
+			}
+			if err := slow(e, raw); err != nil && first == nil {
+				first = &ElementError{Index: len(out) - 1, Offset: start, Err: err}
+			}
+			s.i = start + int(dec.InputOffset())
+		}
+		if s.byte(']') {
+			*dst = out
+			return s.i, first
+		}
+		if !s.byte(',') {
+			return 0, errNotArray
+		}
+	}
 }
 
 // namedTypeError names the document type, not its method-less copy, in a

@@ -3,6 +3,7 @@ package traffic
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"math/rand/v2"
 	"reflect"
 	"testing"
@@ -125,4 +126,91 @@ func TestUnmarshalJSONFastPath(t *testing.T) {
 		t.Fatalf("an ordinary contact did not take the fast path: %+v", gotC)
 	}
 	t.Logf("%d of 1000 random flows of tame strings took the fast path", fast)
+}
+
+// TestDecodeArraysMatchUnmarshal checks that DecodeFlows and
+// DecodeContacts give json.Unmarshal's slice, and read the array to its
+// closing bracket: on arrays of random elements, indented or not, some of
+// them in a form the fast path does not take (an escape, an unknown key,
+// null), and on arrays that are not JSON or hold an element of the wrong
+// type.
+func TestDecodeArraysMatchUnmarshal(t *testing.T) {
+	r := rand.New(rand.NewPCG(18, 3))
+	defer func() { tameStrings = false }()
+	array := func(n int, enc func() []byte) []byte {
+		b := []byte("[")
+		for i := range n {
+			if i > 0 {
+				b = append(b, ",\n    "...)
+			}
+			e := enc()
+			switch r.IntN(10) {
+			case 0:
+				e = bytes.Replace(e, []byte(`"proto":"`), []byte(`"proto":"\u0041`), 1)
+			case 1:
+				e = append([]byte(`{"unknown":[1,{"a":null}],`), e[1:]...)
+			case 2:
+				e = []byte("null")
+			}
+			b = append(b, e...)
+		}
+		return append(b, "\n  ]"...)
+	}
+	check := func(name string, doc []byte, decode func([]byte) (int, any, error), unmarshal func([]byte) (any, error)) {
+		t.Helper()
+		const tail = `, "after"]`
+		n, got, err := decode(append(bytes.Clone(doc), tail...))
+		want, wantErr := unmarshal(doc)
+		if (err == nil) != (wantErr == nil) {
+			t.Fatalf("%s: error %v, json.Unmarshal's %v\n%.300s", name, err, wantErr, doc)
+		}
+		var ee *ElementError
+		if err != nil && wantErr != nil && json.Valid(doc) && bytes.HasPrefix(bytes.TrimSpace(doc), []byte("[")) && !errors.As(err, &ee) {
+			t.Fatalf("%s: error %v of a JSON array, want an *ElementError", name, err)
+		}
+		if err == nil && !reflect.DeepEqual(got, want) {
+			t.Fatalf("%s: decoded\n%+v\njson.Unmarshal's\n%+v", name, got, want)
+		}
+		if end := len(bytes.TrimRight(doc, " \n")); (err == nil || ee != nil) && n != end {
+			t.Fatalf("%s: read %d bytes of the array's %d", name, n, end)
+		}
+	}
+	flows := func(b []byte) (int, any, error) {
+		var fs []Flow
+		n, err := DecodeFlows(b, &fs)
+		return n, fs, err
+	}
+	contacts := func(b []byte) (int, any, error) {
+		var cs []Contact
+		n, err := DecodeContacts(b, &cs)
+		return n, cs, err
+	}
+	unmarshalFlows := func(b []byte) (any, error) {
+		var fs []Flow
+		return fs, json.Unmarshal(b, &fs)
+	}
+	unmarshalContacts := func(b []byte) (any, error) {
+		var cs []Contact
+		return cs, json.Unmarshal(b, &cs)
+	}
+	for i := range 300 {
+		tameStrings = i%2 == 0
+		fa := array(1+r.IntN(20), func() []byte { f := randomFlow(r); b, _ := f.AppendJSON(nil); return b })
+		ca := array(1+r.IntN(20), func() []byte { c := randomContact(r); b, _ := c.AppendJSON(nil); return b })
+		check("flows", fa, flows, unmarshalFlows)
+		check("contacts", ca, contacts, unmarshalContacts)
+		if i%10 == 0 {
+			// Wrong types and bad syntax at some byte.
+			check("flows with a string port", bytes.Replace(fa, []byte(`"server_port":`), []byte(`"server_port":"1","v":`), 1), flows, unmarshalFlows)
+			check("contacts with a bad time", bytes.Replace(ca, []byte(`"first":"`), []byte(`"first":"x`), 1), contacts, unmarshalContacts)
+			cut := fa[:r.IntN(len(fa))]
+			if _, err := DecodeFlows(cut, new([]Flow)); err == nil {
+				t.Fatalf("DecodeFlows read a truncated array\n%s", cut)
+			}
+		}
+	}
+	for _, doc := range []string{"[]", " [ ] ", "null", "[null]", "[{}]", "[{},]", "[", "", "{}", `[{"rule":1}]`, `[1]`, "[{}{}]"} {
+		check(doc, []byte(doc), flows, unmarshalFlows)
+		check(doc, []byte(doc), contacts, unmarshalContacts)
+	}
 }
