@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -81,12 +80,10 @@ func readAnalysis(path string) (*analyze.Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	// One decoding of the document: a probe of its version first would run
-	// encoding/json's validation and a skip over every byte once more (a
-	// quarter of a report's time). A v1 document is told apart after the
-	// decoding, whether it failed or not.
-	var res analyze.Result
-	err = json.Unmarshal(data, &res)
+	// One reading of the document (analyze.DecodeResult): a probe of its
+	// version first would read every byte once more. A v1 document is told
+	// apart after the decoding, whether it failed or not.
+	res, err := analyze.DecodeResult(data)
 	if err != nil || res.Version == "dockcase-analysis/v1" {
 		var doc struct {
 			Version string `json:"version"`
@@ -100,16 +97,12 @@ func readAnalysis(path string) (*analyze.Result, error) {
 		}
 	}
 	if err != nil {
-		var se *json.SyntaxError
-		if errors.As(err, &se) {
-			return nil, fmt.Errorf("read analysis %s: not a JSON document: %w", path, err)
-		}
 		return nil, fmt.Errorf("read analysis %s: %w", path, err)
 	}
 	if res.Version != analyze.ResultVersion {
 		return nil, fmt.Errorf("read analysis %s: version %q, want %q (a file written by dockcase analyze --json)", path, res.Version, analyze.ResultVersion)
 	}
-	return &res, nil
+	return res, nil
 }
 
 // readWhole reads the file at path into one buffer of its size (a file

@@ -1,0 +1,42 @@
+package analyze
+
+import (
+	"encoding/json"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/dockcase/dockcase/analyze/traffic"
+)
+
+// TestDecodeResultWalks checks that the documents dockcase writes are
+// read by the walk, flows and contacts by traffic's decoders, and that
+// what the walk cannot read as encoding/json would is left to it.
+func TestDecodeResultWalks(t *testing.T) {
+	res := &Result{Version: ResultVersion, Containers: nil, Missing: []string{"x"},
+		Flows:    []traffic.Flow{{Rule: traffic.RuleVeth, Proto: "tcp", First: time.Unix(1, 2).UTC()}, {Rule: traffic.RuleUnknown}},
+		Contacts: []traffic.Contact{{Container: "c0ffee", Rules: []string{traffic.RuleVeth}}}}
+	indented, err := json.MarshalIndent(res, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	compact, err := json.Marshal(res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, doc := range [][]byte{indented, compact, []byte(`{"flows": [], "unknown": [1, {"a": "b"}], "contacts": null}`)} {
+		var got Result
+		if err := decodeResult(doc, &got); err != nil {
+			t.Errorf("decodeResult(%.60q…) = %v, want the walk to read it", doc, err)
+		}
+	}
+	for _, doc := range []string{
+		`{"Flows": []}`, `{"flows": [], "flows": []}`, `{"fl\u006fws": []}`, `{"flöws": []}`,
+		`{"flows": []} x`, `{"flows": [}`, `[]`, `null`, ``, `{"flows": [{"rule": x}]}`,
+	} {
+		var got Result
+		if err := decodeResult([]byte(doc), &got); !errors.Is(err, errResultFallback) {
+			t.Errorf("decodeResult(%q) = %v, want it left to encoding/json", doc, err)
+		}
+	}
+}
