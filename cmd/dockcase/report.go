@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 
 	"github.com/dockcase/dockcase/analyze"
 	"github.com/spf13/cobra"
@@ -76,10 +77,40 @@ func readAnalysis(path string) (*analyze.Result, error) {
 	case kindPcap, kindPcapng, kindGzip:
 		return nil, &inputError{msg: fmt.Sprintf("%s: this is %s, not a saved analysis (dockcase analyze --json)", path, k)}
 	}
-	data, err := readWhole(path, maxReportJSONBytes)
+	data, unmap, mapped, err := mapFile(path, maxReportJSONBytes)
 	if err != nil {
 		return nil, err
 	}
+	if !mapped {
+		if data, err = readWhole(path, maxReportJSONBytes); err != nil {
+			return nil, err
+		}
+		return decodeAnalysis(path, data)
+	}
+	defer unmap()
+	return decodeMapped(path, data)
+}
+
+// decodeMapped decodes the mapped document data, turning a fault on its
+// pages (the file shrank while mapped) into an error. Nothing of the
+// result refers to data: the decoders copy what they keep.
+func decodeMapped(path string, data []byte) (res *analyze.Result, err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			if re, ok := r.(interface{ Addr() uintptr }); ok && re != nil {
+				res, err = nil, fmt.Errorf("read analysis %s: the file changed while it was read", path)
+				return
+			}
+			panic(r)
+		}
+	}()
+	return decodeAnalysis(path, data)
+}
+
+// decodeAnalysis decodes the document data of the file at path and checks
+// its version.
+func decodeAnalysis(path string, data []byte) (*analyze.Result, error) {
 	// One reading of the document (analyze.DecodeResult): a probe of its
 	// version first would read every byte once more. A v1 document is told
 	// apart after the decoding, whether it failed or not.
