@@ -50,7 +50,7 @@ func demoDocument(t *testing.T) []byte {
 // scripts/gencapture (container traffic on two /16s and its masqueraded
 // uplink copy, as the benchmarks' captures) and returns the document
 // report.JSON writes of it: the flows and contacts of a perimeter capture.
-func generatedDocument(t *testing.T, args ...string) []byte {
+func generatedDocument(t testing.TB, args ...string) []byte {
 	t.Helper()
 	root, err := filepath.Abs("..")
 	if err != nil {
@@ -236,4 +236,17 @@ func FuzzDecodeResult(f *testing.F) {
 			t.Fatalf("DecodeResult's result differs from json.Unmarshal's")
 		}
 	})
+}
+
+// BenchmarkDecodeResult decodes the analysis of a generated perimeter
+// capture (about 10k flows and as many contacts).
+func BenchmarkDecodeResult(b *testing.B) {
+	doc := generatedDocument(b, "-size", "60MB", "-flows", "20000")
+	b.SetBytes(int64(len(doc)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := analyze.DecodeResult(doc); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
