@@ -2,8 +2,10 @@ package traffic
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"math/bits"
 	"math/rand/v2"
 	"reflect"
 	"testing"
@@ -212,5 +214,51 @@ func TestDecodeArraysMatchUnmarshal(t *testing.T) {
 	for _, doc := range []string{"[]", " [ ] ", "null", "[null]", "[{}]", "[{},]", "[", "", "{}", `[{"rule":1}]`, `[1]`, "[{}{}]"} {
 		check(doc, []byte(doc), flows, unmarshalFlows)
 		check(doc, []byte(doc), contacts, unmarshalContacts)
+	}
+}
+
+// TestSpecialBytes checks the word-at-a-time string scan's mark against a
+// byte at a time: its lowest mark is the first quote, backslash, control
+// character or byte of 0x80 and above, for every byte at every position
+// among plain ones and random words.
+func TestSpecialBytes(t *testing.T) {
+	special := func(c byte) bool { return c == '"' || c == '\\' || c < 0x20 || c >= 0x80 }
+	check := func(w [8]byte) {
+		t.Helper()
+		want := -1
+		for i, c := range w {
+			if special(c) {
+				want = i
+				break
+			}
+		}
+		m := specialBytes(binary.LittleEndian.Uint64(w[:]))
+		got := -1
+		if m != 0 {
+			got = bits.TrailingZeros64(m) / 8
+		}
+		if got != want {
+			t.Fatalf("specialBytes(%q) marks byte %d first, want %d", w[:], got, want)
+		}
+	}
+	for c := range 256 {
+		for pos := range 8 {
+			w := [8]byte{'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'}
+			w[pos] = byte(c)
+			check(w)
+			w[(pos+3)%8] = 0x01 // a second special byte, maybe before
+			check(w)
+		}
+	}
+	r := rand.New(rand.NewPCG(8, 8))
+	for range 200000 {
+		var w [8]byte
+		binary.LittleEndian.PutUint64(w[:], r.Uint64())
+		for i := range w {
+			if r.IntN(3) > 0 {
+				w[i] = ' ' + byte(r.IntN(95)) // printable, so that some words have none
+			}
+		}
+		check(w)
 	}
 }
