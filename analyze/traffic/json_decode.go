@@ -87,7 +87,7 @@ var errNotArray = errors.New("not a well-formed JSON array")
 // fast does not take) by slow on the element's bytes, which an
 // encoding/json Decoder finds and checks.
 func decodeArray[T any](data []byte, dst *[]T, fast func(*jsonScanner, *T) bool, slow func(*T, []byte) error) (int, error) {
-	s := jsonScanner{b: data}
+	s := jsonScanner{b: data, strings: map[string]string{}}
 	if s.null() {
 		*dst = nil
 		return s.i, nil
@@ -155,7 +155,16 @@ type (
 type jsonScanner struct {
 	b []byte
 	i int
+	// strings, when not nil, holds one copy of each string value read
+	// (up to maxSharedStrings): an array's elements repeat the same rules,
+	// interfaces, members and digests, a million allocations for a
+	// hundred thousand flows and contacts.
+	strings map[string]string
 }
+
+// maxSharedStrings bounds jsonScanner.strings: 4096 values, a few hundred
+// KB, beyond which a string is allocated for each value, as without it.
+const maxSharedStrings = 4096
 
 func (s *jsonScanner) ws() {
 	for s.i < len(s.b) {
@@ -265,23 +274,50 @@ func specialBytes(x uint64) uint64 {
 	return (control | quote | backslash | x) & high
 }
 
+// str reads a string, shared with the equal ones read before it.
 func (s *jsonScanner) str(dst *string) bool {
 	v, esc, ok := s.rawOrEscaped()
 	if !ok {
 		return false
 	}
-	if !esc {
+	if esc {
+		return unescape(dst, v)
+	}
+	if s.strings == nil {
 		*dst = string(v)
 		return true
 	}
-	return unescape(dst, v)
+	if shared, ok := s.strings[string(v)]; ok { // no allocation: a map index
+		*dst = shared
+		return true
+	}
+	*dst = string(v)
+	if len(s.strings) < maxSharedStrings {
+		s.strings[*dst] = *dst
+	}
+	return true
+}
+
+// text reads a string whose values rarely repeat (an evidence's text, a
+// server name), not looked up among the shared ones.
+func (s *jsonScanner) text(dst *string) bool {
+	v, esc, ok := s.rawOrEscaped()
+	if !ok {
+		return false
+	}
+	if esc {
+		return unescape(dst, v)
+	}
+	*dst = string(v)
+	return true
 }
 
 // unescape decodes the escapes of a string as encoding/json does, but for
 // \u of a UTF-16 surrogate (its pairs and its replacement of lone ones are
 // left to encoding/json).
 func unescape(dst *string, v []byte) bool {
-	out := make([]byte, 0, len(v))
+	var buf [256]byte // on the stack: the string is the one allocation
+	out := buf[:0]
 	for i := 0; i < len(v); i++ {
 		c := v[i]
 		if c != '\\' {
@@ -415,12 +451,72 @@ func (s *jsonScanner) bool(dst *bool) bool {
 
 func (s *jsonScanner) addr(dst *netip.Addr) bool {
 	v, ok := s.raw()
-	return ok && dst.UnmarshalText(v) == nil
+	if !ok {
+		return false
+	}
+	if a, ok := parseIPv4(v); ok {
+		*dst = a
+		return true
+	}
+	return dst.UnmarshalText(v) == nil
 }
 
 func (s *jsonScanner) addrPort(dst *netip.AddrPort) bool {
 	v, ok := s.raw()
-	return ok && dst.UnmarshalText(v) == nil
+	if !ok {
+		return false
+	}
+	if i := bytes.LastIndexByte(v, ':'); i > 0 {
+		a, ok := parseIPv4(v[:i])
+		p, pok := plainUint(v[i+1:], 0xffff)
+		if ok && pok {
+			*dst = netip.AddrPortFrom(a, uint16(p))
+			return true
+		}
+	}
+	return dst.UnmarshalText(v) == nil
+}
+
+// parseIPv4 reads a dotted-quad IPv4 address in the form netip writes it
+// (no leading zero), without UnmarshalText's string of it: an allocation
+// for each of the half-million addresses of a large document. Anything
+// else is false, for UnmarshalText to decide.
+func parseIPv4(v []byte) (netip.Addr, bool) {
+	var a [4]byte
+	for i := range a {
+		if i > 0 {
+			if len(v) == 0 || v[0] != '.' {
+				return netip.Addr{}, false
+			}
+			v = v[1:]
+		}
+		n := 0
+		for n < len(v) && n < 3 && v[n] >= '0' && v[n] <= '9' {
+			n++
+		}
+		b, ok := plainUint(v[:n], 255)
+		if !ok {
+			return netip.Addr{}, false
+		}
+		a[i], v = byte(b), v[n:]
+	}
+	return netip.AddrFrom4(a), len(v) == 0
+}
+
+// plainUint reads a decimal of at most five digits without a leading
+// zero, up to max.
+func plainUint(v []byte, max int) (int, bool) {
+	if len(v) == 0 || len(v) > 5 || (v[0] == '0' && len(v) > 1) {
+		return 0, false
+	}
+	n := 0
+	for _, c := range v {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n, n <= max
 }
 
 func (s *jsonScanner) time(dst *time.Time) bool {
@@ -434,7 +530,7 @@ func (s *jsonScanner) time(dst *time.Time) bool {
 
 // object reads an object's members, calling field with each key (seen
 // once at most, as field's bit says); field reads the value.
-func (s *jsonScanner) object(field func(key string) (bit uint64, ok bool)) bool {
+func (s *jsonScanner) object(field func(key []byte) (bit uint64, ok bool)) bool {
 	if !s.byte('{') {
 		return false
 	}
@@ -447,7 +543,7 @@ func (s *jsonScanner) object(field func(key string) (bit uint64, ok bool)) bool 
 		if !ok || !s.byte(':') {
 			return false
 		}
-		bit, ok := field(string(k)) // no allocation: the switch's comparison
+		bit, ok := field(k) // no string of the key: each field switches on string(k), which allocates none
 		if !ok || seen&bit != 0 {
 			return false
 		}
@@ -483,26 +579,26 @@ func (s *jsonScanner) array(elem func() bool) bool {
 }
 
 func (s *jsonScanner) evidence(e *model.Evidence) bool {
-	return s.object(func(k string) (uint64, bool) {
-		switch k {
+	return s.object(func(k []byte) (uint64, bool) {
+		switch string(k) {
 		case "member":
 			return 1 << 0, s.str(&e.Member)
 		case "sha256":
 			return 1 << 1, s.str(&e.SHA256)
 		case "pointer":
-			return 1 << 2, s.str(&e.Pointer)
+			return 1 << 2, s.text(&e.Pointer)
 		case "line":
 			return 1 << 3, s.int(&e.Line)
 		case "text":
-			return 1 << 4, s.str(&e.Text)
+			return 1 << 4, s.text(&e.Text)
 		}
 		return 0, false
 	})
 }
 
 func (s *jsonScanner) flow(f *Flow) bool {
-	return s.object(func(k string) (uint64, bool) {
-		switch k {
+	return s.object(func(k []byte) (uint64, bool) {
+		switch string(k) {
 		case "container":
 			return 1 << 0, s.str(&f.Container)
 		case "container_name":
@@ -538,8 +634,8 @@ func (s *jsonScanner) flow(f *Flow) bool {
 		case "original":
 			o := &FlowTuple{}
 			f.Original = o
-			return 1 << 16, s.object(func(k string) (uint64, bool) {
-				switch k {
+			return 1 << 16, s.object(func(k []byte) (uint64, bool) {
+				switch string(k) {
 				case "src":
 					return 1 << 0, s.addr(&o.Src)
 				case "sport":
@@ -566,9 +662,9 @@ func (s *jsonScanner) flow(f *Flow) bool {
 		case "tcp_flags":
 			return 1 << 23, s.str(&f.TCPFlags)
 		case "sni":
-			return 1 << 24, s.str(&f.SNI)
+			return 1 << 24, s.text(&f.SNI)
 		case "http_host":
-			return 1 << 25, s.str(&f.HTTPHost)
+			return 1 << 25, s.text(&f.HTTPHost)
 		case "names":
 			return 1 << 26, s.strs(&f.Names)
 		case "first_frame":
@@ -590,8 +686,8 @@ func (s *jsonScanner) flow(f *Flow) bool {
 }
 
 func (s *jsonScanner) contact(c *Contact) bool {
-	return s.object(func(k string) (uint64, bool) {
-		switch k {
+	return s.object(func(k []byte) (uint64, bool) {
+		switch string(k) {
 		case "container":
 			return 1 << 0, s.str(&c.Container)
 		case "container_name":
@@ -601,8 +697,8 @@ func (s *jsonScanner) contact(c *Contact) bool {
 			return 1 << 2, s.array(func() bool {
 				c.Group = append(c.Group, ContainerRef{})
 				g := &c.Group[len(c.Group)-1]
-				return s.object(func(k string) (uint64, bool) {
-					switch k {
+				return s.object(func(k []byte) (uint64, bool) {
+					switch string(k) {
 					case "id":
 						return 1 << 0, s.str(&g.ID)
 					case "name":
@@ -616,8 +712,8 @@ func (s *jsonScanner) contact(c *Contact) bool {
 			return 1 << 3, s.array(func() bool {
 				c.Candidates = append(c.Candidates, Candidate{})
 				g := &c.Candidates[len(c.Candidates)-1]
-				return s.object(func(k string) (uint64, bool) {
-					switch k {
+				return s.object(func(k []byte) (uint64, bool) {
+					switch string(k) {
 					case "id":
 						return 1 << 0, s.str(&g.ID)
 					case "name":
@@ -633,8 +729,8 @@ func (s *jsonScanner) contact(c *Contact) bool {
 		case "process":
 			p := &Process{}
 			c.Process = p
-			return 1 << 4, s.object(func(k string) (uint64, bool) {
-				switch k {
+			return 1 << 4, s.object(func(k []byte) (uint64, bool) {
+				switch string(k) {
 				case "pid":
 					return 1 << 0, s.int(&p.PID)
 				case "comm":
@@ -673,9 +769,9 @@ func (s *jsonScanner) contact(c *Contact) bool {
 		case "counted_at":
 			return 1 << 17, s.str(&c.CountedAt)
 		case "sni":
-			return 1 << 18, s.str(&c.SNI)
+			return 1 << 18, s.text(&c.SNI)
 		case "http_host":
-			return 1 << 19, s.str(&c.HTTPHost)
+			return 1 << 19, s.text(&c.HTTPHost)
 		case "names":
 			return 1 << 20, s.strs(&c.Names)
 		case "rules":
@@ -713,8 +809,8 @@ func (s *jsonScanner) contact(c *Contact) bool {
 }
 
 func (s *jsonScanner) source(src *ContactSource) bool {
-	return s.object(func(k string) (uint64, bool) {
-		switch k {
+	return s.object(func(k []byte) (uint64, bool) {
+		switch string(k) {
 		case "kind":
 			return 1 << 0, s.str(&src.Kind)
 		case "interface":

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"math/bits"
 	"math/rand/v2"
+	"net/netip"
 	"reflect"
 	"testing"
 )
@@ -260,5 +261,42 @@ func TestSpecialBytes(t *testing.T) {
 			}
 		}
 		check(w)
+	}
+}
+
+// TestAddrsMatchNetip checks the decoders' own reading of IPv4 addresses
+// and address:port pairs against netip's UnmarshalText: what they take,
+// it takes the same way, and what it refuses they refuse.
+func TestAddrsMatchNetip(t *testing.T) {
+	inputs := []string{"1.2.3.4", "0.0.0.0", "255.255.255.255", "256.1.1.1", "01.2.3.4", "1.2.3", "1.2.3.4.5", "1..3.4", ".1.2.3",
+		"1.2.3.4 ", "1.2.3.04", "1.2.3.0", "1.2.3.4%eth0", "::1", "::ffff:1.2.3.4", "", "1.2.3.4:80", "1.2.3.4:0", "1.2.3.4:65535",
+		"1.2.3.4:65536", "1.2.3.4:080", "1.2.3.4:", ":80", "[::1]:80", "[1.2.3.4]:80", "1.2.3.4::80", "999.2.3.4:1", "1.2.3.4:+1", "1.2.3.4:-1"}
+	r := rand.New(rand.NewPCG(4, 4))
+	const alphabet = "0123456789.:"
+	for range 50000 {
+		b := make([]byte, 1+r.IntN(22))
+		for i := range b {
+			b[i] = alphabet[r.IntN(len(alphabet))]
+		}
+		inputs = append(inputs, string(b))
+	}
+	for _, in := range inputs {
+		quoted := []byte(`"` + in + `"`)
+		var a netip.Addr
+		s := jsonScanner{b: quoted}
+		ok := s.addr(&a)
+		var want netip.Addr
+		err := want.UnmarshalText([]byte(in))
+		if ok != (err == nil) || (ok && a != want) {
+			t.Fatalf("addr(%q) = %v, %v; netip's UnmarshalText: %v, %v", in, a, ok, want, err)
+		}
+		var ap netip.AddrPort
+		s = jsonScanner{b: quoted}
+		ok = s.addrPort(&ap)
+		var wantAP netip.AddrPort
+		err = wantAP.UnmarshalText([]byte(in))
+		if ok != (err == nil) || (ok && ap != wantAP) {
+			t.Fatalf("addrPort(%q) = %v, %v; netip's UnmarshalText: %v, %v", in, ap, ok, wantAP, err)
+		}
 	}
 }
