@@ -111,9 +111,13 @@ func decodeResult(data []byte, res *Result) error {
 		case known && seen[i]:
 			return errResultFallback // a second value for a field: encoding/json's merging is its own
 		case known && v.Field(i).Type() == flowsType:
-			n, err = traffic.DecodeFlows(data[start:], v.Field(i).Addr().Interface().(*[]traffic.Flow))
+			flows := v.Field(i).Addr().Interface().(*[]traffic.Flow)
+			*flows = make([]traffic.Flow, 0, elementsHint(data[start:]))
+			n, err = traffic.DecodeFlows(data[start:], flows)
 		case known && v.Field(i).Type() == contactsType:
-			n, err = traffic.DecodeContacts(data[start:], v.Field(i).Addr().Interface().(*[]traffic.Contact))
+			contacts := v.Field(i).Addr().Interface().(*[]traffic.Contact)
+			*contacts = make([]traffic.Contact, 0, elementsHint(data[start:]))
+			n, err = traffic.DecodeContacts(data[start:], contacts)
 		case known:
 			n, err = decodeValue(data[start:], v.Field(i).Addr().Interface())
 		case foldsToKey(key, keys):
@@ -146,6 +150,25 @@ func decodeResult(data []byte, res *Result) error {
 			return errResultFallback
 		}
 	}
+}
+
+// minElementBytes bounds elementsHint's count: a flow or a contact as
+// report.JSON writes it takes 300 bytes and more (its keys alone).
+const minElementBytes = 200
+
+// elementsHint is how many elements the array at the start of data holds,
+// if it is indented as report.JSON writes a top-level array (its elements
+// on lines of their own four spaces in, its closing bracket two in): a
+// slice of their number, rather than one grown as they are read, was a
+// fifth less of a report's time, the copies' pages faulted in once each.
+// A document of another form gets a hint of 0 or a wrong one; neither
+// changes the result.
+func elementsHint(data []byte) int {
+	end := bytes.Index(data, []byte("\n  ]"))
+	if end < 0 {
+		return 0
+	}
+	return min(bytes.Count(data[:end], []byte("\n    {")), end/minElementBytes)
 }
 
 // errValueSyntax marks decodeValue's error for bytes that are not one

@@ -3,6 +3,7 @@ package analyze
 import (
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -28,6 +29,17 @@ func TestDecodeResultWalks(t *testing.T) {
 		var got Result
 		if err := decodeResult(doc, &got); err != nil {
 			t.Errorf("decodeResult(%.60q…) = %v, want the walk to read it", doc, err)
+		}
+	}
+	// The hint of the flows' number is theirs in the indented form, and
+	// 0 in the compact one.
+	for doc, want := range map[string]int{string(indented): len(res.Flows), string(compact): 0} {
+		at := strings.Index(doc, `"flows": [`)
+		if at < 0 {
+			at = strings.Index(doc, `"flows":[`)
+		}
+		if got := elementsHint([]byte(doc[at+8:])); got != want {
+			t.Errorf("elementsHint(%.40q…) = %d, want %d", doc[at:], got, want)
 		}
 	}
 	for _, doc := range []string{

@@ -51,7 +51,9 @@ func (c *Contact) UnmarshalJSON(data []byte) error {
 // space) into *dst, each element as Flow's UnmarshalJSON decodes it, and
 // returns the number of bytes read, through the closing bracket: the
 // caller goes on from there. It is json.Unmarshal of the array into a nil
-// slice (null gives nil, [] an empty slice), without encoding/json's scan
+// slice (null gives nil, [] an empty slice), but that the elements go into
+// *dst's array while it has room, from its start (a caller that knows
+// their number makes it of that capacity), and without encoding/json's scan
 // of the array before the decoding: each element is read once, by the
 // fast path, unless it is not in the form AppendJSON writes.
 //
@@ -95,7 +97,10 @@ func decodeArray[T any](data []byte, dst *[]T, fast func(*jsonScanner, *T) bool,
 	if !s.byte('[') {
 		return 0, errNotArray
 	}
-	out := []T{}
+	out := (*dst)[:0]
+	if out == nil {
+		out = []T{}
+	}
 	if s.byte(']') {
 		*dst = out
 		return s.i, nil
