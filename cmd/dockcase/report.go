@@ -114,7 +114,7 @@ func decodeAnalysis(path string, data []byte) (*analyze.Result, error) {
 	// One reading of the document (analyze.DecodeResult): a probe of its
 	// version first would read every byte once more. A v1 document is told
 	// apart after the decoding, whether it failed or not.
-	res, err := analyze.DecodeResult(data)
+	res, err := decodeWithoutGC(data)
 	if err != nil || res.Version == "dockcase-analysis/v1" {
 		var doc struct {
 			Version string `json:"version"`
@@ -134,6 +134,20 @@ func decodeAnalysis(path string, data []byte) (*analyze.Result, error) {
 		return nil, fmt.Errorf("read analysis %s: version %q, want %q (a file written by dockcase analyze --json)", path, res.Version, analyze.ResultVersion)
 	}
 	return res, nil
+}
+
+// decodeWithoutGC decodes data with the garbage collector held back: what
+// the decoding allocates is the result, nearly all of it kept, and each
+// collection while it grows marked all of it once more (a fifth of a
+// report's CPU for a 100 MB document). A memory limit of a few times the
+// document's size still lets the collector run, should a hostile document
+// make garbage.
+func decodeWithoutGC(data []byte) (*analyze.Result, error) {
+	limit := debug.SetMemoryLimit(-1)
+	defer debug.SetMemoryLimit(limit)
+	debug.SetMemoryLimit(min(limit, 4*int64(len(data))+256<<20))
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
+	return analyze.DecodeResult(data)
 }
 
 // readWhole reads the file at path into one buffer of its size (a file
