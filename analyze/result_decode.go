@@ -164,11 +164,34 @@ const minElementBytes = 200
 // A document of another form gets a hint of 0 or a wrong one; neither
 // changes the result.
 func elementsHint(data []byte) int {
-	end := bytes.Index(data, []byte("\n  ]"))
+	// Byte by byte from one bracket to the next: bytes.Index and Count
+	// of the indented brackets stopped at every new line.
+	end := nextIndented(data, 0, len(data), ']', "\n  ")
 	if end < 0 {
 		return 0
 	}
-	return min(bytes.Count(data[:end], []byte("\n    {")), end/minElementBytes)
+	n := 0
+	for i := nextIndented(data, 0, end, '{', "\n    "); i >= 0; i = nextIndented(data, i+1, end, '{', "\n    ") {
+		n++
+	}
+	return min(n, end/minElementBytes)
+}
+
+// nextIndented is the index of the first c of data[from:to] that follows
+// indent, -1 if none.
+func nextIndented(data []byte, from, to int, c byte, indent string) int {
+	for from < to {
+		j := bytes.IndexByte(data[from:to], c)
+		if j < 0 {
+			return -1
+		}
+		from += j
+		if from >= len(indent) && string(data[from-len(indent):from]) == indent {
+			return from
+		}
+		from++
+	}
+	return -1
 }
 
 // errValueSyntax marks decodeValue's error for bytes that are not one

@@ -172,9 +172,31 @@ type jsonScanner struct {
 const maxSharedStrings = 4096
 
 func (s *jsonScanner) ws() {
+	if s.i < len(s.b) && s.b[s.i] > ' ' {
+		return // the common case, inlined: no white space
+	}
+	s.skipSpace()
+}
+
+// skipSpace skips white space, the runs of spaces of an indented
+// document's lines eight bytes at a time.
+func (s *jsonScanner) skipSpace() {
+	const spaces = 0x2020202020202020
 	for s.i < len(s.b) {
 		switch s.b[s.i] {
-		case ' ', '\t', '\n', '\r':
+		case ' ':
+			if s.i+8 > len(s.b) {
+				s.i++
+				continue
+			}
+			// The spaces up to the first other byte: at least this one.
+			x := binary.LittleEndian.Uint64(s.b[s.i:]) ^ spaces
+			if x == 0 {
+				s.i += 8
+			} else {
+				s.i += bits.TrailingZeros64(x) / 8
+			}
+		case '\t', '\n', '\r':
 			s.i++
 		default:
 			return

@@ -212,7 +212,7 @@ func TestDecodeArraysMatchUnmarshal(t *testing.T) {
 			}
 		}
 	}
-	for _, doc := range []string{"[]", " [ ] ", "null", "[null]", "[{}]", "[{},]", "[", "", "{}", `[{"rule":1}]`, `[1]`, "[{}{}]"} {
+	for _, doc := range []string{"[]", " [ ] ", "[           \n\t\r           {  \"rule\"  :   \"veth\"  }   ,          {}            ]   ", "[ \u00a0 ]", "null", "[null]", "[{}]", "[{},]", "[", "", "{}", `[{"rule":1}]`, `[1]`, "[{}{}]"} {
 		check(doc, []byte(doc), flows, unmarshalFlows)
 		check(doc, []byte(doc), contacts, unmarshalContacts)
 	}
