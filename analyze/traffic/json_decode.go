@@ -1,8 +1,14 @@
 package traffic
 
 import (
+	"bytes"
+	"encoding/binary"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"math/bits"
 	"net/netip"
+	"slices"
 	"strconv"
 	"time"
 	"unicode/utf16"
@@ -41,6 +47,98 @@ func (c *Contact) UnmarshalJSON(data []byte) error {
 	return namedTypeError(json.Unmarshal(data, (*plainContactFields)(c)), "Contact")
 }
 
+// DecodeFlows decodes the JSON array at the start of data (after white
+// space) into *dst, each element as Flow's UnmarshalJSON decodes it, and
+// returns the number of bytes read, through the closing bracket: the
+// caller goes on from there. It is json.Unmarshal of the array into a nil
+// slice (null gives nil, [] an empty slice), but that the elements go into
+// *dst's array while it has room, from its start (a caller that knows
+// their number makes it of that capacity), and without encoding/json's scan
+// of the array before the decoding: each element is read once, by the
+// fast path, unless it is not in the form AppendJSON writes.
+//
+// An element that is JSON but not a Flow (a wrong type, a bad address)
+// is an *ElementError, returned after the rest of the array has been
+// read; any other error means that data does not start with a well-formed
+// JSON array or null (the caller has json.Unmarshal name what is wrong).
+func DecodeFlows(data []byte, dst *[]Flow) (int, error) {
+	return decodeArray(data, dst, (*jsonScanner).flow, (*Flow).UnmarshalJSON)
+}
+
+// DecodeContacts is DecodeFlows for an array of contacts.
+func DecodeContacts(data []byte, dst *[]Contact) (int, error) {
+	return decodeArray(data, dst, (*jsonScanner).contact, (*Contact).UnmarshalJSON)
+}
+
+// An ElementError is the error of one element of an array decoded by
+// DecodeFlows or DecodeContacts: JSON, but not of the element's type.
+type ElementError struct {
+	Index  int   // the element's index in the array
+	Offset int   // the element's first byte, from the start of the data given
+	Err    error // the element's UnmarshalJSON's error
+}
+
+func (e *ElementError) Error() string { return fmt.Sprintf("element %d: %v", e.Index, e.Err) }
+
+func (e *ElementError) Unwrap() error { return e.Err }
+
+// errNotArray is DecodeFlows' error for data that is not a JSON array.
+var errNotArray = errors.New("not a well-formed JSON array")
+
+// decodeArray reads an array of T: each element by fast, else (an element
+// fast does not take) by slow on the element's bytes, which an
+// encoding/json Decoder finds and checks.
+func decodeArray[T any](data []byte, dst *[]T, fast func(*jsonScanner, *T) bool, slow func(*T, []byte) error) (int, error) {
+	s := jsonScanner{b: data, strings: map[string]string{}}
+	if s.null() {
+		*dst = nil
+		return s.i, nil
+	}
+	if !s.byte('[') {
+		return 0, errNotArray
+	}
+	out := (*dst)[:0]
+	if out == nil {
+		out = []T{}
+	}
+	if s.byte(']') {
+		*dst = out
+		return s.i, nil
+	}
+	var first error
+	for {
+		if len(out) == cap(out) {
+			// Double: append's growth by a quarter for a large slice
+			// copied a hundred thousand flows four times over.
+			out = slices.Grow(out, max(len(out), 64))
+		}
+		var zero T
+		out = append(out, zero)
+		e := &out[len(out)-1]
+		s.ws()
+		start := s.i
+		if !fast(&s, e) {
+			*e = zero
+			dec := json.NewDecoder(bytes.NewReader(data[start:]))
+			var raw json.RawMessage
+			if err := dec.Decode(&raw); err != nil {
+				return 0, fmt.Errorf("element %d: %w", len(out)-1, err)
+			}
+			if err := slow(e, raw); err != nil && first == nil {
+				first = &ElementError{Index: len(out) - 1, Offset: start, Err: err}
+			}
+			s.i = start + int(dec.InputOffset())
+		}
+		if s.byte(']') {
+			*dst = out
+			return s.i, first
+		}
+		if !s.byte(',') {
+			return 0, errNotArray
+		}
+	}
+}
+
 // namedTypeError names the document type, not its method-less copy, in a
 // type error.
 func namedTypeError(err error, name string) error {
@@ -62,12 +160,43 @@ type (
 type jsonScanner struct {
 	b []byte
 	i int
+	// strings, when not nil, holds one copy of each string value read
+	// (up to maxSharedStrings): an array's elements repeat the same rules,
+	// interfaces, members and digests, a million allocations for a
+	// hundred thousand flows and contacts.
+	strings map[string]string
 }
 
+// maxSharedStrings bounds jsonScanner.strings: 4096 values, a few hundred
+// KB, beyond which a string is allocated for each value, as without it.
+const maxSharedStrings = 4096
+
 func (s *jsonScanner) ws() {
+	if s.i < len(s.b) && s.b[s.i] > ' ' {
+		return // the common case, inlined: no white space
+	}
+	s.skipSpace()
+}
+
+// skipSpace skips white space, the runs of spaces of an indented
+// document's lines eight bytes at a time.
+func (s *jsonScanner) skipSpace() {
+	const spaces = 0x2020202020202020
 	for s.i < len(s.b) {
 		switch s.b[s.i] {
-		case ' ', '\t', '\n', '\r':
+		case ' ':
+			if s.i+8 > len(s.b) {
+				s.i++
+				continue
+			}
+			// The spaces up to the first other byte: at least this one.
+			x := binary.LittleEndian.Uint64(s.b[s.i:]) ^ spaces
+			if x == 0 {
+				s.i += 8
+			} else {
+				s.i += bits.TrailingZeros64(x) / 8
+			}
+		case '\t', '\n', '\r':
 			s.i++
 		default:
 			return
@@ -125,6 +254,16 @@ func (s *jsonScanner) rawOrEscaped() (v []byte, esc, ok bool) {
 	start := s.i
 	high := false
 	for s.i < len(s.b) {
+		// Eight bytes at a time to the next that needs a look: most of a
+		// document's bytes are in strings (digests, reasons, frames).
+		if s.i+8 <= len(s.b) {
+			m := specialBytes(binary.LittleEndian.Uint64(s.b[s.i:]))
+			if m == 0 {
+				s.i += 8
+				continue
+			}
+			s.i += bits.TrailingZeros64(m) / 8
+		}
 		c := s.b[s.i]
 		switch {
 		case c == '"':
@@ -147,23 +286,65 @@ func (s *jsonScanner) rawOrEscaped() (v []byte, esc, ok bool) {
 	return nil, false, false
 }
 
+// specialBytes marks the bytes of x (little-endian) that a string scan
+// must look at, a quote, a backslash, a control character or a byte of a
+// multi-byte UTF-8 sequence, with their high bit. Above the first marked
+// byte others may be marked that are not (a borrow of the subtractions):
+// the lowest mark is exact.
+func specialBytes(x uint64) uint64 {
+	const ones, high = 0x0101010101010101, 0x8080808080808080
+	control := (x - 0x20*ones) &^ x // a byte below 0x20
+	q := x ^ ('"' * ones)
+	quote := (q - ones) &^ q // a zero byte of q: a quote of x
+	b := x ^ ('\\' * ones)
+	backslash := (b - ones) &^ b
+	return (control | quote | backslash | x) & high
+}
+
+// str reads a string, shared with the equal ones read before it.
 func (s *jsonScanner) str(dst *string) bool {
 	v, esc, ok := s.rawOrEscaped()
 	if !ok {
 		return false
 	}
-	if !esc {
+	if esc {
+		return unescape(dst, v)
+	}
+	if s.strings == nil {
 		*dst = string(v)
 		return true
 	}
-	return unescape(dst, v)
+	if shared, ok := s.strings[string(v)]; ok { // no allocation: a map index
+		*dst = shared
+		return true
+	}
+	*dst = string(v)
+	if len(s.strings) < maxSharedStrings {
+		s.strings[*dst] = *dst
+	}
+	return true
+}
+
+// text reads a string whose values rarely repeat (an evidence's text, a
+// server name), not looked up among the shared ones.
+func (s *jsonScanner) text(dst *string) bool {
+	v, esc, ok := s.rawOrEscaped()
+	if !ok {
+		return false
+	}
+	if esc {
+		return unescape(dst, v)
+	}
+	*dst = string(v)
+	return true
 }
 
 // unescape decodes the escapes of a string as encoding/json does, but for
 // \u of a UTF-16 surrogate (its pairs and its replacement of lone ones are
 // left to encoding/json).
 func unescape(dst *string, v []byte) bool {
-	out := make([]byte, 0, len(v))
+	var buf [256]byte // on the stack: the string is the one allocation
+	out := buf[:0]
 	for i := 0; i < len(v); i++ {
 		c := v[i]
 		if c != '\\' {
@@ -297,12 +478,72 @@ func (s *jsonScanner) bool(dst *bool) bool {
 
 func (s *jsonScanner) addr(dst *netip.Addr) bool {
 	v, ok := s.raw()
-	return ok && dst.UnmarshalText(v) == nil
+	if !ok {
+		return false
+	}
+	if a, ok := parseIPv4(v); ok {
+		*dst = a
+		return true
+	}
+	return dst.UnmarshalText(v) == nil
 }
 
 func (s *jsonScanner) addrPort(dst *netip.AddrPort) bool {
 	v, ok := s.raw()
-	return ok && dst.UnmarshalText(v) == nil
+	if !ok {
+		return false
+	}
+	if i := bytes.LastIndexByte(v, ':'); i > 0 {
+		a, ok := parseIPv4(v[:i])
+		p, pok := plainUint(v[i+1:], 0xffff)
+		if ok && pok {
+			*dst = netip.AddrPortFrom(a, uint16(p))
+			return true
+		}
+	}
+	return dst.UnmarshalText(v) == nil
+}
+
+// parseIPv4 reads a dotted-quad IPv4 address in the form netip writes it
+// (no leading zero), without UnmarshalText's string of it: an allocation
+// for each of the half-million addresses of a large document. Anything
+// else is false, for UnmarshalText to decide.
+func parseIPv4(v []byte) (netip.Addr, bool) {
+	var a [4]byte
+	for i := range a {
+		if i > 0 {
+			if len(v) == 0 || v[0] != '.' {
+				return netip.Addr{}, false
+			}
+			v = v[1:]
+		}
+		n := 0
+		for n < len(v) && n < 3 && v[n] >= '0' && v[n] <= '9' {
+			n++
+		}
+		b, ok := plainUint(v[:n], 255)
+		if !ok {
+			return netip.Addr{}, false
+		}
+		a[i], v = byte(b), v[n:]
+	}
+	return netip.AddrFrom4(a), len(v) == 0
+}
+
+// plainUint reads a decimal of at most five digits without a leading
+// zero, up to max.
+func plainUint(v []byte, max int) (int, bool) {
+	if len(v) == 0 || len(v) > 5 || (v[0] == '0' && len(v) > 1) {
+		return 0, false
+	}
+	n := 0
+	for _, c := range v {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n, n <= max
 }
 
 func (s *jsonScanner) time(dst *time.Time) bool {
@@ -316,7 +557,7 @@ func (s *jsonScanner) time(dst *time.Time) bool {
 
 // object reads an object's members, calling field with each key (seen
 // once at most, as field's bit says); field reads the value.
-func (s *jsonScanner) object(field func(key string) (bit uint64, ok bool)) bool {
+func (s *jsonScanner) object(field func(key []byte) (bit uint64, ok bool)) bool {
 	if !s.byte('{') {
 		return false
 	}
@@ -329,7 +570,7 @@ func (s *jsonScanner) object(field func(key string) (bit uint64, ok bool)) bool 
 		if !ok || !s.byte(':') {
 			return false
 		}
-		bit, ok := field(string(k)) // no allocation: the switch's comparison
+		bit, ok := field(k) // no string of the key: each field switches on string(k), which allocates none
 		if !ok || seen&bit != 0 {
 			return false
 		}
@@ -365,26 +606,26 @@ func (s *jsonScanner) array(elem func() bool) bool {
 }
 
 func (s *jsonScanner) evidence(e *model.Evidence) bool {
-	return s.object(func(k string) (uint64, bool) {
-		switch k {
+	return s.object(func(k []byte) (uint64, bool) {
+		switch string(k) {
 		case "member":
 			return 1 << 0, s.str(&e.Member)
 		case "sha256":
 			return 1 << 1, s.str(&e.SHA256)
 		case "pointer":
-			return 1 << 2, s.str(&e.Pointer)
+			return 1 << 2, s.text(&e.Pointer)
 		case "line":
 			return 1 << 3, s.int(&e.Line)
 		case "text":
-			return 1 << 4, s.str(&e.Text)
+			return 1 << 4, s.text(&e.Text)
 		}
 		return 0, false
 	})
 }
 
 func (s *jsonScanner) flow(f *Flow) bool {
-	return s.object(func(k string) (uint64, bool) {
-		switch k {
+	return s.object(func(k []byte) (uint64, bool) {
+		switch string(k) {
 		case "container":
 			return 1 << 0, s.str(&f.Container)
 		case "container_name":
@@ -420,8 +661,8 @@ func (s *jsonScanner) flow(f *Flow) bool {
 		case "original":
 			o := &FlowTuple{}
 			f.Original = o
-			return 1 << 16, s.object(func(k string) (uint64, bool) {
-				switch k {
+			return 1 << 16, s.object(func(k []byte) (uint64, bool) {
+				switch string(k) {
 				case "src":
 					return 1 << 0, s.addr(&o.Src)
 				case "sport":
@@ -448,9 +689,9 @@ func (s *jsonScanner) flow(f *Flow) bool {
 		case "tcp_flags":
 			return 1 << 23, s.str(&f.TCPFlags)
 		case "sni":
-			return 1 << 24, s.str(&f.SNI)
+			return 1 << 24, s.text(&f.SNI)
 		case "http_host":
-			return 1 << 25, s.str(&f.HTTPHost)
+			return 1 << 25, s.text(&f.HTTPHost)
 		case "names":
 			return 1 << 26, s.strs(&f.Names)
 		case "first_frame":
@@ -472,8 +713,8 @@ func (s *jsonScanner) flow(f *Flow) bool {
 }
 
 func (s *jsonScanner) contact(c *Contact) bool {
-	return s.object(func(k string) (uint64, bool) {
-		switch k {
+	return s.object(func(k []byte) (uint64, bool) {
+		switch string(k) {
 		case "container":
 			return 1 << 0, s.str(&c.Container)
 		case "container_name":
@@ -483,8 +724,8 @@ func (s *jsonScanner) contact(c *Contact) bool {
 			return 1 << 2, s.array(func() bool {
 				c.Group = append(c.Group, ContainerRef{})
 				g := &c.Group[len(c.Group)-1]
-				return s.object(func(k string) (uint64, bool) {
-					switch k {
+				return s.object(func(k []byte) (uint64, bool) {
+					switch string(k) {
 					case "id":
 						return 1 << 0, s.str(&g.ID)
 					case "name":
@@ -498,8 +739,8 @@ func (s *jsonScanner) contact(c *Contact) bool {
 			return 1 << 3, s.array(func() bool {
 				c.Candidates = append(c.Candidates, Candidate{})
 				g := &c.Candidates[len(c.Candidates)-1]
-				return s.object(func(k string) (uint64, bool) {
-					switch k {
+				return s.object(func(k []byte) (uint64, bool) {
+					switch string(k) {
 					case "id":
 						return 1 << 0, s.str(&g.ID)
 					case "name":
@@ -515,8 +756,8 @@ func (s *jsonScanner) contact(c *Contact) bool {
 		case "process":
 			p := &Process{}
 			c.Process = p
-			return 1 << 4, s.object(func(k string) (uint64, bool) {
-				switch k {
+			return 1 << 4, s.object(func(k []byte) (uint64, bool) {
+				switch string(k) {
 				case "pid":
 					return 1 << 0, s.int(&p.PID)
 				case "comm":
@@ -555,9 +796,9 @@ func (s *jsonScanner) contact(c *Contact) bool {
 		case "counted_at":
 			return 1 << 17, s.str(&c.CountedAt)
 		case "sni":
-			return 1 << 18, s.str(&c.SNI)
+			return 1 << 18, s.text(&c.SNI)
 		case "http_host":
-			return 1 << 19, s.str(&c.HTTPHost)
+			return 1 << 19, s.text(&c.HTTPHost)
 		case "names":
 			return 1 << 20, s.strs(&c.Names)
 		case "rules":
@@ -595,8 +836,8 @@ func (s *jsonScanner) contact(c *Contact) bool {
 }
 
 func (s *jsonScanner) source(src *ContactSource) bool {
-	return s.object(func(k string) (uint64, bool) {
-		switch k {
+	return s.object(func(k []byte) (uint64, bool) {
+		switch string(k) {
 		case "kind":
 			return 1 << 0, s.str(&src.Kind)
 		case "interface":

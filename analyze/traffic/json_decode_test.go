@@ -2,8 +2,12 @@ package traffic
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
+	"errors"
+	"math/bits"
 	"math/rand/v2"
+	"net/netip"
 	"reflect"
 	"testing"
 )
@@ -125,4 +129,174 @@ func TestUnmarshalJSONFastPath(t *testing.T) {
 		t.Fatalf("an ordinary contact did not take the fast path: %+v", gotC)
 	}
 	t.Logf("%d of 1000 random flows of tame strings took the fast path", fast)
+}
+
+// TestDecodeArraysMatchUnmarshal checks that DecodeFlows and
+// DecodeContacts give json.Unmarshal's slice, and read the array to its
+// closing bracket: on arrays of random elements, indented or not, some of
+// them in a form the fast path does not take (an escape, an unknown key,
+// null), and on arrays that are not JSON or hold an element of the wrong
+// type.
+func TestDecodeArraysMatchUnmarshal(t *testing.T) {
+	r := rand.New(rand.NewPCG(18, 3))
+	defer func() { tameStrings = false }()
+	array := func(n int, enc func() []byte) []byte {
+		b := []byte("[")
+		for i := range n {
+			if i > 0 {
+				b = append(b, ",\n    "...)
+			}
+			e := enc()
+			switch r.IntN(10) {
+			case 0:
+				e = bytes.Replace(e, []byte(`"proto":"`), []byte(`"proto":"\u0041`), 1)
+			case 1:
+				e = append([]byte(`{"unknown":[1,{"a":null}],`), e[1:]...)
+			case 2:
+				e = []byte("null")
+			}
+			b = append(b, e...)
+		}
+		return append(b, "\n  ]"...)
+	}
+	check := func(name string, doc []byte, decode func([]byte) (int, any, error), unmarshal func([]byte) (any, error)) {
+		t.Helper()
+		const tail = `, "after"]`
+		n, got, err := decode(append(bytes.Clone(doc), tail...))
+		want, wantErr := unmarshal(doc)
+		if (err == nil) != (wantErr == nil) {
+			t.Fatalf("%s: error %v, json.Unmarshal's %v\n%.300s", name, err, wantErr, doc)
+		}
+		var ee *ElementError
+		if err != nil && wantErr != nil && json.Valid(doc) && bytes.HasPrefix(bytes.TrimSpace(doc), []byte("[")) && !errors.As(err, &ee) {
+			t.Fatalf("%s: error %v of a JSON array, want an *ElementError", name, err)
+		}
+		if err == nil && !reflect.DeepEqual(got, want) {
+			t.Fatalf("%s: decoded\n%+v\njson.Unmarshal's\n%+v", name, got, want)
+		}
+		if end := len(bytes.TrimRight(doc, " \n")); (err == nil || ee != nil) && n != end {
+			t.Fatalf("%s: read %d bytes of the array's %d", name, n, end)
+		}
+	}
+	flows := func(b []byte) (int, any, error) {
+		var fs []Flow
+		n, err := DecodeFlows(b, &fs)
+		return n, fs, err
+	}
+	contacts := func(b []byte) (int, any, error) {
+		var cs []Contact
+		n, err := DecodeContacts(b, &cs)
+		return n, cs, err
+	}
+	unmarshalFlows := func(b []byte) (any, error) {
+		var fs []Flow
+		return fs, json.Unmarshal(b, &fs)
+	}
+	unmarshalContacts := func(b []byte) (any, error) {
+		var cs []Contact
+		return cs, json.Unmarshal(b, &cs)
+	}
+	for i := range 300 {
+		tameStrings = i%2 == 0
+		fa := array(1+r.IntN(20), func() []byte { f := randomFlow(r); b, _ := f.AppendJSON(nil); return b })
+		ca := array(1+r.IntN(20), func() []byte { c := randomContact(r); b, _ := c.AppendJSON(nil); return b })
+		check("flows", fa, flows, unmarshalFlows)
+		check("contacts", ca, contacts, unmarshalContacts)
+		if i%10 == 0 {
+			// Wrong types and bad syntax at some byte.
+			check("flows with a string port", bytes.Replace(fa, []byte(`"server_port":`), []byte(`"server_port":"1","v":`), 1), flows, unmarshalFlows)
+			check("contacts with a bad time", bytes.Replace(ca, []byte(`"first":"`), []byte(`"first":"x`), 1), contacts, unmarshalContacts)
+			cut := fa[:r.IntN(len(fa))]
+			if _, err := DecodeFlows(cut, new([]Flow)); err == nil {
+				t.Fatalf("DecodeFlows read a truncated array\n%s", cut)
+			}
+		}
+	}
+	for _, doc := range []string{"[]", " [ ] ", "[           \n\t\r           {  \"rule\"  :   \"veth\"  }   ,          {}            ]   ", "[ \u00a0 ]", "null", "[null]", "[{}]", "[{},]", "[", "", "{}", `[{"rule":1}]`, `[1]`, "[{}{}]"} {
+		check(doc, []byte(doc), flows, unmarshalFlows)
+		check(doc, []byte(doc), contacts, unmarshalContacts)
+	}
+}
+
+// TestSpecialBytes checks the word-at-a-time string scan's mark against a
+// byte at a time: its lowest mark is the first quote, backslash, control
+// character or byte of 0x80 and above, for every byte at every position
+// among plain ones and random words.
+func TestSpecialBytes(t *testing.T) {
+	special := func(c byte) bool { return c == '"' || c == '\\' || c < 0x20 || c >= 0x80 }
+	check := func(w [8]byte) {
+		t.Helper()
+		want := -1
+		for i, c := range w {
+			if special(c) {
+				want = i
+				break
+			}
+		}
+		m := specialBytes(binary.LittleEndian.Uint64(w[:]))
+		got := -1
+		if m != 0 {
+			got = bits.TrailingZeros64(m) / 8
+		}
+		if got != want {
+			t.Fatalf("specialBytes(%q) marks byte %d first, want %d", w[:], got, want)
+		}
+	}
+	for c := range 256 {
+		for pos := range 8 {
+			w := [8]byte{'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'}
+			w[pos] = byte(c)
+			check(w)
+			w[(pos+3)%8] = 0x01 // a second special byte, maybe before
+			check(w)
+		}
+	}
+	r := rand.New(rand.NewPCG(8, 8))
+	for range 200000 {
+		var w [8]byte
+		binary.LittleEndian.PutUint64(w[:], r.Uint64())
+		for i := range w {
+			if r.IntN(3) > 0 {
+				w[i] = ' ' + byte(r.IntN(95)) // printable, so that some words have none
+			}
+		}
+		check(w)
+	}
+}
+
+// TestAddrsMatchNetip checks the decoders' own reading of IPv4 addresses
+// and address:port pairs against netip's UnmarshalText: what they take,
+// it takes the same way, and what it refuses they refuse.
+func TestAddrsMatchNetip(t *testing.T) {
+	inputs := []string{"1.2.3.4", "0.0.0.0", "255.255.255.255", "256.1.1.1", "01.2.3.4", "1.2.3", "1.2.3.4.5", "1..3.4", ".1.2.3",
+		"1.2.3.4 ", "1.2.3.04", "1.2.3.0", "1.2.3.4%eth0", "::1", "::ffff:1.2.3.4", "", "1.2.3.4:80", "1.2.3.4:0", "1.2.3.4:65535",
+		"1.2.3.4:65536", "1.2.3.4:080", "1.2.3.4:", ":80", "[::1]:80", "[1.2.3.4]:80", "1.2.3.4::80", "999.2.3.4:1", "1.2.3.4:+1", "1.2.3.4:-1"}
+	r := rand.New(rand.NewPCG(4, 4))
+	const alphabet = "0123456789.:"
+	for range 50000 {
+		b := make([]byte, 1+r.IntN(22))
+		for i := range b {
+			b[i] = alphabet[r.IntN(len(alphabet))]
+		}
+		inputs = append(inputs, string(b))
+	}
+	for _, in := range inputs {
+		quoted := []byte(`"` + in + `"`)
+		var a netip.Addr
+		s := jsonScanner{b: quoted}
+		ok := s.addr(&a)
+		var want netip.Addr
+		err := want.UnmarshalText([]byte(in))
+		if ok != (err == nil) || (ok && a != want) {
+			t.Fatalf("addr(%q) = %v, %v; netip's UnmarshalText: %v, %v", in, a, ok, want, err)
+		}
+		var ap netip.AddrPort
+		s = jsonScanner{b: quoted}
+		ok = s.addrPort(&ap)
+		var wantAP netip.AddrPort
+		err = wantAP.UnmarshalText([]byte(in))
+		if ok != (err == nil) || (ok && ap != wantAP) {
+			t.Fatalf("addrPort(%q) = %v, %v; netip's UnmarshalText: %v, %v", in, ap, ok, wantAP, err)
+		}
+	}
 }

@@ -2,10 +2,10 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 
 	"github.com/dockcase/dockcase/analyze"
 	"github.com/spf13/cobra"
@@ -77,16 +77,44 @@ func readAnalysis(path string) (*analyze.Result, error) {
 	case kindPcap, kindPcapng, kindGzip:
 		return nil, &inputError{msg: fmt.Sprintf("%s: this is %s, not a saved analysis (dockcase analyze --json)", path, k)}
 	}
-	data, err := readWhole(path, maxReportJSONBytes)
+	data, unmap, mapped, err := mapFile(path, maxReportJSONBytes)
 	if err != nil {
 		return nil, err
 	}
-	// One decoding of the document: a probe of its version first would run
-	// encoding/json's validation and a skip over every byte once more (a
-	// quarter of a report's time). A v1 document is told apart after the
-	// decoding, whether it failed or not.
-	var res analyze.Result
-	err = json.Unmarshal(data, &res)
+	if !mapped {
+		if data, err = readWhole(path, maxReportJSONBytes); err != nil {
+			return nil, err
+		}
+		return decodeAnalysis(path, data)
+	}
+	defer unmap()
+	return decodeMapped(path, data)
+}
+
+// decodeMapped decodes the mapped document data, turning a fault on its
+// pages (the file shrank while mapped) into an error. Nothing of the
+// result refers to data: the decoders copy what they keep.
+func decodeMapped(path string, data []byte) (res *analyze.Result, err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			if re, ok := r.(interface{ Addr() uintptr }); ok && re != nil {
+				res, err = nil, fmt.Errorf("read analysis %s: the file changed while it was read", path)
+				return
+			}
+			panic(r)
+		}
+	}()
+	return decodeAnalysis(path, data)
+}
+
+// decodeAnalysis decodes the document data of the file at path and checks
+// its version.
+func decodeAnalysis(path string, data []byte) (*analyze.Result, error) {
+	// One reading of the document (analyze.DecodeResult): a probe of its
+	// version first would read every byte once more. A v1 document is told
+	// apart after the decoding, whether it failed or not.
+	res, err := decodeWithoutGC(data)
 	if err != nil || res.Version == "dockcase-analysis/v1" {
 		var doc struct {
 			Version string `json:"version"`
@@ -100,16 +128,26 @@ func readAnalysis(path string) (*analyze.Result, error) {
 		}
 	}
 	if err != nil {
-		var se *json.SyntaxError
-		if errors.As(err, &se) {
-			return nil, fmt.Errorf("read analysis %s: not a JSON document: %w", path, err)
-		}
 		return nil, fmt.Errorf("read analysis %s: %w", path, err)
 	}
 	if res.Version != analyze.ResultVersion {
 		return nil, fmt.Errorf("read analysis %s: version %q, want %q (a file written by dockcase analyze --json)", path, res.Version, analyze.ResultVersion)
 	}
-	return &res, nil
+	return res, nil
+}
+
+// decodeWithoutGC decodes data with the garbage collector held back: what
+// the decoding allocates is the result, nearly all of it kept, and each
+// collection while it grows marked all of it once more (a fifth of a
+// report's CPU for a 100 MB document). A memory limit of a few times the
+// document's size still lets the collector run, should a hostile document
+// make garbage.
+func decodeWithoutGC(data []byte) (*analyze.Result, error) {
+	limit := debug.SetMemoryLimit(-1)
+	defer debug.SetMemoryLimit(limit)
+	debug.SetMemoryLimit(min(limit, 4*int64(len(data))+256<<20))
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
+	return analyze.DecodeResult(data)
 }
 
 // readWhole reads the file at path into one buffer of its size (a file
