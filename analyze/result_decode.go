@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/dockcase/dockcase/analyze/traffic"
+	"github.com/dockcase/dockcase/internal/hugepage"
 )
 
 // Reading a saved analysis (dockcase report) was mostly encoding/json
@@ -113,10 +114,12 @@ func decodeResult(data []byte, res *Result) error {
 		case known && v.Field(i).Type() == flowsType:
 			flows := v.Field(i).Addr().Interface().(*[]traffic.Flow)
 			*flows = make([]traffic.Flow, 0, elementsHint(data[start:]))
+			hugepage.Advise(*flows)
 			n, err = traffic.DecodeFlows(data[start:], flows)
 		case known && v.Field(i).Type() == contactsType:
 			contacts := v.Field(i).Addr().Interface().(*[]traffic.Contact)
 			*contacts = make([]traffic.Contact, 0, elementsHint(data[start:]))
+			hugepage.Advise(*contacts)
 			n, err = traffic.DecodeContacts(data[start:], contacts)
 		case known:
 			n, err = decodeValue(data[start:], v.Field(i).Addr().Interface())
