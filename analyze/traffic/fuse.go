@@ -169,11 +169,6 @@ const (
 	fuseEvidence = 3
 )
 
-// fuseReserve is how many contacts and sources a shard's flows make (a
-// tuple reused makes more): its first chunks are of that size, one
-// allocation each rather than one a thousand contacts.
-type fuseReserve struct{ contacts, sources int }
-
 // fuser fuses the observations of one analysis into contacts.
 type fuser struct {
 	h *model.Host
@@ -182,9 +177,8 @@ type fuser struct {
 	// of the shards, each of which writes its own shard's only.
 	index    *[fuseShards]tupleIndex
 	byRemote map[remoteKey]*building
-	// The chunks new contacts are carved from; the first is of reserve's
-	// size when it is larger than a chunk.
-	reserve  fuseReserve
+	// The chunks new contacts are carved from (in the flows phase, each
+	// shard's part of arrays made for all of them at once).
 	slab     []building
 	sources  []ContactSource
 	evidence []*model.Evidence
@@ -213,7 +207,7 @@ func fuse(h *model.Host, t *Result) {
 		hostAddrs: map[netip.Addr]bool{}, gateways: map[netip.Addr]bool{}, leased: map[netip.Addr]bool{},
 		procs: map[int]*model.HostProcess{}, snapshots: map[string]time.Time{}}
 	for s := range f.index {
-		f.index[s].tids = make(map[tupleKey]int32, (len(t.Flows)/2+len(h.Conntrack)/4)/fuseShards)
+		f.index[s].tids = map[tupleKey]int32{} // sized by flows, from the flows' shards
 	}
 	if h.HostNS != nil {
 		for _, l := range h.HostNS.Links {
@@ -251,6 +245,54 @@ func fuse(h *model.Host, t *Result) {
 	sortContacts(t.Contacts)
 }
 
+// sortMaxRuns is how many runs in order sortContacts merges rather than
+// sorts.
+const sortMaxRuns = 16
+
+// ascendingRuns returns the bounds of the runs of s already in order
+// (0, the start of each run after the first, len(s)), or nil when there
+// are more than max.
+func ascendingRuns[E any](s []E, compare func(a, b E) int, max int) []int {
+	bounds := []int{0}
+	for i := 1; i < len(s); i++ {
+		if compare(s[i-1], s[i]) > 0 {
+			if len(bounds) == max {
+				return nil
+			}
+			bounds = append(bounds, i)
+		}
+	}
+	return append(bounds, len(s))
+}
+
+// mergeRuns merges the sorted runs of s between bounds into a new slice,
+// two at a time.
+func mergeRuns[E any](s []E, bounds []int, compare func(a, b E) int) []E {
+	for len(bounds) > 2 {
+		out := make([]E, 0, len(s))
+		next := []int{0}
+		for r := 0; r+1 < len(bounds); r += 2 {
+			if r+2 >= len(bounds) { // an odd run out: as it is
+				out = append(out, s[bounds[r]:bounds[r+1]]...)
+				next = append(next, len(out))
+				break
+			}
+			a, b := s[bounds[r]:bounds[r+1]], s[bounds[r+1]:bounds[r+2]]
+			for len(a) > 0 && len(b) > 0 {
+				if compare(a[0], b[0]) <= 0 {
+					out, a = append(out, a[0]), a[1:]
+				} else {
+					out, b = append(out, b[0]), b[1:]
+				}
+			}
+			out = append(append(out, a...), b...)
+			next = append(next, len(out))
+		}
+		s, bounds = out, next
+	}
+	return s
+}
+
 // sortContacts sorts the contacts by first seen, then container,
 // protocol and tuple, stably: an order of indexes is sorted and applied in
 // place, since a Contact is large to move and there may be many. The
@@ -276,24 +318,20 @@ func sortContacts(cs []Contact) {
 		return cmp.Or(cmp.Compare(x.Container, y.Container), cmp.Compare(x.Proto, y.Proto),
 			x.Local.Compare(y.Local), x.Remote.Compare(y.Remote), cmp.Compare(a.i, b.i))
 	}
-	if len(order) < 2*attributeMinChunk || runtime.GOMAXPROCS(0) < 2 {
+	// compare is a total order, so every way below gives the one result.
+	switch runs := ascendingRuns(order, compare, sortMaxRuns); {
+	case runs != nil:
+		// The contacts are made in a few runs already in order (a run a
+		// kind of capture point, its flows in time): merged, not sorted.
+		order = mergeRuns(order, runs, compare)
+	case len(order) < 2*attributeMinChunk || runtime.GOMAXPROCS(0) < 2:
 		slices.SortFunc(order, compare)
-	} else {
-		// Each half sorted on a core, then merged: compare is a total
-		// order, so the result is the one sort's.
+	default:
+		// Each half sorted on a core, then merged.
 		mid := len(order) / 2
 		halves := [2][]entry{order[:mid], order[mid:]}
 		parallel(2, func(h int) { slices.SortFunc(halves[h], compare) })
-		merged := make([]entry, 0, len(order))
-		a, b := halves[0], halves[1]
-		for len(a) > 0 && len(b) > 0 {
-			if compare(a[0], b[0]) <= 0 {
-				merged, a = append(merged, a[0]), a[1:]
-			} else {
-				merged, b = append(merged, b[0]), b[1:]
-			}
-		}
-		order = append(append(merged, a...), b...)
+		order = mergeRuns(order, []int{0, mid, len(order)}, compare)
 	}
 	// Position i takes the contact at order[i].i: follow each cycle once.
 	for i := range order {
@@ -498,7 +536,15 @@ func (f *fuser) flows() {
 		sub.byRemote = map[remoteKey]*building{}
 		subs[s] = &sub
 	}
-	parallel(fuseShards, func(s int) { subs[s].number(ft, s) })
+	var perShard [fuseShards]int
+	for _, s := range ft.shard {
+		perShard[s]++
+	}
+	parallel(fuseShards, func(s int) {
+		// Room for a tuple a flow: the map never grows while it is filled.
+		f.index[s].tids = make(map[tupleKey]int32, perShard[s]+f.otherObservations()/fuseShards)
+		subs[s].number(ft, s)
+	})
 	// The shards' contacts are made side by side in one array, each shard
 	// with room for a contact per tuple of its flows, which is what it
 	// makes unless a tuple is reused (then that shard's contacts move to
@@ -510,13 +556,30 @@ func (f *fuser) flows() {
 		tuples += len(f.index[s].heads)
 	}
 	all := make([]Contact, 0, tuples+f.otherObservations())
+	// Each shard's bookkeeping and sources too come from arrays made for
+	// all: a contact a tuple and a source a flow (more, from a reused
+	// tuple, get chunks of their own); one allocation each, and a large
+	// one, which gets huge pages.
+	slab := make([]building, tuples)
+	rules := make([]string, tuples*fuseRules)
+	evidence := make([]*model.Evidence, tuples*fuseEvidence)
+	sources := make([]ContactSource, len(f.t.Flows))
 	hugepage.Advise(all)
-	at, moved := 0, false
+	hugepage.Advise(slab)
+	hugepage.Advise(rules)
+	hugepage.Advise(evidence)
+	hugepage.Advise(sources)
+	at, moved, src := 0, false, 0
 	for s := range subs {
 		n := len(f.index[s].heads)
-		subs[s].t.Contacts = all[at : at : at+n]
-		subs[s].reserve = fuseReserve{n, ft.flows[s]}
+		sub := subs[s]
+		sub.t.Contacts = all[at : at : at+n]
+		sub.slab = slab[at : at : at+n]
+		sub.rules = rules[at*fuseRules : (at+n)*fuseRules]
+		sub.evidence = evidence[at*fuseEvidence : (at+n)*fuseEvidence]
+		sub.sources = sources[src : src : src+ft.flows[s]]
 		at += n
+		src += ft.flows[s]
 	}
 	parallel(fuseShards, func(s int) { subs[s].shardFlows(ft, s, idx) })
 	for s := range subs {
@@ -667,19 +730,13 @@ func (f *fuser) add(k contactKey, side string, first, last time.Time, dating str
 // sources before its Sources need an allocation of their own.
 func (f *fuser) addTID(k contactKey, tid int32, sources int, side string, first, last time.Time, dating string) *building {
 	if len(f.slab) == cap(f.slab) {
-		n := max(fuseChunk, f.reserve.contacts)
-		f.slab = make([]building, 0, n)
-		f.evidence = make([]*model.Evidence, n*fuseEvidence)
-		f.rules = make([]string, n*fuseRules)
-		hugepage.Advise(f.slab)
-		hugepage.Advise(f.evidence)
-		hugepage.Advise(f.rules)
+		f.slab = make([]building, 0, fuseChunk)
+		f.evidence = make([]*model.Evidence, fuseChunk*fuseEvidence)
+		f.rules = make([]string, fuseChunk*fuseRules)
 	}
 	if cap(f.sources)-len(f.sources) < sources {
-		f.sources = make([]ContactSource, 0, max(sources, fuseChunk*fuseSources, f.reserve.sources))
-		hugepage.Advise(f.sources)
+		f.sources = make([]ContactSource, 0, max(sources, fuseChunk*fuseSources))
 	}
-	f.reserve = fuseReserve{}
 	n, ns := len(f.slab), len(f.sources)
 	f.sources = f.sources[:ns+sources]
 	f.slab = append(f.slab, building{i: len(f.t.Contacts)})

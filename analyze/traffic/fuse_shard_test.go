@@ -88,8 +88,9 @@ func TestFuseShards(t *testing.T) {
 }
 
 // TestSortContacts sorts contacts with many ties (equal first times,
-// containers and tuples) in one piece and in two halves merged, against a
-// stable sort of the contacts themselves.
+// containers and tuples) in one piece, in two halves merged, and as a few
+// runs already in order, merged, against a stable sort of the contacts
+// themselves.
 func TestSortContacts(t *testing.T) {
 	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	var cs []Contact
@@ -99,18 +100,29 @@ func TestSortContacts(t *testing.T) {
 			Remote: netip.AddrPortFrom(netip.AddrFrom4([4]byte{198, 18, 0, byte(i % 4)}), 443),
 			Reason: fmt.Sprint(i)}) // tells equal contacts apart
 	}
-	want := slices.Clone(cs)
-	slices.SortStableFunc(want, func(x, y Contact) int {
+	order := func(x, y Contact) int {
 		return cmp.Or(x.First.Compare(y.First), cmp.Compare(x.Container, y.Container), cmp.Compare(x.Proto, y.Proto), x.Local.Compare(y.Local), x.Remote.Compare(y.Remote))
-	})
-	for _, chunk := range []int{4096, 100} { // one piece; halves
-		defer func(old int) { attributeMinChunk = old }(attributeMinChunk)
-		attributeMinChunk = chunk
-		got := slices.Clone(cs)
-		sortContacts(got)
-		for i := range got {
-			if got[i].Reason != want[i].Reason {
-				t.Fatalf("chunk %d: position %d holds contact %s, want %s", chunk, i, got[i].Reason, want[i].Reason)
+	}
+	// Five runs already in order (as the flows of five kinds of capture
+	// point make them), each sorted stably on its own: merged, not sorted.
+	var runs []Contact
+	for r := range 5 {
+		run := slices.Clone(cs[r*600 : (r+1)*600])
+		slices.SortStableFunc(run, order)
+		runs = append(runs, run...)
+	}
+	for _, in := range [][]Contact{cs, runs} {
+		want := slices.Clone(in)
+		slices.SortStableFunc(want, order)
+		for _, chunk := range []int{4096, 100} { // one piece; halves
+			defer func(old int) { attributeMinChunk = old }(attributeMinChunk)
+			attributeMinChunk = chunk
+			got := slices.Clone(in)
+			sortContacts(got)
+			for i := range got {
+				if got[i].Reason != want[i].Reason {
+					t.Fatalf("chunk %d: position %d holds contact %s, want %s", chunk, i, got[i].Reason, want[i].Reason)
+				}
 			}
 		}
 	}
