@@ -9,6 +9,7 @@ import (
 	"github.com/dockcase/dockcase/analyze"
 	"github.com/dockcase/dockcase/analyze/flow"
 	"github.com/dockcase/dockcase/bundle"
+	"github.com/dockcase/dockcase/cmd/dockcase/internal/listing"
 	"github.com/dockcase/dockcase/report"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -171,7 +172,7 @@ func runAnalyze(opts *analyzeOptions, path string, stdout, stderr io.Writer) err
 		// keep their natural width (a file holds every cell whole).
 		width := 0
 		if f, ok := stdout.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-			width = terminalWidth(stdout)
+			width = listing.TerminalWidth(stdout)
 		}
 		if err := report.SummaryWidth(stdout, res, width); err != nil {
 			return err

@@ -9,6 +9,7 @@ import (
 
 	"github.com/dockcase/dockcase/analyze"
 	"github.com/dockcase/dockcase/analyze/netpath"
+	"github.com/dockcase/dockcase/cmd/dockcase/internal/listing"
 	"github.com/dockcase/dockcase/report"
 	"github.com/spf13/cobra"
 )
@@ -59,13 +60,13 @@ type pathDoc struct {
 }
 
 // pathColumns are the columns of path: one hop a row.
-var pathColumns = []column{{key: "container_name"}, {key: "container_id"}, {key: "dst"}, {key: "hop", num: true},
-	{key: "kind"}, {key: "iface"}, {key: "addr"}, {key: "src"}, {key: "text", text: true}, {key: "evidence", text: true},
-	{key: "final_src"}, {key: "out_iface"}, {key: "nat"}, {key: "verdict"}}
+var pathColumns = []listing.Column{{Key: "container_name"}, {Key: "container_id"}, {Key: "dst"}, {Key: "hop", Num: true},
+	{Key: "kind"}, {Key: "iface"}, {Key: "addr"}, {Key: "src"}, {Key: "text", Text: true}, {Key: "evidence", Text: true},
+	{Key: "final_src"}, {Key: "out_iface"}, {Key: "nat"}, {Key: "verdict"}}
 
 // pathListing is the listing of paths: their hops, notes and unknowns.
-func pathListing(doc pathDoc) *listing {
-	l := &listing{cols: pathColumns, name: "hops", warning: doc.Warning}
+func pathListing(doc pathDoc) *listing.Table {
+	l := &listing.Table{Cols: pathColumns, Name: "hops", Warning: doc.Warning}
 	addr := func(a netip.Addr) string {
 		if !a.IsValid() {
 			return ""
@@ -75,7 +76,7 @@ func pathListing(doc pathDoc) *listing {
 	for _, p := range doc.Paths {
 		tail := []string{addr(p.FinalSrc), p.OutIface, strconv.FormatBool(p.NAT), p.Verdict}
 		row := func(cells ...string) {
-			l.add(append(append([]string{p.ContainerName, p.Container, addr(p.Dst)}, cells...), tail...)...)
+			l.Add(append(append([]string{p.ContainerName, p.Container, addr(p.Dst)}, cells...), tail...)...)
 		}
 		for i, h := range p.Hops {
 			ev := make([]string, len(h.Evidence))
