@@ -10,6 +10,7 @@ import (
 	"github.com/dockcase/dockcase/analyze/flow"
 	"github.com/dockcase/dockcase/bundle"
 	"github.com/dockcase/dockcase/cmd/dockcase/internal/listing"
+	"github.com/dockcase/dockcase/cmd/dockcase/internal/progress"
 	"github.com/dockcase/dockcase/report"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -130,9 +131,9 @@ func runAnalyze(opts *analyzeOptions, path string, stdout, stderr io.Writer) err
 	if err := opts.reports.check(out); err != nil {
 		return err
 	}
-	prog := startProgress(stderr)
-	defer prog.end()
-	prog.phase("verifying the bundle")
+	prog := progress.Start(stderr)
+	defer prog.End()
+	prog.Phase("verifying the bundle")
 	b, err := openForAnalysis(opts, path)
 	if err != nil {
 		return err
@@ -151,12 +152,12 @@ func runAnalyze(opts *analyzeOptions, path string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	prog.phase("analysing (captures, paths, findings, timeline)")
+	prog.Phase("analysing (captures, paths, findings, timeline)")
 	res, err := c.Result()
 	if err != nil {
 		return err
 	}
-	prog.end()
+	prog.End()
 	if opts.jsonOut != "" {
 		// Streamed to the file as it is encoded: the document of 100k flows
 		// is some 60 MB, which need not sit in memory twice.

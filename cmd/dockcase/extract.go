@@ -10,6 +10,7 @@ import (
 	"github.com/dockcase/dockcase/analyze"
 	"github.com/dockcase/dockcase/analyze/flow"
 	"github.com/dockcase/dockcase/analyze/traffic"
+	"github.com/dockcase/dockcase/cmd/dockcase/internal/progress"
 	"github.com/dockcase/dockcase/report"
 	"github.com/spf13/cobra"
 )
@@ -64,8 +65,8 @@ func runExtract(opts *extractOptions, path string, stdout, stderr io.Writer) err
 	if err := out.check("-o", opts.out); err != nil {
 		return err
 	}
-	prog := startProgress(stderr)
-	defer prog.end()
+	prog := progress.Start(stderr)
+	defer prog.End()
 	b, c, res, err := analyzeTraffic(&opts.analyze, path, prog)
 	if err != nil {
 		return err

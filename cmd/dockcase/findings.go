@@ -14,6 +14,7 @@ import (
 	"github.com/dockcase/dockcase/analyze/model"
 	"github.com/dockcase/dockcase/analyze/triage"
 	"github.com/dockcase/dockcase/cmd/dockcase/internal/listing"
+	"github.com/dockcase/dockcase/cmd/dockcase/internal/progress"
 	"github.com/dockcase/dockcase/report"
 	"github.com/spf13/cobra"
 )
@@ -105,9 +106,9 @@ func runFindings(opts *findingsOptions, path string, stdout, stderr io.Writer) e
 	if err != nil {
 		return err
 	}
-	prog := startProgress(stderr)
-	defer prog.end()
-	prog.phase("verifying the bundle")
+	prog := progress.Start(stderr)
+	defer prog.End()
+	prog.Phase("verifying the bundle")
 	b, err := openForAnalysis(&analyzeOptions{trust: opts.trust, allowUnverified: opts.allowUnverified}, path)
 	if err != nil {
 		return err
@@ -118,12 +119,12 @@ func runFindings(opts *findingsOptions, path string, stdout, stderr io.Writer) e
 	if err != nil {
 		return err
 	}
-	prog.phase("running the rules")
+	prog.Phase("running the rules")
 	fs, err := c.Findings()
 	if err != nil {
 		return err
 	}
-	prog.end()
+	prog.End()
 	doc := findingsDoc{Version: findingsVersion, Bundle: path, Findings: fs, Files: c.ChangedFiles()}
 	if b.Err != nil {
 		doc.Warning = unverifiedWarning(b.Err)

@@ -16,6 +16,7 @@ import (
 	"github.com/dockcase/dockcase/analyze/traffic"
 	"github.com/dockcase/dockcase/bundle"
 	"github.com/dockcase/dockcase/cmd/dockcase/internal/listing"
+	"github.com/dockcase/dockcase/cmd/dockcase/internal/progress"
 	"github.com/dockcase/dockcase/internal/indicator"
 	"github.com/dockcase/dockcase/report"
 	"github.com/spf13/cobra"
@@ -161,23 +162,23 @@ unattributed.`,
 // without captures when no --pcap is given. res holds the traffic part of
 // the analysis document: warning, containers, captures, flows and IOCs.
 // The phases show on prog.
-func analyzeTraffic(opts *analyzeOptions, path string, prog *progress) (*bundle.Bundle, *analyze.Case, *analyze.Result, error) {
+func analyzeTraffic(opts *analyzeOptions, path string, prog *progress.Line) (*bundle.Bundle, *analyze.Case, *analyze.Result, error) {
 	iocs, err := opts.traffic.indicators()
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	prog.phase("verifying the bundle")
+	prog.Phase("verifying the bundle")
 	b, err := openForAnalysis(opts, path)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	prog.phase("reading the bundle")
+	prog.Phase("reading the bundle")
 	c, err := analyze.Open(b, analyze.Options{IOCs: iocs, Pcaps: opts.traffic.pcaps, Flow: flow.Options{MaxFlows: opts.traffic.maxFlows}})
 	if err != nil {
 		b.Close()
 		return nil, nil, nil, err
 	}
-	prog.phase("reading the captures")
+	prog.Phase("reading the captures")
 	t, err := c.Traffic()
 	if err != nil {
 		b.Close()
@@ -187,7 +188,7 @@ func analyzeTraffic(opts *analyzeOptions, path string, prog *progress) (*bundle.
 		b.Close()
 		return nil, nil, nil, traffic.ErrNoCapture
 	}
-	prog.phase("matching the indicators")
+	prog.Phase("matching the indicators")
 	hits, err := c.IOCs()
 	if err != nil {
 		b.Close()
@@ -488,8 +489,8 @@ func runFlows(opts *flowsOptions, path string, stdout, stderr io.Writer) error {
 	if err := opts.output.check(out); err != nil {
 		return err
 	}
-	prog := startProgress(stderr)
-	defer prog.end()
+	prog := progress.Start(stderr)
+	defer prog.End()
 	b, c, res, err := analyzeTraffic(&opts.analyze, path, prog)
 	if err != nil {
 		return err
@@ -525,7 +526,7 @@ func runFlows(opts *flowsOptions, path string, stdout, stderr io.Writer) error {
 		}
 		l, n = contactsListing(contacts, res.Warning), len(contacts)
 	}
-	prog.end()
+	prog.End()
 	if res.Warning != "" {
 		fmt.Fprintf(stderr, "dockcase: WARNING: %s\n", res.Warning)
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/dockcase/dockcase/cmd/dockcase/internal/listing"
+	"github.com/dockcase/dockcase/cmd/dockcase/internal/progress"
 	"github.com/dockcase/dockcase/report"
 	"github.com/spf13/cobra"
 )
@@ -82,11 +83,11 @@ func runInspect(opts *inspectOptions, path string, stdout, stderr io.Writer) err
 	if err := opts.output.check(out); err != nil {
 		return err
 	}
-	prog := startProgress(stderr)
-	defer prog.end()
-	prog.phase("verifying the bundle")
+	prog := progress.Start(stderr)
+	defer prog.End()
+	prog.Phase("verifying the bundle")
 	res, verr := verifyFile(path, vo)
-	prog.end()
+	prog.End()
 	if res.Manifest == nil {
 		return fmt.Errorf("%s: %w", path, verr)
 	}

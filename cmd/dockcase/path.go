@@ -10,6 +10,7 @@ import (
 	"github.com/dockcase/dockcase/analyze"
 	"github.com/dockcase/dockcase/analyze/netpath"
 	"github.com/dockcase/dockcase/cmd/dockcase/internal/listing"
+	"github.com/dockcase/dockcase/cmd/dockcase/internal/progress"
 	"github.com/dockcase/dockcase/report"
 	"github.com/spf13/cobra"
 )
@@ -105,15 +106,15 @@ func runPath(opts *pathOptions, path, container string, stdout, stderr io.Writer
 	if err := opts.output.check(out); err != nil {
 		return err
 	}
-	prog := startProgress(stderr)
-	defer prog.end()
-	prog.phase("verifying the bundle")
+	prog := progress.Start(stderr)
+	defer prog.End()
+	prog.Phase("verifying the bundle")
 	b, err := openForAnalysis(&opts.analyzeOptions, path)
 	if err != nil {
 		return err
 	}
 	defer b.Close()
-	prog.phase("reading the bundle")
+	prog.Phase("reading the bundle")
 	c, err := analyze.Open(b, analyze.Options{To: to})
 	if err != nil {
 		return err
@@ -132,7 +133,7 @@ func runPath(opts *pathOptions, path, container string, stdout, stderr io.Writer
 		doc.Paths = append(doc.Paths, p)
 		unknown = unknown || len(p.Unknown) > 0
 	}
-	prog.end()
+	prog.End()
 	if opts.output.table(stdout) {
 		if doc.Warning != "" {
 			fmt.Fprintf(stdout, "WARNING: %s\n\n", report.TerminalText(doc.Warning))

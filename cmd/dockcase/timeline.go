@@ -12,6 +12,7 @@ import (
 	"github.com/dockcase/dockcase/analyze/flow"
 	"github.com/dockcase/dockcase/analyze/timeline"
 	"github.com/dockcase/dockcase/cmd/dockcase/internal/listing"
+	"github.com/dockcase/dockcase/cmd/dockcase/internal/progress"
 	"github.com/dockcase/dockcase/report"
 	"github.com/spf13/cobra"
 )
@@ -84,9 +85,9 @@ func runTimeline(opts *timelineOptions, path string, stdout, stderr io.Writer) e
 	if err := opts.output.check(out); err != nil {
 		return err
 	}
-	prog := startProgress(stderr)
-	defer prog.end()
-	prog.phase("verifying the bundle")
+	prog := progress.Start(stderr)
+	defer prog.End()
+	prog.Phase("verifying the bundle")
 	b, err := openForAnalysis(&analyzeOptions{trust: opts.trust, allowUnverified: opts.allowUnverified}, path)
 	if err != nil {
 		return err
@@ -96,18 +97,18 @@ func runTimeline(opts *timelineOptions, path string, stdout, stderr io.Writer) e
 	if err != nil {
 		return err
 	}
-	prog.phase("reading the bundle")
+	prog.Phase("reading the bundle")
 	c, err := analyze.Open(b, analyze.Options{BundleSHA256: sum, IOCs: iocs, Pcaps: opts.traffic.pcaps,
 		Flow: flow.Options{MaxFlows: opts.traffic.maxFlows}})
 	if err != nil {
 		return err
 	}
-	prog.phase("building the timeline")
+	prog.Phase("building the timeline")
 	evs, err := c.Timeline()
 	if err != nil {
 		return err
 	}
-	prog.end()
+	prog.End()
 	var notes []string
 	if b.Err != nil {
 		notes = append(notes, unverifiedWarning(b.Err))

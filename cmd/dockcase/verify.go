@@ -12,6 +12,7 @@ import (
 
 	"github.com/dockcase/dockcase/bundle"
 	"github.com/dockcase/dockcase/cmd/dockcase/internal/listing"
+	"github.com/dockcase/dockcase/cmd/dockcase/internal/progress"
 	"github.com/dockcase/dockcase/report"
 	"github.com/spf13/cobra"
 )
@@ -82,11 +83,11 @@ func runVerify(opts *verifyOptions, path string, stdout, stderr io.Writer) error
 	if err := opts.output.check(out); err != nil {
 		return err
 	}
-	prog := startProgress(stderr)
-	defer prog.end()
-	prog.phase("verifying the bundle")
+	prog := progress.Start(stderr)
+	defer prog.End()
+	prog.Phase("verifying the bundle")
 	res, err := verifyFile(path, vo)
-	prog.end()
+	prog.End()
 	if err != nil {
 		for _, p := range res.Problems[min(1, len(res.Problems)):] {
 			fmt.Fprintf(stderr, "dockcase: %s: %v\n", path, p)
