@@ -122,10 +122,10 @@ func runAnalyze(opts *analyzeOptions, path string, stdout, stderr io.Writer) err
 		return err
 	}
 	out := newOutputs(opts.force)
-	out.bundle(path)
+	out.Bundle(path)
 	opts.traffic.inputs(out)
-	out.input("--hash-file", opts.hashFile)
-	if err := out.check("--json", opts.jsonOut); err != nil {
+	out.Input("--hash-file", opts.hashFile)
+	if err := out.Check("--json", opts.jsonOut); err != nil {
 		return err
 	}
 	if err := opts.reports.check(out); err != nil {
@@ -161,7 +161,7 @@ func runAnalyze(opts *analyzeOptions, path string, stdout, stderr io.Writer) err
 	if opts.jsonOut != "" {
 		// Streamed to the file as it is encoded: the document of 100k flows
 		// is some 60 MB, which need not sit in memory twice.
-		if err := out.write(opts.jsonOut, stdout, func(w io.Writer) error { return report.JSON(w, res) }); err != nil {
+		if err := out.Write(opts.jsonOut, stdout, func(w io.Writer) error { return report.JSON(w, res) }); err != nil {
 			return fmt.Errorf("write analysis: %w", err)
 		}
 	}

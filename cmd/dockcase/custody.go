@@ -153,7 +153,7 @@ func runCustodyShow(opts *custodyShowOptions, path string, stdout, stderr io.Wri
 		return err
 	}
 	out := newOutputs(opts.force)
-	out.bundle(path)
+	out.Bundle(path)
 	if err := opts.output.check(out); err != nil {
 		return err
 	}

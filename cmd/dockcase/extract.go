@@ -60,9 +60,9 @@ func runExtract(opts *extractOptions, path string, stdout, stderr io.Writer) err
 		return usagef("-o FILE is required")
 	}
 	out := newOutputs(opts.analyze.force)
-	out.bundle(path)
+	out.Bundle(path)
 	opts.analyze.traffic.inputs(out)
-	if err := out.check("-o", opts.out); err != nil {
+	if err := out.Check("-o", opts.out); err != nil {
 		return err
 	}
 	prog := progress.Start(stderr)
@@ -90,7 +90,7 @@ func runExtract(opts *extractOptions, path string, stdout, stderr io.Writer) err
 	}
 	var st flow.ExtractStats
 	var flows []*traffic.Flow
-	if err := out.write(opts.out, stdout, func(w io.Writer) error {
+	if err := out.Write(opts.out, stdout, func(w io.Writer) error {
 		var err error
 		st, flows, err = analyze.ExtractContacts(w, inputs, t, contacts)
 		return err

@@ -96,9 +96,9 @@ func runFindings(opts *findingsOptions, path string, stdout, stderr io.Writer) e
 		return err
 	}
 	out := newOutputs(opts.force)
-	out.bundle(path)
+	out.Bundle(path)
 	opts.traffic.inputs(out)
-	out.input("--hash-file", opts.hashFile)
+	out.Input("--hash-file", opts.hashFile)
 	if err := opts.output.check(out); err != nil {
 		return err
 	}

@@ -78,10 +78,10 @@ func (o *trafficOptions) indicators() ([]indicator.Indicator, error) {
 // inputs records the --pcap and --ioc-file files as inputs of the run.
 func (o *trafficOptions) inputs(out *outputs) {
 	for _, p := range o.pcaps {
-		out.input("--pcap", p)
+		out.Input("--pcap", p)
 	}
 	for _, p := range o.iocFiles {
-		out.input("--ioc-file", p)
+		out.Input("--ioc-file", p)
 	}
 }
 
@@ -484,7 +484,7 @@ func flowsListing(flows []*traffic.Flow, warning string) *listing.Table {
 
 func runFlows(opts *flowsOptions, path string, stdout, stderr io.Writer) error {
 	out := newOutputs(opts.analyze.force)
-	out.bundle(path)
+	out.Bundle(path)
 	opts.analyze.traffic.inputs(out)
 	if err := opts.output.check(out); err != nil {
 		return err

@@ -79,7 +79,7 @@ func runInspect(opts *inspectOptions, path string, stdout, stderr io.Writer) err
 		return err
 	}
 	out := newOutputs(opts.force)
-	out.bundle(path)
+	out.Bundle(path)
 	if err := opts.output.check(out); err != nil {
 		return err
 	}

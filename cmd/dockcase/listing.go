@@ -54,10 +54,10 @@ func (o *outputFlags) check(out *outputs) error {
 	if o.json == "-" && o.csv == "-" {
 		return usagef("--json and --csv cannot both print to stdout; write one to a file with --json=FILE or --csv=FILE")
 	}
-	if err := out.check("--json", o.json); err != nil {
+	if err := out.Check("--json", o.json); err != nil {
 		return err
 	}
-	return out.check("--csv", o.csv)
+	return out.Check("--csv", o.csv)
 }
 
 // toStdout reports whether stdout gets JSON or CSV rather than a table.
@@ -123,7 +123,7 @@ func (o *outputFlags) print(l *listing.Table, out *outputs, stdout io.Writer) er
 		value = l.Document()
 	}
 	if o.json != "" {
-		if err := out.write(o.json, stdout, func(w io.Writer) error { return listing.WriteJSON(w, value) }); err != nil {
+		if err := out.Write(o.json, stdout, func(w io.Writer) error { return listing.WriteJSON(w, value) }); err != nil {
 			return fmt.Errorf("write json: %w", err)
 		}
 	}
@@ -132,7 +132,7 @@ func (o *outputFlags) print(l *listing.Table, out *outputs, stdout io.Writer) er
 		if l.CSV != nil {
 			write = l.CSV
 		}
-		if err := out.write(o.csv, stdout, write); err != nil {
+		if err := out.Write(o.csv, stdout, write); err != nil {
 			return fmt.Errorf("write csv: %w", err)
 		}
 	}

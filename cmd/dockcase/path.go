@@ -102,7 +102,7 @@ func runPath(opts *pathOptions, path, container string, stdout, stderr io.Writer
 		return err
 	}
 	out := newOutputs(opts.force)
-	out.bundle(path)
+	out.Bundle(path)
 	if err := opts.output.check(out); err != nil {
 		return err
 	}

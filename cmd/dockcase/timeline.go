@@ -77,9 +77,9 @@ func runTimeline(opts *timelineOptions, path string, stdout, stderr io.Writer) e
 		return err
 	}
 	out := newOutputs(opts.force)
-	out.bundle(path)
+	out.Bundle(path)
 	opts.traffic.inputs(out)
-	if err := out.check("--timesketch", opts.timesketch); err != nil {
+	if err := out.Check("--timesketch", opts.timesketch); err != nil {
 		return err
 	}
 	if err := opts.output.check(out); err != nil {
@@ -125,7 +125,7 @@ func runTimeline(opts *timelineOptions, path string, stdout, stderr io.Writer) e
 		}
 	}
 	if dst := opts.timesketch; dst != "" {
-		if err := out.write(dst, stdout, func(w io.Writer) error { return timeline.WriteTimesketch(w, evs) }); err != nil {
+		if err := out.Write(dst, stdout, func(w io.Writer) error { return timeline.WriteTimesketch(w, evs) }); err != nil {
 			return fmt.Errorf("write timeline: %w", err)
 		}
 		if dst != "-" {

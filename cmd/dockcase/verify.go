@@ -79,7 +79,7 @@ func runVerify(opts *verifyOptions, path string, stdout, stderr io.Writer) error
 		return err
 	}
 	out := newOutputs(opts.force)
-	out.bundle(path)
+	out.Bundle(path)
 	if err := opts.output.check(out); err != nil {
 		return err
 	}
