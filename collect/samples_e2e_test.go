@@ -17,6 +17,7 @@ import (
 	"github.com/dockcase/dockcase/collect"
 	"github.com/dockcase/dockcase/collect/e2etest"
 	"github.com/dockcase/dockcase/collect/host"
+	"github.com/dockcase/dockcase/collect/socksample"
 	"github.com/docker/docker/api/types/container"
 )
 
@@ -114,11 +115,11 @@ func TestSocketSamplesE2E(t *testing.T) {
 	if nsStep == nil || capStep == nil {
 		t.Fatalf("custody log without the namespaces or the capture step: %+v", b.Steps)
 	}
-	var doc host.SocketSamples
+	var doc socksample.Samples
 	readJSON(t, b, "capture/socket-samples.json", &doc)
-	if doc.IntervalMS != host.DefaultSampleInterval.Milliseconds() || doc.Rounds < 5 || doc.Ended.Sub(doc.Started) < 15*time.Second {
+	if doc.IntervalMS != socksample.DefaultInterval.Milliseconds() || doc.Rounds < 5 || doc.Ended.Sub(doc.Started) < 15*time.Second {
 		t.Errorf("socket samples: interval %d ms, %d rounds over %s; want %s, about 10 rounds over 20 s",
-			doc.IntervalMS, doc.Rounds, doc.Ended.Sub(doc.Started), host.DefaultSampleInterval)
+			doc.IntervalMS, doc.Rounds, doc.Ended.Sub(doc.Started), socksample.DefaultInterval)
 	}
 	if d, ok := capStep.Detail.(map[string]any); !ok || d["socket_sample_rounds"] != float64(doc.Rounds) || d["socket_samples"] != float64(len(doc.Sockets)) {
 		t.Errorf("the capture step's detail %v does not count the socket samples (%d rounds, %d sockets)", capStep.Detail, doc.Rounds, len(doc.Sockets))
@@ -163,7 +164,7 @@ func TestSocketSamplesE2E(t *testing.T) {
 				t.Errorf("the snapshot already has a socket of %s to the C2: %+v; the test opens it too early", c.Name, s)
 			}
 		}
-		var got *host.SampledSocket
+		var got *socksample.Socket
 		for i, s := range doc.Sockets {
 			if s.NetNS == netns && s.Inode != 0 && s.Remote == c2.String() && s.Local == local {
 				got = &doc.Sockets[i]
@@ -196,7 +197,7 @@ func TestSocketSamplesE2E(t *testing.T) {
 				}
 			}
 		}
-		i := slices.IndexFunc(doc.Namespaces, func(n host.SampledNamespace) bool { return n.Inode == pairNS })
+		i := slices.IndexFunc(doc.Namespaces, func(n socksample.Namespace) bool { return n.Inode == pairNS })
 		if i < 0 || !slices.Contains(doc.Namespaces[i].Containers, owner.ID) || !slices.Contains(doc.Namespaces[i].Containers, joiner.ID) {
 			t.Errorf("the shared namespace %d is not listed with both containers: %+v", pairNS, doc.Namespaces)
 		}

@@ -5,7 +5,7 @@ import (
 	"fmt"
 
 	"github.com/dockcase/dockcase/bundle"
-	"github.com/dockcase/dockcase/collect/host"
+	"github.com/dockcase/dockcase/collect/socksample"
 )
 
 // The socket samples of the capture window: the socket tables are read once
@@ -14,20 +14,20 @@ import (
 
 // sockSamplerRef names what the sampler reads, in the member's source and
 // the custody record.
-var sockSamplerRef = "every " + host.DefaultSampleInterval.String() + ": /proc/*/ns/net, NETLINK_SOCK_DIAG TCP dump (v4, v6) in each namespace, " +
+var sockSamplerRef = "every " + socksample.DefaultInterval.String() + ": /proc/*/ns/net, NETLINK_SOCK_DIAG TCP dump (v4, v6) in each namespace, " +
 	"/proc/<pid>/net/{udp,udp6,raw,raw6}, /proc/<pid>/fd of processes holding sockets not yet owned"
 
 // sockSampling is the socket sampler running through the capture window.
 type sockSampling struct {
 	err  error // the sampler could not start
-	res  host.SocketSamples
+	res  socksample.Samples
 	done chan struct{}
 }
 
 // startSockSampler starts sampling until ctx ends (the capture's end).
 func startSockSampler(ctx context.Context) *sockSampling {
 	ss := &sockSampling{done: make(chan struct{})}
-	sampler, err := host.NewSocketSampler(host.DefaultSampleInterval)
+	sampler, err := socksample.New(socksample.DefaultInterval)
 	if err != nil {
 		ss.err = err
 		close(ss.done)

@@ -9,6 +9,8 @@ import (
 	"github.com/dockcase/dockcase/analyze"
 	"github.com/dockcase/dockcase/analyze/flow"
 	"github.com/dockcase/dockcase/bundle"
+	"github.com/dockcase/dockcase/cmd/dockcase/internal/listing"
+	"github.com/dockcase/dockcase/cmd/dockcase/internal/progress"
 	"github.com/dockcase/dockcase/report"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -120,18 +122,18 @@ func runAnalyze(opts *analyzeOptions, path string, stdout, stderr io.Writer) err
 		return err
 	}
 	out := newOutputs(opts.force)
-	out.bundle(path)
+	out.Bundle(path)
 	opts.traffic.inputs(out)
-	out.input("--hash-file", opts.hashFile)
-	if err := out.check("--json", opts.jsonOut); err != nil {
+	out.Input("--hash-file", opts.hashFile)
+	if err := out.Check("--json", opts.jsonOut); err != nil {
 		return err
 	}
 	if err := opts.reports.check(out); err != nil {
 		return err
 	}
-	prog := startProgress(stderr)
-	defer prog.end()
-	prog.phase("verifying the bundle")
+	prog := progress.Start(stderr)
+	defer prog.End()
+	prog.Phase("verifying the bundle")
 	b, err := openForAnalysis(opts, path)
 	if err != nil {
 		return err
@@ -150,16 +152,16 @@ func runAnalyze(opts *analyzeOptions, path string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	prog.phase("analysing (captures, paths, findings, timeline)")
+	prog.Phase("analysing (captures, paths, findings, timeline)")
 	res, err := c.Result()
 	if err != nil {
 		return err
 	}
-	prog.end()
+	prog.End()
 	if opts.jsonOut != "" {
 		// Streamed to the file as it is encoded: the document of 100k flows
 		// is some 60 MB, which need not sit in memory twice.
-		if err := out.write(opts.jsonOut, stdout, func(w io.Writer) error { return report.JSON(w, res) }); err != nil {
+		if err := out.Write(opts.jsonOut, stdout, func(w io.Writer) error { return report.JSON(w, res) }); err != nil {
 			return fmt.Errorf("write analysis: %w", err)
 		}
 	}
@@ -171,7 +173,7 @@ func runAnalyze(opts *analyzeOptions, path string, stdout, stderr io.Writer) err
 		// keep their natural width (a file holds every cell whole).
 		width := 0
 		if f, ok := stdout.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-			width = terminalWidth(stdout)
+			width = listing.TerminalWidth(stdout)
 		}
 		if err := report.SummaryWidth(stdout, res, width); err != nil {
 			return err

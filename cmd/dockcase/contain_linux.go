@@ -3,32 +3,18 @@
 package main
 
 import (
-	"archive/tar"
-	"bufio"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
-	"slices"
 	"strings"
 
-	"filippo.io/age"
 	"github.com/dockcase/dockcase/bundle"
 	"github.com/dockcase/dockcase/collect/contain"
 	"github.com/dockcase/dockcase/collect/docker"
-	"github.com/klauspost/compress/zstd"
 	"github.com/spf13/cobra"
 	"golang.org/x/crypto/ssh"
 )
-
-// maxContainersListBytes bounds the bundle's docker/containers.json: the
-// collector writes about 300 B a container, so 64 MiB is some 200k.
-const maxContainersListBytes = 64 << 20
 
 // containmentOptions are the flags contain and release share.
 type containmentOptions struct {
@@ -183,7 +169,11 @@ func (o *containmentOptions) openCase(ctx context.Context, args []string, stderr
 	if err != nil {
 		return nil, err
 	}
-	if c.records, err = o.custodyRecords(); err != nil {
+	trust, err := o.custodyTrust()
+	if err != nil {
+		return nil, err
+	}
+	if c.records, err = contain.CustodyRecords(o.bundle, trust); err != nil {
 		return nil, err
 	}
 	type match struct {
@@ -267,103 +257,7 @@ func (o *containmentOptions) bundleContainers(stderr io.Writer) ([]docker.Contai
 	if !res.Trusted {
 		fmt.Fprintf(stderr, "dockcase: warning: %s verified, but its signer %s is only vouched for by its own signer.pub: give --fingerprint from the case notes\n", o.bundle, res.Fingerprint)
 	}
-	raw, err := readVerifiedMember(o.bundle, vo, res, containersMember, maxContainersListBytes)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", o.bundle, err)
-	}
-	var list []docker.ContainerRef
-	if err := json.Unmarshal(raw, &list); err != nil {
-		return nil, fmt.Errorf("%s: %s: %w", o.bundle, containersMember, err)
-	}
-	return list, nil
-}
-
-// containersMember is the collector's list of every container.
-const containersMember = "docker/containers.json"
-
-// ageMagic opens an age-encrypted bundle.
-const ageMagic = "age-encryption.org/v1"
-
-// maxZstdWindowBytes caps the zstd window of the second read, as the
-// bundle's verifier does: the writer uses 8 MiB windows.
-const maxZstdWindowBytes = 64 << 20
-
-// readVerifiedMember reads one small member of a bundle that res says
-// verified, in a second pass that stops at the member and checks it against
-// the verified manifest's SHA-256, so that nothing of the bundle is written
-// to this host's disk (bundle.Open would extract every member, committed
-// images included, on the very host under investigation).
-func readVerifiedMember(path string, vo bundle.VerifyOptions, res *bundle.Result, member string, max int64) ([]byte, error) {
-	want, ok := res.Manifest.Member(member)
-	if !ok {
-		return nil, fmt.Errorf("no %s in the bundle (the collection could not reach Docker?): it lists no container to act on", member)
-	}
-	if len(want.Chunks) > 0 || want.Size > max {
-		return nil, fmt.Errorf("%s: %d bytes, more than the %d read", member, want.Size, max)
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	br := bufio.NewReaderSize(f, 1<<20)
-	var r io.Reader = br
-	if head, _ := br.Peek(len(ageMagic)); string(head) == ageMagic {
-		if r, err = age.Decrypt(br, vo.Identities...); err != nil {
-			return nil, fmt.Errorf("decrypt bundle: %w", err)
-		}
-	}
-	zr, err := zstd.NewReader(r, zstd.WithDecoderMaxWindow(maxZstdWindowBytes), zstd.WithDecoderConcurrency(1))
-	if err != nil {
-		return nil, fmt.Errorf("start zstd: %w", err)
-	}
-	defer zr.Close()
-	tr := tar.NewReader(zr)
-	name := res.Root + "/" + member
-	for {
-		hdr, err := tr.Next()
-		if err != nil {
-			return nil, fmt.Errorf("read %s again: %w", member, err)
-		}
-		if hdr.Name != name || hdr.Typeflag != tar.TypeReg {
-			continue
-		}
-		b, err := io.ReadAll(io.LimitReader(tr, max+1))
-		if err != nil {
-			return nil, fmt.Errorf("read %s again: %w", member, err)
-		}
-		sum := sha256.Sum256(b)
-		if int64(len(b)) != want.Size || hex.EncodeToString(sum[:]) != want.SHA256 {
-			return nil, &bundle.IntegrityError{Member: member, Reason: "changed since the bundle was verified"}
-		}
-		return b, nil
-	}
-}
-
-// custodyRecords checks the bundle's custody log, signatures included; a
-// bundle without a log has no records.
-func (o *containmentOptions) custodyRecords() ([]bundle.CustodyRecord, error) {
-	trust, err := o.custodyTrust()
-	if err != nil {
-		return nil, err
-	}
-	sum, err := bundle.FileSHA256(o.bundle)
-	if err != nil {
-		return nil, err
-	}
-	f, err := os.Open(bundle.CustodyPath(o.bundle))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	recs, err := bundle.VerifyCustody(f, sum, trust)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", bundle.CustodyPath(o.bundle), err)
-	}
-	return recs, nil
+	return contain.BundleContainers(o.bundle, vo, res)
 }
 
 // recorder appends the custody events of containment, signed when a key was
@@ -400,7 +294,7 @@ func runContain(ctx context.Context, opts *containOptions, args []string, stdout
 	for _, st := range c.targets {
 		plans = append(plans, contain.PlanContain(st, pause, disconnect))
 	}
-	return c.carryOut(ctx, plans, opts.dryRun, opts.by, opts.reason, stdout, stderr, printContainPlan, contain.Contain, printContained)
+	return c.carryOut(ctx, plans, opts.dryRun, opts.by, opts.reason, stdout, stderr, contain.PrintContainPlan, contain.Contain, contain.PrintContained)
 }
 
 func runRelease(ctx context.Context, opts *releaseOptions, args []string, stdout, stderr io.Writer) error {
@@ -425,7 +319,7 @@ func runRelease(ctx context.Context, opts *releaseOptions, args []string, stdout
 	if err := refusal(refused, stderr); err != nil {
 		return err
 	}
-	return c.carryOut(ctx, plans, opts.dryRun, opts.by, opts.reason, stdout, stderr, printReleasePlan, contain.Release, printReleased)
+	return c.carryOut(ctx, plans, opts.dryRun, opts.by, opts.reason, stdout, stderr, contain.PrintReleasePlan, contain.Release, contain.PrintReleased)
 }
 
 // carryOut prints the plans of a dry run, which changes and records
@@ -434,7 +328,7 @@ func runRelease(ctx context.Context, opts *releaseOptions, args []string, stdout
 func (c *containmentCase) carryOut(ctx context.Context, plans []contain.Plan, dryRun bool, by, reason string, stdout, stderr io.Writer,
 	printPlan func(io.Writer, contain.Plan),
 	act func(context.Context, contain.Engine, contain.Plan, string, contain.Recorder) (contain.Result, error),
-	printDone func(io.Writer, contain.Result, ssh.Signer)) error {
+	printDone func(io.Writer, contain.Result, string)) error {
 	if dryRun {
 		for _, p := range plans {
 			printPlan(stdout, p)
@@ -450,7 +344,7 @@ func (c *containmentCase) carryOut(ctx context.Context, plans []contain.Plan, dr
 			continue
 		}
 		res, err := act(ctx, c.engine, p, reason, rec)
-		printDone(stdout, res, c.signer)
+		printDone(stdout, res, signedBy(c.signer))
 		if err != nil {
 			return containmentOutcome(append(results, res), err, stderr)
 		}
@@ -483,112 +377,4 @@ func containmentOutcome(results []contain.Result, recErr error, stderr io.Writer
 		return fmt.Errorf("nothing changed: %d container(s) failed, printed above and recorded in the custody log", failed)
 	}
 	return nil
-}
-
-func printContainPlan(w io.Writer, p contain.Plan) {
-	st := p.Before
-	fmt.Fprintf(w, "plan: contain %s (%s, %s)\n", st.Name, docker.ShortID(st.ID), st.Status)
-	if p.Pause {
-		fmt.Fprintf(w, "  pause\n")
-	}
-	for _, ep := range p.Networks {
-		fmt.Fprintf(w, "  disconnect from %s\n", endpointLine(ep))
-	}
-	printPlanNotes(w, p)
-}
-
-func printReleasePlan(w io.Writer, p contain.Plan) {
-	st := p.Before
-	fmt.Fprintf(w, "plan: release %s (%s, %s), undoing custody event %d\n", st.Name, docker.ShortID(st.ID), st.Status, p.Undoes.Seq)
-	for _, ep := range p.Networks {
-		fmt.Fprintf(w, "  reconnect to %s\n", endpointLine(ep))
-	}
-	if p.Pause {
-		fmt.Fprintf(w, "  unpause\n")
-	}
-	printPlanNotes(w, p)
-}
-
-func printPlanNotes(w io.Writer, p contain.Plan) {
-	for _, s := range p.Impossible {
-		fmt.Fprintf(w, "  CANNOT: %s\n", s)
-	}
-	for _, s := range p.Notes {
-		fmt.Fprintf(w, "  unchanged: %s\n", s)
-	}
-	if p.Empty() {
-		fmt.Fprintf(w, "  nothing to do\n")
-	}
-}
-
-func printContained(w io.Writer, r contain.Result, signer ssh.Signer) {
-	st := r.Plan.Before
-	fmt.Fprintf(w, "contained %s (%s):\n", st.Name, st.ID)
-	if r.Paused {
-		fmt.Fprintf(w, "  paused (was %s)\n", st.Status)
-	}
-	for _, ep := range r.Plan.Networks {
-		if slices.Contains(r.Changed, ep.Network) {
-			fmt.Fprintf(w, "  disconnected from %s\n", endpointLine(ep))
-		}
-	}
-	printOutcome(w, r, signer)
-}
-
-func printReleased(w io.Writer, r contain.Result, signer ssh.Signer) {
-	st := r.Plan.Before
-	fmt.Fprintf(w, "released %s (%s), undoing custody event %d:\n", st.Name, st.ID, r.Plan.Undoes.Seq)
-	for _, ep := range r.Plan.Networks {
-		if slices.Contains(r.Changed, ep.Network) {
-			fmt.Fprintf(w, "  reconnected to %s\n", endpointLine(ep))
-		}
-	}
-	if r.Paused {
-		fmt.Fprintf(w, "  unpaused\n")
-	}
-	for _, s := range r.Unrestored {
-		fmt.Fprintf(w, "  NOT RESTORED: %s\n", s)
-	}
-	printOutcome(w, r, signer)
-}
-
-func printOutcome(w io.Writer, r contain.Result, signer ssh.Signer) {
-	for _, s := range r.Failed {
-		fmt.Fprintf(w, "  FAILED: %s\n", s)
-	}
-	for _, s := range r.Plan.Notes {
-		fmt.Fprintf(w, "  unchanged: %s\n", s)
-	}
-	if !r.Did() {
-		fmt.Fprintf(w, "  nothing changed\n")
-	}
-	switch {
-	case r.DoneSeq > 0:
-		fmt.Fprintf(w, "  custody: events %d (plan) and %d (done), %s\n", r.PlanSeq, r.DoneSeq, signedBy(signer))
-	case r.PlanSeq > 0:
-		fmt.Fprintf(w, "  custody: event %d (plan) only: the done event could not be recorded\n", r.PlanSeq)
-	}
-}
-
-// endpointLine names a network with what release restores of it; the names
-// and aliases come from the engine and the container's owner: quoted.
-func endpointLine(ep docker.Endpoint) string {
-	var parts []string
-	for _, a := range []struct{ k, v string }{{"ipv4", ep.IPv4}, {"ipv6", ep.IPv6}, {"mac", ep.MAC}} {
-		if a.v != "" {
-			parts = append(parts, a.k+" "+a.v)
-		}
-	}
-	if len(ep.Aliases) > 0 {
-		q := make([]string, len(ep.Aliases))
-		for i, a := range ep.Aliases {
-			q[i] = fmt.Sprintf("%q", a)
-		}
-		parts = append(parts, "aliases "+strings.Join(q, " "))
-	}
-	s := fmt.Sprintf("%q", ep.Network)
-	if len(parts) > 0 {
-		s += " (" + strings.Join(parts, ", ") + ")"
-	}
-	return s
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/dockcase/dockcase/bundle"
+	"github.com/dockcase/dockcase/cmd/dockcase/internal/listing"
 	"github.com/spf13/cobra"
 	"golang.org/x/crypto/ssh"
 )
@@ -134,9 +135,9 @@ that hash.
 
 // custodyDoc is the JSON of custody show.
 type custodyDoc struct {
-	BundleSHA256 string      `json:"bundle_sha256"`
-	Log          string      `json:"custody_log"`
-	Events       []rowObject `json:"events"`
+	BundleSHA256 string        `json:"bundle_sha256"`
+	Log          string        `json:"custody_log"`
+	Events       []listing.Row `json:"events"`
 	// Intact is false when the chain or a signature failed (Error says
 	// where) or the recorded --head was not found.
 	Intact    bool     `json:"chain_intact"`
@@ -152,7 +153,7 @@ func runCustodyShow(opts *custodyShowOptions, path string, stdout, stderr io.Wri
 		return err
 	}
 	out := newOutputs(opts.force)
-	out.bundle(path)
+	out.Bundle(path)
 	if err := opts.output.check(out); err != nil {
 		return err
 	}
@@ -167,7 +168,7 @@ func runCustodyShow(opts *custodyShowOptions, path string, stdout, stderr io.Wri
 	l := custodyListing(chk.recs)
 	if opts.output.table(stdout) {
 		fmt.Fprintf(stdout, "bundle sha256: %s\n", sum)
-		if perr := l.term.writeTable(stdout, terminalWidth(stdout)); perr != nil {
+		if perr := l.Term.WriteTable(stdout, listing.TerminalWidth(stdout)); perr != nil {
 			return perr
 		}
 		if err == nil {
@@ -176,14 +177,14 @@ func runCustodyShow(opts *custodyShowOptions, path string, stdout, stderr io.Wri
 			}
 		}
 	} else {
-		doc := custodyDoc{BundleSHA256: sum, Log: chk.log, Events: l.objects(), Intact: err == nil,
+		doc := custodyDoc{BundleSHA256: sum, Log: chk.log, Events: l.Objects(), Intact: err == nil,
 			Unsigned: chk.unsigned, Untrusted: chk.untrusted}
 		if err != nil {
 			doc.Error = err.Error()
 		} else {
 			doc.Head = chk.head()
 		}
-		l.value = doc
+		l.Value = doc
 		if perr := opts.output.print(l, out, stdout); perr != nil {
 			return fmt.Errorf("write custody log: %w", perr)
 		}
@@ -262,13 +263,13 @@ func checkCustodyLog(path, sum string, trust bundle.Trust, head string) (*custod
 }
 
 // custodyColumns are the columns of custody show.
-var custodyColumns = []column{{key: "seq", num: true}, {key: "time"}, {key: "action"}, {key: "by"}, {key: "where"},
-	{key: "note", text: true}, {key: "signed"}, {key: "fingerprint"}, {key: "trusted"}, {key: "line_sha256"}}
+var custodyColumns = []listing.Column{{Key: "seq", Num: true}, {Key: "time"}, {Key: "action"}, {Key: "by"}, {Key: "where"},
+	{Key: "note", Text: true}, {Key: "signed"}, {Key: "fingerprint"}, {Key: "trusted"}, {Key: "line_sha256"}}
 
 // custodyListing is the listing of custody events.
-func custodyListing(recs []bundle.CustodyRecord) *listing {
-	l := &listing{cols: custodyColumns, name: "events", term: &listing{cols: []column{{key: "seq", label: "#", num: true, keep: true},
-		{key: "time", label: "TIME (UTC)", keep: true}, {key: "action"}, {key: "by"}, {key: "where"}, {key: "note", text: true}, {key: "signature"}}}}
+func custodyListing(recs []bundle.CustodyRecord) *listing.Table {
+	l := &listing.Table{Cols: custodyColumns, Name: "events", Term: &listing.Table{Cols: []listing.Column{{Key: "seq", Label: "#", Num: true, Keep: true},
+		{Key: "time", Label: "TIME (UTC)", Keep: true}, {Key: "action"}, {Key: "by"}, {Key: "where"}, {Key: "note", Text: true}, {Key: "signature"}}}}
 	yes := func(b bool) string {
 		if b {
 			return "yes"
@@ -277,8 +278,8 @@ func custodyListing(recs []bundle.CustodyRecord) *listing {
 	}
 	for _, r := range recs {
 		t := r.Time.UTC().Format(time.RFC3339)
-		l.add(strconv.Itoa(r.Seq), t, r.Action, r.By, r.Where, r.Note, yes(r.Signed()), r.Fingerprint, yes(r.Trusted), r.LineSHA256)
-		l.term.add(strconv.Itoa(r.Seq), t, r.Action, r.By, r.Where, r.Note, custodySigner(r))
+		l.Add(strconv.Itoa(r.Seq), t, r.Action, r.By, r.Where, r.Note, yes(r.Signed()), r.Fingerprint, yes(r.Trusted), r.LineSHA256)
+		l.Term.Add(strconv.Itoa(r.Seq), t, r.Action, r.By, r.Where, r.Note, custodySigner(r))
 	}
 	return l
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/dockcase/dockcase/analyze"
 	"github.com/dockcase/dockcase/analyze/flow"
 	"github.com/dockcase/dockcase/analyze/traffic"
+	"github.com/dockcase/dockcase/cmd/dockcase/internal/progress"
 	"github.com/dockcase/dockcase/report"
 	"github.com/spf13/cobra"
 )
@@ -59,13 +60,13 @@ func runExtract(opts *extractOptions, path string, stdout, stderr io.Writer) err
 		return usagef("-o FILE is required")
 	}
 	out := newOutputs(opts.analyze.force)
-	out.bundle(path)
+	out.Bundle(path)
 	opts.analyze.traffic.inputs(out)
-	if err := out.check("-o", opts.out); err != nil {
+	if err := out.Check("-o", opts.out); err != nil {
 		return err
 	}
-	prog := startProgress(stderr)
-	defer prog.end()
+	prog := progress.Start(stderr)
+	defer prog.End()
 	b, c, res, err := analyzeTraffic(&opts.analyze, path, prog)
 	if err != nil {
 		return err
@@ -89,7 +90,7 @@ func runExtract(opts *extractOptions, path string, stdout, stderr io.Writer) err
 	}
 	var st flow.ExtractStats
 	var flows []*traffic.Flow
-	if err := out.write(opts.out, stdout, func(w io.Writer) error {
+	if err := out.Write(opts.out, stdout, func(w io.Writer) error {
 		var err error
 		st, flows, err = analyze.ExtractContacts(w, inputs, t, contacts)
 		return err

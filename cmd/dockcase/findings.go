@@ -13,6 +13,8 @@ import (
 	"github.com/dockcase/dockcase/analyze/layer"
 	"github.com/dockcase/dockcase/analyze/model"
 	"github.com/dockcase/dockcase/analyze/triage"
+	"github.com/dockcase/dockcase/cmd/dockcase/internal/listing"
+	"github.com/dockcase/dockcase/cmd/dockcase/internal/progress"
 	"github.com/dockcase/dockcase/report"
 	"github.com/spf13/cobra"
 )
@@ -94,9 +96,9 @@ func runFindings(opts *findingsOptions, path string, stdout, stderr io.Writer) e
 		return err
 	}
 	out := newOutputs(opts.force)
-	out.bundle(path)
+	out.Bundle(path)
 	opts.traffic.inputs(out)
-	out.input("--hash-file", opts.hashFile)
+	out.Input("--hash-file", opts.hashFile)
 	if err := opts.output.check(out); err != nil {
 		return err
 	}
@@ -104,9 +106,9 @@ func runFindings(opts *findingsOptions, path string, stdout, stderr io.Writer) e
 	if err != nil {
 		return err
 	}
-	prog := startProgress(stderr)
-	defer prog.end()
-	prog.phase("verifying the bundle")
+	prog := progress.Start(stderr)
+	defer prog.End()
+	prog.Phase("verifying the bundle")
 	b, err := openForAnalysis(&analyzeOptions{trust: opts.trust, allowUnverified: opts.allowUnverified}, path)
 	if err != nil {
 		return err
@@ -117,12 +119,12 @@ func runFindings(opts *findingsOptions, path string, stdout, stderr io.Writer) e
 	if err != nil {
 		return err
 	}
-	prog.phase("running the rules")
+	prog.Phase("running the rules")
 	fs, err := c.Findings()
 	if err != nil {
 		return err
 	}
-	prog.end()
+	prog.End()
 	doc := findingsDoc{Version: findingsVersion, Bundle: path, Findings: fs, Files: c.ChangedFiles()}
 	if b.Err != nil {
 		doc.Warning = unverifiedWarning(b.Err)
@@ -142,15 +144,15 @@ func runFindings(opts *findingsOptions, path string, stdout, stderr io.Writer) e
 
 // findingColumns are the columns of findings; count, first and last are
 // those of a grouped finding (one per rule, container and indicator).
-var findingColumns = []column{{key: "severity"}, {key: "id"}, {key: "container_name"}, {key: "container_id"},
-	{key: "title", text: true}, {key: "indicator"}, {key: "count", num: true}, {key: "first"}, {key: "last"},
-	{key: "why", text: true}, {key: "file"}, {key: "evidence", text: true}}
+var findingColumns = []listing.Column{{Key: "severity"}, {Key: "id"}, {Key: "container_name"}, {Key: "container_id"},
+	{Key: "title", Text: true}, {Key: "indicator"}, {Key: "count", Num: true}, {Key: "first"}, {Key: "last"},
+	{Key: "why", Text: true}, {Key: "file"}, {Key: "evidence", Text: true}}
 
 // findingsListing is the listing of findings; --json prints doc.
-func findingsListing(doc findingsDoc) *listing {
-	l := &listing{cols: findingColumns, name: "findings", warning: doc.Warning, value: doc,
-		term: &listing{cols: []column{{key: "n", label: "#", num: true, keep: true}, {key: "severity", keep: true}, {key: "id"},
-			{key: "container_name", label: "CONTAINER"}, {key: "title", text: true}}}}
+func findingsListing(doc findingsDoc) *listing.Table {
+	l := &listing.Table{Cols: findingColumns, Name: "findings", Warning: doc.Warning, Value: doc,
+		Term: &listing.Table{Cols: []listing.Column{{Key: "n", Label: "#", Num: true, Keep: true}, {Key: "severity", Keep: true}, {Key: "id"},
+			{Key: "container_name", Label: "CONTAINER"}, {Key: "title", Text: true}}}}
 	when := func(t time.Time) string {
 		if t.IsZero() {
 			return ""
@@ -169,9 +171,9 @@ func findingsListing(doc findingsDoc) *listing {
 		for j, e := range f.Evidence {
 			ev[j] = evidenceLine(e)
 		}
-		l.add(f.Severity, f.ID, f.ContainerName, f.Container, f.Title, f.Indicator, count, when(f.First), when(f.Last),
+		l.Add(f.Severity, f.ID, f.ContainerName, f.Container, f.Title, f.Indicator, count, when(f.First), when(f.Last),
 			f.Why, file, strings.Join(ev, "; "))
-		l.term.add(strconv.Itoa(i+1), strings.ToUpper(f.Severity), f.ID, f.ContainerName, f.Title)
+		l.Term.Add(strconv.Itoa(i+1), strings.ToUpper(f.Severity), f.ID, f.ContainerName, f.Title)
 	}
 	return l
 }
@@ -184,7 +186,7 @@ func unverifiedWarning(err error) string {
 
 // printFindings writes the findings on a terminal: the table, then each
 // finding's details.
-func printFindings(w io.Writer, doc findingsDoc, l *listing) error {
+func printFindings(w io.Writer, doc findingsDoc, l *listing.Table) error {
 	if doc.Warning != "" {
 		fmt.Fprintln(w, report.TerminalText(doc.Warning))
 	}
@@ -192,7 +194,7 @@ func printFindings(w io.Writer, doc findingsDoc, l *listing) error {
 		_, err := fmt.Fprintln(w, "No findings.")
 		return err
 	}
-	if err := l.term.writeTable(w, terminalWidth(w)); err != nil {
+	if err := l.Term.WriteTable(w, listing.TerminalWidth(w)); err != nil {
 		return err
 	}
 	for i, f := range doc.Findings {

@@ -15,6 +15,8 @@ import (
 	"github.com/dockcase/dockcase/analyze/ioc"
 	"github.com/dockcase/dockcase/analyze/traffic"
 	"github.com/dockcase/dockcase/bundle"
+	"github.com/dockcase/dockcase/cmd/dockcase/internal/listing"
+	"github.com/dockcase/dockcase/cmd/dockcase/internal/progress"
 	"github.com/dockcase/dockcase/internal/indicator"
 	"github.com/dockcase/dockcase/report"
 	"github.com/spf13/cobra"
@@ -76,10 +78,10 @@ func (o *trafficOptions) indicators() ([]indicator.Indicator, error) {
 // inputs records the --pcap and --ioc-file files as inputs of the run.
 func (o *trafficOptions) inputs(out *outputs) {
 	for _, p := range o.pcaps {
-		out.input("--pcap", p)
+		out.Input("--pcap", p)
 	}
 	for _, p := range o.iocFiles {
-		out.input("--ioc-file", p)
+		out.Input("--ioc-file", p)
 	}
 }
 
@@ -160,23 +162,23 @@ unattributed.`,
 // without captures when no --pcap is given. res holds the traffic part of
 // the analysis document: warning, containers, captures, flows and IOCs.
 // The phases show on prog.
-func analyzeTraffic(opts *analyzeOptions, path string, prog *progress) (*bundle.Bundle, *analyze.Case, *analyze.Result, error) {
+func analyzeTraffic(opts *analyzeOptions, path string, prog *progress.Line) (*bundle.Bundle, *analyze.Case, *analyze.Result, error) {
 	iocs, err := opts.traffic.indicators()
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	prog.phase("verifying the bundle")
+	prog.Phase("verifying the bundle")
 	b, err := openForAnalysis(opts, path)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	prog.phase("reading the bundle")
+	prog.Phase("reading the bundle")
 	c, err := analyze.Open(b, analyze.Options{IOCs: iocs, Pcaps: opts.traffic.pcaps, Flow: flow.Options{MaxFlows: opts.traffic.maxFlows}})
 	if err != nil {
 		b.Close()
 		return nil, nil, nil, err
 	}
-	prog.phase("reading the captures")
+	prog.Phase("reading the captures")
 	t, err := c.Traffic()
 	if err != nil {
 		b.Close()
@@ -186,7 +188,7 @@ func analyzeTraffic(opts *analyzeOptions, path string, prog *progress) (*bundle.
 		b.Close()
 		return nil, nil, nil, traffic.ErrNoCapture
 	}
-	prog.phase("matching the indicators")
+	prog.Phase("matching the indicators")
 	hits, err := c.IOCs()
 	if err != nil {
 		b.Close()
@@ -298,20 +300,20 @@ func contactOf(k *traffic.Contact, id string) bool {
 // TSV, CSV and JSON. container_name and container_id name the one
 // container; who says it in words for a group, candidates or a host
 // process too.
-var contactColumns = []column{{key: "first"}, {key: "last"}, {key: "container_name"}, {key: "who", text: true},
-	{key: "process", text: true}, {key: "proto"}, {key: "local"}, {key: "remote"},
-	{key: "packets_to_remote", num: true}, {key: "packets_from_remote", num: true},
-	{key: "bytes_to_remote", num: true}, {key: "bytes_from_remote", num: true}, {key: "counted_at"},
-	{key: "rules"}, {key: "confidence"}, {key: "exact"}, {key: "dating", text: true}, {key: "names", text: true},
-	{key: "points"}, {key: "sources"}, {key: "reason", text: true}, {key: "container_id"}}
+var contactColumns = []listing.Column{{Key: "first"}, {Key: "last"}, {Key: "container_name"}, {Key: "who", Text: true},
+	{Key: "process", Text: true}, {Key: "proto"}, {Key: "local"}, {Key: "remote"},
+	{Key: "packets_to_remote", Num: true}, {Key: "packets_from_remote", Num: true},
+	{Key: "bytes_to_remote", Num: true}, {Key: "bytes_from_remote", Num: true}, {Key: "counted_at"},
+	{Key: "rules"}, {Key: "confidence"}, {Key: "exact"}, {Key: "dating", Text: true}, {Key: "names", Text: true},
+	{Key: "points"}, {Key: "sources"}, {Key: "reason", Text: true}, {Key: "container_id"}}
 
 // contactTermColumns are the shorter columns on a terminal: who and the
 // remote end whole (they are the answer), the rule that decided first; the
 // counting point, the confidence and the dating are in the TSV, CSV and
 // JSON. A time estimated (no packet dates it) is marked "~".
-var contactTermColumns = []column{{key: "first", label: "TIME", keep: true}, {key: "who", label: "WHO", keep: true},
-	{key: "local"}, {key: "remote", keep: true}, {key: "packets", label: "PKTS >/<", keep: true},
-	{key: "rule"}, {key: "process", text: true}, {key: "names", text: true}}
+var contactTermColumns = []listing.Column{{Key: "first", Label: "TIME", Keep: true}, {Key: "who", Label: "WHO", Keep: true},
+	{Key: "local"}, {Key: "remote", Keep: true}, {Key: "packets", Label: "PKTS >/<", Keep: true},
+	{Key: "rule"}, {Key: "process", Text: true}, {Key: "names", Text: true}}
 
 // contactWho names who a conversation is attributed to: the container, the
 // group sharing its network namespace, the candidates of a reused address,
@@ -388,8 +390,8 @@ func contactNames(k *traffic.Contact) string {
 
 // contactsListing is the listing of conversations, one row each, the
 // terminal's shorter table with it.
-func contactsListing(contacts []*traffic.Contact, warning string) *listing {
-	l := &listing{cols: contactColumns, name: "contacts", warning: warning, term: &listing{cols: contactTermColumns}}
+func contactsListing(contacts []*traffic.Contact, warning string) *listing.Table {
+	l := &listing.Table{Cols: contactColumns, Name: "contacts", Warning: warning, Term: &listing.Table{Cols: contactTermColumns}}
 	u := func(n uint64) string { return strconv.FormatUint(n, 10) }
 	for _, k := range contacts {
 		points, sources := contactPoints(k)
@@ -399,7 +401,7 @@ func contactsListing(contacts []*traffic.Contact, warning string) *listing {
 			pk = [2]string{u(k.PacketsToRemote), u(k.PacketsFromRemote)}
 			by = [2]string{u(k.BytesToRemote), u(k.BytesFromRemote)}
 		}
-		l.add(k.First.Format(time.RFC3339Nano), k.Last.Format(time.RFC3339Nano), k.ContainerName, who, contactProcess(k), k.Proto,
+		l.Add(k.First.Format(time.RFC3339Nano), k.Last.Format(time.RFC3339Nano), k.ContainerName, who, contactProcess(k), k.Proto,
 			k.Local.String(), k.Remote.String(), pk[0], pk[1], by[0], by[1], k.CountedAt, strings.Join(k.Rules, " "), k.Confidence,
 			strconv.FormatBool(k.Exact), k.Dating, contactNames(k), points, sources, k.Reason, k.Container)
 		pkts := "-"
@@ -418,7 +420,7 @@ func contactsListing(contacts []*traffic.Contact, warning string) *listing {
 		if len(k.Rules) > 0 {
 			rule = k.Rules[0]
 		}
-		l.term.add(first, who, k.Local.String(), k.Remote.String()+"/"+k.Proto, pkts, rule, proc, contactNames(k))
+		l.Term.Add(first, who, k.Local.String(), k.Remote.String()+"/"+k.Proto, pkts, rule, proc, contactNames(k))
 	}
 	return l
 }
@@ -426,19 +428,19 @@ func contactsListing(contacts []*traffic.Contact, warning string) *listing {
 // flowColumns are the columns of flows --points in TSV, CSV and JSON.
 // The container's id is last: the columns before it keep the places they
 // had before it was added (scripts read them by position).
-var flowColumns = []column{{key: "first"}, {key: "last"}, {key: "container_name"}, {key: "rule"},
-	{key: "confidence"}, {key: "member"}, {key: "interface"}, {key: "role"}, {key: "proto"},
-	{key: "client"}, {key: "client_port", num: true}, {key: "server"}, {key: "server_port", num: true}, {key: "original"},
-	{key: "packets_to_server", num: true}, {key: "packets_to_client", num: true},
-	{key: "bytes_to_server", num: true}, {key: "bytes_to_client", num: true}, {key: "tcp_flags"}, {key: "names", text: true},
-	{key: "first_frame", num: true}, {key: "last_frame", num: true}, {key: "reason", text: true}, {key: "container_id"}}
+var flowColumns = []listing.Column{{Key: "first"}, {Key: "last"}, {Key: "container_name"}, {Key: "rule"},
+	{Key: "confidence"}, {Key: "member"}, {Key: "interface"}, {Key: "role"}, {Key: "proto"},
+	{Key: "client"}, {Key: "client_port", Num: true}, {Key: "server"}, {Key: "server_port", Num: true}, {Key: "original"},
+	{Key: "packets_to_server", Num: true}, {Key: "packets_to_client", Num: true},
+	{Key: "bytes_to_server", Num: true}, {Key: "bytes_to_client", Num: true}, {Key: "tcp_flags"}, {Key: "names", Text: true},
+	{Key: "first_frame", Num: true}, {Key: "last_frame", Num: true}, {Key: "reason", Text: true}, {Key: "container_id"}}
 
 // flowTermColumns are the shorter columns of flows on a terminal.
 // The confidence and the dates are in the TSV, CSV and JSON. The
 // endpoints are cut where the terminal is narrow (the TSV has them whole).
-var flowTermColumns = []column{{key: "first", label: "TIME", keep: true}, {key: "container_name", label: "CONTAINER"}, {key: "rule"},
-	{key: "interface", label: "IFACE"}, {key: "client"}, {key: "server"},
-	{key: "packets", label: "PKTS C>S/S>C", keep: true}, {key: "names", text: true}}
+var flowTermColumns = []listing.Column{{Key: "first", Label: "TIME", Keep: true}, {Key: "container_name", Label: "CONTAINER"}, {Key: "rule"},
+	{Key: "interface", Label: "IFACE"}, {Key: "client"}, {Key: "server"},
+	{Key: "packets", Label: "PKTS C>S/S>C", Keep: true}, {Key: "names", Text: true}}
 
 // flowNames are the names a flow was seen with: DNS, TLS SNI, HTTP Host.
 func flowNames(f *traffic.Flow) string {
@@ -465,15 +467,15 @@ func flowRow(f *traffic.Flow) []string {
 
 // flowsListing is the listing of flows --points (one row per flow and
 // capture point), the terminal's shorter table with it.
-func flowsListing(flows []*traffic.Flow, warning string) *listing {
-	l := &listing{cols: flowColumns, name: "flows", warning: warning, term: &listing{cols: flowTermColumns}}
+func flowsListing(flows []*traffic.Flow, warning string) *listing.Table {
+	l := &listing.Table{Cols: flowColumns, Name: "flows", Warning: warning, Term: &listing.Table{Cols: flowTermColumns}}
 	for _, f := range flows {
-		l.add(flowRow(f)...)
+		l.Add(flowRow(f)...)
 		who := f.ContainerName
 		if who == "" {
 			who = f.Container
 		}
-		l.term.add(f.First.UTC().Format("15:04:05"), who, f.Rule, f.Interface,
+		l.Term.Add(f.First.UTC().Format("15:04:05"), who, f.Rule, f.Interface,
 			fmt.Sprintf("%s:%d", f.Client, f.ClientPort), fmt.Sprintf("%s:%d/%s", f.Server, f.ServerPort, f.Proto),
 			fmt.Sprintf("%d/%d", f.PacketsToServer, f.PacketsToClient), flowNames(f))
 	}
@@ -482,20 +484,20 @@ func flowsListing(flows []*traffic.Flow, warning string) *listing {
 
 func runFlows(opts *flowsOptions, path string, stdout, stderr io.Writer) error {
 	out := newOutputs(opts.analyze.force)
-	out.bundle(path)
+	out.Bundle(path)
 	opts.analyze.traffic.inputs(out)
 	if err := opts.output.check(out); err != nil {
 		return err
 	}
-	prog := startProgress(stderr)
-	defer prog.end()
+	prog := progress.Start(stderr)
+	defer prog.End()
 	b, c, res, err := analyzeTraffic(&opts.analyze, path, prog)
 	if err != nil {
 		return err
 	}
 	iocs := c.Options().IOCs
 	defer b.Close()
-	var l *listing
+	var l *listing.Table
 	unknown, n, what := 0, 0, "conversations"
 	if opts.points {
 		flows, err := selectFlows(res, opts.container, iocs)
@@ -524,7 +526,7 @@ func runFlows(opts *flowsOptions, path string, stdout, stderr io.Writer) error {
 		}
 		l, n = contactsListing(contacts, res.Warning), len(contacts)
 	}
-	prog.end()
+	prog.End()
 	if res.Warning != "" {
 		fmt.Fprintf(stderr, "dockcase: WARNING: %s\n", res.Warning)
 	}
@@ -546,20 +548,4 @@ func runFlows(opts *flowsOptions, path string, stdout, stderr io.Writer) error {
 		return &gapsError{msg}
 	}
 	return nil
-}
-
-// csvSafe defuses cells a spreadsheet would run as a formula: names and
-// reasons come from the evidence.
-func csvSafe(row []string) []string {
-	for i, c := range row {
-		if c != "" && strings.ContainsRune("=+-@\t\r", rune(c[0])) && !isNumber(c) {
-			row[i] = "'" + c
-		}
-	}
-	return row
-}
-
-func isNumber(s string) bool {
-	_, err := strconv.ParseFloat(s, 64)
-	return err == nil
 }

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/dockcase/dockcase/cmd/dockcase/internal/listing"
+	"github.com/dockcase/dockcase/cmd/dockcase/internal/progress"
 	"github.com/dockcase/dockcase/report"
 	"github.com/spf13/cobra"
 )
@@ -46,29 +48,29 @@ prints one object: the metadata's keys (case_id, host, …, complete, gaps),
 
 // inspectDoc is the JSON of inspect.
 type inspectDoc struct {
-	Warning   string      `json:"warning,omitempty"`
-	Bundle    string      `json:"bundle"`
-	Root      string      `json:"root"`
-	CaseID    string      `json:"case_id"`
-	Examiner  string      `json:"examiner"`
-	Host      string      `json:"host"`
-	Collector string      `json:"collector"`
-	Started   time.Time   `json:"started"`
-	Finished  time.Time   `json:"finished"`
-	Signer    string      `json:"signer,omitempty"`
-	Trusted   bool        `json:"trusted"`
-	Complete  bool        `json:"complete"`
-	Gaps      []string    `json:"gaps"`
-	Steps     []rowObject `json:"steps"`
-	Members   []rowObject `json:"members"`
+	Warning   string        `json:"warning,omitempty"`
+	Bundle    string        `json:"bundle"`
+	Root      string        `json:"root"`
+	CaseID    string        `json:"case_id"`
+	Examiner  string        `json:"examiner"`
+	Host      string        `json:"host"`
+	Collector string        `json:"collector"`
+	Started   time.Time     `json:"started"`
+	Finished  time.Time     `json:"finished"`
+	Signer    string        `json:"signer,omitempty"`
+	Trusted   bool          `json:"trusted"`
+	Complete  bool          `json:"complete"`
+	Gaps      []string      `json:"gaps"`
+	Steps     []listing.Row `json:"steps"`
+	Members   []listing.Row `json:"members"`
 }
 
 // stepColumns and memberColumns are inspect's two lists.
 var (
-	stepColumns = []column{{key: "step", keep: true}, {key: "status", keep: true}, {key: "took_ms", label: "TOOK", num: true, keep: true},
-		{key: "members", num: true, keep: true}, {key: "error", text: true}}
-	memberColumns = []column{{key: "member", text: true}, {key: "bytes", num: true, keep: true}, {key: "step"},
-		{key: "source", text: true}, {key: "chunks", num: true}}
+	stepColumns = []listing.Column{{Key: "step", Keep: true}, {Key: "status", Keep: true}, {Key: "took_ms", Label: "TOOK", Num: true, Keep: true},
+		{Key: "members", Num: true, Keep: true}, {Key: "error", Text: true}}
+	memberColumns = []listing.Column{{Key: "member", Text: true}, {Key: "bytes", Num: true, Keep: true}, {Key: "step"},
+		{Key: "source", Text: true}, {Key: "chunks", Num: true}}
 )
 
 func runInspect(opts *inspectOptions, path string, stdout, stderr io.Writer) error {
@@ -77,15 +79,15 @@ func runInspect(opts *inspectOptions, path string, stdout, stderr io.Writer) err
 		return err
 	}
 	out := newOutputs(opts.force)
-	out.bundle(path)
+	out.Bundle(path)
 	if err := opts.output.check(out); err != nil {
 		return err
 	}
-	prog := startProgress(stderr)
-	defer prog.end()
-	prog.phase("verifying the bundle")
+	prog := progress.Start(stderr)
+	defer prog.End()
+	prog.Phase("verifying the bundle")
 	res, verr := verifyFile(path, vo)
-	prog.end()
+	prog.End()
 	if res.Manifest == nil {
 		return fmt.Errorf("%s: %w", path, verr)
 	}
@@ -93,12 +95,12 @@ func runInspect(opts *inspectOptions, path string, stdout, stderr io.Writer) err
 		opts.record(path, res, nil)
 	}
 	m := res.Meta
-	steps := &listing{cols: stepColumns}
+	steps := &listing.Table{Cols: stepColumns}
 	for _, s := range res.Steps {
 		took := s.Ended.Sub(s.Started)
-		steps.add(s.Name, s.Status, strconv.FormatInt(took.Milliseconds(), 10), strconv.Itoa(len(s.Members)), s.Error)
+		steps.Add(s.Name, s.Status, strconv.FormatInt(took.Milliseconds(), 10), strconv.Itoa(len(s.Members)), s.Error)
 	}
-	members := &listing{cols: memberColumns, name: "members"}
+	members := &listing.Table{Cols: memberColumns, Name: "members"}
 	for _, mem := range res.Manifest.Members {
 		src := mem.Source.Kind
 		if mem.Source.Ref != "" {
@@ -108,19 +110,19 @@ func runInspect(opts *inspectOptions, path string, stdout, stderr io.Writer) err
 		if len(mem.Chunks) > 0 {
 			chunks = strconv.Itoa(len(mem.Chunks))
 		}
-		members.add(mem.Path, strconv.FormatInt(mem.Size, 10), mem.Step, src, chunks)
+		members.Add(mem.Path, strconv.FormatInt(mem.Size, 10), mem.Step, src, chunks)
 	}
 	if !opts.output.table(stdout) {
 		doc := inspectDoc{Bundle: path, Root: res.Root, CaseID: m.CaseID, Examiner: m.Examiner, Host: m.Host, Collector: m.Collector,
 			Started: m.Started.UTC(), Finished: res.Manifest.Finished.UTC(), Complete: res.Manifest.Complete,
-			Gaps: append([]string{}, res.Manifest.Gaps...), Steps: steps.objects(), Members: members.objects()}
+			Gaps: append([]string{}, res.Manifest.Gaps...), Steps: steps.Objects(), Members: members.Objects()}
 		if verr != nil {
 			doc.Warning = fmt.Sprintf("%s did NOT verify: %v", path, verr)
 			fmt.Fprintf(stderr, "dockcase: WARNING: %s\n", report.TerminalText(doc.Warning))
 		} else {
 			doc.Signer, doc.Trusted = res.Fingerprint, res.Trusted
 		}
-		members.warning, members.value = doc.Warning, doc
+		members.Warning, members.Value = doc.Warning, doc
 		if err := opts.output.print(members, out, stdout); err != nil {
 			return fmt.Errorf("write inspect: %w", err)
 		}
@@ -148,18 +150,18 @@ func runInspect(opts *inspectOptions, path string, stdout, stderr io.Writer) err
 		}
 		fmt.Fprintln(stdout)
 		// The terminal shows the step's time as a duration.
-		for _, r := range steps.rows {
+		for _, r := range steps.Rows {
 			ms, _ := strconv.ParseInt(r[2], 10, 64)
 			r[2] = (time.Duration(ms) * time.Millisecond).String()
 		}
-		steps.cols = slices.Clone(stepColumns)
-		steps.cols[2].num = false
-		width := terminalWidth(stdout)
-		if err := steps.writeTable(stdout, width); err != nil {
+		steps.Cols = slices.Clone(stepColumns)
+		steps.Cols[2].Num = false
+		width := listing.TerminalWidth(stdout)
+		if err := steps.WriteTable(stdout, width); err != nil {
 			return err
 		}
 		fmt.Fprintln(stdout)
-		if err := members.writeTable(stdout, width); err != nil {
+		if err := members.WriteTable(stdout, width); err != nil {
 			return err
 		}
 	}

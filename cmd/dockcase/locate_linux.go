@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dockcase/dockcase/cmd/dockcase/internal/listing"
 	"github.com/dockcase/dockcase/collect/locate"
 	"github.com/dockcase/dockcase/report"
 	"github.com/spf13/cobra"
@@ -80,16 +81,16 @@ then not to be relied on).
 // locateColumns are the columns of locate; locateRow gives the cells in
 // their order. The keys are the JSON's (container_id, container_name,
 // pid…) where a contact's JSON has the same field.
-var locateColumns = []column{{key: "time", keep: true}, {key: "container_name", label: "CONTAINER"}, {key: "container_id", label: "ID"},
-	{key: "network"}, {key: "local", label: "CONTAINER ADDR"}, {key: "remote"}, {key: "proto"}, {key: "state"},
-	{key: "pid", num: true, keep: true}, {key: "command", text: true}, {key: "sources"}, {key: "note", text: true}}
+var locateColumns = []listing.Column{{Key: "time", Keep: true}, {Key: "container_name", Label: "CONTAINER"}, {Key: "container_id", Label: "ID"},
+	{Key: "network"}, {Key: "local", Label: "CONTAINER ADDR"}, {Key: "remote"}, {Key: "proto"}, {Key: "state"},
+	{Key: "pid", Num: true, Keep: true}, {Key: "command", Text: true}, {Key: "sources"}, {Key: "note", Text: true}}
 
 // locateTermColumns are the table on a terminal: the container and its
 // address whole (they are the answer), the id and network left to the
 // piped and JSON forms.
-var locateTermColumns = []column{{key: "time", keep: true}, {key: "container_name", label: "CONTAINER", keep: true},
-	{key: "local", label: "CONTAINER ADDR", keep: true}, {key: "remote"}, {key: "state"}, {key: "pid", num: true, keep: true},
-	{key: "command", text: true}, {key: "sources"}, {key: "note", text: true}}
+var locateTermColumns = []listing.Column{{Key: "time", Keep: true}, {Key: "container_name", Label: "CONTAINER", Keep: true},
+	{Key: "local", Label: "CONTAINER ADDR", Keep: true}, {Key: "remote"}, {Key: "state"}, {Key: "pid", Num: true, Keep: true},
+	{Key: "command", Text: true}, {Key: "sources"}, {Key: "note", Text: true}}
 
 func locateRow(c locate.Contact) []string {
 	name := c.ContainerName
@@ -117,7 +118,7 @@ func locateRow(c locate.Contact) []string {
 func locateHeaderLine() string {
 	keys := make([]string, len(locateColumns))
 	for i, c := range locateColumns {
-		keys[i] = c.key
+		keys[i] = c.Key
 	}
 	return strings.Join(keys, "\t")
 }
@@ -127,7 +128,7 @@ func locateHeaderLine() string {
 func locateLine(c locate.Contact) string {
 	row := locateRow(c)
 	for i, cell := range row {
-		row[i] = tsvCell(cell)
+		row[i] = listing.TSVCell(cell)
 	}
 	return strings.Join(row, "\t")
 }
@@ -187,7 +188,7 @@ func runLocate(ctx context.Context, opts *locateOptions, arg string, stdout, std
 			case opts.output.json != "":
 				err = enc.Encode(c)
 			case opts.output.csv != "":
-				cw.Write(csvSafe(locateRow(c)))
+				cw.Write(listing.CSVSafe(locateRow(c)))
 				cw.Flush()
 				err = cw.Error()
 			default:
@@ -200,16 +201,16 @@ func runLocate(ctx context.Context, opts *locateOptions, arg string, stdout, std
 		})
 	} else {
 		contacts, gaps = locate.Run(ctx, t, lopts)
-		l := &listing{cols: locateColumns, value: contacts, term: &listing{cols: locateTermColumns}}
+		l := &listing.Table{Cols: locateColumns, Value: contacts, Term: &listing.Table{Cols: locateTermColumns}}
 		if contacts == nil {
-			l.value = []locate.Contact{}
+			l.Value = []locate.Contact{}
 		}
 		for _, c := range contacts {
 			r := locateRow(c)
-			l.add(r...)
+			l.Add(r...)
 			// time, container, its address, remote/proto, state, pid,
 			// command, sources, note
-			l.term.add(r[0], r[1], r[4], r[5]+"/"+r[6], r[7], r[8], r[9], r[10], r[11])
+			l.Term.Add(r[0], r[1], r[4], r[5]+"/"+r[6], r[7], r[8], r[9], r[10], r[11])
 		}
 		if err := opts.output.print(l, out, stdout); err != nil {
 			return err

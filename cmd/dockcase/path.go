@@ -9,6 +9,8 @@ import (
 
 	"github.com/dockcase/dockcase/analyze"
 	"github.com/dockcase/dockcase/analyze/netpath"
+	"github.com/dockcase/dockcase/cmd/dockcase/internal/listing"
+	"github.com/dockcase/dockcase/cmd/dockcase/internal/progress"
 	"github.com/dockcase/dockcase/report"
 	"github.com/spf13/cobra"
 )
@@ -59,13 +61,13 @@ type pathDoc struct {
 }
 
 // pathColumns are the columns of path: one hop a row.
-var pathColumns = []column{{key: "container_name"}, {key: "container_id"}, {key: "dst"}, {key: "hop", num: true},
-	{key: "kind"}, {key: "iface"}, {key: "addr"}, {key: "src"}, {key: "text", text: true}, {key: "evidence", text: true},
-	{key: "final_src"}, {key: "out_iface"}, {key: "nat"}, {key: "verdict"}}
+var pathColumns = []listing.Column{{Key: "container_name"}, {Key: "container_id"}, {Key: "dst"}, {Key: "hop", Num: true},
+	{Key: "kind"}, {Key: "iface"}, {Key: "addr"}, {Key: "src"}, {Key: "text", Text: true}, {Key: "evidence", Text: true},
+	{Key: "final_src"}, {Key: "out_iface"}, {Key: "nat"}, {Key: "verdict"}}
 
 // pathListing is the listing of paths: their hops, notes and unknowns.
-func pathListing(doc pathDoc) *listing {
-	l := &listing{cols: pathColumns, name: "hops", warning: doc.Warning}
+func pathListing(doc pathDoc) *listing.Table {
+	l := &listing.Table{Cols: pathColumns, Name: "hops", Warning: doc.Warning}
 	addr := func(a netip.Addr) string {
 		if !a.IsValid() {
 			return ""
@@ -75,7 +77,7 @@ func pathListing(doc pathDoc) *listing {
 	for _, p := range doc.Paths {
 		tail := []string{addr(p.FinalSrc), p.OutIface, strconv.FormatBool(p.NAT), p.Verdict}
 		row := func(cells ...string) {
-			l.add(append(append([]string{p.ContainerName, p.Container, addr(p.Dst)}, cells...), tail...)...)
+			l.Add(append(append([]string{p.ContainerName, p.Container, addr(p.Dst)}, cells...), tail...)...)
 		}
 		for i, h := range p.Hops {
 			ev := make([]string, len(h.Evidence))
@@ -100,19 +102,19 @@ func runPath(opts *pathOptions, path, container string, stdout, stderr io.Writer
 		return err
 	}
 	out := newOutputs(opts.force)
-	out.bundle(path)
+	out.Bundle(path)
 	if err := opts.output.check(out); err != nil {
 		return err
 	}
-	prog := startProgress(stderr)
-	defer prog.end()
-	prog.phase("verifying the bundle")
+	prog := progress.Start(stderr)
+	defer prog.End()
+	prog.Phase("verifying the bundle")
 	b, err := openForAnalysis(&opts.analyzeOptions, path)
 	if err != nil {
 		return err
 	}
 	defer b.Close()
-	prog.phase("reading the bundle")
+	prog.Phase("reading the bundle")
 	c, err := analyze.Open(b, analyze.Options{To: to})
 	if err != nil {
 		return err
@@ -131,7 +133,7 @@ func runPath(opts *pathOptions, path, container string, stdout, stderr io.Writer
 		doc.Paths = append(doc.Paths, p)
 		unknown = unknown || len(p.Unknown) > 0
 	}
-	prog.end()
+	prog.End()
 	if opts.output.table(stdout) {
 		if doc.Warning != "" {
 			fmt.Fprintf(stdout, "WARNING: %s\n\n", report.TerminalText(doc.Warning))

@@ -27,10 +27,10 @@ func (o *reportOutputs) wanted() bool { return o.html != "" || o.md != "" }
 
 // check refuses report paths that name an input or an existing file.
 func (o *reportOutputs) check(out *outputs) error {
-	if err := out.check("--html", o.html); err != nil {
+	if err := out.Check("--html", o.html); err != nil {
 		return err
 	}
-	return out.check("--md", o.md)
+	return out.Check("--md", o.md)
 }
 
 // write renders the asked-for reports of res through out; "-" writes to
@@ -47,7 +47,7 @@ func (o *reportOutputs) write(res *analyze.Result, out *outputs, stdout io.Write
 		if rep.path == "" {
 			continue
 		}
-		if err := out.write(rep.path, stdout, func(w io.Writer) error { return rep.render(w, res) }); err != nil {
+		if err := out.Write(rep.path, stdout, func(w io.Writer) error { return rep.render(w, res) }); err != nil {
 			return fmt.Errorf("write %s: %w", rep.what, err)
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"syscall"
 
 	"github.com/dockcase/dockcase/bundle"
+	"github.com/dockcase/dockcase/cmd/dockcase/internal/outfile"
 	"github.com/spf13/cobra"
 )
 
@@ -64,13 +65,14 @@ func untrustedf(format string, a ...any) error { return &untrustedError{fmt.Erro
 // exitCode maps an error to the process exit code: the one place that does.
 func exitCode(err error) int {
 	var ue *usageError
+	var re *outfile.RefusedError
 	var ge *gapsError
 	var te *untrustedError
 	var ce *bundle.CustodyError
 	switch {
 	case err == nil:
 		return exitOK
-	case errors.As(err, &ue):
+	case errors.As(err, &ue), errors.As(err, &re):
 		return exitUsage
 	case bundle.IsIntegrity(err), errors.As(err, &ce):
 		return exitIntegrity
@@ -174,6 +176,7 @@ func hints(err error, command string) []string {
 	var out []string
 	var se *bundle.SignatureError
 	var ue *usageError
+	var re *outfile.RefusedError
 	var ie *inputError
 	var te *untrustedError
 	switch {
@@ -181,7 +184,7 @@ func hints(err error, command string) []string {
 		if ie.hint != "" {
 			out = append(out, ie.hint)
 		}
-	case errors.As(err, &ue):
+	case errors.As(err, &ue), errors.As(err, &re):
 		out = append(out, command+" --help shows its usage")
 	case errors.As(err, &te):
 		out = append(out, "compare the signer fingerprint with the one in the case notes; trust it with --fingerprint or --allowed-signers (then the exit status is 0)")

@@ -11,6 +11,8 @@ import (
 	"github.com/dockcase/dockcase/analyze"
 	"github.com/dockcase/dockcase/analyze/flow"
 	"github.com/dockcase/dockcase/analyze/timeline"
+	"github.com/dockcase/dockcase/cmd/dockcase/internal/listing"
+	"github.com/dockcase/dockcase/cmd/dockcase/internal/progress"
 	"github.com/dockcase/dockcase/report"
 	"github.com/spf13/cobra"
 )
@@ -75,17 +77,17 @@ func runTimeline(opts *timelineOptions, path string, stdout, stderr io.Writer) e
 		return err
 	}
 	out := newOutputs(opts.force)
-	out.bundle(path)
+	out.Bundle(path)
 	opts.traffic.inputs(out)
-	if err := out.check("--timesketch", opts.timesketch); err != nil {
+	if err := out.Check("--timesketch", opts.timesketch); err != nil {
 		return err
 	}
 	if err := opts.output.check(out); err != nil {
 		return err
 	}
-	prog := startProgress(stderr)
-	defer prog.end()
-	prog.phase("verifying the bundle")
+	prog := progress.Start(stderr)
+	defer prog.End()
+	prog.Phase("verifying the bundle")
 	b, err := openForAnalysis(&analyzeOptions{trust: opts.trust, allowUnverified: opts.allowUnverified}, path)
 	if err != nil {
 		return err
@@ -95,18 +97,18 @@ func runTimeline(opts *timelineOptions, path string, stdout, stderr io.Writer) e
 	if err != nil {
 		return err
 	}
-	prog.phase("reading the bundle")
+	prog.Phase("reading the bundle")
 	c, err := analyze.Open(b, analyze.Options{BundleSHA256: sum, IOCs: iocs, Pcaps: opts.traffic.pcaps,
 		Flow: flow.Options{MaxFlows: opts.traffic.maxFlows}})
 	if err != nil {
 		return err
 	}
-	prog.phase("building the timeline")
+	prog.Phase("building the timeline")
 	evs, err := c.Timeline()
 	if err != nil {
 		return err
 	}
-	prog.end()
+	prog.End()
 	var notes []string
 	if b.Err != nil {
 		notes = append(notes, unverifiedWarning(b.Err))
@@ -123,7 +125,7 @@ func runTimeline(opts *timelineOptions, path string, stdout, stderr io.Writer) e
 		}
 	}
 	if dst := opts.timesketch; dst != "" {
-		if err := out.write(dst, stdout, func(w io.Writer) error { return timeline.WriteTimesketch(w, evs) }); err != nil {
+		if err := out.Write(dst, stdout, func(w io.Writer) error { return timeline.WriteTimesketch(w, evs) }); err != nil {
 			return fmt.Errorf("write timeline: %w", err)
 		}
 		if dst != "-" {
@@ -135,7 +137,7 @@ func runTimeline(opts *timelineOptions, path string, stdout, stderr io.Writer) e
 	}
 	l := timelineListing(evs)
 	if !table && b.Err != nil { // the table has it on its first line already
-		l.warning = unverifiedWarning(b.Err)
+		l.Warning = unverifiedWarning(b.Err)
 	}
 	if err := opts.output.print(l, out, stdout); err != nil {
 		return fmt.Errorf("write timeline: %w", err)
@@ -150,17 +152,17 @@ func runTimeline(opts *timelineOptions, path string, stdout, stderr io.Writer) e
 
 // timelineColumns are the columns of the timeline; time and kind are the
 // analysis document's names for Timesketch's datetime and timestamp_desc.
-var timelineColumns = []column{{key: "time"}, {key: "kind"}, {key: "message", text: true}, {key: "source"},
-	{key: "container_id"}, {key: "container_name"}, {key: "evidence_member"}, {key: "evidence_sha256"},
-	{key: "evidence_pointer"}, {key: "evidence_line", num: true}, {key: "attributes", text: true}, {key: "tags"}}
+var timelineColumns = []listing.Column{{Key: "time"}, {Key: "kind"}, {Key: "message", Text: true}, {Key: "source"},
+	{Key: "container_id"}, {Key: "container_name"}, {Key: "evidence_member"}, {Key: "evidence_sha256"},
+	{Key: "evidence_pointer"}, {Key: "evidence_line", Num: true}, {Key: "attributes", Text: true}, {Key: "tags"}}
 
 // timelineListing is the listing of the timeline's events; its CSV is
 // timeline.WriteCSV's, the one Timesketch imports.
-func timelineListing(evs []timeline.Event) *listing {
-	l := &listing{cols: timelineColumns, name: "events",
-		csv: func(w io.Writer) error { return timeline.WriteCSV(w, evs) },
-		term: &listing{cols: []column{{key: "time", label: "TIME (UTC)", keep: true}, {key: "kind", label: "WHAT"}, {key: "container_name", label: "CONTAINER"},
-			{key: "message", label: "EVENT", text: true}, {key: "source"}}}}
+func timelineListing(evs []timeline.Event) *listing.Table {
+	l := &listing.Table{Cols: timelineColumns, Name: "events",
+		CSV: func(w io.Writer) error { return timeline.WriteCSV(w, evs) },
+		Term: &listing.Table{Cols: []listing.Column{{Key: "time", Label: "TIME (UTC)", Keep: true}, {Key: "kind", Label: "WHAT"}, {Key: "container_name", Label: "CONTAINER"},
+			{Key: "message", Label: "EVENT", Text: true}, {Key: "source"}}}}
 	for _, e := range evs {
 		var member, sha, ptr, line string
 		if e.Evidence != nil {
@@ -180,9 +182,9 @@ func timelineListing(evs []timeline.Event) *listing {
 		for i, k := range keys {
 			attrs[i] = k + "=" + e.Attrs[k]
 		}
-		l.add(e.Time.UTC().Format(time.RFC3339Nano), e.Kind, e.Message, e.Source, e.Container, e.ContainerName,
+		l.Add(e.Time.UTC().Format(time.RFC3339Nano), e.Kind, e.Message, e.Source, e.Container, e.ContainerName,
 			member, sha, ptr, line, strings.Join(attrs, "; "), strings.Join(e.Tags, " "))
-		l.term.add(e.Time.UTC().Format("2006-01-02 15:04:05"), e.Kind, e.ContainerName, truncateForTerminal(e.Message, 160), e.Source)
+		l.Term.Add(e.Time.UTC().Format("2006-01-02 15:04:05"), e.Kind, e.ContainerName, truncateForTerminal(e.Message, 160), e.Source)
 	}
 	return l
 }

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/dockcase/dockcase/bundle"
+	"github.com/dockcase/dockcase/cmd/dockcase/internal/listing"
+	"github.com/dockcase/dockcase/cmd/dockcase/internal/progress"
 	"github.com/dockcase/dockcase/report"
 	"github.com/spf13/cobra"
 )
@@ -77,15 +79,15 @@ func runVerify(opts *verifyOptions, path string, stdout, stderr io.Writer) error
 		return err
 	}
 	out := newOutputs(opts.force)
-	out.bundle(path)
+	out.Bundle(path)
 	if err := opts.output.check(out); err != nil {
 		return err
 	}
-	prog := startProgress(stderr)
-	defer prog.end()
-	prog.phase("verifying the bundle")
+	prog := progress.Start(stderr)
+	defer prog.End()
+	prog.Phase("verifying the bundle")
 	res, err := verifyFile(path, vo)
-	prog.end()
+	prog.End()
 	if err != nil {
 		for _, p := range res.Problems[min(1, len(res.Problems)):] {
 			fmt.Fprintf(stderr, "dockcase: %s: %v\n", path, p)
@@ -116,13 +118,13 @@ func runVerify(opts *verifyOptions, path string, stdout, stderr io.Writer) error
 }
 
 // verifyColumns are the columns of verify's one line.
-var verifyColumns = []column{{key: "bundle"}, {key: "root"}, {key: "members", num: true}, {key: "bytes", num: true},
-	{key: "signer"}, {key: "trusted"}, {key: "complete"}, {key: "gaps", text: true}, {key: "custody_log"},
-	{key: "custody_events", num: true}, {key: "custody_head"}, {key: "custody_unsigned"}, {key: "custody_untrusted", text: true}}
+var verifyColumns = []listing.Column{{Key: "bundle"}, {Key: "root"}, {Key: "members", Num: true}, {Key: "bytes", Num: true},
+	{Key: "signer"}, {Key: "trusted"}, {Key: "complete"}, {Key: "gaps", Text: true}, {Key: "custody_log"},
+	{Key: "custody_events", Num: true}, {Key: "custody_head"}, {Key: "custody_unsigned"}, {Key: "custody_untrusted", Text: true}}
 
 // verifyListing is verify's verdict as one row; --json prints it as one
 // object.
-func verifyListing(path string, res *bundle.Result, chk *custodyCheck) *listing {
+func verifyListing(path string, res *bundle.Result, chk *custodyCheck) *listing.Table {
 	yes := map[bool]string{true: "yes", false: "no"}
 	row := []string{path, res.Root, strconv.Itoa(res.Physical), strconv.FormatInt(res.Bytes, 10), res.Fingerprint,
 		yes[res.Trusted], yes[res.Manifest.Complete], strings.Join(res.Manifest.Gaps, "; "), "", "", "", "", ""}
@@ -130,9 +132,9 @@ func verifyListing(path string, res *bundle.Result, chk *custodyCheck) *listing 
 		row[8], row[9], row[10] = chk.log, strconv.Itoa(len(chk.recs)), chk.head()
 		row[11], row[12] = strings.Join(chk.unsigned, ","), strings.Join(chk.untrusted, ",")
 	}
-	l := &listing{cols: verifyColumns}
-	l.add(row...)
-	l.value = l.objects()[0]
+	l := &listing.Table{Cols: verifyColumns}
+	l.Add(row...)
+	l.Value = l.Objects()[0]
 	return l
 }
 

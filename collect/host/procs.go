@@ -1,8 +1,9 @@
 // Package host reads what the live host holds, one file per evidence
-// source: processes (procs.go), sockets and their owners (sockets.go),
-// network namespaces and their links, routes and neighbours (netns.go,
-// namespaces.go), conntrack and its events (conntrack.go, ctevents.go),
-// the firewall (firewall.go) and the clock (clock.go). It only reads.
+// source: processes (procs.go), sockets and their owners (sockets.go, and
+// sockdiag.go for TCP over NETLINK_SOCK_DIAG), network namespaces and their
+// links, routes and neighbours (netns.go, namespaces.go), conntrack and its
+// events (conntrack.go, ctevents.go), the firewall (firewall.go) and the
+// clock (clock.go). It only reads.
 package host
 
 import (
@@ -294,6 +295,37 @@ func procSplitCmdline(b []byte) []string {
 		return nil
 	}
 	return strings.Split(string(b), "\x00")
+}
+
+// ProcessTag is what names a process in a record that does not repeat its
+// whole entry of host/processes.json: its command line, cut at the
+// caller's bound, and the container its cgroup names (empty for the host).
+type ProcessTag struct {
+	Cmdline          []string
+	CmdlineTruncated bool
+	Container        string
+}
+
+// ReadProcessTag reads the command line (at most maxCmdlineBytes) and the
+// container of process pid through one open /proc/<pid> directory, so that
+// a PID reused meanwhile gives nothing of another process. What cannot be
+// read (it exited) stays empty.
+func ReadProcessTag(pid int, maxCmdlineBytes int64) ProcessTag {
+	var t ProcessTag
+	d, err := openProcDir(pid)
+	if err != nil {
+		return t
+	}
+	defer d.Close()
+	cmdline, err := d.readFile("cmdline", maxCmdlineBytes)
+	if errors.Is(err, errProcTooLong) {
+		t.CmdlineTruncated = true
+	}
+	t.Cmdline = procSplitCmdline(cmdline)
+	if cg, err := d.readFile("cgroup", MaxCgroupBytes); err == nil {
+		t.Container = ContainerIDFromCgroup(string(cg))
+	}
+	return t
 }
 
 // procReadExe reads the exe link. The kernel appends " (deleted)" when the

@@ -447,7 +447,7 @@ func (sc *SocketOwnerScan) Scan(pids []int) {
 		err := sc.process(pid)
 		switch {
 		case err == nil || procVanished(err):
-		case errors.Is(err, errSockTooMany):
+		case errors.Is(err, ErrTooManySockets):
 			sc.tooMany = err
 		default:
 			sc.failed++
@@ -456,6 +456,12 @@ func (sc *SocketOwnerScan) Scan(pids []int) {
 			}
 		}
 	}
+}
+
+// Owners returns the owners of socket inode that the processes scanned so
+// far hold, in the order read (Rest sorts them).
+func (sc *SocketOwnerScan) Owners(inode uint64) []SocketOwner {
+	return sc.owners[inode]
 }
 
 // Rest scans every other process of the host and returns the owners of
@@ -488,7 +494,10 @@ func (sc *SocketOwnerScan) Rest() (map[uint64][]SocketOwner, error) {
 	return sc.owners, nil
 }
 
-var errSockTooMany = fmt.Errorf("more than %d socket descriptors, rest not read", sockMaxOwners)
+// ErrTooManySockets is wrapped in the error of a scan that stopped after
+// sockMaxOwners socket descriptors: the owners it returns are those read
+// until then.
+var ErrTooManySockets = fmt.Errorf("more than %d socket descriptors, rest not read", sockMaxOwners)
 
 // sockKcmpFiles is KCMP_FILES (include/uapi/linux/kcmp.h): compare the
 // descriptor tables of two tasks.
@@ -579,7 +588,7 @@ func (sc *SocketOwnerScan) fdDir(d *procDir, name string, owner SocketOwner, rec
 				record[key] = true
 			}
 			if sc.n >= sockMaxOwners {
-				return errSockTooMany
+				return ErrTooManySockets
 			}
 			sc.n++
 			o := owner

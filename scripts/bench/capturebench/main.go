@@ -35,7 +35,7 @@ import (
 
 	"github.com/dockcase/dockcase/bundle"
 	"github.com/dockcase/dockcase/collect/capture"
-	"github.com/dockcase/dockcase/collect/host"
+	"github.com/dockcase/dockcase/collect/socksample"
 	"golang.org/x/net/ipv4"
 )
 
@@ -348,9 +348,9 @@ type samplerResult struct {
 func sampleSockets(args []string) error {
 	fs := flag.NewFlagSet("sampler", flag.ExitOnError)
 	dur := fs.Duration("dur", 10*time.Second, "duration")
-	interval := fs.Duration("interval", host.DefaultSampleInterval, "time between rounds")
+	interval := fs.Duration("interval", socksample.DefaultInterval, "time between rounds")
 	fs.Parse(args)
-	s, err := host.NewSocketSampler(*interval)
+	s, err := socksample.New(*interval)
 	if err != nil {
 		return err
 	}

@@ -1,4 +1,4 @@
-package host
+package socksample
 
 import (
 	"context"
@@ -6,42 +6,59 @@ import (
 	"os"
 	"reflect"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
-	"github.com/vishvananda/netlink/nl"
-	"github.com/vishvananda/netns"
-	"golang.org/x/sys/unix"
+	"github.com/dockcase/dockcase/collect/host"
 )
+
+// sockInodeOf returns the inode of the socket behind c, as /proc shows it.
+func sockInodeOf(t *testing.T, c syscall.Conn) uint64 {
+	t.Helper()
+	rc, err := c.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st syscall.Stat_t
+	var serr error
+	if err := rc.Control(func(fd uintptr) { serr = syscall.Fstat(int(fd), &st) }); err != nil {
+		t.Fatal(err)
+	}
+	if serr != nil {
+		t.Fatal(serr)
+	}
+	return st.Ino
+}
 
 // TestSamplerMerge feeds the merge rounds of tables and checks what one
 // socket's record keeps: first and last sighting, states in the order
 // seen, sightings; a new tuple or inode is a new socket, and only sockets
 // with an inode and no owner are asked for.
 func TestSamplerMerge(t *testing.T) {
-	s := newSocketSampler(time.Second, 1)
+	s := newSampler(time.Second, 1)
 	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	conn := Socket{Proto: "tcp", LocalIP: "172.18.0.2", LocalPort: 40000, RemoteIP: "198.18.0.2", RemotePort: 4444, State: "SYN_SENT", Inode: 77}
+	conn := host.Socket{Proto: "tcp", LocalIP: "172.18.0.2", LocalPort: 40000, RemoteIP: "198.18.0.2", RemotePort: 4444, State: "SYN_SENT", Inode: 77}
 	est := conn
 	est.State = "ESTABLISHED"
 	tw := conn
 	tw.State, tw.Inode = "TIME_WAIT", 0
-	v6 := Socket{Proto: "tcp6", LocalIP: "::", LocalPort: 80, RemoteIP: "::", State: "LISTEN", Inode: 78}
+	v6 := host.Socket{Proto: "tcp6", LocalIP: "::", LocalPort: 80, RemoteIP: "::", State: "LISTEN", Inode: 78}
 
-	if need := s.merge(5, t0, []Socket{conn, v6}); !reflect.DeepEqual(need, []uint64{77, 78}) {
+	if need := s.merge(5, t0, []host.Socket{conn, v6}); !reflect.DeepEqual(need, []uint64{77, 78}) {
 		t.Errorf("round 1 needs owners of %v, want [77 78]", need)
 	}
-	s.owners[78] = []SampledOwner{{PID: 9, Comm: "nginx"}}
-	if need := s.merge(5, t0.Add(time.Second), []Socket{est, v6}); !reflect.DeepEqual(need, []uint64{77}) {
+	s.owners[78] = []Owner{{PID: 9, Comm: "nginx"}}
+	if need := s.merge(5, t0.Add(time.Second), []host.Socket{est, v6}); !reflect.DeepEqual(need, []uint64{77}) {
 		t.Errorf("round 2 needs owners of %v, want [77]: 78 is owned", need)
 	}
-	if need := s.merge(5, t0.Add(2*time.Second), []Socket{tw, est}); !reflect.DeepEqual(need, []uint64{77}) {
+	if need := s.merge(5, t0.Add(2*time.Second), []host.Socket{tw, est}); !reflect.DeepEqual(need, []uint64{77}) {
 		t.Errorf("round 3 needs owners of %v, want [77]: a TIME_WAIT socket has no inode", need)
 	}
 	// The same tuple and inode in another namespace is another socket.
-	s.merge(6, t0.Add(2*time.Second), []Socket{est})
-	if need := s.merge(5, t0.Add(3*time.Second), []Socket{est}); len(need) != 0 {
-		t.Errorf("round 4 needs owners of %v: 77 was asked for %d times already", need, sampleOwnerTries)
+	s.merge(6, t0.Add(2*time.Second), []host.Socket{est})
+	if need := s.merge(5, t0.Add(3*time.Second), []host.Socket{est}); len(need) != 0 {
+		t.Errorf("round 4 needs owners of %v: 77 was asked for %d times already", need, ownerTries)
 	}
 
 	res := s.Result()
@@ -49,7 +66,7 @@ func TestSamplerMerge(t *testing.T) {
 		t.Fatalf("%d sockets, want 4: %+v", len(res.Sockets), res.Sockets)
 	}
 	got := res.Sockets[0]
-	want := SampledSocket{NetNS: 5, Inode: 77, Proto: "tcp", Local: "172.18.0.2:40000", Remote: "198.18.0.2:4444",
+	want := Socket{NetNS: 5, Inode: 77, Proto: "tcp", Local: "172.18.0.2:40000", Remote: "198.18.0.2:4444",
 		States: []string{"SYN_SENT", "ESTABLISHED"}, First: t0, Last: t0.Add(3 * time.Second), Sightings: 4}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("connection = %+v, want %+v", got, want)
@@ -65,28 +82,28 @@ func TestSamplerMerge(t *testing.T) {
 	}
 }
 
-// TestSamplerBounds checks that sockets past sampleMaxSockets and errors
-// past sampleMaxErrors are counted, not kept, and that a failure repeated
+// TestSamplerBounds checks that sockets past maxSockets and errors
+// past maxErrors are counted, not kept, and that a failure repeated
 // in later rounds is counted on its first entry.
 func TestSamplerBounds(t *testing.T) {
-	s := newSocketSampler(time.Second, 1)
+	s := newSampler(time.Second, 1)
 	at := time.Unix(0, 0).UTC()
-	socks := make([]Socket, sampleMaxSockets+3)
+	socks := make([]host.Socket, maxSockets+3)
 	for i := range socks {
-		socks[i] = Socket{Proto: "udp", LocalIP: "10.0.0.1", LocalPort: uint16(i), RemoteIP: "0.0.0.0", State: "CLOSE", Inode: uint64(i + 1)}
+		socks[i] = host.Socket{Proto: "udp", LocalIP: "10.0.0.1", LocalPort: uint16(i), RemoteIP: "0.0.0.0", State: "CLOSE", Inode: uint64(i + 1)}
 	}
 	s.merge(1, at, socks)
-	if res := s.Result(); len(res.Sockets) != sampleMaxSockets || res.UntrackedSightings != 3 {
-		t.Errorf("%d sockets kept, %d sightings untracked; want %d and 3", len(res.Sockets), res.UntrackedSightings, sampleMaxSockets)
+	if res := s.Result(); len(res.Sockets) != maxSockets || res.UntrackedSightings != 3 {
+		t.Errorf("%d sockets kept, %d sightings untracked; want %d and 3", len(res.Sockets), res.UntrackedSightings, maxSockets)
 	}
-	for i := 0; i < sampleMaxErrors+2; i++ {
+	for i := 0; i < maxErrors+2; i++ {
 		s.fail(i, uint64(i), os.ErrPermission)
 	}
 	s.fail(7, 3, os.ErrPermission)
 	s.fail(8, 3, os.ErrPermission)
 	res := s.Result()
-	if len(res.Errors) != sampleMaxErrors || res.ErrorsDropped != 2 {
-		t.Errorf("%d errors kept, %d dropped; want %d and 2", len(res.Errors), res.ErrorsDropped, sampleMaxErrors)
+	if len(res.Errors) != maxErrors || res.ErrorsDropped != 2 {
+		t.Errorf("%d errors kept, %d dropped; want %d and 2", len(res.Errors), res.ErrorsDropped, maxErrors)
 	}
 	if e := res.Errors[3]; e.NetNS != 3 || e.Round != 3 || e.Repeated != 2 {
 		t.Errorf("error of namespace 3 = %+v, want round 3 repeated twice", e)
@@ -102,7 +119,7 @@ func TestSamplerRound(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	s, err := NewSocketSampler(time.Second)
+	s, err := New(time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +136,7 @@ func TestSamplerRound(t *testing.T) {
 		t.Fatalf("rounds %d, namespaces %+v: want 2 rounds, the host's namespace first", res.Rounds, res.Namespaces)
 	}
 	inode := sockInodeOf(t, c.(*net.TCPConn))
-	var conn, listener *SampledSocket
+	var conn, listener *Socket
 	for i, so := range res.Sockets {
 		switch {
 		case so.Inode == inode:
@@ -144,88 +161,11 @@ func TestSamplerRound(t *testing.T) {
 	}
 }
 
-// TestSampleReadTCP checks that the sock_diag dump of this namespace
-// gives this test's listeners (v4 and v6) as /proc/<pid>/net/tcp and tcp6
-// show them, queues aside, in its one dump and in one per family, and
-// refuses a process of another namespace.
-func TestSampleReadTCP(t *testing.T) {
-	var want []Socket
-	for _, addr := range []string{"127.0.0.1:0", "[::1]:0"} {
-		ln, err := net.Listen("tcp", addr)
-		if err != nil {
-			if strings.Contains(addr, "::1") {
-				continue // no IPv6 loopback here
-			}
-			t.Fatal(err)
-		}
-		defer ln.Close()
-		want = append(want, Socket{Inode: sockInodeOf(t, ln.(*net.TCPListener))})
-	}
-	self, err := NetNSInode(os.Getpid())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ns := &Namespace{Inode: self, PIDs: []int{os.Getpid()}}
-	diag, err := sampleReadTCP(ns)
-	if err != nil {
-		t.Fatal(err)
-	}
-	proc, err := ns.ReadSocketTables(sampleTCPTables)
-	if err != nil {
-		t.Fatal(err)
-	}
-	find := func(list []Socket, inode uint64) *Socket {
-		for i := range list {
-			if list[i].Inode == inode {
-				return &list[i]
-			}
-		}
-		return nil
-	}
-	for _, w := range want {
-		d, p := find(diag, w.Inode), find(proc, w.Inode)
-		if d == nil || p == nil {
-			t.Fatalf("listener inode %d: sock_diag %+v, /proc %+v", w.Inode, d, p)
-		}
-		p.TxQueue, p.RxQueue = 0, 0 // not sampled
-		if *d != *p {
-			t.Errorf("listener inode %d: sock_diag %+v, /proc %+v", w.Inode, *d, *p)
-		}
-	}
-	// The per-family dump, for a kernel without the old request.
-	sock, err := nl.GetNetlinkSocketAt(netns.None(), netns.None(), unix.NETLINK_INET_DIAG)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sock.Close()
-	if one, err := sampleDumpTCP(sock); err != nil || find(one, want[0].Inode) == nil {
-		t.Errorf("TCPDIAG_GETSOCK dump: %d sockets, %v; want the listener", len(one), err)
-	}
-	var perFamily []Socket
-	for _, fam := range []uint8{unix.AF_INET, unix.AF_INET6} {
-		list, err := sampleDumpTCPFamily(sock, fam)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, d := range list {
-			perFamily = append(perFamily, sampleFromDiag(d))
-		}
-	}
-	for _, w := range want {
-		if d, f := find(diag, w.Inode), find(perFamily, w.Inode); f == nil || *f != *d {
-			t.Errorf("listener inode %d: one dump %+v, per family %+v", w.Inode, *d, f)
-		}
-	}
-	if _, err := sampleReadTCP(&Namespace{Inode: self + 1, PIDs: []int{os.Getpid()}}); err == nil || !IsGone(err) {
-		t.Errorf("sampleReadTCP through a process of another namespace = %v, want it gone", err)
-	}
-}
-
 // TestSamplerRun runs the sampler for real for about half a second at a
 // 100 ms interval: it samples at once, then at most every interval, and
 // dates its window.
 func TestSamplerRun(t *testing.T) {
-	s, err := NewSocketSampler(100 * time.Millisecond)
+	s, err := New(100 * time.Millisecond)
 	if err != nil {
 		t.Fatal(err)
 	}

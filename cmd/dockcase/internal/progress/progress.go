@@ -1,4 +1,6 @@
-package main
+// Package progress is the progress line of dockcase's long commands: on
+// stderr, and only when stderr is a terminal.
+package progress
 
 import (
 	"fmt"
@@ -19,13 +21,13 @@ const progressAfter = time.Second
 // progressEvery is how often the progress line is rewritten.
 const progressEvery = 250 * time.Millisecond
 
-// progress shows, on stderr and only when stderr is a terminal, what a
+// Line shows, on stderr and only when stderr is a terminal, what a
 // long analysis is doing: one line, rewritten in place, with the phase,
 // the time it has taken and the bytes the process has read so far (where
 // the system tells: /proc/self/io); a phase that took longer than
 // progressAfter leaves a line saying how long. It never writes to stdout,
 // nor to a stderr that is a pipe or a file.
-type progress struct {
+type Line struct {
 	w     io.Writer
 	mu    sync.Mutex
 	name  string
@@ -35,26 +37,26 @@ type progress struct {
 	done  chan struct{}
 }
 
-// startProgress starts the progress of a command on stderr; on a stderr
-// that is not a terminal its methods do nothing.
-func startProgress(stderr io.Writer) *progress {
+// Start starts the progress of a command on stderr; on a stderr that is
+// not a terminal its methods do nothing.
+func Start(stderr io.Writer) *Line {
 	f, ok := stderr.(*os.File)
 	if !ok || !term.IsTerminal(int(f.Fd())) {
-		return &progress{}
+		return &Line{}
 	}
-	return newProgress(stderr)
+	return New(stderr)
 }
 
-// newProgress starts a progress that writes to w, terminal or not.
-func newProgress(w io.Writer) *progress {
-	p := &progress{w: w, stop: make(chan struct{}), done: make(chan struct{})}
+// New starts a progress line that writes to w, terminal or not.
+func New(w io.Writer) *Line {
+	p := &Line{w: w, stop: make(chan struct{}), done: make(chan struct{})}
 	go p.run()
 	return p
 }
 
-// phase ends the current phase and starts one named name ("verifying the
+// Phase ends the current phase and starts one named name ("verifying the
 // bundle").
-func (p *progress) phase(name string) {
+func (p *Line) Phase(name string) {
 	if p.w == nil {
 		return
 	}
@@ -64,9 +66,9 @@ func (p *progress) phase(name string) {
 	p.name, p.start = name, time.Now()
 }
 
-// end ends the current phase and the progress; the command's output
+// End ends the current phase and the progress; the command's output
 // follows. It may be called more than once.
-func (p *progress) end() {
+func (p *Line) End() {
 	if p.w == nil {
 		return
 	}
@@ -83,14 +85,14 @@ func (p *progress) end() {
 }
 
 // endLocked replaces a shown line by the phase's final one.
-func (p *progress) endLocked() {
+func (p *Line) endLocked() {
 	if p.shown {
 		fmt.Fprintf(p.w, "\r\x1b[Kdockcase: %s: %s\n", p.name, time.Since(p.start).Round(100*time.Millisecond))
 		p.shown = false
 	}
 }
 
-func (p *progress) run() {
+func (p *Line) run() {
 	defer close(p.done)
 	t := time.NewTicker(progressEvery)
 	defer t.Stop()

@@ -1,4 +1,4 @@
-package main
+package progress
 
 import (
 	"bytes"
@@ -29,12 +29,12 @@ func (l *lockedBuffer) String() string {
 
 func TestProgress(t *testing.T) {
 	var w lockedBuffer
-	p := newProgress(&w)
-	p.phase("quick")
-	p.phase("reading the captures")
+	p := New(&w)
+	p.Phase("quick")
+	p.Phase("reading the captures")
 	time.Sleep(progressAfter + 3*progressEvery)
-	p.end()
-	p.end() // twice is harmless
+	p.End()
+	p.End() // twice is harmless
 	out := w.String()
 	// The quick phase shows nothing; the long one a line rewritten in
 	// place, then its final line.
@@ -46,18 +46,18 @@ func TestProgress(t *testing.T) {
 	}
 	// Not a terminal: nothing, ever.
 	var pipe bytes.Buffer
-	q := startProgress(&pipe)
-	q.phase("verifying the bundle")
-	q.end()
+	q := Start(&pipe)
+	q.Phase("verifying the bundle")
+	q.End()
 	f, err := os.CreateTemp(t.TempDir(), "stderr")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	r := startProgress(f)
-	r.phase("verifying the bundle")
+	r := Start(f)
+	r.Phase("verifying the bundle")
 	time.Sleep(progressAfter + 2*progressEvery)
-	r.end()
+	r.End()
 	if info, _ := f.Stat(); pipe.Len() != 0 || info.Size() != 0 {
 		t.Errorf("progress wrote to a stderr that is not a terminal: %q, %d bytes to a file", pipe.String(), info.Size())
 	}
