@@ -1223,14 +1223,34 @@ func (d *capDiscovery) fail(format string, args ...any) {
 	}
 }
 
+// dumpRetries is how many times a netlink dump the kernel flagged as
+// interrupted (the table changed while it was read) is asked again.
+const dumpRetries = 5
+
+// retryInterrupted calls dump again while the kernel flags its answer as
+// interrupted, up to dumpRetries times, and returns the last answer with
+// its error.
+func retryInterrupted[T any](dump func() ([]T, error)) ([]T, error) {
+	res, err := dump()
+	for try := 1; try < dumpRetries && errors.Is(err, netlink.ErrDumpInterrupted); try++ {
+		res, err = dump()
+	}
+	return res, err
+}
+
 // discover returns the interfaces to capture and every interface present
 // (ifindex → name), so that the caller can tell which are gone.
 func (d *capDiscovery) discover(auto, first bool) ([]Interface, map[int]string) {
 	if d.host == nil {
 		return nil, nil
 	}
-	links, err := d.host.LinkList()
-	if err != nil {
+	links, err := retryInterrupted(d.host.LinkList)
+	if errors.Is(err, netlink.ErrDumpInterrupted) && len(links) > 0 {
+		// Links came and went through every try (containers starting and
+		// stopping): the last answer's interfaces are captured, and the
+		// next discovery round sees the rest.
+		d.fail("list links: %v (the interfaces of the last, interrupted, answer are used)", err)
+	} else if err != nil {
 		d.fail("list links: %v", err)
 		return nil, nil
 	}
@@ -1421,7 +1441,7 @@ func capOverlay(name, id string) Overlay {
 		return o
 	}
 	defer h.Close()
-	links, err := h.LinkList()
+	links, err := retryInterrupted(h.LinkList)
 	if err != nil {
 		o.Error = fmt.Sprintf("links in %s: %v", path, err)
 		return o
@@ -1581,7 +1601,7 @@ func (d *capDiscovery) nsPeers(pid int, container string) ([]capPeer, error) {
 		return nil, err
 	}
 	defer h.Close()
-	links, err := h.LinkList()
+	links, err := retryInterrupted(h.LinkList)
 	if err != nil {
 		return nil, err
 	}
