@@ -12,9 +12,9 @@ import (
 	"github.com/dockcase/dockcase/analyze/ioc"
 	"github.com/dockcase/dockcase/analyze/traffic"
 	"github.com/dockcase/dockcase/bundle"
+	"github.com/dockcase/dockcase/cmd/dockcase/internal/caselist"
 	"github.com/dockcase/dockcase/cmd/dockcase/internal/listing"
 	"github.com/dockcase/dockcase/cmd/dockcase/internal/progress"
-	"github.com/dockcase/dockcase/cmd/dockcase/internal/trafficlist"
 	"github.com/dockcase/dockcase/internal/indicator"
 	"github.com/dockcase/dockcase/report"
 	"github.com/spf13/cobra"
@@ -321,7 +321,7 @@ func runFlows(opts *flowsOptions, path string, stdout, stderr io.Writer) error {
 				unknown++
 			}
 		}
-		l, n, what = trafficlist.Flows(flows, res.Warning), len(flows), "flows"
+		l, n, what = caselist.Flows(flows, res.Warning), len(flows), "flows"
 	} else {
 		t, err := c.Traffic()
 		if err != nil {
@@ -336,7 +336,7 @@ func runFlows(opts *flowsOptions, path string, stdout, stderr io.Writer) error {
 				unknown++
 			}
 		}
-		l, n = trafficlist.Contacts(contacts, res.Warning), len(contacts)
+		l, n = caselist.Contacts(contacts, res.Warning), len(contacts)
 	}
 	prog.End()
 	if res.Warning != "" {

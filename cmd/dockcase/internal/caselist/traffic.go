@@ -1,7 +1,8 @@
-// Package trafficlist builds the listings of dockcase flows: one row per
-// conversation (contact), or with --points one row per flow and capture
-// point, each with the shorter table a terminal shows.
-package trafficlist
+// Package caselist builds the listings of what the analysis of a case
+// found: the conversations and flows, the findings, the timeline and the
+// paths, each in the listing convention (terminal table, TSV, --json,
+// --csv) and most with the shorter table a terminal shows.
+package caselist
 
 import (
 	"cmp"
