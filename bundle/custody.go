@@ -289,3 +289,65 @@ func AppendCustodyFor(logPath, bundleSHA256 string, ev CustodyEvent, signer ssh.
 	}
 	return ev, f.Close()
 }
+
+// CustodyLog is what checking a bundle's custody sidecar found.
+type CustodyLog struct {
+	// Path is the sidecar's path, CustodyPath of the bundle's.
+	Path string
+	// Records are the events read, those before a broken link included.
+	Records []CustodyRecord
+	// Unsigned are the numbers of the unsigned events, and Untrusted the
+	// events signed by a key the trust does not name, as "3 (SHA256:…)":
+	// empty for an intact log without either, nil when the check failed.
+	Unsigned, Untrusted []string
+}
+
+// Head is the SHA-256 of the log's last line; "" for an empty log.
+func (l *CustodyLog) Head() string {
+	if len(l.Records) == 0 {
+		return ""
+	}
+	return l.Records[len(l.Records)-1].LineSHA256
+}
+
+// VerifyCustodyLog checks the custody sidecar of the bundle file at
+// bundlePath as VerifyCustody does, and that an event has the line hash
+// head, a head recorded earlier, when head is given. The error is the
+// sidecar's open error (fs.ErrNotExist when there is none), or a
+// *CustodyError for a broken chain, a bad signature or a missing head;
+// the events read before it are returned with it.
+func VerifyCustodyLog(bundlePath, bundleSHA256 string, trust Trust, head string) (*CustodyLog, error) {
+	l := &CustodyLog{Path: CustodyPath(bundlePath)}
+	f, err := os.Open(l.Path)
+	if err != nil {
+		return l, err
+	}
+	defer f.Close()
+	recs, cerr := VerifyCustody(f, bundleSHA256, trust)
+	l.Records = recs
+	if cerr != nil {
+		return l, fmt.Errorf("%s: %w", l.Path, cerr)
+	}
+	if head != "" && !hasHead(recs, head) {
+		return l, fmt.Errorf("%s: %w", l.Path, &CustodyError{Line: len(recs), Reason: fmt.Sprintf("no event has the recorded head %s: events were removed from the end", head)})
+	}
+	l.Unsigned, l.Untrusted = []string{}, []string{}
+	for _, r := range recs {
+		switch {
+		case !r.Signed():
+			l.Unsigned = append(l.Unsigned, fmt.Sprint(r.Seq))
+		case !r.Trusted:
+			l.Untrusted = append(l.Untrusted, fmt.Sprintf("%d (%s)", r.Seq, r.Fingerprint))
+		}
+	}
+	return l, nil
+}
+
+func hasHead(recs []CustodyRecord, head string) bool {
+	for _, r := range recs {
+		if r.LineSHA256 == head {
+			return true
+		}
+	}
+	return false
+}

@@ -8,12 +8,12 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
 	"filippo.io/age"
 	"github.com/dockcase/dockcase/bundle"
+	"github.com/dockcase/dockcase/cmd/dockcase/internal/outfile"
 	"github.com/dockcase/dockcase/collect"
 	"github.com/dockcase/dockcase/collect/capture"
 	"github.com/dockcase/dockcase/internal/pcapfilter"
@@ -150,7 +150,7 @@ func runCollect(ctx context.Context, opts *collectOptions, stdout, stderr io.Wri
 	}
 	defer closeSigner()
 
-	out, err := openOutput(opts.out, stdout)
+	out, file, err := openOutput(opts.out, stdout)
 	if err != nil {
 		return err
 	}
@@ -159,7 +159,7 @@ func runCollect(ctx context.Context, opts *collectOptions, stdout, stderr io.Wri
 	bw := bufio.NewWriterSize(out, 1<<20)
 	w, err := bundle.NewWriter(bw, meta, bundle.Options{Recipients: recipients})
 	if err != nil {
-		out.fail()
+		file.Fail()
 		return err
 	}
 	gaps := collect.Run(ctx, w, collect.Options{
@@ -186,20 +186,20 @@ func runCollect(ctx context.Context, opts *collectOptions, stdout, stderr io.Wri
 		err = bw.Flush()
 	}
 	if err == nil {
-		err = out.finish()
+		err = file.Finish()
 	}
 	if err != nil {
-		out.fail()
+		file.Fail()
 		return fmt.Errorf("the bundle could not be finished, nothing usable was written: %w", err)
 	}
 	fmt.Fprintf(stderr, "dockcase: bundle %s: %d members, %d bytes\n", sum.Root, sum.Members, sum.Size)
 	fmt.Fprintf(stderr, "dockcase: signer fingerprint  %s\n", sum.Fingerprint)
 	fmt.Fprintf(stderr, "dockcase: bundle sha256       %s\n", sum.SHA256)
-	if out.path != "" {
-		if err := writeSidecars(out.path, sum, opts, host, signer); err != nil {
+	if p := file.Path(); p != "" {
+		if err := writeSidecars(p, sum, opts, host, signer); err != nil {
 			return err
 		}
-		fmt.Fprintf(stderr, "dockcase: wrote %s, %s.sha256 and %s\n", out.path, out.path, bundle.CustodyPath(out.path))
+		fmt.Fprintf(stderr, "dockcase: wrote %s, %s.sha256 and %s\n", p, p, bundle.CustodyPath(p))
 	} else {
 		fmt.Fprintln(stderr, "dockcase: record the fingerprint and sha256 above in the case notes; on the lab side run: dockcase custody add BUNDLE --action received --by NAME")
 	}
@@ -225,74 +225,33 @@ func firstLine(s string) string {
 	return line
 }
 
-// output is the bundle's destination: a file written under a temporary name
-// and renamed when complete, or stdout.
-type output struct {
-	io.Writer
-	f    *os.File
-	path string // final name; empty for stdout
-	tmp  string
-}
-
-func openOutput(name string, stdout io.Writer) (*output, error) {
+// openOutput is the bundle's destination: the file name, or stdout for
+// "-" (file is nil then).
+func openOutput(name string, stdout io.Writer) (w io.Writer, file *outfile.BundleFile, err error) {
 	if name == "-" {
 		if f, ok := stdout.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-			return nil, usagef("--out - writes a binary bundle: redirect or pipe stdout")
+			return nil, nil, usagef("--out - writes a binary bundle: redirect or pipe stdout")
 		}
-		return &output{Writer: stdout}, nil
+		return stdout, nil, nil
 	}
-	// A bundle is evidence, and so are its sidecars: none is ever replaced
-	// (there is no --force here), and the sidecars are written beside it.
-	for _, p := range []string{name, name + ".sha256", bundle.CustodyPath(name)} {
-		if _, err := os.Lstat(p); err == nil {
-			return nil, usagef("--out %s: %s exists: choose a new bundle name (a bundle and its sidecars are never replaced)", name, p)
-		}
-	}
-	tmp := name + ".partial"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	file, err = outfile.CreateBundle(name)
 	if err != nil {
-		return nil, fmt.Errorf("create bundle: %w", err)
+		return nil, nil, err
 	}
-	return &output{Writer: f, f: f, path: name, tmp: tmp}, nil
-}
-
-func (o *output) finish() error {
-	if o.f == nil {
-		return nil
-	}
-	if err := o.f.Sync(); err != nil {
-		return err
-	}
-	if err := o.f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(o.tmp, o.path)
-}
-
-// fail removes a partial file: never leave one that looks complete.
-func (o *output) fail() {
-	if o.f != nil {
-		o.f.Close()
-		os.Remove(o.tmp)
-	}
+	return file, file, nil
 }
 
 // writeSidecars writes BUNDLE.sha256 and the custody log's collected event,
 // signed by the key that signed the bundle.
 func writeSidecars(path string, sum bundle.Summary, opts *collectOptions, host string, signer ssh.Signer) error {
-	line := fmt.Sprintf("%s  %s\n", sum.SHA256, filepath.Base(path))
-	if err := os.WriteFile(path+".sha256", []byte(line), 0o644); err != nil {
-		return fmt.Errorf("write %s.sha256: %w", path, err)
-	}
 	by := opts.examiner
 	if by == "" {
 		by = "dockcase collect"
 	}
-	_, err := bundle.AppendCustodyFor(bundle.CustodyPath(path), sum.SHA256, bundle.CustodyEvent{
+	return outfile.WriteSidecars(path, sum, bundle.CustodyEvent{
 		Action: bundle.ActionCollected, By: by, Where: host,
 		Note: fmt.Sprintf("case %s, signer %s", opts.caseID, sum.Fingerprint),
 	}, signer)
-	return err
 }
 
 // chooseSigner is the key of --key or --agent (as a custody event's), else

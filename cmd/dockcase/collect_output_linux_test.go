@@ -18,9 +18,9 @@ func TestCollectOutputRefusesEvidence(t *testing.T) {
 		if err := os.WriteFile(filepath.Join(dir, existing), []byte("evidence\n"), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		out, err := openOutput(name, io.Discard)
+		_, file, err := openOutput(name, io.Discard)
 		if err == nil {
-			out.fail()
+			file.Fail()
 			t.Errorf("openOutput(%q) with %s present = nil error, want a refusal", name, existing)
 			continue
 		}

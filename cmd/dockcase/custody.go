@@ -161,35 +161,35 @@ func runCustodyShow(opts *custodyShowOptions, path string, stdout, stderr io.Wri
 	if err != nil {
 		return err
 	}
-	chk, err := checkCustodyLog(path, sum, trust, opts.head)
+	chk, err := bundle.VerifyCustodyLog(path, sum, trust, opts.head)
 	if errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("no custody log: %w", err)
 	}
-	l := custodyListing(chk.recs)
+	l := custodyListing(chk.Records)
 	if opts.output.table(stdout) {
 		fmt.Fprintf(stdout, "bundle sha256: %s\n", sum)
 		if perr := l.Term.WriteTable(stdout, listing.TerminalWidth(stdout)); perr != nil {
 			return perr
 		}
 		if err == nil {
-			for _, line := range chk.verdict() {
+			for _, line := range custodyVerdict(chk) {
 				fmt.Fprintln(stdout, line)
 			}
 		}
 	} else {
-		doc := custodyDoc{BundleSHA256: sum, Log: chk.log, Events: l.Objects(), Intact: err == nil,
-			Unsigned: chk.unsigned, Untrusted: chk.untrusted}
+		doc := custodyDoc{BundleSHA256: sum, Log: chk.Path, Events: l.Objects(), Intact: err == nil,
+			Unsigned: chk.Unsigned, Untrusted: chk.Untrusted}
 		if err != nil {
 			doc.Error = err.Error()
 		} else {
-			doc.Head = chk.head()
+			doc.Head = chk.Head()
 		}
 		l.Value = doc
 		if perr := opts.output.print(l, out, stdout); perr != nil {
 			return fmt.Errorf("write custody log: %w", perr)
 		}
 		if err == nil {
-			for _, line := range chk.verdict() {
+			for _, line := range custodyVerdict(chk) {
 				fmt.Fprintf(stderr, "dockcase: %s\n", line)
 			}
 		}
@@ -197,69 +197,24 @@ func runCustodyShow(opts *custodyShowOptions, path string, stdout, stderr io.Wri
 	if err != nil {
 		return err
 	}
-	return custodyTrusted(path, chk.recs)
+	return custodyTrusted(path, chk.Records)
 }
 
-// custodyCheck is what checking a custody log found.
-type custodyCheck struct {
-	log       string
-	recs      []bundle.CustodyRecord
-	unsigned  []string // the events' numbers
-	untrusted []string // "3 (SHA256:…)"
-}
-
-// head is the SHA-256 of the log's last line; "" for an empty log.
-func (c *custodyCheck) head() string {
-	if len(c.recs) == 0 {
-		return ""
-	}
-	return c.recs[len(c.recs)-1].LineSHA256
-}
-
-// verdict is what the check says of an intact chain, one line each.
-func (c *custodyCheck) verdict() []string {
+// custodyVerdict is what the check says of an intact chain, one line
+// each.
+func custodyVerdict(c *bundle.CustodyLog) []string {
 	head := ""
-	if h := c.head(); h != "" {
+	if h := c.Head(); h != "" {
 		head = ", head " + h
 	}
-	out := []string{fmt.Sprintf("chain intact: %d event(s)%s", len(c.recs), head)}
-	if len(c.unsigned) > 0 {
-		out = append(out, fmt.Sprintf("unsigned: event %s: anyone who could write the log could have written them", strings.Join(c.unsigned, ", ")))
+	out := []string{fmt.Sprintf("chain intact: %d event(s)%s", len(c.Records), head)}
+	if len(c.Unsigned) > 0 {
+		out = append(out, fmt.Sprintf("unsigned: event %s: anyone who could write the log could have written them", strings.Join(c.Unsigned, ", ")))
 	}
-	if len(c.untrusted) > 0 {
-		out = append(out, fmt.Sprintf("signed by a key no --allowed-signers or --fingerprint names: event %s", strings.Join(c.untrusted, ", ")))
+	if len(c.Untrusted) > 0 {
+		out = append(out, fmt.Sprintf("signed by a key no --allowed-signers or --fingerprint names: event %s", strings.Join(c.Untrusted, ", ")))
 	}
 	return out
-}
-
-// checkCustodyLog checks the bundle's custody log. The error is a
-// *bundle.CustodyError for a broken chain, a bad signature or a missing
-// head; the events read before it are returned with it.
-func checkCustodyLog(path, sum string, trust bundle.Trust, head string) (*custodyCheck, error) {
-	chk := &custodyCheck{log: bundle.CustodyPath(path)}
-	f, err := os.Open(chk.log)
-	if err != nil {
-		return chk, err
-	}
-	defer f.Close()
-	recs, cerr := bundle.VerifyCustody(f, sum, trust)
-	chk.recs = recs
-	if cerr != nil {
-		return chk, fmt.Errorf("%s: %w", chk.log, cerr)
-	}
-	if head != "" && !hasHead(recs, head) {
-		return chk, fmt.Errorf("%s: %w", chk.log, &bundle.CustodyError{Line: len(recs), Reason: fmt.Sprintf("no event has the recorded head %s: events were removed from the end", head)})
-	}
-	chk.unsigned, chk.untrusted = []string{}, []string{}
-	for _, r := range recs {
-		switch {
-		case !r.Signed():
-			chk.unsigned = append(chk.unsigned, fmt.Sprint(r.Seq))
-		case !r.Trusted:
-			chk.untrusted = append(chk.untrusted, fmt.Sprintf("%d (%s)", r.Seq, r.Fingerprint))
-		}
-	}
-	return chk, nil
 }
 
 // custodyColumns are the columns of custody show.
@@ -297,15 +252,6 @@ func custodyTrusted(path string, recs []bundle.CustodyRecord) error {
 		return untrustedf("%s: %d of %d custody event(s) unsigned or signed by a key not trusted", bundle.CustodyPath(path), n, len(recs))
 	}
 	return nil
-}
-
-func hasHead(recs []bundle.CustodyRecord, head string) bool {
-	for _, r := range recs {
-		if r.LineSHA256 == head {
-			return true
-		}
-	}
-	return false
 }
 
 // custodySigner says who signed an event and whether that key is trusted.

@@ -4,15 +4,13 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strconv"
 	"strings"
-	"time"
 
 	"github.com/dockcase/dockcase/analyze"
 	"github.com/dockcase/dockcase/analyze/flow"
 	"github.com/dockcase/dockcase/analyze/layer"
-	"github.com/dockcase/dockcase/analyze/model"
 	"github.com/dockcase/dockcase/analyze/triage"
+	"github.com/dockcase/dockcase/cmd/dockcase/internal/caselist"
 	"github.com/dockcase/dockcase/cmd/dockcase/internal/listing"
 	"github.com/dockcase/dockcase/cmd/dockcase/internal/progress"
 	"github.com/dockcase/dockcase/report"
@@ -129,7 +127,8 @@ func runFindings(opts *findingsOptions, path string, stdout, stderr io.Writer) e
 	if b.Err != nil {
 		doc.Warning = unverifiedWarning(b.Err)
 	}
-	l := findingsListing(doc)
+	l := caselist.Findings(doc.Findings, doc.Warning)
+	l.Value = doc
 	if opts.output.table(stdout) {
 		return printFindings(stdout, doc, l)
 	}
@@ -140,42 +139,6 @@ func runFindings(opts *findingsOptions, path string, stdout, stderr io.Writer) e
 		return fmt.Errorf("write findings: %w", err)
 	}
 	return nil
-}
-
-// findingColumns are the columns of findings; count, first and last are
-// those of a grouped finding (one per rule, container and indicator).
-var findingColumns = []listing.Column{{Key: "severity"}, {Key: "id"}, {Key: "container_name"}, {Key: "container_id"},
-	{Key: "title", Text: true}, {Key: "indicator"}, {Key: "count", Num: true}, {Key: "first"}, {Key: "last"},
-	{Key: "why", Text: true}, {Key: "file"}, {Key: "evidence", Text: true}}
-
-// findingsListing is the listing of findings; --json prints doc.
-func findingsListing(doc findingsDoc) *listing.Table {
-	l := &listing.Table{Cols: findingColumns, Name: "findings", Warning: doc.Warning, Value: doc,
-		Term: &listing.Table{Cols: []listing.Column{{Key: "n", Label: "#", Num: true, Keep: true}, {Key: "severity", Keep: true}, {Key: "id"},
-			{Key: "container_name", Label: "CONTAINER"}, {Key: "title", Text: true}}}}
-	when := func(t time.Time) string {
-		if t.IsZero() {
-			return ""
-		}
-		return t.UTC().Format(time.RFC3339Nano)
-	}
-	for i, f := range doc.Findings {
-		count, file := "", ""
-		if f.Count > 0 {
-			count = strconv.Itoa(f.Count)
-		}
-		if f.File != nil {
-			file = f.File.Path
-		}
-		ev := make([]string, len(f.Evidence))
-		for j, e := range f.Evidence {
-			ev[j] = evidenceLine(e)
-		}
-		l.Add(f.Severity, f.ID, f.ContainerName, f.Container, f.Title, f.Indicator, count, when(f.First), when(f.Last),
-			f.Why, file, strings.Join(ev, "; "))
-		l.Term.Add(strconv.Itoa(i+1), strings.ToUpper(f.Severity), f.ID, f.ContainerName, f.Title)
-	}
-	return l
 }
 
 // unverifiedWarning is the first line of every output of a bundle that
@@ -211,7 +174,7 @@ func printFindings(w io.Writer, doc findingsDoc, l *listing.Table) error {
 				f.File.ModeText, f.File.ModTime.Format("2006-01-02T15:04:05Z07:00"), orNone(f.File.SHA256))
 		}
 		for _, e := range f.Evidence {
-			fmt.Fprintf(w, "    evidence: %s\n", report.TerminalText(evidenceLine(e)))
+			fmt.Fprintf(w, "    evidence: %s\n", report.TerminalText(caselist.EvidenceLine(e)))
 		}
 	}
 	return nil
@@ -222,31 +185,6 @@ func orNone(s string) string {
 		return "(none)"
 	}
 	return s
-}
-
-// evidenceLine renders one evidence citation on one line.
-func evidenceLine(e model.Evidence) string {
-	s := e.Member
-	if e.Pointer != "" {
-		s += " " + e.Pointer
-	}
-	if e.Line != 0 {
-		s += " line " + strconv.Itoa(e.Line)
-	}
-	if e.SHA256 != "" {
-		s += " (sha256 " + e.SHA256 + ")"
-	}
-	if e.Text != "" {
-		s += ": " + truncateForTerminal(e.Text, 300)
-	}
-	return s
-}
-
-func truncateForTerminal(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }
 
 // readHashFile reads --hash-file: nil when no file was given.

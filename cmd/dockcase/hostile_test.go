@@ -17,6 +17,7 @@ import (
 
 	"github.com/dockcase/dockcase/analyze/analyzetest"
 	"github.com/dockcase/dockcase/bundle"
+	"github.com/dockcase/dockcase/cmd/dockcase/internal/filekind"
 )
 
 // maxMemberBytes bounds a demo member read into memory to repack it: the
@@ -411,32 +412,7 @@ func TestGzipPcap(t *testing.T) {
 	if code := Main([]string{"extract", "--allowed-signers=" + fx.signers, "--pcap", fx.gz, "--container", fx.beacon, "-o", pcapng, fx.complete}, nil, io.Discard, &stderr); code != exitOK {
 		t.Fatalf("extract --pcap cap.pcapng.gz: exit %d\n%s", code, stderr.String())
 	}
-	if data, err := os.ReadFile(pcapng); err != nil || sniff(data) != kindPcapng {
+	if data, err := os.ReadFile(pcapng); err != nil || filekind.Sniff(data) != filekind.Pcapng {
 		t.Errorf("extract -o beacon.pcapng: %v, not a pcapng file", err)
-	}
-}
-
-func TestSniff(t *testing.T) {
-	for _, tc := range []struct {
-		head []byte
-		want fileKind
-	}{
-		{[]byte{0xd4, 0xc3, 0xb2, 0xa1, 2, 0}, kindPcap},
-		{[]byte{0xa1, 0xb2, 0xc3, 0xd4, 0, 2}, kindPcap},
-		{[]byte{0x4d, 0x3c, 0xb2, 0xa1, 2, 0}, kindPcap},
-		{[]byte{0xa1, 0xb2, 0x3c, 0x4d, 0, 2}, kindPcap},
-		{[]byte{0x0a, 0x0d, 0x0d, 0x0a, 0x1c, 0}, kindPcapng},
-		{[]byte{0x1f, 0x8b, 8, 0}, kindGzip},
-		{[]byte{0x28, 0xb5, 0x2f, 0xfd, 0x04}, kindZstd},
-		{[]byte("age-encryption.org/v1\n-> X25519"), kindAge},
-		{[]byte("{\n  \"version\": \"dockcase-analysis/v1\""), kindAnalysis},
-		{[]byte("IDS export\n"), kindText},
-		{[]byte("r\xc3\xa9seau coup\xc3"), kindText},
-		{nil, kindEmpty},
-		{[]byte{0, 1, 2, 3, 0xff, 0xfe}, kindUnknown},
-	} {
-		if got := sniff(tc.head); got != tc.want {
-			t.Errorf("sniff(%q) = %v, want %v", tc.head, got, tc.want)
-		}
 	}
 }

@@ -1,106 +1,20 @@
 package main
 
 import (
-	"bytes"
-	"compress/gzip"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
-	"unicode/utf8"
 
 	"github.com/dockcase/dockcase/analyze/traffic"
 	"github.com/dockcase/dockcase/bundle"
+	"github.com/dockcase/dockcase/cmd/dockcase/internal/filekind"
 )
 
-// sniffBytes is how much of a file format detection reads: every magic
-// below fits, and 512 bytes is enough to tell text from binary.
-const sniffBytes = 512
-
-// fileKind is what a file is, from its first bytes.
-type fileKind int
-
-const (
-	kindUnknown fileKind = iota
-	kindEmpty
-	kindZstd   // a dockcase bundle is tar+zstd
-	kindAge    // an encrypted bundle (collect --recipient)
-	kindPcap   // libpcap, either byte order, micro or nano seconds
-	kindPcapng // pcapng
-	kindGzip
-	kindAnalysis // a saved dockcase-analysis document (v2 is read; v1 refused)
-	kindText
-)
-
-func (k fileKind) String() string {
-	switch k {
-	case kindEmpty:
-		return "an empty file"
-	case kindZstd:
-		return "a zstd file (a dockcase bundle)"
-	case kindAge:
-		return "an age-encrypted file (a dockcase bundle collected with --recipient)"
-	case kindPcap:
-		return "a pcap capture"
-	case kindPcapng:
-		return "a pcapng capture"
-	case kindGzip:
-		return "a gzip file"
-	case kindAnalysis:
-		return "a saved analysis (dockcase analyze --json)"
-	case kindText:
-		return "text"
-	}
-	return "of an unknown format"
-}
-
-// sniff says what head, the first bytes of a file, is.
-func sniff(head []byte) fileKind {
-	le := func(b []byte) uint32 { return binary.LittleEndian.Uint32(b) }
-	switch {
-	case len(head) == 0:
-		return kindEmpty
-	case bytes.HasPrefix(head, []byte{0x28, 0xb5, 0x2f, 0xfd}):
-		return kindZstd
-	case len(head) >= 4 && le(head)&0xfffffff0 == 0x184d2a50: // a skippable zstd frame
-		return kindZstd
-	case bytes.HasPrefix(head, []byte("age-encryption.org/v1")):
-		return kindAge
-	case len(head) >= 4 && (le(head) == 0xa1b2c3d4 || le(head) == 0xa1b23c4d || binary.BigEndian.Uint32(head) == 0xa1b2c3d4 || binary.BigEndian.Uint32(head) == 0xa1b23c4d):
-		return kindPcap
-	case bytes.HasPrefix(head, []byte{0x0a, 0x0d, 0x0d, 0x0a}):
-		return kindPcapng
-	case bytes.HasPrefix(head, []byte{0x1f, 0x8b}):
-		return kindGzip
-	case bytes.Contains(head, []byte(`"dockcase-analysis/`)):
-		return kindAnalysis
-	case isText(head):
-		return kindText
-	}
-	return kindUnknown
-}
-
-// isText reports whether head reads as UTF-8 text (a cut rune at the end
-// allowed).
-func isText(head []byte) bool {
-	for i := 0; i < len(head); {
-		r, n := utf8.DecodeRune(head[i:])
-		if r == utf8.RuneError && n <= 1 {
-			return len(head)-i < utf8.UTFMax
-		}
-		if r < 0x20 && r != '\n' && r != '\r' && r != '\t' {
-			return false
-		}
-		i += n
-	}
-	return true
-}
-
-// readHead returns the first sniffBytes of the file at path, with errors
-// that say what is wrong in plain words.
+// readHead returns the first filekind.SniffBytes of the file at path,
+// with errors that say what is wrong in plain words.
 func readHead(path, what string) ([]byte, error) {
 	info, err := os.Stat(path)
 	switch {
@@ -116,7 +30,7 @@ func readHead(path, what string) ([]byte, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	defer f.Close()
-	head := make([]byte, sniffBytes)
+	head := make([]byte, filekind.SniffBytes)
 	n, err := io.ReadFull(f, head)
 	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
 		return nil, fmt.Errorf("%s: %w", path, err)
@@ -149,10 +63,10 @@ func checkBundleFile(path string, identity bool) error {
 	if err != nil {
 		return err
 	}
-	switch k := sniff(head); k {
-	case kindZstd:
+	switch k := filekind.Sniff(head); k {
+	case filekind.Zstd:
 		return nil
-	case kindAge:
+	case filekind.Age:
 		if identity {
 			return nil
 		}
@@ -160,17 +74,17 @@ func checkBundleFile(path string, identity bool) error {
 			msg:  fmt.Sprintf("%s: this bundle is encrypted with age (collected with --recipient): give the lab's identity with --identity FILE", path),
 			hint: fmt.Sprintf("or decrypt it first: age -d -i KEY.txt -o case.tar.zst %s", path),
 		}
-	case kindPcap, kindPcapng:
+	case filekind.Pcap, filekind.Pcapng:
 		return notBundle(fmt.Sprintf("%s: this is %s, not a dockcase bundle; pass it with --pcap", path, k),
 			fmt.Sprintf("dockcase analyze BUNDLE --pcap %s", path))
-	case kindGzip:
+	case filekind.Gzip:
 		return notBundle(fmt.Sprintf("%s: this is a gzip file, not a dockcase bundle (a bundle is tar+zstd, as collect --out writes it); a gzip capture goes with --pcap", path), "")
-	case kindAnalysis:
+	case filekind.Analysis:
 		return notBundle(fmt.Sprintf("%s: this is a saved analysis, not a dockcase bundle", path),
 			fmt.Sprintf("dockcase report %s --html report.html renders it", path))
-	case kindText:
+	case filekind.Text:
 		return notBundle(fmt.Sprintf("%s: not a dockcase bundle: it starts with text", path), "")
-	case kindEmpty:
+	case filekind.Empty:
 		return notBundle(fmt.Sprintf("%s: not a dockcase bundle: the file is empty", path), "")
 	default:
 		return notBundle(fmt.Sprintf("%s: not a dockcase bundle (tar+zstd): it starts with bytes % x", path, head[:min(8, len(head))]), "")
@@ -189,16 +103,16 @@ func checkCaptureFile(path string) error {
 	notCapture := func(what string) error {
 		return &inputError{msg: fmt.Sprintf("--pcap %s: not a capture (pcap or pcapng): %s", path, what)}
 	}
-	switch k := sniff(head); k {
-	case kindPcap, kindPcapng:
+	switch k := filekind.Sniff(head); k {
+	case filekind.Pcap, filekind.Pcapng:
 		return nil
-	case kindGzip:
+	case filekind.Gzip:
 		return checkGzipCapture(path)
-	case kindZstd, kindAge:
+	case filekind.Zstd, filekind.Age:
 		return &inputError{msg: fmt.Sprintf("--pcap %s: this is %s, not a capture; give it as the BUNDLE argument", path, k)}
-	case kindText, kindAnalysis:
+	case filekind.Text, filekind.Analysis:
 		return notCapture("it starts with text")
-	case kindEmpty:
+	case filekind.Empty:
 		return notCapture("the file is empty")
 	default:
 		return notCapture(fmt.Sprintf("it starts with bytes % x", head[:min(8, len(head))]))
@@ -213,24 +127,8 @@ func checkGzipCapture(path string) error {
 		return fmt.Errorf("--pcap %s: %w", path, err)
 	}
 	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		return &inputError{msg: fmt.Sprintf("--pcap %s: a gzip file that cannot be read: %v", path, err)}
-	}
-	head := make([]byte, sniffBytes)
-	n, err := io.ReadFull(zr, head)
-	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
-		return &inputError{msg: fmt.Sprintf("--pcap %s: a gzip file cut short or damaged: %v", path, err)}
-	}
-	if k := sniff(head[:n]); k != kindPcap && k != kindPcapng {
-		return &inputError{msg: fmt.Sprintf("--pcap %s: a gzip file, but not of a capture (pcap or pcapng): inside is %s", path, k)}
-	}
-	rest, err := io.Copy(io.Discard, io.LimitReader(zr, maxGzipCaptureBytes-int64(n)+1))
-	if err != nil {
-		return &inputError{msg: fmt.Sprintf("--pcap %s: a gzip file cut short or damaged: %v", path, err)}
-	}
-	if int64(n)+rest > maxGzipCaptureBytes {
-		return &inputError{msg: fmt.Sprintf("--pcap %s: decompresses to more than %d MiB: refused (a gzip bomb; a capture that large goes uncompressed)", path, maxGzipCaptureBytes>>20)}
+	if err := filekind.CheckGzipCapture(f, maxGzipCaptureBytes); err != nil {
+		return &inputError{msg: fmt.Sprintf("--pcap %s: %v", path, err)}
 	}
 	return nil
 }

@@ -10,11 +10,11 @@ import (
 	"io"
 	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/dockcase/dockcase/cmd/dockcase/internal/listing"
+	"github.com/dockcase/dockcase/cmd/dockcase/internal/locatelist"
 	"github.com/dockcase/dockcase/collect/locate"
 	"github.com/dockcase/dockcase/report"
 	"github.com/spf13/cobra"
@@ -78,61 +78,6 @@ then not to be relied on).
 	return cmd
 }
 
-// locateColumns are the columns of locate; locateRow gives the cells in
-// their order. The keys are the JSON's (container_id, container_name,
-// pid…) where a contact's JSON has the same field.
-var locateColumns = []listing.Column{{Key: "time", Keep: true}, {Key: "container_name", Label: "CONTAINER"}, {Key: "container_id", Label: "ID"},
-	{Key: "network"}, {Key: "local", Label: "CONTAINER ADDR"}, {Key: "remote"}, {Key: "proto"}, {Key: "state"},
-	{Key: "pid", Num: true, Keep: true}, {Key: "command", Text: true}, {Key: "sources"}, {Key: "note", Text: true}}
-
-// locateTermColumns are the table on a terminal: the container and its
-// address whole (they are the answer), the id and network left to the
-// piped and JSON forms.
-var locateTermColumns = []listing.Column{{Key: "time", Keep: true}, {Key: "container_name", Label: "CONTAINER", Keep: true},
-	{Key: "local", Label: "CONTAINER ADDR", Keep: true}, {Key: "remote"}, {Key: "state"}, {Key: "pid", Num: true, Keep: true},
-	{Key: "command", Text: true}, {Key: "sources"}, {Key: "note", Text: true}}
-
-func locateRow(c locate.Contact) []string {
-	name := c.ContainerName
-	switch {
-	case name == "" && c.ContainerID == "" && c.Network == locate.NetworkHost:
-		name = "(host)"
-	case name == "" && c.ContainerID == "":
-		name = "(unknown)"
-	}
-	id := c.ContainerID
-	if len(id) > 12 {
-		id = id[:12]
-	}
-	pid := ""
-	if c.PID != 0 {
-		pid = strconv.Itoa(c.PID)
-	}
-	return []string{
-		c.Time.UTC().Format("15:04:05"), name, id, c.Network, c.Local.String(), c.Remote.String(),
-		c.Proto, c.State, pid, strings.Join(c.Cmdline, " "), strings.Join(c.Sources, ","), c.Note,
-	}
-}
-
-// locateHeaderLine is the TSV header of a watch.
-func locateHeaderLine() string {
-	keys := make([]string, len(locateColumns))
-	for i, c := range locateColumns {
-		keys[i] = c.Key
-	}
-	return strings.Join(keys, "\t")
-}
-
-// locateLine is a contact as one tab-separated line; every cell is
-// escaped by tsvCell, so a command line cannot add columns or lines.
-func locateLine(c locate.Contact) string {
-	row := locateRow(c)
-	for i, cell := range row {
-		row[i] = listing.TSVCell(cell)
-	}
-	return strings.Join(row, "\t")
-}
-
 func runLocate(ctx context.Context, opts *locateOptions, arg string, stdout, stderr io.Writer) error {
 	if opts.watch < 0 {
 		return usagef("--watch %s: must be positive", opts.watch)
@@ -176,10 +121,10 @@ func runLocate(ctx context.Context, opts *locateOptions, arg string, stdout, std
 		cw := csv.NewWriter(stdout)
 		switch {
 		case opts.output.csv != "":
-			cw.Write(strings.Split(locateHeaderLine(), "\t"))
+			cw.Write(strings.Split(locatelist.Header(), "\t"))
 			cw.Flush()
 		case opts.output.json == "":
-			fmt.Fprintln(stdout, locateHeaderLine())
+			fmt.Fprintln(stdout, locatelist.Header())
 		}
 		gaps = locate.Watch(wctx, t, lopts, func(c locate.Contact) {
 			contacts = append(contacts, c)
@@ -188,11 +133,11 @@ func runLocate(ctx context.Context, opts *locateOptions, arg string, stdout, std
 			case opts.output.json != "":
 				err = enc.Encode(c)
 			case opts.output.csv != "":
-				cw.Write(listing.CSVSafe(locateRow(c)))
+				cw.Write(listing.CSVSafe(locatelist.Row(c)))
 				cw.Flush()
 				err = cw.Error()
 			default:
-				_, err = fmt.Fprintln(stdout, locateLine(c))
+				_, err = fmt.Fprintln(stdout, locatelist.Line(c))
 			}
 			if err != nil {
 				// Nobody reads any more (a closed pipe): stop watching.
@@ -201,18 +146,7 @@ func runLocate(ctx context.Context, opts *locateOptions, arg string, stdout, std
 		})
 	} else {
 		contacts, gaps = locate.Run(ctx, t, lopts)
-		l := &listing.Table{Cols: locateColumns, Value: contacts, Term: &listing.Table{Cols: locateTermColumns}}
-		if contacts == nil {
-			l.Value = []locate.Contact{}
-		}
-		for _, c := range contacts {
-			r := locateRow(c)
-			l.Add(r...)
-			// time, container, its address, remote/proto, state, pid,
-			// command, sources, note
-			l.Term.Add(r[0], r[1], r[4], r[5]+"/"+r[6], r[7], r[8], r[9], r[10], r[11])
-		}
-		if err := opts.output.print(l, out, stdout); err != nil {
+		if err := opts.output.print(locatelist.Contacts(contacts), out, stdout); err != nil {
 			return err
 		}
 	}

@@ -3,13 +3,10 @@ package main
 import (
 	"fmt"
 	"io"
-	"net/netip"
-	"strconv"
-	"strings"
 
 	"github.com/dockcase/dockcase/analyze"
 	"github.com/dockcase/dockcase/analyze/netpath"
-	"github.com/dockcase/dockcase/cmd/dockcase/internal/listing"
+	"github.com/dockcase/dockcase/cmd/dockcase/internal/caselist"
 	"github.com/dockcase/dockcase/cmd/dockcase/internal/progress"
 	"github.com/dockcase/dockcase/report"
 	"github.com/spf13/cobra"
@@ -58,42 +55,6 @@ the same keys ("analyze --json" has each path as one object).
 type pathDoc struct {
 	Warning string
 	Paths   []*netpath.Path
-}
-
-// pathColumns are the columns of path: one hop a row.
-var pathColumns = []listing.Column{{Key: "container_name"}, {Key: "container_id"}, {Key: "dst"}, {Key: "hop", Num: true},
-	{Key: "kind"}, {Key: "iface"}, {Key: "addr"}, {Key: "src"}, {Key: "text", Text: true}, {Key: "evidence", Text: true},
-	{Key: "final_src"}, {Key: "out_iface"}, {Key: "nat"}, {Key: "verdict"}}
-
-// pathListing is the listing of paths: their hops, notes and unknowns.
-func pathListing(doc pathDoc) *listing.Table {
-	l := &listing.Table{Cols: pathColumns, Name: "hops", Warning: doc.Warning}
-	addr := func(a netip.Addr) string {
-		if !a.IsValid() {
-			return ""
-		}
-		return a.String()
-	}
-	for _, p := range doc.Paths {
-		tail := []string{addr(p.FinalSrc), p.OutIface, strconv.FormatBool(p.NAT), p.Verdict}
-		row := func(cells ...string) {
-			l.Add(append(append([]string{p.ContainerName, p.Container, addr(p.Dst)}, cells...), tail...)...)
-		}
-		for i, h := range p.Hops {
-			ev := make([]string, len(h.Evidence))
-			for j, e := range h.Evidence {
-				ev[j] = evidenceLine(e)
-			}
-			row(strconv.Itoa(i+1), h.Kind, h.Iface, addr(h.Addr), addr(h.Src), h.Text, strings.Join(ev, "; "))
-		}
-		for _, n := range p.Notes {
-			row("", "note", "", "", "", n, "")
-		}
-		for _, u := range p.Unknown {
-			row("", "unknown", "", "", "", u, "")
-		}
-	}
-	return l
 }
 
 func runPath(opts *pathOptions, path, container string, stdout, stderr io.Writer) error {
@@ -150,7 +111,7 @@ func runPath(opts *pathOptions, path, container string, stdout, stderr io.Writer
 		if doc.Warning != "" {
 			fmt.Fprintf(stderr, "dockcase: WARNING: %s\n", report.TerminalText(doc.Warning))
 		}
-		if err := opts.output.print(pathListing(doc), out, stdout); err != nil {
+		if err := opts.output.print(caselist.Paths(doc.Paths, doc.Warning), out, stdout); err != nil {
 			return fmt.Errorf("write paths: %w", err)
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"runtime/debug"
 
 	"github.com/dockcase/dockcase/analyze"
+	"github.com/dockcase/dockcase/cmd/dockcase/internal/filekind"
 	"github.com/spf13/cobra"
 )
 
@@ -70,11 +71,11 @@ func readAnalysis(path string) (*analyze.Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	switch k := sniff(head); k {
-	case kindZstd, kindAge:
+	switch k := filekind.Sniff(head); k {
+	case filekind.Zstd, filekind.Age:
 		return nil, &inputError{msg: fmt.Sprintf("%s: this is %s, not a saved analysis", path, k),
 			hint: fmt.Sprintf("dockcase analyze %s --json analysis.json saves one; or analyze --html/--md renders the report at once", path)}
-	case kindPcap, kindPcapng, kindGzip:
+	case filekind.Pcap, filekind.Pcapng, filekind.Gzip:
 		return nil, &inputError{msg: fmt.Sprintf("%s: this is %s, not a saved analysis (dockcase analyze --json)", path, k)}
 	}
 	data, unmap, mapped, err := mapFile(path, maxReportJSONBytes)

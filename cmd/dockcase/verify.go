@@ -124,13 +124,13 @@ var verifyColumns = []listing.Column{{Key: "bundle"}, {Key: "root"}, {Key: "memb
 
 // verifyListing is verify's verdict as one row; --json prints it as one
 // object.
-func verifyListing(path string, res *bundle.Result, chk *custodyCheck) *listing.Table {
+func verifyListing(path string, res *bundle.Result, chk *bundle.CustodyLog) *listing.Table {
 	yes := map[bool]string{true: "yes", false: "no"}
 	row := []string{path, res.Root, strconv.Itoa(res.Physical), strconv.FormatInt(res.Bytes, 10), res.Fingerprint,
 		yes[res.Trusted], yes[res.Manifest.Complete], strings.Join(res.Manifest.Gaps, "; "), "", "", "", "", ""}
 	if chk != nil {
-		row[8], row[9], row[10] = chk.log, strconv.Itoa(len(chk.recs)), chk.head()
-		row[11], row[12] = strings.Join(chk.unsigned, ","), strings.Join(chk.untrusted, ",")
+		row[8], row[9], row[10] = chk.Path, strconv.Itoa(len(chk.Records)), chk.Head()
+		row[11], row[12] = strings.Join(chk.Unsigned, ","), strings.Join(chk.Untrusted, ",")
 	}
 	l := &listing.Table{Cols: verifyColumns}
 	l.Add(row...)
@@ -142,7 +142,7 @@ func verifyListing(path string, res *bundle.Result, chk *custodyCheck) *listing.
 // checks the custody log, if the bundle has one (nil when it has none).
 // On a terminal (table) it prints the event and the log's check under the
 // verdict; else it says them on stderr.
-func verifyCustody(opts *verifyOptions, path string, res *bundle.Result, table bool, stdout, stderr io.Writer) (*custodyCheck, error) {
+func verifyCustody(opts *verifyOptions, path string, res *bundle.Result, table bool, stdout, stderr io.Writer) (*bundle.CustodyLog, error) {
 	say := func(format string, a ...any) {
 		if table {
 			fmt.Fprintf(stdout, "  custody:  "+format+"\n", a...)
@@ -179,23 +179,23 @@ func verifyCustody(opts *verifyOptions, path string, res *bundle.Result, table b
 	if table {
 		say("%s", bundle.CustodyPath(path))
 	}
-	chk, err := checkCustodyLog(path, sum, trust, "")
+	chk, err := bundle.VerifyCustodyLog(path, sum, trust, "")
 	if table {
-		for _, r := range chk.recs {
+		for _, r := range chk.Records {
 			fmt.Fprintf(stdout, "    %d %s %s by %q: %s\n", r.Seq, r.Time.UTC().Format(time.RFC3339), report.TerminalText(r.Action), r.By, custodySigner(r))
 		}
 	}
 	if err != nil {
 		return chk, err
 	}
-	for _, line := range chk.verdict() {
+	for _, line := range custodyVerdict(chk) {
 		if table {
 			fmt.Fprintf(stdout, "    %s\n", line)
 		} else {
 			fmt.Fprintf(stderr, "dockcase: custody: %s\n", line)
 		}
 	}
-	return chk, custodyTrusted(path, chk.recs)
+	return chk, custodyTrusted(path, chk.Records)
 }
 
 // bundleSHA256 is the bundle file's SHA-256 as its verification read it,
