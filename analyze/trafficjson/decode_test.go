@@ -321,3 +321,76 @@ func TestAddrsMatchNetip(t *testing.T) {
 		}
 	}
 }
+
+// fuzzDecode checks decode against an encoding/json Decoder reading the
+// first value of data into a nil slice: both fail, or both give the same
+// slice and end at the same byte.
+func fuzzDecode[T any](t *testing.T, data []byte, decode func([]byte, *[]T) (int, error)) {
+	var got []T
+	n, err := decode(data, &got)
+	var want []T
+	dec := json.NewDecoder(bytes.NewReader(data))
+	wantErr := dec.Decode(&want)
+	if (err == nil) != (wantErr == nil) {
+		t.Fatalf("decoded with error %v; encoding/json's: %v", err, wantErr)
+	}
+	if err != nil {
+		return
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("decoded\n%+v\nencoding/json's\n%+v", got, want)
+	}
+	if end := int(dec.InputOffset()); n != end {
+		t.Fatalf("read %d bytes, encoding/json %d", n, end)
+	}
+}
+
+// fuzzSeeds adds to f arrays of the encoders' output of random values, and
+// arrays not in their form.
+func fuzzSeeds(f *testing.F, enc func(r *rand.Rand, indent bool) []byte) {
+	r := rand.New(rand.NewPCG(18, 13))
+	for i := range 6 {
+		tameStrings = i%2 == 0
+		b := []byte("[")
+		for j := range 1 + i%3 {
+			if j > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, enc(r, i >= 3)...)
+		}
+		f.Add(append(b, ']'))
+	}
+	tameStrings = false
+	for _, s := range []string{"null", "[]", " [ {} , null ] x", `[{"rule":1}]`, `[{"Rule":"a","rule":"b"}]`, "[1]", "[{}{}]"} {
+		f.Add([]byte(s))
+	}
+}
+
+// FuzzDecodeFlows checks DecodeFlows against encoding/json on any bytes.
+func FuzzDecodeFlows(f *testing.F) {
+	fuzzSeeds(f, func(r *rand.Rand, indent bool) []byte {
+		fl := randomFlow(r)
+		if indent {
+			b, _ := AppendIndentedFlow(nil, &fl, "    ")
+			return b
+		}
+		b, _ := AppendFlow(nil, &fl)
+		return b
+	})
+	f.Fuzz(func(t *testing.T, data []byte) { fuzzDecode(t, data, DecodeFlows) })
+}
+
+// FuzzDecodeContacts checks DecodeContacts against encoding/json on any
+// bytes.
+func FuzzDecodeContacts(f *testing.F) {
+	fuzzSeeds(f, func(r *rand.Rand, indent bool) []byte {
+		c := randomContact(r)
+		if indent {
+			b, _ := AppendIndentedContact(nil, &c, "    ")
+			return b
+		}
+		b, _ := AppendContact(nil, &c)
+		return b
+	})
+	f.Fuzz(func(t *testing.T, data []byte) { fuzzDecode(t, data, DecodeContacts) })
+}
