@@ -11,21 +11,21 @@ import (
 	"sync"
 
 	"github.com/dockcase/dockcase/analyze/traffic"
+	"github.com/dockcase/dockcase/analyze/trafficjson"
 	"github.com/dockcase/dockcase/internal/hugepage"
 )
 
 // Reading a saved analysis (dockcase report) was mostly encoding/json
 // scanning the document before decoding it, then scanning each flow and
-// contact once more to find the bytes of its UnmarshalJSON: three reads of
-// a 100 MB document, two of them by encoding/json's byte-at-a-time state
-// machine. DecodeResult walks the top-level object itself and hands the
-// flows and contacts to traffic's decoders, which read each element once;
-// every other key's value (small beside them) goes to an encoding/json
-// Decoder, which checks and decodes it as json.Unmarshal would. The
-// decoding lives here, next to Result, as Flow's lives next to Flow: it
-// follows Result's fields (a key is decoded into the field of its tag, the
-// flows and contacts found by their types), so that a field added to Result
-// is read with no change here.
+// contact once more to decode it: three reads of a 100 MB document, two of
+// them by encoding/json's byte-at-a-time state machine. DecodeResult walks
+// the top-level object itself and hands the flows and contacts to
+// trafficjson's decoders, which read each element once; every other key's
+// value (small beside them) goes to an encoding/json Decoder, which checks
+// and decodes it as json.Unmarshal would. The decoding lives here, next to
+// Result: it follows Result's fields (a key is decoded into the field of
+// its tag, the flows and contacts found by their types), so that a field
+// added to Result is read with no change here.
 
 // DecodeResult decodes the JSON analysis document data into a Result, the
 // one json.Unmarshal gives (keys it does not know are ignored). It does not
@@ -115,12 +115,12 @@ func decodeResult(data []byte, res *Result) error {
 			flows := v.Field(i).Addr().Interface().(*[]traffic.Flow)
 			*flows = make([]traffic.Flow, 0, elementsHint(data[start:]))
 			hugepage.Advise(*flows)
-			n, err = traffic.DecodeFlows(data[start:], flows)
+			n, err = trafficjson.DecodeFlows(data[start:], flows)
 		case known && v.Field(i).Type() == contactsType:
 			contacts := v.Field(i).Addr().Interface().(*[]traffic.Contact)
 			*contacts = make([]traffic.Contact, 0, elementsHint(data[start:]))
 			hugepage.Advise(*contacts)
-			n, err = traffic.DecodeContacts(data[start:], contacts)
+			n, err = trafficjson.DecodeContacts(data[start:], contacts)
 		case known:
 			n, err = decodeValue(data[start:], v.Field(i).Addr().Interface())
 		case foldsToKey(key, keys):
@@ -131,7 +131,7 @@ func decodeResult(data []byte, res *Result) error {
 		if known {
 			seen[i] = true
 		}
-		var ee *traffic.ElementError
+		var ee *trafficjson.ElementError
 		switch {
 		case errors.As(err, &ee):
 			if first == nil {

@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 
 	"github.com/dockcase/dockcase/analyze"
+	"github.com/dockcase/dockcase/analyze/traffic"
+	"github.com/dockcase/dockcase/analyze/trafficjson"
 )
 
 // jsonBufferBytes is the write buffer in front of the analysis document:
@@ -365,14 +367,6 @@ func newElementEncoder() *elementEncoder {
 	return e
 }
 
-// indentedJSONAppender is a document type that encodes itself indented:
-// AppendIndentedJSON appends the bytes json.MarshalIndent(v, prefix, "  ")
-// would give (traffic.Flow, traffic.Contact, the hundred thousands of a
-// perimeter capture).
-type indentedJSONAppender interface {
-	AppendIndentedJSON(dst []byte, prefix string) ([]byte, error)
-}
-
 // elementPrefix is what each element of a top-level array starts with, and
 // each of its lines.
 const elementPrefix = "    "
@@ -397,15 +391,20 @@ func (e *elementEncoder) appendElements(dst []byte, v reflect.Value, start, end 
 	return dst, nil
 }
 
-// appendElement appends the slice element v as appendValue does, through
-// its AppendIndentedJSON when its type has one: no reflection, no copy of
-// the element into an interface, no indentation pass. An element
-// AppendIndentedJSON fails on is encoded by appendValue, for encoding/json's
-// error.
+// appendElement appends the slice element v as appendValue does, a flow or
+// a contact (the hundred thousands of a perimeter capture) through
+// trafficjson's encoders: no reflection, no copy of the element into an
+// interface, no indentation pass. An element they fail on is encoded by
+// appendValue, for encoding/json's error.
 func (e *elementEncoder) appendElement(dst []byte, v reflect.Value) ([]byte, error) {
 	if v.CanAddr() {
-		if a, ok := v.Addr().Interface().(indentedJSONAppender); ok {
-			if b, err := a.AppendIndentedJSON(dst, elementPrefix); err == nil {
+		switch x := v.Addr().Interface().(type) {
+		case *traffic.Flow:
+			if b, err := trafficjson.AppendIndentedFlow(dst, x, elementPrefix); err == nil {
+				return b, nil
+			}
+		case *traffic.Contact:
+			if b, err := trafficjson.AppendIndentedContact(dst, x, elementPrefix); err == nil {
 				return b, nil
 			}
 		}

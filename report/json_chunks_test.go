@@ -252,8 +252,7 @@ func TestJSONWhole(t *testing.T) {
 	}
 }
 
-// failElem fails to encode where Fail is set, naming its index, through
-// MarshalJSON and through AppendIndentedJSON alike.
+// failElem fails to encode where Fail is set, naming its index.
 type failElem struct {
 	N    int
 	Fail bool
@@ -264,13 +263,6 @@ func (e failElem) MarshalJSON() ([]byte, error) {
 		return nil, fmt.Errorf("element %d fails", e.N)
 	}
 	return fmt.Appendf(nil, `{"n":%d}`, e.N), nil
-}
-
-func (e *failElem) AppendIndentedJSON(dst []byte, prefix string) ([]byte, error) {
-	if e.Fail {
-		return nil, errors.New("the fast path fails")
-	}
-	return fmt.Appendf(dst, "{\n%s  \"n\": %d\n%s}", prefix, e.N, prefix), nil
 }
 
 // TestJSONChunksError checks that an element that fails to encode gives

@@ -1,4 +1,4 @@
-package traffic
+package trafficjson
 
 import (
 	"net/netip"
@@ -8,43 +8,55 @@ import (
 	"unicode/utf8"
 
 	"github.com/dockcase/dockcase/analyze/model"
+	"github.com/dockcase/dockcase/analyze/traffic"
 )
 
-// The analysis document holds one Flow and one Contact per conversation, a
-// hundred thousand of each for a perimeter capture: encoding/json's
-// reflection over them was the largest part of writing it, and indenting
-// their compact encoding the next. AppendJSON writes the bytes json.Marshal
-// gives for the same value (keys in field order, omitempty as tagged,
-// strings escaped as encoding/json escapes them, HTML characters included),
-// without reflection; AppendIndentedJSON writes the bytes
-// json.MarshalIndent gives, from the same walk of the value. MarshalJSON
-// uses AppendJSON, so that every encoder of a Flow or a Contact writes the
-// same bytes; a test compares them with the reflection encoder's, on
-// hostile strings too.
-
-// AppendJSON appends the compact JSON encoding of f to dst, byte for byte
-// what json.Marshal gives.
-func (f *Flow) AppendJSON(dst []byte) ([]byte, error) {
-	e := jsonEncoder{dst: dst}
-	if err := f.encodeJSON(&e); err != nil {
+// AppendFlow appends the compact JSON encoding of f to dst, byte for byte
+// what json.Marshal gives. On an error it returns nil.
+func AppendFlow(dst []byte, f *traffic.Flow) ([]byte, error) {
+	e := encoder{dst: dst}
+	if err := e.flow(f); err != nil {
 		return nil, err
 	}
 	return e.dst, nil
 }
 
-// AppendIndentedJSON appends the JSON encoding of f to dst indented, byte
+// AppendIndentedFlow appends the JSON encoding of f to dst indented, byte
 // for byte what json.MarshalIndent(f, prefix, "  ") gives: the value starts
 // where dst ends, and each line after the first starts with prefix. On an
 // error it returns nil.
-func (f *Flow) AppendIndentedJSON(dst []byte, prefix string) ([]byte, error) {
+func AppendIndentedFlow(dst []byte, f *traffic.Flow, prefix string) ([]byte, error) {
 	e := newIndentedEncoder(dst, prefix)
-	if err := f.encodeJSON(&e); err != nil {
+	if err := e.flow(f); err != nil {
 		return nil, err
 	}
 	return e.dst, nil
 }
 
-func (f *Flow) encodeJSON(e *jsonEncoder) error {
+// AppendContact appends the compact JSON encoding of c to dst, byte for
+// byte what json.Marshal gives. On an error it returns nil.
+func AppendContact(dst []byte, c *traffic.Contact) ([]byte, error) {
+	e := encoder{dst: dst}
+	if err := e.contact(c); err != nil {
+		return nil, err
+	}
+	return e.dst, nil
+}
+
+// AppendIndentedContact appends the JSON encoding of c to dst indented,
+// byte for byte what json.MarshalIndent(c, prefix, "  ") gives: the value
+// starts where dst ends, and each line after the first starts with
+// prefix. On an error it returns nil.
+func AppendIndentedContact(dst []byte, c *traffic.Contact, prefix string) ([]byte, error) {
+	e := newIndentedEncoder(dst, prefix)
+	if err := e.contact(c); err != nil {
+		return nil, err
+	}
+	return e.dst, nil
+}
+
+// flow appends f as json.Marshal does.
+func (e *encoder) flow(f *traffic.Flow) error {
 	e.open('{')
 	if f.Container != "" {
 		e.key(`"container":`)
@@ -150,32 +162,8 @@ func (f *Flow) encodeJSON(e *jsonEncoder) error {
 	return nil
 }
 
-// MarshalJSON implements json.Marshaler through AppendJSON.
-func (f Flow) MarshalJSON() ([]byte, error) { return f.AppendJSON(nil) }
-
-// AppendJSON appends the compact JSON encoding of c to dst, byte for byte
-// what json.Marshal gives.
-func (c *Contact) AppendJSON(dst []byte) ([]byte, error) {
-	e := jsonEncoder{dst: dst}
-	if err := c.encodeJSON(&e); err != nil {
-		return nil, err
-	}
-	return e.dst, nil
-}
-
-// AppendIndentedJSON appends the JSON encoding of c to dst indented, byte
-// for byte what json.MarshalIndent(c, prefix, "  ") gives: the value starts
-// where dst ends, and each line after the first starts with prefix. On an
-// error it returns nil.
-func (c *Contact) AppendIndentedJSON(dst []byte, prefix string) ([]byte, error) {
-	e := newIndentedEncoder(dst, prefix)
-	if err := c.encodeJSON(&e); err != nil {
-		return nil, err
-	}
-	return e.dst, nil
-}
-
-func (c *Contact) encodeJSON(e *jsonEncoder) error {
+// contact appends c as json.Marshal does.
+func (e *encoder) contact(c *traffic.Contact) error {
 	e.open('{')
 	if c.Container != "" {
 		e.key(`"container":`)
@@ -328,11 +316,8 @@ func (c *Contact) encodeJSON(e *jsonEncoder) error {
 	return nil
 }
 
-// MarshalJSON implements json.Marshaler through AppendJSON.
-func (c Contact) MarshalJSON() ([]byte, error) { return c.AppendJSON(nil) }
-
 // source appends a ContactSource as json.Marshal does.
-func (e *jsonEncoder) source(s *ContactSource) {
+func (e *encoder) source(s *traffic.ContactSource) {
 	e.open('{')
 	e.key(`"kind":`)
 	e.str(s.Kind)
@@ -368,7 +353,7 @@ func (e *jsonEncoder) source(s *ContactSource) {
 }
 
 // evidence appends a model.Evidence as json.Marshal does.
-func (e *jsonEncoder) evidence(ev *model.Evidence) {
+func (e *encoder) evidence(ev *model.Evidence) {
 	e.open('{')
 	e.key(`"member":`)
 	e.str(ev.Member)
@@ -391,59 +376,59 @@ func (e *jsonEncoder) evidence(ev *model.Evidence) {
 	e.close('}')
 }
 
-// jsonEncoder appends one JSON value to dst as it is walked: compact, as
+// encoder appends one JSON value to dst as it is walked: compact, as
 // json.Marshal writes it, or with indent set as json.MarshalIndent(v,
 // prefix, "  ") does (a newline, prefix and two spaces a level before each
 // member, element and non-empty closing bracket, ": " after keys, empty
 // objects and arrays as {} and []).
-type jsonEncoder struct {
+type encoder struct {
 	dst    []byte
 	indent bool
 	prefix string
-	nl     string // jsonNewline where prefix is spaces, else empty
+	nl     string // indentNewline where prefix is spaces, else empty
 	depth  int    // objects and arrays open
 	empty  bool   // the innermost open object or array has nothing in it yet
 }
 
-// jsonSpaces is the indentation of 32 levels, appended a slice at a time.
-const jsonSpaces = "                                                                "
+// indentSpaces is the indentation of 32 levels, appended a slice at a time.
+const indentSpaces = "                                                                "
 
-// jsonNewline is a newline and the indentation of 32 levels: the start of
+// indentNewline is a newline and the indentation of 32 levels: the start of
 // a line at any depth, one append, where the prefix is spaces.
-const jsonNewline = "\n" + jsonSpaces
+const indentNewline = "\n" + indentSpaces
 
 // newIndentedEncoder returns an encoder that appends to dst as
 // json.MarshalIndent(v, prefix, "  ") does.
-func newIndentedEncoder(dst []byte, prefix string) jsonEncoder {
-	e := jsonEncoder{dst: dst, indent: true, prefix: prefix}
+func newIndentedEncoder(dst []byte, prefix string) encoder {
+	e := encoder{dst: dst, indent: true, prefix: prefix}
 	if strings.Trim(prefix, " ") == "" {
-		e.nl = jsonNewline
+		e.nl = indentNewline
 	}
 	return e
 }
 
 // newline starts a line at the current depth.
-func (e *jsonEncoder) newline() {
+func (e *encoder) newline() {
 	if n := 1 + len(e.prefix) + 2*e.depth; n <= len(e.nl) {
 		e.dst = append(e.dst, e.nl[:n]...)
 		return
 	}
 	e.dst = append(e.dst, '\n')
 	e.dst = append(e.dst, e.prefix...)
-	for n := 2 * e.depth; n > 0; n -= len(jsonSpaces) {
-		e.dst = append(e.dst, jsonSpaces[:min(n, len(jsonSpaces))]...)
+	for n := 2 * e.depth; n > 0; n -= len(indentSpaces) {
+		e.dst = append(e.dst, indentSpaces[:min(n, len(indentSpaces))]...)
 	}
 }
 
 // open starts an object or an array, c its opening bracket.
-func (e *jsonEncoder) open(c byte) {
+func (e *encoder) open(c byte) {
 	e.dst = append(e.dst, c)
 	e.depth++
 	e.empty = true
 }
 
 // close ends the innermost object or array, c its closing bracket.
-func (e *jsonEncoder) close(c byte) {
+func (e *encoder) close(c byte) {
 	e.depth--
 	if e.indent && !e.empty {
 		e.newline()
@@ -453,7 +438,7 @@ func (e *jsonEncoder) close(c byte) {
 }
 
 // next starts an element of the innermost array.
-func (e *jsonEncoder) next() {
+func (e *encoder) next() {
 	if !e.empty {
 		e.dst = append(e.dst, ',')
 	}
@@ -466,7 +451,7 @@ func (e *jsonEncoder) next() {
 // key starts a member of the innermost object: k is its key quoted and
 // the colon (`"name":`), one of the document's keys, which need no
 // escaping.
-func (e *jsonEncoder) key(k string) {
+func (e *encoder) key(k string) {
 	e.next()
 	e.dst = append(e.dst, k...)
 	if e.indent {
@@ -474,22 +459,22 @@ func (e *jsonEncoder) key(k string) {
 	}
 }
 
-func (e *jsonEncoder) str(s string)               { e.dst = appendJSONString(e.dst, s) }
-func (e *jsonEncoder) int(i int64)                { e.dst = strconv.AppendInt(e.dst, i, 10) }
-func (e *jsonEncoder) uint(u uint64)              { e.dst = strconv.AppendUint(e.dst, u, 10) }
-func (e *jsonEncoder) bool(b bool)                { e.dst = strconv.AppendBool(e.dst, b) }
-func (e *jsonEncoder) null()                      { e.dst = append(e.dst, "null"...) }
-func (e *jsonEncoder) addr(a netip.Addr)          { e.dst = appendJSONAddr(e.dst, a) }
-func (e *jsonEncoder) addrPort(ap netip.AddrPort) { e.dst = appendJSONAddrPort(e.dst, ap) }
+func (e *encoder) str(s string)               { e.dst = appendString(e.dst, s) }
+func (e *encoder) int(i int64)                { e.dst = strconv.AppendInt(e.dst, i, 10) }
+func (e *encoder) uint(u uint64)              { e.dst = strconv.AppendUint(e.dst, u, 10) }
+func (e *encoder) bool(b bool)                { e.dst = strconv.AppendBool(e.dst, b) }
+func (e *encoder) null()                      { e.dst = append(e.dst, "null"...) }
+func (e *encoder) addr(a netip.Addr)          { e.dst = appendAddr(e.dst, a) }
+func (e *encoder) addrPort(ap netip.AddrPort) { e.dst = appendAddrPort(e.dst, ap) }
 
 // time appends t as time.Time's MarshalJSON does, with its error.
-func (e *jsonEncoder) time(t time.Time) (err error) {
-	e.dst, err = appendJSONTime(e.dst, t)
+func (e *encoder) time(t time.Time) (err error) {
+	e.dst, err = appendTime(e.dst, t)
 	return err
 }
 
 // strs appends a non-nil slice of strings as an array.
-func (e *jsonEncoder) strs(ss []string) {
+func (e *encoder) strs(ss []string) {
 	e.open('[')
 	for _, s := range ss {
 		e.next()
@@ -498,9 +483,9 @@ func (e *jsonEncoder) strs(ss []string) {
 	e.close(']')
 }
 
-// appendJSONTime appends t as time.Time's MarshalJSON does, with its error
+// appendTime appends t as time.Time's MarshalJSON does, with its error
 // for a time RFC 3339 cannot hold.
-func appendJSONTime(dst []byte, t time.Time) ([]byte, error) {
+func appendTime(dst []byte, t time.Time) ([]byte, error) {
 	n := len(dst)
 	dst = append(dst, '"')
 	out, err := t.AppendText(dst)
@@ -510,35 +495,35 @@ func appendJSONTime(dst []byte, t time.Time) ([]byte, error) {
 	return append(out, '"'), nil
 }
 
-// appendJSONAddr appends a as encoding/json encodes a TextMarshaler: its
+// appendAddr appends a as encoding/json encodes a TextMarshaler: its
 // text (empty for the zero Addr) as a string.
-func appendJSONAddr(dst []byte, a netip.Addr) []byte {
+func appendAddr(dst []byte, a netip.Addr) []byte {
 	if a.Zone() != "" { // the only part of the text that could need escaping
 		text, _ := a.MarshalText()
-		return appendJSONString(dst, string(text))
+		return appendString(dst, string(text))
 	}
 	dst = append(dst, '"')
 	dst = a.AppendTo(dst)
 	return append(dst, '"')
 }
 
-// appendJSONAddrPort appends ap as encoding/json encodes a TextMarshaler.
-func appendJSONAddrPort(dst []byte, ap netip.AddrPort) []byte {
+// appendAddrPort appends ap as encoding/json encodes a TextMarshaler.
+func appendAddrPort(dst []byte, ap netip.AddrPort) []byte {
 	if ap.Addr().Zone() != "" {
 		text, _ := ap.MarshalText()
-		return appendJSONString(dst, string(text))
+		return appendString(dst, string(text))
 	}
 	dst = append(dst, '"')
 	dst = ap.AppendTo(dst) // nothing for the zero AddrPort, as MarshalText
 	return append(dst, '"')
 }
 
-const jsonHex = "0123456789abcdef"
+const hexDigits = "0123456789abcdef"
 
-// jsonSafe marks the ASCII bytes encoding/json writes as they are when it
+// safeASCII marks the ASCII bytes encoding/json writes as they are when it
 // escapes HTML (its default): all but the controls, '"', '\\', '<', '>'
 // and '&'.
-var jsonSafe = func() (t [utf8.RuneSelf]bool) {
+var safeASCII = func() (t [utf8.RuneSelf]bool) {
 	for b := 0x20; b < utf8.RuneSelf; b++ {
 		t[b] = true
 	}
@@ -548,7 +533,7 @@ var jsonSafe = func() (t [utf8.RuneSelf]bool) {
 	return t
 }()
 
-// jsonSafeWord reports whether all eight bytes of x are jsonSafe, a word
+// safeWord reports whether all eight bytes of x are safeASCII, a word
 // at a time: the document's strings are mostly such runs (reasons, hashes,
 // names), which a byte at a time made the larger part of encoding it. A
 // byte's high bit ends up set in t where it is not ASCII, where it is below
@@ -556,7 +541,7 @@ var jsonSafe = func() (t [utf8.RuneSelf]bool) {
 // (y - n*ones) &^ y has a high bit set if and only if some byte of y is
 // below n (n at most 0x80). '"' and '&' differ in one bit, '<' and '>' in
 // another: that bit set in every byte, one comparison finds either.
-func jsonSafeWord(x uint64) bool {
+func safeWord(x uint64) bool {
 	const ones, highs = 0x0101010101010101, 0x8080808080808080
 	qa := (x | 0x04*ones) ^ ('&' * ones) // '"' or '&'
 	lg := (x | 0x02*ones) ^ ('>' * ones) // '<' or '>'
@@ -565,30 +550,30 @@ func jsonSafeWord(x uint64) bool {
 	return t&highs == 0
 }
 
-// jsonSafeRun returns the end of the run of jsonSafe bytes of s from i, a
+// safeRun returns the end of the run of safeASCII bytes of s from i, a
 // word at a time and then a byte at a time. It is a function of its own so
 // that its loop keeps its few variables in registers.
-func jsonSafeRun(s string, i int) int {
+func safeRun(s string, i int) int {
 	for ; i+8 <= len(s); i += 8 {
 		w := s[i : i+8]
-		if !jsonSafeWord(uint64(w[0]) | uint64(w[1])<<8 | uint64(w[2])<<16 | uint64(w[3])<<24 |
+		if !safeWord(uint64(w[0]) | uint64(w[1])<<8 | uint64(w[2])<<16 | uint64(w[3])<<24 |
 			uint64(w[4])<<32 | uint64(w[5])<<40 | uint64(w[6])<<48 | uint64(w[7])<<56) {
 			break
 		}
 	}
-	for ; i < len(s) && s[i] < utf8.RuneSelf && jsonSafe[s[i]]; i++ {
+	for ; i < len(s) && s[i] < utf8.RuneSelf && safeASCII[s[i]]; i++ {
 	}
 	return i
 }
 
-// appendJSONString appends s quoted as encoding/json's encoder does by
+// appendString appends s quoted as encoding/json's encoder does by
 // default: controls, '"' and '\\' escaped, '<', '>' and '&' as \u00XX,
 // invalid UTF-8 as \ufffd, U+2028 and U+2029 as \u2028 and \u2029.
-func appendJSONString(dst []byte, s string) []byte {
+func appendString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
-		if i = jsonSafeRun(s, i); i == len(s) {
+		if i = safeRun(s, i); i == len(s) {
 			break
 		}
 		if b := s[i]; b < utf8.RuneSelf {
@@ -607,7 +592,7 @@ func appendJSONString(dst []byte, s string) []byte {
 			case '\t':
 				dst = append(dst, '\\', 't')
 			default:
-				dst = append(dst, '\\', 'u', '0', '0', jsonHex[b>>4], jsonHex[b&0xF])
+				dst = append(dst, '\\', 'u', '0', '0', hexDigits[b>>4], hexDigits[b&0xF])
 			}
 			i++
 			start = i
@@ -623,7 +608,7 @@ func appendJSONString(dst []byte, s string) []byte {
 		}
 		if c == '\u2028' || c == '\u2029' {
 			dst = append(dst, s[start:i]...)
-			dst = append(dst, '\\', 'u', '2', '0', '2', jsonHex[c&0xF])
+			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[c&0xF])
 			i += size
 			start = i
 			continue

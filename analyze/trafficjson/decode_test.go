@@ -1,24 +1,27 @@
-package traffic
+package trafficjson
 
 import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math/bits"
 	"math/rand/v2"
 	"net/netip"
 	"reflect"
 	"testing"
+
+	"github.com/dockcase/dockcase/analyze/traffic"
 )
 
-// TestUnmarshalJSONMatchesReflection checks that Flow's and Contact's
-// decoders give what encoding/json's reflection gives: on their own
-// encodings (the fast path), and on those encodings changed in the ways a
-// hand-edited or hostile document could be (a key's case, an escape,
-// white space, a duplicate or unknown key, null, a fraction, a sign, a bad
-// address or time), where the result or the failure must be the same.
-func TestUnmarshalJSONMatchesReflection(t *testing.T) {
+// TestDecodeMatchesReflection checks that the decoders give, element by
+// element, what encoding/json's reflection gives: on the encoders' own
+// output (the fast path), and on it changed in the ways a hand-edited or
+// hostile document could be (a key's case, an escape, white space, a
+// duplicate or unknown key, null, a fraction, a sign, a bad address or
+// time), where the result or the failure must be the same.
+func TestDecodeMatchesReflection(t *testing.T) {
 	r := rand.New(rand.NewPCG(18, 7))
 	mutations := []func([]byte) []byte{
 		func(b []byte) []byte { return b },
@@ -48,7 +51,7 @@ func TestUnmarshalJSONMatchesReflection(t *testing.T) {
 	}
 	check := func(kind string, i int, doc []byte, fast, plain any, fastErr, plainErr error) {
 		t.Helper()
-		if (fastErr == nil) != (plainErr == nil) {
+		if (fastErr == nil) != (plainErr == nil) || (fastErr != nil && fastErr.Error() != plainErr.Error()) {
 			t.Fatalf("%s %d: error %v, reflection's %v\n%s", kind, i, fastErr, plainErr, doc)
 		}
 		if fastErr == nil && !reflect.DeepEqual(fast, plain) {
@@ -59,7 +62,7 @@ func TestUnmarshalJSONMatchesReflection(t *testing.T) {
 	for i := range 20000 {
 		tameStrings = i%2 == 0
 		f := randomFlow(r)
-		enc, err := f.AppendJSON(nil)
+		enc, err := AppendFlow(nil, &f)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -67,20 +70,20 @@ func TestUnmarshalJSONMatchesReflection(t *testing.T) {
 		if !json.Valid(doc) {
 			continue // encoding/json rejects the whole document before any decoder
 		}
-		var got Flow
-		var want plainFlow
-		check("flow", i, doc, &got, (*Flow)(&want), json.Unmarshal(doc, &got), json.Unmarshal(doc, &want))
+		got, err := decodeOne(doc, DecodeFlows)
+		var want traffic.Flow
+		check("flow", i, doc, got, &want, err, json.Unmarshal(doc, &want))
 		if i%len(mutations) == 0 && i < 1000 {
 			// The fast path: the decoding of an encoding is the value
 			// encoded, up to what JSON does not keep.
-			var back plainFlow
-			if err := json.Unmarshal(enc, &back); err != nil || !reflect.DeepEqual(&got, (*Flow)(&back)) {
+			var back traffic.Flow
+			if err := json.Unmarshal(enc, &back); err != nil || !reflect.DeepEqual(got, &back) {
 				t.Fatalf("flow %d: round trip %v", i, err)
 			}
 		}
 
 		c := randomContact(r)
-		enc, err = c.AppendJSON(nil)
+		enc, err = AppendContact(nil, &c)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -88,24 +91,42 @@ func TestUnmarshalJSONMatchesReflection(t *testing.T) {
 		if !json.Valid(doc) {
 			continue
 		}
-		var gotC Contact
-		var wantC plainContact
-		check("contact", i, doc, &gotC, (*Contact)(&wantC), json.Unmarshal(doc, &gotC), json.Unmarshal(doc, &wantC))
+		gotC, err := decodeOne(doc, DecodeContacts)
+		var wantC traffic.Contact
+		check("contact", i, doc, gotC, &wantC, err, json.Unmarshal(doc, &wantC))
 	}
 }
 
-// TestUnmarshalJSONFastPath checks that a Flow and a Contact as AppendJSON
-// writes them are read by the fast path, not the fallback.
-func TestUnmarshalJSONFastPath(t *testing.T) {
+// decodeOne decodes doc, one element, as decode decodes it in an array:
+// the element, or the error of an *ElementError.
+func decodeOne[T any](doc []byte, decode func([]byte, *[]T) (int, error)) (*T, error) {
+	var out []T
+	n, err := decode(append(append([]byte("["), doc...), ']'), &out)
+	var ee *ElementError
+	if errors.As(err, &ee) {
+		return nil, ee.Err
+	}
+	if err != nil {
+		return nil, err
+	}
+	if len(out) != 1 || n != len(doc)+2 {
+		return nil, fmt.Errorf("decoded %d elements from %d bytes of %d", len(out), n, len(doc)+2)
+	}
+	return &out[0], nil
+}
+
+// TestDecodeFastPath checks that a Flow and a Contact as AppendFlow and
+// AppendContact write them are read by the fast path, not the fallback.
+func TestDecodeFastPath(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
 	fast := 0
 	tameStrings = true
 	defer func() { tameStrings = false }()
 	for range 1000 {
 		f := randomFlow(r)
-		enc, _ := f.AppendJSON(nil)
-		var got Flow
-		s := jsonScanner{b: enc}
+		enc, _ := AppendFlow(nil, &f)
+		var got traffic.Flow
+		s := scanner{b: enc}
 		if s.flow(&got) && s.end() {
 			fast++
 		}
@@ -113,18 +134,18 @@ func TestUnmarshalJSONFastPath(t *testing.T) {
 	if fast < 900 {
 		t.Errorf("%d of 1000 random flows of tame strings took the fast path, want 900 or more", fast)
 	}
-	f := Flow{Container: "c0ffee", Rule: RuleVeth, Confidence: ConfidenceHigh, Reason: "captured on veth1 — ü", Proto: "tcp"}
+	f := traffic.Flow{Container: "c0ffee", Rule: traffic.RuleVeth, Confidence: traffic.ConfidenceHigh, Reason: "captured on veth1 — ü", Proto: "tcp"}
 	f.Evidence = nil
-	enc, _ := f.AppendJSON(nil)
-	var got Flow
-	s := jsonScanner{b: enc}
+	enc, _ := AppendFlow(nil, &f)
+	var got traffic.Flow
+	s := scanner{b: enc}
 	if !s.flow(&got) || !s.end() || !reflect.DeepEqual(got, f) {
 		t.Fatalf("an ordinary flow did not take the fast path: %+v", got)
 	}
-	c := Contact{Container: "c0ffee", Rules: []string{RuleVeth}, Sources: []ContactSource{{Kind: "flow", Flow: new(int)}}, Process: &Process{PID: 7, Cmdline: []string{"sh"}}}
-	enc, _ = c.AppendJSON(nil)
-	var gotC Contact
-	s = jsonScanner{b: enc}
+	c := traffic.Contact{Container: "c0ffee", Rules: []string{traffic.RuleVeth}, Sources: []traffic.ContactSource{{Kind: "flow", Flow: new(int)}}, Process: &traffic.Process{PID: 7, Cmdline: []string{"sh"}}}
+	enc, _ = AppendContact(nil, &c)
+	var gotC traffic.Contact
+	s = scanner{b: enc}
 	if !s.contact(&gotC) || !s.end() || !reflect.DeepEqual(gotC, c) {
 		t.Fatalf("an ordinary contact did not take the fast path: %+v", gotC)
 	}
@@ -179,27 +200,27 @@ func TestDecodeArraysMatchUnmarshal(t *testing.T) {
 		}
 	}
 	flows := func(b []byte) (int, any, error) {
-		var fs []Flow
+		var fs []traffic.Flow
 		n, err := DecodeFlows(b, &fs)
 		return n, fs, err
 	}
 	contacts := func(b []byte) (int, any, error) {
-		var cs []Contact
+		var cs []traffic.Contact
 		n, err := DecodeContacts(b, &cs)
 		return n, cs, err
 	}
 	unmarshalFlows := func(b []byte) (any, error) {
-		var fs []Flow
+		var fs []traffic.Flow
 		return fs, json.Unmarshal(b, &fs)
 	}
 	unmarshalContacts := func(b []byte) (any, error) {
-		var cs []Contact
+		var cs []traffic.Contact
 		return cs, json.Unmarshal(b, &cs)
 	}
 	for i := range 300 {
 		tameStrings = i%2 == 0
-		fa := array(1+r.IntN(20), func() []byte { f := randomFlow(r); b, _ := f.AppendJSON(nil); return b })
-		ca := array(1+r.IntN(20), func() []byte { c := randomContact(r); b, _ := c.AppendJSON(nil); return b })
+		fa := array(1+r.IntN(20), func() []byte { f := randomFlow(r); b, _ := AppendFlow(nil, &f); return b })
+		ca := array(1+r.IntN(20), func() []byte { c := randomContact(r); b, _ := AppendContact(nil, &c); return b })
 		check("flows", fa, flows, unmarshalFlows)
 		check("contacts", ca, contacts, unmarshalContacts)
 		if i%10 == 0 {
@@ -207,7 +228,7 @@ func TestDecodeArraysMatchUnmarshal(t *testing.T) {
 			check("flows with a string port", bytes.Replace(fa, []byte(`"server_port":`), []byte(`"server_port":"1","v":`), 1), flows, unmarshalFlows)
 			check("contacts with a bad time", bytes.Replace(ca, []byte(`"first":"`), []byte(`"first":"x`), 1), contacts, unmarshalContacts)
 			cut := fa[:r.IntN(len(fa))]
-			if _, err := DecodeFlows(cut, new([]Flow)); err == nil {
+			if _, err := DecodeFlows(cut, new([]traffic.Flow)); err == nil {
 				t.Fatalf("DecodeFlows read a truncated array\n%s", cut)
 			}
 		}
@@ -283,7 +304,7 @@ func TestAddrsMatchNetip(t *testing.T) {
 	for _, in := range inputs {
 		quoted := []byte(`"` + in + `"`)
 		var a netip.Addr
-		s := jsonScanner{b: quoted}
+		s := scanner{b: quoted}
 		ok := s.addr(&a)
 		var want netip.Addr
 		err := want.UnmarshalText([]byte(in))
@@ -291,7 +312,7 @@ func TestAddrsMatchNetip(t *testing.T) {
 			t.Fatalf("addr(%q) = %v, %v; netip's UnmarshalText: %v, %v", in, a, ok, want, err)
 		}
 		var ap netip.AddrPort
-		s = jsonScanner{b: quoted}
+		s = scanner{b: quoted}
 		ok = s.addrPort(&ap)
 		var wantAP netip.AddrPort
 		err = wantAP.UnmarshalText([]byte(in))
@@ -299,4 +320,77 @@ func TestAddrsMatchNetip(t *testing.T) {
 			t.Fatalf("addrPort(%q) = %v, %v; netip's UnmarshalText: %v, %v", in, ap, ok, wantAP, err)
 		}
 	}
+}
+
+// fuzzDecode checks decode against an encoding/json Decoder reading the
+// first value of data into a nil slice: both fail, or both give the same
+// slice and end at the same byte.
+func fuzzDecode[T any](t *testing.T, data []byte, decode func([]byte, *[]T) (int, error)) {
+	var got []T
+	n, err := decode(data, &got)
+	var want []T
+	dec := json.NewDecoder(bytes.NewReader(data))
+	wantErr := dec.Decode(&want)
+	if (err == nil) != (wantErr == nil) {
+		t.Fatalf("decoded with error %v; encoding/json's: %v", err, wantErr)
+	}
+	if err != nil {
+		return
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("decoded\n%+v\nencoding/json's\n%+v", got, want)
+	}
+	if end := int(dec.InputOffset()); n != end {
+		t.Fatalf("read %d bytes, encoding/json %d", n, end)
+	}
+}
+
+// fuzzSeeds adds to f arrays of the encoders' output of random values, and
+// arrays not in their form.
+func fuzzSeeds(f *testing.F, enc func(r *rand.Rand, indent bool) []byte) {
+	r := rand.New(rand.NewPCG(18, 13))
+	for i := range 6 {
+		tameStrings = i%2 == 0
+		b := []byte("[")
+		for j := range 1 + i%3 {
+			if j > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, enc(r, i >= 3)...)
+		}
+		f.Add(append(b, ']'))
+	}
+	tameStrings = false
+	for _, s := range []string{"null", "[]", " [ {} , null ] x", `[{"rule":1}]`, `[{"Rule":"a","rule":"b"}]`, "[1]", "[{}{}]"} {
+		f.Add([]byte(s))
+	}
+}
+
+// FuzzDecodeFlows checks DecodeFlows against encoding/json on any bytes.
+func FuzzDecodeFlows(f *testing.F) {
+	fuzzSeeds(f, func(r *rand.Rand, indent bool) []byte {
+		fl := randomFlow(r)
+		if indent {
+			b, _ := AppendIndentedFlow(nil, &fl, "    ")
+			return b
+		}
+		b, _ := AppendFlow(nil, &fl)
+		return b
+	})
+	f.Fuzz(func(t *testing.T, data []byte) { fuzzDecode(t, data, DecodeFlows) })
+}
+
+// FuzzDecodeContacts checks DecodeContacts against encoding/json on any
+// bytes.
+func FuzzDecodeContacts(f *testing.F) {
+	fuzzSeeds(f, func(r *rand.Rand, indent bool) []byte {
+		c := randomContact(r)
+		if indent {
+			b, _ := AppendIndentedContact(nil, &c, "    ")
+			return b
+		}
+		b, _ := AppendContact(nil, &c)
+		return b
+	})
+	f.Fuzz(func(t *testing.T, data []byte) { fuzzDecode(t, data, DecodeContacts) })
 }

@@ -1,7 +1,8 @@
-package traffic
+package trafficjson
 
 import (
 	"bytes"
+	"encoding"
 	"encoding/json"
 	"math/rand/v2"
 	"net/netip"
@@ -10,14 +11,25 @@ import (
 	"time"
 
 	"github.com/dockcase/dockcase/analyze/model"
+	"github.com/dockcase/dockcase/analyze/traffic"
 )
 
-// plainFlow and plainContact are Flow and Contact without their methods:
-// json.Marshal of them is encoding/json's reflection, the reference.
-type (
-	plainFlow    Flow
-	plainContact Contact
-)
+// TestNoJSONMethods checks that the types the codec encodes leave their
+// JSON to encoding/json's reflection, the codec's reference: a MarshalJSON
+// or UnmarshalJSON on them (or on a type inside them) would make the tests
+// compare the codec with itself, or with another encoding.
+func TestNoJSONMethods(t *testing.T) {
+	for _, v := range []any{&traffic.Flow{}, &traffic.FlowTuple{}, &traffic.Contact{}, &traffic.ContainerRef{},
+		&traffic.Candidate{}, &traffic.Process{}, &traffic.ContactSource{}, &model.Evidence{}} {
+		_, m := v.(json.Marshaler)
+		_, u := v.(json.Unmarshaler)
+		_, tm := v.(encoding.TextMarshaler)
+		_, tu := v.(encoding.TextUnmarshaler)
+		if m || u || tm || tu {
+			t.Errorf("%T has a JSON or text method: encoding/json's reflection no longer encodes it", v)
+		}
+	}
+}
 
 // hostileStrings are strings whose JSON escaping differs between encoders:
 // controls, quotes, HTML characters, invalid UTF-8, U+2028 and U+2029.
@@ -99,8 +111,8 @@ func randomEvidence(r *rand.Rand) model.Evidence {
 	return e
 }
 
-func randomFlow(r *rand.Rand) Flow {
-	f := Flow{
+func randomFlow(r *rand.Rand) traffic.Flow {
+	f := traffic.Flow{
 		Container: randomString(r), ContainerName: randomString(r), NamespaceGroup: randomStrings(r),
 		ContainerSide: randomString(r), Rule: randomString(r), Confidence: randomString(r), Reason: randomString(r),
 		Member: randomString(r), Interface: randomString(r), InterfaceID: r.IntN(5) - 1, Role: randomString(r),
@@ -110,7 +122,7 @@ func randomFlow(r *rand.Rand) Flow {
 		HTTPHost: randomString(r), Names: randomStrings(r), FirstFrame: r.Uint64(), LastFrame: uint64(r.IntN(9)),
 	}
 	if r.IntN(2) == 0 {
-		f.Original = &FlowTuple{Src: randomAddr(r), SPort: uint16(r.Uint32()), Dst: randomAddr(r), DPort: 0}
+		f.Original = &traffic.FlowTuple{Src: randomAddr(r), SPort: uint16(r.Uint32()), Dst: randomAddr(r), DPort: 0}
 	}
 	if n := r.IntN(4); n > 0 {
 		f.Evidence = make([]model.Evidence, n-1)
@@ -121,8 +133,8 @@ func randomFlow(r *rand.Rand) Flow {
 	return f
 }
 
-func randomContact(r *rand.Rand) Contact {
-	c := Contact{
+func randomContact(r *rand.Rand) traffic.Contact {
+	c := traffic.Contact{
 		Container: randomString(r), ContainerName: randomString(r), Proto: randomString(r), Side: randomString(r),
 		Local:  netip.AddrPortFrom(randomAddr(r), uint16(r.Uint32())),
 		Remote: netip.AddrPortFrom(randomAddr(r), uint16(r.IntN(2))),
@@ -135,18 +147,18 @@ func randomContact(r *rand.Rand) Contact {
 		c.Remote = netip.AddrPort{}
 	}
 	for range r.IntN(3) {
-		c.Group = append(c.Group, ContainerRef{ID: randomString(r), Name: randomString(r)})
+		c.Group = append(c.Group, traffic.ContainerRef{ID: randomString(r), Name: randomString(r)})
 	}
 	for range r.IntN(3) {
-		c.Candidates = append(c.Candidates, Candidate{ID: randomString(r), Name: randomString(r), Certain: r.IntN(2) == 0, Reason: randomString(r)})
+		c.Candidates = append(c.Candidates, traffic.Candidate{ID: randomString(r), Name: randomString(r), Certain: r.IntN(2) == 0, Reason: randomString(r)})
 	}
 	if r.IntN(2) == 0 {
-		c.Process = &Process{PID: r.IntN(70000) - 1, Comm: randomString(r), Cmdline: randomStrings(r), Container: randomString(r)}
+		c.Process = &traffic.Process{PID: r.IntN(70000) - 1, Comm: randomString(r), Cmdline: randomStrings(r), Container: randomString(r)}
 	}
 	if n := r.IntN(4); n > 0 {
-		c.Sources = make([]ContactSource, n-1)
+		c.Sources = make([]traffic.ContactSource, n-1)
 		for i := range c.Sources {
-			s := ContactSource{Kind: randomString(r), Interface: randomString(r), Role: randomString(r), State: randomString(r)}
+			s := traffic.ContactSource{Kind: randomString(r), Interface: randomString(r), Role: randomString(r), State: randomString(r)}
 			if r.IntN(2) == 0 {
 				k := r.IntN(3) - 1
 				s.Flow = &k
@@ -171,63 +183,56 @@ func randomContact(r *rand.Rand) Contact {
 	return c
 }
 
-// TestAppendJSONMatchesReflection checks that Flow's and Contact's encoders
-// write the bytes of encoding/json's reflection, with its HTML escaping, on
-// random values with hostile strings, zoned addresses and every omitempty
-// field both set and not.
-func TestAppendJSONMatchesReflection(t *testing.T) {
+// TestAppendMatchesReflection checks that the compact encoders write the
+// bytes of encoding/json's reflection, with its HTML escaping, on random
+// values with hostile strings, zoned addresses and every omitempty field
+// both set and not.
+func TestAppendMatchesReflection(t *testing.T) {
 	r := rand.New(rand.NewPCG(18, 2026))
 	for i := range 20000 {
 		f := randomFlow(r)
-		want, err := json.Marshal(plainFlow(f))
+		want, err := json.Marshal(&f)
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := f.AppendJSON([]byte("prefix"))
+		got, err := AppendFlow([]byte("prefix"), &f)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if !bytes.Equal(got[len("prefix"):], want) {
 			t.Fatalf("flow %d:\n got %s\nwant %s", i, got[len("prefix"):], want)
 		}
-		if viaMarshal, err := json.Marshal(f); err != nil || !bytes.Equal(viaMarshal, want) {
-			t.Fatalf("flow %d through json.Marshal: %v\n got %s\nwant %s", i, err, viaMarshal, want)
-		}
 
 		c := randomContact(r)
-		want, err = json.Marshal(plainContact(c))
+		want, err = json.Marshal(&c)
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err = c.AppendJSON(nil)
+		got, err = AppendContact(nil, &c)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if !bytes.Equal(got, want) {
 			t.Fatalf("contact %d:\n got %s\nwant %s", i, got, want)
 		}
-		if viaMarshal, err := json.Marshal(c); err != nil || !bytes.Equal(viaMarshal, want) {
-			t.Fatalf("contact %d through json.Marshal: %v\n got %s\nwant %s", i, err, viaMarshal, want)
-		}
 	}
 }
 
-// TestAppendIndentedJSONMatchesReflection checks that Flow's and Contact's
-// indented encoders write the bytes of json.MarshalIndent over encoding/json's
-// reflection, at the prefixes the analysis document uses and others, after
-// what dst already holds, on the random values of
-// TestAppendJSONMatchesReflection.
-func TestAppendIndentedJSONMatchesReflection(t *testing.T) {
+// TestAppendIndentedMatchesReflection checks that the indented encoders
+// write the bytes of json.MarshalIndent over encoding/json's reflection, at
+// the prefixes the analysis document uses and others, after what dst
+// already holds, on the random values of TestAppendMatchesReflection.
+func TestAppendIndentedMatchesReflection(t *testing.T) {
 	r := rand.New(rand.NewPCG(18, 2027))
 	prefixes := []string{"", "    ", "\t", "  >"}
 	for i := range 20000 {
 		prefix := prefixes[i%len(prefixes)]
 		f := randomFlow(r)
-		want, err := json.MarshalIndent(plainFlow(f), prefix, "  ")
+		want, err := json.MarshalIndent(&f, prefix, "  ")
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := f.AppendIndentedJSON([]byte("before"), prefix)
+		got, err := AppendIndentedFlow([]byte("before"), &f, prefix)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -236,11 +241,11 @@ func TestAppendIndentedJSONMatchesReflection(t *testing.T) {
 		}
 
 		c := randomContact(r)
-		want, err = json.MarshalIndent(plainContact(c), prefix, "  ")
+		want, err = json.MarshalIndent(&c, prefix, "  ")
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err = c.AppendIndentedJSON(nil, prefix)
+		got, err = AppendIndentedContact(nil, &c, prefix)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -250,34 +255,34 @@ func TestAppendIndentedJSONMatchesReflection(t *testing.T) {
 	}
 }
 
-// TestAppendJSONTimeError checks that a time RFC 3339 cannot hold fails
-// both encoders.
-func TestAppendJSONTimeError(t *testing.T) {
+// TestAppendTimeError checks that a time RFC 3339 cannot hold fails every
+// encoder, as it fails encoding/json's.
+func TestAppendTimeError(t *testing.T) {
 	bad := time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)
-	f := Flow{First: bad}
-	if _, err := json.Marshal(plainFlow(f)); err == nil {
+	f := traffic.Flow{First: bad}
+	if _, err := json.Marshal(&f); err == nil {
 		t.Fatal("reflection encoded a year of 10000")
 	}
-	if _, err := f.AppendJSON(nil); err == nil {
-		t.Fatal("Flow.AppendJSON encoded a year of 10000")
+	if _, err := AppendFlow(nil, &f); err == nil {
+		t.Fatal("AppendFlow encoded a year of 10000")
 	}
-	if b, err := f.AppendIndentedJSON(nil, "    "); err == nil || b != nil {
-		t.Fatalf("Flow.AppendIndentedJSON of a year of 10000 = %q, %v; want nil and an error", b, err)
+	if b, err := AppendIndentedFlow(nil, &f, "    "); err == nil || b != nil {
+		t.Fatalf("AppendIndentedFlow of a year of 10000 = %q, %v; want nil and an error", b, err)
 	}
-	c := Contact{Last: bad}
-	if _, err := c.AppendJSON(nil); err == nil {
-		t.Fatal("Contact.AppendJSON encoded a year of 10000")
+	c := traffic.Contact{Last: bad}
+	if _, err := AppendContact(nil, &c); err == nil {
+		t.Fatal("AppendContact encoded a year of 10000")
 	}
-	if b, err := c.AppendIndentedJSON(nil, "    "); err == nil || b != nil {
-		t.Fatalf("Contact.AppendIndentedJSON of a year of 10000 = %q, %v; want nil and an error", b, err)
+	if b, err := AppendIndentedContact(nil, &c, "    "); err == nil || b != nil {
+		t.Fatalf("AppendIndentedContact of a year of 10000 = %q, %v; want nil and an error", b, err)
 	}
 }
 
-// TestAppendJSONStringEveryByte checks the string encoder, whose scan
+// TestAppendStringEveryByte checks the string encoder, whose scan
 // looks at eight bytes at a time, against encoding/json with every byte
 // value at every position of strings longer than a few words, alone and
-// beside a second one, and jsonSafeWord against the byte table.
-func TestAppendJSONStringEveryByte(t *testing.T) {
+// beside a second one, and safeWord against the byte table.
+func TestAppendStringEveryByte(t *testing.T) {
 	const n = 19 // two words and a tail
 	for b := range 256 {
 		for at := range n {
@@ -290,10 +295,10 @@ func TestAppendJSONStringEveryByte(t *testing.T) {
 				}
 				want := true
 				for _, c := range word {
-					want = want && c < 0x80 && jsonSafe[c]
+					want = want && c < 0x80 && safeASCII[c]
 				}
-				if got := jsonSafeWord(x); got != want {
-					t.Fatalf("jsonSafeWord(%q) = %v, want %v", word, got, want)
+				if got := safeWord(x); got != want {
+					t.Fatalf("safeWord(%q) = %v, want %v", word, got, want)
 				}
 			}
 			for _, second := range []byte{'a', '<', 0x01, 0xe2} {
@@ -304,8 +309,8 @@ func TestAppendJSONStringEveryByte(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if got := appendJSONString(nil, string(s)); !bytes.Equal(got, want) {
-					t.Fatalf("appendJSONString(%q) = %s, want %s", s, got, want)
+				if got := appendString(nil, string(s)); !bytes.Equal(got, want) {
+					t.Fatalf("appendString(%q) = %s, want %s", s, got, want)
 				}
 			}
 		}

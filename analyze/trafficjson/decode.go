@@ -1,4 +1,4 @@
-package traffic
+package trafficjson
 
 import (
 	"bytes"
@@ -15,59 +15,30 @@ import (
 	"unicode/utf8"
 
 	"github.com/dockcase/dockcase/analyze/model"
+	"github.com/dockcase/dockcase/analyze/traffic"
 )
 
-// Reading a saved analysis (dockcase report) was mostly encoding/json's
-// reflection over the flows and contacts. UnmarshalJSON reads the form
-// AppendJSON writes without it: the keys as written, each once; strings of
-// printable ASCII or valid UTF-8 without escapes; integers in plain
-// decimal; null only where AppendJSON writes it. Anything else (an escape,
-// a key it does not know, a duplicate, a fraction, a bad address) makes it
-// decode the element again with encoding/json's reflection, from a zero
-// value: so the result, and the error of a bad document, are always those
-// encoding/json gives.
-
-// UnmarshalJSON implements json.Unmarshaler; the result is json.Unmarshal's.
-func (f *Flow) UnmarshalJSON(data []byte) error {
-	s := jsonScanner{b: data}
-	if s.flow(f) && s.end() {
-		return nil
-	}
-	*f = Flow{}
-	return namedTypeError(json.Unmarshal(data, (*plainFlowFields)(f)), "Flow")
-}
-
-// UnmarshalJSON implements json.Unmarshaler; the result is json.Unmarshal's.
-func (c *Contact) UnmarshalJSON(data []byte) error {
-	s := jsonScanner{b: data}
-	if s.contact(c) && s.end() {
-		return nil
-	}
-	*c = Contact{}
-	return namedTypeError(json.Unmarshal(data, (*plainContactFields)(c)), "Contact")
-}
-
 // DecodeFlows decodes the JSON array at the start of data (after white
-// space) into *dst, each element as Flow's UnmarshalJSON decodes it, and
-// returns the number of bytes read, through the closing bracket: the
-// caller goes on from there. It is json.Unmarshal of the array into a nil
-// slice (null gives nil, [] an empty slice), but that the elements go into
-// *dst's array while it has room, from its start (a caller that knows
-// their number makes it of that capacity), and without encoding/json's scan
-// of the array before the decoding: each element is read once, by the
-// fast path, unless it is not in the form AppendJSON writes.
+// space) into *dst and returns the number of bytes read, through the
+// closing bracket: the caller goes on from there. It is json.Unmarshal of
+// the array into a nil slice (null gives nil, [] an empty slice), but that
+// the elements go into *dst's array while it has room, from its start (a
+// caller that knows their number makes it of that capacity), and without
+// encoding/json's scan of the array before the decoding: each element is
+// read once, by the fast path, unless it is not in the form AppendFlow
+// writes.
 //
 // An element that is JSON but not a Flow (a wrong type, a bad address)
 // is an *ElementError, returned after the rest of the array has been
 // read; any other error means that data does not start with a well-formed
 // JSON array or null (the caller has json.Unmarshal name what is wrong).
-func DecodeFlows(data []byte, dst *[]Flow) (int, error) {
-	return decodeArray(data, dst, (*jsonScanner).flow, (*Flow).UnmarshalJSON)
+func DecodeFlows(data []byte, dst *[]traffic.Flow) (int, error) {
+	return decodeArray(data, dst, (*scanner).flow)
 }
 
 // DecodeContacts is DecodeFlows for an array of contacts.
-func DecodeContacts(data []byte, dst *[]Contact) (int, error) {
-	return decodeArray(data, dst, (*jsonScanner).contact, (*Contact).UnmarshalJSON)
+func DecodeContacts(data []byte, dst *[]traffic.Contact) (int, error) {
+	return decodeArray(data, dst, (*scanner).contact)
 }
 
 // An ElementError is the error of one element of an array decoded by
@@ -75,7 +46,7 @@ func DecodeContacts(data []byte, dst *[]Contact) (int, error) {
 type ElementError struct {
 	Index  int   // the element's index in the array
 	Offset int   // the element's first byte, from the start of the data given
-	Err    error // the element's UnmarshalJSON's error
+	Err    error // json.Unmarshal's error for the element
 }
 
 func (e *ElementError) Error() string { return fmt.Sprintf("element %d: %v", e.Index, e.Err) }
@@ -86,10 +57,10 @@ func (e *ElementError) Unwrap() error { return e.Err }
 var errNotArray = errors.New("not a well-formed JSON array")
 
 // decodeArray reads an array of T: each element by fast, else (an element
-// fast does not take) by slow on the element's bytes, which an
+// fast does not take) by json.Unmarshal of the element's bytes, which an
 // encoding/json Decoder finds and checks.
-func decodeArray[T any](data []byte, dst *[]T, fast func(*jsonScanner, *T) bool, slow func(*T, []byte) error) (int, error) {
-	s := jsonScanner{b: data, strings: map[string]string{}}
+func decodeArray[T any](data []byte, dst *[]T, fast func(*scanner, *T) bool) (int, error) {
+	s := scanner{b: data, strings: map[string]string{}}
 	if s.null() {
 		*dst = nil
 		return s.i, nil
@@ -124,7 +95,7 @@ func decodeArray[T any](data []byte, dst *[]T, fast func(*jsonScanner, *T) bool,
 			if err := dec.Decode(&raw); err != nil {
 				return 0, fmt.Errorf("element %d: %w", len(out)-1, err)
 			}
-			if err := slow(e, raw); err != nil && first == nil {
+			if err := json.Unmarshal(raw, e); err != nil && first == nil {
 				first = &ElementError{Index: len(out) - 1, Offset: start, Err: err}
 			}
 			s.i = start + int(dec.InputOffset())
@@ -139,25 +110,9 @@ func decodeArray[T any](data []byte, dst *[]T, fast func(*jsonScanner, *T) bool,
 	}
 }
 
-// namedTypeError names the document type, not its method-less copy, in a
-// type error.
-func namedTypeError(err error, name string) error {
-	if te, ok := err.(*json.UnmarshalTypeError); ok && te.Struct != "" {
-		te.Struct = name
-	}
-	return err
-}
-
-// plainFlowFields and plainContactFields are Flow and Contact without their
-// methods, for encoding/json's reflection.
-type (
-	plainFlowFields    Flow
-	plainContactFields Contact
-)
-
-// jsonScanner reads the canonical form of a document element; each method
+// scanner reads the canonical form of a document element; each method
 // reports false for anything outside it.
-type jsonScanner struct {
+type scanner struct {
 	b []byte
 	i int
 	// strings, when not nil, holds one copy of each string value read
@@ -167,11 +122,11 @@ type jsonScanner struct {
 	strings map[string]string
 }
 
-// maxSharedStrings bounds jsonScanner.strings: 4096 values, a few hundred
+// maxSharedStrings bounds scanner.strings: 4096 values, a few hundred
 // KB, beyond which a string is allocated for each value, as without it.
 const maxSharedStrings = 4096
 
-func (s *jsonScanner) ws() {
+func (s *scanner) ws() {
 	if s.i < len(s.b) && s.b[s.i] > ' ' {
 		return // the common case, inlined: no white space
 	}
@@ -180,7 +135,7 @@ func (s *jsonScanner) ws() {
 
 // skipSpace skips white space, the runs of spaces of an indented
 // document's lines eight bytes at a time.
-func (s *jsonScanner) skipSpace() {
+func (s *scanner) skipSpace() {
 	const spaces = 0x2020202020202020
 	for s.i < len(s.b) {
 		switch s.b[s.i] {
@@ -205,13 +160,13 @@ func (s *jsonScanner) skipSpace() {
 }
 
 // end reports whether only white space is left.
-func (s *jsonScanner) end() bool {
+func (s *scanner) end() bool {
 	s.ws()
 	return s.i == len(s.b)
 }
 
 // byte consumes c after white space.
-func (s *jsonScanner) byte(c byte) bool {
+func (s *scanner) byte(c byte) bool {
 	s.ws()
 	if s.i < len(s.b) && s.b[s.i] == c {
 		s.i++
@@ -221,7 +176,7 @@ func (s *jsonScanner) byte(c byte) bool {
 }
 
 // peek returns the next byte after white space, 0 at the end.
-func (s *jsonScanner) peek() byte {
+func (s *scanner) peek() byte {
 	s.ws()
 	if s.i < len(s.b) {
 		return s.b[s.i]
@@ -230,7 +185,7 @@ func (s *jsonScanner) peek() byte {
 }
 
 // null consumes null.
-func (s *jsonScanner) null() bool {
+func (s *scanner) null() bool {
 	s.ws()
 	if len(s.b)-s.i >= 4 && string(s.b[s.i:s.i+4]) == "null" {
 		s.i += 4
@@ -242,12 +197,12 @@ func (s *jsonScanner) null() bool {
 // raw returns a string's bytes without its quotes when it holds no escape
 // (printable ASCII or valid UTF-8); esc reports a string with escapes,
 // left unread for str.
-func (s *jsonScanner) raw() (v []byte, ok bool) {
+func (s *scanner) raw() (v []byte, ok bool) {
 	v, esc, ok := s.rawOrEscaped()
 	return v, ok && !esc
 }
 
-func (s *jsonScanner) rawOrEscaped() (v []byte, esc, ok bool) {
+func (s *scanner) rawOrEscaped() (v []byte, esc, ok bool) {
 	if !s.byte('"') {
 		return nil, false, false
 	}
@@ -302,7 +257,7 @@ func specialBytes(x uint64) uint64 {
 }
 
 // str reads a string, shared with the equal ones read before it.
-func (s *jsonScanner) str(dst *string) bool {
+func (s *scanner) str(dst *string) bool {
 	v, esc, ok := s.rawOrEscaped()
 	if !ok {
 		return false
@@ -327,7 +282,7 @@ func (s *jsonScanner) str(dst *string) bool {
 
 // text reads a string whose values rarely repeat (an evidence's text, a
 // server name), not looked up among the shared ones.
-func (s *jsonScanner) text(dst *string) bool {
+func (s *scanner) text(dst *string) bool {
 	v, esc, ok := s.rawOrEscaped()
 	if !ok {
 		return false
@@ -387,7 +342,7 @@ func unescape(dst *string, v []byte) bool {
 }
 
 // strs reads a non-null array of strings.
-func (s *jsonScanner) strs(dst *[]string) bool {
+func (s *scanner) strs(dst *[]string) bool {
 	if !s.byte('[') {
 		return false
 	}
@@ -414,7 +369,7 @@ func (s *jsonScanner) strs(dst *[]string) bool {
 
 // digits returns a plain decimal integer's bytes: no sign, no leading
 // zero, no fraction or exponent.
-func (s *jsonScanner) digits() ([]byte, bool) {
+func (s *scanner) digits() ([]byte, bool) {
 	s.ws()
 	start := s.i
 	for s.i < len(s.b) && s.b[s.i] >= '0' && s.b[s.i] <= '9' {
@@ -427,7 +382,7 @@ func (s *jsonScanner) digits() ([]byte, bool) {
 	return v, true
 }
 
-func (s *jsonScanner) uint(dst *uint64, bits int) bool {
+func (s *scanner) uint(dst *uint64, bits int) bool {
 	v, ok := s.digits()
 	if !ok {
 		return false
@@ -437,14 +392,14 @@ func (s *jsonScanner) uint(dst *uint64, bits int) bool {
 	return err == nil
 }
 
-func (s *jsonScanner) uint16(dst *uint16) bool {
+func (s *scanner) uint16(dst *uint16) bool {
 	var n uint64
 	ok := s.uint(&n, 16)
 	*dst = uint16(n)
 	return ok
 }
 
-func (s *jsonScanner) int(dst *int) bool {
+func (s *scanner) int(dst *int) bool {
 	neg := s.peek() == '-'
 	if neg {
 		s.i++
@@ -461,7 +416,7 @@ func (s *jsonScanner) int(dst *int) bool {
 	return err == nil
 }
 
-func (s *jsonScanner) bool(dst *bool) bool {
+func (s *scanner) bool(dst *bool) bool {
 	s.ws()
 	switch {
 	case len(s.b)-s.i >= 4 && string(s.b[s.i:s.i+4]) == "true":
@@ -476,7 +431,7 @@ func (s *jsonScanner) bool(dst *bool) bool {
 	return false
 }
 
-func (s *jsonScanner) addr(dst *netip.Addr) bool {
+func (s *scanner) addr(dst *netip.Addr) bool {
 	v, ok := s.raw()
 	if !ok {
 		return false
@@ -488,7 +443,7 @@ func (s *jsonScanner) addr(dst *netip.Addr) bool {
 	return dst.UnmarshalText(v) == nil
 }
 
-func (s *jsonScanner) addrPort(dst *netip.AddrPort) bool {
+func (s *scanner) addrPort(dst *netip.AddrPort) bool {
 	v, ok := s.raw()
 	if !ok {
 		return false
@@ -546,7 +501,7 @@ func plainUint(v []byte, max int) (int, bool) {
 	return n, n <= max
 }
 
-func (s *jsonScanner) time(dst *time.Time) bool {
+func (s *scanner) time(dst *time.Time) bool {
 	s.ws()
 	start := s.i
 	if _, ok := s.raw(); !ok {
@@ -557,7 +512,7 @@ func (s *jsonScanner) time(dst *time.Time) bool {
 
 // object reads an object's members, calling field with each key (seen
 // once at most, as field's bit says); field reads the value.
-func (s *jsonScanner) object(field func(key []byte) (bit uint64, ok bool)) bool {
+func (s *scanner) object(field func(key []byte) (bit uint64, ok bool)) bool {
 	if !s.byte('{') {
 		return false
 	}
@@ -585,7 +540,7 @@ func (s *jsonScanner) object(field func(key []byte) (bit uint64, ok bool)) bool 
 }
 
 // array reads an array, calling elem for each element.
-func (s *jsonScanner) array(elem func() bool) bool {
+func (s *scanner) array(elem func() bool) bool {
 	if !s.byte('[') {
 		return false
 	}
@@ -605,7 +560,7 @@ func (s *jsonScanner) array(elem func() bool) bool {
 	}
 }
 
-func (s *jsonScanner) evidence(e *model.Evidence) bool {
+func (s *scanner) evidence(e *model.Evidence) bool {
 	return s.object(func(k []byte) (uint64, bool) {
 		switch string(k) {
 		case "member":
@@ -623,7 +578,7 @@ func (s *jsonScanner) evidence(e *model.Evidence) bool {
 	})
 }
 
-func (s *jsonScanner) flow(f *Flow) bool {
+func (s *scanner) flow(f *traffic.Flow) bool {
 	return s.object(func(k []byte) (uint64, bool) {
 		switch string(k) {
 		case "container":
@@ -659,7 +614,7 @@ func (s *jsonScanner) flow(f *Flow) bool {
 		case "server_port":
 			return 1 << 15, s.uint16(&f.ServerPort)
 		case "original":
-			o := &FlowTuple{}
+			o := &traffic.FlowTuple{}
 			f.Original = o
 			return 1 << 16, s.object(func(k []byte) (uint64, bool) {
 				switch string(k) {
@@ -712,7 +667,7 @@ func (s *jsonScanner) flow(f *Flow) bool {
 	})
 }
 
-func (s *jsonScanner) contact(c *Contact) bool {
+func (s *scanner) contact(c *traffic.Contact) bool {
 	return s.object(func(k []byte) (uint64, bool) {
 		switch string(k) {
 		case "container":
@@ -720,9 +675,9 @@ func (s *jsonScanner) contact(c *Contact) bool {
 		case "container_name":
 			return 1 << 1, s.str(&c.ContainerName)
 		case "group":
-			c.Group = []ContainerRef{}
+			c.Group = []traffic.ContainerRef{}
 			return 1 << 2, s.array(func() bool {
-				c.Group = append(c.Group, ContainerRef{})
+				c.Group = append(c.Group, traffic.ContainerRef{})
 				g := &c.Group[len(c.Group)-1]
 				return s.object(func(k []byte) (uint64, bool) {
 					switch string(k) {
@@ -735,9 +690,9 @@ func (s *jsonScanner) contact(c *Contact) bool {
 				})
 			})
 		case "candidates":
-			c.Candidates = []Candidate{}
+			c.Candidates = []traffic.Candidate{}
 			return 1 << 3, s.array(func() bool {
-				c.Candidates = append(c.Candidates, Candidate{})
+				c.Candidates = append(c.Candidates, traffic.Candidate{})
 				g := &c.Candidates[len(c.Candidates)-1]
 				return s.object(func(k []byte) (uint64, bool) {
 					switch string(k) {
@@ -754,7 +709,7 @@ func (s *jsonScanner) contact(c *Contact) bool {
 				})
 			})
 		case "process":
-			p := &Process{}
+			p := &traffic.Process{}
 			c.Process = p
 			return 1 << 4, s.object(func(k []byte) (uint64, bool) {
 				switch string(k) {
@@ -811,9 +766,9 @@ func (s *jsonScanner) contact(c *Contact) bool {
 			if s.null() {
 				return 1 << 24, true
 			}
-			c.Sources = []ContactSource{}
+			c.Sources = []traffic.ContactSource{}
 			return 1 << 24, s.array(func() bool {
-				c.Sources = append(c.Sources, ContactSource{})
+				c.Sources = append(c.Sources, traffic.ContactSource{})
 				return s.source(&c.Sources[len(c.Sources)-1])
 			})
 		case "evidence":
@@ -835,7 +790,7 @@ func (s *jsonScanner) contact(c *Contact) bool {
 	})
 }
 
-func (s *jsonScanner) source(src *ContactSource) bool {
+func (s *scanner) source(src *traffic.ContactSource) bool {
 	return s.object(func(k []byte) (uint64, bool) {
 		switch string(k) {
 		case "kind":
