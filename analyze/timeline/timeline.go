@@ -523,6 +523,31 @@ func csvSafe(s string) string {
 	return s
 }
 
+// Record is the event as a row of WriteCSV, in its columns (datetime,
+// timestamp_desc, message, source, container, evidence, attributes as
+// sorted key=value pairs, tags), before the CSV's own quoting.
+func Record(e Event) []string {
+	var member, sha, ptr, line string
+	if e.Evidence != nil {
+		member, sha, ptr = e.Evidence.Member, e.Evidence.SHA256, e.Evidence.Pointer
+		if e.Evidence.Line != 0 {
+			line = strconv.Itoa(e.Evidence.Line)
+		}
+	}
+	keys := make([]string, 0, len(e.Attrs))
+	for k := range e.Attrs {
+		if e.Attrs[k] != "" {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	var attrs []string
+	for _, k := range keys {
+		attrs = append(attrs, k+"="+e.Attrs[k])
+	}
+	return []string{e.Time.UTC().Format(time.RFC3339Nano), e.Kind, e.Message, e.Source, e.Container, e.ContainerName, member, sha, ptr, line, strings.Join(attrs, "; "), strings.Join(e.Tags, " ")}
+}
+
 // WriteCSV writes the timeline as CSV with a header row.
 func WriteCSV(w io.Writer, evs []Event) error {
 	cw := csv.NewWriter(w)
@@ -530,25 +555,7 @@ func WriteCSV(w io.Writer, evs []Event) error {
 		return fmt.Errorf("write csv: %w", err)
 	}
 	for _, e := range evs {
-		var member, sha, ptr, line string
-		if e.Evidence != nil {
-			member, sha, ptr = e.Evidence.Member, e.Evidence.SHA256, e.Evidence.Pointer
-			if e.Evidence.Line != 0 {
-				line = strconv.Itoa(e.Evidence.Line)
-			}
-		}
-		keys := make([]string, 0, len(e.Attrs))
-		for k := range e.Attrs {
-			if e.Attrs[k] != "" {
-				keys = append(keys, k)
-			}
-		}
-		sort.Strings(keys)
-		var attrs []string
-		for _, k := range keys {
-			attrs = append(attrs, k+"="+e.Attrs[k])
-		}
-		rec := []string{e.Time.UTC().Format(time.RFC3339Nano), e.Kind, e.Message, e.Source, e.Container, e.ContainerName, member, sha, ptr, line, strings.Join(attrs, "; "), strings.Join(e.Tags, " ")}
+		rec := Record(e)
 		for i := range rec {
 			rec[i] = csvSafe(rec[i])
 		}

@@ -459,9 +459,25 @@ func (sc *SocketOwnerScan) Scan(pids []int) {
 }
 
 // Owners returns the owners of socket inode that the processes scanned so
-// far hold, in the order read (Rest sorts them).
+// far hold, by pid, thread and descriptor.
 func (sc *SocketOwnerScan) Owners(inode uint64) []SocketOwner {
-	return sc.owners[inode]
+	list := sc.owners[inode]
+	sortOwners(list)
+	return list
+}
+
+// sortOwners orders a socket's owners by pid, thread and descriptor.
+func sortOwners(list []SocketOwner) {
+	sort.Slice(list, func(i, j int) bool {
+		a, b := list[i], list[j]
+		if a.PID != b.PID {
+			return a.PID < b.PID
+		}
+		if a.TID != b.TID {
+			return a.TID < b.TID
+		}
+		return a.FD < b.FD
+	})
 }
 
 // Rest scans every other process of the host and returns the owners of
@@ -474,16 +490,7 @@ func (sc *SocketOwnerScan) Rest() (map[uint64][]SocketOwner, error) {
 	}
 	sc.Scan(pids)
 	for _, list := range sc.owners {
-		sort.Slice(list, func(i, j int) bool {
-			a, b := list[i], list[j]
-			if a.PID != b.PID {
-				return a.PID < b.PID
-			}
-			if a.TID != b.TID {
-				return a.TID < b.TID
-			}
-			return a.FD < b.FD
-		})
+		sortOwners(list)
 	}
 	if sc.tooMany != nil {
 		return sc.owners, fmt.Errorf("socket owners: %w", sc.tooMany)

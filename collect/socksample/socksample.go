@@ -389,18 +389,8 @@ func (s *Sampler) claim(scan *host.SocketOwnerScan, need []uint64) []uint64 {
 			}
 			so := p
 			so.TID, so.FD, so.Comm = o.TID, o.FD, o.Comm
-			list = append(list, so)
+			list = append(list, so) // in Owners' order: pid, thread, descriptor
 		}
-		sort.Slice(list, func(i, j int) bool {
-			a, b := list[i], list[j]
-			if a.PID != b.PID {
-				return a.PID < b.PID
-			}
-			if a.TID != b.TID {
-				return a.TID < b.TID
-			}
-			return a.FD < b.FD
-		})
 		s.owners[inode] = list
 		delete(s.tries, inode)
 	}

@@ -2,10 +2,6 @@ package caselist
 
 import (
 	"io"
-	"sort"
-	"strconv"
-	"strings"
-	"time"
 
 	"github.com/dockcase/dockcase/analyze/timeline"
 	"github.com/dockcase/dockcase/cmd/dockcase/internal/listing"
@@ -25,26 +21,7 @@ func Timeline(evs []timeline.Event) *listing.Table {
 		Term: &listing.Table{Cols: []listing.Column{{Key: "time", Label: "TIME (UTC)", Keep: true}, {Key: "kind", Label: "WHAT"}, {Key: "container_name", Label: "CONTAINER"},
 			{Key: "message", Label: "EVENT", Text: true}, {Key: "source"}}}}
 	for _, e := range evs {
-		var member, sha, ptr, line string
-		if e.Evidence != nil {
-			member, sha, ptr = e.Evidence.Member, e.Evidence.SHA256, e.Evidence.Pointer
-			if e.Evidence.Line != 0 {
-				line = strconv.Itoa(e.Evidence.Line)
-			}
-		}
-		keys := make([]string, 0, len(e.Attrs))
-		for k, v := range e.Attrs {
-			if v != "" {
-				keys = append(keys, k)
-			}
-		}
-		sort.Strings(keys)
-		attrs := make([]string, len(keys))
-		for i, k := range keys {
-			attrs[i] = k + "=" + e.Attrs[k]
-		}
-		l.Add(e.Time.UTC().Format(time.RFC3339Nano), e.Kind, e.Message, e.Source, e.Container, e.ContainerName,
-			member, sha, ptr, line, strings.Join(attrs, "; "), strings.Join(e.Tags, " "))
+		l.Add(timeline.Record(e)...)
 		l.Term.Add(e.Time.UTC().Format("2006-01-02 15:04:05"), e.Kind, e.ContainerName, cutText(e.Message, 160), e.Source)
 	}
 	return l
