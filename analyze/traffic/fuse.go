@@ -206,9 +206,6 @@ func fuse(h *model.Host, t *Result) {
 	f := &fuser{h: h, t: t, index: new([fuseShards]tupleIndex), byRemote: map[remoteKey]*building{}, far: map[tupleKey]*building{},
 		hostAddrs: map[netip.Addr]bool{}, gateways: map[netip.Addr]bool{}, leased: map[netip.Addr]bool{},
 		procs: map[int]*model.HostProcess{}, snapshots: map[string]time.Time{}}
-	for s := range f.index {
-		f.index[s].tids = map[tupleKey]int32{} // sized by flows, from the flows' shards
-	}
 	if h.HostNS != nil {
 		for _, l := range h.HostNS.Links {
 			for _, p := range l.Addrs {
@@ -423,8 +420,9 @@ func (f *fuser) head(k tupleKey) *building {
 }
 
 // flowTuples is what the fusion finds of each flow first, one pass over
-// the flows: flowTuple's key, side and dnat, its shard, and the order the
-// flows are taken in (by rolePriority, stably); then each shard numbers
+// the flows: flowTuple's key, side and dnat, its shard (and how many flows
+// each shard has), and the order the flows are taken in (by rolePriority,
+// stably); then each shard numbers
 // its flows' tuples (tid) and counts the flows of each (perTuple, by the
 // tuple's number in the shard: the room its contact needs for their
 // sources).
@@ -436,7 +434,7 @@ type flowTuples struct {
 	order    []int32
 	tid      []int32
 	perTuple [fuseShards][]uint16
-	flows    [fuseShards]int // each shard's number of flows
+	flows    [fuseShards]int
 }
 
 // tuple is flow i's tuple as flowTuple gives it.
@@ -470,6 +468,9 @@ func readFlows(flows []Flow) *flowTuples {
 		ft.server[i], ft.dnat[i] = side == "server", dnat
 		prio[i] = uint8(rolePriority(fl.Role))
 	})
+	for _, s := range ft.shard {
+		ft.flows[s]++
+	}
 	// A counting sort, stable.
 	var at [4]int
 	for _, p := range prio {
@@ -495,7 +496,6 @@ func (f *fuser) number(ft *flowTuples, s int) {
 		}
 		tid := f.tid(ft.keys[i])
 		ft.tid[i] = tid
-		ft.flows[s]++
 		n := tid / fuseShards
 		if int(n) == len(per) {
 			per = append(per, 0)
@@ -536,13 +536,10 @@ func (f *fuser) flows() {
 		sub.byRemote = map[remoteKey]*building{}
 		subs[s] = &sub
 	}
-	var perShard [fuseShards]int
-	for _, s := range ft.shard {
-		perShard[s]++
-	}
+	others := f.otherObservations()
 	parallel(fuseShards, func(s int) {
 		// Room for a tuple a flow: the map never grows while it is filled.
-		f.index[s].tids = make(map[tupleKey]int32, perShard[s]+f.otherObservations()/fuseShards)
+		f.index[s].tids = make(map[tupleKey]int32, ft.flows[s]+others/fuseShards)
 		subs[s].number(ft, s)
 	})
 	// The shards' contacts are made side by side in one array, each shard
@@ -555,7 +552,7 @@ func (f *fuser) flows() {
 	for s := range f.index {
 		tuples += len(f.index[s].heads)
 	}
-	all := make([]Contact, 0, tuples+f.otherObservations())
+	all := make([]Contact, 0, tuples+others)
 	// Each shard's bookkeeping and sources too come from arrays made for
 	// all: a contact a tuple and a source a flow (more, from a reused
 	// tuple, get chunks of their own); one allocation each, and a large
