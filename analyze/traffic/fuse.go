@@ -552,19 +552,20 @@ func (f *fuser) flows() {
 	for s := range f.index {
 		tuples += len(f.index[s].heads)
 	}
+	// Each large array is prepared as soon as it is made (see
+	// hugepage.Advise), before the collector may scan it untouched.
 	all := make([]Contact, 0, tuples+others)
+	hugepage.Advise(all[:0:tuples]) // the room past the flows' contacts may go unused
 	// Each shard's bookkeeping and sources too come from arrays made for
 	// all: a contact a tuple and a source a flow (more, from a reused
-	// tuple, get chunks of their own); one allocation each, and a large
-	// one, which gets huge pages.
+	// tuple, get chunks of their own); one allocation each.
 	slab := make([]building, tuples)
-	rules := make([]string, tuples*fuseRules)
-	evidence := make([]*model.Evidence, tuples*fuseEvidence)
-	sources := make([]ContactSource, len(f.t.Flows))
-	hugepage.Advise(all)
 	hugepage.Advise(slab)
+	rules := make([]string, tuples*fuseRules)
 	hugepage.Advise(rules)
+	evidence := make([]*model.Evidence, tuples*fuseEvidence)
 	hugepage.Advise(evidence)
+	sources := make([]ContactSource, len(f.t.Flows))
 	hugepage.Advise(sources)
 	at, moved, src := 0, false, 0
 	for s := range subs {

@@ -84,12 +84,13 @@ func (a *attributor) attribute(set *flow.Set) *Result {
 			last = r.Point
 		}
 	}
+	// Both arrays are large and written at once: each is prepared (huge
+	// pages, faulted in at once; see hugepage.Advise) as soon as it is made.
 	t := &Result{Flows: make([]Flow, len(set.Flows))}
-	// Room for the evidence most rules cite (the frames, what decided, and
-	// the lease or conntrack entry behind it), allocated at once. Both are
-	// large and written at once: huge pages, where the kernel gives them.
-	evidence := make([]model.Evidence, attribEvidenceCap*len(set.Flows))
 	hugepage.Advise(t.Flows)
+	// Room for the evidence most rules cite (the frames, what decided, and
+	// the lease or conntrack entry behind it), allocated at once.
+	evidence := make([]model.Evidence, attribEvidenceCap*len(set.Flows))
 	hugepage.Advise(evidence)
 	attributeParallel(t.Flows, func(f *Flow, i int) {
 		f.init(set.Flows[i], evidence[attribEvidenceCap*i:attribEvidenceCap*i+1:attribEvidenceCap*(i+1)])

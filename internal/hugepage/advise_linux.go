@@ -10,17 +10,28 @@ import (
 const hugePageBytes = 2 << 20
 
 func advise(p unsafe.Pointer, n uintptr) {
+	// The ranges are inside the slice's allocation, which the caller keeps
+	// alive; madvise marks the mapping and faults pages in, nothing else.
 	addr := uintptr(p)
-	start := (addr + hugePageBytes - 1) &^ (hugePageBytes - 1)
-	end := (addr + n) &^ (hugePageBytes - 1)
-	if end <= start {
-		return
+	if start, end := roundUp(addr, hugePageBytes), roundDown(addr+n, hugePageBytes); start < end {
+		_ = syscall.Madvise(unsafe.Slice((*byte)(unsafe.Add(p, start-addr)), end-start), madvHugePage)
 	}
-	// The range is inside the slice's allocation, which the caller keeps
-	// alive; madvise only marks the mapping.
-	b := unsafe.Slice((*byte)(unsafe.Add(p, start-addr)), end-start)
-	_ = syscall.Madvise(b, madvHugePage)
+	if start, end := roundUp(addr, pageBytes), roundDown(addr+n, pageBytes); start < end {
+		_ = syscall.Madvise(unsafe.Slice((*byte)(unsafe.Add(p, start-addr)), end-start), madvPopulateWrite)
+	}
 }
 
-// madvHugePage is MADV_HUGEPAGE (asm-generic/mman-common.h).
-const madvHugePage = 14
+func roundUp(a, to uintptr) uintptr   { return (a + to - 1) &^ (to - 1) }
+func roundDown(a, to uintptr) uintptr { return a &^ (to - 1) }
+
+// pageBytes is the size of the small pages of the platforms Go runs Linux
+// on with transparent huge pages; a larger page size only makes the
+// populated range's ends unaligned, which the kernel refuses (ignored).
+const pageBytes = 4 << 10
+
+// madvHugePage is MADV_HUGEPAGE, madvPopulateWrite MADV_POPULATE_WRITE
+// (asm-generic/mman-common.h).
+const (
+	madvHugePage      = 14
+	madvPopulateWrite = 23
+)
