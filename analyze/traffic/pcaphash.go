@@ -13,14 +13,19 @@ import (
 // Hashing a --pcap file while it is read: the analysis must give each
 // input's SHA-256, and reading the file once for the hash and once for the
 // flows costs a second pass over it on the core that parses. The hash is
-// computed on a goroutine of its own, by positional reads of the same open
-// file (the same inode, whatever its name comes to be), hashChunkBytes at a
-// time, while the parser reads it from its offset: neither waits for or
-// copies for the other. The file's size and modification time, taken when
-// it is opened and when it is closed, and the length hashed must agree,
-// else the hash is refused: a file that changed while it was read has no
-// one hash.
-const hashChunkBytes = 1 << 20
+// computed on a goroutine of its own, from the same open file (the same
+// inode, whatever its name comes to be), while the parser reads it from its
+// offset: neither waits for or copies for the other. Where the platform
+// maps files (hashMapped), the hash reads the file's pages in place, a
+// window at a time, rather than copies of them; elsewhere, and past the
+// size the file had when opened, by positional reads of hashChunkBytes.
+// The file's size and modification time, taken when it is opened and when
+// it is closed, and the length hashed must agree, else the hash is
+// refused: a file that changed while it was read has no one hash.
+const (
+	hashChunkBytes  = 1 << 20
+	hashWindowBytes = 8 << 20 // a multiple of every page size
+)
 
 // pcapHash is the SHA-256 of one --pcap file, computed by the first read
 // of the file to its end (through open) and kept for the run: a second
@@ -94,25 +99,33 @@ func newHashingReader(f *os.File, finish func(string, error)) *hashingReader {
 		return r
 	}
 	r.before = fi
-	go func() {
-		h := sha256.New()
-		buf := make([]byte, hashChunkBytes)
-		var off int64
-		for {
-			n, err := f.ReadAt(buf, off)
-			h.Write(buf[:n])
-			off += int64(n)
-			if err == io.EOF {
-				r.hashed <- hashed{sum: h.Sum(nil), n: off}
-				return
-			}
-			if err != nil {
-				r.hashed <- hashed{n: off, err: err}
-				return
-			}
-		}
-	}()
+	go func() { r.hashed <- hashFile(f, fi, hashWindowBytes) }()
 	return r
+}
+
+// hashFile hashes f to its end: the size it had when opened (fi) through
+// mappings of window bytes where it can (hashMapped), the rest by reads.
+func hashFile(f *os.File, fi os.FileInfo, window int64) hashed {
+	h := sha256.New()
+	var off int64
+	if fi.Mode().IsRegular() {
+		var err error
+		if off, err = hashMapped(f, fi.Size(), window, h); err != nil {
+			return hashed{n: off, err: err}
+		}
+	}
+	buf := make([]byte, hashChunkBytes)
+	for {
+		n, err := f.ReadAt(buf, off)
+		h.Write(buf[:n])
+		off += int64(n)
+		if err == io.EOF {
+			return hashed{sum: h.Sum(nil), n: off}
+		}
+		if err != nil {
+			return hashed{n: off, err: err}
+		}
+	}
 }
 
 func (r *hashingReader) Read(p []byte) (int, error) {
