@@ -21,7 +21,7 @@ const hashTestWindow = 64 << 10
 // and a half.
 func TestHashMapped(t *testing.T) {
 	dir := t.TempDir()
-	for _, size := range []int{0, 1, 4095, hashTestWindow - 1, hashTestWindow, hashTestWindow + 1, hashTestWindow*5/2} {
+	for _, size := range []int{0, 1, 4095, hashTestWindow - 1, hashTestWindow, hashTestWindow + 1, hashTestWindow * 5 / 2} {
 		data := make([]byte, size)
 		for i := range data {
 			data[i] = byte(i*7 + i>>9)
