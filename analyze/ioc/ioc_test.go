@@ -105,3 +105,45 @@ func TestMatchContacts(t *testing.T) {
 		t.Errorf("Match(the host's translated address) = %+v, want web-1's one conversation", hs[0].Contacts)
 	}
 }
+
+// TestMatchOwnEnd: a socket on this host whose local address is the
+// indicator's, on the server side of its conversation, is the indicator's
+// own end (a simulated C2's accepted connection, a sinkhole's), not a
+// contact with it; a conversation the holder of the address began, or one
+// with the indicator as the remote end, is.
+func TestMatchOwnEnd(t *testing.T) {
+	ap := netip.MustParseAddrPort
+	c2 := "198.18.7.2"
+	tests := []struct {
+		name string
+		k    traffic.Contact
+		want bool // named in the answer
+	}{
+		{"the C2's accepted connection, its peer the host after NAT",
+			traffic.Contact{Process: &traffic.Process{PID: 40, Comm: "c2"}, Proto: "tcp", Side: "server", Local: ap(c2 + ":4444"), Remote: ap("198.18.7.1:40000"), Rules: []string{traffic.RuleHost}}, false},
+		{"a container's service at the indicator's address, a client's conversation",
+			traffic.Contact{Container: "aaaa", ContainerName: "web-1", Proto: "tcp", Side: "server", Local: ap(c2 + ":443"), Remote: ap("198.19.0.9:50000"), Rules: []string{traffic.RuleNamespaceSocket}}, false},
+		{"a beacon's conversation with the C2",
+			traffic.Contact{Container: "bbbb", ContainerName: "beacon-1", Proto: "tcp", Side: "client", Local: ap("198.19.0.3:40000"), Remote: ap(c2 + ":4444"), Rules: []string{traffic.RuleNamespaceSocket}}, true},
+		{"the C2 connecting in to a container's service",
+			traffic.Contact{Container: "cccc", ContainerName: "api-1", Proto: "tcp", Side: "server", Local: ap("198.19.0.4:8080"), Remote: ap(c2 + ":51000"), Rules: []string{traffic.RuleNamespaceSocket}}, true},
+		{"a conversation the holder of the indicator's address began",
+			traffic.Contact{Process: &traffic.Process{PID: 41, Comm: "relay"}, Proto: "udp", Side: "client", Local: ap(c2 + ":5000"), Remote: ap("203.0.113.5:53"), Rules: []string{traffic.RuleHost}}, true},
+		{"the indicator at both ends",
+			traffic.Contact{Process: &traffic.Process{PID: 42, Comm: "self"}, Proto: "tcp", Side: "server", Local: ap(c2 + ":4444"), Remote: ap(c2 + ":41000"), Rules: []string{traffic.RuleHost}}, true},
+	}
+	ind, err := indicator.Parse(c2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range tests {
+		tr := &traffic.Result{Contacts: []traffic.Contact{tt.k}}
+		hits := Match(nil, tr, []indicator.Indicator{ind})
+		if len(hits) != 1 {
+			t.Fatalf("Match(%s) = %d hits, want 1", tt.name, len(hits))
+		}
+		if got := len(hits[0].Contacts) == 1; got != tt.want {
+			t.Errorf("Match(%s %s → %s, side %s) names %+v, want named %v", tt.name, tt.k.Local, tt.k.Remote, tt.k.Side, hits[0].Contacts, tt.want)
+		}
+	}
+}
