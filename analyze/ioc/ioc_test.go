@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dockcase/dockcase/analyze/model"
 	"github.com/dockcase/dockcase/analyze/traffic"
 	"github.com/dockcase/dockcase/internal/indicator"
 )
@@ -145,5 +146,42 @@ func TestMatchOwnEnd(t *testing.T) {
 		if got := len(hits[0].Contacts) == 1; got != tt.want {
 			t.Errorf("Match(%s %s → %s, side %s) names %+v, want named %v", tt.name, tt.k.Local, tt.k.Remote, tt.k.Side, hits[0].Contacts, tt.want)
 		}
+	}
+}
+
+// TestMatchC2SocketAlone is the collection TestContactsHostNetworkE2E's
+// --capture 0 run made once on a loaded machine: the simulated C2 runs in a
+// namespace of the host, read after the beacon's. A beacon connection that
+// began after the conntrack snapshot and after the beacon namespace's
+// socket table is in neither; only the C2's accepted socket has it, its
+// peer the host's address after NAT. The fusion keeps that socket as a
+// conversation of its own (the C2 process's, the server side); the answer
+// for the C2 names the beacon from its earlier conversation, never the C2
+// process.
+func TestMatchC2SocketAlone(t *testing.T) {
+	beacon := &model.Container{ID: "aaaa000000000000", Name: "beacon-1", State: "running", NetNS: 7001}
+	hostNS := &model.Namespace{Inode: 7000, Host: true}
+	beaconNS := &model.Namespace{Inode: 7001, Containers: []string{beacon.ID}, Sockets: []model.HostSocket{
+		{Proto: "tcp", LocalIP: "198.19.0.3", LocalPort: 39000, RemoteIP: "198.18.7.2", RemotePort: 4444, State: "ESTABLISHED", PIDs: []int{100}},
+	}}
+	c2NS := &model.Namespace{Inode: 7002, Sockets: []model.HostSocket{
+		{Proto: "tcp", LocalIP: "198.18.7.2", LocalPort: 4444, RemoteIP: "0.0.0.0", State: "LISTEN", PIDs: []int{200}},
+		{Proto: "tcp", LocalIP: "198.18.7.2", LocalPort: 4444, RemoteIP: "198.18.7.1", RemotePort: 41000, State: "ESTABLISHED", PIDs: []int{200}},
+	}}
+	h := &model.Host{Containers: []*model.Container{beacon}, HostNS: hostNS, Namespaces: []*model.Namespace{hostNS, beaconNS, c2NS},
+		Processes: []model.HostProcess{{PID: 100, Comm: "workload", ContainerID: beacon.ID}, {PID: 200, Comm: "c2"}}}
+	h.Index()
+	tr := traffic.Attribute(h, nil, traffic.Options{})
+	alone := slices.IndexFunc(tr.Contacts, func(k traffic.Contact) bool { return k.Local.Port() == 4444 })
+	if alone < 0 || tr.Contacts[alone].Side != "server" || tr.Contacts[alone].Named() {
+		t.Fatalf("contacts %+v, want the C2's accepted socket as a conversation of its own, the server side, no container's", tr.Contacts)
+	}
+	ind, err := indicator.Parse("198.18.7.2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hits := Match(h, tr, []indicator.Indicator{ind})
+	if len(hits) != 1 || len(hits[0].Contacts) != 1 || hits[0].Contacts[0].Container != beacon.ID {
+		t.Fatalf("Match(198.18.7.2) = %+v, want beacon-1 alone", hits)
 	}
 }
