@@ -186,9 +186,9 @@ func TestTargetOrient(t *testing.T) {
 	}
 }
 
-// locateBin builds cmd/dockcase once, statically, as responders get it.
-// locateBin is the dockcase binary the e2e tests run, built once per test
-// process by locateBinary and removed by TestMain after every test has run:
+// locateBin is the dockcase binary the e2e tests run, built by locateBinary
+// once per test process, statically, as responders get it, and removed by
+// TestMain after every test has run:
 // -count=N runs TestLocateE2E N times in one process, so a cleanup of the
 // test that built it would leave the later runs a path that is gone.
 var locateBin struct {
