@@ -99,7 +99,8 @@ var confidenceRanks = map[string]int{traffic.ConfidenceNone: 0, traffic.Confiden
 // Match matches the indicators against the contacts (either endpoint, the
 // pre-NAT tuple and the translated one of each captured flow, SNI, HTTP
 // Host, the names DNS gave the remote) and the DNS log (question, answers,
-// CNAME chain).
+// CNAME chain). A contact that is the indicator's own end (servesIndicator)
+// names no one.
 func Match(h *model.Host, t *traffic.Result, iocs []indicator.Indicator) []Hit {
 	var hits []Hit
 	for _, ioc := range iocs {
@@ -136,7 +137,7 @@ func Match(h *model.Host, t *traffic.Result, iocs []indicator.Indicator) []Hit {
 		for i := range t.Contacts {
 			k := &t.Contacts[i]
 			toIOC, ok := contactMatch(ioc, t, k)
-			if !ok {
+			if !ok || servesIndicator(ioc, k) {
 				continue
 			}
 			c := entry(k.WhoKey(), func() Contact {
@@ -345,6 +346,17 @@ func contactMatch(ioc indicator.Indicator, t *traffic.Result, k *traffic.Contact
 		}
 	}
 	return false, false
+}
+
+// servesIndicator reports whether the contact is the indicator's own end:
+// the server side of the conversation (its peer began it) at the
+// indicator's address. Its holder serves that address on this host, as a
+// listener's accepted connection does; it is not in contact with the
+// indicator, and naming it would answer "who talked to the address" with
+// the address itself. Its peer, when it is on this host, has a contact of
+// its own with the indicator as the remote end.
+func servesIndicator(ioc indicator.Indicator, k *traffic.Contact) bool {
+	return k.Side == "server" && ioc.MatchAddr(k.Local.Addr()) && !ioc.MatchAddr(k.Remote.Addr())
 }
 
 // flowMatch reports whether the flow matches the indicator and whether

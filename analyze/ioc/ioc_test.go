@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dockcase/dockcase/analyze/model"
 	"github.com/dockcase/dockcase/analyze/traffic"
 	"github.com/dockcase/dockcase/internal/indicator"
 )
@@ -103,5 +104,84 @@ func TestMatchContacts(t *testing.T) {
 	host, _ := indicator.Parse("192.0.2.10")
 	if hs := Match(nil, tr, []indicator.Indicator{host}); len(hs[0].Contacts) != 1 || hs[0].Contacts[0].Conversations != 1 {
 		t.Errorf("Match(the host's translated address) = %+v, want web-1's one conversation", hs[0].Contacts)
+	}
+}
+
+// TestMatchOwnEnd: a socket on this host whose local address is the
+// indicator's, on the server side of its conversation, is the indicator's
+// own end (a simulated C2's accepted connection, a sinkhole's), not a
+// contact with it; a conversation the holder of the address began, or one
+// with the indicator as the remote end, is.
+func TestMatchOwnEnd(t *testing.T) {
+	ap := netip.MustParseAddrPort
+	c2 := "198.18.7.2"
+	tests := []struct {
+		name string
+		k    traffic.Contact
+		want bool // named in the answer
+	}{
+		{"the C2's accepted connection, its peer the host after NAT",
+			traffic.Contact{Process: &traffic.Process{PID: 40, Comm: "c2"}, Proto: "tcp", Side: "server", Local: ap(c2 + ":4444"), Remote: ap("198.18.7.1:40000"), Rules: []string{traffic.RuleHost}}, false},
+		{"a container's service at the indicator's address, a client's conversation",
+			traffic.Contact{Container: "aaaa", ContainerName: "web-1", Proto: "tcp", Side: "server", Local: ap(c2 + ":443"), Remote: ap("198.19.0.9:50000"), Rules: []string{traffic.RuleNamespaceSocket}}, false},
+		{"a beacon's conversation with the C2",
+			traffic.Contact{Container: "bbbb", ContainerName: "beacon-1", Proto: "tcp", Side: "client", Local: ap("198.19.0.3:40000"), Remote: ap(c2 + ":4444"), Rules: []string{traffic.RuleNamespaceSocket}}, true},
+		{"the C2 connecting in to a container's service",
+			traffic.Contact{Container: "cccc", ContainerName: "api-1", Proto: "tcp", Side: "server", Local: ap("198.19.0.4:8080"), Remote: ap(c2 + ":51000"), Rules: []string{traffic.RuleNamespaceSocket}}, true},
+		{"a conversation the holder of the indicator's address began",
+			traffic.Contact{Process: &traffic.Process{PID: 41, Comm: "relay"}, Proto: "udp", Side: "client", Local: ap(c2 + ":5000"), Remote: ap("203.0.113.5:53"), Rules: []string{traffic.RuleHost}}, true},
+		{"the indicator at both ends",
+			traffic.Contact{Process: &traffic.Process{PID: 42, Comm: "self"}, Proto: "tcp", Side: "server", Local: ap(c2 + ":4444"), Remote: ap(c2 + ":41000"), Rules: []string{traffic.RuleHost}}, true},
+	}
+	ind, err := indicator.Parse(c2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range tests {
+		tr := &traffic.Result{Contacts: []traffic.Contact{tt.k}}
+		hits := Match(nil, tr, []indicator.Indicator{ind})
+		if len(hits) != 1 {
+			t.Fatalf("Match(%s) = %d hits, want 1", tt.name, len(hits))
+		}
+		if got := len(hits[0].Contacts) == 1; got != tt.want {
+			t.Errorf("Match(%s %s → %s, side %s) names %+v, want named %v", tt.name, tt.k.Local, tt.k.Remote, tt.k.Side, hits[0].Contacts, tt.want)
+		}
+	}
+}
+
+// TestMatchC2SocketAlone is the collection TestContactsHostNetworkE2E's
+// --capture 0 run made once on a loaded machine: the simulated C2 runs in a
+// namespace of the host, read after the beacon's. A beacon connection that
+// began after the conntrack snapshot and after the beacon namespace's
+// socket table is in neither; only the C2's accepted socket has it, its
+// peer the host's address after NAT. The fusion keeps that socket as a
+// conversation of its own (the C2 process's, the server side); the answer
+// for the C2 names the beacon from its earlier conversation, never the C2
+// process.
+func TestMatchC2SocketAlone(t *testing.T) {
+	beacon := &model.Container{ID: "aaaa000000000000", Name: "beacon-1", State: "running", NetNS: 7001}
+	hostNS := &model.Namespace{Inode: 7000, Host: true}
+	beaconNS := &model.Namespace{Inode: 7001, Containers: []string{beacon.ID}, Sockets: []model.HostSocket{
+		{Proto: "tcp", LocalIP: "198.19.0.3", LocalPort: 39000, RemoteIP: "198.18.7.2", RemotePort: 4444, State: "ESTABLISHED", PIDs: []int{100}},
+	}}
+	c2NS := &model.Namespace{Inode: 7002, Sockets: []model.HostSocket{
+		{Proto: "tcp", LocalIP: "198.18.7.2", LocalPort: 4444, RemoteIP: "0.0.0.0", State: "LISTEN", PIDs: []int{200}},
+		{Proto: "tcp", LocalIP: "198.18.7.2", LocalPort: 4444, RemoteIP: "198.18.7.1", RemotePort: 41000, State: "ESTABLISHED", PIDs: []int{200}},
+	}}
+	h := &model.Host{Containers: []*model.Container{beacon}, HostNS: hostNS, Namespaces: []*model.Namespace{hostNS, beaconNS, c2NS},
+		Processes: []model.HostProcess{{PID: 100, Comm: "workload", ContainerID: beacon.ID}, {PID: 200, Comm: "c2"}}}
+	h.Index()
+	tr := traffic.Attribute(h, nil, traffic.Options{})
+	alone := slices.IndexFunc(tr.Contacts, func(k traffic.Contact) bool { return k.Local.Port() == 4444 })
+	if alone < 0 || tr.Contacts[alone].Side != "server" || tr.Contacts[alone].Named() {
+		t.Fatalf("contacts %+v, want the C2's accepted socket as a conversation of its own, the server side, no container's", tr.Contacts)
+	}
+	ind, err := indicator.Parse("198.18.7.2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hits := Match(h, tr, []indicator.Indicator{ind})
+	if len(hits) != 1 || len(hits[0].Contacts) != 1 || hits[0].Contacts[0].Container != beacon.ID {
+		t.Fatalf("Match(198.18.7.2) = %+v, want beacon-1 alone", hits)
 	}
 }

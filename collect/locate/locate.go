@@ -379,6 +379,9 @@ type locateHost struct {
 	lastRefresh   time.Time
 	disconnects   []locateDisconnect
 	disconnectsOK bool
+	// listedFor are the containers a watch's attribution named that the
+	// engine's list did not have, each listed again for once.
+	listedFor map[string]bool
 
 	owners     map[uint64][]host.SocketOwner
 	ownersErr  error
@@ -777,14 +780,7 @@ func (h *locateHost) attribute(c *Contact, s *host.Socket) {
 	if c.NetNS == 0 && h.isHostAddr(c.Local.Addr()) {
 		c.NetNS = h.hostNS
 	}
-	if ctr := h.containers[c.ContainerID]; ctr != nil {
-		c.ContainerName = ctr.name
-		if n, ok := ctr.ips[c.Local.Addr()]; ok {
-			c.Network = n
-		} else if ctr.networkMode == NetworkHost {
-			c.Network = NetworkHost
-		}
-	}
+	h.nameContainer(c)
 	if c.Network == "" && c.ContainerID != "" {
 		// The engine listed the container before it had its address.
 		if n := h.networkOf(c.Local.Addr()); n != nil {
@@ -804,6 +800,19 @@ func (h *locateHost) attribute(c *Contact, s *host.Socket) {
 	}
 	if c.ContainerID == "" && c.Network == "" {
 		h.inferStopped(c)
+	}
+}
+
+// nameContainer sets the name of the contact's container and the network of
+// its local address, from the engine's list.
+func (h *locateHost) nameContainer(c *Contact) {
+	if ctr := h.containers[c.ContainerID]; ctr != nil {
+		c.ContainerName = ctr.name
+		if n, ok := ctr.ips[c.Local.Addr()]; ok {
+			c.Network = n
+		} else if ctr.networkMode == NetworkHost {
+			c.Network = NetworkHost
+		}
 	}
 }
 
@@ -1180,6 +1189,22 @@ func (h *locateHost) attributeEvent(ctx context.Context, ev FlowEvent, seen map[
 	cs := []Contact{c}
 	h.checkOwners(cs)
 	c = cs[0]
+	// The veth, the namespace or the owner's cgroup named a container the
+	// engine's last list did not have: one created since that list, whose
+	// flow came within locateRefreshMin of it (another container's flow had
+	// asked), so the refresh above was held back. A contact is reported
+	// once: without its name then, it would stay without. Each such
+	// container makes the engine be asked once more, whenever it comes.
+	if id := c.ContainerID; id != "" && h.containers[id] == nil && h.docker != nil && !h.listedFor[id] {
+		if h.listedFor == nil {
+			h.listedFor = map[string]bool{}
+		}
+		h.listedFor[id] = true
+		if err := h.refreshDocker(ctx); err != nil && ctx.Err() == nil {
+			h.errs = append(h.errs, fmt.Errorf("refresh containers: %w", err))
+		}
+		h.nameContainer(&c)
+	}
 	if ev.Note != "" {
 		if c.Note != "" {
 			c.Note = ev.Note + "; " + c.Note

@@ -186,11 +186,24 @@ func TestTargetOrient(t *testing.T) {
 	}
 }
 
-// locateBin builds cmd/dockcase once, statically, as responders get it.
+// locateBin is the dockcase binary the e2e tests run, built by locateBinary
+// once per test process, statically, as responders get it, and removed by
+// TestMain after every test has run:
+// -count=N runs TestLocateE2E N times in one process, so a cleanup of the
+// test that built it would leave the later runs a path that is gone.
 var locateBin struct {
 	once sync.Once
+	dir  string
 	path string
 	err  error
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if locateBin.dir != "" {
+		os.RemoveAll(locateBin.dir)
+	}
+	os.Exit(code)
 }
 
 func locateBinary(t *testing.T) string {
@@ -206,8 +219,7 @@ func locateBinary(t *testing.T) string {
 			locateBin.err = err
 			return
 		}
-		// The test that builds it removes it: TestLocateE2E, before its subtests.
-		t.Cleanup(func() { os.RemoveAll(dir) })
+		locateBin.dir = dir
 		locateBin.path = filepath.Join(dir, "dockcase")
 		cmd := exec.Command("go", "build", "-o", locateBin.path, "./cmd/dockcase")
 		cmd.Dir = root

@@ -717,6 +717,12 @@ func TestCompileFilterAttachAFPacket(t *testing.T) {
 		t.Fatalf("open AF_PACKET sockets in %s: %v", nsA, s.err)
 	}
 
+	// Each port gets three datagrams (sends). The first ones wait in nsB's
+	// neighbour queue until nsA answers the ARP request; on a loaded machine
+	// the softirq work that delivers them to the sockets may run much later
+	// than the send returned, so the sockets are read until what was sent
+	// has come, not until a quiet spell.
+	const sends = 3
 	errc := make(chan error)
 	go func() {
 		errc <- filterInNetns(nsB, func() error {
@@ -725,13 +731,12 @@ func TestCompileFilterAttachAFPacket(t *testing.T) {
 				return err
 			}
 			defer unix.Close(fd)
-			for i := 0; i < 3; i++ {
+			for i := 0; i < sends; i++ {
 				for _, port := range []int{otherPort, matchPort} {
 					if err := unix.Sendto(fd, []byte("dockcase filter test"), 0, &unix.SockaddrInet4{Port: port, Addr: addrA.As4()}); err != nil {
 						return fmt.Errorf("send to %s:%d: %w", addrA, port, err)
 					}
 				}
-				time.Sleep(50 * time.Millisecond)
 			}
 			return nil
 		})
@@ -740,32 +745,81 @@ func TestCompileFilterAttachAFPacket(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	ports := func(fd int) map[int]int {
-		seen := map[int]int{}
-		buf := make([]byte, 65536)
-		for {
-			n, _, err := unix.Recvfrom(fd, buf, 0)
-			if err != nil {
-				return seen // read timeout: nothing more queued
-			}
-			f := buf[:n]
-			if n >= 14+20+8 && binary.BigEndian.Uint16(f[12:]) == 0x0800 && f[14+9] == 17 {
-				ihl := int(f[14]&0xf) * 4
-				seen[int(binary.BigEndian.Uint16(f[14+ihl+2:]))]++
-			} else {
-				seen[-1]++ // ARP, ICMP and the like
-			}
+	// The unfiltered socket first, until every datagram has crossed the
+	// veth. The kernel hands a frame to every packet socket of the device
+	// in one pass, so by then the filtered socket's copies are queued too:
+	// it is read until its expected datagrams have come, then drained of
+	// whatever else it queued.
+	deadline := time.Now().Add(filterDeliveryTimeout)
+	all, err := filterReadPorts(s.all, deadline, func(seen map[int]int) bool {
+		return seen[otherPort] >= sends && seen[matchPort] >= sends
+	})
+	if err != nil {
+		t.Fatalf("unfiltered socket saw %v (port: count, -1 other), want %d UDP datagrams each to %d and %d: %v", all, sends, matchPort, otherPort, err)
+	}
+	got, err := filterReadPorts(s.filtered, deadline, func(seen map[int]int) bool { return seen[matchPort] >= sends })
+	if err == nil {
+		var rest map[int]int
+		rest, err = filterReadPorts(s.filtered, time.Time{}, nil)
+		for port, n := range rest {
+			got[port] += n
 		}
 	}
-	got, all := ports(s.filtered), ports(s.all)
 	t.Logf("UDP destination port: packets (-1: not UDP/IPv4); filtered socket %v, unfiltered %v", got, all)
-	if all[otherPort] == 0 || all[matchPort] == 0 {
-		t.Fatalf("unfiltered socket saw %v, want UDP to both %d and %d: the traffic did not cross the veth", all, matchPort, otherPort)
+	if err != nil {
+		t.Fatalf("socket with Compile(%q) saw %v, want %d datagrams to %d: %v", expr, got, sends, matchPort, err)
 	}
 	if got[matchPort] != all[matchPort] || len(got) != 1 {
 		t.Errorf("socket with Compile(%q) saw %v (port: count, -1 other), want only %d packets to %d; unfiltered saw %v",
 			expr, got, all[matchPort], matchPort, all)
 	}
+}
+
+// filterUDPPort is the UDP destination port of an Ethernet frame, -1 for a
+// frame that is not UDP over IPv4 (ARP, ICMP and the like).
+func filterUDPPort(f []byte) int {
+	if len(f) < 14+20+8 || binary.BigEndian.Uint16(f[12:]) != 0x0800 || f[14+9] != 17 {
+		return -1
+	}
+	ihl := int(f[14]&0xf) * 4
+	if ihl < 20 || len(f) < 14+ihl+8 {
+		return -1
+	}
+	return int(binary.BigEndian.Uint16(f[14+ihl+2:]))
+}
+
+// filterDeliveryTimeout bounds the wait for the test's datagrams to reach
+// the packet sockets: far above the ARP round trip and softirq delay of a
+// loaded machine, and only paid when a datagram is lost.
+const filterDeliveryTimeout = 10 * time.Second
+
+// filterReadPorts reads frames from the packet socket fd and counts them by
+// UDP destination port (-1: not UDP over IPv4) until done says the counts
+// are complete; an error names what was missing when deadline passes first.
+// With a nil done it reads only what is queued already, without waiting.
+func filterReadPorts(fd int, deadline time.Time, done func(map[int]int) bool) (map[int]int, error) {
+	seen := map[int]int{}
+	buf := make([]byte, 65536)
+	for done == nil || !done(seen) {
+		if done != nil && time.Now().After(deadline) {
+			return seen, fmt.Errorf("not all after %v", filterDeliveryTimeout)
+		}
+		flags := 0
+		if done == nil {
+			flags = unix.MSG_DONTWAIT
+		}
+		n, _, err := unix.Recvfrom(fd, buf, flags)
+		switch {
+		case done == nil && errors.Is(err, unix.EAGAIN):
+			return seen, nil
+		case errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR):
+			continue // the socket's receive timeout: nothing came for a while
+		case err != nil:
+			return seen, fmt.Errorf("read packet socket: %w", err)
+		}
+		seen[filterUDPPort(buf[:n])]++
+	}
+	return seen, nil
 }
 
 // filterInNetns runs fn on a locked thread moved into the named namespace,
