@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"hash"
 	"os"
-	"runtime/debug"
 
+	"github.com/dockcase/dockcase/internal/mapfault"
 	"golang.org/x/sys/unix"
 )
 
@@ -18,33 +18,30 @@ import (
 // how many bytes it hashed: fewer than size, without an error, when the
 // file cannot be mapped (the caller reads the rest). A file that shrinks
 // while it is hashed loses the pages past its end, whose reading faults:
-// an error, not a crash (debug.SetPanicOnFault, for this goroutine).
+// an error, not a crash (mapfault).
 func hashMapped(f *os.File, size, window int64, h hash.Hash) (n int64, err error) {
 	var mapped []byte
-	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	defer func() {
-		r := recover()
-		if r == nil {
-			return
+	faulted := mapfault.Run(func() {
+		for n < size {
+			w := min(window, size-n)
+			var merr error
+			if mapped, merr = unix.Mmap(int(f.Fd()), n, int(w), unix.PROT_READ, unix.MAP_SHARED); merr != nil {
+				mapped = nil
+				return // a file system that cannot map: read
+			}
+			h.Write(mapped)
+			if merr := unix.Munmap(mapped); merr != nil {
+				err = fmt.Errorf("unmap: %w", merr)
+				n += w
+				return
+			}
+			mapped = nil
+			n += w
 		}
-		if _, fault := r.(interface{ Addr() uintptr }); !fault {
-			panic(r)
-		}
+	})
+	if faulted {
 		_ = unix.Munmap(mapped)
-		err = fmt.Errorf("the file shrank while it was read: its bytes from about %d to %d, there when it was opened, are gone", n, size)
-	}()
-	for n < size {
-		w := min(window, size-n)
-		mapped, err = unix.Mmap(int(f.Fd()), n, int(w), unix.PROT_READ, unix.MAP_SHARED)
-		if err != nil {
-			return n, nil // a file system that cannot map: read
-		}
-		h.Write(mapped)
-		if err := unix.Munmap(mapped); err != nil {
-			return n + w, fmt.Errorf("unmap: %w", err)
-		}
-		mapped = nil
-		n += w
+		return n, fmt.Errorf("the file shrank while it was read: its bytes from about %d to %d, there when it was opened, are gone", n, size)
 	}
-	return n, nil
+	return n, err
 }

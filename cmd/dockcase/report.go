@@ -9,6 +9,7 @@ import (
 
 	"github.com/dockcase/dockcase/analyze"
 	"github.com/dockcase/dockcase/cmd/dockcase/internal/filekind"
+	"github.com/dockcase/dockcase/internal/mapfault"
 	"github.com/spf13/cobra"
 )
 
@@ -96,17 +97,10 @@ func readAnalysis(path string) (*analyze.Result, error) {
 // pages (the file shrank while mapped) into an error. Nothing of the
 // result refers to data: the decoders copy what they keep.
 func decodeMapped(path string, data []byte) (res *analyze.Result, err error) {
-	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	defer func() {
-		if r := recover(); r != nil {
-			if re, ok := r.(interface{ Addr() uintptr }); ok && re != nil {
-				res, err = nil, fmt.Errorf("read analysis %s: the file changed while it was read", path)
-				return
-			}
-			panic(r)
-		}
-	}()
-	return decodeAnalysis(path, data)
+	if mapfault.Run(func() { res, err = decodeAnalysis(path, data) }) {
+		return nil, fmt.Errorf("read analysis %s: the file changed while it was read", path)
+	}
+	return res, err
 }
 
 // decodeAnalysis decodes the document data of the file at path and checks
